@@ -1,0 +1,217 @@
+"""The ``crmsync`` command line (typer). Each command's help says its contract."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Annotated, TextIO
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from crmsync.domain.charter import Charter
+from crmsync.domain.complaint import complaint_from_json
+from crmsync.domain.evaluation import ClockResult, State, evaluate
+from crmsync.domain.explanation import explain_count, local_text
+from crmsync.domain.instants import InstantError, format_instant, parse_instant
+from crmsync.errors import BadComplaintError, ConfigError
+from crmsync.mapping.charter_file import charter_json_schema, load_charter
+from crmsync.service.evaluate_stream import evaluate_stream
+
+EXIT_BAD_INPUT = 3
+EXIT_USAGE = 2
+
+app = typer.Typer(
+    name="crmsync",
+    help="Checks CRM complaints against published charters on a real business calendar.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+err = Console(stderr=True)
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False, markup=True, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def _load_charter(path: Path) -> Charter:
+    try:
+        return load_charter(path)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _parse_now(text: str) -> int:
+    try:
+        # a date-only --now would need a zone; demand a full instant
+        if len(text.strip()) == 10:
+            raise InstantError(f"'{text}' is a date; --now needs a date-time with offset")
+        from zoneinfo import ZoneInfo
+
+        return parse_instant(text, ZoneInfo("UTC"))
+    except InstantError as exc:
+        raise _fail(f"--now: {exc}") from None
+
+
+CharterOpt = Annotated[
+    Path, typer.Option("--charter", "-c", help="Charter YAML file (mappings/charters/*.yaml).")
+]
+NowOpt = Annotated[
+    str, typer.Option("--now", help="Evaluate as of this instant (ISO-8601 with offset, e.g. 2026-03-02T09:00:00Z).")
+]
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    charter: CharterOpt,
+    input: Annotated[str, typer.Option("--input", "-i", help="JSON Lines of canonical complaints; '-' reads standard input.")],  # noqa: A002
+    now: NowOpt,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write JSON Lines here instead of standard output.")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Worker processes (default: one per core for large inputs).")] = None,
+) -> None:
+    """Evaluate every complaint against the charter as of NOW (semantics section 5).
+
+    Writes one JSON line per (complaint, applicable clock). Exit status: 0 all evaluated,
+    3 some complaints were bad input (reported on standard error, the rest still output),
+    2 bad charter or arguments (nothing output).
+    """
+    loaded = _load_charter(charter)
+    instant = _parse_now(now)
+    bad = 0
+    with ExitStack() as stack:
+        try:
+            source: TextIO = (
+                sys.stdin if input == "-" else stack.enter_context(open(input, encoding="utf-8"))  # noqa: SIM115
+            )
+        except OSError as exc:
+            raise _fail(f"--input: cannot read {input}: {exc.strerror}") from None
+        try:
+            sink: TextIO = (
+                stack.enter_context(open(output, "w", encoding="utf-8"))  # noqa: SIM115
+                if output is not None
+                else sys.stdout
+            )
+        except OSError as exc:
+            raise _fail(f"--output: cannot write {output}: {exc.strerror}") from None
+        for chunk in evaluate_stream(loaded, source, sink, instant, workers=workers):
+            for error in chunk.errors:
+                bad += 1
+                print(f"bad complaint {error}", file=sys.stderr)
+        sink.flush()
+    if bad:
+        raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def _find(input_path: str, complaint_id: str, charter: Charter) -> tuple[object, str]:
+    opened = sys.stdin if input_path == "-" else open(input_path, encoding="utf-8")  # noqa: SIM115
+    with opened as handle:
+        for number, text in enumerate(handle, start=1):
+            if complaint_id not in text:
+                continue
+            try:
+                data = json.loads(text)
+            except ValueError:
+                continue
+            if isinstance(data, dict) and str(data.get("id")) == complaint_id:
+                return data, f"line {number}"
+    raise _fail(f"no complaint with id '{complaint_id}' in {input_path}")
+
+
+def _when(instant: int | None, charter: Charter) -> str:
+    if instant is None:
+        return "-"
+    return f"{local_text(charter.calendar, instant)}\n[dim]{format_instant(instant)}[/dim]"
+
+
+_STATE_STYLE = {
+    State.PENDING: "dim",
+    State.ON_TRACK: "green",
+    State.AT_RISK: "yellow",
+    State.BREACHED: "bold red",
+    State.MET: "green",
+    State.MET_LATE: "red",
+}
+
+
+def _how(charter: Charter, result: ClockResult) -> str:
+    clock = charter.clock(result.clock)
+    if result.started_at is None:
+        return f"waiting for '{clock.start}'"
+    target = getattr(clock, "target", None) or getattr(clock, "every", None)
+    event = clock.start if result.occurrence == 0 else f"cycle {result.occurrence} from reset"
+    lines = []
+    if target is not None:
+        lines.append(explain_count(charter.calendar, result.started_at, target, event))
+    else:
+        field = getattr(clock, "target_field", None)
+        lines.append(f"deadline from attribute '{field}'" + ("" if result.due_at else " (empty)"))
+    warn = getattr(clock, "warn_after", None)
+    if warn is not None:
+        lines.append("warning: " + explain_count(charter.calendar, result.started_at, warn, event))
+    if result.missing:
+        lines.append("missing: " + ", ".join(result.missing))
+    if result.breaches:
+        lines.append(f"{result.breaches} cycle(s) missed")
+    return "\n".join(lines)
+
+
+@app.command("explain")
+def explain_cmd(
+    charter: CharterOpt,
+    input: Annotated[str, typer.Option("--input", "-i", help="JSON Lines of canonical complaints; '-' reads standard input.")],  # noqa: A002
+    complaint_id: Annotated[str, typer.Option("--id", help="The complaint to explain.")],
+    now: NowOpt,
+) -> None:
+    """Show every clock of one complaint as a table: start, stop, deadline, warning, state,
+    and how the deadline was counted on the business calendar."""
+    loaded = _load_charter(charter)
+    instant = _parse_now(now)
+    data, ref = _find(input, complaint_id, loaded)
+    try:
+        complaint = complaint_from_json(data, loaded.calendar.zone, ref)
+        results = evaluate(loaded, complaint, instant)
+    except BadComplaintError as exc:
+        raise _fail(f"bad complaint {exc}", EXIT_BAD_INPUT) from None
+    out = Console()
+    table = Table(
+        title=f"{loaded.title}: complaint {complaint.id} as of {local_text(loaded.calendar, instant)}"
+        f" ({loaded.calendar.zone.key})",
+        show_lines=True,
+    )
+    for column in ("clock", "state", "started", "stopped", "due", "warning", "how it was counted"):
+        table.add_column(column, overflow="fold")
+    for r in results:
+        state = r.state.value + (f" #{r.occurrence}" if r.occurrence else "")
+        table.add_row(
+            r.clock,
+            f"[{_STATE_STYLE[r.state]}]{state}[/]",
+            _when(r.started_at, loaded),
+            _when(r.stopped_at, loaded),
+            _when(r.due_at, loaded),
+            _when(r.warn_at, loaded),
+            _how(loaded, r),
+        )
+    skipped = [c.id for c in loaded.clocks if c.id not in {r.clock for r in results}]
+    out.print(table)
+    if skipped:
+        out.print(f"[dim]not applicable (their 'when' does not hold): {', '.join(skipped)}[/dim]")
+
+
+@app.command("schema")
+def schema_cmd(
+    kind: Annotated[str, typer.Argument(help="Which schema: 'charter'.")] = "charter",
+) -> None:
+    """Print the JSON Schema of a YAML file kind (shipped in mappings/ for editors)."""
+    if kind != "charter":
+        raise _fail(f"unknown schema '{kind}' (known: charter)")
+    print(json.dumps(charter_json_schema(), indent=2, sort_keys=True))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

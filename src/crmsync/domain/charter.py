@@ -1,0 +1,132 @@
+"""A charter: a business calendar and its clocks (semantics section 4)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from crmsync.domain.business_calendar import BusinessCalendar
+from crmsync.domain.durations import Duration
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """``attribute`` equals one of ``allowed`` (equality or membership)."""
+
+    attribute: str
+    allowed: tuple[str | int | float | bool, ...]
+
+    def holds(self, attributes: Mapping[str, object]) -> bool:
+        """True when the attribute is present and equal to one allowed value.
+
+        Numbers compare numerically (``2 == 2.0``); a numeric string equals its number
+        (``"2" == 2``); strings compare exactly; booleans only equal booleans.
+        """
+        value = attributes.get(self.attribute)
+        if value is None:
+            return False
+        return any(_same(value, allowed) for allowed in self.allowed)
+
+
+def _same(value: object, allowed: object) -> bool:
+    if isinstance(value, bool) or isinstance(allowed, bool):
+        return value is allowed
+    if isinstance(allowed, int | float) and isinstance(value, str):
+        try:
+            return float(value) == float(allowed)
+        except ValueError:
+            return False
+    if isinstance(value, int | float) and isinstance(allowed, str):
+        try:
+            return float(value) == float(allowed)
+        except ValueError:
+            return False
+    return value == allowed
+
+
+class ClockKind(StrEnum):
+    DEADLINE = "deadline"
+    RECURRING = "recurring"
+    COMPLETENESS = "completeness"
+
+
+@dataclass(frozen=True, slots=True)
+class DeadlineClock:
+    """Section 4.1: from the first ``start`` to the first ``stop``, against a target."""
+
+    id: str
+    start: str
+    stop: tuple[str, ...]
+    target: Duration | None = None
+    target_field: str | None = None
+    warn_after: Duration | None = None
+    when: tuple[Condition, ...] = ()
+    kind: ClockKind = ClockKind.DEADLINE
+
+
+@dataclass(frozen=True, slots=True)
+class RecurringClock:
+    """Section 4.2: cycles opened by ``start`` then each ``reset``, each due ``every`` later."""
+
+    id: str
+    start: str
+    every: Duration
+    reset: tuple[str, ...]
+    stop: tuple[str, ...] = ()
+    warn_after: Duration | None = None
+    when: tuple[Condition, ...] = ()
+    kind: ClockKind = ClockKind.RECURRING
+
+
+@dataclass(frozen=True, slots=True)
+class CompletenessClock:
+    """Section 4.3: after ``start``, the ``require``d attributes must be filled by the target."""
+
+    id: str
+    start: str
+    require: tuple[str, ...]
+    target: Duration | None = None
+    target_field: str | None = None
+    warn_after: Duration | None = None
+    when: tuple[Condition, ...] = ()
+    kind: ClockKind = ClockKind.COMPLETENESS
+
+
+Clock = DeadlineClock | RecurringClock | CompletenessClock
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A follow-up raised once when an event happens (e.g. Aston's level-4 mediation).
+
+    It has no deadline clock; ``due`` counts the follow-up's due date from the event,
+    ``to`` names who gets it (``owner`` or ``manager``).
+    """
+
+    id: str
+    on: str
+    to: str = "owner"
+    due: Duration | None = None
+    when: tuple[Condition, ...] = ()
+
+
+@dataclass(frozen=True)
+class Charter:
+    """A named charter: calendar, clocks in report order, notices, and its source identity."""
+
+    name: str
+    title: str
+    calendar: BusinessCalendar
+    clocks: tuple[Clock, ...]
+    notices: tuple[Notice, ...] = ()
+    source: str = "<memory>"
+    content_hash: str = ""
+    event_names: frozenset[str] = field(default_factory=frozenset)
+
+    def clock(self, clock_id: str) -> Clock:
+        """The clock with ``clock_id``; ``KeyError`` if none."""
+        for clock in self.clocks:
+            if clock.id == clock_id:
+                return clock
+        raise KeyError(clock_id)

@@ -1,0 +1,83 @@
+"""The canonical complaint (semantics section 1) and its validation."""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Mapping
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from crmsync.domain.instants import InstantError, parse_instant
+from crmsync.errors import BadComplaintError
+
+
+@dataclass(frozen=True, slots=True)
+class Complaint:
+    """A complaint as the engine sees it: events are sorted UTC instants."""
+
+    id: str
+    events: Mapping[str, tuple[int, ...]]
+    attributes: Mapping[str, object]
+
+    def first(self, event: str, now: int) -> int | None:
+        """The earliest instant of ``event`` that is ``<= now``, or ``None``."""
+        instants = self.events.get(event)
+        if instants and instants[0] <= now:
+            return instants[0]
+        return None
+
+    def first_between(self, events: tuple[str, ...], low: int, now: int) -> int | None:
+        """The earliest instant of any of ``events`` with ``low <= instant <= now``."""
+        best: int | None = None
+        for name in events:
+            instants = self.events.get(name)
+            if not instants:
+                continue
+            i = bisect_left(instants, low)
+            if i < len(instants) and instants[i] <= now and (best is None or instants[i] < best):
+                best = instants[i]
+        return best
+
+    def all_between(self, events: tuple[str, ...], low_exclusive: int, high: int) -> list[int]:
+        """Every distinct instant of ``events`` with ``low_exclusive < instant <= high``, sorted."""
+        found: set[int] = set()
+        for name in events:
+            for instant in self.events.get(name, ()):
+                if low_exclusive < instant <= high:
+                    found.add(instant)
+        return sorted(found)
+
+
+def complaint_from_json(data: object, zone: ZoneInfo, ref: str) -> Complaint:
+    """Build a complaint from its JSON object; dates alone are local midnight in ``zone``.
+
+    ``ref`` names the complaint in errors until its id is known (e.g. ``line 12``).
+    Raises ``BadComplaintError`` for a missing id, a malformed or naive instant, or an
+    event value that is not an instant or a list of instants.
+    """
+    if not isinstance(data, dict):
+        raise BadComplaintError(ref, "a complaint must be a JSON object")
+    raw_id = data.get("id")
+    if isinstance(raw_id, bool) or not isinstance(raw_id, str | int) or str(raw_id).strip() == "":
+        raise BadComplaintError(ref, "the complaint has no id")
+    complaint_id = str(raw_id)
+    raw_events = data.get("events", {})
+    if raw_events is None:
+        raw_events = {}
+    if not isinstance(raw_events, dict):
+        raise BadComplaintError(complaint_id, "'events' must be an object of name -> instant(s)")
+    events: dict[str, tuple[int, ...]] = {}
+    for name, value in raw_events.items():
+        if value is None:
+            continue  # an empty CRM field: the event has not happened
+        values = value if isinstance(value, list) else [value]
+        try:
+            events[name] = tuple(sorted(parse_instant(v, zone) for v in values))
+        except InstantError as exc:
+            raise BadComplaintError(complaint_id, f"event '{name}': {exc}") from None
+    attributes = data.get("attributes", {})
+    if attributes is None:
+        attributes = {}
+    if not isinstance(attributes, dict):
+        raise BadComplaintError(complaint_id, "'attributes' must be an object")
+    return Complaint(complaint_id, events, attributes)

@@ -1,0 +1,181 @@
+"""Evaluating a charter's clocks for one complaint as of ``now`` (semantics section 4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from crmsync.domain.business_calendar import BusinessCalendar
+from crmsync.domain.charter import (
+    Charter,
+    Clock,
+    ClockKind,
+    CompletenessClock,
+    DeadlineClock,
+    RecurringClock,
+)
+from crmsync.domain.complaint import Complaint
+from crmsync.domain.durations import Duration
+from crmsync.domain.instants import InstantError, parse_deadline_value
+from crmsync.errors import BadComplaintError
+
+
+class State(StrEnum):
+    PENDING = "pending"
+    ON_TRACK = "on_track"
+    AT_RISK = "at_risk"
+    BREACHED = "breached"
+    MET = "met"
+    MET_LATE = "met_late"
+
+
+@dataclass(frozen=True, slots=True)
+class ClockResult:
+    """The state of one applicable clock of one complaint at ``now``."""
+
+    clock: str
+    kind: ClockKind
+    state: State
+    started_at: int | None
+    due_at: int | None
+    warn_at: int | None
+    stopped_at: int | None
+    occurrence: int = 0
+    breaches: int | None = None  # recurring clocks only
+    missing: tuple[str, ...] | None = None  # completeness clocks only
+
+
+def evaluate(charter: Charter, complaint: Complaint, now: int) -> list[ClockResult]:
+    """Every applicable clock of ``charter`` for ``complaint`` as of ``now``, in charter order.
+
+    Raises ``BadComplaintError`` when a ``target_field`` holds something that is not an
+    instant or a date (a wrong flag is worse than none).
+    """
+    results: list[ClockResult] = []
+    attributes = complaint.attributes
+    for clock in charter.clocks:
+        if clock.when and not all(c.holds(attributes) for c in clock.when):
+            continue
+        results.append(evaluate_clock(charter.calendar, clock, complaint, now))
+    return results
+
+
+def evaluate_clock(
+    calendar: BusinessCalendar, clock: Clock, complaint: Complaint, now: int
+) -> ClockResult:
+    """One clock (its ``when`` already known to hold)."""
+    if isinstance(clock, RecurringClock):
+        return _recurring(calendar, clock, complaint, now)
+    if isinstance(clock, CompletenessClock):
+        return _completeness(calendar, clock, complaint, now)
+    return _deadline(calendar, clock, complaint, now)
+
+
+def _running_state(now: int, due: int, warn: int | None) -> State:
+    if now > due:
+        return State.BREACHED
+    if warn is not None and now >= warn:
+        return State.AT_RISK
+    return State.ON_TRACK
+
+
+def _target(
+    calendar: BusinessCalendar,
+    clock: DeadlineClock | CompletenessClock,
+    complaint: Complaint,
+    start: int,
+) -> int | None:
+    if clock.target is not None:
+        return calendar.deadline(start, clock.target)
+    assert clock.target_field is not None
+    value = complaint.attributes.get(clock.target_field)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        return parse_deadline_value(value, calendar.zone)
+    except InstantError as exc:
+        raise BadComplaintError(
+            complaint.id, f"attribute '{clock.target_field}' (clock {clock.id}): {exc}"
+        ) from None
+
+
+def _warn(calendar: BusinessCalendar, warn_after: Duration | None, start: int) -> int | None:
+    return None if warn_after is None else calendar.deadline(start, warn_after)
+
+
+def _deadline(
+    calendar: BusinessCalendar, clock: DeadlineClock, complaint: Complaint, now: int
+) -> ClockResult:
+    start = complaint.first(clock.start, now)
+    if start is None:
+        return ClockResult(clock.id, clock.kind, State.PENDING, None, None, None, None)
+    stop = complaint.first_between(clock.stop, start, now)
+    due = _target(calendar, clock, complaint, start)
+    warn = _warn(calendar, clock.warn_after, start)
+    if due is None:
+        return ClockResult(clock.id, clock.kind, State.PENDING, start, None, warn, stop)
+    if stop is not None:
+        state = State.MET if stop <= due else State.MET_LATE
+    else:
+        state = _running_state(now, due, warn)
+    return ClockResult(clock.id, clock.kind, state, start, due, warn, stop)
+
+
+def _recurring(
+    calendar: BusinessCalendar, clock: RecurringClock, complaint: Complaint, now: int
+) -> ClockResult:
+    first = complaint.first(clock.start, now)
+    if first is None:
+        return ClockResult(clock.id, clock.kind, State.PENDING, None, None, None, None, 0, 0)
+    stop = complaint.first_between(clock.stop, first, now)
+    # A reset opens a new cycle only while the clock runs: resets at or after the stop do not.
+    horizon = now if stop is None else stop - 1
+    resets = complaint.all_between(clock.reset, first, horizon)
+    breaches = 0
+    cycle_start = first
+    for reset in resets:
+        if reset > calendar.deadline(cycle_start, clock.every):
+            breaches += 1  # that cycle ended met_late
+        cycle_start = reset
+    occurrence = len(resets)
+    due = calendar.deadline(cycle_start, clock.every)
+    warn = _warn(calendar, clock.warn_after, cycle_start)
+    if stop is not None:
+        state = State.MET if stop <= due else State.MET_LATE
+    else:
+        state = _running_state(now, due, warn)
+    if state in (State.BREACHED, State.MET_LATE):
+        breaches += 1
+    return ClockResult(
+        clock.id, clock.kind, state, cycle_start, due, warn, stop, occurrence, breaches
+    )
+
+
+def _is_empty(value: object) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    if isinstance(value, list | tuple | dict | set):
+        return len(value) == 0
+    return False
+
+
+def _completeness(
+    calendar: BusinessCalendar, clock: CompletenessClock, complaint: Complaint, now: int
+) -> ClockResult:
+    missing = tuple(n for n in clock.require if _is_empty(complaint.attributes.get(n)))
+    start = complaint.first(clock.start, now)
+    if start is None:
+        return ClockResult(
+            clock.id, clock.kind, State.PENDING, None, None, None, None, missing=missing
+        )
+    due = _target(calendar, clock, complaint, start)
+    warn = _warn(calendar, clock.warn_after, start)
+    if not missing:
+        state = State.MET
+    elif due is None:
+        state = State.PENDING
+    else:
+        state = _running_state(now, due, warn)
+    return ClockResult(clock.id, clock.kind, state, start, due, warn, None, missing=missing)

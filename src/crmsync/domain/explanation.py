@@ -1,0 +1,89 @@
+"""How a deadline was counted, in words a complaints manager can check by hand."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from crmsync.domain.business_calendar import BusinessCalendar
+from crmsync.domain.durations import Duration, Unit
+
+_ORDINAL = {1: "st", 2: "nd", 3: "rd"}
+
+
+def ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, 11th, 21st ..."""
+    suffix = "th" if 10 <= n % 100 <= 20 else _ORDINAL.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def local_text(calendar: BusinessCalendar, instant: int) -> str:
+    """``Thu 2 Apr 16:00`` in the calendar's zone (year added when it is not obvious)."""
+    local = datetime.fromtimestamp(instant, calendar.zone)
+    return f"{local:%a} {local.day} {local:%b %Y %H:%M}"
+
+
+def day_text(day: date) -> str:
+    return f"{day:%a} {day.day} {day:%b}"
+
+
+def explain_count(
+    calendar: BusinessCalendar, start: int, duration: Duration, event: str = "start"
+) -> str:
+    """One sentence saying how ``calendar.deadline(start, duration)`` was reached."""
+    due = calendar.deadline(start, duration)
+    head = f"{event} {local_text(calendar, start)}"
+    unit = duration.unit
+    if unit in (Unit.MINUTES, Unit.HOURS):
+        return f"{head}; + {duration} elapsed -> {local_text(calendar, due)}"
+    if unit in (Unit.DAYS, Unit.WEEKS):
+        return f"{head}; same local time {duration} later -> {local_text(calendar, due)}"
+    if unit is Unit.BUSINESS_DAYS:
+        return head + "; " + _business_days(calendar, start, duration.amount)
+    return head + "; " + _business_time(calendar, start, due, duration)
+
+
+def _closures(calendar: BusinessCalendar, first: date, last: date) -> list[str]:
+    notes = []
+    day = first
+    while day <= last:
+        reason = calendar.closed_reason(day)
+        if reason is not None and calendar.weekly_hours[day.weekday()]:
+            notes.append(f"{day_text(day)} {reason}")
+        day += timedelta(days=1)
+    return notes
+
+
+def _business_days(calendar: BusinessCalendar, start: int, n: int) -> str:
+    i = calendar.first_working_day_index(start)
+    day0, _ = calendar.working_day(i, start)
+    start_day = datetime.fromtimestamp(start, calendar.zone).date()
+    parts = []
+    if day0 == start_day:
+        parts.append("day 0")
+    else:
+        why = "after closing" if calendar.is_working_day(start_day) else "not a working day"
+        parts.append(f"{why}, so day 0 is {day_text(day0)}")
+    last_day, last_close = calendar.working_day(i + n, start)
+    closed = _closures(calendar, start_day + timedelta(days=1), last_day)
+    if closed:
+        parts.append(_join(closed) + " closed")
+    close_local = datetime.fromtimestamp(last_close, calendar.zone)
+    parts.append(
+        f"{ordinal(n)} working day {day_text(last_day)} {last_day.year}, closes {close_local:%H:%M}"
+    )
+    return "; ".join(parts)
+
+
+def _business_time(calendar: BusinessCalendar, start: int, due: int, duration: Duration) -> str:
+    start_day = datetime.fromtimestamp(start, calendar.zone).date()
+    due_day = datetime.fromtimestamp(due, calendar.zone).date()
+    parts = [f"{duration} of opening time"]
+    closed = _closures(calendar, start_day, due_day)
+    if closed:
+        parts.append(_join(closed) + " closed")
+    parts.append(f"-> {local_text(calendar, due)}")
+    return "; ".join(parts)
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]

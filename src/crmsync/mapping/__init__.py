@@ -1,0 +1,1 @@
+"""Loading and validating the YAML files under ``mappings/`` into domain objects."""

@@ -1,0 +1,1 @@
+"""Use cases over the ports: evaluation streams, the sync cycle, archiving, reports."""
