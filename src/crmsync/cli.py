@@ -7,6 +7,7 @@ import sys
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, TextIO
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
@@ -51,8 +52,6 @@ def _parse_now(text: str) -> int:
         # a date-only --now would need a zone; demand a full instant
         if len(text.strip()) == 10:
             raise InstantError(f"'{text}' is a date; --now needs a date-time with offset")
-        from zoneinfo import ZoneInfo
-
         return parse_instant(text, ZoneInfo("UTC"))
     except InstantError as exc:
         raise _fail(f"--now: {exc}") from None
@@ -62,17 +61,34 @@ CharterOpt = Annotated[
     Path, typer.Option("--charter", "-c", help="Charter YAML file (mappings/charters/*.yaml).")
 ]
 NowOpt = Annotated[
-    str, typer.Option("--now", help="Evaluate as of this instant (ISO-8601 with offset, e.g. 2026-03-02T09:00:00Z).")
+    str,
+    typer.Option(
+        "--now",
+        help="Evaluate as of this instant (ISO-8601 with offset, e.g. 2026-03-02T09:00:00Z).",
+    ),
 ]
 
 
 @app.command("evaluate")
 def evaluate_cmd(
     charter: CharterOpt,
-    input: Annotated[str, typer.Option("--input", "-i", help="JSON Lines of canonical complaints; '-' reads standard input.")],  # noqa: A002
+    input: Annotated[
+        str,
+        typer.Option(
+            "--input", "-i", help="JSON Lines of canonical complaints; '-' reads standard input."
+        ),
+    ],
     now: NowOpt,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write JSON Lines here instead of standard output.")] = None,
-    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Worker processes (default: one per core for large inputs).")] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write JSON Lines here instead of standard output."),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers", min=1, help="Worker processes (default: one per core for large inputs)."
+        ),
+    ] = None,
 ) -> None:
     """Evaluate every complaint against the charter as of NOW (semantics section 5).
 
@@ -86,13 +102,13 @@ def evaluate_cmd(
     with ExitStack() as stack:
         try:
             source: TextIO = (
-                sys.stdin if input == "-" else stack.enter_context(open(input, encoding="utf-8"))  # noqa: SIM115
+                sys.stdin if input == "-" else stack.enter_context(open(input, encoding="utf-8"))
             )
         except OSError as exc:
             raise _fail(f"--input: cannot read {input}: {exc.strerror}") from None
         try:
             sink: TextIO = (
-                stack.enter_context(open(output, "w", encoding="utf-8"))  # noqa: SIM115
+                stack.enter_context(open(output, "w", encoding="utf-8"))
                 if output is not None
                 else sys.stdout
             )
@@ -163,7 +179,12 @@ def _how(charter: Charter, result: ClockResult) -> str:
 @app.command("explain")
 def explain_cmd(
     charter: CharterOpt,
-    input: Annotated[str, typer.Option("--input", "-i", help="JSON Lines of canonical complaints; '-' reads standard input.")],  # noqa: A002
+    input: Annotated[
+        str,
+        typer.Option(
+            "--input", "-i", help="JSON Lines of canonical complaints; '-' reads standard input."
+        ),
+    ],
     complaint_id: Annotated[str, typer.Option("--id", help="The complaint to explain.")],
     now: NowOpt,
 ) -> None:
@@ -178,9 +199,10 @@ def explain_cmd(
     except BadComplaintError as exc:
         raise _fail(f"bad complaint {exc}", EXIT_BAD_INPUT) from None
     out = Console()
+    as_of = local_text(loaded.calendar, instant)
     table = Table(
-        title=f"{loaded.title}: complaint {complaint.id} as of {local_text(loaded.calendar, instant)}"
-        f" ({loaded.calendar.zone.key})",
+        title=f"{loaded.title}: complaint {complaint.id} as of {as_of} "
+        f"({loaded.calendar.zone.key})",
         show_lines=True,
     )
     for column in ("clock", "state", "started", "stopped", "due", "warning", "how it was counted"):

@@ -13,6 +13,7 @@ so that a business deadline costs two binary searches, never a walk over days.
 
 from __future__ import annotations
 
+import itertools
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -43,7 +44,9 @@ class OpeningInterval:
             raise ValueError(f"opening interval {self} must satisfy 00:00 <= start < end <= 24:00")
 
     def __str__(self) -> str:
-        return f"{self.start // 60:02d}:{self.start % 60:02d}-{self.end // 60:02d}:{self.end % 60:02d}"
+        return (
+            f"{self.start // 60:02d}:{self.start % 60:02d}-{self.end // 60:02d}:{self.end % 60:02d}"
+        )
 
 
 def _no_holidays(_year: int) -> Mapping[date, str]:
@@ -67,7 +70,7 @@ class BusinessCalendar:
         self.weekly_hours: dict[int, tuple[OpeningInterval, ...]] = {}
         for weekday in range(7):
             intervals = tuple(sorted(weekly_hours.get(weekday, ()), key=lambda i: i.start))
-            for before, after in zip(intervals, intervals[1:], strict=False):
+            for before, after in itertools.pairwise(intervals):
                 if after.start < before.end:
                     raise ValueError(
                         f"opening intervals {before} and {after} on {WEEKDAYS[weekday]} overlap"

@@ -7,6 +7,7 @@ wrong, before anything runs.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from datetime import date
 from pathlib import Path
@@ -49,7 +50,9 @@ def _duration(text: str) -> str:
 
 def _zone(name: str) -> str:
     if name not in available_timezones():
-        raise ValueError(f"time zone '{name}' does not exist (use an IANA name, e.g. Europe/London)")
+        raise ValueError(
+            f"time zone '{name}' does not exist (use an IANA name, e.g. Europe/London)"
+        )
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:  # pragma: no cover - listed zones load
@@ -131,8 +134,8 @@ class CalendarSpec(_Strict):
     @model_validator(mode="after")
     def _intervals(self) -> CalendarSpec:
         for day, texts in self.hours.items():
-            intervals = sorted(_interval(t) for t in texts)
-            for a, b in zip(intervals, intervals[1:], strict=False):
+            intervals = sorted((_interval(t) for t in texts), key=lambda i: i.start)
+            for a, b in itertools.pairwise(intervals):
                 if b.start < a.end:
                     raise ValueError(f"opening hours {a} and {b} on {day} overlap")
         if not any(self.hours.values()):
@@ -144,7 +147,8 @@ def _interval(text: str) -> OpeningInterval:
     match = _HOURS.match(text)
     assert match is not None
     return OpeningInterval(
-        int(match.group(1)) * 60 + int(match.group(2)), int(match.group(3)) * 60 + int(match.group(4))
+        int(match.group(1)) * 60 + int(match.group(2)),
+        int(match.group(3)) * 60 + int(match.group(4)),
     )
 
 
@@ -195,7 +199,9 @@ class ClockSpec(_Strict):
             for name in ("every", "reset"):
                 forbid(name)
             if (self.target is None) == (self.target_field is None):
-                problems.append(f"a {kind.value} clock needs exactly one of 'target' or 'target_field'")
+                problems.append(
+                    f"a {kind.value} clock needs exactly one of 'target' or 'target_field'"
+                )
         if kind is ClockKind.DEADLINE:
             if self.stop is None:
                 problems.append("a deadline clock needs 'stop' (the events that meet it)")
@@ -239,10 +245,10 @@ class CharterSpec(_Strict):
     @model_validator(mode="after")
     def _unique_ids(self) -> CharterSpec:
         seen: set[str] = set()
-        for item in [*self.clocks, *self.notices]:
-            if item.id in seen:
-                raise ValueError(f"duplicate clock id '{item.id}'")
-            seen.add(item.id)
+        for item_id in [c.id for c in self.clocks] + [n.id for n in self.notices]:
+            if item_id in seen:
+                raise ValueError(f"duplicate clock id '{item_id}'")
+            seen.add(item_id)
         return self
 
 
@@ -255,9 +261,7 @@ def _names(value: str | list[str] | None) -> tuple[str, ...]:
 def _conditions(when: dict[str, Scalar | list[Scalar]] | None) -> tuple[Condition, ...]:
     if not when:
         return ()
-    return tuple(
-        Condition(k, tuple(v) if isinstance(v, list) else (v,)) for k, v in when.items()
-    )
+    return tuple(Condition(k, tuple(v) if isinstance(v, list) else (v,)) for k, v in when.items())
 
 
 def _optional_duration(text: str | None) -> Any:
@@ -296,22 +300,37 @@ def build_charter(spec: CharterSpec, source: str = "<memory>", content_hash: str
             assert c.every is not None
             clocks.append(
                 RecurringClock(
-                    c.id, c.start, parse_duration(c.every), _names(c.reset), _names(c.stop),
-                    _optional_duration(c.warn_after), when,
+                    c.id,
+                    c.start,
+                    parse_duration(c.every),
+                    _names(c.reset),
+                    _names(c.stop),
+                    _optional_duration(c.warn_after),
+                    when,
                 )
             )
         elif kind is ClockKind.COMPLETENESS:
             clocks.append(
                 CompletenessClock(
-                    c.id, c.start, tuple(c.require or ()), _optional_duration(c.target),
-                    c.target_field, _optional_duration(c.warn_after), when,
+                    c.id,
+                    c.start,
+                    tuple(c.require or ()),
+                    _optional_duration(c.target),
+                    c.target_field,
+                    _optional_duration(c.warn_after),
+                    when,
                 )
             )
         else:
             clocks.append(
                 DeadlineClock(
-                    c.id, c.start, _names(c.stop), _optional_duration(c.target), c.target_field,
-                    _optional_duration(c.warn_after), when,
+                    c.id,
+                    c.start,
+                    _names(c.stop),
+                    _optional_duration(c.target),
+                    c.target_field,
+                    _optional_duration(c.warn_after),
+                    when,
                 )
             )
     notices = tuple(
@@ -381,7 +400,9 @@ def _duplicate_ids(doc: YamlDocument) -> list[Problem]:
             if item["id"] in seen:
                 problems.append(
                     Problem(
-                        doc.file, line, dotted((section, i, "id")),
+                        doc.file,
+                        line,
+                        dotted((section, i, "id")),
                         f"duplicate clock id '{item['id']}' (first at line {seen[item['id']]})",
                     )
                 )

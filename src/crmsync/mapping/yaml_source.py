@@ -69,7 +69,9 @@ def _convert(node: yaml.Node, loc: Loc, doc: YamlDocument, problems: list[Proble
             key = _scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else None
             if not isinstance(key, str | int):
                 problems.append(
-                    Problem(doc.file, key_node.start_mark.line + 1, _dotted(loc), "keys must be text")
+                    Problem(
+                        doc.file, key_node.start_mark.line + 1, _dotted(loc), "keys must be text"
+                    )
                 )
                 continue
             if key in result:
@@ -108,7 +110,9 @@ def parse_yaml(text: str, file: str) -> YamlDocument:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = mark.line + 1 if mark is not None else None
-        raise CharterFileError(file, [Problem(file, line, "", f"YAML syntax: {exc.problem}")]) from None
+        raise CharterFileError(
+            file, [Problem(file, line, "", f"YAML syntax: {exc.problem}")]
+        ) from None
     if node is None:
         raise CharterFileError(file, [Problem(file, 1, "", "the file is empty")])
     problems: list[Problem] = []
@@ -123,5 +127,7 @@ def load_yaml(path: Path) -> YamlDocument:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise CharterFileError(str(path), [Problem(str(path), None, "", f"cannot read: {exc}")]) from None
+        raise CharterFileError(
+            str(path), [Problem(str(path), None, "", f"cannot read: {exc}")]
+        ) from None
     return parse_yaml(text, str(path))

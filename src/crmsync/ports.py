@@ -1,0 +1,278 @@
+"""The ports: what the services need from the outside world, as ``typing.Protocol``s.
+
+Every port has a local implementation that passes the same contract suite as the real
+ones (``tests/contract/``). Methods document what they raise; anything else escaping an
+adapter is a bug. Instants at the ports are aware UTC ``datetime``s; CRM field values
+are JSON-compatible (datetimes as the CRM's ISO text).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+# --------------------------------------------------------------------------- CRM
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One CRM record: its object name, ``Id`` and field values as read."""
+
+    object: str
+    id: str
+    fields: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class FieldFilter:
+    """``field op value`` on a record; ``op`` is ``=``, ``!=`` or ``in`` (value a tuple)."""
+
+    field: str
+    op: Literal["=", "!=", "in"]
+    value: Any
+
+    def matches(self, fields: Mapping[str, Any]) -> bool:
+        """Evaluate the filter on field values (for adapters that filter in Python)."""
+        actual = fields.get(self.field)
+        if self.op == "=":
+            return bool(actual == self.value)
+        if self.op == "!=":
+            return bool(actual != self.value)
+        return actual in tuple(self.value)
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """The outcome of writing one record: never all-or-nothing.
+
+    ``ref`` is what the caller asked for (the record id for updates, the external id
+    value for upserts); ``id`` is the CRM id when known; ``created`` is True when an
+    upsert inserted. On failure ``error_code``/``message``/``fields`` say why and
+    ``transient`` says whether the same write may succeed when retried.
+    """
+
+    ref: str
+    ok: bool
+    id: str | None = None
+    created: bool = False
+    error_code: str | None = None
+    message: str | None = None
+    fields: tuple[str, ...] = ()
+    transient: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FieldInfo:
+    """What ``describe`` tells about one field."""
+
+    name: str
+    type: str  # id, string, textarea, picklist, datetime, date, double, boolean, reference
+    createable: bool = True
+    updateable: bool = True
+    external_id: bool = False
+    unique: bool = False
+
+
+@dataclass
+class CallCounter:
+    """API calls made by an adapter, by kind (``query``, ``write``, ``describe``...)."""
+
+    by_kind: dict[str, int] = field(default_factory=dict)
+
+    def add(self, kind: str, n: int = 1) -> None:
+        self.by_kind[kind] = self.by_kind.get(kind, 0) + n
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_kind.values())
+
+
+class CrmPort(Protocol):
+    """A CRM holding Salesforce-shaped records.
+
+    Raises ``CrmTransientError`` (worth retrying), ``CrmAuthError``, ``CrmLimitError``
+    or ``CrmError`` for failures of a whole request. Failures of single records in a
+    write come back as ``WriteResult(ok=False)``, never as exceptions.
+    """
+
+    calls: CallCounter
+
+    def server_time(self) -> datetime:
+        """The CRM's own current time (the upper bound of an incremental pull)."""
+        ...
+
+    def changed_records(
+        self,
+        object: str,
+        fields: Sequence[str],
+        *,
+        since: datetime | None,
+        until: datetime,
+        where: Sequence[FieldFilter] = (),
+    ) -> Iterator[Record]:
+        """Records with ``since <= SystemModstamp < until`` (no lower bound when ``since`` is
+        None) matching every filter, ordered by ``(SystemModstamp, Id)``. ``fields`` are the
+        fields to read; ``Id`` and ``SystemModstamp`` are always included."""
+        ...
+
+    def related_records(
+        self,
+        object: str,
+        fields: Sequence[str],
+        *,
+        parent_field: str,
+        parent_ids: Sequence[str],
+        where: Sequence[FieldFilter] = (),
+    ) -> Iterator[Record]:
+        """Records whose ``parent_field`` is one of ``parent_ids`` (any number: the adapter
+        batches), matching every filter, in no promised order."""
+        ...
+
+    def records_by_id(self, object: str, ids: Sequence[str], fields: Sequence[str]) -> list[Record]:
+        """The records with these ids that exist (missing ids are left out)."""
+        ...
+
+    def update_records(
+        self, object: str, updates: Sequence[tuple[str, Mapping[str, Any]]]
+    ) -> list[WriteResult]:
+        """Set fields on existing records, ``(id, {field: value})`` each; one result per
+        update in order (``ref`` = the id). A missing record is ``ok=False``,
+        ``error_code='NOT_FOUND'``."""
+        ...
+
+    def upsert_records(
+        self, object: str, external_id_field: str, records: Sequence[Mapping[str, Any]]
+    ) -> list[WriteResult]:
+        """Insert or update by external id (each record carries ``external_id_field``); one
+        result per record in order (``ref`` = the external id value, ``created`` tells)."""
+        ...
+
+    def complete_tasks(
+        self, object: str, ids: Sequence[str], completion: Mapping[str, Any]
+    ) -> list[WriteResult]:
+        """Set ``completion`` (e.g. ``{"Status": "Completed"}``) on the records that do not
+        hold it yet; records already complete succeed without a write."""
+        ...
+
+    def describe(self, object: str) -> dict[str, FieldInfo]:
+        """The object's fields by name; ``CrmError`` if the object does not exist."""
+        ...
+
+
+# --------------------------------------------------------------------------- state
+
+
+@dataclass(frozen=True, slots=True)
+class StoredComplaint:
+    """An open complaint as the state store keeps it between cycles.
+
+    ``canonical`` is the canonical complaint (JSON object, section 1 of the contract);
+    ``flags`` the write-back values last confirmed on the CRM record; ``next_check`` the
+    next instant (epoch seconds) at which a clock's state changes without any new data,
+    or None; ``source_hash`` a hash of the CRM fields it was built from.
+    """
+
+    profile: str
+    id: str
+    canonical: Mapping[str, Any]
+    flags: Mapping[str, Any]
+    next_check: int | None
+    source_hash: str
+    closed: bool = False
+
+
+LedgerStatus = Literal["planned", "done", "failed", "completed"]
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """A follow-up task the worker planned or wrote, by its idempotency key.
+
+    ``status``: planned (about to be written), done (upserted, ``crm_id`` known),
+    failed (a permanent error, ``error`` says), completed (closed on the CRM).
+    """
+
+    profile: str
+    key: str
+    complaint_id: str
+    clock: str
+    occurrence: int
+    state: str
+    status: LedgerStatus
+    crm_id: str | None = None
+    error: str | None = None
+    updated_at: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """One cycle's history row."""
+
+    profile: str
+    run_id: str
+    started_at: int
+    finished_at: int | None
+    status: str  # running, ok, partial, failed
+    summary: Mapping[str, Any]
+
+
+class StateStore(Protocol):
+    """Durable state of the sync worker, namespaced by profile.
+
+    Raises ``StateStoreError`` when the store cannot be reached or a write fails.
+    Every method is atomic: after a crash either all of its effect is there or none.
+    """
+
+    def migrate(self) -> int:
+        """Create or upgrade the schema; return the schema version now in force."""
+        ...
+
+    def get_watermark(self, profile: str, name: str) -> datetime | None: ...
+
+    def set_watermark(self, profile: str, name: str, value: datetime) -> None:
+        """Move a watermark (the caller only moves it after the writes it covers succeeded)."""
+        ...
+
+    def put_complaints(self, items: Sequence[StoredComplaint]) -> None:
+        """Insert or replace open complaints by ``(profile, id)``."""
+        ...
+
+    def get_complaints(self, profile: str, ids: Sequence[str]) -> dict[str, StoredComplaint]: ...
+
+    def due_complaints(self, profile: str, until: int) -> list[StoredComplaint]:
+        """Stored complaints whose ``next_check`` is ``<= until``."""
+        ...
+
+    def next_check(self, profile: str) -> int | None:
+        """The earliest ``next_check`` of the profile (for the scheduler), or None."""
+        ...
+
+    def delete_complaints(self, profile: str, ids: Sequence[str]) -> None: ...
+
+    def count_complaints(self, profile: str) -> int: ...
+
+    def ledger_get(self, profile: str, keys: Sequence[str]) -> dict[str, LedgerEntry]: ...
+
+    def ledger_for_complaints(
+        self, profile: str, complaint_ids: Sequence[str]
+    ) -> list[LedgerEntry]:
+        """Every ledger entry of these complaints."""
+        ...
+
+    def ledger_put(self, entries: Sequence[LedgerEntry]) -> None:
+        """Insert or replace entries by ``(profile, key)``."""
+        ...
+
+    def start_run(self, run: RunRecord) -> None: ...
+
+    def finish_run(
+        self, profile: str, run_id: str, finished_at: int, status: str, summary: Mapping[str, Any]
+    ) -> None: ...
+
+    def recent_runs(self, profile: str, limit: int = 20) -> list[RunRecord]:
+        """Newest first."""
+        ...
+
+    def close(self) -> None: ...
