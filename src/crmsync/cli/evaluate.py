@@ -1,4 +1,4 @@
-"""The ``crmsync`` command line (typer). Each command's help says its contract."""
+"""``crmsync evaluate``, ``explain`` and ``schema``: the charter engine on files."""
 
 from __future__ import annotations
 
@@ -7,55 +7,20 @@ import sys
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, TextIO
-from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from crmsync.cli.app import EXIT_BAD_INPUT, app, fail, load_charter_or_exit, parse_now
 from crmsync.domain.charter import Charter
 from crmsync.domain.complaint import complaint_from_json
 from crmsync.domain.evaluation import ClockResult, State, evaluate
 from crmsync.domain.explanation import explain_count, local_text
-from crmsync.domain.instants import InstantError, format_instant, parse_instant
-from crmsync.errors import BadComplaintError, ConfigError
-from crmsync.mapping.charter_file import charter_json_schema, load_charter
+from crmsync.domain.instants import format_instant
+from crmsync.errors import BadComplaintError
+from crmsync.mapping.charter_file import charter_json_schema
 from crmsync.service.evaluate_stream import evaluate_stream
-
-EXIT_BAD_INPUT = 3
-EXIT_USAGE = 2
-
-app = typer.Typer(
-    name="crmsync",
-    help="Checks CRM complaints against published charters on a real business calendar.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-err = Console(stderr=True)
-
-
-def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False, markup=True, soft_wrap=True)
-    return typer.Exit(code)
-
-
-def _load_charter(path: Path) -> Charter:
-    try:
-        return load_charter(path)
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
-
-
-def _parse_now(text: str) -> int:
-    try:
-        # a date-only --now would need a zone; demand a full instant
-        if len(text.strip()) == 10:
-            raise InstantError(f"'{text}' is a date; --now needs a date-time with offset")
-        return parse_instant(text, ZoneInfo("UTC"))
-    except InstantError as exc:
-        raise _fail(f"--now: {exc}") from None
-
 
 CharterOpt = Annotated[
     Path, typer.Option("--charter", "-c", help="Charter YAML file (mappings/charters/*.yaml).")
@@ -96,8 +61,8 @@ def evaluate_cmd(
     3 some complaints were bad input (reported on standard error, the rest still output),
     2 bad charter or arguments (nothing output).
     """
-    loaded = _load_charter(charter)
-    instant = _parse_now(now)
+    loaded = load_charter_or_exit(charter)
+    instant = parse_now(now)
     bad = 0
     with ExitStack() as stack:
         try:
@@ -105,7 +70,7 @@ def evaluate_cmd(
                 sys.stdin if input == "-" else stack.enter_context(open(input, encoding="utf-8"))
             )
         except OSError as exc:
-            raise _fail(f"--input: cannot read {input}: {exc.strerror}") from None
+            raise fail(f"--input: cannot read {input}: {exc.strerror}") from None
         try:
             sink: TextIO = (
                 stack.enter_context(open(output, "w", encoding="utf-8"))
@@ -113,7 +78,7 @@ def evaluate_cmd(
                 else sys.stdout
             )
         except OSError as exc:
-            raise _fail(f"--output: cannot write {output}: {exc.strerror}") from None
+            raise fail(f"--output: cannot write {output}: {exc.strerror}") from None
         for chunk in evaluate_stream(loaded, source, sink, instant, workers=workers):
             for error in chunk.errors:
                 bad += 1
@@ -135,7 +100,7 @@ def _find(input_path: str, complaint_id: str, charter: Charter) -> tuple[object,
                 continue
             if isinstance(data, dict) and str(data.get("id")) == complaint_id:
                 return data, f"line {number}"
-    raise _fail(f"no complaint with id '{complaint_id}' in {input_path}")
+    raise fail(f"no complaint with id '{complaint_id}' in {input_path}")
 
 
 def _when(instant: int | None, charter: Charter) -> str:
@@ -190,14 +155,14 @@ def explain_cmd(
 ) -> None:
     """Show every clock of one complaint as a table: start, stop, deadline, warning, state,
     and how the deadline was counted on the business calendar."""
-    loaded = _load_charter(charter)
-    instant = _parse_now(now)
+    loaded = load_charter_or_exit(charter)
+    instant = parse_now(now)
     data, ref = _find(input, complaint_id, loaded)
     try:
         complaint = complaint_from_json(data, loaded.calendar.zone, ref)
         results = evaluate(loaded, complaint, instant)
     except BadComplaintError as exc:
-        raise _fail(f"bad complaint {exc}", EXIT_BAD_INPUT) from None
+        raise fail(f"bad complaint {exc}", EXIT_BAD_INPUT) from None
     out = Console()
     as_of = local_text(loaded.calendar, instant)
     table = Table(
@@ -230,10 +195,5 @@ def schema_cmd(
 ) -> None:
     """Print the JSON Schema of a YAML file kind (shipped in mappings/ for editors)."""
     if kind != "charter":
-        raise _fail(f"unknown schema '{kind}' (known: charter)")
+        raise fail(f"unknown schema '{kind}' (known: charter)")
     print(json.dumps(charter_json_schema(), indent=2, sort_keys=True))
-
-
-def main() -> None:
-    """Console-script entry point."""
-    app()

@@ -1,0 +1,11 @@
+"""The ``crmsync`` command line (typer); one module per command group, wired here."""
+
+from __future__ import annotations
+
+from crmsync.cli import evaluate as _evaluate  # noqa: F401 - registers the commands
+from crmsync.cli.app import app
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
