@@ -11,6 +11,7 @@ from typing import Annotated, TextIO
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from crmsync.cli.app import EXIT_BAD_INPUT, app, fail, load_charter_or_exit, parse_now
 from crmsync.domain.charter import Charter
@@ -153,8 +154,8 @@ def explain_cmd(
     complaint_id: Annotated[str, typer.Option("--id", help="The complaint to explain.")],
     now: NowOpt,
 ) -> None:
-    """Show every clock of one complaint as a table: start, stop, deadline, warning, state,
-    and how the deadline was counted on the business calendar."""
+    """Show every clock of one complaint as a table: start, stop, deadline, warning, state;
+    then, clock by clock, how the deadline was counted on the business calendar."""
     loaded = load_charter_or_exit(charter)
     instant = parse_now(now)
     data, ref = _find(input, complaint_id, loaded)
@@ -170,7 +171,8 @@ def explain_cmd(
         f"({loaded.calendar.zone.key})",
         show_lines=True,
     )
-    for column in ("clock", "state", "started", "stopped", "due", "warning", "how it was counted"):
+    table.add_column("clock", no_wrap=True)
+    for column in ("state", "started", "stopped", "due", "warning"):
         table.add_column(column, overflow="fold")
     for r in results:
         state = r.state.value + (f" #{r.occurrence}" if r.occurrence else "")
@@ -181,10 +183,15 @@ def explain_cmd(
             _when(r.stopped_at, loaded),
             _when(r.due_at, loaded),
             _when(r.warn_at, loaded),
-            _how(loaded, r),
         )
     skipped = [c.id for c in loaded.clocks if c.id not in {r.clock for r in results}]
     out.print(table)
+    # Printed below the table, unwrapped, so the sentences stay whole at any width.
+    out.print("How it was counted:", style="bold")
+    for r in results:
+        for i, line in enumerate(_how(loaded, r).split("\n")):
+            head = f"  {r.clock}: " if i == 0 else " " * (len(r.clock) + 4)
+            out.print(Text(head + line), soft_wrap=True)
     if skipped:
         out.print(f"[dim]not applicable (their 'when' does not hold): {', '.join(skipped)}[/dim]")
 

@@ -122,6 +122,7 @@ class Charter:
     notices: tuple[Notice, ...] = ()
     source: str = "<memory>"
     content_hash: str = ""
+    language: str = "en"
     event_names: frozenset[str] = field(default_factory=frozenset)
 
     def clock(self, clock_id: str) -> Clock:

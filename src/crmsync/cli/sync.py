@@ -1,0 +1,332 @@
+"""``crmsync sync``, ``run``, ``demo``, ``check`` and ``config show``."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from crmsync.bootstrap import Runtime, build_runtime, local_crm_path, system_clock
+from crmsync.cli.app import EXIT_BAD_INPUT, app, err, fail, parse_now
+from crmsync.errors import ConfigError, CrmSyncError
+from crmsync.logging_setup import configure_logging
+from crmsync.service.cycle_report import CycleReport
+from crmsync.service.sync_cycle import Hook
+from crmsync.settings import Settings
+
+config_app = typer.Typer(help="Show the configuration in force.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment and crmsync.toml; exit 2 with the problem if invalid."""
+    try:
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"CRMSYNC_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise fail(f"configuration: {problems}") from None
+    configure_logging(settings.log_format, settings.log_level)
+    return settings
+
+
+def _runtime(settings: Settings) -> Runtime:
+    try:
+        return build_runtime(settings, hook=crash_hook_from_env())
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    except CrmSyncError as exc:
+        raise fail(f"{type(exc).__name__}: {exc}") from None
+
+
+def crash_hook_from_env() -> Hook | None:
+    """Fault injection for the crash tests: ``CRMSYNC_CRASH_AT=step[:n]`` sends SIGKILL to
+    this very process the n-th time (default 1st) the cycle reaches ``step``."""
+    spec = os.environ.get("CRMSYNC_CRASH_AT")
+    if not spec:
+        return None
+    step, _, nth = spec.partition(":")
+    target = int(nth or "1")
+    seen = {"n": 0}
+
+    def hook(name: str) -> None:
+        if name == step:
+            seen["n"] += 1
+            if seen["n"] == target:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    return hook
+
+
+def _print_report(report: CycleReport, console: Console) -> None:
+    table = Table(title=f"cycle {report.run_id} ({report.status}) as of {report.now}")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for label, value in (
+        ("records read", report.records_read),
+        ("complaints evaluated", report.complaints_evaluated),
+        ("flags written", report.flags_written),
+        ("tasks created", report.tasks_created),
+        ("tasks completed", report.tasks_completed),
+        ("errors", len(report.errors)),
+        ("CRM calls", report.crm_calls),
+    ):
+        table.add_row(label, str(value))
+    console.print(table)
+    if report.errors:
+        errors = Table(title="errors (kept as failures; retried next cycle when transient)")
+        for column in ("kind", "record", "field", "message"):
+            errors.add_column(column, overflow="fold")
+        for e in report.errors[:50]:
+            errors.add_row(e.kind, e.record_id, e.field or "", e.message)
+        console.print(errors)
+        if len(report.errors) > 50:
+            console.print(f"... and {len(report.errors) - 50} more (use --json for all)")
+
+
+def _print_planned(report: CycleReport, console: Console) -> None:
+    table = Table(title=f"dry run: {len(report.planned)} planned write(s), nothing written")
+    for column in ("write", "complaint", "target", "what"):
+        table.add_column(column, overflow="fold")
+    for p in report.planned:
+        table.add_row(p.kind, p.complaint_id, p.target, p.summary)
+    console.print(table)
+
+
+@app.command("sync")
+def sync_cmd(
+    once: Annotated[bool, typer.Option("--once", help="Run exactly one cycle and exit.")] = False,
+    now: Annotated[
+        str | None,
+        typer.Option(
+            "--now",
+            help="Evaluation instant (replay a day, tests); the pull still "
+            "uses the CRM's own clock.",
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the planned writes; write nothing.")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the cycle summary as JSON.")
+    ] = False,
+) -> None:
+    """Pull changed complaints, evaluate them against the charter, write flags and follow-ups.
+
+    Without --once this is the same as `crmsync run`. Exit status: 0 all went well,
+    3 some records failed (listed; kept as failures), 2 bad configuration, 1 the cycle failed.
+    """
+    if not once:
+        run_cmd()
+        return
+    settings = load_settings()
+    instant = parse_now(now) if now is not None else None
+    runtime = _runtime(settings)
+    try:
+        report = runtime.cycle.run(now=instant, dry_run=dry_run)
+    except CrmSyncError as exc:
+        raise fail(f"cycle failed: {type(exc).__name__}: {exc}", 1) from None
+    finally:
+        runtime.close()
+    if as_json:
+        print(json.dumps(report.as_dict(), indent=2, sort_keys=True))
+    else:
+        console = Console()
+        if dry_run:
+            _print_planned(report, console)
+        _print_report(report, console)
+    if report.errors:
+        raise typer.Exit(EXIT_BAD_INPUT)
+
+
+@app.command("run")
+def run_cmd() -> None:
+    """The long-running worker: a cycle every CRMSYNC_SYNC_INTERVAL (default 5 minutes), and
+    at the next due or warning instant when that comes sooner. SIGTERM finishes the cycle
+    in progress and exits 0."""
+    from crmsync.scheduling import Worker  # noqa: PLC0415 - APScheduler only for this command
+
+    settings = load_settings()
+    runtime = _runtime(settings)
+    try:
+        Worker(runtime, interval=settings.sync_interval, clock=system_clock).run_forever()
+    finally:
+        runtime.close()
+
+
+@app.command("demo")
+def demo_cmd(
+    charter: Annotated[
+        str,
+        typer.Option(
+            "--charter", help="Bundled charter: aston, the-square-mile, studijob, kilkenny."
+        ),
+    ] = "aston",
+    count: Annotated[
+        int, typer.Option("--count", min=1, max=100_000, help="Complaints to create.")
+    ] = 300,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Random seed (same seed, same complaints).")
+    ] = 7,
+) -> None:
+    """Create a local CRM with realistic complaints for a bundled charter, run one cycle and
+    show what it flagged and which follow-up tasks it created. Uses
+    CRMSYNC_DATA_DIR/demo-CHARTER (recreated on every run)."""
+    from crmsync.service.demo_seed import seed_local_crm  # noqa: PLC0415
+
+    base = load_settings()
+    charter_file = Path("mappings/charters") / f"{charter}.yaml"
+    if not charter_file.exists():
+        raise fail(f"--charter: no bundled charter '{charter}' ({charter_file} not found)")
+    data_dir = base.data_dir / f"demo-{charter}"
+    if data_dir.exists():
+        shutil.rmtree(data_dir)
+    settings = base.model_copy(
+        update={
+            "data_dir": data_dir,
+            "charter": charter_file,
+            "profile": f"demo-{charter}",
+            "state_url": None,
+        }
+    )
+    console = Console()
+    runtime = _runtime(settings)
+    try:
+        clock_now = system_clock()
+        created = seed_local_crm(
+            runtime.crm,
+            runtime.mapping,
+            charter,
+            count=count,
+            seed=seed,
+            start=clock_now - timedelta(days=75),
+            span_days=70,
+            now=clock_now,
+        )
+        console.print(
+            f"[bold]{runtime.charter.title}[/bold]: created {created.cases} complaints and "
+            f"{created.tasks} customer-update tasks in {local_crm_path(settings)}"
+        )
+        report = runtime.cycle.run()
+        _print_report(report, console)
+        _show_demo(runtime, report, console)
+    finally:
+        runtime.close()
+
+
+def _show_demo(runtime: Runtime, report: CycleReport, console: Console) -> None:
+    states = Table(title="Charter_Status__c written")
+    states.add_column("status")
+    states.add_column("complaints", justify="right")
+    for status in ("on_track", "at_risk", "breached", "met"):
+        states.add_row(status, str(report.states.get(status, 0)))
+    console.print(states)
+    fu = runtime.mapping.spec.follow_ups
+    tasks = [
+        r
+        for r in runtime.crm.changed_records(
+            fu.object,
+            [fu.subject, fu.owner, fu.due_date, fu.priority, fu.key_field],
+            since=None,
+            until=system_clock() + timedelta(days=1),
+        )
+        if r.fields.get(fu.key_field)
+    ]
+    table = Table(title=f"follow-up tasks created ({len(tasks)}; first 15)")
+    for column in ("subject", "owner", "due", "priority"):
+        table.add_column(column, overflow="fold")
+    for r in tasks[:15]:
+        table.add_row(
+            str(r.fields.get(fu.subject)),
+            str(r.fields.get(fu.owner)),
+            str(r.fields.get(fu.due_date)),
+            str(r.fields.get(fu.priority)),
+        )
+    console.print(table)
+    console.print(
+        "Explore: [bold]crmsync local export Case --db "
+        f"{local_crm_path(runtime.settings)}[/bold], or run again with --charter kilkenny"
+    )
+
+
+@app.command("check")
+def check_cmd(
+    charters: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Charter files (default: every mappings/charters/*.yaml)."),
+    ] = None,
+    mapping: Annotated[
+        list[Path] | None,
+        typer.Option("--mapping", help="Mapping files (default: mappings/*.yaml)."),
+    ] = None,
+) -> None:
+    """Validate every mapping and charter offline; print all problems with file and line.
+
+    Also cross-checks that each charter's events exist in the mapping."""
+    from crmsync.mapping.charter_file import load_charter  # noqa: PLC0415
+    from crmsync.mapping.field_mapping import load_mapping  # noqa: PLC0415
+
+    charter_files = charters or sorted(Path("mappings/charters").glob("*.yaml"))
+    mapping_files = mapping or sorted(Path("mappings").glob("*.yaml"))
+    problems = 0
+    console = Console()
+    loaded_mappings = []
+    for path in mapping_files:
+        try:
+            loaded_mappings.append(load_mapping(path))
+            console.print(f"[green]ok[/green]   {path}")
+        except ConfigError as exc:
+            problems += 1
+            err.print(str(exc), highlight=False, markup=False)
+    for path in charter_files:
+        try:
+            loaded = load_charter(path)
+        except ConfigError as exc:
+            problems += 1
+            err.print(str(exc), highlight=False, markup=False)
+            continue
+        notes = []
+        for m in loaded_mappings:
+            known = set(m.spec.complaints.events) | set(m.spec.complaints.related_events)
+            unknown = sorted(loaded.event_names - known)
+            if unknown:
+                problems += 1
+                notes.append(f"events not in {m.source}: {', '.join(unknown)}")
+        if notes:
+            err.print(f"{path}: " + "; ".join(notes), highlight=False, markup=False)
+        else:
+            console.print(f"[green]ok[/green]   {path} ({len(loaded.clocks)} clocks)")
+    if problems:
+        raise typer.Exit(2)
+
+
+@config_app.command("show")
+def config_show_cmd(
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Print every setting in force (environment, crmsync.toml, defaults); secrets redacted."""
+    settings = load_settings()
+    shown = settings.shown()
+    if as_json:
+        print(json.dumps(shown, indent=2, sort_keys=True))
+        return
+    table = Table(title="crmsync configuration")
+    table.add_column("setting")
+    table.add_column("value", overflow="fold")
+    table.add_column("meaning", overflow="fold")
+    for name, value in shown.items():
+        description = type(settings).model_fields[name].description or ""
+        table.add_row(f"CRMSYNC_{name.upper()}", value, description)
+    Console().print(table)
+

@@ -1,0 +1,582 @@
+"""Field mappings (``mappings/salesforce.yaml``): CRM records <-> canonical complaints.
+
+The only place CRM field names exist is the mapping file; this module reads it, validates
+it (file, line, what is wrong) and offers the conversions the services need:
+
+* ``to_canonical``: a complaint record (+ its related records) -> canonical complaint;
+* ``to_record``: a canonical complaint -> record fields (demo seeding, tests);
+* ``flag_fields`` / ``task_fields``: write-back values in the CRM's own field names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import string
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from crmsync.domain.action_planning import FollowUp
+from crmsync.domain.charter import Charter
+from crmsync.domain.complaint import Complaint
+from crmsync.errors import CharterFileError, Problem
+from crmsync.mapping.charter_file import problems_from_validation
+from crmsync.mapping.yaml_source import YamlDocument, load_yaml, parse_yaml
+from crmsync.ports import FieldFilter, Record
+
+FieldName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*$")]
+CanonicalName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+Scalar = str | int | float | bool
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FilterSpec(_Strict):
+    """``field`` equals (or is one of, or is not) a value."""
+
+    field: FieldName
+    equals: Scalar | None = None
+    one_of: list[Scalar] | None = None
+    not_equals: Scalar | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> FilterSpec:
+        given = [x for x in (self.equals, self.one_of, self.not_equals) if x is not None]
+        if len(given) != 1:
+            raise ValueError("a filter needs exactly one of 'equals', 'one_of', 'not_equals'")
+        return self
+
+    def to_filter(self) -> FieldFilter:
+        if self.equals is not None:
+            return FieldFilter(self.field, "=", self.equals)
+        if self.one_of is not None:
+            return FieldFilter(self.field, "in", tuple(self.one_of))
+        return FieldFilter(self.field, "!=", self.not_equals)
+
+
+class AttributeSpec(_Strict):
+    """A CRM field read as an attribute, with an optional picklist value map."""
+
+    field: FieldName
+    type: Literal["text", "number", "date", "datetime", "boolean", "picklist", "id"] = "text"
+    values: dict[str, Scalar] | None = Field(
+        default=None, description="CRM picklist value -> canonical value"
+    )
+    unmapped: Literal["keep", "error", "drop"] = Field(
+        default="keep", description="what to do with a picklist value not in 'values'"
+    )
+
+
+class RelatedEventSpec(_Strict):
+    """A many-valued event read from related records (e.g. customer updates from Tasks)."""
+
+    object: FieldName
+    parent_field: FieldName
+    field: FieldName
+    where: list[FilterSpec] = Field(default_factory=list)
+
+
+class ComplaintsSpec(_Strict):
+    object: FieldName
+    where: list[FilterSpec] = Field(default_factory=list)
+    id: FieldName = "Id"
+    modstamp: FieldName = "SystemModstamp"
+    events: dict[CanonicalName, FieldName]
+    related_events: dict[CanonicalName, RelatedEventSpec] = Field(default_factory=dict)
+    attributes: dict[CanonicalName, FieldName | AttributeSpec] = Field(default_factory=dict)
+
+
+class WriteBackSpec(_Strict):
+    """The only complaint fields the worker ever writes."""
+
+    status: FieldName
+    breaches: FieldName
+    next_due: FieldName
+    checked_at: FieldName
+    archived_at: FieldName | None = None
+    archive_ref: FieldName | None = None
+
+
+class TemplateText(_Strict):
+    subject: str
+    description: str
+
+
+class LanguageTemplates(_Strict):
+    """Texts for one language: per follow-up state, and per notice id."""
+
+    at_risk: TemplateText
+    breached: TemplateText
+    missed_cycle: TemplateText
+    incomplete: TemplateText
+    notices: dict[str, TemplateText] = Field(default_factory=dict)
+    clock_names: dict[str, str] = Field(default_factory=dict)
+
+
+class FollowUpSpec(_Strict):
+    """Follow-up tasks: target object, field names, values and texts by language."""
+
+    object: FieldName
+    key_field: FieldName
+    subject: FieldName
+    description: FieldName
+    due_date: FieldName
+    owner: FieldName
+    parent: FieldName
+    status: FieldName
+    priority: FieldName
+    extra: dict[FieldName, Scalar] = Field(default_factory=dict, description="constant fields")
+    open_status: str
+    completed_status: str
+    priorities: dict[Literal["at_risk", "breached", "notice"], str]
+    language_attribute: CanonicalName = "language"
+    default_language: str = "en"
+    templates: dict[str, LanguageTemplates]
+
+    @model_validator(mode="after")
+    def _languages(self) -> FollowUpSpec:
+        if self.default_language not in self.templates:
+            raise ValueError(f"no templates for the default language '{self.default_language}'")
+        return self
+
+
+class MappingSpec(_Strict):
+    """A mapping file."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={"title": "crmsync field mapping", "$id": "crmsync-mapping.schema.json"},
+    )
+
+    mapping: str
+    description: str | None = None
+    complaints: ComplaintsSpec
+    write_back: WriteBackSpec
+    follow_ups: FollowUpSpec
+
+
+PLACEHOLDERS = frozenset(
+    {
+        "complaint_id",
+        "clock",
+        "clock_name",
+        "state",
+        "occurrence",
+        "due",
+        "due_at",
+        "charter",
+        "charter_title",
+        "cycle",
+        "missing",
+        "notice",
+    }
+)
+
+
+def _placeholders(doc: YamlDocument, spec: MappingSpec) -> list[Problem]:
+    problems: list[Problem] = []
+    formatter = string.Formatter()
+    for lang, texts in spec.follow_ups.templates.items():
+        items: list[tuple[tuple[str | int, ...], str]] = []
+        for state in ("at_risk", "breached", "missed_cycle", "incomplete"):
+            text: TemplateText = getattr(texts, state)
+            items.append((("follow_ups", "templates", lang, state, "subject"), text.subject))
+            items.append(
+                (("follow_ups", "templates", lang, state, "description"), text.description)
+            )
+        for notice, text in texts.notices.items():
+            base = ("follow_ups", "templates", lang, "notices", notice)
+            items += [
+                ((*base, "subject"), text.subject),
+                ((*base, "description"), text.description),
+            ]
+        for loc, text_value in items:
+            try:
+                names = {n for _, n, _, _ in formatter.parse(text_value) if n is not None}
+            except ValueError as exc:
+                problems.append(
+                    Problem(doc.file, doc.line_of(loc), ".".join(map(str, loc)), str(exc))
+                )
+                continue
+            unknown = sorted(names - PLACEHOLDERS)
+            if unknown:
+                problems.append(
+                    Problem(
+                        doc.file,
+                        doc.line_of(loc),
+                        ".".join(map(str, loc)),
+                        f"unknown placeholder(s) {', '.join('{' + n + '}' for n in unknown)} "
+                        f"(known: {', '.join(sorted(PLACEHOLDERS))})",
+                    )
+                )
+    return problems
+
+
+class MappingError(ValueError):
+    """One record cannot be read through the mapping: ``field`` says which CRM field."""
+
+    def __init__(self, record_id: str, field: str, message: str) -> None:
+        self.record_id = record_id
+        self.field = field
+        self.message = message
+        super().__init__(f"record {record_id}, field {field}: {message}")
+
+
+def sf_datetime(instant: int) -> str:
+    """Salesforce's datetime text: ``2026-03-02T09:15:00.000+0000``."""
+    return datetime.fromtimestamp(instant, UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+
+
+def _iso(value: Any, record_id: str, field: str) -> str:
+    """A CRM datetime value -> canonical ISO text with offset."""
+    if not isinstance(value, str):
+        raise MappingError(record_id, field, f"{value!r} is not a date-time")
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise MappingError(record_id, field, f"'{value}' is not a date-time") from None
+    if parsed.tzinfo is None:
+        raise MappingError(record_id, field, f"'{value}' has no UTC offset")
+    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class FieldMapping:
+    """A validated mapping file with the conversions between CRM records and complaints."""
+
+    def __init__(self, spec: MappingSpec, source: str, content_hash: str) -> None:
+        self.spec = spec
+        self.source = source
+        self.content_hash = content_hash
+        c = spec.complaints
+        self.complaint_object = c.object
+        self.complaint_filters = tuple(f.to_filter() for f in c.where)
+        self._attributes = {
+            name: a if isinstance(a, AttributeSpec) else AttributeSpec(field=a)
+            for name, a in c.attributes.items()
+        }
+        wb = spec.write_back
+        self.flag_field_names = (wb.status, wb.breaches, wb.next_due, wb.checked_at)
+        self.complaint_fields: tuple[str, ...] = tuple(
+            dict.fromkeys(
+                [
+                    *c.events.values(),
+                    *(a.field for a in self._attributes.values()),
+                    *self.flag_field_names,
+                    *(x for x in (wb.archived_at, wb.archive_ref) if x),
+                ]
+            )
+        )
+
+    # ------------------------------------------------------------------ reading
+    def related_specs(self) -> dict[str, RelatedEventSpec]:
+        return dict(self.spec.complaints.related_events)
+
+    def source_hash(self, record: Record) -> str:
+        """A hash of the fields a complaint is built from (write-back fields left out)."""
+        fields = {
+            k: record.fields.get(k) for k in self.complaint_fields if k not in self.flag_field_names
+        }
+        return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
+
+    def current_flags(self, record: Record) -> dict[str, Any]:
+        """The write-back values as the record holds them now (canonical flag names)."""
+        wb = self.spec.write_back
+        return {
+            "status": record.fields.get(wb.status),
+            "breaches": record.fields.get(wb.breaches) or "",
+            "next_due": _normal_datetime(record.fields.get(wb.next_due)),
+        }
+
+    def to_canonical(
+        self, record: Record, related: Mapping[str, Sequence[Record]] | None = None
+    ) -> dict[str, Any]:
+        """The canonical complaint of ``record``; ``related`` maps related-event name ->
+        that complaint's related records. Raises ``MappingError`` naming the field."""
+        c = self.spec.complaints
+        events: dict[str, Any] = {}
+        for name, field in c.events.items():
+            value = record.fields.get(field)
+            if value not in (None, ""):
+                events[name] = _iso(value, record.id, field)
+        for name, rel in c.related_events.items():
+            instants = []
+            for child in (related or {}).get(name, ()):
+                value = child.fields.get(rel.field)
+                if value not in (None, ""):
+                    instants.append(_iso(value, child.id, f"{rel.object}.{rel.field}"))
+            if instants:
+                events[name] = sorted(instants)
+        attributes: dict[str, Any] = {}
+        for name, attr in self._attributes.items():
+            value = record.fields.get(attr.field)
+            if value in (None, ""):
+                continue
+            converted = self._attribute(record.id, attr, value)
+            if converted is not None:
+                attributes[name] = converted
+        return {
+            "id": str(record.fields.get(c.id) or record.id),
+            "events": events,
+            "attributes": attributes,
+        }
+
+    def _attribute(self, record_id: str, attr: AttributeSpec, value: Any) -> Any:
+        if attr.values is not None:
+            key = str(value)
+            if key in attr.values:
+                return attr.values[key]
+            if attr.unmapped == "error":
+                raise MappingError(
+                    record_id,
+                    attr.field,
+                    f"picklist value '{value}' is not mapped (known: {', '.join(attr.values)})",
+                )
+            return None if attr.unmapped == "drop" else value
+        if attr.type == "number":
+            if isinstance(value, bool) or not isinstance(value, int | float | str):
+                raise MappingError(record_id, attr.field, f"{value!r} is not a number")
+            try:
+                number = float(value)
+            except ValueError:
+                raise MappingError(record_id, attr.field, f"'{value}' is not a number") from None
+            return int(number) if number.is_integer() else number
+        if attr.type == "datetime":
+            return _iso(value, record_id, attr.field)
+        if attr.type == "date":
+            try:
+                return date.fromisoformat(str(value)[:10]).isoformat()
+            except ValueError:
+                raise MappingError(record_id, attr.field, f"'{value}' is not a date") from None
+        return value
+
+    # ------------------------------------------------------------------ writing
+    def to_record(
+        self, complaint: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+        """Record fields for a canonical complaint, and related records by event name.
+
+        The inverse of ``to_canonical`` (demo seeding, tests): picklists are mapped back,
+        instants written in Salesforce's format, the complaint filter's values set.
+        """
+        c = self.spec.complaints
+        fields: dict[str, Any] = {}
+        for f in c.where:
+            if f.equals is not None:
+                fields[f.field] = f.equals
+        events = complaint.get("events", {})
+        for name, field in c.events.items():
+            if name in events:
+                value = events[name]
+                first = min(value) if isinstance(value, list) else value
+                fields[field] = _sf_from_iso(first)
+        for name, attr in self._attributes.items():
+            if name not in complaint.get("attributes", {}):
+                continue
+            value = complaint["attributes"][name]
+            if attr.values is not None:
+                reverse = {v: k for k, v in attr.values.items()}
+                value = reverse.get(value, value)
+            elif attr.type == "datetime":
+                value = _sf_from_iso(value)
+            fields[attr.field] = value
+        related: dict[str, list[dict[str, Any]]] = {}
+        for name, rel in c.related_events.items():
+            values = events.get(name)
+            if values is None:
+                continue
+            rows = []
+            for value in values if isinstance(values, list) else [values]:
+                row: dict[str, Any] = {rel.field: _sf_from_iso(value)}
+                for f in rel.where:
+                    if f.equals is not None:
+                        row[f.field] = f.equals
+                rows.append(row)
+            related[name] = rows
+        return fields, related
+
+    def flag_fields(self, flags: Mapping[str, Any], checked_at: int) -> dict[str, Any]:
+        """Write-back field values for ``flags`` (canonical names) checked at ``checked_at``."""
+        wb = self.spec.write_back
+        next_due = flags.get("next_due")
+        return {
+            wb.status: flags["status"],
+            wb.breaches: flags["breaches"],
+            wb.next_due: None if next_due is None else _sf_from_iso(next_due),
+            wb.checked_at: sf_datetime(checked_at),
+        }
+
+    # ------------------------------------------------------------------ follow-ups
+    def language_of(self, complaint: Complaint, charter: Charter) -> str:
+        """The complaint's language if templates exist for it, else the charter's, else the
+        mapping's default."""
+        fu = self.spec.follow_ups
+        wanted = complaint.attributes.get(fu.language_attribute)
+        for candidate in (wanted, charter.language, fu.default_language):
+            if isinstance(candidate, str) and candidate in fu.templates:
+                return candidate
+        return fu.default_language
+
+    def task_fields(
+        self, follow_up: FollowUp, complaint: Complaint, charter: Charter
+    ) -> dict[str, Any]:
+        """The Task fields of a follow-up: texts in the complaint's language, owner by rule
+        (manager falls back to owner), due date as a local date, the idempotency key."""
+        fu = self.spec.follow_ups
+        lang = self.language_of(complaint, charter)
+        texts = fu.templates[lang]
+        default = fu.templates[fu.default_language]
+        if follow_up.reason == "notice":
+            template = texts.notices.get(follow_up.clock) or default.notices.get(follow_up.clock)
+            if template is None:
+                template = TemplateText(
+                    subject="Complaint {complaint_id}: {notice}",
+                    description="The {charter_title} charter asks for '{notice}' here.",
+                )
+        else:
+            template = getattr(texts, follow_up.reason)
+        zone = charter.calendar.zone
+        due_local = (
+            ""
+            if follow_up.due_at is None
+            else datetime.fromtimestamp(follow_up.due_at, zone).strftime("%a %d %b %Y %H:%M")
+        )
+        clock_name = (
+            texts.clock_names.get(follow_up.clock)
+            or default.clock_names.get(follow_up.clock)
+            or follow_up.clock
+        )
+        values = {
+            "complaint_id": complaint.id,
+            "clock": follow_up.clock,
+            "clock_name": clock_name,
+            "state": follow_up.state,
+            "occurrence": str(follow_up.occurrence),
+            "cycle": str(follow_up.occurrence + 1),
+            "due": due_local,
+            "due_at": "" if follow_up.due_at is None else sf_datetime(follow_up.due_at),
+            "charter": charter.name,
+            "charter_title": charter.title,
+            "missing": ", ".join(follow_up.missing),
+            "notice": follow_up.clock,
+        }
+        owner = complaint.attributes.get("owner")
+        manager = complaint.attributes.get("manager")
+        recipient = manager if follow_up.to == "manager" and manager else owner
+        due_date = (
+            None
+            if follow_up.due_at is None
+            else datetime.fromtimestamp(max(follow_up.due_at, 0), zone).date().isoformat()
+        )
+        priority_key: Literal["at_risk", "breached", "notice"] = "breached"
+        if follow_up.reason == "notice":
+            priority_key = "notice"
+        elif follow_up.state == "at_risk":
+            priority_key = "at_risk"
+        fields: dict[str, Any] = dict(fu.extra)
+        fields.update(
+            {
+                fu.key_field: follow_up.key,
+                fu.subject: template.subject.format_map(values)[:255],
+                fu.description: template.description.format_map(values),
+                fu.due_date: due_date,
+                fu.parent: complaint.id,
+                fu.status: fu.open_status,
+                fu.priority: fu.priorities.get(priority_key, "Normal"),
+            }
+        )
+        if recipient:
+            fields[fu.owner] = recipient
+        return fields
+
+    def completion_fields(self) -> dict[str, Any]:
+        """What marks a follow-up done (e.g. ``{"Status": "Completed"}``)."""
+        fu = self.spec.follow_ups
+        return {fu.status: fu.completed_status}
+
+
+def _sf_from_iso(value: str) -> str:
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:  # a date alone
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+
+
+def _normal_datetime(value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    if parsed.tzinfo is None:
+        return str(value)
+    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def mapping_from_document(doc: YamlDocument, content_hash: str) -> FieldMapping:
+    """Validate a parsed mapping document; ``CharterFileError`` lists every problem."""
+    try:
+        spec = MappingSpec.model_validate(doc.data)
+    except ValidationError as exc:
+        raise CharterFileError(doc.file, problems_from_validation(doc, exc)) from None
+    problems = _placeholders(doc, spec)
+    if problems:
+        raise CharterFileError(doc.file, problems)
+    return FieldMapping(spec, doc.file, content_hash)
+
+
+def load_mapping(path: Path | str) -> FieldMapping:
+    """Load and validate a mapping file; ``CharterFileError`` names file and lines."""
+    path = Path(path)
+    doc = load_yaml(path)
+    return mapping_from_document(doc, hashlib.sha256(path.read_bytes()).hexdigest())
+
+
+def load_mapping_text(text: str, file: str = "<text>") -> FieldMapping:
+    """Validate mapping YAML given as text (tests)."""
+    return mapping_from_document(parse_yaml(text, file), hashlib.sha256(text.encode()).hexdigest())
+
+
+def mapping_json_schema() -> dict[str, Any]:
+    """The JSON Schema shipped as ``mappings/mapping.schema.json``."""
+    return MappingSpec.model_json_schema()
+
+
+def iter_fields(mapping: FieldMapping) -> Iterable[tuple[str, str, str]]:
+    """``(object, field, role)`` for every CRM field the mapping names (for online checks)."""
+    c = mapping.spec.complaints
+    for field in c.events.values():
+        yield c.object, field, "read"
+    for attr in mapping._attributes.values():
+        yield c.object, attr.field, "read"
+    for f in c.where:
+        yield c.object, f.field, "read"
+    for name in mapping.flag_field_names:
+        yield c.object, name, "write"
+    wb = mapping.spec.write_back
+    for optional in (wb.archived_at, wb.archive_ref):
+        if optional:
+            yield c.object, optional, "write"
+    for rel in c.related_events.values():
+        yield rel.object, rel.field, "read"
+        yield rel.object, rel.parent_field, "read"
+    fu = mapping.spec.follow_ups
+    for name in (
+        fu.subject,
+        fu.description,
+        fu.due_date,
+        fu.owner,
+        fu.parent,
+        fu.status,
+        fu.priority,
+        *fu.extra,
+    ):
+        yield fu.object, name, "write"
+    yield fu.object, fu.key_field, "external_id"

@@ -1,0 +1,119 @@
+"""Filling a CRM with realistic complaints for ``crmsync demo`` and the sync benchmark.
+
+Complaints come from ``sample_complaints`` in canonical form and are written through the
+mapping's inverse (``FieldMapping.to_record``), so the demo exercises exactly the field
+names an admin maintains in ``mappings/``. Events later than ``now`` are left out: the
+CRM shows the present, not the future.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from crmsync.errors import CrmError
+from crmsync.mapping.field_mapping import FieldMapping
+from crmsync.ports import WriteResult
+from crmsync.service.sample_complaints import generate_complaints
+
+
+class RecordSeeder(Protocol):
+    """What seeding needs from a CRM: inserting records with the ids and dates given."""
+
+    def insert_records(self, object: str, rows: Sequence[Mapping[str, Any]]) -> list[WriteResult]:
+        """Insert rows keeping their ``Id`` (and dates); one result per row."""
+        ...
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    cases: int
+    tasks: int
+
+
+def _until_now(complaint: dict[str, Any], now: datetime) -> dict[str, Any]:
+    events: dict[str, Any] = {}
+    for name, value in complaint.get("events", {}).items():
+        values = value if isinstance(value, list) else [value]
+        kept = [v for v in values if datetime.fromisoformat(v) <= now]
+        if kept:
+            events[name] = kept if isinstance(value, list) else kept[0]
+    return {**complaint, "events": events}
+
+
+def seed_rows(
+    mapping: FieldMapping,
+    charter_name: str,
+    *,
+    count: int,
+    seed: int,
+    start: datetime,
+    span_days: int,
+    now: datetime,
+) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """``(case fields, related rows)`` for each generated complaint received before ``now``."""
+    for complaint in generate_complaints(
+        charter_name, count, seed=seed, start=start, span_days=span_days
+    ):
+        present = _until_now(complaint, now)
+        if "received" not in present["events"]:
+            continue
+        fields, related = mapping.to_record(present)
+        fields["Id"] = complaint["id"]
+        rows: list[dict[str, Any]] = []
+        for name, children in related.items():
+            rel = mapping.spec.complaints.related_events[name]
+            for child in children:
+                rows.append({**child, rel.parent_field: complaint["id"]})
+        yield fields, rows
+
+
+def seed_local_crm(
+    crm: Any,
+    mapping: FieldMapping,
+    charter_name: str,
+    *,
+    count: int,
+    seed: int,
+    start: datetime,
+    span_days: int,
+    now: datetime,
+    batch: int = 5000,
+) -> SeedResult:
+    """Insert generated complaints (and their related records) into ``crm``."""
+    seeder: RecordSeeder = crm
+    cases: list[dict[str, Any]] = []
+    tasks: list[dict[str, Any]] = []
+    n_cases = n_tasks = 0
+    related_objects = {r.object for r in mapping.spec.complaints.related_events.values()}
+    task_object = next(iter(related_objects), None)
+
+    def insert(object: str, rows: list[dict[str, Any]]) -> int:
+        results = seeder.insert_records(object, rows)
+        bad = [r for r in results if not r.ok]
+        if bad:
+            raise CrmError(
+                f"seeding {object}: {len(bad)} row(s) refused, first {bad[0].ref}: "
+                f"{bad[0].error_code} {bad[0].message}"
+            )
+        return len(results)
+
+    def flush() -> None:
+        nonlocal cases, tasks, n_cases, n_tasks
+        if cases:
+            n_cases += insert(mapping.complaint_object, cases)
+        if tasks and task_object is not None:
+            n_tasks += insert(task_object, tasks)
+        cases, tasks = [], []
+
+    for fields, rows in seed_rows(
+        mapping, charter_name, count=count, seed=seed, start=start, span_days=span_days, now=now
+    ):
+        cases.append(fields)
+        tasks.extend(rows)
+        if len(cases) >= batch:
+            flush()
+    flush()
+    return SeedResult(n_cases, n_tasks)

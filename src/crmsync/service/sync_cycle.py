@@ -1,0 +1,473 @@
+"""One sync cycle: pull -> evaluate -> plan -> write flags and follow-ups -> advance.
+
+Order of effects, so that a kill at any point and a re-run lose nothing and duplicate
+nothing (style rule 4, "write first, then advance"):
+
+1. follow-ups are entered in the ledger as *planned*, then upserted by their external
+   key (idempotent on the CRM), then marked *done* with the CRM id;
+2. flags are written only where they differ from what the record holds;
+3. the state store then records the canonical complaint, the confirmed flags and the
+   next check;
+4. watermarks move last, and never past a record whose write failed.
+
+A re-run after a crash re-pulls the same window (the watermark did not move), compares
+flags with the record's actual values, and resolves *planned* ledger entries by looking
+the key up on the CRM before deciding to create.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+
+from crmsync.domain.action_planning import FollowUp, OpenFollowUp, plan
+from crmsync.domain.charter import Charter
+from crmsync.domain.complaint import Complaint, complaint_from_json
+from crmsync.domain.evaluation import evaluate
+from crmsync.domain.instants import format_instant
+from crmsync.errors import BadComplaintError
+from crmsync.mapping.field_mapping import FieldMapping
+from crmsync.ports import (
+    CrmPort,
+    FieldFilter,
+    LedgerEntry,
+    LedgerStatus,
+    RunRecord,
+    StateStore,
+    StoredComplaint,
+    WriteResult,
+)
+from crmsync.service.complaint_source import (
+    COMPLAINTS_WATERMARK,
+    Candidate,
+    ComplaintSource,
+    related_watermark,
+)
+from crmsync.service.cycle_report import CycleError, CycleReport, PlannedWrite
+
+log = structlog.get_logger("crmsync.sync")
+
+Hook = Callable[[str], None]
+"""Called with the name of each step as it is reached (crash tests kill the process there)."""
+
+
+@dataclass
+class _Work:
+    """What one page of candidates asks the CRM to do."""
+
+    flag_updates: list[tuple[Candidate, dict[str, Any], dict[str, Any]]]
+    creates: list[tuple[FollowUp, dict[str, Any]]]
+    completes: list[LedgerEntry]
+    stored: dict[str, StoredComplaint]
+
+
+class SyncCycle:
+    """Runs cycles for one profile (org connection + mapping + charter)."""
+
+    def __init__(
+        self,
+        *,
+        crm: CrmPort,
+        state: StateStore,
+        charter: Charter,
+        mapping: FieldMapping,
+        profile: str = "default",
+        overlap: timedelta = timedelta(minutes=5),
+        write_batch: int = 200,
+        page_size: int = 2000,
+        hook: Hook | None = None,
+    ) -> None:
+        self.crm = crm
+        self.state = state
+        self.charter = charter
+        self.mapping = mapping
+        self.profile = profile
+        self.write_batch = write_batch
+        self.source = ComplaintSource(
+            crm, state, mapping, profile=profile, overlap=overlap, page_size=page_size
+        )
+        self._hook = hook or (lambda _step: None)
+
+    # ------------------------------------------------------------------ public
+    def run(
+        self, *, now: int | None = None, dry_run: bool = False, run_id: str | None = None
+    ) -> CycleReport:
+        """Run one cycle; ``now`` is the evaluation instant (default: the CRM's time).
+
+        The incremental pull always uses the CRM's own clock. A dry run reads and plans
+        but writes nothing, neither to the CRM nor to the state store.
+        """
+        run_id = run_id or uuid.uuid4().hex[:12]
+        calls_before = self.crm.calls.total
+        structlog.contextvars.bind_contextvars(run_id=run_id, profile=self.profile)
+        try:
+            until = self.crm.server_time()
+            instant = now if now is not None else int(until.timestamp())
+            report = CycleReport(run_id, self.profile, format_instant(instant), dry_run)
+            if not dry_run:
+                self.state.start_run(RunRecord(self.profile, run_id, instant, None, "running", {}))
+            log.info("cycle_started", now=report.now, until=until.isoformat(), dry_run=dry_run)
+            try:
+                self._cycle(until, instant, report)
+            except Exception as exc:
+                report.status = "failed"
+                report.crm_calls = self.crm.calls.total - calls_before
+                log.error("cycle_failed", error=f"{type(exc).__name__}: {exc}")
+                if not dry_run:
+                    self.state.finish_run(
+                        self.profile,
+                        run_id,
+                        instant,
+                        "failed",
+                        {**report.as_dict(), "failure": f"{type(exc).__name__}: {exc}"},
+                    )
+                raise
+            report.crm_calls = self.crm.calls.total - calls_before
+            report.status = "partial" if report.errors else "ok"
+            if not dry_run:
+                self.state.finish_run(
+                    self.profile, run_id, instant, report.status, report.as_dict()
+                )
+            log.info(
+                "cycle_finished",
+                status=report.status,
+                records_read=report.records_read,
+                evaluated=report.complaints_evaluated,
+                flags_written=report.flags_written,
+                tasks_created=report.tasks_created,
+                tasks_completed=report.tasks_completed,
+                errors=len(report.errors),
+                crm_calls=report.crm_calls,
+            )
+            return report
+        finally:
+            structlog.contextvars.unbind_contextvars("run_id", "profile")
+
+    # ------------------------------------------------------------------ the cycle
+    def _cycle(self, until: datetime, now: int, report: CycleReport) -> None:
+        window = self.source.window(until)
+        self._hook("pulled_window")
+        touched = self.source.touched_parents(window, report)
+        seen: set[str] = set()
+        oldest_failed: datetime | None = None
+        for page in self.source.changed(window, touched, report):
+            seen.update(c.id for c in page)
+            failed = self._process(page, now, report)
+            for candidate in page:
+                if (
+                    candidate.id in failed
+                    and candidate.modstamp is not None
+                    and (oldest_failed is None or candidate.modstamp < oldest_failed)
+                ):
+                    oldest_failed = candidate.modstamp
+        for page in self.source.due(now, seen):
+            self._process(page, now, report)
+        if report.dry_run:
+            return
+        self._hook("before_watermark")
+        mark = until if oldest_failed is None else min(until, oldest_failed)
+        self.state.set_watermark(self.profile, COMPLAINTS_WATERMARK, mark)
+        for name in self.mapping.related_specs():
+            self.state.set_watermark(self.profile, related_watermark(name), until)
+        report.watermark = mark.astimezone(UTC).isoformat()
+        nxt = self.state.next_check(self.profile)
+        report.next_check = None if nxt is None else format_instant(nxt)
+        self._hook("done")
+
+    def _process(self, page: Sequence[Candidate], now: int, report: CycleReport) -> set[str]:
+        """Evaluate, plan and write one page; return the ids whose writes failed."""
+        zone = self.charter.calendar.zone
+        complaints: dict[str, Complaint] = {}
+        for candidate in page:
+            try:
+                complaints[candidate.id] = complaint_from_json(
+                    candidate.canonical, zone, candidate.id
+                )
+            except BadComplaintError as exc:
+                report.errors.append(CycleError("complaint", candidate.id, exc.reason))
+                log.warning("complaint_invalid", record_id=candidate.id, reason=exc.reason)
+        ledger = self._ledger(list(complaints), report)
+        work = _Work([], [], [], {})
+        states: Counter[str] = Counter()
+        for candidate in page:
+            complaint = complaints.get(candidate.id)
+            if complaint is None:
+                continue
+            results = evaluate(self.charter, complaint, now)
+            report.complaints_evaluated += 1
+            entries = ledger.get(candidate.id, {})
+            open_items = [
+                OpenFollowUp(e.key, e.clock, e.occurrence)
+                for e in entries.values()
+                if e.status == "done"
+            ]
+            decided = plan(self.charter, complaint, results, now, open_items)
+            states[decided.flags.status] += 1
+            flags = decided.flags.as_dict()
+            if flags != candidate.current_flags:
+                work.flag_updates.append((candidate, flags, self.mapping.flag_fields(flags, now)))
+            for follow_up in decided.create:
+                if follow_up.key not in entries:
+                    fields = self.mapping.task_fields(follow_up, complaint, self.charter)
+                    work.creates.append((follow_up, fields))
+            work.completes.extend(entries[k] for k in decided.complete)
+            closed = complaint.first("closed", now) is not None
+            work.stored[candidate.id] = StoredComplaint(
+                self.profile,
+                candidate.id,
+                candidate.canonical,
+                candidate.current_flags,
+                decided.next_check,
+                candidate.source_hash,
+                closed,
+            )
+        for state, n in states.items():
+            report.states[state] = report.states.get(state, 0) + n
+        if report.dry_run:
+            self._describe(work, report)
+            return set()
+        return self._write(work, now, report)
+
+    # ------------------------------------------------------------------ ledger
+    def _ledger(
+        self, complaint_ids: list[str], report: CycleReport
+    ) -> dict[str, dict[str, LedgerEntry]]:
+        """Ledger entries by complaint and key; *planned* leftovers of a crash resolved."""
+        by_complaint: dict[str, dict[str, LedgerEntry]] = {}
+        planned: list[LedgerEntry] = []
+        for entry in self.state.ledger_for_complaints(self.profile, complaint_ids):
+            if entry.status == "planned":
+                planned.append(entry)
+                continue
+            by_complaint.setdefault(entry.complaint_id, {})[entry.key] = entry
+        if planned:
+            fu = self.mapping.spec.follow_ups
+            found: dict[str, str] = {}
+            for record in self.crm.related_records(
+                fu.object,
+                [fu.key_field],
+                parent_field=fu.parent,
+                parent_ids=sorted({e.complaint_id for e in planned}),
+                where=[FieldFilter(fu.key_field, "in", tuple(e.key for e in planned))],
+            ):
+                report.records_read += 1
+                key = record.fields.get(fu.key_field)
+                if isinstance(key, str):
+                    found[key] = record.id
+            resolved = []
+            for entry in planned:
+                if entry.key in found:
+                    done = _replace(entry, status="done", crm_id=found[entry.key])
+                    resolved.append(done)
+                    by_complaint.setdefault(entry.complaint_id, {})[entry.key] = done
+            if resolved and not report.dry_run:
+                self.state.ledger_put(resolved)
+            log.info("ledger_recovered", planned=len(planned), found=len(resolved))
+        return by_complaint
+
+    # ------------------------------------------------------------------ writes
+    def _batches(self, items: Sequence[Any]) -> Iterable[Sequence[Any]]:
+        for i in range(0, len(items), self.write_batch):
+            yield items[i : i + self.write_batch]
+
+    def _write(self, work: _Work, now: int, report: CycleReport) -> set[str]:
+        failed: set[str] = set()
+        self._write_tasks(work, now, report, failed)
+        self._complete_tasks(work, now, report, failed)
+        self._write_flags(work, report, failed)
+        self._store(work, now, failed)
+        return failed
+
+    def _write_tasks(self, work: _Work, now: int, report: CycleReport, failed: set[str]) -> None:
+        fu = self.mapping.spec.follow_ups
+        if work.creates:
+            self.state.ledger_put(
+                [_entry(self.profile, f, "planned", now) for f, _fields in work.creates]
+            )
+            self._hook("tasks_planned")
+            for batch in self._batches(work.creates):
+                results = self.crm.upsert_records(
+                    fu.object, fu.key_field, [fields for _f, fields in batch]
+                )
+                updates = []
+                for (follow_up, _fields), result in zip(batch, results, strict=True):
+                    if result.ok:
+                        report.tasks_created += 1 if result.created else 0
+                        updates.append(
+                            _entry(self.profile, follow_up, "done", now, crm_id=result.id)
+                        )
+                    else:
+                        failed.add(follow_up.complaint_id)
+                        self._failure(report, "task", follow_up.complaint_id, result)
+                        if not result.transient:
+                            updates.append(
+                                _entry(self.profile, follow_up, "failed", now, error=_why(result))
+                            )
+                self.state.ledger_put(updates)
+                self._hook("tasks_written")
+
+    def _complete_tasks(self, work: _Work, now: int, report: CycleReport, failed: set[str]) -> None:
+        fu = self.mapping.spec.follow_ups
+        if work.completes:
+            completion = self.mapping.completion_fields()
+            for batch in self._batches(work.completes):
+                ids = [e.crm_id for e in batch if e.crm_id]
+                results = self.crm.complete_tasks(fu.object, ids, completion)
+                by_id = {r.ref: r for r in results}
+                updates = []
+                for entry in batch:
+                    found = by_id.get(entry.crm_id or "")
+                    if found is None:
+                        continue
+                    result = found
+                    if result.ok:
+                        report.tasks_completed += 1
+                        updates.append(_replace(entry, status="completed", updated_at=now))
+                    elif result.error_code == "NOT_FOUND":
+                        updates.append(  # deleted by staff: nothing left to complete
+                            _replace(
+                                entry,
+                                status="completed",
+                                updated_at=now,
+                                error="task no longer exists",
+                            )
+                        )
+                    else:
+                        failed.add(entry.complaint_id)
+                        self._failure(report, "complete", entry.complaint_id, result)
+                self.state.ledger_put(updates)
+                self._hook("tasks_completed")
+
+    def _write_flags(self, work: _Work, report: CycleReport, failed: set[str]) -> None:
+        for batch in self._batches(work.flag_updates):
+            results = self.crm.update_records(
+                self.mapping.complaint_object, [(c.id, fields) for c, _flags, fields in batch]
+            )
+            for (candidate, flags, _fields), result in zip(batch, results, strict=True):
+                if result.ok:
+                    report.flags_written += 1
+                    stored = work.stored[candidate.id]
+                    work.stored[candidate.id] = _with_flags(stored, flags)
+                else:
+                    failed.add(candidate.id)
+                    self._failure(report, "flags", candidate.id, result)
+            self._hook("flags_written")
+
+    def _store(self, work: _Work, now: int, failed: set[str]) -> None:
+        keep: list[StoredComplaint] = []
+        drop: list[str] = []
+        for cid, stored in work.stored.items():
+            if cid in failed:
+                # retry at the next cycle: due now, last confirmed flags kept
+                keep.append(_due_now(stored, now))
+            elif stored.closed and stored.next_check is None:
+                drop.append(cid)
+            else:
+                keep.append(stored)
+        self.state.put_complaints(keep)
+        if drop:
+            self.state.delete_complaints(self.profile, drop)
+        self._hook("state_written")
+
+    def _failure(
+        self, report: CycleReport, kind: str, complaint_id: str, result: WriteResult
+    ) -> None:
+        field = ",".join(result.fields) or None
+        report.errors.append(
+            CycleError(kind, result.ref or complaint_id, _why(result), field, result.transient)
+        )
+        log.warning(
+            "write_failed",
+            kind=kind,
+            record_id=complaint_id,
+            ref=result.ref,
+            error_code=result.error_code,
+            field=field,
+            reason=result.message,
+            transient=result.transient,
+        )
+
+    def _describe(self, work: _Work, report: CycleReport) -> None:
+        for candidate, flags, _fields in work.flag_updates:
+            report.planned.append(
+                PlannedWrite(
+                    "flags",
+                    candidate.id,
+                    candidate.id,
+                    f"status={flags['status']} breaches={flags['breaches'] or '-'} "
+                    f"next_due={flags['next_due'] or '-'}",
+                )
+            )
+        fu = self.mapping.spec.follow_ups
+        for follow_up, fields in work.creates:
+            report.planned.append(
+                PlannedWrite("task", follow_up.complaint_id, follow_up.key, str(fields[fu.subject]))
+            )
+        for entry in work.completes:
+            report.planned.append(
+                PlannedWrite("complete", entry.complaint_id, entry.key, f"task {entry.crm_id}")
+            )
+
+
+def _why(result: WriteResult) -> str:
+    code = result.error_code or "ERROR"
+    return f"{code}: {result.message or 'no message'}"
+
+
+def _entry(
+    profile: str,
+    follow_up: FollowUp,
+    status: LedgerStatus,
+    now: int,
+    *,
+    crm_id: str | None = None,
+    error: str | None = None,
+) -> LedgerEntry:
+    return LedgerEntry(
+        profile=profile,
+        key=follow_up.key,
+        complaint_id=follow_up.complaint_id,
+        clock=follow_up.clock,
+        occurrence=follow_up.occurrence,
+        state=follow_up.state,
+        status=status,
+        crm_id=crm_id,
+        error=error,
+        updated_at=now,
+    )
+
+
+def _replace(entry: LedgerEntry, **changes: Any) -> LedgerEntry:
+    values = {name: getattr(entry, name) for name in LedgerEntry.__slots__}
+    values.update(changes)
+    return LedgerEntry(**values)
+
+
+def _with_flags(stored: StoredComplaint, flags: dict[str, Any]) -> StoredComplaint:
+    return StoredComplaint(
+        stored.profile,
+        stored.id,
+        stored.canonical,
+        flags,
+        stored.next_check,
+        stored.source_hash,
+        stored.closed,
+    )
+
+
+def _due_now(stored: StoredComplaint, now: int) -> StoredComplaint:
+    return StoredComplaint(
+        stored.profile,
+        stored.id,
+        stored.canonical,
+        stored.flags,
+        now,
+        stored.source_hash,
+        stored.closed,
+    )

@@ -1,0 +1,133 @@
+"""Configuration: ``CRMSYNC_*`` environment variables and an optional ``crmsync.toml``.
+
+Environment variables win over the file; the file is looked up at ``CRMSYNC_CONFIG`` or
+``./crmsync.toml``. Secrets are ``SecretStr`` and print as ``**********``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from crmsync.domain.durations import Unit, parse_duration
+
+_SECONDS = {
+    Unit.MINUTES: 60,
+    Unit.HOURS: 3600,
+    Unit.DAYS: 86400,
+    Unit.WEEKS: 7 * 86400,
+}
+
+
+def duration_seconds(value: object, name: str) -> int:
+    """A whole number of seconds, or an elapsed duration such as ``5 minutes``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        seconds = value
+    elif isinstance(value, str) and value.strip().isdigit():
+        seconds = int(value.strip())
+    elif isinstance(value, str):
+        duration = parse_duration(value)
+        if duration.unit not in _SECONDS:
+            raise ValueError(f"{name} must be elapsed time (minutes, hours, days, weeks)")
+        seconds = duration.amount * _SECONDS[duration.unit]
+    else:
+        raise ValueError(f"{name}: {value!r} is not a duration")
+    if seconds < 1:
+        raise ValueError(f"{name} must be at least 1 second")
+    return seconds
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced by ``***``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable url>"
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class Settings(BaseSettings):
+    """Every setting, its default and its meaning (``crmsync config show`` prints them)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CRMSYNC_", extra="ignore", validate_default=True, toml_file="crmsync.toml"
+    )
+
+    data_dir: Path = Field(
+        default=Path("crmsync-data"),
+        description="where the local CRM, the SQLite state and the local archive live",
+    )
+    charter: Path = Field(
+        default=Path("mappings/charters/aston.yaml"), description="the charter file"
+    )
+    mapping: Path = Field(default=Path("mappings/salesforce.yaml"), description="the field mapping")
+    crm: Literal["local", "salesforce"] = Field(default="local", description="which CRM adapter")
+    state_url: SecretStr | None = Field(
+        default=None,
+        description="state store: empty = SQLite in data_dir; postgresql://user:pw@host/db",
+    )
+    profile: str = Field(default="default", description="name of this org/charter profile")
+    sync_interval: int = Field(
+        default=300, description="seconds between cycles (or a duration: '5 minutes')"
+    )
+    overlap: int = Field(
+        default=300, description="incremental pull overlap window in seconds (or a duration)"
+    )
+    archive_after: int = Field(
+        default=30 * 86400, description="archive closed complaints this long after closing"
+    )
+    http_port: int = Field(default=8080, description="health and metrics port")
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto", description="auto: readable on a terminal, JSON otherwise"
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(default="info")
+    write_batch: int = Field(default=200, ge=1, le=200, description="records per write request")
+
+    @field_validator("sync_interval", "overlap", "archive_after", mode="before")
+    @classmethod
+    def _duration(cls, value: object, info: Any) -> int:
+        return duration_seconds(value, f"CRMSYNC_{info.field_name.upper()}")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(
+            settings_cls, toml_file=os.environ.get("CRMSYNC_CONFIG", "crmsync.toml")
+        )
+        return (init_settings, env_settings, toml, file_secret_settings)
+
+    @property
+    def state_url_value(self) -> str | None:
+        return self.state_url.get_secret_value() if self.state_url else None
+
+    def shown(self) -> dict[str, str]:
+        """Every setting as text for people, secrets redacted."""
+        out: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                secret = value.get_secret_value()
+                text = redact_url(secret) if "://" in secret else "**********"
+            else:
+                text = "" if value is None else str(value)
+            out[name] = text
+        return out
