@@ -21,6 +21,7 @@ from crmsync.domain.explanation import explain_count, local_text
 from crmsync.domain.instants import format_instant
 from crmsync.errors import BadComplaintError
 from crmsync.mapping.charter_file import charter_json_schema
+from crmsync.mapping.field_mapping import mapping_json_schema
 from crmsync.service.evaluate_stream import evaluate_stream
 
 CharterOpt = Annotated[
@@ -198,9 +199,10 @@ def explain_cmd(
 
 @app.command("schema")
 def schema_cmd(
-    kind: Annotated[str, typer.Argument(help="Which schema: 'charter'.")] = "charter",
+    kind: Annotated[str, typer.Argument(help="Which schema: 'charter' or 'mapping'.")] = "charter",
 ) -> None:
     """Print the JSON Schema of a YAML file kind (shipped in mappings/ for editors)."""
-    if kind != "charter":
-        raise fail(f"unknown schema '{kind}' (known: charter)")
-    print(json.dumps(charter_json_schema(), indent=2, sort_keys=True))
+    schemas = {"charter": charter_json_schema, "mapping": mapping_json_schema}
+    if kind not in schemas:
+        raise fail(f"unknown schema '{kind}' (known: {', '.join(schemas)})")
+    print(json.dumps(schemas[kind](), indent=2, sort_keys=True))

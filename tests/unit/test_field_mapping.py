@@ -1,0 +1,200 @@
+"""The bundled field mapping: records -> canonical complaints, write-back and task fields."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from crmsync.domain.action_planning import FollowUp
+from crmsync.domain.complaint import complaint_from_json
+from crmsync.errors import CharterFileError
+from crmsync.mapping.charter_file import load_charter
+from crmsync.mapping.field_mapping import (
+    MappingError,
+    load_mapping,
+    load_mapping_text,
+    mapping_json_schema,
+)
+from crmsync.ports import Record
+
+ROOT = Path(__file__).resolve().parents[2]
+MAPPING = load_mapping(ROOT / "mappings" / "salesforce.yaml")
+
+
+def case(**fields: object) -> Record:
+    base: dict[str, object] = {
+        "Id": "500000000000001AAA",
+        "Type": "Complaint",
+        "CreatedDate": "2026-03-02T09:15:00.000+0000",
+        "SystemModstamp": "2026-03-02T09:15:00.000+0000",
+    }
+    base.update(fields)
+    return Record("Case", str(base["Id"]), base)
+
+
+def test_record_becomes_the_canonical_complaint_of_the_contract() -> None:
+    """Datetimes become ISO UTC, picklists are mapped, numbers are numbers, empties dropped."""
+    record = case(
+        Origin="Email",
+        Complaint_Level__c=2.0,
+        Acknowledged_At__c="2026-03-03T10:00:00.000+0100",
+        Expected_Decision_Date__c="2026-04-10",
+        Preferred_Language__c="Irish",
+        Description="",
+        Decision_At__c=None,
+    )
+    related = {
+        "customer_update": [
+            Record("Task", "00T1", {"CompletedDateTime": "2026-03-30T07:00:00.000+0000"}),
+            Record("Task", "00T2", {"CompletedDateTime": "2026-03-16T09:00:00.000+0000"}),
+        ]
+    }
+    assert MAPPING.to_canonical(record, related) == {
+        "id": "500000000000001AAA",
+        "events": {
+            "received": "2026-03-02T09:15:00Z",
+            "acknowledged": "2026-03-03T09:00:00Z",
+            "customer_update": ["2026-03-16T09:00:00Z", "2026-03-30T07:00:00Z"],
+        },
+        "attributes": {
+            "channel": "email",
+            "level": 2,
+            "expected_decision": "2026-04-10",
+            "language": "ga",
+        },
+    }
+
+
+def test_a_malformed_datetime_names_the_record_and_field() -> None:
+    """A CRM value that is not a date-time is a MappingError naming record and field."""
+    with pytest.raises(MappingError) as caught:
+        MAPPING.to_canonical(case(Decision_At__c="yesterday"))
+    assert caught.value.record_id == "500000000000001AAA"
+    assert caught.value.field == "Decision_At__c"
+
+
+def test_a_non_numeric_level_is_refused() -> None:
+    """Complaint_Level__c must be a number."""
+    with pytest.raises(MappingError, match="Complaint_Level__c"):
+        MAPPING.to_canonical(case(Complaint_Level__c="high"))
+
+
+def test_to_record_is_the_inverse_of_to_canonical() -> None:
+    """A canonical complaint written with to_record reads back the same."""
+    canonical = {
+        "id": "500000000000002AAA",
+        "events": {
+            "received": "2026-03-02T09:15:00Z",
+            "decision": "2026-03-20T15:00:00Z",
+            "customer_update": ["2026-03-10T10:00:00Z"],
+        },
+        "attributes": {
+            "channel": "in_person",
+            "level": 3,
+            "complainant_type": "client",
+            "callback_promised": "2026-03-04T12:00:00Z",
+            "owner": "005000000000001AAA",
+        },
+    }
+    fields, related = MAPPING.to_record(canonical)
+    assert fields["Origin"] == "In Person"
+    assert fields["Type"] == "Complaint"
+    assert related == {
+        "customer_update": [
+            {"CompletedDateTime": "2026-03-10T10:00:00.000+0000", "Type": "Customer Update"}
+        ]
+    }
+    record = Record("Case", "500000000000002AAA", {**fields, "Id": "500000000000002AAA"})
+    children = {"customer_update": [Record("Task", "00T9", related["customer_update"][0])]}
+    assert MAPPING.to_canonical(record, children) == canonical
+
+
+def test_flag_fields_use_the_write_back_names_and_salesforce_datetimes() -> None:
+    """Write-back goes only to the four mapped flag fields."""
+    fields = MAPPING.flag_fields(
+        {"status": "at_risk", "breaches": "", "next_due": "2026-03-04T17:00:00Z"}, 1772600000
+    )
+    assert fields == {
+        "Charter_Status__c": "at_risk",
+        "Charter_Breaches__c": "",
+        "Charter_Next_Due__c": "2026-03-04T17:00:00.000+0000",
+        "Charter_Checked_At__c": "2026-03-04T04:53:20.000+0000",
+    }
+
+
+def _follow_up(reason: str, to: str, state: str = "breached") -> FollowUp:
+    return FollowUp(
+        "crmsync:C:full-response:0:breached", "C", "full-response", 0, state, reason, to, 1775055600
+    )  # 2026-04-01T15:00:00Z
+
+
+def test_task_text_follows_the_complaint_language_and_owner_rule() -> None:
+    """Kilkenny complaint in Irish: Irish subject; breached -> the complaint manager."""
+    charter = load_charter(ROOT / "mappings" / "charters" / "kilkenny.yaml")
+    complaint = complaint_from_json(
+        {
+            "id": "C",
+            "events": {},
+            "attributes": {"language": "ga", "owner": "005O", "manager": "005M"},
+        },
+        charter.calendar.zone,
+        "t",
+    )
+    fields = MAPPING.task_fields(_follow_up("breached", "manager"), complaint, charter)
+    assert fields["Subject"].startswith("Gearán C:")
+    assert fields["OwnerId"] == "005M"
+    assert fields["CrmSync_Key__c"] == "crmsync:C:full-response:0:breached"
+    assert fields["WhatId"] == "C"
+    assert fields["ActivityDate"] == "2026-04-01"  # 16:00 Irish summer time, same date
+    assert fields["Status"] == "Not Started"
+    assert fields["Priority"] == "High"
+
+
+def test_manager_falls_back_to_owner_and_language_to_the_charter() -> None:
+    """No manager -> owner; no language attribute -> the charter's language (nl for StudiJob)."""
+    charter = load_charter(ROOT / "mappings" / "charters" / "studijob.yaml")
+    complaint = complaint_from_json(
+        {"id": "C", "events": {}, "attributes": {"owner": "005O"}}, charter.calendar.zone, "t"
+    )
+    fields = MAPPING.task_fields(_follow_up("breached", "manager"), complaint, charter)
+    assert fields["OwnerId"] == "005O"
+    assert fields["Subject"].startswith("Klacht C:")
+
+
+def test_unknown_placeholder_is_refused_with_its_line() -> None:
+    """A template naming an unknown placeholder is refused with the file's line."""
+    text = (ROOT / "mappings" / "salesforce.yaml").read_text()
+    broken = text.replace(
+        'subject: "Complaint {complaint_id}: {clock_name} due {due}"',
+        'subject: "Complaint {complaint_id}: {clok} due {due}"',
+    )
+    line = (
+        broken.splitlines().index('        subject: "Complaint {complaint_id}: {clok} due {due}"')
+        + 1
+    )
+    with pytest.raises(CharterFileError) as caught:
+        load_mapping_text(broken, "m.yaml")
+    [problem] = caught.value.problems
+    assert problem.line == line
+    assert "{clok}" in problem.message
+
+
+def test_structural_errors_are_all_reported_with_lines() -> None:
+    """A missing section and a bad filter are reported together, each with its line."""
+    text = (ROOT / "mappings" / "salesforce.yaml").read_text()
+    broken = text.replace("    - {field: Type, equals: Complaint}", "    - {field: Type}")
+    broken = broken.replace("  checked_at: Charter_Checked_At__c\n", "")
+    with pytest.raises(CharterFileError) as caught:
+        load_mapping_text(broken, "m.yaml")
+    messages = {(p.path, p.line) for p in caught.value.problems}
+    filter_line = broken.splitlines().index("    - {field: Type}") + 1
+    assert ("complaints.where[0]", filter_line) in messages
+    assert any(p.path == "write_back.checked_at" for p in caught.value.problems)
+
+
+def test_shipped_mapping_schema_matches_the_models() -> None:
+    """mappings/mapping.schema.json is what the models generate (it cannot drift)."""
+    shipped = json.loads((ROOT / "mappings" / "mapping.schema.json").read_text())
+    assert shipped == mapping_json_schema()
