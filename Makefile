@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test lint typecheck unit bench clean
+.PHONY: setup demo evaluate-sample test lint typecheck unit bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,8 +14,14 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-## the main job on the embedded default
+CHARTER ?= aston
+
+## the main job on the embedded default: a local CRM, one sync cycle, what it did
 demo: setup
+	$(BIN)/crmsync demo --charter $(CHARTER)
+
+## the charter engine on the bundled sample file
+evaluate-sample: setup
 	$(BIN)/crmsync evaluate --charter mappings/charters/aston.yaml \
 	  --input samples/aston-complaints.jsonl --now 2026-04-08T12:00:00Z
 
@@ -33,6 +39,7 @@ test: lint typecheck unit
 
 bench: setup
 	$(BIN)/python bench/evaluate.py
+	$(BIN)/python bench/sync.py
 
 clean:
 	rm -rf $(VENV) build dist .mypy_cache .ruff_cache .pytest_cache .hypothesis
