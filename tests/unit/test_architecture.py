@@ -1,0 +1,64 @@
+"""Dependencies point inward and time is an input (style.md rules 1 and 2)."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "crmsync"
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def _modules(folder: str) -> list[Path]:
+    return sorted((SRC / folder).rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", _modules("domain"), ids=lambda p: p.name)
+def test_domain_imports_only_the_standard_library_and_itself(path: Path) -> None:
+    """A domain module imports the stdlib, crmsync.domain and crmsync.errors, nothing else."""
+    allowed_own = ("crmsync.domain", "crmsync.errors")
+    bad = sorted(
+        name
+        for name in _imports(path)
+        if not (name.split(".")[0] in sys.stdlib_module_names or name.startswith(allowed_own))
+        and name != "__future__"
+    )
+    assert bad == []
+
+
+@pytest.mark.parametrize(
+    "path", _modules("domain") + _modules("service"), ids=lambda p: f"{p.parent.name}/{p.name}"
+)
+def test_core_and_services_never_import_adapters_or_entry_points(path: Path) -> None:
+    """domain/ and service/ never import adapters, the CLI or the composition root."""
+    forbidden = ("crmsync.adapters", "crmsync.cli", "crmsync.bootstrap", "crmsync.scheduling")
+    assert sorted(n for n in _imports(path) if n.startswith(forbidden)) == []
+
+
+@pytest.mark.parametrize(
+    "path", _modules("domain") + _modules("service"), ids=lambda p: f"{p.parent.name}/{p.name}"
+)
+def test_core_and_services_never_read_the_clock(path: Path) -> None:
+    """No datetime.now(), utcnow(), today(), time.time() or time.monotonic in domain/service."""
+    tree = ast.parse(path.read_text(), str(path))
+    calls = [
+        ast.unparse(node.func)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in {"now", "utcnow", "today", "time", "monotonic"}
+    ]
+    assert calls == []
