@@ -36,6 +36,9 @@ class Candidate:
     ``current_flags`` are the write-back values the CRM record holds now (from the record
     when it was read, else the last confirmed values in the state store); ``modstamp`` is
     set for records pulled by the incremental query (the watermark depends on them).
+    ``unchanged`` marks a record read again with nothing new for us: the same source fields,
+    no related change and the flags we last confirmed (the echo of our own write, or a
+    re-read from the overlap window). It needs no evaluation unless its next check is due.
     """
 
     id: str
@@ -44,6 +47,7 @@ class Candidate:
     source_hash: str
     modstamp: datetime | None
     stored: StoredComplaint | None
+    unchanged: bool = False
 
 
 @dataclass
@@ -197,14 +201,22 @@ class ComplaintSource:
                 )
                 continue
             modstamp = _modstamp(record, m.spec.complaints.modstamp) if pulled else None
+            flags = m.current_flags(record)
+            previous_state = stored.get(record.id)
+            unchanged = (
+                record.id not in needed
+                and previous_state is not None
+                and dict(previous_state.flags) == flags
+            )
             out.append(
                 Candidate(
                     record.id,
                     canonical,
-                    m.current_flags(record),
+                    flags,
                     hashes[record.id],
                     modstamp,
-                    stored.get(record.id),
+                    previous_state,
+                    unchanged,
                 )
             )
         return out

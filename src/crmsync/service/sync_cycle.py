@@ -156,7 +156,9 @@ class SyncCycle:
         touched = self.source.touched_parents(window, report)
         seen: set[str] = set()
         oldest_failed: datetime | None = None
-        for page in self.source.changed(window, touched, report):
+        for pulled in self.source.changed(window, touched, report):
+            # records read again with nothing new are left to the due check below
+            page = [c for c in pulled if not c.unchanged]
             seen.update(c.id for c in page)
             failed = self._process(page, now, report)
             for candidate in page:

@@ -1,0 +1,362 @@
+"""The sync cycle end to end in one process: local CRM + state store, fixed clocks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from crmsync.adapters.local_crm import LocalCrm
+from crmsync.adapters.state_memory import MemoryStateStore
+from crmsync.adapters.state_sqlite import SqliteStateStore
+from crmsync.mapping.charter_file import load_charter
+from crmsync.mapping.field_mapping import load_mapping, load_mapping_text
+from crmsync.ports import StateStore, WriteResult
+from crmsync.service.sync_cycle import SyncCycle
+
+ROOT = Path(__file__).resolve().parents[2]
+MAPPING = load_mapping(ROOT / "mappings" / "salesforce.yaml")
+ASTON = load_charter(ROOT / "mappings" / "charters" / "aston.yaml")
+SQUARE_MILE = load_charter(ROOT / "mappings" / "charters" / "the-square-mile.yaml")
+
+# Aston: Mon-Thu 08:30-17:00, Fri 08:30-16:30, Europe/London (GMT in early March 2026).
+MON = "2026-03-02T10:00:00.000+0000"
+
+
+def ts(text: str) -> int:
+    return int(datetime.fromisoformat(text).timestamp())
+
+
+class Clock:
+    """The CRM's wall clock, moved by the test."""
+
+    def __init__(self, start: str) -> None:
+        self.now = datetime.fromisoformat(start)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+class FailingUpdates(LocalCrm):
+    """The local CRM, except that updates of chosen ids fail permanently (a fake, no mock)."""
+
+    fail_ids: set[str]
+
+    def update_records(
+        self, object: str, updates: Sequence[tuple[str, Mapping[str, Any]]]
+    ) -> list[WriteResult]:
+        passing = [u for u in updates if u[0] not in self.fail_ids]
+        done = {r.ref: r for r in super().update_records(object, passing)}
+        return [
+            done[rid]
+            if rid in done
+            else WriteResult(
+                rid,
+                False,
+                error_code="FIELD_CUSTOM_VALIDATION_EXCEPTION",
+                message="locked by an approval process",
+                fields=("Charter_Status__c",),
+            )
+            for rid, _fields in updates
+        ]
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def state(request: pytest.FixtureRequest, tmp_path: Path) -> StateStore:
+    store: StateStore = (
+        MemoryStateStore()
+        if request.param == "memory"
+        else SqliteStateStore(tmp_path / "state.sqlite3")
+    )
+    store.migrate()
+    return store
+
+
+def case(cid: str, **fields: Any) -> dict[str, Any]:
+    row = {
+        "Id": cid,
+        "Type": "Complaint",
+        "CreatedDate": MON,
+        "Origin": "Email",
+        "OwnerId": "005000000000OWNAAA",
+        "Complaint_Manager__c": "005000000000MGRAAA",
+    }
+    row.update(fields)
+    return row
+
+
+def setup(
+    tmp_path: Path,
+    state: StateStore,
+    clock: Clock,
+    charter: Any = ASTON,
+    crm_class: type[LocalCrm] = LocalCrm,
+) -> tuple[LocalCrm, SyncCycle]:
+    crm = crm_class(tmp_path / "crm.sqlite3", clock=clock)
+    cycle = SyncCycle(
+        crm=crm, state=state, charter=charter, mapping=MAPPING, overlap=timedelta(minutes=5)
+    )
+    return crm, cycle
+
+
+def insert(crm: LocalCrm, clock: Clock, object: str, rows: list[dict[str, Any]]) -> None:
+    """Insert records, then let a minute pass (a pull sees only records stamped before it)."""
+    assert all(r.ok for r in crm.insert_records(object, rows))
+    clock.advance(minutes=1)
+
+
+def flags(crm: LocalCrm, cid: str) -> tuple[Any, Any, Any]:
+    [record] = crm.records_by_id(
+        "Case", [cid], ["Charter_Status__c", "Charter_Breaches__c", "Charter_Next_Due__c"]
+    )
+    f = record.fields
+    return f.get("Charter_Status__c"), f.get("Charter_Breaches__c"), f.get("Charter_Next_Due__c")
+
+
+def tasks(crm: LocalCrm) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for record in crm.export_records("Task"):
+        key = record.fields.get("CrmSync_Key__c")
+        if key:
+            assert key not in found, f"duplicate follow-up {key}"
+            found[key] = dict(record.fields)
+    return found
+
+
+def test_first_cycle_writes_flags_and_follow_ups(tmp_path: Path, state: StateStore) -> None:
+    """Mon 10:00 e-mail, now Wed 12:00: level1 breached (due Tue 17:00), email-reply on track."""
+    clock = Clock("2026-03-04T12:00:00+00:00")
+    crm, cycle = setup(tmp_path, state, clock)
+    insert(
+        crm,
+        clock,
+        "Case",
+        [
+            case("500000000000001AAA"),
+            case("500000000000002AAA", Decision_At__c="2026-03-02T15:00:00.000+0000"),
+        ],
+    )
+    report = cycle.run()
+    # C1: level1-resolution (1 business day) due Tue 17:00 -> breached;
+    # email-reply (2 business days) due Wed 17:00 -> on_track
+    assert flags(crm, "500000000000001AAA") == (
+        "breached",
+        "level1-resolution",
+        "2026-03-04T17:00:00.000+0000",
+    )
+    # C2: decided Mon 15:00: both clocks met, nothing running
+    assert flags(crm, "500000000000002AAA") == ("met", None, None)
+    created = tasks(crm)
+    assert set(created) == {"crmsync:500000000000001AAA:level1-resolution:0:breached"}
+    task = created["crmsync:500000000000001AAA:level1-resolution:0:breached"]
+    assert task["OwnerId"] == "005000000000MGRAAA"  # breached -> the complaint manager
+    assert task["WhatId"] == "500000000000001AAA"
+    assert task["Status"] == "Not Started"
+    assert (
+        report.records_read,
+        report.complaints_evaluated,
+        report.flags_written,
+        report.tasks_created,
+        report.errors,
+    ) == (2, 2, 2, 1, [])
+
+
+def test_a_cycle_with_nothing_new_writes_nothing(tmp_path: Path, state: StateStore) -> None:
+    """Echoes of our own writes and overlap re-reads are de-duplicated: nothing evaluated,
+    nothing written; once past the overlap window nothing is even read."""
+    clock = Clock("2026-03-04T12:00:00+00:00")
+    crm, cycle = setup(tmp_path, state, clock)
+    insert(crm, clock, "Case", [case("500000000000001AAA")])
+    cycle.run()
+    clock.advance(minutes=1)
+    echo = cycle.run()
+    assert (echo.records_read, echo.complaints_evaluated) == (1, 0)
+    assert (echo.flags_written, echo.tasks_created) == (0, 0)
+    clock.advance(minutes=10)
+    overlap = cycle.run()  # the echo is still inside the 5-minute overlap of the last mark
+    assert (overlap.records_read, overlap.complaints_evaluated, overlap.flags_written) == (1, 0, 0)
+    clock.advance(minutes=10)
+    quiet = cycle.run()
+    assert (quiet.records_read, quiet.flags_written, quiet.tasks_created) == (0, 0, 0)
+
+
+def test_passing_deadlines_reevaluate_stored_complaints_without_reading_them(
+    tmp_path: Path, state: StateStore
+) -> None:
+    """At Wed 17:00:01 email-reply breaches: flags and a task, from the stored complaint."""
+    clock = Clock("2026-03-04T12:00:00+00:00")
+    crm, cycle = setup(tmp_path, state, clock)
+    insert(crm, clock, "Case", [case("500000000000001AAA")])
+    cycle.run()
+    for _ in range(2):  # the echo of our write, then past the overlap window
+        clock.advance(minutes=10)
+        cycle.run()
+    report = cycle.run(now=ts("2026-03-04T17:00:01+00:00"))
+    assert report.records_read == 0
+    assert report.complaints_evaluated == 1
+    assert flags(crm, "500000000000001AAA") == ("breached", "email-reply;level1-resolution", None)
+    assert "crmsync:500000000000001AAA:email-reply:0:breached" in tasks(crm)
+
+
+def test_a_follow_up_is_completed_when_its_clock_stops(tmp_path: Path, state: StateStore) -> None:
+    """The breached level1 task is completed once a decision is recorded."""
+    clock = Clock("2026-03-04T12:00:00+00:00")
+    crm, cycle = setup(tmp_path, state, clock)
+    insert(crm, clock, "Case", [case("500000000000001AAA")])
+    cycle.run()
+    clock.advance(minutes=30)
+    crm.update_records(
+        "Case", [("500000000000001AAA", {"Decision_At__c": "2026-03-04T12:15:00.000+0000"})]
+    )
+    clock.advance(minutes=1)
+    report = cycle.run()
+    assert report.tasks_completed == 1
+    assert tasks(crm)["crmsync:500000000000001AAA:level1-resolution:0:breached"]["Status"] == (
+        "Completed"
+    )
+    # met_late still counts as a breach on the record
+    assert flags(crm, "500000000000001AAA") == ("breached", "level1-resolution", None)
+
+
+def test_customer_update_tasks_drive_recurring_clocks(tmp_path: Path, state: StateStore) -> None:
+    """A new Customer Update task re-evaluates its case: interim-update cycle 1 starts."""
+    clock = Clock("2026-03-04T12:00:00+00:00")
+    crm, cycle = setup(tmp_path, state, clock, SQUARE_MILE)
+    insert(crm, clock, "Case", [case("500000000000001AAA", Acknowledged_At__c=MON)])
+    insert(
+        crm,
+        clock,
+        "Task",
+        [
+            {
+                "WhatId": "500000000000001AAA",
+                "Type": "Customer Update",
+                "CompletedDateTime": "2026-03-02T11:00:00.000+0000",
+            }
+        ],
+    )
+    cycle.run()
+    clock.advance(days=6)
+    insert(
+        crm,
+        clock,
+        "Task",
+        [
+            {
+                "WhatId": "500000000000001AAA",
+                "Type": "Customer Update",
+                "CompletedDateTime": "2026-03-09T09:00:00.000+0000",
+            }
+        ],
+    )
+    clock.advance(minutes=1)
+    report = cycle.run(now=ts("2026-03-09T10:00:00+00:00"))
+    assert report.complaints_evaluated == 1
+    stored = state.get_complaints("default", ["500000000000001AAA"])["500000000000001AAA"]
+    assert stored.canonical["events"]["customer_update"] == [
+        "2026-03-02T11:00:00Z",
+        "2026-03-09T09:00:00Z",
+    ]
+
+
+def test_an_unreadable_record_is_reported_and_the_others_go_on(
+    tmp_path: Path, state: StateStore
+) -> None:
+    """A value the mapping cannot read names record and field; the good complaint is flagged."""
+    text = (ROOT / "mappings" / "salesforce.yaml").read_text()
+    # an admin maps a free-text field as a date: one record's text is not a date
+    custom = load_mapping_text(
+        text.replace(
+            "    involved: Involved__c\n", "    involved: {field: Involved__c, type: date}\n"
+        ),
+        "custom.yaml",
+    )
+    clock = Clock("2026-03-04T12:00:00+00:00")
+    crm = LocalCrm(tmp_path / "crm.sqlite3", clock=clock)
+    cycle = SyncCycle(crm=crm, state=state, charter=ASTON, mapping=custom)
+    insert(
+        crm,
+        clock,
+        "Case",
+        [case("500000000000001AAA"), case("500000000000002AAA", Involved__c="next week")],
+    )
+    report = cycle.run()
+    assert [(e.kind, e.record_id, e.field) for e in report.errors] == [
+        ("mapping", "500000000000002AAA", "Involved__c")
+    ]
+    assert flags(crm, "500000000000001AAA")[0] == "breached"
+    assert flags(crm, "500000000000002AAA")[0] is None
+    assert report.status == "partial"
+
+
+def test_a_failed_flag_write_holds_the_watermark_and_is_retried(
+    tmp_path: Path, state: StateStore
+) -> None:
+    """The watermark stays at the failed record's stamp; the next cycle writes it."""
+    clock = Clock("2026-03-04T12:00:00+00:00")
+    crm, cycle = setup(tmp_path, state, clock, crm_class=FailingUpdates)
+    assert isinstance(crm, FailingUpdates)
+    crm.fail_ids = {"500000000000002AAA"}
+    insert(crm, clock, "Case", [case("500000000000001AAA")])
+    clock.advance(minutes=1)
+    insert(crm, clock, "Case", [case("500000000000002AAA")])
+    [failed] = crm.records_by_id("Case", ["500000000000002AAA"], ["SystemModstamp"])
+    clock.advance(minutes=1)
+    report = cycle.run()
+    assert [(e.kind, e.record_id) for e in report.errors] == [("flags", "500000000000002AAA")]
+    mark = state.get_watermark("default", "complaints")
+    assert mark == datetime.fromisoformat(failed.fields["SystemModstamp"])
+    crm.fail_ids = set()
+    clock.advance(minutes=1)
+    retry = cycle.run()
+    assert retry.errors == []
+    assert flags(crm, "500000000000002AAA")[0] == "breached"
+    assert state.get_watermark("default", "complaints") == clock.now
+
+
+def test_dry_run_plans_but_writes_nothing(tmp_path: Path, state: StateStore) -> None:
+    """--dry-run lists the flag write and the task, and leaves CRM and state untouched."""
+    clock = Clock("2026-03-04T12:00:00+00:00")
+    crm, cycle = setup(tmp_path, state, clock)
+    insert(crm, clock, "Case", [case("500000000000001AAA")])
+    report = cycle.run(dry_run=True)
+    assert sorted((p.kind, p.target) for p in report.planned) == [
+        ("flags", "500000000000001AAA"),
+        ("task", "crmsync:500000000000001AAA:level1-resolution:0:breached"),
+    ]
+    assert flags(crm, "500000000000001AAA") == (None, None, None)
+    assert tasks(crm) == {}
+    assert state.get_watermark("default", "complaints") is None
+    assert state.count_complaints("default") == 0
+
+
+def test_a_lost_ledger_never_duplicates_a_task(tmp_path: Path, state: StateStore) -> None:
+    """Even if the ledger entry was never written, the key upsert keeps one task per key."""
+    clock = Clock("2026-03-04T12:00:00+00:00")
+    crm, cycle = setup(tmp_path, state, clock)
+    insert(crm, clock, "Case", [case("500000000000001AAA")])
+    cycle.run()
+    fresh = MemoryStateStore()
+    fresh.migrate()
+    again = SyncCycle(crm=crm, state=fresh, charter=ASTON, mapping=MAPPING)
+    again.run()
+    assert len(tasks(crm)) == 1
+
+
+def test_now_is_the_evaluation_instant_and_the_pull_uses_the_crm_clock(
+    tmp_path: Path, state: StateStore
+) -> None:
+    """--now replays an instant; the watermark is the CRM's own time."""
+    clock = Clock("2026-03-04T12:00:00+00:00")
+    crm, cycle = setup(tmp_path, state, clock)
+    insert(crm, clock, "Case", [case("500000000000001AAA")])
+    report = cycle.run(now=ts("2026-03-02T12:00:00+00:00"))
+    assert report.now == "2026-03-02T12:00:00Z"
+    assert flags(crm, "500000000000001AAA")[0] == "on_track"
+    assert state.get_watermark("default", "complaints") == clock.now
