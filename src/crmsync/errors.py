@@ -63,6 +63,10 @@ class BadComplaintError(CrmSyncError, ValueError):
         self.reason = reason
         super().__init__(f"{ref}: {reason}")
 
+    def __reduce__(self) -> tuple[type[BadComplaintError], tuple[str, str]]:
+        # picklable, so worker processes can hand bad complaints back to the parent
+        return (type(self), (self.ref, self.reason))
+
 
 class CalendarError(CrmSyncError, ValueError):
     """A business duration cannot end because the calendar has no working time ahead."""

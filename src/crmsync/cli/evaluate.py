@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import sys
+from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Annotated, TextIO
+from typing import Annotated, BinaryIO, TextIO
 
 import typer
 from rich.console import Console
@@ -65,11 +67,12 @@ def evaluate_cmd(
     """
     loaded = load_charter_or_exit(charter)
     instant = parse_now(now)
+    undecodable: list[int] = []
     bad = 0
     with ExitStack() as stack:
         try:
-            source: TextIO = (
-                sys.stdin if input == "-" else stack.enter_context(open(input, encoding="utf-8"))
+            raw: BinaryIO = (
+                sys.stdin.buffer if input == "-" else stack.enter_context(open(input, "rb"))
             )
         except OSError as exc:
             raise fail(f"--input: cannot read {input}: {exc.strerror}") from None
@@ -81,17 +84,73 @@ def evaluate_cmd(
             )
         except OSError as exc:
             raise fail(f"--output: cannot write {output}: {exc.strerror}") from None
+        source = _Utf8Source(raw, undecodable)
         for chunk in evaluate_stream(loaded, source, sink, instant, workers=workers):
             for error in chunk.errors:
                 bad += 1
                 print(f"bad complaint {error}", file=sys.stderr)
         sink.flush()
-    if bad:
+    if bad or undecodable:
         raise typer.Exit(EXIT_BAD_INPUT)
 
 
+class _Utf8Source:
+    """Text from UTF-8 bytes, read as ``evaluate_stream`` reads a file (``read``/``readline``).
+
+    Blocks are decoded whole (fast); a block that is not all UTF-8 is decoded line by
+    line: each bad line is reported on standard error as a bad complaint, noted in
+    ``undecodable`` and read as a blank line, so the other lines keep their numbers and
+    are still evaluated. A byte-order mark before the first line is dropped.
+    """
+
+    def __init__(self, raw: BinaryIO, undecodable: list[int]) -> None:
+        self._raw = raw
+        self._undecodable = undecodable
+        self._next_line = 1
+        self._at_start = True
+
+    def read(self, size: int = -1) -> str:
+        """About ``size`` characters of whole lines (all that is left if ``size < 0``)."""
+        block = self._raw.read(size) if size >= 0 else self._raw.read()
+        if block and not block.endswith(b"\n"):
+            block += self._raw.readline()
+        return self._decode(block)
+
+    def readline(self) -> str:
+        return self._decode(self._raw.readline())
+
+    def __iter__(self) -> Iterator[str]:
+        while line := self.readline():
+            yield line
+
+    def _decode(self, block: bytes) -> str:
+        if self._at_start and block:
+            self._at_start = False
+            block = block.removeprefix(codecs.BOM_UTF8)
+        try:
+            text = block.decode("utf-8")
+        except UnicodeDecodeError:
+            parts = block.split(b"\n")
+            lines = [p + b"\n" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+            text = "".join(self._decode_line(self._next_line + i, b) for i, b in enumerate(lines))
+        self._next_line += block.count(b"\n")
+        return text
+
+    def _decode_line(self, number: int, line: bytes) -> str:
+        try:
+            return line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            self._undecodable.append(number)
+            print(
+                f"bad complaint line {number}: not UTF-8 text "
+                f"(byte 0x{line[exc.start]:02x} at column {exc.start + 1})",
+                file=sys.stderr,
+            )
+            return "\n"
+
+
 def _find(input_path: str, complaint_id: str, charter: Charter) -> tuple[object, str]:
-    opened = sys.stdin if input_path == "-" else open(input_path, encoding="utf-8")  # noqa: SIM115
+    opened = sys.stdin if input_path == "-" else open(input_path, encoding="utf-8-sig")  # noqa: SIM115
     with opened as handle:
         for number, text in enumerate(handle, start=1):
             if complaint_id not in text:

@@ -17,7 +17,7 @@ import itertools
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from crmsync.domain.durations import Duration, Unit
@@ -88,6 +88,7 @@ class BusinessCalendar:
         # working days
         self._wd_date: list[date] = []
         self._wd_close: list[int] = []
+        self._wd_next: list[int] = []  # per working day: lower bound of the next date's start
         # opening intervals (UTC instants) and cumulative opening seconds at each end
         self._iv_start: list[int] = []
         self._iv_end: list[int] = []
@@ -152,9 +153,10 @@ class BusinessCalendar:
         start, offset = lo, self._offset(lo)
         probe = lo
         step = 12 * 3600  # no zone changes its offset twice within 12 hours
-        while probe < hi:
-            nxt = min(probe + step, hi)
-            nxt_offset = self._offset(nxt) if nxt < hi else offset
+        while probe < hi - 1:
+            # probe up to the last second, hi - 1: a change in the final step counts too
+            nxt = min(probe + step, hi - 1)
+            nxt_offset = self._offset(nxt)
             if nxt_offset != offset:
                 # binary search the first second with the new offset in (probe, nxt]
                 a, b = probe, nxt
@@ -176,28 +178,45 @@ class BusinessCalendar:
     def _compile(self, lo: int, hi: int) -> None:
         wd_date: list[date] = []
         wd_close: list[int] = []
-        iv_start: list[int] = []
-        iv_end: list[int] = []
-        iv_cum_end: list[int] = []
-        total = 0
+        wd_next: list[int] = []
+        spans: list[tuple[int, int]] = []
         day = date(lo, 1, 1)
         last = date(hi, 12, 31)
         one = timedelta(days=1)
         while day <= last:
-            spans = self.opening_instants(day)
-            if spans:
+            day_spans = self.opening_instants(day)
+            if day_spans:
                 wd_date.append(day)
-                wd_close.append(spans[-1][1])
-                for a, b in spans:
-                    total += b - a
-                    iv_start.append(a)
-                    iv_end.append(b)
-                    iv_cum_end.append(total)
+                wd_close.append(day_spans[-1][1])
+                wd_next.append(self._next_day_from(day))
+                spans.extend(day_spans)
             day += one
+        if any(b[0] < a[1] for a, b in itertools.pairwise(spans)):
+            # a fall-back across midnight (e.g. America/Goose_Bay until 2010: 00:01 -> 23:01)
+            # interleaves two days' instants; the index needs them in time order
+            spans.sort()
+        iv_start: list[int] = []
+        iv_end: list[int] = []
+        iv_cum_end: list[int] = []
+        total = 0
+        for a, b in spans:
+            total += b - a
+            iv_start.append(a)
+            iv_end.append(b)
+            iv_cum_end.append(total)
         self._lo, self._hi = lo, hi
         self._covered_from = (date(lo, 1, 1).toordinal() - _EPOCH_ORDINAL + 2) * _DAY
-        self._wd_date, self._wd_close = wd_date, wd_close
+        self._wd_date, self._wd_close, self._wd_next = wd_date, wd_close, wd_next
         self._iv_start, self._iv_end, self._iv_cum_end = iv_start, iv_end, iv_cum_end
+
+    def _next_day_from(self, day: date) -> int:
+        """A lower bound of the first instant whose local date is after ``day``.
+
+        Local midnight of the next day with ``fold=0`` is that instant unless midnight is
+        skipped, when ``fold=1`` (the offset after the change) is earlier: take the minimum.
+        """
+        midnight = datetime.combine(day + timedelta(days=1), time(0), tzinfo=self.zone)
+        return min(int(midnight.timestamp()), int(midnight.replace(fold=1).timestamp()))
 
     def _cover(self, instant: int) -> None:
         """Make sure the compiled span starts at least a day before ``instant``."""
@@ -239,14 +258,15 @@ class BusinessCalendar:
         self._cover(start)
         while True:
             i = bisect_left(self._wd_close, start)
+            if i < len(self._wd_close) and start >= self._wd_next[i]:
+                # start is not before that day's last closing, yet may be on a later local
+                # date: a day closing at 24:00 (start is the next midnight), or a fall-back
+                # across midnight. day0 is never before start's own local date.
+                start_day = datetime.fromtimestamp(start, self.zone).date()
+                while i < len(self._wd_close) and self._wd_date[i] < start_day:
+                    i += 1
             if i < len(self._wd_close):
-                if (
-                    self._wd_close[i] == start
-                    and datetime.fromtimestamp(start, self.zone).date() != self._wd_date[i]
-                ):
-                    i += 1  # closing at 24:00 is the next day's midnight: not that day any more
-                if i < len(self._wd_close):
-                    return i
+                return i
             self._extend(start)
 
     def working_day(self, index: int, start: int) -> tuple[date, int]:

@@ -5,10 +5,29 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from crmsync.domain.instants import InstantError, parse_instant
+from crmsync.domain.instants import InstantError, format_instant, parse_instant
 from crmsync.errors import BadComplaintError
+
+EARLIEST = int(datetime(1970, 1, 1, tzinfo=UTC).timestamp())
+"""The first instant a complaint may carry (the business calendar is compiled from it on)."""
+LATEST = int(datetime(2200, 1, 1, tzinfo=UTC).timestamp()) - 1
+"""The last instant a complaint may carry: a year like 0206 or 9999 is a typo, not a date."""
+
+
+def check_range(instant: int, value: object) -> int:
+    """``instant`` if it lies in ``EARLIEST..LATEST``; else ``InstantError`` naming ``value``.
+
+    Keeps one mistyped year from stalling or crashing the evaluation of all the others.
+    """
+    if not EARLIEST <= instant <= LATEST:
+        raise InstantError(
+            f"{value!r} is outside the supported range "
+            f"{format_instant(EARLIEST)} .. {format_instant(LATEST)}"
+        )
+    return instant
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +71,9 @@ def complaint_from_json(data: object, zone: ZoneInfo, ref: str) -> Complaint:
     """Build a complaint from its JSON object; dates alone are local midnight in ``zone``.
 
     ``ref`` names the complaint in errors until its id is known (e.g. ``line 12``).
-    Raises ``BadComplaintError`` for a missing id, a malformed or naive instant, or an
-    event value that is not an instant or a list of instants.
+    Raises ``BadComplaintError`` for a missing id, a malformed or naive instant, an instant
+    outside ``EARLIEST..LATEST``, or an event value that is not an instant or a list of
+    instants. An event whose value is ``null`` (an empty CRM field) has not happened.
     """
     if not isinstance(data, dict):
         raise BadComplaintError(ref, "a complaint must be a JSON object")
@@ -72,7 +92,7 @@ def complaint_from_json(data: object, zone: ZoneInfo, ref: str) -> Complaint:
             continue  # an empty CRM field: the event has not happened
         values = value if isinstance(value, list) else [value]
         try:
-            events[name] = tuple(sorted(parse_instant(v, zone) for v in values))
+            events[name] = tuple(sorted(check_range(parse_instant(v, zone), v) for v in values))
         except InstantError as exc:
             raise BadComplaintError(complaint_id, f"event '{name}': {exc}") from None
     attributes = data.get("attributes", {})

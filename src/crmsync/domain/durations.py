@@ -24,7 +24,8 @@ class Unit(StrEnum):
 
 
 _SINGULAR = {u.value[:-1]: u for u in Unit}
-_PATTERN = re.compile(r"^\s*(\d+)\s+([a-z_]+)\s*$")
+# ASCII digits only (no "٢ days"); a minus sign is matched so that "-1 days" gets the ">= 1" message
+_PATTERN = re.compile(r"^\s*(-?\d+)\s+([a-z_]+)\s*$", re.ASCII)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from crmsync.domain.charter import (
     DeadlineClock,
     RecurringClock,
 )
-from crmsync.domain.complaint import Complaint
+from crmsync.domain.complaint import Complaint, check_range
 from crmsync.domain.durations import Duration
 from crmsync.domain.instants import InstantError, parse_deadline_value
 from crmsync.errors import BadComplaintError
@@ -48,8 +48,9 @@ class ClockResult:
 def evaluate(charter: Charter, complaint: Complaint, now: int) -> list[ClockResult]:
     """Every applicable clock of ``charter`` for ``complaint`` as of ``now``, in charter order.
 
-    Raises ``BadComplaintError`` when a ``target_field`` holds something that is not an
-    instant or a date (a wrong flag is worse than none).
+    Raises ``BadComplaintError`` when the ``target_field`` of an applicable clock holds
+    something that is not an instant or a date, whether or not the clock has started
+    (a wrong flag is worse than none, and the answer must not depend on ``now``).
     """
     results: list[ClockResult] = []
     attributes = complaint.attributes
@@ -79,24 +80,32 @@ def _running_state(now: int, due: int, warn: int | None) -> State:
     return State.ON_TRACK
 
 
-def _target(
-    calendar: BusinessCalendar,
-    clock: DeadlineClock | CompletenessClock,
-    complaint: Complaint,
-    start: int,
+def _fixed_due(
+    calendar: BusinessCalendar, clock: DeadlineClock | CompletenessClock, complaint: Complaint
 ) -> int | None:
-    if clock.target is not None:
-        return calendar.deadline(start, clock.target)
-    assert clock.target_field is not None
+    """The deadline held by ``target_field`` (``None`` when empty or the clock has a target)."""
+    if clock.target_field is None:
+        return None
     value = complaint.attributes.get(clock.target_field)
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     try:
-        return parse_deadline_value(value, calendar.zone)
+        return check_range(parse_deadline_value(value, calendar.zone), value)
     except InstantError as exc:
         raise BadComplaintError(
             complaint.id, f"attribute '{clock.target_field}' (clock {clock.id}): {exc}"
         ) from None
+
+
+def _target(
+    calendar: BusinessCalendar,
+    clock: DeadlineClock | CompletenessClock,
+    fixed_due: int | None,
+    start: int,
+) -> int | None:
+    if clock.target is not None:
+        return calendar.deadline(start, clock.target)
+    return fixed_due
 
 
 def _warn(calendar: BusinessCalendar, warn_after: Duration | None, start: int) -> int | None:
@@ -106,11 +115,12 @@ def _warn(calendar: BusinessCalendar, warn_after: Duration | None, start: int) -
 def _deadline(
     calendar: BusinessCalendar, clock: DeadlineClock, complaint: Complaint, now: int
 ) -> ClockResult:
+    fixed_due = _fixed_due(calendar, clock, complaint)
     start = complaint.first(clock.start, now)
     if start is None:
         return ClockResult(clock.id, clock.kind, State.PENDING, None, None, None, None)
     stop = complaint.first_between(clock.stop, start, now)
-    due = _target(calendar, clock, complaint, start)
+    due = _target(calendar, clock, fixed_due, start)
     warn = _warn(calendar, clock.warn_after, start)
     if due is None:
         return ClockResult(clock.id, clock.kind, State.PENDING, start, None, warn, stop)
@@ -165,12 +175,13 @@ def _completeness(
     calendar: BusinessCalendar, clock: CompletenessClock, complaint: Complaint, now: int
 ) -> ClockResult:
     missing = tuple(n for n in clock.require if _is_empty(complaint.attributes.get(n)))
+    fixed_due = _fixed_due(calendar, clock, complaint)
     start = complaint.first(clock.start, now)
     if start is None:
         return ClockResult(
             clock.id, clock.kind, State.PENDING, None, None, None, None, missing=missing
         )
-    due = _target(calendar, clock, complaint, start)
+    due = _target(calendar, clock, fixed_due, start)
     warn = _warn(calendar, clock.warn_after, start)
     if not missing:
         state = State.MET

@@ -6,12 +6,16 @@ wrong, before anything runs.
 
 from __future__ import annotations
 
+import difflib
+import functools
 import hashlib
 import itertools
 import re
+import types
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import (
@@ -20,6 +24,8 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
@@ -36,7 +42,7 @@ from crmsync.domain.charter import (
 from crmsync.domain.durations import parse_duration
 from crmsync.errors import CharterFileError, Problem
 from crmsync.mapping.holiday_source import PublicHolidays, supported_countries
-from crmsync.mapping.yaml_source import YamlDocument, dotted, load_yaml, parse_yaml
+from crmsync.mapping.yaml_source import Loc, YamlDocument, dotted, load_yaml, parse_yaml
 
 _NAME = r"^[a-z][a-z0-9_]*$"
 _CLOCK_ID = r"^[a-z0-9][a-z0-9_-]*$"
@@ -48,8 +54,13 @@ def _duration(text: str) -> str:
     return text
 
 
+@functools.cache
+def _zone_names() -> frozenset[str]:
+    return frozenset(available_timezones())  # scans the tz database: once per process
+
+
 def _zone(name: str) -> str:
-    if name not in available_timezones():
+    if name not in _zone_names():
         raise ValueError(
             f"time zone '{name}' does not exist (use an IANA name, e.g. Europe/London)"
         )
@@ -60,30 +71,52 @@ def _zone(name: str) -> str:
     return name
 
 
+_HOURS_SHAPE = re.compile(r"^(\d\d):(\d\d)-(\d\d):(\d\d)$")
+
+
 def _hours(text: str) -> str:
-    match = _HOURS.match(text)
-    if not match:
+    """Check one ``HH:MM-HH:MM`` interval: real times of day, closing after opening."""
+    shape = _HOURS_SHAPE.match(text)
+    if not shape:
         raise ValueError(f"'{text}' is not opening hours: write 'HH:MM-HH:MM', e.g. '09:00-17:00'")
-    start = int(match.group(1)) * 60 + int(match.group(2))
-    end = int(match.group(3)) * 60 + int(match.group(4))
-    if end > 1440:
-        raise ValueError(f"'{text}': a day ends at 24:00")
-    if end <= start:
+    h1, m1, h2, m2 = (int(g) for g in shape.groups())
+    if h1 > 23 or m1 > 59:
+        raise ValueError(f"'{text}': opening time {h1:02d}:{m1:02d} is not a time of day")
+    if h2 * 60 + m2 > 1440 or m2 > 59:
+        raise ValueError(
+            f"'{text}': closing time {h2:02d}:{m2:02d} is not a time of day (a day ends at 24:00)"
+        )
+    if h2 * 60 + m2 <= h1 * 60 + m1:
         raise ValueError(f"'{text}': the closing time must be after the opening time")
     return text
 
+
+_UNITS = "minute|hour|day|week|business_minute|business_hour|business_day"
+# pydantic checks a pattern that follows a validator in ``Annotated`` but leaves it out of
+# the JSON Schema: these copies (N >= 1) put it back for editors (schema metadata only).
+_DURATION_SCHEMA = rf"^\s*0*[1-9][0-9]*\s+({_UNITS})s?\s*$"
+_HOURS_SCHEMA = r"^([01][0-9]|2[0-3]):[0-5][0-9]-(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"
 
 DurationText = Annotated[
     str,
     AfterValidator(_duration),
     Field(
-        pattern=r"^\s*[0-9]+\s+(minute|hour|day|week|business_minute|business_hour|business_day)s?\s*$",
-        description="'N unit': minutes, hours, days, weeks, business_minutes, business_hours, "
-        "business_days (singular or plural)",
+        pattern=rf"^\s*[0-9]+\s+({_UNITS})s?\s*$",
+        description="'N unit', N a whole number >= 1; units: minutes, hours, days, weeks "
+        "(wall-clock, in the calendar's zone), business_minutes, business_hours, "
+        "business_days (opening time of the calendar); singular or plural",
         examples=["2 business_days", "14 days", "4 business_hours"],
+        json_schema_extra={"pattern": _DURATION_SCHEMA},
     ),
 ]
-EventName = Annotated[str, Field(pattern=_NAME, description="a canonical event name")]
+EventName = Annotated[
+    str,
+    Field(
+        pattern=_NAME,
+        description="a canonical event name (lower case), e.g. received, decision",
+        examples=["received", "acknowledged", "decision", "customer_update"],
+    ),
+]
 EventNames = EventName | list[EventName]
 Scalar = str | int | float | bool
 
@@ -95,41 +128,83 @@ class _Strict(BaseModel):
 class HolidaysSpec(_Strict):
     """Public holidays from the ``holidays`` package."""
 
-    country: str = Field(description="ISO 3166 country code, e.g. GB, NL, IE")
-    subdivision: str | None = Field(default=None, description="e.g. ENG for England")
+    country: str = Field(
+        description="ISO 3166-1 alpha-2 country code known to the holidays package",
+        examples=["GB", "NL", "IE"],
+    )
+    subdivision: str | None = Field(
+        default=None,
+        description="subdivision code of that country in the holidays package, "
+        "e.g. ENG for England; omit for the national holidays",
+        examples=["ENG", "SCT"],
+    )
 
-    @model_validator(mode="after")
-    def _known(self) -> HolidaysSpec:
-        countries = supported_countries()
-        if self.country not in countries:
-            raise ValueError(f"the holidays package knows no country '{self.country}'")
-        subs = countries[self.country]
-        if self.subdivision is not None and self.subdivision not in subs:
+    @field_validator("country")
+    @classmethod
+    def _known_country(cls, country: str) -> str:
+        if country not in supported_countries():
+            raise ValueError(f"the holidays package knows no country '{country}'")
+        return country
+
+    @field_validator("subdivision")
+    @classmethod
+    def _known_subdivision(cls, subdivision: str | None, info: ValidationInfo) -> str | None:
+        country = info.data.get("country")  # absent when the country itself is wrong
+        if subdivision is None or country is None:
+            return subdivision
+        subs = supported_countries()[country]
+        if subdivision not in subs:
             raise ValueError(
-                f"country '{self.country}' has no subdivision '{self.subdivision}' "
+                f"country '{country}' has no subdivision '{subdivision}' "
                 f"(known: {', '.join(subs) or 'none'})"
             )
-        return self
+        return subdivision
 
 
 class ClosedDate(_Strict):
     """An extra closed date with the reason shown by ``crmsync explain``."""
 
-    date: date
-    reason: str = "closed"
+    date: Annotated[date, Field(description="the local date it is closed (YYYY-MM-DD)")]
+    reason: str = Field(default="closed", description="why, e.g. 'staff training day'")
 
 
 class CalendarSpec(_Strict):
     """Section 2 of the contract: zone, weekly hours, closed and open dates."""
 
-    timezone: Annotated[str, AfterValidator(_zone)] = Field(description="IANA time zone")
+    timezone: Annotated[str, AfterValidator(_zone)] = Field(
+        description="IANA time zone of the opening hours and of calendar-day durations",
+        examples=["Europe/London", "Europe/Amsterdam", "Europe/Dublin"],
+    )
     hours: dict[
         Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
-        list[Annotated[str, AfterValidator(_hours), Field(pattern=r"^\d\d:\d\d-\d\d:\d\d$")]],
-    ] = Field(description="weekday -> opening intervals 'HH:MM-HH:MM' (local time)")
-    holidays: HolidaysSpec | None = None
-    closed: list[ClosedDate | date] = Field(default_factory=list, description="extra closed dates")
-    open: list[date] = Field(default_factory=list, description="extra open dates (not closed)")
+        list[
+            Annotated[
+                str,
+                AfterValidator(_hours),
+                Field(
+                    pattern=r"^\d\d:\d\d-\d\d:\d\d$",
+                    description="opening interval 'HH:MM-HH:MM', local time (end up to 24:00)",
+                    examples=["09:00-17:00"],
+                    json_schema_extra={"pattern": _HOURS_SCHEMA},
+                ),
+            ]
+        ],
+    ] = Field(
+        description="weekday (mon..sun) -> opening intervals 'HH:MM-HH:MM' in local time; "
+        "a weekday left out is closed",
+        examples=[{"mon": ["09:00-17:00"], "fri": ["09:00-12:30", "13:30-16:30"]}],
+    )
+    holidays: HolidaysSpec | None = Field(
+        default=None, description="public holidays (closed days) from the holidays package"
+    )
+    closed: list[ClosedDate | date] = Field(
+        default_factory=list,
+        description="extra closed dates: YYYY-MM-DD, or {date, reason}",
+    )
+    open: list[date] = Field(
+        default_factory=list,
+        description="extra open dates (YYYY-MM-DD): working days even if a holiday falls on them",
+    )
 
     @model_validator(mode="after")
     def _intervals(self) -> CalendarSpec:
@@ -155,20 +230,59 @@ def _interval(text: str) -> OpeningInterval:
 class ClockSpec(_Strict):
     """One clock; ``kind`` may be left out: ``every`` means recurring, ``require`` completeness."""
 
-    id: str = Field(pattern=_CLOCK_ID, description="unique in the charter and stable")
-    kind: Literal["deadline", "recurring", "completeness"] | None = None
-    description: str | None = None
-    when: dict[str, Scalar | list[Scalar]] | None = Field(
-        default=None, description="attribute -> value or list of values; all must hold"
+    id: str = Field(
+        pattern=_CLOCK_ID,
+        description="unique in the charter and stable (part of follow-up idempotency keys)",
+        examples=["email-reply", "decision"],
     )
-    start: EventName
-    stop: EventNames | None = None
-    reset: EventNames | None = None
-    every: DurationText | None = None
-    target: DurationText | None = None
-    target_field: str | None = Field(default=None, pattern=_NAME)
-    warn_after: DurationText | None = None
-    require: list[str] | None = None
+    kind: Literal["deadline", "recurring", "completeness"] | None = Field(
+        default=None,
+        description="deadline: start -> first stop against a target; recurring: a cycle "
+        "every duration, reset by events; completeness: required attributes filled by the "
+        "target. Omitted: recurring if 'every' is given, completeness if 'require', "
+        "else deadline",
+    )
+    description: str | None = Field(default=None, description="free text for people")
+    when: dict[str, Scalar | list[Scalar]] | None = Field(
+        default=None,
+        description="attribute -> value or list of values; the clock applies only when all hold",
+        examples=[{"channel": "email"}, {"level": [2, 3]}],
+    )
+    start: EventName = Field(description="the event whose earliest instant starts the clock")
+    stop: EventNames | None = Field(
+        default=None,
+        description="event(s) whose earliest instant at or after the start stops the clock "
+        "(deadline: required; recurring: ends it for good; completeness: not allowed)",
+    )
+    reset: EventNames | None = Field(
+        default=None,
+        description="recurring only (required): event(s) that close a cycle and open the next",
+    )
+    every: DurationText | None = Field(
+        default=None, description="recurring only (required): the length of each cycle"
+    )
+    target: DurationText | None = Field(
+        default=None,
+        description="deadline/completeness: the duration from the start to the deadline "
+        "(exactly one of target or target_field)",
+    )
+    target_field: str | None = Field(
+        default=None,
+        pattern=_NAME,
+        description="deadline/completeness: the attribute holding the deadline itself (a "
+        "date means the end of that local day); exactly one of target or target_field",
+        examples=["expected_decision"],
+    )
+    warn_after: DurationText | None = Field(
+        default=None,
+        description="optional: from the start (or the cycle's start), when the clock turns at_risk",
+    )
+    require: list[str] | None = Field(
+        default=None,
+        description="completeness only (required): attribute names that must be present "
+        "and non-empty",
+        examples=[["root_cause", "solution"]],
+    )
 
     def resolved_kind(self) -> ClockKind:
         if self.kind is not None:
@@ -188,11 +302,14 @@ class ClockSpec(_Strict):
             if getattr(self, name) is not None:
                 problems.append(f"a {kind.value} clock takes no '{name}'")
 
+        for attribute, allowed in (self.when or {}).items():
+            if allowed == []:
+                problems.append(f"'when' lists no value for '{attribute}': it could never hold")
         if kind is ClockKind.RECURRING:
             if self.every is None:
                 problems.append("a recurring clock needs 'every'")
-            if self.reset is None:
-                problems.append("a recurring clock needs 'reset'")
+            if not self.reset:
+                problems.append("a recurring clock needs 'reset' (the events that close a cycle)")
             for name in ("target", "target_field", "require"):
                 forbid(name)
         else:
@@ -203,7 +320,7 @@ class ClockSpec(_Strict):
                     f"a {kind.value} clock needs exactly one of 'target' or 'target_field'"
                 )
         if kind is ClockKind.DEADLINE:
-            if self.stop is None:
+            if not self.stop:
                 problems.append("a deadline clock needs 'stop' (the events that meet it)")
             forbid("require")
         if kind is ClockKind.COMPLETENESS:
@@ -218,12 +335,24 @@ class ClockSpec(_Strict):
 class NoticeSpec(_Strict):
     """A follow-up raised once when an event happens (no deadline clock)."""
 
-    id: str = Field(pattern=_CLOCK_ID)
-    description: str | None = None
+    id: str = Field(
+        pattern=_CLOCK_ID,
+        description="unique among the charter's clocks and notices, and stable",
+        examples=["level4-mediation"],
+    )
+    description: str | None = Field(default=None, description="free text for people")
     on: EventName = Field(description="the event that raises the follow-up")
-    to: Literal["owner", "manager"] = "owner"
-    due: DurationText | None = Field(default=None, description="the follow-up's due date")
-    when: dict[str, Scalar | list[Scalar]] | None = None
+    to: Literal["owner", "manager"] = Field(
+        default="owner",
+        description="who gets the follow-up: the case owner or the complaint manager",
+    )
+    due: DurationText | None = Field(
+        default=None, description="the follow-up's due date, counted from the event"
+    )
+    when: dict[str, Scalar | list[Scalar]] | None = Field(
+        default=None,
+        description="attribute -> value or list of values; raised only when all hold",
+    )
 
 
 class CharterSpec(_Strict):
@@ -232,15 +361,27 @@ class CharterSpec(_Strict):
     model_config = ConfigDict(
         extra="forbid",
         frozen=True,
-        json_schema_extra={"title": "crmsync charter", "$id": "crmsync-charter.schema.json"},
+        json_schema_extra={
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "title": "crmsync charter",
+            "$id": "crmsync-charter.schema.json",
+        },
     )
 
     charter: str = Field(pattern=_CLOCK_ID, description="short stable name, e.g. aston")
-    title: str
+    title: str = Field(description="the organisation or charter, for people")
     source: str | None = Field(default=None, description="the document the charter implements")
-    calendar: CalendarSpec
-    clocks: list[ClockSpec] = Field(min_length=1)
-    notices: list[NoticeSpec] = Field(default_factory=list)
+    language: str = Field(
+        default="en", description="language of follow-up texts when the complaint names none"
+    )
+    calendar: CalendarSpec = Field(description="the business calendar every clock counts on")
+    clocks: list[ClockSpec] = Field(
+        min_length=1, description="the clocks, in report order; ids unique and stable"
+    )
+    notices: list[NoticeSpec] = Field(
+        default_factory=list,
+        description="follow-ups raised once when an event happens (no deadline clock)",
+    )
 
     @model_validator(mode="after")
     def _unique_ids(self) -> CharterSpec:
@@ -346,6 +487,7 @@ def build_charter(spec: CharterSpec, source: str = "<memory>", content_hash: str
         notices=notices,
         source=source,
         content_hash=content_hash,
+        language=spec.language,
         event_names=frozenset(events),
     )
 
@@ -354,26 +496,191 @@ def _none(_year: int) -> dict[date, str]:
     return {}
 
 
-def problems_from_validation(doc: YamlDocument, exc: ValidationError) -> list[Problem]:
-    """Translate pydantic errors into problems with the file, the line and a plain message."""
+def problems_from_validation(
+    doc: YamlDocument, exc: ValidationError, root: type[BaseModel] | None = None
+) -> list[Problem]:
+    """Translate pydantic errors into problems with the file, the line and a plain message.
+
+    ``root`` (the model validated) lets the union members pydantic tries be told apart:
+    only the member that fits the value's shape is reported (a date that is not a real
+    day, not also "not a mapping"), and an unknown key suggests the key it was likely
+    meant to be, e.g. ``unknown key 'targett' (did you mean 'target'?)``.
+    """
+    located: list[_Error] = []
+    for details in exc.errors():
+        loc, unions = _locate(root, details["loc"])
+        located.append(_Error(loc, unions, details["type"], details["msg"], details.get("input")))
     problems: list[Problem] = []
-    for error in exc.errors():
-        loc = tuple(p for p in error["loc"] if not _is_union_tag(p))
-        message = error["msg"]
+    for error in _reduce_unions(located):
+        loc = error.loc
+        message = error.msg
         if message.startswith("Value error, "):
             message = message[len("Value error, ") :]
-        if error["type"] == "extra_forbidden":
-            message = f"unknown key '{loc[-1]}'"
-        elif error["type"] == "missing":
+        if error.type == "extra_forbidden":
+            message = f"unknown key '{loc[-1]}'" + _suggestion(root, loc)
+        elif error.type == "missing":
             message = f"'{loc[-1]}' is required"
-        elif error["type"] == "literal_error":
-            message = f"{message} (got {error.get('input')!r})"
+        elif error.type in ("literal_error", "string_pattern_mismatch"):
+            message = f"{message} (got {error.input!r})"
+        elif error.type == "model_type":
+            message = f"expected a mapping of 'key: value' lines here (got {error.input!r})"
         problems.append(Problem(doc.file, doc.line_of(loc), dotted(loc), message))
-    # one union member's failure is usually repeated per member: keep each message once
     unique: dict[tuple[int | None, str, str], Problem] = {}
     for p in problems:
         unique.setdefault((p.line, p.path, p.message), p)
     return sorted(unique.values(), key=lambda p: (p.line or 0, p.path))
+
+
+@dataclass(frozen=True)
+class _Error:
+    """A pydantic error with its location in the data and the union members on the way."""
+
+    loc: Loc
+    unions: tuple[tuple[Loc, str], ...]  # (where the union is, which member) outermost first
+    type: str
+    msg: str
+    input: object
+
+
+# error types meaning "this union member does not take a value of that shape at all"
+_REFUSED_TYPE = frozenset(
+    {
+        "model_type",
+        "model_attributes_type",
+        "dict_type",
+        "list_type",
+        "string_type",
+        "int_type",
+        "int_parsing",
+        "int_from_float",
+        "float_type",
+        "float_parsing",
+        "bool_type",
+        "bool_parsing",
+        "date_type",
+    }
+)
+
+
+def _reduce_unions(errors: list[_Error], depth: int = 0) -> list[_Error]:
+    """Keep, for each union, the errors of the members that fit the value's shape.
+
+    When no member fits, the union gives one problem listing what it would take.
+    """
+    out = [e for e in errors if len(e.unions) <= depth]
+    groups: dict[Loc, dict[str, list[_Error]]] = {}
+    for e in errors:
+        if len(e.unions) > depth:
+            at, tag = e.unions[depth]
+            groups.setdefault(at, {}).setdefault(tag, []).append(e)
+    for at, members in groups.items():
+        fitting = [
+            es
+            for es in members.values()
+            if any(e.loc != at or e.type not in _REFUSED_TYPE for e in es)
+        ]
+        for es in fitting:
+            out.extend(_reduce_unions(es, depth + 1))
+        if not fitting:
+            every = [e for es in members.values() for e in es]
+            wants = list(dict.fromkeys(e.msg.removeprefix("Input should be ") for e in every))
+            either = wants[0] if len(wants) == 1 else ", ".join(wants[:-1]) + " or " + wants[-1]
+            out.append(
+                _Error(at, (), "union", f"should be {either} (got {every[0].input!r})", None)
+            )
+    return out
+
+
+def _locate(
+    root: type[BaseModel] | None, raw: tuple[str | int, ...]
+) -> tuple[Loc, tuple[tuple[Loc, str], ...]]:
+    """Split a pydantic location into the data path and the union member tags in it.
+
+    Walks the model's annotations beside the location: where the annotation is a union,
+    the next part is pydantic's member tag (``'list[constrained-str]'``, ``'ClosedDate'``),
+    not a key. Without a model, tags are recognised by their look.
+    """
+    annotation: object = root
+    clean: list[str | int] = []
+    unions: list[tuple[Loc, str]] = []
+    for part in raw:
+        if part == "[key]":  # the error is about a mapping's key itself
+            continue
+        if annotation is None:
+            if not _is_union_tag(part):
+                clean.append(part)
+            continue
+        annotation = _unwrap(annotation)
+        if _is_union(annotation):
+            unions.append((tuple(clean), str(part)))
+            annotation = _member(get_args(annotation), str(part))
+            continue
+        clean.append(part)
+        origin = get_origin(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field = annotation.model_fields.get(part) if isinstance(part, str) else None
+            annotation = field.annotation if field is not None else None
+        elif origin is list:
+            annotation = get_args(annotation)[0]
+        elif origin is dict:
+            annotation = get_args(annotation)[1]
+        else:
+            annotation = None
+    return tuple(clean), tuple(unions)
+
+
+def _is_union(annotation: object) -> bool:
+    return get_origin(annotation) in (Union, types.UnionType)
+
+
+def _unwrap(annotation: object) -> object:
+    """Drop ``Annotated`` metadata and ``None`` from ``X | None`` (pydantic tags neither)."""
+    while get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    if _is_union(annotation):
+        members = [m for m in get_args(annotation) if m is not type(None)]
+        if len(members) == 1:
+            return _unwrap(members[0])
+    return annotation
+
+
+def _member(members: tuple[object, ...], tag: str) -> object:
+    """The union member pydantic calls ``tag`` (``None`` if it cannot be told)."""
+    for member in members:
+        base = _unwrap(member)
+        origin = get_origin(base)
+        if origin is not None:
+            if tag.startswith(f"{getattr(origin, '__name__', '')}["):
+                return member
+        elif isinstance(base, type) and tag in (base.__name__, f"constrained-{base.__name__}"):
+            return member
+    return None
+
+
+def _suggestion(root: type[BaseModel] | None, loc: tuple[str | int, ...]) -> str:
+    """`` (did you mean 'x'?)`` for an unknown key close to a key of the model holding it."""
+    model = root
+    for part in loc[:-1]:
+        if model is None:
+            return ""
+        if isinstance(part, str):
+            field = model.model_fields.get(part)
+            model = _model_in(field.annotation) if field is not None else None
+    if model is None:
+        return ""
+    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1, cutoff=0.75)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _model_in(annotation: object) -> type[BaseModel] | None:
+    """The pydantic model inside an annotation such as ``list[ClockSpec] | None``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
 
 
 def _is_union_tag(part: str | int) -> bool:
@@ -411,34 +718,78 @@ def _duplicate_ids(doc: YamlDocument) -> list[Problem]:
     return problems
 
 
+def _overlapping_hours(doc: YamlDocument) -> list[Problem]:
+    """Overlapping opening intervals of one weekday, found on the raw data (line of the day).
+
+    Checked here rather than only in ``CalendarSpec`` so that an overlap is reported beside
+    any other problem of the calendar, at the weekday's own line.
+    """
+    calendar = doc.data.get("calendar") if isinstance(doc.data, dict) else None
+    hours = calendar.get("hours") if isinstance(calendar, dict) else None
+    if not isinstance(hours, dict):
+        return []
+    problems: list[Problem] = []
+    for day, texts in hours.items():
+        if not isinstance(texts, list):
+            continue
+        intervals = []
+        for text in texts:
+            try:
+                intervals.append(_interval(_hours(text)))
+            except (TypeError, ValueError):
+                continue  # reported by the schema
+        intervals.sort(key=lambda i: i.start)
+        for a, b in itertools.pairwise(intervals):
+            if b.start < a.end:
+                loc = ("calendar", "hours", day)
+                problems.append(
+                    Problem(
+                        doc.file,
+                        doc.line_of(loc),
+                        dotted(loc),
+                        f"opening hours {a} and {b} overlap",
+                    )
+                )
+    return problems
+
+
+def _found_by_raw_checks(problem: Problem) -> bool:
+    return "duplicate clock id" in problem.message or (
+        problem.path == "calendar" and problem.message.endswith(" overlap")
+    )
+
+
 def charter_from_document(doc: YamlDocument, content_hash: str) -> Charter:
-    """Validate a parsed document as a charter; ``CharterFileError`` lists every problem."""
-    duplicates = _duplicate_ids(doc)
+    """Validate a parsed document as a charter; ``CharterFileError`` lists every problem.
+
+    Problems kept by a ``keep_going`` parse (duplicate YAML keys) are reported too.
+    """
+    problems = [*doc.problems, *_duplicate_ids(doc), *_overlapping_hours(doc)]
+    spec: CharterSpec | None = None
     try:
         spec = CharterSpec.model_validate(doc.data)
     except ValidationError as exc:
-        problems = [
-            p for p in problems_from_validation(doc, exc) if "duplicate clock id" not in p.message
+        problems += [
+            p
+            for p in problems_from_validation(doc, exc, CharterSpec)
+            if not _found_by_raw_checks(p)
         ]
-        raise CharterFileError(
-            doc.file, sorted([*problems, *duplicates], key=lambda p: (p.line or 0, p.path))
-        ) from None
-    if duplicates:
-        raise CharterFileError(doc.file, duplicates)
+    if problems or spec is None:
+        raise CharterFileError(doc.file, sorted(problems, key=lambda p: (p.line or 0, p.path)))
     return build_charter(spec, doc.file, content_hash)
 
 
 def load_charter(path: Path | str) -> Charter:
     """Load and validate a charter file; raise ``CharterFileError`` naming file and lines."""
     path = Path(path)
-    doc = load_yaml(path)
+    doc = load_yaml(path, keep_going=True)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     return charter_from_document(doc, digest)
 
 
 def load_charter_text(text: str, file: str = "<text>") -> Charter:
     """Validate charter YAML given as text (tests, the what-if replay)."""
-    doc = parse_yaml(text, file)
+    doc = parse_yaml(text, file, keep_going=True)
     return charter_from_document(doc, hashlib.sha256(text.encode()).hexdigest())
 
 

@@ -30,6 +30,8 @@ class YamlDocument:
     file: str
     data: Any
     lines: dict[Loc, int] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    """Duplicate or non-text keys found while parsing with ``keep_going`` (first value kept)."""
 
     def line_of(self, loc: Loc) -> int | None:
         """The line of ``loc`` or of its nearest known parent."""
@@ -102,32 +104,45 @@ def dotted(loc: Loc) -> str:
     return _dotted(loc)
 
 
-def parse_yaml(text: str, file: str) -> YamlDocument:
-    """Parse one YAML document; raise ``CharterFileError`` for syntax errors or duplicate keys."""
+def parse_yaml(text: str, file: str, *, keep_going: bool = False) -> YamlDocument:
+    """Parse one YAML document; raise ``CharterFileError`` for syntax errors or duplicate keys.
+
+    With ``keep_going`` a duplicate (or non-text) key is not raised but kept in
+    ``doc.problems`` (the first value wins), so a validator can report it beside its own
+    problems. A syntax error or an empty file is always raised.
+    """
     doc = YamlDocument(file=file, data=None)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
+        mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
+        context = exc.context
+        if context and exc.context_mark is not None and exc.context_mark.line + 1 != line:
+            context += f" started at line {exc.context_mark.line + 1}"
+        what = ", ".join(p for p in (context, exc.problem) if p)
+        raise CharterFileError(file, [Problem(file, line, "", f"YAML syntax: {what}")]) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (e.g. NUL)
+        line = text[: exc.position].count("\n") + 1
         raise CharterFileError(
-            file, [Problem(file, line, "", f"YAML syntax: {exc.problem}")]
+            file, [Problem(file, line, "", f"YAML syntax: unacceptable character: {exc.reason}")]
         ) from None
     if node is None:
         raise CharterFileError(file, [Problem(file, 1, "", "the file is empty")])
     problems: list[Problem] = []
     doc.data = _convert(node, (), doc, problems)
-    if problems:
+    if problems and not keep_going:
         raise CharterFileError(file, problems)
+    doc.problems = problems
     return doc
 
 
-def load_yaml(path: Path) -> YamlDocument:
-    """Read and parse ``path``; an unreadable file is a ``CharterFileError`` too."""
+def load_yaml(path: Path, *, keep_going: bool = False) -> YamlDocument:
+    """Read and parse ``path`` (see ``parse_yaml``); an unreadable file is an error too."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise CharterFileError(
             str(path), [Problem(str(path), None, "", f"cannot read: {exc}")]
         ) from None
-    return parse_yaml(text, str(path))
+    return parse_yaml(text, str(path), keep_going=keep_going)
