@@ -1,0 +1,1070 @@
+"""The embedded local CRM: Salesforce-shaped records in one SQLite file, behind ``CrmPort``.
+
+One table holds every record (``id``, ``object``, ``modstamp``, ``fields`` as JSON text),
+indexed by ``(object, modstamp, id)`` for incremental pulls; lookups by an external id or
+a parent field use expression indexes on ``json_extract(fields, '$.<field>')`` made on
+first use (the field names come from the caller, never from this module).
+
+It behaves like the Salesforce REST API where the sync worker can tell the difference:
+
+- ids are 18-character Salesforce ids starting with the object's key prefix;
+- ``CreatedDate``-like system fields are set on writes, in Salesforce's datetime text
+  (``2026-03-02T09:15:00.000+0000``); every write transaction stamps its records with one
+  ``SystemModstamp`` from the injected clock, bumped by 1 ms past the previous write of the
+  database when the clock has not moved (so stamps strictly increase per database);
+- writes report per record (``NOT_FOUND``, ``INVALID_FIELD``, ``DUPLICATE_VALUE``...),
+  never all-or-nothing; datetime values are normalised to Salesforce's text and empty text
+  becomes null, as Salesforce does; null fields are not stored (they read as null, and
+  ``export_records`` leaves them out);
+- ``calls`` counts what the API would bill: one ``query`` per page of 2,000 records (and
+  per batch of 200 ids or parent ids), one ``write`` per batch of 200 records, one
+  ``describe`` per describe. ``insert_records``/``export_records`` are local tools
+  (import, seeding) and count nothing.
+
+Object schemas (field names, types, flags, key prefixes and the system field names) are
+data: ``local_crm_schema.json`` beside this module. An object listed there without fields,
+or not listed at all, has no declared schema and takes any field.
+
+The file is in WAL mode with a busy timeout: any number of readers and processes may share
+it; each write batch is one short ``BEGIN IMMEDIATE`` transaction. A lock held past the
+timeout raises ``CrmTransientError``; any other database failure ``CrmError``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import sqlite3
+import string
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
+from functools import cache
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, NoReturn, Self
+
+from crmsync.errors import CrmError, CrmTransientError
+from crmsync.ports import CallCounter, FieldFilter, FieldInfo, Record, WriteResult
+
+SCHEMA_FILE = Path(__file__).with_name("local_crm_schema.json")
+QUERY_PAGE = 2000  # records per query call (Salesforce's default batch size)
+WRITE_BATCH = 200  # records per write call (sObject Collections limit)
+ID_BATCH = 200  # ids or parent ids per query call
+BUSY_TIMEOUT_S = 30.0
+
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
+_BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
+_CHECKSUM = string.ascii_uppercase + "012345"
+_ID_MARK = "LC"  # characters 4-5 of made ids (a pod id in Salesforce): never hand-written ids
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_TEXT_TYPES = frozenset({"id", "reference", "string", "textarea", "picklist", "email", "phone"})
+_ID_TYPES = frozenset({"id", "reference"})
+
+Mode = Literal["update", "create", "import"]
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS records (
+    id TEXT PRIMARY KEY,
+    object TEXT NOT NULL,
+    modstamp TEXT NOT NULL,
+    fields TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS records_changed ON records (object, modstamp, id);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+# ----------------------------------------------------------------------------- ids, time
+
+
+def salesforce_id(fifteen: str) -> str:
+    """The 18-character form of a 15-character Salesforce id (adds the case checksum)."""
+    suffix = ""
+    for start in (0, 5, 10):
+        bits = sum(1 << i for i, ch in enumerate(fifteen[start : start + 5]) if ch.isupper())
+        suffix += _CHECKSUM[bits]
+    return fifteen + suffix
+
+
+def normalize_id(value: str) -> str | None:
+    """An id given as 15 or 18 letters and digits, as 18 characters; None if malformed."""
+    if not _ID.fullmatch(value):
+        return None
+    return salesforce_id(value) if len(value) == 15 else value
+
+
+def format_sf_datetime(instant: datetime) -> str:
+    """Salesforce's datetime text: ``2026-03-02T09:15:00.000+0000`` (UTC, milliseconds)."""
+    if instant.tzinfo is None:
+        raise ValueError(f"{instant!r} has no time zone (the CRM needs aware datetimes)")
+    u = instant.astimezone(UTC)
+    return (
+        f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}"
+        f".{u.microsecond // 1000:03d}+0000"
+    )
+
+
+def parse_sf_datetime(text: str) -> datetime:
+    """Parse ISO-8601 date-time text with an offset (Salesforce's or ``...Z``) into UTC.
+
+    Raises ``ValueError`` for a date, a naive date-time or malformed text.
+    """
+    stripped = text.strip()
+    if len(stripped) <= 10:
+        raise ValueError(f"'{text}' is not a date-time")
+    try:
+        parsed = datetime.fromisoformat(stripped)
+    except ValueError:
+        raise ValueError(f"'{text}' is not an ISO-8601 date-time") from None
+    if parsed.tzinfo is None:
+        raise ValueError(f"'{text}' has no UTC offset")
+    return parsed.astimezone(UTC)
+
+
+def _millis(instant: datetime, *, ceil: bool = False) -> int:
+    if instant.tzinfo is None:
+        raise ValueError(f"{instant!r} has no time zone (the CRM needs aware datetimes)")
+    micros = (instant - _EPOCH) // timedelta(microseconds=1)
+    return -(-micros // 1000) if ceil else micros // 1000
+
+
+def _stamp_text(millis: int) -> str:
+    return format_sf_datetime(_EPOCH + timedelta(milliseconds=millis))
+
+
+def _base62(number: int, width: int) -> str:
+    digits = ""
+    while number:
+        number, rest = divmod(number, 62)
+        digits = _BASE62[rest] + digits
+    return digits.rjust(width, "0")
+
+
+# ----------------------------------------------------------------------------- schema
+
+
+@dataclass(frozen=True, slots=True)
+class _ObjectSchema:
+    key_prefix: str
+    fields: dict[str, FieldInfo] | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Schema:
+    objects: dict[str, _ObjectSchema]
+    id_field: str
+    created_field: str
+    modified_field: str
+    modstamp_field: str
+
+
+@cache
+def _load_schema(path: Path) -> _Schema:
+    """Read the schema data file; a malformed file is a ``CrmError`` naming it."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        objects: dict[str, _ObjectSchema] = {}
+        for name, spec in data["objects"].items():
+            fields = None
+            if spec.get("fields") is not None:
+                fields = {
+                    field: FieldInfo(
+                        name=field,
+                        type=info["type"],
+                        createable=info.get("createable", True),
+                        updateable=info.get("updateable", True),
+                        external_id=info.get("external_id", False),
+                        unique=info.get("unique", False),
+                    )
+                    for field, info in spec["fields"].items()
+                }
+            objects[name] = _ObjectSchema(key_prefix=spec["key_prefix"], fields=fields)
+        system = data["system_fields"]
+        return _Schema(
+            objects=objects,
+            id_field=system["id"],
+            created_field=system["created"],
+            modified_field=system["last_modified"],
+            modstamp_field=system["modstamp"],
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise CrmError(f"local CRM schema {path}: cannot be read ({exc!r})") from exc
+
+
+def _default_prefix(object: str) -> str:
+    """A stable key prefix for an object the schema file does not list (like custom ones)."""
+    digest = int.from_bytes(hashlib.sha256(object.encode()).digest()[:4], "big")
+    return "a" + _base62(digest % (62 * 62), 2)
+
+
+class _RecordError(Exception):
+    """One record cannot be written: becomes a ``WriteResult(ok=False)``."""
+
+    def __init__(self, code: str, message: str, fields: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.fields = fields
+
+    def result(self, ref: str) -> WriteResult:
+        return WriteResult(
+            ref=ref, ok=False, error_code=self.code, message=self.message, fields=self.fields
+        )
+
+
+def _json_problem(value: Any) -> str | None:
+    """Why ``value`` is not JSON-compatible, or None when it is."""
+    if value is None or isinstance(value, bool | str | int):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{value!r} is not a finite number"
+    if isinstance(value, list | tuple):
+        for item in value:
+            problem = _json_problem(item)
+            if problem:
+                return problem
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"object key {key!r} is not text"
+            problem = _json_problem(item)
+            if problem:
+                return problem
+        return None
+    return f"a {type(value).__name__} is not JSON-compatible"
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+# ----------------------------------------------------------------------------- the CRM
+
+
+class LocalCrm:
+    """``CrmPort`` on a SQLite file (created on first use), plus import/export tools.
+
+    ``clock`` is the CRM's time (``server_time`` and every stamp); it must return aware
+    datetimes and defaults to the system clock. One instance may be used from several
+    threads (one connection per thread); call ``close`` when done.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        schema_file: Path = SCHEMA_FILE,
+    ) -> None:
+        self.path = Path(path)
+        self.calls = CallCounter()
+        self._clock = clock if clock is not None else _system_clock
+        self._schema = _load_schema(schema_file)
+        self._conns: dict[tuple[int, int], sqlite3.Connection] = {}
+        self._lock = threading.Lock()
+        self._indexed: set[str] = set()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self._write() as conn:
+                for statement in _DDL.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+        except OSError as exc:
+            raise CrmError(f"local CRM {self.path}: cannot create ({exc.strerror})") from exc
+        for spec in self._schema.objects.values():
+            for info in (spec.fields or {}).values():
+                if info.external_id or info.unique:
+                    self._ensure_index(info.name)
+
+    # -- lifecycle
+
+    def close(self) -> None:
+        """Close this process's connections (the instance must not be used afterwards)."""
+        with self._lock:
+            mine = [key for key in self._conns if key[0] == os.getpid()]
+            for key in mine:
+                self._conns.pop(key).close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- CrmPort
+
+    def server_time(self) -> datetime:
+        """The injected clock's time, in UTC."""
+        now = self._clock()
+        if now.tzinfo is None:
+            raise ValueError("the local CRM's clock returned a naive datetime")
+        return now.astimezone(UTC)
+
+    def changed_records(
+        self,
+        object: str,
+        fields: Sequence[str],
+        *,
+        since: datetime | None,
+        until: datetime,
+        where: Sequence[FieldFilter] = (),
+    ) -> Iterator[Record]:
+        """Records with ``since <= SystemModstamp < until`` matching ``where``, ordered by
+        ``(SystemModstamp, Id)``, read in pages of 2,000 (one ``query`` call each) from one
+        snapshot: records written while the caller iterates do not show up twice.
+
+        Raises ``CrmError`` for a field the object's schema does not declare.
+        """
+        names = self._read_fields(object, fields)
+        self._check_filters(object, where)
+        low = None if since is None else _stamp_text(_millis(since, ceil=True))
+        high = _stamp_text(_millis(until, ceil=True))
+        sql_filter, filter_params = self._sql_prefilter(where)
+
+        def pages() -> Iterator[list[tuple[str, str, str]]]:
+            yield from snapshot_pages(self._conn())
+
+        def snapshot_pages(conn: sqlite3.Connection) -> Iterator[list[tuple[str, str, str]]]:
+            after: tuple[str, str] | None = None
+            while True:
+                sql = "SELECT id, modstamp, fields FROM records WHERE object = ? AND modstamp < ?"
+                params: list[Any] = [object, high]
+                if low is not None:
+                    sql += " AND modstamp >= ?"
+                    params.append(low)
+                if after is not None:
+                    sql += " AND (modstamp, id) > (?, ?)"
+                    params.extend(after)
+                sql += sql_filter + " ORDER BY modstamp, id LIMIT ?"
+                rows = self._fetch(sql, [*params, *filter_params, QUERY_PAGE], conn)
+                yield rows
+                if len(rows) < QUERY_PAGE:
+                    return
+                after = (rows[-1][1], rows[-1][0])
+
+        return self._records(object, names, pages(), where)
+
+    def related_records(
+        self,
+        object: str,
+        fields: Sequence[str],
+        *,
+        parent_field: str,
+        parent_ids: Sequence[str],
+        where: Sequence[FieldFilter] = (),
+    ) -> Iterator[Record]:
+        """Records whose ``parent_field`` is one of ``parent_ids``, queried 200 parents at a
+        time (each batch one ``query`` call, plus one per further 2,000 records).
+
+        Raises ``CrmError`` for a field the object's schema does not declare.
+        """
+        names = self._read_fields(object, fields)
+        self._check_field(object, parent_field)
+        self._check_filters(object, where)
+        wanted = list(dict.fromkeys(normalize_id(p) or p for p in parent_ids))
+        column = self._column(parent_field)
+        sql_filter, filter_params = self._sql_prefilter(where)
+
+        def generate() -> Iterator[Record]:
+            if wanted:
+                self._ensure_index(parent_field)
+            for batch in _chunks(wanted, ID_BATCH):
+                marks = ",".join("?" * len(batch))
+
+                def pages(batch: Sequence[str] = batch, marks: str = marks) -> Iterator[Any]:
+                    after = 0
+                    while True:
+                        rows = self._fetch(
+                            "SELECT id, modstamp, fields, rowid FROM records"
+                            f" WHERE object = ? AND {column} IN ({marks}) AND rowid > ?"
+                            f"{sql_filter} ORDER BY rowid LIMIT ?",
+                            [object, *batch, after, *filter_params, QUERY_PAGE],
+                        )
+                        yield rows
+                        if len(rows) < QUERY_PAGE:
+                            return
+                        after = rows[-1][3]
+
+                yield from self._records(object, names, pages(), where)
+
+        return generate()
+
+    def records_by_id(self, object: str, ids: Sequence[str], fields: Sequence[str]) -> list[Record]:
+        """The existing records among ``ids``, in the order asked (each once); one ``query``
+        call per 200 ids. Raises ``CrmError`` for an undeclared field."""
+        names = self._read_fields(object, fields)
+        found = self._rows_by_id(object, ids)
+        return [self._record(object, names, *found[key]) for key in found]
+
+    def update_records(
+        self, object: str, updates: Sequence[tuple[str, Mapping[str, Any]]]
+    ) -> list[WriteResult]:
+        """Set fields on existing records, one ``write`` call per 200; one result each, in
+        order: ``NOT_FOUND``, ``INVALID_FIELD`` (unknown field, value not JSON-compatible),
+        ``INVALID_FIELD_FOR_INSERT_UPDATE`` (read-only field),
+        ``INVALID_TYPE_ON_FIELD_IN_RECORD`` (wrong type) or ``DUPLICATE_VALUE`` (a unique
+        field's value taken) fail that record alone."""
+        self._check_object(object)
+        results: list[WriteResult] = []
+        for batch in _chunks(updates, WRITE_BATCH):
+            self.calls.add("write")
+            with self._write() as conn:
+                txn = _Txn(self, conn)
+                results.extend(
+                    self._update_one(conn, object, ref, values, txn, skip_unchanged=False)
+                    for ref, values in batch
+                )
+        return results
+
+    def upsert_records(
+        self, object: str, external_id_field: str, records: Sequence[Mapping[str, Any]]
+    ) -> list[WriteResult]:
+        """Insert or update by ``external_id_field``, one ``write`` call per 200; one result
+        per record in order (``ref`` = the key, ``created`` True for an insert). A record
+        without the key fails with ``REQUIRED_FIELD_MISSING``; a key given twice in one call
+        fails every record carrying it with ``DUPLICATE_VALUE``.
+
+        Raises ``CrmError`` when the object declares a schema in which the field is not an
+        external id.
+        """
+        self._check_object(object)
+        spec = self._fields_of(object)
+        if spec is not None:
+            info = spec.get(external_id_field)
+            if info is None or not info.external_id:
+                raise CrmError(f"{object}.{external_id_field} is not an external id field")
+        elif not _NAME.fullmatch(external_id_field):
+            raise CrmError(f"'{external_id_field}' is not a field name")
+        self._ensure_index(external_id_field)
+        seen = Counter(
+            r.get(external_id_field) for r in records if isinstance(r.get(external_id_field), str)
+        )
+        results: list[WriteResult] = []
+        for batch in _chunks(records, WRITE_BATCH):
+            self.calls.add("write")
+            with self._write() as conn:
+                txn = _Txn(self, conn)
+                for values in batch:
+                    key = values.get(external_id_field)
+                    ref = "" if key is None else str(key)
+                    try:
+                        if key is None or key == "":
+                            raise _RecordError(
+                                "REQUIRED_FIELD_MISSING",
+                                f"{external_id_field} is required to upsert",
+                                (external_id_field,),
+                            )
+                        if not isinstance(key, str):
+                            raise _RecordError(
+                                "INVALID_TYPE_ON_FIELD_IN_RECORD",
+                                f"{external_id_field}: the external id must be text",
+                                (external_id_field,),
+                            )
+                        if seen[key] > 1:
+                            raise _RecordError(
+                                "DUPLICATE_VALUE",
+                                f"{external_id_field} '{key}' is given more than once",
+                                (external_id_field,),
+                            )
+                        existing = self._find_by_field(conn, object, external_id_field, key)
+                        if existing is not None:
+                            updated = self._update_one(
+                                conn, object, existing, values, txn, skip_unchanged=False
+                            )
+                            results.append(replace(updated, ref=key))
+                            continue
+                        new_id = self._create_one(conn, object, values, txn, mode="create")
+                        results.append(WriteResult(ref=key, ok=True, id=new_id, created=True))
+                    except _RecordError as problem:
+                        results.append(problem.result(ref))
+        return results
+
+    def complete_tasks(
+        self, object: str, ids: Sequence[str], completion: Mapping[str, Any]
+    ) -> list[WriteResult]:
+        """Set ``completion`` on the records not holding it yet: one ``query`` call per 200
+        ids, and one ``write`` call per 200 records that need it (none when all hold it)."""
+        self._check_object(object)
+        try:
+            wanted = self._prepare(object, completion, mode="update")
+        except _RecordError as problem:
+            return [problem.result(ref) for ref in ids]
+        results: list[WriteResult] = []
+        for batch in _chunks(ids, ID_BATCH):
+            found = self._rows_by_id(object, batch)
+            pending = [
+                ref
+                for ref in batch
+                if (key := normalize_id(ref)) in found
+                and any(found[key][2].get(f) != v for f, v in wanted.items())
+            ]
+            done: dict[str, WriteResult] = {}
+            if pending:
+                self.calls.add("write")
+                with self._write() as conn:
+                    txn = _Txn(self, conn)
+                    for ref in dict.fromkeys(pending):
+                        done[ref] = self._update_one(
+                            conn, object, ref, completion, txn, skip_unchanged=True
+                        )
+            for ref in batch:
+                key = normalize_id(ref)
+                if ref in done:
+                    results.append(done[ref])
+                elif key is not None and key in found:
+                    results.append(WriteResult(ref=ref, ok=True, id=key))
+                else:
+                    results.append(_not_found(object, ref))
+        return results
+
+    def describe(self, object: str) -> dict[str, FieldInfo]:
+        """The object's fields: the declared schema, or for an object without one the system
+        fields plus every field its records hold (typed from their values).
+
+        Raises ``CrmError`` for an object neither declared nor holding records.
+        """
+        self._check_object(object)
+        self.calls.add("describe")
+        declared = self._fields_of(object)
+        if declared is not None:
+            return dict(declared)
+        s = self._schema
+        fields = {s.id_field: FieldInfo(s.id_field, "id", createable=False, updateable=False)}
+        for name in (s.created_field, s.modified_field, s.modstamp_field):
+            fields[name] = FieldInfo(name, "datetime", createable=False, updateable=False)
+        any_record = False
+        for record in self.export_records(object):
+            any_record = True
+            for name, value in record.fields.items():
+                if name not in fields and value is not None:
+                    fields[name] = FieldInfo(name, _type_of(value))
+        if not any_record and object not in s.objects:
+            raise CrmError(f"local CRM: no object '{object}' (no schema and no records)")
+        return fields
+
+    # -- import / export (local tools, not API calls)
+
+    def has_schema(self, object: str) -> bool:
+        """Whether ``object`` declares its fields (an object without a schema takes any)."""
+        return self._fields_of(object) is not None
+
+    def insert_records(self, object: str, rows: Sequence[Mapping[str, Any]]) -> list[WriteResult]:
+        """Insert records as they are, for import and seeding: a given ``Id`` (15 or 18
+        characters) is kept, else one is made; given system datetimes (``CreatedDate``,
+        ``SystemModstamp``...) are kept, missing ones stamped now. Read-only fields may be
+        set; fields outside a declared schema may not. One result per row in order, ``ref``
+        the given Id or ``row N`` (1-based); a taken Id fails with ``DUPLICATE_VALUE``, a
+        malformed one with ``MALFORMED_ID``. Counts no API call.
+        """
+        self._check_object(object)
+        results: list[WriteResult] = []
+        id_field = self._schema.id_field
+        for offset, batch in enumerate(_chunks(rows, WRITE_BATCH)):
+            with self._write() as conn:
+                txn = _Txn(self, conn)
+                for number, row in enumerate(batch, start=offset * WRITE_BATCH + 1):
+                    given = row.get(id_field)
+                    ref = given if isinstance(given, str) and given else f"row {number}"
+                    try:
+                        new_id = self._create_one(conn, object, row, txn, mode="import")
+                    except _RecordError as problem:
+                        results.append(problem.result(ref))
+                        continue
+                    results.append(WriteResult(ref=ref, ok=True, id=new_id, created=True))
+        return results
+
+    def export_records(self, object: str) -> Iterator[Record]:
+        """Every record of ``object`` with all its fields (``Id`` first), in insertion order,
+        read in pages. Counts no API call."""
+        self._check_object(object)
+        id_field = self._schema.id_field
+
+        def generate() -> Iterator[Record]:
+            after = 0
+            while True:
+                rows = self._fetch(
+                    "SELECT rowid, id, fields FROM records WHERE object = ? AND rowid > ?"
+                    " ORDER BY rowid LIMIT ?",
+                    [object, after, QUERY_PAGE],
+                )
+                for _, rid, text in rows:
+                    yield Record(object, rid, {id_field: rid, **json.loads(text)})
+                if len(rows) < QUERY_PAGE:
+                    return
+                after = rows[-1][0]
+
+        return generate()
+
+    # -- connections and transactions
+
+    def _conn(self) -> sqlite3.Connection:
+        key = (os.getpid(), threading.get_ident())
+        conn = self._conns.get(key)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(
+                    self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+                )
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+            except sqlite3.Error as exc:
+                _raise_crm_error(self.path, exc)
+            with self._lock:
+                self._conns[key] = conn
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One short write transaction (``BEGIN IMMEDIATE``: writers queue on the lock)."""
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            _raise_crm_error(self.path, exc)
+        try:
+            yield conn
+        except sqlite3.Error as exc:
+            conn.execute("ROLLBACK")
+            _raise_crm_error(self.path, exc)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            _raise_crm_error(self.path, exc)
+
+    def _fetch(
+        self, sql: str, params: Sequence[Any], conn: sqlite3.Connection | None = None
+    ) -> list[Any]:
+        try:
+            return (conn or self._conn()).execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            _raise_crm_error(self.path, exc)
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A connection of its own holding one read transaction: every page read through it
+        sees the same snapshot (like a query cursor), whatever is written meanwhile, even by
+        this instance between pages. Closed when the reading ends or is abandoned."""
+        try:
+            conn = sqlite3.connect(
+                self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            _raise_crm_error(self.path, exc)
+        try:
+            conn.execute("BEGIN")
+            yield conn
+        except sqlite3.Error as exc:
+            _raise_crm_error(self.path, exc)
+        finally:
+            conn.close()  # ends the read transaction
+
+    def _ensure_index(self, field: str) -> None:
+        """An index on ``(object, field value)`` for lookups by that field (made once)."""
+        if field in self._indexed or field == self._schema.id_field:
+            return
+        try:
+            self._conn().execute(
+                f'CREATE INDEX IF NOT EXISTS "records_by_{field}"'
+                f" ON records (object, {self._json_column(field)})"
+            )
+        except sqlite3.Error as exc:
+            _raise_crm_error(self.path, exc)
+        self._indexed.add(field)
+
+    def _next_stamp(self, conn: sqlite3.Connection) -> str:
+        """The next ``SystemModstamp``: the clock, or 1 ms past the last one if not later."""
+        now = _millis(self.server_time())
+        row = conn.execute("SELECT value FROM counters WHERE name = 'modstamp'").fetchone()
+        millis = now if row is None else max(now, row[0] + 1)
+        conn.execute(
+            "INSERT INTO counters (name, value) VALUES ('modstamp', ?)"
+            " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (millis,),
+        )
+        return _stamp_text(millis)
+
+    def _new_id(self, conn: sqlite3.Connection, object: str, txn: _Txn) -> str:
+        """A fresh id for ``object``: key prefix, ``_ID_MARK``, a database-wide number."""
+        spec = self._schema.objects.get(object)
+        prefix = spec.key_prefix if spec is not None else _default_prefix(object)
+        while True:
+            candidate = salesforce_id(prefix + _ID_MARK + _base62(txn.next_number(), 10))
+            if conn.execute("SELECT 1 FROM records WHERE id = ?", (candidate,)).fetchone() is None:
+                return candidate
+
+    # -- reading
+
+    def _records(
+        self,
+        object: str,
+        names: Sequence[str],
+        pages: Iterator[list[Any]],
+        where: Sequence[FieldFilter],
+    ) -> Iterator[Record]:
+        """Records from SQL pages, filtered in Python, counting one query per 2,000 out."""
+        self.calls.add("query")
+        produced = 0
+        for rows in pages:
+            for row in rows:
+                values = json.loads(row[2])
+                values[self._schema.id_field] = row[0]
+                if not all(f.matches(values) for f in where):
+                    continue
+                if produced and produced % QUERY_PAGE == 0:
+                    self.calls.add("query")
+                produced += 1
+                yield self._record(object, names, row[0], row[1], values)
+
+    def _record(
+        self, object: str, names: Sequence[str], rid: str, stamp: str, values: Mapping[str, Any]
+    ) -> Record:
+        fields: dict[str, Any] = {self._schema.id_field: rid, self._schema.modstamp_field: stamp}
+        for name in names:
+            if name not in fields:
+                fields[name] = values.get(name)
+        return Record(object, rid, fields)
+
+    def _rows_by_id(
+        self, object: str, ids: Sequence[str]
+    ) -> dict[str, tuple[str, str, dict[str, Any]]]:
+        """Existing rows by normalised id, in the order asked; one query call per 200 ids."""
+        wanted = list(dict.fromkeys(key for i in ids if (key := normalize_id(i)) is not None))
+        found: dict[str, tuple[str, str, dict[str, Any]]] = {}
+        for batch in _chunks(wanted, ID_BATCH):
+            self.calls.add("query")
+            marks = ",".join("?" * len(batch))
+            rows = self._fetch(
+                f"SELECT id, modstamp, fields FROM records WHERE object = ? AND id IN ({marks})",
+                [object, *batch],
+            )
+            by_id = {rid: (rid, stamp, json.loads(text)) for rid, stamp, text in rows}
+            found.update((key, by_id[key]) for key in batch if key in by_id)
+        return found
+
+    def _find_by_field(
+        self, conn: sqlite3.Connection, object: str, field: str, value: Any
+    ) -> str | None:
+        row = conn.execute(
+            f"SELECT id FROM records WHERE object = ? AND {self._column(field)} = ?"
+            " ORDER BY rowid LIMIT 1",
+            (object, value),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    # -- writing
+
+    def _update_one(
+        self,
+        conn: sqlite3.Connection,
+        object: str,
+        ref: str,
+        values: Mapping[str, Any],
+        txn: _Txn,
+        *,
+        skip_unchanged: bool,
+    ) -> WriteResult:
+        rid = normalize_id(ref) if isinstance(ref, str) else None
+        row = None
+        if rid is not None:
+            row = conn.execute(
+                "SELECT fields FROM records WHERE id = ? AND object = ?", (rid, object)
+            ).fetchone()
+        if rid is None or row is None:
+            return _not_found(object, str(ref))
+        try:
+            changes = self._prepare(object, values, mode="update")
+            current = json.loads(row[0])
+            if skip_unchanged and all(current.get(f) == v for f, v in changes.items()):
+                return WriteResult(ref=ref, ok=True, id=rid)
+            self._check_unique(conn, object, changes, rid)
+        except _RecordError as problem:
+            return problem.result(ref)
+        now = txn.stamp()
+        for name, value in changes.items():
+            if value is None:
+                current.pop(name, None)  # null fields are not stored
+            else:
+                current[name] = value
+        current[self._schema.modified_field] = now
+        current[self._schema.modstamp_field] = now
+        conn.execute(
+            "UPDATE records SET modstamp = ?, fields = ? WHERE id = ?",
+            (now, json.dumps(current, ensure_ascii=False), rid),
+        )
+        return WriteResult(ref=ref, ok=True, id=rid)
+
+    def _create_one(
+        self,
+        conn: sqlite3.Connection,
+        object: str,
+        values: Mapping[str, Any],
+        txn: _Txn,
+        *,
+        mode: Mode,
+    ) -> str:
+        """Insert one record; returns its id or raises ``_RecordError``."""
+        s = self._schema
+        body = {k: v for k, v in values.items() if not (mode == "import" and k == s.id_field)}
+        fields = self._prepare(object, body, mode=mode)
+        given = values.get(s.id_field) if mode == "import" else None
+        if given is not None and given != "":
+            rid = normalize_id(given) if isinstance(given, str) else None
+            if rid is None:
+                raise _RecordError(
+                    "MALFORMED_ID", f"'{given}' is not a Salesforce id", (s.id_field,)
+                )
+            if conn.execute("SELECT 1 FROM records WHERE id = ?", (rid,)).fetchone():
+                raise _RecordError(
+                    "DUPLICATE_VALUE", f"a record with Id {rid} exists", (s.id_field,)
+                )
+        else:
+            rid = self._new_id(conn, object, txn)
+        self._check_unique(conn, object, fields, rid)
+        stored: dict[str, Any] = {}
+        for name in (s.created_field, s.modified_field, s.modstamp_field):
+            stored[name] = fields.pop(name, None) or txn.stamp()
+        stored.update((name, value) for name, value in fields.items() if value is not None)
+        conn.execute(
+            "INSERT INTO records (id, object, modstamp, fields) VALUES (?, ?, ?, ?)",
+            (rid, object, stored[s.modstamp_field], json.dumps(stored, ensure_ascii=False)),
+        )
+        return rid
+
+    def _prepare(self, object: str, values: Mapping[str, Any], *, mode: Mode) -> dict[str, Any]:
+        """Validate and normalise field values for a write; raises ``_RecordError``."""
+        s = self._schema
+        declared = self._fields_of(object)
+        system = {s.id_field, s.created_field, s.modified_field, s.modstamp_field}
+        out: dict[str, Any] = {}
+        for name, value in values.items():
+            if not isinstance(name, str) or not _NAME.fullmatch(name):
+                raise _RecordError("INVALID_FIELD", f"'{name}' is not a field name", (str(name),))
+            info = declared.get(name) if declared is not None else None
+            if declared is not None and info is None:
+                raise _RecordError("INVALID_FIELD", f"no field {name} on {object}", (name,))
+            writable = mode == "import" or (
+                name not in system
+                and (info is None or (info.updateable if mode == "update" else info.createable))
+            )
+            if not writable:
+                raise _RecordError(
+                    "INVALID_FIELD_FOR_INSERT_UPDATE",
+                    f"{object}.{name} cannot be {'updated' if mode == 'update' else 'set'}",
+                    (name,),
+                )
+            problem = _json_problem(value)
+            if problem:
+                raise _RecordError("INVALID_FIELD", f"{name}: {problem}", (name,))
+            if info is None and name in system and mode == "import" and value not in (None, ""):
+                info = FieldInfo(name, "datetime") if name != s.id_field else None
+            out[name] = _normalize(name, info.type, value) if info is not None else value
+        return out
+
+    def _check_unique(
+        self, conn: sqlite3.Connection, object: str, fields: Mapping[str, Any], rid: str
+    ) -> None:
+        declared = self._fields_of(object) or {}
+        for name, value in fields.items():
+            info = declared.get(name)
+            if info is None or not (info.unique or info.external_id) or value is None:
+                continue
+            other = self._find_by_field(conn, object, name, value)
+            if other is not None and other != rid:
+                raise _RecordError(
+                    "DUPLICATE_VALUE", f"{name} '{value}' is already on record {other}", (name,)
+                )
+
+    # -- validation helpers
+
+    def _fields_of(self, object: str) -> dict[str, FieldInfo] | None:
+        spec = self._schema.objects.get(object)
+        return None if spec is None else spec.fields
+
+    def _check_object(self, object: str) -> None:
+        if not isinstance(object, str) or not _NAME.fullmatch(object):
+            raise CrmError(f"'{object}' is not an object name")
+
+    def _check_field(self, object: str, name: str) -> None:
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise CrmError(f"'{name}' is not a field name")
+        declared = self._fields_of(object)
+        system = {self._schema.id_field, self._schema.modstamp_field}
+        if declared is not None and name not in declared and name not in system:
+            raise CrmError(f"no field {name} on {object}")
+
+    def _read_fields(self, object: str, fields: Sequence[str]) -> list[str]:
+        self._check_object(object)
+        if isinstance(fields, str):
+            raise CrmError("fields must be a sequence of field names, not one string")
+        for name in fields:
+            self._check_field(object, name)
+        head = [self._schema.id_field, self._schema.modstamp_field]
+        return list(dict.fromkeys([*head, *fields]))
+
+    def _check_filters(self, object: str, where: Sequence[FieldFilter]) -> None:
+        for f in where:
+            self._check_field(object, f.field)
+            if f.op not in ("=", "!=", "in"):
+                raise CrmError(f"filter on {f.field}: unknown operator '{f.op}'")
+            if f.op == "in" and (isinstance(f.value, str) or not isinstance(f.value, Iterable)):
+                raise CrmError(f"filter on {f.field}: 'in' needs a collection of values")
+
+    def _sql_prefilter(self, where: Sequence[FieldFilter]) -> tuple[str, list[Any]]:
+        """SQL narrowing the rows for text ``=``/``in`` filters (Python re-checks them all)."""
+        sql = ""
+        params: list[Any] = []
+        for f in where:
+            column = self._column(f.field)
+            if f.op == "=" and isinstance(f.value, str):
+                sql += f" AND {column} = ?"
+                params.append(f.value)
+            elif f.op == "in":
+                values = tuple(f.value)
+                if values and all(isinstance(v, str) for v in values):
+                    sql += f" AND {column} IN ({','.join('?' * len(values))})"
+                    params.extend(values)
+        return sql, params
+
+    def _column(self, field: str) -> str:
+        """The SQL expression for a field's value: the ``id`` column or the JSON value."""
+        return "id" if field == self._schema.id_field else self._json_column(field)
+
+    @staticmethod
+    def _json_column(field: str) -> str:
+        """The SQL expression for a field's value (the name is checked: safe to inline)."""
+        if not _NAME.fullmatch(field):
+            raise CrmError(f"'{field}' is not a field name")
+        return f"json_extract(fields, '$.{field}')"
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+class _Txn:
+    """What one write transaction takes from the database's counters, on first use only:
+    its ``SystemModstamp`` and blocks of id numbers (an unused rest of a block is a gap)."""
+
+    ID_BLOCK = 64
+
+    def __init__(self, crm: LocalCrm, conn: sqlite3.Connection) -> None:
+        self._crm = crm
+        self._conn = conn
+        self._value: str | None = None
+        self._numbers: Iterator[int] = iter(())
+
+    def stamp(self) -> str:
+        """The transaction's ``SystemModstamp`` text."""
+        if self._value is None:
+            self._value = self._crm._next_stamp(self._conn)
+        return self._value
+
+    def next_number(self) -> int:
+        """The next unused id number (reserved in this transaction)."""
+        number = next(self._numbers, None)
+        if number is None:
+            row = self._conn.execute(
+                "INSERT INTO counters (name, value) VALUES ('id', ?)"
+                " ON CONFLICT (name) DO UPDATE SET value = value + ? RETURNING value",
+                (self.ID_BLOCK, self.ID_BLOCK),
+            ).fetchone()
+            last = int(row[0])
+            self._numbers = iter(range(last - self.ID_BLOCK + 1, last + 1))
+            number = next(self._numbers)
+        return number
+
+
+def _not_found(object: str, ref: str) -> WriteResult:
+    return WriteResult(
+        ref=ref, ok=False, error_code="NOT_FOUND", message=f"no {object} with Id {ref}"
+    )
+
+
+def _normalize(name: str, kind: str, value: Any) -> Any:
+    """A declared field's value as Salesforce stores it; raises ``_RecordError``."""
+
+    def wrong(expected: str) -> NoReturn:
+        raise _RecordError(
+            "INVALID_TYPE_ON_FIELD_IN_RECORD", f"{name}: {value!r} is not {expected}", (name,)
+        )
+
+    if value is None:
+        return None
+    if kind in _TEXT_TYPES:
+        if not isinstance(value, str):
+            wrong("text")
+        if value == "":
+            return None
+        if kind in _ID_TYPES:
+            return normalize_id(value) or value
+        return value
+    if kind == "datetime":
+        if not isinstance(value, str):
+            wrong("a date-time text")
+        if value == "":
+            return None
+        try:
+            return format_sf_datetime(parse_sf_datetime(value))
+        except ValueError as exc:
+            raise _RecordError(
+                "INVALID_TYPE_ON_FIELD_IN_RECORD", f"{name}: {exc}", (name,)
+            ) from None
+    if kind == "date":
+        if not isinstance(value, str):
+            wrong("a date text (YYYY-MM-DD)")
+        if value == "":
+            return None
+        try:
+            if len(value) != 10:
+                raise ValueError(value)
+            return date.fromisoformat(value).isoformat()
+        except ValueError:
+            wrong("a date (YYYY-MM-DD)")
+    if kind == "double":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            wrong("a number")
+        return value
+    if kind == "boolean":
+        if not isinstance(value, bool):
+            wrong("true or false")
+        return value
+    return value
+
+
+def _type_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "double"
+    return "string"
+
+
+def _system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def _raise_crm_error(path: Path, exc: sqlite3.Error) -> NoReturn:
+    """Translate a SQLite failure: a lock held too long is transient, the rest is not."""
+    text = str(exc)
+    if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
+        raise CrmTransientError(f"local CRM {path}: {text}") from exc
+    raise CrmError(f"local CRM {path}: {text}") from exc

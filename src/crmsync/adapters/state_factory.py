@@ -1,0 +1,53 @@
+"""Choosing the state store from its URL (the one place that knows every backend)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import unquote
+
+from crmsync.adapters.state_postgres import PostgresStateStore
+from crmsync.adapters.state_sqlite import SqliteStateStore
+from crmsync.errors import ConfigError
+from crmsync.ports import StateStore
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
+
+
+def open_state_store(url: str | None, data_dir: Path) -> StateStore:
+    """Open (not migrate) the state store that ``url`` names.
+
+    - None or ``""``: SQLite at ``data_dir/state.sqlite3`` (the embedded default);
+    - ``sqlite:///relative/path`` or ``sqlite:////absolute/path`` (SQLAlchemy's spelling:
+      the path is what follows the third slash; percent-escapes are decoded);
+    - ``postgresql://...`` or ``postgres://...``: PostgreSQL, schema ``crmsync``.
+
+    Raises ``ConfigError`` for any other URL, naming its scheme but never the rest (which
+    may hold a password); ``StateStoreError`` if the store cannot be opened.
+    """
+    if url is None or not url.strip():
+        return SqliteStateStore(Path(data_dir) / "state.sqlite3")
+    text = url.strip()
+    match = _SCHEME.match(text)
+    if match is None:
+        raise ConfigError(
+            "state store URL has no scheme: write sqlite:///path/to/file or "
+            "postgresql://user@host/db"
+        )
+    scheme = match.group(1).lower()
+    if scheme == "sqlite":
+        rest = text[match.end() :]
+        if not rest.startswith("/") or len(rest) < 2:
+            raise ConfigError(
+                "state store URL sqlite:// needs a file path after three slashes: "
+                "sqlite:///relative/file or sqlite:////absolute/file"
+            )
+        if "?" in rest or "#" in rest:
+            raise ConfigError("state store URL sqlite:///... takes a file path only (no ? or #)")
+        return SqliteStateStore(Path(unquote(rest[1:])))
+    if scheme in {"postgresql", "postgres"}:
+        return PostgresStateStore(text)
+    raise ConfigError(
+        f"state store URL scheme '{scheme}' is not supported: use sqlite:///path or "
+        "postgresql://... (or leave it empty for SQLite in the data folder)"
+    )

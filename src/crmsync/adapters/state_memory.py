@@ -1,0 +1,205 @@
+"""``StateStore`` in memory: the fake for unit tests of the sync cycle.
+
+It passes the same contract suite as the SQL stores, so it behaves like them in every
+way a caller can see: values go through the same validation and JSON encoding (a
+canonical complaint comes back as a fresh copy, tuples as lists), methods are atomic
+(everything is validated before anything changes), it refuses to work before
+``migrate()`` or after ``close()``. Nothing survives the object.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from crmsync.adapters import _state_codec as codec
+from crmsync.adapters.state_migrations import LATEST_VERSION, SQLITE_MIGRATIONS, pending
+from crmsync.errors import StateStoreError
+from crmsync.ports import LedgerEntry, RunRecord, StoredComplaint
+
+_WHERE = "memory state store"
+
+
+class MemoryStateStore:
+    """The state store in dictionaries. ``schema_version`` is the version ``migrate()``
+    found or set (0 before); tests may set it to simulate a newer database."""
+
+    def __init__(self) -> None:
+        self.schema_version = 0
+        self._closed = False
+        self._lock = threading.RLock()
+        self._watermarks: dict[tuple[str, str], int] = {}
+        self._complaints: dict[tuple[str, str], codec.ComplaintRow] = {}
+        self._ledger: dict[tuple[str, str], codec.LedgerRow] = {}
+        self._runs: dict[tuple[str, str], tuple[int, codec.RunRow]] = {}
+        self._run_seq = 0
+
+    def _ready(self, what: str) -> None:
+        if self._closed:
+            raise StateStoreError(f"{_WHERE}: {what}: the store is closed")
+        if self.schema_version == 0:
+            raise StateStoreError(f"{_WHERE}: {what} failed: no schema (was migrate() run?)")
+
+    def migrate(self) -> int:
+        """Create the (imaginary) schema; refuse a version newer than the code knows."""
+        with self._lock:
+            if self._closed:
+                raise StateStoreError(f"{_WHERE}: migrate: the store is closed")
+            pending(self.schema_version, SQLITE_MIGRATIONS, _WHERE)
+            self.schema_version = LATEST_VERSION
+            return self.schema_version
+
+    # ------------------------------------------------------------------ watermarks
+
+    def get_watermark(self, profile: str, name: str) -> datetime | None:
+        """The watermark, an aware UTC datetime, or None if never set."""
+        with self._lock:
+            self._ready("get_watermark")
+            micros = self._watermarks.get((profile, name))
+            return None if micros is None else codec.from_micros(micros)
+
+    def set_watermark(self, profile: str, name: str, value: datetime) -> None:
+        """Set the watermark (aware datetime, kept to the microsecond)."""
+        where = f"watermark {profile!r}/{name!r}"
+        key = (
+            codec.check_text(profile, f"{where}: profile"),
+            codec.check_text(name, f"{where}: name"),
+        )
+        micros = codec.to_micros(codec.check_aware(value, where))
+        with self._lock:
+            self._ready("set_watermark")
+            self._watermarks[key] = micros
+
+    # ------------------------------------------------------------------ complaints
+
+    def put_complaints(self, items: Sequence[StoredComplaint]) -> None:
+        """Insert or replace by ``(profile, id)``; all or nothing."""
+        rows = [codec.complaint_row(c) for c in items]
+        with self._lock:
+            self._ready("put_complaints")
+            for row in rows:
+                self._complaints[(row[0], row[1])] = row
+
+    def get_complaints(self, profile: str, ids: Sequence[str]) -> dict[str, StoredComplaint]:
+        """The stored complaints among ``ids``, by id (unknown ids are left out)."""
+        with self._lock:
+            self._ready("get_complaints")
+            rows = [self._complaints.get((profile, i)) for i in dict.fromkeys(ids)]
+        return {row[1]: codec.complaint_from_row(row) for row in rows if row is not None}
+
+    def due_complaints(self, profile: str, until: int) -> list[StoredComplaint]:
+        """Complaints with ``next_check <= until`` (None never due), by next_check then id."""
+        with self._lock:
+            self._ready("due_complaints")
+            rows = [
+                row
+                for (p, _), row in self._complaints.items()
+                if p == profile and row[4] is not None and row[4] <= until
+            ]
+        rows.sort(key=lambda row: (row[4], row[1]))
+        return [codec.complaint_from_row(row) for row in rows]
+
+    def next_check(self, profile: str) -> int | None:
+        """The earliest ``next_check`` of the profile, or None."""
+        with self._lock:
+            self._ready("next_check")
+            checks = [
+                row[4]
+                for (p, _), row in self._complaints.items()
+                if p == profile and row[4] is not None
+            ]
+        return min(checks, default=None)
+
+    def delete_complaints(self, profile: str, ids: Sequence[str]) -> None:
+        """Delete these complaints (unknown ids are ignored)."""
+        with self._lock:
+            self._ready("delete_complaints")
+            for complaint_id in ids:
+                self._complaints.pop((profile, complaint_id), None)
+
+    def count_complaints(self, profile: str) -> int:
+        """How many complaints the profile has stored."""
+        with self._lock:
+            self._ready("count_complaints")
+            return sum(1 for p, _ in self._complaints if p == profile)
+
+    # ---------------------------------------------------------------------- ledger
+
+    def ledger_get(self, profile: str, keys: Sequence[str]) -> dict[str, LedgerEntry]:
+        """The entries among ``keys``, by key (unknown keys are left out)."""
+        with self._lock:
+            self._ready("ledger_get")
+            rows = [self._ledger.get((profile, k)) for k in dict.fromkeys(keys)]
+        return {row[1]: codec.ledger_from_row(row) for row in rows if row is not None}
+
+    def ledger_for_complaints(
+        self, profile: str, complaint_ids: Sequence[str]
+    ) -> list[LedgerEntry]:
+        """Every entry of these complaints, by (complaint_id, clock, occurrence, key)."""
+        wanted = set(complaint_ids)
+        with self._lock:
+            self._ready("ledger_for_complaints")
+            rows = [
+                row for (p, _), row in self._ledger.items() if p == profile and row[2] in wanted
+            ]
+        rows.sort(key=lambda row: (row[2], row[3], row[4], row[1]))
+        return [codec.ledger_from_row(row) for row in rows]
+
+    def ledger_put(self, entries: Sequence[LedgerEntry]) -> None:
+        """Insert or replace by ``(profile, key)``; all or nothing."""
+        rows = [codec.ledger_row(e) for e in entries]
+        with self._lock:
+            self._ready("ledger_put")
+            for row in rows:
+                self._ledger[(row[0], row[1])] = row
+
+    # ------------------------------------------------------------------------ runs
+
+    def start_run(self, run: RunRecord) -> None:
+        """Record a run (a repeated ``run_id`` replaces the row, keeping its place)."""
+        row = codec.run_row(run)
+        with self._lock:
+            self._ready("start_run")
+            key = (row[0], row[1])
+            if key in self._runs:
+                seq = self._runs[key][0]
+            else:
+                self._run_seq += 1
+                seq = self._run_seq
+            self._runs[key] = (seq, row)
+
+    def finish_run(
+        self, profile: str, run_id: str, finished_at: int, status: str, summary: Mapping[str, Any]
+    ) -> None:
+        """Close a started run; ``StateStoreError`` if no such run."""
+        finished, status_text, summary_text = codec.finish_row(
+            profile, run_id, finished_at, status, summary
+        )
+        with self._lock:
+            self._ready("finish_run")
+            found = self._runs.get((profile, run_id))
+            if found is None:
+                raise StateStoreError(
+                    f"{_WHERE}: finish_run: no run {run_id!r} in profile {profile!r}"
+                )
+            seq, row = found
+            self._runs[(profile, run_id)] = (
+                seq,
+                (row[0], row[1], row[2], finished, status_text, summary_text),
+            )
+
+    def recent_runs(self, profile: str, limit: int = 20) -> list[RunRecord]:
+        """The profile's last ``limit`` runs, newest ``started_at`` first (ties: last started
+        first)."""
+        with self._lock:
+            self._ready("recent_runs")
+            runs = [(seq, row) for (p, _), (seq, row) in self._runs.items() if p == profile]
+        runs.sort(key=lambda item: (item[1][2], item[0]), reverse=True)
+        return [codec.run_from_row(row) for _, row in runs[: max(limit, 0)]]
+
+    def close(self) -> None:
+        """Forget nothing, but refuse further calls. Idempotent."""
+        with self._lock:
+            self._closed = True

@@ -1,0 +1,435 @@
+"""``StateStore`` on PostgreSQL (psycopg 3): for several worker replicas sharing a server.
+
+One connection per store, autocommit off; every method runs as one transaction, committed
+at its end and rolled back on any error. If the connection turns out to be dropped (server
+restart, idle kill, network cut) the store reconnects once and runs the method again:
+every write is an idempotent upsert, so a repeat is harmless even if the lost transaction
+had committed. Tables live in one schema (``crmsync`` unless told); JSON columns are
+JSONB; bulk writes send whole columns as arrays (``unnest``), key lists go as one array
+(``= ANY(%s)``). Errors become ``StateStoreError``; the URL's password never appears in a
+message or log line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import psycopg
+import structlog
+from psycopg import sql
+
+from crmsync.adapters import _state_codec as codec
+from crmsync.adapters.state_migrations import migrate_postgres
+from crmsync.errors import StateStoreError
+from crmsync.ports import LedgerEntry, RunRecord, StoredComplaint
+
+T = TypeVar("T")
+
+_log = structlog.get_logger(__name__)
+
+# Rows per INSERT ... SELECT FROM unnest(...) and keys per = ANY(...) array.
+_BATCH = 10_000
+
+_PRIMARY_KEYS = {"complaints": "profile, id", "ledger": "profile, key"}
+
+_COMPLAINT_SELECT = (
+    "SELECT profile, id, canonical::text, flags::text, next_check, source_hash, closed "
+    "FROM {s}.complaints"
+)
+_LEDGER_SELECT = (
+    "SELECT profile, key, complaint_id, clock, occurrence, state, status, crm_id, error, "
+    "updated_at FROM {s}.ledger"
+)
+
+
+class PostgresStateStore:
+    """The state store in schema ``schema`` of the database at ``url``.
+
+    Connects at construction (``StateStoreError`` if it cannot). Call ``migrate()``
+    before anything else. A store object may be shared by threads (calls are serialised).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        schema: str = "crmsync",
+        connect_timeout: int = 10,
+        application_name: str = "crmsync",
+    ) -> None:
+        if not isinstance(schema, str) or not schema or "\x00" in schema:
+            raise StateStoreError(f"state store schema name {schema!r} is not valid")
+        self._url = url
+        self._secrets = codec.url_secrets(url)
+        self._where = f"state store {codec.redact_url(url)} (schema {schema})"
+        self._schema = schema
+        self._ident = sql.Identifier(schema)
+        self._connect_timeout = connect_timeout
+        self._application_name = application_name
+        self._lock = threading.Lock()
+        self._closed = False
+        self._queries: dict[str, sql.Composed] = {}
+        self._conn: psycopg.Connection[Any] | None = self._connect()
+
+    @property
+    def schema(self) -> str:
+        """The schema holding the tables."""
+        return self._schema
+
+    # -------------------------------------------------------------- connection
+
+    def _redact(self, exc: BaseException) -> str:
+        """The error in one line (the server's message and detail), password removed."""
+        text = " ".join(str(exc).split())
+        if isinstance(exc, psycopg.Error) and exc.diag.message_primary:
+            text = exc.diag.message_primary
+            if exc.diag.message_detail:
+                text += f" ({exc.diag.message_detail})"
+        if isinstance(exc, psycopg.errors.UndefinedTable | psycopg.errors.InvalidSchemaName):
+            text += " (was migrate() run?)"
+        return codec.redact_text(text, self._secrets)
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        try:
+            return psycopg.connect(
+                self._url,
+                autocommit=False,
+                connect_timeout=self._connect_timeout,
+                application_name=self._application_name,
+            )
+        except (psycopg.Error, ValueError) as exc:
+            # ``from None``: the driver's exception may quote the connection string.
+            raise StateStoreError(f"{self._where}: cannot connect: {self._redact(exc)}") from None
+
+    def _q(self, text: str) -> sql.Composed:
+        query = self._queries.get(text)
+        if query is None:
+            query = self._queries[text] = sql.SQL(text).format(s=self._ident)
+        return query
+
+    @staticmethod
+    def _rollback(conn: psycopg.Connection[Any]) -> None:
+        if conn.closed:
+            return
+        with contextlib.suppress(psycopg.Error):
+            conn.rollback()
+
+    def _discard(self, conn: psycopg.Connection[Any]) -> None:
+        with contextlib.suppress(psycopg.Error):
+            conn.close()
+        if self._conn is conn:
+            self._conn = None
+
+    def _run(self, what: str, work: Callable[[psycopg.Connection[Any]], T]) -> T:
+        """Run ``work`` as one transaction; reconnect and repeat once if the connection
+        was dropped."""
+        with self._lock:
+            if self._closed:
+                raise StateStoreError(f"{self._where}: {what}: the store is closed")
+            for attempt in (1, 2):
+                conn = self._conn
+                if conn is None or conn.closed:
+                    conn = self._conn = self._connect()
+                try:
+                    result = work(conn)
+                    conn.commit()
+                except psycopg.Error as exc:
+                    if conn.closed or conn.broken:
+                        self._discard(conn)
+                        if attempt == 1:
+                            _log.warning(
+                                "state_store.reconnect",
+                                store=self._where,
+                                operation=what,
+                                error=self._redact(exc),
+                            )
+                            continue
+                        raise StateStoreError(
+                            f"{self._where}: {what} failed: connection lost: {self._redact(exc)}"
+                        ) from None
+                    self._rollback(conn)
+                    raise StateStoreError(
+                        f"{self._where}: {what} failed: {self._redact(exc)}"
+                    ) from exc
+                except BaseException:
+                    self._rollback(conn)
+                    raise
+                return result
+            raise AssertionError("unreachable")  # pragma: no cover
+
+    def _upsert(
+        self,
+        conn: psycopg.Connection[Any],
+        table: str,
+        columns: str,
+        updates: str,
+        rows: Sequence[tuple[Any, ...]],
+    ) -> None:
+        """Insert or update ``rows`` (unique by the table's primary key) in ``table``.
+
+        COPY into a temporary table dropped at commit, then one ``INSERT ... SELECT ...
+        ON CONFLICT DO UPDATE``: far faster than row-by-row statements for large batches.
+        """
+        stage = sql.Identifier(f"crmsync_stage_{table}")
+        target = sql.SQL("{}.{}").format(self._ident, sql.Identifier(table))
+        column_list = sql.SQL(columns)
+        assignments = sql.SQL(", ").join(
+            sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(name.strip()))
+            for name in updates.split(",")
+        )
+        with conn.cursor() as cur:
+            cur.execute(
+                sql.SQL("CREATE TEMPORARY TABLE {} (LIKE {}) ON COMMIT DROP").format(stage, target)
+            )
+            with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(stage, column_list)) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cur.execute(
+                sql.SQL(
+                    "INSERT INTO {target} ({columns}) SELECT {columns} FROM {stage} "
+                    "ON CONFLICT ({key}) DO UPDATE SET {assignments}"
+                ).format(
+                    target=target,
+                    columns=column_list,
+                    stage=stage,
+                    key=sql.SQL(_PRIMARY_KEYS[table]),
+                    assignments=assignments,
+                )
+            )
+
+    def _check_open(self, what: str) -> None:
+        if self._closed:
+            raise StateStoreError(f"{self._where}: {what}: the store is closed")
+
+    # ------------------------------------------------------------------ schema
+
+    def migrate(self) -> int:
+        """Create or upgrade the schema under an advisory lock; return the version."""
+        return self._run("migrate", lambda conn: migrate_postgres(conn, self._schema, self._where))
+
+    # -------------------------------------------------------------- watermarks
+
+    def get_watermark(self, profile: str, name: str) -> datetime | None:
+        """The watermark, an aware UTC datetime, or None if never set."""
+
+        def work(conn: psycopg.Connection[Any]) -> datetime | None:
+            row = conn.execute(
+                self._q("SELECT value FROM {s}.watermarks WHERE profile = %s AND name = %s"),
+                (profile, name),
+            ).fetchone()
+            return None if row is None else row[0].astimezone(UTC)
+
+        return self._run("get_watermark", work)
+
+    def set_watermark(self, profile: str, name: str, value: datetime) -> None:
+        """Set the watermark (aware datetime, kept to the microsecond)."""
+        where = f"watermark {profile!r}/{name!r}"
+        params = (
+            codec.check_text(profile, f"{where}: profile"),
+            codec.check_text(name, f"{where}: name"),
+            codec.check_aware(value, where),
+        )
+
+        def work(conn: psycopg.Connection[Any]) -> None:
+            conn.execute(
+                self._q(
+                    "INSERT INTO {s}.watermarks (profile, name, value) VALUES (%s, %s, %s) "
+                    "ON CONFLICT (profile, name) DO UPDATE SET value = EXCLUDED.value"
+                ),
+                params,
+            )
+
+        self._run("set_watermark", work)
+
+    # -------------------------------------------------------------- complaints
+
+    def put_complaints(self, items: Sequence[StoredComplaint]) -> None:
+        """Insert or replace by ``(profile, id)``; all or nothing."""
+        rows = [codec.complaint_row(c) for c in codec.last_wins(items, lambda c: (c.profile, c.id))]
+        if not rows:
+            self._check_open("put_complaints")
+            return
+        columns = "profile, id, canonical, flags, next_check, source_hash, closed"
+        updates = "canonical, flags, next_check, source_hash, closed"
+        self._run(
+            "put_complaints", lambda conn: self._upsert(conn, "complaints", columns, updates, rows)
+        )
+
+    def get_complaints(self, profile: str, ids: Sequence[str]) -> dict[str, StoredComplaint]:
+        """The stored complaints among ``ids``, by id (unknown ids are left out)."""
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            self._check_open("get_complaints")
+            return {}
+        query = self._q(_COMPLAINT_SELECT + " WHERE profile = %s AND id = ANY(%s::text[])")
+
+        def work(conn: psycopg.Connection[Any]) -> dict[str, StoredComplaint]:
+            found: dict[str, StoredComplaint] = {}
+            for batch in codec.chunks(wanted, _BATCH):
+                for row in conn.execute(query, (profile, list(batch))):
+                    found[row[1]] = codec.complaint_from_row(row)
+            return found
+
+        return self._run("get_complaints", work)
+
+    def due_complaints(self, profile: str, until: int) -> list[StoredComplaint]:
+        """Complaints with ``next_check <= until`` (None never due), by next_check then id."""
+        query = self._q(
+            _COMPLAINT_SELECT + " WHERE profile = %s AND next_check <= %s "
+            'ORDER BY next_check, id COLLATE "C"'
+        )
+
+        def work(conn: psycopg.Connection[Any]) -> list[StoredComplaint]:
+            return [codec.complaint_from_row(row) for row in conn.execute(query, (profile, until))]
+
+        return self._run("due_complaints", work)
+
+    def next_check(self, profile: str) -> int | None:
+        """The earliest ``next_check`` of the profile, or None."""
+
+        def work(conn: psycopg.Connection[Any]) -> int | None:
+            row = conn.execute(
+                self._q("SELECT MIN(next_check) FROM {s}.complaints WHERE profile = %s"),
+                (profile,),
+            ).fetchone()
+            return None if row is None or row[0] is None else int(row[0])
+
+        return self._run("next_check", work)
+
+    def delete_complaints(self, profile: str, ids: Sequence[str]) -> None:
+        """Delete these complaints (unknown ids are ignored); all or nothing."""
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            self._check_open("delete_complaints")
+            return
+        query = self._q("DELETE FROM {s}.complaints WHERE profile = %s AND id = ANY(%s::text[])")
+
+        def work(conn: psycopg.Connection[Any]) -> None:
+            for batch in codec.chunks(wanted, _BATCH):
+                conn.execute(query, (profile, list(batch)))
+
+        self._run("delete_complaints", work)
+
+    def count_complaints(self, profile: str) -> int:
+        """How many complaints the profile has stored."""
+
+        def work(conn: psycopg.Connection[Any]) -> int:
+            row = conn.execute(
+                self._q("SELECT COUNT(*) FROM {s}.complaints WHERE profile = %s"), (profile,)
+            ).fetchone()
+            return 0 if row is None else int(row[0])
+
+        return self._run("count_complaints", work)
+
+    # ------------------------------------------------------------------ ledger
+
+    def ledger_get(self, profile: str, keys: Sequence[str]) -> dict[str, LedgerEntry]:
+        """The entries among ``keys``, by key (unknown keys are left out)."""
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            self._check_open("ledger_get")
+            return {}
+        query = self._q(_LEDGER_SELECT + " WHERE profile = %s AND key = ANY(%s::text[])")
+
+        def work(conn: psycopg.Connection[Any]) -> dict[str, LedgerEntry]:
+            found: dict[str, LedgerEntry] = {}
+            for batch in codec.chunks(wanted, _BATCH):
+                for row in conn.execute(query, (profile, list(batch))):
+                    found[row[1]] = codec.ledger_from_row(row)
+            return found
+
+        return self._run("ledger_get", work)
+
+    def ledger_for_complaints(
+        self, profile: str, complaint_ids: Sequence[str]
+    ) -> list[LedgerEntry]:
+        """Every entry of these complaints, by (complaint_id, clock, occurrence, key)."""
+        wanted = list(dict.fromkeys(complaint_ids))
+        if not wanted:
+            self._check_open("ledger_for_complaints")
+            return []
+        query = self._q(
+            _LEDGER_SELECT + " WHERE profile = %s AND complaint_id = ANY(%s::text[]) "
+            'ORDER BY complaint_id COLLATE "C", clock COLLATE "C", occurrence, key COLLATE "C"'
+        )
+
+        def work(conn: psycopg.Connection[Any]) -> list[LedgerEntry]:
+            return [codec.ledger_from_row(row) for row in conn.execute(query, (profile, wanted))]
+
+        return self._run("ledger_for_complaints", work)
+
+    def ledger_put(self, entries: Sequence[LedgerEntry]) -> None:
+        """Insert or replace by ``(profile, key)``; all or nothing."""
+        rows = [codec.ledger_row(e) for e in codec.last_wins(entries, lambda e: (e.profile, e.key))]
+        if not rows:
+            self._check_open("ledger_put")
+            return
+        columns = (
+            "profile, key, complaint_id, clock, occurrence, state, status, crm_id, error, "
+            "updated_at"
+        )
+        updates = "complaint_id, clock, occurrence, state, status, crm_id, error, updated_at"
+        self._run("ledger_put", lambda conn: self._upsert(conn, "ledger", columns, updates, rows))
+
+    # -------------------------------------------------------------------- runs
+
+    def start_run(self, run: RunRecord) -> None:
+        """Record a run (a repeated ``run_id`` replaces the row, keeping its place)."""
+        row = codec.run_row(run)
+        query = self._q(
+            "INSERT INTO {s}.runs (profile, run_id, started_at, finished_at, status, summary) "
+            "VALUES (%s, %s, %s, %s, %s, %s::jsonb) "
+            "ON CONFLICT (profile, run_id) DO UPDATE SET started_at = EXCLUDED.started_at, "
+            "finished_at = EXCLUDED.finished_at, status = EXCLUDED.status, "
+            "summary = EXCLUDED.summary"
+        )
+
+        def work(conn: psycopg.Connection[Any]) -> None:
+            conn.execute(query, row)
+
+        self._run("start_run", work)
+
+    def finish_run(
+        self, profile: str, run_id: str, finished_at: int, status: str, summary: Mapping[str, Any]
+    ) -> None:
+        """Close a started run; ``StateStoreError`` if no such run."""
+        values = codec.finish_row(profile, run_id, finished_at, status, summary)
+        query = self._q(
+            "UPDATE {s}.runs SET finished_at = %s, status = %s, summary = %s::jsonb "
+            "WHERE profile = %s AND run_id = %s"
+        )
+
+        def work(conn: psycopg.Connection[Any]) -> None:
+            if conn.execute(query, (*values, profile, run_id)).rowcount == 0:
+                raise StateStoreError(
+                    f"{self._where}: finish_run: no run {run_id!r} in profile {profile!r}"
+                )
+
+        self._run("finish_run", work)
+
+    def recent_runs(self, profile: str, limit: int = 20) -> list[RunRecord]:
+        """The profile's last ``limit`` runs, newest ``started_at`` first (ties: last started
+        first)."""
+        if limit <= 0:
+            self._check_open("recent_runs")
+            return []
+        query = self._q(
+            "SELECT profile, run_id, started_at, finished_at, status, summary::text "
+            "FROM {s}.runs WHERE profile = %s ORDER BY started_at DESC, seq DESC LIMIT %s"
+        )
+
+        def work(conn: psycopg.Connection[Any]) -> list[RunRecord]:
+            return [codec.run_from_row(row) for row in conn.execute(query, (profile, limit))]
+
+        return self._run("recent_runs", work)
+
+    def close(self) -> None:
+        """Close the connection; later calls raise ``StateStoreError``. Idempotent."""
+        with self._lock:
+            self._closed = True
+            if self._conn is not None:
+                self._discard(self._conn)

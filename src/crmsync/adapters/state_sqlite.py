@@ -1,0 +1,369 @@
+"""``StateStore`` on a SQLite file: the embedded default.
+
+One connection per store, in WAL mode with a busy timeout, so several processes may share
+the file: readers never block the writer, writers queue for up to ``busy_timeout``
+seconds. Every method is one transaction (writes ``BEGIN IMMEDIATE``, reads a deferred
+``BEGIN`` for a consistent snapshot across batches). Key lists are sent in batches below
+SQLite's bound-variable limit. A store object may be shared by threads (calls are
+serialised). ``sqlite3`` errors become ``StateStoreError`` naming the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from crmsync.adapters import _state_codec as codec
+from crmsync.adapters.state_migrations import migrate_sqlite
+from crmsync.errors import StateStoreError
+from crmsync.ports import LedgerEntry, RunRecord, StoredComplaint
+
+T = TypeVar("T")
+
+# The store holds every connection to SQLite's historic bound-variable limit (999; builds
+# since 3.32 allow 32766), so it behaves alike on every build and key lists are always
+# sent in batches below it.
+_MAX_VARIABLES = 999
+_BATCH = 500
+
+_COMPLAINT_COLUMNS = "profile, id, canonical, flags, next_check, source_hash, closed"
+_LEDGER_COLUMNS = (
+    "profile, key, complaint_id, clock, occurrence, state, status, crm_id, error, updated_at"
+)
+_RUN_COLUMNS = "profile, run_id, started_at, finished_at, status, summary"
+
+
+def _marks(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+class SqliteStateStore:
+    """The state store in one SQLite file (created with its folder if missing).
+
+    Call ``migrate()`` before anything else. Raises ``StateStoreError`` if the file
+    cannot be opened, on any database error, and after ``close()``.
+    """
+
+    def __init__(self, path: Path, *, busy_timeout: float = 30.0) -> None:
+        self._path = Path(path)
+        self._where = f"state store {self._path}"
+        self._lock = threading.Lock()
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(
+                self._path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+            )
+        except (sqlite3.Error, OSError) as exc:
+            raise StateStoreError(f"{self._where}: cannot open: {exc}") from exc
+        try:
+            conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, _MAX_VARIABLES)
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+        except sqlite3.Error as exc:
+            conn.close()
+            raise StateStoreError(f"{self._where}: cannot open: {exc}") from exc
+        self._conn: sqlite3.Connection | None = conn
+
+    @property
+    def path(self) -> Path:
+        """The database file."""
+        return self._path
+
+    # ---------------------------------------------------------------- transactions
+
+    def _transaction(self, what: str, begin: str, work: Callable[[sqlite3.Connection], T]) -> T:
+        with self._lock:
+            conn = self._conn
+            if conn is None:
+                raise StateStoreError(f"{self._where}: {what}: the store is closed")
+            try:
+                conn.execute(begin)
+                result = work(conn)
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    hint = " (was migrate() run?)" if "no such table" in str(exc) else ""
+                    raise StateStoreError(f"{self._where}: {what} failed: {exc}{hint}") from exc
+                raise
+            return result
+
+    def _check_open(self, what: str) -> None:
+        if self._conn is None:
+            raise StateStoreError(f"{self._where}: {what}: the store is closed")
+
+    def _write(self, what: str, work: Callable[[sqlite3.Connection], T]) -> T:
+        return self._transaction(what, "BEGIN IMMEDIATE", work)
+
+    def _read(self, what: str, work: Callable[[sqlite3.Connection], T]) -> T:
+        return self._transaction(what, "BEGIN", work)
+
+    # ---------------------------------------------------------------------- schema
+
+    def migrate(self) -> int:
+        """Create or upgrade the schema; return the version in force."""
+        with self._lock:
+            conn = self._conn
+            if conn is None:
+                raise StateStoreError(f"{self._where}: migrate: the store is closed")
+            try:
+                return migrate_sqlite(conn, self._where)
+            except sqlite3.Error as exc:
+                raise StateStoreError(f"{self._where}: migrate failed: {exc}") from exc
+
+    # ------------------------------------------------------------------ watermarks
+
+    def get_watermark(self, profile: str, name: str) -> datetime | None:
+        """The watermark, an aware UTC datetime, or None if never set."""
+
+        def work(conn: sqlite3.Connection) -> datetime | None:
+            row = conn.execute(
+                "SELECT value_us FROM watermarks WHERE profile = ? AND name = ?", (profile, name)
+            ).fetchone()
+            return None if row is None else codec.from_micros(int(row[0]))
+
+        return self._read("get_watermark", work)
+
+    def set_watermark(self, profile: str, name: str, value: datetime) -> None:
+        """Set the watermark (aware datetime, kept to the microsecond)."""
+        where = f"watermark {profile!r}/{name!r}"
+        params = (
+            codec.check_text(profile, f"{where}: profile"),
+            codec.check_text(name, f"{where}: name"),
+            codec.to_micros(codec.check_aware(value, where)),
+        )
+
+        def work(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO watermarks (profile, name, value_us) VALUES (?, ?, ?) "
+                "ON CONFLICT (profile, name) DO UPDATE SET value_us = excluded.value_us",
+                params,
+            )
+
+        self._write("set_watermark", work)
+
+    # ------------------------------------------------------------------ complaints
+
+    def put_complaints(self, items: Sequence[StoredComplaint]) -> None:
+        """Insert or replace by ``(profile, id)``; all or nothing."""
+        rows = [codec.complaint_row(c) for c in codec.last_wins(items, lambda c: (c.profile, c.id))]
+        if not rows:
+            self._check_open("put_complaints")
+            return
+
+        def work(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                f"INSERT INTO complaints ({_COMPLAINT_COLUMNS}) VALUES ({_marks(7)}) "
+                "ON CONFLICT (profile, id) DO UPDATE SET canonical = excluded.canonical, "
+                "flags = excluded.flags, next_check = excluded.next_check, "
+                "source_hash = excluded.source_hash, closed = excluded.closed",
+                rows,
+            )
+
+        self._write("put_complaints", work)
+
+    def get_complaints(self, profile: str, ids: Sequence[str]) -> dict[str, StoredComplaint]:
+        """The stored complaints among ``ids``, by id (unknown ids are left out)."""
+        wanted = list(dict.fromkeys(ids))
+
+        def work(conn: sqlite3.Connection) -> dict[str, StoredComplaint]:
+            found: dict[str, StoredComplaint] = {}
+            for batch in codec.chunks(wanted, _BATCH):
+                cursor = conn.execute(
+                    f"SELECT {_COMPLAINT_COLUMNS} FROM complaints "
+                    f"WHERE profile = ? AND id IN ({_marks(len(batch))})",
+                    (profile, *batch),
+                )
+                for row in cursor:
+                    found[row[1]] = codec.complaint_from_row(row)
+            return found
+
+        if not wanted:
+            self._check_open("get_complaints")
+            return {}
+        return self._read("get_complaints", work)
+
+    def due_complaints(self, profile: str, until: int) -> list[StoredComplaint]:
+        """Complaints with ``next_check <= until`` (None never due), by next_check then id."""
+
+        def work(conn: sqlite3.Connection) -> list[StoredComplaint]:
+            cursor = conn.execute(
+                f"SELECT {_COMPLAINT_COLUMNS} FROM complaints "
+                "WHERE profile = ? AND next_check IS NOT NULL AND next_check <= ? "
+                "ORDER BY next_check, id",
+                (profile, until),
+            )
+            return [codec.complaint_from_row(row) for row in cursor]
+
+        return self._read("due_complaints", work)
+
+    def next_check(self, profile: str) -> int | None:
+        """The earliest ``next_check`` of the profile, or None."""
+
+        def work(conn: sqlite3.Connection) -> int | None:
+            row = conn.execute(
+                "SELECT MIN(next_check) FROM complaints WHERE profile = ?", (profile,)
+            ).fetchone()
+            return None if row is None or row[0] is None else int(row[0])
+
+        return self._read("next_check", work)
+
+    def delete_complaints(self, profile: str, ids: Sequence[str]) -> None:
+        """Delete these complaints (unknown ids are ignored); all or nothing."""
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            self._check_open("delete_complaints")
+            return
+
+        def work(conn: sqlite3.Connection) -> None:
+            for batch in codec.chunks(wanted, _BATCH):
+                conn.execute(
+                    f"DELETE FROM complaints WHERE profile = ? AND id IN ({_marks(len(batch))})",
+                    (profile, *batch),
+                )
+
+        self._write("delete_complaints", work)
+
+    def count_complaints(self, profile: str) -> int:
+        """How many complaints the profile has stored."""
+
+        def work(conn: sqlite3.Connection) -> int:
+            row = conn.execute(
+                "SELECT COUNT(*) FROM complaints WHERE profile = ?", (profile,)
+            ).fetchone()
+            return int(row[0])
+
+        return self._read("count_complaints", work)
+
+    # ---------------------------------------------------------------------- ledger
+
+    def ledger_get(self, profile: str, keys: Sequence[str]) -> dict[str, LedgerEntry]:
+        """The entries among ``keys``, by key (unknown keys are left out)."""
+        wanted = list(dict.fromkeys(keys))
+
+        def work(conn: sqlite3.Connection) -> dict[str, LedgerEntry]:
+            found: dict[str, LedgerEntry] = {}
+            for batch in codec.chunks(wanted, _BATCH):
+                cursor = conn.execute(
+                    f"SELECT {_LEDGER_COLUMNS} FROM ledger "
+                    f"WHERE profile = ? AND key IN ({_marks(len(batch))})",
+                    (profile, *batch),
+                )
+                for row in cursor:
+                    found[row[1]] = codec.ledger_from_row(row)
+            return found
+
+        if not wanted:
+            self._check_open("ledger_get")
+            return {}
+        return self._read("ledger_get", work)
+
+    def ledger_for_complaints(
+        self, profile: str, complaint_ids: Sequence[str]
+    ) -> list[LedgerEntry]:
+        """Every entry of these complaints, by (complaint_id, clock, occurrence, key)."""
+        wanted = list(dict.fromkeys(complaint_ids))
+
+        def work(conn: sqlite3.Connection) -> list[LedgerEntry]:
+            found: list[LedgerEntry] = []
+            for batch in codec.chunks(wanted, _BATCH):
+                cursor = conn.execute(
+                    f"SELECT {_LEDGER_COLUMNS} FROM ledger "
+                    f"WHERE profile = ? AND complaint_id IN ({_marks(len(batch))})",
+                    (profile, *batch),
+                )
+                found.extend(codec.ledger_from_row(row) for row in cursor)
+            found.sort(key=lambda e: (e.complaint_id, e.clock, e.occurrence, e.key))
+            return found
+
+        if not wanted:
+            self._check_open("ledger_for_complaints")
+            return []
+        return self._read("ledger_for_complaints", work)
+
+    def ledger_put(self, entries: Sequence[LedgerEntry]) -> None:
+        """Insert or replace by ``(profile, key)``; all or nothing."""
+        rows = [codec.ledger_row(e) for e in codec.last_wins(entries, lambda e: (e.profile, e.key))]
+        if not rows:
+            self._check_open("ledger_put")
+            return
+
+        def work(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                f"INSERT INTO ledger ({_LEDGER_COLUMNS}) VALUES ({_marks(10)}) "
+                "ON CONFLICT (profile, key) DO UPDATE SET complaint_id = excluded.complaint_id, "
+                "clock = excluded.clock, occurrence = excluded.occurrence, "
+                "state = excluded.state, status = excluded.status, crm_id = excluded.crm_id, "
+                "error = excluded.error, updated_at = excluded.updated_at",
+                rows,
+            )
+
+        self._write("ledger_put", work)
+
+    # ------------------------------------------------------------------------ runs
+
+    def start_run(self, run: RunRecord) -> None:
+        """Record a run (a repeated ``run_id`` replaces the row, keeping its place)."""
+        row = codec.run_row(run)
+
+        def work(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({_marks(6)}) "
+                "ON CONFLICT (profile, run_id) DO UPDATE SET started_at = excluded.started_at, "
+                "finished_at = excluded.finished_at, status = excluded.status, "
+                "summary = excluded.summary",
+                row,
+            )
+
+        self._write("start_run", work)
+
+    def finish_run(
+        self, profile: str, run_id: str, finished_at: int, status: str, summary: Mapping[str, Any]
+    ) -> None:
+        """Close a started run; ``StateStoreError`` if no such run."""
+        values = codec.finish_row(profile, run_id, finished_at, status, summary)
+
+        def work(conn: sqlite3.Connection) -> None:
+            cursor = conn.execute(
+                "UPDATE runs SET finished_at = ?, status = ?, summary = ? "
+                "WHERE profile = ? AND run_id = ?",
+                (*values, profile, run_id),
+            )
+            if cursor.rowcount == 0:
+                raise StateStoreError(
+                    f"{self._where}: finish_run: no run {run_id!r} in profile {profile!r}"
+                )
+
+        self._write("finish_run", work)
+
+    def recent_runs(self, profile: str, limit: int = 20) -> list[RunRecord]:
+        """The profile's last ``limit`` runs, newest ``started_at`` first (ties: last started
+        first)."""
+        if limit <= 0:
+            self._check_open("recent_runs")
+            return []
+
+        def work(conn: sqlite3.Connection) -> list[RunRecord]:
+            cursor = conn.execute(
+                f"SELECT {_RUN_COLUMNS} FROM runs WHERE profile = ? "
+                "ORDER BY started_at DESC, rowid DESC LIMIT ?",
+                (profile, limit),
+            )
+            return [codec.run_from_row(row) for row in cursor]
+
+        return self._read("recent_runs", work)
+
+    def close(self) -> None:
+        """Close the connection; later calls raise ``StateStoreError``. Idempotent."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None

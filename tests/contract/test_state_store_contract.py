@@ -1,0 +1,778 @@
+"""The StateStore contract: every backend (memory, SQLite, PostgreSQL) behaves the same.
+
+The fixtures (``state_backend``, ``state_store``, ``durable_state_backend``) live in
+``conftest.py``; the PostgreSQL variant needs the server at ``CRMSYNC_TEST_POSTGRES_URL``
+and is skipped, saying so, when it is not there. At the end: what only the SQL backends
+have (migrations, WAL, reconnect, redaction) and the URL factory.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+import pytest
+from psycopg import sql
+from structlog.testing import capture_logs
+
+from crmsync.adapters.state_factory import open_state_store
+from crmsync.adapters.state_migrations import (
+    LATEST_VERSION,
+    POSTGRES_MIGRATIONS,
+    SQLITE_MIGRATIONS,
+    Migration,
+    check_order,
+    migrate_postgres,
+    migrate_sqlite,
+)
+from crmsync.adapters.state_postgres import PostgresStateStore
+from crmsync.adapters.state_sqlite import SqliteStateStore
+from crmsync.errors import ConfigError, StateStoreError
+from crmsync.ports import LedgerEntry, RunRecord, StateStore, StoredComplaint
+
+if TYPE_CHECKING:
+    from conftest import StateBackend
+
+P = "aston"
+Q = "other-org"
+
+
+def complaint(
+    id: str,
+    next_check: int | None = 1_000,
+    *,
+    profile: str = P,
+    canonical: dict[str, Any] | None = None,
+    flags: dict[str, Any] | None = None,
+    source_hash: str = "h1",
+    closed: bool = False,
+) -> StoredComplaint:
+    """A stored complaint with small defaults."""
+    return StoredComplaint(
+        profile=profile,
+        id=id,
+        canonical=canonical if canonical is not None else {"id": id, "events": {}},
+        flags=flags if flags is not None else {"Breached__c": False},
+        next_check=next_check,
+        source_hash=source_hash,
+        closed=closed,
+    )
+
+
+def entry(
+    key: str,
+    complaint_id: str = "C-1",
+    *,
+    profile: str = P,
+    clock: str = "decision",
+    occurrence: int = 1,
+    status: Any = "planned",
+    crm_id: str | None = None,
+    error: str | None = None,
+    updated_at: int = 100,
+) -> LedgerEntry:
+    """A ledger entry with small defaults."""
+    return LedgerEntry(
+        profile=profile,
+        key=key,
+        complaint_id=complaint_id,
+        clock=clock,
+        occurrence=occurrence,
+        state="at_risk",
+        status=status,
+        crm_id=crm_id,
+        error=error,
+        updated_at=updated_at,
+    )
+
+
+def run(run_id: str, started_at: int, *, profile: str = P) -> RunRecord:
+    """A running cycle's history row."""
+    return RunRecord(profile, run_id, started_at, None, "running", {})
+
+
+# --------------------------------------------------------------------- schema
+
+
+def test_migrate_returns_the_version_and_is_idempotent(state_backend: StateBackend) -> None:
+    """migrate() creates schema version 1, and running it again changes nothing."""
+    store = state_backend.store
+    assert store.migrate() == 1
+    store.set_watermark(P, "Case", datetime(2026, 3, 2, tzinfo=UTC))
+    assert store.migrate() == 1
+    assert store.get_watermark(P, "Case") == datetime(2026, 3, 2, tzinfo=UTC)
+
+
+def test_using_the_store_before_migrate_fails_clearly(state_backend: StateBackend) -> None:
+    """Before migrate() there are no tables: a call raises StateStoreError saying so."""
+    with pytest.raises(StateStoreError, match="migrate"):
+        state_backend.store.count_complaints(P)
+
+
+def test_a_database_newer_than_the_code_is_refused(state_backend: StateBackend) -> None:
+    """A schema version above the last known one makes migrate() refuse, data untouched."""
+    store = state_backend.store
+    store.migrate()
+    store.put_complaints([complaint("C-1")])
+    state_backend.set_schema_version(LATEST_VERSION + 1)
+    with pytest.raises(StateStoreError) as caught:
+        store.migrate()
+    message = str(caught.value)
+    assert f"version {LATEST_VERSION + 1}" in message
+    assert "newer" in message
+    assert store.count_complaints(P) == 1
+
+
+# ----------------------------------------------------------------- watermarks
+
+
+def test_watermarks_are_kept_per_profile_and_name(state_store: StateStore) -> None:
+    """A watermark is read back by (profile, name); other profiles and names are apart."""
+    t1 = datetime(2026, 3, 2, 9, 15, 30, 123456, tzinfo=UTC)
+    t2 = datetime(2026, 3, 3, tzinfo=UTC)
+    assert state_store.get_watermark(P, "Case") is None
+    state_store.set_watermark(P, "Case", t1)
+    state_store.set_watermark(P, "Task", t2)
+    state_store.set_watermark(Q, "Case", t2)
+    assert state_store.get_watermark(P, "Case") == t1
+    assert state_store.get_watermark(P, "Task") == t2
+    assert state_store.get_watermark(Q, "Case") == t2
+    assert state_store.get_watermark(Q, "Task") is None
+
+
+def test_a_watermark_moves_and_comes_back_in_utc(state_store: StateStore) -> None:
+    """Setting again replaces; an offset instant comes back as the same instant in UTC."""
+    state_store.set_watermark(P, "Case", datetime(2026, 1, 1, tzinfo=UTC))
+    paris = timezone(timedelta(hours=2))
+    state_store.set_watermark(P, "Case", datetime(2026, 6, 1, 14, 0, 0, 5, tzinfo=paris))
+    got = state_store.get_watermark(P, "Case")
+    # 14:00 at +02:00 is 12:00 UTC; the microsecond survives.
+    assert got == datetime(2026, 6, 1, 12, 0, 0, 5, tzinfo=UTC)
+    assert got is not None
+    assert got.utcoffset() == timedelta(0)
+
+
+def test_a_naive_watermark_is_refused(state_store: StateStore) -> None:
+    """A datetime without a zone is ambiguous: StateStoreError, nothing written."""
+    with pytest.raises(StateStoreError, match="timezone-aware"):
+        state_store.set_watermark(P, "Case", datetime(2026, 1, 1))
+    assert state_store.get_watermark(P, "Case") is None
+
+
+# ----------------------------------------------------------------- complaints
+
+
+def test_complaints_are_put_got_replaced_and_deleted(state_store: StateStore) -> None:
+    """put inserts or replaces by id, get returns only known ids, delete removes."""
+    state_store.put_complaints([complaint("C-1", 10), complaint("C-2", 20)])
+    assert state_store.count_complaints(P) == 2
+    got = state_store.get_complaints(P, ["C-1", "C-2", "C-404"])
+    assert got == {"C-1": complaint("C-1", 10), "C-2": complaint("C-2", 20)}
+
+    replacement = complaint("C-1", None, flags={"Breached__c": True}, source_hash="h2", closed=True)
+    state_store.put_complaints([replacement])
+    assert state_store.get_complaints(P, ["C-1"]) == {"C-1": replacement}
+    assert state_store.count_complaints(P) == 2
+
+    state_store.delete_complaints(P, ["C-2", "C-404"])
+    assert state_store.get_complaints(P, ["C-1", "C-2"]) == {"C-1": replacement}
+    assert state_store.count_complaints(P) == 1
+
+
+def test_empty_key_lists_are_no_ops(state_store: StateStore) -> None:
+    """Empty puts, gets and deletes neither fail nor change anything."""
+    state_store.put_complaints([complaint("C-1")])
+    state_store.put_complaints([])
+    state_store.delete_complaints(P, [])
+    state_store.ledger_put([])
+    assert state_store.get_complaints(P, []) == {}
+    assert state_store.ledger_get(P, []) == {}
+    assert state_store.ledger_for_complaints(P, []) == []
+    assert state_store.count_complaints(P) == 1
+
+
+def test_a_repeated_id_in_one_put_keeps_the_last(state_store: StateStore) -> None:
+    """Within one batch the last item of an id wins."""
+    state_store.put_complaints([complaint("C-1", 1), complaint("C-1", 2)])
+    assert state_store.get_complaints(P, ["C-1"])["C-1"].next_check == 2
+    assert state_store.count_complaints(P) == 1
+
+
+def test_json_columns_round_trip_unicode_and_nesting(state_store: StateStore) -> None:
+    """Canonical and flags come back equal: unicode, nesting, numbers, booleans, null."""
+    canonical = {
+        "id": "C-ü",
+        "customer": "Zoë Ñúñez — 日本語 🚀",
+        "events": {"received": "2026-03-02T09:15:00Z", "acknowledged": None},
+        "history": [{"n": 1, "ratio": 0.1, "big": 2**53 + 1}, [True, False, None, 'x\ny\t"q"']],
+        "empty": {},
+        "backslash": "a\\u0000b",  # a backslash and the text u0000, not a NUL
+        "neg": -42,
+        "float": 1.5e-7,
+    }
+    flags = {"Breached__c": True, "Stage__c": "Décision", "Days__c": 3.0}
+    state_store.put_complaints([complaint("C-ü", canonical=canonical, flags=flags)])
+    got = state_store.get_complaints(P, ["C-ü"])["C-ü"]
+    assert got.canonical == canonical
+    assert got.flags == flags
+    assert got.id == "C-ü"
+
+
+def test_tuples_come_back_as_lists(state_store: StateStore) -> None:
+    """JSON has no tuples: a tuple is stored as an array and read back as a list."""
+    state_store.put_complaints([complaint("C-1", canonical={"ids": ("a", "b")})])
+    assert state_store.get_complaints(P, ["C-1"])["C-1"].canonical == {"ids": ["a", "b"]}
+
+
+@pytest.mark.parametrize(
+    ("bad_canonical", "said"),
+    [
+        ({"when": datetime(2026, 1, 1, tzinfo=UTC)}, "not JSON"),
+        ({"x": {1, 2}}, "not JSON"),
+        ({"x": math.nan}, "not JSON"),
+        ({"x": "a\x00b"}, "NUL"),
+    ],
+    ids=["datetime", "set", "nan", "nul"],
+)
+def test_a_put_with_one_bad_item_writes_nothing(
+    state_store: StateStore, bad_canonical: dict[str, Any], said: str
+) -> None:
+    """One item that cannot be stored fails the whole put, naming it; nothing half-written."""
+    state_store.put_complaints([complaint("C-1", 5)])
+    batch = [complaint("C-1", 6), complaint("C-2", 7), complaint("C-bad", canonical=bad_canonical)]
+    with pytest.raises(StateStoreError, match=said) as caught:
+        state_store.put_complaints(batch)
+    assert "C-bad" in str(caught.value)
+    assert state_store.get_complaints(P, ["C-1", "C-2", "C-bad"]) == {"C-1": complaint("C-1", 5)}
+    assert state_store.count_complaints(P) == 1
+
+
+def test_due_complaints_include_the_boundary_and_never_none(state_store: StateStore) -> None:
+    """next_check == until is due, later is not, None is never due; order by next_check, id."""
+    state_store.put_complaints(
+        [
+            complaint("C-late", 101),
+            complaint("C-edge", 100),
+            complaint("C-never", None),
+            complaint("C-b", 50),
+            complaint("C-a", 50),
+        ]
+    )
+    assert [c.id for c in state_store.due_complaints(P, 100)] == ["C-a", "C-b", "C-edge"]
+    assert [c.id for c in state_store.due_complaints(P, 99)] == ["C-a", "C-b"]
+    assert [c.id for c in state_store.due_complaints(P, 49)] == []
+    assert [c.id for c in state_store.due_complaints(P, 2**62)] == [
+        "C-a",
+        "C-b",
+        "C-edge",
+        "C-late",
+    ]
+    assert state_store.due_complaints(P, 100)[2] == complaint("C-edge", 100)
+
+
+def test_next_check_is_the_minimum_ignoring_none(state_store: StateStore) -> None:
+    """next_check() is the earliest non-None next_check of the profile, else None."""
+    assert state_store.next_check(P) is None
+    state_store.put_complaints([complaint("C-1", None)])
+    assert state_store.next_check(P) is None
+    state_store.put_complaints([complaint("C-2", 300), complaint("C-3", -5), complaint("C-4", 7)])
+    assert state_store.next_check(P) == -5
+    state_store.delete_complaints(P, ["C-3"])
+    assert state_store.next_check(P) == 7
+
+
+def test_profiles_never_see_each_others_complaints(state_store: StateStore) -> None:
+    """Same id in two profiles: get, due, next_check, count and delete stay in their profile."""
+    state_store.put_complaints(
+        [complaint("C-1", 10, profile=P), complaint("C-1", 5, profile=Q, source_hash="q")]
+    )
+    assert state_store.get_complaints(P, ["C-1"])["C-1"].source_hash == "h1"
+    assert state_store.get_complaints(Q, ["C-1"])["C-1"].source_hash == "q"
+    assert [c.profile for c in state_store.due_complaints(P, 100)] == [P]
+    assert state_store.next_check(P) == 10
+    assert state_store.next_check(Q) == 5
+    state_store.delete_complaints(Q, ["C-1"])
+    assert state_store.count_complaints(Q) == 0
+    assert state_store.count_complaints(P) == 1
+    assert state_store.get_complaints("nobody", ["C-1"]) == {}
+
+
+def test_integers_outside_64_bits_are_refused(state_store: StateStore) -> None:
+    """next_check must fit a signed 64-bit column: 2**63 is refused, 2**63 - 1 is kept."""
+    with pytest.raises(StateStoreError, match="64 bits"):
+        state_store.put_complaints([complaint("C-1", 2**63)])
+    state_store.put_complaints([complaint("C-1", 2**63 - 1)])
+    assert state_store.next_check(P) == 2**63 - 1
+
+
+# --------------------------------------------------------------------- ledger
+
+
+def test_ledger_entries_are_put_got_and_replaced(state_store: StateStore) -> None:
+    """An entry goes planned -> done -> completed under one key; unknown keys are left out."""
+    state_store.ledger_put([entry("k1"), entry("k2", occurrence=2)])
+    assert state_store.ledger_get(P, ["k1", "k2", "k404"]) == {
+        "k1": entry("k1"),
+        "k2": entry("k2", occurrence=2),
+    }
+    done = entry("k1", status="done", crm_id="00T000000000001", updated_at=200)
+    state_store.ledger_put([done])
+    assert state_store.ledger_get(P, ["k1"]) == {"k1": done}
+    completed = entry("k1", status="completed", crm_id="00T000000000001", updated_at=300)
+    failed = entry("k2", status="failed", error="FIELD_CUSTOM_VALIDATION_EXCEPTION: no")
+    state_store.ledger_put([completed, failed])
+    assert state_store.ledger_get(P, ["k1", "k2"]) == {"k1": completed, "k2": failed}
+
+
+def test_ledger_for_complaints_returns_every_entry_of_those_complaints(
+    state_store: StateStore,
+) -> None:
+    """All entries of the listed complaints, by (complaint, clock, occurrence, key)."""
+    state_store.ledger_put(
+        [
+            entry("k-b2", "C-B", clock="decision", occurrence=2),
+            entry("k-a", "C-A", clock="response"),
+            entry("k-b1", "C-B", clock="decision", occurrence=1),
+            entry("k-b0", "C-B", clock="ack", occurrence=9),
+            entry("k-c", "C-C"),
+            entry("k-q", "C-A", profile=Q),
+        ]
+    )
+    got = state_store.ledger_for_complaints(P, ["C-B", "C-A", "C-404"])
+    assert [e.key for e in got] == ["k-a", "k-b0", "k-b1", "k-b2"]
+    assert got[0] == entry("k-a", "C-A", clock="response")
+    assert [e.key for e in state_store.ledger_for_complaints(Q, ["C-A", "C-B"])] == ["k-q"]
+
+
+def test_ledger_is_kept_per_profile(state_store: StateStore) -> None:
+    """The same key in two profiles is two entries."""
+    state_store.ledger_put([entry("k1", profile=P), entry("k1", profile=Q, status="done")])
+    assert state_store.ledger_get(P, ["k1"])["k1"].status == "planned"
+    assert state_store.ledger_get(Q, ["k1"])["k1"].status == "done"
+    assert state_store.ledger_get("nobody", ["k1"]) == {}
+
+
+def test_a_ledger_put_with_an_unknown_status_writes_nothing(state_store: StateStore) -> None:
+    """A status outside planned/done/failed/completed fails the whole put."""
+    with pytest.raises(StateStoreError, match="sent"):
+        state_store.ledger_put([entry("k1"), entry("k2", status="sent")])
+    assert state_store.ledger_get(P, ["k1", "k2"]) == {}
+
+
+def test_thousands_of_keys_are_read_in_one_call(state_store: StateStore) -> None:
+    """Key lists longer than the 999 variables the SQLite store binds per statement."""
+    keys = [f"key-{i:05d}" for i in range(3_000)]
+    state_store.ledger_put([entry(k, f"C-{i % 700}") for i, k in enumerate(keys)])
+    state_store.put_complaints([complaint(f"C-{i}") for i in range(2_500)])
+    asked = [*keys, "key-missing"]
+    assert sorted(state_store.ledger_get(P, asked)) == keys
+    ids = [f"C-{i}" for i in range(2_600)]  # 2,500 stored + 100 unknown
+    assert len(state_store.get_complaints(P, ids)) == 2_500
+    # 3,000 entries spread over 700 complaints; all 700 asked.
+    assert len(state_store.ledger_for_complaints(P, [f"C-{i}" for i in range(700)])) == 3_000
+    state_store.delete_complaints(P, ids)
+    assert state_store.count_complaints(P) == 0
+
+
+# ----------------------------------------------------------------------- runs
+
+
+def test_runs_start_finish_and_list_newest_first(state_store: StateStore) -> None:
+    """recent_runs lists by started_at descending, ties by start order, up to limit."""
+    state_store.start_run(run("r1", 100))
+    state_store.start_run(run("r3", 300))
+    state_store.start_run(run("r2a", 200))
+    state_store.start_run(run("r2b", 200))
+    state_store.start_run(run("q1", 999, profile=Q))
+    state_store.finish_run(P, "r1", 150, "ok", {"written": 3, "notes": ["é"]})
+    runs = state_store.recent_runs(P)
+    assert [r.run_id for r in runs] == ["r3", "r2b", "r2a", "r1"]
+    assert runs[-1] == RunRecord(P, "r1", 100, 150, "ok", {"written": 3, "notes": ["é"]})
+    assert runs[0] == RunRecord(P, "r3", 300, None, "running", {})
+    assert [r.run_id for r in state_store.recent_runs(P, limit=2)] == ["r3", "r2b"]
+    assert state_store.recent_runs(P, limit=0) == []
+    assert [r.run_id for r in state_store.recent_runs(Q)] == ["q1"]
+
+
+def test_finishing_an_unknown_run_fails(state_store: StateStore) -> None:
+    """finish_run of a run never started raises StateStoreError naming it."""
+    state_store.start_run(run("r1", 100, profile=Q))
+    with pytest.raises(StateStoreError, match="r1"):
+        state_store.finish_run(P, "r1", 150, "ok", {})
+
+
+def test_starting_a_run_again_replaces_it(state_store: StateStore) -> None:
+    """A repeated start_run (a retried call) leaves one row with the latest values."""
+    state_store.start_run(run("r1", 100))
+    state_store.start_run(RunRecord(P, "r1", 110, None, "running", {"retry": True}))
+    assert state_store.recent_runs(P) == [RunRecord(P, "r1", 110, None, "running", {"retry": True})]
+
+
+# ---------------------------------------------------------------- lifecycle
+
+
+def test_a_closed_store_refuses_calls(state_store: StateStore) -> None:
+    """After close() every call raises StateStoreError; closing again is harmless."""
+    state_store.close()
+    state_store.close()
+    with pytest.raises(StateStoreError, match="closed"):
+        state_store.count_complaints(P)
+    with pytest.raises(StateStoreError, match="closed"):
+        state_store.put_complaints([complaint("C-1")])
+
+
+# ------------------------------------------- several connections and processes
+
+
+def test_two_connections_see_each_others_committed_writes(
+    durable_state_backend: StateBackend,
+) -> None:
+    """What one store object commits, another on the same storage reads, both ways."""
+    assert durable_state_backend.open_another is not None
+    first = durable_state_backend.store
+    first.migrate()
+    second = durable_state_backend.open_another()
+    assert second.migrate() == 1
+    first.put_complaints([complaint("C-1", 10)])
+    first.set_watermark(P, "Case", datetime(2026, 3, 2, tzinfo=UTC))
+    assert second.get_complaints(P, ["C-1"]) == {"C-1": complaint("C-1", 10)}
+    assert second.get_watermark(P, "Case") == datetime(2026, 3, 2, tzinfo=UTC)
+    second.ledger_put([entry("k1")])
+    second.delete_complaints(P, ["C-1"])
+    assert first.ledger_get(P, ["k1"]) == {"k1": entry("k1")}
+    assert first.count_complaints(P) == 0
+
+
+_CHILD = """
+import sys
+from pathlib import Path
+from crmsync.adapters.state_postgres import PostgresStateStore
+from crmsync.adapters.state_sqlite import SqliteStateStore
+from crmsync.ports import StoredComplaint
+
+kind, location, schema, prefix, count = sys.argv[1:6]
+if kind == "sqlite":
+    store = SqliteStateStore(Path(location))
+else:
+    store = PostgresStateStore(location, schema=schema, application_name=schema)
+store.migrate()
+print(sorted(store.get_complaints("aston", ["C-1", "C-2", "C-3"])))
+for i in range(int(count)):
+    store.put_complaints(
+        [StoredComplaint("aston", f"{prefix}-{i}-{j}", {}, {}, i, "h") for j in range(5)]
+    )
+store.close()
+"""
+
+
+def test_processes_share_committed_writes_and_write_at_once(
+    durable_state_backend: StateBackend,
+) -> None:
+    """Two child processes read what this one committed, then each commits 30 puts of 5
+    complaints at the same time: this process then counts all of them."""
+    store = durable_state_backend.store
+    store.migrate()
+    store.put_complaints([complaint("C-1"), complaint("C-2")])
+    children = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                _CHILD,
+                durable_state_backend.kind,
+                str(durable_state_backend.location),
+                str(durable_state_backend.schema),
+                name,
+                "30",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in ("a", "b")
+    ]
+    for child in children:
+        out, err = child.communicate(timeout=120)
+        assert child.returncode == 0, err
+        assert out.strip() == "['C-1', 'C-2']"
+    # 2 of ours + 2 children x 30 puts x 5 complaints.
+    assert store.count_complaints(P) == 2 + 2 * 30 * 5
+    assert store.get_complaints(P, ["b-29-4"])["b-29-4"].next_check == 29
+
+
+def test_concurrent_first_migrations_do_not_race(durable_state_backend: StateBackend) -> None:
+    """Four stores migrating a fresh database at the same moment all end at version 1."""
+    assert durable_state_backend.open_another is not None
+    stores = [durable_state_backend.store] + [
+        durable_state_backend.open_another() for _ in range(3)
+    ]
+    barrier = threading.Barrier(len(stores))
+    results: list[int | BaseException] = []
+
+    def go(store: StateStore) -> None:
+        barrier.wait()
+        try:
+            results.append(store.migrate())
+        except BaseException as exc:  # collected, asserted below
+            results.append(exc)
+
+    threads = [threading.Thread(target=go, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert results == [1, 1, 1, 1]
+    stores[0].put_complaints([complaint("C-1")])
+    assert stores[3].count_complaints(P) == 1
+
+
+# ----------------------------------------------------------------------- bulk
+
+
+@pytest.mark.slow
+def test_bulk_one_hundred_thousand_complaints_round_trip(state_store: StateStore) -> None:
+    """100,000 complaints go in, come back whole, are due by next_check, and are deleted."""
+    n = 100_000
+    items = [
+        complaint(f"C-{i:06d}", i if i % 2 == 0 else None, canonical={"id": i, "t": "é"})
+        for i in range(n)
+    ]
+    ids = [c.id for c in items]
+    state_store.put_complaints(items)
+    assert state_store.count_complaints(P) == n
+    got = state_store.get_complaints(P, ids)
+    assert len(got) == n
+    assert got["C-054321"] == items[54_321]
+    # Even i in 0..49,999 have next_check i <= 49,999: 25,000 of them.
+    assert len(state_store.due_complaints(P, 49_999)) == 25_000
+    assert state_store.next_check(P) == 0
+    state_store.delete_complaints(P, ids)
+    assert state_store.count_complaints(P) == 0
+
+
+# ------------------------------------------------------- SQL backends only
+
+_EXTRA = Migration(2, "a test table", ("CREATE TABLE {schema}.extra (profile text NOT NULL)",))
+_BROKEN = Migration(2, "a broken step", ("CREATE TABLE {schema}.half (x int)", "NOT SQL AT ALL"))
+
+
+def _sqlite_versions(path: Path) -> list[int]:
+    conn = sqlite3.connect(path)
+    try:
+        return [r[0] for r in conn.execute("SELECT version FROM schema_version ORDER BY 1")]
+    finally:
+        conn.close()
+
+
+def test_sqlite_migrations_apply_missing_steps_in_order(tmp_path: Path) -> None:
+    """A version-1 SQLite database gets step 2 only; a failing step leaves version 1 whole."""
+    path = tmp_path / "m.sqlite3"
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        assert migrate_sqlite(conn, "test") == 1
+        broken = (
+            *SQLITE_MIGRATIONS,
+            Migration(2, "broken", ("CREATE TABLE half (x INTEGER)", "NOT SQL AT ALL")),
+        )
+        with pytest.raises(sqlite3.Error):
+            migrate_sqlite(conn, "test", broken)
+        assert _sqlite_versions(path) == [1]
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        assert "half" not in tables
+        extra = (*SQLITE_MIGRATIONS, Migration(2, "extra", ("CREATE TABLE extra (p TEXT)",)))
+        assert migrate_sqlite(conn, "test", extra) == 2
+        assert migrate_sqlite(conn, "test", extra) == 2
+    finally:
+        conn.close()
+    assert _sqlite_versions(path) == [1, 2]
+
+
+@pytest.mark.postgres
+def test_postgres_migrations_apply_missing_steps_in_order(postgres_url: str) -> None:
+    """A version-1 schema gets step 2 only; a failing step leaves version 1 whole."""
+    schema = f"crmsync_test_m_{time.time_ns()}"
+    ident = sql.Identifier(schema)
+    try:
+        with psycopg.connect(postgres_url) as conn:
+            assert migrate_postgres(conn, schema, "test") == 1
+            with pytest.raises(psycopg.Error):
+                migrate_postgres(conn, schema, "test", (*POSTGRES_MIGRATIONS, _BROKEN))
+            half = conn.execute("SELECT to_regclass(%s)", (f"{schema}.half",)).fetchone()
+            assert half == (None,)
+            assert migrate_postgres(conn, schema, "test", (*POSTGRES_MIGRATIONS, _EXTRA)) == 2
+            versions = conn.execute(
+                sql.SQL("SELECT version FROM {}.schema_version ORDER BY 1").format(ident)
+            ).fetchall()
+            assert versions == [(1,), (2,)]
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(ident))
+
+
+def test_migration_lists_are_numbered_one_to_n() -> None:
+    """Both dialects list versions 1..LATEST_VERSION; a gap is refused."""
+    assert [m.version for m in SQLITE_MIGRATIONS] == list(range(1, LATEST_VERSION + 1))
+    assert [m.version for m in POSTGRES_MIGRATIONS] == list(range(1, LATEST_VERSION + 1))
+    with pytest.raises(StateStoreError, match=r"\[1, 3\]"):
+        check_order([SQLITE_MIGRATIONS[0], Migration(3, "gap", ())])
+
+
+def test_sqlite_uses_wal_and_the_due_index(tmp_path: Path) -> None:
+    """The file is in WAL mode and due_complaints is answered from (profile, next_check)."""
+    path = tmp_path / "s.sqlite3"
+    store = SqliteStateStore(path)
+    try:
+        store.migrate()
+    finally:
+        store.close()
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        plan = " ".join(
+            str(row[-1])
+            for row in conn.execute(
+                "EXPLAIN QUERY PLAN SELECT id FROM complaints "
+                "WHERE profile = ? AND next_check IS NOT NULL AND next_check <= ? "
+                "ORDER BY next_check, id",
+                ("p", 1),
+            )
+        )
+    finally:
+        conn.close()
+    assert "complaints_due" in plan
+
+
+@pytest.mark.postgres
+def test_postgres_reconnects_once_after_the_connection_drops(postgres_url: str) -> None:
+    """A killed server connection is replaced and the call succeeds, logging a warning."""
+    schema = f"crmsync_test_r_{time.time_ns()}"
+    store = PostgresStateStore(postgres_url, schema=schema, application_name=schema)
+    try:
+        store.migrate()
+        store.put_complaints([complaint("C-1")])
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            killed = admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = %s",
+                (schema,),
+            ).fetchall()
+        assert killed == [(True,)]
+        with capture_logs() as logs:
+            assert store.count_complaints(P) == 1
+        assert [e["event"] for e in logs] == ["state_store.reconnect"]
+        store.put_complaints([complaint("C-2")])
+        assert store.count_complaints(P) == 2
+    finally:
+        store.close()
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
+            )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://crm:Sup3r-S3cret@127.0.0.1:1/db",
+        "postgres://crm:Sup3r-S3cret@127.0.0.1:1/db?sslmode=disable",
+        "postgresql://crm@127.0.0.1:1/db?password=Sup3r-S3cret",
+    ],
+    ids=["userinfo", "postgres-scheme", "query"],
+)
+def test_postgres_errors_never_show_the_password(url: str) -> None:
+    """Failing to connect (nothing listens on port 1) names the host but not the password."""
+    with pytest.raises(StateStoreError) as caught:
+        PostgresStateStore(url, connect_timeout=2)
+    message = str(caught.value)
+    assert "Sup3r-S3cret" not in message
+    assert "127.0.0.1" in message
+    assert "***" in message
+    assert caught.value.__cause__ is None
+
+
+# -------------------------------------------------------------------- factory
+
+
+def test_factory_defaults_to_sqlite_in_the_data_folder(tmp_path: Path) -> None:
+    """No URL (None or empty) opens SQLite at data_dir/state.sqlite3, creating the folder."""
+    for url in (None, ""):
+        data_dir = tmp_path / f"data-{url!r}"
+        store = open_state_store(url, data_dir)
+        try:
+            assert isinstance(store, SqliteStateStore)
+            assert store.migrate() == 1
+        finally:
+            store.close()
+        assert (data_dir / "state.sqlite3").is_file()
+
+
+def test_factory_reads_sqlite_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """sqlite:////abs/path is absolute, sqlite:///rel/path relative to the working folder."""
+    absolute = open_state_store(f"sqlite:///{tmp_path}/abs.db", tmp_path / "unused")
+    monkeypatch.chdir(tmp_path)
+    relative = open_state_store("sqlite:///sub/rel%20x.db", tmp_path / "unused")
+    try:
+        assert isinstance(absolute, SqliteStateStore)
+        assert isinstance(relative, SqliteStateStore)
+        assert absolute.path == tmp_path / "abs.db"
+        assert relative.path == Path("sub/rel x.db")
+    finally:
+        absolute.close()
+        relative.close()
+    assert (tmp_path / "abs.db").is_file()
+    assert (tmp_path / "sub" / "rel x.db").is_file()
+    assert not (tmp_path / "unused").exists()
+
+
+def test_factory_opens_postgres_for_both_schemes(tmp_path: Path) -> None:
+    """postgresql:// and postgres:// reach the PostgreSQL store (here: nothing listening)."""
+    for scheme in ("postgresql", "postgres"):
+        with pytest.raises(StateStoreError, match=r"cannot connect") as caught:
+            open_state_store(f"{scheme}://crm:hunter22@127.0.0.1:1/db", tmp_path)
+        assert "hunter22" not in str(caught.value)
+
+
+@pytest.mark.postgres
+def test_factory_returns_a_working_postgres_store(postgres_url: str, tmp_path: Path) -> None:
+    """A reachable PostgreSQL URL gives a PostgresStateStore on the crmsync schema."""
+    store = open_state_store(postgres_url, tmp_path)
+    try:
+        assert isinstance(store, PostgresStateStore)
+        assert store.schema == "crmsync"
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("mysql://crm:hunter22@db.example/crm", "scheme 'mysql'"),
+        ("postgresql+psycopg://crm:hunter22@db/crm", "scheme 'postgresql+psycopg'"),
+        ("crm:hunter22@db/crm", "no scheme"),
+        ("/var/lib/crmsync/state.sqlite3", "no scheme"),
+        ("sqlite://", "three slashes"),
+        ("sqlite:///x.db?mode=hunter22", "no ? or #"),
+    ],
+)
+def test_factory_refuses_other_urls_without_secrets(url: str, said: str, tmp_path: Path) -> None:
+    """Unknown schemes and malformed URLs raise ConfigError naming the problem, not secrets."""
+    with pytest.raises(ConfigError, match=re.escape(said)) as caught:
+        open_state_store(url, tmp_path)
+    assert "hunter22" not in str(caught.value)
+
+
+def test_a_file_that_is_not_a_database_is_refused_by_name(tmp_path: Path) -> None:
+    """Opening a file that is not SQLite raises StateStoreError naming the file."""
+    path = tmp_path / "notes.txt"
+    path.write_text("these are not the tables you are looking for\n" * 100)
+    with pytest.raises(StateStoreError, match=re.escape("notes.txt")):
+        SqliteStateStore(path)
