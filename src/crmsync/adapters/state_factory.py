@@ -6,7 +6,6 @@ import re
 from pathlib import Path
 from urllib.parse import unquote
 
-from crmsync.adapters.state_postgres import PostgresStateStore
 from crmsync.adapters.state_sqlite import SqliteStateStore
 from crmsync.errors import ConfigError
 from crmsync.ports import StateStore
@@ -46,6 +45,9 @@ def open_state_store(url: str | None, data_dir: Path) -> StateStore:
             raise ConfigError("state store URL sqlite:///... takes a file path only (no ? or #)")
         return SqliteStateStore(Path(unquote(rest[1:])))
     if scheme in {"postgresql", "postgres"}:
+        # psycopg costs a third of a second to import: only when PostgreSQL is asked for
+        from crmsync.adapters.state_postgres import PostgresStateStore  # noqa: PLC0415
+
         return PostgresStateStore(text)
     raise ConfigError(
         f"state store URL scheme '{scheme}' is not supported: use sqlite:///path or "

@@ -8,20 +8,22 @@ import shutil
 import signal
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from crmsync.bootstrap import Runtime, build_runtime, local_crm_path, system_clock
 from crmsync.cli.app import EXIT_BAD_INPUT, app, err, fail, parse_now
 from crmsync.errors import ConfigError, CrmSyncError
 from crmsync.logging_setup import configure_logging
 from crmsync.service.cycle_report import CycleReport
-from crmsync.service.sync_cycle import Hook
 from crmsync.settings import Settings
+
+if TYPE_CHECKING:  # the composition root and adapters are imported when a command runs
+    from crmsync.bootstrap import Runtime
+    from crmsync.service.sync_cycle import Hook
 
 config_app = typer.Typer(help="Show the configuration in force.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
@@ -42,6 +44,8 @@ def load_settings(**overrides: object) -> Settings:
 
 
 def _runtime(settings: Settings) -> Runtime:
+    from crmsync.bootstrap import build_runtime  # noqa: PLC0415
+
     try:
         return build_runtime(settings, hook=crash_hook_from_env())
     except ConfigError as exc:
@@ -155,6 +159,7 @@ def run_cmd() -> None:
     """The long-running worker: a cycle every CRMSYNC_SYNC_INTERVAL (default 5 minutes), and
     at the next due or warning instant when that comes sooner. SIGTERM finishes the cycle
     in progress and exits 0."""
+    from crmsync.bootstrap import system_clock  # noqa: PLC0415
     from crmsync.scheduling import Worker  # noqa: PLC0415 - APScheduler only for this command
 
     settings = load_settings()
@@ -183,6 +188,7 @@ def demo_cmd(
     """Create a local CRM with realistic complaints for a bundled charter, run one cycle and
     show what it flagged and which follow-up tasks it created. Uses
     CRMSYNC_DATA_DIR/demo-CHARTER (recreated on every run)."""
+    from crmsync.bootstrap import local_crm_path, system_clock  # noqa: PLC0415
     from crmsync.service.demo_seed import seed_local_crm  # noqa: PLC0415
 
     base = load_settings()
@@ -226,6 +232,8 @@ def demo_cmd(
 
 
 def _show_demo(runtime: Runtime, report: CycleReport, console: Console) -> None:
+    from crmsync.bootstrap import local_crm_path, system_clock  # noqa: PLC0415
+
     states = Table(title="Charter_Status__c written")
     states.add_column("status")
     states.add_column("complaints", justify="right")
