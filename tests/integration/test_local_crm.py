@@ -287,6 +287,8 @@ def test_writing_while_iterating_changed_records(crm: LocalCrm, clock: Clock) ->
     seen = []
     for record in crm.changed_records("Case", [], since=None, until=FAR):
         seen.append(record.id)
+        if len(seen) > len(made):
+            break  # records come back again: without a snapshot this would never end
         if len(seen) % 500 == 0:  # moves these 500 past every record still to come
             [result] = crm.update_records("Case", [(record.id, {"Subject": "x"})])
             assert result.ok

@@ -273,18 +273,27 @@ class LocalCrm:
         self._conns: dict[tuple[int, int], sqlite3.Connection] = {}
         self._lock = threading.Lock()
         self._indexed: set[str] = set()
+        keys = {
+            info.name
+            for spec in self._schema.objects.values()
+            for info in (spec.fields or {}).values()
+            if info.external_id or info.unique
+        }
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self._write() as conn:
                 for statement in _DDL.split(";"):
                     if statement.strip():
                         conn.execute(statement)
+                for field in sorted(keys):
+                    conn.execute(self._index_sql(field))
         except OSError as exc:
+            self.close()
             raise CrmError(f"local CRM {self.path}: cannot create ({exc.strerror})") from exc
-        for spec in self._schema.objects.values():
-            for info in (spec.fields or {}).values():
-                if info.external_id or info.unique:
-                    self._ensure_index(info.name)
+        except CrmError:
+            self.close()
+            raise
+        self._indexed.update(keys)
 
     # -- lifecycle
 
@@ -337,7 +346,8 @@ class LocalCrm:
         sql_filter, filter_params = self._sql_prefilter(where)
 
         def pages() -> Iterator[list[tuple[str, str, str]]]:
-            yield from snapshot_pages(self._conn())
+            with self._snapshot() as conn:
+                yield from snapshot_pages(conn)
 
         def snapshot_pages(conn: sqlite3.Connection) -> Iterator[list[tuple[str, str, str]]]:
             after: tuple[str, str] | None = None
@@ -683,13 +693,16 @@ class LocalCrm:
         if field in self._indexed or field == self._schema.id_field:
             return
         try:
-            self._conn().execute(
-                f'CREATE INDEX IF NOT EXISTS "records_by_{field}"'
-                f" ON records (object, {self._json_column(field)})"
-            )
+            self._conn().execute(self._index_sql(field))
         except sqlite3.Error as exc:
             _raise_crm_error(self.path, exc)
         self._indexed.add(field)
+
+    def _index_sql(self, field: str) -> str:
+        return (
+            f'CREATE INDEX IF NOT EXISTS "records_by_{field}"'
+            f" ON records (object, {self._json_column(field)})"
+        )
 
     def _next_stamp(self, conn: sqlite3.Connection) -> str:
         """The next ``SystemModstamp``: the clock, or 1 ms past the last one if not later."""

@@ -163,6 +163,7 @@ def _import(
             if len(chunk) >= CHUNK:
                 flush()
         flush()
+        progress.update(task, completed=total)
     return imported, bad
 
 
