@@ -1,0 +1,33 @@
+"""``crmsync healthcheck``: the container's HEALTHCHECK probe of the running worker."""
+
+from __future__ import annotations
+
+import os
+import urllib.error
+import urllib.request
+from typing import Annotated
+
+import typer
+
+from crmsync.cli.app import app, fail
+
+
+@app.command("healthcheck")
+def healthcheck_cmd(
+    ready: Annotated[
+        bool, typer.Option("--ready", help="Probe /readyz instead of /healthz.")
+    ] = False,
+    port: Annotated[
+        int | None, typer.Option("--port", help="Port (default CRMSYNC_HTTP_PORT or 8080).")
+    ] = None,
+) -> None:
+    """Exit 0 when the local worker's health endpoint answers 200, else 1."""
+    chosen = port or int(os.environ.get("CRMSYNC_HTTP_PORT", "8080"))
+    path = "/readyz" if ready else "/healthz"
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{chosen}{path}", timeout=5) as answer:
+            if answer.status == 200:
+                return
+    except (urllib.error.URLError, OSError) as exc:
+        raise fail(f"{path} on port {chosen}: {exc}", 1) from None
+    raise fail(f"{path} on port {chosen}: not ready", 1)

@@ -1,0 +1,190 @@
+"""Health and metrics endpoints for the platform: ``/healthz``, ``/readyz``, ``/metrics``.
+
+A small threaded HTTP server from the standard library on ``CRMSYNC_HTTP_PORT``;
+metrics in the Prometheus text format from ``prometheus_client`` on a registry of our
+own. Readiness: the state store answers, the CRM answered at the last attempt, and the
+last successful cycle of every profile this process works is younger than three
+intervals.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+log = structlog.get_logger("crmsync.http")
+
+
+class Metrics:
+    """Every metric crmsync exports, by profile."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.cycle_duration = Histogram(
+            "crmsync_cycle_duration_seconds",
+            "Wall time of a sync cycle",
+            ["profile"],
+            buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600),
+            registry=r,
+        )
+        self.cycles = Counter(
+            "crmsync_cycles_total", "Sync cycles by outcome", ["profile", "status"], registry=r
+        )
+        self.records_read = Counter(
+            "crmsync_records_read_total", "CRM records read", ["profile"], registry=r
+        )
+        self.flags_written = Counter(
+            "crmsync_flags_written_total",
+            "Complaint records whose flags were written",
+            ["profile"],
+            registry=r,
+        )
+        self.tasks_created = Counter(
+            "crmsync_tasks_created_total", "Follow-up tasks created", ["profile"], registry=r
+        )
+        self.tasks_completed = Counter(
+            "crmsync_tasks_completed_total", "Follow-up tasks completed", ["profile"], registry=r
+        )
+        self.crm_calls = Counter(
+            "crmsync_crm_api_calls_total", "CRM API calls", ["profile"], registry=r
+        )
+        self.api_remaining = Gauge(
+            "crmsync_crm_api_daily_remaining",
+            "Remaining daily CRM API calls (when known)",
+            ["profile"],
+            registry=r,
+        )
+        self.clocks = Gauge(
+            "crmsync_complaints_by_status",
+            "Complaints by charter status at the last cycle",
+            ["profile", "charter", "status"],
+            registry=r,
+        )
+        self.errors = Counter(
+            "crmsync_errors_total",
+            "Records or cycles that failed, by kind",
+            ["profile", "kind"],
+            registry=r,
+        )
+        self.archive_entries = Counter(
+            "crmsync_archive_entries_total",
+            "Entries appended to the archive",
+            ["profile"],
+            registry=r,
+        )
+        self.last_success = Gauge(
+            "crmsync_last_success_timestamp_seconds",
+            "When the last successful cycle ended",
+            ["profile"],
+            registry=r,
+        )
+        self.profile_owned = Gauge(
+            "crmsync_profile_owned",
+            "1 while this process works the profile",
+            ["profile"],
+            registry=r,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+@dataclass
+class Readiness:
+    """What ``/readyz`` checks; updated by the worker, read by the server."""
+
+    interval: int
+    clock: Callable[[], float]
+    state_ok: Callable[[], bool]
+    crm_ok: dict[str, bool] = field(default_factory=dict)
+    last_success: dict[str, float] = field(default_factory=dict)
+    started_at: float = 0.0
+    owned: Callable[[], set[str]] = field(default=set)
+
+    def check(self) -> tuple[bool, dict[str, Any]]:
+        """``(ready, details)``."""
+        now = self.clock()
+        details: dict[str, Any] = {}
+        try:
+            details["state_store"] = bool(self.state_ok())
+        except Exception as exc:  # the probe must answer, whatever the store does
+            details["state_store"] = False
+            details["state_store_error"] = type(exc).__name__
+        profiles: dict[str, Any] = {}
+        ready = details["state_store"]
+        for profile in sorted(self.owned()):
+            last = self.last_success.get(profile)
+            fresh = (
+                now - last < 3 * self.interval
+                if last is not None
+                else now - self.started_at < 3 * self.interval
+            )
+            crm = self.crm_ok.get(profile, True)
+            profiles[profile] = {
+                "crm_reachable": crm,
+                "last_success_age_s": (None if last is None else round(now - last, 1)),
+                "fresh": fresh,
+            }
+            ready = ready and crm and fresh
+        details["profiles"] = profiles
+        details["ready"] = ready
+        return ready, details
+
+
+class OpsServer:
+    """The HTTP server on a daemon thread; ``stop()`` shuts it down."""
+
+    def __init__(
+        self, port: int, metrics: Metrics, readiness: Readiness, host: str = "0.0.0.0"
+    ) -> None:
+        self.metrics = metrics
+        self.readiness = readiness
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                path = self.path.split("?", 1)[0]
+                if path == "/healthz":
+                    self._send(200, b'{"alive": true}\n', "application/json")
+                elif path == "/readyz":
+                    ready, details = outer.readiness.check()
+                    body = (json.dumps(details, sort_keys=True) + "\n").encode()
+                    self._send(200 if ready else 503, body, "application/json")
+                elif path == "/metrics":
+                    self._send(200, outer.metrics.render(), CONTENT_TYPE_LATEST)
+                else:
+                    self._send(404, b'{"error": "not found"}\n', "application/json")
+
+            def _send(self, status: int, body: bytes, content_type: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return  # probes every few seconds would flood the log
+
+        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, daemon=True, name="crmsync-http"
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+        log.info("http_started", port=self.port)
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -1,0 +1,75 @@
+"""The Dockerfile's structure (no Docker engine runs here): dockerfile-parse reads it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from dockerfile_parse import DockerfileParser
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def parsed() -> DockerfileParser:
+    parser = DockerfileParser(path=str(ROOT / "Dockerfile"))
+    return parser
+
+
+def instructions(stage: int | None = None) -> list[dict[str, str]]:
+    """Instructions of the whole file, or of one stage (0-based)."""
+    items = parsed().structure
+    if stage is None:
+        return items
+    starts = [i for i, item in enumerate(items) if item["instruction"] == "FROM"]
+    end = starts[stage + 1] if stage + 1 < len(starts) else len(items)
+    return items[starts[stage] : end]
+
+
+def values(name: str, stage: int | None = None) -> list[str]:
+    return [i["value"] for i in instructions(stage) if i["instruction"] == name]
+
+
+def test_multi_stage_build_wheels_then_installs_them_into_a_slim_image() -> None:
+    """Two stages: the first builds wheels, the final one is slim and installs from them."""
+    froms = values("FROM")
+    assert len(froms) == 2
+    assert froms[0].endswith("AS build")
+    assert "slim" in froms[1]
+    assert any("pip wheel" in v for v in values("RUN", 0))
+    assert any("--from=build" in v for v in values("COPY", 1))
+    assert any("--no-index" in v and "crmsync" in v for v in values("RUN", 1))
+
+
+def test_runs_as_a_non_root_user() -> None:
+    """USER is set in the final stage and is neither root nor uid 0."""
+    users = values("USER", 1)
+    assert users and users[-1] not in {"root", "0"}
+
+
+def test_entrypoint_cmd_healthcheck_volume_and_port() -> None:
+    """ENTRYPOINT ["crmsync"], CMD ["run"], a HEALTHCHECK on the health probe, /data."""
+    assert json.loads(values("ENTRYPOINT")[-1]) == ["crmsync"]
+    assert json.loads(values("CMD")[-1]) == ["run"]
+    [health] = values("HEALTHCHECK")
+    assert "crmsync" in health and "healthcheck" in health
+    assert json.loads(values("VOLUME")[-1]) == ["/data"]
+    assert "8080" in values("EXPOSE")
+    env = parsed().envs
+    assert env["CRMSYNC_DATA_DIR"] == "/data"
+
+
+def test_no_secret_is_baked_in() -> None:
+    """No ENV or ARG carries a secret setting, and key/env files are kept out of the context."""
+    secret_words = ("PASSWORD", "TOKEN", "SECRET", "SESSION_ID", "ARCHIVE_KEY", "PRIVATE_KEY")
+    for item in instructions():
+        if item["instruction"] in {"ENV", "ARG"}:
+            assert not any(word in item["value"].upper() for word in secret_words), item
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    for pattern in (".git", ".venv", "crmsync-data", ".env", "*.pem", "*.key", "crmsync.toml"):
+        assert pattern in ignored
+
+
+def test_the_image_ships_the_mappings_the_defaults_point_at() -> None:
+    """The default CRMSYNC_CHARTER/MAPPING paths are relative to WORKDIR, so mappings/ is copied."""
+    assert values("WORKDIR", 1)[-1] == "/app"
+    assert any(v.split()[0] == "mappings" for v in values("COPY", 1))
