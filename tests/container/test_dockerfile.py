@@ -11,8 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def parsed() -> DockerfileParser:
-    parser = DockerfileParser(path=str(ROOT / "Dockerfile"))
-    return parser
+    return DockerfileParser(path=str(ROOT / "Dockerfile"))
 
 
 def instructions(stage: int | None = None) -> list[dict[str, str]]:
