@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
+    SecretsSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
@@ -89,12 +90,67 @@ class Settings(BaseSettings):
     archive_after: int = Field(
         default=30 * 86400, description="archive closed complaints this long after closing"
     )
+    archive_url: SecretStr | None = Field(
+        default=None,
+        description="archive store: empty = data_dir/archive; postgresql://... (or 'state': "
+        "the state store's server); s3://bucket/prefix?lock=COMPLIANCE&retain_days=N",
+    )
+    archive_key: SecretStr | None = Field(
+        default=None,
+        description="base64 32-byte key: archive entries encrypted at rest (AES-256-GCM)",
+    )
     http_port: int = Field(default=8080, description="health and metrics port")
     log_format: Literal["auto", "json", "console"] = Field(
         default="auto", description="auto: readable on a terminal, JSON otherwise"
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field(default="info")
     write_batch: int = Field(default=200, ge=1, le=200, description="records per write request")
+    profiles: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="named profiles ([profiles.NAME] tables in crmsync.toml): each overrides any "
+        "of these settings for one org/charter; its data_dir defaults to data_dir/NAME",
+    )
+    # Salesforce (CRMSYNC_CRM=salesforce); see adapters/salesforce_auth.py for what each mode needs
+    sf_auth: Literal["jwt", "client_credentials", "password", "session"] = Field(
+        default="jwt", description="Salesforce auth: jwt, client_credentials, password, session"
+    )
+    sf_login_url: str = Field(
+        default="https://login.salesforce.com",
+        description="login server (https://test.salesforce.com for sandboxes, or My Domain)",
+    )
+    sf_instance_url: str | None = Field(
+        default=None, description="org URL (needed for session mode; else from the login)"
+    )
+    sf_consumer_key: str | None = Field(default=None, description="connected app consumer key")
+    sf_consumer_secret: SecretStr | None = Field(
+        default=None, description="connected app secret (client_credentials)"
+    )
+    sf_private_key_file: Path | None = Field(
+        default=None, description="PEM RSA private key of the connected app certificate (jwt)"
+    )
+    sf_username: str | None = Field(default=None, description="integration user (jwt, password)")
+    sf_password: SecretStr | None = Field(default=None, description="password (password mode)")
+    sf_security_token: SecretStr | None = Field(
+        default=None, description="security token (password mode)"
+    )
+    sf_session_id: SecretStr | None = Field(
+        default=None, description="an existing session id (session mode)"
+    )
+    sf_api_version: str = Field(
+        default="62.0", pattern=r"^\d+\.\d$", description="REST API version"
+    )
+    sf_timeout: float = Field(
+        default=30.0, gt=0, description="seconds before an HTTP request fails"
+    )
+    sf_api_budget_share: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="stop a cycle before using more than this share of the org's daily API limit",
+    )
+    sf_bulk_threshold: int = Field(
+        default=10_000, ge=1, description="read with Bulk API 2.0 above this many records"
+    )
 
     @field_validator("sync_interval", "overlap", "archive_after", mode="before")
     @classmethod
@@ -113,7 +169,41 @@ class Settings(BaseSettings):
         toml = TomlConfigSettingsSource(
             settings_cls, toml_file=os.environ.get("CRMSYNC_CONFIG", "crmsync.toml")
         )
-        return (init_settings, env_settings, toml, file_secret_settings)
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        secrets_dir = os.environ.get("CRMSYNC_SECRETS_DIR", "/run/secrets")
+        if Path(secrets_dir).is_dir():
+            # docker/kubernetes secrets as files: /run/secrets/crmsync_sf_password etc.
+            sources.append(SecretsSettingsSource(settings_cls, secrets_dir=secrets_dir))
+        sources.append(toml)
+        return tuple(sources)
+
+    def profile_settings(self) -> list[Settings]:
+        """One Settings per profile: this one when no profiles are configured, else each
+        ``[profiles.NAME]`` table over these values (raises ``ValueError`` naming the profile
+        and setting when one does not validate)."""
+        if not self.profiles:
+            return [self]
+        base = {k: v for k, v in self.__dict__.items() if k != "profiles"}
+        out: list[Settings] = []
+        for name, overrides in self.profiles.items():
+            unknown = sorted(set(overrides) - set(type(self).model_fields) - {"name"})
+            if unknown:
+                raise ValueError(f"profile '{name}': unknown setting(s) {', '.join(unknown)}")
+            values = {
+                **base,
+                "data_dir": self.data_dir / name,
+                **overrides,
+                "profile": name,
+                "profiles": {},
+            }
+            try:
+                out.append(type(self)(**values))
+            except ValidationError as exc:
+                problems = "; ".join(
+                    f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+                )
+                raise ValueError(f"profile '{name}': {problems}") from None
+        return out
 
     @property
     def state_url_value(self) -> str | None:
