@@ -176,6 +176,7 @@ class BusinessCalendar:
 
     # ------------------------------------------------------------------ compilation
     def _compile(self, lo: int, hi: int) -> None:
+        """Compile the years ``lo..hi``, which lie just before or just after the compiled span."""
         wd_date: list[date] = []
         wd_close: list[int] = []
         wd_next: list[int] = []
@@ -191,6 +192,23 @@ class BusinessCalendar:
                 wd_next.append(self._next_day_from(day))
                 spans.extend(day_spans)
             day += one
+        old_spans = list(zip(self._iv_start, self._iv_end, strict=True))
+        if self._lo is None or self._hi is None:
+            pass
+        elif hi + 1 == self._lo:  # new years first
+            wd_date += self._wd_date
+            wd_close += self._wd_close
+            wd_next += self._wd_next
+            spans += old_spans
+            hi = self._hi
+        elif lo == self._hi + 1:  # new years last
+            wd_date = self._wd_date + wd_date
+            wd_close = self._wd_close + wd_close
+            wd_next = self._wd_next + wd_next
+            spans = old_spans + spans
+            lo = self._lo
+        else:
+            raise AssertionError(f"years {lo}-{hi} do not adjoin {self._lo}-{self._hi}")
         if any(b[0] < a[1] for a, b in itertools.pairwise(spans)):
             # a fall-back across midnight (e.g. America/Goose_Bay until 2010: 00:01 -> 23:01)
             # interleaves two days' instants; the index needs them in time order
@@ -226,7 +244,7 @@ class BusinessCalendar:
         if self._lo is None or self._hi is None:
             self._compile(year, year + 1)
         elif year < self._lo:
-            self._compile(year, self._hi)
+            self._compile(year, self._lo - 1)
 
     def _extend(self, start: int) -> None:
         """Compile one more year, unless that goes past the search limit from ``start``."""
@@ -235,7 +253,7 @@ class BusinessCalendar:
             raise CalendarError(
                 f"no working time within {_SEARCH_YEARS} years: the calendar is closed for good"
             )
-        self._compile(self._lo, self._hi + 1)
+        self._compile(self._hi + 1, self._hi + 1)
 
     # ------------------------------------------------------------------ deadlines
     def deadline(self, start: int, duration: Duration) -> int:
