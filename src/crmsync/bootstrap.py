@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from crmsync.adapters.local_crm import LocalCrm
 from crmsync.adapters.state_factory import open_state_store
@@ -13,9 +14,13 @@ from crmsync.domain.charter import Charter
 from crmsync.errors import ConfigError
 from crmsync.mapping.charter_file import load_charter
 from crmsync.mapping.field_mapping import FieldMapping, load_mapping
-from crmsync.ports import CrmPort, StateStore
+from crmsync.ports import ArchiveStore, CrmPort, StateStore
+from crmsync.service.archiving import ArchivingService, EntryCipher
 from crmsync.service.sync_cycle import Hook, SyncCycle
 from crmsync.settings import Settings
+
+if TYPE_CHECKING:  # the Salesforce adapter (requests, PyJWT) is imported when it is built
+    from crmsync.adapters.salesforce_crm import SalesforceCrm
 
 LOCAL_CRM_FILE = "local-crm.sqlite3"
 
@@ -53,9 +58,39 @@ def build_crm(settings: Settings, clock: Callable[[], datetime] = system_clock) 
     if settings.crm == "local":
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         return LocalCrm(local_crm_path(settings), clock=clock)
-    raise ConfigError(
-        "CRMSYNC_CRM=salesforce: the Salesforce adapter is not part of this build yet "
-        "(use CRMSYNC_CRM=local)"
+    return build_salesforce(settings)
+
+
+def build_salesforce(settings: Settings) -> SalesforceCrm:
+    """The Salesforce adapter from the ``CRMSYNC_SF_*`` settings (logs in on first use).
+
+    Raises ``ConfigError`` naming the settings the chosen auth mode lacks."""
+    from crmsync.adapters.salesforce_auth import (  # noqa: PLC0415
+        SalesforceAuth,
+        SalesforceCredentials,
+        TimeoutSession,
+    )
+    from crmsync.adapters.salesforce_crm import SalesforceCrm  # noqa: PLC0415
+
+    credentials = SalesforceCredentials(
+        mode=settings.sf_auth,
+        login_url=settings.sf_login_url,
+        instance_url=settings.sf_instance_url,
+        consumer_key=settings.sf_consumer_key,
+        consumer_secret=settings.sf_consumer_secret,
+        private_key_file=settings.sf_private_key_file,
+        username=settings.sf_username,
+        password=settings.sf_password,
+        security_token=settings.sf_security_token,
+        session_id=settings.sf_session_id,
+        api_version=settings.sf_api_version,
+    )
+    auth = SalesforceAuth(credentials, TimeoutSession(settings.sf_timeout))
+    return SalesforceCrm(
+        auth,
+        api_version=settings.sf_api_version,
+        budget_share=settings.sf_api_budget_share,
+        bulk_threshold=settings.sf_bulk_threshold,
     )
 
 
@@ -90,3 +125,62 @@ def build_runtime(
         hook=hook,
     )
     return Runtime(settings, charter, mapping, crm, state, cycle)
+
+
+# ------------------------------------------------------------------ the archive
+ARCHIVE_DIR = "archive"
+
+
+def archive_cipher(settings: Settings) -> EntryCipher | None:
+    """The cipher of ``CRMSYNC_ARCHIVE_KEY``, or None; ``ConfigError`` for a malformed key."""
+    if settings.archive_key is None or not settings.archive_key.get_secret_value().strip():
+        return None
+    return EntryCipher.from_base64(settings.archive_key.get_secret_value())
+
+
+def build_archive(settings: Settings) -> ArchiveStore:
+    """The archive store ``CRMSYNC_ARCHIVE_URL`` names: empty = ``data_dir/archive`` (local
+    folder); ``postgresql://...`` (``state``: the state store's URL) = PostgreSQL, schema
+    ``crmsync_archive``; ``s3://bucket/prefix?...`` = S3-compatible object storage."""
+    url = settings.archive_url.get_secret_value().strip() if settings.archive_url else ""
+    if url == "state":
+        url = settings.state_url_value or ""
+        if not url.startswith(("postgresql://", "postgres://")):
+            raise ConfigError("CRMSYNC_ARCHIVE_URL=state needs a PostgreSQL CRMSYNC_STATE_URL")
+    if not url:
+        from crmsync.adapters.archive_local import LocalArchiveStore  # noqa: PLC0415
+
+        return LocalArchiveStore(settings.data_dir / ARCHIVE_DIR)
+    scheme = url.split(":", 1)[0].lower()
+    if scheme in ("postgresql", "postgres"):
+        from crmsync.adapters.archive_postgres import PostgresArchiveStore  # noqa: PLC0415
+
+        return PostgresArchiveStore(url)
+    if scheme == "s3":
+        from crmsync.adapters.archive_s3 import S3ArchiveStore  # noqa: PLC0415
+
+        return S3ArchiveStore.from_url(url)
+    raise ConfigError(
+        f"CRMSYNC_ARCHIVE_URL: unknown scheme '{scheme}' (empty for a local folder, "
+        "postgresql://..., state, or s3://bucket/prefix)"
+    )
+
+
+def build_archiving(
+    runtime: Runtime, archive: ArchiveStore, *, hook: Hook | None = None
+) -> ArchivingService:
+    """The archiving service of a runtime's profile over ``archive``."""
+    s = runtime.settings
+    return ArchivingService(
+        crm=runtime.crm,
+        state=runtime.state,
+        archive=archive,
+        charter=runtime.charter,
+        mapping=runtime.mapping,
+        profile=s.profile,
+        archive_after=s.archive_after,
+        cipher=archive_cipher(s),
+        overlap=timedelta(seconds=s.overlap),
+        write_batch=s.write_batch,
+        hook=hook,
+    )

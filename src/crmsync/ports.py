@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from crmsync.domain.archive_entry import ArchiveEntry, ChainHead, EntryHeader, StoredEntry
+
 # --------------------------------------------------------------------------- CRM
 
 
@@ -274,5 +276,55 @@ class StateStore(Protocol):
     def recent_runs(self, profile: str, limit: int = 20) -> list[RunRecord]:
         """Newest first."""
         ...
+
+    def close(self) -> None: ...
+
+
+# --------------------------------------------------------------------------- archive
+
+
+class ArchiveStore(Protocol):
+    """The archive of closed complaints: append-only, one hash chain per profile.
+
+    Entries (``crmsync.domain.archive_entry.ArchiveEntry``) are kept as given, forever:
+    there is no way to change or delete one through this port. Contract:
+
+    - ``append(entry)`` stores entry ``entry.header.seq`` of ``entry.header.profile`` only if
+      it follows the head: ``seq == head.seq + 1`` and ``prev_hash == head.entry_hash``;
+      otherwise (another writer appended first) it raises ``ChainConflictError`` and stores
+      nothing. When it returns the entry is durable; after a crash during ``append`` the
+      entry is either wholly there or not there at all, and the store repairs its own
+      derived data (indexes, head pointer) on the next use.
+    - ``head(profile)`` is the last entry's ``ChainHead`` (``seq`` 0 when empty).
+    - ``get(ref)`` is the entry ``profile/seq`` exactly as appended; ``EntryNotFoundError``
+      if there is none, ``ArchiveError`` if it cannot be read.
+    - ``iterate(profile)`` walks every slot in chain order as ``StoredEntry`` values, a
+      damaged slot included (``entry`` None, ``problem`` saying why), for verification.
+    - ``search(profile, ...)`` gives the headers matching every criterion given, in chain
+      order: ``complaint_id`` and ``version`` exactly, ``closed_from <= closed_at <
+      closed_before`` (``YYYY-MM-DDTHH:MM:SSZ`` text), ``charter`` exactly.
+
+    Every method raises ``ArchiveError`` when the storage fails; no method returns a
+    half-written entry.
+    """
+
+    def append(self, entry: ArchiveEntry) -> None: ...
+
+    def head(self, profile: str) -> ChainHead: ...
+
+    def get(self, ref: str) -> ArchiveEntry: ...
+
+    def iterate(self, profile: str) -> Iterator[StoredEntry]: ...
+
+    def search(
+        self,
+        profile: str,
+        *,
+        complaint_id: str | None = None,
+        version: str | None = None,
+        closed_from: str | None = None,
+        closed_before: str | None = None,
+        charter: str | None = None,
+    ) -> list[EntryHeader]: ...
 
     def close(self) -> None: ...

@@ -16,13 +16,14 @@ from types import FrameType
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from crmsync.bootstrap import Runtime
+from crmsync.bootstrap import Runtime, build_archive, build_archiving
 from crmsync.errors import CrmSyncError
 
 log = structlog.get_logger("crmsync.worker")
 
 NEXT_DUE_JOB = "next-due"
 INTERVAL_JOB = "interval"
+ARCHIVE_JOB = "archive"  # nightly, 02:00 UTC
 
 
 class Worker:
@@ -65,6 +66,23 @@ class Worker:
             self.on_cycle(ok)
         self._schedule_next_due()
 
+    def archive(self) -> None:
+        """Run the archiving service once (waits for a running cycle; never two at once);
+        failures are logged and the worker goes on."""
+        if self.stop_requested.is_set():
+            return
+        with self._lock:
+            try:
+                store = build_archive(self.runtime.settings)
+                try:
+                    build_archiving(self.runtime, store).run()
+                finally:
+                    store.close()
+            except CrmSyncError as exc:
+                log.error("archive_error", error=str(exc), kind=type(exc).__name__)
+            except Exception as exc:  # a bug must not kill the worker; logged with its trace
+                log.exception("archive_crashed", error=f"{type(exc).__name__}: {exc}")
+
     def _schedule_next_due(self) -> None:
         if self.stop_requested.is_set():
             return
@@ -100,6 +118,7 @@ class Worker:
             id=INTERVAL_JOB,
             next_run_time=self.clock(),
         )
+        self.scheduler.add_job(self.archive, "cron", hour=2, minute=0, timezone=UTC, id=ARCHIVE_JOB)
         self.scheduler.start()
         log.info("worker_started", interval_seconds=self.interval)
         while not self.stop_requested.wait(1.0):

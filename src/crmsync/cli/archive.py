@@ -1,0 +1,352 @@
+"""``crmsync archive``: run, verify, show, search and export the archive of closed complaints.
+
+Every command reads ``CRMSYNC_ARCHIVE_URL`` (default: ``CRMSYNC_DATA_DIR/archive``) and
+``CRMSYNC_ARCHIVE_KEY``. Reading commands log each entry read (``archive_read``) with who
+ran them: ``CRMSYNC_ACTOR`` if set, else the operating-system user.
+
+Exit status: 0 done; 1 the archive or the CRM failed (message on standard error);
+2 bad configuration or arguments; 3 (``run``) some records could not be marked;
+4 (``verify``) the chain is broken.
+"""
+
+from __future__ import annotations
+
+import csv
+import getpass
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, timedelta
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Annotated, Any, Literal
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from crmsync.cli.app import EXIT_BAD_INPUT, app, fail, load_charter_or_exit, parse_now
+from crmsync.cli.sync import crash_hook_from_env, load_settings
+from crmsync.domain.instants import InstantError, format_instant, local_midnight, parse_instant
+from crmsync.errors import ArchiveError, ConfigError, CrmSyncError
+from crmsync.settings import Settings
+
+if TYPE_CHECKING:  # adapters and services are imported when a command runs
+    from crmsync.domain.archive_entry import EntryHeader
+    from crmsync.ports import ArchiveStore
+    from crmsync.service.archiving import ArchiveReader
+
+EXIT_FAILED = 1
+EXIT_BROKEN = 4
+
+archive_app = typer.Typer(
+    help="The archive of closed complaints: kept indefinitely, append-only, verifiable.",
+    no_args_is_help=True,
+)
+app.add_typer(archive_app, name="archive")
+
+
+def actor() -> str:
+    """Who is running this command: ``CRMSYNC_ACTOR``, else the operating-system user."""
+    return os.environ.get("CRMSYNC_ACTOR") or getpass.getuser()
+
+
+@contextmanager
+def _store(settings: Settings) -> Iterator[ArchiveStore]:
+    from crmsync.bootstrap import build_archive  # noqa: PLC0415
+
+    try:
+        store = build_archive(settings)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    except CrmSyncError as exc:
+        raise fail(f"{type(exc).__name__}: {exc}", EXIT_FAILED) from None
+    try:
+        yield store
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    except CrmSyncError as exc:
+        raise fail(f"{type(exc).__name__}: {exc}", EXIT_FAILED) from None
+    finally:
+        store.close()
+
+
+@contextmanager
+def _reader() -> Iterator[tuple[Settings, ArchiveReader]]:
+    from crmsync.bootstrap import archive_cipher  # noqa: PLC0415
+    from crmsync.service.archiving import ArchiveReader  # noqa: PLC0415
+
+    settings = load_settings()
+    try:
+        cipher = archive_cipher(settings)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    with _store(settings) as store:
+        yield settings, ArchiveReader(store, profile=settings.profile, actor=actor(), cipher=cipher)
+
+
+def _bound(text: str, zone: ZoneInfo, option: str, *, end: bool) -> str:
+    """A ``--from``/``--to`` value as a closing-instant bound (``--to`` is inclusive): a
+    date is a whole local day in the charter's zone, or a date-time with offset."""
+    value = text.strip()
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            return format_instant(local_midnight(day + timedelta(days=1) if end else day, zone))
+        return format_instant(parse_instant(value, zone) + (1 if end else 0))
+    except (ValueError, InstantError) as exc:
+        raise fail(f"{option}: '{text}' is not a date (YYYY-MM-DD) or date-time ({exc})") from None
+
+
+def _document(header: EntryHeader, body: dict[str, Any]) -> dict[str, Any]:
+    return {"ref": header.ref, "header": header.as_dict(), "body": body}
+
+
+@archive_app.command("run")
+def run_cmd(
+    now: Annotated[
+        str | None,
+        typer.Option("--now", help="The run's instant (default: the CRM's time)."),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the run's summary as JSON.")
+    ] = False,
+) -> None:
+    """Archive every closed complaint whose closed event is at least CRMSYNC_ARCHIVE_AFTER
+    old and not archived at its current version; then mark it on the CRM."""
+    from crmsync.bootstrap import build_archiving, build_runtime  # noqa: PLC0415
+
+    settings = load_settings()
+    instant = parse_now(now) if now is not None else None
+    try:
+        runtime = build_runtime(settings)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    except CrmSyncError as exc:
+        raise fail(f"{type(exc).__name__}: {exc}", EXIT_FAILED) from None
+    try:
+        with _store(settings) as store:
+            try:
+                service = build_archiving(runtime, store, hook=crash_hook_from_env())
+            except ConfigError as exc:
+                raise fail(str(exc)) from None
+            try:
+                report = service.run(now=instant)
+            except CrmSyncError as exc:
+                raise fail(
+                    f"archive run failed: {type(exc).__name__}: {exc}", EXIT_FAILED
+                ) from None
+    finally:
+        runtime.close()
+    if as_json:
+        print(json.dumps(report.as_dict(), indent=2, sort_keys=True))
+    else:
+        table = Table(title=f"archive run {report.run_id} ({report.status}) as of {report.now}")
+        table.add_column("what")
+        table.add_column("count", justify="right")
+        for label, value in (
+            ("closed complaints queued", report.queued),
+            ("due", report.due),
+            ("archived", report.archived),
+            ("found archived already", report.recovered),
+            ("marked on the CRM", report.marked),
+            ("left the queue (reopened, deleted)", report.dropped),
+            ("errors", len(report.errors)),
+            ("CRM calls", report.crm_calls),
+        ):
+            table.add_row(label, str(value))
+        Console().print(table)
+        for e in report.errors:
+            typer.echo(f"{e.kind} {e.record_id} {e.field or ''}: {e.message}", err=True)
+    if report.errors:
+        raise typer.Exit(EXIT_BAD_INPUT)
+
+
+@archive_app.command("verify")
+def verify_cmd(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Walk the whole chain: every entry's hashes, every link, the head. Reports the first
+    broken link and every bad entry; exit status 0 when intact, 4 when broken."""
+    with _reader() as (settings, reader):
+        report = reader.verify()
+    if as_json:
+        print(json.dumps(report.as_dict(), indent=2, sort_keys=True))
+    else:
+        console = Console(highlight=False)
+        state = "[green]intact[/green]" if report.ok else "[red]BROKEN[/red]"
+        console.print(
+            f"archive of profile {settings.profile}: {report.entries} entries, "
+            f"head {report.head.seq if report.head else 0}: {state}"
+        )
+        if report.first_broken is not None:
+            console.print(f"first broken link: {report.first_broken}", markup=False)
+            for finding in report.bad:
+                console.print(f"  bad: {finding}", markup=False)
+        if report.unchecked_bodies:
+            console.print(
+                f"{report.unchecked_bodies} encrypted bodies not checked "
+                "(set CRMSYNC_ARCHIVE_KEY to check their content hashes)"
+            )
+    if not report.ok:
+        raise typer.Exit(EXIT_BROKEN)
+
+
+@archive_app.command("show")
+def show_cmd(
+    id: Annotated[
+        str,
+        typer.Argument(
+            help="An entry reference (PROFILE/N, or N in this profile) or a complaint id "
+            "(every archived version)."
+        ),
+    ],
+) -> None:
+    """Print archived entries as JSON: header and body (decrypted with CRMSYNC_ARCHIVE_KEY)."""
+    from crmsync.domain.archive_entry import make_ref, parse_ref  # noqa: PLC0415
+
+    with _reader() as (settings, reader):
+        ref: str | None = None
+        if id.isdigit():
+            ref = make_ref(settings.profile, int(id))
+        elif "/" in id:
+            try:
+                parse_ref(id)
+                ref = id
+            except ArchiveError:
+                ref = None
+        entries = [reader.read(ref)] if ref is not None else reader.versions(id)
+        if not entries:
+            raise fail(f"no archived entry for complaint '{id}'", EXIT_FAILED)
+        for header, body in entries:
+            print(json.dumps(_document(header, body), indent=2, sort_keys=True, ensure_ascii=False))
+
+
+@archive_app.command("search")
+def search_cmd(
+    complaint: Annotated[
+        str | None, typer.Option("--complaint", help="The complaint (CRM record) id.")
+    ] = None,
+    from_: Annotated[
+        str | None,
+        typer.Option("--from", help="Closed on or after this date (charter's zone) or instant."),
+    ] = None,
+    to: Annotated[
+        str | None,
+        typer.Option("--to", help="Closed on or before this date (charter's zone) or instant."),
+    ] = None,
+    charter: Annotated[
+        str | None, typer.Option("--charter", help="The charter's name (e.g. aston).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON Lines.")] = False,
+) -> None:
+    """List archived entries (headers only) matching every criterion given."""
+    with _reader() as (settings, reader):
+        zone = load_charter_or_exit(settings.charter).calendar.zone
+        found = reader.search(
+            complaint_id=complaint,
+            closed_from=None if from_ is None else _bound(from_, zone, "--from", end=False),
+            closed_before=None if to is None else _bound(to, zone, "--to", end=True),
+            charter=charter,
+        )
+    if as_json:
+        for header in found:
+            print(json.dumps({"ref": header.ref, **header.as_dict()}, sort_keys=True))
+        return
+    table = Table(title=f"{len(found)} archived entr{'y' if len(found) == 1 else 'ies'}")
+    for column in ("ref", "complaint", "closed at", "archived at", "charter"):
+        table.add_column(column, overflow="fold")
+    for h in found:
+        table.add_row(h.ref, h.complaint_id, h.closed_at, h.archived_at, h.charter)
+    Console().print(table)
+
+
+def _csv_row(header: EntryHeader, body: dict[str, Any]) -> list[str]:
+    clocks = body.get("clocks") or {}
+    at_close = clocks.get("at_close") if isinstance(clocks, dict) else None
+    states = (
+        ";".join(f"{c.get('clock')}={c.get('state')}" for c in at_close)
+        if isinstance(at_close, list)
+        else f"error: {clocks.get('error')}"
+        if isinstance(clocks, dict)
+        else ""
+    )
+    follow_ups = body.get("follow_ups")
+    return [
+        header.ref,
+        str(header.seq),
+        header.complaint_id,
+        header.version,
+        header.closed_at,
+        header.archived_at,
+        header.charter,
+        str(body.get("run_id", "")),
+        states,
+        str(len(follow_ups) if isinstance(follow_ups, list) else 0),
+        header.content_hash,
+        header.entry_hash,
+        json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
+    ]
+
+
+CSV_COLUMNS = (
+    "ref",
+    "seq",
+    "complaint_id",
+    "version",
+    "closed_at",
+    "archived_at",
+    "charter",
+    "run_id",
+    "clock_states_at_close",
+    "follow_ups",
+    "content_hash",
+    "entry_hash",
+    "body",
+)
+
+
+@archive_app.command("export")
+def export_cmd(
+    format: Annotated[
+        Literal["jsonl", "csv"], typer.Option("--format", help="jsonl or csv.")
+    ] = "jsonl",
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", help="File to write (created readable by you only)."),
+    ] = None,
+) -> None:
+    """Write every entry in chain order (decrypted): JSON Lines (ref, header, body) or CSV
+    (header fields, clock states at close, follow-up count, body as JSON)."""
+    with _reader() as (_settings, reader):
+        out: IO[str]
+        if output is None:
+            out = sys.stdout
+        else:
+            try:
+                fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            except OSError as exc:
+                raise fail(f"--output {output}: {exc.strerror}") from None
+            out = open(fd, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed below
+        try:
+            writer = csv.writer(out) if format == "csv" else None
+            if writer is not None:
+                writer.writerow(CSV_COLUMNS)
+            for header, body in reader.export():
+                if writer is not None:
+                    writer.writerow(_csv_row(header, body))
+                else:
+                    out.write(
+                        json.dumps(
+                            _document(header, body),
+                            sort_keys=True,
+                            separators=(",", ":"),
+                            ensure_ascii=False,
+                        )
+                        + "\n"
+                    )
+        finally:
+            if out is not sys.stdout:
+                out.close()

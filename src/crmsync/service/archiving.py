@@ -1,0 +1,819 @@
+"""Archiving closed complaints for indefinite retention, and reading the archive back.
+
+**What is archived.** A complaint whose closed event is at least ``archive_after`` old and
+that is not archived at its current *version*. The version key is the closing instant
+(``YYYY-MM-DDTHH:MM:SSZ``): a case reopened and closed again has a new closing instant, so
+it is archived again as a new entry and the chain keeps both.
+
+**Selecting candidates without a full scan.** Each run pulls only the complaint records
+changed since the last run (``changed_records`` from the ``archive:closed`` watermark,
+minus an overlap, filtered to complaints with a closed event: on Salesforce a
+``SystemModstamp`` range with ``ClosedDate != null``). A record closed less than
+``archive_after`` ago is not due yet, so each pulled closed record that is not yet
+archived at its version goes into a *pending queue* kept in the state store, as a stored
+complaint of the profile ``<profile>#archive`` whose ``next_check`` is the instant it
+becomes due (the state store indexes ``next_check``). A run then takes only the due
+entries of that queue, re-reads those records by id (``records_by_id``: the record may
+have been reopened, re-closed, deleted) and archives them. The watermark moves only after
+the queue is written. The first run reads every closed complaint once; later runs read
+what changed plus what fell due, never the whole table.
+
+**Order of effects**, so that a kill at any point and a re-run give exactly one entry per
+archived version and a correctly marked record:
+
+1. if the archive already holds (complaint id, version), that entry is used (a crash
+   came after the append); otherwise the entry is built and appended after the chain's
+   head (optimistic: on a conflict the head is re-read and the version looked up again);
+2. the entry is read back from the store and its hashes checked;
+3. only then are ``Archived_At__c``/``Archive_Ref__c`` (the mapping's names) set on the
+   CRM record, to the entry's own ``archived_at`` and reference;
+4. the queue entry is removed last. A record that could not be marked stays queued.
+
+Hook steps (crash tests kill the process there): ``queued``, ``watermark``, ``appended``
+(after each entry is in the archive), ``verified``, ``marked`` (after each write batch),
+``dequeued``, ``done``.
+
+**Encryption at rest** (optional): with a key, entry bodies are stored sealed with
+AES-256-GCM (random 96-bit nonce, the header's link fields as associated data); hashes are
+over the plaintext. Without the key a sealed body cannot be read; with another key reading
+fails with ``WrongArchiveKeyError`` naming both key ids (never the key).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import structlog
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from crmsync.domain.archive_entry import (
+    FORMAT,
+    ArchiveEntry,
+    ChainConflictError,
+    ChainReport,
+    ChainVerifier,
+    EntryHeader,
+    body_problems,
+    canonical_json,
+    check_profile,
+    new_header,
+    sha256_hex,
+)
+from crmsync.domain.charter import Charter
+from crmsync.domain.complaint import complaint_from_json
+from crmsync.domain.evaluation import ClockResult, evaluate
+from crmsync.domain.instants import InstantError, format_instant, parse_instant
+from crmsync.errors import ArchiveError, BadComplaintError, ConfigError
+from crmsync.mapping.field_mapping import FieldMapping, MappingError, sf_datetime
+from crmsync.ports import ArchiveStore, CrmPort, FieldFilter, Record, StateStore, StoredComplaint
+from crmsync.service.cycle_report import CycleError
+from crmsync.service.sync_cycle import Hook
+
+log = structlog.get_logger("crmsync.archive")
+
+ARCHIVE_WATERMARK = "archive:closed"
+MAX_CONFLICTS = 5
+KEY_BYTES = 32
+_UTC = ZoneInfo("UTC")
+
+
+def pending_profile(profile: str) -> str:
+    """The state-store profile holding ``profile``'s queue of complaints to archive."""
+    return f"{profile}#archive"
+
+
+# ----------------------------------------------------------------------------- sealing
+
+
+class ArchiveKeyMissingError(ArchiveError):
+    """An entry is encrypted and no key was given."""
+
+
+class WrongArchiveKeyError(ArchiveError):
+    """An entry was sealed with another key than the one given."""
+
+
+class EntryCipher:
+    """AES-256-GCM sealing of entry bodies with one 32-byte key.
+
+    ``key_id`` (16 hex digits of a SHA-256 of the key) is stored with each sealed body so
+    that a wrong key is told apart from an altered body; the key itself is never stored,
+    printed or logged.
+    """
+
+    ALGORITHM = "AES-256-GCM"
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != KEY_BYTES:
+            raise ConfigError(f"CRMSYNC_ARCHIVE_KEY must be {KEY_BYTES} bytes, got {len(key)}")
+        self._aead = AESGCM(key)
+        self.key_id = sha256_hex(b"crmsync-archive-key:" + key)[:16]
+
+    def __repr__(self) -> str:
+        return f"EntryCipher(key_id={self.key_id!r})"
+
+    @classmethod
+    def from_base64(cls, text: str) -> EntryCipher:
+        """The cipher of a base64 key (``CRMSYNC_ARCHIVE_KEY``); ``ConfigError`` if it is not
+        base64 of exactly 32 bytes (the message never quotes the value)."""
+        try:
+            key = base64.b64decode(text.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            raise ConfigError("CRMSYNC_ARCHIVE_KEY is not valid base64") from None
+        if len(key) != KEY_BYTES:
+            raise ConfigError(
+                f"CRMSYNC_ARCHIVE_KEY must decode to {KEY_BYTES} bytes, not {len(key)} "
+                "(make one with: openssl rand -base64 32)"
+            )
+        return cls(key)
+
+    def seal(self, header: EntryHeader, body: dict[str, Any]) -> ArchiveEntry:
+        """The entry with ``body`` encrypted (bound to the header's link fields)."""
+        nonce = os.urandom(12)
+        ciphertext = self._aead.encrypt(
+            nonce, canonical_json(body), canonical_json(header.link_fields())
+        )
+        return ArchiveEntry(
+            header,
+            sealed={
+                "alg": self.ALGORITHM,
+                "key_id": self.key_id,
+                "nonce": base64.b64encode(nonce).decode("ascii"),
+                "ciphertext": base64.b64encode(ciphertext).decode("ascii"),
+            },
+        )
+
+    def open(self, entry: ArchiveEntry) -> dict[str, Any]:
+        """The plaintext body of a sealed entry; ``WrongArchiveKeyError`` for another key,
+        ``ArchiveError`` for a body that fails authentication (altered)."""
+        sealed = entry.sealed or {}
+        if sealed.get("alg") != self.ALGORITHM:
+            raise ArchiveError(f"entry {entry.ref}: unknown encryption {sealed.get('alg')!r}")
+        if sealed.get("key_id") != self.key_id:
+            raise WrongArchiveKeyError(
+                f"entry {entry.ref} was sealed with key {sealed.get('key_id')}, but "
+                f"CRMSYNC_ARCHIVE_KEY is key {self.key_id}: wrong key"
+            )
+        try:
+            nonce = base64.b64decode(sealed.get("nonce", ""), validate=True)
+            ciphertext = base64.b64decode(sealed.get("ciphertext", ""), validate=True)
+            plain = self._aead.decrypt(
+                nonce, ciphertext, canonical_json(entry.header.link_fields())
+            )
+            body = json.loads(plain.decode("utf-8"))
+        except (InvalidTag, binascii.Error, ValueError):
+            raise ArchiveError(
+                f"entry {entry.ref}: the encrypted body fails authentication (altered)"
+            ) from None
+        if not isinstance(body, dict):
+            raise ArchiveError(f"entry {entry.ref}: the decrypted body is not a JSON object")
+        return body
+
+
+def open_body(entry: ArchiveEntry, cipher: EntryCipher | None) -> dict[str, Any]:
+    """The plaintext body of an entry; ``ArchiveKeyMissingError`` if it is sealed and there
+    is no key (see ``EntryCipher.open`` for the other errors)."""
+    if entry.body is not None:
+        return dict(entry.body)
+    if cipher is None:
+        raise ArchiveKeyMissingError(
+            f"entry {entry.ref} is encrypted: set CRMSYNC_ARCHIVE_KEY to read it"
+        )
+    return cipher.open(entry)
+
+
+def entry_problems(entry: ArchiveEntry, cipher: EntryCipher | None) -> list[str]:
+    """What is wrong with one entry on its own (header hash, body); raises like
+    ``open_body`` when the body cannot be opened for want of the right key."""
+    problems = []
+    if entry.header.computed_hash() != entry.header.entry_hash:
+        problems.append("header altered: its entry_hash does not match its fields")
+    try:
+        body = open_body(entry, cipher)
+    except (ArchiveKeyMissingError, WrongArchiveKeyError):
+        raise
+    except ArchiveError as exc:
+        return [*problems, str(exc)]
+    return problems + body_problems(entry.header, body)
+
+
+def verify_archive(archive: ArchiveStore, profile: str, cipher: EntryCipher | None) -> ChainReport:
+    """Walk the profile's whole chain and check every entry and link.
+
+    The head is read first and entries appended during the walk are left out. Bodies
+    sealed with no key given are counted as unchecked (links and header hashes are still
+    checked). A wrong key raises ``WrongArchiveKeyError`` unless an earlier sealed entry
+    opened with it (then that entry is reported as bad).
+    """
+    head = archive.head(profile)
+    verifier = ChainVerifier(profile)
+    key_worked = False
+    for stored in archive.iterate(profile):
+        if stored.slot > head.seq:
+            break
+        body: dict[str, Any] | None = None
+        problem: str | None = None
+        if stored.entry is not None:
+            try:
+                body = open_body(stored.entry, cipher)
+                key_worked = key_worked or stored.entry.sealed is not None
+            except ArchiveKeyMissingError:
+                body = None
+            except WrongArchiveKeyError as exc:
+                if not key_worked:
+                    raise
+                problem = str(exc)
+            except ArchiveError as exc:
+                problem = str(exc)
+        verifier.add(stored, body, problem)
+    return verifier.finish(head)
+
+
+# ----------------------------------------------------------------------------- archiving
+
+
+@dataclass
+class ArchiveReport:
+    """What one archive run did."""
+
+    run_id: str
+    profile: str
+    now: str
+    status: str = "running"
+    records_read: int = 0
+    queued: int = 0
+    due: int = 0
+    archived: int = 0
+    recovered: int = 0  # found already in the archive (an earlier run died before marking)
+    marked: int = 0
+    not_due: int = 0
+    dropped: int = 0  # reopened, deleted or no longer a complaint: left the queue
+    crm_calls: int = 0
+    refs: list[str] = field(default_factory=list)
+    errors: list[CycleError] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["errors"] = [asdict(e) for e in self.errors]
+        return out
+
+
+@dataclass
+class _Related:
+    follow_ups: list[Record] = field(default_factory=list)
+    events: dict[str, list[Record]] = field(default_factory=lambda: defaultdict(list))
+
+
+def _record_json(record: Record) -> dict[str, Any]:
+    return {"object": record.object, "id": record.id, "fields": dict(record.fields)}
+
+
+def _instant_text(value: int | None) -> str | None:
+    return None if value is None else format_instant(value)
+
+
+def clock_json(result: ClockResult) -> dict[str, Any]:
+    """A clock's state as the archive keeps it (the fields of ``crmsync evaluate``)."""
+    out: dict[str, Any] = {
+        "clock": result.clock,
+        "kind": result.kind.value,
+        "state": result.state.value,
+        "started_at": _instant_text(result.started_at),
+        "due_at": _instant_text(result.due_at),
+        "warn_at": _instant_text(result.warn_at),
+        "stopped_at": _instant_text(result.stopped_at),
+        "occurrence": result.occurrence,
+    }
+    if result.breaches is not None:
+        out["breaches"] = result.breaches
+    if result.missing is not None:
+        out["missing"] = list(result.missing)
+    return out
+
+
+class ArchivingService:
+    """Archives the closed complaints of one profile (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        crm: CrmPort,
+        state: StateStore,
+        archive: ArchiveStore,
+        charter: Charter,
+        mapping: FieldMapping,
+        profile: str = "default",
+        archive_after: int = 30 * 86400,
+        cipher: EntryCipher | None = None,
+        overlap: timedelta = timedelta(minutes=5),
+        page_size: int = 200,
+        write_batch: int = 200,
+        hook: Hook | None = None,
+    ) -> None:
+        c = mapping.spec.complaints
+        wb = mapping.spec.write_back
+        closed = c.events.get("closed")
+        if closed is None:
+            raise ConfigError(f"{mapping.source}: archiving needs a 'closed' event in the mapping")
+        if not wb.archived_at or not wb.archive_ref:
+            raise ConfigError(
+                f"{mapping.source}: archiving needs write_back.archived_at and "
+                "write_back.archive_ref"
+            )
+        self.crm = crm
+        self.state = state
+        self.archive = archive
+        self.charter = charter
+        self.mapping = mapping
+        self.profile = check_profile(profile)
+        self.archive_after = archive_after
+        self.cipher = cipher
+        self.overlap = overlap
+        self.page_size = page_size
+        self.write_batch = write_batch
+        self._hook = hook or (lambda _step: None)
+        self._closed_field = closed
+        self._archived_at = wb.archived_at
+        self._archive_ref = wb.archive_ref
+        self._object = mapping.complaint_object
+        self._read_fields = list(
+            dict.fromkeys(
+                [
+                    *mapping.complaint_fields,
+                    *(f.field for f in mapping.complaint_filters),
+                    c.modstamp,
+                ]
+            )
+        )
+
+    # ------------------------------------------------------------------ public
+    def run(self, *, now: int | None = None, run_id: str | None = None) -> ArchiveReport:
+        """Queue newly closed complaints, then archive every due one; ``now`` is the run's
+        instant (default: the CRM's time). Raises ``ArchiveError`` (the store failed or an
+        entry failed its read-back check) and the CRM's and state store's errors."""
+        run_id = run_id or uuid.uuid4().hex[:12]
+        calls_before = self.crm.calls.total
+        structlog.contextvars.bind_contextvars(run_id=run_id, profile=self.profile)
+        try:
+            until = self.crm.server_time()
+            instant = now if now is not None else int(until.timestamp())
+            report = ArchiveReport(run_id, self.profile, format_instant(instant))
+            log.info("archive_started", now=report.now)
+            try:
+                self._queue(until, report)
+                for page in self._due(instant):
+                    self._archive_page(page, instant, report)
+                self._hook("done")
+            except Exception as exc:
+                log.error("archive_failed", error=f"{type(exc).__name__}: {exc}")
+                raise
+            finally:
+                report.crm_calls = self.crm.calls.total - calls_before
+            report.status = "partial" if report.errors else "ok"
+            log.info(
+                "archive_finished",
+                status=report.status,
+                queued=report.queued,
+                archived=report.archived,
+                recovered=report.recovered,
+                marked=report.marked,
+                errors=len(report.errors),
+                crm_calls=report.crm_calls,
+            )
+            return report
+        finally:
+            structlog.contextvars.unbind_contextvars("run_id", "profile")
+
+    # ------------------------------------------------------------------ selecting
+    def _closed(self, record: Record, report: ArchiveReport) -> int | None:
+        """The record's closing instant, None if open; an unreadable value is an error."""
+        value = record.fields.get(self._closed_field)
+        if value in (None, ""):
+            return None
+        try:
+            if not isinstance(value, str) or len(value.strip()) <= 10:
+                raise InstantError(f"{value!r} is not a date-time")
+            return parse_instant(value, _UTC)
+        except InstantError as exc:
+            report.errors.append(CycleError("mapping", record.id, str(exc), self._closed_field))
+            log.warning(
+                "record_unreadable", record_id=record.id, field=self._closed_field, reason=str(exc)
+            )
+            return None
+
+    def _marked(self, record: Record, closed: int) -> bool:
+        """Whether the record says it is archived at this version (marked after closing)."""
+        ref = record.fields.get(self._archive_ref)
+        at = record.fields.get(self._archived_at)
+        if not ref or not isinstance(at, str):
+            return False
+        try:
+            return parse_instant(at, _UTC) >= closed
+        except InstantError:
+            return False
+
+    def _pending(self, record_id: str, closed: int) -> StoredComplaint:
+        return StoredComplaint(
+            pending_profile(self.profile),
+            record_id,
+            {"id": record_id, "closed": format_instant(closed)},
+            {},
+            closed + self.archive_after,
+            "",
+            True,
+        )
+
+    def _queue(self, until: datetime, report: ArchiveReport) -> None:
+        """Put closed complaints changed since the last run in the pending queue."""
+        mark = self.state.get_watermark(self.profile, ARCHIVE_WATERMARK)
+        since = None if mark is None else mark - self.overlap
+        where = [*self.mapping.complaint_filters, FieldFilter(self._closed_field, "!=", None)]
+        put: list[StoredComplaint] = []
+        drop: list[str] = []
+
+        def flush() -> None:
+            if put:
+                self.state.put_complaints(put)
+                report.queued += len(put)
+            if drop:
+                self.state.delete_complaints(pending_profile(self.profile), drop)
+            put.clear()
+            drop.clear()
+
+        for record in self.crm.changed_records(
+            self._object,
+            [self._closed_field, self._archived_at, self._archive_ref],
+            since=since,
+            until=until,
+            where=where,
+        ):
+            report.records_read += 1
+            closed = self._closed(record, report)
+            if closed is None:
+                continue
+            if self._marked(record, closed):
+                drop.append(record.id)
+            else:
+                put.append(self._pending(record.id, closed))
+            if len(put) + len(drop) >= self.page_size:
+                flush()
+        flush()
+        self._hook("queued")
+        self.state.set_watermark(self.profile, ARCHIVE_WATERMARK, until)
+        self._hook("watermark")
+
+    def _due(self, now: int) -> Iterator[list[StoredComplaint]]:
+        items = self.state.due_complaints(pending_profile(self.profile), now)
+        for i in range(0, len(items), self.page_size):
+            yield items[i : i + self.page_size]
+
+    # ------------------------------------------------------------------ archiving
+    def _archive_page(
+        self, page: Sequence[StoredComplaint], now: int, report: ArchiveReport
+    ) -> None:
+        report.due += len(page)
+        found = self.crm.records_by_id(self._object, [p.id for p in page], self._read_fields)
+        report.records_read += len(found)
+        records = {r.id: r for r in found}
+        drop: list[str] = []
+        requeue: list[StoredComplaint] = []
+        ready: list[tuple[Record, int]] = []
+        for pending in page:
+            record = records.get(pending.id)
+            if record is None or not all(
+                f.matches(record.fields) for f in self.mapping.complaint_filters
+            ):
+                drop.append(pending.id)  # deleted, or no longer a complaint
+                continue
+            closed = self._closed(record, report)
+            if closed is None:
+                drop.append(pending.id)  # reopened: queued again when it closes again
+                continue
+            if now - closed < self.archive_after:
+                requeue.append(self._pending(record.id, closed))  # re-closed later
+                report.not_due += 1
+                continue
+            if self._marked(record, closed):
+                drop.append(pending.id)
+                continue
+            ready.append((record, closed))
+        report.dropped += len(drop)
+        related = self._related([r.id for r, _closed in ready], report)
+        marks = [
+            (record.id, self._archive_one(record, closed, related[record.id], now, report))
+            for record, closed in ready
+        ]
+        done = self._mark(marks, report)
+        if requeue:
+            self.state.put_complaints(requeue)
+        if drop or done:
+            self.state.delete_complaints(pending_profile(self.profile), [*drop, *done])
+        self._hook("dequeued")
+
+    def _related(self, ids: list[str], report: ArchiveReport) -> dict[str, _Related]:
+        """Follow-ups and related-event records of these complaints."""
+        out: dict[str, _Related] = defaultdict(_Related)
+        if not ids:
+            return out
+        fu = self.mapping.spec.follow_ups
+        specs = self.mapping.related_specs()
+        same = {
+            n: s for n, s in specs.items() if s.object == fu.object and s.parent_field == fu.parent
+        }
+        fields = [
+            fu.key_field,
+            fu.subject,
+            fu.description,
+            fu.due_date,
+            fu.owner,
+            fu.parent,
+            fu.status,
+            fu.priority,
+            *fu.extra,
+            *(s.field for s in same.values()),
+            *(f.field for s in same.values() for f in s.where),
+        ]
+        for record in self.crm.related_records(
+            fu.object, list(dict.fromkeys(fields)), parent_field=fu.parent, parent_ids=ids
+        ):
+            report.records_read += 1
+            parent = record.fields.get(fu.parent)
+            if not isinstance(parent, str):
+                continue
+            if record.fields.get(fu.key_field):
+                out[parent].follow_ups.append(record)
+            for name, spec in same.items():
+                if all(f.to_filter().matches(record.fields) for f in spec.where):
+                    out[parent].events[name].append(record)
+        for name, spec in specs.items():
+            if name in same:
+                continue
+            for record in self.crm.related_records(
+                spec.object,
+                list(dict.fromkeys([spec.field, spec.parent_field])),
+                parent_field=spec.parent_field,
+                parent_ids=ids,
+                where=[f.to_filter() for f in spec.where],
+            ):
+                report.records_read += 1
+                parent = record.fields.get(spec.parent_field)
+                if isinstance(parent, str):
+                    out[parent].events[name].append(record)
+        return out
+
+    def body(
+        self, record: Record, closed: int, related: _Related, now: int, run_id: str
+    ) -> dict[str, Any]:
+        """The archive body of a closed complaint (see the project's docs for its fields)."""
+        canonical: dict[str, Any] | None = None
+        clocks: dict[str, Any]
+        try:
+            canonical = self.mapping.to_canonical(record, related.events)
+        except MappingError as exc:
+            clocks = {"error": str(exc)}
+        if canonical is not None:
+            try:
+                complaint = complaint_from_json(canonical, self.charter.calendar.zone, record.id)
+                clocks = {
+                    "at_close": [clock_json(r) for r in evaluate(self.charter, complaint, closed)],
+                    "at_archive": [clock_json(r) for r in evaluate(self.charter, complaint, now)],
+                }
+            except BadComplaintError as exc:
+                clocks = {"error": exc.reason}
+        version = format_instant(closed)
+
+        def records(items: Iterable[Record]) -> list[dict[str, Any]]:
+            return [_record_json(r) for r in sorted(items, key=lambda r: r.id)]
+
+        return {
+            "format": FORMAT,
+            "profile": self.profile,
+            "complaint_id": record.id,
+            "version": version,
+            "closed_at": version,
+            "archived_at": format_instant(now),
+            "run_id": run_id,
+            "record": _record_json(record),
+            "canonical": canonical,
+            "follow_ups": records(related.follow_ups),
+            "related": {name: records(items) for name, items in sorted(related.events.items())},
+            "clocks": clocks,
+            "charter": {
+                "name": self.charter.name,
+                "title": self.charter.title,
+                "content_hash": self.charter.content_hash,
+            },
+            "mapping": {
+                "name": self.mapping.spec.mapping,
+                "content_hash": self.mapping.content_hash,
+            },
+        }
+
+    def _find(self, complaint_id: str, version: str) -> EntryHeader | None:
+        found = self.archive.search(self.profile, complaint_id=complaint_id, version=version)
+        return found[0] if found else None
+
+    def _archive_one(
+        self, record: Record, closed: int, related: _Related, now: int, report: ArchiveReport
+    ) -> EntryHeader:
+        """The entry of this version: found in the archive, or appended now; read back."""
+        version = format_instant(closed)
+        header = self._find(record.id, version)
+        if header is not None:
+            report.recovered += 1
+            log.info("archive_entry_found", record_id=record.id, ref=header.ref)
+        else:
+            body = self.body(record, closed, related, now, report.run_id)
+            header, appended = self._append(body)
+            if appended:
+                report.archived += 1
+                log.info("archive_appended", record_id=record.id, ref=header.ref)
+            else:
+                report.recovered += 1
+        self._hook("appended")
+        self._read_back(header)
+        self._hook("verified")
+        return header
+
+    def _append(self, body: dict[str, Any]) -> tuple[EntryHeader, bool]:
+        """Append after the head; on a conflict re-read the head and look the version up."""
+        for attempt in range(MAX_CONFLICTS):
+            head = self.archive.head(self.profile)
+            if attempt:
+                found = self._find(body["complaint_id"], body["version"])
+                if found is not None:
+                    return found, False
+            header = new_header(body, seq=head.seq + 1, prev_hash=head.entry_hash)
+            entry = (
+                self.cipher.seal(header, body)
+                if self.cipher is not None
+                else ArchiveEntry(header, body)
+            )
+            try:
+                self.archive.append(entry)
+            except ChainConflictError as exc:
+                log.info("archive_append_conflict", attempt=attempt + 1, reason=str(exc))
+                continue
+            return header, True
+        raise ArchiveError(
+            f"could not append {body['complaint_id']} after {MAX_CONFLICTS} conflicts "
+            "with other writers"
+        )
+
+    def _read_back(self, header: EntryHeader) -> None:
+        """Read the entry from the store and check it is the one appended, intact."""
+        entry = self.archive.get(header.ref)
+        problems = entry_problems(entry, self.cipher)
+        if entry.header != header:
+            problems.insert(0, "the stored header differs from the one appended")
+        if problems:
+            raise ArchiveError(
+                f"archive entry {header.ref} failed its read-back check: {'; '.join(problems)}"
+            )
+
+    def _mark(self, marks: list[tuple[str, EntryHeader]], report: ArchiveReport) -> list[str]:
+        """Set the archive fields on the records; the ids written successfully."""
+        done: list[str] = []
+        updates = [
+            (
+                record_id,
+                {
+                    self._archived_at: sf_datetime(parse_instant(header.archived_at, _UTC)),
+                    self._archive_ref: header.ref,
+                },
+            )
+            for record_id, header in marks
+        ]
+        refs = {record_id: header.ref for record_id, header in marks}
+        for i in range(0, len(updates), self.write_batch):
+            batch = updates[i : i + self.write_batch]
+            results = self.crm.update_records(self._object, batch)
+            for (record_id, _fields), result in zip(batch, results, strict=True):
+                if result.ok:
+                    done.append(record_id)
+                    report.marked += 1
+                    report.refs.append(refs[record_id])
+                    continue
+                reason = f"{result.error_code or 'ERROR'}: {result.message or 'no message'}"
+                report.errors.append(
+                    CycleError(
+                        "archive_mark",
+                        record_id,
+                        reason,
+                        ",".join(result.fields) or None,
+                        result.transient,
+                    )
+                )
+                log.warning("archive_mark_failed", record_id=record_id, reason=reason)
+            self._hook("marked")
+        return done
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+class ArchiveReader:
+    """Reads the archive for people; every entry read is logged (``archive_read``) with
+    ``actor``, who ran it. Entries that fail their own checks are refused, not shown."""
+
+    def __init__(
+        self,
+        archive: ArchiveStore,
+        *,
+        profile: str,
+        actor: str,
+        cipher: EntryCipher | None = None,
+    ) -> None:
+        self.archive = archive
+        self.profile = check_profile(profile)
+        self.actor = actor
+        self.cipher = cipher
+
+    def _open(self, entry: ArchiveEntry, purpose: str) -> dict[str, Any]:
+        problems = entry_problems(entry, self.cipher)
+        if problems:
+            raise ArchiveError(
+                f"entry {entry.ref} fails its check ({'; '.join(problems)}): "
+                "run 'crmsync archive verify'"
+            )
+        body = open_body(entry, self.cipher)
+        log.info(
+            "archive_read",
+            ref=entry.ref,
+            complaint_id=entry.header.complaint_id,
+            actor=self.actor,
+            purpose=purpose,
+        )
+        return body
+
+    def read(self, ref: str) -> tuple[EntryHeader, dict[str, Any]]:
+        """One entry's header and body (``EntryNotFoundError`` if none)."""
+        entry = self.archive.get(ref)
+        return entry.header, self._open(entry, "show")
+
+    def versions(self, complaint_id: str) -> list[tuple[EntryHeader, dict[str, Any]]]:
+        """Every archived version of a complaint, oldest first."""
+        return [
+            self.read(h.ref) for h in self.archive.search(self.profile, complaint_id=complaint_id)
+        ]
+
+    def search(
+        self,
+        *,
+        complaint_id: str | None = None,
+        closed_from: str | None = None,
+        closed_before: str | None = None,
+        charter: str | None = None,
+    ) -> list[EntryHeader]:
+        """Matching headers (no body is read); logged as ``archive_search``."""
+        found = self.archive.search(
+            self.profile,
+            complaint_id=complaint_id,
+            closed_from=closed_from,
+            closed_before=closed_before,
+            charter=charter,
+        )
+        log.info(
+            "archive_search",
+            actor=self.actor,
+            complaint_id=complaint_id,
+            closed_from=closed_from,
+            closed_before=closed_before,
+            charter=charter,
+            results=len(found),
+        )
+        return found
+
+    def export(self) -> Iterator[tuple[EntryHeader, dict[str, Any]]]:
+        """Every entry in chain order; a damaged one stops the export with ``ArchiveError``."""
+        for stored in self.archive.iterate(self.profile):
+            if stored.entry is None:
+                raise ArchiveError(
+                    f"entry {self.profile}/{stored.slot} is unreadable ({stored.problem}): "
+                    "run 'crmsync archive verify'"
+                )
+            yield stored.entry.header, self._open(stored.entry, "export")
+
+    def verify(self) -> ChainReport:
+        """``verify_archive`` on the profile, logged as ``archive_verified``."""
+        report = verify_archive(self.archive, self.profile, self.cipher)
+        log.info(
+            "archive_verified",
+            actor=self.actor,
+            ok=report.ok,
+            entries=report.entries,
+            bad=len(report.bad),
+            unchecked_bodies=report.unchecked_bodies,
+        )
+        return report

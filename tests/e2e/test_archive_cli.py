@@ -1,0 +1,182 @@
+"""``crmsync archive``: run, verify, show, search and export, as staff use them.
+
+Most commands run in this process through typer's runner (fast); one test runs the
+installed command as a real process. Data: the embedded local CRM in a temporary
+CRMSYNC_DATA_DIR with three complaints closed in March 2026 (Aston charter, London time),
+archived by ``archive run --now 2026-06-01T02:00:00Z``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+from typer.testing import CliRunner
+
+from crmsync.adapters.archive_local import entry_path
+from crmsync.adapters.local_crm import LocalCrm
+from crmsync.bootstrap import ARCHIVE_DIR, LOCAL_CRM_FILE
+from crmsync.cli import app
+
+REPO = Path(__file__).resolve().parents[2]
+NOW = "2026-06-01T02:00:00Z"
+CLOSINGS = [  # UTC; London is GMT until 29 March, BST (UTC+1) after
+    "2026-03-10T10:00:00.000+0000",
+    "2026-03-31T23:30:00.000+0000",  # 1 April 00:30 in London
+    "2026-04-20T10:00:00.000+0000",
+]
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """A data folder with three closed complaints; CRMSYNC_* pointing at it."""
+    for name in list(os.environ):
+        if name.startswith("CRMSYNC_"):
+            monkeypatch.delenv(name)
+    values = {
+        "CRMSYNC_DATA_DIR": str(tmp_path),
+        "CRMSYNC_CHARTER": str(REPO / "mappings" / "charters" / "aston.yaml"),
+        "CRMSYNC_MAPPING": str(REPO / "mappings" / "salesforce.yaml"),
+        "CRMSYNC_CONFIG": str(tmp_path / "none.toml"),
+        "CRMSYNC_LOG_FORMAT": "json",
+        "CRMSYNC_ACTOR": "mary.staff",
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    with LocalCrm(tmp_path / LOCAL_CRM_FILE) as crm:
+        results = crm.insert_records(
+            "Case",
+            [
+                {
+                    "Type": "Complaint",
+                    "CreatedDate": "2026-03-02T10:00:00.000+0000",
+                    "ClosedDate": closed,
+                    "SuppliedName": f"Customer {i}",
+                }
+                for i, closed in enumerate(CLOSINGS)
+            ],
+        )
+        assert all(r.ok for r in results)
+    yield values
+    structlog.reset_defaults()  # the commands configured logging onto the runner's stream
+
+
+def cli(*args: str) -> Any:
+    return CliRunner().invoke(app, list(args), catch_exceptions=False)
+
+
+def case_ids(data_dir: str) -> list[str]:
+    with LocalCrm(Path(data_dir) / LOCAL_CRM_FILE) as crm:
+        return [r.id for r in crm.export_records("Case")]
+
+
+def events(stderr: str, name: str) -> list[dict[str, Any]]:
+    found = []
+    for line in stderr.splitlines():
+        if line.startswith("{"):
+            event = json.loads(line)
+            if event.get("event") == name:
+                found.append(event)
+    return found
+
+
+def test_run_archives_then_verify_show_search_and_export(env: dict[str, str]) -> None:
+    """One run archives the three cases; verify exits 0; show, search and export read them."""
+    result = cli("archive", "run", "--now", NOW, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert (report["archived"], report["marked"]) == (3, 3)
+    assert cli("archive", "verify").exit_code == 0
+    ids = case_ids(env["CRMSYNC_DATA_DIR"])
+
+    shown = cli("archive", "show", "default/2")
+    assert shown.exit_code == 0
+    document = json.loads(shown.stdout)
+    assert document["ref"] == "default/2"
+    assert document["body"]["record"]["fields"]["SuppliedName"] == "Customer 1"
+    assert [e["actor"] for e in events(shown.stderr, "archive_read")] == ["mary.staff"]
+    by_complaint = cli("archive", "show", ids[0])
+    assert json.loads(by_complaint.stdout)["header"]["complaint_id"] == ids[0]
+
+    # April in London: 31 March 23:30 UTC is 1 April 00:30 BST, so it is in; 10 March is not
+    april = cli("archive", "search", "--from", "2026-04-01", "--to", "2026-04-30", "--json")
+    assert [json.loads(x)["ref"] for x in april.stdout.splitlines()] == ["default/2", "default/3"]
+    one = cli("archive", "search", "--complaint", ids[2], "--charter", "aston", "--json")
+    assert [json.loads(x)["complaint_id"] for x in one.stdout.splitlines()] == [ids[2]]
+    none = cli("archive", "search", "--charter", "kilkenny", "--json")
+    assert none.stdout == ""
+
+    lines = cli("archive", "export", "--format", "jsonl").stdout.splitlines()
+    assert [json.loads(x)["header"]["seq"] for x in lines] == [1, 2, 3]
+    out = Path(env["CRMSYNC_DATA_DIR"]) / "export.csv"
+    exported = cli("archive", "export", "--format", "csv", "--output", str(out))
+    assert exported.exit_code == 0
+    assert oct(out.stat().st_mode & 0o777) == "0o600"
+    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
+    assert [(r["ref"], r["complaint_id"], r["closed_at"]) for r in rows] == [
+        ("default/1", ids[0], "2026-03-10T10:00:00Z"),
+        ("default/2", ids[1], "2026-03-31T23:30:00Z"),
+        ("default/3", ids[2], "2026-04-20T10:00:00Z"),
+    ]
+    assert "level1-resolution=" in rows[0]["clock_states_at_close"]
+    assert len(events(exported.stderr, "archive_read")) == 3
+
+
+def test_verify_exits_4_and_names_the_broken_entries(env: dict[str, str]) -> None:
+    """An edited entry makes verify exit 4, naming the first broken link and the bad entry."""
+    assert cli("archive", "run", "--now", NOW).exit_code == 0
+    path = entry_path(Path(env["CRMSYNC_DATA_DIR"]) / ARCHIVE_DIR, "default", 2)
+    path.write_text(path.read_text(encoding="utf-8").replace("Customer 1", "Customer X"))
+    result = cli("archive", "verify", "--json")
+    assert result.exit_code == 4
+    report = json.loads(result.stdout)
+    assert report["first_broken"].startswith("default/2: content altered")
+    assert len(report["bad"]) == 1
+    refused = cli("archive", "show", "default/2")
+    assert refused.exit_code == 1
+    assert "content altered" in refused.stderr
+
+
+def test_a_wrong_or_malformed_key_is_a_clear_error(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Entries sealed with one key: another key exits 1 saying so; a bad key exits 2."""
+    monkeypatch.setenv("CRMSYNC_ARCHIVE_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+    assert cli("archive", "run", "--now", NOW).exit_code == 0
+    monkeypatch.setenv("CRMSYNC_ARCHIVE_KEY", "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=")
+    wrong = cli("archive", "show", "default/1")
+    assert wrong.exit_code == 1
+    assert "wrong key" in wrong.stderr
+    assert cli("archive", "verify").exit_code == 1
+    monkeypatch.setenv("CRMSYNC_ARCHIVE_KEY", "c2hvcnQ=")
+    bad = cli("archive", "show", "default/1")
+    assert bad.exit_code == 2
+    assert "CRMSYNC_ARCHIVE_KEY" in bad.stderr and "c2hvcnQ=" not in bad.stderr
+
+
+def test_the_installed_command_logs_who_read_an_entry(env: dict[str, str]) -> None:
+    """A real `crmsync archive show` process logs archive_read with CRMSYNC_ACTOR."""
+    assert cli("archive", "run", "--now", NOW).exit_code == 0
+    beside = Path(sys.executable).with_name("crmsync")
+    command = [str(beside)] if beside.exists() else [sys.executable, "-m", "crmsync"]
+    result = subprocess.run(
+        [*command, "archive", "show", "default/1"],
+        env={**os.environ, "CRMSYNC_ACTOR": "auditor.jo"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["ref"] == "default/1"
+    reads = events(result.stderr, "archive_read")
+    assert [(e["actor"], e["ref"]) for e in reads] == [("auditor.jo", "default/1")]

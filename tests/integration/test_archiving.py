@@ -1,0 +1,364 @@
+"""The archiving service end to end in one process: local CRM, SQLite state, local archive.
+
+Aston charter (Europe/London, GMT until 29 March 2026), the bundled mapping, and
+``archive_after`` = 30 days. The CRM's clock is moved by the tests; each run's ``now`` is
+the CRM's time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
+
+from crmsync.adapters.archive_local import LocalArchiveStore, entry_path
+from crmsync.adapters.local_crm import LocalCrm
+from crmsync.adapters.state_sqlite import SqliteStateStore
+from crmsync.errors import ArchiveError
+from crmsync.mapping.charter_file import load_charter
+from crmsync.mapping.field_mapping import load_mapping
+from crmsync.ports import WriteResult
+from crmsync.service.archiving import (
+    ArchiveReader,
+    ArchivingService,
+    EntryCipher,
+    pending_profile,
+    verify_archive,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+MAPPING_FILE = ROOT / "mappings" / "salesforce.yaml"
+CHARTER_FILE = ROOT / "mappings" / "charters" / "aston.yaml"
+MAPPING = load_mapping(MAPPING_FILE)
+ASTON = load_charter(CHARTER_FILE)
+DAY = 86400
+AFTER = 30 * DAY
+
+
+class Clock:
+    def __init__(self, start: str) -> None:
+        self.now = datetime.fromisoformat(start)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def set(self, text: str) -> None:
+        self.now = datetime.fromisoformat(text)
+
+
+class FailingMarks(LocalCrm):
+    """The local CRM, except that updates of chosen ids fail (a fake, no mock)."""
+
+    fail_ids: set[str]
+
+    def update_records(
+        self, object: str, updates: Sequence[tuple[str, Mapping[str, Any]]]
+    ) -> list[WriteResult]:
+        passing = [u for u in updates if u[0] not in self.fail_ids]
+        done = {r.ref: r for r in super().update_records(object, passing)}
+        return [
+            done.get(rid)
+            or WriteResult(rid, False, error_code="ENTITY_IS_LOCKED", message="record locked")
+            for rid, _fields in updates
+        ]
+
+
+@dataclass
+class World:
+    crm: FailingMarks
+    state: SqliteStateStore
+    archive: LocalArchiveStore
+    clock: Clock
+    cipher: EntryCipher | None = None
+
+    def service(self, **kw: Any) -> ArchivingService:
+        return ArchivingService(
+            crm=self.crm,
+            state=self.state,
+            archive=self.archive,
+            charter=ASTON,
+            mapping=MAPPING,
+            archive_after=AFTER,
+            cipher=self.cipher,
+            **kw,
+        )
+
+    def case(self, **fields: Any) -> str:
+        (result,) = self.crm.insert_records("Case", [{"Type": "Complaint", **fields}])
+        assert result.ok, result
+        return str(result.id)
+
+    def update(self, case_id: str, **fields: Any) -> None:
+        (result,) = self.crm.update_records("Case", [(case_id, fields)])
+        assert result.ok, result
+
+    def fields(self, case_id: str) -> dict[str, Any]:
+        (record,) = [r for r in self.crm.export_records("Case") if r.id == case_id]
+        return dict(record.fields)
+
+    def run_at(self, when: str) -> Any:
+        self.clock.set(when)
+        return self.service().run()
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    clock = Clock("2026-03-02T09:00:00+00:00")
+    crm = FailingMarks(tmp_path / "crm.sqlite3", clock=clock)
+    crm.fail_ids = set()
+    state = SqliteStateStore(tmp_path / "state.sqlite3")
+    state.migrate()
+    return World(crm, state, LocalArchiveStore(tmp_path / "archive"), clock)
+
+
+# A complaint by e-mail received Mon 2 March 10:00 GMT, decided Tue 3 March 10:00, closed
+# Thu 5 March 10:00; one customer update on Wed 4 March and one follow-up task.
+RECEIVED = "2026-03-02T10:00:00.000+0000"
+DECIDED = "2026-03-03T10:00:00.000+0000"
+CLOSED = "2026-03-05T10:00:00.000+0000"
+
+
+def closed_case(world: World) -> str:
+    case_id = world.case(
+        CreatedDate=RECEIVED,
+        Decision_At__c=DECIDED,
+        ClosedDate=CLOSED,
+        Origin="Email",
+        SuppliedName="Ann Example",
+        Description="Late invoice",
+    )
+    world.crm.insert_records(
+        "Task",
+        [
+            {
+                "WhatId": case_id,
+                "Type": "Customer Update",
+                "CompletedDateTime": "2026-03-04T09:00:00.000+0000",
+                "Subject": "Called the customer",
+            },
+            {
+                "WhatId": case_id,
+                "CrmSync_Key__c": f"crmsync:{case_id}:email-reply:0:at_risk",
+                "Subject": "Reply due",
+                "Status": "Completed",
+            },
+            {"WhatId": case_id, "Type": "Other", "Subject": "not documentation of the charter"},
+        ],
+    )
+    return case_id
+
+
+def test_a_case_closed_30_days_ago_is_archived_once_and_then_marked(world: World) -> None:
+    """Closed 5 March 10:00 + 30 days = 4 April 10:00: archived at 4 April 10:01, marked,
+    and a later run appends nothing more."""
+    case_id = closed_case(world)
+    early = world.run_at("2026-04-04T09:59:00+00:00")
+    assert early.archived == 0 and world.archive.head("default").seq == 0
+    report = world.run_at("2026-04-04T10:01:00+00:00")
+    assert (report.archived, report.marked, report.refs) == (1, 1, ["default/1"])
+    fields = world.fields(case_id)
+    assert fields["Archived_At__c"] == "2026-04-04T10:01:00.000+0000"
+    assert fields["Archive_Ref__c"] == "default/1"
+    again = world.run_at("2026-04-05T10:00:00+00:00")
+    assert (again.archived, again.recovered, again.due) == (0, 0, 0)
+    assert world.archive.head("default").seq == 1
+    assert world.state.count_complaints(pending_profile("default")) == 0
+    assert verify_archive(world.archive, "default", None).ok
+
+
+def test_an_entry_holds_the_record_its_tasks_its_clocks_and_the_hashes(world: World) -> None:
+    """The body has the mapped fields as read, follow-ups and customer updates (not other
+    tasks), each clock's final state, and the charter's and mapping's file hashes."""
+    case_id = closed_case(world)
+    world.run_at("2026-04-10T12:00:00+00:00")
+    header, body = ArchiveReader(world.archive, profile="default", actor="t").read("default/1")
+    assert (header.complaint_id, header.version, header.charter) == (
+        case_id,
+        "2026-03-05T10:00:00Z",
+        "aston",
+    )
+    assert body["record"]["fields"]["SuppliedName"] == "Ann Example"
+    assert body["record"]["fields"]["ClosedDate"] == CLOSED
+    assert set(MAPPING.complaint_fields) <= set(body["record"]["fields"])
+    assert [t["fields"]["Subject"] for t in body["follow_ups"]] == ["Reply due"]
+    assert [t["fields"]["CompletedDateTime"] for t in body["related"]["customer_update"]] == [
+        "2026-03-04T09:00:00.000+0000"
+    ]
+    assert body["canonical"]["events"]["customer_update"] == ["2026-03-04T09:00:00Z"]
+    # Aston, GMT: email-reply counts 2 business days from Mon 10:00 -> Wed 4 March 17:00 and
+    # stopped at the decision (Tue 10:00): met. level1-resolution: 1 business day -> Tue
+    # 17:00, stopped Tue 10:00: met. The other clocks never started: pending.
+    states = {c["clock"]: (c["state"], c["due_at"]) for c in body["clocks"]["at_close"]}
+    assert states == {
+        "email-reply": ("met", "2026-03-04T17:00:00Z"),
+        "callback": ("pending", None),
+        "level1-resolution": ("met", "2026-03-03T17:00:00Z"),
+        "level2-contact": ("pending", None),
+        "level2-resolution": ("pending", None),
+        "level3-resolution": ("pending", None),
+    }
+    assert body["clocks"]["at_archive"] == body["clocks"]["at_close"]
+    assert body["charter"]["content_hash"] == hashlib.sha256(CHARTER_FILE.read_bytes()).hexdigest()
+    assert body["mapping"]["content_hash"] == hashlib.sha256(MAPPING_FILE.read_bytes()).hexdigest()
+    assert (body["archived_at"], body["closed_at"]) == (
+        "2026-04-10T12:00:00Z",
+        "2026-03-05T10:00:00Z",
+    )
+    assert body["run_id"]
+
+
+def test_a_case_falls_due_without_being_touched_again(world: World) -> None:
+    """Closed 20 March, seen by a run on 21 March (not due), archived by a run on 20 April
+    although the record did not change in between (the queue remembers it)."""
+    case_id = world.case(CreatedDate=RECEIVED, ClosedDate="2026-03-20T10:00:00.000+0000")
+    first = world.run_at("2026-03-21T02:00:00+00:00")
+    assert (first.queued, first.archived) == (1, 0)
+    # 20 March 10:00 + 30 days = 19 April 10:00
+    later = world.run_at("2026-04-20T02:00:00+00:00")
+    assert later.records_read >= 1
+    assert (later.due, later.archived) == (1, 1)
+    assert world.fields(case_id)["Archive_Ref__c"] == "default/1"
+
+
+def test_a_run_reads_what_changed_and_what_fell_due_not_the_whole_table(world: World) -> None:
+    """After 40 cases are archived (and the echo of their marks read once by the next run),
+    a run reads the one newly closed case and nothing of the 40 others."""
+    for _ in range(40):
+        world.case(CreatedDate=RECEIVED, ClosedDate=CLOSED)
+    world.run_at("2026-04-10T02:00:00+00:00")
+    assert world.archive.head("default").seq == 40
+    echo = world.run_at("2026-04-11T02:00:00+00:00")
+    # the marks were written after the first run's watermark: read once more, queued never
+    assert (echo.records_read, echo.queued) == (40, 0)
+    world.clock.set("2026-04-11T12:00:00+00:00")
+    world.case(CreatedDate=RECEIVED, ClosedDate="2026-04-11T11:00:00.000+0000")
+    report = world.run_at("2026-04-12T02:00:00+00:00")
+    assert (report.records_read, report.queued, report.due, report.archived) == (1, 1, 0, 0)
+
+
+def test_a_case_reopened_and_closed_again_is_archived_again(world: World) -> None:
+    """Archived on 10 April, reopened 12 April, closed again 15 April: a second entry on
+    16 May (15 April + 30 days), both in one intact chain, the record pointing at it."""
+    case_id = closed_case(world)
+    world.run_at("2026-04-10T02:00:00+00:00")
+    world.clock.set("2026-04-12T09:00:00+00:00")
+    world.update(case_id, ClosedDate=None, Status="Reopened")
+    world.run_at("2026-04-13T02:00:00+00:00")
+    world.clock.set("2026-04-15T09:00:00+00:00")
+    world.update(case_id, ClosedDate="2026-04-15T09:00:00.000+0000", Status="Closed")
+    not_yet = world.run_at("2026-05-15T08:00:00+00:00")
+    assert not_yet.archived == 0
+    report = world.run_at("2026-05-16T02:00:00+00:00")
+    assert (report.archived, report.refs) == (1, ["default/2"])
+    versions = [h.version for h in world.archive.search("default", complaint_id=case_id)]
+    assert versions == ["2026-03-05T10:00:00Z", "2026-04-15T09:00:00Z"]
+    fields = world.fields(case_id)
+    assert (fields["Archive_Ref__c"], fields["Archived_At__c"]) == (
+        "default/2",
+        "2026-05-16T02:00:00.000+0000",
+    )
+    assert verify_archive(world.archive, "default", None).ok
+
+
+def test_a_case_reopened_before_it_fell_due_is_not_archived(world: World) -> None:
+    """Closed 5 March, reopened 6 March: nothing archived on 10 April, and the queue is empty."""
+    case_id = closed_case(world)
+    world.run_at("2026-03-05T12:00:00+00:00")
+    world.clock.set("2026-03-06T09:00:00+00:00")
+    world.update(case_id, ClosedDate=None)
+    report = world.run_at("2026-04-10T02:00:00+00:00")
+    assert (report.archived, report.dropped) == (0, 1)
+    assert world.state.count_complaints(pending_profile("default")) == 0
+
+
+def test_a_record_that_cannot_be_marked_keeps_its_single_entry(world: World) -> None:
+    """A failed mark is reported and retried next run, which marks without a second entry."""
+    case_id = closed_case(world)
+    world.crm.fail_ids = {case_id}
+    report = world.run_at("2026-04-10T02:00:00+00:00")
+    assert (report.archived, report.marked, report.status) == (1, 0, "partial")
+    assert report.errors[0].record_id == case_id
+    assert "Archive_Ref__c" not in world.fields(case_id)
+    world.crm.fail_ids = set()
+    again = world.run_at("2026-04-11T02:00:00+00:00")
+    assert (again.archived, again.recovered, again.marked) == (0, 1, 1)
+    assert world.archive.head("default").seq == 1
+    assert world.fields(case_id)["Archive_Ref__c"] == "default/1"
+
+
+class StopHereError(Exception):
+    """Raised by the test hook: the run dies there (the real SIGKILL test is in
+    test_archive_crash.py)."""
+
+
+@pytest.mark.parametrize("step", ["queued", "watermark", "appended", "verified", "marked"])
+def test_a_run_that_dies_at_any_step_is_completed_by_the_next(world: World, step: str) -> None:
+    """Dying after a step and running again gives one entry per case and every case marked."""
+    cases = [closed_case(world) for _ in range(3)]
+    world.clock.set("2026-04-10T02:00:00+00:00")
+
+    def hook(name: str) -> None:
+        if name == step:
+            raise StopHereError(name)
+
+    with pytest.raises(StopHereError):
+        world.service(hook=hook).run()
+    world.service().run()
+    for case_id in cases:
+        assert len(world.archive.search("default", complaint_id=case_id)) == 1
+        assert world.fields(case_id)["Archive_Ref__c"].startswith("default/")
+    assert world.archive.head("default").seq == 3
+
+
+def test_sealed_entries_need_the_key_and_verify_with_it(world: World) -> None:
+    """With a key nothing of the complaint is on disk in clear; reading without it fails."""
+    world.cipher = EntryCipher(os.urandom(32))
+    closed_case(world)
+    world.run_at("2026-04-10T02:00:00+00:00")
+    assert b"Ann Example" not in entry_path(world.archive.root, "default", 1).read_bytes()
+    assert verify_archive(world.archive, "default", world.cipher).ok
+    unkeyed = verify_archive(world.archive, "default", None)
+    assert unkeyed.ok and unkeyed.unchecked_bodies == 1
+    with pytest.raises(ArchiveError, match="CRMSYNC_ARCHIVE_KEY"):
+        ArchiveReader(world.archive, profile="default", actor="t").read("default/1")
+    _header, body = ArchiveReader(
+        world.archive, profile="default", actor="t", cipher=world.cipher
+    ).read("default/1")
+    assert body["record"]["fields"]["SuppliedName"] == "Ann Example"
+
+
+def test_every_read_is_logged_with_who_read_it(world: World) -> None:
+    """show and export log archive_read with the actor and the entry; search logs its query."""
+    case_id = closed_case(world)
+    world.run_at("2026-04-10T02:00:00+00:00")
+    reader = ArchiveReader(world.archive, profile="default", actor="mary.staff")
+    with capture_logs() as logs:
+        reader.read("default/1")
+        list(reader.export())
+        reader.search(complaint_id=case_id)
+    reads = [e for e in logs if e["event"] == "archive_read"]
+    assert [(e["actor"], e["ref"], e["purpose"]) for e in reads] == [
+        ("mary.staff", "default/1", "show"),
+        ("mary.staff", "default/1", "export"),
+    ]
+    searches = [e for e in logs if e["event"] == "archive_search"]
+    assert [(e["actor"], e["complaint_id"], e["results"]) for e in searches] == [
+        ("mary.staff", case_id, 1)
+    ]
+
+
+def test_a_tampered_entry_is_refused_when_read(world: World) -> None:
+    """A reader does not show an entry whose content no longer matches its hash."""
+    closed_case(world)
+    world.run_at("2026-04-10T02:00:00+00:00")
+    path = entry_path(world.archive.root, "default", 1)
+    path.write_text(path.read_text(encoding="utf-8").replace("Ann Example", "Bob Example"))
+    with pytest.raises(ArchiveError, match="content altered"):
+        ArchiveReader(world.archive, profile="default", actor="t").read("default/1")
