@@ -279,10 +279,10 @@ class FieldMapping:
         return dict(self.spec.complaints.related_events)
 
     def source_hash(self, record: Record) -> str:
-        """A hash of the fields a complaint is built from (write-back fields left out)."""
-        fields = {
-            k: record.fields.get(k) for k in self.complaint_fields if k not in self.flag_field_names
-        }
+        """A hash of the fields a complaint is built from (fields the worker writes left out)."""
+        wb = self.spec.write_back
+        written = {*self.flag_field_names, wb.archived_at, wb.archive_ref}
+        fields = {k: record.fields.get(k) for k in self.complaint_fields if k not in written}
         return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
 
     def current_flags(self, record: Record) -> dict[str, Any]:
