@@ -28,6 +28,7 @@ from crmsync.adapters.state_memory import MemoryStateStore
 from crmsync.adapters.state_postgres import PostgresStateStore
 from crmsync.adapters.state_sqlite import SqliteStateStore
 from crmsync.ports import CrmPort, StateStore
+from fakes.salesforce_fake import fake_salesforce, session_client
 
 START = datetime(2026, 3, 2, 9, 15, tzinfo=UTC)
 
@@ -61,6 +62,7 @@ class CrmHarness:
     clock: ManualClock
     seed: Callable[[str, Sequence[Mapping[str, Any]]], list[str]]
     second_client: Callable[[], CrmPort]
+    records_per_write_call: int = 200  # the Salesforce adapter packs 5 x 200 in one Composite
 
 
 HarnessFactory = Callable[[Path, ManualClock], AbstractContextManager[CrmHarness]]
@@ -85,9 +87,29 @@ def local_crm_harness(tmp_path: Path, clock: ManualClock) -> Iterator[CrmHarness
         yield CrmHarness(crm=crm, clock=clock, seed=seed, second_client=second_client)
 
 
+@contextmanager
+def salesforce_harness(tmp_path: Path, clock: ManualClock) -> Iterator[CrmHarness]:
+    """The Salesforce adapter over HTTP against the in-memory fake org (``responses``)."""
+    with fake_salesforce(clock) as fake, ExitStack() as stack:
+
+        def client() -> CrmPort:
+            made = session_client(fake.org)
+            stack.callback(made.close)
+            return made
+
+        yield CrmHarness(
+            crm=client(),
+            clock=clock,
+            seed=fake.org.seed,
+            second_client=client,
+            records_per_write_call=1000,
+        )
+
+
 # The hook: one entry per CrmPort adapter.
 CRM_FACTORIES: list[Any] = [
     pytest.param(local_crm_harness, id="local"),
+    pytest.param(salesforce_harness, id="salesforce-fake"),
 ]
 
 

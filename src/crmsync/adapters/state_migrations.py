@@ -227,7 +227,7 @@ def migrate_postgres(
     ident = sql.Identifier(schema)
     try:
         with conn.cursor() as cur:
-            pass
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (advisory_lock_key(schema),))
             cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(ident))
             cur.execute(
                 sql.SQL(
