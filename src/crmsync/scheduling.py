@@ -1,8 +1,10 @@
 """``crmsync run``: the long-running worker on APScheduler 3.x.
 
-One cycle at a time: every ``sync_interval``, and also at the next due or warning
-instant when that comes sooner. SIGTERM/SIGINT let the running cycle finish, then the
-worker exits 0.
+One ``Worker`` per profile. Per profile, one cycle at a time: every ``sync_interval``,
+and also at the next due or warning instant when that comes sooner. With a
+``ProfileLock`` a worker only runs cycles while this process holds the profile, so
+several replicas share the profiles and a dead holder's profile is taken over at the
+next interval. SIGTERM/SIGINT let the running cycles finish, then the process exits 0.
 """
 
 from __future__ import annotations
@@ -16,8 +18,11 @@ from types import FrameType
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from crmsync.adapters.profile_lock import ProfileLock
 from crmsync.bootstrap import Runtime, build_archive, build_archiving
-from crmsync.errors import CrmSyncError
+from crmsync.errors import CrmError, CrmSyncError
+from crmsync.ops_http import Metrics, Readiness
+from crmsync.service.cycle_report import CycleReport
 
 log = structlog.get_logger("crmsync.worker")
 
@@ -36,35 +41,95 @@ class Worker:
         interval: int,
         clock: Callable[[], datetime],
         on_cycle: Callable[[bool], None] | None = None,
+        profile_lock: ProfileLock | None = None,
+        metrics: Metrics | None = None,
+        readiness: Readiness | None = None,
+        stop_requested: threading.Event | None = None,
     ) -> None:
         self.runtime = runtime
+        self.profile = runtime.settings.profile
         self.interval = interval
         self.clock = clock
         self.on_cycle = on_cycle
-        self.stop_requested = threading.Event()
+        self.profile_lock = profile_lock
+        self.metrics = metrics
+        self.readiness = readiness
+        self.stop_requested = stop_requested or threading.Event()
         self._lock = threading.Lock()
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
 
+    def owns_profile(self) -> bool:
+        """True when this process may work the profile now (taking it if it is free)."""
+        if self.profile_lock is None:
+            return True
+        owned = self.profile_lock.held(self.profile) or self.profile_lock.try_acquire(self.profile)
+        if self.metrics is not None:
+            self.metrics.profile_owned.labels(self.profile).set(1 if owned else 0)
+        return owned
+
     def cycle(self) -> None:
         """Run one cycle (never two at once); failures are logged and the worker goes on."""
         if self.stop_requested.is_set() or not self._lock.acquire(blocking=False):
             return
         ok = False
+        report: CycleReport | None = None
+        started = self.clock()
         try:
-            self.runtime.cycle.run()
+            if not self.owns_profile():
+                log.debug("profile_busy", profile=self.profile)
+                return
+            report = self.runtime.cycle.run()
             ok = True
         except CrmSyncError as exc:
             log.error("cycle_error", error=str(exc), kind=type(exc).__name__)
+            self._count_error(type(exc).__name__, crm=isinstance(exc, CrmError))
         except Exception as exc:  # a bug must not kill the worker; it is logged with its trace
             log.exception("cycle_crashed", error=f"{type(exc).__name__}: {exc}")
+            self._count_error(type(exc).__name__, crm=False)
         finally:
             self._lock.release()
+        self._record(ok, report, (self.clock() - started).total_seconds())
         if self.on_cycle is not None:
             self.on_cycle(ok)
         self._schedule_next_due()
+
+    def _count_error(self, kind: str, *, crm: bool) -> None:
+        if self.metrics is not None:
+            self.metrics.errors.labels(self.profile, kind).inc()
+            self.metrics.cycles.labels(self.profile, "failed").inc()
+        if self.readiness is not None and crm:
+            self.readiness.crm_ok[self.profile] = False
+
+    def _record(self, ok: bool, report: CycleReport | None, seconds: float) -> None:
+        if report is None:
+            return
+        if self.readiness is not None:
+            self.readiness.crm_ok[self.profile] = True
+            if ok:
+                self.readiness.last_success[self.profile] = self.clock().timestamp()
+        m = self.metrics
+        if m is None:
+            return
+        p = self.profile
+        m.cycle_duration.labels(p).observe(seconds)
+        m.cycles.labels(p, report.status).inc()
+        m.records_read.labels(p).inc(report.records_read)
+        m.flags_written.labels(p).inc(report.flags_written)
+        m.tasks_created.labels(p).inc(report.tasks_created)
+        m.tasks_completed.labels(p).inc(report.tasks_completed)
+        m.crm_calls.labels(p).inc(report.crm_calls)
+        for error in report.errors:
+            m.errors.labels(p, error.kind).inc()
+        for status in ("on_track", "at_risk", "breached", "met"):
+            m.clocks.labels(p, self.runtime.charter.name, status).set(report.states.get(status, 0))
+        usage = getattr(self.runtime.crm, "api_usage", None)
+        if isinstance(usage, tuple) and len(usage) == 2 and usage[1]:
+            m.api_remaining.labels(p).set(usage[1] - usage[0])
+        if ok:
+            m.last_success.labels(p).set(self.clock().timestamp())
 
     def archive(self) -> None:
         """Run the archiving service once (waits for a running cycle; never two at once);
@@ -72,6 +137,8 @@ class Worker:
         if self.stop_requested.is_set():
             return
         with self._lock:
+            if not self.owns_profile():
+                return
             try:
                 store = build_archive(self.runtime.settings)
                 try:
@@ -111,6 +178,13 @@ class Worker:
         """Run until SIGTERM or SIGINT; the cycle in progress finishes first."""
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
+        self.start()
+        while not self.stop_requested.wait(1.0):
+            pass
+        self.stop()
+
+    def start(self) -> None:
+        """Schedule the interval cycle (first one now) and the nightly archive; start."""
         self.scheduler.add_job(
             self.cycle,
             "interval",
@@ -120,8 +194,33 @@ class Worker:
         )
         self.scheduler.add_job(self.archive, "cron", hour=2, minute=0, timezone=UTC, id=ARCHIVE_JOB)
         self.scheduler.start()
-        log.info("worker_started", interval_seconds=self.interval)
-        while not self.stop_requested.wait(1.0):
-            pass
+        log.info("worker_started", profile=self.profile, interval_seconds=self.interval)
+
+    def stop(self) -> None:
+        """Let a running cycle finish, stop scheduling, give the profile back."""
+        self.stop_requested.set()
         self.scheduler.shutdown(wait=True)
-        log.info("worker_stopped")
+        if self.profile_lock is not None:
+            self.profile_lock.release(self.profile)
+        log.info("worker_stopped", profile=self.profile)
+
+
+def run_profiles(workers: list[Worker], stop_requested: threading.Event) -> None:
+    """Run every profile's worker until SIGTERM/SIGINT; each finishes its cycle first.
+
+    One failing profile never stops the others: each worker logs and survives its own
+    cycle failures.
+    """
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("stop_requested", signal=signal.Signals(signum).name)
+        stop_requested.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    for worker in workers:
+        worker.start()
+    while not stop_requested.wait(1.0):
+        pass
+    for worker in workers:
+        worker.stop()

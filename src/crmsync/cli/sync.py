@@ -23,6 +23,7 @@ from crmsync.settings import Settings
 
 if TYPE_CHECKING:  # the composition root and adapters are imported when a command runs
     from crmsync.bootstrap import Runtime
+    from crmsync.mapping.field_mapping import FieldMapping
     from crmsync.service.sync_cycle import Hook
 
 config_app = typer.Typer(help="Show the configuration in force.", no_args_is_help=True)
@@ -159,15 +160,62 @@ def run_cmd() -> None:
     """The long-running worker: a cycle every CRMSYNC_SYNC_INTERVAL (default 5 minutes), and
     at the next due or warning instant when that comes sooner. SIGTERM finishes the cycle
     in progress and exits 0."""
-    from crmsync.bootstrap import system_clock  # noqa: PLC0415
-    from crmsync.scheduling import Worker  # noqa: PLC0415 - APScheduler only for this command
+    import threading  # noqa: PLC0415
+    import time  # noqa: PLC0415
 
+    import structlog  # noqa: PLC0415
+
+    from crmsync.adapters.profile_lock import open_profile_lock  # noqa: PLC0415
+    from crmsync.bootstrap import build_runtime, system_clock  # noqa: PLC0415
+    from crmsync.ops_http import Metrics, OpsServer, Readiness  # noqa: PLC0415
+    from crmsync.scheduling import Worker, run_profiles  # noqa: PLC0415 - only this command
+
+    log = structlog.get_logger("crmsync.worker")
     settings = load_settings()
-    runtime = _runtime(settings)
     try:
-        Worker(runtime, interval=settings.sync_interval, clock=system_clock).run_forever()
+        profiles = settings.profile_settings()
+    except ValueError as exc:
+        raise fail(f"crmsync.toml: {exc}") from None
+    runtimes: list[Runtime] = []
+    for profile in profiles:
+        try:  # one broken profile never stops the others
+            runtimes.append(build_runtime(profile, hook=crash_hook_from_env()))
+        except CrmSyncError as exc:
+            log.error("profile_unavailable", profile=profile.profile, error=str(exc))
+    if not runtimes:
+        raise fail("no profile could be started (see the errors above)")
+    stop = threading.Event()
+    metrics = Metrics()
+    lock = open_profile_lock(settings.state_url_value, settings.data_dir)
+    owned = {r.settings.profile for r in runtimes}
+    readiness = Readiness(
+        interval=max(p.sync_interval for p in profiles),
+        clock=time.time,
+        state_ok=lambda: all(r.state.next_check(r.settings.profile) or True for r in runtimes),
+        started_at=time.time(),
+        owned=lambda: {p for p in owned if lock.held(p)},
+    )
+    server = OpsServer(settings.http_port, metrics, readiness)
+    server.start()
+    workers = [
+        Worker(
+            r,
+            interval=r.settings.sync_interval,
+            clock=system_clock,
+            profile_lock=lock,
+            metrics=metrics,
+            readiness=readiness,
+            stop_requested=stop,
+        )
+        for r in runtimes
+    ]
+    try:
+        run_profiles(workers, stop)
     finally:
-        runtime.close()
+        server.stop()
+        lock.close()
+        for r in runtimes:
+            r.close()
 
 
 @app.command("demo")
@@ -278,10 +326,19 @@ def check_cmd(
         list[Path] | None,
         typer.Option("--mapping", help="Mapping files (default: mappings/*.yaml)."),
     ] = None,
+    online: Annotated[
+        bool,
+        typer.Option(
+            "--online",
+            help="Also describe the CRM's objects (CRMSYNC_CRM) and check every mapped field "
+            "exists with a usable type and the access the worker needs.",
+        ),
+    ] = False,
 ) -> None:
     """Validate every mapping and charter offline; print all problems with file and line.
 
-    Also cross-checks that each charter's events exist in the mapping."""
+    Also cross-checks that each charter's events exist in the mapping; with --online, that
+    the CRM has every mapped field (type, createable/updateable, unique external id key)."""
     from crmsync.mapping.charter_file import load_charter  # noqa: PLC0415
     from crmsync.mapping.field_mapping import load_mapping  # noqa: PLC0415
 
@@ -315,8 +372,45 @@ def check_cmd(
             err.print(f"{path}: " + "; ".join(notes), highlight=False, markup=False)
         else:
             console.print(f"[green]ok[/green]   {path} ({len(loaded.clocks)} clocks)")
+    if online:
+        problems += _check_online(loaded_mappings, console)
     if problems:
         raise typer.Exit(2)
+
+
+def _check_online(mappings: list[FieldMapping], console: Console) -> int:
+    """Describe the CRM's objects for each mapping; print every problem; count them."""
+    from crmsync.bootstrap import build_crm  # noqa: PLC0415
+    from crmsync.service.online_check import check_online  # noqa: PLC0415
+
+    settings = load_settings()
+    try:
+        crm = build_crm(settings)
+    except CrmSyncError as exc:
+        raise fail(f"--online: {type(exc).__name__}: {exc}") from None
+    problems = 0
+    try:
+        for m in mappings:
+            try:
+                found = check_online(crm, m)
+            except CrmSyncError as exc:
+                raise fail(f"--online: {type(exc).__name__}: {exc}", 1) from None
+            for problem in found:
+                err.print(
+                    f"{m.source}: {settings.crm} CRM: {problem}",
+                    highlight=False,
+                    markup=False,
+                    soft_wrap=True,
+                )
+            if found:
+                problems += len(found)
+            else:
+                console.print(f"[green]ok[/green]   {m.source} against the {settings.crm} CRM")
+    finally:
+        closer = getattr(crm, "close", None)
+        if callable(closer):
+            closer()
+    return problems
 
 
 @config_app.command("show")
@@ -337,4 +431,3 @@ def config_show_cmd(
         description = type(settings).model_fields[name].description or ""
         table.add_row(f"CRMSYNC_{name.upper()}", value, description)
     Console().print(table)
-
