@@ -135,14 +135,14 @@ def test_one_holder_at_a_time_and_takeover_within_an_interval(
         assert _wait_for(lambda: new_holder() is not None, 30)
         successor = new_holder()
         assert successor is not None
-        acquired = [
+        acquired = next(
             e for e in _events(procs[successor][1]) if e.get("event") == "profile_acquired"
-        ][0]
+        )
         taken_at = datetime.fromisoformat(acquired["timestamp"]).timestamp()
         # the next tick of a standby (every INTERVAL s) finds the lock free
         assert taken_at - killed_at <= INTERVAL + 1.0
         assert _wait_for(lambda: finished(successor) >= 2, 60)
-        third = [i for i in standby if i != successor][0]
+        third = next(i for i in standby if i != successor)
         assert finished(third) == 0  # never two workers on the profile
     finally:
         for proc, _log in procs:
