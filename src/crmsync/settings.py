@@ -104,7 +104,13 @@ class Settings(BaseSettings):
         default="auto", description="auto: readable on a terminal, JSON otherwise"
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field(default="info")
-    write_batch: int = Field(default=200, ge=1, le=200, description="records per write request")
+    write_batch: int = Field(
+        default=1000,
+        ge=1,
+        le=1000,
+        description="records handed to the CRM per write call; Salesforce sends them as "
+        "Collections of 200 packed five to a Composite request (one API call)",
+    )
     profiles: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="named profiles ([profiles.NAME] tables in crmsync.toml): each overrides any "

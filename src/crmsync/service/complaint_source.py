@@ -52,10 +52,11 @@ class Candidate:
 
 @dataclass
 class PullWindow:
-    """The bounds of one cycle's incremental pull."""
+    """The bounds of one cycle's incremental pull (and the complaint pull once opened)."""
 
     until: datetime
     since: dict[str, datetime | None] = field(default_factory=dict)
+    complaints: Iterator[Record] | None = field(default=None, repr=False)
 
 
 class ComplaintSource:
@@ -102,6 +103,9 @@ class ComplaintSource:
     def touched_parents(self, window: PullWindow, report: CycleReport) -> set[str]:
         """Ids of complaints whose related records (e.g. customer updates) changed."""
         touched: set[str] = set()
+        # Open the complaint pull first, unread: an adapter may then fetch its first page in
+        # the same request as the related-change pulls below (Salesforce: one Composite).
+        window.complaints = self._complaint_records(window)
         for name, rel in self.mapping.related_specs().items():
             for record in self.crm.changed_records(
                 rel.object,
@@ -122,13 +126,8 @@ class ComplaintSource:
         """Pages of candidates: changed complaint records, then touched ones not pulled."""
         m = self.mapping
         pulled: set[str] = set()
-        records = self.crm.changed_records(
-            m.complaint_object,
-            m.complaint_fields,
-            since=window.since[COMPLAINTS_WATERMARK],
-            until=window.until,
-            where=m.complaint_filters,
-        )
+        records = window.complaints or self._complaint_records(window)
+        window.complaints = None
         for page in self._pages(records):
             report.records_read += len(page)
             pulled.update(r.id for r in page)
@@ -141,6 +140,16 @@ class ComplaintSource:
             page = [r for r in found if all(f.matches(r.fields) for f in m.complaint_filters)]
             if page:
                 yield self._assemble(page, touched, report, pulled=False)
+
+    def _complaint_records(self, window: PullWindow) -> Iterator[Record]:
+        m = self.mapping
+        return self.crm.changed_records(
+            m.complaint_object,
+            m.complaint_fields,
+            since=window.since[COMPLAINTS_WATERMARK],
+            until=window.until,
+            where=m.complaint_filters,
+        )
 
     def due(self, until: int, skip: set[str]) -> Iterator[list[Candidate]]:
         """Pages of stored complaints whose next check is due (no CRM read)."""

@@ -79,7 +79,7 @@ class SyncCycle:
         mapping: FieldMapping,
         profile: str = "default",
         overlap: timedelta = timedelta(minutes=5),
-        write_batch: int = 200,
+        write_batch: int = 1000,
         page_size: int = 2000,
         hook: Hook | None = None,
     ) -> None:

@@ -1,0 +1,168 @@
+"""API-call benchmark of the Salesforce adapter: sync cycles through the HTTP fake org.
+
+    .venv/bin/python bench/api_calls.py [--changed 5000] [--flags 3000] [--tasks 1000]
+
+Scenario (Aston charter, bundled mapping; phone complaints received Mon 2026-03-02 09:00,
+so only ``level1-resolution`` applies, due Tue 17:00):
+
+1. a priming cycle on Monday 10:00 stores every complaint and writes its flags;
+2. on Wednesday 10:00 every complaint has changed (N): ``N - W`` only in their text (their
+   flags stay ``met``), ``W - T`` got a decision on Tuesday (``on_track`` -> ``met``: a flag
+   write each) and ``T`` only in their text (now ``breached``: a flag write and a new
+   follow-up task each). The measured cycle ("changed") then costs what it costs;
+3. "echo": the next cycle reads the measured cycle's flag writes back;
+4. "nothing": a cycle with nothing changed.
+
+Each scenario runs twice: with the sync cycle's default write batch (200 records per
+``update_records``/``upsert_records`` call: one sObject Collections request each) and with
+a write batch of 1,000 (the adapter packs five Collections requests into one Composite).
+Prints JSON: per cycle the HTTP requests by kind, the billed calls (what the org's
+``Sforce-Limit-Info`` counts: the Versions call for the clock and logins are free), beside
+the Collections minimum ``1 + ceil(N/2000) + ceil(W/200) + ceil(T/200)`` and the
+Composite-packed minimum ``1 + ceil(N/2000) + ceil(ceil(W/200)/5) + ceil(ceil(T/200)/5)``.
+Target: the changed cycle at or below the Collections minimum.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+from crmsync.adapters.state_memory import MemoryStateStore  # noqa: E402
+from crmsync.logging_setup import configure_logging  # noqa: E402
+from crmsync.mapping.charter_file import load_charter  # noqa: E402
+from crmsync.mapping.field_mapping import load_mapping  # noqa: E402
+from crmsync.service.sync_cycle import SyncCycle  # noqa: E402
+from fakes.salesforce_fake import FakeOrg, fake_salesforce, session_client  # noqa: E402
+
+MONDAY = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+WEDNESDAY = datetime(2026, 3, 4, 10, 0, tzinfo=UTC)
+RECEIVED = "2026-03-02T09:00:00.000+0000"
+DECIDED_EARLY = "2026-03-02T09:30:00.000+0000"
+DECIDED_TUESDAY = "2026-03-03T12:00:00.000+0000"
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def run(changed: int, flags: int, tasks: int, write_batch: int) -> dict[str, Any]:
+    """One scenario; returns per-cycle figures."""
+    clock = Clock(MONDAY)
+    mapping = load_mapping(REPO / "mappings" / "salesforce.yaml")
+    charter = load_charter(REPO / "mappings" / "charters" / "aston.yaml")
+    quiet, flag_only = changed - flags, flags - tasks
+    with fake_salesforce(clock) as fake:
+        org = fake.org
+        base = {
+            "Type": "Complaint",
+            "Origin": "Phone",
+            "CreatedDate": RECEIVED,
+            "OwnerId": "005000000000OWNAAA",
+            "Complaint_Manager__c": "005000000000MGRAAA",
+        }
+        quiet_ids = org.seed("Case", [base | {"Decision_At__c": DECIDED_EARLY}] * quiet)
+        flag_ids = org.seed("Case", [base] * flag_only)
+        task_ids = org.seed("Case", [base] * tasks)
+        crm = session_client(org)
+        state = MemoryStateStore()
+        state.migrate()
+        cycle = SyncCycle(
+            crm=crm,
+            state=state,
+            charter=charter,
+            mapping=mapping,
+            profile="bench",
+            write_batch=write_batch,
+        )
+        clock.now = MONDAY + timedelta(minutes=1)
+        cycle.run()  # priming
+        clock.now = WEDNESDAY - timedelta(hours=1)
+        for rid in quiet_ids:
+            org.touch("Case", rid, Description="more details")
+        for rid in flag_ids:
+            org.touch("Case", rid, Decision_At__c=DECIDED_TUESDAY)
+        for rid in task_ids:
+            org.touch("Case", rid, Description="still waiting")
+        out: dict[str, Any] = {}
+        for name, at in (
+            ("changed", WEDNESDAY),
+            ("echo", WEDNESDAY + timedelta(minutes=10)),
+            ("nothing", WEDNESDAY + timedelta(minutes=20)),
+        ):
+            clock.now = at
+            out[name] = measure(org, crm, cycle)
+        return out
+
+
+def measure(org: FakeOrg, crm: Any, cycle: SyncCycle) -> dict[str, Any]:
+    """Run one cycle and count its HTTP requests by kind and the org's billed calls."""
+    before_kinds = dict(crm.calls.by_kind)
+    before_billed = org.billed()
+    report = cycle.run()
+    kinds = {
+        k: v - before_kinds.get(k, 0)
+        for k, v in crm.calls.by_kind.items()
+        if v - before_kinds.get(k, 0)
+    }
+    return {
+        "status": report.status,
+        "records_read": report.records_read,
+        "evaluated": report.complaints_evaluated,
+        "flags_written": report.flags_written,
+        "tasks_created": report.tasks_created,
+        "http_requests": sum(kinds.values()),
+        "by_kind": kinds,
+        "billed_calls": org.billed() - before_billed,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--changed", type=int, default=5000)
+    parser.add_argument("--flags", type=int, default=3000)
+    parser.add_argument("--tasks", type=int, default=1000)
+    args = parser.parse_args()
+    if not args.tasks <= args.flags <= args.changed:
+        parser.error("need tasks <= flags <= changed")
+    configure_logging("json", "warning")
+    n, w, t = args.changed, args.flags, args.tasks
+    collections_min = 1 + math.ceil(n / 2000) + math.ceil(w / 200) + math.ceil(t / 200)
+    packed_min = (
+        1
+        + math.ceil(n / 2000)
+        + math.ceil(math.ceil(w / 200) / 5)
+        + math.ceil(math.ceil(t / 200) / 5)
+    )
+    result: dict[str, Any] = {
+        "N_changed": n,
+        "W_flag_writes": w,
+        "T_new_tasks": t,
+        "collections_minimum": collections_min,
+        "composite_packed_minimum": packed_min,
+    }
+    for label, batch in (("write_batch_200", 200), ("write_batch_1000", 1000)):
+        cycles = run(n, w, t, batch)
+        measured = cycles["changed"]
+        assert (measured["flags_written"], measured["tasks_created"]) == (w, t), measured
+        result[label] = cycles
+        result[label]["changed_billed_at_or_below_collections_minimum"] = (
+            measured["billed_calls"] <= collections_min
+        )
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""The one retry policy of the CRM adapters: what is transient, how long to wait, and the
+translation of API failures into crmsync's error hierarchy.
+
+Transient (retried with exponential backoff and jitter, up to ``max_attempts``):
+
+- connection errors and timeouts (``requests.ConnectionError``, ``requests.Timeout``);
+- API errors whose ``errorCode`` is in ``TRANSIENT_CODES`` (``UNABLE_TO_LOCK_ROW``,
+  ``SERVER_UNAVAILABLE``), whatever the HTTP status (a row lock comes as 400);
+- API errors with a 5xx status whose body names no code we know to be permanent.
+
+Never retried here: ``REQUEST_LIMIT_EXCEEDED`` (the cycle must end, ``CrmLimitError``),
+``INVALID_SESSION_ID`` (the adapter renews the session once itself, then ``CrmAuthError``)
+and every other error code. Every attempt is logged (event ``crm_attempt`` at debug,
+``crm_attempt_failed`` at warning, ``crm_gave_up`` at error), without request bodies.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import requests
+import structlog
+import tenacity
+
+from crmsync.errors import (
+    CrmAuthError,
+    CrmError,
+    CrmLimitError,
+    CrmSyncError,
+    CrmTransientError,
+)
+
+log = structlog.get_logger("crmsync.crm.retry")
+
+T = TypeVar("T")
+
+TRANSIENT_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE"})
+LIMIT_CODES = frozenset({"REQUEST_LIMIT_EXCEEDED"})
+AUTH_CODES = frozenset({"INVALID_SESSION_ID", "INVALID_AUTH_HEADER"})
+
+
+class ApiError(Exception):
+    """A request-level error answered by the Salesforce API: HTTP status, ``errorCode`` and
+    the server's message (never a request body, never a credential)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{code} (HTTP {status}): {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether the same request may succeed when sent again."""
+    if isinstance(exc, requests.ConnectionError | requests.Timeout):
+        return True
+    if isinstance(exc, ApiError):
+        if exc.code in TRANSIENT_CODES:
+            return True
+        if exc.code in LIMIT_CODES or exc.code in AUTH_CODES:
+            return False
+        return exc.status >= 500
+    return isinstance(exc, CrmTransientError)
+
+
+def translate(exc: BaseException, operation: str) -> CrmError:
+    """The crmsync error for a failure of ``operation`` (to be raised ``from exc``)."""
+    if isinstance(exc, CrmError):
+        return exc
+    if isinstance(exc, ApiError):
+        text = f"{operation}: {exc}"
+        if exc.code in LIMIT_CODES:
+            return CrmLimitError(text)
+        if exc.code in AUTH_CODES:
+            return CrmAuthError(text)
+        if is_transient(exc):
+            return CrmTransientError(text)
+        return CrmError(text)
+    if isinstance(exc, requests.Timeout):
+        return CrmTransientError(f"{operation}: timed out")
+    if isinstance(exc, requests.ConnectionError):
+        return CrmTransientError(f"{operation}: connection failed ({type(exc).__name__})")
+    return CrmError(f"{operation}: {type(exc).__name__}")
+
+
+def _describe(exc: BaseException) -> dict[str, Any]:
+    if isinstance(exc, ApiError):
+        return {"error_code": exc.code, "status": exc.status}
+    return {"error": type(exc).__name__}
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently to retry transient failures (data, not code).
+
+    ``sleep`` is injectable so tests run without waiting.
+    """
+
+    max_attempts: int = 4
+    initial_wait: float = 0.5
+    max_wait: float = 8.0
+    jitter: float = 0.5
+    record_retries: int = 3  # extra rounds for single records reported UNABLE_TO_LOCK_ROW
+    sleep: Callable[[float], None] = field(default=time.sleep, compare=False)
+
+    def wait_for(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        base = min(self.max_wait, self.initial_wait * (2 ** max(0, attempt - 1)))
+        return float(base + random.uniform(0, self.jitter))
+
+    def run(self, fn: Callable[[], T], *, operation: str) -> T:
+        """Call ``fn`` until it succeeds, fails permanently or attempts run out.
+
+        Raises the translated crmsync error (``CrmTransientError`` when attempts ran out).
+        """
+        state = {"attempt": 0}
+
+        def attempt() -> T:
+            state["attempt"] += 1
+            n = state["attempt"]
+            log.debug("crm_attempt", operation=operation, attempt=n)
+            try:
+                return fn()
+            except Exception as exc:
+                transient = is_transient(exc)
+                retrying = transient and n < self.max_attempts
+                log.warning(
+                    "crm_attempt_failed",
+                    operation=operation,
+                    attempt=n,
+                    transient=transient,
+                    retrying=retrying,
+                    **_describe(exc),
+                )
+                raise
+
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.max_attempts),
+            wait=tenacity.wait_exponential(multiplier=self.initial_wait, max=self.max_wait)
+            + tenacity.wait_random(0, self.jitter),
+            retry=tenacity.retry_if_exception(is_transient),
+            sleep=self.sleep,
+            reraise=True,
+        )
+        try:
+            return retrying(attempt)
+        except CrmSyncError:
+            raise  # already ours (a budget refusal, a configuration problem): as it is
+        except Exception as exc:
+            error = translate(exc, operation)
+            log.error(
+                "crm_gave_up",
+                operation=operation,
+                attempts=state["attempt"],
+                crm_error=type(error).__name__,
+                **_describe(exc),
+            )
+            raise error from exc
+
+
+NO_WAIT = RetryPolicy(initial_wait=0.0, max_wait=0.0, jitter=0.0, sleep=lambda _s: None)
+"""The same policy without waiting (tests, benchmarks)."""

@@ -1,0 +1,225 @@
+"""``crmsync check --online``: does the org hold the fields the mapping names, with usable
+types and the access the worker needs?
+
+``expectations`` turns a mapping into what each CRM field must be; ``compare`` checks them
+against what ``CrmPort.describe`` reported (pure: FieldInfo dicts in, problems out), so the
+same check runs against the local CRM and a real org. Every problem is reported, none
+stops the others.
+
+Rules: datetime events (and related-event instants, the modstamp, ``checked_at``,
+``next_due``, ``archived_at``) must be ``datetime`` (events may also be ``date``); number
+attributes ``double``/``int``/``percent``/``currency``; date attributes ``date`` or
+``datetime``; id attributes and parent links ``id``/``reference``; boolean attributes
+``boolean``. Case write-back fields must be updateable; Task fields the worker sets on a
+follow-up must be createable (the status also updateable, to complete it); the follow-up
+key field must be a unique external id.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from crmsync.errors import CrmError
+from crmsync.mapping.field_mapping import AttributeSpec, FieldMapping, iter_fields
+from crmsync.ports import CrmPort, FieldInfo
+
+DATETIME = frozenset({"datetime"})
+EVENT = frozenset({"datetime", "date"})
+NUMBER = frozenset({"double", "int", "long", "percent", "currency"})
+DATE = frozenset({"date", "datetime"})
+ID = frozenset({"id", "reference"})
+BOOLEAN = frozenset({"boolean"})
+TEXT = frozenset(
+    {"string", "textarea", "picklist", "multipicklist", "email", "phone", "url", "combobox"}
+)
+PICKLIST = frozenset({"picklist", "string", "combobox"})
+_ATTRIBUTE_TYPES: dict[str, frozenset[str] | None] = {
+    "number": NUMBER,
+    "date": DATE,
+    "datetime": DATETIME,
+    "boolean": BOOLEAN,
+    "id": ID,
+    "picklist": None,  # a mapped picklist may be any text-like or number type
+    "text": None,
+}
+
+
+@dataclass
+class Expectation:
+    """What one CRM field must be, merged over every role the mapping gives it."""
+
+    object: str
+    field: str
+    roles: list[str] = dataclasses.field(default_factory=list)
+    types: frozenset[str] | None = None  # None: any type will do
+    createable: bool = False
+    updateable: bool = False
+    unique_external_id: bool = False
+
+    def need(
+        self,
+        role: str,
+        types: frozenset[str] | None = None,
+        *,
+        createable: bool = False,
+        updateable: bool = False,
+        unique_external_id: bool = False,
+    ) -> None:
+        if role not in self.roles:
+            self.roles.append(role)
+        if types is not None:
+            self.types = types if self.types is None else self.types & types
+        self.createable |= createable
+        self.updateable |= updateable
+        self.unique_external_id |= unique_external_id
+
+
+@dataclass(frozen=True, slots=True)
+class OnlineProblem:
+    """One field (or object) that does not fit the mapping."""
+
+    object: str
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.object if self.field is None else f"{self.object}.{self.field}"
+        return f"{where}: {self.message}"
+
+
+def expectations(mapping: FieldMapping) -> dict[tuple[str, str], Expectation]:
+    """Every field the mapping names, with its type and access needs."""
+    out: dict[tuple[str, str], Expectation] = {}
+
+    def at(object: str, name: str) -> Expectation:
+        return out.setdefault((object, name), Expectation(object, name))
+
+    for object, name, role in iter_fields(mapping):  # existence of every named field
+        at(object, name).need(role)
+    c = mapping.spec.complaints
+    at(c.object, c.id).need("id", ID)
+    at(c.object, c.modstamp).need("incremental sync", DATETIME)
+    for event, name in c.events.items():
+        at(c.object, name).need(f"event {event}", EVENT)
+    for event, rel in c.related_events.items():
+        at(rel.object, rel.field).need(f"event {event}", EVENT)
+        at(rel.object, rel.parent_field).need(f"parent of {event}", ID)
+    for attribute, spec in c.attributes.items():
+        attr = spec if isinstance(spec, AttributeSpec) else AttributeSpec(field=spec)
+        at(c.object, attr.field).need(f"attribute {attribute}", _ATTRIBUTE_TYPES[attr.type])
+    wb = mapping.spec.write_back
+    written: dict[str, tuple[str | None, frozenset[str]]] = {
+        "status": (wb.status, PICKLIST),
+        "breaches": (wb.breaches, frozenset({"string", "textarea"})),
+        "next_due": (wb.next_due, DATETIME),
+        "checked_at": (wb.checked_at, DATETIME),
+        "archived_at": (wb.archived_at, DATETIME),
+        "archive_ref": (wb.archive_ref, frozenset({"string", "textarea"})),
+    }
+    for what, (optional, types) in written.items():
+        if optional:
+            at(c.object, optional).need(f"write-back {what}", types, updateable=True)
+    fu = mapping.spec.follow_ups
+    tasks = {
+        "subject": (fu.subject, frozenset({"string", "textarea"})),
+        "description": (fu.description, frozenset({"string", "textarea"})),
+        "due date": (fu.due_date, DATE),
+        "owner": (fu.owner, ID),
+        "parent": (fu.parent, ID),
+        "priority": (fu.priority, PICKLIST),
+    }
+    for what, (name, types) in tasks.items():
+        at(fu.object, name).need(f"follow-up {what}", types, createable=True)
+    at(fu.object, fu.status).need("follow-up status", PICKLIST, createable=True, updateable=True)
+    for name in fu.extra:
+        at(fu.object, name).need("follow-up constant", createable=True)
+    at(fu.object, fu.key_field).need(
+        "follow-up key", TEXT, createable=True, unique_external_id=True
+    )
+    return out
+
+
+def compare(
+    wanted: Iterable[Expectation], described: Mapping[str, Mapping[str, FieldInfo] | None]
+) -> list[OnlineProblem]:
+    """Every way the described objects fail the expectations (an object described as None
+    could not be described at all)."""
+    problems: list[OnlineProblem] = []
+    reported_objects: set[str] = set()
+    for exp in wanted:
+        fields = described.get(exp.object)
+        roles = ", ".join(exp.roles)
+        if fields is None:
+            if exp.object not in reported_objects:
+                reported_objects.add(exp.object)
+                problems.append(OnlineProblem(exp.object, None, "object not found in the CRM"))
+            continue
+        info = fields.get(exp.field)
+        if info is None:
+            problems.append(OnlineProblem(exp.object, exp.field, f"missing (used as {roles})"))
+            continue
+        if exp.types is not None and info.type not in exp.types:
+            problems.append(
+                OnlineProblem(
+                    exp.object,
+                    exp.field,
+                    f"type {info.type} does not fit {roles} "
+                    f"(expected {' or '.join(sorted(exp.types)) or 'no single type: roles clash'})",
+                )
+            )
+        if exp.createable and not info.createable:
+            problems.append(
+                OnlineProblem(
+                    exp.object, exp.field, f"not createable (the worker sets it: {roles})"
+                )
+            )
+        if exp.updateable and not info.updateable:
+            problems.append(
+                OnlineProblem(
+                    exp.object, exp.field, f"not updateable (the worker writes it: {roles})"
+                )
+            )
+        if exp.unique_external_id and not (info.external_id and info.unique):
+            missing = [
+                n
+                for n, ok in (("external id", info.external_id), ("unique", info.unique))
+                if not ok
+            ]
+            problems.append(
+                OnlineProblem(
+                    exp.object,
+                    exp.field,
+                    f"must be a unique external id ({roles}); "
+                    f"it is not {' and not '.join(missing)}",
+                )
+            )
+    return problems
+
+
+def describe_all(
+    crm: CrmPort, objects: Iterable[str]
+) -> tuple[dict[str, dict[str, FieldInfo] | None], list[OnlineProblem]]:
+    """Describe each object once; an object the CRM refuses maps to None, with why."""
+    described: dict[str, dict[str, FieldInfo] | None] = {}
+    problems: list[OnlineProblem] = []
+    for object in dict.fromkeys(objects):
+        try:
+            described[object] = crm.describe(object)
+        except CrmError as exc:
+            described[object] = None
+            problems.append(OnlineProblem(object, None, f"cannot be described: {exc}"))
+    return described, problems
+
+
+def check_online(crm: CrmPort, mapping: FieldMapping) -> list[OnlineProblem]:
+    """Describe every object the mapping names and report every problem at once."""
+    wanted = expectations(mapping)
+    described, problems = describe_all(crm, (obj for obj, _field in wanted))
+    failed = {p.object for p in problems}
+    return problems + [
+        p
+        for p in compare(wanted.values(), described)
+        if not (p.field is None and p.object in failed)
+    ]

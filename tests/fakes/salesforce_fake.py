@@ -1,0 +1,1089 @@
+"""An HTTP-level fake Salesforce org on ``responses``: callbacks over an in-memory org.
+
+What it answers (API version ``API``, instance ``INSTANCE``, login server ``LOGIN``):
+
+- ``GET /services/data/`` (Versions: no auth, not billed, ``Date`` from the org's clock);
+- OAuth ``/services/oauth2/token`` (JWT bearer checked against the registered public key,
+  client credentials) and the SOAP ``login`` used by simple-salesforce (password + token);
+- ``query``/``queryAll`` with a SOQL subset (SELECT fields FROM object [WHERE conditions
+  joined by AND: ``= != < <= > >=``, ``[NOT] IN (...)``] [ORDER BY fields] [LIMIT n]),
+  pages of 2,000 behind ``nextRecordsUrl`` (a cursor holding the result as of the query);
+- sObject Collections update (``PATCH /composite/sobjects``) and upsert
+  (``PATCH /composite/sobjects/{object}/{field}``), at most 200 records, ``allOrNone=false``
+  answers per record; an unknown field refuses the whole request (``INVALID_FIELD``);
+- Composite (``POST /composite``): at most 25 subrequests, at most 5 of them Collections or
+  queries; one billed call;
+- Bulk API 2.0 query jobs (create, state, CSV results in pages with ``Sforce-Locator``,
+  rows in no particular order);
+- ``/sobjects/{object}/describe`` from the local CRM's schema data file.
+
+Every billed answer carries ``Sforce-Limit-Info: api-usage=used/limit``. Fault hooks:
+``fail_next`` (e.g. a 503 for the next request matching a path part), ``lock`` (records
+answering ``UNABLE_TO_LOCK_ROW`` for the next N writes), ``reject`` (a permanent error on
+a record), ``limit_exceeded`` (every billed request answers ``REQUEST_LIMIT_EXCEEDED``),
+``expire_sessions``. ``log`` keeps ``(method, path, billed)`` of every HTTP request.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import re
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+from xml.sax.saxutils import escape as xml_escape
+
+import jwt
+import requests
+import responses
+from pydantic import SecretStr
+
+from crmsync.adapters.local_crm import (
+    SCHEMA_FILE,
+    format_sf_datetime,
+    parse_sf_datetime,
+    salesforce_id,
+)
+from crmsync.adapters.retry_policy import NO_WAIT, RetryPolicy
+from crmsync.adapters.salesforce_auth import SalesforceAuth, SalesforceCredentials, TimeoutSession
+from crmsync.adapters.salesforce_crm import SalesforceCrm
+
+API = "62.0"
+INSTANCE = "https://fake-org.my.salesforce.com"
+LOGIN = "https://login.salesforce.com"
+BASE = f"/services/data/v{API}"
+PAGE = 2000
+COLLECTION_CAP = 200
+COMPOSITE_CAP = 25
+COMPOSITE_HEAVY_CAP = 5
+SYSTEM_DATETIMES = ("CreatedDate", "LastModifiedDate", "SystemModstamp")
+
+Json = Any
+
+
+class SoqlSyntaxError(ValueError):
+    """The fake cannot parse a SOQL statement (answered as MALFORMED_QUERY)."""
+
+
+class FieldMissingError(ValueError):
+    """A statement names a field the object does not have (answered as INVALID_FIELD)."""
+
+
+# ====================================================================== SOQL subset
+
+_TOKEN = re.compile(
+    r"""\s*(?:
+      (?P<string>'(?:[^'\\]|\\.)*')
+    | (?P<datetime>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2}))
+    | (?P<date>\d{4}-\d{2}-\d{2})
+    | (?P<number>-?\d+(?:\.\d+)?)
+    | (?P<op>!=|<=|>=|=|<|>)
+    | (?P<punct>[(),])
+    | (?P<word>[A-Za-z_][A-Za-z0-9_.]*)
+    )""",
+    re.VERBOSE,
+)
+_UNESCAPE = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f", "'": "'", '"': '"', "\\": "\\"}
+
+
+def _unescape(body: str) -> str:
+    out = []
+    chars = iter(body)
+    for ch in chars:
+        if ch != "\\":
+            out.append(ch)
+            continue
+        nxt = next(chars, "")
+        if nxt not in _UNESCAPE:
+            raise SoqlSyntaxError(f"invalid escape sequence \\{nxt}")
+        out.append(_UNESCAPE[nxt])
+    return "".join(out)
+
+
+def tokenize(text: str) -> list[tuple[str, Any]]:
+    """SOQL tokens as (kind, value); string literals unescaped."""
+    tokens: list[tuple[str, Any]] = []
+    pos = 0
+    while pos < len(text):
+        if text[pos:].strip() == "":
+            break
+        match = _TOKEN.match(text, pos)
+        if match is None or match.end() == pos:
+            raise SoqlSyntaxError(f"unexpected text at {pos}: {text[pos : pos + 20]!r}")
+        kind = match.lastgroup or ""
+        raw = match.group(kind)
+        if kind == "string":
+            tokens.append(("value", _unescape(raw[1:-1])))
+        elif kind == "datetime":
+            tokens.append(("value", datetime.fromisoformat(raw.replace("Z", "+00:00"))))
+        elif kind == "date":
+            tokens.append(("value", date.fromisoformat(raw)))
+        elif kind == "number":
+            tokens.append(("value", float(raw) if "." in raw else int(raw)))
+        elif kind == "word" and raw.lower() in ("true", "false", "null"):
+            tokens.append(("value", {"true": True, "false": False, "null": None}[raw.lower()]))
+        elif kind == "word":
+            tokens.append(("word", raw))
+        else:
+            tokens.append((kind, raw))
+        pos = match.end()
+    return tokens
+
+
+@dataclass
+class Condition:
+    field: str
+    op: str  # = != < <= > >= in notin
+    value: Any
+
+
+@dataclass
+class Query:
+    """A parsed statement: fields, object, AND-ed conditions, order, limit."""
+
+    fields: list[str]
+    object: str
+    where: list[Condition]
+    order_by: list[str]
+    limit: int | None
+    count: bool = False
+
+
+def _value_list_from(tokens: list[tuple[str, Any]], pos: int) -> tuple[list[Any], int]:
+    if tokens[pos] != ("punct", "("):
+        raise SoqlSyntaxError("IN needs a parenthesised list")
+    pos += 1
+    values = []
+    while True:
+        kind, value = tokens[pos]
+        if kind != "value":
+            raise SoqlSyntaxError(f"expected a value, found {value!r}")
+        values.append(value)
+        pos += 1
+        if tokens[pos] == ("punct", ","):
+            pos += 1
+            continue
+        if tokens[pos] == ("punct", ")"):
+            return values, pos + 1
+        raise SoqlSyntaxError("unclosed IN list")
+
+
+def parse_soql(text: str) -> Query:  # noqa: PLR0915 - one grammar, read top to bottom
+    """Parse the SOQL subset the adapter generates (see the module docstring)."""
+    tokens = tokenize(text)
+    state = {"pos": 0}
+
+    def peek() -> tuple[str, Any]:
+        return tokens[state["pos"]] if state["pos"] < len(tokens) else ("end", None)
+
+    def take(kind: str, value: str | None = None) -> Any:
+        tk, tv = peek()
+        if tk != kind or (value is not None and str(tv).upper() != value):
+            raise SoqlSyntaxError(f"expected {value or kind}, found {tv!r}")
+        state["pos"] += 1
+        return tv
+
+    def keyword(word: str) -> bool:
+        tk, tv = peek()
+        return tk == "word" and str(tv).upper() == word
+
+    def values() -> list[Any]:
+        try:
+            out, state["pos"] = _value_list_from(tokens, state["pos"])
+        except IndexError:
+            raise SoqlSyntaxError("unclosed IN list") from None
+        return out
+
+    take("word", "SELECT")
+    fields: list[str] = []
+    count = False
+    if keyword("COUNT"):
+        take("word")
+        take("punct", "(")
+        take("punct", ")")
+        count = True
+    else:
+        while True:
+            fields.append(take("word"))
+            if peek() == ("punct", ","):
+                take("punct")
+                continue
+            break
+    take("word", "FROM")
+    object_name = take("word")
+    where: list[Condition] = []
+    if keyword("WHERE"):
+        take("word")
+        while True:
+            column = take("word")
+            if keyword("NOT"):
+                take("word")
+                take("word", "IN")
+                where.append(Condition(column, "notin", values()))
+            elif keyword("IN"):
+                take("word")
+                where.append(Condition(column, "in", values()))
+            else:
+                op = take("op")
+                where.append(Condition(column, op, take("value")))
+            if keyword("AND"):
+                take("word")
+                continue
+            break
+    order: list[str] = []
+    if keyword("ORDER"):
+        take("word")
+        take("word", "BY")
+        while True:
+            order.append(take("word"))
+            if keyword("ASC"):
+                take("word")
+            if peek() == ("punct", ","):
+                take("punct")
+                continue
+            break
+    limit = None
+    if keyword("LIMIT"):
+        take("word")
+        limit = int(take("value"))
+    if state["pos"] != len(tokens):
+        raise SoqlSyntaxError(f"unexpected {tokens[state['pos']][1]!r}")
+    return Query(fields, object_name, where, order, limit, count)
+
+
+def _comparable(stored: Any, literal: Any) -> tuple[Any, Any]:
+    """Stored value and literal in one comparable type (datetimes parsed)."""
+    if isinstance(literal, datetime):
+        try:
+            return parse_sf_datetime(stored), literal.astimezone(UTC)
+        except (TypeError, ValueError):
+            return None, literal
+    if isinstance(literal, date):
+        return (date.fromisoformat(str(stored)[:10]) if stored else None), literal
+    if isinstance(literal, int | float) and not isinstance(literal, bool):
+        return (float(stored) if stored is not None else None), float(literal)
+    return stored, literal
+
+
+def matches(record: Mapping[str, Any], cond: Condition) -> bool:
+    """SOQL semantics: ``!=`` keeps nulls, ordering comparisons never match null."""
+    actual = record.get(cond.field)
+    if cond.op in ("in", "notin"):
+        pairs = [_comparable(actual, v) for v in cond.value]
+        hit = any(a == b for a, b in pairs)
+        return hit if cond.op == "in" else not hit
+    left, right = _comparable(actual, cond.value)
+    if cond.op == "=":
+        return bool(left == right)
+    if cond.op == "!=":
+        return bool(left != right)
+    if left is None or right is None:
+        return False
+    return bool(
+        {"<": left < right, "<=": left <= right, ">": left > right, ">=": left >= right}[cond.op]
+    )
+
+
+# ====================================================================== the org
+
+
+@dataclass
+class _Cursor:
+    object: str
+    rows: list[dict[str, Any]]
+    position: int
+
+
+@dataclass
+class _BulkJob:
+    id: str
+    rows: list[dict[str, Any]]
+    fields: list[str]
+    polls_left: int
+    state: str = "InProgress"
+
+
+@dataclass
+class Fault:
+    """Answer the next ``times`` requests whose path contains ``match`` with an error."""
+
+    match: str
+    status: int
+    code: str
+    message: str
+    times: int = 1
+    method: str | None = None
+
+
+@dataclass
+class FakeOrg:
+    """The in-memory org behind the HTTP fake.
+
+    ``clock`` is the org's time. ``api_limit``/``api_used`` drive ``Sforce-Limit-Info``.
+    """
+
+    clock: Callable[[], datetime]
+    api_limit: int = 1_000_000
+    api_used: int = 0
+    schema_file: Path = SCHEMA_FILE
+    bulk_polls: int = 1
+    records: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    log: list[tuple[str, str, bool]] = field(default_factory=list)
+    faults: list[Fault] = field(default_factory=list)
+    locks: dict[str, int] = field(default_factory=dict)
+    rejects: dict[str, tuple[str, str, tuple[str, ...]]] = field(default_factory=dict)
+    limit_exceeded: bool = False
+    tokens: set[str] = field(default_factory=set)
+    jwt_apps: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    client_apps: dict[str, str] = field(default_factory=dict)
+    password_users: dict[str, tuple[str, str]] = field(default_factory=dict)
+    received_forms: list[dict[str, list[str]]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.RLock()
+        self._numbers = itertools.count(1)
+        self._last_stamp: datetime | None = None
+        self._cursors: dict[str, _Cursor] = {}
+        self._jobs: dict[str, _BulkJob] = {}
+        schema = json.loads(self.schema_file.read_text(encoding="utf-8"))
+        self.schema: dict[str, dict[str, Any]] = schema["objects"]
+
+    # ------------------------------------------------------------------ test controls
+
+    def issue_session(self) -> str:
+        """A valid session id (for ``session`` mode)."""
+        with self._lock:
+            token = f"00DFAKE!session{next(self._numbers)}"
+            self.tokens.add(token)
+            return token
+
+    def expire_sessions(self) -> None:
+        """Every session issued so far becomes invalid (INVALID_SESSION_ID)."""
+        with self._lock:
+            self.tokens.clear()
+
+    def fail_next(
+        self,
+        match: str,
+        *,
+        status: int = 503,
+        code: str = "SERVER_UNAVAILABLE",
+        message: str = "Service temporarily unavailable",
+        times: int = 1,
+        method: str | None = None,
+    ) -> None:
+        """The next ``times`` requests whose path contains ``match`` fail like this."""
+        with self._lock:
+            self.faults.append(Fault(match, status, code, message, times, method))
+
+    def lock(self, record_id: str, times: int = 1) -> None:
+        """Writes to ``record_id`` answer UNABLE_TO_LOCK_ROW the next ``times`` times."""
+        with self._lock:
+            self.locks[record_id] = times
+
+    def reject(self, record_id: str, code: str, message: str, fields: tuple[str, ...]) -> None:
+        """Writes to ``record_id`` fail permanently with this error until ``accept``."""
+        with self._lock:
+            self.rejects[record_id] = (code, message, fields)
+
+    def accept(self, record_id: str) -> None:
+        with self._lock:
+            self.rejects.pop(record_id, None)
+
+    def billed(self) -> int:
+        """Billed requests so far (what Salesforce would count against the limit)."""
+        return sum(1 for _m, _p, b in self.log if b)
+
+    def get(self, object: str, record_id: str) -> dict[str, Any]:
+        """A stored record's fields (a copy)."""
+        with self._lock:
+            return dict(self.records[object][record_id])
+
+    def all(self, object: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(r) for r in self.records.get(object, {}).values()]
+
+    def seed(self, object: str, rows: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Put records straight into the org, as they are (given Id and system stamps kept)."""
+        with self._lock:
+            stamp = self._stamp()
+            made = []
+            for row in rows:
+                values = {k: v for k, v in row.items() if v is not None}
+                rid = values.get("Id") or self._new_id(object)
+                values["Id"] = rid
+                for name in SYSTEM_DATETIMES:
+                    values[name] = _normal_stamp(values.get(name)) or stamp
+                values.setdefault("IsDeleted", False)
+                self.records.setdefault(object, {})[rid] = values
+                made.append(rid)
+            return made
+
+    def touch(self, object: str, record_id: str, **changes: Any) -> None:
+        """Change fields as a person in the org would (new SystemModstamp)."""
+        with self._lock:
+            stamp = self._stamp()
+            row = self.records[object][record_id]
+            for name, value in changes.items():
+                if value is None:
+                    row.pop(name, None)
+                else:
+                    row[name] = value
+            row["LastModifiedDate"] = row["SystemModstamp"] = stamp
+
+    # ------------------------------------------------------------------ HTTP plumbing
+
+    def install(self, mock: responses.RequestsMock) -> None:
+        """Register the fake's callbacks on ``mock`` for the instance and login servers."""
+        pattern = re.compile(f"({re.escape(INSTANCE)}|{re.escape(LOGIN)})/.*")
+        for method in ("GET", "POST", "PATCH", "DELETE"):
+            mock.add_callback(method, pattern, callback=self._handle)
+
+    def _handle(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        url = urlsplit(str(request.url))
+        method = str(request.method)
+        path = url.path
+        query = parse_qs(url.query, keep_blank_values=True)
+        with self._lock:
+            headers = {"Date": format_datetime(self.clock().astimezone(UTC), usegmt=True)}
+            if path.rstrip("/") == "/services/data":
+                self.log.append((method, path, False))
+                return 200, headers, json.dumps([{"version": API, "url": BASE}])
+            if path == "/services/oauth2/token":
+                self.log.append((method, path, False))
+                return self._token(request, headers)
+            if path.startswith("/services/Soap/u/"):
+                self.log.append((method, path, False))
+                return self._soap_login(request, headers)
+            token = str(request.headers.get("Authorization", "")).removeprefix("Bearer ")
+            if token not in self.tokens:
+                self.log.append((method, path, False))
+                return _error(401, "INVALID_SESSION_ID", "Session expired or invalid", headers)
+            for fault in self.faults:
+                if fault.times > 0 and fault.match in path and fault.method in (None, method):
+                    fault.times -= 1
+                    self.log.append((method, path, False))
+                    return _error(fault.status, fault.code, fault.message, headers)
+            if self.limit_exceeded or self.api_used >= self.api_limit:
+                self.log.append((method, path, False))
+                headers["Sforce-Limit-Info"] = f"api-usage={self.api_used}/{self.api_limit}"
+                return _error(
+                    403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.", headers
+                )
+            self.api_used += 1
+            self.log.append((method, path, True))
+            headers["Sforce-Limit-Info"] = f"api-usage={self.api_used}/{self.api_limit}"
+            body = json.loads(request.body) if request.body else None
+            status, answer, extra = self._dispatch(method, path, query, body, top=True)
+            headers.update(extra)
+            if isinstance(answer, str):
+                headers["Content-Type"] = "text/csv"
+                return status, headers, answer
+            headers["Content-Type"] = "application/json"
+            return status, headers, json.dumps(answer)
+
+    def _dispatch(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, list[str]],
+        body: Json,
+        *,
+        top: bool,
+    ) -> tuple[int, Json, dict[str, str]]:
+        if not path.startswith(BASE):
+            return 404, _errors("NOT_FOUND", "The requested resource does not exist"), {}
+        rest = path[len(BASE) :]
+        if rest in ("/query", "/queryAll", "/query/", "/queryAll/") and method == "GET":
+            return self._query(query.get("q", [""])[0], all_rows=rest.startswith("/queryAll"))
+        if rest.startswith("/query/") and method == "GET":
+            return self._query_more(rest.removeprefix("/query/"))
+        if rest == "/composite" and method == "POST" and top:
+            return self._composite(body)
+        if rest == "/composite/sobjects" and method == "PATCH":
+            return self._collection_update(body)
+        if rest.startswith("/composite/sobjects/") and method == "PATCH":
+            object_name, _, ext = rest.removeprefix("/composite/sobjects/").partition("/")
+            return self._collection_upsert(object_name, ext, body)
+        match = re.fullmatch(r"/sobjects/([A-Za-z0-9_]+)/describe/?", rest)
+        if match and method == "GET":
+            return self._describe(match.group(1))
+        if rest == "/jobs/query" and method == "POST" and top:
+            return self._bulk_create(body)
+        match = re.fullmatch(r"/jobs/query/([A-Za-z0-9]+)(/results)?", rest)
+        if match and method == "GET" and top:
+            if match.group(2):
+                return self._bulk_results(match.group(1), query)
+            return self._bulk_state(match.group(1))
+        return 404, _errors("NOT_FOUND", "The requested resource does not exist"), {}
+
+    # ------------------------------------------------------------------ auth
+
+    def _token(
+        self, request: requests.PreparedRequest, headers: dict[str, str]
+    ) -> tuple[int, dict[str, str], str]:
+        form = parse_qs(str(request.body or ""))
+        self.received_forms.append(form)
+        grant = form.get("grant_type", [""])[0]
+        if grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":
+            assertion = form.get("assertion", [""])[0]
+            try:
+                unverified = jwt.decode(assertion, options={"verify_signature": False})
+                public, username = self.jwt_apps[str(unverified.get("iss"))]
+                claims = jwt.decode(
+                    assertion,
+                    public,
+                    algorithms=["RS256"],
+                    audience=LOGIN,
+                    options={"require": ["exp", "iss", "sub", "aud"]},
+                    leeway=0,
+                )
+                if claims["sub"] != username:
+                    raise jwt.InvalidTokenError("wrong subject")
+            except (KeyError, jwt.PyJWTError) as exc:
+                return _oauth_error(
+                    "invalid_grant", f"invalid assertion ({type(exc).__name__})", headers
+                )
+        elif grant == "client_credentials":
+            key = form.get("client_id", [""])[0]
+            secret = form.get("client_secret", [""])[0]
+            if self.client_apps.get(key) != secret or not secret:
+                return _oauth_error("invalid_client", "invalid client credentials", headers)
+        else:
+            return _oauth_error("unsupported_grant_type", "grant type not supported", headers)
+        token = self.issue_session()
+        headers["Content-Type"] = "application/json"
+        return 200, headers, json.dumps({"access_token": token, "instance_url": INSTANCE})
+
+    def _soap_login(
+        self, request: requests.PreparedRequest, headers: dict[str, str]
+    ) -> tuple[int, dict[str, str], str]:
+        text = request.body.decode() if isinstance(request.body, bytes) else str(request.body)
+        user = re.search(r"<n1:username>(.*?)</n1:username>", text, re.S)
+        secret = re.search(r"<n1:password>(.*?)</n1:password>", text, re.S)
+        from html import unescape
+
+        name = unescape(user.group(1)) if user else ""
+        given = unescape(secret.group(1)) if secret else ""
+        known = self.password_users.get(name)
+        if known is None or given != known[0] + known[1]:
+            fault = (
+                '<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope '
+                'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+                'xmlns:sf="urn:fault.partner.soap.sforce.com"><soapenv:Body><soapenv:Fault>'
+                "<faultcode>INVALID_LOGIN</faultcode><detail><sf:LoginFault>"
+                "<sf:exceptionCode>INVALID_LOGIN</sf:exceptionCode><sf:exceptionMessage>"
+                "Invalid username, password, security token; or user locked out."
+                "</sf:exceptionMessage></sf:LoginFault></detail></soapenv:Fault>"
+                "</soapenv:Body></soapenv:Envelope>"
+            )
+            return 500, headers, fault
+        token = self.issue_session()
+        server = f"{INSTANCE}/services/Soap/u/{API}/00DFAKE"
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope '
+            'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+            'xmlns="urn:partner.soap.sforce.com"><soapenv:Body><loginResponse><result>'
+            f"<serverUrl>{server}</serverUrl><sessionId>{xml_escape(token)}</sessionId>"
+            "</result></loginResponse></soapenv:Body></soapenv:Envelope>"
+        )
+        return 200, headers, body
+
+    # ------------------------------------------------------------------ queries
+
+    def _select(self, text: str, *, all_rows: bool) -> tuple[Query, list[dict[str, Any]]]:
+        query = parse_soql(text)
+        known = self._field_names(query.object)
+        for name in [*query.fields, *(c.field for c in query.where), *query.order_by]:
+            if known is not None and name not in known:
+                raise FieldMissingError(name)
+        rows = [
+            r
+            for r in self.records.get(query.object, {}).values()
+            if (all_rows or not r.get("IsDeleted")) and all(matches(r, c) for c in query.where)
+        ]
+        for name in reversed(query.order_by):
+            rows.sort(key=lambda r, n=name: (r.get(n) is not None, r.get(n) or ""))
+        if query.limit is not None:
+            rows = rows[: query.limit]
+        return query, rows
+
+    def _query(self, text: str, *, all_rows: bool) -> tuple[int, Json, dict[str, str]]:
+        try:
+            query, rows = self._select(text, all_rows=all_rows)
+        except SoqlSyntaxError as exc:
+            return 400, _errors("MALFORMED_QUERY", str(exc)), {}
+        except FieldMissingError as exc:
+            return 400, _errors("INVALID_FIELD", f"No such column '{exc}' on entity"), {}
+        if query.count:
+            return 200, {"totalSize": len(rows), "done": True, "records": []}, {}
+        shaped = [self._shape(query.object, r, query.fields) for r in rows]
+        cursor = f"01gFAKE{next(self._numbers)}"
+        self._cursors[cursor] = _Cursor(query.object, shaped, 0)
+        return self._page(cursor, len(shaped))
+
+    def _page(self, cursor_id: str, total: int) -> tuple[int, Json, dict[str, str]]:
+        cursor = self._cursors[cursor_id]
+        page = cursor.rows[cursor.position : cursor.position + PAGE]
+        cursor.position += len(page)
+        done = cursor.position >= len(cursor.rows)
+        body: dict[str, Any] = {"totalSize": total, "done": done, "records": page}
+        if done:
+            self._cursors.pop(cursor_id)
+        else:
+            body["nextRecordsUrl"] = f"{BASE}/query/{cursor_id}-{cursor.position}"
+        return 200, body, {}
+
+    def _query_more(self, locator: str) -> tuple[int, Json, dict[str, str]]:
+        cursor_id, _, _position = locator.partition("-")
+        if cursor_id not in self._cursors:
+            return 400, _errors("INVALID_QUERY_LOCATOR", "invalid query locator"), {}
+        return self._page(cursor_id, len(self._cursors[cursor_id].rows))
+
+    @staticmethod
+    def _shape(object_name: str, row: Mapping[str, Any], fields: Sequence[str]) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "attributes": {"type": object_name, "url": f"{BASE}/sobjects/{object_name}/{row['Id']}"}
+        }
+        for name in fields:
+            out[name] = row.get(name)
+        return out
+
+    # ------------------------------------------------------------------ writes
+
+    def _collection_update(self, body: Json) -> tuple[int, Json, dict[str, str]]:
+        records = (body or {}).get("records") or []
+        if len(records) > COLLECTION_CAP:
+            return (
+                400,
+                _errors(
+                    "EXCEEDED_ID_LIMIT",
+                    "record limit reached. cannot submit more than 200 records into this call",
+                ),
+                {},
+            )
+        problem = self._unknown_column(records)
+        if problem is not None:
+            return 400, problem, {}
+        stamp = self._stamp()
+        out = []
+        for item in records:
+            object_name = (item.get("attributes") or {}).get("type", "")
+            rid = item.get("id")
+            values = {k: v for k, v in item.items() if k not in ("attributes", "id")}
+            out.append(self._update_one(object_name, rid, values, stamp))
+        return 200, out, {}
+
+    def _collection_upsert(
+        self, object_name: str, ext: str, body: Json
+    ) -> tuple[int, Json, dict[str, str]]:
+        records = (body or {}).get("records") or []
+        if len(records) > COLLECTION_CAP:
+            return (
+                400,
+                _errors(
+                    "EXCEEDED_ID_LIMIT",
+                    "record limit reached. cannot submit more than 200 records into this call",
+                ),
+                {},
+            )
+        fields = self._fields(object_name)
+        if fields is not None and not (fields.get(ext) or {}).get("external_id"):
+            return (
+                400,
+                _errors(
+                    "INVALID_FIELD",
+                    f"Field name provided, {ext} is not an External ID or indexed field "
+                    f"for {object_name}",
+                ),
+                {},
+            )
+        problem = self._unknown_column(records, object_name)
+        if problem is not None:
+            return 400, problem, {}
+        stamp = self._stamp()
+        out = []
+        for item in records:
+            values = {k: v for k, v in item.items() if k != "attributes"}
+            key = values.get(ext)
+            existing = next(
+                (rid for rid, r in self.records.get(object_name, {}).items() if r.get(ext) == key),
+                None,
+            )
+            if existing is not None:
+                result = self._update_one(object_name, existing, values, stamp)
+                result["created"] = False
+            else:
+                result = self._create_one(object_name, values, stamp)
+            out.append(result)
+        return 200, out, {}
+
+    def _unknown_column(
+        self, records: Sequence[Mapping[str, Any]], object_name: str | None = None
+    ) -> Json:
+        for item in records:
+            name = object_name or (item.get("attributes") or {}).get("type", "")
+            known = self._field_names(name)
+            if known is None:
+                continue
+            for key in item:
+                if key not in ("attributes", "id") and key not in known:
+                    return _errors(
+                        "INVALID_FIELD", f"No such column '{key}' on sobject of type {name}"
+                    )
+        return None
+
+    def _record_fault(self, rid: str) -> dict[str, Any] | None:
+        if self.locks.get(rid, 0) > 0:
+            self.locks[rid] -= 1
+            return _record_error(
+                "UNABLE_TO_LOCK_ROW",
+                f"unable to obtain exclusive access to this record or 1 records: {rid}",
+                (),
+            )
+        if rid in self.rejects:
+            code, message, fields = self.rejects[rid]
+            return _record_error(code, message, fields)
+        return None
+
+    def _update_one(
+        self, object_name: str, rid: Any, values: Mapping[str, Any], stamp: str
+    ) -> dict[str, Any]:
+        if not isinstance(rid, str) or not re.fullmatch(r"[A-Za-z0-9]{18}", rid):
+            return _record_error("MALFORMED_ID", f"Id in upsert is not valid: {rid}", ("Id",))
+        row = self.records.get(object_name, {}).get(rid)
+        if row is None:
+            return _record_error("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", ())
+        fault = self._record_fault(rid)
+        if fault is not None:
+            return fault
+        checked = self._check_values(object_name, values, "updateable", rid)
+        if isinstance(checked, dict) and checked.get("success") is False:
+            return checked
+        for name, value in checked.items():
+            if value is None:
+                row.pop(name, None)
+            else:
+                row[name] = value
+        row["LastModifiedDate"] = row["SystemModstamp"] = stamp
+        return {"id": rid, "success": True, "errors": []}
+
+    def _create_one(
+        self, object_name: str, values: Mapping[str, Any], stamp: str
+    ) -> dict[str, Any]:
+        checked = self._check_values(object_name, values, "createable", None)
+        if isinstance(checked, dict) and checked.get("success") is False:
+            return checked
+        rid = self._new_id(object_name)
+        row = {k: v for k, v in checked.items() if v is not None}
+        row.update(
+            {
+                "Id": rid,
+                "CreatedDate": stamp,
+                "LastModifiedDate": stamp,
+                "SystemModstamp": stamp,
+                "IsDeleted": False,
+            }
+        )
+        self.records.setdefault(object_name, {})[rid] = row
+        return {"id": rid, "success": True, "errors": [], "created": True}
+
+    def _check_values(
+        self, object_name: str, values: Mapping[str, Any], flag: str, rid: str | None
+    ) -> dict[str, Any]:
+        fields = self._fields(object_name)
+        out: dict[str, Any] = {}
+        for name, given in values.items():
+            value = given
+            info = (fields or {}).get(name, {})
+            if fields is not None and not info.get(flag, True):
+                return _record_error(
+                    "INVALID_FIELD_FOR_INSERT_UPDATE",
+                    f"Unable to create/update fields: {name}.",
+                    (name,),
+                )
+            kind = info.get("type")
+            if value == "":
+                value = None
+            if kind == "datetime" and value is not None:
+                try:
+                    value = format_sf_datetime(parse_sf_datetime(str(value)))
+                except ValueError:
+                    return _record_error(
+                        "INVALID_TYPE_ON_FIELD_IN_RECORD",
+                        f"{name}: value not of required type: {value}",
+                        (name,),
+                    )
+            if (info.get("unique") or info.get("external_id")) and value is not None:
+                clash = next(
+                    (
+                        other
+                        for other, r in self.records.get(object_name, {}).items()
+                        if r.get(name) == value and other != rid
+                    ),
+                    None,
+                )
+                if clash is not None:
+                    return _record_error(
+                        "DUPLICATE_VALUE",
+                        f"duplicate value found: {name} duplicates value on record "
+                        f"with id: {clash}",
+                        (name,),
+                    )
+            out[name] = value
+        return out
+
+    # ------------------------------------------------------------------ composite
+
+    def _composite(self, body: Json) -> tuple[int, Json, dict[str, str]]:
+        subs = (body or {}).get("compositeRequest") or []
+        if len(subs) > COMPOSITE_CAP:
+            return (
+                400,
+                _errors(
+                    "LIMIT_EXCEEDED",
+                    f"Max number of subrequests in a composite request is {COMPOSITE_CAP}",
+                ),
+                {},
+            )
+        heavy = [
+            s
+            for s in subs
+            if "/composite/sobjects" in s.get("url", "") or "/query" in s.get("url", "")
+        ]
+        if len(heavy) > COMPOSITE_HEAVY_CAP:
+            return (
+                400,
+                _errors(
+                    "LIMIT_EXCEEDED",
+                    f"Composite allows at most {COMPOSITE_HEAVY_CAP} sObject Collections "
+                    "or query subrequests",
+                ),
+                {},
+            )
+        out = []
+        for sub in subs:
+            url = urlsplit(sub.get("url", ""))
+            status, answer, _extra = self._dispatch(
+                sub.get("method", "GET"),
+                unquote(url.path),
+                parse_qs(url.query, keep_blank_values=True),
+                sub.get("body"),
+                top=False,
+            )
+            out.append(
+                {
+                    "body": answer,
+                    "httpHeaders": {},
+                    "httpStatusCode": status,
+                    "referenceId": sub.get("referenceId"),
+                }
+            )
+        return 200, {"compositeResponse": out}, {}
+
+    # ------------------------------------------------------------------ describe
+
+    def _describe(self, object_name: str) -> tuple[int, Json, dict[str, str]]:
+        if object_name not in self.schema:
+            return 404, _errors("NOT_FOUND", "The requested resource does not exist"), {}
+        fields = self._fields(object_name) or {
+            "Id": {"type": "id", "createable": False, "updateable": False},
+            **{
+                n: {"type": "datetime", "createable": False, "updateable": False}
+                for n in SYSTEM_DATETIMES
+            },
+        }
+        described = [
+            {
+                "name": name,
+                "type": info["type"],
+                "createable": info.get("createable", True),
+                "updateable": info.get("updateable", True),
+                "externalId": info.get("external_id", False),
+                "unique": info.get("unique", False),
+                "nillable": True,
+            }
+            for name, info in fields.items()
+        ]
+        return 200, {"name": object_name, "fields": described}, {}
+
+    # ------------------------------------------------------------------ Bulk API 2.0
+
+    def _bulk_create(self, body: Json) -> tuple[int, Json, dict[str, str]]:
+        text = str((body or {}).get("query", ""))
+        if re.search(r"\b(ORDER\s+BY|LIMIT|COUNT\()", text, re.I):
+            return (
+                400,
+                _errors(
+                    "API_ERROR",
+                    "ORDER BY, LIMIT and aggregates are not supported by Bulk API 2.0 queries",
+                ),
+                {},
+            )
+        try:
+            query, rows = self._select(text, all_rows=(body or {}).get("operation") == "queryAll")
+        except (SoqlSyntaxError, FieldMissingError) as exc:
+            return 400, _errors("INVALIDJOB", str(exc)), {}
+        job_id = f"750FAKE{next(self._numbers)}"
+        snapshot = [dict(r) for r in reversed(rows)]  # no promised order
+        self._jobs[job_id] = _BulkJob(job_id, snapshot, query.fields, self.bulk_polls)
+        return 200, {"id": job_id, "operation": "queryAll", "state": "UploadComplete"}, {}
+
+    def _bulk_state(self, job_id: str) -> tuple[int, Json, dict[str, str]]:
+        job = self._jobs.get(job_id)
+        if job is None:
+            return 404, _errors("NOT_FOUND", "job not found"), {}
+        if job.polls_left > 0:
+            job.polls_left -= 1
+        else:
+            job.state = "JobComplete"
+        return 200, {"id": job_id, "state": job.state, "numberRecordsProcessed": len(job.rows)}, {}
+
+    def _bulk_results(
+        self, job_id: str, query: Mapping[str, list[str]]
+    ) -> tuple[int, Json, dict[str, str]]:
+        job = self._jobs.get(job_id)
+        if job is None or job.state != "JobComplete":
+            return 400, _errors("INVALIDJOB", "the job is not complete"), {}
+        start = int(query.get("locator", ["0"])[0] or 0)
+        size = int(query.get("maxRecords", ["50000"])[0])
+        chunk = job.rows[start : start + size]
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(job.fields)
+        for row in chunk:
+            writer.writerow([_csv_value(row.get(name)) for name in job.fields])
+        nxt = start + len(chunk)
+        locator = str(nxt) if nxt < len(job.rows) else "null"
+        return (
+            200,
+            out.getvalue(),
+            {"Sforce-Locator": locator, "Sforce-NumberOfRecords": str(len(chunk))},
+        )
+
+    # ------------------------------------------------------------------ helpers
+
+    def _fields(self, object_name: str) -> dict[str, dict[str, Any]] | None:
+        spec = self.schema.get(object_name)
+        return None if spec is None else spec.get("fields")
+
+    def _field_names(self, object_name: str) -> set[str] | None:
+        fields = self._fields(object_name)
+        return None if fields is None else {*fields, "IsDeleted"}
+
+    def _new_id(self, object_name: str) -> str:
+        prefix = (self.schema.get(object_name) or {}).get("key_prefix", "a00")
+        return salesforce_id(f"{prefix}FK{next(self._numbers):010d}")
+
+    def _stamp(self) -> str:
+        """One SystemModstamp per write request, strictly after the previous one."""
+        now = self.clock().astimezone(UTC)
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+        if self._last_stamp is not None and now <= self._last_stamp:
+            now = self._last_stamp + timedelta(milliseconds=1)
+        self._last_stamp = now
+        return format_sf_datetime(now)
+
+
+# ====================================================================== answers
+
+
+def _errors(code: str, message: str) -> list[dict[str, str]]:
+    return [{"errorCode": code, "message": message}]
+
+
+def _error(
+    status: int, code: str, message: str, headers: dict[str, str]
+) -> tuple[int, dict[str, str], str]:
+    headers["Content-Type"] = "application/json"
+    return status, headers, json.dumps(_errors(code, message))
+
+
+def _oauth_error(
+    code: str, message: str, headers: dict[str, str]
+) -> tuple[int, dict[str, str], str]:
+    headers["Content-Type"] = "application/json"
+    return 400, headers, json.dumps({"error": code, "error_description": message})
+
+
+def _record_error(code: str, message: str, fields: tuple[str, ...]) -> dict[str, Any]:
+    return {
+        "id": None,
+        "success": False,
+        "errors": [{"statusCode": code, "message": message, "fields": list(fields)}],
+    }
+
+
+def _normal_stamp(value: Any) -> str | None:
+    if not isinstance(value, str) or not value:
+        return None
+    return format_sf_datetime(parse_sf_datetime(value))
+
+
+def _csv_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str) and re.fullmatch(
+        r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}\+0000", value
+    ):
+        return value.replace("+0000", "Z")
+    return str(value)
+
+
+# ====================================================================== wiring for tests
+
+
+@dataclass
+class FakeSalesforce:
+    """A started ``responses`` mock with the org installed (use as a context manager)."""
+
+    org: FakeOrg
+    mock: responses.RequestsMock
+
+    def __enter__(self) -> FakeSalesforce:
+        self.mock.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.mock.stop(allow_assert=False)
+        self.mock.reset()
+
+
+def fake_salesforce(clock: Callable[[], datetime], **org_options: Any) -> FakeSalesforce:
+    """A fake org on a fresh ``responses`` mock (not started yet)."""
+    org = FakeOrg(clock, **org_options)
+    mock = responses.RequestsMock(assert_all_requests_are_fired=False)
+    org.install(mock)
+    return FakeSalesforce(org, mock)
+
+
+def session_client(org: FakeOrg, *, policy: RetryPolicy = NO_WAIT, **options: Any) -> SalesforceCrm:
+    """A Salesforce adapter on a fresh session of ``org`` (session mode, no waiting)."""
+    return client(
+        SalesforceCredentials(
+            mode="session",
+            instance_url=INSTANCE,
+            session_id=SecretStr(org.issue_session()),
+            api_version=API,
+        ),
+        policy=policy,
+        **options,
+    )
+
+
+def client(
+    credentials: SalesforceCredentials, *, policy: RetryPolicy = NO_WAIT, **options: Any
+) -> SalesforceCrm:
+    """A Salesforce adapter for ``credentials`` against the fake (5 s timeout, no waiting)."""
+    auth = SalesforceAuth(credentials, TimeoutSession(5.0), policy=policy)
+    return SalesforceCrm(auth, api_version=API, policy=policy, **options)
