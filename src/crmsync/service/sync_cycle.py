@@ -362,19 +362,15 @@ class SyncCycle:
             self._hook("flags_written")
 
     def _store(self, work: _Work, now: int, failed: set[str]) -> None:
-        keep: list[StoredComplaint] = []
-        drop: list[str] = []
-        for cid, stored in work.stored.items():
-            if cid in failed:
-                # retry at the next cycle: due now, last confirmed flags kept
-                keep.append(_due_now(stored, now))
-            elif stored.closed and stored.next_check is None:
-                drop.append(cid)
-            else:
-                keep.append(stored)
-        self.state.put_complaints(keep)
-        if drop:
-            self.state.delete_complaints(self.profile, drop)
+        """Keep every evaluated complaint, closed ones too: a later re-read of a closed
+        complaint (the echo of our write, the overlap window, the archive's mark) is then
+        recognised as unchanged instead of being read and evaluated again."""
+        self.state.put_complaints(
+            [
+                _due_now(stored, now) if cid in failed else stored  # failed: retry next cycle
+                for cid, stored in work.stored.items()
+            ]
+        )
         self._hook("state_written")
 
     def _failure(
