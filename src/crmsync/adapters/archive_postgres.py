@@ -19,16 +19,13 @@ and never quote the URL's password.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any, TypeVar
 
 import psycopg
-from psycopg import sql
 
-from crmsync.adapters import _state_codec as codec
+from crmsync.adapters._postgres_session import PostgresSession
 from crmsync.domain.archive_entry import (
     GENESIS,
     ArchiveEntry,
@@ -114,74 +111,25 @@ class PostgresArchiveStore:
         connect_timeout: int = 10,
         application_name: str = "crmsync-archive",
     ) -> None:
-        if not isinstance(schema, str) or not schema or "\x00" in schema:
-            raise ArchiveError(f"archive schema name {schema!r} is not valid")
-        self._url = url
-        self._secrets = codec.url_secrets(url)
-        self._where = f"archive {codec.redact_url(url)} (schema {schema})"
+        self._session = PostgresSession(
+            url,
+            schema=schema,
+            kind="archive",
+            error=ArchiveError,
+            connect_timeout=connect_timeout,
+            application_name=application_name,
+        )
+        self._where = self._session.where
         self._schema = schema
-        self._ident = sql.Identifier(schema)
-        self._connect_timeout = connect_timeout
-        self._application_name = application_name
-        self._lock = threading.Lock()
-        self._closed = False
-        self._conn: psycopg.Connection[Any] | None = self._connect()
+        self._ident = self._session.ident
+        self._q = self._session.q
+        self._run = self._session.run
         self._run("create tables", self._create)
 
     def __repr__(self) -> str:
         return f"PostgresArchiveStore({self._where!r})"
 
     # ------------------------------------------------------------------ plumbing
-
-    def _redact(self, exc: BaseException) -> str:
-        text = " ".join(str(exc).split())
-        if isinstance(exc, psycopg.Error) and exc.diag.message_primary:
-            text = exc.diag.message_primary
-        return codec.redact_text(text, self._secrets)
-
-    def _connect(self) -> psycopg.Connection[Any]:
-        try:
-            return psycopg.connect(
-                self._url,
-                autocommit=False,
-                connect_timeout=self._connect_timeout,
-                application_name=self._application_name,
-            )
-        except (psycopg.Error, ValueError) as exc:
-            raise ArchiveError(f"{self._where}: cannot connect: {self._redact(exc)}") from None
-
-    def _q(self, text: str) -> sql.Composed:
-        return sql.SQL(text).format(s=self._ident)
-
-    def _run(self, what: str, work: Callable[[psycopg.Connection[Any]], T]) -> T:
-        """``work`` as one transaction; reconnect and repeat once if the connection dropped."""
-        with self._lock:
-            if self._closed:
-                raise ArchiveError(f"{self._where}: {what}: the store is closed")
-            for attempt in (1, 2):
-                conn = self._conn
-                if conn is None or conn.closed:
-                    conn = self._conn = self._connect()
-                try:
-                    result = work(conn)
-                    conn.commit()
-                except psycopg.Error as exc:
-                    if (conn.closed or conn.broken) and attempt == 1:
-                        with contextlib.suppress(psycopg.Error):
-                            conn.close()
-                        self._conn = None
-                        continue
-                    with contextlib.suppress(psycopg.Error):
-                        conn.rollback()
-                    raise ArchiveError(
-                        f"{self._where}: {what} failed: {self._redact(exc)}"
-                    ) from None
-                except BaseException:
-                    with contextlib.suppress(psycopg.Error):
-                        conn.rollback()
-                    raise
-                return result
-            raise AssertionError("unreachable")  # pragma: no cover
 
     def _create(self, conn: psycopg.Connection[Any]) -> None:
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('crmsync-archive-ddl'))")
@@ -369,9 +317,4 @@ class PostgresArchiveStore:
 
     def close(self) -> None:
         """Close the connection; later calls raise ``ArchiveError``. Idempotent."""
-        with self._lock:
-            self._closed = True
-            if self._conn is not None:
-                with contextlib.suppress(psycopg.Error):
-                    self._conn.close()
-                self._conn = None
+        self._session.close()

@@ -12,24 +12,18 @@ message or log line.
 
 from __future__ import annotations
 
-import contextlib
-import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import psycopg
-import structlog
 from psycopg import sql
 
 from crmsync.adapters import _state_codec as codec
+from crmsync.adapters._postgres_session import PostgresSession
 from crmsync.adapters.state_migrations import migrate_postgres
 from crmsync.errors import StateStoreError
 from crmsync.ports import LedgerEntry, RunRecord, StoredComplaint
-
-T = TypeVar("T")
-
-_log = structlog.get_logger(__name__)
 
 # Rows per INSERT ... SELECT FROM unnest(...) and keys per = ANY(...) array.
 _BATCH = 10_000
@@ -61,105 +55,24 @@ class PostgresStateStore:
         connect_timeout: int = 10,
         application_name: str = "crmsync",
     ) -> None:
-        if not isinstance(schema, str) or not schema or "\x00" in schema:
-            raise StateStoreError(f"state store schema name {schema!r} is not valid")
-        self._url = url
-        self._secrets = codec.url_secrets(url)
-        self._where = f"state store {codec.redact_url(url)} (schema {schema})"
+        self._session = PostgresSession(
+            url,
+            schema=schema,
+            kind="state store",
+            error=StateStoreError,
+            connect_timeout=connect_timeout,
+            application_name=application_name,
+            hint=_hint,
+        )
+        self._where = self._session.where
         self._schema = schema
-        self._ident = sql.Identifier(schema)
-        self._connect_timeout = connect_timeout
-        self._application_name = application_name
-        self._lock = threading.Lock()
-        self._closed = False
-        self._queries: dict[str, sql.Composed] = {}
-        self._conn: psycopg.Connection[Any] | None = self._connect()
+        self._q = self._session.q
+        self._run = self._session.run
 
     @property
     def schema(self) -> str:
         """The schema holding the tables."""
         return self._schema
-
-    # -------------------------------------------------------------- connection
-
-    def _redact(self, exc: BaseException) -> str:
-        """The error in one line (the server's message and detail), password removed."""
-        text = " ".join(str(exc).split())
-        if isinstance(exc, psycopg.Error) and exc.diag.message_primary:
-            text = exc.diag.message_primary
-            if exc.diag.message_detail:
-                text += f" ({exc.diag.message_detail})"
-        if isinstance(exc, psycopg.errors.UndefinedTable | psycopg.errors.InvalidSchemaName):
-            text += " (was migrate() run?)"
-        return codec.redact_text(text, self._secrets)
-
-    def _connect(self) -> psycopg.Connection[Any]:
-        try:
-            return psycopg.connect(
-                self._url,
-                autocommit=False,
-                connect_timeout=self._connect_timeout,
-                application_name=self._application_name,
-            )
-        except (psycopg.Error, ValueError) as exc:
-            # ``from None``: the driver's exception may quote the connection string.
-            raise StateStoreError(f"{self._where}: cannot connect: {self._redact(exc)}") from None
-
-    def _q(self, text: str) -> sql.Composed:
-        query = self._queries.get(text)
-        if query is None:
-            query = self._queries[text] = sql.SQL(text).format(s=self._ident)
-        return query
-
-    @staticmethod
-    def _rollback(conn: psycopg.Connection[Any]) -> None:
-        if conn.closed:
-            return
-        with contextlib.suppress(psycopg.Error):
-            conn.rollback()
-
-    def _discard(self, conn: psycopg.Connection[Any]) -> None:
-        with contextlib.suppress(psycopg.Error):
-            conn.close()
-        if self._conn is conn:
-            self._conn = None
-
-    def _run(self, what: str, work: Callable[[psycopg.Connection[Any]], T]) -> T:
-        """Run ``work`` as one transaction; reconnect and repeat once if the connection
-        was dropped."""
-        with self._lock:
-            if self._closed:
-                raise StateStoreError(f"{self._where}: {what}: the store is closed")
-            for attempt in (1, 2):
-                conn = self._conn
-                if conn is None or conn.closed:
-                    conn = self._conn = self._connect()
-                try:
-                    result = work(conn)
-                    conn.commit()
-                except psycopg.Error as exc:
-                    if conn.closed or conn.broken:
-                        self._discard(conn)
-                        if attempt == 1:
-                            _log.warning(
-                                "state_store.reconnect",
-                                store=self._where,
-                                operation=what,
-                                error=self._redact(exc),
-                            )
-                            continue
-                        raise StateStoreError(
-                            f"{self._where}: {what} failed: connection lost: {self._redact(exc)}"
-                        ) from None
-                    self._rollback(conn)
-                    raise StateStoreError(
-                        f"{self._where}: {what} failed: {self._redact(exc)}"
-                    ) from exc
-                except BaseException:
-                    self._rollback(conn)
-                    raise
-                return result
-            raise AssertionError("unreachable")  # pragma: no cover
 
     def _upsert(
         self,
@@ -175,7 +88,7 @@ class PostgresStateStore:
         ON CONFLICT DO UPDATE``: far faster than row-by-row statements for large batches.
         """
         stage = sql.Identifier(f"crmsync_stage_{table}")
-        target = sql.SQL("{}.{}").format(self._ident, sql.Identifier(table))
+        target = sql.SQL("{}.{}").format(self._session.ident, sql.Identifier(table))
         column_list = sql.SQL(columns)
         assignments = sql.SQL(", ").join(
             sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(name.strip()))
@@ -202,8 +115,7 @@ class PostgresStateStore:
             )
 
     def _check_open(self, what: str) -> None:
-        if self._closed:
-            raise StateStoreError(f"{self._where}: {what}: the store is closed")
+        self._session.check_open(what)
 
     # ------------------------------------------------------------------ schema
 
@@ -429,7 +341,10 @@ class PostgresStateStore:
 
     def close(self) -> None:
         """Close the connection; later calls raise ``StateStoreError``. Idempotent."""
-        with self._lock:
-            self._closed = True
-            if self._conn is not None:
-                self._discard(self._conn)
+        self._session.close()
+
+
+def _hint(exc: BaseException) -> str:
+    if isinstance(exc, psycopg.errors.UndefinedTable | psycopg.errors.InvalidSchemaName):
+        return " (was migrate() run?)"
+    return ""
