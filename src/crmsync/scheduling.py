@@ -142,9 +142,11 @@ class Worker:
             try:
                 store = build_archive(self.runtime.settings)
                 try:
-                    build_archiving(self.runtime, store).run()
+                    report = build_archiving(self.runtime, store).run()
                 finally:
                     store.close()
+                if self.metrics is not None:
+                    self.metrics.archive_entries.labels(self.profile).inc(report.archived)
             except CrmSyncError as exc:
                 log.error("archive_error", error=str(exc), kind=type(exc).__name__)
             except Exception as exc:  # a bug must not kill the worker; logged with its trace

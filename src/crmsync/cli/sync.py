@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -109,6 +110,26 @@ def _print_planned(report: CycleReport, console: Console) -> None:
     console.print(table)
 
 
+def _run_with_progress(runtime: Runtime, now: int | None, dry_run: bool) -> CycleReport:
+    """One cycle with a live line of counts (long first syncs read for minutes)."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn  # noqa: PLC0415
+
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=True
+    ) as bar:
+        task = bar.add_task("pulling complaints ...")
+
+        def show(report: CycleReport) -> None:
+            bar.update(
+                task,
+                description=f"read {report.records_read:,}  evaluated "
+                f"{report.complaints_evaluated:,}  flags {report.flags_written:,}  "
+                f"tasks {report.tasks_created:,}",
+            )
+
+        return runtime.cycle.run(now=now, dry_run=dry_run, progress=show)
+
+
 @app.command("sync")
 def sync_cmd(
     once: Annotated[bool, typer.Option("--once", help="Run exactly one cycle and exit.")] = False,
@@ -139,7 +160,10 @@ def sync_cmd(
     instant = parse_now(now) if now is not None else None
     runtime = _runtime(settings)
     try:
-        report = runtime.cycle.run(now=instant, dry_run=dry_run)
+        if not as_json and sys.stdout.isatty():
+            report = _run_with_progress(runtime, instant, dry_run)
+        else:
+            report = runtime.cycle.run(now=instant, dry_run=dry_run)
     except CrmSyncError as exc:
         raise fail(f"cycle failed: {type(exc).__name__}: {exc}", 1) from None
     finally:

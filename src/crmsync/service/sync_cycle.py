@@ -93,16 +93,24 @@ class SyncCycle:
             crm, state, mapping, profile=profile, overlap=overlap, page_size=page_size
         )
         self._hook = hook or (lambda _step: None)
+        self._progress: Callable[[CycleReport], None] = lambda _report: None
 
     # ------------------------------------------------------------------ public
     def run(
-        self, *, now: int | None = None, dry_run: bool = False, run_id: str | None = None
+        self,
+        *,
+        now: int | None = None,
+        dry_run: bool = False,
+        run_id: str | None = None,
+        progress: Callable[[CycleReport], None] | None = None,
     ) -> CycleReport:
         """Run one cycle; ``now`` is the evaluation instant (default: the CRM's time).
 
         The incremental pull always uses the CRM's own clock. A dry run reads and plans
-        but writes nothing, neither to the CRM nor to the state store.
+        but writes nothing, neither to the CRM nor to the state store. ``progress`` is
+        called with the report after each page (a progress bar on long first syncs).
         """
+        self._progress = progress or (lambda _report: None)
         run_id = run_id or uuid.uuid4().hex[:12]
         calls_before = self.crm.calls.total
         structlog.contextvars.bind_contextvars(run_id=run_id, profile=self.profile)
@@ -161,6 +169,7 @@ class SyncCycle:
             page = [c for c in pulled if not c.unchanged]
             seen.update(c.id for c in page)
             failed = self._process(page, now, report)
+            self._progress(report)
             for candidate in page:
                 if (
                     candidate.id in failed
@@ -170,6 +179,7 @@ class SyncCycle:
                     oldest_failed = candidate.modstamp
         for page in self.source.due(now, seen):
             self._process(page, now, report)
+            self._progress(report)
         if report.dry_run:
             return
         self._hook("before_watermark")
