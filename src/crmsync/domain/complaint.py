@@ -90,9 +90,15 @@ def complaint_from_json(data: object, zone: ZoneInfo, ref: str) -> Complaint:
     for name, value in raw_events.items():
         if value is None:
             continue  # an empty CRM field: the event has not happened
-        values = value if isinstance(value, list) else [value]
         try:
-            events[name] = tuple(sorted(check_range(parse_instant(v, zone), v) for v in values))
+            if isinstance(value, list):
+                instants = [check_range(parse_instant(v, zone), v) for v in value]
+                events[name] = tuple(sorted(instants))
+            else:  # one instant, the common case: nothing to sort, range checked inline
+                instant = parse_instant(value, zone)
+                if not EARLIEST <= instant <= LATEST:
+                    check_range(instant, value)  # raises, naming the value
+                events[name] = (instant,)
         except InstantError as exc:
             raise BadComplaintError(complaint_id, f"event '{name}': {exc}") from None
     attributes = data.get("attributes", {})

@@ -54,10 +54,14 @@ def evaluate(charter: Charter, complaint: Complaint, now: int) -> list[ClockResu
     """
     results: list[ClockResult] = []
     attributes = complaint.attributes
+    calendar = charter.calendar
     for clock in charter.clocks:
         if clock.when and not all(c.holds(attributes) for c in clock.when):
             continue
-        results.append(evaluate_clock(charter.calendar, clock, complaint, now))
+        if isinstance(clock, DeadlineClock):  # the common kind, without the dispatch call
+            results.append(_deadline(calendar, clock, complaint, now))
+        else:
+            results.append(evaluate_clock(calendar, clock, complaint, now))
     return results
 
 
@@ -112,16 +116,30 @@ def _warn(calendar: BusinessCalendar, warn_after: Duration | None, start: int) -
     return None if warn_after is None else calendar.deadline(start, warn_after)
 
 
+_NOT_STARTED: dict[str, ClockResult] = {}
+
+
+def _not_started(clock: DeadlineClock) -> ClockResult:
+    """The result of a deadline clock before its start event: the same for every complaint,
+    so one (frozen) instance per clock id is shared."""
+    result = _NOT_STARTED.get(clock.id)
+    if result is None or result.kind is not clock.kind:
+        result = ClockResult(clock.id, clock.kind, State.PENDING, None, None, None, None)
+        _NOT_STARTED[clock.id] = result
+    return result
+
+
 def _deadline(
     calendar: BusinessCalendar, clock: DeadlineClock, complaint: Complaint, now: int
 ) -> ClockResult:
-    fixed_due = _fixed_due(calendar, clock, complaint)
+    fixed_due = None if clock.target_field is None else _fixed_due(calendar, clock, complaint)
     start = complaint.first(clock.start, now)
     if start is None:
-        return ClockResult(clock.id, clock.kind, State.PENDING, None, None, None, None)
+        return _not_started(clock)
     stop = complaint.first_between(clock.stop, start, now)
-    due = _target(calendar, clock, fixed_due, start)
-    warn = _warn(calendar, clock.warn_after, start)
+    # _target and _warn, inlined on the hot path
+    due = fixed_due if clock.target is None else calendar.deadline(start, clock.target)
+    warn = None if clock.warn_after is None else calendar.deadline(start, clock.warn_after)
     if due is None:
         return ClockResult(clock.id, clock.kind, State.PENDING, start, None, warn, stop)
     if stop is not None:

@@ -25,6 +25,12 @@ def parse_instant(value: object, zone: ZoneInfo) -> int:
 
     Raises ``InstantError`` for a naive date-time, a malformed string or a non-string.
     """
+    if type(value) is str and len(value) == 20 and value[19] == "Z":
+        # fast path for the usual YYYY-MM-DDTHH:MM:SSZ, same result as below
+        try:
+            return int(datetime.fromisoformat(value).timestamp() // 1)
+        except ValueError:
+            pass  # the general path below says what is wrong
     if not isinstance(value, str):
         raise InstantError(f"{value!r} is not an instant (expected an ISO-8601 string)")
     text = value.strip()

@@ -410,12 +410,19 @@ class _Generator:
         return instant, day, self.next_working[day], channel
 
     def _after(self, previous: int, k: int) -> int:
-        """An instant in the opening hours of working day ``k``, strictly after ``previous``
-        (a few minutes after it when ``previous`` is later that day)."""
-        instant = self.work_start[k] + int(self.r() * self.work_length[k])
-        if instant <= previous:
-            return previous + 180 + int(self.r() * 5400)
-        return instant
+        """An instant in the opening hours of working day ``k``, strictly after ``previous``:
+        when ``previous`` is later, a few minutes after it, or early on the next working
+        day if that would be after closing time."""
+        r = self.r
+        instant = self.work_start[k] + int(r() * self.work_length[k])
+        if instant > previous:
+            return instant
+        instant = previous + 180 + int(r() * 5400)
+        day = instant // _DAY - self.first_day  # office hours lie inside their UTC date
+        if self.close[day] and instant < self.base[day] + self.close[day] * 60:
+            return instant
+        k = self.next_working[day + 1]
+        return self.work_start[k] + int(r() * min(self.work_length[k], 7200))
 
     def _working_after_days(self, day: int, days: int) -> int:
         """Position in ``working`` of the first working day ``days`` calendar days after."""
@@ -481,20 +488,28 @@ class _Generator:
                 events["callback"] = after(requested, k0 + between(0, 1))
             elif u < 0.96:
                 events["callback"] = after(requested, k0 + between(2, 4))
-        reply = 0.92 if channel == "email" else 0.4
-        if r() < reply:
-            k = k0 + (int(r() * 3) if r() < 0.88 else between(3, 5))  # on time: 0-2 days
-            last = after(last, k)
-            events["acknowledged" if r() < 0.85 else "feedback"] = last
+        # a first reply (acknowledgement or feedback): 0-2 working days, some 3-5;
+        # none if the decision or escalation comes first (it answers the customer)
+        reply = -1
+        if r() < (0.92 if channel == "email" else 0.4):
+            reply = k0 + (int(r() * 3) if r() < 0.88 else between(3, 5))
         u = r()
-        if u < 0.05:  # nobody has picked it up yet
+        if u < 0.05:  # nobody has picked it up yet (apart from the first reply)
+            k = k0
+        elif u < 0.62:  # resolved at level 1: 0-1 working days, some 2-4
+            k = k0 + (int(r() * 2) if r() < 0.85 else between(2, 4))
+        else:  # escalated to level 2: 0-1 working days, some 2-3
+            k = k0 + (int(r() * 2) if r() < 0.9 else between(2, 3))
+        if reply >= 0 and (u < 0.05 or reply <= k):
+            last = after(last, reply)
+            events["acknowledged" if r() < 0.85 else "feedback"] = last
+        if u < 0.05:
             return self._finish(events, attributes)
-        if u < 0.62:  # resolved at level 1
-            k = max(k, k0 + (int(r() * 2) if r() < 0.85 else between(2, 4)))  # on time: 0-1
+        if u < 0.62:
             last = events["decision"] = after(last, k)
             self._closed(events, last, k, 0.9)
             return self._finish(events, attributes)
-        return self._aston_escalated(events, attributes, last, k, k0)
+        return self._aston_escalated(events, attributes, last, k)
 
     def _aston_escalated(
         self,
@@ -502,13 +517,12 @@ class _Generator:
         attributes: dict[str, object],
         last: int,
         k: int,
-        k0: int,
     ) -> SampleComplaint:
-        """Level 2: a customer services manager, then maybe level 3 (``k``: working day)."""
+        """Escalated on working day ``k`` to level 2 (a customer services manager), then
+        maybe level 3 (a director) and level 4 (mediation)."""
         r, between, after = self.r, self._between, self._after
         attributes["manager"] = self.managers[int(r() * len(self.managers))]
         attributes["level"] = 2
-        k = max(k, k0 + (between(0, 1) if r() < 0.9 else between(2, 3)))
         last = events["escalated_l2"] = after(last, k)
         u = r()
         if u < 0.05:
@@ -683,8 +697,9 @@ class _Generator:
                 events["callback"] = max(
                     requested + 60, promised - 60 * between(1, 30) + int(r() * 60)
                 )
-            elif u < 0.92:
-                events["callback"] = promised + 60 * between(30, 2880)
+            elif u < 0.92:  # late: half an hour or more, that day or the next working day
+                next_day = self.next_working[self._day_of(promised)] + int(r() * 2)
+                events["callback"] = after(promised + 1800, next_day)
         last = received
         u = r()
         if u < 0.9:
