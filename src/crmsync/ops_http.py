@@ -63,10 +63,16 @@ class Metrics:
             ["profile"],
             registry=r,
         )
-        self.clocks = Gauge(
+        self.complaints = Gauge(
             "crmsync_complaints_by_status",
-            "Complaints by charter status at the last cycle",
+            "Complaints evaluated in the last cycle, by the charter status written",
             ["profile", "charter", "status"],
+            registry=r,
+        )
+        self.clocks = Gauge(
+            "crmsync_clocks",
+            "Clocks evaluated in the last cycle, by charter, clock and state",
+            ["profile", "charter", "clock", "state"],
             registry=r,
         )
         self.errors = Counter(

@@ -123,8 +123,13 @@ class Worker:
         m.crm_calls.labels(p).inc(report.crm_calls)
         for error in report.errors:
             m.errors.labels(p, error.kind).inc()
+        charter = self.runtime.charter.name
         for status in ("on_track", "at_risk", "breached", "met"):
-            m.clocks.labels(p, self.runtime.charter.name, status).set(report.states.get(status, 0))
+            m.complaints.labels(p, charter, status).set(report.states.get(status, 0))
+        for clock in self.runtime.charter.clocks:
+            for state in ("pending", "on_track", "at_risk", "breached", "met", "met_late"):
+                count = report.clock_states.get(f"{clock.id}:{state}", 0)
+                m.clocks.labels(p, charter, clock.id, state).set(count)
         usage = getattr(self.runtime.crm, "api_usage", None)
         if isinstance(usage, tuple) and len(usage) == 2 and usage[1]:
             m.api_remaining.labels(p).set(usage[1] - usage[0])

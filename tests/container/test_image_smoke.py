@@ -95,6 +95,17 @@ def test_wheel_installs_and_the_worker_serves_probes_and_stops_cleanly(tmp_path:
         status, metrics = _get(base + "/metrics")
         assert status == 200
         assert b'crmsync_cycles_total{profile="default",status="ok"}' in metrics
+        for name in (
+            b"crmsync_cycle_duration_seconds",
+            b"crmsync_records_read_total",
+            b"crmsync_flags_written_total",
+            b"crmsync_tasks_created_total",
+            b"crmsync_crm_api_calls_total",
+            b"crmsync_errors_total",
+            b"crmsync_archive_entries_total",
+        ):
+            assert name in metrics
+        assert b'crmsync_clocks{charter="aston",clock="level1-resolution"' in metrics
         probe = subprocess.run(
             [crmsync, "healthcheck"], check=False, cwd=app, env=env, capture_output=True, timeout=60
         )

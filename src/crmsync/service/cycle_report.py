@@ -44,7 +44,8 @@ class CycleReport:
     crm_calls: int = 0
     watermark: str | None = None
     next_check: str | None = None
-    states: dict[str, int] = field(default_factory=dict)
+    states: dict[str, int] = field(default_factory=dict)  # complaints by status written
+    clock_states: dict[str, int] = field(default_factory=dict)  # "clock:state" -> clocks
     errors: list[CycleError] = field(default_factory=list)
     planned: list[PlannedWrite] = field(default_factory=list)
 

@@ -207,6 +207,7 @@ class SyncCycle:
         ledger = self._ledger(list(complaints), report)
         work = _Work([], [], [], {})
         states: Counter[str] = Counter()
+        clocks: Counter[tuple[str, str]] = Counter()
         for candidate in page:
             complaint = complaints.get(candidate.id)
             if complaint is None:
@@ -221,6 +222,8 @@ class SyncCycle:
             ]
             decided = plan(self.charter, complaint, results, now, open_items)
             states[decided.flags.status] += 1
+            for result in results:
+                clocks[(result.clock, result.state.value)] += 1
             flags = decided.flags.as_dict()
             if flags != candidate.current_flags:
                 work.flag_updates.append((candidate, flags, self.mapping.flag_fields(flags, now)))
@@ -241,6 +244,9 @@ class SyncCycle:
             )
         for state, n in states.items():
             report.states[state] = report.states.get(state, 0) + n
+        for (clock, state), n in clocks.items():
+            key = f"{clock}:{state}"
+            report.clock_states[key] = report.clock_states.get(key, 0) + n
         if report.dry_run:
             self._describe(work, report)
             return set()
