@@ -24,6 +24,7 @@ from crmsync.errors import StateStoreError
 from crmsync.ports import LedgerEntry, RunRecord, StoredComplaint
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 # The store holds every connection to SQLite's historic bound-variable limit (999; builds
 # since 3.32 allow 32766), so it behaves alike on every build and key lists are always
@@ -172,24 +173,15 @@ class SqliteStateStore:
 
     def get_complaints(self, profile: str, ids: Sequence[str]) -> dict[str, StoredComplaint]:
         """The stored complaints among ``ids``, by id (unknown ids are left out)."""
-        wanted = list(dict.fromkeys(ids))
-
-        def work(conn: sqlite3.Connection) -> dict[str, StoredComplaint]:
-            found: dict[str, StoredComplaint] = {}
-            for batch in codec.chunks(wanted, _BATCH):
-                cursor = conn.execute(
-                    f"SELECT {_COMPLAINT_COLUMNS} FROM complaints "
-                    f"WHERE profile = ? AND id IN ({_marks(len(batch))})",
-                    (profile, *batch),
-                )
-                for row in cursor:
-                    found[row[1]] = codec.complaint_from_row(row)
-            return found
-
-        if not wanted:
-            self._check_open("get_complaints")
-            return {}
-        return self._read("get_complaints", work)
+        return self._by_keys(
+            "get_complaints",
+            table="complaints",
+            columns=_COMPLAINT_COLUMNS,
+            key_column="id",
+            profile=profile,
+            keys=ids,
+            from_row=codec.complaint_from_row,
+        )
 
     def due_complaints(self, profile: str, until: int) -> list[StoredComplaint]:
         """Complaints with ``next_check <= until`` (None never due), by next_check then id."""
@@ -247,24 +239,47 @@ class SqliteStateStore:
 
     def ledger_get(self, profile: str, keys: Sequence[str]) -> dict[str, LedgerEntry]:
         """The entries among ``keys``, by key (unknown keys are left out)."""
+        return self._by_keys(
+            "ledger_get",
+            table="ledger",
+            columns=_LEDGER_COLUMNS,
+            key_column="key",
+            profile=profile,
+            keys=keys,
+            from_row=codec.ledger_from_row,
+        )
+
+    def _by_keys(
+        self,
+        what: str,
+        *,
+        table: str,
+        columns: str,
+        key_column: str,
+        profile: str,
+        keys: Sequence[str],
+        from_row: Callable[[Any], R],
+    ) -> dict[str, R]:
+        """Rows of ``table`` whose ``key_column`` is among ``keys`` (batched under SQLite's
+        variable limit), by that key; the key is the row's second column."""
         wanted = list(dict.fromkeys(keys))
 
-        def work(conn: sqlite3.Connection) -> dict[str, LedgerEntry]:
-            found: dict[str, LedgerEntry] = {}
+        def work(conn: sqlite3.Connection) -> dict[str, R]:
+            found: dict[str, R] = {}
             for batch in codec.chunks(wanted, _BATCH):
                 cursor = conn.execute(
-                    f"SELECT {_LEDGER_COLUMNS} FROM ledger "
-                    f"WHERE profile = ? AND key IN ({_marks(len(batch))})",
+                    f"SELECT {columns} FROM {table} "
+                    f"WHERE profile = ? AND {key_column} IN ({_marks(len(batch))})",
                     (profile, *batch),
                 )
                 for row in cursor:
-                    found[row[1]] = codec.ledger_from_row(row)
+                    found[row[1]] = from_row(row)
             return found
 
         if not wanted:
-            self._check_open("ledger_get")
+            self._check_open(what)
             return {}
-        return self._read("ledger_get", work)
+        return self._read(what, work)
 
     def ledger_for_complaints(
         self, profile: str, complaint_ids: Sequence[str]
