@@ -200,16 +200,23 @@ class LocalArchiveStore:
         self._indexes[profile] = _Index()
         return self._refresh(profile, folder)
 
+    def _write_fd(self, path: str | Path, flags: int, data: bytes) -> None:
+        """Open ``path`` with ``flags``, write all of ``data`` (``os.write`` may write less
+        than asked), fsync when durable, close. Raises ``OSError``."""
+        fd = os.open(path, flags, _FILE_MODE)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            if self.durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+
     def _replace_file(self, path: Path, data: bytes) -> None:
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
-            try:
-                os.write(fd, data)
-                if self.durable:
-                    os.fsync(fd)
-            finally:
-                os.close(fd)
+            self._write_fd(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, data)
             tmp.replace(path)
             self._fsync_dir(path.parent)
         except OSError as exc:
@@ -220,13 +227,7 @@ class LocalArchiveStore:
         path = f"{folder}/{INDEX}"
         line = canonical_json(header.as_dict()) + b"\n"
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, _FILE_MODE)
-            try:
-                os.write(fd, line)
-                if self.durable:
-                    os.fsync(fd)
-            finally:
-                os.close(fd)
+            self._write_fd(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, line)
         except OSError as exc:
             raise self._fail(f"{path}: cannot append", exc) from None
         return len(line)
@@ -290,13 +291,7 @@ class LocalArchiveStore:
             try:
                 self._mkdirs(shard)
                 tmp = f"{shard}/.{name}.{uuid.uuid4().hex}.tmp"
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
-                try:
-                    os.write(fd, data)
-                    if self.durable:
-                        os.fsync(fd)
-                finally:
-                    os.close(fd)
+                self._write_fd(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, data)
                 try:
                     os.link(tmp, path)  # fails if the name exists: never over another entry
                 except FileExistsError:
