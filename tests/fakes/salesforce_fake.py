@@ -313,7 +313,12 @@ class _BulkJob:
 
 @dataclass
 class Fault:
-    """Answer the next ``times`` requests whose path contains ``match`` with an error."""
+    """Answer the next ``times`` requests whose path contains ``match`` with an error.
+
+    ``inside_composite`` faults hit subrequests of a Composite call (whose own answer is
+    then 200) instead of top-level requests; with ``carrying``, only subrequests whose
+    records include one of those ids.
+    """
 
     match: str
     status: int
@@ -321,6 +326,21 @@ class Fault:
     message: str
     times: int = 1
     method: str | None = None
+    inside_composite: bool = False
+    carrying: frozenset[str] = frozenset()
+
+    def hits(self, path: str, method: str, body: Json, *, inside_composite: bool) -> bool:
+        """Whether this fault answers ``method path`` (and uses up one of its times)."""
+        if (
+            self.times > 0
+            and self.inside_composite == inside_composite
+            and self.match in path
+            and self.method in (None, method)
+            and (not self.carrying or self.carrying & _record_ids(body))
+        ):
+            self.times -= 1
+            return True
+        return False
 
 
 @dataclass
@@ -379,10 +399,16 @@ class FakeOrg:
         message: str = "Service temporarily unavailable",
         times: int = 1,
         method: str | None = None,
+        inside_composite: bool = False,
+        carrying: Sequence[str] = (),
     ) -> None:
-        """The next ``times`` requests whose path contains ``match`` fail like this."""
+        """The next ``times`` requests whose path contains ``match`` fail like this
+        (``inside_composite``: subrequests of Composite calls, not top-level requests;
+        ``carrying``: only those writing one of these record ids)."""
+        fault = Fault(match, status, code, message, times, method, inside_composite)
+        fault.carrying = frozenset(carrying)
         with self._lock:
-            self.faults.append(Fault(match, status, code, message, times, method))
+            self.faults.append(fault)
 
     def lock(self, record_id: str, times: int = 1) -> None:
         """Writes to ``record_id`` answer UNABLE_TO_LOCK_ROW the next ``times`` times."""
@@ -468,8 +494,7 @@ class FakeOrg:
                 self.log.append((method, path, False))
                 return _error(401, "INVALID_SESSION_ID", "Session expired or invalid", headers)
             for fault in self.faults:
-                if fault.times > 0 and fault.match in path and fault.method in (None, method):
-                    fault.times -= 1
+                if fault.hits(path, method, None, inside_composite=False):
                     self.log.append((method, path, False))
                     return _error(fault.status, fault.code, fault.message, headers)
             if self.limit_exceeded or self.api_used >= self.api_limit:
@@ -872,13 +897,25 @@ class FakeOrg:
         out = []
         for sub in subs:
             url = urlsplit(sub.get("url", ""))
-            status, answer, _extra = self._dispatch(
-                sub.get("method", "GET"),
-                unquote(url.path),
-                parse_qs(url.query, keep_blank_values=True),
-                sub.get("body"),
-                top=False,
+            method, path = sub.get("method", "GET"), unquote(url.path)
+            fault = next(
+                (
+                    f
+                    for f in self.faults
+                    if f.hits(path, method, sub.get("body"), inside_composite=True)
+                ),
+                None,
             )
+            if fault is not None:  # this subrequest alone fails; nothing of it is applied
+                status, answer = fault.status, _errors(fault.code, fault.message)
+            else:
+                status, answer, _extra = self._dispatch(
+                    method,
+                    path,
+                    parse_qs(url.query, keep_blank_values=True),
+                    sub.get("body"),
+                    top=False,
+                )
             out.append(
                 {
                     "body": answer,
@@ -994,6 +1031,12 @@ class FakeOrg:
 
 
 # ====================================================================== answers
+
+
+def _record_ids(body: Json) -> set[str]:
+    """The ids of the records a Collections body writes (``Id`` or ``id``, as the API takes)."""
+    records = body.get("records") if isinstance(body, dict) else None
+    return {str(r.get("Id", r.get("id"))) for r in records or () if isinstance(r, dict)}
 
 
 def _errors(code: str, message: str) -> list[dict[str, str]]:

@@ -23,12 +23,13 @@ from pydantic import SecretStr
 from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
+from crmsync.adapters.retry_policy import NO_WAIT
 from crmsync.adapters.salesforce_auth import SalesforceCredentials
 from crmsync.adapters.salesforce_crm import SalesforceCrm
 from crmsync.adapters.state_memory import MemoryStateStore
 from crmsync.bootstrap import build_crm
 from crmsync.cli import app
-from crmsync.errors import ConfigError, CrmAuthError, CrmLimitError
+from crmsync.errors import ConfigError, CrmAuthError, CrmLimitError, CrmTransientError
 from crmsync.mapping.charter_file import load_charter
 from crmsync.mapping.field_mapping import load_mapping
 from crmsync.ports import FieldFilter
@@ -181,6 +182,83 @@ def test_a_503_mid_cycle_is_retried_and_the_cycle_succeeds(org: FakeOrg) -> None
     assert [(e["attempt"], e["transient"], e["retrying"], e["status"]) for e in failed] == [
         (1, True, True, 503)
     ]
+
+
+def test_a_query_subrequest_that_fails_alone_is_fetched_again_on_its_own(org: FakeOrg) -> None:
+    """The Composite call carrying the first pulls answers 200, but one query subrequest in
+    it answers 503: that page alone is fetched again (one more billed call), the cycle ends
+    as a clean one would, and the retry is logged."""
+    org.fail_next("/queryAll", status=503, inside_composite=True)
+    with capture_logs() as logs:
+        report = cycle_for(session_client(org)).run()
+    assert (report.status, report.flags_written, report.tasks_created) == ("ok", 2, 1)
+    assert org.get("Case", A)["Charter_Status__c"] == "breached"
+    assert list(tasks(org)) == [KEY_A]
+    assert org.billed() == 4 + 1  # the clean cycle's four, plus the page fetched again
+    assert requests_to(org, "GET", "/queryAll") == 1 + 1  # that page, then the related Tasks
+    [retry] = [e for e in logs if e["event"] == "sf_subrequest_retry"]
+    assert (retry["status"], retry["code"]) == (503, "SERVER_UNAVAILABLE")
+
+
+def test_a_query_subrequest_that_keeps_failing_ends_the_cycle_and_keeps_state(
+    org: FakeOrg,
+) -> None:
+    """When the page fetched again fails through every attempt of the retry policy too, the
+    cycle ends with a transient error before any write, its watermark unmoved."""
+    org.fail_next("/queryAll", status=503, inside_composite=True, times=2)
+    org.fail_next("/queryAll", status=503, method="GET", times=4)  # every policy attempt
+    state = MemoryStateStore()
+    with pytest.raises(CrmTransientError, match="SERVER_UNAVAILABLE"):
+        cycle_for(session_client(org), state).run()
+    assert state.get_watermark("sf", COMPLAINTS_WATERMARK) is None
+    assert state.recent_runs("sf")[0].status == "failed"
+    assert requests_to(org, "PATCH", "/composite/sobjects") == 0
+    assert tasks(org) == {}
+
+
+def test_a_collections_subrequest_that_fails_alone_is_resent_for_its_records_only(
+    fake: FakeSalesforce,
+) -> None:
+    """Of five Collections subrequests (1,000 updates) in one Composite call, the first
+    answers 503: its 200 records are sent again after the Composite call and all 1,000 end
+    written, none twice."""
+    org = fake.org
+    made = org.seed("Case", [{"Subject": "s"}] * 1000)
+    org.fail_next("/composite/sobjects", status=503, inside_composite=True)
+    crm = session_client(org)
+    results = crm.update_records("Case", [(rid, {"Charter_Status__c": "met"}) for rid in made])
+    assert [r.ref for r in results] == made
+    assert all(r.ok and not r.transient for r in results)
+    assert {c["Charter_Status__c"] for c in org.all("Case")} == {"met"}
+    assert crm.calls.by_kind["write"] == 2  # the Composite call, then the 200 on their own
+    assert requests_to(org, "PATCH", "/composite/sobjects") == 1
+
+
+def test_collections_subrequests_that_keep_failing_are_transient_failures_per_record(
+    fake: FakeSalesforce,
+) -> None:
+    """Two of five Collections subrequests fail in the first Composite call and again in
+    every record-retry round (each round resends the 400 records as two subrequests of one
+    Composite call): each of those records is reported as a transient failure carrying the
+    org's code, the other 600 are written, and nothing is sent after the last round."""
+    org = fake.org
+    made = org.seed("Case", [{"Subject": "s"}] * 1000)
+    rounds = 1 + NO_WAIT.record_retries
+    org.fail_next(  # the subrequests carrying the first and the second 200 records
+        "/composite/sobjects",
+        status=503,
+        inside_composite=True,
+        times=2 * rounds,
+        carrying=(made[0], made[200]),
+    )
+    crm = session_client(org)
+    results = crm.update_records("Case", [(rid, {"Charter_Status__c": "met"}) for rid in made])
+    failed = [r for r in results if not r.ok]
+    assert [r.ref for r in failed] == made[:400]
+    assert {(r.transient, r.error_code) for r in failed} == {(True, "SERVER_UNAVAILABLE")}
+    assert all(org.get("Case", rid).get("Charter_Status__c") == "met" for rid in made[400:])
+    assert all("Charter_Status__c" not in org.get("Case", rid) for rid in made[:400])
+    assert crm.calls.by_kind["write"] == rounds
 
 
 def test_a_record_lock_is_retried_for_that_record_only(org: FakeOrg) -> None:

@@ -141,7 +141,8 @@ class SalesforceCrm:
         self._transient_why: dict[int, tuple[str, str]] = {}
         self._tickets = itertools.count()
         self._pending: dict[int, str] = {}  # pulls opened, first page not fetched yet
-        self._prefetched: dict[int, tuple[int, Any]] = {}  # first pages fetched alongside
+        # first pages fetched alongside another pull's: (url, status, body)
+        self._prefetched: dict[int, tuple[str, int, Any]] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -548,8 +549,7 @@ class SalesforceCrm:
         travel along: up to five first pages in one Composite call, the others kept for
         their own iterators (so a cycle's related-change and complaint queries cost one)."""
         if ticket in self._prefetched:
-            status, body = self._prefetched.pop(ticket)
-            return self._query_answer(status, body, operation)
+            return self._page(*self._prefetched.pop(ticket), operation)
         url = self._pending.pop(ticket)
         others = list(self._pending.items())[: COMPOSITE_HEAVY - 1]
         if not others:
@@ -561,9 +561,9 @@ class SalesforceCrm:
             for other, other_url in others
         ]
         answers = self._composite("query", subrequests, operation)
-        for (other, _url), answer in zip(others, answers[1:], strict=True):
-            self._prefetched[other] = answer
-        return self._query_answer(*answers[0], operation)
+        for (other, other_url), (status, body) in zip(others, answers[1:], strict=True):
+            self._prefetched[other] = (other_url, status, body)
+        return self._page(url, *answers[0], operation)
 
     def _forget(self, ticket: int) -> None:
         """An abandoned pull: its first page is no longer wanted."""
@@ -592,14 +592,27 @@ class SalesforceCrm:
                     {"method": "GET", "url": url, "referenceId": f"q{n}"}
                     for n, url in enumerate(group)
                 ]
+                answers = self._composite("query", subrequests, operation)
                 pages = [
-                    self._query_answer(status, body, operation)
-                    for status, body in self._composite("query", subrequests, operation)
+                    self._page(url, status, body, operation)
+                    for url, (status, body) in zip(group, answers, strict=True)
                 ]
             for page in pages:
                 yield from page.get("records") or []
                 if not page.get("done", True) and page.get("nextRecordsUrl"):
                     queue.append(str(page["nextRecordsUrl"]))
+
+    def _page(self, url: str, status: int, body: Any, operation: str) -> dict[str, Any]:
+        """The page of ``url`` answered inside a Composite call. When that subrequest alone
+        failed transiently (the Composite call itself succeeded, so the retry policy never
+        saw it), the page is fetched again on its own under the retry policy; any other
+        failure is raised as ``_query_answer`` raises it."""
+        if status >= 400 or not isinstance(body, dict):
+            error = _api_error(status, body)
+            if is_transient(error):
+                log.info("sf_subrequest_retry", operation=operation, status=status, code=error.code)
+                return self._query_one(url, operation=operation)
+        return self._query_answer(status, body, operation)
 
     def _query_answer(self, status: int, body: Any, operation: str) -> dict[str, Any]:
         if status >= 400 or not isinstance(body, dict):
