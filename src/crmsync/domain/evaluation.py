@@ -53,16 +53,22 @@ def evaluate(charter: Charter, complaint: Complaint, now: int) -> list[ClockResu
     (a wrong flag is worse than none, and the answer must not depend on ``now``).
     """
     results: list[ClockResult] = []
-    attributes = complaint.attributes
+    attributes, events = complaint.attributes, complaint.events
     calendar = charter.calendar
     for clock in charter.clocks:
         if clock.when and not all(c.holds(attributes) for c in clock.when):
             continue
         if isinstance(clock, DeadlineClock):  # the common kind, without the dispatch call
+            if clock.target_field is None:  # nothing to validate before the start
+                started = events.get(clock.start)
+                if not started or started[0] > now:  # not started: ``_deadline``'s answer
+                    results.append(_NOT_STARTED.get(clock.id) or _not_started(clock))
+                    continue
             results.append(_deadline(calendar, clock, complaint, now))
         else:
             results.append(evaluate_clock(calendar, clock, complaint, now))
     return results
+
 
 
 def evaluate_clock(
@@ -117,14 +123,15 @@ def _warn(calendar: BusinessCalendar, warn_after: Duration | None, start: int) -
 
 
 _NOT_STARTED: dict[str, ClockResult] = {}
+"""Deadline clocks' results before their start, by clock id (they depend on the id alone)."""
 
 
 def _not_started(clock: DeadlineClock) -> ClockResult:
     """The result of a deadline clock before its start event: the same for every complaint,
     so one (frozen) instance per clock id is shared."""
     result = _NOT_STARTED.get(clock.id)
-    if result is None or result.kind is not clock.kind:
-        result = ClockResult(clock.id, clock.kind, State.PENDING, None, None, None, None)
+    if result is None:
+        result = ClockResult(clock.id, ClockKind.DEADLINE, State.PENDING, None, None, None, None)
         _NOT_STARTED[clock.id] = result
     return result
 
