@@ -70,7 +70,6 @@ def evaluate(charter: Charter, complaint: Complaint, now: int) -> list[ClockResu
     return results
 
 
-
 def evaluate_clock(
     calendar: BusinessCalendar, clock: Clock, complaint: Complaint, now: int
 ) -> ClockResult:
