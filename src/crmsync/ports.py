@@ -173,7 +173,8 @@ class StoredComplaint:
     ``canonical`` is the canonical complaint (JSON object, section 1 of the contract);
     ``flags`` the write-back values last confirmed on the CRM record; ``next_check`` the
     next instant (epoch seconds) at which a clock's state changes without any new data,
-    or None; ``source_hash`` a hash of the CRM fields it was built from.
+    or None; ``source_hash`` a hash of the CRM fields it was built from; ``closed_at`` the
+    closing instant (epoch seconds) of a closed complaint, which retention counts from.
     """
 
     profile: str
@@ -183,6 +184,7 @@ class StoredComplaint:
     next_check: int | None
     source_hash: str
     closed: bool = False
+    closed_at: int | None = None
 
 
 LedgerStatus = Literal["planned", "done", "failed", "completed"]
@@ -206,6 +208,15 @@ class LedgerEntry:
     crm_id: str | None = None
     error: str | None = None
     updated_at: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PruneCounts:
+    """What ``StateStore.prune`` forgot."""
+
+    complaints: int = 0
+    ledger_entries: int = 0
+    runs: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,6 +286,20 @@ class StateStore(Protocol):
 
     def recent_runs(self, profile: str, limit: int = 20) -> list[RunRecord]:
         """Newest first."""
+        ...
+
+    def prune(
+        self, profile: str, *, closed_before: int | None, runs_before: int | None
+    ) -> PruneCounts:
+        """Forget what the profile no longer needs, in one transaction.
+
+        With ``closed_before``: closed complaints whose ``closed_at`` is before it, with
+        their ledger entries, unless one of those entries is ``planned`` or ``done`` (a
+        follow-up still to write or to complete keeps its complaint). With
+        ``runs_before``: runs that started before it (the profile's newest run always
+        stays; a run that old and still "running" died with its process). ``None``
+        forgets nothing of that kind.
+        """
         ...
 
     def close(self) -> None: ...

@@ -37,7 +37,7 @@ from crmsync.adapters.state_migrations import (
 from crmsync.adapters.state_postgres import PostgresStateStore
 from crmsync.adapters.state_sqlite import SqliteStateStore
 from crmsync.errors import ConfigError, StateStoreError
-from crmsync.ports import LedgerEntry, RunRecord, StateStore, StoredComplaint
+from crmsync.ports import LedgerEntry, PruneCounts, RunRecord, StateStore, StoredComplaint
 
 if TYPE_CHECKING:
     from conftest import StateBackend
@@ -55,8 +55,9 @@ def complaint(
     flags: dict[str, Any] | None = None,
     source_hash: str = "h1",
     closed: bool = False,
+    closed_at: int | None = None,
 ) -> StoredComplaint:
-    """A stored complaint with small defaults."""
+    """A stored complaint with small defaults (``closed_at`` implies ``closed``)."""
     return StoredComplaint(
         profile=profile,
         id=id,
@@ -64,7 +65,8 @@ def complaint(
         flags=flags if flags is not None else {"Breached__c": False},
         next_check=next_check,
         source_hash=source_hash,
-        closed=closed,
+        closed=closed or closed_at is not None,
+        closed_at=closed_at,
     )
 
 
@@ -104,11 +106,11 @@ def run(run_id: str, started_at: int, *, profile: str = P) -> RunRecord:
 
 
 def test_migrate_returns_the_version_and_is_idempotent(state_backend: StateBackend) -> None:
-    """migrate() creates schema version 1, and running it again changes nothing."""
+    """migrate() creates the latest schema version, and running it again changes nothing."""
     store = state_backend.store
-    assert store.migrate() == 1
+    assert store.migrate() == LATEST_VERSION == 2
     store.set_watermark(P, "Case", datetime(2026, 3, 2, tzinfo=UTC))
-    assert store.migrate() == 1
+    assert store.migrate() == LATEST_VERSION
     assert store.get_watermark(P, "Case") == datetime(2026, 3, 2, tzinfo=UTC)
 
 
@@ -441,7 +443,7 @@ def test_two_connections_see_each_others_committed_writes(
     first = durable_state_backend.store
     first.migrate()
     second = durable_state_backend.open_another()
-    assert second.migrate() == 1
+    assert second.migrate() == LATEST_VERSION
     first.put_complaints([complaint("C-1", 10)])
     first.set_watermark(P, "Case", datetime(2026, 3, 2, tzinfo=UTC))
     assert second.get_complaints(P, ["C-1"]) == {"C-1": complaint("C-1", 10)}
@@ -510,7 +512,8 @@ def test_processes_share_committed_writes_and_write_at_once(
 
 
 def test_concurrent_first_migrations_do_not_race(durable_state_backend: StateBackend) -> None:
-    """Four stores migrating a fresh database at the same moment all end at version 1."""
+    """Four stores migrating a fresh database at the same moment all end at the latest
+    version."""
     assert durable_state_backend.open_another is not None
     stores = [durable_state_backend.store] + [
         durable_state_backend.open_another() for _ in range(3)
@@ -530,7 +533,7 @@ def test_concurrent_first_migrations_do_not_race(durable_state_backend: StateBac
         t.start()
     for t in threads:
         t.join(60)
-    assert results == [1, 1, 1, 1]
+    assert results == [LATEST_VERSION] * 4
     stores[0].put_complaints([complaint("C-1")])
     assert stores[3].count_complaints(P) == 1
 
@@ -559,6 +562,97 @@ def test_bulk_one_hundred_thousand_complaints_round_trip(state_store: StateStore
     assert state_store.count_complaints(P) == 0
 
 
+# ------------------------------------------------------------------ retention
+
+
+def test_closed_at_round_trips_and_needs_a_closed_complaint(state_store: StateStore) -> None:
+    """The closing instant comes back as stored; set on an open complaint it is refused,
+    naming the complaint and the field, and nothing is written."""
+    state_store.put_complaints([complaint("C-1", None, closed_at=1_772_445_600)])
+    assert state_store.get_complaints(P, ["C-1"])["C-1"].closed_at == 1_772_445_600
+    wrong = StoredComplaint(P, "C-2", {"id": "C-2"}, {}, None, "h", closed=False, closed_at=5)
+    with pytest.raises(StateStoreError, match=r"'aston'/'C-2'.*closed_at"):
+        state_store.put_complaints([complaint("C-3"), wrong])
+    assert state_store.get_complaints(P, ["C-2", "C-3"]) == {}
+
+
+def _prune_population(store: StateStore) -> None:
+    """Closed at 1,000 (old) unless said otherwise; the cut-off in the tests is 2,000."""
+    store.put_complaints(
+        [
+            complaint("old", None, closed_at=1_000),
+            complaint("edge", None, closed_at=2_000),  # not *before* the cut-off
+            complaint("recent", None, closed_at=5_000),
+            complaint("open", 1_500),
+            complaint("busy", None, closed_at=1_000),  # its task still to complete
+            complaint("planned", None, closed_at=1_000),  # its task still to write
+            complaint("unknown", None, closed=True),  # closed, closing instant not known
+            complaint("old", None, profile=Q, closed_at=1_000),
+        ]
+    )
+    store.ledger_put(
+        [
+            entry("k-old-1", "old", status="completed", crm_id="00T1"),
+            entry("k-old-2", "old", clock="reply", status="failed", error="INVALID_FIELD"),
+            entry("k-busy", "busy", status="done", crm_id="00T2"),
+            entry("k-busy-2", "busy", clock="reply", status="completed", crm_id="00T3"),
+            entry("k-planned", "planned", status="planned"),
+            entry("k-q", "old", profile=Q, status="completed"),
+        ]
+    )
+
+
+def test_prune_forgets_old_closed_complaints_with_their_finished_follow_ups(
+    state_store: StateStore,
+) -> None:
+    """Only closed complaints whose closing instant is before the cut-off go, with every
+    ledger entry of theirs; a planned or done follow-up keeps its complaint (and all its
+    entries); open ones, unknown closing instants and other profiles stay."""
+    _prune_population(state_store)
+    counts = state_store.prune(P, closed_before=2_000, runs_before=None)
+    assert counts == PruneCounts(complaints=1, ledger_entries=2, runs=0)
+    names = ["old", "edge", "recent", "open", "busy", "planned", "unknown"]
+    assert sorted(state_store.get_complaints(P, names)) == sorted(names[1:])
+    assert state_store.ledger_for_complaints(P, ["old"]) == []
+    assert [e.key for e in state_store.ledger_for_complaints(P, ["busy", "planned"])] == [
+        "k-busy",
+        "k-busy-2",
+        "k-planned",
+    ]
+    assert list(state_store.get_complaints(Q, ["old"])) == ["old"]
+    assert list(state_store.ledger_get(Q, ["k-q"])) == ["k-q"]
+    # once its follow-up is completed, the busy complaint goes too
+    state_store.ledger_put([entry("k-busy", "busy", status="completed", crm_id="00T2")])
+    again = state_store.prune(P, closed_before=2_000, runs_before=None)
+    assert again == PruneCounts(complaints=1, ledger_entries=2, runs=0)
+    assert "busy" not in state_store.get_complaints(P, ["busy"])
+
+
+def test_prune_with_no_cut_off_forgets_nothing(state_store: StateStore) -> None:
+    """``None`` cut-offs leave every complaint, entry and run where it was."""
+    _prune_population(state_store)
+    state_store.start_run(run("r1", 100))
+    assert state_store.prune(P, closed_before=None, runs_before=None) == PruneCounts()
+    assert state_store.count_complaints(P) == 7
+    assert len(state_store.recent_runs(P)) == 1
+
+
+def test_prune_forgets_old_runs_but_never_the_newest(state_store: StateStore) -> None:
+    """Runs that started before the cut-off go, finished or not (a run that old and still
+    'running' died with its process); the profile's newest run always stays."""
+    state_store.start_run(run("r1", 100))
+    state_store.finish_run(P, "r1", 110, "ok", {})
+    state_store.start_run(run("r2", 200))  # never finished: killed
+    state_store.start_run(run("r3", 300))
+    state_store.finish_run(P, "r3", 310, "ok", {})
+    state_store.start_run(run("q1", 100, profile=Q))
+    assert state_store.prune(P, closed_before=None, runs_before=250).runs == 2
+    assert [r.run_id for r in state_store.recent_runs(P)] == ["r3"]
+    assert state_store.prune(P, closed_before=None, runs_before=10_000).runs == 0
+    assert [r.run_id for r in state_store.recent_runs(P)] == ["r3"]
+    assert [r.run_id for r in state_store.recent_runs(Q)] == ["q1"]
+
+
 # ------------------------------------------------------- SQL backends only
 
 _EXTRA = Migration(2, "a test table", ("CREATE TABLE {schema}.extra (profile text NOT NULL)",))
@@ -577,10 +671,11 @@ def test_sqlite_migrations_apply_missing_steps_in_order(tmp_path: Path) -> None:
     """A version-1 SQLite database gets step 2 only; a failing step leaves version 1 whole."""
     path = tmp_path / "m.sqlite3"
     conn = sqlite3.connect(path, isolation_level=None)
+    first = SQLITE_MIGRATIONS[:1]
     try:
-        assert migrate_sqlite(conn, "test") == 1
+        assert migrate_sqlite(conn, "test", first) == 1
         broken = (
-            *SQLITE_MIGRATIONS,
+            *first,
             Migration(2, "broken", ("CREATE TABLE half (x INTEGER)", "NOT SQL AT ALL")),
         )
         with pytest.raises(sqlite3.Error):
@@ -588,7 +683,7 @@ def test_sqlite_migrations_apply_missing_steps_in_order(tmp_path: Path) -> None:
         assert _sqlite_versions(path) == [1]
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
         assert "half" not in tables
-        extra = (*SQLITE_MIGRATIONS, Migration(2, "extra", ("CREATE TABLE extra (p TEXT)",)))
+        extra = (*first, Migration(2, "extra", ("CREATE TABLE extra (p TEXT)",)))
         assert migrate_sqlite(conn, "test", extra) == 2
         assert migrate_sqlite(conn, "test", extra) == 2
     finally:
@@ -603,16 +698,87 @@ def test_postgres_migrations_apply_missing_steps_in_order(postgres_url: str) -> 
     ident = sql.Identifier(schema)
     try:
         with psycopg.connect(postgres_url) as conn:
-            assert migrate_postgres(conn, schema, "test") == 1
+            first = POSTGRES_MIGRATIONS[:1]
+            assert migrate_postgres(conn, schema, "test", first) == 1
             with pytest.raises(psycopg.Error):
-                migrate_postgres(conn, schema, "test", (*POSTGRES_MIGRATIONS, _BROKEN))
+                migrate_postgres(conn, schema, "test", (*first, _BROKEN))
             half = conn.execute("SELECT to_regclass(%s)", (f"{schema}.half",)).fetchone()
             assert half == (None,)
-            assert migrate_postgres(conn, schema, "test", (*POSTGRES_MIGRATIONS, _EXTRA)) == 2
+            assert migrate_postgres(conn, schema, "test", (*first, _EXTRA)) == 2
             versions = conn.execute(
                 sql.SQL("SELECT version FROM {}.schema_version ORDER BY 1").format(ident)
             ).fetchall()
             assert versions == [(1,), (2,)]
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(ident))
+
+
+_V1_ROWS = [  # (id, canonical, closed) as a version-1 store wrote them
+    ("z-utc", '{"id":"z-utc","events":{"closed":"2026-03-02T10:00:00Z"}}', True),
+    ("z-offset", '{"id":"z-offset","events":{"closed":"2026-03-02T10:00:00+01:00"}}', True),
+    ("z-list", '{"id":"z-list","events":{"closed":["2026-03-02T10:00:00Z"]}}', True),
+    ("z-junk", '{"id":"z-junk","events":{"closed":"not a date"}}', True),
+    ("z-open", '{"id":"z-open","events":{"received":"2026-03-02T10:00:00Z"}}', False),
+]
+_V2_CLOSED_AT = {
+    "z-utc": 1_772_445_600,  # 2026-03-02T10:00:00Z
+    "z-offset": 1_772_442_000,  # an hour earlier
+    "z-list": None,  # not one instant: left unknown, so never pruned
+    "z-junk": None,
+    "z-open": None,
+}
+
+
+def test_sqlite_version_1_upgrades_with_closing_instants_filled_in(tmp_path: Path) -> None:
+    """Complaints stored closed by version 1 get their closing instant from the canonical
+    'closed' event when it is one instant; the upgraded store prunes them by it."""
+    path = tmp_path / "v1.sqlite3"
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        assert migrate_sqlite(conn, "test", SQLITE_MIGRATIONS[:1]) == 1
+        conn.executemany(
+            "INSERT INTO complaints (profile, id, canonical, flags, next_check, source_hash, "
+            "closed) VALUES (?, ?, ?, '{}', NULL, 'h', ?)",
+            [(P, cid, canonical, int(closed)) for cid, canonical, closed in _V1_ROWS],
+        )
+    finally:
+        conn.close()
+    store = SqliteStateStore(path)
+    try:
+        assert store.migrate() == 2
+        got = store.get_complaints(P, list(_V2_CLOSED_AT))
+        assert {cid: c.closed_at for cid, c in got.items()} == _V2_CLOSED_AT
+        assert store.prune(P, closed_before=1_772_445_600, runs_before=None).complaints == 1
+        assert "z-offset" not in store.get_complaints(P, ["z-offset"])
+    finally:
+        store.close()
+    assert _sqlite_versions(path) == [1, 2]
+
+
+@pytest.mark.postgres
+def test_postgres_version_1_upgrades_with_closing_instants_filled_in(postgres_url: str) -> None:
+    """As on SQLite: version-1 rows get their closing instant; junk never fails the step."""
+    schema = f"crmsync_test_v1_{time.time_ns()}"
+    ident = sql.Identifier(schema)
+    try:
+        with psycopg.connect(postgres_url) as conn:
+            assert migrate_postgres(conn, schema, "test", POSTGRES_MIGRATIONS[:1]) == 1
+            conn.cursor().executemany(
+                sql.SQL(
+                    "INSERT INTO {}.complaints (profile, id, canonical, flags, next_check, "
+                    "source_hash, closed) VALUES (%s, %s, %s::jsonb, '{{}}', NULL, 'h', %s)"
+                ).format(ident),
+                [(P, cid, canonical, closed) for cid, canonical, closed in _V1_ROWS],
+            )
+            conn.commit()
+        store = PostgresStateStore(postgres_url, schema=schema, application_name=schema)
+        try:
+            assert store.migrate() == 2
+            got = store.get_complaints(P, list(_V2_CLOSED_AT))
+            assert {cid: c.closed_at for cid, c in got.items()} == _V2_CLOSED_AT
+        finally:
+            store.close()
     finally:
         with psycopg.connect(postgres_url, autocommit=True) as admin:
             admin.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(ident))
@@ -709,7 +875,7 @@ def test_factory_defaults_to_sqlite_in_the_data_folder(tmp_path: Path) -> None:
         store = open_state_store(url, data_dir)
         try:
             assert isinstance(store, SqliteStateStore)
-            assert store.migrate() == 1
+            assert store.migrate() == LATEST_VERSION
         finally:
             store.close()
         assert (data_dir / "state.sqlite3").is_file()

@@ -39,7 +39,7 @@ _DECODER = json.JSONDecoder()
 T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
 
-ComplaintRow = tuple[str, str, str, str, int | None, str, bool]
+ComplaintRow = tuple[str, str, str, str, int | None, str, bool, int | None]
 LedgerRow = tuple[str, str, str, str, int, str, str, str | None, str | None, int]
 RunRow = tuple[str, str, int, int | None, str, str]
 
@@ -122,12 +122,14 @@ def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
 
 
 def complaint_row(item: StoredComplaint) -> ComplaintRow:
-    """``(profile, id, canonical, flags, next_check, source_hash, closed)`` for a complaint.
+    """``(profile, id, canonical, flags, next_check, source_hash, closed, closed_at)`` for a
+    complaint; ``closed_at`` is refused on a complaint that is not closed.
 
     The common case (plain values) takes a fast path without building messages; anything
     unusual goes through the checks below, which name the complaint and field.
     """
     profile, id, source_hash, next_check = item.profile, item.id, item.source_hash, item.next_check
+    closed, closed_at = bool(item.closed), item.closed_at
     if (
         type(profile) is str
         and type(id) is str
@@ -135,6 +137,10 @@ def complaint_row(item: StoredComplaint) -> ComplaintRow:
         and (
             next_check is None
             or (type(next_check) is int and _INT64_MIN <= next_check <= _INT64_MAX)
+        )
+        and (
+            closed_at is None
+            or (closed and type(closed_at) is int and _INT64_MIN <= closed_at <= _INT64_MAX)
         )
         and "\x00" not in profile
         and "\x00" not in id
@@ -147,12 +153,15 @@ def complaint_row(item: StoredComplaint) -> ComplaintRow:
             pass
         else:
             if "\\u0000" not in canonical and "\\u0000" not in flags:
-                return (profile, id, canonical, flags, next_check, source_hash, bool(item.closed))
+                return (profile, id, canonical, flags, next_check, source_hash, closed, closed_at)
     return _checked_complaint_row(item)
 
 
 def _checked_complaint_row(item: StoredComplaint) -> ComplaintRow:
     where = f"complaint {item.profile!r}/{item.id!r}"
+    closed_at = check_optional_int(item.closed_at, f"{where}: closed_at")
+    if closed_at is not None and not item.closed:
+        raise StateStoreError(f"{where}: closed_at is set but the complaint is not closed")
     return (
         check_text(item.profile, f"{where}: profile"),
         check_text(item.id, f"{where}: id"),
@@ -161,13 +170,14 @@ def _checked_complaint_row(item: StoredComplaint) -> ComplaintRow:
         check_optional_int(item.next_check, f"{where}: next_check"),
         check_text(item.source_hash, f"{where}: source_hash"),
         bool(item.closed),
+        closed_at,
     )
 
 
 def complaint_from_row(row: Sequence[Any]) -> StoredComplaint:
     """A ``StoredComplaint`` from ``(profile, id, canonical, flags, next_check, source_hash,
-    closed)`` with the JSON columns as text."""
-    profile, id, canonical, flags, next_check, source_hash, closed = row
+    closed, closed_at)`` with the JSON columns as text."""
+    profile, id, canonical, flags, next_check, source_hash, closed, closed_at = row
     return StoredComplaint(
         profile=profile,
         id=id,
@@ -176,6 +186,7 @@ def complaint_from_row(row: Sequence[Any]) -> StoredComplaint:
         next_check=None if next_check is None else int(next_check),
         source_hash=source_hash,
         closed=bool(closed),
+        closed_at=None if closed_at is None else int(closed_at),
     )
 
 

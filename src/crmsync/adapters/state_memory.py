@@ -17,7 +17,7 @@ from typing import Any
 from crmsync.adapters import _state_codec as codec
 from crmsync.adapters.state_migrations import LATEST_VERSION, SQLITE_MIGRATIONS, pending
 from crmsync.errors import StateStoreError
-from crmsync.ports import LedgerEntry, RunRecord, StoredComplaint
+from crmsync.ports import LedgerEntry, PruneCounts, RunRecord, StoredComplaint
 
 _WHERE = "memory state store"
 
@@ -198,6 +198,52 @@ class MemoryStateStore:
             runs = [(seq, row) for (p, _), (seq, row) in self._runs.items() if p == profile]
         runs.sort(key=lambda item: (item[1][2], item[0]), reverse=True)
         return [codec.run_from_row(row) for _, row in runs[: max(limit, 0)]]
+
+    # ------------------------------------------------------------------- retention
+
+    def prune(
+        self, profile: str, *, closed_before: int | None, runs_before: int | None
+    ) -> PruneCounts:
+        """Forget old closed complaints (with their finished ledger entries) and old runs;
+        see ``StateStore.prune``. All or nothing."""
+        with self._lock:
+            self._ready("prune")
+            complaints: list[tuple[str, str]] = []
+            entries: list[tuple[str, str]] = []
+            if closed_before is not None:
+                old = {
+                    cid
+                    for (p, cid), row in self._complaints.items()
+                    if p == profile and row[7] is not None and row[7] < closed_before
+                }
+                by_complaint: dict[str, list[tuple[str, str]]] = {}
+                busy: set[str] = set()
+                for (p, key), row in self._ledger.items():
+                    if p == profile and row[2] in old:
+                        by_complaint.setdefault(row[2], []).append((p, key))
+                        if row[6] in ("planned", "done"):
+                            busy.add(row[2])
+                for cid in sorted(old - busy):
+                    complaints.append((profile, cid))
+                    entries.extend(by_complaint.get(cid, ()))
+            runs: list[tuple[str, str]] = []
+            if runs_before is not None:
+                mine = [
+                    (seq, key, row) for key, (seq, row) in self._runs.items() if key[0] == profile
+                ]
+                newest = max(mine, key=lambda item: (item[2][2], item[0]), default=None)
+                runs = [
+                    key
+                    for seq, key, row in mine
+                    if row[2] < runs_before and (seq, key, row) != newest
+                ]
+            for complaint_key in complaints:
+                del self._complaints[complaint_key]
+            for ledger_key in entries:
+                del self._ledger[ledger_key]
+            for run_key in runs:
+                del self._runs[run_key]
+            return PruneCounts(len(complaints), len(entries), len(runs))
 
     def close(self) -> None:
         """Forget nothing, but refuse further calls. Idempotent."""

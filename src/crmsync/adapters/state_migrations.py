@@ -89,6 +89,29 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX runs_recent ON runs (profile, started_at)",
         ),
     ),
+    Migration(
+        2,
+        "closing instant of stored complaints, for retention",
+        (
+            "ALTER TABLE complaints ADD COLUMN closed_at INTEGER",  # epoch seconds; NULL: open
+            # complaints stored closed before: their canonical 'closed' event, when it is one
+            # instant (a date alone reads as UTC midnight: retention does not need the hour)
+            """UPDATE complaints
+                SET closed_at = CAST(strftime('%s', json_extract(canonical, '$.events.closed'))
+                                     AS INTEGER)
+                WHERE closed = 1 AND json_type(canonical, '$.events.closed') = 'text'""",
+            """CREATE INDEX complaints_closed ON complaints (profile, closed_at)
+                WHERE closed_at IS NOT NULL""",
+        ),
+    ),
+)
+
+# an ISO date or date-time as PostgreSQL's timestamptz reads it (braces doubled: the
+# statements go through ``sql.SQL.format``)
+_ISO_INSTANT_RE = (
+    "^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}"
+    "([T ][0-9]{{2}}:[0-9]{{2}}(:[0-9]{{2}}([.][0-9]+)?)?)?"
+    "(Z|[+-][0-9]{{2}}(:?[0-9]{{2}})?)?$"
 )
 
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
@@ -141,9 +164,27 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX runs_recent ON {schema}.runs (profile, started_at, seq)",
         ),
     ),
+    Migration(
+        2,
+        "closing instant of stored complaints, for retention",
+        (
+            "ALTER TABLE {schema}.complaints ADD COLUMN closed_at bigint",
+            # as on SQLite; a value that is not an ISO date-time is left NULL, never an error
+            """UPDATE {schema}.complaints
+                SET closed_at = floor(extract(epoch FROM
+                    (canonical -> 'events' ->> 'closed')::timestamptz))::bigint
+                WHERE closed
+                  AND jsonb_typeof(canonical -> 'events' -> 'closed') = 'string'
+                  AND canonical -> 'events' ->> 'closed' ~ '"""
+            + _ISO_INSTANT_RE
+            + "'",
+            """CREATE INDEX complaints_closed ON {schema}.complaints (profile, closed_at)
+                WHERE closed_at IS NOT NULL""",
+        ),
+    ),
 )
 
-LATEST_VERSION = 1
+LATEST_VERSION = 2
 
 
 def check_order(migrations: Sequence[Migration]) -> None:

@@ -23,7 +23,7 @@ from crmsync.adapters import _state_codec as codec
 from crmsync.adapters._postgres_session import PostgresSession
 from crmsync.adapters.state_migrations import migrate_postgres
 from crmsync.errors import StateStoreError
-from crmsync.ports import LedgerEntry, RunRecord, StoredComplaint
+from crmsync.ports import LedgerEntry, PruneCounts, RunRecord, StoredComplaint
 
 # Rows per INSERT ... SELECT FROM unnest(...) and keys per = ANY(...) array.
 _BATCH = 10_000
@@ -31,8 +31,8 @@ _BATCH = 10_000
 _PRIMARY_KEYS = {"complaints": "profile, id", "ledger": "profile, key"}
 
 _COMPLAINT_SELECT = (
-    "SELECT profile, id, canonical::text, flags::text, next_check, source_hash, closed "
-    "FROM {s}.complaints"
+    "SELECT profile, id, canonical::text, flags::text, next_check, source_hash, closed, "
+    "closed_at FROM {s}.complaints"
 )
 _LEDGER_SELECT = (
     "SELECT profile, key, complaint_id, clock, occurrence, state, status, crm_id, error, "
@@ -165,8 +165,8 @@ class PostgresStateStore:
         if not rows:
             self._check_open("put_complaints")
             return
-        columns = "profile, id, canonical, flags, next_check, source_hash, closed"
-        updates = "canonical, flags, next_check, source_hash, closed"
+        columns = "profile, id, canonical, flags, next_check, source_hash, closed, closed_at"
+        updates = "canonical, flags, next_check, source_hash, closed, closed_at"
         self._run(
             "put_complaints", lambda conn: self._upsert(conn, "complaints", columns, updates, rows)
         )
@@ -338,6 +338,43 @@ class PostgresStateStore:
             return [codec.run_from_row(row) for row in conn.execute(query, (profile, limit))]
 
         return self._run("recent_runs", work)
+
+    # -------------------------------------------------------------- retention
+
+    def prune(
+        self, profile: str, *, closed_before: int | None, runs_before: int | None
+    ) -> PruneCounts:
+        """Forget old closed complaints (with their finished ledger entries) and old runs;
+        see ``StateStore.prune``. One transaction."""
+        forgettable = (
+            "SELECT c.id FROM {s}.complaints AS c WHERE c.profile = %(p)s "
+            "AND c.closed_at < %(before)s AND NOT EXISTS ("
+            "SELECT 1 FROM {s}.ledger AS l WHERE l.profile = c.profile "
+            "AND l.complaint_id = c.id AND l.status IN ('planned', 'done'))"
+        )
+        ledger = self._q(
+            f"DELETE FROM {{s}}.ledger WHERE profile = %(p)s AND complaint_id IN ({forgettable})"
+        )
+        complaints = self._q(
+            f"DELETE FROM {{s}}.complaints WHERE profile = %(p)s AND id IN ({forgettable})"
+        )
+        runs = self._q(
+            "DELETE FROM {s}.runs WHERE profile = %(p)s AND started_at < %(before)s "
+            "AND seq <> (SELECT seq FROM {s}.runs WHERE profile = %(p)s "
+            "ORDER BY started_at DESC, seq DESC LIMIT 1)"
+        )
+
+        def work(conn: psycopg.Connection[Any]) -> PruneCounts:
+            entries = forgotten = old_runs = 0
+            if closed_before is not None:
+                params = {"p": profile, "before": closed_before}
+                entries = conn.execute(ledger, params).rowcount
+                forgotten = conn.execute(complaints, params).rowcount
+            if runs_before is not None:
+                old_runs = conn.execute(runs, {"p": profile, "before": runs_before}).rowcount
+            return PruneCounts(forgotten, entries, old_runs)
+
+        return self._run("prune", work)
 
     def close(self) -> None:
         """Close the connection; later calls raise ``StateStoreError``. Idempotent."""

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from crmsync.adapters import _state_codec as codec
 from crmsync.adapters.state_migrations import migrate_sqlite
 from crmsync.errors import StateStoreError
-from crmsync.ports import LedgerEntry, RunRecord, StoredComplaint
+from crmsync.ports import LedgerEntry, PruneCounts, RunRecord, StoredComplaint
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -32,7 +32,7 @@ R = TypeVar("R")
 _MAX_VARIABLES = 999
 _BATCH = 500
 
-_COMPLAINT_COLUMNS = "profile, id, canonical, flags, next_check, source_hash, closed"
+_COMPLAINT_COLUMNS = "profile, id, canonical, flags, next_check, source_hash, closed, closed_at"
 _LEDGER_COLUMNS = (
     "profile, key, complaint_id, clock, occurrence, state, status, crm_id, error, updated_at"
 )
@@ -162,10 +162,11 @@ class SqliteStateStore:
 
         def work(conn: sqlite3.Connection) -> None:
             conn.executemany(
-                f"INSERT INTO complaints ({_COMPLAINT_COLUMNS}) VALUES ({_marks(7)}) "
+                f"INSERT INTO complaints ({_COMPLAINT_COLUMNS}) VALUES ({_marks(8)}) "
                 "ON CONFLICT (profile, id) DO UPDATE SET canonical = excluded.canonical, "
                 "flags = excluded.flags, next_check = excluded.next_check, "
-                "source_hash = excluded.source_hash, closed = excluded.closed",
+                "source_hash = excluded.source_hash, closed = excluded.closed, "
+                "closed_at = excluded.closed_at",
                 rows,
             )
 
@@ -375,6 +376,43 @@ class SqliteStateStore:
             return [codec.run_from_row(row) for row in cursor]
 
         return self._read("recent_runs", work)
+
+    # ------------------------------------------------------------------- retention
+
+    def prune(
+        self, profile: str, *, closed_before: int | None, runs_before: int | None
+    ) -> PruneCounts:
+        """Forget old closed complaints (with their finished ledger entries) and old runs;
+        see ``StateStore.prune``. One transaction."""
+        forgettable = (
+            "SELECT c.id FROM complaints AS c WHERE c.profile = :p "
+            "AND c.closed_at IS NOT NULL AND c.closed_at < :before AND NOT EXISTS ("
+            "SELECT 1 FROM ledger AS l WHERE l.profile = c.profile AND l.complaint_id = c.id "
+            "AND l.status IN ('planned', 'done'))"
+        )
+
+        def work(conn: sqlite3.Connection) -> PruneCounts:
+            complaints = entries = runs = 0
+            if closed_before is not None:
+                params = {"p": profile, "before": closed_before}
+                entries = conn.execute(
+                    f"DELETE FROM ledger WHERE profile = :p AND complaint_id IN ({forgettable})",
+                    params,
+                ).rowcount
+                complaints = conn.execute(
+                    f"DELETE FROM complaints WHERE profile = :p AND id IN ({forgettable})",
+                    params,
+                ).rowcount
+            if runs_before is not None:
+                runs = conn.execute(
+                    "DELETE FROM runs WHERE profile = :p AND started_at < :before "
+                    "AND rowid <> (SELECT rowid FROM runs WHERE profile = :p "
+                    "ORDER BY started_at DESC, rowid DESC LIMIT 1)",
+                    {"p": profile, "before": runs_before},
+                ).rowcount
+            return PruneCounts(complaints, entries, runs)
+
+        return self._write("prune", work)
 
     def close(self) -> None:
         """Close the connection; later calls raise ``StateStoreError``. Idempotent."""

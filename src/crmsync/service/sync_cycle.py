@@ -20,7 +20,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -232,7 +232,7 @@ class SyncCycle:
                     fields = self.mapping.task_fields(follow_up, complaint, self.charter)
                     work.creates.append((follow_up, fields))
             work.completes.extend(entries[k] for k in decided.complete)
-            closed = complaint.first("closed", now) is not None
+            closed_at = complaint.first("closed", now)
             work.stored[candidate.id] = StoredComplaint(
                 self.profile,
                 candidate.id,
@@ -240,7 +240,8 @@ class SyncCycle:
                 candidate.current_flags,
                 decided.next_check,
                 candidate.source_hash,
-                closed,
+                closed=closed_at is not None,
+                closed_at=closed_at,
             )
         for state, n in states.items():
             report.states[state] = report.states.get(state, 0) + n
@@ -464,24 +465,8 @@ def _replace(entry: LedgerEntry, **changes: Any) -> LedgerEntry:
 
 
 def _with_flags(stored: StoredComplaint, flags: dict[str, Any]) -> StoredComplaint:
-    return StoredComplaint(
-        stored.profile,
-        stored.id,
-        stored.canonical,
-        flags,
-        stored.next_check,
-        stored.source_hash,
-        stored.closed,
-    )
+    return replace(stored, flags=flags)
 
 
 def _due_now(stored: StoredComplaint, now: int) -> StoredComplaint:
-    return StoredComplaint(
-        stored.profile,
-        stored.id,
-        stored.canonical,
-        stored.flags,
-        now,
-        stored.source_hash,
-        stored.closed,
-    )
+    return replace(stored, next_check=now)
