@@ -23,12 +23,14 @@ from crmsync.bootstrap import Runtime, build_archive, build_archiving
 from crmsync.errors import CrmError, CrmSyncError
 from crmsync.ops_http import Metrics, Readiness
 from crmsync.service.cycle_report import CycleReport
+from crmsync.service.state_retention import Retention, prune_state
 
 log = structlog.get_logger("crmsync.worker")
 
 NEXT_DUE_JOB = "next-due"
 INTERVAL_JOB = "interval"
 ARCHIVE_JOB = "archive"  # nightly, 02:00 UTC
+PRUNE_JOB = "prune"  # nightly, 03:00 UTC: the state store forgets what retention lets go
 
 
 class Worker:
@@ -157,6 +159,27 @@ class Worker:
             except Exception as exc:  # a bug must not kill the worker; logged with its trace
                 log.exception("archive_crashed", error=f"{type(exc).__name__}: {exc}")
 
+    def prune(self) -> None:
+        """Apply the state retention once (waits for a running cycle); failures are logged
+        and the worker goes on."""
+        if self.stop_requested.is_set():
+            return
+        settings = self.runtime.settings
+        with self._lock:
+            if not self.owns_profile():
+                return
+            try:
+                prune_state(
+                    self.runtime.state,
+                    settings.profile,
+                    Retention(settings.keep_closed, settings.keep_runs),
+                    int(self.clock().timestamp()),
+                )
+            except CrmSyncError as exc:
+                log.error("prune_error", error=str(exc), kind=type(exc).__name__)
+            except Exception as exc:  # a bug must not kill the worker; logged with its trace
+                log.exception("prune_crashed", error=f"{type(exc).__name__}: {exc}")
+
     def _schedule_next_due(self) -> None:
         if self.stop_requested.is_set():
             return
@@ -191,7 +214,8 @@ class Worker:
         self.stop()
 
     def start(self) -> None:
-        """Schedule the interval cycle (first one now) and the nightly archive; start."""
+        """Schedule the interval cycle (first one now), the nightly archive and the nightly
+        state retention; start."""
         self.scheduler.add_job(
             self.cycle,
             "interval",
@@ -200,6 +224,7 @@ class Worker:
             next_run_time=self.clock(),
         )
         self.scheduler.add_job(self.archive, "cron", hour=2, minute=0, timezone=UTC, id=ARCHIVE_JOB)
+        self.scheduler.add_job(self.prune, "cron", hour=3, minute=0, timezone=UTC, id=PRUNE_JOB)
         self.scheduler.start()
         log.info("worker_started", profile=self.profile, interval_seconds=self.interval)
 

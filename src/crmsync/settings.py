@@ -99,6 +99,15 @@ class Settings(BaseSettings):
         default=None,
         description="base64 32-byte key: archive entries encrypted at rest (AES-256-GCM)",
     )
+    keep_closed: int | None = Field(
+        default=180 * 86400,
+        description="forget a closed complaint (and its finished follow-ups) in the state store "
+        "this long after closing, at least a day; 'never' keeps it (the archive keeps it anyway)",
+    )
+    keep_runs: int | None = Field(
+        default=90 * 86400,
+        description="forget cycle history older than this (the newest run stays); 'never' keeps it",
+    )
     http_port: int = Field(default=8080, description="health and metrics port")
     log_format: Literal["auto", "json", "console"] = Field(
         default="auto", description="auto: readable on a terminal, JSON otherwise"
@@ -162,6 +171,17 @@ class Settings(BaseSettings):
     @classmethod
     def _duration(cls, value: object, info: Any) -> int:
         return duration_seconds(value, f"CRMSYNC_{info.field_name.upper()}")
+
+    @field_validator("keep_closed", "keep_runs", mode="before")
+    @classmethod
+    def _retention(cls, value: object, info: Any) -> int | None:
+        name = f"CRMSYNC_{info.field_name.upper()}"
+        if value is None or (isinstance(value, str) and value.strip().lower() == "never"):
+            return None
+        seconds = duration_seconds(value, name)
+        if seconds < 86400:
+            raise ValueError(f"{name} must be at least 1 day, or 'never'")
+        return seconds
 
     @classmethod
     def settings_customise_sources(

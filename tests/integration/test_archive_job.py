@@ -1,4 +1,5 @@
-"""The worker's nightly archive job: registered at 02:00 UTC, and what one run of it does."""
+"""The worker's nightly archive job: registered at 02:00 UTC (the state retention job at
+03:00), and what one run of it does."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 from crmsync.adapters.archive_local import LocalArchiveStore
 from crmsync.adapters.local_crm import LocalCrm
 from crmsync.bootstrap import ARCHIVE_DIR, Runtime, build_runtime, local_crm_path
-from crmsync.scheduling import ARCHIVE_JOB, Worker
+from crmsync.scheduling import ARCHIVE_JOB, PRUNE_JOB, Worker
 from crmsync.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -59,7 +60,8 @@ def test_the_archive_job_archives_cases_closed_long_ago(runtime: Runtime) -> Non
 
 
 def test_the_worker_schedules_the_archive_every_night_at_two_utc(runtime: Runtime) -> None:
-    """While the worker runs, its scheduler holds a cron job for 02:00 UTC."""
+    """While the worker runs, its scheduler holds a cron job for 02:00 UTC, and the state
+    retention's for 03:00 UTC."""
     worker = Worker(runtime, interval=3600, clock=lambda: datetime.now(UTC))
     seen: dict[str, Any] = {}
 
@@ -69,6 +71,7 @@ def test_the_worker_schedules_the_archive_every_night_at_two_utc(runtime: Runtim
             if job is not None:
                 seen["trigger"] = str(job.trigger)
                 seen["next"] = job.next_run_time
+                seen["prune"] = str(worker.scheduler.get_job(PRUNE_JOB).trigger)
                 break
             time.sleep(0.05)
         worker.stop_requested.set()
@@ -83,6 +86,7 @@ def test_the_worker_schedules_the_archive_every_night_at_two_utc(runtime: Runtim
         signal.signal(signal.SIGINT, handlers[1])
         watcher.join()
     assert seen["trigger"] == "cron[hour='2', minute='0']"
+    assert seen["prune"] == "cron[hour='3', minute='0']"
     assert (seen["next"].hour, seen["next"].minute, seen["next"].utcoffset()) == (
         2,
         0,

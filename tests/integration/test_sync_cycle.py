@@ -15,6 +15,7 @@ from crmsync.adapters.state_sqlite import SqliteStateStore
 from crmsync.mapping.charter_file import load_charter
 from crmsync.mapping.field_mapping import load_mapping, load_mapping_text
 from crmsync.ports import StateStore, WriteResult
+from crmsync.service.state_retention import Retention, prune_state
 from crmsync.service.sync_cycle import SyncCycle
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -360,3 +361,47 @@ def test_now_is_the_evaluation_instant_and_the_pull_uses_the_crm_clock(
     assert report.now == "2026-03-02T12:00:00Z"
     assert flags(crm, "500000000000001AAA")[0] == "on_track"
     assert state.get_watermark("default", "complaints") == clock.now
+
+
+def test_a_pruned_closed_complaint_read_again_is_evaluated_afresh_without_duplicates(
+    tmp_path: Path, state: StateStore
+) -> None:
+    """Retention forgets a closed complaint with its completed follow-up; when the record is
+    read again (edited on the CRM long after), it is a new complaint to the worker: its flags
+    are already right (no write), its completed task is neither recreated nor duplicated,
+    and it is stored again with its closing instant."""
+    clock = Clock("2026-03-04T12:00:00+00:00")
+    crm, cycle = setup(tmp_path, state, clock)
+    cid = "500000000000001AAA"
+    key = f"crmsync:{cid}:level1-resolution:0:breached"
+    insert(crm, clock, "Case", [case(cid)])
+    cycle.run()
+    assert list(tasks(crm)) == [key]
+    closed_at = "2026-03-04T12:20:00.000+0000"
+    crm.update_records(
+        "Case",
+        [(cid, {"Decision_At__c": "2026-03-04T12:15:00.000+0000", "ClosedDate": closed_at})],
+    )
+    clock.advance(minutes=30)
+    assert cycle.run().tasks_completed == 1
+    stored = state.get_complaints("default", [cid])[cid]
+    assert (stored.closed, stored.closed_at) == (True, ts(closed_at))
+    before = flags(crm, cid)
+
+    keep = Retention(keep_closed=180 * 86400, keep_runs=None)
+    assert prune_state(state, "default", keep, ts(closed_at) + 180 * 86400).complaints == 0
+    counts = prune_state(state, "default", keep, ts(closed_at) + 180 * 86400 + 1)
+    assert (counts.complaints, counts.ledger_entries) == (1, 1)
+    assert state.get_complaints("default", [cid]) == {}
+    assert state.ledger_for_complaints("default", [cid]) == []
+
+    clock.advance(days=200)
+    crm.update_records("Case", [(cid, {"Description": "a note added after closing"})])
+    clock.advance(minutes=1)
+    report = cycle.run()
+    assert (report.records_read, report.complaints_evaluated) == (1, 1)
+    assert (report.flags_written, report.tasks_created, report.tasks_completed) == (0, 0, 0)
+    assert flags(crm, cid) == before
+    assert list(tasks(crm)) == [key]
+    assert tasks(crm)[key]["Status"] == "Completed"
+    assert state.get_complaints("default", [cid])[cid].closed_at == ts(closed_at)

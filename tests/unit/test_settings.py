@@ -43,6 +43,23 @@ def test_durations_accept_seconds_or_elapsed_units() -> None:
         duration_seconds("0", "X")
 
 
+def test_retention_takes_durations_or_never_and_at_least_a_day(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Closed complaints are kept 180 days and runs 90 by default; 'never' keeps them;
+    under a day is refused naming the variable (a shorter one would forget the echo of
+    the worker's own writes)."""
+    s = Settings()
+    assert (s.keep_closed, s.keep_runs) == (180 * 86400, 90 * 86400)
+    monkeypatch.setenv("CRMSYNC_KEEP_CLOSED", "never")
+    monkeypatch.setenv("CRMSYNC_KEEP_RUNS", "2 weeks")
+    s = Settings()
+    assert (s.keep_closed, s.keep_runs) == (None, 14 * 86400)
+    monkeypatch.setenv("CRMSYNC_KEEP_CLOSED", "2 hours")
+    with pytest.raises(ValueError, match="CRMSYNC_KEEP_CLOSED must be at least 1 day"):
+        Settings()
+
+
 def test_environment_wins_over_the_toml_file(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

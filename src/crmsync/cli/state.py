@@ -1,0 +1,77 @@
+"""``crmsync state``: the sync worker's own state store (retention)."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from crmsync.cli.app import app, fail, parse_now
+from crmsync.cli.sync import load_settings
+from crmsync.errors import ConfigError, CrmSyncError
+
+EXIT_FAILED = 1
+
+state_app = typer.Typer(
+    help="The sync worker's state store: what it remembers between cycles.",
+    no_args_is_help=True,
+)
+app.add_typer(state_app, name="state")
+
+
+@state_app.command("prune")
+def prune_cmd(
+    keep_closed: Annotated[
+        str | None,
+        typer.Option(
+            "--keep-closed",
+            help="Override CRMSYNC_KEEP_CLOSED for this run ('90 days', seconds, or 'never').",
+        ),
+    ] = None,
+    keep_runs: Annotated[
+        str | None,
+        typer.Option("--keep-runs", help="Override CRMSYNC_KEEP_RUNS for this run."),
+    ] = None,
+    now: Annotated[
+        str | None,
+        typer.Option("--now", help="The instant retention counts back from (default: now)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
+) -> None:
+    """Forget closed complaints older than CRMSYNC_KEEP_CLOSED (with their finished
+    follow-ups) and cycle history older than CRMSYNC_KEEP_RUNS, for CRMSYNC_PROFILE.
+
+    The worker does this every night at 03:00 UTC by itself. A complaint with a follow-up
+    task still to write or to complete is kept however old; the archive is never touched.
+    """
+    from crmsync.bootstrap import build_state  # noqa: PLC0415
+    from crmsync.service.state_retention import Retention, prune_state  # noqa: PLC0415
+
+    settings = load_settings(keep_closed=keep_closed, keep_runs=keep_runs)
+    instant = parse_now(now) if now is not None else int(time.time())
+    try:
+        state = build_state(settings)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    except CrmSyncError as exc:
+        raise fail(f"{type(exc).__name__}: {exc}", EXIT_FAILED) from None
+    try:
+        counts = prune_state(
+            state, settings.profile, Retention(settings.keep_closed, settings.keep_runs), instant
+        )
+    except CrmSyncError as exc:
+        raise fail(f"{type(exc).__name__}: {exc}", EXIT_FAILED) from None
+    finally:
+        state.close()
+    if as_json:
+        typer.echo(json.dumps({"profile": settings.profile, **asdict(counts)}))
+        return
+    Console().print(
+        f"profile {settings.profile}: forgot {counts.complaints:,} closed complaint(s), "
+        f"{counts.ledger_entries:,} follow-up record(s), {counts.runs:,} run(s)",
+        highlight=False,
+    )
