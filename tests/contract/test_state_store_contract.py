@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -691,27 +692,33 @@ def test_sqlite_migrations_apply_missing_steps_in_order(tmp_path: Path) -> None:
     assert _sqlite_versions(path) == [1, 2]
 
 
+@pytest.fixture
+def pg_schema(postgres_url: str) -> Iterator[str]:
+    """A schema name of its own on the test server, dropped (with everything in it) after."""
+    schema = f"crmsync_test_{time.time_ns()}"
+    yield schema
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
 @pytest.mark.postgres
-def test_postgres_migrations_apply_missing_steps_in_order(postgres_url: str) -> None:
+def test_postgres_migrations_apply_missing_steps_in_order(
+    postgres_url: str, pg_schema: str
+) -> None:
     """A version-1 schema gets step 2 only; a failing step leaves version 1 whole."""
-    schema = f"crmsync_test_m_{time.time_ns()}"
-    ident = sql.Identifier(schema)
-    try:
-        with psycopg.connect(postgres_url) as conn:
-            first = POSTGRES_MIGRATIONS[:1]
-            assert migrate_postgres(conn, schema, "test", first) == 1
-            with pytest.raises(psycopg.Error):
-                migrate_postgres(conn, schema, "test", (*first, _BROKEN))
-            half = conn.execute("SELECT to_regclass(%s)", (f"{schema}.half",)).fetchone()
-            assert half == (None,)
-            assert migrate_postgres(conn, schema, "test", (*first, _EXTRA)) == 2
-            versions = conn.execute(
-                sql.SQL("SELECT version FROM {}.schema_version ORDER BY 1").format(ident)
-            ).fetchall()
-            assert versions == [(1,), (2,)]
-    finally:
-        with psycopg.connect(postgres_url, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(ident))
+    schema, ident = pg_schema, sql.Identifier(pg_schema)
+    with psycopg.connect(postgres_url) as conn:
+        first = POSTGRES_MIGRATIONS[:1]
+        assert migrate_postgres(conn, schema, "test", first) == 1
+        with pytest.raises(psycopg.Error):
+            migrate_postgres(conn, schema, "test", (*first, _BROKEN))
+        half = conn.execute("SELECT to_regclass(%s)", (f"{schema}.half",)).fetchone()
+        assert half == (None,)
+        assert migrate_postgres(conn, schema, "test", (*first, _EXTRA)) == 2
+        versions = conn.execute(
+            sql.SQL("SELECT version FROM {}.schema_version ORDER BY 1").format(ident)
+        ).fetchall()
+        assert versions == [(1,), (2,)]
 
 
 _V1_ROWS = [  # (id, canonical, closed) as a version-1 store wrote them
@@ -757,31 +764,28 @@ def test_sqlite_version_1_upgrades_with_closing_instants_filled_in(tmp_path: Pat
 
 
 @pytest.mark.postgres
-def test_postgres_version_1_upgrades_with_closing_instants_filled_in(postgres_url: str) -> None:
+def test_postgres_version_1_upgrades_with_closing_instants_filled_in(
+    postgres_url: str, pg_schema: str
+) -> None:
     """As on SQLite: version-1 rows get their closing instant; junk never fails the step."""
-    schema = f"crmsync_test_v1_{time.time_ns()}"
-    ident = sql.Identifier(schema)
+    schema = pg_schema
+    with psycopg.connect(postgres_url) as conn:
+        assert migrate_postgres(conn, schema, "test", POSTGRES_MIGRATIONS[:1]) == 1
+        conn.cursor().executemany(
+            sql.SQL(
+                "INSERT INTO {}.complaints (profile, id, canonical, flags, next_check, "
+                "source_hash, closed) VALUES (%s, %s, %s::jsonb, '{{}}', NULL, 'h', %s)"
+            ).format(sql.Identifier(schema)),
+            [(P, cid, canonical, closed) for cid, canonical, closed in _V1_ROWS],
+        )
+        conn.commit()
+    store = PostgresStateStore(postgres_url, schema=schema, application_name=schema)
     try:
-        with psycopg.connect(postgres_url) as conn:
-            assert migrate_postgres(conn, schema, "test", POSTGRES_MIGRATIONS[:1]) == 1
-            conn.cursor().executemany(
-                sql.SQL(
-                    "INSERT INTO {}.complaints (profile, id, canonical, flags, next_check, "
-                    "source_hash, closed) VALUES (%s, %s, %s::jsonb, '{{}}', NULL, 'h', %s)"
-                ).format(ident),
-                [(P, cid, canonical, closed) for cid, canonical, closed in _V1_ROWS],
-            )
-            conn.commit()
-        store = PostgresStateStore(postgres_url, schema=schema, application_name=schema)
-        try:
-            assert store.migrate() == 2
-            got = store.get_complaints(P, list(_V2_CLOSED_AT))
-            assert {cid: c.closed_at for cid, c in got.items()} == _V2_CLOSED_AT
-        finally:
-            store.close()
+        assert store.migrate() == 2
+        got = store.get_complaints(P, list(_V2_CLOSED_AT))
+        assert {cid: c.closed_at for cid, c in got.items()} == _V2_CLOSED_AT
     finally:
-        with psycopg.connect(postgres_url, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(ident))
+        store.close()
 
 
 def test_migration_lists_are_numbered_one_to_n() -> None:
@@ -818,9 +822,11 @@ def test_sqlite_uses_wal_and_the_due_index(tmp_path: Path) -> None:
 
 
 @pytest.mark.postgres
-def test_postgres_reconnects_once_after_the_connection_drops(postgres_url: str) -> None:
+def test_postgres_reconnects_once_after_the_connection_drops(
+    postgres_url: str, pg_schema: str
+) -> None:
     """A killed server connection is replaced and the call succeeds, logging a warning."""
-    schema = f"crmsync_test_r_{time.time_ns()}"
+    schema = pg_schema
     store = PostgresStateStore(postgres_url, schema=schema, application_name=schema)
     try:
         store.migrate()
@@ -839,10 +845,6 @@ def test_postgres_reconnects_once_after_the_connection_drops(postgres_url: str) 
         assert store.count_complaints(P) == 2
     finally:
         store.close()
-        with psycopg.connect(postgres_url, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
-            )
 
 
 @pytest.mark.parametrize(

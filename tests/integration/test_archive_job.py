@@ -6,7 +6,6 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,27 +14,9 @@ import pytest
 
 from crmsync.adapters.archive_local import LocalArchiveStore
 from crmsync.adapters.local_crm import LocalCrm
-from crmsync.bootstrap import ARCHIVE_DIR, Runtime, build_runtime, local_crm_path
+from crmsync.bootstrap import ARCHIVE_DIR, Runtime, local_crm_path
 from crmsync.scheduling import ARCHIVE_JOB, PRUNE_JOB, Worker
 from crmsync.settings import Settings
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def runtime(tmp_path: Path) -> Iterator[Runtime]:
-    settings = Settings(
-        data_dir=tmp_path,
-        charter=REPO / "mappings" / "charters" / "aston.yaml",
-        mapping=REPO / "mappings" / "salesforce.yaml",
-        state_url=None,
-        archive_url=None,
-        archive_key=None,
-        profile="default",
-    )
-    built = build_runtime(settings)
-    yield built
-    built.close()
 
 
 def test_the_archive_job_archives_cases_closed_long_ago(runtime: Runtime) -> None:

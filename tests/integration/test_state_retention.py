@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from crmsync.adapters.state_sqlite import SqliteStateStore
-from crmsync.bootstrap import Runtime, build_runtime
+from crmsync.bootstrap import Runtime
 from crmsync.cli import app
 from crmsync.ports import LedgerEntry, RunRecord, StateStore, StoredComplaint
 from crmsync.scheduling import Worker
-from crmsync.settings import Settings
 
-REPO = Path(__file__).resolve().parents[2]
 DAY = 86400
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 T = int(NOW.timestamp())
@@ -37,20 +33,6 @@ def seed(store: StateStore, profile: str = "default") -> None:
     )
     store.start_run(RunRecord(profile, "r-old", T - 100 * DAY, T - 100 * DAY + 5, "ok", {}))
     store.start_run(RunRecord(profile, "r-new", T - 60, T - 55, "ok", {}))
-
-
-@pytest.fixture
-def runtime(tmp_path: Path) -> Iterator[Runtime]:
-    settings = Settings(
-        data_dir=tmp_path,
-        charter=REPO / "mappings" / "charters" / "aston.yaml",
-        mapping=REPO / "mappings" / "salesforce.yaml",
-        state_url=None,
-        profile="default",
-    )
-    built = build_runtime(settings)
-    yield built
-    built.close()
 
 
 def test_the_nightly_job_applies_the_default_retention(runtime: Runtime) -> None:
