@@ -99,3 +99,27 @@ def test_state_prune_options_override_the_settings(tmp_path: Path) -> None:
     assert code == 2
     assert "CRMSYNC_KEEP_CLOSED" in err
     assert "at least 1 day" in err
+
+
+def test_state_prune_goes_over_every_profile_with_its_own_retention(tmp_path: Path) -> None:
+    """With profiles in crmsync.toml each profile's own state is pruned by its own
+    retention (kilkenny keeps closed complaints 300 days, so its 200-day-old one stays)."""
+    for name in ("aston", "kilkenny"):
+        store = SqliteStateStore(tmp_path / name / "state.sqlite3")
+        store.migrate()
+        seed(store, profile=name)
+        store.close()
+    config = tmp_path / "crmsync.toml"
+    config.write_text(
+        '[profiles.aston]\n[profiles.kilkenny]\nkeep_closed = "300 days"\n', encoding="utf-8"
+    )
+    env = {"CRMSYNC_DATA_DIR": str(tmp_path), "CRMSYNC_CONFIG": str(config)}
+    result = CliRunner().invoke(
+        app, ["state", "prune", "--now", "2026-11-22T12:00:00Z", "--json"], env=env
+    )
+    assert result.exit_code == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(x["profile"], x["complaints"], x["runs"]) for x in lines] == [
+        ("aston", 1, 1),
+        ("kilkenny", 0, 1),
+    ]

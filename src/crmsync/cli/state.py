@@ -13,6 +13,9 @@ from rich.console import Console
 from crmsync.cli.app import app, fail, parse_now
 from crmsync.cli.sync import load_settings
 from crmsync.errors import ConfigError, CrmSyncError
+from crmsync.ports import PruneCounts
+from crmsync.service.state_retention import Retention, prune_state
+from crmsync.settings import Settings
 
 EXIT_FAILED = 1
 
@@ -43,16 +46,38 @@ def prune_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
 ) -> None:
     """Forget closed complaints older than CRMSYNC_KEEP_CLOSED (with their finished
-    follow-ups) and cycle history older than CRMSYNC_KEEP_RUNS, for CRMSYNC_PROFILE.
+    follow-ups) and cycle history older than CRMSYNC_KEEP_RUNS, for every profile.
 
     The worker does this every night at 03:00 UTC by itself. A complaint with a follow-up
     task still to write or to complete is kept however old; the archive is never touched.
+    The options win over every profile's own settings.
     """
-    from crmsync.bootstrap import build_state  # noqa: PLC0415
-    from crmsync.service.state_retention import Retention, prune_state  # noqa: PLC0415
-
     settings = load_settings(keep_closed=keep_closed, keep_runs=keep_runs)
     instant = parse_now(now) if now is not None else int(time.time())
+    try:
+        profiles = settings.profile_settings()
+    except ValueError as exc:
+        raise fail(f"configuration: {exc}") from None
+    for profile in profiles:
+        retention = Retention(
+            settings.keep_closed if keep_closed is not None else profile.keep_closed,
+            settings.keep_runs if keep_runs is not None else profile.keep_runs,
+        )
+        counts = _prune(profile, retention, instant)
+        if as_json:
+            typer.echo(json.dumps({"profile": profile.profile, **asdict(counts)}))
+        else:
+            Console().print(
+                f"profile {profile.profile}: forgot {counts.complaints:,} closed complaint(s), "
+                f"{counts.ledger_entries:,} follow-up record(s), {counts.runs:,} run(s)",
+                highlight=False,
+            )
+
+
+def _prune(settings: Settings, retention: Retention, instant: int) -> PruneCounts:
+    """One profile's retention; exit 2 on a configuration problem, 1 when the store fails."""
+    from crmsync.bootstrap import build_state  # noqa: PLC0415
+
     try:
         state = build_state(settings)
     except ConfigError as exc:
@@ -60,18 +85,8 @@ def prune_cmd(
     except CrmSyncError as exc:
         raise fail(f"{type(exc).__name__}: {exc}", EXIT_FAILED) from None
     try:
-        counts = prune_state(
-            state, settings.profile, Retention(settings.keep_closed, settings.keep_runs), instant
-        )
+        return prune_state(state, settings.profile, retention, instant)
     except CrmSyncError as exc:
         raise fail(f"{type(exc).__name__}: {exc}", EXIT_FAILED) from None
     finally:
         state.close()
-    if as_json:
-        typer.echo(json.dumps({"profile": settings.profile, **asdict(counts)}))
-        return
-    Console().print(
-        f"profile {settings.profile}: forgot {counts.complaints:,} closed complaint(s), "
-        f"{counts.ledger_entries:,} follow-up record(s), {counts.runs:,} run(s)",
-        highlight=False,
-    )
