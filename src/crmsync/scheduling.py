@@ -139,46 +139,48 @@ class Worker:
             m.last_success.labels(p).set(self.clock().timestamp())
 
     def archive(self) -> None:
-        """Run the archiving service once (waits for a running cycle; never two at once);
-        failures are logged and the worker goes on."""
-        if self.stop_requested.is_set():
-            return
-        with self._lock:
-            if not self.owns_profile():
-                return
+        """Run the archiving service once (see ``_nightly``)."""
+
+        def work() -> None:
+            store = build_archive(self.runtime.settings)
             try:
-                store = build_archive(self.runtime.settings)
-                try:
-                    report = build_archiving(self.runtime, store).run()
-                finally:
-                    store.close()
-                if self.metrics is not None:
-                    self.metrics.archive_entries.labels(self.profile).inc(report.archived)
-            except CrmSyncError as exc:
-                log.error("archive_error", error=str(exc), kind=type(exc).__name__)
-            except Exception as exc:  # a bug must not kill the worker; logged with its trace
-                log.exception("archive_crashed", error=f"{type(exc).__name__}: {exc}")
+                report = build_archiving(self.runtime, store).run()
+            finally:
+                store.close()
+            if self.metrics is not None:
+                self.metrics.archive_entries.labels(self.profile).inc(report.archived)
+
+        self._nightly("archive", work)
 
     def prune(self) -> None:
-        """Apply the state retention once (waits for a running cycle); failures are logged
-        and the worker goes on."""
+        """Apply the state retention once (see ``_nightly``)."""
+        settings = self.runtime.settings
+
+        def work() -> None:
+            prune_state(
+                self.runtime.state,
+                settings.profile,
+                Retention(settings.keep_closed, settings.keep_runs),
+                int(self.clock().timestamp()),
+            )
+
+        self._nightly("prune", work)
+
+    def _nightly(self, job: str, work: Callable[[], None]) -> None:
+        """Run a nightly job's ``work`` once: after a running cycle (never beside one), only
+        while this process works the profile; failures are logged as ``<job>_error`` (or
+        ``<job>_crashed`` with the trace) and the worker goes on."""
         if self.stop_requested.is_set():
             return
-        settings = self.runtime.settings
         with self._lock:
             if not self.owns_profile():
                 return
             try:
-                prune_state(
-                    self.runtime.state,
-                    settings.profile,
-                    Retention(settings.keep_closed, settings.keep_runs),
-                    int(self.clock().timestamp()),
-                )
+                work()
             except CrmSyncError as exc:
-                log.error("prune_error", error=str(exc), kind=type(exc).__name__)
+                log.error(f"{job}_error", error=str(exc), kind=type(exc).__name__)
             except Exception as exc:  # a bug must not kill the worker; logged with its trace
-                log.exception("prune_crashed", error=f"{type(exc).__name__}: {exc}")
+                log.exception(f"{job}_crashed", error=f"{type(exc).__name__}: {exc}")
 
     def _schedule_next_due(self) -> None:
         if self.stop_requested.is_set():

@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
 from crmsync.adapters.state_sqlite import SqliteStateStore
@@ -47,9 +48,14 @@ def test_the_nightly_job_applies_the_default_retention(runtime: Runtime) -> None
 
 
 def test_the_nightly_job_survives_a_broken_store(runtime: Runtime) -> None:
-    """A state store failure is logged; the worker goes on (no exception escapes)."""
+    """A state store failure is logged as ``prune_error`` naming it; no exception escapes,
+    so the worker goes on."""
     runtime.state.close()
-    Worker(runtime, interval=300, clock=lambda: NOW).prune()
+    with capture_logs() as logs:
+        Worker(runtime, interval=300, clock=lambda: NOW).prune()
+    [error] = [e for e in logs if e["event"] == "prune_error"]
+    assert error["kind"] == "StateStoreError"
+    assert "closed" in error["error"]
 
 
 def prune_cli(data_dir: Path, *args: str) -> tuple[int, str, str]:
