@@ -65,13 +65,13 @@ class Metrics:
         )
         self.complaints = Gauge(
             "crmsync_complaints_by_status",
-            "Complaints evaluated in the last cycle, by the charter status written",
+            "Open complaints by the charter status on their record (after the last cycle)",
             ["profile", "charter", "status"],
             registry=r,
         )
         self.clocks = Gauge(
             "crmsync_clocks",
-            "Clocks evaluated in the last cycle, by charter, clock and state",
+            "Clocks of open complaints by charter, clock and state (after the last cycle)",
             ["profile", "charter", "clock", "state"],
             registry=r,
         )

@@ -174,7 +174,9 @@ class StoredComplaint:
     ``flags`` the write-back values last confirmed on the CRM record; ``next_check`` the
     next instant (epoch seconds) at which a clock's state changes without any new data,
     or None; ``source_hash`` a hash of the CRM fields it was built from; ``closed_at`` the
-    closing instant (epoch seconds) of a closed complaint, which retention counts from.
+    closing instant (epoch seconds) of a closed complaint, which retention counts from;
+    ``clock_states`` each applicable clock's state (clock id -> state) at the complaint's
+    last evaluation.
     """
 
     profile: str
@@ -185,6 +187,7 @@ class StoredComplaint:
     source_hash: str
     closed: bool = False
     closed_at: int | None = None
+    clock_states: Mapping[str, str] = field(default_factory=dict)
 
 
 LedgerStatus = Literal["planned", "done", "failed", "completed"]
@@ -208,6 +211,16 @@ class LedgerEntry:
     crm_id: str | None = None
     error: str | None = None
     updated_at: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Population:
+    """The open (not closed) stored complaints of a profile, counted: by the ``status`` in
+    their confirmed flags (when it is text), and by (clock id, state) of their last
+    evaluation."""
+
+    by_status: Mapping[str, int]
+    by_clock: Mapping[tuple[str, str], int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,6 +299,10 @@ class StateStore(Protocol):
 
     def recent_runs(self, profile: str, limit: int = 20) -> list[RunRecord]:
         """Newest first."""
+        ...
+
+    def population(self, profile: str) -> Population:
+        """The profile's open complaints counted by status and by clock state."""
         ...
 
     def prune(

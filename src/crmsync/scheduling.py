@@ -125,18 +125,28 @@ class Worker:
         m.crm_calls.labels(p).inc(report.crm_calls)
         for error in report.errors:
             m.errors.labels(p, error.kind).inc()
-        charter = self.runtime.charter.name
-        for status in ("on_track", "at_risk", "breached", "met"):
-            m.complaints.labels(p, charter, status).set(report.states.get(status, 0))
-        for clock in self.runtime.charter.clocks:
-            for state in ("pending", "on_track", "at_risk", "breached", "met", "met_late"):
-                count = report.clock_states.get(f"{clock.id}:{state}", 0)
-                m.clocks.labels(p, charter, clock.id, state).set(count)
+        self._record_population(m)
         usage = getattr(self.runtime.crm, "api_usage", None)
         if isinstance(usage, tuple) and len(usage) == 2 and usage[1]:
             m.api_remaining.labels(p).set(usage[1] - usage[0])
         if ok:
             m.last_success.labels(p).set(self.clock().timestamp())
+
+    def _record_population(self, m: Metrics) -> None:
+        """Set the status and clock gauges from the open complaints in the state store (a
+        quiet cycle evaluates nothing, yet the breached clocks are still there)."""
+        try:
+            population = self.runtime.state.population(self.profile)
+        except CrmSyncError as exc:
+            log.warning("population_unknown", error=str(exc))
+            return
+        p, charter = self.profile, self.runtime.charter.name
+        for status in ("on_track", "at_risk", "breached", "met"):
+            m.complaints.labels(p, charter, status).set(population.by_status.get(status, 0))
+        for clock in self.runtime.charter.clocks:
+            for state in ("pending", "on_track", "at_risk", "breached", "met", "met_late"):
+                count = population.by_clock.get((clock.id, state), 0)
+                m.clocks.labels(p, charter, clock.id, state).set(count)
 
     def archive(self) -> None:
         """Run the archiving service once (see ``_nightly``)."""

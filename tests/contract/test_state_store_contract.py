@@ -38,7 +38,14 @@ from crmsync.adapters.state_migrations import (
 from crmsync.adapters.state_postgres import PostgresStateStore
 from crmsync.adapters.state_sqlite import SqliteStateStore
 from crmsync.errors import ConfigError, StateStoreError
-from crmsync.ports import LedgerEntry, PruneCounts, RunRecord, StateStore, StoredComplaint
+from crmsync.ports import (
+    LedgerEntry,
+    Population,
+    PruneCounts,
+    RunRecord,
+    StateStore,
+    StoredComplaint,
+)
 
 if TYPE_CHECKING:
     from conftest import StateBackend
@@ -57,6 +64,7 @@ def complaint(
     source_hash: str = "h1",
     closed: bool = False,
     closed_at: int | None = None,
+    clock_states: dict[str, str] | None = None,
 ) -> StoredComplaint:
     """A stored complaint with small defaults (``closed_at`` implies ``closed``)."""
     return StoredComplaint(
@@ -68,6 +76,7 @@ def complaint(
         source_hash=source_hash,
         closed=closed or closed_at is not None,
         closed_at=closed_at,
+        clock_states=clock_states or {},
     )
 
 
@@ -109,7 +118,7 @@ def run(run_id: str, started_at: int, *, profile: str = P) -> RunRecord:
 def test_migrate_returns_the_version_and_is_idempotent(state_backend: StateBackend) -> None:
     """migrate() creates the latest schema version, and running it again changes nothing."""
     store = state_backend.store
-    assert store.migrate() == LATEST_VERSION == 2
+    assert store.migrate() == LATEST_VERSION == 3
     store.set_watermark(P, "Case", datetime(2026, 3, 2, tzinfo=UTC))
     assert store.migrate() == LATEST_VERSION
     assert store.get_watermark(P, "Case") == datetime(2026, 3, 2, tzinfo=UTC)
@@ -563,6 +572,48 @@ def test_bulk_one_hundred_thousand_complaints_round_trip(state_store: StateStore
     assert state_store.count_complaints(P) == 0
 
 
+# ----------------------------------------------------------------- population
+
+
+def test_clock_states_round_trip_and_must_be_text(state_store: StateStore) -> None:
+    """Clock states come back as stored; a state that is not text is refused, naming the
+    complaint and the field, and nothing of the batch is written."""
+    states = {"email-reply": "on_track", "level1-resolution": "breached"}
+    state_store.put_complaints([complaint("C-1", clock_states=states)])
+    assert state_store.get_complaints(P, ["C-1"])["C-1"].clock_states == states
+    wrong = StoredComplaint(P, "C-2", {}, {}, None, "h", clock_states={"x": 1})  # type: ignore[dict-item]
+    with pytest.raises(StateStoreError, match=r"'aston'/'C-2'.*clock_states"):
+        state_store.put_complaints([complaint("C-3"), wrong])
+    assert state_store.get_complaints(P, ["C-2", "C-3"]) == {}
+
+
+def test_population_counts_open_complaints_by_status_and_clock_state(
+    state_store: StateStore,
+) -> None:
+    """Only open complaints of the profile count; a status that is not text is left out."""
+    breached = {"level1-resolution": "breached", "email-reply": "on_track"}
+    state_store.put_complaints(
+        [
+            complaint("A", flags={"status": "breached"}, clock_states=breached),
+            complaint("B", flags={"status": "breached"}, clock_states=breached),
+            complaint("C", flags={"status": "on_track"}, clock_states={"email-reply": "on_track"}),
+            complaint("D", flags={}, clock_states={"level1-resolution": "pending"}),
+            complaint("E", flags={"status": 3}),
+            complaint("F", None, flags={"status": "met"}, clock_states=breached, closed_at=9),
+            complaint("G", profile=Q, flags={"status": "breached"}, clock_states=breached),
+        ]
+    )
+    assert state_store.population(P) == Population(
+        by_status={"breached": 2, "on_track": 1},
+        by_clock={
+            ("level1-resolution", "breached"): 2,
+            ("level1-resolution", "pending"): 1,
+            ("email-reply", "on_track"): 3,
+        },
+    )
+    assert state_store.population("nobody") == Population({}, {})
+
+
 # ------------------------------------------------------------------ retention
 
 
@@ -753,14 +804,15 @@ def test_sqlite_version_1_upgrades_with_closing_instants_filled_in(tmp_path: Pat
         conn.close()
     store = SqliteStateStore(path)
     try:
-        assert store.migrate() == 2
+        assert store.migrate() == LATEST_VERSION
         got = store.get_complaints(P, list(_V2_CLOSED_AT))
         assert {cid: c.closed_at for cid, c in got.items()} == _V2_CLOSED_AT
+        assert {c.clock_states == {} for c in got.values()} == {True}  # until evaluated again
         assert store.prune(P, closed_before=1_772_445_600, runs_before=None).complaints == 1
         assert "z-offset" not in store.get_complaints(P, ["z-offset"])
     finally:
         store.close()
-    assert _sqlite_versions(path) == [1, 2]
+    assert _sqlite_versions(path) == [1, 2, 3]
 
 
 @pytest.mark.postgres
@@ -781,9 +833,10 @@ def test_postgres_version_1_upgrades_with_closing_instants_filled_in(
         conn.commit()
     store = PostgresStateStore(postgres_url, schema=schema, application_name=schema)
     try:
-        assert store.migrate() == 2
+        assert store.migrate() == LATEST_VERSION
         got = store.get_complaints(P, list(_V2_CLOSED_AT))
         assert {cid: c.closed_at for cid, c in got.items()} == _V2_CLOSED_AT
+        assert {c.clock_states == {} for c in got.values()} == {True}
     finally:
         store.close()
 

@@ -405,3 +405,42 @@ def test_a_pruned_closed_complaint_read_again_is_evaluated_afresh_without_duplic
     assert list(tasks(crm)) == [key]
     assert tasks(crm)[key]["Status"] == "Completed"
     assert state.get_complaints("default", [cid])[cid].closed_at == ts(closed_at)
+
+
+def test_each_stored_complaint_keeps_its_clock_states_for_the_population(
+    tmp_path: Path, state: StateStore
+) -> None:
+    """After a cycle the store knows every open complaint's clock states and written
+    status, so the population can be counted without evaluating anything again."""
+    clock = Clock("2026-03-04T12:00:00+00:00")
+    crm, cycle = setup(tmp_path, state, clock)
+    insert(
+        crm,
+        clock,
+        "Case",
+        [
+            case("500000000000001AAA"),
+            case("500000000000002AAA", Decision_At__c="2026-03-02T15:00:00.000+0000"),
+        ],
+    )
+    cycle.run()
+    stored = state.get_complaints("default", ["500000000000001AAA", "500000000000002AAA"])
+    not_started = {
+        "callback": "pending",
+        "level2-contact": "pending",
+        "level2-resolution": "pending",
+        "level3-resolution": "pending",
+    }
+    assert stored["500000000000001AAA"].clock_states == {
+        "email-reply": "on_track",
+        "level1-resolution": "breached",
+        **not_started,
+    }
+    assert stored["500000000000002AAA"].clock_states == {
+        "email-reply": "met",
+        "level1-resolution": "met",
+        **not_started,
+    }
+    population = state.population("default")
+    assert population.by_status == {"breached": 1, "met": 1}
+    assert population.by_clock[("level1-resolution", "breached")] == 1

@@ -39,7 +39,7 @@ _DECODER = json.JSONDecoder()
 T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
 
-ComplaintRow = tuple[str, str, str, str, int | None, str, bool, int | None]
+ComplaintRow = tuple[str, str, str, str, int | None, str, bool, int | None, str]
 LedgerRow = tuple[str, str, str, str, int, str, str, str | None, str | None, int]
 RunRow = tuple[str, str, int, int | None, str, str]
 
@@ -122,8 +122,9 @@ def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
 
 
 def complaint_row(item: StoredComplaint) -> ComplaintRow:
-    """``(profile, id, canonical, flags, next_check, source_hash, closed, closed_at)`` for a
-    complaint; ``closed_at`` is refused on a complaint that is not closed.
+    """``(profile, id, canonical, flags, next_check, source_hash, closed, closed_at,
+    clock_states)`` for a complaint; ``closed_at`` is refused on a complaint that is not
+    closed, ``clock_states`` must map text to text.
 
     The common case (plain values) takes a fast path without building messages; anything
     unusual goes through the checks below, which name the complaint and field.
@@ -149,11 +150,27 @@ def complaint_row(item: StoredComplaint) -> ComplaintRow:
         try:
             canonical = _ENCODER.encode(item.canonical)
             flags = _ENCODER.encode(item.flags)
+            states = _ENCODER.encode(item.clock_states)
         except (TypeError, ValueError, RecursionError):
             pass
         else:
-            if "\\u0000" not in canonical and "\\u0000" not in flags:
-                return (profile, id, canonical, flags, next_check, source_hash, closed, closed_at)
+            if (
+                "\\u0000" not in canonical
+                and "\\u0000" not in flags
+                and "\\u0000" not in states
+                and _text_to_text(item.clock_states)
+            ):
+                return (
+                    profile,
+                    id,
+                    canonical,
+                    flags,
+                    next_check,
+                    source_hash,
+                    closed,
+                    closed_at,
+                    states,
+                )
     return _checked_complaint_row(item)
 
 
@@ -162,6 +179,8 @@ def _checked_complaint_row(item: StoredComplaint) -> ComplaintRow:
     closed_at = check_optional_int(item.closed_at, f"{where}: closed_at")
     if closed_at is not None and not item.closed:
         raise StateStoreError(f"{where}: closed_at is set but the complaint is not closed")
+    if not _text_to_text(item.clock_states):
+        raise StateStoreError(f"{where}: clock_states must map clock ids to states (text)")
     return (
         check_text(item.profile, f"{where}: profile"),
         check_text(item.id, f"{where}: id"),
@@ -171,13 +190,20 @@ def _checked_complaint_row(item: StoredComplaint) -> ComplaintRow:
         check_text(item.source_hash, f"{where}: source_hash"),
         bool(item.closed),
         closed_at,
+        encode_json(item.clock_states, f"{where}: clock_states"),
+    )
+
+
+def _text_to_text(value: object) -> bool:
+    return isinstance(value, Mapping) and all(
+        type(k) is str and type(v) is str for k, v in value.items()
     )
 
 
 def complaint_from_row(row: Sequence[Any]) -> StoredComplaint:
     """A ``StoredComplaint`` from ``(profile, id, canonical, flags, next_check, source_hash,
-    closed, closed_at)`` with the JSON columns as text."""
-    profile, id, canonical, flags, next_check, source_hash, closed, closed_at = row
+    closed, closed_at, clock_states)`` with the JSON columns as text."""
+    profile, id, canonical, flags, next_check, source_hash, closed, closed_at, states = row
     return StoredComplaint(
         profile=profile,
         id=id,
@@ -187,6 +213,7 @@ def complaint_from_row(row: Sequence[Any]) -> StoredComplaint:
         source_hash=source_hash,
         closed=bool(closed),
         closed_at=None if closed_at is None else int(closed_at),
+        clock_states=decode_json(states),
     )
 
 

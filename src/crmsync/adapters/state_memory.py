@@ -17,7 +17,7 @@ from typing import Any
 from crmsync.adapters import _state_codec as codec
 from crmsync.adapters.state_migrations import LATEST_VERSION, SQLITE_MIGRATIONS, pending
 from crmsync.errors import StateStoreError
-from crmsync.ports import LedgerEntry, PruneCounts, RunRecord, StoredComplaint
+from crmsync.ports import LedgerEntry, Population, PruneCounts, RunRecord, StoredComplaint
 
 _WHERE = "memory state store"
 
@@ -198,6 +198,23 @@ class MemoryStateStore:
             runs = [(seq, row) for (p, _), (seq, row) in self._runs.items() if p == profile]
         runs.sort(key=lambda item: (item[1][2], item[0]), reverse=True)
         return [codec.run_from_row(row) for _, row in runs[: max(limit, 0)]]
+
+    # ------------------------------------------------------------------- population
+
+    def population(self, profile: str) -> Population:
+        """Open complaints counted by flags status and by clock state."""
+        with self._lock:
+            self._ready("population")
+            rows = [row for (p, _), row in self._complaints.items() if p == profile and not row[6]]
+        by_status: dict[str, int] = {}
+        by_clock: dict[tuple[str, str], int] = {}
+        for row in rows:
+            status = codec.decode_json(row[3]).get("status")
+            if isinstance(status, str):
+                by_status[status] = by_status.get(status, 0) + 1
+            for clock, state in codec.decode_json(row[8]).items():
+                by_clock[(clock, state)] = by_clock.get((clock, state), 0) + 1
+        return Population(by_status, by_clock)
 
     # ------------------------------------------------------------------- retention
 

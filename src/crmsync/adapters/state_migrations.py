@@ -104,6 +104,12 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
                 WHERE closed_at IS NOT NULL""",
         ),
     ),
+    Migration(
+        3,
+        "clock states of stored complaints, for the population metrics",
+        # clock id -> state at the last evaluation; {} until a complaint is evaluated again
+        ("ALTER TABLE complaints ADD COLUMN clock_states TEXT NOT NULL DEFAULT '{}'",),
+    ),
 )
 
 # an ISO date or date-time as PostgreSQL's timestamptz reads it (braces doubled: the
@@ -182,9 +188,14 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
                 WHERE closed_at IS NOT NULL""",
         ),
     ),
+    Migration(
+        3,
+        "clock states of stored complaints, for the population metrics",
+        ("ALTER TABLE {schema}.complaints ADD COLUMN clock_states jsonb NOT NULL DEFAULT '{{}}'",),
+    ),
 )
 
-LATEST_VERSION = 2
+LATEST_VERSION = 3
 
 
 def check_order(migrations: Sequence[Migration]) -> None:

@@ -23,7 +23,7 @@ from crmsync.adapters import _state_codec as codec
 from crmsync.adapters._postgres_session import PostgresSession
 from crmsync.adapters.state_migrations import migrate_postgres
 from crmsync.errors import StateStoreError
-from crmsync.ports import LedgerEntry, PruneCounts, RunRecord, StoredComplaint
+from crmsync.ports import LedgerEntry, Population, PruneCounts, RunRecord, StoredComplaint
 
 # Rows per INSERT ... SELECT FROM unnest(...) and keys per = ANY(...) array.
 _BATCH = 10_000
@@ -32,7 +32,7 @@ _PRIMARY_KEYS = {"complaints": "profile, id", "ledger": "profile, key"}
 
 _COMPLAINT_SELECT = (
     "SELECT profile, id, canonical::text, flags::text, next_check, source_hash, closed, "
-    "closed_at FROM {s}.complaints"
+    "closed_at, clock_states::text FROM {s}.complaints"
 )
 _LEDGER_SELECT = (
     "SELECT profile, key, complaint_id, clock, occurrence, state, status, crm_id, error, "
@@ -165,8 +165,11 @@ class PostgresStateStore:
         if not rows:
             self._check_open("put_complaints")
             return
-        columns = "profile, id, canonical, flags, next_check, source_hash, closed, closed_at"
-        updates = "canonical, flags, next_check, source_hash, closed, closed_at"
+        columns = (
+            "profile, id, canonical, flags, next_check, source_hash, closed, closed_at, "
+            "clock_states"
+        )
+        updates = "canonical, flags, next_check, source_hash, closed, closed_at, clock_states"
         self._run(
             "put_complaints", lambda conn: self._upsert(conn, "complaints", columns, updates, rows)
         )
@@ -338,6 +341,31 @@ class PostgresStateStore:
             return [codec.run_from_row(row) for row in conn.execute(query, (profile, limit))]
 
         return self._run("recent_runs", work)
+
+    # -------------------------------------------------------------- population
+
+    def population(self, profile: str) -> Population:
+        """Open complaints counted by flags status and by clock state; one snapshot."""
+        statuses = self._q(
+            "SELECT flags ->> 'status' AS status, COUNT(*) FROM {s}.complaints "
+            "WHERE profile = %s AND NOT closed AND jsonb_typeof(flags -> 'status') = 'string' "
+            "GROUP BY status"
+        )
+        clocks = self._q(
+            "SELECT s.key, s.value, COUNT(*) FROM {s}.complaints AS c, "
+            "jsonb_each_text(c.clock_states) AS s WHERE c.profile = %s AND NOT c.closed "
+            "GROUP BY s.key, s.value"
+        )
+
+        def work(conn: psycopg.Connection[Any]) -> Population:
+            by_status = {str(st): int(n) for st, n in conn.execute(statuses, (profile,))}
+            by_clock = {
+                (str(clock), str(state)): int(n)
+                for clock, state, n in conn.execute(clocks, (profile,))
+            }
+            return Population(by_status, by_clock)
+
+        return self._run("population", work)
 
     # -------------------------------------------------------------- retention
 

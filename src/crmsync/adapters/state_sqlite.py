@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from crmsync.adapters import _state_codec as codec
 from crmsync.adapters.state_migrations import migrate_sqlite
 from crmsync.errors import StateStoreError
-from crmsync.ports import LedgerEntry, PruneCounts, RunRecord, StoredComplaint
+from crmsync.ports import LedgerEntry, Population, PruneCounts, RunRecord, StoredComplaint
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -32,7 +32,9 @@ R = TypeVar("R")
 _MAX_VARIABLES = 999
 _BATCH = 500
 
-_COMPLAINT_COLUMNS = "profile, id, canonical, flags, next_check, source_hash, closed, closed_at"
+_COMPLAINT_COLUMNS = (
+    "profile, id, canonical, flags, next_check, source_hash, closed, closed_at, clock_states"
+)
 _LEDGER_COLUMNS = (
     "profile, key, complaint_id, clock, occurrence, state, status, crm_id, error, updated_at"
 )
@@ -162,11 +164,11 @@ class SqliteStateStore:
 
         def work(conn: sqlite3.Connection) -> None:
             conn.executemany(
-                f"INSERT INTO complaints ({_COMPLAINT_COLUMNS}) VALUES ({_marks(8)}) "
+                f"INSERT INTO complaints ({_COMPLAINT_COLUMNS}) VALUES ({_marks(9)}) "
                 "ON CONFLICT (profile, id) DO UPDATE SET canonical = excluded.canonical, "
                 "flags = excluded.flags, next_check = excluded.next_check, "
                 "source_hash = excluded.source_hash, closed = excluded.closed, "
-                "closed_at = excluded.closed_at",
+                "closed_at = excluded.closed_at, clock_states = excluded.clock_states",
                 rows,
             )
 
@@ -376,6 +378,34 @@ class SqliteStateStore:
             return [codec.run_from_row(row) for row in cursor]
 
         return self._read("recent_runs", work)
+
+    # ------------------------------------------------------------------- population
+
+    def population(self, profile: str) -> Population:
+        """Open complaints counted by flags status and by clock state; one snapshot."""
+
+        def work(conn: sqlite3.Connection) -> Population:
+            by_status = {
+                str(status): int(n)
+                for status, n in conn.execute(
+                    "SELECT json_extract(flags, '$.status') AS status, COUNT(*) FROM complaints "
+                    "WHERE profile = ? AND closed = 0 AND json_type(flags, '$.status') = 'text' "
+                    "GROUP BY status",
+                    (profile,),
+                )
+            }
+            by_clock = {
+                (str(clock), str(state)): int(n)
+                for clock, state, n in conn.execute(
+                    "SELECT s.key, s.value, COUNT(*) FROM complaints AS c, "
+                    "json_each(c.clock_states) AS s WHERE c.profile = ? AND c.closed = 0 "
+                    "GROUP BY s.key, s.value",
+                    (profile,),
+                )
+            }
+            return Population(by_status, by_clock)
+
+        return self._read("population", work)
 
     # ------------------------------------------------------------------- retention
 

@@ -242,6 +242,7 @@ class SyncCycle:
                 candidate.source_hash,
                 closed=closed_at is not None,
                 closed_at=closed_at,
+                clock_states={r.clock: r.state.value for r in results},
             )
         for state, n in states.items():
             report.states[state] = report.states.get(state, 0) + n
