@@ -301,6 +301,16 @@ class StateStore(Protocol):
         """Newest first."""
         ...
 
+    def get_witness(self, profile: str) -> ChainHead | None:
+        """The archive head last recorded for the profile by ``put_witness``, or None."""
+        ...
+
+    def put_witness(self, head: ChainHead, recorded_at: int) -> None:
+        """Record the archive's head as seen, apart from the archive, only ever forward: a
+        head behind the one recorded is ignored; the same ``seq`` with another hash raises
+        ``StateStoreError`` (the archive was rewritten) and changes nothing."""
+        ...
+
     def population(self, profile: str) -> Population:
         """The profile's open complaints counted by status and by clock state."""
         ...

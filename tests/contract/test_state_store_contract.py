@@ -37,6 +37,7 @@ from crmsync.adapters.state_migrations import (
 )
 from crmsync.adapters.state_postgres import PostgresStateStore
 from crmsync.adapters.state_sqlite import SqliteStateStore
+from crmsync.domain.archive_entry import ChainHead
 from crmsync.errors import ConfigError, StateStoreError
 from crmsync.ports import (
     LedgerEntry,
@@ -118,7 +119,7 @@ def run(run_id: str, started_at: int, *, profile: str = P) -> RunRecord:
 def test_migrate_returns_the_version_and_is_idempotent(state_backend: StateBackend) -> None:
     """migrate() creates the latest schema version, and running it again changes nothing."""
     store = state_backend.store
-    assert store.migrate() == LATEST_VERSION == 3
+    assert store.migrate() == LATEST_VERSION == 4
     store.set_watermark(P, "Case", datetime(2026, 3, 2, tzinfo=UTC))
     assert store.migrate() == LATEST_VERSION
     assert store.get_watermark(P, "Case") == datetime(2026, 3, 2, tzinfo=UTC)
@@ -572,6 +573,29 @@ def test_bulk_one_hundred_thousand_complaints_round_trip(state_store: StateStore
     assert state_store.count_complaints(P) == 0
 
 
+# -------------------------------------------------------------------- witness
+
+
+def test_the_archive_witness_only_moves_forward(state_store: StateStore) -> None:
+    """None at first; a later head replaces it, an earlier one is ignored; the same entry
+    with another hash is refused (the archive was rewritten) and changes nothing; each
+    profile has its own."""
+    h2, h3 = "2" * 64, "3" * 64
+    assert state_store.get_witness(P) is None
+    state_store.put_witness(ChainHead(P, 2, h2), 100)
+    state_store.put_witness(ChainHead(P, 3, h3), 200)
+    state_store.put_witness(ChainHead(P, 1, "1" * 64), 300)
+    assert state_store.get_witness(P) == ChainHead(P, 3, h3)
+    with pytest.raises(StateStoreError, match=r"entry 3 was recorded with hash 3333.*rewritten"):
+        state_store.put_witness(ChainHead(P, 3, "f" * 64), 400)
+    state_store.put_witness(ChainHead(P, 3, h3), 500)  # the same again: no change, no error
+    assert state_store.get_witness(P) == ChainHead(P, 3, h3)
+    assert state_store.get_witness(Q) is None
+    state_store.put_witness(ChainHead(Q, 1, "1" * 64), 100)
+    assert state_store.get_witness(Q) == ChainHead(Q, 1, "1" * 64)
+    assert state_store.get_witness(P) == ChainHead(P, 3, h3)
+
+
 # ----------------------------------------------------------------- population
 
 
@@ -812,7 +836,7 @@ def test_sqlite_version_1_upgrades_with_closing_instants_filled_in(tmp_path: Pat
         assert "z-offset" not in store.get_complaints(P, ["z-offset"])
     finally:
         store.close()
-    assert _sqlite_versions(path) == [1, 2, 3]
+    assert _sqlite_versions(path) == [1, 2, 3, 4]
 
 
 @pytest.mark.postgres

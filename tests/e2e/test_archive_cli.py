@@ -146,6 +146,27 @@ def test_verify_exits_4_and_names_the_broken_entries(env: dict[str, str]) -> Non
     assert "content altered" in refused.stderr
 
 
+def test_verify_holds_the_chain_against_the_state_stores_witness(env: dict[str, str]) -> None:
+    """The last entry cut together with its index line: verify still exits 4, because the
+    state store witnessed entry 3; the plain text says how far it was witnessed."""
+    assert cli("archive", "run", "--now", NOW).exit_code == 0
+    intact = cli("archive", "verify")
+    assert intact.exit_code == 0
+    assert "3 entries, head 3, witnessed up to 3: intact" in intact.stdout
+    root = Path(env["CRMSYNC_DATA_DIR"]) / ARCHIVE_DIR
+    entry_path(root, "default", 3).unlink()
+    index = root / "default" / "index.jsonl"
+    index.write_text("".join(index.read_text().splitlines(keepends=True)[:2]))
+    result = cli("archive", "verify", "--json")
+    assert result.exit_code == 4
+    report = json.loads(result.stdout)
+    assert (report["entries"], report["head"], report["witness"]) == (2, 2, 3)
+    assert report["first_broken"] == (
+        "chain: entry 3 was witnessed outside the archive but the chain ends at 2: "
+        "entries 3..3 were removed together with the head"
+    )
+
+
 def test_a_wrong_or_malformed_key_is_a_clear_error(
     env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

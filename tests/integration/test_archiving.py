@@ -362,3 +362,73 @@ def test_a_tampered_entry_is_refused_when_read(world: World) -> None:
     path.write_text(path.read_text(encoding="utf-8").replace("Ann Example", "Bob Example"))
     with pytest.raises(ArchiveError, match="content altered"):
         ArchiveReader(world.archive, profile="default", actor="t").read("default/1")
+
+
+# ----------------------------------------------------------------------------- witness
+
+
+def cut_last_entry(world: World) -> int:
+    """What someone able to rewrite the archive's files does: the last entry file and its
+    index line go, so the head, read from the index, moves back with them."""
+    head = world.archive.head("default")
+    entry_path(world.archive.root, "default", head.seq).unlink()
+    index = world.archive.root / "default" / "index.jsonl"
+    lines = index.read_text(encoding="utf-8").splitlines(keepends=True)
+    index.write_text("".join(lines[:-1]), encoding="utf-8")
+    world.archive = LocalArchiveStore(world.archive.root)  # no cached index
+    return head.seq
+
+
+def two_archived(world: World) -> None:
+    closed_case(world)
+    world.case(CreatedDate=RECEIVED, ClosedDate="2026-03-06T10:00:00.000+0000", Origin="Web")
+    report = world.run_at("2026-04-10T02:00:00+00:00")
+    assert report.archived == 2
+
+
+def test_each_run_leaves_the_head_it_reached_with_the_state_store(world: World) -> None:
+    """The witness is the archive's head after the run, kept in the state store."""
+    two_archived(world)
+    assert world.state.get_witness("default") == world.archive.head("default")
+
+
+def test_an_end_cut_with_its_head_is_found_by_verify_and_stops_the_next_run(
+    world: World,
+) -> None:
+    """The chain alone still looks intact after the cut; held against the witness it is
+    broken, and the next run appends nothing onto it."""
+    two_archived(world)
+    removed = cut_last_entry(world)
+    assert verify_archive(world.archive, "default", None).ok  # what the archive alone says
+    witness = world.state.get_witness("default")
+    reader = ArchiveReader(world.archive, profile="default", actor="t", witness=witness)
+    report = reader.verify()
+    assert not report.ok
+    assert [str(f) for f in report.bad] == [
+        f"chain: entry {removed} was witnessed outside the archive but the chain ends at "
+        f"{removed - 1}: entries {removed}..{removed} were removed together with the head"
+    ]
+    world.case(CreatedDate=RECEIVED, ClosedDate="2026-03-07T10:00:00.000+0000", Origin="Web")
+    with pytest.raises(ArchiveError, match="was cut or rewritten: it ends at entry 1"):
+        world.run_at("2026-04-11T02:00:00+00:00")
+    assert world.archive.head("default").seq == removed - 1
+
+
+def test_an_end_rewritten_after_a_cut_stops_the_next_run(world: World) -> None:
+    """Cut the last entry, then let an uncontrolled writer append another entry in its
+    place: the chain links up and looks intact, but it is not the entry witnessed."""
+    two_archived(world)
+    removed = cut_last_entry(world)
+    service = world.service()  # appends without the run's check, as any other writer could
+    before = world.archive.head("default")
+    world.clock.set("2026-04-12T02:00:00+00:00")
+    body = {**world.archive.get(f"default/{removed - 1}").body, "complaint_id": "forged"}
+    header, _appended = service._append(body)
+    assert (header.seq, before.seq) == (removed, removed - 1)
+    witness = world.state.get_witness("default")
+    report = verify_archive(world.archive, "default", None, witness)
+    assert [f.problem.split(" (")[0] for f in report.bad] == [
+        f"differs from the entry {removed} witnessed outside the archive"
+    ]
+    with pytest.raises(ArchiveError, match=f"entry default/{removed} is not the one witnessed"):
+        world.run_at("2026-04-13T02:00:00+00:00")

@@ -52,9 +52,12 @@ def chain(n: int) -> list[ArchiveEntry]:
 
 
 def walk(
-    entries: list[tuple[int, ArchiveEntry | None]], head: int, head_hash: str = ""
+    entries: list[tuple[int, ArchiveEntry | None]],
+    head: int,
+    head_hash: str = "",
+    witness: ChainHead | None = None,
 ) -> list[str]:
-    verifier = ChainVerifier("p")
+    verifier = ChainVerifier("p", witness)
     for slot, entry in entries:
         verifier.add(
             StoredEntry(slot, entry, None if entry else "gone"), entry.body if entry else None
@@ -180,6 +183,42 @@ def test_the_verifier_reports_a_header_rewritten_with_a_new_hash() -> None:
     forged = ArchiveEntry(forged_header, body(2, note="forged"))
     found = walk([(1, e[0]), (2, forged), (3, e[2])], 3, e[2].header.entry_hash)
     assert found == ["3: broken link: prev_hash is not the hash of the entry before"]
+
+
+def test_a_chain_cut_together_with_its_head_is_found_by_the_witness() -> None:
+    """Entries 3 and 4 removed and the head rewritten to 2: the walk alone finds nothing,
+    the head witnessed at 4 outside the archive names what was removed."""
+    e = chain(4)
+    cut = [(1, e[0]), (2, e[1])]
+    assert walk(cut, 2, e[1].header.entry_hash) == []
+    witness = ChainHead("p", 4, e[3].header.entry_hash)
+    assert walk(cut, 2, e[1].header.entry_hash, witness) == [
+        "0: entry 4 was witnessed outside the archive but the chain ends at 2: "
+        "entries 3..4 were removed together with the head"
+    ]
+
+
+def test_a_chain_end_rewritten_is_found_by_the_witness() -> None:
+    """Entry 3 replaced by another well-formed, well-linked entry 3 (and the head with it):
+    only the witnessed hash of entry 3 tells them apart."""
+    e = chain(3)
+    other_header = new_header(body(3, note="other"), seq=3, prev_hash=e[1].header.entry_hash)
+    other = ArchiveEntry(other_header, body(3, note="other"))
+    found = walk(
+        [(1, e[0]), (2, e[1]), (3, other)],
+        3,
+        other_header.entry_hash,
+        ChainHead("p", 3, e[2].header.entry_hash),
+    )
+    assert len(found) == 1
+    assert found[0].startswith("3: differs from the entry 3 witnessed outside the archive")
+
+
+def test_a_chain_that_grew_past_its_witness_is_intact() -> None:
+    """The witness lags behind (the last run's entries): a longer intact chain is fine."""
+    e = chain(3)
+    witness = ChainHead("p", 2, e[1].header.entry_hash)
+    assert walk(list(enumerate(e, 1)), 3, e[2].header.entry_hash, witness) == []
 
 
 # ----------------------------------------------------------------------------- sealing

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from crmsync.domain.archive_entry import ChainHead
 from crmsync.errors import StateStoreError
 from crmsync.ports import LedgerEntry, LedgerStatus, RunRecord, StoredComplaint
 
@@ -348,3 +349,31 @@ def redact_text(text: str, secrets: Sequence[str]) -> str:
     for secret in secrets:
         text = text.replace(secret, "***")
     return text
+
+
+WitnessRow = tuple[str, int, str, int]
+
+
+def witness_row(head: ChainHead, recorded_at: int) -> WitnessRow:
+    """``(profile, seq, entry_hash, recorded_at)`` for an archive witness."""
+    where = f"archive witness {head.profile!r}"
+    return (
+        check_text(head.profile, f"{where}: profile"),
+        check_int(head.seq, f"{where}: seq"),
+        check_text(head.entry_hash, f"{where}: entry_hash"),
+        check_int(recorded_at, f"{where}: recorded_at"),
+    )
+
+
+def witness_moves(current: tuple[int, str] | None, row: WitnessRow, where: str) -> bool:
+    """Whether ``row`` replaces the recorded ``(seq, entry_hash)``: only a later head does;
+    the same ``seq`` with another hash raises ``StateStoreError`` (the archive changed)."""
+    if current is None:
+        return True
+    seq, entry_hash = current
+    if row[1] == seq and row[2] != entry_hash:
+        raise StateStoreError(
+            f"{where}: archive witness {row[0]!r}: entry {seq} was recorded with hash "
+            f"{entry_hash[:16]}..., the archive now has {row[2][:16]}... there: it was rewritten"
+        )
+    return row[1] > seq

@@ -17,8 +17,11 @@ archive is for the staff who handle complaints.
 
 ``verify`` walks the entry files, not the index; the index gives the recorded head, so
 entry files removed from the end are found while the index still lists them. Someone able
-to rewrite both files and index can cut the chain's end unseen: use the S3 store with
-Object Lock (or the PostgreSQL store's append-only table) where that matters.
+to rewrite both files and index can cut the chain's end unseen by the archive alone; the
+head witnessed in the state store after every archive run finds it (``archive verify``
+holds the chain against it, and the next run refuses to append), unless the state store
+is rewritten too: use the S3 store with Object Lock (or the PostgreSQL store's
+append-only table) where that matters.
 
 ``durable=False`` skips the fsyncs: only for building large test archives quickly.
 """

@@ -16,6 +16,7 @@ from typing import Any
 
 from crmsync.adapters import _state_codec as codec
 from crmsync.adapters.state_migrations import LATEST_VERSION, SQLITE_MIGRATIONS, pending
+from crmsync.domain.archive_entry import ChainHead
 from crmsync.errors import StateStoreError
 from crmsync.ports import LedgerEntry, Population, PruneCounts, RunRecord, StoredComplaint
 
@@ -34,6 +35,7 @@ class MemoryStateStore:
         self._complaints: dict[tuple[str, str], codec.ComplaintRow] = {}
         self._ledger: dict[tuple[str, str], codec.LedgerRow] = {}
         self._runs: dict[tuple[str, str], tuple[int, codec.RunRow]] = {}
+        self._witnesses: dict[str, codec.WitnessRow] = {}
         self._run_seq = 0
 
     def _ready(self, what: str) -> None:
@@ -198,6 +200,24 @@ class MemoryStateStore:
             runs = [(seq, row) for (p, _), (seq, row) in self._runs.items() if p == profile]
         runs.sort(key=lambda item: (item[1][2], item[0]), reverse=True)
         return [codec.run_from_row(row) for _, row in runs[: max(limit, 0)]]
+
+    # ------------------------------------------------------------------- witness
+
+    def get_witness(self, profile: str) -> ChainHead | None:
+        """The archive head last recorded for the profile, or None."""
+        with self._lock:
+            self._ready("get_witness")
+            row = self._witnesses.get(profile)
+        return None if row is None else ChainHead(row[0], row[1], row[2])
+
+    def put_witness(self, head: ChainHead, recorded_at: int) -> None:
+        """Record the head, only ever forward (see ``StateStore.put_witness``)."""
+        row = codec.witness_row(head, recorded_at)
+        with self._lock:
+            self._ready("put_witness")
+            current = self._witnesses.get(row[0])
+            if codec.witness_moves(None if current is None else current[1:3], row, _WHERE):
+                self._witnesses[row[0]] = row
 
     # ------------------------------------------------------------------- population
 

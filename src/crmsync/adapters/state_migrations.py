@@ -110,6 +110,18 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
         # clock id -> state at the last evaluation; {} until a complaint is evaluated again
         ("ALTER TABLE complaints ADD COLUMN clock_states TEXT NOT NULL DEFAULT '{}'",),
     ),
+    Migration(
+        4,
+        "the archive head last seen, a witness kept apart from the archive",
+        (
+            """CREATE TABLE archive_witness (
+                profile     TEXT    NOT NULL PRIMARY KEY,
+                seq         INTEGER NOT NULL,
+                entry_hash  TEXT    NOT NULL,
+                recorded_at INTEGER NOT NULL  -- epoch seconds
+            ) WITHOUT ROWID""",
+        ),
+    ),
 )
 
 # an ISO date or date-time as PostgreSQL's timestamptz reads it (braces doubled: the
@@ -193,9 +205,21 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
         "clock states of stored complaints, for the population metrics",
         ("ALTER TABLE {schema}.complaints ADD COLUMN clock_states jsonb NOT NULL DEFAULT '{{}}'",),
     ),
+    Migration(
+        4,
+        "the archive head last seen, a witness kept apart from the archive",
+        (
+            """CREATE TABLE {schema}.archive_witness (
+                profile     text   NOT NULL PRIMARY KEY,
+                seq         bigint NOT NULL,
+                entry_hash  text   NOT NULL,
+                recorded_at bigint NOT NULL
+            )""",
+        ),
+    ),
 )
 
-LATEST_VERSION = 3
+LATEST_VERSION = 4
 
 
 def check_order(migrations: Sequence[Migration]) -> None:

@@ -22,6 +22,7 @@ from psycopg import sql
 from crmsync.adapters import _state_codec as codec
 from crmsync.adapters._postgres_session import PostgresSession
 from crmsync.adapters.state_migrations import migrate_postgres
+from crmsync.domain.archive_entry import ChainHead
 from crmsync.errors import StateStoreError
 from crmsync.ports import LedgerEntry, Population, PruneCounts, RunRecord, StoredComplaint
 
@@ -341,6 +342,43 @@ class PostgresStateStore:
             return [codec.run_from_row(row) for row in conn.execute(query, (profile, limit))]
 
         return self._run("recent_runs", work)
+
+    # -------------------------------------------------------------- witness
+
+    def get_witness(self, profile: str) -> ChainHead | None:
+        """The archive head last recorded for the profile, or None."""
+        query = self._q("SELECT seq, entry_hash FROM {s}.archive_witness WHERE profile = %s")
+
+        def work(conn: psycopg.Connection[Any]) -> ChainHead | None:
+            row = conn.execute(query, (profile,)).fetchone()
+            return None if row is None else ChainHead(profile, int(row[0]), str(row[1]))
+
+        return self._run("get_witness", work)
+
+    def put_witness(self, head: ChainHead, recorded_at: int) -> None:
+        """Record the head, only ever forward (see ``StateStore.put_witness``); replicas
+        writing at once are serialised by the row lock."""
+        row = codec.witness_row(head, recorded_at)
+        insert = self._q(
+            "INSERT INTO {s}.archive_witness (profile, seq, entry_hash, recorded_at) "
+            "VALUES (%s, %s, %s, %s) ON CONFLICT (profile) DO NOTHING"
+        )
+        select = self._q(
+            "SELECT seq, entry_hash FROM {s}.archive_witness WHERE profile = %s FOR UPDATE"
+        )
+        update = self._q(
+            "UPDATE {s}.archive_witness SET seq = %s, entry_hash = %s, recorded_at = %s "
+            "WHERE profile = %s"
+        )
+
+        def work(conn: psycopg.Connection[Any]) -> None:
+            if conn.execute(insert, row).rowcount == 1:
+                return
+            current = conn.execute(select, (row[0],)).fetchone()
+            if codec.witness_moves(None if current is None else tuple(current), row, self._where):
+                conn.execute(update, (row[1], row[2], row[3], row[0]))
+
+        self._run("put_witness", work)
 
     # -------------------------------------------------------------- population
 

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from crmsync.adapters import _state_codec as codec
 from crmsync.adapters.state_migrations import migrate_sqlite
+from crmsync.domain.archive_entry import ChainHead
 from crmsync.errors import StateStoreError
 from crmsync.ports import LedgerEntry, Population, PruneCounts, RunRecord, StoredComplaint
 
@@ -378,6 +379,37 @@ class SqliteStateStore:
             return [codec.run_from_row(row) for row in cursor]
 
         return self._read("recent_runs", work)
+
+    # ------------------------------------------------------------------- witness
+
+    def get_witness(self, profile: str) -> ChainHead | None:
+        """The archive head last recorded for the profile, or None."""
+
+        def work(conn: sqlite3.Connection) -> ChainHead | None:
+            row = conn.execute(
+                "SELECT seq, entry_hash FROM archive_witness WHERE profile = ?", (profile,)
+            ).fetchone()
+            return None if row is None else ChainHead(profile, int(row[0]), str(row[1]))
+
+        return self._read("get_witness", work)
+
+    def put_witness(self, head: ChainHead, recorded_at: int) -> None:
+        """Record the head, only ever forward (see ``StateStore.put_witness``)."""
+        row = codec.witness_row(head, recorded_at)
+
+        def work(conn: sqlite3.Connection) -> None:
+            current = conn.execute(
+                "SELECT seq, entry_hash FROM archive_witness WHERE profile = ?", (row[0],)
+            ).fetchone()
+            if codec.witness_moves(None if current is None else tuple(current), row, self._where):
+                conn.execute(
+                    "INSERT INTO archive_witness (profile, seq, entry_hash, recorded_at) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (profile) DO UPDATE SET seq = excluded.seq, "
+                    "entry_hash = excluded.entry_hash, recorded_at = excluded.recorded_at",
+                    row,
+                )
+
+        self._write("put_witness", work)
 
     # ------------------------------------------------------------------- population
 

@@ -34,7 +34,7 @@ from crmsync.errors import ArchiveError, ConfigError, CrmSyncError
 from crmsync.settings import Settings
 
 if TYPE_CHECKING:  # adapters and services are imported when a command runs
-    from crmsync.domain.archive_entry import EntryHeader
+    from crmsync.domain.archive_entry import ChainHead, EntryHeader
     from crmsync.ports import ArchiveStore
     from crmsync.service.archiving import ArchiveReader
 
@@ -74,7 +74,7 @@ def _store(settings: Settings) -> Iterator[ArchiveStore]:
 
 
 @contextmanager
-def _reader() -> Iterator[tuple[Settings, ArchiveReader]]:
+def _reader(*, with_witness: bool = False) -> Iterator[tuple[Settings, ArchiveReader]]:
     from crmsync.bootstrap import archive_cipher  # noqa: PLC0415
     from crmsync.service.archiving import ArchiveReader  # noqa: PLC0415
 
@@ -83,8 +83,30 @@ def _reader() -> Iterator[tuple[Settings, ArchiveReader]]:
         cipher = archive_cipher(settings)
     except ConfigError as exc:
         raise fail(str(exc)) from None
+    witness = _witness(settings) if with_witness else None
     with _store(settings) as store:
-        yield settings, ArchiveReader(store, profile=settings.profile, actor=actor(), cipher=cipher)
+        yield (
+            settings,
+            ArchiveReader(
+                store, profile=settings.profile, actor=actor(), cipher=cipher, witness=witness
+            ),
+        )
+
+
+def _witness(settings: Settings) -> ChainHead | None:
+    """The archive head the state store recorded; None (said on standard error) when the
+    state store cannot be read: the chain is then checked on its own."""
+    from crmsync.bootstrap import build_state  # noqa: PLC0415
+
+    try:
+        state = build_state(settings)
+        try:
+            return state.get_witness(settings.profile)
+        finally:
+            state.close()
+    except CrmSyncError as exc:
+        typer.echo(f"warning: no witness from the state store ({exc})", err=True)
+        return None
 
 
 def _bound(text: str, zone: ZoneInfo, option: str, *, end: bool) -> str:
@@ -168,18 +190,20 @@ def run_cmd(
 def verify_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Walk the whole chain: every entry's hashes, every link, the head. Reports the first
+    """Walk the whole chain: every entry's hashes, every link, the head, and the head the
+    state store witnessed (so a chain cut at its end is found too). Reports the first
     broken link and every bad entry; exit status 0 when intact, 4 when broken."""
-    with _reader() as (settings, reader):
+    with _reader(with_witness=True) as (settings, reader):
         report = reader.verify()
     if as_json:
         print(json.dumps(report.as_dict(), indent=2, sort_keys=True))
     else:
         console = Console(highlight=False)
         state = "[green]intact[/green]" if report.ok else "[red]BROKEN[/red]"
+        witnessed = f", witnessed up to {report.witness.seq}" if report.witness is not None else ""
         console.print(
             f"archive of profile {settings.profile}: {report.entries} entries, "
-            f"head {report.head.seq if report.head else 0}: {state}"
+            f"head {report.head.seq if report.head else 0}{witnessed}: {state}"
         )
         if report.first_broken is not None:
             console.print(f"first broken link: {report.first_broken}", markup=False)

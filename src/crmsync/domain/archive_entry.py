@@ -323,12 +323,14 @@ class ChainReport:
 
     ``first_broken`` is the first slot from which the chain can no longer be trusted;
     ``bad`` every finding, in order; ``unchecked_bodies`` counts encrypted bodies whose
-    content hash could not be checked (no key given).
+    content hash could not be checked (no key given); ``witness`` the head recorded apart
+    from the archive that the chain was held against (None: none was given).
     """
 
     profile: str
     entries: int = 0
     head: ChainHead | None = None
+    witness: ChainHead | None = None
     first_broken: Finding | None = None
     bad: list[Finding] = field(default_factory=list)
     unchecked_bodies: int = 0
@@ -343,6 +345,7 @@ class ChainReport:
             "ok": self.ok,
             "entries": self.entries,
             "head": None if self.head is None else self.head.seq,
+            "witness": None if self.witness is None else self.witness.seq,
             "first_broken": None if self.first_broken is None else str(self.first_broken),
             "bad": [str(f) for f in self.bad],
             "unchecked_bodies": self.unchecked_bodies,
@@ -354,13 +357,16 @@ class ChainVerifier:
 
     Feed every ``StoredEntry`` in store order with its opened body (None when it cannot
     be checked, ``body_problem`` saying why it could not be opened), then ``finish`` with
-    the store's recorded head.
+    the store's recorded head. With a ``witness`` (a head recorded outside the archive
+    when it was seen) the chain must still reach it and hold the same entry there: that
+    finds a chain cut at its end together with its head, which the walk alone cannot.
     """
 
-    def __init__(self, profile: str) -> None:
-        self.report = ChainReport(profile)
+    def __init__(self, profile: str, witness: ChainHead | None = None) -> None:
+        self.report = ChainReport(profile, witness=witness)
         self._expected = 1
         self._prev: str | None = GENESIS
+        self._witness = witness
 
     def _bad(self, slot: int, problem: str) -> None:
         finding = Finding(slot, make_ref(self.report.profile, slot) if slot else "chain", problem)
@@ -407,14 +413,29 @@ class ChainVerifier:
             problems.extend(body_problems(header, body))
         else:
             self.report.unchecked_bodies += 1
+        w = self._witness
+        if w is not None and w.seq == slot and header.entry_hash != w.entry_hash:
+            problems.append(
+                f"differs from the entry {slot} witnessed outside the archive "
+                f"(hash {w.entry_hash[:16]}...): the chain was rewritten from here or before"
+            )
         for problem in problems:
             self._bad(slot, problem)
         self._prev = header.entry_hash
 
     def finish(self, head: ChainHead) -> ChainReport:
-        """Compare the walk's end with the recorded head and return the report."""
+        """Compare the walk's end with the recorded head (and the witness) and return the
+        report."""
         self.report.head = head
         last = self._expected - 1
+        w = self._witness
+        if w is not None and w.seq > max(head.seq, last):
+            self._bad(
+                0,
+                f"entry {w.seq} was witnessed outside the archive but the chain ends at "
+                f"{max(head.seq, last)}: entries {max(head.seq, last) + 1}..{w.seq} were removed "
+                "together with the head",
+            )
         if head.seq > last:
             missing = f"{last + 1}" if head.seq == last + 1 else f"{last + 1}..{head.seq}"
             self._bad(

@@ -61,12 +61,15 @@ from crmsync.domain.archive_entry import (
     FORMAT,
     ArchiveEntry,
     ChainConflictError,
+    ChainHead,
     ChainReport,
     ChainVerifier,
     EntryHeader,
+    EntryNotFoundError,
     body_problems,
     canonical_json,
     check_profile,
+    make_ref,
     new_header,
     sha256_hex,
 )
@@ -208,8 +211,14 @@ def entry_problems(entry: ArchiveEntry, cipher: EntryCipher | None) -> list[str]
     return problems + body_problems(entry.header, body)
 
 
-def verify_archive(archive: ArchiveStore, profile: str, cipher: EntryCipher | None) -> ChainReport:
-    """Walk the profile's whole chain and check every entry and link.
+def verify_archive(
+    archive: ArchiveStore,
+    profile: str,
+    cipher: EntryCipher | None,
+    witness: ChainHead | None = None,
+) -> ChainReport:
+    """Walk the profile's whole chain and check every entry and link (and, given the
+    ``witness`` the state store recorded, that the chain still reaches it unchanged).
 
     The head is read first and entries appended during the walk are left out. Bodies
     sealed with no key given are counted as unchecked (links and header hashes are still
@@ -217,7 +226,7 @@ def verify_archive(archive: ArchiveStore, profile: str, cipher: EntryCipher | No
     opened with it (then that entry is reported as bad).
     """
     head = archive.head(profile)
-    verifier = ChainVerifier(profile)
+    verifier = ChainVerifier(profile, witness)
     key_worked = False
     for stored in archive.iterate(profile):
         if stored.slot > head.seq:
@@ -371,6 +380,7 @@ class ArchivingService:
             report = ArchiveReport(run_id, self.profile, format_instant(instant))
             log.info("archive_started", now=report.now)
             try:
+                self._check_witness()
                 self._queue(until, report)
                 for page in self._due(instant):
                     self._archive_page(page, instant, report)
@@ -514,12 +524,39 @@ class ArchivingService:
             (record.id, self._archive_one(record, closed, related[record.id], now, report))
             for record, closed in ready
         ]
+        if marks:  # every entry is in the archive and read back: the state store sees it too
+            last = max((header for _id, header in marks), key=lambda h: h.seq)
+            self.state.put_witness(ChainHead(self.profile, last.seq, last.entry_hash), now)
         done = self._mark(marks, report)
         if requeue:
             self.state.put_complaints(requeue)
         if drop or done:
             self.state.delete_complaints(pending_profile(self.profile), [*drop, *done])
         self._hook("dequeued")
+
+    def _check_witness(self) -> None:
+        """Refuse to append onto a chain that lost or changed entries since the state store
+        last saw it (appending would number new entries over the removed ones)."""
+        witness = self.state.get_witness(self.profile)
+        if witness is None or witness.seq == 0:
+            return
+        head = self.archive.head(self.profile)
+        ref = make_ref(self.profile, witness.seq)
+        if head.seq < witness.seq:
+            problem = f"it ends at entry {head.seq} but entry {witness.seq} was witnessed"
+        else:
+            try:
+                stored = self.archive.get(ref).header.entry_hash
+            except EntryNotFoundError:
+                stored = "missing"
+            if stored == witness.entry_hash:
+                return
+            problem = f"entry {ref} is not the one witnessed ({stored[:16]}...)"
+        raise ArchiveError(
+            f"the archive of profile '{self.profile}' was cut or rewritten: {problem}; "
+            "nothing is appended. Run 'crmsync archive verify' and restore the archive "
+            "from a backup"
+        )
 
     def _related(self, ids: list[str], report: ArchiveReport) -> dict[str, _Related]:
         """Follow-ups and related-event records of these complaints."""
@@ -734,11 +771,13 @@ class ArchiveReader:
         profile: str,
         actor: str,
         cipher: EntryCipher | None = None,
+        witness: ChainHead | None = None,
     ) -> None:
         self.archive = archive
         self.profile = check_profile(profile)
         self.actor = actor
         self.cipher = cipher
+        self.witness = witness
 
     def _open(self, entry: ArchiveEntry, purpose: str) -> dict[str, Any]:
         problems = entry_problems(entry, self.cipher)
@@ -806,8 +845,9 @@ class ArchiveReader:
             yield stored.entry.header, self._open(stored.entry, "export")
 
     def verify(self) -> ChainReport:
-        """``verify_archive`` on the profile, logged as ``archive_verified``."""
-        report = verify_archive(self.archive, self.profile, self.cipher)
+        """``verify_archive`` on the profile (held against the witness when there is one),
+        logged as ``archive_verified``."""
+        report = verify_archive(self.archive, self.profile, self.cipher, self.witness)
         log.info(
             "archive_verified",
             actor=self.actor,
