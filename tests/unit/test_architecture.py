@@ -62,3 +62,16 @@ def test_core_and_services_never_read_the_clock(path: Path) -> None:
         and node.func.attr in {"now", "utcnow", "today", "time", "monotonic"}
     ]
     assert calls == []
+
+
+def test_the_command_line_starts_without_the_heavy_libraries() -> None:
+    """Loading the CLI (what the container's HEALTHCHECK does every 30 s) pulls in neither
+    pydantic, structlog, holidays nor any client library: commands import them on use."""
+    import subprocess
+
+    heavy = ["pydantic", "pydantic_settings", "structlog", "holidays", "psycopg", "requests"]
+    code = f"import sys, crmsync.cli; print(','.join(m for m in {heavy!r} if m in sys.modules))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert loaded == ""

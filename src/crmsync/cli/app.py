@@ -11,7 +11,6 @@ from rich.console import Console
 from crmsync.domain.charter import Charter
 from crmsync.domain.instants import InstantError, parse_instant
 from crmsync.errors import ConfigError
-from crmsync.mapping.charter_file import load_charter
 
 EXIT_BAD_INPUT = 3
 EXIT_USAGE = 2
@@ -34,6 +33,8 @@ def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
 
 def load_charter_or_exit(path: Path) -> Charter:
     """Load a charter file; on any problem print them all and exit with status 2."""
+    from crmsync.mapping.charter_file import load_charter  # noqa: PLC0415 - pydantic, on use
+
     try:
         return load_charter(path)
     except ConfigError as exc:

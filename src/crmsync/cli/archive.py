@@ -31,12 +31,12 @@ from crmsync.cli.app import EXIT_BAD_INPUT, app, fail, load_charter_or_exit, par
 from crmsync.cli.sync import crash_hook_from_env, load_settings
 from crmsync.domain.instants import InstantError, format_instant, local_midnight, parse_instant
 from crmsync.errors import ArchiveError, ConfigError, CrmSyncError
-from crmsync.settings import Settings
 
 if TYPE_CHECKING:  # adapters and services are imported when a command runs
     from crmsync.domain.archive_entry import ChainHead, EntryHeader
     from crmsync.ports import ArchiveStore
     from crmsync.service.archiving import ArchiveReader
+    from crmsync.settings import Settings
 
 EXIT_FAILED = 1
 EXIT_BROKEN = 4

@@ -22,8 +22,6 @@ from crmsync.domain.evaluation import ClockResult, State, evaluate
 from crmsync.domain.explanation import explain_count, local_text
 from crmsync.domain.instants import format_instant
 from crmsync.errors import BadComplaintError
-from crmsync.mapping.charter_file import charter_json_schema
-from crmsync.mapping.field_mapping import mapping_json_schema
 from crmsync.service.evaluate_stream import evaluate_stream
 
 CharterOpt = Annotated[
@@ -261,6 +259,9 @@ def schema_cmd(
     kind: Annotated[str, typer.Argument(help="Which schema: 'charter' or 'mapping'.")] = "charter",
 ) -> None:
     """Print the JSON Schema of a YAML file kind (shipped in mappings/ for editors)."""
+    from crmsync.mapping.charter_file import charter_json_schema  # noqa: PLC0415
+    from crmsync.mapping.field_mapping import mapping_json_schema  # noqa: PLC0415
+
     schemas = {"charter": charter_json_schema, "mapping": mapping_json_schema}
     if kind not in schemas:
         raise fail(f"unknown schema '{kind}' (known: {', '.join(schemas)})")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -13,9 +13,11 @@ from rich.console import Console
 from crmsync.cli.app import app, fail, parse_now
 from crmsync.cli.sync import load_settings
 from crmsync.errors import ConfigError, CrmSyncError
-from crmsync.ports import PruneCounts
-from crmsync.service.state_retention import Retention, prune_state
-from crmsync.settings import Settings
+
+if TYPE_CHECKING:  # the state store and the service are imported when the command runs
+    from crmsync.ports import PruneCounts
+    from crmsync.service.state_retention import Retention
+    from crmsync.settings import Settings
 
 EXIT_FAILED = 1
 
@@ -52,6 +54,8 @@ def prune_cmd(
     task still to write or to complete is kept however old; the archive is never touched.
     The options win over every profile's own settings.
     """
+    from crmsync.service.state_retention import Retention  # noqa: PLC0415
+
     settings = load_settings(keep_closed=keep_closed, keep_runs=keep_runs)
     instant = parse_now(now) if now is not None else int(time.time())
     try:
@@ -77,6 +81,7 @@ def prune_cmd(
 def _prune(settings: Settings, retention: Retention, instant: int) -> PruneCounts:
     """One profile's retention; exit 2 on a configuration problem, 1 when the store fails."""
     from crmsync.bootstrap import build_state  # noqa: PLC0415
+    from crmsync.service.state_retention import prune_state  # noqa: PLC0415
 
     try:
         state = build_state(settings)

@@ -12,20 +12,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
 from crmsync.cli.app import EXIT_BAD_INPUT, app, err, fail, parse_now
 from crmsync.errors import ConfigError, CrmSyncError
-from crmsync.logging_setup import configure_logging
-from crmsync.service.cycle_report import CycleReport
-from crmsync.settings import Settings
 
 if TYPE_CHECKING:  # the composition root and adapters are imported when a command runs
     from crmsync.bootstrap import Runtime
     from crmsync.mapping.field_mapping import FieldMapping
+    from crmsync.service.cycle_report import CycleReport
     from crmsync.service.sync_cycle import Hook
+    from crmsync.settings import Settings
 
 config_app = typer.Typer(help="Show the configuration in force.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
@@ -33,6 +31,11 @@ app.add_typer(config_app, name="config")
 
 def load_settings(**overrides: object) -> Settings:
     """Settings from the environment and crmsync.toml; exit 2 with the problem if invalid."""
+    from pydantic import ValidationError  # noqa: PLC0415 - settings and logging load on use
+
+    from crmsync.logging_setup import configure_logging  # noqa: PLC0415
+    from crmsync.settings import Settings  # noqa: PLC0415
+
     try:
         settings = Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
     except ValidationError as exc:
