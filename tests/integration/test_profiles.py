@@ -12,9 +12,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from crmsync.adapters.local_crm import LocalCrm
 from crmsync.adapters.state_sqlite import SqliteStateStore
+from crmsync.cli import app
 from crmsync.mapping.field_mapping import load_mapping
 from crmsync.service.demo_seed import seed_local_crm
 
@@ -92,3 +94,55 @@ def test_profiles_run_side_by_side_and_a_broken_one_stops_no_other(tmp_path: Pat
         assert store.get_watermark(name, "complaints") is not None
         assert store.count_complaints(name) == 40
         store.close()
+
+
+def test_single_profile_commands_work_on_the_profile_crmsync_profile_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With profiles configured, ``sync --once`` and ``archive verify`` work on the profile
+    CRMSYNC_PROFILE names (its own data folder and namespace); naming none is refused
+    with the list of profiles instead of quietly working on the base settings."""
+    for name in list(os.environ):
+        if name.startswith("CRMSYNC_"):
+            monkeypatch.delenv(name)
+    mapping = load_mapping(ROOT / "mappings" / "salesforce.yaml")
+    now = datetime.now(UTC)
+    crm = LocalCrm(tmp_path / "data" / "kilkenny" / "local-crm.sqlite3")
+    seed_local_crm(
+        crm,
+        mapping,
+        "kilkenny",
+        count=20,
+        seed=5,
+        start=now - timedelta(days=20),
+        span_days=18,
+        now=now,
+    )
+    crm.close()
+    config = tmp_path / "crmsync.toml"
+    config.write_text(
+        f'data_dir = "{tmp_path / "data"}"\n'
+        f'[profiles.aston]\ncharter = "{ROOT / "mappings/charters/aston.yaml"}"\n'
+        f'[profiles.kilkenny]\ncharter = "{ROOT / "mappings/charters/kilkenny.yaml"}"\n'
+    )
+    env = {"CRMSYNC_CONFIG": str(config), "CRMSYNC_LOG_FORMAT": "json"}
+    runner = CliRunner()
+    refused = runner.invoke(app, ["sync", "--once"], env=env)
+    assert refused.exit_code == 2
+    assert "configures the profiles aston, kilkenny" in refused.stderr
+    assert "CRMSYNC_PROFILE" in refused.stderr
+    done = runner.invoke(
+        app, ["sync", "--once", "--json"], env={**env, "CRMSYNC_PROFILE": "kilkenny"}
+    )
+    assert done.exit_code == 0, done.stderr
+    assert json.loads(done.stdout)["complaints_evaluated"] == 20
+    store = SqliteStateStore(tmp_path / "data" / "kilkenny" / "state.sqlite3")
+    store.migrate()
+    assert store.count_complaints("kilkenny") == 20
+    store.close()
+    assert not (tmp_path / "data" / "state.sqlite3").exists()
+    verified = runner.invoke(
+        app, ["archive", "verify", "--json"], env={**env, "CRMSYNC_PROFILE": "kilkenny"}
+    )
+    assert verified.exit_code == 0, verified.stderr
+    assert json.loads(verified.stdout)["profile"] == "kilkenny"

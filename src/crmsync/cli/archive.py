@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 from crmsync.cli.app import EXIT_BAD_INPUT, app, fail, load_charter_or_exit, parse_now
-from crmsync.cli.sync import crash_hook_from_env, load_settings
+from crmsync.cli.sync import crash_hook_from_env, load_profile
 from crmsync.domain.instants import InstantError, format_instant, local_midnight, parse_instant
 from crmsync.errors import ArchiveError, ConfigError, CrmSyncError
 
@@ -78,7 +78,7 @@ def _reader(*, with_witness: bool = False) -> Iterator[tuple[Settings, ArchiveRe
     from crmsync.bootstrap import archive_cipher  # noqa: PLC0415
     from crmsync.service.archiving import ArchiveReader  # noqa: PLC0415
 
-    settings = load_settings()
+    settings = load_profile()
     try:
         cipher = archive_cipher(settings)
     except ConfigError as exc:
@@ -140,7 +140,7 @@ def run_cmd(
     old and not archived at its current version; then mark it on the CRM."""
     from crmsync.bootstrap import build_archiving, build_runtime  # noqa: PLC0415
 
-    settings = load_settings()
+    settings = load_profile()
     instant = parse_now(now) if now is not None else None
     try:
         runtime = build_runtime(settings)

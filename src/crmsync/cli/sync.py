@@ -48,6 +48,26 @@ def load_settings(**overrides: object) -> Settings:
     return settings
 
 
+def load_profile() -> Settings:
+    """The settings of the one profile a single-profile command works on: the settings
+    themselves when crmsync.toml has no ``[profiles.NAME]``, else the profile that
+    CRMSYNC_PROFILE names; exit 2 when profiles exist and none of them is named."""
+    settings = load_settings()
+    if not settings.profiles:
+        return settings
+    try:
+        profiles = {p.profile: p for p in settings.profile_settings()}
+    except ValueError as exc:
+        raise fail(f"configuration: {exc}") from None
+    chosen = profiles.get(settings.profile)
+    if chosen is None:
+        raise fail(
+            f"crmsync.toml configures the profiles {', '.join(profiles)}: name the one to "
+            f"work on with CRMSYNC_PROFILE (it is '{settings.profile}')"
+        )
+    return chosen
+
+
 def _runtime(settings: Settings) -> Runtime:
     from crmsync.bootstrap import build_runtime  # noqa: PLC0415
 
@@ -159,7 +179,7 @@ def sync_cmd(
     if not once:
         run_cmd()
         return
-    settings = load_settings()
+    settings = load_profile()
     instant = parse_now(now) if now is not None else None
     runtime = _runtime(settings)
     try:
@@ -410,7 +430,7 @@ def _check_online(mappings: list[FieldMapping], console: Console) -> int:
     from crmsync.bootstrap import build_crm  # noqa: PLC0415
     from crmsync.service.online_check import check_online  # noqa: PLC0415
 
-    settings = load_settings()
+    settings = load_profile()
     try:
         crm = build_crm(settings)
     except CrmSyncError as exc:
