@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from crmsync.allocator import keep_large_blocks_on_the_heap
 from crmsync.cli.app import EXIT_BAD_INPUT, app, fail, load_charter_or_exit, parse_now
 from crmsync.domain.charter import Charter
 from crmsync.domain.complaint import complaint_from_json
@@ -65,6 +66,7 @@ def evaluate_cmd(
     """
     loaded = load_charter_or_exit(charter)
     instant = parse_now(now)
+    keep_large_blocks_on_the_heap()  # before the workers fork: see crmsync.allocator
     undecodable: list[int] = []
     bad = 0
     with ExitStack() as stack:
