@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from crmsync.domain.business_calendar import BusinessCalendar
 from crmsync.domain.charter import (
@@ -29,9 +29,13 @@ class State(StrEnum):
     MET_LATE = "met_late"
 
 
-@dataclass(frozen=True, slots=True)
-class ClockResult:
-    """The state of one applicable clock of one complaint at ``now``."""
+class ClockResult(NamedTuple):
+    """The state of one applicable clock of one complaint at ``now``.
+
+    Immutable; a ``NamedTuple`` rather than a frozen dataclass because a million
+    complaints make millions of them and a frozen dataclass is four times slower to
+    build (one ``object.__setattr__`` call per field).
+    """
 
     clock: str
     kind: ClockKind

@@ -26,9 +26,10 @@ def parse_instant(value: object, zone: ZoneInfo) -> int:
     Raises ``InstantError`` for a naive date-time, a malformed string or a non-string.
     """
     if type(value) is str and len(value) == 20 and value[19] == "Z":
-        # fast path for the usual YYYY-MM-DDTHH:MM:SSZ, same result as below
+        # fast path for the usual YYYY-MM-DDTHH:MM:SSZ, same result as below: whole
+        # seconds, so the float timestamp is exact and int() needs no flooring
         try:
-            return int(datetime.fromisoformat(value).timestamp() // 1)
+            return int(datetime.fromisoformat(value).timestamp())
         except ValueError:
             pass  # the general path below says what is wrong
     if not isinstance(value, str):
