@@ -32,7 +32,7 @@ from crmsync.bootstrap import (
     build_runtime,
 )
 from crmsync.service.archiving import verify_archive
-from crmsync.settings import Settings
+from fakes.local_settings import local_settings
 
 pytestmark = pytest.mark.slow
 
@@ -146,15 +146,7 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Future[Outco
 
 def _rerun(data_dir: Path) -> None:
     """Run the archive again, uncrashed, in this process (the same wiring as the CLI)."""
-    settings = Settings(
-        data_dir=data_dir,
-        charter=REPO / "mappings" / "charters" / "aston.yaml",
-        mapping=REPO / "mappings" / "salesforce.yaml",
-        state_url=None,
-        archive_url=None,
-        archive_key=None,
-        profile="default",
-    )
+    settings = local_settings(data_dir)
     runtime = build_runtime(settings)
     store = build_archive(settings)
     try:
