@@ -305,7 +305,8 @@ def test_sealed_entries_need_the_key_and_verify_with_it(world: World) -> None:
 
 
 def test_every_read_is_logged_with_who_read_it(world: World) -> None:
-    """show and export log archive_read with the actor and the entry; search logs its query."""
+    """show logs archive_read with the actor and the entry; an export logs one line with
+    every entry it read; search logs its query."""
     case_id = closed_case(world)
     world.run_at("2026-04-10T02:00:00+00:00")
     reader = ArchiveReader(world.archive, profile="default", actor="mary.staff")
@@ -316,7 +317,10 @@ def test_every_read_is_logged_with_who_read_it(world: World) -> None:
     reads = [e for e in logs if e["event"] == "archive_read"]
     assert [(e["actor"], e["ref"], e["purpose"]) for e in reads] == [
         ("mary.staff", "default/1", "show"),
-        ("mary.staff", "default/1", "export"),
+    ]
+    exports = [e for e in logs if e["event"] == "archive_exported"]
+    assert [(e["actor"], e["refs"], e["entries"], e["complete"]) for e in exports] == [
+        ("mary.staff", ["default/1"], 1, True)
     ]
     searches = [e for e in logs if e["event"] == "archive_search"]
     assert [(e["actor"], e["complaint_id"], e["results"]) for e in searches] == [

@@ -5,18 +5,19 @@ from __future__ import annotations
 import codecs
 import json
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, BinaryIO, TextIO
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from crmsync.allocator import keep_large_blocks_on_the_heap
 from crmsync.cli.app import EXIT_BAD_INPUT, app, fail, load_charter_or_exit, parse_now
+from crmsync.cli.progress import out_console, progress, summary
 from crmsync.domain.charter import Charter
 from crmsync.domain.complaint import complaint_from_json
 from crmsync.domain.evaluation import ClockResult, State, evaluate
@@ -85,11 +86,22 @@ def evaluate_cmd(
         except OSError as exc:
             raise fail(f"--output: cannot write {output}: {exc.strerror}") from None
         source = _Utf8Source(raw, undecodable)
-        for chunk in evaluate_stream(loaded, source, sink, instant, workers=workers):
-            for error in chunk.errors:
-                bad += 1
-                print(f"bad complaint {error}", file=sys.stderr)
+        complaints = clocks = 0
+        started = time.monotonic()
+        with progress("complaints evaluated", data_to=sink) as tracker:
+            for chunk in evaluate_stream(loaded, source, sink, instant, workers=workers):
+                for error in chunk.errors:
+                    bad += 1
+                    print(f"bad complaint {error}", file=sys.stderr)
+                complaints += chunk.complaints
+                clocks += chunk.clocks
+                tracker.advance(chunk.complaints)
         sink.flush()
+    summary(
+        f"evaluated {complaints:,} complaints ({clocks:,} clock results) in "
+        f"{time.monotonic() - started:.1f} s"
+        + (f"; {bad + len(undecodable):,} bad complaints skipped" if bad or undecodable else "")
+    )
     if bad or undecodable:
         raise typer.Exit(EXIT_BAD_INPUT)
 
@@ -224,7 +236,7 @@ def explain_cmd(
         results = evaluate(loaded, complaint, instant)
     except BadComplaintError as exc:
         raise fail(f"bad complaint {exc}", EXIT_BAD_INPUT) from None
-    out = Console()
+    out = out_console()
     as_of = local_text(loaded.calendar, instant)
     table = Table(
         title=f"{loaded.title}: complaint {complaint.id} as of {as_of} "

@@ -8,9 +8,9 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
 from crmsync.cli.app import app, fail, parse_now
+from crmsync.cli.progress import out_console, progress
 from crmsync.cli.sync import load_settings
 from crmsync.errors import ConfigError, CrmSyncError
 
@@ -67,11 +67,12 @@ def prune_cmd(
             settings.keep_closed if keep_closed is not None else profile.keep_closed,
             settings.keep_runs if keep_runs is not None else profile.keep_runs,
         )
-        counts = _prune(profile, retention, instant)
+        with progress(f"pruning the state of profile {profile.profile}"):
+            counts = _prune(profile, retention, instant)
         if as_json:
             typer.echo(json.dumps({"profile": profile.profile, **asdict(counts)}))
         else:
-            Console().print(
+            out_console().print(
                 f"profile {profile.profile}: forgot {counts.complaints:,} closed complaint(s), "
                 f"{counts.ledger_entries:,} follow-up record(s), {counts.runs:,} run(s)",
                 highlight=False,
