@@ -6,7 +6,7 @@ ran them: ``CRMSYNC_ACTOR`` if set, else the operating-system user.
 
 Exit status: 0 done; 1 the archive or the CRM failed (message on standard error);
 2 bad configuration or arguments; 3 (``run``) some records could not be marked;
-4 (``verify``) the chain is broken; 5 (``run``, ``reindex``) another process works the
+4 (``verify``) the chain is broken; 5 (``run``) another process works the
 profile (its lock is named: command, pid, host).
 """
 
