@@ -149,6 +149,28 @@ class FollowUpSpec(_Strict):
         return self
 
 
+class FieldSpec(_Strict):
+    """How one CRM field is made in the org (``crmsync salesforce metadata``) and named to
+    staff; every key is optional (the type and length follow from the field's role)."""
+
+    type: (
+        Literal["text", "long_text", "number", "date", "datetime", "boolean", "picklist", "lookup"]
+        | None
+    ) = Field(default=None, description="the field type to create (default: from its role)")
+    length: Annotated[int, Field(ge=1, le=131072)] | None = Field(
+        default=None, description="characters of a text field (default 255; long text 32768)"
+    )
+    reference_to: FieldName = Field(default="User", description="the object a lookup points at")
+    description: str | None = Field(
+        default=None, description="what the field holds (the org's field description)"
+    )
+    labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="language -> the field's name as staff read it (follow-up texts; the "
+        "'en' label is the org's field label)",
+    )
+
+
 class MappingSpec(_Strict):
     """A mapping file."""
 
@@ -163,6 +185,10 @@ class MappingSpec(_Strict):
     complaints: ComplaintsSpec
     write_back: WriteBackSpec
     follow_ups: FollowUpSpec
+    fields: dict[FieldName, dict[FieldName, FieldSpec]] = Field(
+        default_factory=dict,
+        description="object -> field -> how it is made and labelled (fields the mapping uses)",
+    )
 
 
 PLACEHOLDERS = frozenset(
@@ -514,6 +540,19 @@ class FieldMapping:
             fields[fu.owner] = recipient
         return fields
 
+    def field_spec(self, object: str, field: str) -> FieldSpec:
+        """What the ``fields:`` section says about ``object.field`` (defaults when nothing)."""
+        return self.spec.fields.get(object, {}).get(field) or FieldSpec()
+
+    def attribute_label(self, attribute: str, language: str) -> str:
+        """An attribute's name as staff read it in ``language``: its field's label in that
+        language, else its English label, else the attribute's own name."""
+        attr = self._attributes.get(attribute)
+        if attr is None:
+            return attribute
+        labels = self.field_spec(self.complaint_object, attr.field).labels
+        return labels.get(language) or labels.get("en") or attribute
+
     def completion_fields(self) -> dict[str, Any]:
         """What marks a follow-up done (e.g. ``{"Status": "Completed"}``)."""
         fu = self.spec.follow_ups
@@ -554,7 +593,32 @@ def mapping_from_document(doc: YamlDocument, content_hash: str) -> FieldMapping:
     problems += _placeholders(doc, spec)
     if problems:
         raise CharterFileError(doc.file, _in_order(problems))
-    return FieldMapping(spec, doc.file, content_hash)
+    mapping = FieldMapping(spec, doc.file, content_hash)
+    problems = _unused_field_specs(doc, mapping)
+    if problems:
+        raise CharterFileError(doc.file, problems)
+    return mapping
+
+
+def _unused_field_specs(doc: YamlDocument, mapping: FieldMapping) -> list[Problem]:
+    """A ``fields:`` entry for a field the mapping does not use (a rename done on one side
+    only) is a problem naming its line."""
+    used = {(obj, name) for obj, name, _role in iter_fields(mapping)}
+    problems = []
+    for obj, specs in mapping.spec.fields.items():
+        for name in specs:
+            if (obj, name) not in used:
+                loc = ("fields", obj, name)
+                problems.append(
+                    Problem(
+                        doc.file,
+                        doc.line_of(loc),
+                        ".".join(loc),
+                        f"{obj}.{name} is not a field this mapping reads or writes",
+                        doc.column_of(loc),
+                    )
+                )
+    return problems
 
 
 def _in_order(problems: list[Problem]) -> list[Problem]:
