@@ -97,7 +97,7 @@ def test_every_profile_pairs_its_own_charter_and_mapping(tmp_path: Path) -> None
     custom.mkdir()
     shutil.copy(root / "mappings" / "salesforce.yaml", custom / "org.yaml")
     shutil.copy(root / "mappings" / "charters" / "kilkenny.yaml", custom / "kilkenny.yaml")
-    edit(custom / "org.yaml", "    callback: Callback_At__c\n", "")
+    edit(custom / "org.yaml", "    callback: Callback_At__c\n", "    called_back: Callback_At__c\n")
     (root / "crmsync.toml").write_text(
         "[profiles.acme]\n"
         'charter = "custom/kilkenny.yaml"\n'

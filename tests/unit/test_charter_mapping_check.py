@@ -209,7 +209,8 @@ def test_check_files_reports_every_problem_of_every_file_in_one_run(tmp_path: Pa
     text = MAPPING_FILE.read_text(encoding="utf-8")
     mapping.write_text(
         text.replace(
-            "    level: {field", "    level: {field: Other__c, type: number}\n    level: {field"
+            "    complainant_name: SuppliedName\n",
+            "    complainant_name: SuppliedName\n    level: {field: Other__c, type: number}\n",
         ),
         encoding="utf-8",
     )
@@ -226,11 +227,12 @@ def test_check_files_reports_every_problem_of_every_file_in_one_run(tmp_path: Pa
     )
     checks = check_files([charter], [mapping], [(charter, mapping)])
     assert [(c.path, c.kind) for c in checks] == [(mapping, "mapping"), (charter, "charter")]
-    dup_line = 1 + text.splitlines().index("    level: {field: Complaint_Level__c, type: number}")
+    dup_line = 1 + text.splitlines().index("    complainant_name: SuppliedName")
     assert [(p.file, p.line, p.column) for p in checks[0].problems] == [
         (str(mapping), dup_line + 1, 5)
     ]
-    assert "duplicate key 'level'" in checks[0].problems[0].message
+    first = 1 + text.splitlines().index("    level: {field: Complaint_Level__c, type: number}")
+    assert checks[0].problems[0].message == f"duplicate key 'level' (first at line {first})"
     assert [(p.line, p.column, p.path) for p in checks[1].problems] == [
         (9, 21, "clocks[0].when.channel"),
         (12, 5, "clocks[0].stop"),
