@@ -173,3 +173,66 @@ def test_the_cli_names_a_refused_login_and_exits_1(org: FakeOrg, tmp_path: Path)
     assert "INVALID_SESSION_ID" in result.stderr
     assert "not-a-session" not in result.stderr + result.stdout
     assert "Traceback" not in result.stderr
+
+
+def check_online(org: FakeOrg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Result:
+    monkeypatch.chdir(ROOT)
+    env = {
+        "CRMSYNC_CRM": "salesforce",
+        "CRMSYNC_SF_AUTH": "session",
+        "CRMSYNC_SF_INSTANCE_URL": INSTANCE,
+        "CRMSYNC_SF_SESSION_ID": org.issue_session(),
+        "CRMSYNC_SF_API_VERSION": API,
+        "CRMSYNC_DATA_DIR": str(tmp_path),
+        "CRMSYNC_CONFIG": str(tmp_path / "none.toml"),
+    }
+    args = ["check", "--online", "mappings/charters/aston.yaml"]
+    return CliRunner().invoke(app, [*args, "--mapping", "mappings/salesforce.yaml"], env=env)
+
+
+def online_problems(result: Result) -> list[str]:
+    return [
+        line.split("salesforce CRM: ", 1)[1]
+        for line in result.stderr.splitlines()
+        if "salesforce CRM: " in line
+    ]
+
+
+def test_check_online_names_the_deploy_and_passes_after_it(
+    org: FakeOrg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a fresh org every custom field is reported missing with the command that creates
+    it; after `crmsync salesforce deploy` the same check passes."""
+    before = check_online(org, tmp_path, monkeypatch)
+    assert before.exit_code == 2
+    missing = online_problems(before)
+    assert len(missing) == len(custom_fields(MAPPING))
+    assert all("create it with `crmsync salesforce deploy`" in line for line in missing)
+    assert run_cli(org, tmp_path).exit_code == 0
+    after = check_online(org, tmp_path, monkeypatch)
+    assert after.exit_code == 0, after.stderr
+    assert online_problems(after) == []
+
+
+def test_check_online_reports_picklists_and_field_security_from_describe(
+    org: FakeOrg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After the deploy: an org picklist value the mapping does not map, a follow-up
+    constant the org's Task Type lacks, a read-only write-back field and a hidden standard
+    field are each reported from describe."""
+    assert run_cli(org, tmp_path).exit_code == 0
+    org.set_field("Case", "Origin", values=["Email", "Phone", "Web", "Letter", "In Person", "Fax"])
+    org.set_field("Task", "Type", values=["Call", "Email", "Customer Update"])
+    org.set_field("Case", "Charter_Next_Due__c", updateable=False)
+    org.hide_field("Case", "SuppliedName")
+    problems = online_problems(check_online(org, tmp_path, monkeypatch))
+    assert sorted(problems) == [
+        "Case.Charter_Next_Due__c: not updateable (the worker writes it: write, write-back "
+        "next_due): assign the permission set CrmSync_Integration to the integration user",
+        "Case.Origin: the org's picklist value 'Fax' is not mapped: add it to "
+        "attributes.channel.values (or say `unmapped: keep`/`drop` for the attribute)",
+        "Case.SuppliedName: missing or hidden from the integration user (used as read, "
+        "attribute complainant_name): give the integration user read access to it",
+        "Task.Type: 'Charter Follow-up' (a follow-up constant) is not a value of the org's "
+        "picklist: add it to the org's picklist values",
+    ]
