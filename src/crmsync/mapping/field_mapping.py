@@ -68,8 +68,11 @@ class AttributeSpec(_Strict):
     values: dict[str, Scalar] | None = Field(
         default=None, description="CRM picklist value -> canonical value"
     )
-    unmapped: Literal["keep", "error", "drop"] = Field(
-        default="keep", description="what to do with a picklist value not in 'values'"
+    unmapped: Literal["error", "keep", "drop"] = Field(
+        default="error",
+        description="a CRM picklist value not in 'values': 'error' (the default) reports the "
+        "record as an error naming the field and writes nothing for it; 'keep' passes the CRM "
+        "value through unchanged; 'drop' treats the field as empty",
     )
 
 
@@ -228,7 +231,13 @@ def _placeholders(doc: YamlDocument, spec: MappingSpec) -> list[Problem]:
                 names = {n for _, n, _, _ in formatter.parse(text_value) if n is not None}
             except ValueError as exc:
                 problems.append(
-                    Problem(doc.file, doc.line_of(loc), ".".join(map(str, loc)), str(exc))
+                    Problem(
+                        doc.file,
+                        doc.line_of(loc),
+                        ".".join(map(str, loc)),
+                        str(exc),
+                        doc.column_of(loc),
+                    )
                 )
                 continue
             unknown = sorted(names - PLACEHOLDERS)
@@ -240,6 +249,7 @@ def _placeholders(doc: YamlDocument, spec: MappingSpec) -> list[Problem]:
                         ".".join(map(str, loc)),
                         f"unknown placeholder(s) {', '.join('{' + n + '}' for n in unknown)} "
                         f"(known: {', '.join(sorted(PLACEHOLDERS))})",
+                        doc.column_of(loc),
                     )
                 )
     return problems
@@ -301,6 +311,15 @@ class FieldMapping:
         )
 
     # ------------------------------------------------------------------ reading
+    def attribute_specs(self) -> dict[str, AttributeSpec]:
+        """Canonical attribute name -> its spec (a bare field name is a text attribute)."""
+        return dict(self._attributes)
+
+    def event_names(self) -> frozenset[str]:
+        """Every canonical event the mapping defines (fields and related records)."""
+        c = self.spec.complaints
+        return frozenset(c.events) | frozenset(c.related_events)
+
     def related_specs(self) -> dict[str, RelatedEventSpec]:
         return dict(self.spec.complaints.related_events)
 
@@ -560,14 +579,20 @@ def _normal_datetime(value: Any) -> str | None:
 
 
 def mapping_from_document(doc: YamlDocument, content_hash: str) -> FieldMapping:
-    """Validate a parsed mapping document; ``CharterFileError`` lists every problem."""
+    """Validate a parsed mapping document; ``CharterFileError`` lists every problem.
+
+    Problems kept by a ``keep_going`` parse (duplicate YAML keys) are reported beside the
+    schema's own problems.
+    """
+    problems = list(doc.problems)
     try:
         spec = MappingSpec.model_validate(doc.data)
     except ValidationError as exc:
-        raise CharterFileError(doc.file, problems_from_validation(doc, exc)) from None
-    problems = _placeholders(doc, spec)
+        problems += problems_from_validation(doc, exc, MappingSpec)
+        raise CharterFileError(doc.file, _in_order(problems)) from None
+    problems += _placeholders(doc, spec)
     if problems:
-        raise CharterFileError(doc.file, problems)
+        raise CharterFileError(doc.file, _in_order(problems))
     mapping = FieldMapping(spec, doc.file, content_hash)
     problems = _unused_field_specs(doc, mapping)
     if problems:
@@ -590,21 +615,27 @@ def _unused_field_specs(doc: YamlDocument, mapping: FieldMapping) -> list[Proble
                         doc.line_of(loc),
                         ".".join(loc),
                         f"{obj}.{name} is not a field this mapping reads or writes",
+                        doc.column_of(loc),
                     )
                 )
     return problems
 
 
+def _in_order(problems: list[Problem]) -> list[Problem]:
+    return sorted(problems, key=lambda p: (p.line or 0, p.column or 0, p.path))
+
+
 def load_mapping(path: Path | str) -> FieldMapping:
     """Load and validate a mapping file; ``CharterFileError`` names file and lines."""
     path = Path(path)
-    doc = load_yaml(path)
+    doc = load_yaml(path, keep_going=True)
     return mapping_from_document(doc, hashlib.sha256(path.read_bytes()).hexdigest())
 
 
 def load_mapping_text(text: str, file: str = "<text>") -> FieldMapping:
     """Validate mapping YAML given as text (tests)."""
-    return mapping_from_document(parse_yaml(text, file), hashlib.sha256(text.encode()).hexdigest())
+    doc = parse_yaml(text, file, keep_going=True)
+    return mapping_from_document(doc, hashlib.sha256(text.encode()).hexdigest())
 
 
 def mapping_json_schema() -> dict[str, Any]:
@@ -617,7 +648,7 @@ def iter_fields(mapping: FieldMapping) -> Iterable[tuple[str, str, str]]:
     c = mapping.spec.complaints
     for field in c.events.values():
         yield c.object, field, "read"
-    for attr in mapping._attributes.values():
+    for attr in mapping.attribute_specs().values():
         yield c.object, attr.field, "read"
     for f in c.where:
         yield c.object, f.field, "read"
