@@ -32,15 +32,21 @@ class ConfigError(CrmSyncError, ValueError):
 
 @dataclass(frozen=True)
 class Problem:
-    """One problem found in a file: where (file, line, dotted path) and what."""
+    """One problem found in a file: where (file, line, column, dotted path) and what.
+
+    Printed as ``file:line:column (path): message``; the column only when known.
+    """
 
     file: str
     line: int | None
     path: str
     message: str
+    column: int | None = None
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        if self.line is not None and self.column is not None:
+            where += f":{self.column}"
         at = f" ({self.path})" if self.path else ""
         return f"{where}{at}: {self.message}"
 

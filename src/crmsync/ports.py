@@ -75,6 +75,7 @@ class FieldInfo:
     updateable: bool = True
     external_id: bool = False
     unique: bool = False
+    picklist_values: tuple[str, ...] | None = None  # active values of a picklist field
 
 
 @dataclass

@@ -198,3 +198,21 @@ def test_shipped_mapping_schema_matches_the_models() -> None:
     """mappings/mapping.schema.json is what the models generate (it cannot drift)."""
     shipped = json.loads((ROOT / "mappings" / "mapping.schema.json").read_text())
     assert shipped == mapping_json_schema()
+
+
+def test_an_unmapped_picklist_value_is_an_error_for_that_record() -> None:
+    """By default a CRM value the picklist map lacks is refused, naming record and field."""
+    with pytest.raises(MappingError) as caught:
+        MAPPING.to_canonical(case(Origin="E-mail"))
+    assert (caught.value.record_id, caught.value.field) == ("500000000000001AAA", "Origin")
+    assert "picklist value 'E-mail' is not mapped" in caught.value.message
+
+
+@pytest.mark.parametrize(("policy", "expected"), [("keep", "E-mail"), ("drop", None)])
+def test_unmapped_keep_and_drop_are_explicit_choices(policy: str, expected: str | None) -> None:
+    """`unmapped: keep` passes the CRM value through; `unmapped: drop` leaves it out."""
+    text = (ROOT / "mappings" / "salesforce.yaml").read_text(encoding="utf-8")
+    text = text.replace("      field: Origin\n", f"      field: Origin\n      unmapped: {policy}\n")
+    mapping = load_mapping_text(text, "m.yaml")
+    attributes = mapping.to_canonical(case(Origin="E-mail"))["attributes"]
+    assert attributes.get("channel") == expected

@@ -183,6 +183,9 @@ def _load_schema(path: Path) -> _Schema:
                         updateable=info.get("updateable", True),
                         external_id=info.get("external_id", False),
                         unique=info.get("unique", False),
+                        picklist_values=(
+                            None if info.get("values") is None else tuple(info["values"])
+                        ),
                     )
                     for field, info in spec["fields"].items()
                 }

@@ -382,47 +382,76 @@ def check_cmd(
         ),
     ] = False,
 ) -> None:
-    """Validate every mapping and charter offline; print all problems with file and line.
+    """Validate every mapping and charter offline; print all problems with file, line and column.
 
-    Also cross-checks that each charter's events exist in the mapping; with --online, that
-    the CRM has every mapped field (type, createable/updateable, unique external id key)."""
-    from crmsync.mapping.charter_file import load_charter  # noqa: PLC0415
-    from crmsync.mapping.field_mapping import load_mapping  # noqa: PLC0415
+    Each charter is cross-checked against each mapping: every event and attribute it names
+    must be mapped, and every 'when' value must be one a CRM value maps to. Without file
+    arguments the bundled charters are checked against the bundled mappings, and so is
+    the charter and mapping of the settings (CRMSYNC_CHARTER, CRMSYNC_MAPPING) and of every
+    [profiles.NAME] in crmsync.toml. With --online, the CRM must have every mapped field
+    (type, createable/updateable, unique external id key). Exit status 2 when anything is
+    wrong."""
+    from crmsync.mapping.offline_check import check_files  # noqa: PLC0415
 
     charter_files = charters or sorted(Path("mappings/charters").glob("*.yaml"))
     mapping_files = mapping or sorted(Path("mappings").glob("*.yaml"))
+    pairs = [(c, m) for c in charter_files for m in mapping_files]
     problems = 0
+    if not charters and not mapping:
+        configured, settings_problem = _configured_pairs()
+        pairs += configured
+        if settings_problem:
+            problems += 1
+            err.print(f"configuration: {settings_problem}", highlight=False, markup=False)
     console = Console()
-    loaded_mappings = []
-    for path in mapping_files:
-        try:
-            loaded_mappings.append(load_mapping(path))
-            console.print(f"[green]ok[/green]   {path}")
-        except ConfigError as exc:
-            problems += 1
-            err.print(str(exc), highlight=False, markup=False)
-    for path in charter_files:
-        try:
-            loaded = load_charter(path)
-        except ConfigError as exc:
-            problems += 1
-            err.print(str(exc), highlight=False, markup=False)
+    loaded_mappings: list[FieldMapping] = []
+    for check in check_files(charter_files, mapping_files, pairs):
+        if check.problems:
+            problems += len(check.problems)
+            lines = "\n".join(f"  {p}" for p in check.problems)
+            err.print(
+                f"{check.path}: {len(check.problems)} problem(s)\n{lines}",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
             continue
-        notes = []
-        for m in loaded_mappings:
-            known = set(m.spec.complaints.events) | set(m.spec.complaints.related_events)
-            unknown = sorted(loaded.event_names - known)
-            if unknown:
-                problems += 1
-                notes.append(f"events not in {m.source}: {', '.join(unknown)}")
-        if notes:
-            err.print(f"{path}: " + "; ".join(notes), highlight=False, markup=False)
-        else:
-            console.print(f"[green]ok[/green]   {path} ({len(loaded.clocks)} clocks)")
+        if check.mapping is not None:
+            loaded_mappings.append(check.mapping)
+            console.print(f"[green]ok[/green]   {check.path}", highlight=False, soft_wrap=True)
+        elif check.charter is not None:
+            clocks = len(check.charter.clocks)
+            fits = f"; fits {', '.join(check.fits)}" if check.fits else ""
+            if check.unchecked:
+                fits += f"; not cross-checked with {', '.join(check.unchecked)}"
+            console.print(
+                f"[green]ok[/green]   {check.path} ({clocks} clocks{fits})",
+                highlight=False,
+                soft_wrap=True,
+            )
     if online:
         problems += _check_online(loaded_mappings, console)
     if problems:
         raise typer.Exit(2)
+
+
+def _configured_pairs() -> tuple[list[tuple[Path, Path]], str | None]:
+    """The (charter, mapping) of the settings, or of each configured profile; and the
+    configuration problem that stopped reading them, if any."""
+    from pydantic import ValidationError  # noqa: PLC0415
+
+    from crmsync.settings import Settings  # noqa: PLC0415
+
+    try:
+        profiles = Settings().profile_settings()
+    except ValidationError as exc:
+        return [], "; ".join(
+            f"CRMSYNC_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors()
+        )
+    except ValueError as exc:
+        return [], str(exc)
+    return [(p.charter, p.mapping) for p in profiles], None
 
 
 def _check_online(mappings: list[FieldMapping], console: Console) -> int:
