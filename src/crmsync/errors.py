@@ -12,7 +12,8 @@
     │   ├── CrmAuthError                   credentials rejected or session expired for good
     │   └── CrmLimitError                  the org's API budget is spent: end the cycle, keep state
     ├── StateStoreError                    the state store failed
-    └── ArchiveError                       the archive failed or was found tampered with
+    ├── ArchiveError                       the archive failed or was found tampered with
+    └── ProfileBusyError                   another process holds the profile's lock
 
 Errors carry messages that name the file, line, record or field, never a secret.
 """
@@ -100,3 +101,12 @@ class StateStoreError(CrmSyncError):
 
 class ArchiveError(CrmSyncError):
     """The archive failed, or an entry failed verification."""
+
+
+class ProfileBusyError(CrmSyncError):
+    """Another process works the profile (``holder`` says who, as far as it is known)."""
+
+    def __init__(self, profile: str, holder: str) -> None:
+        self.profile = profile
+        self.holder = holder
+        super().__init__(f"profile '{profile}' is being worked by {holder}")

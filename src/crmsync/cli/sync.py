@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -16,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from crmsync.cli.app import EXIT_BAD_INPUT, app, err, fail, parse_now
+from crmsync.cli.locking import WaitOption, hold_profile
 from crmsync.errors import ConfigError, CrmSyncError
 
 if TYPE_CHECKING:  # the composition root and adapters are imported when a command runs
@@ -170,27 +172,33 @@ def sync_cmd(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the cycle summary as JSON.")
     ] = False,
+    wait: WaitOption = "0",
 ) -> None:
     """Pull changed complaints, evaluate them against the charter, write flags and follow-ups.
 
-    Without --once this is the same as `crmsync run`. Exit status: 0 all went well,
-    3 some records failed (listed; kept as failures), 2 bad configuration, 1 the cycle failed.
+    Without --once this is the same as `crmsync run`. --once takes the profile's lock like
+    the worker (a --dry-run writes nothing and does not). Exit status: 0 all went well,
+    3 some records failed (listed; kept as failures), 2 bad configuration, 1 the cycle
+    failed, 5 another process works the profile (named).
     """
     if not once:
         run_cmd()
         return
     settings = load_profile()
     instant = parse_now(now) if now is not None else None
-    runtime = _runtime(settings)
-    try:
-        if not as_json and sys.stdout.isatty():
-            report = _run_with_progress(runtime, instant, dry_run)
-        else:
-            report = runtime.cycle.run(now=instant, dry_run=dry_run)
-    except CrmSyncError as exc:
-        raise fail(f"cycle failed: {type(exc).__name__}: {exc}", 1) from None
-    finally:
-        runtime.close()
+    with contextlib.ExitStack() as held:
+        if not dry_run:
+            held.enter_context(hold_profile(settings, "crmsync sync --once", wait))
+        runtime = _runtime(settings)
+        try:
+            if not as_json and sys.stdout.isatty():
+                report = _run_with_progress(runtime, instant, dry_run)
+            else:
+                report = runtime.cycle.run(now=instant, dry_run=dry_run)
+        except CrmSyncError as exc:
+            raise fail(f"cycle failed: {type(exc).__name__}: {exc}", 1) from None
+        finally:
+            runtime.close()
     if as_json:
         print(json.dumps(report.as_dict(), indent=2, sort_keys=True))
     else:
@@ -233,14 +241,17 @@ def run_cmd() -> None:
         raise fail("no profile could be started (see the errors above)")
     stop = threading.Event()
     metrics = Metrics()
-    lock = open_profile_lock(settings.state_url_value, settings.data_dir)
-    owned = {r.settings.profile for r in runtimes}
+    # each profile's lock lives beside its state, where its one-off commands take it too
+    locks = {
+        r.settings.profile: open_profile_lock(r.settings.state_url_value, r.settings.data_dir)
+        for r in runtimes
+    }
     readiness = Readiness(
         interval=max(p.sync_interval for p in profiles),
         clock=time.time,
         state_ok=lambda: all(r.state.next_check(r.settings.profile) or True for r in runtimes),
         started_at=time.time(),
-        owned=lambda: {p for p in owned if lock.held(p)},
+        owned=lambda: {p for p, lock in locks.items() if lock.held(p)},
     )
     server = OpsServer(settings.http_port, metrics, readiness)
     server.start()
@@ -249,7 +260,7 @@ def run_cmd() -> None:
             r,
             interval=r.settings.sync_interval,
             clock=system_clock,
-            profile_lock=lock,
+            profile_lock=locks[r.settings.profile],
             metrics=metrics,
             readiness=readiness,
             stop_requested=stop,
@@ -260,7 +271,8 @@ def run_cmd() -> None:
         run_profiles(workers, stop)
     finally:
         server.stop()
-        lock.close()
+        for lock in locks.values():
+            lock.close()
         for r in runtimes:
             r.close()
 
