@@ -25,6 +25,7 @@ from crmsync.domain.charter import Charter
 from crmsync.domain.complaint import Complaint
 from crmsync.errors import CharterFileError, Problem
 from crmsync.mapping.charter_file import problems_from_validation
+from crmsync.mapping.staff_text import format_local
 from crmsync.mapping.yaml_source import YamlDocument, load_yaml, parse_yaml
 from crmsync.ports import FieldFilter, Record
 
@@ -471,8 +472,10 @@ class FieldMapping:
     def task_fields(
         self, follow_up: FollowUp, complaint: Complaint, charter: Charter
     ) -> dict[str, Any]:
-        """The Task fields of a follow-up: texts in the complaint's language, owner by rule
-        (manager falls back to owner), due date as a local date, the idempotency key."""
+        """The Task fields of a follow-up: texts in the complaint's language (``{due}`` as
+        local date and time written the language's way, ``{missing}`` as the attributes'
+        labels in that language), owner by rule (manager falls back to owner), due date as a
+        local date, the idempotency key."""
         fu = self.spec.follow_ups
         lang = self.language_of(complaint, charter)
         texts = fu.templates[lang]
@@ -487,11 +490,7 @@ class FieldMapping:
         else:
             template = getattr(texts, follow_up.reason)
         zone = charter.calendar.zone
-        due_local = (
-            ""
-            if follow_up.due_at is None
-            else datetime.fromtimestamp(follow_up.due_at, zone).strftime("%a %d %b %Y %H:%M")
-        )
+        due_local = "" if follow_up.due_at is None else format_local(follow_up.due_at, zone, lang)
         clock_name = (
             texts.clock_names.get(follow_up.clock)
             or default.clock_names.get(follow_up.clock)
@@ -508,7 +507,7 @@ class FieldMapping:
             "due_at": "" if follow_up.due_at is None else sf_datetime(follow_up.due_at),
             "charter": charter.name,
             "charter_title": charter.title,
-            "missing": ", ".join(follow_up.missing),
+            "missing": ", ".join(self.attribute_label(n, lang) for n in follow_up.missing),
             "notice": follow_up.clock,
         }
         owner = complaint.attributes.get("owner")
