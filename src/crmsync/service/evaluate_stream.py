@@ -21,7 +21,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from itertools import chain, islice
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from crmsync.domain.charter import Charter
 from crmsync.domain.complaint import Complaint, complaint_from_json
@@ -34,6 +34,9 @@ CHUNK_LINES = 4000
 CHUNK_CHARS = 1 << 21
 """Characters per chunk (rounded up to a whole line) for file-like sources: ~4,000 lines."""
 
+NESTED_TOO_DEEPLY = "not readable JSON: arrays or objects nested too deeply"
+"""The reason given for a line whose nesting exhausts the JSON reader's recursion."""
+
 _DAY = 86400
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _FAST_INSTANTS = 253402300800  # 10000-01-01: below it (and from 1970) instants format fast
@@ -41,6 +44,12 @@ _CACHE_LIMIT = 1 << 16  # formatted instants kept per worker before the cache st
 _SHARED_LIMIT = 1024  # not-started results remembered by identity
 _CLOCK_MINUTES = tuple(f"{m // 60:02d}:{m % 60:02d}:" for m in range(1440))
 _CLOCK_SECONDS = tuple(f'{s:02d}Z"' for s in range(60))
+
+
+class TextSink(Protocol):
+    """Where ``evaluate_stream`` writes: anything with a text ``write``."""
+
+    def write(self, text: str, /) -> int: ...
 
 
 @dataclass
@@ -69,6 +78,8 @@ def result_line(complaint_id: str, r: ClockResult) -> str:
         line += f', "breaches": {r.breaches}'
     if r.missing is not None:
         line += f', "missing": {json.dumps(list(r.missing))}'
+    if r.extensions is not None:
+        line += f', "extensions": {r.extensions}'
     return line + "}"
 
 
@@ -125,6 +136,8 @@ class _LineWriter:
             if missing is None:
                 missing = self.missing[r.missing] = json.dumps(list(r.missing))
             tail += f', "missing": {missing}'
+        if r.extensions is not None:
+            tail += f', "extensions": {r.extensions}'
         return tail + "}"
 
     def lines(self, complaint_id: str, results: list[ClockResult], out: list[str]) -> None:
@@ -146,7 +159,10 @@ class _LineWriter:
             elif r.started_at is None and r.due_at is None and r.warn_at is None:
                 # not started: the same text for every complaint (state by identity:
                 # hashing an enum member runs Python code)
-                key = (r.clock, id(r.state), r.stopped_at, r.occurrence, r.breaches, r.missing)
+                key = (
+                    r.clock, id(r.state), r.stopped_at, r.occurrence, r.breaches, r.missing,
+                    r.extensions,
+                )  # fmt: skip
                 tail = unstarted.get(key)
                 if tail is None:
                     tail = unstarted[key] = self._tail(r)
@@ -190,12 +206,15 @@ def read_complaints(
             data, end = scan(line, 0)
             if end != len(line):
                 raise ValueError("extra data")
-        except (StopIteration, ValueError):
+        except (StopIteration, ValueError, RecursionError):
             # not plain JSON: json.loads decides, with its own message
             try:
                 data = json.loads(as_read(i))
             except ValueError as exc:
                 errors.append(BadComplaintError(f"line {numbers[i]}", f"not valid JSON: {exc}"))
+                continue
+            except RecursionError:
+                errors.append(BadComplaintError(f"line {numbers[i]}", NESTED_TOO_DEEPLY))
                 continue
         ref = f"line {numbers[i]}"
         try:
@@ -307,7 +326,7 @@ def line_chunks(source: Iterable[str], size: int) -> Iterator[list[tuple[int, st
 def evaluate_stream(
     charter: Charter,
     source: Iterable[str],
-    sink: IO[str],
+    sink: TextSink,
     now: int,
     *,
     workers: int | None = None,
