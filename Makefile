@@ -42,7 +42,7 @@ test: lint typecheck unit
 ## `make clean-compiled` goes back to pure Python (the tests refuse stale .so files).
 compile: setup
 	$(BIN)/python -m pip install --quiet "setuptools>=77" wheel
-	CRMSYNC_COMPILE=1 $(BIN)/python setup.py --quiet build_ext --inplace
+	CRMSYNC_COMPILE=1 $(BIN)/python setup.py --quiet build_ext --inplace --force
 
 clean-compiled:
 	find src -name '*.so' -delete
