@@ -324,7 +324,8 @@ def test_a_byte_order_mark_is_ignored_and_a_non_utf8_line_is_bad_input(tmp_path:
 
 
 def test_a_bad_charter_exits_2_with_nothing_output(tmp_path: Path) -> None:
-    """A charter with a typo is refused with its file and line; no output, not even a file."""
+    """A charter with a typo is refused with its file, line and column; no output, not even a
+    file."""
     charter = tmp_path / "typo.yaml"
     charter.write_text(
         ASTON.read_text(encoding="utf-8").replace("target: 2 business_days", "target: 2 bizdays"),
@@ -337,7 +338,7 @@ def test_a_bad_charter_exits_2_with_nothing_output(tmp_path: Path) -> None:
     done = run(["evaluate", "-c", charter, "-i", source, "--now", NOW, "--output", out])
     assert done.returncode == 2
     assert done.stdout == ""
-    assert f"{charter}:{line_no} (clocks[0].target)" in done.stderr
+    assert f"{charter}:{line_no}:5 (clocks[0].target)" in done.stderr
     assert "unknown unit 'bizdays'" in done.stderr
     assert not out.exists()
 

@@ -98,13 +98,13 @@ def test_every_problem_is_reported_at_once_with_its_line() -> None:
 
 
 def test_the_error_message_names_file_line_and_problem() -> None:
-    """The exception text is what a person reads: `file:line (path): what is wrong`."""
+    """The exception text is what a person reads: `file:line:column (path): what is wrong`."""
     with pytest.raises(CharterFileError) as caught:
         load_charter_text(ALL_WRONG, "mappings/charters/broken.yaml")
     text = str(caught.value)
     assert text.startswith("mappings/charters/broken.yaml: 13 problem(s)")
     assert (
-        "mappings/charters/broken.yaml:24 (clocks[2].targett): "
+        "mappings/charters/broken.yaml:24:5 (clocks[2].targett): "
         "unknown key 'targett' (did you mean 'target'?)" in text
     )
     assert isinstance(caught.value, ConfigError)
@@ -117,7 +117,7 @@ def test_load_charter_names_the_path_on_disk(tmp_path: Path) -> None:
     with pytest.raises(CharterFileError) as caught:
         load_charter(path)
     assert caught.value.file == str(path)
-    assert f"{path}:4 (calendar.timezone)" in str(caught.value)
+    assert f"{path}:4:3 (calendar.timezone)" in str(caught.value)
 
 
 def test_a_missing_charter_file_is_a_charter_file_error(tmp_path: Path) -> None:

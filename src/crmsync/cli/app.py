@@ -14,6 +14,8 @@ from crmsync.errors import ConfigError
 
 EXIT_BAD_INPUT = 3
 EXIT_USAGE = 2
+EXIT_BUSY = 5
+"""Another process works the profile (it is named); nothing was done."""
 
 app = typer.Typer(
     name="crmsync",

@@ -159,23 +159,46 @@ def _deadline(
     return ClockResult(clock.id, clock.kind, state, start, due, warn, stop)
 
 
+class Cycle(NamedTuple):
+    """A closed cycle of a recurring clock: opened at ``start``, due at ``due``, closed by
+    the reset at ``end``."""
+
+    start: int
+    due: int
+    end: int
+
+
+def closed_cycles(
+    calendar: BusinessCalendar, clock: RecurringClock, complaint: Complaint, first: int, now: int
+) -> tuple[list[Cycle], int, int | None]:
+    """The cycles of a recurring clock started at ``first`` that resets closed by ``now``.
+
+    Returns ``(closed cycles in order, start of the current cycle, stop instant or None)``
+    (semantics 4.2): cycle ``k + 1`` opens at the first reset after ``Rk``; a reset opens a
+    new cycle only while the clock runs, so resets at or after the stop do not.
+    """
+    stop = complaint.first_between(clock.stop, first, now)
+    horizon = now if stop is None else stop - 1
+    closed: list[Cycle] = []
+    cycle_start = first
+    for reset in complaint.all_between(clock.reset, first, horizon):
+        closed.append(Cycle(cycle_start, calendar.deadline(cycle_start, clock.every), reset))
+        cycle_start = reset
+    return closed, cycle_start, stop
+
+
 def _recurring(
     calendar: BusinessCalendar, clock: RecurringClock, complaint: Complaint, now: int
 ) -> ClockResult:
     first = complaint.first(clock.start, now)
     if first is None:
         return ClockResult(clock.id, clock.kind, State.PENDING, None, None, None, None, 0, 0)
-    stop = complaint.first_between(clock.stop, first, now)
-    # A reset opens a new cycle only while the clock runs: resets at or after the stop do not.
-    horizon = now if stop is None else stop - 1
-    resets = complaint.all_between(clock.reset, first, horizon)
+    closed, cycle_start, stop = closed_cycles(calendar, clock, complaint, first, now)
     breaches = 0
-    cycle_start = first
-    for reset in resets:
-        if reset > calendar.deadline(cycle_start, clock.every):
+    for cycle in closed:
+        if cycle.end > cycle.due:
             breaches += 1  # that cycle ended met_late
-        cycle_start = reset
-    occurrence = len(resets)
+    occurrence = len(closed)
     due = calendar.deadline(cycle_start, clock.every)
     warn = _warn(calendar, clock.warn_after, cycle_start)
     if stop is not None:

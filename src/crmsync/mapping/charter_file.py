@@ -524,7 +524,9 @@ def problems_from_validation(
             message = f"{message} (got {error.input!r})"
         elif error.type == "model_type":
             message = f"expected a mapping of 'key: value' lines here (got {error.input!r})"
-        problems.append(Problem(doc.file, doc.line_of(loc), dotted(loc), message))
+        problems.append(
+            Problem(doc.file, doc.line_of(loc), dotted(loc), message, doc.column_of(loc))
+        )
     unique: dict[tuple[int | None, str, str], Problem] = {}
     for p in problems:
         unique.setdefault((p.line, p.path, p.message), p)
@@ -711,6 +713,7 @@ def _duplicate_ids(doc: YamlDocument) -> list[Problem]:
                         line,
                         dotted((section, i, "id")),
                         f"duplicate clock id '{item['id']}' (first at line {seen[item['id']]})",
+                        doc.column_of((section, i, "id")),
                     )
                 )
             else:
@@ -748,6 +751,7 @@ def _overlapping_hours(doc: YamlDocument) -> list[Problem]:
                         doc.line_of(loc),
                         dotted(loc),
                         f"opening hours {a} and {b} overlap",
+                        doc.column_of(loc),
                     )
                 )
     return problems

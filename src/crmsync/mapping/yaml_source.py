@@ -25,11 +25,17 @@ _FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
 
 @dataclass
 class YamlDocument:
-    """Parsed YAML data plus the 1-based line of every mapping key and sequence item."""
+    """Parsed YAML data plus the 1-based line of every mapping key and sequence item.
+
+    ``columns`` holds the 1-based column of the same nodes (the key of a mapping entry);
+    ``value_marks`` the (line, column) of every value node, for problems about a value.
+    """
 
     file: str
     data: Any
     lines: dict[Loc, int] = field(default_factory=dict)
+    columns: dict[Loc, int] = field(default_factory=dict)
+    value_marks: dict[Loc, tuple[int, int]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     """Duplicate or non-text keys found while parsing with ``keep_going`` (first value kept)."""
 
@@ -40,6 +46,17 @@ class YamlDocument:
             if line is not None:
                 return line
         return None
+
+    def column_of(self, loc: Loc) -> int | None:
+        """The column of ``loc``'s own key or item; ``None`` when only a parent is known."""
+        return self.columns.get(tuple(loc))
+
+    def value_position(self, loc: Loc) -> tuple[int | None, int | None]:
+        """(line, column) of the value at ``loc``, else of its key or nearest parent."""
+        mark = self.value_marks.get(tuple(loc))
+        if mark is not None:
+            return mark
+        return self.line_of(loc), self.column_of(loc)
 
 
 def _scalar(node: yaml.ScalarNode) -> Any:
@@ -61,6 +78,8 @@ def _scalar(node: yaml.ScalarNode) -> Any:
 
 def _convert(node: yaml.Node, loc: Loc, doc: YamlDocument, problems: list[Problem]) -> Any:
     doc.lines.setdefault(loc, node.start_mark.line + 1)
+    doc.columns.setdefault(loc, node.start_mark.column + 1)
+    doc.value_marks[loc] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.ScalarNode):
         return _scalar(node)
     if isinstance(node, yaml.SequenceNode):
@@ -72,7 +91,11 @@ def _convert(node: yaml.Node, loc: Loc, doc: YamlDocument, problems: list[Proble
             if not isinstance(key, str | int):
                 problems.append(
                     Problem(
-                        doc.file, key_node.start_mark.line + 1, _dotted(loc), "keys must be text"
+                        doc.file,
+                        key_node.start_mark.line + 1,
+                        _dotted(loc),
+                        "keys must be text",
+                        key_node.start_mark.column + 1,
                     )
                 )
                 continue
@@ -83,10 +106,12 @@ def _convert(node: yaml.Node, loc: Loc, doc: YamlDocument, problems: list[Proble
                         key_node.start_mark.line + 1,
                         _dotted((*loc, key)),
                         f"duplicate key '{key}' (first at line {doc.lines[(*loc, key)]})",
+                        key_node.start_mark.column + 1,
                     )
                 )
                 continue
             doc.lines[(*loc, key)] = key_node.start_mark.line + 1
+            doc.columns[(*loc, key)] = key_node.start_mark.column + 1
             result[key] = _convert(value_node, (*loc, key), doc, problems)
         return result
     raise TypeError(f"unexpected YAML node {node!r}")  # pragma: no cover - composer yields 3 kinds

@@ -27,7 +27,7 @@ from typing import IO, Any
 import msgspec
 
 from crmsync.domain.charter import Charter
-from crmsync.domain.complaint import complaint_from_json
+from crmsync.domain.complaint import Complaint, complaint_from_json
 from crmsync.domain.evaluation import ClockResult, evaluate
 from crmsync.domain.instants import format_instant
 from crmsync.errors import BadComplaintError
@@ -166,25 +166,26 @@ class _LineWriter:
 _decode_json: Callable[[str], Any] = msgspec.json.Decoder().decode
 
 
-def _evaluate_lines(
+def located(exc: BadComplaintError, ref: str) -> BadComplaintError:
+    """``exc`` naming its line as well when it names the complaint by id."""
+    return exc if exc.ref == ref else BadComplaintError(f"{exc.ref} ({ref})", exc.reason)
+
+
+def read_complaints(
     charter: Charter,
     numbers: Sequence[int],
     lines: Sequence[str],
     as_read: Callable[[int], str],
-    *,
-    now: int,
-    writer: _LineWriter,
-) -> ChunkResult:
-    """Evaluate ``lines`` (each without its newline), numbered by ``numbers``.
+    errors: list[BadComplaintError],
+) -> Iterator[tuple[str, Complaint]]:
+    """``(ref, complaint)`` for each good line (``ref`` is ``line N``); blank lines are
+    skipped and each bad line is appended to ``errors`` with the reason.
 
     ``as_read(i)`` is line ``i`` as it was read, newline included: only bad JSON needs
     it, since json.loads's message counts that newline.
     """
-    out: list[str] = []
-    errors: list[BadComplaintError] = []
-    complaints = clocks = 0
     zone = charter.calendar.zone
-    decode, write = _decode_json, writer.lines
+    decode = _decode_json
     for i, line in enumerate(lines):
         if not line or line.isspace():
             continue
@@ -201,12 +202,31 @@ def _evaluate_lines(
                 continue
         ref = f"line {numbers[i]}"
         try:
-            complaint = complaint_from_json(data, zone, ref)
+            yield ref, complaint_from_json(data, zone, ref)
+        except BadComplaintError as exc:
+            errors.append(located(exc, ref))
+
+
+def _evaluate_lines(
+    charter: Charter,
+    numbers: Sequence[int],
+    lines: Sequence[str],
+    as_read: Callable[[int], str],
+    *,
+    now: int,
+    writer: _LineWriter,
+) -> ChunkResult:
+    """Evaluate ``lines`` (each without its newline), numbered by ``numbers``
+    (``as_read`` as for ``read_complaints``)."""
+    out: list[str] = []
+    errors: list[BadComplaintError] = []
+    complaints = clocks = 0
+    write = writer.lines
+    for ref, complaint in read_complaints(charter, numbers, lines, as_read, errors):
+        try:
             results = evaluate(charter, complaint, now)
         except BadComplaintError as exc:
-            if exc.ref != ref:
-                exc = BadComplaintError(f"{exc.ref} ({ref})", exc.reason)
-            errors.append(exc)
+            errors.append(located(exc, ref))
             continue
         complaints += 1
         clocks += len(results)
@@ -271,7 +291,7 @@ def _work(chunk: tuple[int, str] | list[tuple[int, str]], now: int) -> ChunkResu
     return evaluate_chunk(_worker_charter, chunk, now, _worker_writer)
 
 
-def _text_chunks(source: IO[str], size: int) -> Iterator[tuple[int, str]]:
+def text_chunks(source: IO[str], size: int) -> Iterator[tuple[int, str]]:
     """``(first line number, text of whole lines)`` blocks of about ``size`` characters."""
     number = 1
     while block := source.read(size):
@@ -281,7 +301,7 @@ def _text_chunks(source: IO[str], size: int) -> Iterator[tuple[int, str]]:
         number += block.count("\n")
 
 
-def _line_chunks(source: Iterable[str], size: int) -> Iterator[list[tuple[int, str]]]:
+def line_chunks(source: Iterable[str], size: int) -> Iterator[list[tuple[int, str]]]:
     numbered = enumerate(source, start=1)
     while chunk := list(islice(numbered, size)):
         yield chunk
@@ -306,9 +326,9 @@ def evaluate_stream(
     """
     chunks: Iterator[tuple[int, str]] | Iterator[list[tuple[int, str]]]
     if chunk_lines == CHUNK_LINES and callable(getattr(source, "read", None)):
-        chunks = _text_chunks(source, CHUNK_CHARS)  # type: ignore[arg-type]
+        chunks = text_chunks(source, CHUNK_CHARS)  # type: ignore[arg-type]
     else:
-        chunks = _line_chunks(source, chunk_lines)
+        chunks = line_chunks(source, chunk_lines)
     first = next(chunks, None)
     if first is None:
         return
