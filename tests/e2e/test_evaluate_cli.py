@@ -319,7 +319,8 @@ def test_a_byte_order_mark_is_ignored_and_a_non_utf8_line_is_bad_input(tmp_path:
     assert done.returncode == 3
     assert done.stdout.splitlines() == [*A1_LINES, *A3_LINES]
     assert done.stderr.splitlines() == [
-        "bad complaint line 2: not UTF-8 text (byte 0xe9 at column 11)"
+        f"bad complaint line 2: not UTF-8 text (byte 0xe9 at column 11 of {source}; "
+        "crmsync reads UTF-8)"
     ]
 
 
@@ -549,7 +550,10 @@ def test_many_workers_give_the_same_bytes_as_one(tmp_path: Path) -> None:
     assert sorted(many.stderr.splitlines()) == sorted(one.stderr.splitlines())
     errors = one.stderr.splitlines()
     assert len(errors) == naive + 1
-    assert "bad complaint line 18000: not UTF-8 text (byte 0xe9 at column 11)" in errors
+    assert (
+        f"bad complaint line 18000: not UTF-8 text (byte 0xe9 at column 11 of {source}; "
+        "crmsync reads UTF-8)"
+    ) in errors
     # C-17998 and C-18000 (lines 17,999 and 18,001) around the bad line are evaluated
     ids = {json.loads(x)["complaint_id"] for x in one.stdout.splitlines()}
     assert {"C-17998", "C-18000"} <= ids

@@ -222,7 +222,7 @@ def _from_input(request: ReportRequest, input: str, workers: int | None) -> tupl
         size = os.fstat(raw.fileno()).st_size if input != "-" else 0
         if size >= PROGRESS_BYTES and err.is_terminal:
             raw = stack.enter_context(_progress(raw, size))
-        source = _Utf8Source(raw, undecodable)
+        source = _Utf8Source(raw, undecodable, "standard input" if input == "-" else input)
         for partial in report_stream(request, source, workers=workers):
             total.merge(partial)
     return total, len(undecodable)  # undecodable lines: named on standard error already

@@ -22,7 +22,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from itertools import chain, islice
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import msgspec
 
@@ -37,6 +37,9 @@ CHUNK_LINES = 4000
 CHUNK_CHARS = 1 << 21
 """Characters per chunk (rounded up to a whole line) for file-like sources: ~4,000 lines."""
 
+NESTED_TOO_DEEPLY = "not readable JSON: arrays or objects nested too deeply"
+"""The reason given for a line whose nesting exhausts the JSON reader's recursion."""
+
 _DAY = 86400
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _FAST_INSTANTS = 253402300800  # 10000-01-01: below it (and from 1970) instants format fast
@@ -44,6 +47,12 @@ _CACHE_LIMIT = 1 << 16  # formatted instants kept per worker before the cache st
 _SHARED_LIMIT = 1024  # not-started results remembered by identity
 _CLOCK_MINUTES = tuple(f"{m // 60:02d}:{m % 60:02d}:" for m in range(1440))
 _CLOCK_SECONDS = tuple(f'{s:02d}Z"' for s in range(60))
+
+
+class TextSink(Protocol):
+    """Where ``evaluate_stream`` writes: anything with a text ``write``."""
+
+    def write(self, text: str, /) -> int: ...
 
 
 @dataclass
@@ -200,6 +209,9 @@ def read_complaints(
             except ValueError as exc:
                 errors.append(BadComplaintError(f"line {numbers[i]}", f"not valid JSON: {exc}"))
                 continue
+            except RecursionError:
+                errors.append(BadComplaintError(f"line {numbers[i]}", NESTED_TOO_DEEPLY))
+                continue
         ref = f"line {numbers[i]}"
         try:
             yield ref, complaint_from_json(data, zone, ref)
@@ -310,7 +322,7 @@ def line_chunks(source: Iterable[str], size: int) -> Iterator[list[tuple[int, st
 def evaluate_stream(
     charter: Charter,
     source: Iterable[str],
-    sink: IO[str],
+    sink: TextSink,
     now: int,
     *,
     workers: int | None = None,

@@ -79,7 +79,7 @@ def _achievement_chart(plt: Any, rows: Sequence[dict[str, Any]], clocks: Sequenc
     ax.set_xticks(range(len(periods)), periods, rotation=45 if len(periods) > 6 else 0)
     ax.set_ylim(0, 105)
     ax.set_ylabel("achievement %")
-    ax.legend(fontsize=7, ncols=2, loc="lower left", frameon=False)
+    ax.legend(fontsize=7, ncols=4, loc="lower left", bbox_to_anchor=(0, 1.0), frameon=False)
     ax.grid(axis="y", alpha=0.3)
     return _svg(fig)
 
@@ -105,7 +105,7 @@ def _outcomes_chart(plt: Any, rows: Sequence[dict[str, Any]]) -> str:
         bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
     ax.set_xticks(range(len(periods)), periods, rotation=45 if len(periods) > 6 else 0)
     ax.set_ylabel("clock instances")
-    ax.legend(fontsize=7, ncols=4, loc="upper left", frameon=False)
+    ax.legend(fontsize=7, ncols=4, loc="lower left", bbox_to_anchor=(0, 1.0), frameon=False)
     return _svg(fig)
 
 
@@ -188,7 +188,7 @@ def _group_chart(plt: Any, totals: Sequence[dict[str, Any]], clocks: Sequence[st
     ax.set_xticks([x + 0.4 - width / 2 for x in range(len(groups))], groups)
     ax.set_ylim(0, 105)
     ax.set_ylabel("achievement %")
-    ax.legend(fontsize=7, ncols=2, loc="lower left", frameon=False)
+    ax.legend(fontsize=7, ncols=4, loc="lower left", bbox_to_anchor=(0, 1.0), frameon=False)
     return _svg(fig)
 
 
