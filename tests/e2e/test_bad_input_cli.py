@@ -247,3 +247,75 @@ def test_control_characters_in_ids_are_escaped_on_the_terminal(tmp_path: Path) -
     assert explained.returncode == 3
     assert "\x1b" not in explained.stderr
     assert "E-\\x1b[31m-\\u202e" in explained.stderr
+
+
+# ------------------------------------------------------------------ hostile YAML files
+
+BOMB = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi", strict=True)
+)  # 9^9 = 387,420,489 values once expanded
+
+
+def limited_memory() -> None:
+    """Runs in the child: at most 2 GiB of address space (the bomb took 1.6 GB in a minute)."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+
+def run_bounded(args: Sequence[str | Path]) -> subprocess.CompletedProcess[str]:
+    """crmsync under a 2 GiB address-space limit and a 60 s hang guard."""
+    return subprocess.run(
+        [*crmsync_command(), *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1"},
+        timeout=60,
+        check=False,
+        preexec_fn=limited_memory,
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (BOMB, "aliases expand to more than 100,000 values (an alias bomb?): not read"),
+        ("a: &a\n  b: *a\n", ":1: recursive alias: the value anchored here holds an alias"),
+        ("x: " + "[" * 200_000 + "]" * 200_000 + "\n", "YAML nested too deeply to read"),
+        ("#" + "x" * (100 << 20) + "\n", "larger than 1 MiB: not read"),
+    ],
+    ids=["alias-bomb", "recursive-alias", "deep-nesting", "100MB"],
+)
+def test_a_hostile_charter_is_refused_in_bounded_memory_and_time(
+    tmp_path: Path, text: str, problem: str
+) -> None:
+    """Alias bombs, recursive aliases, deep nesting and huge files are refused: exit 2, named."""
+    charter = tmp_path / "hostile.yaml"
+    charter.write_text(text, encoding="utf-8")
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps(complaint("G-1")) + "\n", encoding="utf-8")
+    done = run_bounded(["evaluate", "-c", charter, "-i", source, "--now", NOW])
+    assert "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert f"{charter}" in done.stderr
+    assert problem in done.stderr
+
+
+def test_dev_zero_as_a_mapping_is_refused_by_check(tmp_path: Path) -> None:
+    """`crmsync check --mapping /dev/zero` reads at most 1 MiB of it and names the file."""
+    done = run_bounded(["check", "--mapping", "/dev/zero", ASTON])
+    assert "Traceback" not in done.stderr
+    assert done.returncode == 2
+    assert "/dev/zero: larger than 1 MiB: not read" in done.stderr
+
+
+def test_an_alias_bomb_mapping_is_refused_by_check(tmp_path: Path) -> None:
+    """`crmsync check` names an alias-bomb mapping and still checks the charter."""
+    mapping = tmp_path / "bomb.yaml"
+    mapping.write_text(BOMB, encoding="utf-8")
+    done = run_bounded(["check", "--mapping", mapping, ASTON])
+    assert "Traceback" not in done.stderr
+    assert done.returncode == 2
+    assert f"{mapping}: aliases expand to more than 100,000 values" in done.stderr
+    assert f"{ASTON}" in done.stdout + done.stderr

@@ -28,9 +28,9 @@ from crmsync.cli.app import (
     plain,
 )
 from crmsync.domain.charter import Charter
-from crmsync.domain.complaint import complaint_from_json
-from crmsync.domain.evaluation import ClockResult, State, evaluate
-from crmsync.domain.explanation import explain_count, local_text
+from crmsync.domain.complaint import Complaint, complaint_from_json
+from crmsync.domain.evaluation import ClockResult, State, clock_extension_steps, evaluate
+from crmsync.domain.explanation import explain_count, explain_extensions, local_text
 from crmsync.domain.instants import format_instant
 from crmsync.errors import BadComplaintError
 from crmsync.service.evaluate_stream import NESTED_TOO_DEEPLY, evaluate_stream
@@ -308,7 +308,7 @@ _STATE_STYLE = {
 }
 
 
-def _how(charter: Charter, result: ClockResult) -> str:
+def _how(charter: Charter, result: ClockResult, complaint: Complaint, now: int) -> str:
     clock = charter.clock(result.clock)
     if result.started_at is None:
         return f"waiting for '{clock.start}'"
@@ -323,6 +323,10 @@ def _how(charter: Charter, result: ClockResult) -> str:
     warn = getattr(clock, "warn_after", None)
     if warn is not None:
         lines.append("warning: " + explain_count(charter.calendar, result.started_at, warn, event))
+    extension = getattr(clock, "extend", None)
+    if extension is not None:
+        steps = clock_extension_steps(charter.calendar, clock, complaint, now)
+        lines.extend(explain_extensions(charter.calendar, extension, steps))
     if result.missing:
         lines.append("missing: " + ", ".join(result.missing))
     if result.breaches:
@@ -378,7 +382,7 @@ def explain_cmd(
     # Printed below the table, unwrapped, so the sentences stay whole at any width.
     out.print("How it was counted:", style="bold")
     for r in results:
-        for i, line in enumerate(_how(loaded, r).split("\n")):
+        for i, line in enumerate(_how(loaded, r, complaint, instant).split("\n")):
             head = f"  {r.clock}: " if i == 0 else " " * (len(r.clock) + 4)
             out.print(Text(head + line), soft_wrap=True)
     if skipped:

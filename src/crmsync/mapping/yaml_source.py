@@ -4,6 +4,11 @@ Scalars are resolved as in YAML 1.2's core schema: only ``true/false``, ``null``
 integers and floats are typed; everything else (``NO``, ``on``, ``08:30``, dates) stays a
 string, so country codes, times and picklist values are read as written. Duplicate keys
 are an error, not a silent overwrite.
+
+Hostile files are refused before they cost memory or time: a file larger than
+``MAX_FILE_BYTES`` is not read, aliases may add at most ``MAX_ALIAS_VALUES`` values
+("billion laughs"), an alias inside its own anchor is an error, and so is nesting deeper
+than the parser's recursion allows.
 """
 
 from __future__ import annotations
@@ -18,6 +23,11 @@ import yaml
 from crmsync.errors import CharterFileError, Problem
 
 Loc = tuple[str | int, ...]
+
+MAX_FILE_BYTES = 1 << 20
+"""Largest charter or mapping file read (1 MiB; the bundled ones are under 16 KB)."""
+MAX_ALIAS_VALUES = 100_000
+"""How many values aliases (``*name``) may add to a document when expanded."""
 
 _INT = re.compile(r"^[-+]?[0-9]+$")
 _FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
@@ -137,6 +147,8 @@ def parse_yaml(text: str, file: str, *, keep_going: bool = False) -> YamlDocumen
     problems. A syntax error or an empty file is always raised.
     """
     doc = YamlDocument(file=file, data=None)
+    if len(text) > MAX_FILE_BYTES:
+        raise CharterFileError(file, [_too_large(file)])
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
@@ -152,8 +164,15 @@ def parse_yaml(text: str, file: str, *, keep_going: bool = False) -> YamlDocumen
         raise CharterFileError(
             file, [Problem(file, line, "", f"YAML syntax: unacceptable character: {exc.reason}")]
         ) from None
+    except RecursionError:
+        raise CharterFileError(
+            file, [Problem(file, None, "", "YAML nested too deeply to read")]
+        ) from None
     if node is None:
         raise CharterFileError(file, [Problem(file, 1, "", "the file is empty")])
+    alias_problem = _alias_problem(node, file)
+    if alias_problem is not None:
+        raise CharterFileError(file, [alias_problem])
     problems: list[Problem] = []
     doc.data = _convert(node, (), doc, problems)
     if problems and not keep_going:
@@ -163,11 +182,83 @@ def parse_yaml(text: str, file: str, *, keep_going: bool = False) -> YamlDocumen
 
 
 def load_yaml(path: Path, *, keep_going: bool = False) -> YamlDocument:
-    """Read and parse ``path`` (see ``parse_yaml``); an unreadable file is an error too."""
+    """Read and parse ``path`` (see ``parse_yaml``); an unreadable file, one larger than
+    ``MAX_FILE_BYTES`` (``/dev/zero`` too) or one that is not UTF-8 is an error too."""
+    file = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CharterFileError(
-            str(path), [Problem(str(path), None, "", f"cannot read: {exc}")]
-        ) from None
-    return parse_yaml(text, str(path), keep_going=keep_going)
+        with path.open("rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise CharterFileError(file, [Problem(file, None, "", f"cannot read: {reason}")]) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise CharterFileError(file, [_too_large(file)])
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        what = f"not UTF-8 text (byte 0x{data[exc.start]:02x} at column {column}); save it as UTF-8"
+        raise CharterFileError(file, [Problem(file, line, "", what)]) from None
+    return parse_yaml(text, file, keep_going=keep_going)
+
+
+def _too_large(file: str) -> Problem:
+    return Problem(
+        file,
+        None,
+        "",
+        f"larger than {MAX_FILE_BYTES >> 20} MiB: not read (a charter or mapping is a few "
+        "kilobytes)",
+    )
+
+
+def _alias_problem(root: yaml.Node, file: str) -> Problem | None:
+    """An alias that contains itself, or aliases that expand the document by more than
+    ``MAX_ALIAS_VALUES`` values; None when neither. Walks each node once (no recursion)."""
+    sizes: dict[int, int] = {}  # node id -> values it expands to (capped: no huge integers)
+    distinct = 0
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    open_nodes: set[int] = set()
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        children = _children(node)
+        if children_done:
+            open_nodes.discard(key)
+            sizes[key] = min(1 << 62, 1 + sum(sizes[id(c)] for c in children))
+            continue
+        if key in sizes:
+            continue  # an alias of a node already walked: its size is known
+        if key in open_nodes:
+            line = node.start_mark.line + 1
+            return Problem(file, line, "", _RECURSIVE)
+        distinct += 1
+        if not children:
+            sizes[key] = 1
+            continue
+        open_nodes.add(key)
+        stack.append((node, True))
+        for child in children:
+            if id(child) in open_nodes:
+                return Problem(file, child.start_mark.line + 1, "", _RECURSIVE)
+            stack.append((child, False))
+    if sizes[id(root)] - distinct > MAX_ALIAS_VALUES:
+        return Problem(
+            file,
+            None,
+            "",
+            f"aliases expand to more than {MAX_ALIAS_VALUES:,} values (an alias bomb?): not read",
+        )
+    return None
+
+
+_RECURSIVE = "recursive alias: the value anchored here holds an alias to itself"
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []

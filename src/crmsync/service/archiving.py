@@ -310,6 +310,8 @@ def clock_json(result: ClockResult) -> dict[str, Any]:
         out["breaches"] = result.breaches
     if result.missing is not None:
         out["missing"] = list(result.missing)
+    if result.extensions is not None:
+        out["extensions"] = result.extensions
     return out
 
 

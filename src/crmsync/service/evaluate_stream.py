@@ -81,6 +81,8 @@ def result_line(complaint_id: str, r: ClockResult) -> str:
         line += f', "breaches": {r.breaches}'
     if r.missing is not None:
         line += f', "missing": {json.dumps(list(r.missing))}'
+    if r.extensions is not None:
+        line += f', "extensions": {r.extensions}'
     return line + "}"
 
 
@@ -137,6 +139,8 @@ class _LineWriter:
             if missing is None:
                 missing = self.missing[r.missing] = json.dumps(list(r.missing))
             tail += f', "missing": {missing}'
+        if r.extensions is not None:
+            tail += f', "extensions": {r.extensions}'
         return tail + "}"
 
     def lines(self, complaint_id: str, results: list[ClockResult], out: list[str]) -> None:
@@ -158,7 +162,10 @@ class _LineWriter:
             elif r.started_at is None and r.due_at is None and r.warn_at is None:
                 # not started: the same text for every complaint (state by identity:
                 # hashing an enum member runs Python code)
-                key = (r.clock, id(r.state), r.stopped_at, r.occurrence, r.breaches, r.missing)
+                key = (
+                    r.clock, id(r.state), r.stopped_at, r.occurrence, r.breaches, r.missing,
+                    r.extensions,
+                )  # fmt: skip
                 tail = unstarted.get(key)
                 if tail is None:
                     tail = unstarted[key] = self._tail(r)
