@@ -113,6 +113,11 @@ class Settings(BaseSettings):
         default=90 * 86400,
         description="forget cycle history older than this (the newest run stays); 'never' keeps it",
     )
+    monthly_report: str = Field(
+        default="reports",
+        description="where the worker writes last month's report (HTML and JSON) on the 1st "
+        "of each month: a folder (relative to data_dir unless absolute), or 'off'",
+    )
     http_port: int = Field(default=8080, description="health and metrics port")
     log_format: Literal["auto", "json", "console"] = Field(
         default="auto", description="auto: readable on a terminal, JSON otherwise"
