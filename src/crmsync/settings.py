@@ -99,6 +99,11 @@ class Settings(BaseSettings):
         default=None,
         description="base64 32-byte key: archive entries encrypted at rest (AES-256-GCM)",
     )
+    archive_keys: SecretStr | None = Field(
+        default=None,
+        description="earlier archive keys, to read entries sealed before a rotation: base64 "
+        "keys separated by commas, spaces or lines (new entries use CRMSYNC_ARCHIVE_KEY)",
+    )
     keep_closed: int | None = Field(
         default=180 * 86400,
         description="forget a closed complaint (and its finished follow-ups) in the state store "
