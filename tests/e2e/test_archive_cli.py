@@ -167,6 +167,39 @@ def test_verify_holds_the_chain_against_the_state_stores_witness(env: dict[str, 
     )
 
 
+def test_a_changed_index_line_is_reported_refused_and_rebuilt(env: dict[str, str]) -> None:
+    """One complaint id changed in index.jsonl: verify exits 4 naming the line, search and
+    show by complaint refuse pointing at reindex, show by reference still reads the entry;
+    after reindex search finds the complaint again and verify is intact."""
+    assert cli("archive", "run", "--now", NOW).exit_code == 0
+    ids = case_ids(env["CRMSYNC_DATA_DIR"])
+    index = Path(env["CRMSYNC_DATA_DIR"]) / ARCHIVE_DIR / "default" / "index.jsonl"
+    lines = index.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[1] = lines[1].replace(ids[1], "500TAMPERED")
+    index.write_text("".join(lines), encoding="utf-8")
+
+    verify = cli("archive", "verify", "--json")
+    assert verify.exit_code == 4
+    assert json.loads(verify.stdout)["index_bad"] == [
+        "default/2: index line 2 differs from the entry in complaint_id"
+    ]
+    plain = cli("archive", "verify")
+    assert "index: default/2: index line 2 differs" in plain.stdout
+    for args in (("search", "--complaint", ids[1]), ("show", ids[1])):
+        refused = cli("archive", *args)
+        assert refused.exit_code == 1
+        assert "disagrees with its entries" in refused.stderr
+        assert "crmsync archive reindex" in refused.stderr
+    assert cli("archive", "show", "default/2").exit_code == 0
+
+    rebuilt = cli("archive", "reindex")
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert "index rebuilt from 3 entries" in rebuilt.stdout
+    found = cli("archive", "search", "--complaint", ids[1], "--json")
+    assert [json.loads(x)["ref"] for x in found.stdout.splitlines()] == ["default/2"]
+    assert cli("archive", "verify").exit_code == 0
+
+
 def test_a_wrong_or_malformed_key_is_a_clear_error(
     env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -533,3 +533,101 @@ def test_the_bundled_aston_charter_loads_with_its_clock_ids() -> None:
         "level3-resolution",
     ]
     assert charter.calendar.zone.key == "Europe/London"
+
+
+@pytest.mark.parametrize(
+    ("clock", "line", "path", "fragment"),
+    [
+        (
+            "    start: received\n    stop: done\n    target: 10 business_days\n"
+            "    extend: {on: extended, by: 10 business_days, max: 0}\n",
+            12,
+            "clocks[0].extend.max",
+            "'max' must be a whole number >= 1 (got 0)",
+        ),
+        (
+            "    start: received\n    stop: done\n    target: 10 business_days\n"
+            "    extend: {on: extended, by: 10 business_days, max: -2}\n",
+            12,
+            "clocks[0].extend.max",
+            "'max' must be a whole number >= 1 (got -2)",
+        ),
+        (
+            "    start: received\n    stop: done\n    target_field: promised\n"
+            "    extend: {on: extended, by: 10 business_days}\n",
+            8,
+            "clocks[0]",
+            "a 'target_field' clock cannot be extended",
+        ),
+        (
+            "    start: received\n    reset: update\n    every: 20 business_days\n"
+            "    extend: {on: extended, by: 10 business_days}\n",
+            8,
+            "clocks[0]",
+            "a recurring clock takes no 'extend'",
+        ),
+        (
+            "    start: received\n    stop: done\n    target: 10 business_days\n"
+            "    extend: {on: Extended, by: 10 business_days}\n",
+            12,
+            "clocks[0].extend.on",
+            "(got 'Extended')",
+        ),
+        (
+            "    start: received\n    stop: done\n    target: 10 business_days\n"
+            "    extend: {by: 10 business_days}\n",
+            12,
+            "clocks[0].extend.on",
+            "'on' is required",
+        ),
+        (
+            "    start: received\n    stop: done\n    target: 10 business_days\n"
+            "    extend: {on: extended, by: 10 fortnights}\n",
+            12,
+            "clocks[0].extend.by",
+            "unknown unit 'fortnights'",
+        ),
+        (
+            "    start: received\n    stop: done\n    target: 10 business_days\n"
+            "    extend: {on: extended, by: 10 business_days, maxx: 2}\n",
+            12,
+            "clocks[0].extend.maxx",
+            "unknown key 'maxx' (did you mean 'max'?)",
+        ),
+    ],
+    ids=[
+        "max-zero",
+        "max-negative",
+        "target-field-clock",
+        "recurring-clock",
+        "event-name-case",
+        "no-event",
+        "bad-duration",
+        "typo-key",
+    ],
+)
+def test_a_bad_extend_is_refused_at_its_line(
+    clock: str, line: int, path: str, fragment: str
+) -> None:
+    """Each mistake in a clock's `extend` is one problem naming the line and what is wrong."""
+    found = problems(charter_with_clock(clock))
+    assert where(found) == [(line, path)]
+    assert fragment in found[0].message
+
+
+def test_extend_loads_with_max_defaulting_to_one() -> None:
+    """`extend: {on, by}` loads with max 1, and its event is one the charter uses."""
+    charter = load_charter_text(
+        charter_with_clock(
+            "    start: received\n    stop: done\n    target: 10 business_days\n"
+            "    extend: {on: extended, by: 10 business_days}\n"
+        )
+    )
+    extension = getattr(charter.clock("c"), "extend", None)
+    assert extension is not None
+    assert (extension.on, str(extension.by), extension.max) == (
+        "extended",
+        "10 business_days",
+        1,
+    )
+    assert "extended" in charter.event_names

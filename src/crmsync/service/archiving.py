@@ -220,7 +220,8 @@ def verify_archive(
     witness: ChainHead | None = None,
 ) -> ChainReport:
     """Walk the profile's whole chain and check every entry and link (and, given the
-    ``witness`` the state store recorded, that the chain still reaches it unchanged).
+    ``witness`` the state store recorded, that the chain still reaches it unchanged); then
+    hold the store's index against the entries (``ChainReport.index_bad``).
 
     The head is read first and entries appended during the walk are left out. Bodies
     sealed with no key given are counted as unchecked (links and header hashes are still
@@ -248,7 +249,9 @@ def verify_archive(
             except ArchiveError as exc:
                 problem = str(exc)
         verifier.add(stored, body, problem)
-    return verifier.finish(head)
+    report = verifier.finish(head)
+    report.index_bad = archive.index_problems(profile)
+    return report
 
 
 # ----------------------------------------------------------------------------- archiving
@@ -310,6 +313,8 @@ def clock_json(result: ClockResult) -> dict[str, Any]:
         out["breaches"] = result.breaches
     if result.missing is not None:
         out["missing"] = list(result.missing)
+    if result.extensions is not None:
+        out["extensions"] = result.extensions
     return out
 
 

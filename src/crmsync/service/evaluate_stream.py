@@ -8,7 +8,8 @@ The hot path is tuned (about 30,000 Aston complaints a second on two cores) with
 touching the meaning: a file-like source is read in blocks of whole lines that travel
 to the workers as one string, each worker returns its output as one string, and the
 output lines are assembled from per-charter constants. The text is byte for byte what
-``result_line`` gives, and bad lines get the same messages as ``json.loads`` gives.
+``result_line`` gives, and bad lines get the same messages as ``json.loads`` gives (lines
+are decoded by msgspec; a line it refuses is decoded again by ``json.loads``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from itertools import chain, islice
 from typing import IO, Any, Protocol
+
+import msgspec
 
 from crmsync.domain.charter import Charter
 from crmsync.domain.complaint import Complaint, complaint_from_json
@@ -78,6 +81,8 @@ def result_line(complaint_id: str, r: ClockResult) -> str:
         line += f', "breaches": {r.breaches}'
     if r.missing is not None:
         line += f', "missing": {json.dumps(list(r.missing))}'
+    if r.extensions is not None:
+        line += f', "extensions": {r.extensions}'
     return line + "}"
 
 
@@ -134,6 +139,8 @@ class _LineWriter:
             if missing is None:
                 missing = self.missing[r.missing] = json.dumps(list(r.missing))
             tail += f', "missing": {missing}'
+        if r.extensions is not None:
+            tail += f', "extensions": {r.extensions}'
         return tail + "}"
 
     def lines(self, complaint_id: str, results: list[ClockResult], out: list[str]) -> None:
@@ -155,7 +162,10 @@ class _LineWriter:
             elif r.started_at is None and r.due_at is None and r.warn_at is None:
                 # not started: the same text for every complaint (state by identity:
                 # hashing an enum member runs Python code)
-                key = (r.clock, id(r.state), r.stopped_at, r.occurrence, r.breaches, r.missing)
+                key = (
+                    r.clock, id(r.state), r.stopped_at, r.occurrence, r.breaches, r.missing,
+                    r.extensions,
+                )  # fmt: skip
                 tail = unstarted.get(key)
                 if tail is None:
                     tail = unstarted[key] = self._tail(r)
@@ -167,8 +177,9 @@ class _LineWriter:
                 out.append(head + self._tail(r))
 
 
-# what json.loads runs, minus its checks (typeshed does not declare the attribute)
-_scan_json: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+# msgspec reads a line about twice as fast as json.loads and gives the same values for
+# every line it accepts (integers of any size included); what it refuses goes to json.loads
+_decode_json: Callable[[str], Any] = msgspec.json.Decoder().decode
 
 
 def located(exc: BadComplaintError, ref: str) -> BadComplaintError:
@@ -190,17 +201,16 @@ def read_complaints(
     it, since json.loads's message counts that newline.
     """
     zone = charter.calendar.zone
-    scan = _scan_json
+    decode = _decode_json
     for i, line in enumerate(lines):
         if not line or line.isspace():
             continue
         data: Any
         try:
-            data, end = scan(line, 0)
-            if end != len(line):
-                raise ValueError("extra data")
-        except (StopIteration, ValueError, RecursionError):
-            # not plain JSON: json.loads decides, with its own message
+            data = decode(line)
+        except (msgspec.DecodeError, RecursionError):
+            # not plain JSON (or JSON that msgspec reads otherwise, such as 1e400 or NaN):
+            # json.loads decides, with its own message
             try:
                 data = json.loads(as_read(i))
             except ValueError as exc:
