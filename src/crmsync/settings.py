@@ -99,6 +99,11 @@ class Settings(BaseSettings):
         default=None,
         description="base64 32-byte key: archive entries encrypted at rest (AES-256-GCM)",
     )
+    archive_keys: SecretStr | None = Field(
+        default=None,
+        description="earlier archive keys, to read entries sealed before a rotation: base64 "
+        "keys separated by commas, spaces or lines (new entries use CRMSYNC_ARCHIVE_KEY)",
+    )
     keep_closed: int | None = Field(
         default=180 * 86400,
         description="forget a closed complaint (and its finished follow-ups) in the state store "
@@ -107,6 +112,11 @@ class Settings(BaseSettings):
     keep_runs: int | None = Field(
         default=90 * 86400,
         description="forget cycle history older than this (the newest run stays); 'never' keeps it",
+    )
+    monthly_report: str = Field(
+        default="reports",
+        description="where the worker writes last month's report (HTML and JSON) on the 1st "
+        "of each month: a folder (relative to data_dir unless absolute), or 'off'",
     )
     http_port: int = Field(default=8080, description="health and metrics port")
     log_format: Literal["auto", "json", "console"] = Field(

@@ -217,6 +217,68 @@ def test_a_wrong_or_malformed_key_is_a_clear_error(
     assert "CRMSYNC_ARCHIVE_KEY" in bad.stderr and "c2hvcnQ=" not in bad.stderr
 
 
+def test_after_a_key_rotation_verify_is_intact_and_old_entries_read(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Three entries sealed with key A; then key B current and A kept in the secret file
+    crmsync_archive_keys: a new entry is sealed with B, verify is intact with every body
+    checked, and show, search and export read old and new entries. No key is ever printed."""
+    old_key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+    new_key = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="
+    monkeypatch.setenv("CRMSYNC_ARCHIVE_KEY", old_key)
+    assert cli("archive", "run", "--now", NOW).exit_code == 0
+    with LocalCrm(Path(env["CRMSYNC_DATA_DIR"]) / LOCAL_CRM_FILE) as crm:
+        [added] = crm.insert_records(
+            "Case",
+            [
+                {
+                    "Type": "Complaint",
+                    "CreatedDate": "2026-04-01T10:00:00.000+0000",
+                    "ClosedDate": "2026-04-25T10:00:00.000+0000",
+                    "SuppliedName": "Customer after the rotation",
+                }
+            ],
+        )
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "crmsync_archive_keys").write_text(f"{old_key}\n", encoding="utf-8")
+    monkeypatch.setenv("CRMSYNC_SECRETS_DIR", str(secrets))
+    monkeypatch.setenv("CRMSYNC_ARCHIVE_KEY", new_key)
+    rotated = cli("archive", "run", "--now", "2026-06-02T02:00:00Z", "--json")
+    assert rotated.exit_code == 0, rotated.output
+    assert json.loads(rotated.stdout)["archived"] == 1
+
+    root = Path(env["CRMSYNC_DATA_DIR"]) / ARCHIVE_DIR
+    key_ids = [
+        json.loads(entry_path(root, "default", n).read_text())["sealed"]["key_id"]
+        for n in (1, 2, 3, 4)
+    ]
+    assert key_ids[0] == key_ids[1] == key_ids[2] != key_ids[3]
+    verify = cli("archive", "verify", "--json")
+    assert verify.exit_code == 0, verify.stdout
+    assert json.loads(verify.stdout)["unchecked_bodies"] == 0
+    old = json.loads(cli("archive", "show", "default/1").stdout)
+    assert old["body"]["record"]["fields"]["SuppliedName"] == "Customer 0"
+    new = cli("archive", "show", added.id)
+    assert json.loads(new.stdout)["body"]["record"]["fields"]["SuppliedName"] == (
+        "Customer after the rotation"
+    )
+    found = cli("archive", "search", "--from", "2026-03-01", "--json")
+    assert [json.loads(x)["ref"] for x in found.stdout.splitlines()] == [
+        f"default/{n}" for n in (1, 2, 3, 4)
+    ]
+    exported = cli("archive", "export")
+    assert exported.exit_code == 0
+    assert len(exported.stdout.splitlines()) == 4
+
+    monkeypatch.setenv("CRMSYNC_SECRETS_DIR", str(tmp_path / "none"))  # the old key dropped
+    lost = cli("archive", "verify")
+    assert lost.exit_code == 1
+    assert key_ids[0] in lost.stderr and "CRMSYNC_ARCHIVE_KEYS" in lost.stderr
+    for result in (rotated, verify, new, found, exported, lost):
+        assert old_key not in result.output and new_key not in result.output
+
+
 def test_the_installed_command_logs_who_read_an_entry(env: dict[str, str]) -> None:
     """A real `crmsync archive show` process logs archive_read with CRMSYNC_ACTOR."""
     assert cli("archive", "run", "--now", NOW).exit_code == 0

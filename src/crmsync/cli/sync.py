@@ -282,7 +282,9 @@ def demo_cmd(
     charter: Annotated[
         str,
         typer.Option(
-            "--charter", help="Bundled charter: aston, the-square-mile, studijob, kilkenny."
+            "--charter",
+            help="Bundled charter: aston, the-square-mile, studijob, kilkenny, fca-disp, "
+            "housing-ombudsman, cbi-cpc.",
         ),
     ] = "aston",
     count: Annotated[
