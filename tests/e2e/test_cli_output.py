@@ -76,18 +76,24 @@ def test_demo_on_a_pipe_prints_whole_lines_and_commands_that_work(
         f"export CRMSYNC_DATA_DIR={data / 'demo-aston'} CRMSYNC_PROFILE=demo-aston "
         "CRMSYNC_CHARTER=mappings/charters/aston.yaml"
     )
-    [explain] = [line.strip() for line in lines if " explain --id " in line]
+    [explain] = [line.strip() for line in lines if " explain --charter " in line]
     complaint_id = explain.rsplit(" ", 1)[1]
     with LocalCrm(data / "demo-aston" / "local-crm.sqlite3") as crm:
         assert complaint_id in {r.id for r in crm.export_records("Case")}
     assert ".venv/bin/crmsync sync --once" in [line.strip() for line in lines]
 
-    # the printed environment works the demo's profile: the next cycle sees no change
+    # the printed environment works the demo's profile: the next cycle sees no change,
+    # and the printed explain and report commands answer from the demo's data
     exported = dict(item.split("=", 1) for item in shlex.split(export)[1:])
     again = run(["sync", "--once", "--json"], {**env, **exported})
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["flags_written"] == 0
     assert all(json.loads(line)["profile"] == "demo-aston" for line in again.stderr.splitlines())
+    for printed in (explain, next(line.strip() for line in lines if " report " in line)):
+        args = shlex.split(printed)[1:]
+        answered = run(args, {**env, **exported})
+        assert answered.returncode == 0, (printed, answered.stderr)
+        assert answered.stdout.strip()
 
 
 def test_evaluate_on_a_pipe_prints_only_data(clean_env: dict[str, str], tmp_path: Path) -> None:
