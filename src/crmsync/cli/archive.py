@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.table import Table
 
-from crmsync.cli.app import EXIT_BAD_INPUT, app, fail, load_charter_or_exit, parse_now
+from crmsync.cli.app import EXIT_BAD_INPUT, app, fail, load_charter_or_exit, parse_now, plain
 from crmsync.cli.locking import WaitOption, hold_profile
 from crmsync.cli.progress import out_console, progress, summary
 from crmsync.cli.sync import crash_hook_from_env, load_profile
@@ -327,7 +327,7 @@ def search_cmd(
     for column in ("ref", "complaint", "closed at", "archived at", "charter"):
         table.add_column(column, overflow="fold")
     for h in found:
-        table.add_row(h.ref, h.complaint_id, h.closed_at, h.archived_at, h.charter)
+        table.add_row(plain(h.ref), plain(h.complaint_id), h.closed_at, h.archived_at, h.charter)
     out_console().print(table)
 
 
