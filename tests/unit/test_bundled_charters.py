@@ -16,11 +16,13 @@ from typing import Any
 import jsonschema
 import pytest
 
+from crmsync.domain.action_planning import FollowUp
 from crmsync.domain.charter import Charter, ClockKind, CompletenessClock, RecurringClock
 from crmsync.domain.complaint import complaint_from_json
 from crmsync.domain.evaluation import ClockResult, State, evaluate
 from crmsync.domain.instants import format_instant, parse_instant
 from crmsync.mapping.charter_file import CharterSpec, charter_json_schema, load_charter
+from crmsync.mapping.field_mapping import FieldMapping, load_mapping
 from crmsync.mapping.yaml_source import load_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -927,3 +929,47 @@ def test_cbi_outcome_within_five_business_days_of_the_investigation() -> None:
         State.MET_LATE,
     )
     assert results["resolution"].state is State.MET  # the holding response by 14 May
+
+
+# ----------------------------------------------------------------------------- follow-up texts
+
+
+def _mapping() -> FieldMapping:
+    return load_mapping(ROOT / "mappings" / "salesforce.yaml")
+
+
+@pytest.mark.parametrize("name", REGULATED)
+def test_regulated_clocks_have_english_follow_up_names(name: str) -> None:
+    """The bundled mapping names every regulated clock in English (no bare clock id)."""
+    english = _mapping().spec.follow_ups.templates["en"].clock_names
+    for clock in _charter(name).clocks:
+        assert english.get(clock.id), f"{name}: {clock.id}"
+
+
+def test_cbi_clocks_have_irish_follow_up_names() -> None:
+    """Every cbi-cpc clock has an Irish name for complaints whose language is ga."""
+    irish = _mapping().spec.follow_ups.templates["ga"].clock_names
+    for clock in _charter("cbi-cpc").clocks:
+        assert irish.get(clock.id), clock.id
+
+
+def test_an_irish_cbi_complaint_gets_an_irish_follow_up() -> None:
+    """A breached cbi-cpc outcome on a `ga` complaint: Irish subject with the Irish clock name."""
+    charter = _charter("cbi-cpc")
+    complaint = complaint_from_json(
+        {"id": "C-9", "events": {}, "attributes": {"language": "ga", "owner": "005O"}},
+        charter.calendar.zone,
+        "t",
+    )
+    follow_up = FollowUp(
+        "crmsync:C-9:outcome:0:breached",
+        "C-9",
+        "outcome",
+        0,
+        "breached",
+        "breached",
+        "owner",
+        parse_instant("2026-06-08T16:00:00Z", charter.calendar.zone),
+    )
+    fields = _mapping().task_fields(follow_up, complaint, charter)
+    assert fields["Subject"].startswith("Gearán C-9: toradh an imscrúdaithe i scríbhinn")

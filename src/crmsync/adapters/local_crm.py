@@ -50,6 +50,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, NoReturn, Self
 
+from crmsync.adapters._private_file import create_private_file
 from crmsync.errors import CrmError, CrmTransientError
 from crmsync.ports import CallCounter, FieldFilter, FieldInfo, Record, WriteResult
 
@@ -284,6 +285,7 @@ class LocalCrm:
         }
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            create_private_file(self.path)  # 0600, like the archive's files
             with self._write() as conn:
                 for statement in _DDL.split(";"):
                     if statement.strip():
