@@ -432,3 +432,46 @@ def test_an_end_rewritten_after_a_cut_stops_the_next_run(world: World) -> None:
     ]
     with pytest.raises(ArchiveError, match=f"entry default/{removed} is not the one witnessed"):
         world.run_at("2026-04-13T02:00:00+00:00")
+
+
+class StaleSearch(LocalArchiveStore):
+    """The local archive, except that the first lookup of each complaint version misses
+    (another writer appended it after this one looked): a fake, no mock."""
+
+    seen: set[tuple[str | None, str | None]]
+
+    def search(self, profile: str, **criteria: Any) -> list[Any]:
+        key = (criteria.get("complaint_id"), criteria.get("version"))
+        if criteria.get("version") is not None and key not in self.seen:
+            self.seen.add(key)
+            return []
+        return super().search(profile, **criteria)
+
+
+def test_a_writer_that_missed_an_entry_uses_it_instead_of_a_second_one(
+    world: World, tmp_path: Path
+) -> None:
+    """A second writer (its own state, so it queues the case again) whose lookup misses the
+    entry another wrote: the store refuses the duplicate and the service takes the entry
+    already there; the archive keeps one entry and verifies."""
+    case_id = closed_case(world)
+    first = world.run_at("2026-04-10T02:00:00+00:00")
+    assert (first.archived, first.marked) == (1, 1)
+    world.update(case_id, Archived_At__c=None, Archive_Ref__c=None)  # as if never marked
+    world.clock.set("2026-04-10T02:05:00+00:00")
+    other_state = SqliteStateStore(tmp_path / "other-state.sqlite3")
+    other_state.migrate()
+    stale = StaleSearch(world.archive.root)
+    stale.seen = set()
+    second = ArchivingService(
+        crm=world.crm,
+        state=other_state,
+        archive=stale,
+        charter=ASTON,
+        mapping=MAPPING,
+        archive_after=AFTER,
+    ).run()
+    assert (second.archived, second.recovered, second.marked) == (0, 1, 1)
+    assert second.refs == ["default/1"]
+    assert [h.seq for h in world.archive.search("default", complaint_id=case_id)] == [1]
+    assert verify_archive(world.archive, "default", None).ok

@@ -32,7 +32,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from crmsync.cli.app import EXIT_BAD_INPUT, app, fail, load_charter_or_exit, parse_now
+from crmsync.cli.app import EXIT_BAD_INPUT, app, fail, load_charter_or_exit, parse_now, plain
 from crmsync.cli.locking import WaitOption, hold_profile
 from crmsync.cli.sync import crash_hook_from_env, load_profile
 from crmsync.domain.instants import InstantError, format_instant, local_midnight, parse_instant
@@ -324,7 +324,7 @@ def search_cmd(
     for column in ("ref", "complaint", "closed at", "archived at", "charter"):
         table.add_column(column, overflow="fold")
     for h in found:
-        table.add_row(h.ref, h.complaint_id, h.closed_at, h.archived_at, h.charter)
+        table.add_row(plain(h.ref), plain(h.complaint_id), h.closed_at, h.archived_at, h.charter)
     Console().print(table)
 
 

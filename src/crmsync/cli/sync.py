@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from crmsync.cli.app import EXIT_BAD_INPUT, app, err, fail, parse_now
+from crmsync.cli.app import EXIT_BAD_INPUT, app, err, fail, parse_now, plain
 from crmsync.cli.locking import WaitOption, hold_profile
 from crmsync.errors import ConfigError, CrmSyncError
 
@@ -114,7 +115,7 @@ def _print_report(report: CycleReport, console: Console) -> None:
         for column in ("kind", "record", "field", "message"):
             errors.add_column(column, overflow="fold")
         for e in report.errors[:50]:
-            errors.add_row(e.kind, e.record_id, e.field or "", e.message)
+            errors.add_row(e.kind, plain(e.record_id), plain(e.field or ""), plain(e.message))
         console.print(errors)
         if len(report.errors) > 50:
             console.print(f"... and {len(report.errors) - 50} more (use --json for all)")
@@ -125,7 +126,7 @@ def _print_planned(report: CycleReport, console: Console) -> None:
     for column in ("write", "complaint", "target", "what"):
         table.add_column(column, overflow="fold")
     for p in report.planned:
-        table.add_row(p.kind, p.complaint_id, p.target, p.summary)
+        table.add_row(p.kind, plain(p.complaint_id), plain(p.target), plain(p.summary))
     console.print(table)
 
 
@@ -364,15 +365,16 @@ def _show_demo(runtime: Runtime, report: CycleReport, console: Console) -> None:
         table.add_column(column, overflow="fold")
     for r in tasks[:15]:
         table.add_row(
-            str(r.fields.get(fu.subject)),
-            str(r.fields.get(fu.owner)),
-            str(r.fields.get(fu.due_date)),
-            str(r.fields.get(fu.priority)),
+            plain(r.fields.get(fu.subject)),
+            plain(r.fields.get(fu.owner)),
+            plain(r.fields.get(fu.due_date)),
+            plain(r.fields.get(fu.priority)),
         )
     console.print(table)
     console.print(
         "Explore: [bold]crmsync local export Case --db "
-        f"{local_crm_path(runtime.settings)}[/bold], or run again with --charter kilkenny"
+        f"{escape(str(local_crm_path(runtime.settings)))}[/bold], or run again with --charter "
+        "kilkenny"
     )
 
 
@@ -433,14 +435,16 @@ def check_cmd(
             continue
         if check.mapping is not None:
             loaded_mappings.append(check.mapping)
-            console.print(f"[green]ok[/green]   {check.path}", highlight=False, soft_wrap=True)
+            console.print(
+                f"[green]ok[/green]   {escape(str(check.path))}", highlight=False, soft_wrap=True
+            )
         elif check.charter is not None:
             clocks = len(check.charter.clocks)
             fits = f"; fits {', '.join(check.fits)}" if check.fits else ""
             if check.unchecked:
                 fits += f"; not cross-checked with {', '.join(check.unchecked)}"
             console.print(
-                f"[green]ok[/green]   {check.path} ({clocks} clocks{fits})",
+                f"[green]ok[/green]   {escape(f'{check.path} ({clocks} clocks{fits})')}",
                 highlight=False,
                 soft_wrap=True,
             )
@@ -489,7 +493,9 @@ def _check_online(mappings: list[FieldMapping], console: Console) -> int:
             if found:
                 problems += len(found)
             else:
-                console.print(f"[green]ok[/green]   {m.source} against the {settings.crm} CRM")
+                console.print(
+                    f"[green]ok[/green]   {escape(str(m.source))} against the {settings.crm} CRM"
+                )
     finally:
         closer = getattr(crm, "close", None)
         if callable(closer):
@@ -513,5 +519,5 @@ def config_show_cmd(
     table.add_column("meaning", overflow="fold")
     for name, value in shown.items():
         description = type(settings).model_fields[name].description or ""
-        table.add_row(f"CRMSYNC_{name.upper()}", value, description)
+        table.add_row(f"CRMSYNC_{name.upper()}", plain(value), plain(description))
     Console().print(table)
