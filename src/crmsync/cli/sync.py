@@ -32,20 +32,14 @@ app.add_typer(config_app, name="config")
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Settings from the environment and crmsync.toml; exit 2 with the problem if invalid."""
-    from pydantic import ValidationError  # noqa: PLC0415 - settings and logging load on use
-
-    from crmsync.logging_setup import configure_logging  # noqa: PLC0415
-    from crmsync.settings import Settings  # noqa: PLC0415
+    """Settings from the environment and crmsync.toml; exit 2 with the problems if invalid."""
+    from crmsync.logging_setup import configure_logging  # noqa: PLC0415 - loaded on use
+    from crmsync.settings import load_settings as load  # noqa: PLC0415
 
     try:
-        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"CRMSYNC_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
-            for e in exc.errors()
-        )
-        raise fail(f"configuration: {problems}") from None
+        settings = load(**{k: v for k, v in overrides.items() if v is not None})
+    except ConfigError as exc:
+        raise fail(f"configuration: {exc}") from None
     configure_logging(settings.log_format, settings.log_level)
     return settings
 
@@ -220,7 +214,7 @@ def run_cmd() -> None:
 
     import structlog  # noqa: PLC0415
 
-    from crmsync.adapters.profile_lock import open_profile_lock  # noqa: PLC0415
+    from crmsync.adapters.profile_lock import ProfileLock, open_profile_lock  # noqa: PLC0415
     from crmsync.bootstrap import build_runtime, system_clock  # noqa: PLC0415
     from crmsync.ops_http import Metrics, OpsServer, Readiness  # noqa: PLC0415
     from crmsync.scheduling import Worker, run_profiles  # noqa: PLC0415 - only this command
@@ -230,22 +224,10 @@ def run_cmd() -> None:
     try:
         profiles = settings.profile_settings()
     except ValueError as exc:
-        raise fail(f"crmsync.toml: {exc}") from None
+        raise fail(f"configuration: {exc}") from None
     runtimes: list[Runtime] = []
-    for profile in profiles:
-        try:  # one broken profile never stops the others
-            runtimes.append(build_runtime(profile, hook=crash_hook_from_env()))
-        except CrmSyncError as exc:
-            log.error("profile_unavailable", profile=profile.profile, error=str(exc))
-    if not runtimes:
-        raise fail("no profile could be started (see the errors above)")
-    stop = threading.Event()
+    locks: dict[str, ProfileLock] = {}
     metrics = Metrics()
-    # each profile's lock lives beside its state, where its one-off commands take it too
-    locks = {
-        r.settings.profile: open_profile_lock(r.settings.state_url_value, r.settings.data_dir)
-        for r in runtimes
-    }
     readiness = Readiness(
         interval=max(p.sync_interval for p in profiles),
         clock=time.time,
@@ -253,7 +235,24 @@ def run_cmd() -> None:
         started_at=time.time(),
         owned=lambda: {p for p, lock in locks.items() if lock.held(p)},
     )
-    server = OpsServer(settings.http_port, metrics, readiness)
+    try:  # the port is configuration: checked before any profile is opened
+        server = OpsServer(settings.http_port, metrics, readiness)
+    except ConfigError as exc:
+        raise fail(f"configuration: {exc}") from None
+    for profile in profiles:
+        try:  # one broken profile never stops the others
+            runtimes.append(build_runtime(profile, hook=crash_hook_from_env()))
+        except CrmSyncError as exc:
+            log.error("profile_unavailable", profile=profile.profile, error=str(exc))
+    if not runtimes:
+        server.stop()
+        raise fail("no profile could be started (see the errors above)")
+    stop = threading.Event()
+    # each profile's lock lives beside its state, where its one-off commands take it too
+    for r in runtimes:
+        locks[r.settings.profile] = open_profile_lock(
+            r.settings.state_url_value, r.settings.data_dir
+        )
     server.start()
     workers = [
         Worker(
@@ -416,7 +415,9 @@ def check_cmd(
         pairs += configured
         if settings_problem:
             problems += 1
-            err.print(f"configuration: {settings_problem}", highlight=False, markup=False)
+            err.print(
+                f"configuration: {settings_problem}", highlight=False, markup=False, soft_wrap=True
+            )
     console = Console()
     loaded_mappings: list[FieldMapping] = []
     for check in check_files(charter_files, mapping_files, pairs):
@@ -452,18 +453,11 @@ def check_cmd(
 def _configured_pairs() -> tuple[list[tuple[Path, Path]], str | None]:
     """The (charter, mapping) of the settings, or of each configured profile; and the
     configuration problem that stopped reading them, if any."""
-    from pydantic import ValidationError  # noqa: PLC0415
-
-    from crmsync.settings import Settings  # noqa: PLC0415
+    from crmsync.settings import load_settings as load  # noqa: PLC0415
 
     try:
-        profiles = Settings().profile_settings()
-    except ValidationError as exc:
-        return [], "; ".join(
-            f"CRMSYNC_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
-            for e in exc.errors()
-        )
-    except ValueError as exc:
+        profiles = load().profile_settings()
+    except ValueError as exc:  # ConfigError: unknown keys, bad values, bad JSON
         return [], str(exc)
     return [(p.charter, p.mapping) for p in profiles], None
 
