@@ -352,7 +352,13 @@ def demo_cmd(
         example = _show_demo(runtime, report, console)
     finally:
         runtime.close()
-    console.print(_next_steps(settings, example, start.date(), clock_now.date()), markup=False)
+    # commands to copy: never wrapped or highlighted, even on a narrow terminal
+    console.print(
+        _next_steps(settings, example, start.date(), clock_now.date()),
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def _show_demo(runtime: Runtime, report: CycleReport, console: Console) -> str | None:
