@@ -25,6 +25,12 @@ if TYPE_CHECKING:  # the composition root and adapters are imported when a comma
     from crmsync.service.sync_cycle import Hook
     from crmsync.settings import Settings
 
+NEW_PROFILE_OPTION = typer.Option(
+    "--new-profile",
+    help="Start a profile the state store has never worked although it holds others "
+    "(single-profile setup; without it such a CRMSYNC_PROFILE is refused as a likely typo).",
+)
+
 config_app = typer.Typer(help="Show the configuration in force.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
@@ -52,9 +58,15 @@ def load_profile() -> Settings:
     """The settings of the one profile a single-profile command works on: the settings
     themselves when crmsync.toml has no ``[profiles.NAME]``, else the profile that
     CRMSYNC_PROFILE names; exit 2 when profiles exist and none of them is named."""
+    return load_profile_setup()[0]
+
+
+def load_profile_setup() -> tuple[Settings, bool]:
+    """``load_profile``'s settings, and whether this is the single-profile setup (no
+    ``[profiles.NAME]`` in crmsync.toml)."""
     settings = load_settings()
     if not settings.profiles:
-        return settings
+        return settings, True
     try:
         profiles = {p.profile: p for p in settings.profile_settings()}
     except ValueError as exc:
@@ -65,7 +77,28 @@ def load_profile() -> Settings:
             f"crmsync.toml configures the profiles {', '.join(profiles)}: name the one to "
             f"work on with CRMSYNC_PROFILE (it is '{settings.profile}')"
         )
-    return chosen
+    return chosen, False
+
+
+def refuse_unknown_profile(runtime: Runtime, *, new_profile: bool) -> None:
+    """In the single-profile setup, exit 2 when CRMSYNC_PROFILE names a profile the state
+    store has never worked while it holds others (a mistyped name would start afresh),
+    naming them, unless ``--new-profile`` says the new profile is meant."""
+    profile = runtime.settings.profile
+    try:
+        known = runtime.state.known_profiles()
+    except CrmSyncError as exc:
+        runtime.close()
+        raise fail(f"{type(exc).__name__}: {exc}", 1) from None
+    if new_profile or not known or profile in known:
+        return
+    runtime.close()
+    raise fail(
+        f"CRMSYNC_PROFILE is '{profile}', a profile the state store has never worked; it "
+        f"holds {', '.join(repr(k) for k in known)}. Set CRMSYNC_PROFILE to one of those, "
+        f"or pass --new-profile to start '{profile}' (its first cycle plans its follow-ups "
+        "afresh)"
+    )
 
 
 def _runtime(settings: Settings) -> Runtime:
@@ -170,6 +203,7 @@ def sync_cmd(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the cycle summary as JSON.")
     ] = False,
+    new_profile: Annotated[bool, NEW_PROFILE_OPTION] = False,
 ) -> None:
     """Pull changed complaints, evaluate them against the charter, write flags and follow-ups.
 
@@ -177,11 +211,13 @@ def sync_cmd(
     3 some records failed (listed; kept as failures), 2 bad configuration, 1 the cycle failed.
     """
     if not once:
-        run_cmd()
+        run_cmd(new_profile=new_profile)
         return
-    settings = load_profile()
+    settings, single = load_profile_setup()
     instant = parse_now(now) if now is not None else None
     runtime = _runtime(settings)
+    if single:
+        refuse_unknown_profile(runtime, new_profile=new_profile)
     try:
         if not as_json and sys.stdout.isatty():
             report = _run_with_progress(runtime, instant, dry_run)
@@ -203,7 +239,7 @@ def sync_cmd(
 
 
 @app.command("run")
-def run_cmd() -> None:
+def run_cmd(new_profile: Annotated[bool, NEW_PROFILE_OPTION] = False) -> None:
     """The long-running worker: a cycle every CRMSYNC_SYNC_INTERVAL (default 5 minutes), and
     at the next due or warning instant when that comes sooner. SIGTERM finishes the cycle
     in progress and exits 0."""
@@ -231,6 +267,9 @@ def run_cmd() -> None:
             log.error("profile_unavailable", profile=profile.profile, error=str(exc))
     if not runtimes:
         raise fail("no profile could be started (see the errors above)")
+    if not settings.profiles:
+        for runtime in runtimes:
+            refuse_unknown_profile(runtime, new_profile=new_profile)
     stop = threading.Event()
     metrics = Metrics()
     lock = open_profile_lock(settings.state_url_value, settings.data_dir)
