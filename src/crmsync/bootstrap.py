@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING
 from crmsync.adapters.local_crm import LocalCrm
 from crmsync.adapters.state_factory import open_state_store
 from crmsync.domain.charter import Charter
-from crmsync.errors import ConfigError
+from crmsync.errors import CharterFileError, ConfigError
 from crmsync.mapping.charter_file import load_charter
+from crmsync.mapping.charter_mapping_check import check_charter_against_mapping
 from crmsync.mapping.field_mapping import FieldMapping, load_mapping
+from crmsync.mapping.yaml_source import load_yaml
 from crmsync.ports import ArchiveStore, CrmPort, StateStore
 from crmsync.service.archiving import ArchivingService, EntryCipher
 from crmsync.service.sync_cycle import Hook, SyncCycle
@@ -109,9 +111,14 @@ def build_runtime(
     state: StateStore | None = None,
     hook: Hook | None = None,
 ) -> Runtime:
-    """Load charter and mapping (refusing bad files before anything runs) and wire a cycle."""
+    """Load charter and mapping (refusing bad files, and a charter that names events,
+    attributes or ``when`` values the mapping cannot produce, before anything runs) and
+    wire a cycle."""
     charter = load_charter(settings.charter)
     mapping = load_mapping(settings.mapping)
+    misfits = check_charter_against_mapping(load_yaml(settings.charter), mapping)
+    if misfits:
+        raise CharterFileError(str(settings.charter), misfits)
     crm = crm or build_crm(settings)
     state = state or build_state(settings)
     cycle = SyncCycle(

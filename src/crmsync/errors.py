@@ -12,7 +12,8 @@
     │   ├── CrmAuthError                   credentials rejected or session expired for good
     │   └── CrmLimitError                  the org's API budget is spent: end the cycle, keep state
     ├── StateStoreError                    the state store failed
-    └── ArchiveError                       the archive failed or was found tampered with
+    ├── ArchiveError                       the archive failed or was found tampered with
+    └── ProfileBusyError                   another process holds the profile's lock
 
 Errors carry messages that name the file, line, record or field, never a secret.
 """
@@ -32,15 +33,21 @@ class ConfigError(CrmSyncError, ValueError):
 
 @dataclass(frozen=True)
 class Problem:
-    """One problem found in a file: where (file, line, dotted path) and what."""
+    """One problem found in a file: where (file, line, column, dotted path) and what.
+
+    Printed as ``file:line:column (path): message``; the column only when known.
+    """
 
     file: str
     line: int | None
     path: str
     message: str
+    column: int | None = None
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        if self.line is not None and self.column is not None:
+            where += f":{self.column}"
         at = f" ({self.path})" if self.path else ""
         return f"{where}{at}: {self.message}"
 
@@ -94,3 +101,12 @@ class StateStoreError(CrmSyncError):
 
 class ArchiveError(CrmSyncError):
     """The archive failed, or an entry failed verification."""
+
+
+class ProfileBusyError(CrmSyncError):
+    """Another process works the profile (``holder`` says who, as far as it is known)."""
+
+    def __init__(self, profile: str, holder: str) -> None:
+        self.profile = profile
+        self.holder = holder
+        super().__init__(f"profile '{profile}' is being worked by {holder}")

@@ -75,6 +75,7 @@ class FieldInfo:
     updateable: bool = True
     external_id: bool = False
     unique: bool = False
+    picklist_values: tuple[str, ...] | None = None  # active values of a picklist field
 
 
 @dataclass
@@ -396,7 +397,9 @@ class ArchiveStore(Protocol):
     - ``append(entry)`` stores entry ``entry.header.seq`` of ``entry.header.profile`` only if
       it follows the head: ``seq == head.seq + 1`` and ``prev_hash == head.entry_hash``;
       otherwise (another writer appended first) it raises ``ChainConflictError`` and stores
-      nothing. When it returns the entry is durable; after a crash during ``append`` the
+      nothing; an entry whose (``complaint_id``, ``version``) the chain holds already
+      raises ``DuplicateEntryError`` (a ``ChainConflictError``) and stores nothing. When it
+      returns the entry is durable; after a crash during ``append`` the
       entry is either wholly there or not there at all, and the store repairs its own
       derived data (indexes, head pointer) on the next use.
     - ``head(profile)`` is the last entry's ``ChainHead`` (``seq`` 0 when empty).

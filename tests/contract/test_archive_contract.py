@@ -33,8 +33,10 @@ from crmsync.domain.archive_entry import (
     GENESIS,
     ArchiveEntry,
     ChainConflictError,
+    DuplicateEntryError,
     EntryHeader,
     EntryNotFoundError,
+    canonical_json,
     new_header,
 )
 from crmsync.errors import ArchiveError
@@ -83,6 +85,7 @@ class Tamper:
     edit: Callable[[int, str, str], None]  # replace text in an entry's stored form
     delete: Callable[[int], None]
     swap: Callable[[int, int], None]
+    force: Callable[[ArchiveEntry], None]  # store an entry after the head, no checks
 
 
 @dataclass
@@ -114,11 +117,18 @@ def _local(tmp_path: Path, stack: ExitStack) -> ArchiveBackend:
         pb.rename(pa)
         tmp.rename(pb)
 
+    def force(entry: ArchiveEntry) -> None:
+        path = entry_path(root, P, entry.header.seq)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(entry.to_bytes())
+        with (root / P / INDEX).open("ab") as index:
+            index.write(canonical_json(entry.header.as_dict()) + b"\n")
+
     return ArchiveBackend(
         "local",
         open_another(),
         open_another,
-        Tamper(edit, lambda seq: entry_path(root, P, seq).unlink(), swap),
+        Tamper(edit, lambda seq: entry_path(root, P, seq).unlink(), swap, force),
     )
 
 
@@ -153,6 +163,27 @@ def _postgres(url: str, stack: ExitStack) -> ArchiveBackend:
         admin(move, a, P, b)
         admin(move, b, P, -1)
 
+    def force(entry: ArchiveEntry) -> None:
+        h = entry.header
+        admin(
+            "INSERT INTO {s}.archive_entries (profile, seq, complaint_id, version, closed_at, "
+            "charter, entry_hash, document) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            h.profile,
+            h.seq,
+            h.complaint_id,
+            h.version,
+            h.closed_at,
+            h.charter,
+            h.entry_hash,
+            entry.to_bytes().decode().rstrip("\n"),
+        )
+        admin(
+            "UPDATE {s}.archive_heads SET seq = %s, entry_hash = %s WHERE profile = %s",
+            h.seq,
+            h.entry_hash,
+            h.profile,
+        )
+
     return ArchiveBackend(
         "postgres",
         open_another(),
@@ -163,6 +194,7 @@ def _postgres(url: str, stack: ExitStack) -> ArchiveBackend:
                 "DELETE FROM {s}.archive_entries WHERE profile = %s AND seq = %s", P, seq
             ),
             swap,
+            force,
         ),
     )
 
@@ -219,11 +251,20 @@ def _s3(endpoint: str, stack: ExitStack, *, locked: bool = False) -> ArchiveBack
         client.put_object(Bucket=bucket, Key=key(a), Body=db)
         client.put_object(Bucket=bucket, Key=key(b), Body=da)
 
+    def force(entry: ArchiveEntry) -> None:
+        h = entry.header
+        client.put_object(Bucket=bucket, Key=key(h.seq), Body=entry.to_bytes())
+        client.put_object(
+            Bucket=bucket,
+            Key=f"{prefix}{P}/head.json",
+            Body=canonical_json({"seq": h.seq, "entry_hash": h.entry_hash}),
+        )
+
     return ArchiveBackend(
         "s3",
         open_another(),
         open_another,
-        Tamper(edit, lambda seq: client.delete_object(Bucket=bucket, Key=key(seq)), swap),
+        Tamper(edit, lambda seq: client.delete_object(Bucket=bucket, Key=key(seq)), swap, force),
     )
 
 
@@ -303,6 +344,33 @@ def test_a_second_client_with_a_stale_head_gets_a_conflict(backend: ArchiveBacke
     assert other.head(P).seq == 1
     append_chain(other, [body(2)])
     assert backend.store.head(P).seq == 2
+
+
+def test_a_second_entry_of_one_complaint_version_is_refused(backend: ArchiveBackend) -> None:
+    """Appending a complaint version the chain holds (from any client) raises
+    DuplicateEntryError and stores nothing; another version of that complaint is taken."""
+    append_chain(backend.store, [body(1, complaint="A", closed="2026-03-01T10:00:00Z")])
+    other = backend.open_another()
+    again = body(2, complaint="A", closed="2026-03-01T10:00:00Z")
+    head = other.head(P)
+    with pytest.raises(DuplicateEntryError, match=r"archived already as aston/1"):
+        other.append(ArchiveEntry(new_header(again, seq=2, prev_hash=head.entry_hash), again))
+    assert backend.store.head(P).seq == 1
+    append_chain(other, [body(2, complaint="A", closed="2026-03-09T10:00:00Z")])
+    assert [h.seq for h in backend.store.search(P, complaint_id="A")] == [1, 2]
+
+
+def test_verify_reports_a_duplicate_stored_around_the_store(backend: ArchiveBackend) -> None:
+    """A complaint version stored twice (written around the store's check) is reported at
+    the second entry, naming the first."""
+    second = append_chain(backend.store, [body(1), body(2)])[1]
+    dup = body(3, complaint="C-2", closed=second.version)
+    backend.tamper.force(ArchiveEntry(new_header(dup, seq=3, prev_hash=second.entry_hash), dup))
+    report = verify_archive(backend.store, P, None)
+    first = "entry aston/2"
+    assert [(f.slot, f.problem) for f in report.bad] == [
+        (3, f"duplicate: complaint C-2 version {second.version} is archived already as {first}")
+    ]
 
 
 def test_entries_survive_a_new_client(backend: ArchiveBackend) -> None:

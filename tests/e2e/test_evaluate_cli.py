@@ -319,12 +319,14 @@ def test_a_byte_order_mark_is_ignored_and_a_non_utf8_line_is_bad_input(tmp_path:
     assert done.returncode == 3
     assert done.stdout.splitlines() == [*A1_LINES, *A3_LINES]
     assert done.stderr.splitlines() == [
-        "bad complaint line 2: not UTF-8 text (byte 0xe9 at column 11)"
+        f"bad complaint line 2: not UTF-8 text (byte 0xe9 at column 11 of {source}; "
+        "crmsync reads UTF-8)"
     ]
 
 
 def test_a_bad_charter_exits_2_with_nothing_output(tmp_path: Path) -> None:
-    """A charter with a typo is refused with its file and line; no output, not even a file."""
+    """A charter with a typo is refused with its file, line and column; no output, not even a
+    file."""
     charter = tmp_path / "typo.yaml"
     charter.write_text(
         ASTON.read_text(encoding="utf-8").replace("target: 2 business_days", "target: 2 bizdays"),
@@ -337,7 +339,7 @@ def test_a_bad_charter_exits_2_with_nothing_output(tmp_path: Path) -> None:
     done = run(["evaluate", "-c", charter, "-i", source, "--now", NOW, "--output", out])
     assert done.returncode == 2
     assert done.stdout == ""
-    assert f"{charter}:{line_no} (clocks[0].target)" in done.stderr
+    assert f"{charter}:{line_no}:5 (clocks[0].target)" in done.stderr
     assert "unknown unit 'bizdays'" in done.stderr
     assert not out.exists()
 
@@ -548,7 +550,10 @@ def test_many_workers_give_the_same_bytes_as_one(tmp_path: Path) -> None:
     assert sorted(many.stderr.splitlines()) == sorted(one.stderr.splitlines())
     errors = one.stderr.splitlines()
     assert len(errors) == naive + 1
-    assert "bad complaint line 18000: not UTF-8 text (byte 0xe9 at column 11)" in errors
+    assert (
+        f"bad complaint line 18000: not UTF-8 text (byte 0xe9 at column 11 of {source}; "
+        "crmsync reads UTF-8)"
+    ) in errors
     # C-17998 and C-18000 (lines 17,999 and 18,001) around the bad line are evaluated
     ids = {json.loads(x)["complaint_id"] for x in one.stdout.splitlines()}
     assert {"C-17998", "C-18000"} <= ids

@@ -17,7 +17,15 @@ What it answers (API version ``API``, instance ``INSTANCE``, login server ``LOGI
   queries; one billed call;
 - Bulk API 2.0 query jobs (create, state, CSV results in pages with ``Sforce-Locator``,
   rows in no particular order);
-- ``/sobjects/{object}/describe`` from the local CRM's schema data file.
+- ``/sobjects/{object}/describe`` from the local CRM's schema data file (picklist values
+  from its ``values``); ``hide_field`` / ``set_field`` change what describe shows (field-
+  level security, types, flags);
+- the Metadata API's SOAP ``deploy`` and ``checkDeployStatus`` (``/services/Soap/m/``),
+  session from the SOAP header: a deploy zip's CustomFields (in ``objects/*.object``) and
+  permission sets are checked (a field permission naming a field that neither exists nor
+  comes in the zip fails), ``deploy_failures`` makes named components fail, every deploy
+  answers ``InProgress`` ``deploy_polls`` times; a deploy that succeeds and is not
+  check-only adds its fields to the described schema (Activity fields to Task).
 
 Every billed answer carries ``Sforce-Limit-Info: api-usage=used/limit``. Fault hooks:
 ``fail_next`` (e.g. a 503 for the next request matching a path part), ``lock`` (records
@@ -34,6 +42,7 @@ import itertools
 import json
 import re
 import threading
+import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -41,6 +50,7 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+from xml.etree import ElementTree as ET
 from xml.sax.saxutils import escape as xml_escape
 
 import jwt
@@ -368,6 +378,10 @@ class FakeOrg:
     client_apps: dict[str, str] = field(default_factory=dict)
     password_users: dict[str, tuple[str, str]] = field(default_factory=dict)
     received_forms: list[dict[str, list[str]]] = field(default_factory=list)
+    deploy_polls: int = 1
+    deploy_failures: dict[str, str] = field(default_factory=dict)
+    deploys: dict[str, dict[str, Any]] = field(default_factory=dict)
+    permission_sets: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
@@ -467,6 +481,21 @@ class FakeOrg:
                     row[name] = value
             row["LastModifiedDate"] = row["SystemModstamp"] = stamp
 
+    def hide_field(self, object: str, name: str) -> None:
+        """Describe no longer shows the field (no field-level security for the user, or
+        absent from the org)."""
+        with self._lock:
+            del self.schema[object]["fields"][name]
+
+    def set_field(self, object: str, name: str, **flags: Any) -> None:
+        """Change how describe shows a field (``type``, ``createable``, ``updateable``,
+        ``values``...)."""
+        with self._lock:
+            self.schema[object]["fields"][name] = {
+                **self.schema[object]["fields"].get(name, {}),
+                **flags,
+            }
+
     # ------------------------------------------------------------------ HTTP plumbing
 
     def install(self, mock: responses.RequestsMock) -> None:
@@ -491,6 +520,9 @@ class FakeOrg:
             if path.startswith("/services/Soap/u/"):
                 self.log.append((method, path, False))
                 return self._soap_login(request, headers)
+            if path.startswith("/services/Soap/m/"):
+                self.log.append((method, path, False))
+                return self._metadata(path, request, headers)
             token = str(request.headers.get("Authorization", "")).removeprefix("Bearer ")
             if token not in self.tokens:
                 self.log.append((method, path, False))
@@ -625,6 +657,134 @@ class FakeOrg:
             "</result></loginResponse></soapenv:Body></soapenv:Envelope>"
         )
         return 200, headers, body
+
+    # ------------------------------------------------------------------ Metadata API
+
+    def _metadata(
+        self, path: str, request: requests.PreparedRequest, headers: dict[str, str]
+    ) -> tuple[int, dict[str, str], str]:
+        text = request.body.decode() if isinstance(request.body, bytes) else str(request.body)
+        headers["Content-Type"] = "text/xml"
+        session = re.search(r"<(?:\w+:)?sessionId>(.*?)</(?:\w+:)?sessionId>", text, re.S)
+        if session is None or session.group(1) not in self.tokens:
+            return 500, headers, _soap_fault("sf:INVALID_SESSION_ID", "Invalid Session ID")
+        if path != f"/services/Soap/m/{API}/deployRequest" and not path.startswith(
+            f"/services/Soap/m/{API}/deployRequest/"
+        ):
+            return 404, headers, _soap_fault("sf:UNKNOWN_EXCEPTION", "no such endpoint")
+        if path.endswith("/deployRequest"):
+            return 200, headers, self._md_deploy(text)
+        deploy_id = path.rsplit("/", 1)[1]
+        deploy = self.deploys.get(deploy_id)
+        if deploy is None:
+            return 500, headers, _soap_fault("sf:INVALID_ID_FIELD", "invalid deploy id")
+        return 200, headers, self._md_status(deploy)
+
+    def _md_deploy(self, text: str) -> str:
+        import base64
+
+        data = re.search(r"<(?:\w+:)?ZipFile>(.*?)</(?:\w+:)?ZipFile>", text, re.S)
+        check = re.search(r"<(?:\w+:)?checkOnly>(.*?)</(?:\w+:)?checkOnly>", text, re.S)
+        check_only = bool(check) and check.group(1).strip().lower() == "true"  # type: ignore[union-attr]
+        archive = zipfile.ZipFile(io.BytesIO(base64.b64decode(data.group(1) if data else "")))
+        ns = "{http://soap.sforce.com/2006/04/metadata}"
+        fields: dict[str, dict[str, Any]] = {}
+        components: list[tuple[str, str, str]] = []  # (type, full name, file)
+        for name in archive.namelist():
+            if name.startswith("objects/") and name.endswith(".object"):
+                obj = name.removeprefix("objects/").removesuffix(".object")
+                for f in ET.fromstring(archive.read(name)).findall(f"{ns}fields"):
+                    full = f"{obj}.{f.findtext(f'{ns}fullName')}"
+                    values = [v.text for v in f.iter(f"{ns}fullName")][1:]
+                    fields[full] = {
+                        "type": _DESCRIBE_TYPES.get(f.findtext(f"{ns}type") or "", "string"),
+                        "external_id": f.findtext(f"{ns}externalId") == "true",
+                        "unique": f.findtext(f"{ns}unique") == "true",
+                        **({"values": values} if values else {}),
+                    }
+                    components.append(("CustomField", full, name))
+        failures: list[tuple[str, str, str, str]] = []
+        for name in archive.namelist():
+            if name.startswith("permissionsets/"):
+                perm = name.removeprefix("permissionsets/").removesuffix(".permissionset")
+                components.append(("PermissionSet", perm, name))
+                root = ET.fromstring(archive.read(name))
+                for fp in root.findall(f"{ns}fieldPermissions"):
+                    ref = fp.findtext(f"{ns}field") or ""
+                    obj, _, field_name = ref.partition(".")
+                    in_zip = ref in fields or f"Activity.{field_name}" in fields
+                    known = field_name in (self._fields(obj) or {})
+                    if not (in_zip or known):
+                        failures.append(
+                            (
+                                "PermissionSet",
+                                perm,
+                                name,
+                                f"In field: field - no CustomField named {ref} found",
+                            )
+                        )
+                self.permission_sets.setdefault(perm, "")
+        for kind, full, file in components:
+            if full in self.deploy_failures:
+                failures.append((kind, full, file, self.deploy_failures[full]))
+        deploy_id = f"0AfFAKE{next(self._numbers):08d}"
+        self.deploys[deploy_id] = {
+            "check_only": check_only,
+            "components": components,
+            "failures": failures,
+            "polls_left": self.deploy_polls,
+        }
+        if not failures and not check_only:
+            for full, info in fields.items():
+                obj, _, field_name = full.partition(".")
+                for target in ("Task", "Event") if obj == "Activity" else (obj,):
+                    if self._fields(target) is not None:
+                        self.schema[target]["fields"][field_name] = info
+            for kind, full, _file in components:
+                if kind == "PermissionSet":
+                    self.permission_sets[full] = "deployed"
+        return (
+            '<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope '
+            'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+            'xmlns="http://soap.sforce.com/2006/04/metadata"><soapenv:Body><deployResponse>'
+            f"<result><done>false</done><id>{deploy_id}</id><state>Queued</state></result>"
+            "</deployResponse></soapenv:Body></soapenv:Envelope>"
+        )
+
+    def _md_status(self, deploy: dict[str, Any]) -> str:
+        total = len(deploy["components"])
+        failures = deploy["failures"]
+        if deploy["polls_left"] > 0:
+            deploy["polls_left"] -= 1
+            status, done, deployed, details = "InProgress", "false", total // 2, ""
+        else:
+            status = "Failed" if failures else "Succeeded"
+            done, deployed = "true", 0 if failures else total
+            details = (
+                "<details>"
+                + "".join(
+                    "<componentFailures><componentType>"
+                    f"{xml_escape(kind)}</componentType><fileName>{xml_escape(file)}</fileName>"
+                    f"<fullName>{xml_escape(full)}</fullName><problem>{xml_escape(problem)}"
+                    "</problem><problemType>Error</problemType><success>false</success>"
+                    "</componentFailures>"
+                    for kind, full, file, problem in failures
+                )
+                + "</details>"
+            )
+        return (
+            '<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope '
+            'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+            'xmlns="http://soap.sforce.com/2006/04/metadata"><soapenv:Body>'
+            "<checkDeployStatusResponse><result>"
+            f"<checkOnly>{'true' if deploy['check_only'] else 'false'}</checkOnly>"
+            f"{details}<done>{done}</done>"
+            f"<numberComponentErrors>{len(failures) if done == 'true' else 0}"
+            f"</numberComponentErrors><numberComponentsDeployed>{deployed}"
+            f"</numberComponentsDeployed><numberComponentsTotal>{total}"
+            f"</numberComponentsTotal><status>{status}</status>"
+            "</result></checkDeployStatusResponse></soapenv:Body></soapenv:Envelope>"
+        )
 
     # ------------------------------------------------------------------ queries
 
@@ -983,6 +1143,10 @@ class FakeOrg:
                 "externalId": info.get("external_id", False),
                 "unique": info.get("unique", False),
                 "nillable": True,
+                "picklistValues": [
+                    {"value": v, "label": v, "active": True, "defaultValue": False}
+                    for v in info.get("values", ())
+                ],
             }
             for name, info in fields.items()
         ]
@@ -1073,6 +1237,27 @@ def _record_ids(body: Json) -> set[str]:
     """The ids of the records a Collections body writes (``Id`` or ``id``, as the API takes)."""
     records = body.get("records") if isinstance(body, dict) else None
     return {str(r.get("Id", r.get("id"))) for r in records or () if isinstance(r, dict)}
+
+
+_DESCRIBE_TYPES = {
+    "Text": "string",
+    "LongTextArea": "textarea",
+    "Number": "double",
+    "Date": "date",
+    "DateTime": "datetime",
+    "Checkbox": "boolean",
+    "Picklist": "picklist",
+    "Lookup": "reference",
+}
+
+
+def _soap_fault(code: str, message: str) -> str:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope '
+        'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>'
+        f"<soapenv:Fault><faultcode>{code}</faultcode><faultstring>{xml_escape(message)}"
+        "</faultstring></soapenv:Fault></soapenv:Body></soapenv:Envelope>"
+    )
 
 
 def _errors(code: str, message: str) -> list[dict[str, str]]:

@@ -659,8 +659,10 @@ def test_check_online_through_the_cli(
     assert bad.exit_code == 2
     lines = [line for line in bad.stderr.splitlines() if "salesforce CRM:" in line]
     assert lines == [
-        "mappings/salesforce.yaml: salesforce CRM: Case.Decision_At__c: missing "
-        "(used as read, event decision)",
+        "mappings/salesforce.yaml: salesforce CRM: Case.Decision_At__c: missing or hidden from "
+        "the integration user (used as read, event decision): create it with `crmsync "
+        "salesforce deploy` (or `sf project deploy start --source-dir salesforce`) and assign "
+        "the permission set CrmSync_Integration to the integration user",
         "mappings/salesforce.yaml: salesforce CRM: Task.CrmSync_Key__c: must be a unique "
         "external id (external_id, follow-up key); it is not unique",
     ]

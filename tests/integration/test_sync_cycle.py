@@ -444,3 +444,27 @@ def test_each_stored_complaint_keeps_its_clock_states_for_the_population(
     population = state.population("default")
     assert population.by_status == {"breached": 1, "met": 1}
     assert population.by_clock[("level1-resolution", "breached")] == 1
+
+
+def test_an_unmapped_picklist_value_is_a_record_error_and_writes_no_flag(
+    tmp_path: Path, state: StateStore
+) -> None:
+    """Origin 'E-mail' (not in the picklist map): that record is an error naming its field and
+    gets no flag and no follow-up; the other complaint is flagged as usual."""
+    clock = Clock("2026-03-04T12:00:00+00:00")
+    crm, cycle = setup(tmp_path, state, clock)
+    insert(
+        crm,
+        clock,
+        "Case",
+        [case("500000000000001AAA", Origin="E-mail"), case("500000000000002AAA")],
+    )
+    report = cycle.run()
+    assert [(e.kind, e.record_id, e.field) for e in report.errors] == [
+        ("mapping", "500000000000001AAA", "Origin")
+    ]
+    assert "picklist value 'E-mail' is not mapped" in report.errors[0].message
+    assert flags(crm, "500000000000001AAA") == (None, None, None)
+    assert flags(crm, "500000000000002AAA")[0] == "breached"
+    assert all(":500000000000001AAA:" not in key for key in tasks(crm))
+    assert (report.complaints_evaluated, report.flags_written) == (1, 1)

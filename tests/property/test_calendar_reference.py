@@ -1,4 +1,5 @@
-"""The compiled BusinessCalendar agrees to the second with the slow reference calendar.
+"""The compiled BusinessCalendar agrees to the second with the slow reference calendar;
+so do extended deadline clocks (semantics 4.4) with a reference read off the contract.
 
 Random zones, weekly hours, closed and open dates, holiday sources, start instants (biased
 toward DST change days, openings and closings) and amounts. The reference
@@ -18,7 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crmsync.domain.business_calendar import BusinessCalendar, OpeningInterval
+from crmsync.domain.charter import Charter, DeadlineClock, Extension
+from crmsync.domain.complaint import Complaint
 from crmsync.domain.durations import Duration, Unit
+from crmsync.domain.evaluation import evaluate
 from reference_calendar import ReferenceCalendar
 
 ZONES = [
@@ -351,3 +355,120 @@ def test_business_deadlines_are_monotone_in_the_start(
         later = calendar.deadline(start + step, Duration(n, unit))
         assert later >= previous, show(scenario, start + step)
         previous = later
+
+
+# ---------------------------------------------------------------------------- extensions (4.4)
+def reference_extended_clock(
+    reference: ReferenceCalendar,
+    *,
+    start: int,
+    target: tuple[int, str],
+    warn_after: tuple[int, str] | None,
+    stops: list[int],
+    notices: list[int],
+    by: tuple[int, str],
+    most: int,
+    now: int,
+) -> tuple[str, int | None, int | None, int | None, int]:
+    """``(state, due, warn, stopped, extensions)`` of a deadline clock with ``extend``, read
+    off semantics 4.1 and 4.4 and counted on the reference calendar."""
+    if start > now:
+        return "pending", None, None, None, 0
+    due = reference.deadline(start, *target)
+    warn = None if warn_after is None else reference.deadline(start, *warn_after)
+    extensions = 0
+    for notice in sorted({x for x in notices if start <= x <= now}):
+        if extensions < most and notice <= due:
+            due = reference.deadline(due, *by)
+            warn = None if warn is None else reference.deadline(warn, *by)
+            extensions += 1
+    stopped = min((e for e in stops if start <= e <= now), default=None)
+    if stopped is not None:
+        state = "met" if stopped <= due else "met_late"
+    elif now > due:
+        state = "breached"
+    elif warn is not None and now >= warn:
+        state = "at_risk"
+    else:
+        state = "on_track"
+    return state, due, warn, stopped, extensions
+
+
+@st.composite
+def short_durations(draw: st.DrawFn, scenario: Scenario) -> Duration:
+    """A duration of any unit, short enough for the reference walks (~3 working days)."""
+    day_minutes = scenario.open_minutes_per_working_day()
+    units = [Unit.MINUTES, Unit.HOURS, Unit.DAYS, Unit.WEEKS, Unit.BUSINESS_MINUTES]
+    units += [Unit.BUSINESS_DAYS] + ([Unit.BUSINESS_HOURS] if day_minutes >= 60 else [])
+    unit = draw(st.sampled_from(units))
+    most = {
+        Unit.MINUTES: 20_000,
+        Unit.HOURS: 400,
+        Unit.DAYS: 40,
+        Unit.WEEKS: 6,
+        Unit.BUSINESS_MINUTES: 2 * day_minutes,
+        Unit.BUSINESS_HOURS: max(1, 2 * day_minutes // 60),
+        Unit.BUSINESS_DAYS: 8,
+    }[unit]
+    return Duration(draw(st.integers(1, most)), unit)
+
+
+@settings(SETTINGS, max_examples=60)
+@given(scenario=scenarios(), data=st.data())
+def test_extended_deadline_clock_equals_the_reference(
+    scenario: Scenario, data: st.DataObject
+) -> None:
+    """A deadline clock with `extend` gives the reference's state, D, W and extension count.
+
+    Notices, stops and `now` are drawn around the start, the due instant and the
+    once-extended due instant (one second either side), so "at D applies, D + 1 s does
+    not" is exercised often.
+    """
+    calendar, reference = scenario.compiled(), scenario.reference()
+    target = data.draw(short_durations(scenario))
+    by = data.draw(short_durations(scenario))
+    warn_after = data.draw(st.none() | short_durations(scenario))
+    most = data.draw(st.integers(1, 3))
+    start = scenario.start
+    due0 = reference.deadline(start, target.amount, target.unit.value)
+    due1 = reference.deadline(due0, by.amount, by.unit.value)
+    near = st.builds(
+        lambda anchor, delta: anchor + delta,
+        st.sampled_from([start, due0, due1]),
+        st.sampled_from([-86400, -3600, -1, 0, 0, 1, 3600]),
+    )
+    anywhere = st.integers(start - 86400, due1 + 3 * 86400)
+    notices = data.draw(st.lists(near | anywhere, max_size=5))
+    stops = data.draw(st.lists(near | anywhere, max_size=2))
+    now = data.draw(near | anywhere)
+
+    clock = DeadlineClock(
+        "c",
+        "received",
+        ("decision",),
+        target,
+        warn_after=warn_after,
+        extend=Extension("extended", by, most),
+    )
+    charter = Charter("p", "P", calendar, (clock,))
+    events = {"received": (start,), "extended": tuple(sorted(notices))}
+    if stops:
+        events["decision"] = tuple(sorted(stops))
+    (result,) = evaluate(charter, Complaint("P-1", events, {}), now)
+    want = reference_extended_clock(
+        reference,
+        start=start,
+        target=(target.amount, target.unit.value),
+        warn_after=None if warn_after is None else (warn_after.amount, warn_after.unit.value),
+        stops=stops,
+        notices=notices,
+        by=(by.amount, by.unit.value),
+        most=most,
+        now=now,
+    )
+    got = (result.state.value, result.due_at, result.warn_at, result.stopped_at, result.extensions)
+    assert got == want, (
+        f"{target} extend by {by} max {most}, warn {warn_after}; start "
+        f"{show(scenario, start)}, notices {[show(scenario, n) for n in sorted(notices)]}, "
+        f"now {show(scenario, now)}"
+    )

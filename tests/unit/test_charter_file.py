@@ -98,13 +98,13 @@ def test_every_problem_is_reported_at_once_with_its_line() -> None:
 
 
 def test_the_error_message_names_file_line_and_problem() -> None:
-    """The exception text is what a person reads: `file:line (path): what is wrong`."""
+    """The exception text is what a person reads: `file:line:column (path): what is wrong`."""
     with pytest.raises(CharterFileError) as caught:
         load_charter_text(ALL_WRONG, "mappings/charters/broken.yaml")
     text = str(caught.value)
     assert text.startswith("mappings/charters/broken.yaml: 13 problem(s)")
     assert (
-        "mappings/charters/broken.yaml:24 (clocks[2].targett): "
+        "mappings/charters/broken.yaml:24:5 (clocks[2].targett): "
         "unknown key 'targett' (did you mean 'target'?)" in text
     )
     assert isinstance(caught.value, ConfigError)
@@ -117,7 +117,7 @@ def test_load_charter_names_the_path_on_disk(tmp_path: Path) -> None:
     with pytest.raises(CharterFileError) as caught:
         load_charter(path)
     assert caught.value.file == str(path)
-    assert f"{path}:4 (calendar.timezone)" in str(caught.value)
+    assert f"{path}:4:3 (calendar.timezone)" in str(caught.value)
 
 
 def test_a_missing_charter_file_is_a_charter_file_error(tmp_path: Path) -> None:
@@ -533,3 +533,101 @@ def test_the_bundled_aston_charter_loads_with_its_clock_ids() -> None:
         "level3-resolution",
     ]
     assert charter.calendar.zone.key == "Europe/London"
+
+
+@pytest.mark.parametrize(
+    ("clock", "line", "path", "fragment"),
+    [
+        (
+            "    start: received\n    stop: done\n    target: 10 business_days\n"
+            "    extend: {on: extended, by: 10 business_days, max: 0}\n",
+            12,
+            "clocks[0].extend.max",
+            "'max' must be a whole number >= 1 (got 0)",
+        ),
+        (
+            "    start: received\n    stop: done\n    target: 10 business_days\n"
+            "    extend: {on: extended, by: 10 business_days, max: -2}\n",
+            12,
+            "clocks[0].extend.max",
+            "'max' must be a whole number >= 1 (got -2)",
+        ),
+        (
+            "    start: received\n    stop: done\n    target_field: promised\n"
+            "    extend: {on: extended, by: 10 business_days}\n",
+            8,
+            "clocks[0]",
+            "a 'target_field' clock cannot be extended",
+        ),
+        (
+            "    start: received\n    reset: update\n    every: 20 business_days\n"
+            "    extend: {on: extended, by: 10 business_days}\n",
+            8,
+            "clocks[0]",
+            "a recurring clock takes no 'extend'",
+        ),
+        (
+            "    start: received\n    stop: done\n    target: 10 business_days\n"
+            "    extend: {on: Extended, by: 10 business_days}\n",
+            12,
+            "clocks[0].extend.on",
+            "(got 'Extended')",
+        ),
+        (
+            "    start: received\n    stop: done\n    target: 10 business_days\n"
+            "    extend: {by: 10 business_days}\n",
+            12,
+            "clocks[0].extend.on",
+            "'on' is required",
+        ),
+        (
+            "    start: received\n    stop: done\n    target: 10 business_days\n"
+            "    extend: {on: extended, by: 10 fortnights}\n",
+            12,
+            "clocks[0].extend.by",
+            "unknown unit 'fortnights'",
+        ),
+        (
+            "    start: received\n    stop: done\n    target: 10 business_days\n"
+            "    extend: {on: extended, by: 10 business_days, maxx: 2}\n",
+            12,
+            "clocks[0].extend.maxx",
+            "unknown key 'maxx' (did you mean 'max'?)",
+        ),
+    ],
+    ids=[
+        "max-zero",
+        "max-negative",
+        "target-field-clock",
+        "recurring-clock",
+        "event-name-case",
+        "no-event",
+        "bad-duration",
+        "typo-key",
+    ],
+)
+def test_a_bad_extend_is_refused_at_its_line(
+    clock: str, line: int, path: str, fragment: str
+) -> None:
+    """Each mistake in a clock's `extend` is one problem naming the line and what is wrong."""
+    found = problems(charter_with_clock(clock))
+    assert where(found) == [(line, path)]
+    assert fragment in found[0].message
+
+
+def test_extend_loads_with_max_defaulting_to_one() -> None:
+    """`extend: {on, by}` loads with max 1, and its event is one the charter uses."""
+    charter = load_charter_text(
+        charter_with_clock(
+            "    start: received\n    stop: done\n    target: 10 business_days\n"
+            "    extend: {on: extended, by: 10 business_days}\n"
+        )
+    )
+    extension = getattr(charter.clock("c"), "extend", None)
+    assert extension is not None
+    assert (extension.on, str(extension.by), extension.max) == (
+        "extended",
+        "10 business_days",
+        1,
+    )
+    assert "extended" in charter.event_names

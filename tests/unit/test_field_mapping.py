@@ -198,3 +198,83 @@ def test_shipped_mapping_schema_matches_the_models() -> None:
     """mappings/mapping.schema.json is what the models generate (it cannot drift)."""
     shipped = json.loads((ROOT / "mappings" / "mapping.schema.json").read_text())
     assert shipped == mapping_json_schema()
+
+
+def test_an_unmapped_picklist_value_is_an_error_for_that_record() -> None:
+    """By default a CRM value the picklist map lacks is refused, naming record and field."""
+    with pytest.raises(MappingError) as caught:
+        MAPPING.to_canonical(case(Origin="E-mail"))
+    assert (caught.value.record_id, caught.value.field) == ("500000000000001AAA", "Origin")
+    assert "picklist value 'E-mail' is not mapped" in caught.value.message
+
+
+@pytest.mark.parametrize(("policy", "expected"), [("keep", "E-mail"), ("drop", None)])
+def test_unmapped_keep_and_drop_are_explicit_choices(policy: str, expected: str | None) -> None:
+    """`unmapped: keep` passes the CRM value through; `unmapped: drop` leaves it out."""
+    text = (ROOT / "mappings" / "salesforce.yaml").read_text(encoding="utf-8")
+    text = text.replace("      field: Origin\n", f"      field: Origin\n      unmapped: {policy}\n")
+    mapping = load_mapping_text(text, "m.yaml")
+    attributes = mapping.to_canonical(case(Origin="E-mail"))["attributes"]
+    assert attributes.get("channel") == expected
+
+
+def _registration(language: str) -> dict[str, str]:
+    """The StudiJob registration follow-up's texts for a complaint in ``language``."""
+    charter = load_charter(ROOT / "mappings" / "charters" / "studijob.yaml")
+    complaint = complaint_from_json(
+        {"id": "C", "events": {}, "attributes": {"language": language, "owner": "005O"}},
+        charter.calendar.zone,
+        "t",
+    )
+    follow_up = FollowUp(
+        "crmsync:C:registration:0:breached",
+        "C",
+        "registration",
+        0,
+        "breached",
+        "incomplete",
+        "owner",
+        1790091540,  # 2026-09-22T15:39:00Z: 17:39 in Amsterdam (CEST)
+        ("description", "involved"),
+    )
+    fields = MAPPING.task_fields(follow_up, complaint, charter)
+    return {"subject": fields["Subject"], "description": fields["Description"]}
+
+
+def test_dates_and_attribute_names_are_written_in_the_complaints_language() -> None:
+    """Dutch, Irish and English follow-ups carry the due date the language's way (in the
+    charter's zone) and the missing attributes by their labels in that language."""
+    assert _registration("nl") == {
+        "subject": "Klacht C: registratie onvolledig (Omschrijving, Betrokkenen)",
+        "description": "De klachtenregeling van StudiJob vraagt deze gegevens uiterlijk "
+        "di 22 sep 2026 17:39: Omschrijving, Betrokkenen.",
+    }
+    assert _registration("ga")["description"].endswith(
+        "roimh Máirt 22 MFómh 2026 17:39: Cur síos, Páirtithe bainteacha."
+    )
+    assert _registration("en")["subject"] == (
+        "Complaint C: registration incomplete (Description, Involved)"
+    )
+    assert "by Tue, 22 Sept 2026 17:39:" in _registration("en")["description"]
+
+
+def test_the_breached_dutch_subject_has_a_dutch_date() -> None:
+    """'te laat sinds' is followed by a Dutch weekday and month, not an English one."""
+    charter = load_charter(ROOT / "mappings" / "charters" / "studijob.yaml")
+    complaint = complaint_from_json(
+        {"id": "C", "events": {}, "attributes": {"language": "nl", "owner": "005O"}},
+        charter.calendar.zone,
+        "t",
+    )
+    follow_up = FollowUp(
+        "crmsync:C:decision:0:breached",
+        "C",
+        "decision",
+        0,
+        "breached",
+        "breached",
+        "owner",
+        1790091540,
+    )
+    subject = MAPPING.task_fields(follow_up, complaint, charter)["Subject"]
+    assert subject == "Klacht C: beslissing op de klacht te laat sinds di 22 sep 2026 17:39"

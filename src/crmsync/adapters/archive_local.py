@@ -44,6 +44,7 @@ from crmsync.domain.archive_entry import (
     ArchiveEntry,
     ChainConflictError,
     ChainHead,
+    DuplicateEntryError,
     EntryHeader,
     EntryNotFoundError,
     StoredEntry,
@@ -289,6 +290,12 @@ class LocalArchiveStore:
                     f"archive {self.root}: entry {entry.ref} does not follow the head "
                     f"{header.profile}/{head.seq}"
                 )
+            for i in index.by_complaint.get(header.complaint_id, ()):
+                if index.headers[i].version == header.version:
+                    raise DuplicateEntryError(
+                        f"archive {self.root}: complaint {header.complaint_id} version "
+                        f"{header.version} is archived already as {index.headers[i].ref}"
+                    )
             path = self._file(header.profile, header.seq)
             shard, name = os.path.split(path)
             try:

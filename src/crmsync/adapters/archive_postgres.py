@@ -12,7 +12,8 @@ Triggers refuse ``UPDATE``, ``DELETE`` and ``TRUNCATE`` on ``archive_entries`` a
 head only move forward one entry at a time, so the application role cannot rewrite
 history; a superuser who bypasses them is still caught by ``verify`` (hashes, links, and
 the head against the last row). An append is one transaction: lock the head row
-(``FOR UPDATE``), check that the entry follows it, insert, move the head. Tables and
+(``FOR UPDATE``), check that the entry follows it and that its complaint version is not
+stored yet, insert, move the head. Tables and
 triggers are created on first use under an advisory lock. Errors become ``ArchiveError``
 and never quote the URL's password.
 """
@@ -31,6 +32,7 @@ from crmsync.domain.archive_entry import (
     ArchiveEntry,
     ChainConflictError,
     ChainHead,
+    DuplicateEntryError,
     EntryHeader,
     EntryNotFoundError,
     StoredEntry,
@@ -180,6 +182,18 @@ class PostgresArchiveStore:
                 raise ChainConflictError(
                     f"{self._where}: entry {entry.ref} does not follow the head "
                     f"{h.profile}/{row[0]}"
+                )
+            same = conn.execute(  # appends are serialised by the head row's lock
+                self._q(
+                    "SELECT seq FROM {s}.archive_entries "
+                    "WHERE profile = %s AND complaint_id = %s AND version = %s LIMIT 1"
+                ),
+                (h.profile, h.complaint_id, h.version),
+            ).fetchone()
+            if same is not None:
+                raise DuplicateEntryError(
+                    f"{self._where}: complaint {h.complaint_id} version {h.version} is "
+                    f"archived already as {h.profile}/{same[0]}"
                 )
             try:
                 conn.execute(

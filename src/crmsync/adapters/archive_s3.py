@@ -36,6 +36,7 @@ from crmsync.domain.archive_entry import (
     ArchiveEntry,
     ChainConflictError,
     ChainHead,
+    DuplicateEntryError,
     EntryHeader,
     EntryNotFoundError,
     StoredEntry,
@@ -236,6 +237,12 @@ class S3ArchiveStore:
         if h.seq != head.seq + 1 or h.prev_hash != head.entry_hash:
             raise ChainConflictError(
                 f"{self._where}: entry {entry.ref} does not follow the head {h.profile}/{head.seq}"
+            )
+        same = self.search(h.profile, complaint_id=h.complaint_id, version=h.version)
+        if same:  # not atomic: the profile lock keeps a second writer away (verify finds one)
+            raise DuplicateEntryError(
+                f"{self._where}: complaint {h.complaint_id} version {h.version} is archived "
+                f"already as {same[0].ref}"
             )
         extra: dict[str, Any] = {"IfNoneMatch": "*", "ChecksumAlgorithm": "SHA256"}
         if self.lock_mode is not None:

@@ -183,6 +183,9 @@ def _load_schema(path: Path) -> _Schema:
                         updateable=info.get("updateable", True),
                         external_id=info.get("external_id", False),
                         unique=info.get("unique", False),
+                        picklist_values=(
+                            None if info.get("values") is None else tuple(info["values"])
+                        ),
                     )
                     for field, info in spec["fields"].items()
                 }
@@ -595,13 +598,17 @@ class LocalCrm:
         """Whether ``object`` declares its fields (an object without a schema takes any)."""
         return self._fields_of(object) is not None
 
-    def insert_records(self, object: str, rows: Sequence[Mapping[str, Any]]) -> list[WriteResult]:
+    def insert_records(
+        self, object: str, rows: Sequence[Mapping[str, Any]], *, upsert: bool = False
+    ) -> list[WriteResult]:
         """Insert records as they are, for import and seeding: a given ``Id`` (15 or 18
         characters) is kept, else one is made; given system datetimes (``CreatedDate``,
         ``SystemModstamp``...) are kept, missing ones stamped now. Read-only fields may be
         set; fields outside a declared schema may not. One result per row in order, ``ref``
         the given Id or ``row N`` (1-based); a taken Id fails with ``DUPLICATE_VALUE``, a
-        malformed one with ``MALFORMED_ID``. Counts no API call.
+        malformed one with ``MALFORMED_ID``. With ``upsert``, a row whose Id is a record of
+        ``object`` updates it instead (``created`` False): the given fields are set, a null
+        one cleared, the others kept. Counts no API call.
         """
         self._check_object(object)
         results: list[WriteResult] = []
@@ -613,12 +620,52 @@ class LocalCrm:
                     given = row.get(id_field)
                     ref = given if isinstance(given, str) and given else f"row {number}"
                     try:
+                        existing = self._importable_id(conn, object, given) if upsert else None
+                        if existing is not None:
+                            self._import_update(conn, object, existing, row, txn)
+                            results.append(WriteResult(ref=ref, ok=True, id=existing))
+                            continue
                         new_id = self._create_one(conn, object, row, txn, mode="import")
                     except _RecordError as problem:
                         results.append(problem.result(ref))
                         continue
                     results.append(WriteResult(ref=ref, ok=True, id=new_id, created=True))
         return results
+
+    def _importable_id(self, conn: sqlite3.Connection, object: str, given: Any) -> str | None:
+        """The normalised ``given`` Id when it is a record of ``object``, else None."""
+        rid = normalize_id(given) if isinstance(given, str) and given else None
+        if rid is None:
+            return None
+        row = conn.execute(
+            "SELECT 1 FROM records WHERE id = ? AND object = ?", (rid, object)
+        ).fetchone()
+        return None if row is None else rid
+
+    def _import_update(
+        self, conn: sqlite3.Connection, object: str, rid: str, row: Mapping[str, Any], txn: _Txn
+    ) -> None:
+        """Set an imported row's fields on the existing record ``rid`` (read-only fields
+        too, as import does); the modstamp is the row's own or now."""
+        s = self._schema
+        changes = self._prepare(
+            object, {k: v for k, v in row.items() if k != s.id_field}, mode="import"
+        )
+        self._check_unique(conn, object, changes, rid)
+        (text,) = conn.execute("SELECT fields FROM records WHERE id = ?", (rid,)).fetchone()
+        current = json.loads(text)
+        for name, value in changes.items():
+            if value is None:
+                current.pop(name, None)
+            else:
+                current[name] = value
+        for name in (s.modified_field, s.modstamp_field):
+            if changes.get(name) is None:
+                current[name] = txn.stamp()
+        conn.execute(
+            "UPDATE records SET modstamp = ?, fields = ? WHERE id = ?",
+            (current[s.modstamp_field], json.dumps(current, ensure_ascii=False), rid),
+        )
 
     def export_records(self, object: str) -> Iterator[Record]:
         """Every record of ``object`` with all its fields (``Id`` first), in insertion order,

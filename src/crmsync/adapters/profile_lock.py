@@ -1,30 +1,46 @@
-"""Which worker process may work a profile: at most one at a time, taken over on death.
+"""Which process may work a profile: at most one at a time, taken over on death.
+
+Every command that changes a profile's state, CRM records or archive takes the same lock:
+the worker (``crmsync run``, for as long as it runs), ``sync --once``, ``archive run``,
+``archive reindex`` and ``state prune``.
 
 * ``PostgresProfileLock``: a session-level PostgreSQL advisory lock per profile, held on a
   connection of its own for as long as this process works the profile. When the process
   dies its connection closes, the server releases the lock, and another replica takes
-  the profile over at its next attempt (within one interval).
-* ``FileProfileLock``: the same for the embedded SQLite state: an ``flock`` on a file
-  per profile in the data directory (released by the kernel when the process dies).
+  the profile over at its next attempt (within one interval). The connection's
+  ``application_name`` says who holds it (command, pid, host), read back from
+  ``pg_stat_activity`` by a process that finds the profile taken.
+* ``FileProfileLock``: the same for the embedded SQLite state: an ``flock`` on
+  ``<data_dir>/locks/<profile>.lock`` beside the profile's state (released by the kernel
+  when the process dies). The holder writes who it is (command, pid, host, since) into
+  the file after taking it.
 
 Both answer ``held()`` honestly: a lost connection means the lock is gone.
+``acquire_profile`` waits a bounded time for a lock another process holds.
 """
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
+import socket
 import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import Any, Protocol
 
 import structlog
 
-from crmsync.errors import StateStoreError
+from crmsync.errors import ProfileBusyError, StateStoreError
 from crmsync.settings import redact_url
 
 log = structlog.get_logger("crmsync.lock")
+
+UNKNOWN_HOLDER = "another process (who is not recorded)"
 
 
 class ProfileLock(Protocol):
@@ -36,6 +52,10 @@ class ProfileLock(Protocol):
 
     def held(self, profile: str) -> bool:
         """True while this process still holds the profile."""
+        ...
+
+    def holder(self, profile: str) -> str:
+        """Who holds the profile, for people (``UNKNOWN_HOLDER`` when it cannot be told)."""
         ...
 
     def release(self, profile: str) -> None: ...
@@ -51,13 +71,34 @@ def lock_key(profile: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
+def _me(command: str) -> dict[str, Any]:
+    return {
+        "command": command,
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "since": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def describe_holder(info: dict[str, Any]) -> str:
+    """``'crmsync archive run' (pid 42 on host web1, since 2026-...Z)`` from a holder record."""
+    since = f", since {info['since']}" if info.get("since") else ""
+    pid, host = info.get("pid", "?"), info.get("host", "?")
+    return f"'{info.get('command', '?')}' (pid {pid} on host {host}{since})"
+
+
 class PostgresProfileLock:
     """Advisory locks on the state store's PostgreSQL server, one connection per profile."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, command: str = "crmsync run") -> None:
         self._url = url
+        self._command = command
         self._conns: dict[str, Any] = {}
         self._mutex = threading.Lock()
+
+    def _application_name(self) -> str:
+        me = _me(self._command)
+        return f"{me['command']} pid={me['pid']} host={me['host']}"[:63]
 
     def try_acquire(self, profile: str) -> bool:
         import psycopg  # noqa: PLC0415 - only replicas on PostgreSQL need it
@@ -66,7 +107,12 @@ class PostgresProfileLock:
             if self._alive(profile):
                 return True
             try:
-                conn = psycopg.connect(self._url, autocommit=True, connect_timeout=10)
+                conn = psycopg.connect(
+                    self._url,
+                    autocommit=True,
+                    connect_timeout=10,
+                    application_name=self._application_name(),
+                )
                 row = conn.execute(
                     "SELECT pg_try_advisory_lock(%s)", (lock_key(profile),)
                 ).fetchone()
@@ -80,6 +126,27 @@ class PostgresProfileLock:
                 return True
             conn.close()
             return False
+
+    def holder(self, profile: str) -> str:
+        """The holding session's ``application_name`` and start (from ``pg_stat_activity``)."""
+        import psycopg  # noqa: PLC0415
+
+        key = lock_key(profile)
+        try:
+            with psycopg.connect(self._url, autocommit=True, connect_timeout=10) as conn:
+                row = conn.execute(
+                    "SELECT a.application_name, a.pid, a.backend_start "
+                    "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                    "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+                    "AND l.classid = %s::bigint::oid AND l.objid = %s::bigint::oid",
+                    ((key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF),
+                ).fetchone()
+        except psycopg.Error:
+            return UNKNOWN_HOLDER
+        if row is None or not row[0]:
+            return UNKNOWN_HOLDER
+        since = row[2].astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if row[2] else "?"
+        return f"'{row[0]}' (server session {row[1]}, connected since {since})"
 
     def _alive(self, profile: str) -> bool:
         conn = self._conns.get(profile)
@@ -112,47 +179,101 @@ class PostgresProfileLock:
 
 
 class FileProfileLock:
-    """``flock`` on ``<dir>/<profile>.lock``: for replicas sharing one data directory."""
+    """``flock`` on ``<dir>/<profile>.lock``: for processes sharing one data directory."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, command: str = "crmsync run") -> None:
         self._dir = directory
-        self._files: dict[str, IO[str]] = {}
+        self._command = command
+        self._fds: dict[str, int] = {}
         self._mutex = threading.Lock()
+
+    def _path(self, profile: str) -> Path:
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in profile)
+        return self._dir / f"{safe}.lock"
 
     def try_acquire(self, profile: str) -> bool:
         with self._mutex:
-            if profile in self._files:
+            if profile in self._fds:
                 return True
-            self._dir.mkdir(parents=True, exist_ok=True)
-            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in profile)
-            handle = open(self._dir / f"{safe}.lock", "a+", encoding="utf-8")  # noqa: SIM115
             try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                self._dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+                fd = os.open(self._path(profile), os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError as exc:
+                raise StateStoreError(
+                    f"profile lock {self._path(profile)}: {exc.strerror or exc}"
+                ) from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                handle.close()
+                os.close(fd)
                 return False
-            self._files[profile] = handle
+            try:  # who holds it, for the process that finds it taken
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, json.dumps(_me(self._command)).encode() + b"\n", 0)
+            except OSError as exc:
+                log.warning("profile_holder_unrecorded", profile=profile, reason=exc.strerror)
+            self._fds[profile] = fd
             log.info("profile_acquired", profile=profile, pid=os.getpid())
             return True
 
+    def holder(self, profile: str) -> str:
+        """What the holder wrote into the lock file."""
+        try:
+            info = json.loads(self._path(profile).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return UNKNOWN_HOLDER
+        return describe_holder(info) if isinstance(info, dict) else UNKNOWN_HOLDER
+
     def held(self, profile: str) -> bool:
         with self._mutex:
-            return profile in self._files
+            return profile in self._fds
 
     def release(self, profile: str) -> None:
         with self._mutex:
-            handle = self._files.pop(profile, None)
-        if handle is not None:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-            handle.close()
+            fd = self._fds.pop(profile, None)
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
 
     def close(self) -> None:
-        for profile in list(self._files):
+        for profile in list(self._fds):
             self.release(profile)
 
 
-def open_profile_lock(state_url: str | None, data_dir: Path) -> ProfileLock:
-    """Advisory locks when the state is on PostgreSQL, file locks otherwise."""
+def open_profile_lock(
+    state_url: str | None, data_dir: Path, *, command: str = "crmsync run"
+) -> ProfileLock:
+    """Advisory locks when the state is on PostgreSQL, file locks in ``data_dir/locks``
+    (beside the SQLite state) otherwise; ``command`` is what holders are shown as."""
     if state_url and state_url.split("://", 1)[0].lower() in {"postgresql", "postgres"}:
-        return PostgresProfileLock(state_url)
-    return FileProfileLock(data_dir / "locks")
+        return PostgresProfileLock(state_url, command=command)
+    return FileProfileLock(data_dir / "locks", command=command)
+
+
+def acquire_profile(
+    lock: ProfileLock,
+    profile: str,
+    *,
+    wait: float = 0.0,
+    on_wait: Callable[[str], None] | None = None,
+    poll: float = 0.5,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Take ``profile``, waiting up to ``wait`` seconds for the process holding it.
+
+    ``on_wait(holder)`` is called once when the first attempt finds it taken and there is
+    time to wait. Raises ``ProfileBusyError`` naming the holder when the time is up.
+    """
+    deadline = clock() + max(0.0, wait)
+    told = False
+    while not lock.try_acquire(profile):
+        holder = lock.holder(profile)
+        remaining = deadline - clock()
+        if remaining <= 0:
+            log.warning("profile_busy", profile=profile, holder=holder)
+            raise ProfileBusyError(profile, holder)
+        if not told and on_wait is not None:
+            on_wait(holder)
+            told = True
+        sleep(min(poll, remaining))

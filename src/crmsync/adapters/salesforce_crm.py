@@ -295,6 +295,7 @@ class SalesforceCrm:
                 updateable=bool(item.get("updateable")),
                 external_id=bool(item.get("externalId")),
                 unique=bool(item.get("unique")),
+                picklist_values=_picklist_values(item),
             )
         self._types[object] = fields
         return fields
@@ -1000,3 +1001,14 @@ def _from_csv(text: str | None, info: FieldInfo | None) -> Any:
     except ValueError:
         return text
     return text
+
+
+def _picklist_values(item: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """The active values of a described picklist field; None for other types."""
+    if item.get("type") not in ("picklist", "multipicklist"):
+        return None
+    return tuple(
+        str(v.get("value"))
+        for v in item.get("picklistValues") or []
+        if isinstance(v, dict) and v.get("active", True)
+    )

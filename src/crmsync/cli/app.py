@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from crmsync.domain.charter import Charter
 from crmsync.domain.instants import InstantError, parse_instant
 from crmsync.errors import ConfigError
 
-EXIT_BAD_INPUT = 3
+EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_BAD_INPUT = 3
+EXIT_BUSY = 5
+"""Another process works the profile (it is named); nothing was done."""
 
 app = typer.Typer(
     name="crmsync",
@@ -24,10 +29,38 @@ app = typer.Typer(
 )
 err = Console(stderr=True)
 
+# C0 and C1 controls, DEL and the bidirectional overrides: what could move the cursor,
+# recolour the terminal or reorder the text a person reads
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def escape_controls(text: str, *, keep_newlines: bool = False) -> str:
+    """``text`` with every control character written as an escape (``\\x1b``, ``\\u202e``),
+    so an id or a path from the outside cannot drive the terminal (newlines kept on request)."""
+
+    def escaped(match: re.Match[str]) -> str:
+        char = match.group()
+        if keep_newlines and char == "\n":
+            return char
+        code = ord(char)
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+    return _UNSAFE.sub(escaped, text)
+
+
+def plain(text: object) -> Text:
+    """User data for a rich table cell or print: shown literally, never read as markup
+    (``[/]`` in a path prints as ``[/]``), control characters escaped."""
+    return Text(escape_controls(str(text)))
+
 
 def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
-    """Print ``error: message`` on standard error and return the ``Exit`` to raise."""
-    err.print(f"[red]error:[/red] {message}", highlight=False, markup=True, soft_wrap=True)
+    """Print ``error: message`` on standard error and return the ``Exit`` to raise.
+
+    The message is plain text (it often echoes paths, ids and arguments): rich markup in
+    it prints literally and control characters are escaped."""
+    line = Text("error:", style="red") + " " + escape_controls(message, keep_newlines=True)
+    err.print(line, highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 

@@ -6,7 +6,8 @@ ran them: ``CRMSYNC_ACTOR`` if set, else the operating-system user.
 
 Exit status: 0 done; 1 the archive or the CRM failed (message on standard error);
 2 bad configuration or arguments; 3 (``run``) some records could not be marked;
-4 (``verify``) the chain is broken.
+4 (``verify``) the chain is broken; 5 (``run``) another process works the
+profile (its lock is named: command, pid, host).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from rich.console import Console
 from rich.table import Table
 
 from crmsync.cli.app import EXIT_BAD_INPUT, app, fail, load_charter_or_exit, parse_now
+from crmsync.cli.locking import WaitOption, hold_profile
 from crmsync.cli.sync import crash_hook_from_env, load_profile
 from crmsync.domain.instants import InstantError, format_instant, local_midnight, parse_instant
 from crmsync.errors import ArchiveError, ConfigError, CrmSyncError
@@ -35,7 +37,7 @@ from crmsync.errors import ArchiveError, ConfigError, CrmSyncError
 if TYPE_CHECKING:  # adapters and services are imported when a command runs
     from crmsync.domain.archive_entry import ChainHead, EntryHeader
     from crmsync.ports import ArchiveStore
-    from crmsync.service.archiving import ArchiveReader
+    from crmsync.service.archiving import ArchiveReader, ArchiveReport
     from crmsync.settings import Settings
 
 EXIT_FAILED = 1
@@ -135,33 +137,15 @@ def run_cmd(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the run's summary as JSON.")
     ] = False,
+    wait: WaitOption = "0",
 ) -> None:
     """Archive every closed complaint whose closed event is at least CRMSYNC_ARCHIVE_AFTER
-    old and not archived at its current version; then mark it on the CRM."""
-    from crmsync.bootstrap import build_archiving, build_runtime  # noqa: PLC0415
-
+    old and not archived at its current version; then mark it on the CRM. Takes the
+    profile's lock (exit 5 when another process works the profile)."""
     settings = load_profile()
     instant = parse_now(now) if now is not None else None
-    try:
-        runtime = build_runtime(settings)
-    except ConfigError as exc:
-        raise fail(str(exc)) from None
-    except CrmSyncError as exc:
-        raise fail(f"{type(exc).__name__}: {exc}", EXIT_FAILED) from None
-    try:
-        with _store(settings) as store:
-            try:
-                service = build_archiving(runtime, store, hook=crash_hook_from_env())
-            except ConfigError as exc:
-                raise fail(str(exc)) from None
-            try:
-                report = service.run(now=instant)
-            except CrmSyncError as exc:
-                raise fail(
-                    f"archive run failed: {type(exc).__name__}: {exc}", EXIT_FAILED
-                ) from None
-    finally:
-        runtime.close()
+    with hold_profile(settings, "crmsync archive run", wait):
+        report = _archive_run(settings, instant)
     if as_json:
         print(json.dumps(report.as_dict(), indent=2, sort_keys=True))
     else:
@@ -184,6 +168,33 @@ def run_cmd(
             typer.echo(f"{e.kind} {e.record_id} {e.field or ''}: {e.message}", err=True)
     if report.errors:
         raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def _archive_run(settings: Settings, instant: int | None) -> ArchiveReport:
+    """One archive run of the profile (its lock held by the caller)."""
+    from crmsync.bootstrap import build_archiving, build_runtime  # noqa: PLC0415
+
+    try:
+        runtime = build_runtime(settings)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    except CrmSyncError as exc:
+        raise fail(f"{type(exc).__name__}: {exc}", EXIT_FAILED) from None
+    try:
+        with _store(settings) as store:
+            try:
+                service = build_archiving(runtime, store, hook=crash_hook_from_env())
+            except ConfigError as exc:
+                raise fail(str(exc)) from None
+            try:
+                report = service.run(now=instant)
+            except CrmSyncError as exc:
+                raise fail(
+                    f"archive run failed: {type(exc).__name__}: {exc}", EXIT_FAILED
+                ) from None
+    finally:
+        runtime.close()
+    return report
 
 
 @archive_app.command("verify")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import codecs
 import json
+import os
 import sys
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from pathlib import Path
 from typing import Annotated, BinaryIO, TextIO
 
@@ -16,14 +17,23 @@ from rich.table import Table
 from rich.text import Text
 
 from crmsync.allocator import keep_large_blocks_on_the_heap
-from crmsync.cli.app import EXIT_BAD_INPUT, app, fail, load_charter_or_exit, parse_now
+from crmsync.cli.app import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    app,
+    escape_controls,
+    fail,
+    load_charter_or_exit,
+    parse_now,
+    plain,
+)
 from crmsync.domain.charter import Charter
-from crmsync.domain.complaint import complaint_from_json
-from crmsync.domain.evaluation import ClockResult, State, evaluate
-from crmsync.domain.explanation import explain_count, local_text
+from crmsync.domain.complaint import Complaint, complaint_from_json
+from crmsync.domain.evaluation import ClockResult, State, clock_extension_steps, evaluate
+from crmsync.domain.explanation import explain_count, explain_extensions, local_text
 from crmsync.domain.instants import format_instant
 from crmsync.errors import BadComplaintError
-from crmsync.service.evaluate_stream import evaluate_stream
+from crmsync.service.evaluate_stream import NESTED_TOO_DEEPLY, evaluate_stream
 
 CharterOpt = Annotated[
     Path, typer.Option("--charter", "-c", help="Charter YAML file (mappings/charters/*.yaml).")
@@ -76,38 +86,123 @@ def evaluate_cmd(
             )
         except OSError as exc:
             raise fail(f"--input: cannot read {input}: {exc.strerror}") from None
+        name = "standard input" if input == "-" else input
+        source = _Utf8Source(raw, undecodable, name)
         try:
-            sink: TextIO = (
-                stack.enter_context(open(output, "w", encoding="utf-8"))
+            source.check_encoding()
+        except _EncodingError as exc:
+            raise fail(f"--input: {exc}") from None
+        except OSError as exc:
+            raise fail(f"--input: cannot read {name}: {exc.strerror}") from None
+        try:
+            target: TextIO = (
+                open(output, "w", encoding="utf-8")  # noqa: SIM115 - closed below, errors named
                 if output is not None
                 else sys.stdout
             )
         except OSError as exc:
             raise fail(f"--output: cannot write {output}: {exc.strerror}") from None
-        source = _Utf8Source(raw, undecodable)
-        for chunk in evaluate_stream(loaded, source, sink, instant, workers=workers):
-            for error in chunk.errors:
-                bad += 1
-                print(f"bad complaint {error}", file=sys.stderr)
-        sink.flush()
+        sink = _Sink(target, "standard output" if output is None else f"--output: {output}")
+        try:
+            for chunk in evaluate_stream(loaded, source, sink, instant, workers=workers):
+                for error in chunk.errors:
+                    bad += 1
+                    print(f"bad complaint {escape_controls(str(error))}", file=sys.stderr)
+            sink.flush()
+            if output is not None:
+                target.close()  # a full disk may only show now
+        except _OutputError as exc:
+            raise fail(str(exc), EXIT_FAILED) from None
+        except OSError as exc:
+            raise fail(f"--input: cannot read {name}: {exc.strerror}", EXIT_FAILED) from None
+        finally:
+            if output is not None and not target.closed:
+                with suppress(OSError):  # already reported: the write that failed
+                    target.close()
     if bad or undecodable:
         raise typer.Exit(EXIT_BAD_INPUT)
+
+
+class _OutputError(Exception):
+    """Writing the output failed (full disk, closed pipe): the message names the file."""
+
+
+class _Sink:
+    """The output stream; an ``OSError`` while writing becomes an ``_OutputError`` naming it
+    (reading the input can fail with ``OSError`` too, and means something else)."""
+
+    def __init__(self, stream: TextIO, name: str) -> None:
+        self._stream = stream
+        self._name = name
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except OSError as exc:
+            raise self._error(exc) from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as exc:
+            raise self._error(exc) from None
+
+    def _error(self, exc: OSError) -> _OutputError:
+        if isinstance(exc, BrokenPipeError):
+            # the reader went away (`| head`): nothing more can be shown there
+            with suppress(OSError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), self._stream.fileno())
+        reason = exc.strerror or str(exc)
+        return _OutputError(f"cannot write {self._name}: {reason}")
+
+
+class _EncodingError(ValueError):
+    """The input is not UTF-8 as a whole (a UTF-16 or UTF-32 byte-order mark)."""
+
+
+_WIDE_BOMS = (
+    (codecs.BOM_UTF32_LE, "UTF-32LE"),  # before UTF-16LE: it starts with the same two bytes
+    (codecs.BOM_UTF32_BE, "UTF-32BE"),
+    (codecs.BOM_UTF16_LE, "UTF-16LE"),
+    (codecs.BOM_UTF16_BE, "UTF-16BE"),
+)
+
+
+def _wide_text(name: str, head: bytes) -> str | None:
+    """What is wrong when ``head`` (a file's first bytes) is a UTF-16/32 byte-order mark."""
+    for bom, encoding in _WIDE_BOMS:
+        if head.startswith(bom):
+            return (
+                f"{name} is {encoding} text (byte-order mark {bom.hex(' ').upper()}); crmsync "
+                f"reads UTF-8 JSON Lines: convert it, e.g. iconv -f {encoding} -t UTF-8"
+            )
+    return None
 
 
 class _Utf8Source:
     """Text from UTF-8 bytes, read as ``evaluate_stream`` reads a file (``read``/``readline``).
 
     Blocks are decoded whole (fast); a block that is not all UTF-8 is decoded line by
-    line: each bad line is reported on standard error as a bad complaint, noted in
-    ``undecodable`` and read as a blank line, so the other lines keep their numbers and
-    are still evaluated. A byte-order mark before the first line is dropped.
+    line: each bad line is reported on standard error as a bad complaint (with the file
+    ``name``), noted in ``undecodable`` and read as a blank line, so the other lines keep
+    their numbers and are still evaluated. A UTF-8 byte-order mark before the first line
+    is dropped; ``check_encoding`` refuses a UTF-16 or UTF-32 one.
     """
 
-    def __init__(self, raw: BinaryIO, undecodable: list[int]) -> None:
+    def __init__(self, raw: BinaryIO, undecodable: list[int], name: str) -> None:
         self._raw = raw
         self._undecodable = undecodable
+        self._name = name
         self._next_line = 1
         self._at_start = True
+
+    def check_encoding(self) -> None:
+        """Raise ``_EncodingError`` when the input starts with a UTF-16/32 byte-order mark
+        (every line would be garbage as UTF-8); nothing is consumed."""
+        peek = getattr(self._raw, "peek", None)
+        problem = _wide_text(self._name, peek(4)[:4] if callable(peek) else b"")
+        if problem:
+            raise _EncodingError(problem)
 
     def read(self, size: int = -1) -> str:
         """About ``size`` characters of whole lines (all that is left if ``size < 0``)."""
@@ -143,25 +238,58 @@ class _Utf8Source:
             self._undecodable.append(number)
             print(
                 f"bad complaint line {number}: not UTF-8 text "
-                f"(byte 0x{line[exc.start]:02x} at column {exc.start + 1})",
+                f"(byte 0x{line[exc.start]:02x} at column {exc.start + 1} of "
+                f"{escape_controls(self._name)}; crmsync reads UTF-8)",
                 file=sys.stderr,
             )
             return "\n"
 
 
 def _find(input_path: str, complaint_id: str, charter: Charter) -> tuple[object, str]:
-    opened = sys.stdin if input_path == "-" else open(input_path, encoding="utf-8-sig")  # noqa: SIM115
-    with opened as handle:
-        for number, text in enumerate(handle, start=1):
-            if complaint_id not in text:
-                continue
-            try:
-                data = json.loads(text)
-            except ValueError:
-                continue
-            if isinstance(data, dict) and str(data.get("id")) == complaint_id:
-                return data, f"line {number}"
-    raise fail(f"no complaint with id '{complaint_id}' in {input_path}")
+    """The complaint ``complaint_id`` and its ``line N``; exit 2 when the file cannot be read
+    or holds no such complaint, 3 when the lines that mention it are not readable JSON."""
+    name = "standard input" if input_path == "-" else input_path
+    unreadable: list[str] = []
+    # the id as written in the file: plain, or with JSON escapes (control characters)
+    needles = {complaint_id, json.dumps(complaint_id)[1:-1]}
+    needles.add(json.dumps(complaint_id, ensure_ascii=False)[1:-1])
+    try:
+        opened = sys.stdin.buffer if input_path == "-" else open(input_path, "rb")  # noqa: SIM115
+    except OSError as exc:
+        raise fail(f"--input: cannot read {name}: {exc.strerror}") from None
+    try:
+        with opened as handle:
+            for number, raw in enumerate(handle, start=1):
+                problem = _wide_text(name, raw[:4]) if number == 1 else None
+                if problem:
+                    raise fail(f"--input: {problem}")
+                try:
+                    text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+                except UnicodeDecodeError as exc:
+                    if any(n.encode("utf-8", "replace") in raw for n in needles):
+                        unreadable.append(
+                            f"line {number}: not UTF-8 text (byte at column {exc.start + 1})"
+                        )
+                    continue
+                if not any(n in text for n in needles):
+                    continue
+                try:
+                    data = json.loads(text)
+                except (ValueError, RecursionError) as exc:
+                    reason = str(exc) if isinstance(exc, ValueError) else NESTED_TOO_DEEPLY
+                    unreadable.append(f"line {number}: {reason}")
+                    continue
+                if isinstance(data, dict) and str(data.get("id")) == complaint_id:
+                    return data, f"line {number}"
+    except OSError as exc:
+        raise fail(f"--input: cannot read {name}: {exc.strerror}") from None
+    if unreadable:
+        raise fail(
+            f"no readable complaint with id '{complaint_id}' in {name}; lines that mention "
+            f"it cannot be read: {'; '.join(unreadable)}",
+            EXIT_BAD_INPUT,
+        )
+    raise fail(f"no complaint with id '{complaint_id}' in {name}")
 
 
 def _when(instant: int | None, charter: Charter) -> str:
@@ -180,7 +308,7 @@ _STATE_STYLE = {
 }
 
 
-def _how(charter: Charter, result: ClockResult) -> str:
+def _how(charter: Charter, result: ClockResult, complaint: Complaint, now: int) -> str:
     clock = charter.clock(result.clock)
     if result.started_at is None:
         return f"waiting for '{clock.start}'"
@@ -195,6 +323,10 @@ def _how(charter: Charter, result: ClockResult) -> str:
     warn = getattr(clock, "warn_after", None)
     if warn is not None:
         lines.append("warning: " + explain_count(charter.calendar, result.started_at, warn, event))
+    extension = getattr(clock, "extend", None)
+    if extension is not None:
+        steps = clock_extension_steps(charter.calendar, clock, complaint, now)
+        lines.extend(explain_extensions(charter.calendar, extension, steps))
     if result.missing:
         lines.append("missing: " + ", ".join(result.missing))
     if result.breaches:
@@ -227,8 +359,9 @@ def explain_cmd(
     out = Console()
     as_of = local_text(loaded.calendar, instant)
     table = Table(
-        title=f"{loaded.title}: complaint {complaint.id} as of {as_of} "
-        f"({loaded.calendar.zone.key})",
+        title=plain(
+            f"{loaded.title}: complaint {complaint.id} as of {as_of} ({loaded.calendar.zone.key})"
+        ),
         show_lines=True,
     )
     table.add_column("clock", no_wrap=True)
@@ -249,7 +382,7 @@ def explain_cmd(
     # Printed below the table, unwrapped, so the sentences stay whole at any width.
     out.print("How it was counted:", style="bold")
     for r in results:
-        for i, line in enumerate(_how(loaded, r).split("\n")):
+        for i, line in enumerate(_how(loaded, r, complaint, instant).split("\n")):
             head = f"  {r.clock}: " if i == 0 else " " * (len(r.clock) + 4)
             out.print(Text(head + line), soft_wrap=True)
     if skipped:

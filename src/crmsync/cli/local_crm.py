@@ -1,17 +1,23 @@
 """``crmsync local import`` and ``crmsync local export``: records in and out of the local CRM.
 
 Import reads JSON Lines (one ``{"Id": ..., field: value}`` object per line) or a Data
-Loader CSV export (header row = API field names, empty cells = null). Bad rows are
-reported on standard error with their line number and skipped; the good ones are kept.
+Loader CSV export (header row = API field names in any case, empty cells = null; the
+delimiter ``,`` ``;`` or tab and a UTF-8 byte order mark are detected; another encoding is
+named before anything is imported, or read with ``--encoding``). Bad rows are reported on
+standard error with their line number, in file order, and skipped; the good ones are kept.
+A quoted cell that is never closed is reported at the line where it opens and the lines
+after it are read again, so it cannot swallow the rows that follow.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 import math
 import os
 import sys
+from collections import deque
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack
 from enum import StrEnum
@@ -69,25 +75,42 @@ class _BadRowError(ValueError):
 
 
 @local_app.command("import")
-def import_cmd(
+def import_cmd(  # noqa: PLR0917 - one parameter per command-line option
     file: Annotated[Path, typer.Argument(help="JSON Lines (.jsonl, .json) or CSV (.csv) file.")],
     object: Annotated[str, typer.Option("--object", help="The object: Case, Task, User...")],
     db: DbOpt = None,
     format: FormatOpt = None,
+    upsert: Annotated[
+        bool,
+        typer.Option("--upsert", help="Update the record of a row whose Id exists (else refused)."),
+    ] = False,
+    ignore_unknown: Annotated[
+        bool,
+        typer.Option(
+            "--ignore-unknown",
+            help="Skip CSV columns that are not fields of the object (listed once).",
+        ),
+    ] = False,
+    encoding: Annotated[
+        str | None,
+        typer.Option("--encoding", help="The file's encoding (default UTF-8, BOM or not)."),
+    ] = None,
 ) -> None:
     """Import records into the local CRM, keeping their Ids (new ones are made when absent).
 
     Exit status: 0 all rows imported; 3 some rows were bad (each reported on standard error
     with its line number, the good rows are imported); 2 nothing could be imported (the
-    file cannot be read, its format or CSV header is wrong).
+    file cannot be read or decoded, its format or CSV header is wrong).
     """
     kind = format.value if format is not None else _EXTENSIONS.get(file.suffix.lower())
     if kind is None:
         raise fail(f"{file}: cannot tell the format from the extension; pass --format jsonl|csv")
+    chosen = _encoding(encoding)
+    _check_encoding(file, chosen)
     path = db if db is not None else _default_db()
     with ExitStack() as stack:
         try:
-            handle = stack.enter_context(open(file, encoding="utf-8-sig", newline=""))
+            handle = stack.enter_context(open(file, encoding=chosen, newline=""))
         except OSError as exc:
             raise fail(f"{file}: cannot read ({exc.strerror})") from None
         try:
@@ -95,12 +118,17 @@ def import_cmd(
             fields = _declared_fields(crm, object)
         except CrmError as exc:
             raise fail(str(exc)) from None
-        rows = _csv_rows(handle, file, fields) if kind == "csv" else _jsonl_rows(handle, file)
+        rows = (
+            _csv_rows(handle, file, fields, ignore_unknown=ignore_unknown)
+            if kind == "csv"
+            else _jsonl_rows(handle, file)
+        )
         total = _count_lines(file) if err.is_terminal else None
-        imported, bad = _import(crm, object, file, rows, total)
+        imported, updated, bad = _import(crm, object, file, rows, total, upsert=upsert)
     plural = "" if imported == 1 else "s"
     err.print(
         f"imported {imported} {object} record{plural} from {file} into {path}"
+        + (f" ({updated} updated by Id)" if updated else "")
         + (f"; {bad} bad row{'' if bad == 1 else 's'} skipped" if bad else ""),
         highlight=False,
         markup=False,
@@ -116,9 +144,12 @@ def _import(
     file: Path,
     rows: Iterator[tuple[int, dict[str, Any] | str]],
     total: int | None,
-) -> tuple[int, int]:
-    """Feed rows to the CRM in chunks; report bad ones; return (imported, bad)."""
-    imported = bad = 0
+    *,
+    upsert: bool = False,
+) -> tuple[int, int, int]:
+    """Feed rows to the CRM in chunks; report bad ones in file order; return (imported,
+    of them updated by Id, bad)."""
+    imported = updated = bad = 0
     progress = Progress(
         TextColumn(f"importing {object}"),
         BarColumn(),
@@ -139,32 +170,39 @@ def _import(
         chunk: list[tuple[int, dict[str, Any]]] = []
         last_line = 0
 
+        problems: list[tuple[int, str]] = []  # reading problems of rows in the chunk
+
         def flush() -> None:
-            nonlocal imported, bad
-            if not chunk:
-                return
-            results = crm.insert_records(object, [row for _, row in chunk])
+            nonlocal imported, updated, bad
+            results = crm.insert_records(object, [row for _, row in chunk], upsert=upsert)
+            found = list(problems)
             for (line, _), result in zip(chunk, results, strict=True):
                 if result.ok:
                     imported += 1
+                    updated += 0 if result.created else 1
                 else:
-                    bad += 1
-                    report(line, f"{result.message} ({result.error_code})")
+                    hint = ""
+                    if result.error_code == "DUPLICATE_VALUE" and "Id" in result.fields:
+                        hint = "; --upsert updates it"
+                    found.append((line, f"{result.message} ({result.error_code}){hint}"))
+            for line, message in sorted(found, key=lambda item: item[0]):
+                bad += 1
+                report(line, message)
             chunk.clear()
+            problems.clear()
             progress.update(task, completed=last_line)
 
         for line, row in rows:
             last_line = line
             if isinstance(row, str):
-                bad += 1
-                report(line, row)
-                continue
-            chunk.append((line, row))
-            if len(chunk) >= CHUNK:
+                problems.append((line, row))
+            else:
+                chunk.append((line, row))
+            if len(chunk) + len(problems) >= CHUNK:
                 flush()
         flush()
         progress.update(task, completed=total)
-    return imported, bad
+    return imported, updated, bad
 
 
 def _jsonl_rows(handle: TextIO, file: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
@@ -186,33 +224,115 @@ def _jsonl_rows(handle: TextIO, file: Path) -> Iterator[tuple[int, dict[str, Any
         yield number, data
 
 
+class _Lines:
+    """The physical lines of a CSV file for ``csv.reader``, remembering which lines the
+    current record took, so that a bad record spanning lines can be read again from its
+    second line (an unclosed quote must not swallow the rows after it)."""
+
+    def __init__(self, handle: TextIO) -> None:
+        self._handle = handle
+        self._pending: deque[tuple[int, str]] = deque()
+        self._next = 1
+        self.taken: list[tuple[int, str]] = []
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        if self._pending:
+            item = self._pending.popleft()
+        else:
+            text = self._handle.readline()
+            if text == "":
+                raise StopIteration
+            item = (self._next, text)
+            self._next += 1
+        self.taken.append(item)
+        return item[1]
+
+    def first_line(self) -> int:
+        """The line the current record started on."""
+        return self.taken[0][0] if self.taken else self._next
+
+    def again_after_first(self, *, include_first: bool = False) -> None:
+        """Read the current record's lines after its first one (or all of them) again."""
+        self._pending.extendleft(reversed(self.taken[0 if include_first else 1 :]))
+        self.taken = []
+
+
+def _delimiter(first_line: str) -> str:
+    """The header's delimiter: whichever of ``,`` ``;`` tab occurs most outside quotes."""
+    counts = {",": 0, ";": 0, "\t": 0}
+    quoted = False
+    for ch in first_line:
+        if ch == '"':
+            quoted = not quoted
+        elif not quoted and ch in counts:
+            counts[ch] += 1
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
 def _csv_rows(
-    handle: TextIO, file: Path, fields: Mapping[str, FieldInfo] | None
+    handle: TextIO,
+    file: Path,
+    fields: Mapping[str, FieldInfo] | None,
+    *,
+    ignore_unknown: bool = False,
 ) -> Iterator[tuple[int, dict[str, Any] | str]]:
-    """(line, record) for each CSV row (its first line), or (line, problem) for a bad one."""
-    reader = csv.reader(handle)
+    """(line, record) for each CSV row (its first line), or (line, problem) for a bad one,
+    in file order. A record that spans lines yet has the wrong number of cells, or that
+    runs to the end of the file inside quotes, is an unclosed quote: reported at its first
+    line, and the lines after that line are read again."""
+    lines = _Lines(handle)
     try:
-        header = next(reader, None)
+        first = next(lines, None)
+    except UnicodeDecodeError as exc:
+        raise fail(f"{file}:1: cannot be decoded ({exc.reason})") from None
+    if first is None:
+        return
+    delimiter = _delimiter(first)
+    lines.again_after_first(include_first=True)  # the csv reader reads the header too
+
+    def reader() -> Iterator[list[str]]:
+        return csv.reader(lines, delimiter=delimiter, strict=True)
+
+    rows = reader()
+    try:
+        header = next(rows, None)
     except csv.Error as exc:
         raise fail(f"{file}:1: not a CSV header ({exc})") from None
     if header is None:
         return
-    names = _header_names(file, [h.strip() for h in header], fields)
-    previous = reader.line_num
+    names = _header_names(file, [h.strip() for h in header], fields, ignore_unknown)
     while True:
-        line = previous + 1
+        lines.taken = []
         try:
-            cells = next(reader)
+            cells = next(rows)
         except StopIteration:
             return
         except csv.Error as exc:
-            previous = reader.line_num
-            yield line, f"not valid CSV ({exc})"
+            line = lines.first_line()
+            if len(lines.taken) > 1 or "end of data" in str(exc):
+                yield line, "unclosed quote: a quoted cell opened on this line is never closed"
+            else:
+                yield line, f"not valid CSV ({exc})"
+            lines.again_after_first()
+            rows = reader()
             continue
-        previous = reader.line_num
+        line = lines.first_line()
         if not cells or cells == [""]:
             continue
         if len(cells) != len(names):
+            if len(lines.taken) > 1:
+                yield (
+                    line,
+                    f"unclosed quote: the row reads as lines {line}-{lines.taken[-1][0]} with "
+                    f"{len(cells)} cells but the header has {len(names)}",
+                )
+                lines.again_after_first()
+                rows = reader()
+                continue
             yield line, f"has {len(cells)} cells but the header has {len(names)}"
             continue
         try:
@@ -221,6 +341,7 @@ def _csv_rows(
                 {
                     name: _cell(name, cell, fields.get(name) if fields is not None else None)
                     for name, cell in zip(names, cells, strict=True)
+                    if name is not None
                 },
             )
         except _BadRowError as exc:
@@ -228,22 +349,40 @@ def _csv_rows(
 
 
 def _header_names(
-    file: Path, header: list[str], fields: Mapping[str, FieldInfo] | None
-) -> list[str]:
+    file: Path,
+    header: list[str],
+    fields: Mapping[str, FieldInfo] | None,
+    ignore_unknown: bool = False,
+) -> list[str | None]:
     """The header's API names (matched case-insensitively against a declared schema, as
-    Data Loader writes them upper case); unknown, blank or repeated names exit 2."""
+    Data Loader writes them upper case; None for a column skipped by ``ignore_unknown``,
+    listed once in a warning); unknown, blank or repeated names exit 2."""
+    if any(not h for h in header):
+        raise fail(f"{file}:1: the header has a blank column name")
+    names: list[str | None] = list(header)
     if fields is not None:
         by_lower = {name.lower(): name for name in fields}
         unknown = [h for h in header if h.lower() not in by_lower]
+        if unknown and not ignore_unknown:
+            raise fail(
+                f"{file}:1: not fields of this object: {', '.join(unknown)} "
+                "(--ignore-unknown skips them)"
+            )
         if unknown:
-            raise fail(f"{file}:1: not fields of this object: {', '.join(unknown)}")
-        header = [by_lower[h.lower()] for h in header]
-    if any(not h for h in header):
-        raise fail(f"{file}:1: the header has a blank column name")
-    repeated = sorted({h for h in header if header.count(h) > 1})
+            err.print(
+                f"{file}:1: warning: skipping {len(unknown)} column"
+                f"{'' if len(unknown) == 1 else 's'} that are not fields of this object: "
+                f"{', '.join(unknown)}",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
+        names = [by_lower.get(h.lower()) for h in header]
+    known = [n for n in names if n is not None]
+    repeated = sorted({n for n in known if known.count(n) > 1})
     if repeated:
         raise fail(f"{file}:1: repeated columns: {', '.join(repeated)}")
-    return header
+    return names
 
 
 def _cell(name: str, text: str, info: FieldInfo | None) -> Any:
@@ -266,6 +405,59 @@ def _cell(name: str, text: str, info: FieldInfo | None) -> Any:
             return False
         raise _BadRowError(f"{name}: '{text}' is not true or false")
     return text
+
+
+def _encoding(given: str | None) -> str:
+    """The codec to read with: UTF-8 (a byte order mark skipped) unless ``--encoding``."""
+    if given is None:
+        return "utf-8-sig"
+    try:
+        name = codecs.lookup(given).name
+    except LookupError:
+        raise fail(f"--encoding: unknown encoding '{given}'") from None
+    return "utf-8-sig" if name == "utf-8" else name
+
+
+def _check_encoding(file: Path, encoding: str) -> None:
+    """Exit 2 before anything is imported when the file does not decode: the line of the
+    first undecodable byte, and the encoding to pass (a UTF-16 byte order mark is named)."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    line = 1
+    try:
+        with open(file, "rb") as handle:
+            head = handle.read(4)
+            if encoding == "utf-8-sig" and head[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+                raise fail(
+                    f"{file}: is UTF-16 (it starts with a UTF-16 byte order mark); "
+                    "save it as UTF-8 or pass --encoding utf-16"
+                )
+            chunk = head
+            while chunk:
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError as exc:
+                    at = line + chunk[: exc.start].count(b"\n")
+                    byte = chunk[exc.start : exc.start + 1].hex()
+                    hint = (
+                        "it may be Windows-1252 or Latin-1: pass --encoding cp1252 (or save "
+                        "the file as UTF-8)"
+                        if encoding == "utf-8-sig"
+                        else "pass the file's encoding with --encoding"
+                    )
+                    raise fail(
+                        f"{file}:{at}: byte 0x{byte} is not {encoding.removesuffix('-sig')}; "
+                        f"{hint}; nothing was imported"
+                    ) from None
+                line += chunk.count(b"\n")
+                chunk = handle.read(1 << 20)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        raise fail(
+            f"{file}: ends inside a character ({exc.reason}); pass the file's encoding "
+            "with --encoding; nothing was imported"
+        ) from None
+    except OSError as exc:
+        raise fail(f"{file}: cannot read ({exc.strerror})") from None
 
 
 def _declared_fields(crm: LocalCrm, object: str) -> dict[str, FieldInfo] | None:

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from crmsync.cli.app import app, fail, parse_now
+from crmsync.cli.app import EXIT_BUSY, app, fail, parse_now
+from crmsync.cli.locking import WaitOption, hold_profile
 from crmsync.cli.sync import load_settings
 from crmsync.errors import ConfigError, CrmSyncError
 
@@ -46,13 +47,16 @@ def prune_cmd(
         typer.Option("--now", help="The instant retention counts back from (default: now)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
+    wait: WaitOption = "0",
 ) -> None:
     """Forget closed complaints older than CRMSYNC_KEEP_CLOSED (with their finished
     follow-ups) and cycle history older than CRMSYNC_KEEP_RUNS, for every profile.
 
     The worker does this every night at 03:00 UTC by itself. A complaint with a follow-up
     task still to write or to complete is kept however old; the archive is never touched.
-    The options win over every profile's own settings.
+    The options win over every profile's own settings. Each profile's lock is taken (the
+    worker's): a profile another process works is skipped with its holder named, and the
+    command exits 5 after the others are done.
     """
     from crmsync.service.state_retention import Retention  # noqa: PLC0415
 
@@ -62,12 +66,20 @@ def prune_cmd(
         profiles = settings.profile_settings()
     except ValueError as exc:
         raise fail(f"configuration: {exc}") from None
+    busy = False
     for profile in profiles:
         retention = Retention(
             settings.keep_closed if keep_closed is not None else profile.keep_closed,
             settings.keep_runs if keep_runs is not None else profile.keep_runs,
         )
-        counts = _prune(profile, retention, instant)
+        try:
+            with hold_profile(profile, "crmsync state prune", wait):
+                counts = _prune(profile, retention, instant)
+        except typer.Exit as exc:
+            if exc.exit_code != EXIT_BUSY:
+                raise
+            busy = True
+            continue
         if as_json:
             typer.echo(json.dumps({"profile": profile.profile, **asdict(counts)}))
         else:
@@ -76,6 +88,8 @@ def prune_cmd(
                 f"{counts.ledger_entries:,} follow-up record(s), {counts.runs:,} run(s)",
                 highlight=False,
             )
+    if busy:
+        raise typer.Exit(EXIT_BUSY)
 
 
 def _prune(settings: Settings, retention: Retention, instant: int) -> PruneCounts:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -16,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from crmsync.cli.app import EXIT_BAD_INPUT, app, err, fail, parse_now
+from crmsync.cli.locking import WaitOption, hold_profile
 from crmsync.errors import ConfigError, CrmSyncError
 
 if TYPE_CHECKING:  # the composition root and adapters are imported when a command runs
@@ -187,7 +189,7 @@ def _run_with_progress(runtime: Runtime, now: int | None, dry_run: bool) -> Cycl
 
 
 @app.command("sync")
-def sync_cmd(
+def sync_cmd(  # noqa: PLR0917 - one parameter per command-line option
     once: Annotated[bool, typer.Option("--once", help="Run exactly one cycle and exit.")] = False,
     now: Annotated[
         str | None,
@@ -203,30 +205,36 @@ def sync_cmd(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the cycle summary as JSON.")
     ] = False,
+    wait: WaitOption = "0",
     new_profile: Annotated[bool, NEW_PROFILE_OPTION] = False,
 ) -> None:
     """Pull changed complaints, evaluate them against the charter, write flags and follow-ups.
 
-    Without --once this is the same as `crmsync run`. Exit status: 0 all went well,
-    3 some records failed (listed; kept as failures), 2 bad configuration, 1 the cycle failed.
+    Without --once this is the same as `crmsync run`. --once takes the profile's lock like
+    the worker (a --dry-run writes nothing and does not). Exit status: 0 all went well,
+    3 some records failed (listed; kept as failures), 2 bad configuration, 1 the cycle
+    failed, 5 another process works the profile (named).
     """
     if not once:
         run_cmd(new_profile=new_profile)
         return
     settings, single = load_profile_setup()
     instant = parse_now(now) if now is not None else None
-    runtime = _runtime(settings)
-    if single:
-        refuse_unknown_profile(runtime, new_profile=new_profile)
-    try:
-        if not as_json and sys.stdout.isatty():
-            report = _run_with_progress(runtime, instant, dry_run)
-        else:
-            report = runtime.cycle.run(now=instant, dry_run=dry_run)
-    except CrmSyncError as exc:
-        raise fail(f"cycle failed: {type(exc).__name__}: {exc}", 1) from None
-    finally:
-        runtime.close()
+    with contextlib.ExitStack() as held:
+        if not dry_run:
+            held.enter_context(hold_profile(settings, "crmsync sync --once", wait))
+        runtime = _runtime(settings)
+        if single:
+            refuse_unknown_profile(runtime, new_profile=new_profile)
+        try:
+            if not as_json and sys.stdout.isatty():
+                report = _run_with_progress(runtime, instant, dry_run)
+            else:
+                report = runtime.cycle.run(now=instant, dry_run=dry_run)
+        except CrmSyncError as exc:
+            raise fail(f"cycle failed: {type(exc).__name__}: {exc}", 1) from None
+        finally:
+            runtime.close()
     if as_json:
         print(json.dumps(report.as_dict(), indent=2, sort_keys=True))
     else:
@@ -272,14 +280,17 @@ def run_cmd(new_profile: Annotated[bool, NEW_PROFILE_OPTION] = False) -> None:
             refuse_unknown_profile(runtime, new_profile=new_profile)
     stop = threading.Event()
     metrics = Metrics()
-    lock = open_profile_lock(settings.state_url_value, settings.data_dir)
-    owned = {r.settings.profile for r in runtimes}
+    # each profile's lock lives beside its state, where its one-off commands take it too
+    locks = {
+        r.settings.profile: open_profile_lock(r.settings.state_url_value, r.settings.data_dir)
+        for r in runtimes
+    }
     readiness = Readiness(
         interval=max(p.sync_interval for p in profiles),
         clock=time.time,
         state_ok=lambda: all(r.state.next_check(r.settings.profile) or True for r in runtimes),
         started_at=time.time(),
-        owned=lambda: {p for p in owned if lock.held(p)},
+        owned=lambda: {p for p, lock in locks.items() if lock.held(p)},
     )
     server = OpsServer(settings.http_port, metrics, readiness)
     server.start()
@@ -288,7 +299,7 @@ def run_cmd(new_profile: Annotated[bool, NEW_PROFILE_OPTION] = False) -> None:
             r,
             interval=r.settings.sync_interval,
             clock=system_clock,
-            profile_lock=lock,
+            profile_lock=locks[r.settings.profile],
             metrics=metrics,
             readiness=readiness,
             stop_requested=stop,
@@ -299,7 +310,8 @@ def run_cmd(new_profile: Annotated[bool, NEW_PROFILE_OPTION] = False) -> None:
         run_profiles(workers, stop)
     finally:
         server.stop()
-        lock.close()
+        for lock in locks.values():
+            lock.close()
         for r in runtimes:
             r.close()
 
@@ -421,47 +433,76 @@ def check_cmd(
         ),
     ] = False,
 ) -> None:
-    """Validate every mapping and charter offline; print all problems with file and line.
+    """Validate every mapping and charter offline; print all problems with file, line and column.
 
-    Also cross-checks that each charter's events exist in the mapping; with --online, that
-    the CRM has every mapped field (type, createable/updateable, unique external id key)."""
-    from crmsync.mapping.charter_file import load_charter  # noqa: PLC0415
-    from crmsync.mapping.field_mapping import load_mapping  # noqa: PLC0415
+    Each charter is cross-checked against each mapping: every event and attribute it names
+    must be mapped, and every 'when' value must be one a CRM value maps to. Without file
+    arguments the bundled charters are checked against the bundled mappings, and so is
+    the charter and mapping of the settings (CRMSYNC_CHARTER, CRMSYNC_MAPPING) and of every
+    [profiles.NAME] in crmsync.toml. With --online, the CRM must have every mapped field
+    (type, createable/updateable, unique external id key). Exit status 2 when anything is
+    wrong."""
+    from crmsync.mapping.offline_check import check_files  # noqa: PLC0415
 
     charter_files = charters or sorted(Path("mappings/charters").glob("*.yaml"))
     mapping_files = mapping or sorted(Path("mappings").glob("*.yaml"))
+    pairs = [(c, m) for c in charter_files for m in mapping_files]
     problems = 0
+    if not charters and not mapping:
+        configured, settings_problem = _configured_pairs()
+        pairs += configured
+        if settings_problem:
+            problems += 1
+            err.print(f"configuration: {settings_problem}", highlight=False, markup=False)
     console = Console()
-    loaded_mappings = []
-    for path in mapping_files:
-        try:
-            loaded_mappings.append(load_mapping(path))
-            console.print(f"[green]ok[/green]   {path}")
-        except ConfigError as exc:
-            problems += 1
-            err.print(str(exc), highlight=False, markup=False)
-    for path in charter_files:
-        try:
-            loaded = load_charter(path)
-        except ConfigError as exc:
-            problems += 1
-            err.print(str(exc), highlight=False, markup=False)
+    loaded_mappings: list[FieldMapping] = []
+    for check in check_files(charter_files, mapping_files, pairs):
+        if check.problems:
+            problems += len(check.problems)
+            lines = "\n".join(f"  {p}" for p in check.problems)
+            err.print(
+                f"{check.path}: {len(check.problems)} problem(s)\n{lines}",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
             continue
-        notes = []
-        for m in loaded_mappings:
-            known = set(m.spec.complaints.events) | set(m.spec.complaints.related_events)
-            unknown = sorted(loaded.event_names - known)
-            if unknown:
-                problems += 1
-                notes.append(f"events not in {m.source}: {', '.join(unknown)}")
-        if notes:
-            err.print(f"{path}: " + "; ".join(notes), highlight=False, markup=False)
-        else:
-            console.print(f"[green]ok[/green]   {path} ({len(loaded.clocks)} clocks)")
+        if check.mapping is not None:
+            loaded_mappings.append(check.mapping)
+            console.print(f"[green]ok[/green]   {check.path}", highlight=False, soft_wrap=True)
+        elif check.charter is not None:
+            clocks = len(check.charter.clocks)
+            fits = f"; fits {', '.join(check.fits)}" if check.fits else ""
+            if check.unchecked:
+                fits += f"; not cross-checked with {', '.join(check.unchecked)}"
+            console.print(
+                f"[green]ok[/green]   {check.path} ({clocks} clocks{fits})",
+                highlight=False,
+                soft_wrap=True,
+            )
     if online:
         problems += _check_online(loaded_mappings, console)
     if problems:
         raise typer.Exit(2)
+
+
+def _configured_pairs() -> tuple[list[tuple[Path, Path]], str | None]:
+    """The (charter, mapping) of the settings, or of each configured profile; and the
+    configuration problem that stopped reading them, if any."""
+    from pydantic import ValidationError  # noqa: PLC0415
+
+    from crmsync.settings import Settings  # noqa: PLC0415
+
+    try:
+        profiles = Settings().profile_settings()
+    except ValidationError as exc:
+        return [], "; ".join(
+            f"CRMSYNC_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors()
+        )
+    except ValueError as exc:
+        return [], str(exc)
+    return [(p.charter, p.mapping) for p in profiles], None
 
 
 def _check_online(mappings: list[FieldMapping], console: Console) -> int:

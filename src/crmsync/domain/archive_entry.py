@@ -13,7 +13,8 @@ its profile's chain)::
 a header that no longer matches its body is found too. Changing any byte of an entry, or
 removing, inserting or reordering entries, breaks a hash or a link that
 ``ChainVerifier`` reports; entries cut off the end are found by comparing the walk with
-the store's recorded head.
+the store's recorded head. A chain holds one entry per (complaint id, version): a second
+one is reported as a duplicate.
 
 Canonical JSON: keys sorted, no whitespace, UTF-8 (not ASCII-escaped), no NaN/Infinity.
 Instants in headers and bodies are ``YYYY-MM-DDTHH:MM:SSZ`` text, so text order is time
@@ -46,6 +47,10 @@ _HASH_FIELDS = ("content_hash", "prev_hash", "entry_hash")
 class ChainConflictError(ArchiveError):
     """An append whose ``seq``/``prev_hash`` no longer follow the chain's head (someone
     else appended first): re-read the head and try again."""
+
+
+class DuplicateEntryError(ChainConflictError):
+    """An append of a complaint version the chain holds already: look it up and use it."""
 
 
 class EntryNotFoundError(ArchiveError, LookupError):
@@ -353,7 +358,8 @@ class ChainReport:
 
 
 class ChainVerifier:
-    """Walks one profile's chain slot by slot in constant memory.
+    """Walks one profile's chain slot by slot (keeping one small record per complaint
+    version, to find a version archived twice).
 
     Feed every ``StoredEntry`` in store order with its opened body (None when it cannot
     be checked, ``body_problem`` saying why it could not be opened), then ``finish`` with
@@ -367,6 +373,7 @@ class ChainVerifier:
         self._expected = 1
         self._prev: str | None = GENESIS
         self._witness = witness
+        self._versions: dict[tuple[str, str], int] = {}  # (complaint, version) -> first slot
 
     def _bad(self, slot: int, problem: str) -> None:
         finding = Finding(slot, make_ref(self.report.profile, slot) if slot else "chain", problem)
@@ -405,6 +412,12 @@ class ChainVerifier:
             problems.append(f"holds entry {header.seq} (entries moved or reordered)")
         if header.computed_hash() != header.entry_hash:
             problems.append("header altered: its entry_hash does not match its fields")
+        first = self._versions.setdefault((header.complaint_id, header.version), slot)
+        if first != slot:
+            problems.append(
+                f"duplicate: complaint {header.complaint_id} version {header.version} is "
+                f"archived already as entry {make_ref(self.report.profile, first)}"
+            )
         if self._prev is not None and header.prev_hash != self._prev:
             problems.append("broken link: prev_hash is not the hash of the entry before")
         if body_problem is not None:

@@ -85,6 +85,7 @@ class BusinessCalendar:
         self._lo: int | None = None  # first compiled year
         self._hi: int | None = None  # last compiled year
         self._covered_from = 1 << 62  # instants from here on are inside the compiled span
+        self._covered_to = -(1 << 62)  # instants before here are inside the compiled span
         # working days
         self._wd_date: list[date] = []
         self._wd_close: list[int] = []
@@ -224,6 +225,7 @@ class BusinessCalendar:
             iv_cum_end.append(total)
         self._lo, self._hi = lo, hi
         self._covered_from = (date(lo, 1, 1).toordinal() - _EPOCH_ORDINAL + 2) * _DAY
+        self._covered_to = (date(hi, 12, 31).toordinal() - _EPOCH_ORDINAL - 1) * _DAY
         self._wd_date, self._wd_close, self._wd_next = wd_date, wd_close, wd_next
         self._iv_start, self._iv_end, self._iv_cum_end = iv_start, iv_end, iv_cum_end
 
@@ -297,14 +299,30 @@ class BusinessCalendar:
         i = self.first_working_day_index(start)
         return self.working_day(i + n, start)[1]
 
+    def _opened_before(self, instant: int) -> int:
+        """Opening seconds of the compiled span before ``instant`` (which it must cover)."""
+        k = bisect_right(self._iv_end, instant)  # intervals wholly at or before instant
+        before = self._iv_cum_end[k - 1] if k else 0
+        if k < len(self._iv_start) and self._iv_start[k] < instant:
+            before += instant - self._iv_start[k]
+        return before
+
+    def opening_seconds(self, start: int, end: int) -> int:
+        """Seconds of opening time in ``[start, end)`` (0 when ``end <= start``).
+
+        The measure that ``business_minutes`` counts: two lookups in the compiled index.
+        """
+        if end <= start:
+            return 0
+        self._cover(start)
+        while end >= self._covered_to:
+            self._extend(end)
+        return self._opened_before(end) - self._opened_before(start)
+
     def _business_seconds(self, start: int, seconds: int) -> int:
         self._cover(start)
         while True:
-            k = bisect_right(self._iv_end, start)  # intervals wholly at or before start
-            before = self._iv_cum_end[k - 1] if k else 0
-            if k < len(self._iv_start) and self._iv_start[k] < start:
-                before += start - self._iv_start[k]
-            target = before + seconds
+            target = self._opened_before(start) + seconds
             if self._iv_cum_end and self._iv_cum_end[-1] >= target:
                 m = bisect_left(self._iv_cum_end, target)
                 return self._iv_end[m] - (self._iv_cum_end[m] - target)

@@ -45,6 +45,17 @@ def _same(value: object, allowed: object) -> bool:
     return value == allowed
 
 
+@dataclass(frozen=True, slots=True)
+class Extension:
+    """Section 4.4: a notice ``on`` at or before the due instant moves the due instant (and
+    the warning) by ``by``, counted from the old instant as if it were a start; at most
+    ``max`` times."""
+
+    on: str
+    by: Duration
+    max: int = 1
+
+
 class ClockKind(StrEnum):
     DEADLINE = "deadline"
     RECURRING = "recurring"
@@ -63,6 +74,15 @@ class DeadlineClock:
     warn_after: Duration | None = None
     when: tuple[Condition, ...] = ()
     kind: ClockKind = ClockKind.DEADLINE
+    extend: Extension | None = None
+    pending_key: str = field(init=False, repr=False, compare=False)
+    """Key of the shared not-started result: the id, marked when the clock has ``extend``
+    (its result then carries ``extensions``), so that two charters' clocks of one id
+    never share a wrong one."""
+
+    def __post_init__(self) -> None:
+        key = self.id if self.extend is None else f"{self.id}\x00extend"
+        object.__setattr__(self, "pending_key", key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +111,7 @@ class CompletenessClock:
     warn_after: Duration | None = None
     when: tuple[Condition, ...] = ()
     kind: ClockKind = ClockKind.COMPLETENESS
+    extend: Extension | None = None
 
 
 Clock = DeadlineClock | RecurringClock | CompletenessClock

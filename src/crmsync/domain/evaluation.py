@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from enum import StrEnum
 from typing import NamedTuple
 
@@ -12,6 +13,7 @@ from crmsync.domain.charter import (
     ClockKind,
     CompletenessClock,
     DeadlineClock,
+    Extension,
     RecurringClock,
 )
 from crmsync.domain.complaint import Complaint, check_range
@@ -47,6 +49,115 @@ class ClockResult(NamedTuple):
     occurrence: int = 0
     breaches: int | None = None  # recurring clocks only
     missing: tuple[str, ...] | None = None  # completeness clocks only
+    extensions: int | None = None  # clocks with ``extend`` only: how many applied
+
+
+class Outcome(StrEnum):
+    """What one extension notice did (section 4.4)."""
+
+    APPLIED = "applied"
+    TOO_LATE = "too_late"  # after the due instant as it then stood
+    OVER_MAX = "over_max"  # ``max`` extensions had already applied
+
+
+class ExtensionStep(NamedTuple):
+    """One notice of a clock's ``extend`` event between its start and ``now``.
+
+    ``due_before``/``warn_before`` are the instants when the notice came; when it applied,
+    ``due_after``/``warn_after`` are the moved ones (otherwise equal to the before values).
+    """
+
+    notice: int
+    outcome: Outcome
+    due_before: int
+    due_after: int
+    warn_before: int | None
+    warn_after: int | None
+
+
+def extension_steps(
+    calendar: BusinessCalendar,
+    extension: Extension,
+    complaint: Complaint,
+    *,
+    start: int,
+    now: int,
+    due: int,
+    warn: int | None,
+) -> list[ExtensionStep]:
+    """Section 4.4, the one implementation: each notice ``X`` of ``extension.on`` with
+    ``start <= X <= now``, in order, and what it did to the due instant ``due`` and the
+    warning ``warn`` (both as counted from the start).
+
+    While fewer than ``max`` have applied, an ``X`` at or before the current due instant
+    applies one: due and warning move by ``extension.by``, each counted from its old
+    instant as if it were a start (section 3). A later ``X`` is too late. Instants are
+    distinct: a notice recorded twice at the same second is one notice (as the reset
+    instants of a recurring clock are).
+    """
+    steps: list[ExtensionStep] = []
+    instants = complaint.events.get(extension.on, ())
+    applied = 0
+    previous = None
+    for notice in instants[bisect_left(instants, start) :]:
+        if notice > now:
+            break
+        if notice == previous:  # one notice recorded twice (e.g. two related records)
+            continue
+        previous = notice
+        if applied >= extension.max:
+            steps.append(ExtensionStep(notice, Outcome.OVER_MAX, due, due, warn, warn))
+        elif notice > due:
+            steps.append(ExtensionStep(notice, Outcome.TOO_LATE, due, due, warn, warn))
+        else:
+            new_due = calendar.deadline(due, extension.by)
+            new_warn = None if warn is None else calendar.deadline(warn, extension.by)
+            steps.append(ExtensionStep(notice, Outcome.APPLIED, due, new_due, warn, new_warn))
+            due, warn = new_due, new_warn
+            applied += 1
+    return steps
+
+
+def clock_extension_steps(
+    calendar: BusinessCalendar, clock: Clock, complaint: Complaint, now: int
+) -> list[ExtensionStep]:
+    """``extension_steps`` of one clock as ``evaluate`` applies them (empty when the clock
+    has no ``extend`` or has not started): for ``explain`` and reports."""
+    if isinstance(clock, RecurringClock) or clock.extend is None or clock.target is None:
+        return []
+    start = complaint.first(clock.start, now)
+    if start is None:
+        return []
+    return extension_steps(
+        calendar,
+        clock.extend,
+        complaint,
+        start=start,
+        now=now,
+        due=calendar.deadline(start, clock.target),
+        warn=_warn(calendar, clock.warn_after, start),
+    )
+
+
+def _extended(
+    calendar: BusinessCalendar,
+    extension: Extension,
+    complaint: Complaint,
+    *,
+    start: int,
+    now: int,
+    due: int,
+    warn: int | None,
+) -> tuple[int, int | None, int]:
+    """``(due, warn, extensions applied)`` after ``extension_steps``."""
+    applied = 0
+    for step in extension_steps(
+        calendar, extension, complaint, start=start, now=now, due=due, warn=warn
+    ):
+        if step.outcome is Outcome.APPLIED:
+            due, warn = step.due_after, step.warn_after
+            applied += 1
+    return due, warn, applied
 
 
 def evaluate(charter: Charter, complaint: Complaint, now: int) -> list[ClockResult]:
@@ -66,7 +177,7 @@ def evaluate(charter: Charter, complaint: Complaint, now: int) -> list[ClockResu
             if clock.target_field is None:  # nothing to validate before the start
                 started = events.get(clock.start)
                 if not started or started[0] > now:  # not started: ``_deadline``'s answer
-                    results.append(_NOT_STARTED.get(clock.id) or _not_started(clock))
+                    results.append(_NOT_STARTED.get(clock.pending_key) or _not_started(clock))
                     continue
             results.append(_deadline(calendar, clock, complaint, now))
         else:
@@ -126,16 +237,21 @@ def _warn(calendar: BusinessCalendar, warn_after: Duration | None, start: int) -
 
 
 _NOT_STARTED: dict[str, ClockResult] = {}
-"""Deadline clocks' results before their start, by clock id (they depend on the id alone)."""
+"""Deadline clocks' results before their start, by ``pending_key`` (the id, and whether
+the clock has ``extend``: they depend on nothing else)."""
 
 
 def _not_started(clock: DeadlineClock) -> ClockResult:
     """The result of a deadline clock before its start event: the same for every complaint,
-    so one (frozen) instance per clock id is shared."""
-    result = _NOT_STARTED.get(clock.id)
+    so one (frozen) instance per ``pending_key`` is shared."""
+    result = _NOT_STARTED.get(clock.pending_key)
     if result is None:
-        result = ClockResult(clock.id, ClockKind.DEADLINE, State.PENDING, None, None, None, None)
-        _NOT_STARTED[clock.id] = result
+        extensions = None if clock.extend is None else 0
+        result = ClockResult(
+            clock.id, ClockKind.DEADLINE, State.PENDING, None, None, None, None,
+            extensions=extensions,
+        )  # fmt: skip
+        _NOT_STARTED[clock.pending_key] = result
     return result
 
 
@@ -152,11 +268,46 @@ def _deadline(
     warn = None if clock.warn_after is None else calendar.deadline(start, clock.warn_after)
     if due is None:
         return ClockResult(clock.id, clock.kind, State.PENDING, start, None, warn, stop)
+    extensions = None
+    if clock.extend is not None:
+        due, warn, extensions = _extended(
+            calendar, clock.extend, complaint, start=start, now=now, due=due, warn=warn
+        )
     if stop is not None:
         state = State.MET if stop <= due else State.MET_LATE
     else:
         state = _running_state(now, due, warn)
-    return ClockResult(clock.id, clock.kind, state, start, due, warn, stop)
+    if extensions is None:
+        return ClockResult(clock.id, clock.kind, state, start, due, warn, stop)
+    return ClockResult(clock.id, clock.kind, state, start, due, warn, stop, extensions=extensions)
+
+
+class Cycle(NamedTuple):
+    """A closed cycle of a recurring clock: opened at ``start``, due at ``due``, closed by
+    the reset at ``end``."""
+
+    start: int
+    due: int
+    end: int
+
+
+def closed_cycles(
+    calendar: BusinessCalendar, clock: RecurringClock, complaint: Complaint, first: int, now: int
+) -> tuple[list[Cycle], int, int | None]:
+    """The cycles of a recurring clock started at ``first`` that resets closed by ``now``.
+
+    Returns ``(closed cycles in order, start of the current cycle, stop instant or None)``
+    (semantics 4.2): cycle ``k + 1`` opens at the first reset after ``Rk``; a reset opens a
+    new cycle only while the clock runs, so resets at or after the stop do not.
+    """
+    stop = complaint.first_between(clock.stop, first, now)
+    horizon = now if stop is None else stop - 1
+    closed: list[Cycle] = []
+    cycle_start = first
+    for reset in complaint.all_between(clock.reset, first, horizon):
+        closed.append(Cycle(cycle_start, calendar.deadline(cycle_start, clock.every), reset))
+        cycle_start = reset
+    return closed, cycle_start, stop
 
 
 def _recurring(
@@ -165,17 +316,12 @@ def _recurring(
     first = complaint.first(clock.start, now)
     if first is None:
         return ClockResult(clock.id, clock.kind, State.PENDING, None, None, None, None, 0, 0)
-    stop = complaint.first_between(clock.stop, first, now)
-    # A reset opens a new cycle only while the clock runs: resets at or after the stop do not.
-    horizon = now if stop is None else stop - 1
-    resets = complaint.all_between(clock.reset, first, horizon)
+    closed, cycle_start, stop = closed_cycles(calendar, clock, complaint, first, now)
     breaches = 0
-    cycle_start = first
-    for reset in resets:
-        if reset > calendar.deadline(cycle_start, clock.every):
+    for cycle in closed:
+        if cycle.end > cycle.due:
             breaches += 1  # that cycle ended met_late
-        cycle_start = reset
-    occurrence = len(resets)
+    occurrence = len(closed)
     due = calendar.deadline(cycle_start, clock.every)
     warn = _warn(calendar, clock.warn_after, cycle_start)
     if stop is not None:
@@ -205,16 +351,25 @@ def _completeness(
     missing = tuple(n for n in clock.require if _is_empty(complaint.attributes.get(n)))
     fixed_due = _fixed_due(calendar, clock, complaint)
     start = complaint.first(clock.start, now)
+    extensions = None if clock.extend is None else 0
     if start is None:
         return ClockResult(
-            clock.id, clock.kind, State.PENDING, None, None, None, None, missing=missing
-        )
+            clock.id, clock.kind, State.PENDING, None, None, None, None,
+            missing=missing, extensions=extensions,
+        )  # fmt: skip
     due = _target(calendar, clock, fixed_due, start)
     warn = _warn(calendar, clock.warn_after, start)
+    if clock.extend is not None and due is not None:
+        due, warn, extensions = _extended(
+            calendar, clock.extend, complaint, start=start, now=now, due=due, warn=warn
+        )
     if not missing:
         state = State.MET
     elif due is None:
         state = State.PENDING
     else:
         state = _running_state(now, due, warn)
-    return ClockResult(clock.id, clock.kind, state, start, due, warn, None, missing=missing)
+    return ClockResult(
+        clock.id, clock.kind, state, start, due, warn, None,
+        missing=missing, extensions=extensions,
+    )  # fmt: skip

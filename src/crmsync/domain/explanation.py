@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
 from crmsync.domain.business_calendar import BusinessCalendar
+from crmsync.domain.charter import Extension
 from crmsync.domain.durations import Duration, Unit
+from crmsync.domain.evaluation import ExtensionStep, Outcome
 
 _ORDINAL = {1: "st", 2: "nd", 3: "rd"}
 
@@ -87,3 +90,36 @@ def _business_time(calendar: BusinessCalendar, start: int, due: int, duration: D
 
 def _join(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def explain_extensions(
+    calendar: BusinessCalendar, extension: Extension, steps: Sequence[ExtensionStep]
+) -> list[str]:
+    """One sentence per extension notice (section 4.4): which notice extended the deadline
+    and to when, or why it did not (too late, or ``max`` already reached)."""
+    if not steps:
+        return [f"no '{extension.on}' notice: deadline not extended (up to {extension.max} x)"]
+    lines = []
+    applied = 0
+    for step in steps:
+        notice = f"'{extension.on}' notified {local_text(calendar, step.notice)}"
+        if step.outcome is Outcome.APPLIED:
+            applied += 1
+            line = (
+                f"extension {applied}: {notice}, at or before the due "
+                f"{local_text(calendar, step.due_before)}; deadline extended to "
+                f"{local_text(calendar, step.due_after)} ("
+                + explain_count(calendar, step.due_before, extension.by, "from the old due")
+                + ")"
+            )
+            if step.warn_before is not None and step.warn_after is not None:
+                line += f"; warning moved to {local_text(calendar, step.warn_after)}"
+            lines.append(line)
+        elif step.outcome is Outcome.TOO_LATE:
+            lines.append(
+                f"{notice}: after the due {local_text(calendar, step.due_before)}, "
+                "too late to extend"
+            )
+        else:
+            lines.append(f"{notice}: {extension.max} extension(s) already applied, no more")
+    return lines

@@ -36,6 +36,7 @@ from crmsync.domain.charter import (
     CompletenessClock,
     Condition,
     DeadlineClock,
+    Extension,
     Notice,
     RecurringClock,
 )
@@ -227,6 +228,34 @@ def _interval(text: str) -> OpeningInterval:
     )
 
 
+class ExtendSpec(_Strict):
+    """A notified extension of a clock's deadline (semantics section 4.4)."""
+
+    on: EventName = Field(
+        description="the event that notifies the customer of an extension; each instant at "
+        "or before the (current) deadline applies one",
+        examples=["extended", "escalation_extended"],
+    )
+    by: DurationText = Field(
+        description="how far one extension moves the deadline (and the warning), counted "
+        "from the old instant as if it were a start",
+        examples=["10 business_days", "20 business_days"],
+    )
+    max: int = Field(
+        default=1,
+        description="how many extensions may apply (a whole number >= 1; default 1)",
+        examples=[1],
+        json_schema_extra={"minimum": 1},
+    )
+
+    @field_validator("max")
+    @classmethod
+    def _at_least_one(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError(f"'max' must be a whole number >= 1 (got {value})")
+        return value
+
+
 class ClockSpec(_Strict):
     """One clock; ``kind`` may be left out: ``every`` means recurring, ``require`` completeness."""
 
@@ -283,6 +312,13 @@ class ClockSpec(_Strict):
         "and non-empty",
         examples=[["root_cause", "solution"]],
     )
+    extend: ExtendSpec | None = Field(
+        default=None,
+        description="deadline/completeness with a 'target' only: notified extensions "
+        "{on: event, by: duration, max: N (default 1)}; an extension notice at or before the "
+        "deadline moves the deadline and the warning by 'by'",
+        examples=[{"on": "extended", "by": "10 business_days", "max": 1}],
+    )
 
     def resolved_kind(self) -> ClockKind:
         if self.kind is not None:
@@ -312,6 +348,11 @@ class ClockSpec(_Strict):
                 problems.append("a recurring clock needs 'reset' (the events that close a cycle)")
             for name in ("target", "target_field", "require"):
                 forbid(name)
+            if self.extend is not None:
+                problems.append(
+                    "a recurring clock takes no 'extend' (only deadline and completeness "
+                    "clocks can be extended)"
+                )
         else:
             for name in ("every", "reset"):
                 forbid(name)
@@ -319,6 +360,11 @@ class ClockSpec(_Strict):
                 problems.append(
                     f"a {kind.value} clock needs exactly one of 'target' or 'target_field'"
                 )
+        if self.extend is not None and self.target_field is not None:
+            problems.append(
+                "a 'target_field' clock cannot be extended: its deadline is the attribute "
+                "itself (drop 'extend', or use a 'target' duration)"
+            )
         if kind is ClockKind.DEADLINE:
             if not self.stop:
                 problems.append("a deadline clock needs 'stop' (the events that meet it)")
@@ -409,6 +455,10 @@ def _optional_duration(text: str | None) -> Any:
     return None if text is None else parse_duration(text)
 
 
+def _extension(spec: ExtendSpec | None) -> Extension | None:
+    return None if spec is None else Extension(spec.on, parse_duration(spec.by), spec.max)
+
+
 def build_charter(spec: CharterSpec, source: str = "<memory>", content_hash: str = "") -> Charter:
     """Turn a validated ``CharterSpec`` into the domain ``Charter``."""
     cal = spec.calendar
@@ -437,6 +487,8 @@ def build_charter(spec: CharterSpec, source: str = "<memory>", content_hash: str
         events.add(c.start)
         events.update(_names(c.stop))
         events.update(_names(c.reset))
+        if c.extend is not None:
+            events.add(c.extend.on)
         if kind is ClockKind.RECURRING:
             assert c.every is not None
             clocks.append(
@@ -460,6 +512,7 @@ def build_charter(spec: CharterSpec, source: str = "<memory>", content_hash: str
                     c.target_field,
                     _optional_duration(c.warn_after),
                     when,
+                    extend=_extension(c.extend),
                 )
             )
         else:
@@ -472,6 +525,7 @@ def build_charter(spec: CharterSpec, source: str = "<memory>", content_hash: str
                     c.target_field,
                     _optional_duration(c.warn_after),
                     when,
+                    extend=_extension(c.extend),
                 )
             )
     notices = tuple(
@@ -524,7 +578,9 @@ def problems_from_validation(
             message = f"{message} (got {error.input!r})"
         elif error.type == "model_type":
             message = f"expected a mapping of 'key: value' lines here (got {error.input!r})"
-        problems.append(Problem(doc.file, doc.line_of(loc), dotted(loc), message))
+        problems.append(
+            Problem(doc.file, doc.line_of(loc), dotted(loc), message, doc.column_of(loc))
+        )
     unique: dict[tuple[int | None, str, str], Problem] = {}
     for p in problems:
         unique.setdefault((p.line, p.path, p.message), p)
@@ -711,6 +767,7 @@ def _duplicate_ids(doc: YamlDocument) -> list[Problem]:
                         line,
                         dotted((section, i, "id")),
                         f"duplicate clock id '{item['id']}' (first at line {seen[item['id']]})",
+                        doc.column_of((section, i, "id")),
                     )
                 )
             else:
@@ -748,6 +805,7 @@ def _overlapping_hours(doc: YamlDocument) -> list[Problem]:
                         doc.line_of(loc),
                         dotted(loc),
                         f"opening hours {a} and {b} overlap",
+                        doc.column_of(loc),
                     )
                 )
     return problems

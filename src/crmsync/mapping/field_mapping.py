@@ -25,6 +25,7 @@ from crmsync.domain.charter import Charter
 from crmsync.domain.complaint import Complaint
 from crmsync.errors import CharterFileError, Problem
 from crmsync.mapping.charter_file import problems_from_validation
+from crmsync.mapping.staff_text import format_local
 from crmsync.mapping.yaml_source import YamlDocument, load_yaml, parse_yaml
 from crmsync.ports import FieldFilter, Record
 
@@ -68,8 +69,11 @@ class AttributeSpec(_Strict):
     values: dict[str, Scalar] | None = Field(
         default=None, description="CRM picklist value -> canonical value"
     )
-    unmapped: Literal["keep", "error", "drop"] = Field(
-        default="keep", description="what to do with a picklist value not in 'values'"
+    unmapped: Literal["error", "keep", "drop"] = Field(
+        default="error",
+        description="a CRM picklist value not in 'values': 'error' (the default) reports the "
+        "record as an error naming the field and writes nothing for it; 'keep' passes the CRM "
+        "value through unchanged; 'drop' treats the field as empty",
     )
 
 
@@ -146,6 +150,28 @@ class FollowUpSpec(_Strict):
         return self
 
 
+class FieldSpec(_Strict):
+    """How one CRM field is made in the org (``crmsync salesforce metadata``) and named to
+    staff; every key is optional (the type and length follow from the field's role)."""
+
+    type: (
+        Literal["text", "long_text", "number", "date", "datetime", "boolean", "picklist", "lookup"]
+        | None
+    ) = Field(default=None, description="the field type to create (default: from its role)")
+    length: Annotated[int, Field(ge=1, le=131072)] | None = Field(
+        default=None, description="characters of a text field (default 255; long text 32768)"
+    )
+    reference_to: FieldName = Field(default="User", description="the object a lookup points at")
+    description: str | None = Field(
+        default=None, description="what the field holds (the org's field description)"
+    )
+    labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="language -> the field's name as staff read it (follow-up texts; the "
+        "'en' label is the org's field label)",
+    )
+
+
 class MappingSpec(_Strict):
     """A mapping file."""
 
@@ -160,6 +186,10 @@ class MappingSpec(_Strict):
     complaints: ComplaintsSpec
     write_back: WriteBackSpec
     follow_ups: FollowUpSpec
+    fields: dict[FieldName, dict[FieldName, FieldSpec]] = Field(
+        default_factory=dict,
+        description="object -> field -> how it is made and labelled (fields the mapping uses)",
+    )
 
 
 PLACEHOLDERS = frozenset(
@@ -202,7 +232,13 @@ def _placeholders(doc: YamlDocument, spec: MappingSpec) -> list[Problem]:
                 names = {n for _, n, _, _ in formatter.parse(text_value) if n is not None}
             except ValueError as exc:
                 problems.append(
-                    Problem(doc.file, doc.line_of(loc), ".".join(map(str, loc)), str(exc))
+                    Problem(
+                        doc.file,
+                        doc.line_of(loc),
+                        ".".join(map(str, loc)),
+                        str(exc),
+                        doc.column_of(loc),
+                    )
                 )
                 continue
             unknown = sorted(names - PLACEHOLDERS)
@@ -214,6 +250,7 @@ def _placeholders(doc: YamlDocument, spec: MappingSpec) -> list[Problem]:
                         ".".join(map(str, loc)),
                         f"unknown placeholder(s) {', '.join('{' + n + '}' for n in unknown)} "
                         f"(known: {', '.join(sorted(PLACEHOLDERS))})",
+                        doc.column_of(loc),
                     )
                 )
     return problems
@@ -275,6 +312,15 @@ class FieldMapping:
         )
 
     # ------------------------------------------------------------------ reading
+    def attribute_specs(self) -> dict[str, AttributeSpec]:
+        """Canonical attribute name -> its spec (a bare field name is a text attribute)."""
+        return dict(self._attributes)
+
+    def event_names(self) -> frozenset[str]:
+        """Every canonical event the mapping defines (fields and related records)."""
+        c = self.spec.complaints
+        return frozenset(c.events) | frozenset(c.related_events)
+
     def related_specs(self) -> dict[str, RelatedEventSpec]:
         return dict(self.spec.complaints.related_events)
 
@@ -426,8 +472,10 @@ class FieldMapping:
     def task_fields(
         self, follow_up: FollowUp, complaint: Complaint, charter: Charter
     ) -> dict[str, Any]:
-        """The Task fields of a follow-up: texts in the complaint's language, owner by rule
-        (manager falls back to owner), due date as a local date, the idempotency key."""
+        """The Task fields of a follow-up: texts in the complaint's language (``{due}`` as
+        local date and time written the language's way, ``{missing}`` as the attributes'
+        labels in that language), owner by rule (manager falls back to owner), due date as a
+        local date, the idempotency key."""
         fu = self.spec.follow_ups
         lang = self.language_of(complaint, charter)
         texts = fu.templates[lang]
@@ -442,11 +490,7 @@ class FieldMapping:
         else:
             template = getattr(texts, follow_up.reason)
         zone = charter.calendar.zone
-        due_local = (
-            ""
-            if follow_up.due_at is None
-            else datetime.fromtimestamp(follow_up.due_at, zone).strftime("%a %d %b %Y %H:%M")
-        )
+        due_local = "" if follow_up.due_at is None else format_local(follow_up.due_at, zone, lang)
         clock_name = (
             texts.clock_names.get(follow_up.clock)
             or default.clock_names.get(follow_up.clock)
@@ -463,7 +507,7 @@ class FieldMapping:
             "due_at": "" if follow_up.due_at is None else sf_datetime(follow_up.due_at),
             "charter": charter.name,
             "charter_title": charter.title,
-            "missing": ", ".join(follow_up.missing),
+            "missing": ", ".join(self.attribute_label(n, lang) for n in follow_up.missing),
             "notice": follow_up.clock,
         }
         owner = complaint.attributes.get("owner")
@@ -495,6 +539,19 @@ class FieldMapping:
             fields[fu.owner] = recipient
         return fields
 
+    def field_spec(self, object: str, field: str) -> FieldSpec:
+        """What the ``fields:`` section says about ``object.field`` (defaults when nothing)."""
+        return self.spec.fields.get(object, {}).get(field) or FieldSpec()
+
+    def attribute_label(self, attribute: str, language: str) -> str:
+        """An attribute's name as staff read it in ``language``: its field's label in that
+        language, else its English label, else the attribute's own name."""
+        attr = self._attributes.get(attribute)
+        if attr is None:
+            return attribute
+        labels = self.field_spec(self.complaint_object, attr.field).labels
+        return labels.get(language) or labels.get("en") or attribute
+
     def completion_fields(self) -> dict[str, Any]:
         """What marks a follow-up done (e.g. ``{"Status": "Completed"}``)."""
         fu = self.spec.follow_ups
@@ -521,27 +578,63 @@ def _normal_datetime(value: Any) -> str | None:
 
 
 def mapping_from_document(doc: YamlDocument, content_hash: str) -> FieldMapping:
-    """Validate a parsed mapping document; ``CharterFileError`` lists every problem."""
+    """Validate a parsed mapping document; ``CharterFileError`` lists every problem.
+
+    Problems kept by a ``keep_going`` parse (duplicate YAML keys) are reported beside the
+    schema's own problems.
+    """
+    problems = list(doc.problems)
     try:
         spec = MappingSpec.model_validate(doc.data)
     except ValidationError as exc:
-        raise CharterFileError(doc.file, problems_from_validation(doc, exc)) from None
-    problems = _placeholders(doc, spec)
+        problems += problems_from_validation(doc, exc, MappingSpec)
+        raise CharterFileError(doc.file, _in_order(problems)) from None
+    problems += _placeholders(doc, spec)
+    if problems:
+        raise CharterFileError(doc.file, _in_order(problems))
+    mapping = FieldMapping(spec, doc.file, content_hash)
+    problems = _unused_field_specs(doc, mapping)
     if problems:
         raise CharterFileError(doc.file, problems)
-    return FieldMapping(spec, doc.file, content_hash)
+    return mapping
+
+
+def _unused_field_specs(doc: YamlDocument, mapping: FieldMapping) -> list[Problem]:
+    """A ``fields:`` entry for a field the mapping does not use (a rename done on one side
+    only) is a problem naming its line."""
+    used = {(obj, name) for obj, name, _role in iter_fields(mapping)}
+    problems = []
+    for obj, specs in mapping.spec.fields.items():
+        for name in specs:
+            if (obj, name) not in used:
+                loc = ("fields", obj, name)
+                problems.append(
+                    Problem(
+                        doc.file,
+                        doc.line_of(loc),
+                        ".".join(loc),
+                        f"{obj}.{name} is not a field this mapping reads or writes",
+                        doc.column_of(loc),
+                    )
+                )
+    return problems
+
+
+def _in_order(problems: list[Problem]) -> list[Problem]:
+    return sorted(problems, key=lambda p: (p.line or 0, p.column or 0, p.path))
 
 
 def load_mapping(path: Path | str) -> FieldMapping:
     """Load and validate a mapping file; ``CharterFileError`` names file and lines."""
     path = Path(path)
-    doc = load_yaml(path)
+    doc = load_yaml(path, keep_going=True)
     return mapping_from_document(doc, hashlib.sha256(path.read_bytes()).hexdigest())
 
 
 def load_mapping_text(text: str, file: str = "<text>") -> FieldMapping:
     """Validate mapping YAML given as text (tests)."""
-    return mapping_from_document(parse_yaml(text, file), hashlib.sha256(text.encode()).hexdigest())
+    doc = parse_yaml(text, file, keep_going=True)
+    return mapping_from_document(doc, hashlib.sha256(text.encode()).hexdigest())
 
 
 def mapping_json_schema() -> dict[str, Any]:
@@ -554,7 +647,7 @@ def iter_fields(mapping: FieldMapping) -> Iterable[tuple[str, str, str]]:
     c = mapping.spec.complaints
     for field in c.events.values():
         yield c.object, field, "read"
-    for attr in mapping._attributes.values():
+    for attr in mapping.attribute_specs().values():
         yield c.object, attr.field, "read"
     for f in c.where:
         yield c.object, f.field, "read"

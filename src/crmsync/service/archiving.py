@@ -23,7 +23,9 @@ archived version and a correctly marked record:
 
 1. if the archive already holds (complaint id, version), that entry is used (a crash
    came after the append); otherwise the entry is built and appended after the chain's
-   head (optimistic: on a conflict the head is re-read and the version looked up again);
+   head (optimistic: on a conflict the head is re-read and the version looked up again).
+   The store itself refuses a second entry of a version (``DuplicateEntryError``), so
+   even two writers racing past the profile lock leave one entry per version;
 2. the entry is read back from the store and its hashes checked;
 3. only then are ``Archived_At__c``/``Archive_Ref__c`` (the mapping's names) set on the
    CRM record, to the entry's own ``archived_at`` and reference;
@@ -308,6 +310,8 @@ def clock_json(result: ClockResult) -> dict[str, Any]:
         out["breaches"] = result.breaches
     if result.missing is not None:
         out["missing"] = list(result.missing)
+    if result.extensions is not None:
+        out["extensions"] = result.extensions
     return out
 
 
@@ -699,7 +703,7 @@ class ArchivingService:
             )
             try:
                 self.archive.append(entry)
-            except ChainConflictError as exc:
+            except ChainConflictError as exc:  # DuplicateEntryError too: found next attempt
                 log.info("archive_append_conflict", attempt=attempt + 1, reason=str(exc))
                 continue
             return header, True

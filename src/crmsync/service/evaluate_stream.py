@@ -21,10 +21,10 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from itertools import chain, islice
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from crmsync.domain.charter import Charter
-from crmsync.domain.complaint import complaint_from_json
+from crmsync.domain.complaint import Complaint, complaint_from_json
 from crmsync.domain.evaluation import ClockResult, evaluate
 from crmsync.domain.instants import format_instant
 from crmsync.errors import BadComplaintError
@@ -34,6 +34,9 @@ CHUNK_LINES = 4000
 CHUNK_CHARS = 1 << 21
 """Characters per chunk (rounded up to a whole line) for file-like sources: ~4,000 lines."""
 
+NESTED_TOO_DEEPLY = "not readable JSON: arrays or objects nested too deeply"
+"""The reason given for a line whose nesting exhausts the JSON reader's recursion."""
+
 _DAY = 86400
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _FAST_INSTANTS = 253402300800  # 10000-01-01: below it (and from 1970) instants format fast
@@ -41,6 +44,12 @@ _CACHE_LIMIT = 1 << 16  # formatted instants kept per worker before the cache st
 _SHARED_LIMIT = 1024  # not-started results remembered by identity
 _CLOCK_MINUTES = tuple(f"{m // 60:02d}:{m % 60:02d}:" for m in range(1440))
 _CLOCK_SECONDS = tuple(f'{s:02d}Z"' for s in range(60))
+
+
+class TextSink(Protocol):
+    """Where ``evaluate_stream`` writes: anything with a text ``write``."""
+
+    def write(self, text: str, /) -> int: ...
 
 
 @dataclass
@@ -69,6 +78,8 @@ def result_line(complaint_id: str, r: ClockResult) -> str:
         line += f', "breaches": {r.breaches}'
     if r.missing is not None:
         line += f', "missing": {json.dumps(list(r.missing))}'
+    if r.extensions is not None:
+        line += f', "extensions": {r.extensions}'
     return line + "}"
 
 
@@ -125,6 +136,8 @@ class _LineWriter:
             if missing is None:
                 missing = self.missing[r.missing] = json.dumps(list(r.missing))
             tail += f', "missing": {missing}'
+        if r.extensions is not None:
+            tail += f', "extensions": {r.extensions}'
         return tail + "}"
 
     def lines(self, complaint_id: str, results: list[ClockResult], out: list[str]) -> None:
@@ -146,7 +159,10 @@ class _LineWriter:
             elif r.started_at is None and r.due_at is None and r.warn_at is None:
                 # not started: the same text for every complaint (state by identity:
                 # hashing an enum member runs Python code)
-                key = (r.clock, id(r.state), r.stopped_at, r.occurrence, r.breaches, r.missing)
+                key = (
+                    r.clock, id(r.state), r.stopped_at, r.occurrence, r.breaches, r.missing,
+                    r.extensions,
+                )  # fmt: skip
                 tail = unstarted.get(key)
                 if tail is None:
                     tail = unstarted[key] = self._tail(r)
@@ -162,6 +178,51 @@ class _LineWriter:
 _scan_json: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
+def located(exc: BadComplaintError, ref: str) -> BadComplaintError:
+    """``exc`` naming its line as well when it names the complaint by id."""
+    return exc if exc.ref == ref else BadComplaintError(f"{exc.ref} ({ref})", exc.reason)
+
+
+def read_complaints(
+    charter: Charter,
+    numbers: Sequence[int],
+    lines: Sequence[str],
+    as_read: Callable[[int], str],
+    errors: list[BadComplaintError],
+) -> Iterator[tuple[str, Complaint]]:
+    """``(ref, complaint)`` for each good line (``ref`` is ``line N``); blank lines are
+    skipped and each bad line is appended to ``errors`` with the reason.
+
+    ``as_read(i)`` is line ``i`` as it was read, newline included: only bad JSON needs
+    it, since json.loads's message counts that newline.
+    """
+    zone = charter.calendar.zone
+    scan = _scan_json
+    for i, line in enumerate(lines):
+        if not line or line.isspace():
+            continue
+        data: Any
+        try:
+            data, end = scan(line, 0)
+            if end != len(line):
+                raise ValueError("extra data")
+        except (StopIteration, ValueError, RecursionError):
+            # not plain JSON: json.loads decides, with its own message
+            try:
+                data = json.loads(as_read(i))
+            except ValueError as exc:
+                errors.append(BadComplaintError(f"line {numbers[i]}", f"not valid JSON: {exc}"))
+                continue
+            except RecursionError:
+                errors.append(BadComplaintError(f"line {numbers[i]}", NESTED_TOO_DEEPLY))
+                continue
+        ref = f"line {numbers[i]}"
+        try:
+            yield ref, complaint_from_json(data, zone, ref)
+        except BadComplaintError as exc:
+            errors.append(located(exc, ref))
+
+
 def _evaluate_lines(
     charter: Charter,
     numbers: Sequence[int],
@@ -171,39 +232,17 @@ def _evaluate_lines(
     now: int,
     writer: _LineWriter,
 ) -> ChunkResult:
-    """Evaluate ``lines`` (each without its newline), numbered by ``numbers``.
-
-    ``as_read(i)`` is line ``i`` as it was read, newline included: only bad JSON needs
-    it, since json.loads's message counts that newline.
-    """
+    """Evaluate ``lines`` (each without its newline), numbered by ``numbers``
+    (``as_read`` as for ``read_complaints``)."""
     out: list[str] = []
     errors: list[BadComplaintError] = []
     complaints = clocks = 0
-    zone = charter.calendar.zone
-    scan, write = _scan_json, writer.lines
-    for i, line in enumerate(lines):
-        if not line or line.isspace():
-            continue
-        data: Any
+    write = writer.lines
+    for ref, complaint in read_complaints(charter, numbers, lines, as_read, errors):
         try:
-            data, end = scan(line, 0)
-            if end != len(line):
-                raise ValueError("extra data")
-        except (StopIteration, ValueError):
-            # not plain JSON: json.loads decides, with its own message
-            try:
-                data = json.loads(as_read(i))
-            except ValueError as exc:
-                errors.append(BadComplaintError(f"line {numbers[i]}", f"not valid JSON: {exc}"))
-                continue
-        ref = f"line {numbers[i]}"
-        try:
-            complaint = complaint_from_json(data, zone, ref)
             results = evaluate(charter, complaint, now)
         except BadComplaintError as exc:
-            if exc.ref != ref:
-                exc = BadComplaintError(f"{exc.ref} ({ref})", exc.reason)
-            errors.append(exc)
+            errors.append(located(exc, ref))
             continue
         complaints += 1
         clocks += len(results)
@@ -268,7 +307,7 @@ def _work(chunk: tuple[int, str] | list[tuple[int, str]], now: int) -> ChunkResu
     return evaluate_chunk(_worker_charter, chunk, now, _worker_writer)
 
 
-def _text_chunks(source: IO[str], size: int) -> Iterator[tuple[int, str]]:
+def text_chunks(source: IO[str], size: int) -> Iterator[tuple[int, str]]:
     """``(first line number, text of whole lines)`` blocks of about ``size`` characters."""
     number = 1
     while block := source.read(size):
@@ -278,7 +317,7 @@ def _text_chunks(source: IO[str], size: int) -> Iterator[tuple[int, str]]:
         number += block.count("\n")
 
 
-def _line_chunks(source: Iterable[str], size: int) -> Iterator[list[tuple[int, str]]]:
+def line_chunks(source: Iterable[str], size: int) -> Iterator[list[tuple[int, str]]]:
     numbered = enumerate(source, start=1)
     while chunk := list(islice(numbered, size)):
         yield chunk
@@ -287,7 +326,7 @@ def _line_chunks(source: Iterable[str], size: int) -> Iterator[list[tuple[int, s
 def evaluate_stream(
     charter: Charter,
     source: Iterable[str],
-    sink: IO[str],
+    sink: TextSink,
     now: int,
     *,
     workers: int | None = None,
@@ -303,9 +342,9 @@ def evaluate_stream(
     """
     chunks: Iterator[tuple[int, str]] | Iterator[list[tuple[int, str]]]
     if chunk_lines == CHUNK_LINES and callable(getattr(source, "read", None)):
-        chunks = _text_chunks(source, CHUNK_CHARS)  # type: ignore[arg-type]
+        chunks = text_chunks(source, CHUNK_CHARS)  # type: ignore[arg-type]
     else:
-        chunks = _line_chunks(source, chunk_lines)
+        chunks = line_chunks(source, chunk_lines)
     first = next(chunks, None)
     if first is None:
         return

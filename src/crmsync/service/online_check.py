@@ -13,6 +13,17 @@ attributes ``double``/``int``/``percent``/``currency``; date attributes ``date``
 ``boolean``. Case write-back fields must be updateable; Task fields the worker sets on a
 follow-up must be createable (the status also updateable, to complete it); the follow-up
 key field must be a unique external id.
+
+Describe shows only the fields the integration user may read (field-level security), so a
+missing field is "missing or hidden": each such problem names what fixes it (for a custom
+field the mapping makes, ``crmsync salesforce deploy`` and the ``CrmSync_Integration``
+permission set; for a standard field, read or edit access).
+
+Picklists (``picklists``): every picklist map is held against the org's active values
+(org values the mapping does not map, unless the attribute says ``unmapped`` explicitly;
+mapped values the org does not have), and so is every value the worker writes into or
+filters on a picklist (the status flag, the follow-up's status, priority and constants,
+the complaint and related-event filters).
 """
 
 from __future__ import annotations
@@ -24,6 +35,12 @@ from dataclasses import dataclass
 from crmsync.errors import CrmError
 from crmsync.mapping.field_mapping import AttributeSpec, FieldMapping, iter_fields
 from crmsync.ports import CrmPort, FieldInfo
+from crmsync.service.salesforce_metadata import CHARTER_STATUSES, PERMISSION_SET
+
+DEPLOY_HINT = (
+    f"create it with `crmsync salesforce deploy` (or `sf project deploy start --source-dir "
+    f"salesforce`) and assign the permission set {PERMISSION_SET} to the integration user"
+)
 
 DATETIME = frozenset({"datetime"})
 EVENT = frozenset({"datetime", "date"})
@@ -157,9 +174,22 @@ def compare(
                 problems.append(OnlineProblem(exp.object, None, "object not found in the CRM"))
             continue
         info = fields.get(exp.field)
+        custom = exp.field.endswith("__c")
         if info is None:
-            problems.append(OnlineProblem(exp.object, exp.field, f"missing (used as {roles})"))
+            fix = DEPLOY_HINT if custom else "give the integration user read access to it"
+            problems.append(
+                OnlineProblem(
+                    exp.object,
+                    exp.field,
+                    f"missing or hidden from the integration user (used as {roles}): {fix}",
+                )
+            )
             continue
+        access = (
+            f"assign the permission set {PERMISSION_SET} to the integration user"
+            if custom
+            else "give the integration user edit access to it (field-level security)"
+        )
         if exp.types is not None and info.type not in exp.types:
             problems.append(
                 OnlineProblem(
@@ -172,13 +202,17 @@ def compare(
         if exp.createable and not info.createable:
             problems.append(
                 OnlineProblem(
-                    exp.object, exp.field, f"not createable (the worker sets it: {roles})"
+                    exp.object,
+                    exp.field,
+                    f"not createable (the worker sets it: {roles}): {access}",
                 )
             )
         if exp.updateable and not info.updateable:
             problems.append(
                 OnlineProblem(
-                    exp.object, exp.field, f"not updateable (the worker writes it: {roles})"
+                    exp.object,
+                    exp.field,
+                    f"not updateable (the worker writes it: {roles}): {access}",
                 )
             )
         if exp.unique_external_id and not (info.external_id and info.unique):
@@ -195,6 +229,83 @@ def compare(
                     f"it is not {' and not '.join(missing)}",
                 )
             )
+    return problems
+
+
+def picklists(
+    mapping: FieldMapping, described: Mapping[str, Mapping[str, FieldInfo] | None]
+) -> list[OnlineProblem]:
+    """Every picklist map and every value the worker writes or filters on, against the
+    org's active picklist values (fields described as picklists only)."""
+    problems: list[OnlineProblem] = []
+
+    def org_values(obj: str, field: str) -> tuple[str, ...] | None:
+        info = (described.get(obj) or {}).get(field)
+        return None if info is None else info.picklist_values
+
+    c = mapping.spec.complaints
+    for attribute, given in c.attributes.items():
+        attr = given if isinstance(given, AttributeSpec) else AttributeSpec(field=given)
+        values = org_values(c.object, attr.field)
+        if attr.values is None or values is None:
+            continue
+        where = f"attributes.{attribute}.values"
+        for value in attr.values:
+            if value not in values:
+                problems.append(
+                    OnlineProblem(
+                        c.object,
+                        attr.field,
+                        f"mapped value '{value}' ({where}) is not a value of the org's "
+                        f"picklist (it has: {', '.join(values)})",
+                    )
+                )
+        if "unmapped" in attr.model_fields_set and attr.unmapped != "error":
+            continue  # the mapping says what to do with the values it does not map
+        for value in values:
+            if value not in attr.values:
+                problems.append(
+                    OnlineProblem(
+                        c.object,
+                        attr.field,
+                        f"the org's picklist value '{value}' is not mapped: add it to {where} "
+                        "(or say `unmapped: keep`/`drop` for the attribute)",
+                    )
+                )
+    wb = mapping.spec.write_back
+    fu = mapping.spec.follow_ups
+    used: list[tuple[str, str, str, str]] = [  # object, field, value, what uses it
+        *((c.object, wb.status, v, "written as the status flag") for v in CHARTER_STATUSES),
+        (fu.object, fu.status, fu.open_status, "a follow-up's status"),
+        (fu.object, fu.status, fu.completed_status, "a completed follow-up's status"),
+        *((fu.object, fu.priority, p, "a follow-up's priority") for p in fu.priorities.values()),
+        *(
+            (fu.object, name, str(v), "a follow-up constant")
+            for name, v in fu.extra.items()
+            if isinstance(v, str)
+        ),
+    ]
+    filters = [(c.object, f) for f in c.where] + [
+        (rel.object, f) for rel in c.related_events.values() for f in rel.where
+    ]
+    for obj, f in filters:
+        for v in [f.equals, f.not_equals, *(f.one_of or [])]:
+            if isinstance(v, str):
+                used.append((obj, f.field, v, "a filter value"))
+    for obj, field, value, what in dict.fromkeys(used):
+        values = org_values(obj, field)
+        if values is None or value in values:
+            continue
+        fix = (
+            "run `crmsync salesforce deploy`"
+            if field.endswith("__c")
+            else "add it to the org's picklist values"
+        )
+        problems.append(
+            OnlineProblem(
+                obj, field, f"'{value}' ({what}) is not a value of the org's picklist: {fix}"
+            )
+        )
     return problems
 
 
@@ -218,8 +329,12 @@ def check_online(crm: CrmPort, mapping: FieldMapping) -> list[OnlineProblem]:
     wanted = expectations(mapping)
     described, problems = describe_all(crm, (obj for obj, _field in wanted))
     failed = {p.object for p in problems}
-    return problems + [
-        p
-        for p in compare(wanted.values(), described)
-        if not (p.field is None and p.object in failed)
-    ]
+    return (
+        problems
+        + [
+            p
+            for p in compare(wanted.values(), described)
+            if not (p.field is None and p.object in failed)
+        ]
+        + picklists(mapping, described)
+    )

@@ -1,0 +1,260 @@
+"""``crmsync report``: compliance figures of a charter over a date range, and the what-if."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+import time
+from contextlib import ExitStack
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, BinaryIO
+
+import typer
+
+from crmsync.cli.app import EXIT_BAD_INPUT, app, err, fail, load_charter_or_exit, parse_now
+from crmsync.cli.evaluate import CharterOpt, _Utf8Source
+from crmsync.domain.report import Period
+from crmsync.service.report_page import PageSource
+from crmsync.service.report_stream import (
+    Partial,
+    ReportRequest,
+    csv_lines,
+    empty_partial,
+    report_document,
+    report_stream,
+)
+
+PROGRESS_BYTES = 8 << 20
+"""Inputs at least this large get a progress bar (on a terminal)."""
+
+
+class Format(StrEnum):
+    JSON = "json"
+    CSV = "csv"
+    HTML = "html"
+
+
+def _parse_date(option: str, text: str) -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise fail(f"{option}: '{text}' is not a date (write YYYY-MM-DD)") from None
+
+
+class _CountingReader:
+    """A binary file that reports how many bytes were read (for the progress bar)."""
+
+    def __init__(self, raw: BinaryIO, advance: Any) -> None:
+        self._raw = raw
+        self._advance = advance
+
+    def read(self, size: int = -1) -> bytes:
+        block = self._raw.read(size)
+        self._advance(len(block))
+        return block
+
+    def readline(self) -> bytes:
+        line = self._raw.readline()
+        self._advance(len(line))
+        return line
+
+
+def _format(chosen: Format | None, output: Path | None) -> Format | None:
+    """The format asked for, else from the output's suffix, else JSON off a terminal
+    (``None``: a table on the terminal)."""
+    if chosen is not None:
+        return chosen
+    if output is not None:
+        suffix = output.suffix.lower().lstrip(".")
+        return Format(suffix) if suffix in Format._value2member_map_ else Format.JSON
+    return None if sys.stdout.isatty() else Format.JSON
+
+
+def render(document: dict[str, Any], fmt: Format, page: PageSource) -> str:
+    """The report document as JSON, CSV or an HTML page."""
+    if fmt is Format.JSON:
+        return json.dumps(document, ensure_ascii=False) + "\n"
+    if fmt is Format.CSV:
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerows(csv_lines(document))
+        return out.getvalue()
+    from crmsync.service.report_html import render_html  # noqa: PLC0415 - matplotlib, on use
+
+    return render_html(document, page)
+
+
+def _print_table(document: dict[str, Any]) -> None:
+    from rich.console import Console  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
+
+    def one(title: str, totals: list[dict[str, Any]], undated: dict[str, int]) -> None:
+        table = Table(title=title)
+        for column in ("clock", "group", "due", "met", "late", "breached", "open", "achievement"):
+            table.add_column(column, justify="left" if column in ("clock", "group") else "right")
+        for row in totals:
+            ach = row["achievement"]
+            table.add_row(
+                row["clock"],
+                "-" if row["group"] is None else row["group"],
+                *(str(row[k]) for k in ("due", "met", "late", "breached", "open")),
+                "-" if ach is None else f"{ach:.1f} %",
+            )
+        console.print(table)
+        if undated:
+            console.print("undated: " + ", ".join(f"{k} {v}" for k, v in undated.items()))
+
+    console = Console()
+    head = f"{document['from']} .. {document['to']}, as of {document['now']}"
+    one(f"{document['charter']}: {head}", document["totals"], document["undated"])
+    compare = document.get("compare")
+    if compare is not None:
+        one(f"{compare['charter']} (what-if)", compare["totals"], compare["undated"])
+        console.print(f"flips: {len(compare['flips'])}")
+    console.print(
+        f"[dim]{document['complaints']} complaints; --format json|csv|html for more[/dim]"
+    )
+
+
+@app.command("report")
+def report_cmd(
+    *,
+    charter: CharterOpt,
+    date_from: Annotated[
+        str, typer.Option("--from", help="First due date in the report (YYYY-MM-DD).")
+    ],
+    date_to: Annotated[str, typer.Option("--to", help="Last due date in the report (YYYY-MM-DD).")],
+    input: Annotated[
+        str | None,
+        typer.Option(
+            "--input",
+            "-i",
+            help="JSON Lines of canonical complaints ('-' reads standard input); without it, "
+            "the profile's own complaints (state store and archive, no CRM calls).",
+        ),
+    ] = None,
+    now: Annotated[
+        str | None,
+        typer.Option("--now", help="Report as of this instant (default: the current instant)."),
+    ] = None,
+    period: Annotated[
+        Period, typer.Option("--period", help="Rows per month, quarter, year, ISO week or all.")
+    ] = Period.MONTH,
+    by: Annotated[
+        str | None, typer.Option("--by", help="Group the rows by this attribute's value.")
+    ] = None,
+    compare: Annotated[
+        Path | None,
+        typer.Option("--compare", help="What-if: the same complaints under this second charter."),
+    ] = None,
+    fmt: Annotated[
+        Format | None,
+        typer.Option(
+            "--format", help="json (default on a pipe), csv or html; a table on a terminal."
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the report to this file.")
+    ] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option("--profile", help="Profile whose complaints to report (without --input)."),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers", min=1, help="Worker processes (default: one per core for large inputs)."
+        ),
+    ] = None,
+) -> None:
+    """Compliance figures per clock, period and group for the instances due FROM..TO.
+
+    Exit status: 0 all complaints counted, 3 some were bad input (named on standard error,
+    the rest still counted), 2 bad charter or arguments (nothing output).
+    """
+    loaded = load_charter_or_exit(charter)
+    other = load_charter_or_exit(compare) if compare is not None else None
+    first, last = _parse_date("--from", date_from), _parse_date("--to", date_to)
+    if last < first:
+        raise fail(f"--to {last} is before --from {first}")
+    instant = parse_now(now) if now is not None else int(time.time())
+    request = ReportRequest(loaded, first, last, instant, period, by or None, other)
+    chosen = _format(fmt, output)
+    undecodable = 0
+    if input is not None:
+        (partial, undecodable), source = _from_input(request, input, workers), input
+    else:
+        raise fail("--input is needed (reading the profile's own complaints comes next)")
+    for error in partial.errors:
+        print(f"bad complaint {error}", file=sys.stderr)
+    document = report_document(request, partial)
+    if chosen is None:
+        _print_table(document)
+    else:
+        text = render(document, chosen, PageSource(loaded, source, other))
+        if output is None:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        else:
+            try:
+                output.write_text(text, encoding="utf-8")
+            except OSError as exc:
+                raise fail(f"--output: cannot write {output}: {exc.strerror}") from None
+    if partial.errors or undecodable:
+        raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def _from_input(request: ReportRequest, input: str, workers: int | None) -> tuple[Partial, int]:
+    undecodable: list[int] = []
+    total = empty_partial(request)
+    with ExitStack() as stack:
+        try:
+            raw: BinaryIO = (
+                sys.stdin.buffer if input == "-" else stack.enter_context(open(input, "rb"))
+            )
+        except OSError as exc:
+            raise fail(f"--input: cannot read {input}: {exc.strerror}") from None
+        size = os.fstat(raw.fileno()).st_size if input != "-" else 0
+        if size >= PROGRESS_BYTES and err.is_terminal:
+            raw = stack.enter_context(_progress(raw, size))
+        source = _Utf8Source(raw, undecodable, "standard input" if input == "-" else input)
+        for partial in report_stream(request, source, workers=workers):
+            total.merge(partial)
+    return total, len(undecodable)  # undecodable lines: named on standard error already
+
+
+class _progress:  # noqa: N801 - used as a context manager like a function
+    """A rich progress bar on standard error over the bytes of the input file."""
+
+    def __init__(self, raw: BinaryIO, size: int) -> None:
+        from rich.progress import (  # noqa: PLC0415
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self._bar = Progress(
+            TextColumn("report"),
+            BarColumn(),
+            DownloadColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+        )
+        self._task = self._bar.add_task("report", total=size)
+        self._raw = raw
+
+    def __enter__(self) -> BinaryIO:
+        self._bar.start()
+        task, bar = self._task, self._bar
+        return _CountingReader(self._raw, lambda n: bar.advance(task, n))  # type: ignore[return-value]
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.stop()

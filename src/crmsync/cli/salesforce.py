@@ -1,0 +1,161 @@
+"""``crmsync salesforce metadata`` and ``crmsync salesforce deploy``: the org's custom
+fields and the integration permission set, generated from the mapping."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+
+from crmsync.cli.app import app, err, fail
+from crmsync.errors import ConfigError
+
+if TYPE_CHECKING:
+    from crmsync.mapping.field_mapping import FieldMapping
+
+salesforce_app = typer.Typer(
+    name="salesforce",
+    help="Set up a Salesforce org: the custom fields and permission set the mapping needs.",
+    no_args_is_help=True,
+)
+app.add_typer(salesforce_app, name="salesforce")
+
+MappingOpt = Annotated[
+    Path,
+    typer.Option(
+        "--mapping",
+        envvar="CRMSYNC_MAPPING",
+        help="The field mapping (default: $CRMSYNC_MAPPING or mappings/salesforce.yaml).",
+    ),
+]
+
+
+def _load(path: Path) -> FieldMapping:
+    """The mapping at ``path``; exit 2 with every problem when it is invalid."""
+    from crmsync.mapping.field_mapping import load_mapping  # noqa: PLC0415 - pydantic, on use
+
+    try:
+        return load_mapping(path)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+
+
+@salesforce_app.command("metadata")
+def metadata_cmd(
+    out: Annotated[Path, typer.Option("--out", help="The folder to write (created if absent).")],
+    mapping: MappingOpt = Path("mappings/salesforce.yaml"),
+) -> None:
+    """Write a Salesforce DX source folder made from the mapping: every custom field it reads
+    or writes (objects/<Object>/fields/), the CrmSync_Integration permission set and
+    package.xml. Deploy it with `sf project deploy start --source-dir DIR` or
+    `crmsync salesforce deploy`."""
+    from crmsync.service.salesforce_metadata import write_source  # noqa: PLC0415
+
+    loaded = _load(mapping)
+    try:
+        written = write_source(loaded, out)
+    except OSError as exc:
+        raise fail(f"--out: cannot write {out}: {exc.strerror}") from None
+    fields = sum(1 for p in written if p.name.endswith(".field-meta.xml"))
+    Console().print(
+        f"wrote {len(written)} files to {out}: {fields} custom fields, the permission set "
+        "CrmSync_Integration and package.xml",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
+
+
+@salesforce_app.command("deploy")
+def deploy_cmd(
+    check_only: Annotated[
+        bool,
+        typer.Option("--check-only", help="Validate the deploy in the org; change nothing."),
+    ] = False,
+    mapping: MappingOpt = Path("mappings/salesforce.yaml"),
+    wait: Annotated[
+        float, typer.Option("--wait", help="Seconds to wait for the org to finish.")
+    ] = 1800.0,
+    poll_seconds: Annotated[float, typer.Option("--poll-seconds", hidden=True)] = 2.0,
+) -> None:
+    """Deploy the mapping's custom fields and the CrmSync_Integration permission set to the
+    org of the CRMSYNC_SF_* settings through the Metadata API, wait with a progress line and
+    report each component the org refused (name and reason).
+
+    Exit status: 0 deployed (or validated with --check-only); 1 the org refused components
+    or the deploy did not finish in time; 2 configuration or login problems."""
+    import time  # noqa: PLC0415
+
+    from crmsync.adapters.salesforce_deploy import (  # noqa: PLC0415
+        DeployStatus,
+        MetadataDeployer,
+        wait_for,
+    )
+    from crmsync.bootstrap import build_salesforce  # noqa: PLC0415
+    from crmsync.cli.sync import load_profile  # noqa: PLC0415
+    from crmsync.errors import CrmSyncError  # noqa: PLC0415
+    from crmsync.service.salesforce_metadata import custom_fields, deploy_zip  # noqa: PLC0415
+
+    loaded = _load(mapping)
+    settings = load_profile()
+    what = "validate" if check_only else "deploy"
+    try:
+        auth = build_salesforce(settings).auth
+        deployer = MetadataDeployer(auth, api_version=settings.sf_api_version)
+        zip_bytes = deploy_zip(loaded, settings.sf_api_version)
+        deploy_id = deployer.start(zip_bytes, check_only=check_only)
+        err.print(
+            f"{what}: {len(custom_fields(loaded))} custom fields and the permission set "
+            f"CrmSync_Integration sent to {auth.instance_url} (deploy {deploy_id})",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+        seen: list[str] = []
+
+        def progress(status: DeployStatus) -> None:
+            line = (
+                f"{what} {deploy_id}: {status.status}, {status.components_deployed}/"
+                f"{status.components_total} components"
+                + (f", {status.components_failed} failed" if status.components_failed else "")
+            )
+            if not seen or seen[-1] != line:
+                seen.append(line)
+                err.print(line, highlight=False, markup=False, soft_wrap=True)
+
+        final = wait_for(
+            deployer,
+            deploy_id,
+            check_only=check_only,
+            on_progress=progress,
+            sleep=time.sleep,
+            poll_seconds=poll_seconds,
+            max_wait_seconds=wait,
+        )
+    except CrmSyncError as exc:
+        raise fail(f"{what}: {type(exc).__name__}: {exc}", 2 if _is_config(exc) else 1) from None
+    for failure in final.failures:
+        err.print(f"refused: {failure}", highlight=False, markup=False, soft_wrap=True)
+    if not final.done:
+        raise fail(f"{what} {deploy_id} still {final.status} after {wait:g} s", 1)
+    if not final.succeeded:
+        reason = f": {final.error}" if final.error else ""
+        raise fail(
+            f"{what} {deploy_id} {final.status.lower()} ({len(final.failures)} components "
+            f"refused){reason}; nothing was changed in the org",
+            1,
+        )
+    Console().print(
+        f"{'validated (check only, nothing changed)' if check_only else 'deployed'}: "
+        f"{final.components_deployed} components; next: assign the permission set "
+        "CrmSync_Integration to the integration user, then crmsync check --online",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
+
+
+def _is_config(exc: Exception) -> bool:
+    return isinstance(exc, ConfigError)

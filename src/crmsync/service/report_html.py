@@ -1,0 +1,279 @@
+"""The report as one self-contained HTML page: figures, charts (inline SVG) and the what-if.
+
+Charts are drawn by matplotlib's SVG backend with text kept as text (no embedded or
+downloaded fonts) and inlined into a Jinja2 template with inline CSS, so the page makes
+no request at all; it reads on a screen and prints on A4.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from crmsync.domain.charter import Charter, CompletenessClock, DeadlineClock, RecurringClock
+from crmsync.domain.durations import Duration, Unit
+from crmsync.service.report_page import PageSource
+
+_COLOURS = {"met": "#2e7d32", "late": "#f9a825", "breached": "#c62828", "open": "#90a4ae"}
+_PALETTE = ("#1565c0", "#6a1b9a", "#00838f", "#ef6c00", "#4e342e", "#ad1457", "#558b2f")
+FLIPS_SHOWN = 500
+"""Flips listed on the page (all of them are in the JSON)."""
+
+
+def _pyplot() -> Any:
+    import matplotlib  # noqa: PLC0415 - heavy, loaded only for a page
+
+    matplotlib.use("svg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    plt.rcParams.update(
+        {
+            "svg.fonttype": "none",  # text stays text: no font is embedded or fetched
+            "svg.hashsalt": "crmsync",  # stable ids: the same figures give the same page
+            "font.family": "sans-serif",
+            "font.size": 9,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+        }
+    )
+    return plt
+
+
+def _svg(fig: Any) -> str:
+    out = io.StringIO()
+    fig.savefig(out, format="svg", bbox_inches="tight", metadata={"Date": None})
+    fig.clf()
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    plt.close(fig)
+    text = out.getvalue()
+    text = text[text.index("<svg") :]  # drop the XML prolog and DOCTYPE (inline in HTML)
+    return re.sub(
+        r'<svg ([^>]*?)width="[^"]*" height="[^"]*"', r'<svg \1class="chart"', text, count=1
+    )
+
+
+def _achievement_chart(plt: Any, rows: Sequence[dict[str, Any]], clocks: Sequence[str]) -> str:
+    periods = sorted({r["period"] for r in rows})
+    fig, ax = plt.subplots(figsize=(7.2, 3.0))
+    for i, clock in enumerate(clocks):
+        points = {
+            r["period"]: r["achievement"]
+            for r in rows
+            if r["clock"] == clock and r["group"] is None and r["achievement"] is not None
+        }
+        if not points:
+            points = _combined_achievement(rows, clock)
+        if not points:
+            continue
+        xs = [periods.index(p) for p in sorted(points)]
+        ax.plot(
+            xs,
+            [points[p] for p in sorted(points)],
+            marker="o",
+            label=clock,
+            color=_PALETTE[i % len(_PALETTE)],
+        )
+    ax.set_xticks(range(len(periods)), periods, rotation=45 if len(periods) > 6 else 0)
+    ax.set_ylim(0, 105)
+    ax.set_ylabel("achievement %")
+    ax.legend(fontsize=7, ncols=4, loc="lower left", bbox_to_anchor=(0, 1.0), frameon=False)
+    ax.grid(axis="y", alpha=0.3)
+    return _svg(fig)
+
+
+def _combined_achievement(rows: Sequence[dict[str, Any]], clock: str) -> dict[str, float]:
+    """With ``--by``: achievement over all groups of each period (for the period chart)."""
+    sums: dict[str, list[int]] = {}
+    for r in rows:
+        if r["clock"] == clock:
+            s = sums.setdefault(r["period"], [0, 0])
+            s[0] += r["met"]
+            s[1] += r["met"] + r["late"] + r["breached"]
+    return {p: round(100 * m / d, 1) for p, (m, d) in sums.items() if d}
+
+
+def _outcomes_chart(plt: Any, rows: Sequence[dict[str, Any]]) -> str:
+    periods = sorted({r["period"] for r in rows})
+    fig, ax = plt.subplots(figsize=(7.2, 3.0))
+    bottom = [0] * len(periods)
+    for outcome, colour in _COLOURS.items():
+        heights = [sum(r[outcome] for r in rows if r["period"] == p) for p in periods]
+        ax.bar(range(len(periods)), heights, bottom=bottom, color=colour, label=outcome)
+        bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
+    ax.set_xticks(range(len(periods)), periods, rotation=45 if len(periods) > 6 else 0)
+    ax.set_ylabel("clock instances")
+    ax.legend(fontsize=7, ncols=4, loc="lower left", bbox_to_anchor=(0, 1.0), frameon=False)
+    return _svg(fig)
+
+
+def _average_day(charter: Charter) -> int:
+    weekly = charter.calendar.weekly_hours
+    days = [sum(i.end - i.start for i in hours) * 60 for hours in weekly.values() if hours]
+    return sum(days) // len(days)
+
+
+def target_seconds(charter: Charter, duration: Duration) -> tuple[int, bool]:
+    """A target as seconds, and whether it counts opening time (business units); a
+    ``business_days`` target counts an average working day's opening hours."""
+    n, unit = duration.amount, duration.unit
+    per = {
+        Unit.MINUTES: 60,
+        Unit.HOURS: 3600,
+        Unit.DAYS: 86400,
+        Unit.WEEKS: 7 * 86400,
+        Unit.BUSINESS_MINUTES: 60,
+        Unit.BUSINESS_HOURS: 3600,
+    }
+    if unit is Unit.BUSINESS_DAYS:
+        return n * _average_day(charter), True
+    return n * per[unit], unit.is_business
+
+
+def _target_of(charter: Charter, clock_id: str) -> Duration | None:
+    clock = charter.clock(clock_id)
+    if isinstance(clock, RecurringClock):
+        return clock.every
+    if isinstance(clock, DeadlineClock | CompletenessClock):
+        return clock.target
+    return None
+
+
+def _response_chart(plt: Any, charter: Charter, totals: Sequence[dict[str, Any]]) -> str | None:
+    labels: list[str] = []
+    p50: list[float] = []
+    p90: list[float] = []
+    for row in totals:
+        if row["elapsed_p50_s"] is None:
+            continue
+        target = _target_of(charter, row["clock"])
+        if target is None:
+            continue
+        seconds, business = target_seconds(charter, target)
+        key = "business" if business else "elapsed"
+        group = "" if row["group"] is None else f" · {row['group']}"
+        labels.append(f"{row['clock']}{group} ({target})")
+        p50.append(100 * row[f"{key}_p50_s"] / seconds)
+        p90.append(100 * row[f"{key}_p90_s"] / seconds)
+    if not labels:
+        return None
+    fig, ax = plt.subplots(figsize=(7.2, 0.6 + 0.3 * len(labels)))
+    ys = list(range(len(labels)))
+    ax.barh([y + 0.2 for y in ys], p50, height=0.4, color="#1565c0", label="median (p50)")
+    ax.barh([y - 0.2 for y in ys], p90, height=0.4, color="#90caf9", label="p90")
+    ax.axvline(100, color="#c62828", linestyle="--", linewidth=1, label="target")
+    ax.set_yticks(ys, labels, fontsize=6 if len(labels) > 12 else 7)
+    ax.invert_yaxis()
+    ax.set_xlabel("response time as % of the target")
+    ax.legend(fontsize=7, loc="lower right", frameon=False)
+    return _svg(fig)
+
+
+def _group_chart(plt: Any, totals: Sequence[dict[str, Any]], clocks: Sequence[str]) -> str:
+    groups = sorted({r["group"] or "(none)" for r in totals})
+    fig, ax = plt.subplots(figsize=(7.2, 3.0))
+    width = 0.8 / max(len(clocks), 1)
+    for i, clock in enumerate(clocks):
+        values = {r["group"] or "(none)": r["achievement"] for r in totals if r["clock"] == clock}
+        heights = [values.get(g) or 0 for g in groups]
+        ax.bar(
+            [x + i * width for x in range(len(groups))],
+            heights,
+            width=width,
+            label=clock,
+            color=_PALETTE[i % len(_PALETTE)],
+        )
+    ax.set_xticks([x + 0.4 - width / 2 for x in range(len(groups))], groups)
+    ax.set_ylim(0, 105)
+    ax.set_ylabel("achievement %")
+    ax.legend(fontsize=7, ncols=4, loc="lower left", bbox_to_anchor=(0, 1.0), frameon=False)
+    return _svg(fig)
+
+
+def _compare_chart(
+    plt: Any, clocks: Sequence[str], a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]]
+) -> str:
+    def by_clock(totals: Sequence[dict[str, Any]]) -> dict[str, float]:
+        return _total_achievement(totals)
+
+    ta, tb = by_clock(a), by_clock(b)
+    fig, ax = plt.subplots(figsize=(7.2, 3.0))
+    xs = list(range(len(clocks)))
+    ax.bar([x - 0.2 for x in xs], [ta.get(c, 0) for c in clocks], 0.4, label="A", color="#1565c0")
+    ax.bar([x + 0.2 for x in xs], [tb.get(c, 0) for c in clocks], 0.4, label="B", color="#ef6c00")
+    ax.set_xticks(xs, clocks, rotation=30, fontsize=7, ha="right")
+    ax.set_ylim(0, 105)
+    ax.set_ylabel("achievement %")
+    ax.legend(fontsize=7, frameon=False)
+    return _svg(fig)
+
+
+def _total_achievement(totals: Sequence[dict[str, Any]]) -> dict[str, float]:
+    sums: dict[str, list[int]] = {}
+    for r in totals:
+        s = sums.setdefault(r["clock"], [0, 0])
+        s[0] += r["met"]
+        s[1] += r["met"] + r["late"] + r["breached"]
+    return {c: round(100 * m / d, 1) for c, (m, d) in sums.items() if d}
+
+
+def _hours(seconds: int | None) -> str:
+    if seconds is None:
+        return "–"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 3 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
+
+
+def render_html(document: dict[str, Any], page: PageSource) -> str:
+    """The page of a report document (``report_document``'s JSON)."""
+    from jinja2 import Environment, PackageLoader, select_autoescape  # noqa: PLC0415
+
+    plt = _pyplot()
+    charter = page.charter
+    clocks = [c.id for c in charter.clocks]
+    rows, totals = document["rows"], document["totals"]
+    charts: list[tuple[str, str]] = []
+    if rows:
+        charts.append(("Achievement per clock and period", _achievement_chart(plt, rows, clocks)))
+        charts.append(("Outcomes per period (all clocks)", _outcomes_chart(plt, rows)))
+        response = _response_chart(plt, charter, totals)
+        if response is not None:
+            charts.append(("Response times against the target", response))
+        if document["by"] is not None:
+            title = f"Achievement per {document['by']}"
+            charts.append((title, _group_chart(plt, totals, clocks)))
+    compare = document.get("compare")
+    compare_view: dict[str, Any] | None = None
+    if compare is not None and page.compare is not None:
+        all_clocks = clocks + [c.id for c in page.compare.clocks if c.id not in clocks]
+        compare_view = {
+            "charter": page.compare,
+            "totals": compare["totals"],
+            "undated": compare["undated"],
+            "flips": compare["flips"][:FLIPS_SHOWN],
+            "flip_count": len(compare["flips"]),
+            "follow_ups": compare.get("follow_ups", {}),
+            "chart": _compare_chart(plt, all_clocks, totals, compare["totals"]),
+            "clocks": all_clocks,
+        }
+    env = Environment(
+        loader=PackageLoader("crmsync.service", "templates"),
+        autoescape=select_autoescape(["html", "j2"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["hours"] = _hours
+    template = env.get_template("report.html.j2")
+    return template.render(
+        doc=document,
+        charter=charter,
+        source=page.source,
+        charts=charts,
+        compare=compare_view,
+        fields=("due", "met", "late", "breached", "open"),
+    )

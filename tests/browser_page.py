@@ -1,0 +1,177 @@
+"""Open an HTML file in headless Debian chromium over the DevTools protocol.
+
+Records every request the page makes besides the file itself, console errors and
+uncaught exceptions, the rendered size of each ``svg.chart``, and (optionally) a PNG
+screenshot of the whole page. Used by the report page test and, run as a script, to
+refresh the screenshots under ``docs/reports/``:
+
+    .venv/bin/python tests/browser_page.py PAGE.html OUT.png [MAX_HEIGHT]
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
+
+
+def chromium_path() -> str | None:
+    """The chromium executable on PATH, or None."""
+    for name in CHROMIUM_NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+@dataclass
+class PageVisit:
+    """What the browser saw while loading and rendering the page."""
+
+    requests: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    charts: list[dict[str, float]] = field(default_factory=list)
+    title: str = ""
+
+
+class _Devtools:
+    def __init__(self, url: str) -> None:
+        import websocket
+
+        self.ws = websocket.create_connection(url, timeout=30)
+        self.next_id = 0
+        self.events: list[dict[str, Any]] = []
+
+    def call(self, method: str, **params: Any) -> dict[str, Any]:
+        self.next_id += 1
+        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
+        while True:
+            message = json.loads(self.ws.recv())
+            if message.get("id") == self.next_id:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                result: dict[str, Any] = message.get("result", {})
+                return result
+            self.events.append(message)
+
+    def wait_for(self, method: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        if any(e.get("method") == method for e in self.events):
+            return
+        while time.monotonic() < deadline:
+            message = json.loads(self.ws.recv())
+            self.events.append(message)
+            if message.get("method") == method:
+                return
+        raise TimeoutError(method)
+
+
+def visit(page: Path, screenshot: Path | None = None, max_height: int = 0) -> PageVisit:
+    """Load ``page`` (a local file) headless and report what happened; a screenshot is
+    of the whole page, or of its top ``max_height`` pixels."""
+    binary = chromium_path()
+    if binary is None:
+        raise FileNotFoundError("chromium is not installed")
+    with tempfile.TemporaryDirectory() as profile:
+        process = subprocess.Popen(
+            [
+                binary,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--remote-debugging-port=0",
+                f"--user-data-dir={profile}",
+                "--window-size=1000,1400",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            return _drive(Path(profile), page, screenshot, max_height)
+        finally:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _drive(profile: Path, page: Path, screenshot: Path | None, max_height: int) -> PageVisit:
+    port_file = profile / "DevToolsActivePort"
+    deadline = time.monotonic() + 30
+    while not (port_file.exists() and port_file.read_text().strip()):
+        if time.monotonic() > deadline:
+            raise TimeoutError("chromium did not open its DevTools port")
+        time.sleep(0.1)
+    port = int(port_file.read_text().split()[0])
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as answer:
+        targets = json.load(answer)
+    target = next(t for t in targets if t.get("type") == "page")
+    tools = _Devtools(target["webSocketDebuggerUrl"])
+    for domain in ("Page", "Network", "Runtime", "Log"):
+        tools.call(f"{domain}.enable")
+    url = page.resolve().as_uri()
+    tools.call("Page.navigate", url=url)
+    tools.wait_for("Page.loadEventFired")
+    time.sleep(0.5)  # let late errors or requests arrive
+    probe = tools.call(
+        "Runtime.evaluate",
+        expression="JSON.stringify({title: document.title, charts: Array.from("
+        "document.querySelectorAll('svg.chart')).map(s => {const r = s.getBoundingClientRect();"
+        " return {width: r.width, height: r.height, shapes: s.querySelectorAll("
+        "'path, rect, line, polyline, text').length};})})",
+        returnByValue=True,
+    )
+    seen = json.loads(probe["result"]["value"])
+    if screenshot is not None:
+        metrics = tools.call("Page.getLayoutMetrics")
+        size = metrics.get("cssContentSize") or metrics["contentSize"]
+        height = min(size["height"], max_height) if max_height else size["height"]
+        shot = tools.call(
+            "Page.captureScreenshot",
+            format="png",
+            captureBeyondViewport=True,
+            clip={"x": 0, "y": 0, "width": size["width"], "height": height, "scale": 1},
+        )
+        screenshot.write_bytes(base64.b64decode(shot["data"]))
+    tools.call("Runtime.evaluate", expression="1")  # flush pending events
+    result = PageVisit(title=seen["title"], charts=seen["charts"])
+    for event in tools.events:
+        method, params = event.get("method"), event.get("params", {})
+        if method == "Network.requestWillBeSent":
+            requested = params["request"]["url"]
+            if requested != url:
+                result.requests.append(requested)
+        elif method == "Runtime.exceptionThrown":
+            result.errors.append(json.dumps(params["exceptionDetails"])[:300])
+        elif method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
+            result.errors.append(json.dumps(params.get("args"))[:300])
+        elif method == "Log.entryAdded" and params["entry"].get("level") == "error":
+            result.errors.append(params["entry"].get("text", "")[:300])
+    tools.ws.close()
+    return result
+
+
+if __name__ == "__main__":
+    seen = visit(
+        Path(sys.argv[1]),
+        Path(sys.argv[2]) if len(sys.argv) > 2 else None,
+        int(sys.argv[3]) if len(sys.argv) > 3 else 0,
+    )
+    print(json.dumps({"requests": seen.requests, "errors": seen.errors, "charts": seen.charts}))

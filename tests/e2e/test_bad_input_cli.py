@@ -1,0 +1,321 @@
+"""Bad input through the installed `crmsync` command: a clear error naming the file, line
+or setting, never a traceback, the good records still processed, the documented exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+ASTON = REPO / "mappings" / "charters" / "aston.yaml"
+NOW = "2026-03-12T12:00:00Z"
+
+
+def crmsync_command() -> list[str]:
+    """The console script installed beside this interpreter, else on PATH, else `-m crmsync`."""
+    beside = Path(sys.executable).with_name("crmsync")
+    if beside.exists():
+        return [str(beside)]
+    found = shutil.which("crmsync")
+    return [found] if found else [sys.executable, "-m", "crmsync"]
+
+
+def run(
+    args: Sequence[str | Path],
+    *,
+    stdin: bytes | None = None,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """Run crmsync with a clean CRMSYNC_* environment (plus ``env``); text out."""
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("CRMSYNC_") and k not in ("FORCE_COLOR", "COLUMNS")
+    }
+    base["NO_COLOR"] = "1"
+    base["CRMSYNC_SECRETS_DIR"] = "/nonexistent-secrets"
+    done = subprocess.run(
+        [*crmsync_command(), *map(str, args)],
+        input=stdin,
+        capture_output=True,
+        env={**base, **(env or {})},
+        cwd=cwd,
+        timeout=timeout,
+        check=False,
+    )
+    return subprocess.CompletedProcess(
+        done.args,
+        done.returncode,
+        done.stdout.decode("utf-8", "replace"),
+        done.stderr.decode("utf-8", "replace"),
+    )
+
+
+def complaint(complaint_id: str) -> dict[str, Any]:
+    return {
+        "id": complaint_id,
+        "events": {"received": "2026-03-02T10:00:00Z"},
+        "attributes": {"channel": "email"},
+    }
+
+
+def ids_out(stdout: str) -> list[str]:
+    """The complaint ids of the output lines, in order, once each."""
+    return list(dict.fromkeys(json.loads(line)["complaint_id"] for line in stdout.splitlines()))
+
+
+def no_traceback(done: subprocess.CompletedProcess[str]) -> None:
+    assert "Traceback" not in done.stderr, done.stderr
+    assert "Traceback" not in done.stdout
+
+
+# ------------------------------------------------------------------ evaluate's input
+
+
+def test_a_line_of_deeply_nested_json_is_reported_and_the_rest_evaluated(tmp_path: Path) -> None:
+    """One line nested 100,000 deep is a bad complaint on its line; the others are output."""
+    source = tmp_path / "in.jsonl"
+    deep = "[" * 100_000 + "]" * 100_000
+    source.write_text(
+        json.dumps(complaint("G-1")) + "\n" + '{"id": "D-1", "x": ' + deep + "}\n"
+        "" + json.dumps(complaint("G-2")) + "\n",
+        encoding="utf-8",
+    )
+    done = run(["evaluate", "-c", ASTON, "-i", source, "--now", NOW])
+    no_traceback(done)
+    assert done.returncode == 3
+    assert ids_out(done.stdout) == ["G-1", "G-2"]
+    assert done.stderr.splitlines() == [
+        "bad complaint line 2: not readable JSON: arrays or objects nested too deeply"
+    ]
+
+
+def test_explain_names_the_deeply_nested_line_of_the_wanted_id(tmp_path: Path) -> None:
+    """explain --id of a complaint whose line cannot be read says which line and why (exit 3)."""
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"id": "D-1", "x": ' + "[" * 50_000 + "]" * 50_000 + "}\n")
+    done = run(["explain", "-c", ASTON, "-i", source, "--id", "D-1", "--now", NOW])
+    no_traceback(done)
+    assert done.returncode == 3
+    assert "line 1: not readable JSON: arrays or objects nested too deeply" in done.stderr
+
+
+def test_a_latin1_line_names_the_file_line_and_encoding(tmp_path: Path) -> None:
+    """A Latin-1 line is reported with its line, byte and file; the UTF-8 lines still run."""
+    source = tmp_path / "latin1.jsonl"
+    source.write_bytes(
+        json.dumps(complaint("L-é"), ensure_ascii=False).encode("latin-1")
+        + b"\n"
+        + json.dumps(complaint("G-1")).encode()
+        + b"\n"
+    )
+    done = run(["evaluate", "-c", ASTON, "-i", source, "--now", NOW])
+    no_traceback(done)
+    assert done.returncode == 3
+    assert ids_out(done.stdout) == ["G-1"]
+    assert done.stderr.splitlines() == [
+        f"bad complaint line 1: not UTF-8 text (byte 0xe9 at column 11 of {source}; "
+        "crmsync reads UTF-8)"
+    ]
+
+
+@pytest.mark.parametrize("command", ["evaluate", "explain"])
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-32"])
+def test_a_utf16_file_is_refused_naming_file_and_encoding(
+    tmp_path: Path, command: str, encoding: str
+) -> None:
+    """A UTF-16/32 file (with its byte-order mark) is a bad argument: exit 2, nothing output."""
+    source = tmp_path / "wide.jsonl"
+    source.write_bytes(json.dumps(complaint("W-1")).encode(encoding) + "\n".encode(encoding))
+    extra = ["--id", "W-1"] if command == "explain" else []
+    done = run([command, "-c", ASTON, "-i", source, "--now", NOW, *extra])
+    no_traceback(done)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    wide = "UTF-16LE" if encoding == "utf-16" else "UTF-32LE"
+    assert f"{source} is {wide} text (byte-order mark" in done.stderr
+    assert "reads UTF-8" in done.stderr
+
+
+def test_utf16_on_standard_input_is_named_as_such() -> None:
+    """`--input -` with UTF-16 text says standard input is UTF-16."""
+    data = (json.dumps(complaint("W-1")) + "\n").encode("utf-16")
+    done = run(["evaluate", "-c", ASTON, "-i", "-", "--now", NOW], stdin=data)
+    no_traceback(done)
+    assert done.returncode == 2
+    assert "standard input is UTF-16LE text" in done.stderr
+
+
+@pytest.mark.parametrize("command", ["evaluate", "explain"])
+def test_an_unreadable_input_is_named(tmp_path: Path, command: str) -> None:
+    """A directory or a missing file as --input is a clear bad argument (exit 2)."""
+    extra = ["--id", "X"] if command == "explain" else []
+    for path, reason in ((tmp_path, "Is a directory"), (tmp_path / "no.jsonl", "No such file")):
+        done = run([command, "-c", ASTON, "-i", path, "--now", NOW, *extra])
+        no_traceback(done)
+        assert done.returncode == 2
+        assert f"--input: cannot read {path}: {reason}" in done.stderr
+
+
+def test_output_to_a_full_device_is_a_clear_error(tmp_path: Path) -> None:
+    """--output /dev/full fails with ENOSPC naming the file: exit 1, no traceback."""
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full on this system")
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps(complaint("G-1")) + "\n", encoding="utf-8")
+    done = run(["evaluate", "-c", ASTON, "-i", source, "--now", NOW, "--output", "/dev/full"])
+    no_traceback(done)
+    assert done.returncode == 1
+    assert "cannot write --output: /dev/full: No space left on device" in done.stderr
+
+
+def test_standard_output_on_a_full_device_is_a_clear_error(tmp_path: Path) -> None:
+    """Standard output redirected to /dev/full: the error names standard output, exit 1."""
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full on this system")
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps(complaint("G-1")) + "\n", encoding="utf-8")
+    with open("/dev/full", "wb") as full:
+        done = subprocess.run(
+            [*crmsync_command(), "evaluate", "-c", str(ASTON), "-i", str(source), "--now", NOW],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            timeout=120,
+            check=False,
+        )
+    stderr = done.stderr.decode()
+    assert "Traceback" not in stderr
+    assert done.returncode == 1
+    assert "cannot write standard output: No space left on device" in stderr
+
+
+# ------------------------------------------------------------------ markup and control characters
+
+
+def test_rich_markup_in_paths_and_arguments_prints_literally(tmp_path: Path) -> None:
+    """`[/]` and `[red]` in a path, --now, --id or a schema name are echoed as typed."""
+    folder = tmp_path / "[red]x["  # with the file's "]" the path holds "[red]x[/]"
+    folder.mkdir()
+    charter = folder / "]charter.yaml"
+    charter.write_text(ASTON.read_text(encoding="utf-8"), encoding="utf-8")
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps(complaint("G-1")) + "\n", encoding="utf-8")
+    cases = [
+        (
+            ["evaluate", "-c", ASTON, "-i", tmp_path / "[/]no[red].jsonl", "--now", NOW],
+            "[/]no[red]",
+        ),
+        (["evaluate", "-c", folder / "]absent.yaml", "-i", source, "--now", NOW], "[red]x[/]abs"),
+        (["evaluate", "-c", charter, "-i", source, "--now", "[/]"], "--now: '[/]'"),
+        (["explain", "-c", charter, "-i", source, "--id", "[/]x", "--now", NOW], "'[/]x'"),
+        (["schema", "[/]"], "unknown schema '[/]'"),
+    ]
+    for args, shown in cases:
+        done = run(args)
+        no_traceback(done)
+        assert done.returncode == 2, args
+        assert shown in done.stderr, done.stderr
+    done = run(["evaluate", "-c", charter, "-i", source, "--now", NOW])
+    assert done.returncode == 0, done.stderr
+    assert ids_out(done.stdout) == ["G-1"]
+
+
+def test_control_characters_in_ids_are_escaped_on_the_terminal(tmp_path: Path) -> None:
+    """An id holding an escape sequence is shown as `\\x1b[31m`, never sent to the terminal."""
+    source = tmp_path / "in.jsonl"
+    bad = {"id": "E-\x1b[31m-\u202e", "events": {"received": "2026-03-02T10:00:00"}}
+    source.write_text(json.dumps(bad) + "\n" + json.dumps(complaint("G-1")) + "\n")
+    done = run(["evaluate", "-c", ASTON, "-i", source, "--now", NOW])
+    assert done.returncode == 3
+    assert ids_out(done.stdout) == ["G-1"]
+    assert "\x1b" not in done.stderr and "\u202e" not in done.stderr
+    assert "E-\\x1b[31m-\\u202e" in done.stderr
+    explained = run(
+        ["explain", "-c", ASTON, "-i", source, "--id", "E-\x1b[31m-\u202e", "--now", NOW]
+    )
+    assert explained.returncode == 3
+    assert "\x1b" not in explained.stderr
+    assert "E-\\x1b[31m-\\u202e" in explained.stderr
+
+
+# ------------------------------------------------------------------ hostile YAML files
+
+BOMB = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi", strict=True)
+)  # 9^9 = 387,420,489 values once expanded
+
+
+def limited_memory() -> None:
+    """Runs in the child: at most 2 GiB of address space (the bomb took 1.6 GB in a minute)."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+
+def run_bounded(args: Sequence[str | Path]) -> subprocess.CompletedProcess[str]:
+    """crmsync under a 2 GiB address-space limit and a 60 s hang guard."""
+    return subprocess.run(
+        [*crmsync_command(), *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1"},
+        timeout=60,
+        check=False,
+        preexec_fn=limited_memory,
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (BOMB, "aliases expand to more than 100,000 values (an alias bomb?): not read"),
+        ("a: &a\n  b: *a\n", ":1: recursive alias: the value anchored here holds an alias"),
+        ("x: " + "[" * 200_000 + "]" * 200_000 + "\n", "YAML nested too deeply to read"),
+        ("#" + "x" * (100 << 20) + "\n", "larger than 1 MiB: not read"),
+    ],
+    ids=["alias-bomb", "recursive-alias", "deep-nesting", "100MB"],
+)
+def test_a_hostile_charter_is_refused_in_bounded_memory_and_time(
+    tmp_path: Path, text: str, problem: str
+) -> None:
+    """Alias bombs, recursive aliases, deep nesting and huge files are refused: exit 2, named."""
+    charter = tmp_path / "hostile.yaml"
+    charter.write_text(text, encoding="utf-8")
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps(complaint("G-1")) + "\n", encoding="utf-8")
+    done = run_bounded(["evaluate", "-c", charter, "-i", source, "--now", NOW])
+    assert "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert f"{charter}" in done.stderr
+    assert problem in done.stderr
+
+
+def test_dev_zero_as_a_mapping_is_refused_by_check(tmp_path: Path) -> None:
+    """`crmsync check --mapping /dev/zero` reads at most 1 MiB of it and names the file."""
+    done = run_bounded(["check", "--mapping", "/dev/zero", ASTON])
+    assert "Traceback" not in done.stderr
+    assert done.returncode == 2
+    assert "/dev/zero: larger than 1 MiB: not read" in done.stderr
+
+
+def test_an_alias_bomb_mapping_is_refused_by_check(tmp_path: Path) -> None:
+    """`crmsync check` names an alias-bomb mapping and still checks the charter."""
+    mapping = tmp_path / "bomb.yaml"
+    mapping.write_text(BOMB, encoding="utf-8")
+    done = run_bounded(["check", "--mapping", mapping, ASTON])
+    assert "Traceback" not in done.stderr
+    assert done.returncode == 2
+    assert f"{mapping}: aliases expand to more than 100,000 values" in done.stderr
+    assert f"{ASTON}" in done.stdout + done.stderr

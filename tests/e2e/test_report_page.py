@@ -1,0 +1,65 @@
+"""The HTML report opened in a real headless browser (Debian's chromium).
+
+The page must render every chart, make no request besides itself and log no error. The
+test is skipped, saying why, when chromium is not installed (`.ci/run` installs it).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from tests.e2e.test_evaluate_cli import ASTON, run
+
+from browser_page import chromium_path, visit
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLES = REPO / "samples" / "aston-complaints.jsonl"
+
+
+@pytest.mark.skipif(
+    chromium_path() is None, reason="chromium is not installed (apt-get install chromium)"
+)
+def test_the_page_renders_every_chart_offline_without_errors(tmp_path: Path) -> None:
+    """With --by and --compare: five charts drawn, no request leaves the page, no error."""
+    what_if = tmp_path / "aston-fast.yaml"
+    what_if.write_text(
+        ASTON.read_text(encoding="utf-8")
+        .replace("charter: aston", "charter: aston-fast", 1)
+        .replace("target: 2 business_days", "target: 1 business_days", 1),
+        encoding="utf-8",
+    )
+    page = tmp_path / "report.html"
+    result = run(
+        [
+            "report",
+            "-c",
+            ASTON,
+            "-i",
+            SAMPLES,
+            "--from",
+            "2026-01-01",
+            "--to",
+            "2026-12-31",
+            "--now",
+            "2026-07-01T00:00:00Z",
+            "--by",
+            "channel",
+            "--compare",
+            what_if,
+            "--format",
+            "html",
+            "--output",
+            page,
+        ]
+    )
+    assert result.returncode == 0, result.stderr
+    text = page.read_text(encoding="utf-8")
+    assert "aston-fast" in text and "Flips" in text
+    seen = visit(page)
+    assert seen.requests == []
+    assert seen.errors == []
+    assert seen.title.startswith("Aston")
+    assert len(seen.charts) == 5  # achievement, outcomes, response times, per group, A/B
+    for chart in seen.charts:
+        assert chart["width"] > 300 and chart["height"] > 100 and chart["shapes"] > 10
