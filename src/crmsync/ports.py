@@ -310,6 +310,11 @@ class StateStore(Protocol):
         ``evaluated_at`` None (unknown, or marked by ``put_profile``); ordered by id."""
         ...
 
+    def complaints_page(self, profile: str, after: str, limit: int) -> list[StoredComplaint]:
+        """Up to ``limit`` stored complaints (open and closed) with ``id > after`` in id
+        order (byte order): page through a profile with ``after`` = the last id seen."""
+        ...
+
     def next_check(self, profile: str) -> int | None:
         """The earliest ``next_check`` of the profile (for the scheduler), or None."""
         ...

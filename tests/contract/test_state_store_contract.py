@@ -294,6 +294,22 @@ def test_due_complaints_include_the_boundary_and_never_none(state_store: StateSt
     assert state_store.due_complaints(P, 100)[2] == complaint("C-edge", 100)
 
 
+def test_complaints_page_walks_every_complaint_of_the_profile_in_id_order(
+    state_store: StateStore,
+) -> None:
+    """Pages of ids after the last one seen, open and closed alike, never another profile's."""
+    state_store.put_complaints(
+        [complaint(cid, None) for cid in ("C-3", "C-1", "C-b", "C-B")]
+        + [complaint("C-2", None, closed_at=5), complaint("C-0", None, profile=Q)]
+    )
+    first = state_store.complaints_page(P, "", 2)
+    assert [c.id for c in first] == ["C-1", "C-2"]
+    assert [c.id for c in state_store.complaints_page(P, "C-2", 2)] == ["C-3", "C-B"]
+    assert [c.id for c in state_store.complaints_page(P, "C-B", 2)] == ["C-b"]
+    assert state_store.complaints_page(P, "C-b", 2) == []
+    assert first == [complaint("C-1", None), complaint("C-2", None, closed_at=5)]
+
+
 def test_next_check_is_the_minimum_ignoring_none(state_store: StateStore) -> None:
     """next_check() is the earliest non-None next_check of the profile, else None."""
     assert state_store.next_check(P) is None

@@ -133,3 +133,19 @@ def test_an_explicit_unmapped_rule_accepts_the_orgs_other_values(tmp_path: Path)
         "Case.Origin: mapped value 'In Person' (attributes.channel.values) is not a value of "
         "the org's picklist (it has: Email, Phone, Web, Letter, Fax)"
     ]
+
+
+def test_against_the_local_crm_a_missing_field_names_no_salesforce_fix(
+    tmp_path: Path,
+) -> None:
+    """The local CRM's schema is fixed: a field it lacks is a mapping mistake, not a deploy."""
+    org = reference_org(tmp_path)
+    case = dict(org["Case"])
+    del case["Decision_At__c"]
+    problems = [
+        str(p)
+        for p in compare(expectations(MAPPING).values(), {**org, "Case": case}, org_fixes=False)
+    ]
+    assert problems == [
+        "Case.Decision_At__c: missing (used as read, event decision): the CRM has no such field"
+    ]

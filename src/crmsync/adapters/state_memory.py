@@ -148,6 +148,18 @@ class MemoryStateStore:
             self._ready("known_profiles")
             return sorted(set(self._profiles) | {p for p, _ in self._runs})
 
+    def complaints_page(self, profile: str, after: str, limit: int) -> list[StoredComplaint]:
+        """Up to ``limit`` complaints with ``id > after``, in id order."""
+        with self._lock:
+            self._ready("complaints_page")
+            rows = [
+                row
+                for (p, cid), row in self._complaints.items()
+                if p == profile and cid.encode() > after.encode()
+            ]
+        rows.sort(key=lambda row: row[1].encode())
+        return [codec.complaint_from_row(row) for row in rows[:limit]]
+
     def next_check(self, profile: str) -> int | None:
         """The earliest ``next_check`` of the profile, or None."""
         with self._lock:

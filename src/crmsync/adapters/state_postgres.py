@@ -270,6 +270,19 @@ class PostgresStateStore:
 
         return self._run("known_profiles", work)
 
+    def complaints_page(self, profile: str, after: str, limit: int) -> list[StoredComplaint]:
+        """Up to ``limit`` complaints with ``id > after``, in id order (byte order)."""
+        query = self._q(
+            _COMPLAINT_SELECT + ' WHERE profile = %s AND id COLLATE "C" > %s '
+            'ORDER BY id COLLATE "C" LIMIT %s'
+        )
+
+        def work(conn: psycopg.Connection[Any]) -> list[StoredComplaint]:
+            rows = conn.execute(query, (profile, after, limit))
+            return [codec.complaint_from_row(row) for row in rows]
+
+        return self._run("complaints_page", work)
+
     def next_check(self, profile: str) -> int | None:
         """The earliest ``next_check`` of the profile, or None."""
 

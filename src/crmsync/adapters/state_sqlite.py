@@ -267,6 +267,19 @@ class SqliteStateStore:
 
         return self._read("known_profiles", work)
 
+    def complaints_page(self, profile: str, after: str, limit: int) -> list[StoredComplaint]:
+        """Up to ``limit`` complaints with ``id > after``, in id order (SQLite's BINARY)."""
+
+        def work(conn: sqlite3.Connection) -> list[StoredComplaint]:
+            cursor = conn.execute(
+                f"SELECT {_COMPLAINT_COLUMNS} FROM complaints "
+                "WHERE profile = ? AND id > ? ORDER BY id LIMIT ?",
+                (profile, after, limit),
+            )
+            return [codec.complaint_from_row(row) for row in cursor]
+
+        return self._read("complaints_page", work)
+
     def next_check(self, profile: str) -> int | None:
         """The earliest ``next_check`` of the profile, or None."""
 

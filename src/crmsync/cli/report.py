@@ -161,10 +161,6 @@ def report_cmd(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the report to this file.")
     ] = None,
-    profile: Annotated[
-        str | None,
-        typer.Option("--profile", help="Profile whose complaints to report (without --input)."),
-    ] = None,
     workers: Annotated[
         int | None,
         typer.Option(
@@ -189,7 +185,7 @@ def report_cmd(
     if input is not None:
         (partial, undecodable), source = _from_input(request, input, workers), input
     else:
-        raise fail("--input is needed (reading the profile's own complaints comes next)")
+        partial, source = _from_profile(request)
     for error in partial.errors:
         print(f"bad complaint {error}", file=sys.stderr)
     document = report_document(request, partial)
@@ -207,6 +203,36 @@ def report_cmd(
                 raise fail(f"--output: cannot write {output}: {exc.strerror}") from None
     if partial.errors or undecodable:
         raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def _from_profile(request: ReportRequest) -> tuple[Partial, str]:
+    """The profile's own complaints (CRMSYNC_PROFILE): state store and archive, no CRM."""
+    from crmsync.bootstrap import archive_cipher, build_archive, build_state  # noqa: PLC0415
+    from crmsync.cli.sync import load_profile  # noqa: PLC0415
+    from crmsync.errors import CrmSyncError  # noqa: PLC0415
+    from crmsync.service.report_source import (  # noqa: PLC0415
+        stored_canonicals,
+        stored_complaints,
+    )
+    from crmsync.service.report_stream import report_complaints  # noqa: PLC0415
+
+    settings = load_profile()
+    total = empty_partial(request)
+    try:
+        state = build_state(settings)
+        archive = build_archive(settings)
+        try:
+            canonicals = stored_canonicals(
+                state, archive, settings.profile, archive_cipher(settings)
+            )
+            zone = request.charter.calendar.zone
+            report_complaints(request, stored_complaints(canonicals, zone, total.errors), total)
+        finally:
+            archive.close()
+            state.close()
+    except CrmSyncError as exc:
+        raise fail(f"profile {settings.profile}: {exc}", 1) from None
+    return total, f"profile {settings.profile} (state store and archive)"
 
 
 def _from_input(request: ReportRequest, input: str, workers: int | None) -> tuple[Partial, int]:

@@ -519,7 +519,7 @@ def _check_online(mappings: list[FieldMapping], console: Console) -> int:
     try:
         for m in mappings:
             try:
-                found = check_online(crm, m)
+                found = check_online(crm, m, org_fixes=settings.crm == "salesforce")
             except CrmSyncError as exc:
                 raise fail(f"--online: {type(exc).__name__}: {exc}", 1) from None
             for problem in found:

@@ -159,10 +159,15 @@ def expectations(mapping: FieldMapping) -> dict[tuple[str, str], Expectation]:
 
 
 def compare(
-    wanted: Iterable[Expectation], described: Mapping[str, Mapping[str, FieldInfo] | None]
+    wanted: Iterable[Expectation],
+    described: Mapping[str, Mapping[str, FieldInfo] | None],
+    *,
+    org_fixes: bool = True,
 ) -> list[OnlineProblem]:
     """Every way the described objects fail the expectations (an object described as None
-    could not be described at all)."""
+    could not be described at all). ``org_fixes`` names the Salesforce fix (deploy,
+    permission set) for a missing or read-only custom field; without it (the local CRM,
+    whose schema is fixed) the mapping is what to change."""
     problems: list[OnlineProblem] = []
     reported_objects: set[str] = set()
     for exp in wanted:
@@ -177,19 +182,18 @@ def compare(
         custom = exp.field.endswith("__c")
         if info is None:
             fix = DEPLOY_HINT if custom else "give the integration user read access to it"
-            problems.append(
-                OnlineProblem(
-                    exp.object,
-                    exp.field,
-                    f"missing or hidden from the integration user (used as {roles}): {fix}",
-                )
-            )
+            message = f"missing or hidden from the integration user (used as {roles}): {fix}"
+            if not org_fixes:
+                message = f"missing (used as {roles}): the CRM has no such field"
+            problems.append(OnlineProblem(exp.object, exp.field, message))
             continue
         access = (
             f"assign the permission set {PERMISSION_SET} to the integration user"
             if custom
             else "give the integration user edit access to it (field-level security)"
         )
+        if not org_fixes:
+            access = "the CRM does not let it be written"
         if exp.types is not None and info.type not in exp.types:
             problems.append(
                 OnlineProblem(
@@ -324,8 +328,11 @@ def describe_all(
     return described, problems
 
 
-def check_online(crm: CrmPort, mapping: FieldMapping) -> list[OnlineProblem]:
-    """Describe every object the mapping names and report every problem at once."""
+def check_online(
+    crm: CrmPort, mapping: FieldMapping, *, org_fixes: bool = True
+) -> list[OnlineProblem]:
+    """Describe every object the mapping names and report every problem at once
+    (``org_fixes``: see ``compare``)."""
     wanted = expectations(mapping)
     described, problems = describe_all(crm, (obj for obj, _field in wanted))
     failed = {p.object for p in problems}
@@ -333,7 +340,7 @@ def check_online(crm: CrmPort, mapping: FieldMapping) -> list[OnlineProblem]:
         problems
         + [
             p
-            for p in compare(wanted.values(), described)
+            for p in compare(wanted.values(), described, org_fixes=org_fixes)
             if not (p.field is None and p.object in failed)
         ]
         + picklists(mapping, described)

@@ -1,0 +1,96 @@
+"""``crmsync report`` without --input: the profile's own complaints, no CRM calls.
+
+The embedded local CRM holds four Aston complaints received Mon 2 March 2026 10:00 (GMT);
+three are closed and archived, one stays open. After a sync, an archive run and the state
+store forgetting two closed ones, the report reads the state store and the archive only:
+with the CRM file gone it still counts all four, each once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import structlog
+from tests.fakes.local_settings import local_settings
+from typer.testing import CliRunner
+
+from crmsync.adapters.local_crm import LocalCrm
+from crmsync.bootstrap import LOCAL_CRM_FILE, build_state
+from crmsync.cli import app
+
+REPO = Path(__file__).resolve().parents[2]
+ASTON = REPO / "mappings" / "charters" / "aston.yaml"
+CLOSINGS = ["2026-03-03T10:00:00.000+0000", "2026-03-10T10:00:00.000+0000", None]
+CLOSINGS.append("2026-03-31T23:30:00.000+0000")
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    for name in list(os.environ):
+        if name.startswith("CRMSYNC_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("CRMSYNC_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("CRMSYNC_CHARTER", str(ASTON))
+    monkeypatch.setenv("CRMSYNC_MAPPING", str(REPO / "mappings" / "salesforce.yaml"))
+    monkeypatch.setenv("CRMSYNC_CONFIG", str(tmp_path / "none.toml"))
+    with LocalCrm(tmp_path / LOCAL_CRM_FILE) as crm:
+        results = crm.insert_records(
+            "Case",
+            [
+                {
+                    "Type": "Complaint",
+                    "Origin": "Email",
+                    "CreatedDate": "2026-03-02T10:00:00.000+0000",
+                    "ClosedDate": closed,
+                    "IsClosed": closed is not None,
+                    "SuppliedName": f"Customer {i}",
+                }
+                for i, closed in enumerate(CLOSINGS)
+            ],
+        )
+        assert all(r.ok for r in results)
+    yield tmp_path
+    structlog.reset_defaults()
+
+
+def test_report_reads_the_state_store_and_the_archive(data_dir: Path) -> None:
+    """Synced, archived, CRM file removed: the report still counts every complaint once."""
+    synced = CliRunner().invoke(app, ["sync", "--once", "--now", "2026-04-02T12:00:00Z"])
+    assert synced.exit_code == 0, synced.output
+    archived = CliRunner().invoke(app, ["archive", "run", "--now", "2026-06-01T02:00:00Z"])
+    assert archived.exit_code == 0, archived.output
+    state = build_state(local_settings(data_dir))
+    held = state.complaints_page("default", "", 100)
+    closed = [c.id for c in held if c.closed]
+    assert len(held) == 4 and len(closed) == 3
+    state.delete_complaints("default", closed[:2])  # as retention forgets them: archive only
+    state.close()
+    (data_dir / LOCAL_CRM_FILE).unlink()  # no CRM call is possible now
+    result = CliRunner().invoke(
+        app,
+        [
+            "report",
+            "-c",
+            str(ASTON),
+            "--from",
+            "2026-03-01",
+            "--to",
+            "2026-04-30",
+            "--now",
+            "2026-06-01T00:00:00Z",
+            "--period",
+            "all",
+            "--format",
+            "json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["complaints"] == 4
+    totals = {row["clock"]: row for row in document["totals"]}
+    # level 1 resolution: 1 business day from Mon 2 Mar 10:00 -> due Tue 3 Mar 17:00
+    assert totals["level1-resolution"]["due"] == 4
