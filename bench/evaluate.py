@@ -532,6 +532,12 @@ def compare_calendars(charter_file: Path, starts: list[int], walk_starts: int) -
 
 
 # ---------------------------------------------------------------------- main
+def _build() -> str:
+    """Which crmsync the venv runs: ``make compile`` leaves mypyc extensions in ``src/``."""
+    compiled = sorted(p.name.split(".")[0] for p in (ROOT / "src" / "crmsync").rglob("*.so"))
+    return f"compiled by mypyc: {', '.join(compiled)}" if compiled else "pure Python"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--count", type=int, default=1_000_000, help="complaints to evaluate")
@@ -551,6 +557,7 @@ def main(argv: list[str] | None = None) -> int:
         "count": args.count,
         "now": NOW,
         "cpus": os.cpu_count(),
+        "build": _build(),
         "load_average_before": [round(x, 2) for x in os.getloadavg()],
     }
     shapes = ("real", "easy") if args.shape == "both" else (args.shape,)

@@ -142,10 +142,14 @@ ARCHIVE_DIR = "archive"
 
 
 def archive_cipher(settings: Settings) -> EntryCipher | None:
-    """The cipher of ``CRMSYNC_ARCHIVE_KEY``, or None; ``ConfigError`` for a malformed key."""
-    if settings.archive_key is None or not settings.archive_key.get_secret_value().strip():
+    """The cipher of ``CRMSYNC_ARCHIVE_KEY`` (sealing and reading) and
+    ``CRMSYNC_ARCHIVE_KEYS`` (reading entries sealed before a rotation), or None when both
+    are empty; ``ConfigError`` for a malformed key."""
+    key = settings.archive_key.get_secret_value() if settings.archive_key else ""
+    old = settings.archive_keys.get_secret_value() if settings.archive_keys else ""
+    if not key.strip() and not old.strip():
         return None
-    return EntryCipher.from_base64(settings.archive_key.get_secret_value())
+    return EntryCipher.from_base64(key, old)
 
 
 def build_archive(settings: Settings) -> ArchiveStore:

@@ -20,6 +20,8 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from crmsync.errors import ConfigError
+
 log = structlog.get_logger("crmsync.http")
 
 
@@ -152,6 +154,8 @@ class OpsServer:
     def __init__(
         self, port: int, metrics: Metrics, readiness: Readiness, host: str = "0.0.0.0"
     ) -> None:
+        """Bind the port now (``ConfigError`` naming CRMSYNC_HTTP_PORT when it cannot be:
+        in use, not allowed, out of range); serve from ``start()``."""
         self.metrics = metrics
         self.readiness = readiness
         outer = self
@@ -180,7 +184,13 @@ class OpsServer:
             def log_message(self, format: str, *args: Any) -> None:
                 return  # probes every few seconds would flood the log
 
-        self.server = ThreadingHTTPServer((host, port), Handler)
+        try:
+            self.server = ThreadingHTTPServer((host, port), Handler)
+        except (OSError, OverflowError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise ConfigError(
+                f"CRMSYNC_HTTP_PORT={port}: cannot listen on {host}:{port} ({reason})"
+            ) from None
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self._thread = threading.Thread(
@@ -192,5 +202,7 @@ class OpsServer:
         log.info("http_started", port=self.port)
 
     def stop(self) -> None:
-        self.server.shutdown()
+        """Stop serving (if started) and release the port."""
+        if self._thread.is_alive():
+            self.server.shutdown()
         self.server.server_close()

@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from crmsync.domain.archive_entry import ArchiveEntry, ChainHead, EntryHeader, StoredEntry
+from crmsync.domain.archive_entry import (
+    ArchiveEntry,
+    ChainHead,
+    EntryHeader,
+    Finding,
+    StoredEntry,
+)
 
 # --------------------------------------------------------------------------- CRM
 
@@ -414,7 +420,13 @@ class ArchiveStore(Protocol):
       damaged slot included (``entry`` None, ``problem`` saying why), for verification.
     - ``search(profile, ...)`` gives the headers matching every criterion given, in chain
       order: ``complaint_id`` and ``version`` exactly, ``closed_from <= closed_at <
-      closed_before`` (``YYYY-MM-DDTHH:MM:SSZ`` text), ``charter`` exactly.
+      closed_before`` (``YYYY-MM-DDTHH:MM:SSZ`` text), ``charter`` exactly. It never
+      answers from an index that disagrees with the entries: it raises
+      ``ArchiveIndexError`` (what it can detect without reading every entry; see each store).
+    - ``index_problems(profile)`` holds every index record the store keeps (lines, index
+      objects, columns) against its entry: changed, missing, extra, out of order.
+    - ``reindex(profile)`` rebuilds the index from the entries and returns how many entries
+      it indexed (``ArchiveError`` where a store cannot, saying why).
 
     Every method raises ``ArchiveError`` when the storage fails; no method returns a
     half-written entry.
@@ -438,5 +450,9 @@ class ArchiveStore(Protocol):
         closed_before: str | None = None,
         charter: str | None = None,
     ) -> list[EntryHeader]: ...
+
+    def index_problems(self, profile: str) -> list[Finding]: ...
+
+    def reindex(self, profile: str) -> int: ...
 
     def close(self) -> None: ...

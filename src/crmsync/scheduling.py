@@ -13,16 +13,18 @@ import signal
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import FrameType
 
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from crmsync.adapters.profile_lock import ProfileLock
-from crmsync.bootstrap import Runtime, build_archive, build_archiving
+from crmsync.bootstrap import Runtime, archive_cipher, build_archive, build_archiving
 from crmsync.errors import CrmError, CrmSyncError
 from crmsync.ops_http import Metrics, Readiness
 from crmsync.service.cycle_report import CycleReport
+from crmsync.service.report_monthly import write_monthly_report
 from crmsync.service.state_retention import Retention, prune_state
 
 log = structlog.get_logger("crmsync.worker")
@@ -31,6 +33,7 @@ NEXT_DUE_JOB = "next-due"
 INTERVAL_JOB = "interval"
 ARCHIVE_JOB = "archive"  # nightly, 02:00 UTC
 PRUNE_JOB = "prune"  # nightly, 03:00 UTC: the state store forgets what retention lets go
+MONTHLY_REPORT_JOB = "monthly-report"  # the 1st of each month, 04:00 UTC: last month's report
 
 
 class Worker:
@@ -176,6 +179,38 @@ class Worker:
 
         self._nightly("prune", work)
 
+    def report_folder(self) -> Path | None:
+        """Where the monthly report goes (``CRMSYNC_MONTHLY_REPORT``), or None when off."""
+        setting = self.runtime.settings.monthly_report.strip()
+        if not setting or setting.lower() == "off":
+            return None
+        return self.runtime.settings.data_dir / setting  # an absolute setting wins
+
+    def monthly_report(self) -> None:
+        """Write last month's report into ``report_folder`` once (see ``_nightly``)."""
+        folder = self.report_folder()
+        if folder is None:
+            return
+        settings = self.runtime.settings
+
+        def work() -> None:
+            store = build_archive(settings)
+            try:
+                written = write_monthly_report(
+                    self.runtime.charter,
+                    self.runtime.state,
+                    store,
+                    profile=self.profile,
+                    now=int(self.clock().timestamp()),
+                    folder=folder,
+                    cipher=archive_cipher(settings),
+                )
+            finally:
+                store.close()
+            log.info("monthly_report_written", files=[str(p) for p in written])
+
+        self._nightly("monthly_report", work)
+
     def _nightly(self, job: str, work: Callable[[], None]) -> None:
         """Run a nightly job's ``work`` once: after a running cycle (never beside one), only
         while this process works the profile; failures are logged as ``<job>_error`` (or
@@ -227,7 +262,7 @@ class Worker:
 
     def start(self) -> None:
         """Schedule the interval cycle (first one now), the nightly archive and the nightly
-        state retention; start."""
+        state retention, and (unless off) the monthly report; start."""
         self.scheduler.add_job(
             self.cycle,
             "interval",
@@ -237,6 +272,16 @@ class Worker:
         )
         self.scheduler.add_job(self.archive, "cron", hour=2, minute=0, timezone=UTC, id=ARCHIVE_JOB)
         self.scheduler.add_job(self.prune, "cron", hour=3, minute=0, timezone=UTC, id=PRUNE_JOB)
+        if self.report_folder() is not None:
+            self.scheduler.add_job(
+                self.monthly_report,
+                "cron",
+                day=1,
+                hour=4,
+                minute=0,
+                timezone=UTC,
+                id=MONTHLY_REPORT_JOB,
+            )
         self.scheduler.start()
         log.info("worker_started", profile=self.profile, interval_seconds=self.interval)
 

@@ -6,7 +6,10 @@ Environment variables win over the file; the file is looked up at ``CRMSYNC_CONF
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
+import tomllib
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -14,13 +17,14 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import AwareDatetime, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SecretsSettingsSource,
     SettingsConfigDict,
-    TomlConfigSettingsSource,
 )
 
 from crmsync.domain.durations import Unit, parse_duration
+from crmsync.errors import ConfigError
 
 _SECONDS = {
     Unit.MINUTES: 60,
@@ -28,24 +32,170 @@ _SECONDS = {
     Unit.DAYS: 86400,
     Unit.WEEKS: 7 * 86400,
 }
+# the short and second-based forms settings also take: 30s, 5m, 2h, 1d, 1w, 30 seconds
+_ELAPSED = {
+    **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), 1),
+    **dict.fromkeys(("m", "min", "mins"), 60),
+    **dict.fromkeys(("h", "hr", "hrs"), 3600),
+    "d": 86400,
+    "w": 7 * 86400,
+}
+_AMOUNT_UNIT = re.compile(r"^\s*(\d+)\s*([a-z]+)\s*$", re.ASCII | re.IGNORECASE)
+_ISO_8601 = re.compile(
+    r"^P(?!$)(?:(\d+)W)?(?:(\d+)D)?(?:T(?=\d)(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$",
+    re.ASCII | re.IGNORECASE,
+)
+_ISO_SECONDS = (7 * 86400, 86400, 3600, 60, 1)
 
 
 def duration_seconds(value: object, name: str) -> int:
-    """A whole number of seconds, or an elapsed duration such as ``5 minutes``."""
+    """Whole seconds from a number of seconds, ``N unit`` (``30 seconds``, ``5 minutes``,
+    ``2 hours``, ``1 day``, ``1 week``), a short form (``30s``, ``5m``, ``2h``, ``1d``,
+    ``1w``) or an ISO 8601 duration in weeks, days, hours, minutes and seconds (``PT5M``,
+    ``P1DT12H``); at least 1 second. ``ValueError`` names the setting ``name``."""
     if isinstance(value, int) and not isinstance(value, bool):
         seconds = value
     elif isinstance(value, str) and value.strip().isdigit():
         seconds = int(value.strip())
+    elif isinstance(value, str) and (iso := _ISO_8601.match(value.strip())):
+        seconds = sum(
+            int(n or 0) * unit for n, unit in zip(iso.groups(), _ISO_SECONDS, strict=True)
+        )
+    elif (
+        isinstance(value, str)
+        and (short := _AMOUNT_UNIT.match(value))
+        and (short.group(2).lower() in _ELAPSED)
+    ):
+        seconds = int(short.group(1)) * _ELAPSED[short.group(2).lower()]
     elif isinstance(value, str):
-        duration = parse_duration(value)
+        try:
+            duration = parse_duration(value.strip().lower())
+        except ValueError:
+            raise ValueError(
+                f"{name}: '{value}' is not a duration: write seconds (300), 'N unit' "
+                "('30 seconds', '5 minutes', '2 hours', '1 day', '1 week'), a short form "
+                "('30s', '5m', '2h', '1d', '1w') or ISO 8601 ('PT5M')"
+            ) from None
         if duration.unit not in _SECONDS:
-            raise ValueError(f"{name} must be elapsed time (minutes, hours, days, weeks)")
+            raise ValueError(f"{name} must be elapsed time (seconds, minutes, hours, days, weeks)")
         seconds = duration.amount * _SECONDS[duration.unit]
     else:
         raise ValueError(f"{name}: {value!r} is not a duration")
     if seconds < 1:
         raise ValueError(f"{name} must be at least 1 second")
     return seconds
+
+
+MAX_CONFIG_BYTES = 1 << 20
+"""Largest ``crmsync.toml`` read (1 MiB)."""
+
+
+def suggestion(word: str, known: list[str] | set[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest known word, or nothing."""
+    close = difflib.get_close_matches(word, sorted(known), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The settings in the TOML file ``path``; every key must be a setting (top level and in
+    each ``[profiles.NAME]``). ``ConfigError`` names the file, line and key, with a
+    suggestion, for each unknown key; and the file for bad TOML, a file over
+    ``MAX_CONFIG_BYTES`` or one that is not UTF-8. A missing file is no settings."""
+    file = str(path)
+    if not path.exists():
+        return {}
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read the settings file: {exc.strerror}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{file}: larger than {MAX_CONFIG_BYTES >> 20} MiB: not read")
+    try:
+        text = raw.decode("utf-8")
+        data = tomllib.loads(text)
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{file}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    problems = _unknown_keys(data, text, file)
+    if problems:
+        lines = "".join(f"\n  {p}" for p in problems)
+        raise ConfigError(f"{file}: {len(problems)} problem(s){lines}")
+    return data
+
+
+_TABLE = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
+_KEY = re.compile(r"""^\s*("[^"]*"|'[^']*'|[A-Za-z0-9_-]+)\s*[.=]""")
+
+
+def _key_lines(text: str) -> dict[tuple[str, ...], int]:
+    """The first line of each table header and key in TOML ``text``, by dotted path."""
+    lines: dict[tuple[str, ...], int] = {}
+    table: tuple[str, ...] = ()
+    for number, line in enumerate(text.splitlines(), start=1):
+        header = _TABLE.match(line)
+        if header:
+            table = tuple(part.strip().strip("\"'") for part in header.group(1).split("."))
+            for end in range(1, len(table) + 1):
+                lines.setdefault(table[:end], number)
+            continue
+        key = _KEY.match(line)
+        if key:
+            lines.setdefault((*table, key.group(1).strip("\"'")), number)
+    return lines
+
+
+def _unknown_keys(data: dict[str, Any], text: str, file: str) -> list[str]:
+    known = set(Settings.model_fields)
+    lines = _key_lines(text)
+
+    def problem(path: tuple[str, ...], allowed: set[str], where: str) -> str:
+        line = lines.get(path)
+        at = f"{file}:{line}" if line else file
+        return f"{at}: {where}unknown setting '{path[-1]}'{suggestion(path[-1], allowed)}"
+
+    problems = [problem((key,), known, "") for key in data if key not in known]
+    profiles = data.get("profiles", {})
+    if isinstance(profiles, dict):
+        allowed = known - {"profiles", "profile"}
+        for name, table in profiles.items():
+            if not isinstance(table, dict):
+                problems.append(f"{file}: profiles.{name} must be a table ([profiles.{name}])")
+                continue
+            problems += [
+                problem(("profiles", name, key), allowed, f"profile '{name}': ")
+                for key in table
+                if key not in allowed and key != "name"
+            ]
+    return problems
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from ``overrides``, the environment, secret files and ``crmsync.toml``, every
+    one validated; ``ConfigError`` lists each problem with the setting (or file and line)."""
+    from pydantic_settings import SettingsError  # noqa: PLC0415 - only on this path
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError("; ".join(_validation_problems(exc))) from None
+    except SettingsError as exc:
+        # a value that must be JSON (CRMSYNC_PROFILES) is not: name the setting and the place
+        field = re.search(r'field "(\w+)"', str(exc))
+        name = f"CRMSYNC_{field.group(1).upper()}" if field else "a setting"
+        cause = f": {exc.__cause__}" if exc.__cause__ else ""
+        raise ConfigError(f"{name}: not valid JSON{cause}") from None
+
+
+def _validation_problems(exc: ValidationError) -> list[str]:
+    out = []
+    for error in exc.errors():
+        name = f"CRMSYNC_{'_'.join(str(p) for p in error['loc']).upper()}"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        out.append(message if message.startswith(name) else f"{name}: {message}")
+    return out
 
 
 def redact_url(url: str) -> str:
@@ -63,9 +213,7 @@ def redact_url(url: str) -> str:
 class Settings(BaseSettings):
     """Every setting, its default and its meaning (``crmsync config show`` prints them)."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="CRMSYNC_", extra="ignore", validate_default=True, toml_file="crmsync.toml"
-    )
+    model_config = SettingsConfigDict(env_prefix="CRMSYNC_", extra="ignore", validate_default=True)
 
     data_dir: Path = Field(
         default=Path("crmsync-data"),
@@ -99,6 +247,11 @@ class Settings(BaseSettings):
         default=None,
         description="base64 32-byte key: archive entries encrypted at rest (AES-256-GCM)",
     )
+    archive_keys: SecretStr | None = Field(
+        default=None,
+        description="earlier archive keys, to read entries sealed before a rotation: base64 "
+        "keys separated by commas, spaces or lines (new entries use CRMSYNC_ARCHIVE_KEY)",
+    )
     keep_closed: int | None = Field(
         default=180 * 86400,
         description="forget a closed complaint (and its finished follow-ups) in the state store "
@@ -113,7 +266,14 @@ class Settings(BaseSettings):
         description="no follow-up for a state made before this instant (ISO 8601 with offset); "
         "empty = the profile's first cycle minus 7 days, kept in the state store",
     )
-    http_port: int = Field(default=8080, description="health and metrics port")
+    monthly_report: str = Field(
+        default="reports",
+        description="where the worker writes last month's report (HTML and JSON) on the 1st "
+        "of each month: a folder (relative to data_dir unless absolute), or 'off'",
+    )
+    http_port: int = Field(
+        default=8080, ge=0, le=65535, description="health and metrics port (0: any free port)"
+    )
     log_format: Literal["auto", "json", "console"] = Field(
         default="auto", description="auto: readable on a terminal, JSON otherwise"
     )
@@ -197,9 +357,8 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml = TomlConfigSettingsSource(
-            settings_cls, toml_file=os.environ.get("CRMSYNC_CONFIG", "crmsync.toml")
-        )
+        path = Path(os.environ.get("CRMSYNC_CONFIG") or "crmsync.toml")
+        toml = InitSettingsSource(settings_cls, read_config_file(path))
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         secrets_dir = os.environ.get("CRMSYNC_SECRETS_DIR", "/run/secrets")
         if Path(secrets_dir).is_dir():
@@ -217,9 +376,13 @@ class Settings(BaseSettings):
         base = {k: v for k, v in self.__dict__.items() if k != "profiles"}
         out: list[Settings] = []
         for name, overrides in self.profiles.items():
-            unknown = sorted(set(overrides) - set(type(self).model_fields) - {"name"})
+            known = set(type(self).model_fields) - {"profiles", "profile"}
+            unknown = sorted(set(overrides) - known - {"name"})
             if unknown:
-                raise ValueError(f"profile '{name}': unknown setting(s) {', '.join(unknown)}")
+                raise ValueError(
+                    f"profile '{name}': unknown setting(s) "
+                    + ", ".join(f"'{key}'{suggestion(key, known)}" for key in unknown)
+                )
             values = {
                 **base,
                 "data_dir": self.data_dir / name,

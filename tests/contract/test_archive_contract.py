@@ -32,6 +32,7 @@ from crmsync.domain.archive_entry import (
     FORMAT,
     GENESIS,
     ArchiveEntry,
+    ArchiveIndexError,
     ChainConflictError,
     DuplicateEntryError,
     EntryHeader,
@@ -685,3 +686,156 @@ def test_documents_are_canonical_json_on_disk(local: LocalArchiveStore) -> None:
     )
     assert "réclamation".encode() in raw
     assert os.linesep.encode() not in raw[:-1]
+
+
+# ----------------------------------------------------------------------------- the index
+
+
+def _index_lines(local: LocalArchiveStore) -> list[bytes]:
+    return (local.root / P / INDEX).read_bytes().splitlines(keepends=True)
+
+
+def _write_index(local: LocalArchiveStore, lines: list[bytes]) -> None:
+    (local.root / P / INDEX).write_bytes(b"".join(lines))
+
+
+LOCAL_INDEX_TAMPERING = {
+    "a complaint id changed": (
+        lambda lines: [*lines[:1], lines[1].replace(b'"C-2"', b'"C-9"'), *lines[2:]],
+        ["aston/2: index line 2 differs from the entry in complaint_id"],
+    ),
+    "a line removed": (
+        lambda lines: [lines[0], *lines[2:]],
+        ["aston/2: the entry has no index line (missing)"],
+    ),
+    "two lines swapped": (
+        lambda lines: [lines[0], lines[2], lines[1], lines[3]],
+        ["aston/2: index line 3 lists entry 2 out of order (after entry 3)"],
+    ),
+    "a line repeated": (
+        lambda lines: [*lines, lines[1]],
+        ["aston/2: index line 5 repeats entry 2"],
+    ),
+    "a line for no entry": (
+        lambda lines: [*lines, lines[3].replace(b'"seq":4', b'"seq":5')],
+        ["aston/5: index line 5 lists no entry (extra line)"],
+    ),
+    "a line that is not a header": (
+        lambda lines: [lines[0], b"{}\n", *lines[2:]],
+        [
+            "aston/2: the entry has no index line (missing)",
+            "index: line 2 is not a header (line 2: header field 'profile' is missing or not text)",
+        ],
+    ),
+}
+
+
+CHAIN_FINDINGS = {  # the index's last line is the recorded head the chain is held against
+    "a line for no entry": [
+        "chain: the head records entry 5 but the chain ends at 4: entries 5 were removed"
+    ],
+}
+
+
+@pytest.mark.parametrize("case", list(LOCAL_INDEX_TAMPERING))
+def test_local_index_that_disagrees_is_reported_refused_and_rebuilt(
+    local: LocalArchiveStore, case: str
+) -> None:
+    """Each way index.jsonl can disagree with the entry files is reported by verify (naming
+    line and entry), search refuses to answer from it, and reindex rebuilds it."""
+    tamper, expected = LOCAL_INDEX_TAMPERING[case]
+    append_chain(local, [body(n) for n in range(1, 5)])
+    _write_index(local, tamper(_index_lines(local)))
+    fresh = LocalArchiveStore(local.root)
+    report = verify_archive(fresh, P, None)
+    assert [str(f) for f in report.index_bad] == expected
+    assert not report.ok
+    assert [str(f) for f in report.bad] == CHAIN_FINDINGS.get(case, [])
+    with pytest.raises(ArchiveIndexError, match=r"archive reindex"):
+        fresh.search(P, complaint_id="C-2")
+    with pytest.raises(ArchiveIndexError):
+        append_chain(fresh, [body(5)])
+    assert fresh.reindex(P) == 4
+    assert [h.seq for h in fresh.search(P, complaint_id="C-2")] == [2]
+    assert verify_archive(fresh, P, None).ok
+    append_chain(fresh, [body(5)])
+    assert verify_archive(LocalArchiveStore(local.root), P, None).ok
+
+
+def test_local_index_rewritten_whole_is_caught_at_its_end(local: LocalArchiveStore) -> None:
+    """An index whose lines were rewritten consistently (hashes recomputed, links kept) no
+    longer ends at the last entry file: search refuses, verify names the changed lines."""
+    headers = append_chain(local, [body(n) for n in range(1, 4)])
+    prev = headers[0].entry_hash
+    lines = [_index_lines(local)[0]]
+    for h in headers[1:]:
+        forged = new_header(
+            {**body(h.seq), "complaint_id": f"X-{h.seq}"}, seq=h.seq, prev_hash=prev
+        )
+        lines.append(canonical_json(forged.as_dict()) + b"\n")
+        prev = forged.entry_hash
+    _write_index(local, lines)
+    fresh = LocalArchiveStore(local.root)
+    with pytest.raises(ArchiveIndexError, match=r"line 3 differs from entry file 3"):
+        fresh.search(P, complaint_id="X-2")
+    report = verify_archive(fresh, P, None)
+    assert [f.slot for f in report.index_bad] == [2, 3]
+
+
+def test_postgres_columns_that_disagree_are_reported_and_refused(postgres_url: str) -> None:
+    """A row whose complaint_id column was changed (triggers bypassed): verify reports it,
+    a search that returns it refuses, and reindex says why it cannot rewrite it."""
+    with ExitStack() as stack:
+        backend = _postgres(postgres_url, stack)
+        store = backend.store
+        append_chain(store, [body(1), body(2)])
+        schema = store._schema  # type: ignore[attr-defined]
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute("SET session_replication_role = replica")
+            conn.execute(
+                sql.SQL("UPDATE {s}.archive_entries SET complaint_id = 'C-9' WHERE seq = 2").format(
+                    s=sql.Identifier(schema)
+                )
+            )
+        report = verify_archive(store, P, None)
+        assert [str(f) for f in report.index_bad] == [
+            "aston/2: the row's complaint_id column(s) differ from the entry"
+        ]
+        with pytest.raises(ArchiveIndexError, match=r"complaint_id column"):
+            store.search(P, complaint_id="C-9")
+        with pytest.raises(ArchiveError, match=r"refuses UPDATE"):
+            store.reindex(P)
+        assert [h.seq for h in store.search(P, complaint_id="C-1")] == [1]
+
+
+def test_s3_index_objects_that_disagree_are_reported_refused_and_rebuilt(
+    s3_endpoint: str,
+) -> None:
+    """An index object edited, one removed and one added for no entry: verify reports each,
+    search refuses the edited one, reindex writes them anew and removes the stray one."""
+    with ExitStack() as stack:
+        backend = _s3(s3_endpoint, stack)
+        store = backend.store
+        assert isinstance(store, S3ArchiveStore)
+        append_chain(store, [body(1), body(2), body(3)])
+        client = s3_client(s3_endpoint)
+        stack.callback(client.close)
+        base = f"crmsync/{P}/index"
+        edited = f"{base}/complaint/C-2/000000000002.json"
+        text = client.get_object(Bucket=store.bucket, Key=edited)["Body"].read()
+        client.put_object(Bucket=store.bucket, Key=edited, Body=text.replace(b'"C-2"', b'"C-9"'))
+        client.delete_object(Bucket=store.bucket, Key=f"{base}/complaint/C-3/000000000003.json")
+        stray = f"{base}/complaint/C-7/000000000007.json"
+        client.put_object(Bucket=store.bucket, Key=stray, Body=text)
+        report = verify_archive(store, P, None)
+        assert [str(f) for f in report.index_bad] == [
+            f"{edited}: the index object differs from its entry",
+            f"{base}/complaint/C-3/000000000003.json: the entry's index object is missing",
+            f"{stray}: an index object for no entry (extra)",
+        ]
+        with pytest.raises(ArchiveIndexError, match=r"archive reindex"):
+            store.search(P, complaint_id="C-2")
+        assert store.reindex(P) == 3
+        assert [h.seq for h in store.search(P, complaint_id="C-3")] == [3]
+        assert [h.seq for h in store.search(P, complaint_id="C-2")] == [2]
+        assert verify_archive(store, P, None).ok

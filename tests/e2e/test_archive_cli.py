@@ -167,6 +167,39 @@ def test_verify_holds_the_chain_against_the_state_stores_witness(env: dict[str, 
     )
 
 
+def test_a_changed_index_line_is_reported_refused_and_rebuilt(env: dict[str, str]) -> None:
+    """One complaint id changed in index.jsonl: verify exits 4 naming the line, search and
+    show by complaint refuse pointing at reindex, show by reference still reads the entry;
+    after reindex search finds the complaint again and verify is intact."""
+    assert cli("archive", "run", "--now", NOW).exit_code == 0
+    ids = case_ids(env["CRMSYNC_DATA_DIR"])
+    index = Path(env["CRMSYNC_DATA_DIR"]) / ARCHIVE_DIR / "default" / "index.jsonl"
+    lines = index.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[1] = lines[1].replace(ids[1], "500TAMPERED")
+    index.write_text("".join(lines), encoding="utf-8")
+
+    verify = cli("archive", "verify", "--json")
+    assert verify.exit_code == 4
+    assert json.loads(verify.stdout)["index_bad"] == [
+        "default/2: index line 2 differs from the entry in complaint_id"
+    ]
+    plain = cli("archive", "verify")
+    assert "index: default/2: index line 2 differs" in plain.stdout
+    for args in (("search", "--complaint", ids[1]), ("show", ids[1])):
+        refused = cli("archive", *args)
+        assert refused.exit_code == 1
+        assert "disagrees with its entries" in refused.stderr
+        assert "crmsync archive reindex" in refused.stderr
+    assert cli("archive", "show", "default/2").exit_code == 0
+
+    rebuilt = cli("archive", "reindex")
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert "index rebuilt from 3 entries" in rebuilt.stdout
+    found = cli("archive", "search", "--complaint", ids[1], "--json")
+    assert [json.loads(x)["ref"] for x in found.stdout.splitlines()] == ["default/2"]
+    assert cli("archive", "verify").exit_code == 0
+
+
 def test_a_wrong_or_malformed_key_is_a_clear_error(
     env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -182,6 +215,68 @@ def test_a_wrong_or_malformed_key_is_a_clear_error(
     bad = cli("archive", "show", "default/1")
     assert bad.exit_code == 2
     assert "CRMSYNC_ARCHIVE_KEY" in bad.stderr and "c2hvcnQ=" not in bad.stderr
+
+
+def test_after_a_key_rotation_verify_is_intact_and_old_entries_read(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Three entries sealed with key A; then key B current and A kept in the secret file
+    crmsync_archive_keys: a new entry is sealed with B, verify is intact with every body
+    checked, and show, search and export read old and new entries. No key is ever printed."""
+    old_key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+    new_key = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="
+    monkeypatch.setenv("CRMSYNC_ARCHIVE_KEY", old_key)
+    assert cli("archive", "run", "--now", NOW).exit_code == 0
+    with LocalCrm(Path(env["CRMSYNC_DATA_DIR"]) / LOCAL_CRM_FILE) as crm:
+        [added] = crm.insert_records(
+            "Case",
+            [
+                {
+                    "Type": "Complaint",
+                    "CreatedDate": "2026-04-01T10:00:00.000+0000",
+                    "ClosedDate": "2026-04-25T10:00:00.000+0000",
+                    "SuppliedName": "Customer after the rotation",
+                }
+            ],
+        )
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "crmsync_archive_keys").write_text(f"{old_key}\n", encoding="utf-8")
+    monkeypatch.setenv("CRMSYNC_SECRETS_DIR", str(secrets))
+    monkeypatch.setenv("CRMSYNC_ARCHIVE_KEY", new_key)
+    rotated = cli("archive", "run", "--now", "2026-06-02T02:00:00Z", "--json")
+    assert rotated.exit_code == 0, rotated.output
+    assert json.loads(rotated.stdout)["archived"] == 1
+
+    root = Path(env["CRMSYNC_DATA_DIR"]) / ARCHIVE_DIR
+    key_ids = [
+        json.loads(entry_path(root, "default", n).read_text())["sealed"]["key_id"]
+        for n in (1, 2, 3, 4)
+    ]
+    assert key_ids[0] == key_ids[1] == key_ids[2] != key_ids[3]
+    verify = cli("archive", "verify", "--json")
+    assert verify.exit_code == 0, verify.stdout
+    assert json.loads(verify.stdout)["unchecked_bodies"] == 0
+    old = json.loads(cli("archive", "show", "default/1").stdout)
+    assert old["body"]["record"]["fields"]["SuppliedName"] == "Customer 0"
+    new = cli("archive", "show", added.id)
+    assert json.loads(new.stdout)["body"]["record"]["fields"]["SuppliedName"] == (
+        "Customer after the rotation"
+    )
+    found = cli("archive", "search", "--from", "2026-03-01", "--json")
+    assert [json.loads(x)["ref"] for x in found.stdout.splitlines()] == [
+        f"default/{n}" for n in (1, 2, 3, 4)
+    ]
+    exported = cli("archive", "export")
+    assert exported.exit_code == 0
+    assert len(exported.stdout.splitlines()) == 4
+
+    monkeypatch.setenv("CRMSYNC_SECRETS_DIR", str(tmp_path / "none"))  # the old key dropped
+    lost = cli("archive", "verify")
+    assert lost.exit_code == 1
+    assert key_ids[0] in lost.stderr and "CRMSYNC_ARCHIVE_KEYS" in lost.stderr
+    for result in (rotated, verify, new, found, exported, lost):
+        assert old_key not in result.output and new_key not in result.output
 
 
 def test_the_installed_command_logs_who_read_an_entry(env: dict[str, str]) -> None:

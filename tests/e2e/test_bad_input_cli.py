@@ -319,3 +319,119 @@ def test_an_alias_bomb_mapping_is_refused_by_check(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert f"{mapping}: aliases expand to more than 100,000 values" in done.stderr
     assert f"{ASTON}" in done.stdout + done.stderr
+
+
+# ------------------------------------------------------------------ settings, before anything runs
+
+SETTINGS_COMMANDS = [
+    ["sync", "--once"],
+    ["run"],
+    ["demo", "--count", "5"],
+    ["config", "show"],
+    ["state", "prune"],
+    ["archive", "run"],
+    ["archive", "verify"],
+]
+
+
+@pytest.mark.parametrize("command", SETTINGS_COMMANDS, ids=" ".join)
+def test_bad_json_in_crmsync_profiles_stops_every_command_before_it_runs(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """CRMSYNC_PROFILES that is not JSON: exit 2 naming it, and no data folder is created."""
+    data = tmp_path / "data"
+    env = {"CRMSYNC_DATA_DIR": str(data), "CRMSYNC_PROFILES": "{bad", "CRMSYNC_HTTP_PORT": "0"}
+    done = run(command, env=env, cwd=REPO)
+    no_traceback(done)
+    assert done.returncode == 2
+    assert "configuration: CRMSYNC_PROFILES: not valid JSON: Expecting property name" in (
+        done.stderr
+    )
+    assert not data.exists()
+
+
+@pytest.mark.parametrize("command", SETTINGS_COMMANDS, ids=" ".join)
+def test_an_unknown_key_in_crmsync_toml_stops_every_command_with_a_suggestion(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """A misspelt key in crmsync.toml: exit 2, file, line and the closest setting named."""
+    data = tmp_path / "data"
+    config = tmp_path / "crmsync.toml"
+    config.write_text(f'data_dir = "{data}"\nhttp_port = 0\nsync_intervall = "5m"\n')
+    done = run(command, env={"CRMSYNC_CONFIG": str(config)}, cwd=REPO)
+    no_traceback(done)
+    assert done.returncode == 2
+    assert (
+        f"{config}:3: unknown setting 'sync_intervall' (did you mean 'sync_interval'?)"
+        in done.stderr
+    )
+    assert not data.exists()
+
+
+def test_check_reports_an_unknown_key_in_crmsync_toml(tmp_path: Path) -> None:
+    """`crmsync check` names crmsync.toml's unknown keys beside the files it checks (exit 2)."""
+    config = tmp_path / "crmsync.toml"
+    config.write_text('[profiles.aston]\ncharter = "mappings/charters/aston.yaml"\nmaping = "x"\n')
+    done = run(["check"], env={"CRMSYNC_CONFIG": str(config)}, cwd=REPO)
+    no_traceback(done)
+    assert done.returncode == 2
+    assert (
+        f"{config}:3: profile 'aston': unknown setting 'maping' (did you mean 'mapping'?)"
+        in done.stderr
+    )
+    assert "ok   mappings/charters/aston.yaml" in done.stdout
+
+
+def test_the_worker_refuses_a_busy_port_before_opening_any_profile(tmp_path: Path) -> None:
+    """`crmsync run` on a port another process holds: exit 2 naming CRMSYNC_HTTP_PORT,
+    and no state or CRM file is created."""
+    import socket
+
+    data = tmp_path / "data"
+    holder = socket.socket()
+    holder.bind(("0.0.0.0", 0))
+    holder.listen()
+    port = holder.getsockname()[1]
+    try:
+        done = run(
+            ["run"], env={"CRMSYNC_DATA_DIR": str(data), "CRMSYNC_HTTP_PORT": str(port)}, cwd=REPO
+        )
+    finally:
+        holder.close()
+    no_traceback(done)
+    assert done.returncode == 2
+    assert (
+        f"configuration: CRMSYNC_HTTP_PORT={port}: cannot listen on 0.0.0.0:{port} "
+        "(Address already in use)" in done.stderr
+    )
+    assert not data.exists()
+
+
+@pytest.mark.parametrize("port", ["70000", "-5"])
+def test_the_worker_refuses_a_port_out_of_range(tmp_path: Path, port: str) -> None:
+    """CRMSYNC_HTTP_PORT=70000: exit 2 naming the setting, nothing created."""
+    data = tmp_path / "data"
+    done = run(["run"], env={"CRMSYNC_DATA_DIR": str(data), "CRMSYNC_HTTP_PORT": port}, cwd=REPO)
+    no_traceback(done)
+    assert done.returncode == 2
+    assert "configuration: CRMSYNC_HTTP_PORT: Input should be" in done.stderr
+    assert not data.exists()
+
+
+def test_healthcheck_names_a_bad_port_setting() -> None:
+    """`crmsync healthcheck` with CRMSYNC_HTTP_PORT=abc: exit 2 naming it, no traceback."""
+    done = run(["healthcheck"], env={"CRMSYNC_HTTP_PORT": "abc"})
+    no_traceback(done)
+    assert done.returncode == 2
+    assert "CRMSYNC_HTTP_PORT='abc' is not a port" in done.stderr
+
+
+def test_a_duration_in_iso_8601_is_shown_in_seconds() -> None:
+    """CRMSYNC_SYNC_INTERVAL=PT5M and CRMSYNC_OVERLAP=30s: config show prints 300 and 30."""
+    done = run(
+        ["config", "show", "--json"],
+        env={"CRMSYNC_SYNC_INTERVAL": "PT5M", "CRMSYNC_OVERLAP": "30s"},
+    )
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(done.stdout)
+    assert (shown["sync_interval"], shown["overlap"]) == ("300", "30")

@@ -94,3 +94,79 @@ def test_report_reads_the_state_store_and_the_archive(data_dir: Path) -> None:
     totals = {row["clock"]: row for row in document["totals"]}
     # level 1 resolution: 1 business day from Mon 2 Mar 10:00 -> due Tue 3 Mar 17:00
     assert totals["level1-resolution"]["due"] == 4
+
+
+OPEN_CASES = [
+    # received Mon 2 Mar 10:00 by email: email-reply due Wed 4 Mar 17:00 and level 1
+    # resolution due Tue 3 Mar 17:00 -> both breached on Thu 5 Mar 12:00; nothing running
+    {"Origin": "Email", "OwnerId": "005A", "CreatedDate": "2026-03-02T10:00:00.000+0000"},
+    # received Wed 4 Mar 11:00 by email: level 1 due Thu 5 Mar 17:00, email-reply due
+    # Fri 6 Mar 16:30 (Friday closes at 16:30) -> on track, next due Thu 5 Mar 17:00
+    {"Origin": "Email", "OwnerId": "005A", "CreatedDate": "2026-03-04T11:00:00.000+0000"},
+    # received Thu 5 Mar 09:00 by phone: level 1 due Fri 6 Mar 16:30 -> on track
+    {"Origin": "Phone", "OwnerId": "005B", "CreatedDate": "2026-03-05T09:00:00.000+0000"},
+    # closed: not listed
+    {
+        "Origin": "Email",
+        "OwnerId": "005A",
+        "CreatedDate": "2026-03-02T10:00:00.000+0000",
+        "ClosedDate": "2026-03-03T10:00:00.000+0000",
+        "IsClosed": True,
+    },
+]
+THURSDAY_NOON = "2026-03-05T12:00:00Z"
+
+
+@pytest.fixture
+def open_cases(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    for name in list(os.environ):
+        if name.startswith("CRMSYNC_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("CRMSYNC_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("CRMSYNC_CHARTER", str(ASTON))
+    monkeypatch.setenv("CRMSYNC_MAPPING", str(REPO / "mappings" / "salesforce.yaml"))
+    monkeypatch.setenv("CRMSYNC_CONFIG", str(tmp_path / "none.toml"))
+    with LocalCrm(tmp_path / LOCAL_CRM_FILE) as crm:
+        results = crm.insert_records("Case", [{"Type": "Complaint", **c} for c in OPEN_CASES])
+        assert all(r.ok for r in results)
+        ids = [str(r.id) for r in results]
+    synced = CliRunner().invoke(app, ["sync", "--once", "--now", THURSDAY_NOON])
+    assert synced.exit_code == 0, synced.output
+    yield ids
+    structlog.reset_defaults()
+
+
+def status(*args: str) -> list[dict[str, object]]:
+    result = CliRunner().invoke(app, ["status", "--json", "--now", THURSDAY_NOON, *args])
+    assert result.exit_code == 0, result.output
+    return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+
+
+def test_status_lists_open_complaints_worst_first(open_cases: list[str]) -> None:
+    """Breached first, then on track by next due; the closed complaint is not listed."""
+    late, mid, new, _closed = open_cases
+    lines = status()
+    assert [(s["complaint_id"], s["status"], s["next_due"]) for s in lines] == [
+        (late, "breached", None),
+        (mid, "on_track", "2026-03-05T17:00:00Z"),
+        (new, "on_track", "2026-03-06T16:30:00Z"),
+    ]
+    assert lines[0]["clocks"] == {"email-reply": "breached", "level1-resolution": "breached"}
+    assert [s["complaint_id"] for s in status("--state", "breached")] == [late]
+    assert [s["complaint_id"] for s in status("--owner", "005B")] == [new]
+    assert [s["complaint_id"] for s in status("--clock", "email-reply")] == [late, mid]
+    assert status("--state", "at_risk") == []
+
+
+def test_explain_reads_the_record_from_the_profiles_crm(open_cases: list[str]) -> None:
+    """explain --id without --input reads the record through the mapping and explains it."""
+    mid = open_cases[1]
+    result = CliRunner().invoke(
+        app, ["explain", "-c", str(ASTON), "--id", mid, "--now", THURSDAY_NOON]
+    )
+    assert result.exit_code == 0, result.output
+    assert mid in result.stdout
+    assert "email-reply" in result.stdout and "on_track" in result.stdout
+    missing = CliRunner().invoke(app, ["explain", "-c", str(ASTON), "--id", "500XX0000000009"])
+    assert missing.exit_code == 2
+    assert "no complaint with id '500XX0000000009'" in missing.output

@@ -251,6 +251,48 @@ def test_a_wrong_key_is_a_clear_error_and_a_missing_key_too() -> None:
         open_body(entry, None)
 
 
+def test_after_a_rotation_old_entries_open_with_the_key_they_name() -> None:
+    """With the new key current and the old one among the old keys, an entry sealed before
+    the rotation and one sealed after both open; new entries name the new key's id."""
+    before = EntryCipher.from_base64(KEY)
+    after = EntryCipher.from_base64(OTHER, f"  {KEY}\n")
+    old_entry = before.seal(chain(1)[0].header, body(1))
+    new_entry = after.seal(chain(1)[0].header, body(1))
+    assert (old_entry.sealed or {})["key_id"] == before.key_id
+    assert (new_entry.sealed or {})["key_id"] == after.key_id != before.key_id
+    assert after.key_ids == sorted([before.key_id or "", after.key_id or ""])
+    assert open_body(old_entry, after) == body(1) == open_body(new_entry, after)
+    reader = EntryCipher.from_base64("", f"{OTHER}, {KEY}")  # old keys only: reads, never seals
+    assert open_body(old_entry, reader) == body(1)
+    with pytest.raises(ConfigError, match=r"CRMSYNC_ARCHIVE_KEY .* is not set"):
+        reader.seal(chain(1)[0].header, body(1))
+
+
+def test_an_entry_whose_key_is_not_given_names_the_key_ids_only() -> None:
+    """Rotated without keeping the old key: the error names the entry's key id and the ids
+    given, says where the old key goes, and quotes no key."""
+    old_entry = EntryCipher.from_base64(KEY).seal(chain(1)[0].header, body(1))
+    third = base64.b64encode(bytes(range(2, 34))).decode()
+    cipher = EntryCipher.from_base64(OTHER, third)
+    with pytest.raises(WrongArchiveKeyError, match="CRMSYNC_ARCHIVE_KEYS") as wrong:
+        open_body(old_entry, cipher)
+    message = str(wrong.value)
+    assert (old_entry.sealed or {})["key_id"] in message
+    assert all(k in message for k in cipher.key_ids)
+    assert KEY not in message and OTHER not in message and third not in message
+
+
+def test_a_malformed_old_key_is_named_by_its_position_not_its_value() -> None:
+    """CRMSYNC_ARCHIVE_KEYS with a bad second key: ConfigError naming key 2, not quoting it."""
+    with pytest.raises(
+        ConfigError, match=r"CRMSYNC_ARCHIVE_KEYS: key 2 is not valid base64"
+    ) as bad:
+        EntryCipher.from_base64(KEY, f"{OTHER},not*base64")
+    assert "not*base64" not in str(bad.value)
+    with pytest.raises(ConfigError, match=r"CRMSYNC_ARCHIVE_KEYS: key 1 must decode to 32 bytes"):
+        EntryCipher.from_base64(KEY, "c2hvcnQ=")
+
+
 def test_an_altered_ciphertext_fails_authentication() -> None:
     """Changing one byte of the ciphertext is reported as altered, not as a wrong key."""
     cipher = EntryCipher.from_base64(KEY)

@@ -1,4 +1,5 @@
-"""The four bundled charter files against the table of spec/charters.md, and the JSON Schema.
+"""The bundled charter files (the four organisations' and the three regulated ones) against
+the tables of spec/charters.md, and the JSON Schema.
 
 The expected tables below are copied by hand from charters.md; the expected instants of the
 evaluation checks are worked out by hand (reasoning in the comments).
@@ -15,11 +16,13 @@ from typing import Any
 import jsonschema
 import pytest
 
+from crmsync.domain.action_planning import FollowUp
 from crmsync.domain.charter import Charter, ClockKind, CompletenessClock, RecurringClock
 from crmsync.domain.complaint import complaint_from_json
 from crmsync.domain.evaluation import ClockResult, State, evaluate
 from crmsync.domain.instants import format_instant, parse_instant
 from crmsync.mapping.charter_file import CharterSpec, charter_json_schema, load_charter
+from crmsync.mapping.field_mapping import FieldMapping, load_mapping
 from crmsync.mapping.yaml_source import load_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,6 +44,7 @@ class Row:
     warn_after: str | None = None
     require: tuple[str, ...] = ()
     when: dict[str, tuple[object, ...]] = field(default_factory=dict)
+    extend: tuple[str, str, int] | None = None  # (on, by, max)
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,11 @@ EXPECTED_CALENDARS: dict[str, Calendar] = {
     "the-square-mile": Calendar("Europe/Amsterdam", NINE_TO_FIVE, "NL", None),
     "studijob": Calendar("Europe/Amsterdam", NINE_TO_FIVE, "NL", None),
     "kilkenny": Calendar("Europe/Dublin", NINE_TO_FIVE, "IE", None),
+    "fca-disp": Calendar("Europe/London", NINE_TO_FIVE, "GB", "ENG"),
+    "housing-ombudsman": Calendar("Europe/London", NINE_TO_FIVE, "GB", "ENG"),
+    "cbi-cpc": Calendar("Europe/Dublin", NINE_TO_FIVE, "IE", None),
 }
+REGULATED = ("fca-disp", "housing-ombudsman", "cbi-cpc")
 
 EXPECTED_CLOCKS: dict[str, dict[str, Row]] = {
     "aston": {
@@ -175,6 +183,68 @@ EXPECTED_CLOCKS: dict[str, dict[str, Row]] = {
             "completeness", "received", target="1 business_days", require=("language",)
         ),
     },
+    "fca-disp": {
+        "acknowledge": Row(
+            "deadline", "received", stop=("acknowledged",), target="5 business_days"
+        ),
+        "summary-resolution": Row(
+            "deadline", "received", stop=("decision",), target="3 business_days"
+        ),
+        "final-response": Row(
+            "deadline",
+            "received",
+            stop=("decision", "holding_response"),
+            target="8 weeks",
+            warn_after="6 weeks",
+        ),
+    },
+    "housing-ombudsman": {
+        "stage1-acknowledge": Row(
+            "deadline", "received", stop=("acknowledged",), target="5 business_days"
+        ),
+        "stage1-response": Row(
+            "deadline",
+            "acknowledged",
+            stop=("feedback",),
+            target="10 business_days",
+            extend=("extended", "10 business_days", 1),
+        ),
+        "stage2-acknowledge": Row(
+            "deadline",
+            "escalated_l2",
+            stop=("escalation_acknowledged",),
+            target="5 business_days",
+        ),
+        "stage2-response": Row(
+            "deadline",
+            "escalation_acknowledged",
+            stop=("decision",),
+            target="20 business_days",
+            extend=("escalation_extended", "20 business_days", 1),
+        ),
+    },
+    "cbi-cpc": {
+        "acknowledge": Row(
+            "deadline", "received", stop=("acknowledged",), target="5 business_days"
+        ),
+        "updates": Row(
+            "recurring",
+            "received",
+            stop=("decision",),
+            reset=("customer_update",),
+            target="20 business_days",
+        ),
+        "resolution": Row(
+            "deadline",
+            "received",
+            stop=("decision", "holding_response"),
+            target="40 business_days",
+            warn_after="30 business_days",
+        ),
+        "outcome": Row(
+            "deadline", "investigation_completed", stop=("decision",), target="5 business_days"
+        ),
+    },
 }
 
 NAMES = sorted(EXPECTED_CLOCKS)
@@ -201,6 +271,7 @@ def _row(clock: Any) -> Row:
             warn_after=None if clock.warn_after is None else str(clock.warn_after),
             when=when,
         )
+    extend = clock.extend
     return Row(
         clock.kind.value,
         clock.start,
@@ -210,6 +281,7 @@ def _row(clock: Any) -> Row:
         warn_after=None if clock.warn_after is None else str(clock.warn_after),
         require=clock.require if isinstance(clock, CompletenessClock) else (),
         when=when,
+        extend=None if extend is None else (extend.on, str(extend.by), extend.max),
     )
 
 
@@ -232,8 +304,8 @@ def _clock_lines(name: str) -> dict[str, int]:
 # ----------------------------------------------------------------------------- the table
 
 
-def test_exactly_the_four_charters_are_bundled() -> None:
-    """mappings/charters holds the four charter files named by charters.md and nothing else."""
+def test_exactly_the_charters_of_charters_md_are_bundled() -> None:
+    """mappings/charters holds the seven charter files named by charters.md and nothing else."""
     assert sorted(p.stem for p in CHARTERS.glob("*.yaml")) == NAMES
 
 
@@ -307,6 +379,9 @@ def test_every_clock_is_preceded_by_a_comment_and_names_its_kind(name: str) -> N
         ("studijob", "root-cause"),  # the procedure gives no time for cause and solution
         ("kilkenny", "full-response"),  # warn_after 20 days: no document gives one
         ("kilkenny", "language-choice"),  # the plan gives no time
+        ("fca-disp", "acknowledge"),  # DISP 1.6.1R says "prompt"
+        ("fca-disp", "final-response"),  # warn_after 6 weeks: DISP gives none
+        ("cbi-cpc", "resolution"),  # warn_after 30 business days: the Code gives none
     ],
 )
 def test_house_defaults_are_marked(name: str, clock_id: str) -> None:
@@ -322,6 +397,40 @@ def test_dutch_opening_hours_are_marked_house_default(name: str) -> None:
     text = _path(name).read_text(encoding="utf-8")
     calendar_block = text.split("calendar:", 1)[1].split("clocks:", 1)[0]
     assert "house default" in calendar_block
+
+
+@pytest.mark.parametrize("name", REGULATED)
+def test_regulated_opening_hours_are_marked_house_default(name: str) -> None:
+    """The regulated rules count business/working days and name no hours: house default."""
+    text = _path(name).read_text(encoding="utf-8")
+    calendar_block = text.split("calendar:", 1)[1].split("clocks:", 1)[0]
+    assert "house default" in calendar_block
+
+
+@pytest.mark.parametrize(
+    ("name", "references"),
+    [
+        ("fca-disp", {"acknowledge": "DISP 1.6.1R", "summary-resolution": "DISP 1.5.1R",
+                      "final-response": "DISP 1.6.2R"}),
+        ("housing-ombudsman", {"stage1-acknowledge": "6.2:", "stage1-response": "6.3:",
+                               "stage2-acknowledge": "6.11:", "stage2-response": "stage 2"}),
+        ("cbi-cpc", {"acknowledge": "10.9(b)", "updates": "10.9(d)", "resolution": "10.9(e)",
+                     "outcome": "10.9(f)"}),
+    ],
+)  # fmt: skip
+def test_regulated_clocks_quote_their_paragraph(name: str, references: dict[str, str]) -> None:
+    """Each regulated clock's comment names the paragraph it implements and quotes it."""
+    lines = _path(name).read_text(encoding="utf-8").splitlines()
+    for clock_id, line_no in _clock_lines(name).items():
+        comment = " ".join(_comment_above(lines, line_no))
+        assert references[clock_id] in comment, clock_id
+        assert '"' in comment, f"{clock_id}: no quotation"
+
+
+@pytest.mark.parametrize("name", REGULATED)
+def test_regulated_files_cite_no_internal_paths(name: str) -> None:
+    """A regulated file cites the rule by title and paragraph, not a path of ours."""
+    assert "shared/" not in _path(name).read_text(encoding="utf-8")
 
 
 def test_kilkenny_notes_irish_and_ombudsman() -> None:
@@ -622,3 +731,245 @@ def test_aston_callback_over_easter() -> None:
     result = _evaluate("aston", complaint, "2026-04-07T16:00:00Z")["callback"]
     assert _utc(result.due_at) == "2026-04-07T16:00:00Z"
     assert result.state is State.ON_TRACK
+
+
+# ----------------------------------------------------------------------------- regulated charters
+# England's bank holidays 2026: Fri 3 Apr (Good Friday), Mon 6 Apr, Mon 4 May, Mon 25 May.
+# Ireland's public holidays 2026: Tue 17 Mar, Mon 6 Apr (not Good Friday), Mon 4 May, Mon 1 Jun.
+# BST/IST from Sun 29 Mar 2026: 17:00 local = 16:00Z.
+
+
+def test_fca_summary_resolution_and_acknowledgement_over_easter() -> None:
+    """Received Maundy Thursday: the third business day skips Good Friday and Easter Monday."""
+    # Received Thu 2 Apr 10:00 BST, in opening hours: day0 Thu 2. Business days after it:
+    # Tue 7 (1), Wed 8 (2), Thu 9 (3) -> summary resolution by Thu 9 Apr 17:00 BST = 16:00Z;
+    # Fri 10 (4), Mon 13 (5) -> acknowledgement by Mon 13 Apr 16:00Z.
+    complaint = {"id": "F-1", "events": {"received": "2026-04-02T10:00:00+01:00"}}
+    results = _evaluate("fca-disp", complaint, "2026-04-09T16:00:00Z")
+    assert _utc(results["summary-resolution"].due_at) == "2026-04-09T16:00:00Z"
+    assert results["summary-resolution"].state is State.ON_TRACK
+    assert _utc(results["acknowledge"].due_at) == "2026-04-13T16:00:00Z"
+    later = _evaluate("fca-disp", complaint, "2026-04-09T16:00:01Z")
+    assert later["summary-resolution"].state is State.BREACHED
+
+
+def test_fca_after_closing_counts_from_the_next_business_day_and_keeps_wall_time() -> None:
+    """Received Fri 27 Mar 18:00 GMT: day0 is Mon 30 Mar; eight weeks keep 18:00 local."""
+    # After closing on Fri 27 Mar: day0 Mon 30 Mar; Tue 31 (1), Wed 1 Apr (2), Thu 2 Apr (3)
+    # -> Thu 2 Apr 17:00 BST = 16:00Z. Eight weeks later at the same local time: Fri 22 May
+    # 18:00 BST = 17:00Z (not 18:00Z); six weeks: Fri 8 May 18:00 BST = 17:00Z.
+    complaint = {"id": "F-2", "events": {"received": "2026-03-27T18:00:00Z"}}
+    results = _evaluate("fca-disp", complaint, "2026-05-08T17:00:00Z")
+    assert _utc(results["summary-resolution"].due_at) == "2026-04-02T16:00:00Z"
+    final = results["final-response"]
+    assert (_utc(final.due_at), _utc(final.warn_at)) == (
+        "2026-05-22T17:00:00Z",
+        "2026-05-08T17:00:00Z",
+    )
+    assert final.state is State.AT_RISK
+
+
+@pytest.mark.parametrize(
+    ("events", "state"),
+    [
+        ({"holding_response": "2026-05-22T17:00:00Z"}, State.MET),
+        ({"holding_response": "2026-05-22T17:00:01Z"}, State.MET_LATE),
+        ({"decision": "2026-05-20T12:00:00Z"}, State.MET),
+    ],
+)
+def test_fca_final_response_is_met_by_a_holding_response(
+    events: dict[str, str], state: State
+) -> None:
+    """A DISP 1.6.2R(2) holding response by the end of eight weeks meets the clock."""
+    complaint = {"id": "F-3", "events": {"received": "2026-03-27T18:00:00Z", **events}}
+    result = _evaluate("fca-disp", complaint, "2026-06-30T00:00:00Z")["final-response"]
+    assert result.state is state
+
+
+# Housing Ombudsman: received on the May bank holiday, acknowledged the next day.
+HO_EVENTS = {"received": "2026-05-04T10:00:00+01:00", "acknowledged": "2026-05-05T11:00:00+01:00"}
+
+
+def test_housing_ombudsman_stage1_acknowledge_from_a_bank_holiday() -> None:
+    """Received on Mon 4 May (a bank holiday): day0 Tue 5 May, five working days -> Tue 12."""
+    # Wed 6 (1), Thu 7 (2), Fri 8 (3), Mon 11 (4), Tue 12 (5) -> Tue 12 May 17:00 BST = 16:00Z.
+    results = _evaluate(
+        "housing-ombudsman", {"id": "H-1", "events": HO_EVENTS}, "2026-05-06T00:00:00Z"
+    )
+    assert _utc(results["stage1-acknowledge"].due_at) == "2026-05-12T16:00:00Z"
+    assert results["stage1-acknowledge"].state is State.MET
+
+
+@pytest.mark.parametrize(
+    ("notice", "due", "extensions", "state"),
+    [
+        # no notice: 10 working days from the acknowledgement (day0 Tue 5 May): Wed 6 ... Tue
+        # 19 May (Wed 6, Thu 7, Fri 8, Mon 11, Tue 12, Wed 13, Thu 14, Fri 15, Mon 18, Tue 19)
+        # -> Tue 19 May 17:00 BST = 16:00Z, breached one second later.
+        (None, "2026-05-19T16:00:00Z", 0, State.BREACHED),
+        # notified exactly at the due instant: 10 working days from Tue 19 May 17:00 (day0 Tue
+        # 19): Wed 20, Thu 21, Fri 22, (Mon 25 bank holiday), Tue 26, Wed 27, Thu 28, Fri 29,
+        # Mon 1 Jun, Tue 2, Wed 3 -> Wed 3 Jun 17:00 BST = 16:00Z.
+        ("2026-05-19T16:00:00Z", "2026-06-03T16:00:00Z", 1, State.ON_TRACK),
+        # notified one second after it: too late, nothing moves.
+        ("2026-05-19T16:00:01Z", "2026-05-19T16:00:00Z", 0, State.BREACHED),
+    ],
+)
+def test_housing_ombudsman_stage1_response_extension_at_the_due_instant(
+    notice: str | None, due: str, extensions: int, state: State
+) -> None:
+    """6.4: a notified extension at or before the stage 1 due instant adds 10 working days."""
+    events = dict(HO_EVENTS)
+    if notice is not None:
+        events["extended"] = notice
+    result = _evaluate(
+        "housing-ombudsman", {"id": "H-2", "events": events}, "2026-05-19T16:00:01Z"
+    )["stage1-response"]
+    assert (_utc(result.due_at), result.extensions, result.state) == (due, extensions, state)
+
+
+def test_housing_ombudsman_stage2_extended_by_twenty_working_days() -> None:
+    """Stage 2: 20 working days from the escalation's acknowledgement, extended by 20 more."""
+    # Escalated Mon 8 Jun 09:30 BST: acknowledge within 5 working days -> Tue 9, Wed 10,
+    # Thu 11, Fri 12, Mon 15 -> Mon 15 Jun 16:00Z (acknowledged Wed 10: met).
+    # Acknowledged Wed 10 Jun 14:00 (day0 Wed 10): 20 working days -> Thu 11 ... Wed 8 Jul
+    # (11, 12, 15-19, 22-26, 29, 30, 1 Jul, 2, 3, 6, 7, 8) -> Wed 8 Jul 17:00 BST = 16:00Z.
+    # Extension notified Mon 6 Jul: 20 working days from Wed 8 Jul 17:00 -> Thu 9 ... Wed 5
+    # Aug (9, 10, 13-17, 20-24, 27-31, 3 Aug, 4, 5) -> Wed 5 Aug 16:00Z. Decision Tue 4 Aug.
+    events = {
+        **HO_EVENTS,
+        "feedback": "2026-05-18T12:00:00+01:00",
+        "escalated_l2": "2026-06-08T09:30:00+01:00",
+        "escalation_acknowledged": "2026-06-10T14:00:00+01:00",
+        "escalation_extended": "2026-07-06T10:00:00+01:00",
+        "decision": "2026-08-04T15:00:00+01:00",
+    }
+    results = _evaluate(
+        "housing-ombudsman", {"id": "H-3", "events": events}, "2026-09-01T00:00:00Z"
+    )
+    assert (_utc(results["stage2-acknowledge"].due_at), results["stage2-acknowledge"].state) == (
+        "2026-06-15T16:00:00Z",
+        State.MET,
+    )
+    stage2 = results["stage2-response"]
+    assert (_utc(stage2.due_at), stage2.extensions, stage2.state) == (
+        "2026-08-05T16:00:00Z",
+        1,
+        State.MET,
+    )
+    # the stage 2 notice does not extend stage 1 (met on Mon 18 May, before Tue 19)
+    assert (results["stage1-response"].extensions, results["stage1-response"].state) == (
+        0,
+        State.MET,
+    )
+
+
+def test_cbi_acknowledgement_updates_and_resolution() -> None:
+    """5, 20 and 40 business days from Mon 16 Mar 2026 skip St Patrick's Day and Easter Monday."""
+    # day0 Mon 16 Mar (10:00 GMT). Business days after it: Wed 18 (1), Thu 19, Fri 20,
+    # Mon 23, Tue 24 (5) -> acknowledge by Tue 24 Mar 17:00 GMT = 17:00Z. Then Wed 25 (6),
+    # Thu 26, Fri 27, Mon 30, Tue 31 (10), Wed 1 Apr, Thu 2, Fri 3 (13; Good Friday is no
+    # Irish public holiday), Tue 7 (14), Wed 8, Thu 9, Fri 10, Mon 13, Tue 14 (19), Wed 15
+    # (20) -> first update by Wed 15 Apr 17:00 IST = 16:00Z. Thu 16 (21) ... Wed 29 Apr (30)
+    # -> warning; Thu 30 (31), Fri 1 May (32), Tue 5 (33; Mon 4 May holiday) ... Thu 14 May
+    # (40) -> resolution by Thu 14 May 16:00Z.
+    complaint = {"id": "C-1", "events": {"received": "2026-03-16T10:00:00Z"}}
+    results = _evaluate("cbi-cpc", complaint, "2026-04-15T16:00:01Z")
+    assert _utc(results["acknowledge"].due_at) == "2026-03-24T17:00:00Z"
+    updates = results["updates"]
+    assert (_utc(updates.due_at), updates.state, updates.breaches) == (
+        "2026-04-15T16:00:00Z",
+        State.BREACHED,
+        1,
+    )
+    resolution = results["resolution"]
+    assert (_utc(resolution.due_at), _utc(resolution.warn_at)) == (
+        "2026-05-14T16:00:00Z",
+        "2026-04-29T16:00:00Z",
+    )
+    assert resolution.state is State.ON_TRACK
+
+
+def test_cbi_an_update_opens_the_next_twenty_business_days() -> None:
+    """An update on Tue 14 Apr is in time; the next is due 20 business days after it."""
+    # Tue 14 Apr 11:00 IST: Wed 15 (1) ... Fri 1 May (13), Tue 5 (14; Mon 4 May holiday),
+    # Wed 6, Thu 7, Fri 8, Mon 11, Tue 12, Wed 13 May (20) -> Wed 13 May 16:00Z.
+    complaint = {
+        "id": "C-2",
+        "events": {
+            "received": "2026-03-16T10:00:00Z",
+            "customer_update": ["2026-04-14T11:00:00+01:00"],
+        },
+    }
+    updates = _evaluate("cbi-cpc", complaint, "2026-05-13T16:00:00Z")["updates"]
+    assert (updates.occurrence, _utc(updates.started_at)) == (1, "2026-04-14T10:00:00Z")
+    assert (_utc(updates.due_at), updates.state, updates.breaches) == (
+        "2026-05-13T16:00:00Z",
+        State.ON_TRACK,
+        0,
+    )
+
+
+def test_cbi_outcome_within_five_business_days_of_the_investigation() -> None:
+    """The outcome letter is due 5 business days after the investigation, skipping 1 June."""
+    # Completed Fri 29 May 15:00 IST (day0 Fri 29): Tue 2 Jun (1; Mon 1 Jun holiday), Wed 3,
+    # Thu 4, Fri 5, Mon 8 Jun (5) -> Mon 8 Jun 17:00 IST = 16:00Z.
+    complaint = {
+        "id": "C-3",
+        "events": {
+            "received": "2026-03-16T10:00:00Z",
+            "holding_response": "2026-05-14T12:00:00+01:00",
+            "investigation_completed": "2026-05-29T15:00:00+01:00",
+            "decision": "2026-06-09T10:00:00+01:00",
+        },
+    }
+    results = _evaluate("cbi-cpc", complaint, "2026-06-10T00:00:00Z")
+    assert (_utc(results["outcome"].due_at), results["outcome"].state) == (
+        "2026-06-08T16:00:00Z",
+        State.MET_LATE,
+    )
+    assert results["resolution"].state is State.MET  # the holding response by 14 May
+
+
+# ----------------------------------------------------------------------------- follow-up texts
+
+
+def _mapping() -> FieldMapping:
+    return load_mapping(ROOT / "mappings" / "salesforce.yaml")
+
+
+@pytest.mark.parametrize("name", REGULATED)
+def test_regulated_clocks_have_english_follow_up_names(name: str) -> None:
+    """The bundled mapping names every regulated clock in English (no bare clock id)."""
+    english = _mapping().spec.follow_ups.templates["en"].clock_names
+    for clock in _charter(name).clocks:
+        assert english.get(clock.id), f"{name}: {clock.id}"
+
+
+def test_cbi_clocks_have_irish_follow_up_names() -> None:
+    """Every cbi-cpc clock has an Irish name for complaints whose language is ga."""
+    irish = _mapping().spec.follow_ups.templates["ga"].clock_names
+    for clock in _charter("cbi-cpc").clocks:
+        assert irish.get(clock.id), clock.id
+
+
+def test_an_irish_cbi_complaint_gets_an_irish_follow_up() -> None:
+    """A breached cbi-cpc outcome on a `ga` complaint: Irish subject with the Irish clock name."""
+    charter = _charter("cbi-cpc")
+    complaint = complaint_from_json(
+        {"id": "C-9", "events": {}, "attributes": {"language": "ga", "owner": "005O"}},
+        charter.calendar.zone,
+        "t",
+    )
+    follow_up = FollowUp(
+        "crmsync:C-9:outcome:0:breached",
+        "C-9",
+        "outcome",
+        0,
+        "breached",
+        "breached",
+        "owner",
+        parse_instant("2026-06-08T16:00:00Z", charter.calendar.zone),
+    )
+    fields = _mapping().task_fields(follow_up, complaint, charter)
+    assert fields["Subject"].startswith("Gearán C-9: toradh an imscrúdaithe i scríbhinn")

@@ -300,3 +300,31 @@ def test_replayed_follow_ups_are_those_a_worker_would_have_created(charter: Char
     assert ("reply", "at_risk") in made and ("reply", "breached") in made
     assert ("updates", "breached") in made
     assert ("registration", "breached") not in made  # owner filled from the start
+
+
+def test_an_extended_deadline_is_the_instance_due_instant() -> None:
+    """With a notice before D the report uses the extended D (semantics 4.4), as evaluate does."""
+    extended = load_charter_text(
+        CHARTER_YAML.replace(
+            "    target: 1 business_days\n    warn_after: 4 business_hours\n",
+            "    target: 1 business_days\n    warn_after: 4 business_hours\n"
+            "    extend: {on: extension_notified, by: 2 business_days}\n",
+            1,
+        ),
+        "extended.yaml",
+    )
+    # received Mon 5 Jan 10:00: due Tue 6 Jan 17:00; the notice on Tue moves it two
+    # working days on, to Thu 8 Jan 17:00; acknowledged Wed 7 Jan 12:00 is then in time
+    c = complaint(
+        {
+            "received": "2026-01-05T10:00:00Z",
+            "extension_notified": "2026-01-06T12:00:00Z",
+            "acknowledged": "2026-01-07T12:00:00Z",
+        }
+    )
+    reply = by_clock(clock_instances(extended, c, at("2026-02-01T00:00:00Z"))[0])[("reply", 0)]
+    assert (reply.due, reply.outcome) == (at("2026-01-08T17:00:00Z"), Outcome.MET)
+    plain = by_clock(
+        clock_instances(load_charter_text(CHARTER_YAML, "x.yaml"), c, at("2026-02-01T00:00:00Z"))[0]
+    )
+    assert plain[("reply", 0)].outcome is Outcome.LATE

@@ -144,7 +144,10 @@ def check_field(field: ET.Element, where: str) -> None:
     """The type-specific rules of a CustomField."""
     kind = field.findtext(f"{NS}type")
     assert kind in FIELD_TYPES, f"{where}: type {kind}"
-    assert (field.findtext(f"{NS}fullName") or "").endswith("__c")
+    name = field.findtext(f"{NS}fullName") or ""
+    assert name.endswith("__c") and len(name.removesuffix("__c")) <= 40, where
+    assert len(field.findtext(f"{NS}label") or "") <= 40, f"{where}: label over 40 characters"
+    assert len(field.findtext(f"{NS}description") or "") <= 1000, f"{where}: description"
     if kind in ("Text", "LongTextArea"):
         length = int(field.findtext(f"{NS}length") or 0)
         assert 1 <= length <= (255 if kind == "Text" else 131072), f"{where}: length {length}"

@@ -36,6 +36,9 @@ ZONES = {
     "the-square-mile": "Europe/Amsterdam",
     "studijob": "Europe/Amsterdam",
     "kilkenny": "Europe/Dublin",
+    "fca-disp": "Europe/London",
+    "housing-ombudsman": "Europe/London",
+    "cbi-cpc": "Europe/Dublin",
 }
 INSTANT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)$")
 N = 10000  # complaints per charter for the share tests
@@ -74,6 +77,32 @@ CAUSAL_ORDER: dict[str, list[tuple[str, str]]] = {
         ("acknowledged", "customer_update"),
         ("acknowledged", "decision"),
         ("customer_update", "decision"),
+        ("decision", "closed"),
+    ],
+    "fca-disp": [
+        ("acknowledged", "decision"),
+        ("acknowledged", "holding_response"),
+        ("holding_response", "decision"),
+        ("decision", "closed"),
+    ],
+    "housing-ombudsman": [
+        ("acknowledged", "extended"),
+        ("acknowledged", "feedback"),
+        ("extended", "feedback"),
+        ("feedback", "escalated_l2"),
+        ("escalated_l2", "escalation_acknowledged"),
+        ("escalation_acknowledged", "escalation_extended"),
+        ("escalation_acknowledged", "decision"),
+        ("escalation_extended", "decision"),
+        ("feedback", "closed"),
+        ("decision", "closed"),
+    ],
+    "cbi-cpc": [
+        ("acknowledged", "customer_update"),
+        ("customer_update", "holding_response"),
+        ("customer_update", "investigation_completed"),
+        ("holding_response", "investigation_completed"),
+        ("investigation_completed", "decision"),
         ("decision", "closed"),
     ],
 }
@@ -124,9 +153,18 @@ def test_same_seed_gives_the_same_complaints(charter: str) -> None:
     assert sample(charter, 300, seed=7) != sample(charter, 300, seed=8)
 
 
-def test_the_four_bundled_charters_are_known() -> None:
+def test_the_bundled_charters_are_known() -> None:
     """The generator knows exactly the four bundled charters."""
-    assert set(CHARTERS) == {"aston", "the-square-mile", "studijob", "kilkenny"}
+    assert set(CHARTERS) == {
+        "aston",
+        "the-square-mile",
+        "studijob",
+        "kilkenny",
+        "fca-disp",
+        "housing-ombudsman",
+        "cbi-cpc",
+    }
+    assert set(CHARTERS) == {p.stem for p in (ROOT / "mappings" / "charters").glob("*.yaml")}
 
 
 @pytest.mark.parametrize("charter", CHARTERS)
@@ -305,6 +343,57 @@ def test_kilkenny_languages_and_promised_callbacks() -> None:
         (asked,) = instants(data["events"]["callback_requested"])
         (due,) = instants(data["attributes"]["callback_promised"])
         assert due > asked
+
+
+def _states(charter: str, now: datetime) -> Counter[tuple[str, State]]:
+    loaded = load_charter(ROOT / "mappings" / "charters" / f"{charter}.yaml")
+    instant = int(now.timestamp())
+    states: Counter[tuple[str, State]] = Counter()
+    for data in sample(charter, 3000):
+        complaint = complaint_from_json(data, loaded.calendar.zone, "sample")
+        states.update((r.clock, r.state) for r in evaluate(loaded, complaint, instant))
+    return states
+
+
+def test_fca_complaints_are_settled_quickly_or_answered_within_eight_weeks() -> None:
+    """Over 40 % are resolved by the third business day; some carry a holding response."""
+    complaints = sample("fca-disp", 3000)
+    holding = [c for c in complaints if "holding_response" in c["events"]]
+    assert 0.05 < len(holding) / 3000 < 0.2
+    states = _states("fca-disp", datetime(2026, 9, 1, tzinfo=UTC))
+    assert 0.4 < states["summary-resolution", State.MET] / 3000 < 0.55
+    assert states["final-response", State.MET] > states["final-response", State.MET_LATE] > 0
+
+
+def test_housing_ombudsman_complaints_carry_notified_extensions_at_both_stages() -> None:
+    """Stage 1 and stage 2 extensions are notified, most in time; a fifth reach stage 2."""
+    complaints = sample("housing-ombudsman", 3000)
+    stage2 = [c for c in complaints if "escalated_l2" in c["events"]]
+    assert 0.1 < len(stage2) / 3000 < 0.25
+    assert all(c["attributes"]["level"] == 2 for c in stage2)
+    assert sum("extended" in c["events"] for c in complaints) > 300
+    assert sum("escalation_extended" in c["events"] for c in complaints) > 40
+    loaded = load_charter(ROOT / "mappings" / "charters" / "housing-ombudsman.yaml")
+    now = int(datetime(2026, 9, 1, tzinfo=UTC).timestamp())
+    applied: Counter[str] = Counter()
+    for data in complaints:
+        complaint = complaint_from_json(data, loaded.calendar.zone, "sample")
+        applied.update(r.clock for r in evaluate(loaded, complaint, now) if r.extensions)
+    assert applied["stage1-response"] > 250  # most notices come by the due instant
+    assert applied["stage2-response"] > 30
+
+
+def test_cbi_complaints_carry_updates_holding_responses_and_irish() -> None:
+    """Long investigations carry 20-day updates and holding responses; 10 % are in Irish."""
+    complaints = sample("cbi-cpc", 3000)
+    languages = Counter(c["attributes"].get("language") for c in complaints)
+    assert abs(languages["ga"] / 3000 - 0.10) < 0.02
+    assert sum("customer_update" in c["events"] for c in complaints) > 900
+    assert sum("holding_response" in c["events"] for c in complaints) > 150
+    assert sum("investigation_completed" in c["events"] for c in complaints) > 2400
+    states = _states("cbi-cpc", datetime(2026, 9, 1, tzinfo=UTC))
+    assert states["updates", State.MET] > states["updates", State.MET_LATE] > 0
+    assert states["outcome", State.MET] > states["outcome", State.MET_LATE] > 0
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,8 @@ Layout of one profile::
 
     entries/000000/000000000001.json   one file per entry (canonical JSON + newline),
     entries/000000/000000000002.json   10,000 per shard folder, never rewritten
-    index.jsonl                        one header per line, in chain order (derived data)
+    index.jsonl                        one header per line, in chain order (derived data:
+                                       what search answers from; ``reindex`` rebuilds it)
     .lock                              taken (flock) by appends and repairs
 
 An entry file is written to a temporary file, flushed to disk (fsync), then hard-linked to
@@ -15,8 +16,14 @@ the next use repairs the index from the entry files (under the lock), and drops 
 index line. Files and folders are created readable by their owner only (0600/0700): the
 archive is for the staff who handle complaints.
 
-``verify`` walks the entry files, not the index; the index gives the recorded head, so
-entry files removed from the end are found while the index still lists them. Someone able
+The index is trusted only while it agrees with the entry files: its lines form a hash
+chain of their own (each line's ``entry_hash`` is the hash of its fields and its
+``prev_hash`` the line before's), checked as they are read, and its last line is held
+against the last entry file; a line that does not fit makes ``search`` and ``append``
+refuse (``ArchiveIndexError``) until ``reindex`` rebuilds the index from the entry files.
+``index_problems`` (run by ``verify``) holds every line against its entry file. ``verify``
+walks the entry files; the index gives the recorded head, so entry files removed from the
+end are found while the index still lists them. Someone able
 to rewrite both files and index can cut the chain's end unseen by the archive alone; the
 head witnessed in the state store after every archive run finds it (``archive verify``
 holds the chain against it, and the next run refuses to append), unless the state store
@@ -41,18 +48,23 @@ from pathlib import Path
 import structlog
 
 from crmsync.domain.archive_entry import (
+    GENESIS,
     ArchiveEntry,
+    ArchiveIndexError,
     ChainConflictError,
     ChainHead,
     DuplicateEntryError,
     EntryHeader,
     EntryNotFoundError,
+    Finding,
     StoredEntry,
     canonical_json,
     check_profile,
+    compare_index,
     entry_from_bytes,
     header_from_dict,
     header_matches,
+    make_ref,
     parse_ref,
 )
 from crmsync.errors import ArchiveError
@@ -73,16 +85,53 @@ def entry_path(root: Path, profile: str, seq: int) -> Path:
 
 @dataclass
 class _Index:
-    """The parsed index of one profile, read incrementally (other processes append)."""
+    """The parsed index of one profile, read incrementally (other processes append).
+
+    ``problem`` says why the index cannot be trusted (a line that is not a header, out of
+    order, altered or not linked to the line before it, or a last line that is not the
+    last entry file); it stays until ``reindex``.
+    """
 
     headers: list[EntryHeader] = field(default_factory=list)
     by_complaint: dict[str, list[int]] = field(default_factory=dict)
     offset: int = 0  # bytes of complete lines read
     torn: bool = False  # the file ends with an incomplete line
+    problem: str | None = None
+    checked: int = 0  # the offset up to which the last line was held against its entry file
+    last: EntryHeader | None = None  # when not trusted: the line of the highest entry
 
     def add(self, header: EntryHeader) -> None:
         self.headers.append(header)
         self.by_complaint.setdefault(header.complaint_id, []).append(len(self.headers) - 1)
+
+    def line_problem(self, header: EntryHeader) -> str | None:
+        """What is wrong with ``header`` as the next line (None: it follows the last one)."""
+        line = len(self.headers) + 1
+        prev = self.headers[-1].entry_hash if self.headers else GENESIS
+        if header.seq != line:
+            return f"line {line} lists entry {header.seq} (out of order)"
+        if header.computed_hash() != header.entry_hash:
+            return f"line {line} was altered (its entry_hash does not match its fields)"
+        if header.prev_hash != prev:
+            return f"line {line} does not link to the line before it (a line removed or changed)"
+        return None
+
+
+def _index_lines(data: bytes) -> Iterator[tuple[int, EntryHeader | None, str | None]]:
+    for number, line in enumerate(data.splitlines(), 1):
+        try:
+            yield number, header_from_dict(json.loads(line), f"line {number}"), None
+        except (ValueError, ArchiveError) as exc:
+            yield number, None, str(exc)
+
+
+def _readable_headers(data: bytes) -> Iterator[EntryHeader]:
+    """The headers of the lines of ``data`` that hold one."""
+    for line in data.splitlines():
+        try:
+            yield header_from_dict(json.loads(line), "index")
+        except (ValueError, ArchiveError):
+            continue
 
 
 class LocalArchiveStore:
@@ -164,8 +213,11 @@ class LocalArchiveStore:
     # ------------------------------------------------------------------ index
 
     def _refresh(self, profile: str, folder: Path) -> _Index:
-        """Read index lines appended since the last read; a damaged index is rebuilt."""
+        """Read index lines appended since the last read, each checked against the line
+        before it (a chain of its own); the first that does not fit sets ``problem``."""
         index = self._indexes.setdefault(profile, _Index())
+        if index.problem is not None:
+            return index
         path = f"{folder}/{INDEX}"
         try:
             with open(path, "rb") as f:
@@ -178,31 +230,84 @@ class LocalArchiveStore:
         end = data.rfind(b"\n") + 1  # a torn last line is left for the repair
         index.torn = len(data) > end
         for line in data[:end].splitlines():
-            where = f"{path} line {len(index.headers) + 1}"
+            where = f"line {len(index.headers) + 1}"
             try:
                 header = header_from_dict(json.loads(line), where)
+                problem = index.line_problem(header)
+                if header.profile != profile:
+                    problem = f"{where} belongs to profile '{header.profile}'"
             except (ValueError, ArchiveError) as exc:
-                log.warning("archive_index_damaged", file=str(path), reason=str(exc))
-                return self._rebuild(profile, folder)
-            if header.seq != len(index.headers) + 1 or header.profile != profile:
-                log.warning(
-                    "archive_index_damaged", file=str(path), reason=f"{where}: out of order"
+                problem = f"{where} is not a header ({exc})"
+            if problem is not None:
+                index.problem = problem
+                log.warning("archive_index_disagrees", file=path, reason=problem)
+                index.last = max(
+                    [*index.headers[-1:], *_readable_headers(data[:end])],
+                    key=lambda h: h.seq,
+                    default=None,
                 )
-                return self._rebuild(profile, folder)
+                return index
             index.add(header)
         index.offset += end
         return index
 
-    def _rebuild(self, profile: str, folder: Path) -> _Index:
-        """Write the index anew from the readable entry files (atomically) and reload it."""
-        lines: list[bytes] = []
-        for stored in self.iterate(profile):
-            if stored.entry is None or stored.entry.header.seq != len(lines) + 1:
-                break
-            lines.append(canonical_json(stored.entry.header.as_dict()) + b"\n")
-        self._replace_file(folder / INDEX, b"".join(lines))
-        self._indexes[profile] = _Index()
-        return self._refresh(profile, folder)
+    def reindex(self, profile: str) -> int:
+        """Write the index anew from the entry files (atomically, under the lock): one line
+        per readable entry file in the order of its number. Returns the lines written."""
+        with self._locked(profile) as folder:
+            lines: list[bytes] = []
+            for stored in self.iterate(profile):
+                if stored.entry is not None and stored.entry.header.seq == stored.slot:
+                    lines.append(canonical_json(stored.entry.header.as_dict()) + b"\n")
+            self._replace_file(folder / INDEX, b"".join(lines))
+            self._indexes[profile] = _Index()
+            log.info("archive_reindexed", profile=profile, lines=len(lines))
+            return len(lines)
+
+    def index_problems(self, profile: str) -> list[Finding]:
+        """Every line of ``index.jsonl`` held against its entry file: lines changed, lines
+        missing for an entry file, extra lines for no entry file, lines out of order."""
+        path = self._dir(profile) / INDEX
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            data = b""
+        except OSError as exc:
+            raise self._fail(f"{path}: cannot read", exc) from None
+        return compare_index(
+            _index_lines(data[: data.rfind(b"\n") + 1]),  # a torn last line is crash residue
+            self.iterate(profile),
+            lambda seq: self.get(make_ref(profile, seq)).header,
+            profile,
+        )
+
+    def _trusted(self, profile: str, index: _Index) -> _Index:
+        """The index, if it agrees with the entries; ``ArchiveIndexError`` otherwise.
+
+        Its lines form a hash chain checked line by line as they are read, so holding its
+        last line against the last entry file (once per change) shows that every line is
+        the header of its entry file."""
+        if index.problem is None and index.checked != index.offset and index.headers:
+            last = index.headers[-1]
+            try:
+                stored = self._read(Path(self._file(profile, last.seq)), profile, last.seq)
+                if stored.header != last:
+                    index.problem = f"line {last.seq} differs from entry file {last.seq}"
+            except EntryNotFoundError:
+                index.problem = f"line {last.seq} lists entry {last.seq}, which has no file"
+            except ArchiveError as exc:
+                index.problem = f"entry file {last.seq} cannot be read ({exc})"
+            if index.problem is not None:
+                log.warning("archive_index_disagrees", profile=profile, reason=index.problem)
+        if index.problem is not None:
+            raise ArchiveIndexError(
+                f"the archive index of profile '{profile}' ({self.root / profile / INDEX}) "
+                f"disagrees with its entries: {index.problem}. Run 'crmsync archive verify' "
+                "to see what differs, then 'crmsync archive reindex' to rebuild it from the "
+                "entries"
+            )
+        index.checked = index.offset
+        return index
 
     def _write_fd(self, path: str | Path, flags: int, data: bytes) -> None:
         """Open ``path`` with ``flags``, write all of ``data`` (``os.write`` may write less
@@ -241,6 +346,8 @@ class LocalArchiveStore:
         temporary files a crashed append left behind."""
         path = folder / INDEX
         index = self._refresh(profile, folder)
+        if index.problem is not None:  # never add to an index that disagrees with the entries
+            return index
         if index.torn:  # a crash cut the last line short: drop it
             try:
                 with path.open("r+b") as f:
@@ -283,7 +390,7 @@ class LocalArchiveStore:
         header = entry.header
         data = entry.to_bytes()
         with self._locked(header.profile) as folder:
-            index = self._repair(header.profile, folder)
+            index = self._trusted(header.profile, self._repair(header.profile, folder))
             head = self._head(header.profile, index)
             if header.seq != head.seq + 1 or header.prev_hash != head.entry_hash:
                 raise ChainConflictError(
@@ -316,16 +423,18 @@ class LocalArchiveStore:
             written = self._append_index(folder, header)
             index.add(header)  # what was just written, under the lock: no need to re-read
             index.offset += written
+            index.checked = index.offset
 
     @staticmethod
     def _head(profile: str, index: _Index) -> ChainHead:
-        if not index.headers:
-            return ChainHead(profile)
-        last = index.headers[-1]
-        return ChainHead(profile, last.seq, last.entry_hash)
+        last = index.last if index.problem is not None else None
+        if last is None and index.headers:
+            last = index.headers[-1]
+        return ChainHead(profile) if last is None else ChainHead(profile, last.seq, last.entry_hash)
 
     def head(self, profile: str) -> ChainHead:
-        """The recorded head (the index's last line, after repair)."""
+        """The recorded head: the index's last line, after repair (when the index disagrees
+        with the entries, its line of the highest entry, so that verify walks them all)."""
         with self._locked(profile) as folder:
             return self._head(profile, self._repair(profile, folder))
 
@@ -369,9 +478,10 @@ class LocalArchiveStore:
         closed_before: str | None = None,
         charter: str | None = None,
     ) -> list[EntryHeader]:
-        """Matching headers from the index, in chain order."""
+        """Matching headers from the index, in chain order; ``ArchiveIndexError`` when the
+        index disagrees with the entry files."""
         with self._locked(profile) as folder:
-            index = self._repair(profile, folder)
+            index = self._trusted(profile, self._repair(profile, folder))
         if complaint_id is not None:
             candidates = [index.headers[i] for i in index.by_complaint.get(complaint_id, ())]
         else:

@@ -11,9 +11,13 @@ can be granted to complaint staff alone)::
 Triggers refuse ``UPDATE``, ``DELETE`` and ``TRUNCATE`` on ``archive_entries`` and let a
 head only move forward one entry at a time, so the application role cannot rewrite
 history; a superuser who bypasses them is still caught by ``verify`` (hashes, links, and
-the head against the last row). An append is one transaction: lock the head row
-(``FOR UPDATE``), check that the entry follows it and that its complaint version is not
-stored yet, insert, move the head. Tables and
+the head against the last row). The columns beside ``document`` are its index: search
+selects by them, checks every row it returns against its document and refuses
+(``ArchiveIndexError``) when they differ; ``verify`` checks every row. A row hidden from a
+search by a changed column is found by ``verify`` only (a check at every search would read
+the whole table); only a role that bypasses the triggers can change one. An append is
+one transaction: lock the head row (``FOR UPDATE``), check that the entry follows it and
+that its complaint version is not stored yet, insert, move the head. Tables and
 triggers are created on first use under an advisory lock. Errors become ``ArchiveError``
 and never quote the URL's password.
 """
@@ -30,15 +34,18 @@ from crmsync.adapters._postgres_session import PostgresSession
 from crmsync.domain.archive_entry import (
     GENESIS,
     ArchiveEntry,
+    ArchiveIndexError,
     ChainConflictError,
     ChainHead,
     DuplicateEntryError,
     EntryHeader,
     EntryNotFoundError,
+    Finding,
     StoredEntry,
     check_profile,
     entry_from_document,
     header_from_dict,
+    make_ref,
     parse_ref,
 )
 from crmsync.errors import ArchiveError
@@ -96,6 +103,17 @@ _DDL = [
     "CREATE TRIGGER archive_heads_no_truncate BEFORE TRUNCATE ON {s}.archive_heads "
     "FOR EACH STATEMENT EXECUTE FUNCTION {s}.archive_refuse()",
 ]
+
+
+_INDEXED = "seq, complaint_id, version, closed_at, charter, entry_hash"
+"""The columns copied from each entry's header, in this order (search selects by them)."""
+
+
+def _column_differences(row: tuple[Any, ...], header: EntryHeader) -> list[str]:
+    """The names of the indexed columns of ``row`` (``_INDEXED`` order) that differ from
+    the entry's header."""
+    names = ("seq", "complaint_id", "version", "closed_at", "charter", "entry_hash")
+    return [n for n, v in zip(names, row, strict=False) if getattr(header, n) != v]
 
 
 class PostgresArchiveStore:
@@ -312,22 +330,84 @@ class PostgresArchiveStore:
                 clauses.append(f"{column} {op} %s")
                 params.append(value)
         query = self._q(
-            "SELECT seq, document FROM {s}.archive_entries WHERE "
+            f"SELECT {_INDEXED}, document FROM {{s}}.archive_entries WHERE "
             + " AND ".join(clauses)
             + " ORDER BY seq"
         )
 
-        def work(conn: psycopg.Connection[Any]) -> list[tuple[int, str]]:
-            return [(int(r[0]), str(r[1])) for r in conn.execute(query, params)]
+        def work(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
+            return [tuple(r) for r in conn.execute(query, params)]
 
         out: list[EntryHeader] = []
-        for seq, document in self._run("search", work):
-            where = f"{self._where} entry {profile}/{seq}"
+        for row in self._run("search", work):
+            where = f"{self._where} entry {profile}/{row[0]}"
             try:
-                out.append(header_from_dict(json.loads(document).get("header"), where))
+                header = header_from_dict(json.loads(row[-1]).get("header"), where)
             except (ValueError, AttributeError) as exc:
                 raise ArchiveError(f"{where}: unreadable ({exc})") from None
+            differ = _column_differences(row, header)
+            if differ:
+                raise ArchiveIndexError(
+                    f"{where}: its {', '.join(differ)} column(s) disagree with the entry; "
+                    "nothing is answered from them. Run 'crmsync archive verify'"
+                )
+            out.append(header)
         return out
+
+    def index_problems(self, profile: str) -> list[Finding]:
+        """Every row whose indexed columns (what search selects by) differ from its entry
+        (rows that cannot be read are left to the chain's walk)."""
+        check_profile(profile)
+        findings: list[Finding] = []
+        after = 0
+        while True:
+            last = after
+
+            def work(conn: psycopg.Connection[Any], last: int = last) -> list[tuple[Any, ...]]:
+                return [
+                    tuple(r)
+                    for r in conn.execute(
+                        self._q(
+                            f"SELECT {_INDEXED}, document FROM {{s}}.archive_entries "
+                            "WHERE profile = %s AND seq > %s ORDER BY seq LIMIT %s"
+                        ),
+                        (profile, last, _PAGE),
+                    )
+                ]
+
+            rows = self._run("index check", work)
+            for row in rows:
+                try:
+                    header = header_from_dict(json.loads(row[-1]).get("header"), "row")
+                except (ValueError, AttributeError, ArchiveError):
+                    continue
+                differ = _column_differences(row, header)
+                if differ:
+                    findings.append(
+                        Finding(
+                            int(row[0]),
+                            make_ref(profile, int(row[0])),
+                            f"the row's {', '.join(differ)} column(s) differ from the entry",
+                        )
+                    )
+            if len(rows) < _PAGE:
+                return findings
+            after = int(rows[-1][0])
+
+    def reindex(self, profile: str) -> int:
+        """Nothing to rebuild when the columns agree with the entries (returns the rows);
+        otherwise ``ArchiveError``: the table refuses ``UPDATE`` (append-only), so the
+        columns are restored by a database administrator (see the project's README)."""
+        problems = self.index_problems(profile)
+        if problems:
+            raise ArchiveError(
+                f"{self._where}: {len(problems)} row(s) of profile '{profile}' have indexed "
+                "columns that differ from their entry (first: "
+                f"{problems[0]}); the append-only table refuses UPDATE, so crmsync cannot "
+                "rewrite them: restore the table from a backup, or have a database "
+                "administrator set the columns from each row's document"
+            )
+        return self.head(profile).seq
 
     def close(self) -> None:
         """Close the connection; later calls raise ``ArchiveError``. Idempotent."""

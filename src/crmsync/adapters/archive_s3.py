@@ -15,7 +15,10 @@ years): nobody, root included, can delete or overwrite that version before then.
 bucket without Object Lock the store works the same and logs once that entries are not
 locked. Index objects and the head are derived: a crash after an entry was put and before
 they were is repaired by the next ``head`` (which probes for entries past the recorded
-head). Errors become ``ArchiveError``; credentials come from boto3's usual chain and never
+head). ``search`` refuses (``ArchiveIndexError``) an index object that is not where its
+header puts it or differs from its entry (one read of the entry per answer); an index
+object removed is found by ``verify`` (which checks every one) and ``reindex`` writes them
+all anew. Errors become ``ArchiveError``; credentials come from boto3's usual chain and never
 appear in messages.
 """
 
@@ -34,11 +37,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from crmsync.domain.archive_entry import (
     ArchiveEntry,
+    ArchiveIndexError,
     ChainConflictError,
     ChainHead,
     DuplicateEntryError,
     EntryHeader,
     EntryNotFoundError,
+    Finding,
     StoredEntry,
     canonical_json,
     check_profile,
@@ -190,11 +195,9 @@ class S3ArchiveStore:
             raise self._fail(f"cannot list {prefix}", exc) from None
 
     def _write_index(self, header: EntryHeader) -> None:
-        base = self._base(header.profile)
         data = canonical_json(header.as_dict())
-        name = f"{header.seq:012d}.json"
-        self._put(f"{base}index/complaint/{quote(header.complaint_id, safe='')}/{name}", data)
-        self._put(f"{base}index/closed/{header.closed_at}/{name}", data)
+        for key in self._index_keys(header):
+            self._put(key, data)
 
     def _read_entry(self, profile: str, seq: int) -> ArchiveEntry | None:
         key = self._entry_key(profile, seq)
@@ -330,6 +333,8 @@ class S3ArchiveStore:
                 header = header_from_dict(json.loads(data), f"s3://{self.bucket}/{key}")
             except ValueError as exc:
                 raise ArchiveError(f"s3://{self.bucket}/{key}: unreadable ({exc})") from None
+            if key not in self._index_keys(header):
+                raise self._disagrees(key, "it is not where its header puts it")
             if header_matches(
                 header,
                 complaint_id=complaint_id,
@@ -339,7 +344,71 @@ class S3ArchiveStore:
                 charter=charter,
             ):
                 found[header.seq] = header
+        for seq, header in found.items():  # one read per answer: never a stale index object
+            entry = self._read_entry(profile, seq)
+            if entry is None or entry.header != header:
+                raise self._disagrees(self._index_keys(header)[0], "it differs from its entry")
         return [found[seq] for seq in sorted(found)]
+
+    def _index_keys(self, header: EntryHeader) -> tuple[str, str]:
+        """Where ``header``'s two index objects belong (by complaint, by closing instant)."""
+        base = self._base(header.profile)
+        name = f"{header.seq:012d}.json"
+        return (
+            f"{base}index/complaint/{quote(header.complaint_id, safe='')}/{name}",
+            f"{base}index/closed/{header.closed_at}/{name}",
+        )
+
+    def _disagrees(self, key: str, why: str) -> ArchiveIndexError:
+        return ArchiveIndexError(
+            f"s3://{self.bucket}/{key}: the index object disagrees with the entries ({why}); "
+            "nothing is answered from it. Run 'crmsync archive verify', then "
+            "'crmsync archive reindex' to rebuild the index from the entries"
+        )
+
+    def index_problems(self, profile: str) -> list[Finding]:
+        """Every index object held against its entry: changed, missing, extra (an object
+        for no entry, or not where its entry's header puts it)."""
+        findings: list[Finding] = []
+        expected: dict[str, EntryHeader] = {}
+        for stored in self.iterate(profile):
+            if stored.entry is not None:
+                for key in self._index_keys(stored.entry.header):
+                    expected[key] = stored.entry.header
+        seen: set[str] = set()
+        for key in self._keys(f"{self._base(profile)}index/"):
+            header = expected.get(key)
+            if header is None:
+                findings.append(Finding(0, key, "an index object for no entry (extra)"))
+                continue
+            seen.add(key)
+            data = self._get(key)
+            if data != canonical_json(header.as_dict()):
+                findings.append(Finding(header.seq, key, "the index object differs from its entry"))
+        for key, header in expected.items():
+            if key not in seen:
+                findings.append(Finding(header.seq, key, "the entry's index object is missing"))
+        return sorted(findings, key=lambda f: f.slot or 1 << 62)
+
+    def reindex(self, profile: str) -> int:
+        """Write both index objects of every readable entry anew and remove index objects
+        for no entry (entries are never touched); returns the entries indexed."""
+        expected: set[str] = set()
+        count = 0
+        for stored in self.iterate(profile):
+            if stored.entry is None or stored.entry.header.seq != stored.slot:
+                continue
+            self._write_index(stored.entry.header)
+            expected.update(self._index_keys(stored.entry.header))
+            count += 1
+        for key in list(self._keys(f"{self._base(profile)}index/")):
+            if key not in expected:
+                try:
+                    self._s3.delete_object(Bucket=self.bucket, Key=key)
+                except (ClientError, BotoCoreError) as exc:
+                    raise self._fail(f"cannot remove {key}", exc) from None
+        log.info("archive_reindexed", profile=profile, entries=count)
+        return count
 
     def close(self) -> None:
         """Close the client's connections."""

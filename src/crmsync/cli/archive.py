@@ -6,8 +6,12 @@ ran them: ``CRMSYNC_ACTOR`` if set, else the operating-system user.
 
 Exit status: 0 done; 1 the archive or the CRM failed (message on standard error);
 2 bad configuration or arguments; 3 (``run``) some records could not be marked;
-4 (``verify``) the chain is broken; 5 (``run``) another process works the
-profile (its lock is named: command, pid, host).
+4 (``verify``) the chain is broken or the index disagrees with it; 5 (``run``,
+``reindex``) another process works the profile (its lock is named: command, pid, host).
+
+``show`` and ``search`` never answer from an index that disagrees with the entries: they
+refuse (exit 1) and point at ``verify`` and ``reindex``. ``show REF`` reads the entry
+itself and needs no index.
 """
 
 from __future__ import annotations
@@ -202,8 +206,9 @@ def verify_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Walk the whole chain: every entry's hashes, every link, the head, and the head the
-    state store witnessed (so a chain cut at its end is found too). Reports the first
-    broken link and every bad entry; exit status 0 when intact, 4 when broken."""
+    state store witnessed (so a chain cut at its end is found too); then every index
+    record against its entry. Reports the first broken link, every bad entry and every
+    index disagreement; exit status 0 when intact, 4 when broken."""
     with _reader(with_witness=True) as (settings, reader):
         report = reader.verify()
     if as_json:
@@ -220,6 +225,13 @@ def verify_cmd(
             console.print(f"first broken link: {report.first_broken}", markup=False)
             for finding in report.bad:
                 console.print(f"  bad: {finding}", markup=False)
+        for finding in report.index_bad:
+            console.print(f"  index: {finding}", markup=False)
+        if report.index_bad:
+            console.print(
+                "the index (what search answers from) disagrees with the entries: "
+                "'crmsync archive reindex' rebuilds it from them"
+            )
         if report.unchecked_bodies:
             console.print(
                 f"{report.unchecked_bodies} encrypted bodies not checked "
@@ -227,6 +239,24 @@ def verify_cmd(
             )
     if not report.ok:
         raise typer.Exit(EXIT_BROKEN)
+
+
+@archive_app.command("reindex")
+def reindex_cmd(wait: WaitOption = "0") -> None:
+    """Rebuild the archive's index (what search answers from) from the entries themselves,
+    after 'crmsync archive verify' reported that it disagrees with them. Entries are
+    never changed. Takes the profile's lock (exit 5 when another process works it)."""
+    import structlog  # noqa: PLC0415
+
+    settings = load_profile()
+    with hold_profile(settings, "crmsync archive reindex", wait), _store(settings) as store:
+        count = store.reindex(settings.profile)
+    structlog.get_logger("crmsync.archive").info(
+        "archive_reindex", profile=settings.profile, actor=actor(), entries=count
+    )
+    Console(highlight=False).print(
+        f"archive of profile {settings.profile}: index rebuilt from {count} entries"
+    )
 
 
 @archive_app.command("show")

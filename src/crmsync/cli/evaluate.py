@@ -6,6 +6,7 @@ import codecs
 import json
 import os
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, suppress
 from pathlib import Path
@@ -292,6 +293,29 @@ def _find(input_path: str, complaint_id: str, charter: Charter) -> tuple[object,
     raise fail(f"no complaint with id '{complaint_id}' in {name}")
 
 
+def _read_from_crm(complaint_id: str) -> tuple[object, str]:
+    """The complaint's record from the profile's CRM (CRMSYNC_PROFILE), as canonical."""
+    from crmsync.bootstrap import build_crm  # noqa: PLC0415 - the CRM adapters, on use
+    from crmsync.cli.sync import load_profile  # noqa: PLC0415
+    from crmsync.errors import CrmSyncError  # noqa: PLC0415
+    from crmsync.mapping.field_mapping import MappingError, load_mapping  # noqa: PLC0415
+    from crmsync.service.complaint_lookup import read_complaint  # noqa: PLC0415
+
+    settings = load_profile()
+    try:
+        mapping = load_mapping(settings.mapping)
+        data = read_complaint(build_crm(settings), mapping, complaint_id)
+    except MappingError as exc:
+        raise fail(f"record {exc.record_id}, field {exc.field}: {exc.message}", 3) from None
+    except CrmSyncError as exc:
+        raise fail(f"profile {settings.profile}: {exc}", 1) from None
+    if data is None:
+        raise fail(
+            f"no complaint with id '{complaint_id}' in the CRM of profile {settings.profile}"
+        )
+    return data, f"CRM record {complaint_id}"
+
+
 def _when(instant: int | None, charter: Charter) -> str:
     if instant is None:
         return "-"
@@ -337,20 +361,31 @@ def _how(charter: Charter, result: ClockResult, complaint: Complaint, now: int) 
 @app.command("explain")
 def explain_cmd(
     charter: CharterOpt,
-    input: Annotated[
-        str,
-        typer.Option(
-            "--input", "-i", help="JSON Lines of canonical complaints; '-' reads standard input."
-        ),
-    ],
     complaint_id: Annotated[str, typer.Option("--id", help="The complaint to explain.")],
-    now: NowOpt,
+    input: Annotated[
+        str | None,
+        typer.Option(
+            "--input",
+            "-i",
+            help="JSON Lines of canonical complaints; '-' reads standard input. Without it "
+            "the record is read from the profile's CRM through the mapping.",
+        ),
+    ] = None,
+    now: Annotated[
+        str | None,
+        typer.Option(
+            "--now", help="Explain as of this instant (ISO-8601 with offset; default: now)."
+        ),
+    ] = None,
 ) -> None:
     """Show every clock of one complaint as a table: start, stop, deadline, warning, state;
     then, clock by clock, how the deadline was counted on the business calendar."""
     loaded = load_charter_or_exit(charter)
-    instant = parse_now(now)
-    data, ref = _find(input, complaint_id, loaded)
+    instant = parse_now(now) if now is not None else int(time.time())
+    if input is None:
+        data, ref = _read_from_crm(complaint_id)
+    else:
+        data, ref = _find(input, complaint_id, loaded)
     try:
         complaint = complaint_from_json(data, loaded.calendar.zone, ref)
         results = evaluate(loaded, complaint, instant)

@@ -22,7 +22,10 @@ def healthcheck_cmd(
     ] = None,
 ) -> None:
     """Exit 0 when the local worker's health endpoint answers 200, else 1."""
-    chosen = port or int(os.environ.get("CRMSYNC_HTTP_PORT", "8080"))
+    text = os.environ.get("CRMSYNC_HTTP_PORT", "8080")
+    if port is None and not (text.strip().isdigit() and 0 < int(text) <= 65535):
+        raise fail(f"configuration: CRMSYNC_HTTP_PORT={text!r} is not a port (1-65535)")
+    chosen = port or int(text)
     path = "/readyz" if ready else "/healthz"
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{chosen}{path}", timeout=5) as answer:

@@ -284,3 +284,94 @@ class _progress:  # noqa: N801 - used as a context manager like a function
 
     def __exit__(self, *exc: object) -> None:
         self._bar.stop()
+
+
+class StatusFilter(StrEnum):
+    BREACHED = "breached"
+    AT_RISK = "at_risk"
+
+
+@app.command("status")
+def status_cmd(
+    *,
+    state: Annotated[
+        StatusFilter | None,
+        typer.Option("--state", help="Only complaints with a clock in this state."),
+    ] = None,
+    clock: Annotated[
+        str | None, typer.Option("--clock", help="Only this clock (with --state: in it).")
+    ] = None,
+    owner: Annotated[str | None, typer.Option("--owner", help="Only this owner's.")] = None,
+    now: Annotated[
+        str | None, typer.Option("--now", help="As of this instant (default: now).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON Lines instead of a table.")] = False,
+) -> None:
+    """The open complaints of the profile (CRMSYNC_PROFILE) from the state store, worst
+    first, with their next due instant. No CRM call."""
+    from crmsync.bootstrap import build_state  # noqa: PLC0415
+    from crmsync.cli.sync import load_profile  # noqa: PLC0415
+    from crmsync.domain.explanation import local_text  # noqa: PLC0415
+    from crmsync.domain.instants import format_instant  # noqa: PLC0415
+    from crmsync.errors import BadComplaintError, CrmSyncError  # noqa: PLC0415
+    from crmsync.service.report_status import open_status, worst_first  # noqa: PLC0415
+
+    settings = load_profile()
+    charter = load_charter_or_exit(settings.charter)
+    if clock is not None and clock not in {c.id for c in charter.clocks}:
+        raise fail(f"--clock: charter {charter.name} has no clock '{clock}'")
+    instant = parse_now(now) if now is not None else int(time.time())
+    errors: list[BadComplaintError] = []
+    try:
+        store = build_state(settings)
+        try:
+            lines = [
+                line
+                for line in open_status(store, charter, settings.profile, instant, errors)
+                if (owner is None or line.owner == owner)
+                and (state is None or line.has(state.value, clock))
+                and (clock is None or clock in line.clocks)
+            ]
+        finally:
+            store.close()
+    except CrmSyncError as exc:
+        raise fail(f"profile {settings.profile}: {exc}", 1) from None
+    for error in errors:
+        print(f"bad complaint {error}", file=sys.stderr)
+    ordered = worst_first(lines)
+    if as_json:
+        for line in ordered:
+            print(
+                json.dumps(
+                    {
+                        "complaint_id": line.complaint_id,
+                        "status": line.status,
+                        "clocks": line.clocks,
+                        "next_due": None
+                        if line.next_due is None
+                        else format_instant(line.next_due),
+                        "owner": line.owner,
+                    },
+                    ensure_ascii=False,
+                )
+            )
+        return
+    from rich.console import Console  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
+
+    table = Table(
+        title=f"{charter.title}: open complaints as of {local_text(charter.calendar, instant)}"
+    )
+    for column in ("complaint", "status", "clocks", "next due", "owner"):
+        table.add_column(column, overflow="fold")
+    style = {"breached": "bold red", "at_risk": "yellow", "on_track": "green", "met": "green"}
+    for line in ordered:
+        table.add_row(
+            line.complaint_id,
+            f"[{style.get(line.status, '')}]{line.status}[/]",
+            ", ".join(f"{c} {s}" for c, s in line.clocks.items() if s not in ("met", "pending")),
+            "-" if line.next_due is None else local_text(charter.calendar, line.next_due),
+            line.owner or "-",
+        )
+    Console().print(table)
+    Console().print(f"[dim]{len(ordered)} open complaint(s)[/dim]")

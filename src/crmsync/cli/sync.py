@@ -38,20 +38,14 @@ app.add_typer(config_app, name="config")
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Settings from the environment and crmsync.toml; exit 2 with the problem if invalid."""
-    from pydantic import ValidationError  # noqa: PLC0415 - settings and logging load on use
-
-    from crmsync.logging_setup import configure_logging  # noqa: PLC0415
-    from crmsync.settings import Settings  # noqa: PLC0415
+    """Settings from the environment and crmsync.toml; exit 2 with the problems if invalid."""
+    from crmsync.logging_setup import configure_logging  # noqa: PLC0415 - loaded on use
+    from crmsync.settings import load_settings as load  # noqa: PLC0415
 
     try:
-        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"CRMSYNC_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
-            for e in exc.errors()
-        )
-        raise fail(f"configuration: {problems}") from None
+        settings = load(**{k: v for k, v in overrides.items() if v is not None})
+    except ConfigError as exc:
+        raise fail(f"configuration: {exc}") from None
     configure_logging(settings.log_format, settings.log_level)
     return settings
 
@@ -90,11 +84,9 @@ def refuse_unknown_profile(runtime: Runtime, *, new_profile: bool) -> None:
     try:
         known = runtime.state.known_profiles()
     except CrmSyncError as exc:
-        runtime.close()
         raise fail(f"{type(exc).__name__}: {exc}", 1) from None
     if new_profile or not known or profile in known:
         return
-    runtime.close()
     raise fail(
         f"CRMSYNC_PROFILE is '{profile}', a profile the state store has never worked; it "
         f"holds {', '.join(repr(k) for k in known)}. Set CRMSYNC_PROFILE to one of those, "
@@ -224,9 +216,9 @@ def sync_cmd(  # noqa: PLR0917 - one parameter per command-line option
         if not dry_run:
             held.enter_context(hold_profile(settings, "crmsync sync --once", wait))
         runtime = _runtime(settings)
-        if single:
-            refuse_unknown_profile(runtime, new_profile=new_profile)
         try:
+            if single:
+                refuse_unknown_profile(runtime, new_profile=new_profile)
             if not as_json and sys.stdout.isatty():
                 report = _run_with_progress(runtime, instant, dry_run)
             else:
@@ -256,7 +248,7 @@ def run_cmd(new_profile: Annotated[bool, NEW_PROFILE_OPTION] = False) -> None:
 
     import structlog  # noqa: PLC0415
 
-    from crmsync.adapters.profile_lock import open_profile_lock  # noqa: PLC0415
+    from crmsync.adapters.profile_lock import ProfileLock, open_profile_lock  # noqa: PLC0415
     from crmsync.bootstrap import build_runtime, system_clock  # noqa: PLC0415
     from crmsync.ops_http import Metrics, OpsServer, Readiness  # noqa: PLC0415
     from crmsync.scheduling import Worker, run_profiles  # noqa: PLC0415 - only this command
@@ -266,25 +258,10 @@ def run_cmd(new_profile: Annotated[bool, NEW_PROFILE_OPTION] = False) -> None:
     try:
         profiles = settings.profile_settings()
     except ValueError as exc:
-        raise fail(f"crmsync.toml: {exc}") from None
+        raise fail(f"configuration: {exc}") from None
     runtimes: list[Runtime] = []
-    for profile in profiles:
-        try:  # one broken profile never stops the others
-            runtimes.append(build_runtime(profile, hook=crash_hook_from_env()))
-        except CrmSyncError as exc:
-            log.error("profile_unavailable", profile=profile.profile, error=str(exc))
-    if not runtimes:
-        raise fail("no profile could be started (see the errors above)")
-    if not settings.profiles:
-        for runtime in runtimes:
-            refuse_unknown_profile(runtime, new_profile=new_profile)
-    stop = threading.Event()
+    locks: dict[str, ProfileLock] = {}
     metrics = Metrics()
-    # each profile's lock lives beside its state, where its one-off commands take it too
-    locks = {
-        r.settings.profile: open_profile_lock(r.settings.state_url_value, r.settings.data_dir)
-        for r in runtimes
-    }
     readiness = Readiness(
         interval=max(p.sync_interval for p in profiles),
         clock=time.time,
@@ -292,7 +269,33 @@ def run_cmd(new_profile: Annotated[bool, NEW_PROFILE_OPTION] = False) -> None:
         started_at=time.time(),
         owned=lambda: {p for p, lock in locks.items() if lock.held(p)},
     )
-    server = OpsServer(settings.http_port, metrics, readiness)
+    try:  # the port is configuration: checked before any profile is opened
+        server = OpsServer(settings.http_port, metrics, readiness)
+    except ConfigError as exc:
+        raise fail(f"configuration: {exc}") from None
+    for profile in profiles:
+        try:  # one broken profile never stops the others
+            runtimes.append(build_runtime(profile, hook=crash_hook_from_env()))
+        except CrmSyncError as exc:
+            log.error("profile_unavailable", profile=profile.profile, error=str(exc))
+    if not runtimes:
+        server.stop()
+        raise fail("no profile could be started (see the errors above)")
+    if not settings.profiles:
+        for runtime in runtimes:
+            try:
+                refuse_unknown_profile(runtime, new_profile=new_profile)
+            except typer.Exit:
+                server.stop()
+                for opened in runtimes:
+                    opened.close()
+                raise
+    stop = threading.Event()
+    # each profile's lock lives beside its state, where its one-off commands take it too
+    for r in runtimes:
+        locks[r.settings.profile] = open_profile_lock(
+            r.settings.state_url_value, r.settings.data_dir
+        )
     server.start()
     workers = [
         Worker(
@@ -321,7 +324,9 @@ def demo_cmd(
     charter: Annotated[
         str,
         typer.Option(
-            "--charter", help="Bundled charter: aston, the-square-mile, studijob, kilkenny."
+            "--charter",
+            help="Bundled charter: aston, the-square-mile, studijob, kilkenny, fca-disp, "
+            "housing-ombudsman, cbi-cpc.",
         ),
     ] = "aston",
     count: Annotated[
@@ -453,7 +458,9 @@ def check_cmd(
         pairs += configured
         if settings_problem:
             problems += 1
-            err.print(f"configuration: {settings_problem}", highlight=False, markup=False)
+            err.print(
+                f"configuration: {settings_problem}", highlight=False, markup=False, soft_wrap=True
+            )
     console = Console()
     loaded_mappings: list[FieldMapping] = []
     for check in check_files(charter_files, mapping_files, pairs):
@@ -489,18 +496,11 @@ def check_cmd(
 def _configured_pairs() -> tuple[list[tuple[Path, Path]], str | None]:
     """The (charter, mapping) of the settings, or of each configured profile; and the
     configuration problem that stopped reading them, if any."""
-    from pydantic import ValidationError  # noqa: PLC0415
-
-    from crmsync.settings import Settings  # noqa: PLC0415
+    from crmsync.settings import load_settings as load  # noqa: PLC0415
 
     try:
-        profiles = Settings().profile_settings()
-    except ValidationError as exc:
-        return [], "; ".join(
-            f"CRMSYNC_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
-            for e in exc.errors()
-        )
-    except ValueError as exc:
+        profiles = load().profile_settings()
+    except ValueError as exc:  # ConfigError: unknown keys, bad values, bad JSON
         return [], str(exc)
     return [(p.charter, p.mapping) for p in profiles], None
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -51,6 +51,11 @@ class ChainConflictError(ArchiveError):
 
 class DuplicateEntryError(ChainConflictError):
     """An append of a complaint version the chain holds already: look it up and use it."""
+
+
+class ArchiveIndexError(ArchiveError):
+    """A store's index (what search answers from) disagrees with its entries: nothing is
+    answered from it until it is rebuilt from the entries (``crmsync archive reindex``)."""
 
 
 class EntryNotFoundError(ArchiveError, LookupError):
@@ -327,9 +332,11 @@ class ChainReport:
     """The outcome of walking a chain.
 
     ``first_broken`` is the first slot from which the chain can no longer be trusted;
-    ``bad`` every finding, in order; ``unchecked_bodies`` counts encrypted bodies whose
-    content hash could not be checked (no key given); ``witness`` the head recorded apart
-    from the archive that the chain was held against (None: none was given).
+    ``bad`` every finding, in order; ``index_bad`` every way the store's index (what
+    search answers from) disagrees with the entries; ``unchecked_bodies`` counts
+    encrypted bodies whose content hash could not be checked (no key given); ``witness``
+    the head recorded apart from the archive that the chain was held against (None: none
+    was given).
     """
 
     profile: str
@@ -339,10 +346,11 @@ class ChainReport:
     first_broken: Finding | None = None
     bad: list[Finding] = field(default_factory=list)
     unchecked_bodies: int = 0
+    index_bad: list[Finding] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.bad
+        return not self.bad and not self.index_bad
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -353,6 +361,7 @@ class ChainReport:
             "witness": None if self.witness is None else self.witness.seq,
             "first_broken": None if self.first_broken is None else str(self.first_broken),
             "bad": [str(f) for f in self.bad],
+            "index_bad": [str(f) for f in self.index_bad],
             "unchecked_bodies": self.unchecked_bodies,
         }
 
@@ -461,6 +470,80 @@ class ChainVerifier:
         elif head.seq and self._prev is not None and head.entry_hash != self._prev:
             self._bad(0, f"the head's hash does not match entry {last}")
         return self.report
+
+
+def compare_index(
+    lines: Iterable[tuple[int, EntryHeader | None, str | None]],
+    entries: Iterable[StoredEntry],
+    header_of: Callable[[int], EntryHeader],
+    profile: str,
+) -> list[Finding]:
+    """Hold an index (``(line number, header or None, why not)`` in file order) against the
+    entries (``StoredEntry`` in slot order): a line that is not a header, a line that
+    differs from its entry, a line for no entry (extra), an entry with no line (missing),
+    a line out of order. ``header_of(seq)`` reads one entry's header for a line out of
+    order (``EntryNotFoundError`` when there is none). Findings are at the entry's slot
+    (0 when there is none) and name the line."""
+    findings: list[Finding] = []
+    missing: dict[int, Finding] = {}
+    walk = iter(entries)
+    current: StoredEntry | None = next(walk, None)
+    last = 0
+
+    def ref(seq: int) -> str:
+        return make_ref(profile, seq)
+
+    def differs(line: int, header: EntryHeader, entry: EntryHeader) -> Finding | None:
+        if header == entry:
+            return None
+        fields = [k for k, v in header.as_dict().items() if entry.as_dict().get(k) != v]
+        return Finding(
+            header.seq,
+            ref(header.seq),
+            f"index line {line} differs from the entry in {', '.join(fields)}",
+        )
+
+    for number, header, problem in lines:
+        if header is None:
+            findings.append(Finding(0, "index", f"line {number} is not a header ({problem})"))
+            continue
+        seq = header.seq
+        if seq <= last:
+            what = (
+                f"index line {number} lists entry {seq} out of order (after entry {last})"
+                if missing.pop(seq, None) is not None
+                else f"index line {number} repeats entry {seq}"
+            )
+            findings.append(Finding(seq, ref(seq), what))
+            try:
+                found = differs(number, header, header_of(seq))
+            except EntryNotFoundError:
+                found = Finding(0, ref(seq), f"index line {number} lists no entry (extra line)")
+            if found is not None:
+                findings.append(found)
+            continue
+        while current is not None and current.slot < seq:
+            if current.slot > last:
+                missing[current.slot] = Finding(
+                    current.slot, ref(current.slot), "the entry has no index line (missing)"
+                )
+            current = next(walk, None)
+        if current is None or current.slot != seq:
+            findings.append(
+                Finding(0, ref(seq), f"index line {number} lists no entry (extra line)")
+            )
+        elif current.entry is not None:
+            found = differs(number, header, current.entry.header)
+            if found is not None:
+                findings.append(found)
+        last = seq
+    while current is not None:
+        if current.slot > last:
+            missing[current.slot] = Finding(
+                current.slot, ref(current.slot), "the entry has no index line (missing)"
+            )
+        current = next(walk, None)
+    return sorted([*findings, *missing.values()], key=lambda f: f.slot or 1 << 62)
 
 
 def header_matches(

@@ -162,7 +162,7 @@ class FieldSpec(_Strict):
         default=None, description="characters of a text field (default 255; long text 32768)"
     )
     reference_to: FieldName = Field(default="User", description="the object a lookup points at")
-    description: str | None = Field(
+    description: Annotated[str, Field(max_length=1000)] | None = Field(
         default=None, description="what the field holds (the org's field description)"
     )
     labels: dict[str, str] = Field(

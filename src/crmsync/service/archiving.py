@@ -37,8 +37,11 @@ Hook steps (crash tests kill the process there): ``queued``, ``watermark``, ``ap
 
 **Encryption at rest** (optional): with a key, entry bodies are stored sealed with
 AES-256-GCM (random 96-bit nonce, the header's link fields as associated data); hashes are
-over the plaintext. Without the key a sealed body cannot be read; with another key reading
-fails with ``WrongArchiveKeyError`` naming both key ids (never the key).
+over the plaintext. Each sealed body names its key's id. Keys rotate: new entries use the
+current key, older ones open with the key they name from the old keys given
+(``CRMSYNC_ARCHIVE_KEYS``); entries are never re-encrypted (they are append-only). Without
+the key a sealed body cannot be read; with none of the right keys reading fails with
+``WrongArchiveKeyError`` naming the key ids (never a key).
 """
 
 from __future__ import annotations
@@ -109,42 +112,83 @@ class WrongArchiveKeyError(ArchiveError):
     """An entry was sealed with another key than the one given."""
 
 
-class EntryCipher:
-    """AES-256-GCM sealing of entry bodies with one 32-byte key.
+def key_id_of(key: bytes) -> str:
+    """The id an entry sealed with ``key`` carries: 16 hex digits of a SHA-256 of the key
+    (never the key)."""
+    return sha256_hex(b"crmsync-archive-key:" + key)[:16]
 
-    ``key_id`` (16 hex digits of a SHA-256 of the key) is stored with each sealed body so
-    that a wrong key is told apart from an altered body; the key itself is never stored,
-    printed or logged.
+
+def _decode_key(text: str, name: str) -> bytes:
+    """A base64 32-byte key; ``ConfigError`` naming the setting (never quoting the value)."""
+    try:
+        key = base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise ConfigError(f"{name} is not valid base64") from None
+    if len(key) != KEY_BYTES:
+        raise ConfigError(
+            f"{name} must decode to {KEY_BYTES} bytes, not {len(key)} "
+            "(make one with: openssl rand -base64 32)"
+        )
+    return key
+
+
+class EntryCipher:
+    """AES-256-GCM sealing of entry bodies: new entries with one 32-byte key, reading with
+    that key or any of ``old_keys`` (the keys used before a rotation).
+
+    ``key_id`` (``key_id_of``) is stored with each sealed body, so that an entry names the
+    key it was sealed with and the right key is picked to open it, and a missing key is
+    told apart from an altered body; keys are never stored, printed or logged. With no
+    ``key`` (only old keys) the cipher reads but does not seal.
     """
 
     ALGORITHM = "AES-256-GCM"
 
-    def __init__(self, key: bytes) -> None:
-        if len(key) != KEY_BYTES:
-            raise ConfigError(f"CRMSYNC_ARCHIVE_KEY must be {KEY_BYTES} bytes, got {len(key)}")
-        self._aead = AESGCM(key)
-        self.key_id = sha256_hex(b"crmsync-archive-key:" + key)[:16]
+    def __init__(self, key: bytes | None, *, old_keys: Sequence[bytes] = ()) -> None:
+        self._readers: dict[str, AESGCM] = {}
+        self._aead: AESGCM | None = None
+        self.key_id: str | None = None
+        if key is not None:
+            if len(key) != KEY_BYTES:
+                raise ConfigError(f"CRMSYNC_ARCHIVE_KEY must be {KEY_BYTES} bytes, got {len(key)}")
+            self._aead = AESGCM(key)
+            self.key_id = key_id_of(key)
+            self._readers[self.key_id] = self._aead
+        for n, old in enumerate(old_keys, 1):
+            if len(old) != KEY_BYTES:
+                raise ConfigError(
+                    f"CRMSYNC_ARCHIVE_KEYS: key {n} must be {KEY_BYTES} bytes, got {len(old)}"
+                )
+            self._readers.setdefault(key_id_of(old), AESGCM(old))
 
     def __repr__(self) -> str:
-        return f"EntryCipher(key_id={self.key_id!r})"
+        return f"EntryCipher(key_id={self.key_id!r}, reads={sorted(self._readers)!r})"
+
+    @property
+    def key_ids(self) -> list[str]:
+        """The ids of every key this cipher can open entries with."""
+        return sorted(self._readers)
 
     @classmethod
-    def from_base64(cls, text: str) -> EntryCipher:
-        """The cipher of a base64 key (``CRMSYNC_ARCHIVE_KEY``); ``ConfigError`` if it is not
-        base64 of exactly 32 bytes (the message never quotes the value)."""
-        try:
-            key = base64.b64decode(text.strip(), validate=True)
-        except (binascii.Error, ValueError):
-            raise ConfigError("CRMSYNC_ARCHIVE_KEY is not valid base64") from None
-        if len(key) != KEY_BYTES:
-            raise ConfigError(
-                f"CRMSYNC_ARCHIVE_KEY must decode to {KEY_BYTES} bytes, not {len(key)} "
-                "(make one with: openssl rand -base64 32)"
-            )
-        return cls(key)
+    def from_base64(cls, text: str | None, old: str | None = None) -> EntryCipher:
+        """The cipher of ``CRMSYNC_ARCHIVE_KEY`` (a base64 key, or None/empty: read only)
+        and ``CRMSYNC_ARCHIVE_KEYS`` (base64 keys separated by commas, spaces or lines);
+        ``ConfigError`` naming the setting and the key's position, never its value."""
+        key = _decode_key(text, "CRMSYNC_ARCHIVE_KEY") if text and text.strip() else None
+        parts = (old or "").replace(",", " ").split()
+        olds = [_decode_key(p, f"CRMSYNC_ARCHIVE_KEYS: key {n}") for n, p in enumerate(parts, 1)]
+        if key is None and not olds:
+            raise ConfigError("CRMSYNC_ARCHIVE_KEY is empty")
+        return cls(key, old_keys=olds)
 
     def seal(self, header: EntryHeader, body: dict[str, Any]) -> ArchiveEntry:
-        """The entry with ``body`` encrypted (bound to the header's link fields)."""
+        """The entry with ``body`` encrypted with the current key (bound to the header's
+        link fields); ``ConfigError`` when only old keys were given."""
+        if self._aead is None or self.key_id is None:
+            raise ConfigError(
+                "CRMSYNC_ARCHIVE_KEYS holds keys to read old entries with, but "
+                "CRMSYNC_ARCHIVE_KEY (the key new entries are sealed with) is not set"
+            )
         nonce = os.urandom(12)
         ciphertext = self._aead.encrypt(
             nonce, canonical_json(body), canonical_json(header.link_fields())
@@ -160,22 +204,25 @@ class EntryCipher:
         )
 
     def open(self, entry: ArchiveEntry) -> dict[str, Any]:
-        """The plaintext body of a sealed entry; ``WrongArchiveKeyError`` for another key,
-        ``ArchiveError`` for a body that fails authentication (altered)."""
+        """The plaintext body of a sealed entry, opened with the key it names;
+        ``WrongArchiveKeyError`` when no key given has that id, ``ArchiveError`` for a body
+        that fails authentication (altered)."""
         sealed = entry.sealed or {}
         if sealed.get("alg") != self.ALGORITHM:
             raise ArchiveError(f"entry {entry.ref}: unknown encryption {sealed.get('alg')!r}")
-        if sealed.get("key_id") != self.key_id:
+        aead = self._readers.get(str(sealed.get("key_id")))
+        if aead is None:
+            olds = [k for k in self.key_ids if k != self.key_id]
             raise WrongArchiveKeyError(
                 f"entry {entry.ref} was sealed with key {sealed.get('key_id')}, but "
-                f"CRMSYNC_ARCHIVE_KEY is key {self.key_id}: wrong key"
+                f"CRMSYNC_ARCHIVE_KEY is key {self.key_id or '(none)'}"
+                + (f" and CRMSYNC_ARCHIVE_KEYS holds {', '.join(olds)}" if olds else "")
+                + ": wrong key (after a rotation, put the old key in CRMSYNC_ARCHIVE_KEYS)"
             )
         try:
             nonce = base64.b64decode(sealed.get("nonce", ""), validate=True)
             ciphertext = base64.b64decode(sealed.get("ciphertext", ""), validate=True)
-            plain = self._aead.decrypt(
-                nonce, ciphertext, canonical_json(entry.header.link_fields())
-            )
+            plain = aead.decrypt(nonce, ciphertext, canonical_json(entry.header.link_fields()))
             body = json.loads(plain.decode("utf-8"))
         except (InvalidTag, binascii.Error, ValueError):
             raise ArchiveError(
@@ -193,7 +240,8 @@ def open_body(entry: ArchiveEntry, cipher: EntryCipher | None) -> dict[str, Any]
         return dict(entry.body)
     if cipher is None:
         raise ArchiveKeyMissingError(
-            f"entry {entry.ref} is encrypted: set CRMSYNC_ARCHIVE_KEY to read it"
+            f"entry {entry.ref} is encrypted: set CRMSYNC_ARCHIVE_KEY to read it (or "
+            "CRMSYNC_ARCHIVE_KEYS for a key used before a rotation)"
         )
     return cipher.open(entry)
 
@@ -220,7 +268,8 @@ def verify_archive(
     witness: ChainHead | None = None,
 ) -> ChainReport:
     """Walk the profile's whole chain and check every entry and link (and, given the
-    ``witness`` the state store recorded, that the chain still reaches it unchanged).
+    ``witness`` the state store recorded, that the chain still reaches it unchanged); then
+    hold the store's index against the entries (``ChainReport.index_bad``).
 
     The head is read first and entries appended during the walk are left out. Bodies
     sealed with no key given are counted as unchecked (links and header hashes are still
@@ -248,7 +297,9 @@ def verify_archive(
             except ArchiveError as exc:
                 problem = str(exc)
         verifier.add(stored, body, problem)
-    return verifier.finish(head)
+    report = verifier.finish(head)
+    report.index_bad = archive.index_problems(profile)
+    return report
 
 
 # ----------------------------------------------------------------------------- archiving

@@ -8,7 +8,8 @@ The hot path is tuned (about 30,000 Aston complaints a second on two cores) with
 touching the meaning: a file-like source is read in blocks of whole lines that travel
 to the workers as one string, each worker returns its output as one string, and the
 output lines are assembled from per-charter constants. The text is byte for byte what
-``result_line`` gives, and bad lines get the same messages as ``json.loads`` gives.
+``result_line`` gives, and bad lines get the same messages as ``json.loads`` gives (lines
+are decoded by msgspec; a line it refuses is decoded again by ``json.loads``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from itertools import chain, islice
 from typing import IO, Any, Protocol
+
+import msgspec
 
 from crmsync.domain.charter import Charter
 from crmsync.domain.complaint import Complaint, complaint_from_json
@@ -174,8 +177,9 @@ class _LineWriter:
                 out.append(head + self._tail(r))
 
 
-# what json.loads runs, minus its checks (typeshed does not declare the attribute)
-_scan_json: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+# msgspec reads a line about twice as fast as json.loads and gives the same values for
+# every line it accepts (integers of any size included); what it refuses goes to json.loads
+_decode_json: Callable[[str], Any] = msgspec.json.Decoder().decode
 
 
 def located(exc: BadComplaintError, ref: str) -> BadComplaintError:
@@ -197,17 +201,16 @@ def read_complaints(
     it, since json.loads's message counts that newline.
     """
     zone = charter.calendar.zone
-    scan = _scan_json
+    decode = _decode_json
     for i, line in enumerate(lines):
         if not line or line.isspace():
             continue
         data: Any
         try:
-            data, end = scan(line, 0)
-            if end != len(line):
-                raise ValueError("extra data")
-        except (StopIteration, ValueError, RecursionError):
-            # not plain JSON: json.loads decides, with its own message
+            data = decode(line)
+        except (msgspec.DecodeError, RecursionError):
+            # not plain JSON (or JSON that msgspec reads otherwise, such as 1e400 or NaN):
+            # json.loads decides, with its own message
             try:
                 data = json.loads(as_read(i))
             except ValueError as exc:

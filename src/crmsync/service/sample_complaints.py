@@ -87,6 +87,33 @@ _PROFILES: dict[str, _Profile] = {
         "Tz",
         False,
     ),
+    "fca-disp": _Profile(  # a UK bank or insurer
+        0,
+        _WEEKDAYS_9_TO_5,
+        "GB",
+        "ENG",
+        (("phone", 0.40), ("email", 0.25), ("web", 0.20), ("letter", 0.10), ("in_person", 0.05)),
+        "Fc",
+        False,
+    ),
+    "housing-ombudsman": _Profile(  # a social landlord in England
+        0,
+        _WEEKDAYS_9_TO_5,
+        "GB",
+        "ENG",
+        (("phone", 0.40), ("email", 0.25), ("web", 0.20), ("letter", 0.08), ("in_person", 0.07)),
+        "Hm",
+        False,
+    ),
+    "cbi-cpc": _Profile(  # an Irish bank or insurer
+        0,
+        _WEEKDAYS_9_TO_5,
+        "IE",
+        None,
+        (("phone", 0.35), ("email", 0.30), ("web", 0.20), ("letter", 0.10), ("in_person", 0.05)),
+        "Cb",
+        False,
+    ),
 }
 
 CHARTERS: tuple[str, ...] = tuple(_PROFILES)
@@ -164,11 +191,46 @@ _DESCRIPTIONS: dict[str, tuple[str, ...]] = {
         "Illegal dumping at the bring bank has not been cleared.",
         "Library opening hours were changed without any notice.",
     ),
+    "fca-disp": (
+        "A direct debit was taken twice from my current account this month.",
+        "My car insurance claim has not been settled after the assessor's visit.",
+        "I was charged an arrears fee although my mortgage payment was made on time.",
+        "The bank blocked my card abroad and nobody answered the fraud line.",
+        "My ISA transfer has taken far longer than the time I was promised.",
+        "I was not told about the early repayment charge on my loan.",
+        "A card payment I disputed has not been refunded.",
+        "The interest rate on my savings account changed without notice.",
+    ),
+    "housing-ombudsman": (
+        "Damp and mould in the bedroom have come back since the last repair.",
+        "The boiler has been broken for two weeks and the repair was cancelled twice.",
+        "A repair appointment was missed and nobody told me.",
+        "Anti-social behaviour from the neighbouring flat has not been dealt with.",
+        "My service charge went up without any explanation.",
+        "The communal door entry system has not worked for a month.",
+        "The leak from the flat above has damaged my ceiling.",
+        "The contractor left my kitchen unfinished.",
+    ),
+    "cbi-cpc": (
+        "My mortgage repayment went up after the tracker rate was changed.",
+        "The travel insurance claim was refused without a reason.",
+        "Fees were charged on my current account that were never explained to me.",
+        "My card was declined and the bank took a week to unblock it.",
+        "The credit union loan top-up was refused without a reason.",
+        "My motor insurance renewal premium doubled with no claims made.",
+        "A transfer to my own account in another bank never arrived.",
+        "The bank did not tell me my fixed rate was ending.",
+    ),
 }
 _IRISH_DESCRIPTIONS = (
     "Níor bailíodh an bruscar ar ár mbóthar an tseachtain seo.",
     "Tá poll mór sa bhóthar taobh amuigh de mo theach.",
     "Níl aon fhreagra faighte agam ar mo ríomhphost.",
+)
+_IRISH_FINANCE_DESCRIPTIONS = (
+    "Gearradh táille ar mo chuntas reatha nár míníodh dom riamh.",
+    "Diúltaíodh d'éileamh árachais taistil gan chúis.",
+    "Níl aon fhreagra faighte agam ar mo ríomhphost faoi mo mhorgáiste.",
 )
 _EN_FOLLOW_UPS = (
     "",
@@ -283,8 +345,9 @@ class _Generator:
         )
         self.remote = tuple(c for c, _ in profile.channels if c in ("email", "web"))
         dutch = profile.dutch
-        first_names = _NL_FIRST if dutch else _IE_FIRST if name == "kilkenny" else _EN_FIRST
-        last_names = _NL_LAST if dutch else _IE_LAST if name == "kilkenny" else _EN_LAST
+        irish = name in ("kilkenny", "cbi-cpc")
+        first_names = _NL_FIRST if dutch else _IE_FIRST if irish else _EN_FIRST
+        last_names = _NL_LAST if dutch else _IE_LAST if irish else _EN_LAST
         self.people = tuple(f"{a} {b}" for a in first_names for b in last_names)
         staff = 6 + int(self.r() * 6)
         self.staff_ids = tuple(self._user_id() for _ in range(staff))
@@ -724,12 +787,167 @@ class _Generator:
         self._closed(events, decided, self.next_working[self._day_of(decided)], 0.85)
         return self._finish(events, attributes)
 
+    # ------------------------------------------------------------------ regulated charters
+    def fca_disp(self, index: int, count: int) -> SampleComplaint:
+        """A UK bank: many complaints settled within three business days (summary
+        resolution), the rest answered within eight weeks, some with a holding response."""
+        r, between, after = self.r, self._between, self._after
+        received, _, k0, channel = self._received(index, count)
+        events: dict[str, int | list[int]] = {"received": received}
+        attributes = self._attributes(channel, "client")
+        last = received
+        u = r()
+        if u < 0.45:  # settled quickly: acknowledged and resolved by the third business day
+            k = k0 + (int(r() * 4) if r() < 0.92 else between(4, 6))
+            last = events["acknowledged"] = after(last, k0 + int(r() * 2))
+            last = events["decision"] = after(last, max(k, self.next_working[self._day_of(last)]))
+            self._closed(events, last, self.next_working[self._day_of(last)], 0.9)
+            return self._finish(events, attributes)
+        u = r()
+        if u < 0.88:
+            last = events["acknowledged"] = after(last, k0 + int(r() * 3))
+        elif u < 0.96:
+            last = events["acknowledged"] = after(last, k0 + between(5, 9))  # late
+        u = r()
+        if u < 0.78:  # final response within eight weeks (40 business days), most in 2-6
+            decided = after(last, k0 + (between(6, 30) if r() < 0.8 else between(31, 38)))
+        elif u < 0.9:  # takes longer: a holding response by week 8, mostly in time
+            late_holding = r() < 0.15
+            k = k0 + (between(41, 44) if late_holding else between(33, 39))
+            last = events["holding_response"] = after(last, k)
+            if r() < 0.3:  # still open
+                return self._finish(events, attributes)
+            decided = after(last, k + between(5, 25))
+        elif u < 0.96:  # late, with no holding response
+            decided = after(last, k0 + between(42, 55))
+        else:  # still open, nothing sent
+            return self._finish(events, attributes)
+        events["decision"] = decided
+        self._closed(events, decided, self.next_working[self._day_of(decided)], 0.9)
+        return self._finish(events, attributes)
+
+    def housing_ombudsman(self, index: int, count: int) -> SampleComplaint:
+        """A social landlord: stage 1 acknowledged and answered (sometimes after a notified
+        extension), a fifth escalated to stage 2 with its own acknowledgement and extension."""
+        r, between, after = self.r, self._between, self._after
+        received, _, k0, channel = self._received(index, count)
+        events: dict[str, int | list[int]] = {"received": received}
+        attributes = self._attributes(channel, "citizen")
+        attributes["level"] = 1
+        u = r()
+        if u < 0.85:
+            k = k0 + int(r() * 5)
+        elif u < 0.95:
+            k = k0 + between(6, 9)  # acknowledged late
+        else:
+            return self._finish(events, attributes)  # not yet logged
+        last = events["acknowledged"] = after(received, k)
+        u = r()
+        if u < 0.68:  # stage 1 response within 10 working days
+            k += between(1, 9)
+        elif u < 0.86:  # extended with reasons, by up to 10 more working days
+            notice = k + (between(5, 10) if r() < 0.9 else between(11, 12))
+            last = events["extended"] = after(last, notice)
+            k = notice + (between(2, 9) if r() < 0.85 else between(11, 14))
+        elif u < 0.96:  # late, no extension
+            k += between(11, 16)
+        else:
+            return self._finish(events, attributes)  # stage 1 still open
+        last = events["feedback"] = after(last, k)
+        if r() >= 0.2:  # the resident accepts the stage 1 response
+            self._closed(events, last, k + between(5, 15), 0.9)
+            return self._finish(events, attributes)
+        attributes["level"] = 2
+        attributes["manager"] = self.managers[int(r() * len(self.managers))]
+        k += between(2, 15)
+        last = events["escalated_l2"] = after(last, k)
+        u = r()
+        if u < 0.88:
+            k += int(r() * 5)
+        elif u < 0.96:
+            k += between(6, 8)
+        else:
+            return self._finish(events, attributes)
+        last = events["escalation_acknowledged"] = after(last, k)
+        u = r()
+        if u < 0.65:  # stage 2 final response within 20 working days
+            k += between(4, 19)
+        elif u < 0.85:  # extended with reasons, by up to 20 more working days
+            notice = k + (between(12, 20) if r() < 0.9 else between(21, 23))
+            last = events["escalation_extended"] = after(last, notice)
+            k = notice + (between(3, 19) if r() < 0.85 else between(21, 26))
+        elif u < 0.95:
+            k += between(21, 30)  # late, no extension
+        else:
+            return self._finish(events, attributes)
+        last = events["decision"] = after(last, k)
+        self._closed(events, last, k, 0.9)
+        return self._finish(events, attributes)
+
+    def cbi_cpc(self, index: int, count: int) -> SampleComplaint:
+        """An Irish firm: acknowledged in five business days, written updates every 20,
+        resolved within 40 or a holding response; the outcome letter after the
+        investigation. Some customers deal in Irish."""
+        r, between, after = self.r, self._between, self._after
+        received, _, k0, channel = self._received(index, count)
+        events: dict[str, int | list[int]] = {"received": received}
+        attributes = self._attributes(channel, "client")
+        u = r()
+        if u < 0.85:
+            attributes["language"] = "en"
+        elif u < 0.95:
+            attributes["language"] = "ga"
+            if r() < 0.6:
+                attributes["description"] = self._pick(_IRISH_FINANCE_DESCRIPTIONS)
+        last = received
+        u = r()
+        if u < 0.88:
+            last = events["acknowledged"] = after(last, k0 + int(r() * 4))
+        elif u < 0.96:
+            last = events["acknowledged"] = after(last, k0 + between(6, 9))  # late
+        u = r()
+        if u < 0.45:  # resolved within 20 business days: no update needed
+            completed = k0 + between(1, 14)
+        elif u < 0.85:  # updates every 15-20 business days, resolved within 40
+            completed = k0 + between(21, 38)
+        elif u < 0.96:  # beyond 40 business days: a holding response, mostly in time
+            completed = k0 + between(45, 70)
+        else:
+            completed = -1  # stalled
+        horizon = completed if completed >= 0 else k0 + between(20, 45)
+        updates: list[int] = []
+        k = k0
+        while True:
+            k += between(15, 20) if r() < 0.88 else between(21, 25)
+            if k >= horizon:
+                break
+            last = after(last, k)
+            updates.append(last)
+        if updates:
+            events["customer_update"] = updates
+        if completed > k0 + 40 or (completed < 0 and horizon > k0 + 38):
+            holding = k0 + (between(36, 40) if r() < 0.85 else between(41, 44))
+            last = events["holding_response"] = after(last, holding)
+        if completed < 0:
+            return self._finish(events, attributes)
+        completed = max(completed, self.next_working[self._day_of(last)])
+        last = events["investigation_completed"] = after(last, completed)
+        if r() < 0.04:  # outcome letter not sent yet
+            return self._finish(events, attributes)
+        k = completed + (int(r() * 5) if r() < 0.9 else between(6, 9))
+        last = events["decision"] = after(last, k)
+        self._closed(events, last, k, 0.9)
+        return self._finish(events, attributes)
+
 
 _BUILDERS: dict[str, Callable[[_Generator, int, int], SampleComplaint]] = {
     "aston": _Generator.aston,
     "the-square-mile": _Generator.the_square_mile,
     "studijob": _Generator.studijob,
     "kilkenny": _Generator.kilkenny,
+    "fca-disp": _Generator.fca_disp,
+    "housing-ombudsman": _Generator.housing_ombudsman,
+    "cbi-cpc": _Generator.cbi_cpc,
 }
 
 

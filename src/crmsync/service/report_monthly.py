@@ -1,0 +1,71 @@
+"""Last month's report, written by the worker on the first day of each month.
+
+The month is the charter's local calendar month before the one ``now`` falls in; the
+report covers the clock instances due in it, per ISO week (the month is the total), from
+the profile's state store and archive. It is written as ``<profile>-<YYYY-MM>.html`` and
+``.json`` into the report folder, each file replaced whole (written aside, then renamed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from crmsync.domain.charter import Charter
+from crmsync.domain.report import Period
+from crmsync.ports import ArchiveStore, StateStore
+from crmsync.service.archiving import EntryCipher
+from crmsync.service.report_page import PageSource
+from crmsync.service.report_source import stored_canonicals, stored_complaints
+from crmsync.service.report_stream import (
+    ReportRequest,
+    empty_partial,
+    report_complaints,
+    report_document,
+)
+
+
+def last_month(charter: Charter, now: int) -> tuple[date, date]:
+    """The first and last local date of the month before the one ``now`` is in."""
+    today = datetime.fromtimestamp(now, charter.calendar.zone).date()
+    last = today.replace(day=1) - timedelta(days=1)
+    return last.replace(day=1), last
+
+
+def write_monthly_report(
+    charter: Charter,
+    state: StateStore,
+    archive: ArchiveStore | None,
+    *,
+    profile: str,
+    now: int,
+    folder: Path,
+    cipher: EntryCipher | None = None,
+) -> list[Path]:
+    """Write last month's report (HTML and JSON) into ``folder``; return the two paths."""
+    from crmsync.service.report_html import render_html  # noqa: PLC0415 - matplotlib, on use
+
+    first, last = last_month(charter, now)
+    request = ReportRequest(charter, first, last, now, Period.WEEK)
+    partial = empty_partial(request)
+    canonicals = stored_canonicals(state, archive, profile, cipher)
+    report_complaints(
+        request, stored_complaints(canonicals, charter.calendar.zone, partial.errors), partial
+    )
+    document = report_document(request, partial)
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"{profile}-{first:%Y-%m}"
+    source = f"profile {profile} (state store and archive)"
+    written = []
+    for suffix, text in (
+        (".json", json.dumps(document, ensure_ascii=False) + "\n"),
+        (".html", render_html(document, PageSource(charter, source))),
+    ):
+        path = folder / f"{stem}{suffix}"
+        aside = path.with_name(f".{path.name}.tmp")
+        aside.write_text(text, encoding="utf-8")
+        os.replace(aside, path)
+        written.append(path)
+    return written
