@@ -435,3 +435,68 @@ def test_a_duration_in_iso_8601_is_shown_in_seconds() -> None:
     assert done.returncode == 0, done.stderr
     shown = json.loads(done.stdout)
     assert (shown["sync_interval"], shown["overlap"]) == ("300", "30")
+
+
+# ------------------------------------------------------------------ CRM data on the terminal
+
+
+def test_sync_prints_markup_and_escapes_from_crm_data_literally(tmp_path: Path) -> None:
+    """A picklist value '[/]' with an escape sequence: the errors table shows it as written,
+    escaped, without a traceback; the cycle exits 3 (a record failed)."""
+    data = tmp_path / "data"
+    cases = tmp_path / "cases.jsonl"
+    case = {
+        "Type": "Complaint",
+        "Origin": "[/]\x1b[31m",
+        "Subject": "s",
+        "CreatedDate": "2026-03-02T10:00:00.000+0000",
+    }
+    cases.write_text(json.dumps(case) + "\n", encoding="utf-8")
+    env = {"CRMSYNC_DATA_DIR": str(data), "COLUMNS": "250"}
+    imported = run(["local", "import", cases, "--object", "Case"], env=env, cwd=REPO)
+    assert imported.returncode == 0, imported.stderr
+    done = run(["sync", "--once", "--now", "2026-03-10T00:00:00Z"], env=env, cwd=REPO)
+    no_traceback(done)
+    assert done.returncode == 3
+    assert "picklist value '[/]\\x1b[31m' is not mapped" in done.stdout
+    assert "\x1b" not in done.stdout
+
+
+def test_config_show_prints_values_and_meanings_literally() -> None:
+    """A profile named '[/]x' and the '[profiles.NAME]' of a meaning print as written."""
+    done = run(["config", "show"], env={"CRMSYNC_PROFILE": "[/]x\x1b[2J", "COLUMNS": "250"})
+    no_traceback(done)
+    assert done.returncode == 0
+    assert "[/]x\\x1b[2J" in done.stdout
+    assert "[profiles.NAME]" in done.stdout
+    assert "\x1b" not in done.stdout
+
+
+def test_check_prints_a_path_with_markup_literally(tmp_path: Path) -> None:
+    """`crmsync check` of '.../x[/]aston.yaml' says ok for that very path."""
+    folder = tmp_path / "x["
+    folder.mkdir()
+    charter = folder / "]aston.yaml"
+    charter.write_text(ASTON.read_text(encoding="utf-8"), encoding="utf-8")
+    done = run(["check", charter], env={"COLUMNS": "250"}, cwd=REPO)
+    no_traceback(done)
+    assert done.returncode == 0, done.stderr
+    assert f"ok   {tmp_path}/x[/]aston.yaml (6 clocks" in done.stdout
+
+
+def test_local_import_reports_a_deeply_nested_line_and_imports_the_rest(tmp_path: Path) -> None:
+    """A JSON Lines import with one line nested 100,000 deep: that line named, the others in."""
+    data = tmp_path / "data"
+    source = tmp_path / "cases.jsonl"
+    good = {"Type": "Complaint", "Subject": "fine"}
+    source.write_text(
+        json.dumps(good) + "\n" + '{"Subject": ' + "[" * 100_000 + "]" * 100_000 + "}\n"
+        "" + json.dumps(good) + "\n",
+        encoding="utf-8",
+    )
+    env = {"CRMSYNC_DATA_DIR": str(data)}
+    done = run(["local", "import", source, "--object", "Case"], env=env, cwd=REPO)
+    no_traceback(done)
+    assert done.returncode == 3
+    assert f"{source}:2: not readable JSON: arrays or objects nested too deeply" in done.stderr
+    assert "imported 2 Case records" in done.stderr

@@ -11,10 +11,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 
-def crmsync(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the installed console script in ``cwd`` with no CRMSYNC_* from the caller."""
+def crmsync(
+    cwd: Path, *args: str, settings: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the installed console script in ``cwd`` with no CRMSYNC_* from the caller (only
+    ``settings``)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRMSYNC_")}
     env.update({"NO_COLOR": "1", "COLUMNS": "300", "CRMSYNC_CONFIG": str(cwd / "crmsync.toml")})
+    env.update(settings or {})
     beside = Path(sys.executable).with_name("crmsync")
     command = [str(beside)] if beside.exists() else [sys.executable, "-m", "crmsync"]
     return subprocess.run(
@@ -145,6 +149,29 @@ def test_a_settings_problem_is_reported_and_the_files_are_still_checked(tmp_path
     )
     done = crmsync(root)
     assert done.returncode == 2
-    assert "configuration: profile 'acme'" in done.stderr
-    assert "chartr" in done.stderr
+    assert done.stderr.startswith("configuration: ")
+    assert "crmsync.toml:2: profile 'acme': unknown setting 'chartr'" in done.stderr
     assert "ok   mappings/charters/aston.yaml" in done.stdout
+
+
+def test_the_charter_and_mapping_of_the_environment_are_paired(tmp_path: Path) -> None:
+    """CRMSYNC_CHARTER with CRMSYNC_MAPPING (no profiles): that pair is cross-checked."""
+    root = copy_mappings(tmp_path)
+    custom = root / "custom"
+    custom.mkdir()
+    shutil.copy(root / "mappings" / "salesforce.yaml", custom / "org.yaml")
+    shutil.copy(root / "mappings" / "charters" / "studijob.yaml", custom / "studijob.yaml")
+    edit(custom / "org.yaml", "    involved: Involved__c\n", "    involved_parties: Involved__c\n")
+    line = 1 + (custom / "studijob.yaml").read_text(encoding="utf-8").splitlines().index(
+        "    require: [registered_by, complainant_type, complainant_name, description, involved]"
+    )
+    done = crmsync(
+        root,
+        settings={"CRMSYNC_CHARTER": "custom/studijob.yaml", "CRMSYNC_MAPPING": "custom/org.yaml"},
+    )
+    assert done.returncode == 2
+    problems = [line.strip() for line in done.stderr.splitlines() if line.startswith("  ")]
+    assert problems == [
+        f"custom/studijob.yaml:{line}:79 (clocks[0].require[4]): attribute 'involved' is not "
+        "in the mapping custom/org.yaml (did you mean 'involved_parties'?)"
+    ]

@@ -378,6 +378,9 @@ class FakeOrg:
     client_apps: dict[str, str] = field(default_factory=dict)
     password_users: dict[str, tuple[str, str]] = field(default_factory=dict)
     received_forms: list[dict[str, list[str]]] = field(default_factory=list)
+    next_records_base: str = ""
+    """Put before each ``nextRecordsUrl`` path (``INSTANCE`` for an absolute URL on the org,
+    another host to play an org that points the client elsewhere)."""
     deploy_polls: int = 1
     deploy_failures: dict[str, str] = field(default_factory=dict)
     deploys: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -828,7 +831,9 @@ class FakeOrg:
         if done:
             self._cursors.pop(cursor_id)
         else:
-            body["nextRecordsUrl"] = f"{BASE}/query/{cursor_id}-{cursor.position}"
+            body["nextRecordsUrl"] = (
+                f"{self.next_records_base}{BASE}/query/{cursor_id}-{cursor.position}"
+            )
         return 200, body, {}
 
     def _query_more(self, locator: str) -> tuple[int, Json, dict[str, str]]:

@@ -251,3 +251,32 @@ def test_a_problem_prints_as_file_line_column() -> None:
         "c.yaml:9:12 (clocks[0].start): bad"
     )
     assert str(Problem("c.yaml", 9, "", "bad")) == "c.yaml:9: bad"
+
+
+def test_a_valid_extension_charter_is_cross_checked_too(tmp_path: Path) -> None:
+    """A bundled charter with `extend`, its event misspelt: valid schema, one cross-check
+    problem at the `on` value."""
+    source = ROOT / "mappings" / "charters" / "housing-ombudsman.yaml"
+    text = source.read_text(encoding="utf-8")
+    charter = tmp_path / "ho.yaml"
+    charter.write_text(
+        text.replace("extend: {on: escalation_extended,", "extend: {on: escalation_extnded,"),
+        encoding="utf-8",
+    )
+    line = 1 + text.splitlines().index(
+        "    extend: {on: escalation_extended, by: 20 business_days, max: 1}"
+    )
+    [mapping_check, charter_check] = check_files(
+        [charter], [MAPPING_FILE], [(charter, MAPPING_FILE)]
+    )
+    assert mapping_check.problems == []
+    assert charter_check.charter is not None
+    assert [(p.line, p.column, p.path, p.message) for p in charter_check.problems] == [
+        (
+            line,
+            18,
+            "clocks[3].extend.on",
+            f"event 'escalation_extnded' is not in the mapping {MAPPING_FILE} "
+            "(did you mean 'escalation_extended'?)",
+        )
+    ]

@@ -50,6 +50,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, NoReturn, Self
 
+from crmsync.adapters._private_file import create_private_file
 from crmsync.errors import CrmError, CrmTransientError
 from crmsync.ports import CallCounter, FieldFilter, FieldInfo, Record, WriteResult
 
@@ -284,6 +285,7 @@ class LocalCrm:
         }
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            create_private_file(self.path)  # 0600, like the archive's files
             with self._write() as conn:
                 for statement in _DDL.split(";"):
                     if statement.strip():
@@ -357,12 +359,15 @@ class LocalCrm:
             while True:
                 sql = "SELECT id, modstamp, fields FROM records WHERE object = ? AND modstamp < ?"
                 params: list[Any] = [object, high]
-                if low is not None:
-                    sql += " AND modstamp >= ?"
-                    params.append(low)
+                # One lower bound only: the next page starts after the last row read (which
+                # is past ``low``). Given both, SQLite seeks the index to ``low`` and steps
+                # over every row read before on each page: quadratic in the window's size.
                 if after is not None:
                     sql += " AND (modstamp, id) > (?, ?)"
                     params.extend(after)
+                elif low is not None:
+                    sql += " AND modstamp >= ?"
+                    params.append(low)
                 sql += sql_filter + " ORDER BY modstamp, id LIMIT ?"
                 rows = self._fetch(sql, [*params, *filter_params, QUERY_PAGE], conn)
                 yield rows

@@ -55,7 +55,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import SplitResult, quote, urlsplit, urlunsplit
 
 import requests
 import structlog
@@ -668,7 +668,7 @@ class SalesforceCrm:
             for page in pages:
                 yield from page.get("records") or []
                 if not page.get("done", True) and page.get("nextRecordsUrl"):
-                    queue.append(str(page["nextRecordsUrl"]))
+                    queue.append(self._own_path(str(page["nextRecordsUrl"])))
 
     def _page(self, url: str, status: int, body: Any, operation: str) -> dict[str, Any]:
         """The page of ``url`` answered inside a Composite call. When that subrequest alone
@@ -819,11 +819,29 @@ class SalesforceCrm:
             if self.auth.logins != before:
                 self.calls.add("login", self.auth.logins - before)
         headers["Accept"] = "application/json"
-        url = path if path.startswith("http") else f"{self.auth.instance_url}{path}"
+        url = f"{self.auth.instance_url}{self._own_path(path)}"
         self.calls.add(kind)
         response = self.session.request(method, url, params=params, json=json_body, headers=headers)
         self._note_usage(response)
         return response
+
+    def _own_path(self, url: str) -> str:
+        """``url`` (an API path, or a ``nextRecordsUrl`` as the org answered it) as a path
+        on the org's own host: a path from the root, or an absolute URL on the instance
+        URL's scheme, host and port. Anything else is a ``CrmError`` and is never requested:
+        the request would carry the session token to another host."""
+        parts = urlsplit(url)
+        if not parts.scheme and not parts.netloc and url.startswith("/"):
+            return url
+        own = urlsplit(self.auth.instance_url or "")
+        same = (parts.scheme.lower(), _host_port(parts)) == (own.scheme.lower(), _host_port(own))
+        if parts.scheme and parts.netloc and same and not parts.username:
+            return urlunsplit(("", "", parts.path or "/", parts.query, ""))
+        where = parts.hostname or "a relative path"
+        raise CrmError(
+            f"the org answered a URL on another host ({where}), not {own.hostname}: "
+            "not requested (it would carry the session token there)"
+        )
 
     def _note_usage(self, response: requests.Response) -> None:
         match = _LIMIT_INFO.search(response.headers.get("Sforce-Limit-Info", ""))
@@ -1012,3 +1030,14 @@ def _picklist_values(item: Mapping[str, Any]) -> tuple[str, ...] | None:
         for v in item.get("picklistValues") or []
         if isinstance(v, dict) and v.get("active", True)
     )
+
+
+def _host_port(parts: SplitResult) -> tuple[str, int | None]:
+    """The host (lower case) and port of a URL, the scheme's default port made explicit."""
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1  # a port that is no number matches nothing
+    if port is None:
+        port = {"https": 443, "http": 80}.get(parts.scheme.lower())
+    return (parts.hostname or "").lower(), port

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from crmsync.adapters import _state_codec as codec
+from crmsync.adapters._private_file import create_private_file
 from crmsync.adapters.state_migrations import migrate_sqlite
 from crmsync.domain.archive_entry import ChainHead
 from crmsync.errors import StateStoreError
@@ -68,6 +69,7 @@ class SqliteStateStore:
         self._lock = threading.Lock()
         try:
             self._path.parent.mkdir(parents=True, exist_ok=True)
+            create_private_file(self._path)  # 0600, like the archive's files
             conn = sqlite3.connect(
                 self._path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
             )

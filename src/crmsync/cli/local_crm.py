@@ -31,6 +31,7 @@ from crmsync.adapters.local_crm import LocalCrm
 from crmsync.cli.app import EXIT_BAD_INPUT, app, err, fail
 from crmsync.errors import CrmError
 from crmsync.ports import FieldInfo
+from crmsync.service.evaluate_stream import NESTED_TOO_DEEPLY
 
 local_app = typer.Typer(
     name="local",
@@ -216,6 +217,9 @@ def _jsonl_rows(handle: TextIO, file: Path) -> Iterator[tuple[int, dict[str, Any
             data = json.loads(text)
         except ValueError as exc:
             yield number, f"not valid JSON ({exc})"
+            continue
+        except RecursionError:
+            yield number, NESTED_TOO_DEEPLY
             continue
         if not isinstance(data, dict):
             yield number, f"not a JSON object but {type(data).__name__}"
