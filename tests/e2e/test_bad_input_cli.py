@@ -500,3 +500,40 @@ def test_local_import_reports_a_deeply_nested_line_and_imports_the_rest(tmp_path
     assert done.returncode == 3
     assert f"{source}:2: not readable JSON: arrays or objects nested too deeply" in done.stderr
     assert "imported 2 Case records" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("CRMSYNC_STATE_URL", "mysql://db/x", "CRMSYNC_STATE_URL: state store URL scheme 'mysql'"),
+        ("CRMSYNC_ARCHIVE_URL", "ftp://x/y", "CRMSYNC_ARCHIVE_URL: unknown scheme 'ftp'"),
+        ("CRMSYNC_ARCHIVE_KEY", "not-a-key", "CRMSYNC_ARCHIVE_KEY is not valid base64"),
+    ],
+)
+def test_stores_and_keys_no_adapter_takes_are_refused_before_anything_runs(
+    tmp_path: Path, setting: str, value: str, message: str
+) -> None:
+    """A state or archive URL no store takes, or a malformed archive key: `sync --once`
+    exits 2 naming the setting, with no data folder, lock or CRM created."""
+    data = tmp_path / "data"
+    done = run(["sync", "--once"], env={"CRMSYNC_DATA_DIR": str(data), setting: value}, cwd=REPO)
+    no_traceback(done)
+    assert done.returncode == 2
+    assert f"configuration: {message}" in done.stderr
+    assert value not in done.stderr or setting != "CRMSYNC_ARCHIVE_KEY"  # never the key
+    assert not data.exists()
+
+
+def test_a_state_store_that_cannot_be_reached_exits_1(tmp_path: Path) -> None:
+    """A PostgreSQL state store nobody listens for is a failure (exit 1), not configuration."""
+    done = run(
+        ["sync", "--once"],
+        env={
+            "CRMSYNC_DATA_DIR": str(tmp_path / "data"),
+            "CRMSYNC_STATE_URL": "postgresql://nobody@127.0.0.1:1/none",
+        },
+        cwd=REPO,
+    )
+    no_traceback(done)
+    assert done.returncode == 1
+    assert "StateStoreError" in done.stderr

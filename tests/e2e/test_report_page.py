@@ -17,6 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "samples" / "aston-complaints.jsonl"
 
 
+@pytest.mark.slow  # a real browser process: 10-20 s
 @pytest.mark.skipif(
     chromium_path() is None, reason="chromium is not installed (apt-get install chromium)"
 )

@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Annotated, Any, TextIO
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from crmsync.adapters.local_crm import LocalCrm
 from crmsync.cli.app import EXIT_BAD_INPUT, app, err, fail
+from crmsync.cli.progress import interactive, progress
 from crmsync.errors import CrmError
 from crmsync.ports import FieldInfo
 from crmsync.service.evaluate_stream import NESTED_TOO_DEEPLY
@@ -124,7 +124,7 @@ def import_cmd(  # noqa: PLR0917 - one parameter per command-line option
             if kind == "csv"
             else _jsonl_rows(handle, file)
         )
-        total = _count_lines(file) if err.is_terminal else None
+        total = _count_lines(file) if interactive() else None
         imported, updated, bad = _import(crm, object, file, rows, total, upsert=upsert)
     plural = "" if imported == 1 else "s"
     err.print(
@@ -151,30 +151,19 @@ def _import(
     """Feed rows to the CRM in chunks; report bad ones in file order; return (imported,
     of them updated by Id, bad)."""
     imported = updated = bad = 0
-    progress = Progress(
-        TextColumn(f"importing {object}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=total is None,
-    )
 
     def report(line: int, message: str) -> None:
-        progress.console.print(
-            f"{file}:{line}: {message}", highlight=False, markup=False, soft_wrap=True
-        )
+        # through sys.stderr, so that it prints above the progress line on a terminal
+        print(f"{file}:{line}: {message}", file=sys.stderr)
 
-    with progress:
-        task = progress.add_task("import", total=total)
+    with progress(f"importing {object}: lines", total=total) as tracker:
         chunk: list[tuple[int, dict[str, Any]]] = []
-        last_line = 0
+        last_line = shown = 0
 
         problems: list[tuple[int, str]] = []  # reading problems of rows in the chunk
 
         def flush() -> None:
-            nonlocal imported, updated, bad
+            nonlocal imported, updated, bad, shown
             results = crm.insert_records(object, [row for _, row in chunk], upsert=upsert)
             found = list(problems)
             for (line, _), result in zip(chunk, results, strict=True):
@@ -191,7 +180,8 @@ def _import(
                 report(line, message)
             chunk.clear()
             problems.clear()
-            progress.update(task, completed=last_line)
+            tracker.advance(last_line - shown)
+            shown = last_line
 
         for line, row in rows:
             last_line = line
@@ -202,7 +192,6 @@ def _import(
             if len(chunk) + len(problems) >= CHUNK:
                 flush()
         flush()
-        progress.update(task, completed=total)
     return imported, updated, bad
 
 

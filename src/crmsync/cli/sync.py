@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from crmsync.cli.app import EXIT_BAD_INPUT, app, err, fail, parse_now, plain
+from crmsync.cli.app import EXIT_BAD_INPUT, EXIT_FAILED, app, err, fail, parse_now, plain
 from crmsync.cli.locking import WaitOption, hold_profile
 from crmsync.cli.progress import out_console, progress
 from crmsync.errors import ConfigError, CrmSyncError
@@ -40,12 +40,15 @@ app.add_typer(config_app, name="config")
 
 def load_settings(**overrides: object) -> Settings:
     """Settings from the environment and crmsync.toml; exit 2 with the problems if invalid."""
+    from crmsync.bootstrap import check_settings  # noqa: PLC0415
     from crmsync.logging_setup import configure_logging  # noqa: PLC0415 - loaded on use
     from crmsync.settings import load_settings as load  # noqa: PLC0415
 
     try:
         settings = load(**{k: v for k, v in overrides.items() if v is not None})
-    except ConfigError as exc:
+        for profile in settings.profile_settings():
+            check_settings(profile)
+    except ValueError as exc:  # ConfigError, or a profile that does not validate
         raise fail(f"configuration: {exc}") from None
     configure_logging(settings.log_format, settings.log_level)
     return settings
@@ -103,8 +106,8 @@ def _runtime(settings: Settings) -> Runtime:
         return build_runtime(settings, hook=crash_hook_from_env())
     except ConfigError as exc:
         raise fail(str(exc)) from None
-    except CrmSyncError as exc:
-        raise fail(f"{type(exc).__name__}: {exc}") from None
+    except CrmSyncError as exc:  # the state store or the CRM failed: not configuration
+        raise fail(f"{type(exc).__name__}: {exc}", EXIT_FAILED) from None
 
 
 def crash_hook_from_env() -> Hook | None:
@@ -392,7 +395,13 @@ def demo_cmd(
         example = _show_demo(runtime, report, console)
     finally:
         runtime.close()
-    console.print(_next_steps(settings, example, start.date(), clock_now.date()), markup=False)
+    # commands to copy: never wrapped or highlighted, even on a narrow terminal
+    console.print(
+        _next_steps(settings, example, start.date(), clock_now.date()),
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def _show_demo(runtime: Runtime, report: CycleReport, console: Console) -> str | None:
@@ -552,8 +561,10 @@ def _check_online(mappings: list[FieldMapping], console: Console) -> int:
     settings = load_profile()
     try:
         crm = build_crm(settings)
-    except CrmSyncError as exc:
+    except ConfigError as exc:
         raise fail(f"--online: {type(exc).__name__}: {exc}") from None
+    except CrmSyncError as exc:
+        raise fail(f"--online: {type(exc).__name__}: {exc}", EXIT_FAILED) from None
     problems = 0
     try:
         for m in mappings:
