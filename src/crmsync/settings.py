@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import AwareDatetime, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -219,6 +219,11 @@ class Settings(BaseSettings):
     keep_runs: int | None = Field(
         default=90 * 86400,
         description="forget cycle history older than this (the newest run stays); 'never' keeps it",
+    )
+    follow_up_since: AwareDatetime | None = Field(
+        default=None,
+        description="no follow-up for a state made before this instant (ISO 8601 with offset); "
+        "empty = the profile's first cycle minus 7 days, kept in the state store",
     )
     monthly_report: str = Field(
         default="reports",
