@@ -11,8 +11,8 @@ from rich.text import Text
 
 from crmsync.cli.progress import err_console
 from crmsync.domain.charter import Charter
-from crmsync.domain.instants import InstantError, parse_instant
-from crmsync.errors import ConfigError
+from crmsync.domain.instants import parse_instant
+from crmsync.errors import ConfigError, InstantError
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
