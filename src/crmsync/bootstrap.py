@@ -130,6 +130,9 @@ def build_runtime(
         overlap=timedelta(seconds=settings.overlap),
         write_batch=settings.write_batch,
         hook=hook,
+        follow_up_since=(
+            None if settings.follow_up_since is None else int(settings.follow_up_since.timestamp())
+        ),
     )
     return Runtime(settings, charter, mapping, crm, state, cycle)
 
