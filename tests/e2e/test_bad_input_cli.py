@@ -595,3 +595,20 @@ def test_local_export_to_a_full_device_names_the_file(tmp_path: Path) -> None:
     no_traceback(done)
     assert done.returncode == 1
     assert "cannot write /dev/full: No space left on device" in done.stderr
+
+
+def test_local_import_escapes_control_characters_in_its_reports(tmp_path: Path) -> None:
+    """A field name holding an escape sequence is reported escaped; the good row is imported."""
+    source = tmp_path / "cases.jsonl"
+    source.write_text(
+        json.dumps({"Sub\x1b[31mject": "x"}) + "\n" + json.dumps({"Subject": "fine"}) + "\n"
+    )
+    done = run(
+        ["local", "import", source, "--object", "Case"],
+        env={"CRMSYNC_DATA_DIR": str(tmp_path / "data")},
+    )
+    no_traceback(done)
+    assert done.returncode == 3
+    assert f"{source}:1: 'Sub\\x1b[31mject' is not a field name" in done.stderr
+    assert "\x1b" not in done.stderr
+    assert "imported 1 Case record" in done.stderr

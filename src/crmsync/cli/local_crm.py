@@ -32,6 +32,7 @@ from crmsync.cli.progress import interactive, progress
 from crmsync.errors import CrmError
 from crmsync.ports import FieldInfo
 from crmsync.service.evaluate_stream import NESTED_TOO_DEEPLY
+from crmsync.terminal import escape_controls
 
 local_app = typer.Typer(
     name="local",
@@ -154,7 +155,7 @@ def _import(
 
     def report(line: int, message: str) -> None:
         # through sys.stderr, so that it prints above the progress line on a terminal
-        print(f"{file}:{line}: {message}", file=sys.stderr)
+        print(escape_controls(f"{file}:{line}: {message}"), file=sys.stderr)
 
     with progress(f"importing {object}: lines", total=total) as tracker:
         chunk: list[tuple[int, dict[str, Any]]] = []
