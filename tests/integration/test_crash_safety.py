@@ -227,6 +227,8 @@ def cli_env(data_dir: Path, charter: str, crash_at: str | None = None) -> dict[s
         CRMSYNC_MAPPING=str(MAPPING),
         CRMSYNC_WRITE_BATCH="20",
         CRMSYNC_LOG_FORMAT="json",
+        # every follow-up since the seed's first complaint: enough writes for every crash point
+        CRMSYNC_FOLLOW_UP_SINCE="2026-01-01T00:00:00Z",
     )
     if crash_at is not None:
         env["CRMSYNC_CRASH_AT"] = crash_at
