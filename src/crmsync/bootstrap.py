@@ -198,7 +198,7 @@ def check_settings(settings: Settings) -> None:
     try:
         state_store_target(settings.state_url_value, settings.data_dir)
     except ConfigError as exc:
-        raise ConfigError(f"CRMSYNC_STATE_URL: {exc}") from None
+        raise ConfigError(f"CRMSYNC_STATE_URL: {exc}") from exc
     _archive_target(settings)
     archive_cipher(settings)
 
