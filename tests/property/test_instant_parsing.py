@@ -14,7 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crmsync.domain.instants import InstantError, parse_instant
+from crmsync.domain.instants import parse_instant
+from crmsync.errors import InstantError
 
 ZONES = [ZoneInfo(name) for name in ("Europe/London", "Europe/Dublin", "America/St_Johns")]
 

@@ -75,3 +75,44 @@ def test_the_command_line_starts_without_the_heavy_libraries() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert loaded == ""
+
+
+# archive errors still beside the archive code while its owner reworks it (issue 11 point 6)
+_ERRORS_NOT_YET_MOVED = {
+    "service/archiving.py": {"ArchiveKeyMissingError", "WrongArchiveKeyError"},
+    "domain/archive_entry.py": {
+        "ChainConflictError",
+        "DuplicateEntryError",
+        "ArchiveIndexError",
+        "EntryNotFoundError",
+    },
+}
+
+
+@pytest.mark.parametrize("path", _modules(""), ids=lambda p: str(p.relative_to(SRC)))
+def test_public_errors_live_in_the_error_tree(path: Path) -> None:
+    """A public class named ``...Error`` is defined only in ``errors.py``, drawn in its tree."""
+    if path.name == "errors.py" and path.parent == SRC:
+        return
+    tree = ast.parse(path.read_text(), str(path))
+    errors = {
+        node.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ClassDef)
+        and node.name.endswith("Error")
+        and not node.name.startswith("_")
+    }
+    assert errors <= _ERRORS_NOT_YET_MOVED.get(str(path.relative_to(SRC)), set())
+
+
+def test_every_public_error_is_drawn_in_the_tree() -> None:
+    """Each exception class of ``errors.py`` appears in its docstring's tree."""
+    import crmsync.errors as module
+
+    doc = module.__doc__ or ""
+    names = [
+        name
+        for name, value in vars(module).items()
+        if isinstance(value, type) and issubclass(value, BaseException)
+    ]
+    assert [n for n in names if f" {n}" not in doc and f"{n}(" not in doc] == []

@@ -31,8 +31,8 @@ import requests
 import structlog
 from pydantic import SecretStr
 
-from crmsync.adapters.retry_policy import ApiError, RetryPolicy
-from crmsync.errors import ConfigError, CrmAuthError
+from crmsync.adapters.retry_policy import RetryPolicy
+from crmsync.errors import ApiError, ConfigError, CrmAuthError
 
 log = structlog.get_logger("crmsync.crm.auth")
 

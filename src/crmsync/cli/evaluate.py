@@ -21,7 +21,6 @@ from crmsync.cli.app import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
     app,
-    escape_controls,
     fail,
     load_charter_or_exit,
     parse_now,
@@ -33,8 +32,9 @@ from crmsync.domain.complaint import Complaint, complaint_from_json
 from crmsync.domain.evaluation import ClockResult, State, clock_extension_steps, evaluate
 from crmsync.domain.explanation import explain_count, explain_extensions, local_text
 from crmsync.domain.instants import format_instant
-from crmsync.errors import BadComplaintError
+from crmsync.errors import BadComplaintError, MappingError
 from crmsync.service.evaluate_stream import NESTED_TOO_DEEPLY, evaluate_stream
+from crmsync.terminal import escape_controls
 
 CharterOpt = Annotated[
     Path, typer.Option("--charter", "-c", help="Charter YAML file (mappings/charters/*.yaml).")
@@ -309,7 +309,7 @@ def _read_from_crm(complaint_id: str) -> tuple[object, str]:
     from crmsync.bootstrap import build_crm  # noqa: PLC0415 - the CRM adapters, on use
     from crmsync.cli.sync import load_profile  # noqa: PLC0415
     from crmsync.errors import CrmSyncError  # noqa: PLC0415
-    from crmsync.mapping.field_mapping import MappingError, load_mapping  # noqa: PLC0415
+    from crmsync.mapping.field_mapping import load_mapping  # noqa: PLC0415
     from crmsync.service.complaint_lookup import read_complaint  # noqa: PLC0415
 
     settings = load_profile()

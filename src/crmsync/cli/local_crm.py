@@ -19,7 +19,7 @@ import os
 import sys
 from collections import deque
 from collections.abc import Iterator, Mapping
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TextIO
@@ -27,11 +27,12 @@ from typing import Annotated, Any, TextIO
 import typer
 
 from crmsync.adapters.local_crm import LocalCrm
-from crmsync.cli.app import EXIT_BAD_INPUT, app, err, fail
+from crmsync.cli.app import EXIT_BAD_INPUT, EXIT_FAILED, app, err, fail
 from crmsync.cli.progress import interactive, progress
 from crmsync.errors import CrmError
 from crmsync.ports import FieldInfo
 from crmsync.service.evaluate_stream import NESTED_TOO_DEEPLY
+from crmsync.terminal import escape_controls
 
 local_app = typer.Typer(
     name="local",
@@ -154,7 +155,7 @@ def _import(
 
     def report(line: int, message: str) -> None:
         # through sys.stderr, so that it prints above the progress line on a terminal
-        print(f"{file}:{line}: {message}", file=sys.stderr)
+        print(escape_controls(f"{file}:{line}: {message}"), file=sys.stderr)
 
     with progress(f"importing {object}: lines", total=total) as tracker:
         chunk: list[tuple[int, dict[str, Any]]] = []
@@ -498,30 +499,42 @@ def export_cmd(
             raise fail(str(exc)) from None
         try:
             sink: TextIO = (
-                stack.enter_context(open(output, "w", encoding="utf-8", newline=""))
+                open(output, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed below
                 if output is not None
                 else sys.stdout
             )
         except OSError as exc:
             raise fail(f"--output: cannot write {output}: {exc.strerror}") from None
-        if kind == "csv":
-            writer = csv.writer(sink)
-            writer.writerow(columns)
-            for record in crm.export_records(object):
-                writer.writerow([_csv_text(record.fields.get(c)) for c in columns])
-                count += 1
-        else:
-            for record in crm.export_records(object):
-                sink.write(json.dumps(record.fields, ensure_ascii=False) + "\n")
-                count += 1
-        sink.flush()
-    where = output if output is not None else "standard output"
+        if output is not None:
+            stack.callback(_close_quietly, sink)  # a failed write is reported, not its echo
+        where = output if output is not None else "standard output"
+        try:
+            if kind == "csv":
+                writer = csv.writer(sink)
+                writer.writerow(columns)
+                for record in crm.export_records(object):
+                    writer.writerow([_csv_text(record.fields.get(c)) for c in columns])
+                    count += 1
+            else:
+                for record in crm.export_records(object):
+                    sink.write(json.dumps(record.fields, ensure_ascii=False) + "\n")
+                    count += 1
+            sink.flush()
+            if output is not None:
+                sink.close()
+        except OSError as exc:
+            raise fail(f"cannot write {where}: {exc.strerror or exc}", EXIT_FAILED) from None
     err.print(
         f"exported {count} {object} record{'' if count == 1 else 's'} to {where}",
         highlight=False,
         markup=False,
         soft_wrap=True,
     )
+
+
+def _close_quietly(handle: TextIO) -> None:
+    with suppress(OSError):
+        handle.close()
 
 
 def _csv_text(value: Any) -> str:
