@@ -48,6 +48,13 @@ def test_core_and_services_never_import_adapters_or_entry_points(path: Path) -> 
     assert sorted(n for n in _imports(path) if n.startswith(forbidden)) == []
 
 
+@pytest.mark.parametrize("path", _modules("adapters"), ids=lambda p: p.name)
+def test_adapters_never_import_settings_or_entry_points(path: Path) -> None:
+    """An adapter takes its configuration as arguments: no settings, CLI or composition root."""
+    forbidden = ("crmsync.settings", "crmsync.cli", "crmsync.bootstrap", "crmsync.scheduling")
+    assert sorted(n for n in _imports(path) if n.startswith(forbidden)) == []
+
+
 @pytest.mark.parametrize(
     "path", _modules("domain") + _modules("service"), ids=lambda p: f"{p.parent.name}/{p.name}"
 )

@@ -878,7 +878,7 @@ class SalesforceCrm:
             soql.name(object)
             return list(dict.fromkeys([ID_FIELD, MODSTAMP_FIELD, *(soql.name(f) for f in fields)]))
         except SoqlError as exc:
-            raise CrmError(str(exc)) from None
+            raise CrmError(str(exc)) from exc
 
     @staticmethod
     def _conditions(where: Sequence[FieldFilter]) -> list[str] | None:
@@ -890,7 +890,7 @@ class SalesforceCrm:
                     return None
                 out.append(text)
         except SoqlError as exc:
-            raise CrmError(str(exc)) from None
+            raise CrmError(str(exc)) from exc
         return out
 
     @staticmethod
