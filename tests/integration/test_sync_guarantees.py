@@ -185,8 +185,8 @@ def test_a_changed_charter_is_logged_and_every_open_complaint_evaluated_again(
     tmp_path: Path,
 ) -> None:
     """A cycle under a charter whose content changed logs it and evaluates every open stored
-    complaint again at once, with nothing changed on the records; the next cycle evaluates
-    none."""
+    complaint again at once, with nothing changed on the records (a dry run shows the same
+    and records nothing); the next cycle evaluates none."""
     clock = Clock(WED_10)
     crm = LocalCrm(tmp_path / "crm.sqlite3", clock=clock)
     assert all(r.ok for r in crm.insert_records("Case", [case(A), case(B)]))
@@ -203,6 +203,9 @@ def test_a_changed_charter_is_logged_and_every_open_complaint_evaluated_again(
     changed = load_charter_text(stricter, str(ASTON_FILE))
     assert changed.content_hash != ASTON.content_hash
     clock.now += timedelta(minutes=1)
+    dry = cycle_of(crm, state, charter=changed).run(now=now, dry_run=True)
+    assert dry.complaints_evaluated == 2  # a dry run shows it, and records nothing
+    assert state.get_profile("default").charter_hash == ASTON.content_hash  # type: ignore[union-attr]
     with capture_logs() as logs:
         report = cycle_of(crm, state, charter=changed).run(now=now)
     assert report.complaints_evaluated == 2
