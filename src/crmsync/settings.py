@@ -23,62 +23,21 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from crmsync.domain.durations import Unit, parse_duration
+from crmsync.domain.durations import elapsed_seconds
 from crmsync.errors import ConfigError
-
-_SECONDS = {
-    Unit.MINUTES: 60,
-    Unit.HOURS: 3600,
-    Unit.DAYS: 86400,
-    Unit.WEEKS: 7 * 86400,
-}
-# the short and second-based forms settings also take: 30s, 5m, 2h, 1d, 1w, 30 seconds
-_ELAPSED = {
-    **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), 1),
-    **dict.fromkeys(("m", "min", "mins"), 60),
-    **dict.fromkeys(("h", "hr", "hrs"), 3600),
-    "d": 86400,
-    "w": 7 * 86400,
-}
-_AMOUNT_UNIT = re.compile(r"^\s*(\d+)\s*([a-z]+)\s*$", re.ASCII | re.IGNORECASE)
-_ISO_8601 = re.compile(
-    r"^P(?!$)(?:(\d+)W)?(?:(\d+)D)?(?:T(?=\d)(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$",
-    re.ASCII | re.IGNORECASE,
-)
-_ISO_SECONDS = (7 * 86400, 86400, 3600, 60, 1)
 
 
 def duration_seconds(value: object, name: str) -> int:
-    """Whole seconds from a number of seconds, ``N unit`` (``30 seconds``, ``5 minutes``,
-    ``2 hours``, ``1 day``, ``1 week``), a short form (``30s``, ``5m``, ``2h``, ``1d``,
-    ``1w``) or an ISO 8601 duration in weeks, days, hours, minutes and seconds (``PT5M``,
-    ``P1DT12H``); at least 1 second. ``ValueError`` names the setting ``name``."""
+    """Whole seconds (at least 1) from a number of seconds or elapsed-time text
+    (``domain.durations.elapsed_seconds``: ``30 seconds``, ``30s``, ``PT5M``...).
+    ``ValueError`` names the setting ``name``."""
     if isinstance(value, int) and not isinstance(value, bool):
         seconds = value
-    elif isinstance(value, str) and value.strip().isdigit():
-        seconds = int(value.strip())
-    elif isinstance(value, str) and (iso := _ISO_8601.match(value.strip())):
-        seconds = sum(
-            int(n or 0) * unit for n, unit in zip(iso.groups(), _ISO_SECONDS, strict=True)
-        )
-    elif (
-        isinstance(value, str)
-        and (short := _AMOUNT_UNIT.match(value))
-        and (short.group(2).lower() in _ELAPSED)
-    ):
-        seconds = int(short.group(1)) * _ELAPSED[short.group(2).lower()]
     elif isinstance(value, str):
         try:
-            duration = parse_duration(value.strip().lower())
-        except ValueError:
-            raise ValueError(
-                f"{name}: '{value}' is not a duration: write seconds (300), 'N unit' "
-                "('30 seconds', '5 minutes', '2 hours', '1 day', '1 week'), a short form "
-                "('30s', '5m', '2h', '1d', '1w') or ISO 8601 ('PT5M')"
-            ) from None
-        if duration.unit not in _SECONDS:
-            raise ValueError(f"{name} must be elapsed time (seconds, minutes, hours, days, weeks)")
-        seconds = duration.amount * _SECONDS[duration.unit]
+            seconds = elapsed_seconds(value)
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from exc
     else:
         raise ValueError(f"{name}: {value!r} is not a duration")
     if seconds < 1:

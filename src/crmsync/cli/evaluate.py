@@ -21,7 +21,6 @@ from crmsync.cli.app import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
     app,
-    escape_controls,
     fail,
     load_charter_or_exit,
     parse_now,
@@ -35,6 +34,7 @@ from crmsync.domain.explanation import explain_count, explain_extensions, local_
 from crmsync.domain.instants import format_instant
 from crmsync.errors import BadComplaintError
 from crmsync.service.evaluate_stream import NESTED_TOO_DEEPLY, evaluate_stream
+from crmsync.terminal import escape_controls
 
 CharterOpt = Annotated[
     Path, typer.Option("--charter", "-c", help="Charter YAML file (mappings/charters/*.yaml).")

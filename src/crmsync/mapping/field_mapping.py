@@ -24,8 +24,8 @@ from crmsync.domain.action_planning import FollowUp
 from crmsync.domain.charter import Charter
 from crmsync.domain.complaint import Complaint
 from crmsync.errors import CharterFileError, Problem
-from crmsync.mapping.charter_file import problems_from_validation
 from crmsync.mapping.staff_text import format_local
+from crmsync.mapping.validation_problems import problems_from_validation
 from crmsync.mapping.yaml_source import YamlDocument, load_yaml, parse_yaml
 from crmsync.ports import FieldFilter, Record
 
