@@ -21,13 +21,13 @@ from crmsync.cli.app import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
     app,
-    err,
     fail,
     load_charter_or_exit,
     parse_now,
     plain,
 )
 from crmsync.cli.evaluate import CharterOpt, _Utf8Source
+from crmsync.cli.progress import progress
 from crmsync.domain.report import Period
 from crmsync.service.report_page import PageSource
 from crmsync.service.report_stream import (
@@ -286,44 +286,13 @@ def _from_input(request: ReportRequest, input: str, workers: int | None) -> tupl
         except OSError as exc:
             raise fail(f"--input: cannot read {input}: {exc.strerror}") from None
         size = os.fstat(raw.fileno()).st_size if input != "-" else 0
-        if size >= PROGRESS_BYTES and err.is_terminal:
-            raw = stack.enter_context(_progress(raw, size))
+        if size >= PROGRESS_BYTES:
+            tracker = stack.enter_context(progress("report: bytes read", total=size))
+            raw = _CountingReader(raw, tracker.advance)  # type: ignore[assignment]
         source = _Utf8Source(raw, undecodable, "standard input" if input == "-" else input)
         for partial in report_stream(request, source, workers=workers):
             total.merge(partial)
     return total, len(undecodable)  # undecodable lines: named on standard error already
-
-
-class _progress:  # noqa: N801 - used as a context manager like a function
-    """A rich progress bar on standard error over the bytes of the input file."""
-
-    def __init__(self, raw: BinaryIO, size: int) -> None:
-        from rich.progress import (  # noqa: PLC0415
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-
-        self._bar = Progress(
-            TextColumn("report"),
-            BarColumn(),
-            DownloadColumn(),
-            TimeRemainingColumn(),
-            console=err,
-            transient=True,
-        )
-        self._task = self._bar.add_task("report", total=size)
-        self._raw = raw
-
-    def __enter__(self) -> BinaryIO:
-        self._bar.start()
-        task, bar = self._task, self._bar
-        return _CountingReader(self._raw, lambda n: bar.advance(task, n))  # type: ignore[return-value]
-
-    def __exit__(self, *exc: object) -> None:
-        self._bar.stop()
 
 
 class StatusFilter(StrEnum):
