@@ -203,6 +203,7 @@ def test_standard_output_on_a_full_device_is_a_clear_error(tmp_path: Path) -> No
 # ------------------------------------------------------------------ markup and control characters
 
 
+@pytest.mark.slow  # real processes, ~14 s
 def test_rich_markup_in_paths_and_arguments_prints_literally(tmp_path: Path) -> None:
     """`[/]` and `[red]` in a path, --now, --id or a schema name are echoed as typed."""
     folder = tmp_path / "[red]x["  # with the file's "]" the path holds "[red]x[/]"
@@ -537,3 +538,78 @@ def test_a_state_store_that_cannot_be_reached_exits_1(tmp_path: Path) -> None:
     no_traceback(done)
     assert done.returncode == 1
     assert "StateStoreError" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        (["config", "show", "--json"], "error: cannot write the output: No space left on device"),
+        (["schema", "charter"], "error: cannot write the output: No space left on device"),
+        (["local", "export", "Case"], "error: cannot write standard output: No space left"),
+    ],
+    ids=" ".join,
+)
+def test_any_command_with_standard_output_on_a_full_device_says_so(
+    tmp_path: Path, command: list[str], message: str
+) -> None:
+    """Standard output on /dev/full: one error line and exit 1, no traceback."""
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full on this system")
+    data = tmp_path / "data"
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text(json.dumps({"Type": "Complaint", "Subject": "s"}) + "\n")
+    env = {**os.environ, "CRMSYNC_DATA_DIR": str(data), "CRMSYNC_SECRETS_DIR": "/nonexistent"}
+    env.pop("CRMSYNC_CONFIG", None)
+    subprocess.run(
+        [*crmsync_command(), "local", "import", str(cases), "--object", "Case"],
+        env=env,
+        capture_output=True,
+        check=True,
+        timeout=120,
+    )
+    with open("/dev/full", "wb") as full:
+        done = subprocess.run(
+            [*crmsync_command(), *command],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=REPO,
+            timeout=120,
+            check=False,
+        )
+    stderr = done.stderr.decode()
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
+    assert done.returncode == 1
+    assert message in stderr
+
+
+def test_local_export_to_a_full_device_names_the_file(tmp_path: Path) -> None:
+    """`local export Case --output /dev/full`: the file named, exit 1, no traceback."""
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full on this system")
+    data = tmp_path / "data"
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text(json.dumps({"Type": "Complaint", "Subject": "s"}) + "\n")
+    env = {"CRMSYNC_DATA_DIR": str(data)}
+    assert run(["local", "import", cases, "--object", "Case"], env=env).returncode == 0
+    done = run(["local", "export", "Case", "--output", "/dev/full"], env=env)
+    no_traceback(done)
+    assert done.returncode == 1
+    assert "cannot write /dev/full: No space left on device" in done.stderr
+
+
+def test_local_import_escapes_control_characters_in_its_reports(tmp_path: Path) -> None:
+    """A field name holding an escape sequence is reported escaped; the good row is imported."""
+    source = tmp_path / "cases.jsonl"
+    source.write_text(
+        json.dumps({"Sub\x1b[31mject": "x"}) + "\n" + json.dumps({"Subject": "fine"}) + "\n"
+    )
+    done = run(
+        ["local", "import", source, "--object", "Case"],
+        env={"CRMSYNC_DATA_DIR": str(tmp_path / "data")},
+    )
+    no_traceback(done)
+    assert done.returncode == 3
+    assert f"{source}:1: 'Sub\\x1b[31mject' is not a field name" in done.stderr
+    assert "\x1b" not in done.stderr
+    assert "imported 1 Case record" in done.stderr

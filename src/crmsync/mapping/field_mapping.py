@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from crmsync.domain.action_planning import FollowUp
 from crmsync.domain.charter import Charter
 from crmsync.domain.complaint import Complaint
-from crmsync.errors import CharterFileError, Problem
+from crmsync.errors import CharterFileError, MappingError, Problem
 from crmsync.mapping.staff_text import format_local
 from crmsync.mapping.validation_problems import problems_from_validation
 from crmsync.mapping.yaml_source import YamlDocument, load_yaml, parse_yaml
@@ -256,16 +256,6 @@ def _placeholders(doc: YamlDocument, spec: MappingSpec) -> list[Problem]:
     return problems
 
 
-class MappingError(ValueError):
-    """One record cannot be read through the mapping: ``field`` says which CRM field."""
-
-    def __init__(self, record_id: str, field: str, message: str) -> None:
-        self.record_id = record_id
-        self.field = field
-        self.message = message
-        super().__init__(f"record {record_id}, field {field}: {message}")
-
-
 def sf_datetime(instant: int) -> str:
     """Salesforce's datetime text: ``2026-03-02T09:15:00.000+0000``."""
     return datetime.fromtimestamp(instant, UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
@@ -277,8 +267,8 @@ def _iso(value: Any, record_id: str, field: str) -> str:
         raise MappingError(record_id, field, f"{value!r} is not a date-time")
     try:
         parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise MappingError(record_id, field, f"'{value}' is not a date-time") from None
+    except ValueError as exc:
+        raise MappingError(record_id, field, f"'{value}' is not a date-time") from exc
     if parsed.tzinfo is None:
         raise MappingError(record_id, field, f"'{value}' has no UTC offset")
     return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -390,16 +380,16 @@ class FieldMapping:
                 raise MappingError(record_id, attr.field, f"{value!r} is not a number")
             try:
                 number = float(value)
-            except ValueError:
-                raise MappingError(record_id, attr.field, f"'{value}' is not a number") from None
+            except ValueError as exc:
+                raise MappingError(record_id, attr.field, f"'{value}' is not a number") from exc
             return int(number) if number.is_integer() else number
         if attr.type == "datetime":
             return _iso(value, record_id, attr.field)
         if attr.type == "date":
             try:
                 return date.fromisoformat(str(value)[:10]).isoformat()
-            except ValueError:
-                raise MappingError(record_id, attr.field, f"'{value}' is not a date") from None
+            except ValueError as exc:
+                raise MappingError(record_id, attr.field, f"'{value}' is not a date") from exc
         return value
 
     # ------------------------------------------------------------------ writing
@@ -588,7 +578,7 @@ def mapping_from_document(doc: YamlDocument, content_hash: str) -> FieldMapping:
         spec = MappingSpec.model_validate(doc.data)
     except ValidationError as exc:
         problems += problems_from_validation(doc, exc, MappingSpec)
-        raise CharterFileError(doc.file, _in_order(problems)) from None
+        raise CharterFileError(doc.file, _in_order(problems)) from exc
     problems += _placeholders(doc, spec)
     if problems:
         raise CharterFileError(doc.file, _in_order(problems))

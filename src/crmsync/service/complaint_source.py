@@ -15,9 +15,10 @@ from typing import Any
 
 import structlog
 
-from crmsync.mapping.field_mapping import FieldMapping, MappingError
+from crmsync.errors import MappingError
+from crmsync.mapping.field_mapping import FieldMapping
 from crmsync.ports import CrmPort, Record, StateStore, StoredComplaint
-from crmsync.service.cycle_report import CycleError, CycleReport
+from crmsync.service.cycle_report import CycleReport, RecordFailure
 
 log = structlog.get_logger("crmsync.pull")
 
@@ -211,7 +212,9 @@ class ComplaintSource:
                         if name in previous:
                             canonical["events"][name] = previous[name]
             except MappingError as exc:
-                report.errors.append(CycleError("mapping", exc.record_id, exc.message, exc.field))
+                report.errors.append(
+                    RecordFailure("mapping", exc.record_id, exc.message, exc.field)
+                )
                 log.warning(
                     "record_unreadable",
                     record_id=exc.record_id,
