@@ -1,27 +1,42 @@
-# Two entry points a fresh machine needs (python3 + make): `make demo` and `make test`.
+# Entry points a fresh machine needs (python3 + make):
+#   make demo      the runtime only (no development tools), a local CRM and one sync cycle
+#   make test      the fast loop: lint, types and every test not marked `slow`
+#   make test-all  everything, slow tests included (what CI and the README run)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-stamp
+RUNTIME_STAMP := $(VENV)/.runtime-stamp
+DEV_STAMP := $(VENV)/.dev-stamp
+PYTEST_FLAGS ?=
 
-.PHONY: setup demo evaluate-sample test lint typecheck unit bench clean compile clean-compiled test-compiled
+.PHONY: setup setup-runtime demo evaluate-sample test test-all lint typecheck unit unit-all \
+	bench clean compile clean-compiled test-compiled
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
 
-setup: $(STAMP)
+# crmsync and its runtime dependencies only: what `make demo` needs.
+$(RUNTIME_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+# plus the development tools (pytest, ruff, mypy, moto ...): what the tests need.
+$(DEV_STAMP): pyproject.toml $(RUNTIME_STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+setup-runtime: $(RUNTIME_STAMP)
+
+setup: $(DEV_STAMP)
 
 CHARTER ?= aston
 
 ## the main job on the embedded default: a local CRM, one sync cycle, what it did
-demo: setup
+demo: $(RUNTIME_STAMP)
 	$(BIN)/crmsync demo --charter $(CHARTER)
 
 ## the charter engine on the bundled sample file
-evaluate-sample: setup
+evaluate-sample: $(RUNTIME_STAMP)
 	$(BIN)/crmsync evaluate --charter mappings/charters/aston.yaml \
 	  --input samples/aston-complaints.jsonl --now 2026-04-08T12:00:00Z
 
@@ -33,9 +48,18 @@ typecheck: setup
 	$(BIN)/mypy src
 
 unit: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_FLAGS)
 
+unit-all: setup
+	$(BIN)/python -m pytest -q $(PYTEST_FLAGS)
+
+## the fast loop: every check, the tests marked `slow` left out
 test: lint typecheck unit
+	@echo "make test: the fast loop passed; tests marked 'slow' were not run ('make test-all' runs everything)."
+
+## everything: what CI and the README's test command run
+test-all: lint typecheck unit-all
+	@echo "make test-all: lint, types and the whole test suite passed."
 
 ## the evaluation hot path compiled in place by mypyc (setup.py lists the modules); the
 ## container image is built this way. Python imports a module's .so before its .py:

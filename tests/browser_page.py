@@ -42,6 +42,7 @@ class PageVisit:
     errors: list[str] = field(default_factory=list)
     charts: list[dict[str, float]] = field(default_factory=list)
     title: str = ""
+    a4_pages: int = 0  # pages of the page printed to PDF on A4 (CSS page size honoured)
 
 
 class _Devtools:
@@ -150,8 +151,12 @@ def _drive(profile: Path, page: Path, screenshot: Path | None, max_height: int) 
             clip={"x": 0, "y": 0, "width": size["width"], "height": height, "scale": 1},
         )
         screenshot.write_bytes(base64.b64decode(shot["data"]))
+    pdf = tools.call("Page.printToPDF", preferCSSPageSize=True, printBackground=True)
+    pages = base64.b64decode(pdf["data"]).count(b"/Type /Page\n") or base64.b64decode(
+        pdf["data"]
+    ).count(b"/Type /Page")
     tools.call("Runtime.evaluate", expression="1")  # flush pending events
-    result = PageVisit(title=seen["title"], charts=seen["charts"])
+    result = PageVisit(title=seen["title"], charts=seen["charts"], a4_pages=pages)
     for event in tools.events:
         method, params = event.get("method"), event.get("params", {})
         if method == "Network.requestWillBeSent":

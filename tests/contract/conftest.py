@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,24 +28,10 @@ from crmsync.adapters.state_memory import MemoryStateStore
 from crmsync.adapters.state_postgres import PostgresStateStore
 from crmsync.adapters.state_sqlite import SqliteStateStore
 from crmsync.ports import CrmPort, StateStore
+from fakes.clock import ManualClock
 from fakes.salesforce_fake import fake_salesforce, session_client
 
 START = datetime(2026, 3, 2, 9, 15, tzinfo=UTC)
-
-
-class ManualClock:
-    """A clock that stands still until a test moves it (shared by every client of a store)."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        """Move the clock forward by ``timedelta(**delta)`` and return the new time."""
-        self.now += timedelta(**delta)
-        return self.now
 
 
 @dataclass

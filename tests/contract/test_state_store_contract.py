@@ -503,6 +503,7 @@ store.close()
 """
 
 
+@pytest.mark.slow  # real processes
 def test_processes_share_committed_writes_and_write_at_once(
     durable_state_backend: StateBackend,
 ) -> None:

@@ -128,16 +128,23 @@ def test_run_archives_then_verify_show_search_and_export(env: dict[str, str]) ->
         ("default/3", ids[2], "2026-04-20T10:00:00Z"),
     ]
     assert "level1-resolution=" in rows[0]["clock_states_at_close"]
-    assert len(events(exported.stderr, "archive_read")) == 3
+    assert events(exported.stderr, "archive_read") == []
+    [summary] = events(exported.stderr, "archive_exported")
+    assert summary["refs"] == ["default/1", "default/2", "default/3"]
 
 
 def test_verify_exits_4_and_names_the_broken_entries(env: dict[str, str]) -> None:
-    """An edited entry makes verify exit 4, naming the first broken link and the bad entry."""
+    """An edited entry makes verify exit 4, naming the first broken link and the bad entry,
+    and logs the result at level error."""
     assert cli("archive", "run", "--now", NOW).exit_code == 0
+    assert [e["level"] for e in events(cli("archive", "verify").stderr, "archive_verified")] == [
+        "info"
+    ]
     path = entry_path(Path(env["CRMSYNC_DATA_DIR"]) / ARCHIVE_DIR, "default", 2)
     path.write_text(path.read_text(encoding="utf-8").replace("Customer 1", "Customer X"))
     result = cli("archive", "verify", "--json")
     assert result.exit_code == 4
+    assert [e["level"] for e in events(result.stderr, "archive_verified")] == ["error"]
     report = json.loads(result.stdout)
     assert report["first_broken"].startswith("default/2: content altered")
     assert len(report["bad"]) == 1

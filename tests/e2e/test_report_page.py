@@ -17,11 +17,13 @@ REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "samples" / "aston-complaints.jsonl"
 
 
+@pytest.mark.slow  # a real browser process: 10-20 s
 @pytest.mark.skipif(
     chromium_path() is None, reason="chromium is not installed (apt-get install chromium)"
 )
 def test_the_page_renders_every_chart_offline_without_errors(tmp_path: Path) -> None:
-    """With --by and --compare: five charts drawn, no request leaves the page, no error."""
+    """With --by and --compare: five charts drawn, no request leaves the page, no error,
+    and it prints to PDF."""
     what_if = tmp_path / "aston-fast.yaml"
     what_if.write_text(
         ASTON.read_text(encoding="utf-8")
@@ -63,3 +65,4 @@ def test_the_page_renders_every_chart_offline_without_errors(tmp_path: Path) -> 
     assert len(seen.charts) == 5  # achievement, outcomes, response times, per group, A/B
     for chart in seen.charts:
         assert chart["width"] > 300 and chart["height"] > 100 and chart["shapes"] > 10
+    assert seen.a4_pages >= 2  # it prints (on A4, the page's own @page size)

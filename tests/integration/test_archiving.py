@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +17,10 @@ import pytest
 from structlog.testing import capture_logs
 
 from crmsync.adapters.archive_local import LocalArchiveStore, entry_path
-from crmsync.adapters.local_crm import LocalCrm
 from crmsync.adapters.state_sqlite import SqliteStateStore
 from crmsync.errors import ArchiveError
 from crmsync.mapping.charter_file import load_charter
 from crmsync.mapping.field_mapping import load_mapping
-from crmsync.ports import WriteResult
 from crmsync.service.archiving import (
     ArchiveReader,
     ArchivingService,
@@ -32,6 +28,8 @@ from crmsync.service.archiving import (
     pending_profile,
     verify_archive,
 )
+from fakes.clock import ManualClock
+from fakes.failing_crm import FailingCrm
 
 ROOT = Path(__file__).resolve().parents[2]
 MAPPING_FILE = ROOT / "mappings" / "salesforce.yaml"
@@ -42,40 +40,12 @@ DAY = 86400
 AFTER = 30 * DAY
 
 
-class Clock:
-    def __init__(self, start: str) -> None:
-        self.now = datetime.fromisoformat(start)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def set(self, text: str) -> None:
-        self.now = datetime.fromisoformat(text)
-
-
-class FailingMarks(LocalCrm):
-    """The local CRM, except that updates of chosen ids fail (a fake, no mock)."""
-
-    fail_ids: set[str]
-
-    def update_records(
-        self, object: str, updates: Sequence[tuple[str, Mapping[str, Any]]]
-    ) -> list[WriteResult]:
-        passing = [u for u in updates if u[0] not in self.fail_ids]
-        done = {r.ref: r for r in super().update_records(object, passing)}
-        return [
-            done.get(rid)
-            or WriteResult(rid, False, error_code="ENTITY_IS_LOCKED", message="record locked")
-            for rid, _fields in updates
-        ]
-
-
 @dataclass
 class World:
-    crm: FailingMarks
+    crm: FailingCrm
     state: SqliteStateStore
     archive: LocalArchiveStore
-    clock: Clock
+    clock: ManualClock
     cipher: EntryCipher | None = None
 
     def service(self, **kw: Any) -> ArchivingService:
@@ -110,8 +80,8 @@ class World:
 
 @pytest.fixture
 def world(tmp_path: Path) -> World:
-    clock = Clock("2026-03-02T09:00:00+00:00")
-    crm = FailingMarks(tmp_path / "crm.sqlite3", clock=clock)
+    clock = ManualClock("2026-03-02T09:00:00+00:00")
+    crm = FailingCrm(tmp_path / "crm.sqlite3", clock=clock)
     crm.fail_ids = set()
     state = SqliteStateStore(tmp_path / "state.sqlite3")
     state.migrate()
@@ -335,7 +305,8 @@ def test_sealed_entries_need_the_key_and_verify_with_it(world: World) -> None:
 
 
 def test_every_read_is_logged_with_who_read_it(world: World) -> None:
-    """show and export log archive_read with the actor and the entry; search logs its query."""
+    """show logs archive_read with the actor and the entry; an export logs one line with
+    every entry it read; search logs its query."""
     case_id = closed_case(world)
     world.run_at("2026-04-10T02:00:00+00:00")
     reader = ArchiveReader(world.archive, profile="default", actor="mary.staff")
@@ -346,7 +317,10 @@ def test_every_read_is_logged_with_who_read_it(world: World) -> None:
     reads = [e for e in logs if e["event"] == "archive_read"]
     assert [(e["actor"], e["ref"], e["purpose"]) for e in reads] == [
         ("mary.staff", "default/1", "show"),
-        ("mary.staff", "default/1", "export"),
+    ]
+    exports = [e for e in logs if e["event"] == "archive_exported"]
+    assert [(e["actor"], e["refs"], e["entries"], e["complete"]) for e in exports] == [
+        ("mary.staff", ["default/1"], 1, True)
     ]
     searches = [e for e in logs if e["event"] == "archive_search"]
     assert [(e["actor"], e["complaint_id"], e["results"]) for e in searches] == [
@@ -432,3 +406,46 @@ def test_an_end_rewritten_after_a_cut_stops_the_next_run(world: World) -> None:
     ]
     with pytest.raises(ArchiveError, match=f"entry default/{removed} is not the one witnessed"):
         world.run_at("2026-04-13T02:00:00+00:00")
+
+
+class StaleSearch(LocalArchiveStore):
+    """The local archive, except that the first lookup of each complaint version misses
+    (another writer appended it after this one looked): a fake, no mock."""
+
+    seen: set[tuple[str | None, str | None]]
+
+    def search(self, profile: str, **criteria: Any) -> list[Any]:
+        key = (criteria.get("complaint_id"), criteria.get("version"))
+        if criteria.get("version") is not None and key not in self.seen:
+            self.seen.add(key)
+            return []
+        return super().search(profile, **criteria)
+
+
+def test_a_writer_that_missed_an_entry_uses_it_instead_of_a_second_one(
+    world: World, tmp_path: Path
+) -> None:
+    """A second writer (its own state, so it queues the case again) whose lookup misses the
+    entry another wrote: the store refuses the duplicate and the service takes the entry
+    already there; the archive keeps one entry and verifies."""
+    case_id = closed_case(world)
+    first = world.run_at("2026-04-10T02:00:00+00:00")
+    assert (first.archived, first.marked) == (1, 1)
+    world.update(case_id, Archived_At__c=None, Archive_Ref__c=None)  # as if never marked
+    world.clock.set("2026-04-10T02:05:00+00:00")
+    other_state = SqliteStateStore(tmp_path / "other-state.sqlite3")
+    other_state.migrate()
+    stale = StaleSearch(world.archive.root)
+    stale.seen = set()
+    second = ArchivingService(
+        crm=world.crm,
+        state=other_state,
+        archive=stale,
+        charter=ASTON,
+        mapping=MAPPING,
+        archive_after=AFTER,
+    ).run()
+    assert (second.archived, second.recovered, second.marked) == (0, 1, 1)
+    assert second.refs == ["default/1"]
+    assert [h.seq for h in world.archive.search("default", complaint_id=case_id)] == [1]
+    assert verify_archive(world.archive, "default", None).ok

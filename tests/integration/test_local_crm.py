@@ -16,26 +16,19 @@ import pytest
 from crmsync.adapters import local_crm
 from crmsync.adapters.local_crm import LocalCrm, salesforce_id
 from crmsync.errors import CrmError, CrmTransientError
+from fakes.clock import ManualClock
 
 NOW = datetime(2026, 3, 2, 9, 15, tzinfo=UTC)
 FAR = datetime(2030, 1, 1, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(NOW)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def crm(tmp_path: Path, clock: Clock) -> Iterator[LocalCrm]:
+def crm(tmp_path: Path, clock: ManualClock) -> Iterator[LocalCrm]:
     with LocalCrm(tmp_path / "crm.sqlite3", clock=clock) as opened:
         yield opened
 
@@ -75,7 +68,7 @@ def test_made_ids_carry_the_key_prefix_and_checksum(crm: LocalCrm) -> None:
     assert str(again)[:3] == custom_prefix
 
 
-def test_system_fields_in_salesforce_format(crm: LocalCrm, clock: Clock) -> None:
+def test_system_fields_in_salesforce_format(crm: LocalCrm, clock: ManualClock) -> None:
     """An upsert sets CreatedDate, LastModifiedDate and SystemModstamp from the clock."""
     clock.now = datetime(2026, 3, 2, 9, 15, 30, 123456, tzinfo=UTC)
     [result] = crm.upsert_records("Task", "CrmSync_Key__c", [{"CrmSync_Key__c": "k"}])
@@ -90,7 +83,7 @@ def test_system_fields_in_salesforce_format(crm: LocalCrm, clock: Clock) -> None
 
 
 def test_modstamp_strictly_increases_when_the_clock_stands_still(
-    crm: LocalCrm, clock: Clock
+    crm: LocalCrm, clock: ManualClock
 ) -> None:
     """Each write gets a later stamp than the previous one, 1 ms later if the clock has not
     moved (or went back); records of one write share its stamp."""
@@ -279,7 +272,7 @@ def test_several_processes_write_while_one_reads(tmp_path: Path) -> None:
     assert all(r.fields["Origin"] == r.fields["Subject"] for r in records)
 
 
-def test_writing_while_iterating_changed_records(crm: LocalCrm, clock: Clock) -> None:
+def test_writing_while_iterating_changed_records(crm: LocalCrm, clock: ManualClock) -> None:
     """Updating records between the pages of a read (as a sync does) neither fails nor makes
     the read return a record twice: the read keeps its snapshot."""
     made = [str(r.id) for r in crm.insert_records("Case", [{}] * 2500)]

@@ -170,3 +170,15 @@ def test_explain_reads_the_record_from_the_profiles_crm(open_cases: list[str]) -
     missing = CliRunner().invoke(app, ["explain", "-c", str(ASTON), "--id", "500XX0000000009"])
     assert missing.exit_code == 2
     assert "no complaint with id '500XX0000000009'" in missing.output
+
+
+def test_status_table_lists_each_open_complaint(open_cases: list[str]) -> None:
+    """Without --json: a table with each open complaint, its status and owner."""
+    result = CliRunner().invoke(app, ["status", "--now", THURSDAY_NOON], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    late, mid, new, closed = open_cases
+    for complaint_id in (late, mid, new):
+        assert complaint_id in result.stdout
+    assert closed not in result.stdout
+    assert "breached" in result.stdout and "005B" in result.stdout
+    assert "3 open complaint(s)" in result.stdout

@@ -36,6 +36,7 @@ from crmsync.ports import FieldFilter
 from crmsync.service.complaint_source import COMPLAINTS_WATERMARK
 from crmsync.service.sync_cycle import SyncCycle
 from crmsync.settings import Settings
+from fakes.clock import ManualClock
 from fakes.salesforce_fake import (
     API,
     BASE,
@@ -70,23 +71,13 @@ def default_logging() -> Iterator[None]:
     structlog.reset_defaults()
 
 
-class Clock:
-    """The org's wall clock, moved by the test."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(WED_10)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock(WED_10)
-
-
-@pytest.fixture
-def fake(clock: Clock) -> Iterator[FakeSalesforce]:
+def fake(clock: ManualClock) -> Iterator[FakeSalesforce]:
     with fake_salesforce(clock) as started:
         yield started
 
@@ -271,7 +262,7 @@ def test_a_record_lock_is_retried_for_that_record_only(org: FakeOrg) -> None:
 
 
 def test_a_lock_that_outlasts_the_retries_is_a_transient_failure(
-    org: FakeOrg, clock: Clock
+    org: FakeOrg, clock: ManualClock
 ) -> None:
     """A record locked through all rounds is reported transient, holds the watermark at its
     stamp, and is written by the next cycle."""
@@ -320,7 +311,9 @@ def test_a_permanent_record_error_is_kept_with_id_field_and_message(org: FakeOrg
     assert state.get_watermark("sf", COMPLAINTS_WATERMARK) == datetime(2026, 3, 2, 10, tzinfo=UTC)
 
 
-def test_request_limit_exceeded_ends_the_cycle_and_keeps_state(org: FakeOrg, clock: Clock) -> None:
+def test_request_limit_exceeded_ends_the_cycle_and_keeps_state(
+    org: FakeOrg, clock: ManualClock
+) -> None:
     """REQUEST_LIMIT_EXCEEDED on the first write ends the cycle with CrmLimitError, the
     watermark unmoved and the follow-up still planned; the next cycle finishes it once."""
     org.fail_next(
@@ -360,7 +353,7 @@ def test_the_budget_share_stops_the_cycle_before_the_org_limit(org: FakeOrg) -> 
 
 
 def test_an_expired_session_is_renewed_once_and_the_request_resent(
-    org: FakeOrg, tmp_path: Path, clock: Clock
+    org: FakeOrg, tmp_path: Path, clock: ManualClock
 ) -> None:
     """In JWT mode a 401 INVALID_SESSION_ID mid-run logs in again once and carries on."""
     crm = client(jwt_credentials(org, tmp_path))
@@ -557,7 +550,9 @@ def test_a_window_that_fits_one_page_never_starts_a_bulk_job(fake: FakeSalesforc
     assert crm.calls.by_kind == {"query": 1}
 
 
-def test_a_cycle_with_nothing_changed_costs_one_billed_call(org: FakeOrg, clock: Clock) -> None:
+def test_a_cycle_with_nothing_changed_costs_one_billed_call(
+    org: FakeOrg, clock: ManualClock
+) -> None:
     """Once the echo of a cycle's writes is read back, a cycle with nothing new sends the
     related-change and complaint pulls together: one billed call (and the free clock)."""
     crm = session_client(org)

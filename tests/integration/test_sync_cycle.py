@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,9 +13,11 @@ from crmsync.adapters.state_memory import MemoryStateStore
 from crmsync.adapters.state_sqlite import SqliteStateStore
 from crmsync.mapping.charter_file import load_charter
 from crmsync.mapping.field_mapping import load_mapping, load_mapping_text
-from crmsync.ports import StateStore, WriteResult
+from crmsync.ports import StateStore
 from crmsync.service.state_retention import Retention, prune_state
 from crmsync.service.sync_cycle import SyncCycle
+from fakes.clock import ManualClock
+from fakes.failing_crm import FailingCrm
 
 ROOT = Path(__file__).resolve().parents[2]
 MAPPING = load_mapping(ROOT / "mappings" / "salesforce.yaml")
@@ -29,43 +30,6 @@ MON = "2026-03-02T10:00:00.000+0000"
 
 def ts(text: str) -> int:
     return int(datetime.fromisoformat(text).timestamp())
-
-
-class Clock:
-    """The CRM's wall clock, moved by the test."""
-
-    def __init__(self, start: str) -> None:
-        self.now = datetime.fromisoformat(start)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
-class FailingUpdates(LocalCrm):
-    """The local CRM, except that updates of chosen ids fail permanently (a fake, no mock)."""
-
-    fail_ids: set[str]
-
-    def update_records(
-        self, object: str, updates: Sequence[tuple[str, Mapping[str, Any]]]
-    ) -> list[WriteResult]:
-        passing = [u for u in updates if u[0] not in self.fail_ids]
-        done = {r.ref: r for r in super().update_records(object, passing)}
-        return [
-            done[rid]
-            if rid in done
-            else WriteResult(
-                rid,
-                False,
-                error_code="FIELD_CUSTOM_VALIDATION_EXCEPTION",
-                message="locked by an approval process",
-                fields=("Charter_Status__c",),
-            )
-            for rid, _fields in updates
-        ]
 
 
 @pytest.fixture(params=["memory", "sqlite"])
@@ -95,7 +59,7 @@ def case(cid: str, **fields: Any) -> dict[str, Any]:
 def setup(
     tmp_path: Path,
     state: StateStore,
-    clock: Clock,
+    clock: ManualClock,
     charter: Any = ASTON,
     crm_class: type[LocalCrm] = LocalCrm,
 ) -> tuple[LocalCrm, SyncCycle]:
@@ -106,7 +70,7 @@ def setup(
     return crm, cycle
 
 
-def insert(crm: LocalCrm, clock: Clock, object: str, rows: list[dict[str, Any]]) -> None:
+def insert(crm: LocalCrm, clock: ManualClock, object: str, rows: list[dict[str, Any]]) -> None:
     """Insert records, then let a minute pass (a pull sees only records stamped before it)."""
     assert all(r.ok for r in crm.insert_records(object, rows))
     clock.advance(minutes=1)
@@ -132,7 +96,7 @@ def tasks(crm: LocalCrm) -> dict[str, dict[str, Any]]:
 
 def test_first_cycle_writes_flags_and_follow_ups(tmp_path: Path, state: StateStore) -> None:
     """Mon 10:00 e-mail, now Wed 12:00: level1 breached (due Tue 17:00), email-reply on track."""
-    clock = Clock("2026-03-04T12:00:00+00:00")
+    clock = ManualClock("2026-03-04T12:00:00+00:00")
     crm, cycle = setup(tmp_path, state, clock)
     insert(
         crm,
@@ -171,7 +135,7 @@ def test_first_cycle_writes_flags_and_follow_ups(tmp_path: Path, state: StateSto
 def test_a_cycle_with_nothing_new_writes_nothing(tmp_path: Path, state: StateStore) -> None:
     """Echoes of our own writes and overlap re-reads are de-duplicated: nothing evaluated,
     nothing written; once past the overlap window nothing is even read."""
-    clock = Clock("2026-03-04T12:00:00+00:00")
+    clock = ManualClock("2026-03-04T12:00:00+00:00")
     crm, cycle = setup(tmp_path, state, clock)
     insert(crm, clock, "Case", [case("500000000000001AAA")])
     cycle.run()
@@ -191,7 +155,7 @@ def test_passing_deadlines_reevaluate_stored_complaints_without_reading_them(
     tmp_path: Path, state: StateStore
 ) -> None:
     """At Wed 17:00:01 email-reply breaches: flags and a task, from the stored complaint."""
-    clock = Clock("2026-03-04T12:00:00+00:00")
+    clock = ManualClock("2026-03-04T12:00:00+00:00")
     crm, cycle = setup(tmp_path, state, clock)
     insert(crm, clock, "Case", [case("500000000000001AAA")])
     cycle.run()
@@ -207,7 +171,7 @@ def test_passing_deadlines_reevaluate_stored_complaints_without_reading_them(
 
 def test_a_follow_up_is_completed_when_its_clock_stops(tmp_path: Path, state: StateStore) -> None:
     """The breached level1 task is completed once a decision is recorded."""
-    clock = Clock("2026-03-04T12:00:00+00:00")
+    clock = ManualClock("2026-03-04T12:00:00+00:00")
     crm, cycle = setup(tmp_path, state, clock)
     insert(crm, clock, "Case", [case("500000000000001AAA")])
     cycle.run()
@@ -227,7 +191,7 @@ def test_a_follow_up_is_completed_when_its_clock_stops(tmp_path: Path, state: St
 
 def test_customer_update_tasks_drive_recurring_clocks(tmp_path: Path, state: StateStore) -> None:
     """A new Customer Update task re-evaluates its case: interim-update cycle 1 starts."""
-    clock = Clock("2026-03-04T12:00:00+00:00")
+    clock = ManualClock("2026-03-04T12:00:00+00:00")
     crm, cycle = setup(tmp_path, state, clock, SQUARE_MILE)
     insert(crm, clock, "Case", [case("500000000000001AAA", Acknowledged_At__c=MON)])
     insert(
@@ -278,7 +242,7 @@ def test_an_unreadable_record_is_reported_and_the_others_go_on(
         ),
         "custom.yaml",
     )
-    clock = Clock("2026-03-04T12:00:00+00:00")
+    clock = ManualClock("2026-03-04T12:00:00+00:00")
     crm = LocalCrm(tmp_path / "crm.sqlite3", clock=clock)
     cycle = SyncCycle(crm=crm, state=state, charter=ASTON, mapping=custom)
     insert(
@@ -300,9 +264,9 @@ def test_a_failed_flag_write_holds_the_watermark_and_is_retried(
     tmp_path: Path, state: StateStore
 ) -> None:
     """The watermark stays at the failed record's stamp; the next cycle writes it."""
-    clock = Clock("2026-03-04T12:00:00+00:00")
-    crm, cycle = setup(tmp_path, state, clock, crm_class=FailingUpdates)
-    assert isinstance(crm, FailingUpdates)
+    clock = ManualClock("2026-03-04T12:00:00+00:00")
+    crm, cycle = setup(tmp_path, state, clock, crm_class=FailingCrm)
+    assert isinstance(crm, FailingCrm)
     crm.fail_ids = {"500000000000002AAA"}
     insert(crm, clock, "Case", [case("500000000000001AAA")])
     clock.advance(minutes=1)
@@ -323,7 +287,7 @@ def test_a_failed_flag_write_holds_the_watermark_and_is_retried(
 
 def test_dry_run_plans_but_writes_nothing(tmp_path: Path, state: StateStore) -> None:
     """--dry-run lists the flag write and the task, and leaves CRM and state untouched."""
-    clock = Clock("2026-03-04T12:00:00+00:00")
+    clock = ManualClock("2026-03-04T12:00:00+00:00")
     crm, cycle = setup(tmp_path, state, clock)
     insert(crm, clock, "Case", [case("500000000000001AAA")])
     report = cycle.run(dry_run=True)
@@ -339,7 +303,7 @@ def test_dry_run_plans_but_writes_nothing(tmp_path: Path, state: StateStore) -> 
 
 def test_a_lost_ledger_never_duplicates_a_task(tmp_path: Path, state: StateStore) -> None:
     """Even if the ledger entry was never written, the key upsert keeps one task per key."""
-    clock = Clock("2026-03-04T12:00:00+00:00")
+    clock = ManualClock("2026-03-04T12:00:00+00:00")
     crm, cycle = setup(tmp_path, state, clock)
     insert(crm, clock, "Case", [case("500000000000001AAA")])
     cycle.run()
@@ -354,7 +318,7 @@ def test_now_is_the_evaluation_instant_and_the_pull_uses_the_crm_clock(
     tmp_path: Path, state: StateStore
 ) -> None:
     """--now replays an instant; the watermark is the CRM's own time."""
-    clock = Clock("2026-03-04T12:00:00+00:00")
+    clock = ManualClock("2026-03-04T12:00:00+00:00")
     crm, cycle = setup(tmp_path, state, clock)
     insert(crm, clock, "Case", [case("500000000000001AAA")])
     report = cycle.run(now=ts("2026-03-02T12:00:00+00:00"))
@@ -370,7 +334,7 @@ def test_a_pruned_closed_complaint_read_again_is_evaluated_afresh_without_duplic
     read again (edited on the CRM long after), it is a new complaint to the worker: its flags
     are already right (no write), its completed task is neither recreated nor duplicated,
     and it is stored again with its closing instant."""
-    clock = Clock("2026-03-04T12:00:00+00:00")
+    clock = ManualClock("2026-03-04T12:00:00+00:00")
     crm, cycle = setup(tmp_path, state, clock)
     cid = "500000000000001AAA"
     key = f"crmsync:{cid}:level1-resolution:0:breached"
@@ -412,7 +376,7 @@ def test_each_stored_complaint_keeps_its_clock_states_for_the_population(
 ) -> None:
     """After a cycle the store knows every open complaint's clock states and written
     status, so the population can be counted without evaluating anything again."""
-    clock = Clock("2026-03-04T12:00:00+00:00")
+    clock = ManualClock("2026-03-04T12:00:00+00:00")
     crm, cycle = setup(tmp_path, state, clock)
     insert(
         crm,
@@ -451,7 +415,7 @@ def test_an_unmapped_picklist_value_is_a_record_error_and_writes_no_flag(
 ) -> None:
     """Origin 'E-mail' (not in the picklist map): that record is an error naming its field and
     gets no flag and no follow-up; the other complaint is flagged as usual."""
-    clock = Clock("2026-03-04T12:00:00+00:00")
+    clock = ManualClock("2026-03-04T12:00:00+00:00")
     crm, cycle = setup(tmp_path, state, clock)
     insert(
         crm,

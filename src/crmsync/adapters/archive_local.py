@@ -276,7 +276,7 @@ class LocalArchiveStore:
             raise self._fail(f"{path}: cannot read", exc) from None
         return compare_index(
             _index_lines(data[: data.rfind(b"\n") + 1]),  # a torn last line is crash residue
-            self.iterate(profile),
+            self._headers(profile),
             lambda seq: self.get(make_ref(profile, seq)).header,
             profile,
         )
@@ -443,8 +443,8 @@ class LocalArchiveStore:
         profile, seq = parse_ref(ref)
         return self._read(entry_path(self.root, profile, seq), profile, seq)
 
-    def iterate(self, profile: str) -> Iterator[StoredEntry]:
-        """Every entry file in order of its number, damaged ones included."""
+    def _slots(self, profile: str) -> Iterator[tuple[int, Path]]:
+        """Every entry file's number and path, in order of the number."""
         base = self._dir(profile) / "entries"
         try:
             shards = sorted(p for p in base.iterdir() if p.is_dir() and p.name.isdigit())
@@ -459,14 +459,34 @@ class LocalArchiveStore:
                 if p.name.endswith(".json") and p.name[:-5].isdigit()
             )
             for name in names:
-                slot = int(name[:-5])
-                path = shard / name
-                try:
-                    entry = entry_from_bytes(path.read_bytes(), str(path))
-                except (ArchiveError, OSError) as exc:
-                    yield StoredEntry(slot, None, str(exc))
-                    continue
-                yield StoredEntry(slot, entry)
+                yield int(name[:-5]), shard / name
+
+    def iterate(self, profile: str) -> Iterator[StoredEntry]:
+        """Every entry file in order of its number, damaged ones included."""
+        for slot, path in self._slots(profile):
+            try:
+                entry = entry_from_bytes(path.read_bytes(), str(path))
+            except (ArchiveError, OSError) as exc:
+                yield StoredEntry(slot, None, str(exc))
+                continue
+            yield StoredEntry(slot, entry)
+
+    def _headers(self, profile: str) -> Iterator[tuple[int, EntryHeader | None]]:
+        """Every entry file's number and header (None when unreadable), parsing only the
+        header: canonical JSON puts it after the body, and the sealed form after it holds
+        no object, so it is the last ``"header":`` of the file."""
+        decoder = json.JSONDecoder()
+        for slot, path in self._slots(profile):
+            try:
+                text = path.read_bytes().decode("utf-8")
+                at = text.rfind('"header":{')
+                data, _end = decoder.raw_decode(text, at + len('"header":'))
+                yield slot, header_from_dict(data, str(path))
+            except (ArchiveError, OSError, ValueError):
+                try:  # anything unusual: read the whole document
+                    yield slot, entry_from_bytes(path.read_bytes(), str(path)).header
+                except (ArchiveError, OSError):
+                    yield slot, None
 
     def search(
         self,

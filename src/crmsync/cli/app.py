@@ -7,9 +7,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import typer
-from rich.console import Console
 from rich.text import Text
 
+from crmsync.cli.progress import err_console
 from crmsync.domain.charter import Charter
 from crmsync.domain.instants import InstantError, parse_instant
 from crmsync.errors import ConfigError
@@ -26,8 +26,11 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Plain help: paragraphs re-flowed to the terminal, no type tag on flags, no boxes on a pipe.
+    rich_markup_mode=None,
+    context_settings={"max_content_width": 100},
 )
-err = Console(stderr=True)
+err = err_console()
 
 # C0 and C1 controls, DEL and the bidirectional overrides: what could move the cursor,
 # recolour the terminal or reorder the text a person reads

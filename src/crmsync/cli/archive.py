@@ -29,11 +29,11 @@ from typing import IO, TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from crmsync.cli.app import EXIT_BAD_INPUT, app, fail, load_charter_or_exit, parse_now, plain
 from crmsync.cli.locking import WaitOption, hold_profile
+from crmsync.cli.progress import out_console, progress, summary
 from crmsync.cli.sync import crash_hook_from_env, load_profile
 from crmsync.domain.instants import InstantError, format_instant, local_midnight, parse_instant
 from crmsync.errors import ArchiveError, ConfigError, CrmSyncError
@@ -148,7 +148,10 @@ def run_cmd(
     profile's lock (exit 5 when another process works the profile)."""
     settings = load_profile()
     instant = parse_now(now) if now is not None else None
-    with hold_profile(settings, "crmsync archive run", wait):
+    with (
+        hold_profile(settings, "crmsync archive run", wait),
+        progress("archiving closed complaints"),
+    ):
         report = _archive_run(settings, instant)
     if as_json:
         print(json.dumps(report.as_dict(), indent=2, sort_keys=True))
@@ -167,7 +170,7 @@ def run_cmd(
             ("CRM calls", report.crm_calls),
         ):
             table.add_row(label, str(value))
-        Console().print(table)
+        out_console().print(table)
         for e in report.errors:
             typer.echo(f"{e.kind} {e.record_id} {e.field or ''}: {e.message}", err=True)
     if report.errors:
@@ -209,12 +212,12 @@ def verify_cmd(
     state store witnessed (so a chain cut at its end is found too); then every index
     record against its entry. Reports the first broken link, every bad entry and every
     index disagreement; exit status 0 when intact, 4 when broken."""
-    with _reader(with_witness=True) as (settings, reader):
+    with _reader(with_witness=True) as (settings, reader), progress("verifying the chain"):
         report = reader.verify()
     if as_json:
         print(json.dumps(report.as_dict(), indent=2, sort_keys=True))
     else:
-        console = Console(highlight=False)
+        console = out_console()
         state = "[green]intact[/green]" if report.ok else "[red]BROKEN[/red]"
         witnessed = f", witnessed up to {report.witness.seq}" if report.witness is not None else ""
         console.print(
@@ -254,7 +257,7 @@ def reindex_cmd(wait: WaitOption = "0") -> None:
     structlog.get_logger("crmsync.archive").info(
         "archive_reindex", profile=settings.profile, actor=actor(), entries=count
     )
-    Console(highlight=False).print(
+    out_console().print(
         f"archive of profile {settings.profile}: index rebuilt from {count} entries"
     )
 
@@ -325,7 +328,7 @@ def search_cmd(
         table.add_column(column, overflow="fold")
     for h in found:
         table.add_row(plain(h.ref), plain(h.complaint_id), h.closed_at, h.archived_at, h.charter)
-    Console().print(table)
+    out_console().print(table)
 
 
 def _csv_row(header: EntryHeader, body: dict[str, Any]) -> list[str]:
@@ -399,19 +402,23 @@ def export_cmd(
             writer = csv.writer(out) if format == "csv" else None
             if writer is not None:
                 writer.writerow(CSV_COLUMNS)
-            for header, body in reader.export():
-                if writer is not None:
-                    writer.writerow(_csv_row(header, body))
-                else:
-                    out.write(
-                        json.dumps(
-                            _document(header, body),
-                            sort_keys=True,
-                            separators=(",", ":"),
-                            ensure_ascii=False,
-                        )
-                        + "\n"
-                    )
+            exported = 0
+            with progress("entries exported", data_to=out) as tracker:
+                for header, body in reader.export():
+                    exported += 1
+                    tracker.advance()
+                    _write_entry(out, writer, header, body)
         finally:
             if out is not sys.stdout:
                 out.close()
+    summary(f"exported {exported:,} entries" + ("" if output is None else f" to {output}"))
+
+
+def _write_entry(out: IO[str], writer: Any, header: EntryHeader, body: dict[str, Any]) -> None:
+    """One exported entry: a CSV row when ``writer`` is given, else a JSON line."""
+    if writer is not None:
+        writer.writerow(_csv_row(header, body))
+        return
+    document = _document(header, body)
+    out.write(json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
+    out.write("\n")

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Annotated, BinaryIO, TextIO
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
@@ -28,6 +27,7 @@ from crmsync.cli.app import (
     parse_now,
     plain,
 )
+from crmsync.cli.progress import out_console, progress, summary
 from crmsync.domain.charter import Charter
 from crmsync.domain.complaint import Complaint, complaint_from_json
 from crmsync.domain.evaluation import ClockResult, State, clock_extension_steps, evaluate
@@ -104,11 +104,17 @@ def evaluate_cmd(
         except OSError as exc:
             raise fail(f"--output: cannot write {output}: {exc.strerror}") from None
         sink = _Sink(target, "standard output" if output is None else f"--output: {output}")
+        complaints = clocks = 0
+        started = time.monotonic()
         try:
-            for chunk in evaluate_stream(loaded, source, sink, instant, workers=workers):
-                for error in chunk.errors:
-                    bad += 1
-                    print(f"bad complaint {escape_controls(str(error))}", file=sys.stderr)
+            with progress("complaints evaluated", data_to=target) as tracker:
+                for chunk in evaluate_stream(loaded, source, sink, instant, workers=workers):
+                    for error in chunk.errors:
+                        bad += 1
+                        print(f"bad complaint {escape_controls(str(error))}", file=sys.stderr)
+                    complaints += chunk.complaints
+                    clocks += chunk.clocks
+                    tracker.advance(chunk.complaints)
             sink.flush()
             if output is not None:
                 target.close()  # a full disk may only show now
@@ -120,6 +126,11 @@ def evaluate_cmd(
             if output is not None and not target.closed:
                 with suppress(OSError):  # already reported: the write that failed
                     target.close()
+    summary(
+        f"evaluated {complaints:,} complaints ({clocks:,} clock results) in "
+        f"{time.monotonic() - started:.1f} s"
+        + (f"; {bad + len(undecodable):,} bad complaints skipped" if bad or undecodable else "")
+    )
     if bad or undecodable:
         raise typer.Exit(EXIT_BAD_INPUT)
 
@@ -391,7 +402,7 @@ def explain_cmd(
         results = evaluate(loaded, complaint, instant)
     except BadComplaintError as exc:
         raise fail(f"bad complaint {exc}", EXIT_BAD_INPUT) from None
-    out = Console()
+    out = out_console()
     as_of = local_text(loaded.calendar, instant)
     table = Table(
         title=plain(

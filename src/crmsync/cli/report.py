@@ -16,7 +16,15 @@ from typing import Annotated, Any, BinaryIO
 
 import typer
 
-from crmsync.cli.app import EXIT_BAD_INPUT, app, err, fail, load_charter_or_exit, parse_now
+from crmsync.cli.app import (
+    EXIT_BAD_INPUT,
+    app,
+    err,
+    fail,
+    load_charter_or_exit,
+    parse_now,
+    plain,
+)
 from crmsync.cli.evaluate import CharterOpt, _Utf8Source
 from crmsync.domain.report import Period
 from crmsync.service.report_page import PageSource
@@ -94,14 +102,14 @@ def _print_table(document: dict[str, Any]) -> None:
     from rich.table import Table  # noqa: PLC0415
 
     def one(title: str, totals: list[dict[str, Any]], undated: dict[str, int]) -> None:
-        table = Table(title=title)
+        table = Table(title=plain(title))
         for column in ("clock", "group", "due", "met", "late", "breached", "open", "achievement"):
             table.add_column(column, justify="left" if column in ("clock", "group") else "right")
         for row in totals:
             ach = row["achievement"]
             table.add_row(
-                row["clock"],
-                "-" if row["group"] is None else row["group"],
+                plain(row["clock"]),
+                "-" if row["group"] is None else plain(row["group"]),
                 *(str(row[k]) for k in ("due", "met", "late", "breached", "open")),
                 "-" if ach is None else f"{ach:.1f} %",
             )
@@ -358,20 +366,25 @@ def status_cmd(
         return
     from rich.console import Console  # noqa: PLC0415
     from rich.table import Table  # noqa: PLC0415
+    from rich.text import Text  # noqa: PLC0415
 
     table = Table(
-        title=f"{charter.title}: open complaints as of {local_text(charter.calendar, instant)}"
+        title=plain(
+            f"{charter.title}: open complaints as of {local_text(charter.calendar, instant)}"
+        )
     )
     for column in ("complaint", "status", "clocks", "next due", "owner"):
         table.add_column(column, overflow="fold")
     style = {"breached": "bold red", "at_risk": "yellow", "on_track": "green", "met": "green"}
     for line in ordered:
         table.add_row(
-            line.complaint_id,
-            f"[{style.get(line.status, '')}]{line.status}[/]",
-            ", ".join(f"{c} {s}" for c, s in line.clocks.items() if s not in ("met", "pending")),
+            plain(line.complaint_id),
+            Text(line.status, style=style.get(line.status, "")),
+            plain(
+                ", ".join(f"{c} {s}" for c, s in line.clocks.items() if s not in ("met", "pending"))
+            ),
             "-" if line.next_due is None else local_text(charter.calendar, line.next_due),
-            line.owner or "-",
+            plain(line.owner or "-"),
         )
     Console().print(table)
     Console().print(f"[dim]{len(ordered)} open complaint(s)[/dim]")

@@ -8,10 +8,10 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
 from crmsync.cli.app import EXIT_BUSY, app, fail, parse_now
 from crmsync.cli.locking import WaitOption, hold_profile
+from crmsync.cli.progress import out_console, progress
 from crmsync.cli.sync import load_settings
 from crmsync.errors import ConfigError, CrmSyncError
 
@@ -73,7 +73,10 @@ def prune_cmd(
             settings.keep_runs if keep_runs is not None else profile.keep_runs,
         )
         try:
-            with hold_profile(profile, "crmsync state prune", wait):
+            with (
+                hold_profile(profile, "crmsync state prune", wait),
+                progress(f"pruning the state of profile {profile.profile}"),
+            ):
                 counts = _prune(profile, retention, instant)
         except typer.Exit as exc:
             if exc.exit_code != EXIT_BUSY:
@@ -83,7 +86,7 @@ def prune_cmd(
         if as_json:
             typer.echo(json.dumps({"profile": profile.profile, **asdict(counts)}))
         else:
-            Console().print(
+            out_console().print(
                 f"profile {profile.profile}: forgot {counts.complaints:,} closed complaint(s), "
                 f"{counts.ledger_entries:,} follow-up record(s), {counts.runs:,} run(s)",
                 highlight=False,

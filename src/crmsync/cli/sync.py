@@ -7,8 +7,7 @@ import json
 import os
 import shutil
 import signal
-import sys
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -19,6 +18,7 @@ from rich.table import Table
 
 from crmsync.cli.app import EXIT_BAD_INPUT, app, err, fail, parse_now, plain
 from crmsync.cli.locking import WaitOption, hold_profile
+from crmsync.cli.progress import out_console, progress
 from crmsync.errors import ConfigError, CrmSyncError
 
 if TYPE_CHECKING:  # the composition root and adapters are imported when a command runs
@@ -130,22 +130,20 @@ def _print_planned(report: CycleReport, console: Console) -> None:
     console.print(table)
 
 
-def _run_with_progress(runtime: Runtime, now: int | None, dry_run: bool) -> CycleReport:
-    """One cycle with a live line of counts (long first syncs read for minutes)."""
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn  # noqa: PLC0415
-
-    with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=True
-    ) as bar:
-        task = bar.add_task("pulling complaints ...")
+def _run_cycle(runtime: Runtime, now: int | None, dry_run: bool) -> CycleReport:
+    """One cycle; on a terminal with a live line of counts (long first syncs read for
+    minutes)."""
+    with progress("records read") as tracker:
+        seen = 0
 
         def show(report: CycleReport) -> None:
-            bar.update(
-                task,
-                description=f"read {report.records_read:,}  evaluated "
-                f"{report.complaints_evaluated:,}  flags {report.flags_written:,}  "
-                f"tasks {report.tasks_created:,}",
+            nonlocal seen
+            tracker.advance(
+                report.records_read - seen,
+                description=f"evaluated {report.complaints_evaluated:,}  flags "
+                f"{report.flags_written:,}  tasks {report.tasks_created:,}  records read",
             )
+            seen = report.records_read
 
         return runtime.cycle.run(now=now, dry_run=dry_run, progress=show)
 
@@ -169,16 +167,21 @@ def sync_cmd(
     ] = False,
     wait: WaitOption = "0",
 ) -> None:
-    """Pull changed complaints, evaluate them against the charter, write flags and follow-ups.
+    """Run one sync cycle: pull, evaluate, write flags and follow-ups (needs --once).
 
-    Without --once this is the same as `crmsync run`. --once takes the profile's lock like
-    the worker (a --dry-run writes nothing and does not). Exit status: 0 all went well,
-    3 some records failed (listed; kept as failures), 2 bad configuration, 1 the cycle
-    failed, 5 another process works the profile (named).
+    Pulls the complaints changed since the last cycle, evaluates them against the charter
+    and writes the flags and follow-up tasks that changed. `crmsync run` is the
+    long-running worker; without --once this command refuses (exit 2) rather than start
+    it. --once takes the profile's lock like the worker (a --dry-run writes nothing and
+    does not). Exit status: 0 all went well, 3 some records failed (listed; kept as
+    failures), 2 bad configuration or arguments, 1 the cycle failed, 5 another process
+    works the profile (named).
     """
     if not once:
-        run_cmd()
-        return
+        raise fail(
+            "crmsync sync runs one cycle only with --once; "
+            "to start the long-running worker use 'crmsync run'"
+        )
     settings = load_profile()
     instant = parse_now(now) if now is not None else None
     with contextlib.ExitStack() as held:
@@ -186,10 +189,7 @@ def sync_cmd(
             held.enter_context(hold_profile(settings, "crmsync sync --once", wait))
         runtime = _runtime(settings)
         try:
-            if not as_json and sys.stdout.isatty():
-                report = _run_with_progress(runtime, instant, dry_run)
-            else:
-                report = runtime.cycle.run(now=instant, dry_run=dry_run)
+            report = _run_cycle(runtime, instant, dry_run)
         except CrmSyncError as exc:
             raise fail(f"cycle failed: {type(exc).__name__}: {exc}", 1) from None
         finally:
@@ -197,7 +197,7 @@ def sync_cmd(
     if as_json:
         print(json.dumps(report.as_dict(), indent=2, sort_keys=True))
     else:
-        console = Console()
+        console = out_console()
         if dry_run:
             _print_planned(report, console)
         _print_report(report, console)
@@ -207,9 +207,12 @@ def sync_cmd(
 
 @app.command("run")
 def run_cmd() -> None:
-    """The long-running worker: a cycle every CRMSYNC_SYNC_INTERVAL (default 5 minutes), and
-    at the next due or warning instant when that comes sooner. SIGTERM finishes the cycle
-    in progress and exits 0."""
+    """Start the long-running worker: a sync cycle every interval, for every profile.
+
+    A cycle runs every CRMSYNC_SYNC_INTERVAL (default 5 minutes), and at the next due or
+    warning instant when that comes sooner; archiving and state retention run nightly.
+    Health and metrics are served on CRMSYNC_HTTP_PORT. SIGTERM (or Ctrl-C) finishes the
+    cycle in progress and exits 0."""
     import threading  # noqa: PLC0415
     import time  # noqa: PLC0415
 
@@ -294,10 +297,14 @@ def demo_cmd(
         int, typer.Option("--seed", help="Random seed (same seed, same complaints).")
     ] = 7,
 ) -> None:
-    """Create a local CRM with realistic complaints for a bundled charter, run one cycle and
-    show what it flagged and which follow-up tasks it created. Uses
-    CRMSYNC_DATA_DIR/demo-CHARTER (recreated on every run)."""
+    """Show crmsync at work on a local CRM filled with realistic complaints.
+
+    Creates a local CRM with complaints for a bundled charter in
+    CRMSYNC_DATA_DIR/demo-CHARTER (recreated on every run), runs one sync cycle, shows
+    what it flagged and which follow-up tasks it created, and prints the commands to go
+    on with."""
     from crmsync.bootstrap import local_crm_path, system_clock  # noqa: PLC0415
+    from crmsync.logging_setup import configure_logging  # noqa: PLC0415
     from crmsync.service.demo_seed import seed_local_crm  # noqa: PLC0415
 
     base = load_settings()
@@ -315,33 +322,40 @@ def demo_cmd(
             "state_url": None,
         }
     )
-    console = Console()
+    if "log_level" not in base.model_fields_set:  # the tables below say what the log would
+        configure_logging(base.log_format, "warning")
+    console = out_console()
     runtime = _runtime(settings)
     try:
         clock_now = system_clock()
-        created = seed_local_crm(
-            runtime.crm,
-            runtime.mapping,
-            charter,
-            count=count,
-            seed=seed,
-            start=clock_now - timedelta(days=75),
-            span_days=70,
-            now=clock_now,
-        )
+        start = clock_now - timedelta(days=75)
+        with progress(f"creating {count:,} complaints"):
+            created = seed_local_crm(
+                runtime.crm,
+                runtime.mapping,
+                charter,
+                count=count,
+                seed=seed,
+                start=start,
+                span_days=70,
+                now=clock_now,
+            )
         console.print(
             f"[bold]{runtime.charter.title}[/bold]: created {created.cases} complaints and "
             f"{created.tasks} customer-update tasks in {local_crm_path(settings)}"
         )
-        report = runtime.cycle.run()
+        report = _run_cycle(runtime, None, dry_run=False)
         _print_report(report, console)
-        _show_demo(runtime, report, console)
+        example = _show_demo(runtime, report, console)
     finally:
         runtime.close()
+    console.print(_next_steps(settings, example, start.date(), clock_now.date()), markup=False)
 
 
-def _show_demo(runtime: Runtime, report: CycleReport, console: Console) -> None:
-    from crmsync.bootstrap import local_crm_path, system_clock  # noqa: PLC0415
+def _show_demo(runtime: Runtime, report: CycleReport, console: Console) -> str | None:
+    """Print the statuses written and the follow-up tasks created; return the id of a
+    complaint that got a follow-up (the one worth explaining), if any."""
+    from crmsync.bootstrap import system_clock  # noqa: PLC0415
 
     states = Table(title="Charter_Status__c written")
     states.add_column("status")
@@ -354,7 +368,7 @@ def _show_demo(runtime: Runtime, report: CycleReport, console: Console) -> None:
         r
         for r in runtime.crm.changed_records(
             fu.object,
-            [fu.subject, fu.owner, fu.due_date, fu.priority, fu.key_field],
+            [fu.subject, fu.owner, fu.due_date, fu.priority, fu.key_field, fu.parent],
             since=None,
             until=system_clock() + timedelta(days=1),
         )
@@ -371,10 +385,31 @@ def _show_demo(runtime: Runtime, report: CycleReport, console: Console) -> None:
             plain(r.fields.get(fu.priority)),
         )
     console.print(table)
-    console.print(
-        "Explore: [bold]crmsync local export Case --db "
-        f"{escape(str(local_crm_path(runtime.settings)))}[/bold], or run again with --charter "
-        "kilkenny"
+    return str(tasks[0].fields.get(fu.parent)) if tasks else None
+
+
+def _next_steps(settings: Settings, example: str | None, first: date, last: date) -> str:
+    """The exact commands to go on from the demo in a fresh shell, with its data
+    directory, profile and charter."""
+    complaint = example or "COMPLAINT_ID"
+    return "\n".join(
+        (
+            "",
+            "Next: the commands live in .venv/bin (or run '. .venv/bin/activate' first).",
+            "Point them at this demo's data directory, profile and charter:",
+            f"  export CRMSYNC_DATA_DIR={settings.data_dir} CRMSYNC_PROFILE={settings.profile} "
+            f"CRMSYNC_CHARTER={settings.charter}",
+            "Explain one complaint's clocks:",
+            f"  .venv/bin/crmsync explain --charter {settings.charter} --id {complaint}",
+            "Report how well the charter was kept:",
+            f"  .venv/bin/crmsync report --charter {settings.charter} "
+            f"--from {first.isoformat()} --to {last.isoformat()}",
+            "Run one more cycle, or start the worker (Ctrl-C stops it):",
+            "  .venv/bin/crmsync sync --once",
+            "  .venv/bin/crmsync run",
+            "Look at the records:",
+            "  .venv/bin/crmsync local export Case",
+        )
     )
 
 
@@ -420,7 +455,7 @@ def check_cmd(
             err.print(
                 f"configuration: {settings_problem}", highlight=False, markup=False, soft_wrap=True
             )
-    console = Console()
+    console = out_console()
     loaded_mappings: list[FieldMapping] = []
     for check in check_files(charter_files, mapping_files, pairs):
         if check.problems:
@@ -520,4 +555,4 @@ def config_show_cmd(
     for name, value in shown.items():
         description = type(settings).model_fields[name].description or ""
         table.add_row(f"CRMSYNC_{name.upper()}", plain(value), plain(description))
-    Console().print(table)
+    out_console().print(table)

@@ -474,20 +474,20 @@ class ChainVerifier:
 
 def compare_index(
     lines: Iterable[tuple[int, EntryHeader | None, str | None]],
-    entries: Iterable[StoredEntry],
+    entries: Iterable[tuple[int, EntryHeader | None]],
     header_of: Callable[[int], EntryHeader],
     profile: str,
 ) -> list[Finding]:
     """Hold an index (``(line number, header or None, why not)`` in file order) against the
-    entries (``StoredEntry`` in slot order): a line that is not a header, a line that
-    differs from its entry, a line for no entry (extra), an entry with no line (missing),
-    a line out of order. ``header_of(seq)`` reads one entry's header for a line out of
-    order (``EntryNotFoundError`` when there is none). Findings are at the entry's slot
-    (0 when there is none) and name the line."""
+    entries (``(slot, header or None when unreadable)`` in slot order): a line that is not
+    a header, a line that differs from its entry, a line for no entry (extra), an entry
+    with no line (missing), a line out of order. ``header_of(seq)`` reads one entry's
+    header for a line out of order (``EntryNotFoundError`` when there is none). Findings
+    are at the entry's slot (0 when there is none) and name the line."""
     findings: list[Finding] = []
     missing: dict[int, Finding] = {}
     walk = iter(entries)
-    current: StoredEntry | None = next(walk, None)
+    current: tuple[int, EntryHeader | None] | None = next(walk, None)
     last = 0
 
     def ref(seq: int) -> str:
@@ -522,25 +522,25 @@ def compare_index(
             if found is not None:
                 findings.append(found)
             continue
-        while current is not None and current.slot < seq:
-            if current.slot > last:
-                missing[current.slot] = Finding(
-                    current.slot, ref(current.slot), "the entry has no index line (missing)"
+        while current is not None and current[0] < seq:
+            if current[0] > last:
+                missing[current[0]] = Finding(
+                    current[0], ref(current[0]), "the entry has no index line (missing)"
                 )
             current = next(walk, None)
-        if current is None or current.slot != seq:
+        if current is None or current[0] != seq:
             findings.append(
                 Finding(0, ref(seq), f"index line {number} lists no entry (extra line)")
             )
-        elif current.entry is not None:
-            found = differs(number, header, current.entry.header)
+        elif current[1] is not None:
+            found = differs(number, header, current[1])
             if found is not None:
                 findings.append(found)
         last = seq
     while current is not None:
-        if current.slot > last:
-            missing[current.slot] = Finding(
-                current.slot, ref(current.slot), "the entry has no index line (missing)"
+        if current[0] > last:
+            missing[current[0]] = Finding(
+                current[0], ref(current[0]), "the entry has no index line (missing)"
             )
         current = next(walk, None)
     return sorted([*findings, *missing.values()], key=lambda f: f.slot or 1 << 62)

@@ -291,21 +291,17 @@ class Tally:
         """Rows, totals and undated counts in the order of section 4."""
         ids = [c.id for c in charter.clocks]
         rows: list[dict[str, object]] = []
-        totals: dict[tuple[int, str | None], Cell] = {}
+        parts: dict[tuple[int, str | None], list[Cell]] = {}
         for key in sorted(self.cells, key=_order):
             cell = self.cells[key]
             rows.append(cell.row(ids[key.clock], key.period, key.group))
-            total = totals.get((key.clock, key.group))
-            if total is None:
-                total = totals[(key.clock, key.group)] = Cell()
-            total.merge(cell)
-        total_rows = [
-            cell.row(ids[clock], "all", group)
-            for (clock, group), cell in sorted(
-                totals.items(),
-                key=lambda item: (item[0][0], item[0][1] is not None, item[0][1] or ""),
-            )
-        ]
+            parts.setdefault((key.clock, key.group), []).append(cell)
+        total_rows = []
+        for clock, group in sorted(parts, key=lambda k: (k[0], k[1] is not None, k[1] or "")):
+            total = Cell()  # one total's samples at a time: memory stays near the rows'
+            for cell in parts[(clock, group)]:
+                total.merge(cell)
+            total_rows.append(total.row(ids[clock], "all", group))
         undated = {i: self.undated[i] for i in ids if self.undated.get(i)}
         return Figures(rows, total_rows, undated, self.complaints)
 

@@ -834,7 +834,9 @@ class ArchiveReader:
         self.cipher = cipher
         self.witness = witness
 
-    def _open(self, entry: ArchiveEntry, purpose: str) -> dict[str, Any]:
+    def _open(self, entry: ArchiveEntry, purpose: str | None) -> dict[str, Any]:
+        """The checked, decrypted body; logged as ``archive_read`` unless ``purpose`` is
+        None (the caller logs the read itself)."""
         problems = entry_problems(entry, self.cipher)
         if problems:
             raise ArchiveError(
@@ -842,13 +844,14 @@ class ArchiveReader:
                 "run 'crmsync archive verify'"
             )
         body = open_body(entry, self.cipher)
-        log.info(
-            "archive_read",
-            ref=entry.ref,
-            complaint_id=entry.header.complaint_id,
-            actor=self.actor,
-            purpose=purpose,
-        )
+        if purpose is not None:
+            log.info(
+                "archive_read",
+                ref=entry.ref,
+                complaint_id=entry.header.complaint_id,
+                actor=self.actor,
+                purpose=purpose,
+            )
         return body
 
     def read(self, ref: str) -> tuple[EntryHeader, dict[str, Any]]:
@@ -890,20 +893,37 @@ class ArchiveReader:
         return found
 
     def export(self) -> Iterator[tuple[EntryHeader, dict[str, Any]]]:
-        """Every entry in chain order; a damaged one stops the export with ``ArchiveError``."""
-        for stored in self.archive.iterate(self.profile):
-            if stored.entry is None:
-                raise ArchiveError(
-                    f"entry {self.profile}/{stored.slot} is unreadable ({stored.problem}): "
-                    "run 'crmsync archive verify'"
-                )
-            yield stored.entry.header, self._open(stored.entry, "export")
+        """Every entry in chain order; a damaged one stops the export with ``ArchiveError``.
+
+        Logged once, when the export ends or stops, as ``archive_exported`` with the
+        references of every entry read (``complete`` false when it stopped early)."""
+        refs: list[str] = []
+        complete = False
+        try:
+            for stored in self.archive.iterate(self.profile):
+                if stored.entry is None:
+                    raise ArchiveError(
+                        f"entry {self.profile}/{stored.slot} is unreadable ({stored.problem}): "
+                        "run 'crmsync archive verify'"
+                    )
+                body = self._open(stored.entry, None)
+                refs.append(stored.entry.ref)
+                yield stored.entry.header, body
+            complete = True
+        finally:
+            log.info(
+                "archive_exported",
+                actor=self.actor,
+                entries=len(refs),
+                refs=refs,
+                complete=complete,
+            )
 
     def verify(self) -> ChainReport:
         """``verify_archive`` on the profile (held against the witness when there is one),
-        logged as ``archive_verified``."""
+        logged as ``archive_verified``: at level error when the chain is broken."""
         report = verify_archive(self.archive, self.profile, self.cipher, self.witness)
-        log.info(
+        (log.info if report.ok else log.error)(
             "archive_verified",
             actor=self.actor,
             ok=report.ok,
