@@ -14,13 +14,14 @@ Cycles, each evaluated as of the same instant (so only data changes, never time,
 5. ``nothing``: nothing changed at all.
 
 The CRM's clock moves on by the sync interval (CRMSYNC_SYNC_INTERVAL, default 5 minutes)
-between cycles, as it does under ``crmsync run``. Prints one JSON object: the machine (CPUs,
-load average), the seeding, and per cycle: wall time, this process's CPU time, the time it
-waited for a CPU held by other processes (Linux schedstat; wall - CPU - waiting = blocked
-on I/O), records read, complaints evaluated, flags written, tasks created and completed,
-CRM calls (total and by kind), and the process's peak RSS so far (``ru_maxrss``). The
-machine's yardstick: CPUs, load average before and after, and the speed of the sample
-generator (pure Python, untouched by the sync code) timed in this process before seeding.
+between cycles, as it does under ``crmsync run``. Prints one JSON object (and each cycle's
+figures on standard error as it ends): the machine (CPUs, load average), the seeding, and
+per cycle: wall time, this process's CPU time, the time it waited for a CPU held by other
+processes (Linux schedstat; wall - CPU - waiting = blocked on I/O), records read,
+complaints evaluated, flags written, tasks created and completed, CRM calls (total and by
+kind), and the process's peak RSS so far (``ru_maxrss``). The machine's yardstick: CPUs,
+load average before and after, and the speed of the sample generator (pure Python,
+untouched by the sync code) timed in this process before seeding.
 
 Targets (issue 15, at 1,000,000 complaints): first <= 300 s, changed <= 10 s; the nothing
 cycle writes nothing and reads nothing but the pull queries (one ``query`` call per pull:
@@ -106,7 +107,7 @@ def run_cycle(runtime: Runtime, crm: LocalCrm, name: str, now: int) -> dict[str,
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     after = waited_for_cpu()
     calls = {k: n - calls_before.get(k, 0) for k, n in sorted(crm.calls.by_kind.items())}
-    return {
+    result = {
         "cycle": name,
         "seconds": round(seconds, 2),
         "cpu_seconds": round(cpu, 2),
@@ -123,6 +124,8 @@ def run_cycle(runtime: Runtime, crm: LocalCrm, name: str, now: int) -> dict[str,
         "errors": len(report.errors),
         "peak_rss_mb": peak_rss_mb(),
     }
+    print(json.dumps(result), file=sys.stderr, flush=True)  # progress of a long run
+    return result
 
 
 def escalate(crm: LocalCrm, share: float, at: datetime, seed: int) -> int:
@@ -186,11 +189,11 @@ def run_counts(counts: list[int], rest: list[str]) -> int:
         done = subprocess.run(
             [sys.executable, __file__, "--count", str(count), *rest],
             check=True,
-            capture_output=True,
+            stdout=subprocess.PIPE,
             text=True,
         )
         runs.append(json.loads(done.stdout))
-        print(f"{count}: done", file=sys.stderr, flush=True)
+        print(done.stdout, file=sys.stderr, flush=True)  # each count's figures as they come
     print(json.dumps({"benchmark": "sync", "runs": runs, "growth": growth(runs)}, indent=2))
     return 0
 
