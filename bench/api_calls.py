@@ -14,7 +14,7 @@ so only ``level1-resolution`` applies, due Tue 17:00):
 4. "nothing": a cycle with nothing changed.
 
 Each scenario runs twice: with the sync cycle's default write batch (200 records per
-``update_records``/``upsert_records`` call: one sObject Collections request each) and with
+``update_records``/``create_if_absent`` call: one sObject Collections request each) and with
 a write batch of 1,000 (the adapter packs five Collections requests into one Composite).
 Prints JSON: per cycle the HTTP requests by kind, the billed calls (what the org's
 ``Sforce-Limit-Info`` counts: the Versions call for the clock and logins are free), beside

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crmsync.adapters.local_crm import LocalCrm
-from crmsync.adapters.state_factory import open_state_store
+from crmsync.adapters.state_url import open_state_store, state_store_target
 from crmsync.domain.charter import Charter
 from crmsync.errors import CharterFileError, ConfigError
 from crmsync.mapping.charter_file import load_charter
@@ -130,6 +130,9 @@ def build_runtime(
         overlap=timedelta(seconds=settings.overlap),
         write_batch=settings.write_batch,
         hook=hook,
+        follow_up_since=(
+            None if settings.follow_up_since is None else int(settings.follow_up_since.timestamp())
+        ),
     )
     return Runtime(settings, charter, mapping, crm, state, cycle)
 
@@ -153,28 +156,51 @@ def build_archive(settings: Settings) -> ArchiveStore:
     """The archive store ``CRMSYNC_ARCHIVE_URL`` names: empty = ``data_dir/archive`` (local
     folder); ``postgresql://...`` (``state``: the state store's URL) = PostgreSQL, schema
     ``crmsync_archive``; ``s3://bucket/prefix?...`` = S3-compatible object storage."""
+    kind, url = _archive_target(settings)
+    if kind == "local":
+        from crmsync.adapters.archive_local import LocalArchiveStore  # noqa: PLC0415
+
+        return LocalArchiveStore(settings.data_dir / ARCHIVE_DIR)
+    if kind == "postgresql":
+        from crmsync.adapters.archive_postgres import PostgresArchiveStore  # noqa: PLC0415
+
+        return PostgresArchiveStore(url)
+    from crmsync.adapters.archive_s3 import S3ArchiveStore  # noqa: PLC0415
+
+    return S3ArchiveStore.from_url(url)
+
+
+def _archive_target(settings: Settings) -> tuple[str, str]:
+    """``(kind, url)`` of the archive store, opening nothing; ``ConfigError`` for a URL no
+    store takes."""
     url = settings.archive_url.get_secret_value().strip() if settings.archive_url else ""
     if url == "state":
         url = settings.state_url_value or ""
         if not url.startswith(("postgresql://", "postgres://")):
             raise ConfigError("CRMSYNC_ARCHIVE_URL=state needs a PostgreSQL CRMSYNC_STATE_URL")
     if not url:
-        from crmsync.adapters.archive_local import LocalArchiveStore  # noqa: PLC0415
-
-        return LocalArchiveStore(settings.data_dir / ARCHIVE_DIR)
+        return "local", ""
     scheme = url.split(":", 1)[0].lower()
     if scheme in ("postgresql", "postgres"):
-        from crmsync.adapters.archive_postgres import PostgresArchiveStore  # noqa: PLC0415
-
-        return PostgresArchiveStore(url)
+        return "postgresql", url
     if scheme == "s3":
-        from crmsync.adapters.archive_s3 import S3ArchiveStore  # noqa: PLC0415
-
-        return S3ArchiveStore.from_url(url)
+        return "s3", url
     raise ConfigError(
         f"CRMSYNC_ARCHIVE_URL: unknown scheme '{scheme}' (empty for a local folder, "
         "postgresql://..., state, or s3://bucket/prefix)"
     )
+
+
+def check_settings(settings: Settings) -> None:
+    """Refuse, before anything runs, what the settings name but no adapter takes: the state
+    store and archive URLs, the archive keys (``ConfigError`` naming the setting). Opens
+    nothing and reads no file."""
+    try:
+        state_store_target(settings.state_url_value, settings.data_dir)
+    except ConfigError as exc:
+        raise ConfigError(f"CRMSYNC_STATE_URL: {exc}") from exc
+    _archive_target(settings)
+    archive_cipher(settings)
 
 
 def build_archiving(

@@ -12,6 +12,8 @@ from typing import Literal
 
 import structlog
 
+from crmsync.terminal import escape_string_values
+
 _LEVELS = {
     "debug": logging.DEBUG,
     "info": logging.INFO,
@@ -41,12 +43,14 @@ def configure_logging(
         if console
         else structlog.processors.JSONRenderer()
     )
+    safe: list[structlog.typing.Processor] = [escape_string_values] if console else []
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
+            *safe,  # ids from the CRM cannot drive the terminal
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS.get(level, logging.INFO)),

@@ -158,6 +158,15 @@ class CrmPort(Protocol):
         result per record in order (``ref`` = the external id value, ``created`` tells)."""
         ...
 
+    def create_if_absent(
+        self, object: str, key_field: str, records: Sequence[Mapping[str, Any]]
+    ) -> list[WriteResult]:
+        """Create each record whose ``key_field`` value (a unique external id) no record holds
+        yet; leave a record that already holds it exactly as it is (staff may have worked
+        it). One result per record in order: ``ref`` the key, ``id`` the CRM id (new or
+        existing), ``created`` True only for a record created now."""
+        ...
+
     def complete_tasks(
         self, object: str, ids: Sequence[str], completion: Mapping[str, Any]
     ) -> list[WriteResult]:
@@ -183,7 +192,8 @@ class StoredComplaint:
     or None; ``source_hash`` a hash of the CRM fields it was built from; ``closed_at`` the
     closing instant (epoch seconds) of a closed complaint, which retention counts from;
     ``clock_states`` each applicable clock's state (clock id -> state) at the complaint's
-    last evaluation.
+    last evaluation; ``evaluated_at`` the ``now`` of that evaluation (None: unknown, or
+    marked for evaluation again at the next cycle whatever its ``now``).
     """
 
     profile: str
@@ -195,6 +205,26 @@ class StoredComplaint:
     closed: bool = False
     closed_at: int | None = None
     clock_states: Mapping[str, str] = field(default_factory=dict)
+    evaluated_at: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileState:
+    """What the state store keeps about a profile between cycles.
+
+    ``follow_up_since`` is the default follow-up horizon, set once at the profile's first
+    cycle (its ``now`` minus 7 days) and never moved; ``horizon`` the horizon in force at
+    the last cycle (``CRMSYNC_FOLLOW_UP_SINCE`` when set, else ``follow_up_since``);
+    ``charter_hash`` and ``mapping_hash`` the content hashes of the charter and mapping of
+    the last cycle; ``updated_at`` that cycle's ``now`` (all instants epoch seconds).
+    """
+
+    profile: str
+    follow_up_since: int
+    horizon: int
+    charter_hash: str
+    mapping_hash: str
+    updated_at: int
 
 
 LedgerStatus = Literal["planned", "done", "failed", "completed"]
@@ -204,8 +234,10 @@ LedgerStatus = Literal["planned", "done", "failed", "completed"]
 class LedgerEntry:
     """A follow-up task the worker planned or wrote, by its idempotency key.
 
-    ``status``: planned (about to be written), done (upserted, ``crm_id`` known),
-    failed (a permanent error, ``error`` says), completed (closed on the CRM).
+    ``status``: planned (about to be written), done (created or found on the CRM,
+    ``crm_id`` known), failed (a permanent error, ``error`` says), completed (closed on the
+    CRM). ``updated_at`` is the ``now`` of the cycle that last changed the entry: for
+    planned and done entries, the cycle that planned the follow-up.
     """
 
     profile: str
@@ -278,6 +310,12 @@ class StateStore(Protocol):
         """Stored complaints whose ``next_check`` is ``<= until``."""
         ...
 
+    def stale_complaints(self, profile: str, now: int) -> list[StoredComplaint]:
+        """Stored complaints that must be evaluated again at ``now`` whatever their next
+        check: last evaluated at an instant after ``now`` (a replayed earlier ``now``), or
+        ``evaluated_at`` None (unknown, or marked by ``put_profile``); ordered by id."""
+        ...
+
     def complaints_page(self, profile: str, after: str, limit: int) -> list[StoredComplaint]:
         """Up to ``limit`` stored complaints (open and closed) with ``id > after`` in id
         order (byte order): page through a profile with ``after`` = the last id seen."""
@@ -285,6 +323,20 @@ class StateStore(Protocol):
 
     def next_check(self, profile: str) -> int | None:
         """The earliest ``next_check`` of the profile (for the scheduler), or None."""
+        ...
+
+    def get_profile(self, profile: str) -> ProfileState | None:
+        """What the store keeps about the profile, or None before its first cycle."""
+        ...
+
+    def put_profile(self, state: ProfileState, *, reevaluate_open: bool = False) -> None:
+        """Insert or replace the profile's state; with ``reevaluate_open`` every open (not
+        closed) stored complaint of the profile is marked for evaluation at the next cycle
+        (``evaluated_at`` None), in the same transaction."""
+        ...
+
+    def known_profiles(self) -> list[str]:
+        """Every profile the store has seen (a profile state or a run), sorted."""
         ...
 
     def delete_complaints(self, profile: str, ids: Sequence[str]) -> None: ...

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import AwareDatetime, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -23,62 +23,21 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from crmsync.domain.durations import Unit, parse_duration
+from crmsync.domain.durations import elapsed_seconds
 from crmsync.errors import ConfigError
-
-_SECONDS = {
-    Unit.MINUTES: 60,
-    Unit.HOURS: 3600,
-    Unit.DAYS: 86400,
-    Unit.WEEKS: 7 * 86400,
-}
-# the short and second-based forms settings also take: 30s, 5m, 2h, 1d, 1w, 30 seconds
-_ELAPSED = {
-    **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), 1),
-    **dict.fromkeys(("m", "min", "mins"), 60),
-    **dict.fromkeys(("h", "hr", "hrs"), 3600),
-    "d": 86400,
-    "w": 7 * 86400,
-}
-_AMOUNT_UNIT = re.compile(r"^\s*(\d+)\s*([a-z]+)\s*$", re.ASCII | re.IGNORECASE)
-_ISO_8601 = re.compile(
-    r"^P(?!$)(?:(\d+)W)?(?:(\d+)D)?(?:T(?=\d)(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$",
-    re.ASCII | re.IGNORECASE,
-)
-_ISO_SECONDS = (7 * 86400, 86400, 3600, 60, 1)
 
 
 def duration_seconds(value: object, name: str) -> int:
-    """Whole seconds from a number of seconds, ``N unit`` (``30 seconds``, ``5 minutes``,
-    ``2 hours``, ``1 day``, ``1 week``), a short form (``30s``, ``5m``, ``2h``, ``1d``,
-    ``1w``) or an ISO 8601 duration in weeks, days, hours, minutes and seconds (``PT5M``,
-    ``P1DT12H``); at least 1 second. ``ValueError`` names the setting ``name``."""
+    """Whole seconds (at least 1) from a number of seconds or elapsed-time text
+    (``domain.durations.elapsed_seconds``: ``30 seconds``, ``30s``, ``PT5M``...).
+    ``ValueError`` names the setting ``name``."""
     if isinstance(value, int) and not isinstance(value, bool):
         seconds = value
-    elif isinstance(value, str) and value.strip().isdigit():
-        seconds = int(value.strip())
-    elif isinstance(value, str) and (iso := _ISO_8601.match(value.strip())):
-        seconds = sum(
-            int(n or 0) * unit for n, unit in zip(iso.groups(), _ISO_SECONDS, strict=True)
-        )
-    elif (
-        isinstance(value, str)
-        and (short := _AMOUNT_UNIT.match(value))
-        and (short.group(2).lower() in _ELAPSED)
-    ):
-        seconds = int(short.group(1)) * _ELAPSED[short.group(2).lower()]
     elif isinstance(value, str):
         try:
-            duration = parse_duration(value.strip().lower())
-        except ValueError:
-            raise ValueError(
-                f"{name}: '{value}' is not a duration: write seconds (300), 'N unit' "
-                "('30 seconds', '5 minutes', '2 hours', '1 day', '1 week'), a short form "
-                "('30s', '5m', '2h', '1d', '1w') or ISO 8601 ('PT5M')"
-            ) from None
-        if duration.unit not in _SECONDS:
-            raise ValueError(f"{name} must be elapsed time (seconds, minutes, hours, days, weeks)")
-        seconds = duration.amount * _SECONDS[duration.unit]
+            seconds = elapsed_seconds(value)
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from exc
     else:
         raise ValueError(f"{name}: {value!r} is not a duration")
     if seconds < 1:
@@ -108,7 +67,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
         with path.open("rb") as handle:
             raw = handle.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
-        raise ConfigError(f"{file}: cannot read the settings file: {exc.strerror}") from None
+        raise ConfigError(f"{file}: cannot read the settings file: {exc.strerror}") from exc
     if len(raw) > MAX_CONFIG_BYTES:
         raise ConfigError(f"{file}: larger than {MAX_CONFIG_BYTES >> 20} MiB: not read")
     try:
@@ -116,9 +75,10 @@ def read_config_file(path: Path) -> dict[str, Any]:
         data = tomllib.loads(text)
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
+        # from None: the decode error holds the whole file, secrets included
         raise ConfigError(f"{file}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x})") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from None  # may hold the file
     problems = _unknown_keys(data, text, file)
     if problems:
         lines = "".join(f"\n  {p}" for p in problems)
@@ -180,6 +140,7 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
+        # from None here and below: pydantic's errors quote the input values (secrets too)
         raise ConfigError("; ".join(_validation_problems(exc))) from None
     except SettingsError as exc:
         # a value that must be JSON (CRMSYNC_PROFILES) is not: name the setting and the place
@@ -260,6 +221,11 @@ class Settings(BaseSettings):
     keep_runs: int | None = Field(
         default=90 * 86400,
         description="forget cycle history older than this (the newest run stays); 'never' keeps it",
+    )
+    follow_up_since: AwareDatetime | None = Field(
+        default=None,
+        description="no follow-up for a state made before this instant (ISO 8601 with offset); "
+        "empty = the profile's first cycle minus 7 days, kept in the state store",
     )
     monthly_report: str = Field(
         default="reports",
@@ -391,6 +357,7 @@ class Settings(BaseSettings):
                 problems = "; ".join(
                     f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
                 )
+                # from None: pydantic's errors quote the input values (secrets too)
                 raise ValueError(f"profile '{name}': {problems}") from None
         return out
 

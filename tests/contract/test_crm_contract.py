@@ -276,6 +276,45 @@ def test_upsert_inserts_then_updates_by_external_id(harness: CrmHarness) -> None
     assert (by_key[k1]["Subject"], by_key[k1]["Status"]) == ("one again", "Not Started")
 
 
+def test_create_if_absent_never_touches_an_existing_key(harness: CrmHarness) -> None:
+    """create_if_absent creates new keys and answers an existing key with its id, created
+    False, leaving every field and its SystemModstamp exactly as staff left them; a key
+    twice in one call makes one record."""
+    crm = harness.crm
+    k1, k2 = (f"crmsync:500000000000001AAA:ack:0:{s}" for s in ("at_risk", "breached"))
+    [made] = crm.create_if_absent("Task", KEY, [{KEY: k1, "Subject": "one", "Status": "Open"}])
+    assert (made.ref, made.ok, made.created) == (k1, True, True)
+    assert made.id is not None and made.id.startswith("00T")
+    assert crm.update_records("Task", [(made.id, {"Status": "Completed", "Subject": "done"})])[0].ok
+    worked = read_one(crm, "Task", made.id, ["Status", "Subject"])
+
+    harness.clock.advance(minutes=1)
+    again = crm.create_if_absent(
+        "Task",
+        KEY,
+        [
+            {KEY: k1, "Subject": "overwrite?", "Status": "Not Started"},
+            {KEY: k2, "Subject": "two", "Status": "Not Started"},
+            {KEY: k2, "Subject": "two again", "Status": "Not Started"},
+        ],
+    )
+    assert [(r.ref, r.ok) for r in again] == [(k1, True), (k2, True), (k2, True)]
+    assert (again[0].id, again[0].created) == (made.id, False)
+    assert again[1].id == again[2].id
+    assert read_one(crm, "Task", made.id, ["Status", "Subject"]) == worked
+    tasks = crm.changed_records("Task", [KEY], since=None, until=FAR)
+    assert sorted(r.fields[KEY] for r in tasks) == sorted([k1, k2])
+
+
+def test_create_if_absent_without_the_key_fails_that_record(harness: CrmHarness) -> None:
+    """A record without its key fails alone (REQUIRED_FIELD_MISSING); the others are made."""
+    results = harness.crm.create_if_absent(
+        "Task", KEY, [{"Subject": "no key"}, {KEY: "k-ok", "Subject": "fine"}]
+    )
+    assert [r.ok for r in results] == [False, True]
+    assert results[0].error_code == "REQUIRED_FIELD_MISSING"
+
+
 def test_complete_tasks_is_idempotent(harness: CrmHarness) -> None:
     """Completing sets the fields once; completing again succeeds without writing."""
     crm = harness.crm

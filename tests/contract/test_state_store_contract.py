@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,6 @@ import pytest
 from psycopg import sql
 from structlog.testing import capture_logs
 
-from crmsync.adapters.state_factory import open_state_store
 from crmsync.adapters.state_migrations import (
     LATEST_VERSION,
     POSTGRES_MIGRATIONS,
@@ -37,11 +37,13 @@ from crmsync.adapters.state_migrations import (
 )
 from crmsync.adapters.state_postgres import PostgresStateStore
 from crmsync.adapters.state_sqlite import SqliteStateStore
+from crmsync.adapters.state_url import open_state_store
 from crmsync.domain.archive_entry import ChainHead
 from crmsync.errors import ConfigError, StateStoreError
 from crmsync.ports import (
     LedgerEntry,
     Population,
+    ProfileState,
     PruneCounts,
     RunRecord,
     StateStore,
@@ -119,7 +121,7 @@ def run(run_id: str, started_at: int, *, profile: str = P) -> RunRecord:
 def test_migrate_returns_the_version_and_is_idempotent(state_backend: StateBackend) -> None:
     """migrate() creates the latest schema version, and running it again changes nothing."""
     store = state_backend.store
-    assert store.migrate() == LATEST_VERSION == 4
+    assert store.migrate() == LATEST_VERSION == 5
     store.set_watermark(P, "Case", datetime(2026, 3, 2, tzinfo=UTC))
     assert store.migrate() == LATEST_VERSION
     assert store.get_watermark(P, "Case") == datetime(2026, 3, 2, tzinfo=UTC)
@@ -655,6 +657,89 @@ def test_population_counts_open_complaints_by_status_and_clock_state(
     assert state_store.population("nobody") == Population({}, {})
 
 
+# ------------------------------------- evaluation instants and profile states
+
+
+def evaluated(
+    id: str, at: int | None, *, profile: str = P, closed: bool = False
+) -> StoredComplaint:
+    """A stored complaint last evaluated at ``at`` (None: unknown)."""
+    return replace(complaint(id, 5_000, profile=profile, closed=closed), evaluated_at=at)
+
+
+def test_stale_complaints_are_those_evaluated_later_or_never(state_store: StateStore) -> None:
+    """stale_complaints(now): evaluated_at after now or None, by id, in the profile only;
+    evaluated_at round-trips."""
+    state_store.put_complaints(
+        [
+            evaluated("C-later", 200),
+            evaluated("C-equal", 100),
+            evaluated("C-earlier", 50),
+            evaluated("C-unknown", None),
+            evaluated("C-other", 500, profile=Q),
+        ]
+    )
+    assert state_store.get_complaints(P, ["C-later"])["C-later"].evaluated_at == 200
+    assert [c.id for c in state_store.stale_complaints(P, 100)] == ["C-later", "C-unknown"]
+    assert [c.id for c in state_store.stale_complaints(P, 49)] == [
+        "C-earlier",
+        "C-equal",
+        "C-later",
+        "C-unknown",
+    ]
+    assert [c.id for c in state_store.stale_complaints(P, 200)] == ["C-unknown"]
+    assert [c.id for c in state_store.stale_complaints(Q, 100)] == ["C-other"]
+    assert state_store.stale_complaints(P, 100)[0] == evaluated("C-later", 200)
+
+
+def test_profile_state_is_put_replaced_and_kept_per_profile(state_store: StateStore) -> None:
+    """get_profile is None before put_profile; a put replaces every field; profiles apart."""
+    assert state_store.get_profile(P) is None
+    first = ProfileState(P, 1_000, 1_000, "c1", "m1", 1_600)
+    state_store.put_profile(first)
+    assert state_store.get_profile(P) == first
+    assert state_store.get_profile(Q) is None
+    second = ProfileState(P, 1_000, 900, "c2", "m2", 1_700)
+    state_store.put_profile(second)
+    assert state_store.get_profile(P) == second
+    with pytest.raises(StateStoreError, match="horizon"):
+        state_store.put_profile(ProfileState(P, 1, "x", "c", "m", 1))  # type: ignore[arg-type]
+    assert state_store.get_profile(P) == second
+
+
+def test_put_profile_can_mark_open_complaints_for_evaluation(state_store: StateStore) -> None:
+    """With reevaluate_open, every open complaint of that profile loses its evaluation
+    instant (stale at any now); closed ones and other profiles keep theirs."""
+    state_store.put_complaints(
+        [
+            evaluated("C-open", 100),
+            evaluated("C-closed", 100, closed=True),
+            evaluated("C-q", 100, profile=Q),
+        ]
+    )
+    state_store.put_profile(ProfileState(P, 0, 0, "c", "m", 100))
+    assert state_store.stale_complaints(P, 100) == []
+    state_store.put_profile(ProfileState(P, 0, 0, "c2", "m", 200), reevaluate_open=True)
+    assert [c.id for c in state_store.stale_complaints(P, 10**12)] == ["C-open"]
+    kept = state_store.get_complaints(P, ["C-open", "C-closed"])
+    assert (kept["C-open"].evaluated_at, kept["C-closed"].evaluated_at) == (None, 100)
+    assert kept["C-open"].next_check == 5_000  # nothing else changes
+    assert state_store.stale_complaints(Q, 100) == []
+
+
+def test_known_profiles_are_those_with_a_state_or_a_run(state_store: StateStore) -> None:
+    """known_profiles: every profile with a profile state or a run, once each, sorted;
+    stored complaints or watermarks alone do not make a profile known."""
+    assert state_store.known_profiles() == []
+    state_store.put_complaints([complaint("C-1", profile="complaints-only")])
+    state_store.set_watermark("marks-only", "complaints", datetime(2026, 3, 2, tzinfo=UTC))
+    state_store.start_run(run("r1", 10, profile="zeta"))
+    state_store.start_run(run("r2", 20, profile="zeta"))
+    state_store.put_profile(ProfileState("alpha", 0, 0, "c", "m", 0))
+    state_store.put_profile(ProfileState("zeta", 0, 0, "c", "m", 0))
+    assert state_store.known_profiles() == ["alpha", "zeta"]
+
+
 # ------------------------------------------------------------------ retention
 
 
@@ -849,11 +934,14 @@ def test_sqlite_version_1_upgrades_with_closing_instants_filled_in(tmp_path: Pat
         got = store.get_complaints(P, list(_V2_CLOSED_AT))
         assert {cid: c.closed_at for cid, c in got.items()} == _V2_CLOSED_AT
         assert {c.clock_states == {} for c in got.values()} == {True}  # until evaluated again
+        # never evaluated under schema 5: evaluated again at the next cycle, whatever its now
+        assert {c.id for c in store.stale_complaints(P, 0)} == set(_V2_CLOSED_AT)
+        assert store.get_profile(P) is None
         assert store.prune(P, closed_before=1_772_445_600, runs_before=None).complaints == 1
         assert "z-offset" not in store.get_complaints(P, ["z-offset"])
     finally:
         store.close()
-    assert _sqlite_versions(path) == [1, 2, 3, 4]
+    assert _sqlite_versions(path) == [1, 2, 3, 4, 5]
 
 
 @pytest.mark.postgres
@@ -878,6 +966,8 @@ def test_postgres_version_1_upgrades_with_closing_instants_filled_in(
         got = store.get_complaints(P, list(_V2_CLOSED_AT))
         assert {cid: c.closed_at for cid, c in got.items()} == _V2_CLOSED_AT
         assert {c.clock_states == {} for c in got.values()} == {True}
+        assert {c.id for c in store.stale_complaints(P, 0)} == set(_V2_CLOSED_AT)
+        assert store.get_profile(P) is None
     finally:
         store.close()
 

@@ -303,3 +303,24 @@ def test_the_installed_command_logs_who_read_an_entry(env: dict[str, str]) -> No
     assert json.loads(result.stdout)["ref"] == "default/1"
     reads = events(result.stderr, "archive_read")
     assert [(e["actor"], e["ref"]) for e in reads] == [("auditor.jo", "default/1")]
+
+
+def test_a_profile_held_elsewhere_is_named_and_a_bad_wait_refused(env: dict[str, str]) -> None:
+    """archive run and reindex while another process holds the profile's lock exit 5 naming
+    it and change nothing; --wait that is not a duration exits 2 naming the option."""
+    from crmsync.adapters.profile_lock import FileProfileLock
+
+    other = FileProfileLock(Path(env["CRMSYNC_DATA_DIR"]) / "locks", command="crmsync run")
+    assert other.try_acquire("default")
+    try:
+        for args in (("run", "--now", NOW), ("reindex",)):
+            busy = cli("archive", *args)
+            assert busy.exit_code == 5, busy.output
+            assert "profile 'default' is being worked by 'crmsync run' (pid" in busy.stderr
+        assert not (Path(env["CRMSYNC_DATA_DIR"]) / ARCHIVE_DIR / "default").exists()
+    finally:
+        other.close()
+    bad = cli("archive", "run", "--now", NOW, "--wait", "soon")
+    assert bad.exit_code == 2
+    assert "--wait" in bad.stderr
+    assert cli("archive", "run", "--now", NOW, "--wait", "30s").exit_code == 0

@@ -203,6 +203,7 @@ def test_standard_output_on_a_full_device_is_a_clear_error(tmp_path: Path) -> No
 # ------------------------------------------------------------------ markup and control characters
 
 
+@pytest.mark.slow  # real processes, ~14 s
 def test_rich_markup_in_paths_and_arguments_prints_literally(tmp_path: Path) -> None:
     """`[/]` and `[red]` in a path, --now, --id or a schema name are echoed as typed."""
     folder = tmp_path / "[red]x["  # with the file's "]" the path holds "[red]x[/]"
@@ -500,3 +501,115 @@ def test_local_import_reports_a_deeply_nested_line_and_imports_the_rest(tmp_path
     assert done.returncode == 3
     assert f"{source}:2: not readable JSON: arrays or objects nested too deeply" in done.stderr
     assert "imported 2 Case records" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("CRMSYNC_STATE_URL", "mysql://db/x", "CRMSYNC_STATE_URL: state store URL scheme 'mysql'"),
+        ("CRMSYNC_ARCHIVE_URL", "ftp://x/y", "CRMSYNC_ARCHIVE_URL: unknown scheme 'ftp'"),
+        ("CRMSYNC_ARCHIVE_KEY", "not-a-key", "CRMSYNC_ARCHIVE_KEY is not valid base64"),
+    ],
+)
+def test_stores_and_keys_no_adapter_takes_are_refused_before_anything_runs(
+    tmp_path: Path, setting: str, value: str, message: str
+) -> None:
+    """A state or archive URL no store takes, or a malformed archive key: `sync --once`
+    exits 2 naming the setting, with no data folder, lock or CRM created."""
+    data = tmp_path / "data"
+    done = run(["sync", "--once"], env={"CRMSYNC_DATA_DIR": str(data), setting: value}, cwd=REPO)
+    no_traceback(done)
+    assert done.returncode == 2
+    assert f"configuration: {message}" in done.stderr
+    assert value not in done.stderr or setting != "CRMSYNC_ARCHIVE_KEY"  # never the key
+    assert not data.exists()
+
+
+def test_a_state_store_that_cannot_be_reached_exits_1(tmp_path: Path) -> None:
+    """A PostgreSQL state store nobody listens for is a failure (exit 1), not configuration."""
+    done = run(
+        ["sync", "--once"],
+        env={
+            "CRMSYNC_DATA_DIR": str(tmp_path / "data"),
+            "CRMSYNC_STATE_URL": "postgresql://nobody@127.0.0.1:1/none",
+        },
+        cwd=REPO,
+    )
+    no_traceback(done)
+    assert done.returncode == 1
+    assert "StateStoreError" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        (["config", "show", "--json"], "error: cannot write the output: No space left on device"),
+        (["schema", "charter"], "error: cannot write the output: No space left on device"),
+        (["local", "export", "Case"], "error: cannot write standard output: No space left"),
+    ],
+    ids=" ".join,
+)
+def test_any_command_with_standard_output_on_a_full_device_says_so(
+    tmp_path: Path, command: list[str], message: str
+) -> None:
+    """Standard output on /dev/full: one error line and exit 1, no traceback."""
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full on this system")
+    data = tmp_path / "data"
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text(json.dumps({"Type": "Complaint", "Subject": "s"}) + "\n")
+    env = {**os.environ, "CRMSYNC_DATA_DIR": str(data), "CRMSYNC_SECRETS_DIR": "/nonexistent"}
+    env.pop("CRMSYNC_CONFIG", None)
+    subprocess.run(
+        [*crmsync_command(), "local", "import", str(cases), "--object", "Case"],
+        env=env,
+        capture_output=True,
+        check=True,
+        timeout=120,
+    )
+    with open("/dev/full", "wb") as full:
+        done = subprocess.run(
+            [*crmsync_command(), *command],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=REPO,
+            timeout=120,
+            check=False,
+        )
+    stderr = done.stderr.decode()
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
+    assert done.returncode == 1
+    assert message in stderr
+
+
+def test_local_export_to_a_full_device_names_the_file(tmp_path: Path) -> None:
+    """`local export Case --output /dev/full`: the file named, exit 1, no traceback."""
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full on this system")
+    data = tmp_path / "data"
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text(json.dumps({"Type": "Complaint", "Subject": "s"}) + "\n")
+    env = {"CRMSYNC_DATA_DIR": str(data)}
+    assert run(["local", "import", cases, "--object", "Case"], env=env).returncode == 0
+    done = run(["local", "export", "Case", "--output", "/dev/full"], env=env)
+    no_traceback(done)
+    assert done.returncode == 1
+    assert "cannot write /dev/full: No space left on device" in done.stderr
+
+
+def test_local_import_escapes_control_characters_in_its_reports(tmp_path: Path) -> None:
+    """A field name holding an escape sequence is reported escaped; the good row is imported."""
+    source = tmp_path / "cases.jsonl"
+    source.write_text(
+        json.dumps({"Sub\x1b[31mject": "x"}) + "\n" + json.dumps({"Subject": "fine"}) + "\n"
+    )
+    done = run(
+        ["local", "import", source, "--object", "Case"],
+        env={"CRMSYNC_DATA_DIR": str(tmp_path / "data")},
+    )
+    no_traceback(done)
+    assert done.returncode == 3
+    assert f"{source}:1: 'Sub\\x1b[31mject' is not a field name" in done.stderr
+    assert "\x1b" not in done.stderr
+    assert "imported 1 Case record" in done.stderr

@@ -8,9 +8,11 @@ What it answers (API version ``API``, instance ``INSTANCE``, login server ``LOGI
 - ``query``/``queryAll`` with a SOQL subset (SELECT fields FROM object [WHERE conditions
   joined by AND: ``= != < <= > >=``, ``[NOT] IN (...)``] [ORDER BY fields] [LIMIT n]),
   pages of 2,000 behind ``nextRecordsUrl`` (a cursor holding the result as of the query);
-- sObject Collections update (``PATCH /composite/sobjects``) and upsert
-  (``PATCH /composite/sobjects/{object}/{field}``), at most 200 records, ``allOrNone=false``
-  answers per record; an unknown field refuses the whole request (``INVALID_FIELD``);
+- sObject Collections update (``PATCH /composite/sobjects``), create (``POST
+  /composite/sobjects``: a unique or external id value already held is ``DUPLICATE_VALUE``)
+  and upsert (``PATCH /composite/sobjects/{object}/{field}``), at most 200 records,
+  ``allOrNone=false`` answers per record; an unknown field refuses the whole request
+  (``INVALID_FIELD``);
 - Composite (``POST /composite``): at most 25 subrequests, at most 5 of them Collections or
   queries; one billed call;
 - Bulk API 2.0 query jobs (create, state, CSV results in pages with ``Sforce-Locator``,
@@ -570,6 +572,8 @@ class FakeOrg:
             return self._composite(body)
         if rest == "/composite/sobjects" and method == "PATCH":
             return self._collection_update(body)
+        if rest == "/composite/sobjects" and method == "POST":
+            return self._collection_create(body)
         if rest.startswith("/composite/sobjects/") and method == "PATCH":
             object_name, _, ext = rest.removeprefix("/composite/sobjects/").partition("/")
             return self._collection_upsert(object_name, ext, body)
@@ -870,6 +874,38 @@ class FakeOrg:
             rid = item.get("id")
             values = {k: v for k, v in item.items() if k not in ("attributes", "id")}
             out.append(self._update_one(object_name, rid, values, stamp))
+        return 200, out, {}
+
+    def _collection_create(self, body: Json) -> tuple[int, Json, dict[str, str]]:
+        """sObject Collections create (``allOrNone`` false): each record its own result; a
+        unique or external id value already held fails that record with DUPLICATE_VALUE."""
+        records = (body or {}).get("records") or []
+        if len(records) > COLLECTION_CAP:
+            return (
+                400,
+                _errors(
+                    "EXCEEDED_ID_LIMIT",
+                    "record limit reached. cannot submit more than 200 records into this call",
+                ),
+                {},
+            )
+        problem = self._unknown_column(records)
+        if problem is not None:
+            return 400, problem, {}
+        stamp = self._stamp()
+        out = []
+        for item in records:
+            object_name = (item.get("attributes") or {}).get("type", "")
+            if "id" in item:
+                out.append(
+                    _record_error("INVALID_FIELD", "cannot specify Id in an insert call", ("Id",))
+                )
+                continue
+            created = self._create_one(
+                object_name, {k: v for k, v in item.items() if k != "attributes"}, stamp
+            )
+            created.pop("created", None)  # Salesforce's create answer has no 'created'
+            out.append(created)
         return 200, out, {}
 
     def _collection_upsert(

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -182,3 +184,20 @@ def test_status_table_lists_each_open_complaint(open_cases: list[str]) -> None:
     assert closed not in result.stdout
     assert "breached" in result.stdout and "005B" in result.stdout
     assert "3 open complaint(s)" in result.stdout
+
+
+def test_status_on_a_full_disk_is_one_error_line(open_cases: list[str]) -> None:
+    """`crmsync status` (table or JSON) with standard output on /dev/full exits 1 naming
+    standard output, without a traceback."""
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full on this system")
+    command = [sys.executable, "-m", "crmsync", "status", "--now", THURSDAY_NOON]
+    with open("/dev/full", "wb") as full:
+        for extra in ([], ["--json"]):
+            done = subprocess.run(
+                [*command, *extra], stdout=full, stderr=subprocess.PIPE, timeout=300, check=False
+            )
+            stderr = done.stderr.decode()
+            assert "Traceback" not in stderr
+            assert done.returncode == 1, stderr
+            assert "cannot write standard output: No space left on device" in stderr

@@ -149,9 +149,10 @@ def test_cycle_writes_flags_and_one_follow_up_through_the_api(org: FakeOrg) -> N
     assert task["ActivityDate"] == "2026-03-03"  # due Tue 17:00 local
     assert cycle.state.get_watermark("sf", COMPLAINTS_WATERMARK) == WED_10
     # billed: changed Tasks + changed Cases (one Composite), the two new cases' Tasks,
-    # one upsert, one update
+    # one create (POST /composite/sobjects), one update
     assert org.billed() == 4
-    assert requests_to(org, "POST", "/composite") == 1
+    assert sum(1 for m, path, _ in org.log if m == "POST" and path.endswith("/composite")) == 1
+    assert requests_to(org, "POST", "/composite/sobjects") == 1
     assert report.crm_calls == 4 + 1  # plus the unbilled Versions call for the clock
 
 
@@ -166,9 +167,9 @@ def test_a_503_mid_cycle_is_retried_and_the_cycle_succeeds(org: FakeOrg) -> None
         report = cycle_for(crm).run()
     assert (report.status, report.flags_written, report.tasks_created) == ("ok", 2, 1)
     assert list(tasks(org)) == [KEY_A]
-    # the upsert twice (503, then success), the flag update once
-    assert requests_to(org, "PATCH", "/composite/sobjects/Task/") == 2
-    assert requests_to(org, "PATCH", "/composite/sobjects") == 3
+    # the task create twice (503, then success), the flag update once
+    assert requests_to(org, "POST", "/composite/sobjects") == 2
+    assert requests_to(org, "PATCH", "/composite/sobjects") == 1
     failed = [e for e in logs if e["event"] == "crm_attempt_failed"]
     assert [(e["attempt"], e["transient"], e["retrying"], e["status"]) for e in failed] == [
         (1, True, True, 503)
@@ -258,7 +259,8 @@ def test_a_record_lock_is_retried_for_that_record_only(org: FakeOrg) -> None:
     report = cycle_for(session_client(org)).run()
     assert (report.status, report.flags_written) == ("ok", 2)
     assert org.get("Case", A)["Charter_Status__c"] == "breached"
-    assert requests_to(org, "PATCH", "/composite/sobjects") == 3  # upsert, update, A again
+    assert requests_to(org, "POST", "/composite/sobjects") == 1  # the task create
+    assert requests_to(org, "PATCH", "/composite/sobjects") == 2  # update, A again
 
 
 def test_a_lock_that_outlasts_the_retries_is_a_transient_failure(
@@ -327,7 +329,7 @@ def test_request_limit_exceeded_ends_the_cycle_and_keeps_state(
     assert state.recent_runs("sf")[0].status == "failed"
     assert state.ledger_get("sf", [KEY_A])[KEY_A].status == "planned"
     assert tasks(org) == {}
-    assert requests_to(org, "PATCH", "/composite/sobjects") == 1  # never retried
+    assert requests_to(org, "POST", "/composite/sobjects") == 1  # never retried
 
     clock.now += timedelta(minutes=10)
     report = cycle.run()
@@ -338,7 +340,7 @@ def test_request_limit_exceeded_ends_the_cycle_and_keeps_state(
 
 def test_the_budget_share_stops_the_cycle_before_the_org_limit(org: FakeOrg) -> None:
     """With 497 of 1,000 daily calls used and a 0.5 share, the adapter sends three billed
-    requests (the pulls, the related Tasks, the upsert: 500 = 0.5 x 1,000) and refuses the
+    requests (the pulls, the related Tasks, the create: 500 = 0.5 x 1,000) and refuses the
     fourth (the flag update) before sending it."""
     org.api_limit, org.api_used = 1000, 497
     state = MemoryStateStore()
@@ -347,8 +349,8 @@ def test_the_budget_share_stops_the_cycle_before_the_org_limit(org: FakeOrg) -> 
         cycle_for(crm, state).run()
     assert org.api_used == 500
     assert crm.api_usage == (500, 1000)
-    assert requests_to(org, "PATCH", "/composite/sobjects/Task/") == 1
-    assert requests_to(org, "PATCH", "/composite/sobjects") == 1  # no flag update sent
+    assert requests_to(org, "POST", "/composite/sobjects") == 1  # the task create
+    assert requests_to(org, "PATCH", "/composite/sobjects") == 0  # no flag update sent
     assert state.get_watermark("sf", COMPLAINTS_WATERMARK) is None
 
 

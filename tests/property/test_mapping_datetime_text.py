@@ -9,7 +9,8 @@ from pathlib import Path
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from crmsync.mapping.field_mapping import MappingError, load_mapping, sf_datetime
+from crmsync.errors import MappingError
+from crmsync.mapping.field_mapping import load_mapping, sf_datetime
 from crmsync.ports import Record
 
 ROOT = Path(__file__).resolve().parents[2]

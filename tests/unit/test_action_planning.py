@@ -121,14 +121,23 @@ def test_follow_up_keys_follow_the_reference_format() -> None:
     assert not notice_key("500A", "x").startswith("crmsync:")
 
 
-def _plan_at(events: dict[str, object], now: str, open_items: list[OpenFollowUp] | None = None):  # type: ignore[no-untyped-def]
-    charter = load_charter_text(CHARTER)
+def _plan_at(  # type: ignore[no-untyped-def]
+    events: dict[str, object],
+    now: str,
+    open_items: list[OpenFollowUp] | None = None,
+    *,
+    since: str | None = None,
+    attributes: dict[str, object] | None = None,
+    charter_text: str = CHARTER,
+):
+    charter = load_charter_text(charter_text)
     complaint = complaint_from_json(
-        {"id": "C1", "events": events, "attributes": {}}, charter.calendar.zone, "t"
+        {"id": "C1", "events": events, "attributes": attributes or {}}, charter.calendar.zone, "t"
     )
     instant = ts(now)
     results = evaluate(charter, complaint, instant)
-    return plan(charter, complaint, results, instant, open_items or [])
+    horizon = None if since is None else ts(since)
+    return plan(charter, complaint, results, instant, open_items or [], follow_up_since=horizon)
 
 
 def test_at_risk_goes_to_owner_and_breached_to_manager() -> None:
@@ -191,3 +200,119 @@ def test_notice_raised_once_its_event_happened_with_due_on_the_business_calendar
     assert [(f.key, f.to, f.due_at) for f in notices] == [
         ("crmsync-notice:C1:mediation", "manager", ts("2026-03-09T17:00:00"))
     ]
+
+
+def test_next_check_includes_event_instants_after_now() -> None:
+    """An event dated after now (a callback booked for tomorrow) is the next check when it
+    comes before any warning or deadline; events at or before now do not count."""
+    events = {
+        "received": "2026-03-02T10:00:00Z",
+        "acknowledged": "2026-03-02T12:00:00Z",  # after now: the reply clock stops then
+        "decision": ["2026-03-02T09:00:00Z", "2026-03-02T11:00:00Z"],
+    }
+    p = _plan_at(events, "2026-03-02T10:30:00")
+    assert p.next_check == ts("2026-03-02T11:00:00")
+    later = _plan_at({"received": "2026-03-02T10:00:00Z"}, "2026-03-02T10:30:00")
+    assert later.next_check == ts("2026-03-03T10:00:00")  # the reply warning, 1 day on
+
+
+def test_no_follow_up_for_a_state_made_before_the_horizon() -> None:
+    """breached is made at due_at, at_risk at warn_at: before the horizon, no follow-up (the
+    flags still say breached); at or after it, the follow-up is due."""
+    events = {"received": "2026-03-02T10:00:00Z"}  # reply: warn 3 Mar 10:00, due 4 Mar 10:00
+    old = _plan_at(events, "2026-03-10T10:00:00", since="2026-03-04T10:00:01")
+    assert [f.key for f in old.create] == []
+    assert old.flags.status == "breached"
+    assert old.flags.breaches == "reply"
+    edge = _plan_at(events, "2026-03-10T10:00:00", since="2026-03-04T10:00:00")
+    assert [f.key for f in edge.create] == ["crmsync:C1:reply:0:breached"]
+    at_risk = _plan_at(events, "2026-03-03T12:00:00", since="2026-03-03T10:00:01")
+    assert at_risk.create == ()
+    at_risk_edge = _plan_at(events, "2026-03-03T12:00:00", since="2026-03-03T10:00:00")
+    assert [f.key for f in at_risk_edge.create] == ["crmsync:C1:reply:0:at_risk"]
+
+
+def test_no_notice_for_an_event_before_the_horizon() -> None:
+    """A notice whose event happened before the horizon is history: not raised."""
+    events = {"received": "2026-03-02T10:00:00Z", "escalated_l4": "2026-03-06T12:00:00Z"}
+    before = _plan_at(events, "2026-03-06T13:00:00", since="2026-03-06T12:00:01")
+    assert not [f for f in before.create if f.reason == "notice"]
+    at = _plan_at(events, "2026-03-06T13:00:00", since="2026-03-06T12:00:00")
+    assert [f.key for f in at.create if f.reason == "notice"] == ["crmsync-notice:C1:mediation"]
+
+
+CLOSING_CHARTER = CHARTER.replace(
+    "notices:",
+    """  - id: root-cause
+    kind: completeness
+    start: closed
+    require: [root_cause]
+    target: 1 days
+notices:""",
+)
+
+
+def test_a_closed_complaint_gets_follow_ups_only_for_clocks_started_at_or_after_closing() -> None:
+    """Closed on 3 Mar 10:00 with reply and decision running: no follow-up for them (the
+    flags still say breached), but root-cause, started by the closing, gets its own."""
+    events = {"received": "2026-03-02T10:00:00Z", "closed": "2026-03-03T10:00:00Z"}
+    p = _plan_at(events, "2026-03-20T10:00:00", charter_text=CLOSING_CHARTER)
+    assert [f.key for f in p.create] == ["crmsync:C1:root-cause:0:breached"]
+    assert p.flags.breaches == "decision;reply;root-cause"
+    before_closing = _plan_at(
+        {"received": "2026-03-02T10:00:00Z", "closed": "2026-03-21T10:00:00Z"},
+        "2026-03-20T10:00:00",
+        charter_text=CLOSING_CHARTER,
+    )
+    assert sorted(f.clock for f in before_closing.create) == ["decision", "reply"]
+
+
+DEADLINE_FIELD_CHARTER = """
+charter: t
+title: Test
+calendar:
+  timezone: UTC
+  hours: {mon: ["09:00-17:00"], tue: ["09:00-17:00"], wed: ["09:00-17:00"],
+          thu: ["09:00-17:00"], fri: ["09:00-17:00"]}
+clocks:
+  - id: promise
+    start: received
+    stop: [decision]
+    target_field: expected_decision
+"""
+
+
+def test_a_follow_up_whose_state_no_longer_holds_is_completed_but_never_in_a_replay() -> None:
+    """A breached follow-up is completed when its clock is running again (the promised date
+    moved later), an at_risk one only when on_track; a cycle at a now earlier than the one
+    that made the follow-up leaves it alone."""
+    events = {"received": "2026-03-02T10:00:00Z"}
+    made = ts("2026-03-06T10:00:00")
+    breached = OpenFollowUp("k-b", "promise", 0, "breached", made)
+    moved = _plan_at(
+        events,
+        "2026-03-07T10:00:00",
+        [breached],
+        attributes={"expected_decision": "2026-03-10"},
+        charter_text=DEADLINE_FIELD_CHARTER,
+    )
+    assert moved.complete == ("k-b",)
+    replay = _plan_at(
+        events,
+        "2026-03-05T10:00:00",
+        [breached],
+        attributes={"expected_decision": "2026-03-05"},
+        charter_text=DEADLINE_FIELD_CHARTER,
+    )
+    assert replay.complete == ()
+    still = _plan_at(
+        events,
+        "2026-03-07T10:00:00",
+        [breached],
+        attributes={"expected_decision": "2026-03-05"},
+        charter_text=DEADLINE_FIELD_CHARTER,
+    )
+    assert still.complete == ()
+    at_risk = OpenFollowUp("k-r", "reply", 0, "at_risk", ts("2026-03-03T10:00:00"))
+    worse = _plan_at(events, "2026-03-04T12:00:00", [at_risk])  # reply now breached
+    assert worse.complete == ()

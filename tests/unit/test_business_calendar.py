@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from crmsync.domain.business_calendar import BusinessCalendar, OpeningInterval
+from crmsync.domain.business_calendar import BusinessCalendar, OpeningInterval, overlaps
 from crmsync.domain.durations import Duration, Unit
 from crmsync.errors import CalendarError
 from crmsync.mapping.holiday_source import PublicHolidays
@@ -559,3 +559,15 @@ def test_repeated_half_hour_at_the_end_of_the_day() -> None:
         (utc("1985-03-03 08:30"), utc("1985-03-03 10:00"))
     ]
     assert due(cal, utc("1985-03-03 08:30"), 90, BM) == "1985-03-03 10:00:00"
+
+
+@pytest.mark.parametrize("text", ["09:00-17:00", "00:00-24:00", "12:30-13:45"])
+def test_opening_hours_text_round_trips(text: str) -> None:
+    """`OpeningInterval.parse` reads what `str` writes."""
+    assert str(OpeningInterval.parse(text)) == text
+
+
+def test_touching_intervals_are_no_overlap_but_crossing_ones_are() -> None:
+    """`overlaps` names the neighbours that cross, not the ones that only touch."""
+    a, b, c = (OpeningInterval.parse(t) for t in ("09:00-12:00", "12:00-13:00", "12:30-14:00"))
+    assert overlaps([c, a, b]) == [(b, c)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from crmsync.domain.durations import Duration, Unit, parse_duration
+from crmsync.domain.durations import Duration, Unit, elapsed_seconds, parse_duration
 
 UNIT_NAMES = [
     ("minute", "minutes", Unit.MINUTES),
@@ -93,3 +93,18 @@ def test_garbage_is_refused_with_a_hint(text: str) -> None:
     with pytest.raises(ValueError, match="'N unit'") as caught:
         parse_duration(text)
     assert f"'{text}'" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("2 days", 172800), ("5m", 300), ("PT1M", 60), ("7", 7)]
+)
+def test_elapsed_time_shares_the_n_unit_reader(text: str, seconds: int) -> None:
+    """Elapsed time takes a charter's wall-clock `N unit` as well as seconds and short forms."""
+    assert elapsed_seconds(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["0 days", "2days", "-5m", "1 fortnight"])
+def test_elapsed_time_refuses_what_is_no_duration(text: str) -> None:
+    """A zero `N unit`, a missing space before a long unit and a minus sign are no duration."""
+    with pytest.raises(ValueError, match="is not a duration"):
+        elapsed_seconds(text)

@@ -30,6 +30,8 @@ from crmsync.domain.evaluation import (
 )
 from crmsync.domain.explanation import explain_extensions
 from crmsync.domain.instants import format_instant, parse_instant
+from crmsync.domain.report import Outcome as ReportOutcome
+from crmsync.domain.report import clock_instances
 from crmsync.mapping.charter_file import load_charter_text
 from crmsync.service.evaluate_stream import evaluate_text, result_line
 
@@ -478,3 +480,19 @@ def test_explain_without_a_notice_says_so(charter: Charter) -> None:
     assert _explained(charter, "twice", complaint(), "2026-01-13T12:00:00Z") == [
         "no 'extended' notice: deadline not extended (up to 2 x)"
     ]
+
+
+# ----------------------------------------------------------------------------- the report
+
+
+def test_the_report_counts_an_instance_at_its_extended_due_instant(charter: Charter) -> None:
+    """clock_instances (the report's) carries the extended D, so the outcome is met."""
+    data = complaint("2026-01-09T10:00:00Z", decision="2026-01-14T10:00:00Z")
+    parsed = complaint_from_json(data, LONDON, "test")
+    instances, _ = clock_instances(charter, parsed, at("2026-01-20T00:00:00Z"))
+    response = next(i for i in instances if i.clock == "response")
+    assert utc(response.due) == EXTENDED_DUE
+    assert response.outcome is ReportOutcome.MET
+    plain = complaint_from_json(complaint(decision="2026-01-14T10:00:00Z"), LONDON, "test")
+    instances, _ = clock_instances(charter, plain, at("2026-01-20T00:00:00Z"))
+    assert next(i for i in instances if i.clock == "response").outcome is ReportOutcome.LATE

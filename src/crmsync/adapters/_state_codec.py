@@ -23,7 +23,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from crmsync.domain.archive_entry import ChainHead
 from crmsync.errors import StateStoreError
-from crmsync.ports import LedgerEntry, LedgerStatus, RunRecord, StoredComplaint
+from crmsync.ports import LedgerEntry, LedgerStatus, ProfileState, RunRecord, StoredComplaint
 
 LEDGER_STATUSES: frozenset[str] = frozenset({"planned", "done", "failed", "completed"})
 
@@ -40,7 +40,7 @@ _DECODER = json.JSONDecoder()
 T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
 
-ComplaintRow = tuple[str, str, str, str, int | None, str, bool, int | None, str]
+ComplaintRow = tuple[str, str, str, str, int | None, str, bool, int | None, str, int | None]
 LedgerRow = tuple[str, str, str, str, int, str, str, str | None, str | None, int]
 RunRow = tuple[str, str, int, int | None, str, str]
 
@@ -124,16 +124,21 @@ def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
 
 def complaint_row(item: StoredComplaint) -> ComplaintRow:
     """``(profile, id, canonical, flags, next_check, source_hash, closed, closed_at,
-    clock_states)`` for a complaint; ``closed_at`` is refused on a complaint that is not
-    closed, ``clock_states`` must map text to text.
+    clock_states, evaluated_at)`` for a complaint; ``closed_at`` is refused on a complaint
+    that is not closed, ``clock_states`` must map text to text.
 
     The common case (plain values) takes a fast path without building messages; anything
     unusual goes through the checks below, which name the complaint and field.
     """
     profile, id, source_hash, next_check = item.profile, item.id, item.source_hash, item.next_check
     closed, closed_at = bool(item.closed), item.closed_at
+    evaluated_at = item.evaluated_at
     if (
-        type(profile) is str
+        (
+            evaluated_at is None
+            or (type(evaluated_at) is int and _INT64_MIN <= evaluated_at <= _INT64_MAX)
+        )
+        and type(profile) is str
         and type(id) is str
         and type(source_hash) is str
         and (
@@ -171,6 +176,7 @@ def complaint_row(item: StoredComplaint) -> ComplaintRow:
                     closed,
                     closed_at,
                     states,
+                    evaluated_at,
                 )
     return _checked_complaint_row(item)
 
@@ -192,6 +198,7 @@ def _checked_complaint_row(item: StoredComplaint) -> ComplaintRow:
         bool(item.closed),
         closed_at,
         encode_json(item.clock_states, f"{where}: clock_states"),
+        check_optional_int(item.evaluated_at, f"{where}: evaluated_at"),
     )
 
 
@@ -203,8 +210,9 @@ def _text_to_text(value: object) -> bool:
 
 def complaint_from_row(row: Sequence[Any]) -> StoredComplaint:
     """A ``StoredComplaint`` from ``(profile, id, canonical, flags, next_check, source_hash,
-    closed, closed_at, clock_states)`` with the JSON columns as text."""
-    profile, id, canonical, flags, next_check, source_hash, closed, closed_at, states = row
+    closed, closed_at, clock_states, evaluated_at)`` with the JSON columns as text."""
+    profile, id, canonical, flags, next_check, source_hash, closed, closed_at, states = row[:9]
+    evaluated_at = row[9]
     return StoredComplaint(
         profile=profile,
         id=id,
@@ -215,6 +223,7 @@ def complaint_from_row(row: Sequence[Any]) -> StoredComplaint:
         closed=bool(closed),
         closed_at=None if closed_at is None else int(closed_at),
         clock_states=decode_json(states),
+        evaluated_at=None if evaluated_at is None else int(evaluated_at),
     )
 
 
@@ -377,3 +386,27 @@ def witness_moves(current: tuple[int, str] | None, row: WitnessRow, where: str) 
             f"{entry_hash[:16]}..., the archive now has {row[2][:16]}... there: it was rewritten"
         )
     return row[1] > seq
+
+
+ProfileRow = tuple[str, int, int, str, str, int]
+
+
+def profile_row(state: ProfileState) -> ProfileRow:
+    """``(profile, follow_up_since, horizon, charter_hash, mapping_hash, updated_at)``."""
+    where = f"profile state {state.profile!r}"
+    return (
+        check_text(state.profile, f"{where}: profile"),
+        check_int(state.follow_up_since, f"{where}: follow_up_since"),
+        check_int(state.horizon, f"{where}: horizon"),
+        check_text(state.charter_hash, f"{where}: charter_hash"),
+        check_text(state.mapping_hash, f"{where}: mapping_hash"),
+        check_int(state.updated_at, f"{where}: updated_at"),
+    )
+
+
+def profile_from_row(row: Sequence[Any]) -> ProfileState:
+    """A ``ProfileState`` from a ``profile_row``-shaped row."""
+    profile, since, horizon, charter_hash, mapping_hash, updated_at = row
+    return ProfileState(
+        profile, int(since), int(horizon), str(charter_hash), str(mapping_hash), int(updated_at)
+    )

@@ -463,6 +463,25 @@ class LocalCrm:
         Raises ``CrmError`` when the object declares a schema in which the field is not an
         external id.
         """
+        return self._write_by_key(object, external_id_field, records, update_existing=True)
+
+    def create_if_absent(
+        self, object: str, key_field: str, records: Sequence[Mapping[str, Any]]
+    ) -> list[WriteResult]:
+        """Create the records whose ``key_field`` (an external id) no record holds; one
+        holding it already (or made earlier in the same call) is left untouched and
+        answered ``ok`` with its id, ``created`` False. Calls, errors and checks as
+        ``upsert_records``."""
+        return self._write_by_key(object, key_field, records, update_existing=False)
+
+    def _write_by_key(
+        self,
+        object: str,
+        external_id_field: str,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        update_existing: bool,
+    ) -> list[WriteResult]:
         self._check_object(object)
         spec = self._fields_of(object)
         if spec is not None:
@@ -496,13 +515,16 @@ class LocalCrm:
                                 f"{external_id_field}: the external id must be text",
                                 (external_id_field,),
                             )
-                        if seen[key] > 1:
+                        if seen[key] > 1 and update_existing:
                             raise _RecordError(
                                 "DUPLICATE_VALUE",
                                 f"{external_id_field} '{key}' is given more than once",
                                 (external_id_field,),
                             )
                         existing = self._find_by_field(conn, object, external_id_field, key)
+                        if existing is not None and not update_existing:
+                            results.append(WriteResult(ref=key, ok=True, id=existing))
+                            continue
                         if existing is not None:
                             updated = self._update_one(
                                 conn, object, existing, values, txn, skip_unchanged=False

@@ -65,13 +65,12 @@ from crmsync.adapters.local_crm import format_sf_datetime, normalize_id, parse_s
 from crmsync.adapters.retry_policy import (
     AUTH_CODES,
     LIMIT_CODES,
-    ApiError,
     RetryPolicy,
     is_transient,
     translate,
 )
 from crmsync.adapters.salesforce_auth import SalesforceAuth
-from crmsync.errors import CrmError, CrmLimitError
+from crmsync.errors import ApiError, CrmError, CrmLimitError, SoqlError
 from crmsync.ports import CallCounter, FieldFilter, FieldInfo, Record, WriteResult
 
 log = structlog.get_logger("crmsync.crm.salesforce")
@@ -357,6 +356,63 @@ class SalesforceCrm:
             results, updates_refs=[str(v.get(external_id_field) or "") for v in records]
         )
 
+    def create_if_absent(
+        self, object: str, key_field: str, records: Sequence[Mapping[str, Any]]
+    ) -> list[WriteResult]:
+        """Create through sObject Collections (``POST /composite/sobjects``); a record the org
+        refuses with ``DUPLICATE_VALUE`` on ``key_field`` already exists and is left as it
+        is: its id is looked up by key (one query per chunk of such keys, none when there
+        are none), and it is answered ``ok`` with ``created`` False. Never an upsert: an
+        upsert by external id would overwrite what staff did with the task."""
+        _check_name(object)
+        _check_name(key_field)
+        results: list[WriteResult | None] = [None] * len(records)
+        pending: list[_Pending] = []
+        for index, values in enumerate(records):
+            key = values.get(key_field)
+            ref = "" if key is None else str(key)
+            if key is None or key == "":
+                results[index] = _failed(
+                    ref, "REQUIRED_FIELD_MISSING", f"{key_field} is required", (key_field,)
+                )
+                continue
+            problem = _value_problem(values)
+            if problem is not None:
+                results[index] = problem.with_ref(ref)
+                continue
+            pending.append(_Pending(index, ref, {"attributes": {"type": object}, **values}))
+        self._write(
+            object, f"{self.base}/composite/sobjects", pending, results, update=False, create=True
+        )
+        taken = [
+            index
+            for index, result in enumerate(results)
+            if result is not None
+            and not result.ok
+            and result.error_code == "DUPLICATE_VALUE"
+            and (key_field in result.fields or key_field in (result.message or ""))
+        ]
+        if taken:
+            names = self._names(object, [key_field])
+            keys = sorted({str(records[i][key_field]) for i in taken})
+            statements = [
+                text
+                for text, _chunk in soql.select_in_chunks(
+                    object, names, key_field, keys, max_length=SOQL_CHUNK
+                )
+            ]
+            found: dict[str, str] = {}
+            for raw in self._query_many(statements, operation=f"query {object} by {key_field}"):
+                record = self._record(object, names, raw)
+                value = record.fields.get(key_field)
+                if isinstance(value, str):
+                    found[value] = record.id
+            for index in taken:
+                key = str(records[index][key_field])
+                if key in found:
+                    results[index] = WriteResult(ref=key, ok=True, id=found[key])
+        return _complete(results, updates_refs=[str(v.get(key_field) or "") for v in records])
+
     def complete_tasks(
         self, object: str, ids: Sequence[str], completion: Mapping[str, Any]
     ) -> list[WriteResult]:
@@ -391,9 +447,11 @@ class SalesforceCrm:
         results: list[WriteResult | None],
         *,
         update: bool,
+        create: bool = False,
     ) -> None:
-        """Send ``pending`` in Collections requests (packed into Composite requests), read
-        every record's result into ``results``, retry row locks a bounded number of times."""
+        """Send ``pending`` in Collections requests (packed into Composite requests; POST
+        when ``create``, else PATCH), read every record's result into ``results``, retry row
+        locks a bounded number of times."""
         rounds = 0
         self._transient_why = {}
         while pending:
@@ -401,10 +459,17 @@ class SalesforceCrm:
             batches = [
                 pending[i : i + COLLECTION_SIZE] for i in range(0, len(pending), COLLECTION_SIZE)
             ]
-            answers = self._send_collections(object, path, [[p.body for p in b] for b in batches])
+            answers = self._send_collections(
+                object,
+                path,
+                [[p.body for p in b] for b in batches],
+                method="POST" if create else "PATCH",
+            )
             resend: list[_Pending] = []
             for batch, answer in zip(batches, answers, strict=True):
-                resend.extend(self._read_answer(object, batch, answer, results, locked, update))
+                resend.extend(
+                    self._read_answer(object, batch, answer, results, locked, update, create)
+                )
             if resend:  # refused as a whole for an unknown field: the rest again, now
                 pending = resend + locked
                 continue
@@ -433,6 +498,7 @@ class SalesforceCrm:
         results: list[WriteResult | None],
         locked: list[_Pending],
         update: bool,
+        create: bool = False,
     ) -> list[_Pending]:
         """File one Collections answer's results; return records to send again at once."""
         body = answer.body
@@ -467,7 +533,7 @@ class SalesforceCrm:
                     ref=p.ref,
                     ok=True,
                     id=item.get("id"),
-                    created=bool(item.get("created", False)) and not update,
+                    created=(create or bool(item.get("created", False))) and not update,
                 )
                 continue
             errors = item.get("errors") or [{}]
@@ -486,14 +552,14 @@ class SalesforceCrm:
         return []
 
     def _send_collections(
-        self, object: str, path: str, batches: list[list[dict[str, Any]]]
+        self, object: str, path: str, batches: list[list[dict[str, Any]]], method: str = "PATCH"
     ) -> list[_Answer]:
         """One answer per batch: a single batch as one Collections request, more as
         Composite requests of up to ``COMPOSITE_HEAVY`` Collections subrequests."""
         if len(batches) == 1:
             response = self._call(
                 "write",
-                "PATCH",
+                method,
                 path,
                 json_body={"allOrNone": False, "records": batches[0]},
                 operation=f"write {object}",
@@ -505,7 +571,7 @@ class SalesforceCrm:
             group = batches[start : start + COMPOSITE_HEAVY]
             subrequests = [
                 {
-                    "method": "PATCH",
+                    "method": method,
                     "url": path,
                     "referenceId": f"w{n}",
                     "body": {"allOrNone": False, "records": records},
@@ -811,8 +877,8 @@ class SalesforceCrm:
         try:
             soql.name(object)
             return list(dict.fromkeys([ID_FIELD, MODSTAMP_FIELD, *(soql.name(f) for f in fields)]))
-        except soql.SoqlError as exc:
-            raise CrmError(str(exc)) from None
+        except SoqlError as exc:
+            raise CrmError(str(exc)) from exc
 
     @staticmethod
     def _conditions(where: Sequence[FieldFilter]) -> list[str] | None:
@@ -823,8 +889,8 @@ class SalesforceCrm:
                 if text is None:
                     return None
                 out.append(text)
-        except soql.SoqlError as exc:
-            raise CrmError(str(exc)) from None
+        except SoqlError as exc:
+            raise CrmError(str(exc)) from exc
         return out
 
     @staticmethod
@@ -880,7 +946,7 @@ def _not_found(object: str, ref: str) -> WriteResult:
 def _is_name(text: object) -> bool:
     try:
         soql.name(text)  # type: ignore[arg-type]
-    except soql.SoqlError:
+    except SoqlError:
         return False
     return True
 

@@ -18,7 +18,14 @@ from crmsync.adapters import _state_codec as codec
 from crmsync.adapters.state_migrations import LATEST_VERSION, SQLITE_MIGRATIONS, pending
 from crmsync.domain.archive_entry import ChainHead
 from crmsync.errors import StateStoreError
-from crmsync.ports import LedgerEntry, Population, PruneCounts, RunRecord, StoredComplaint
+from crmsync.ports import (
+    LedgerEntry,
+    Population,
+    ProfileState,
+    PruneCounts,
+    RunRecord,
+    StoredComplaint,
+)
 
 _WHERE = "memory state store"
 
@@ -36,6 +43,7 @@ class MemoryStateStore:
         self._ledger: dict[tuple[str, str], codec.LedgerRow] = {}
         self._runs: dict[tuple[str, str], tuple[int, codec.RunRow]] = {}
         self._witnesses: dict[str, codec.WitnessRow] = {}
+        self._profiles: dict[str, codec.ProfileRow] = {}
         self._run_seq = 0
 
     def _ready(self, what: str) -> None:
@@ -102,6 +110,43 @@ class MemoryStateStore:
             ]
         rows.sort(key=lambda row: (row[4], row[1]))
         return [codec.complaint_from_row(row) for row in rows]
+
+    def stale_complaints(self, profile: str, now: int) -> list[StoredComplaint]:
+        """Complaints last evaluated after ``now`` or with ``evaluated_at`` None, by id."""
+        with self._lock:
+            self._ready("stale_complaints")
+            rows = [
+                row
+                for (p, _), row in self._complaints.items()
+                if p == profile and (row[9] is None or row[9] > now)
+            ]
+        rows.sort(key=lambda row: row[1])
+        return [codec.complaint_from_row(row) for row in rows]
+
+    def get_profile(self, profile: str) -> ProfileState | None:
+        """The profile's state, or None before its first cycle."""
+        with self._lock:
+            self._ready("get_profile")
+            row = self._profiles.get(profile)
+        return None if row is None else codec.profile_from_row(row)
+
+    def put_profile(self, state: ProfileState, *, reevaluate_open: bool = False) -> None:
+        """Insert or replace the profile's state; optionally mark its open complaints for
+        evaluation at the next cycle, at once."""
+        row = codec.profile_row(state)
+        with self._lock:
+            self._ready("put_profile")
+            self._profiles[row[0]] = row
+            if reevaluate_open:
+                for key, c in list(self._complaints.items()):
+                    if key[0] == row[0] and not c[6]:
+                        self._complaints[key] = (*c[:9], None)
+
+    def known_profiles(self) -> list[str]:
+        """Profiles with a state or a run, sorted."""
+        with self._lock:
+            self._ready("known_profiles")
+            return sorted(set(self._profiles) | {p for p, _ in self._runs})
 
     def complaints_page(self, profile: str, after: str, limit: int) -> list[StoredComplaint]:
         """Up to ``limit`` complaints with ``id > after``, in id order."""

@@ -122,6 +122,24 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
             ) WITHOUT ROWID""",
         ),
     ),
+    Migration(
+        5,
+        "evaluation instant of stored complaints; per-profile follow-up horizon and hashes",
+        (
+            # the now of the last evaluation; NULL (every row stored before): evaluate again
+            # at the next cycle, whatever its now
+            "ALTER TABLE complaints ADD COLUMN evaluated_at INTEGER",
+            "CREATE INDEX complaints_evaluated ON complaints (profile, evaluated_at)",
+            """CREATE TABLE profiles (
+                profile         TEXT    NOT NULL PRIMARY KEY,
+                follow_up_since INTEGER NOT NULL,  -- epoch seconds, set once
+                horizon         INTEGER NOT NULL,  -- epoch seconds, in force last cycle
+                charter_hash    TEXT    NOT NULL,
+                mapping_hash    TEXT    NOT NULL,
+                updated_at      INTEGER NOT NULL
+            ) WITHOUT ROWID""",
+        ),
+    ),
 )
 
 # an ISO date or date-time as PostgreSQL's timestamptz reads it (braces doubled: the
@@ -217,9 +235,25 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        5,
+        "evaluation instant of stored complaints; per-profile follow-up horizon and hashes",
+        (
+            "ALTER TABLE {schema}.complaints ADD COLUMN evaluated_at bigint",
+            "CREATE INDEX complaints_evaluated ON {schema}.complaints (profile, evaluated_at)",
+            """CREATE TABLE {schema}.profiles (
+                profile         text   NOT NULL PRIMARY KEY,
+                follow_up_since bigint NOT NULL,
+                horizon         bigint NOT NULL,
+                charter_hash    text   NOT NULL,
+                mapping_hash    text   NOT NULL,
+                updated_at      bigint NOT NULL
+            )""",
+        ),
+    ),
 )
 
-LATEST_VERSION = 4
+LATEST_VERSION = 5
 
 
 def check_order(migrations: Sequence[Migration]) -> None:

@@ -24,7 +24,14 @@ from crmsync.adapters._postgres_session import PostgresSession
 from crmsync.adapters.state_migrations import migrate_postgres
 from crmsync.domain.archive_entry import ChainHead
 from crmsync.errors import StateStoreError
-from crmsync.ports import LedgerEntry, Population, PruneCounts, RunRecord, StoredComplaint
+from crmsync.ports import (
+    LedgerEntry,
+    Population,
+    ProfileState,
+    PruneCounts,
+    RunRecord,
+    StoredComplaint,
+)
 
 # Rows per INSERT ... SELECT FROM unnest(...) and keys per = ANY(...) array.
 _BATCH = 10_000
@@ -33,8 +40,9 @@ _PRIMARY_KEYS = {"complaints": "profile, id", "ledger": "profile, key"}
 
 _COMPLAINT_SELECT = (
     "SELECT profile, id, canonical::text, flags::text, next_check, source_hash, closed, "
-    "closed_at, clock_states::text FROM {s}.complaints"
+    "closed_at, clock_states::text, evaluated_at FROM {s}.complaints"
 )
+_PROFILE_COLUMNS = "profile, follow_up_since, horizon, charter_hash, mapping_hash, updated_at"
 _LEDGER_SELECT = (
     "SELECT profile, key, complaint_id, clock, occurrence, state, status, crm_id, error, "
     "updated_at FROM {s}.ledger"
@@ -168,9 +176,12 @@ class PostgresStateStore:
             return
         columns = (
             "profile, id, canonical, flags, next_check, source_hash, closed, closed_at, "
-            "clock_states"
+            "clock_states, evaluated_at"
         )
-        updates = "canonical, flags, next_check, source_hash, closed, closed_at, clock_states"
+        updates = (
+            "canonical, flags, next_check, source_hash, closed, closed_at, clock_states, "
+            "evaluated_at"
+        )
         self._run(
             "put_complaints", lambda conn: self._upsert(conn, "complaints", columns, updates, rows)
         )
@@ -203,6 +214,61 @@ class PostgresStateStore:
             return [codec.complaint_from_row(row) for row in conn.execute(query, (profile, until))]
 
         return self._run("due_complaints", work)
+
+    def stale_complaints(self, profile: str, now: int) -> list[StoredComplaint]:
+        """Complaints last evaluated after ``now`` or with ``evaluated_at`` NULL, by id."""
+        query = self._q(
+            _COMPLAINT_SELECT + " WHERE profile = %s AND (evaluated_at IS NULL OR "
+            'evaluated_at > %s) ORDER BY id COLLATE "C"'
+        )
+
+        def work(conn: psycopg.Connection[Any]) -> list[StoredComplaint]:
+            return [codec.complaint_from_row(row) for row in conn.execute(query, (profile, now))]
+
+        return self._run("stale_complaints", work)
+
+    def get_profile(self, profile: str) -> ProfileState | None:
+        """The profile's state, or None before its first cycle."""
+        query = self._q(f"SELECT {_PROFILE_COLUMNS} FROM {{s}}.profiles WHERE profile = %s")
+
+        def work(conn: psycopg.Connection[Any]) -> ProfileState | None:
+            row = conn.execute(query, (profile,)).fetchone()
+            return None if row is None else codec.profile_from_row(row)
+
+        return self._run("get_profile", work)
+
+    def put_profile(self, state: ProfileState, *, reevaluate_open: bool = False) -> None:
+        """Insert or replace the profile's state; optionally mark its open complaints for
+        evaluation at the next cycle, in the same transaction."""
+        row = codec.profile_row(state)
+        upsert = self._q(
+            f"INSERT INTO {{s}}.profiles ({_PROFILE_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (profile) DO UPDATE SET follow_up_since = EXCLUDED.follow_up_since, "
+            "horizon = EXCLUDED.horizon, charter_hash = EXCLUDED.charter_hash, "
+            "mapping_hash = EXCLUDED.mapping_hash, updated_at = EXCLUDED.updated_at"
+        )
+        mark = self._q(
+            "UPDATE {s}.complaints SET evaluated_at = NULL WHERE profile = %s AND NOT closed"
+        )
+
+        def work(conn: psycopg.Connection[Any]) -> None:
+            conn.execute(upsert, row)
+            if reevaluate_open:
+                conn.execute(mark, (row[0],))
+
+        self._run("put_profile", work)
+
+    def known_profiles(self) -> list[str]:
+        """Profiles with a state or a run, sorted."""
+        query = self._q(
+            'SELECT profile COLLATE "C" FROM {s}.profiles UNION '
+            'SELECT profile COLLATE "C" FROM {s}.runs ORDER BY 1'
+        )
+
+        def work(conn: psycopg.Connection[Any]) -> list[str]:
+            return [str(row[0]) for row in conn.execute(query)]
+
+        return self._run("known_profiles", work)
 
     def complaints_page(self, profile: str, after: str, limit: int) -> list[StoredComplaint]:
         """Up to ``limit`` complaints with ``id > after``, in id order (byte order)."""

@@ -23,7 +23,14 @@ from crmsync.adapters._private_file import create_private_file
 from crmsync.adapters.state_migrations import migrate_sqlite
 from crmsync.domain.archive_entry import ChainHead
 from crmsync.errors import StateStoreError
-from crmsync.ports import LedgerEntry, Population, PruneCounts, RunRecord, StoredComplaint
+from crmsync.ports import (
+    LedgerEntry,
+    Population,
+    ProfileState,
+    PruneCounts,
+    RunRecord,
+    StoredComplaint,
+)
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -35,8 +42,10 @@ _MAX_VARIABLES = 999
 _BATCH = 500
 
 _COMPLAINT_COLUMNS = (
-    "profile, id, canonical, flags, next_check, source_hash, closed, closed_at, clock_states"
+    "profile, id, canonical, flags, next_check, source_hash, closed, closed_at, clock_states, "
+    "evaluated_at"
 )
+_PROFILE_COLUMNS = "profile, follow_up_since, horizon, charter_hash, mapping_hash, updated_at"
 _LEDGER_COLUMNS = (
     "profile, key, complaint_id, clock, occurrence, state, status, crm_id, error, updated_at"
 )
@@ -167,11 +176,12 @@ class SqliteStateStore:
 
         def work(conn: sqlite3.Connection) -> None:
             conn.executemany(
-                f"INSERT INTO complaints ({_COMPLAINT_COLUMNS}) VALUES ({_marks(9)}) "
+                f"INSERT INTO complaints ({_COMPLAINT_COLUMNS}) VALUES ({_marks(10)}) "
                 "ON CONFLICT (profile, id) DO UPDATE SET canonical = excluded.canonical, "
                 "flags = excluded.flags, next_check = excluded.next_check, "
                 "source_hash = excluded.source_hash, closed = excluded.closed, "
-                "closed_at = excluded.closed_at, clock_states = excluded.clock_states",
+                "closed_at = excluded.closed_at, clock_states = excluded.clock_states, "
+                "evaluated_at = excluded.evaluated_at",
                 rows,
             )
 
@@ -202,6 +212,62 @@ class SqliteStateStore:
             return [codec.complaint_from_row(row) for row in cursor]
 
         return self._read("due_complaints", work)
+
+    def stale_complaints(self, profile: str, now: int) -> list[StoredComplaint]:
+        """Complaints last evaluated after ``now`` or with ``evaluated_at`` NULL, by id."""
+
+        def work(conn: sqlite3.Connection) -> list[StoredComplaint]:
+            cursor = conn.execute(
+                f"SELECT {_COMPLAINT_COLUMNS} FROM complaints WHERE profile = ? "
+                "AND (evaluated_at IS NULL OR evaluated_at > ?) ORDER BY id",
+                (profile, now),
+            )
+            return [codec.complaint_from_row(row) for row in cursor]
+
+        return self._read("stale_complaints", work)
+
+    def get_profile(self, profile: str) -> ProfileState | None:
+        """The profile's state, or None before its first cycle."""
+
+        def work(conn: sqlite3.Connection) -> ProfileState | None:
+            row = conn.execute(
+                f"SELECT {_PROFILE_COLUMNS} FROM profiles WHERE profile = ?", (profile,)
+            ).fetchone()
+            return None if row is None else codec.profile_from_row(row)
+
+        return self._read("get_profile", work)
+
+    def put_profile(self, state: ProfileState, *, reevaluate_open: bool = False) -> None:
+        """Insert or replace the profile's state; optionally mark its open complaints for
+        evaluation at the next cycle, in the same transaction."""
+        row = codec.profile_row(state)
+
+        def work(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                f"INSERT INTO profiles ({_PROFILE_COLUMNS}) VALUES ({_marks(6)}) "
+                "ON CONFLICT (profile) DO UPDATE SET follow_up_since = excluded.follow_up_since, "
+                "horizon = excluded.horizon, charter_hash = excluded.charter_hash, "
+                "mapping_hash = excluded.mapping_hash, updated_at = excluded.updated_at",
+                row,
+            )
+            if reevaluate_open:
+                conn.execute(
+                    "UPDATE complaints SET evaluated_at = NULL WHERE profile = ? AND closed = 0",
+                    (row[0],),
+                )
+
+        self._write("put_profile", work)
+
+    def known_profiles(self) -> list[str]:
+        """Profiles with a state or a run, sorted."""
+
+        def work(conn: sqlite3.Connection) -> list[str]:
+            cursor = conn.execute(
+                "SELECT profile FROM profiles UNION SELECT profile FROM runs ORDER BY 1"
+            )
+            return [str(row[0]) for row in cursor]
+
+        return self._read("known_profiles", work)
 
     def complaints_page(self, profile: str, after: str, limit: int) -> list[StoredComplaint]:
         """Up to ``limit`` complaints with ``id > after``, in id order (SQLite's BINARY)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -11,8 +10,9 @@ from rich.text import Text
 
 from crmsync.cli.progress import err_console
 from crmsync.domain.charter import Charter
-from crmsync.domain.instants import InstantError, parse_instant
-from crmsync.errors import ConfigError
+from crmsync.domain.instants import parse_instant
+from crmsync.errors import ConfigError, InstantError
+from crmsync.terminal import escape_controls
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -31,24 +31,6 @@ app = typer.Typer(
     context_settings={"max_content_width": 100},
 )
 err = err_console()
-
-# C0 and C1 controls, DEL and the bidirectional overrides: what could move the cursor,
-# recolour the terminal or reorder the text a person reads
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-def escape_controls(text: str, *, keep_newlines: bool = False) -> str:
-    """``text`` with every control character written as an escape (``\\x1b``, ``\\u202e``),
-    so an id or a path from the outside cannot drive the terminal (newlines kept on request)."""
-
-    def escaped(match: re.Match[str]) -> str:
-        char = match.group()
-        if keep_newlines and char == "\n":
-            return char
-        code = ord(char)
-        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-    return _UNSAFE.sub(escaped, text)
 
 
 def plain(text: object) -> Text:
@@ -74,7 +56,7 @@ def load_charter_or_exit(path: Path) -> Charter:
     try:
         return load_charter(path)
     except ConfigError as exc:
-        raise fail(str(exc)) from None
+        raise fail(str(exc)) from exc
 
 
 def parse_now(text: str) -> int:
@@ -84,4 +66,4 @@ def parse_now(text: str) -> int:
             raise InstantError(f"'{text}' is a date; --now needs a date-time with offset")
         return parse_instant(text, ZoneInfo("UTC"))
     except InstantError as exc:
-        raise fail(f"--now: {exc}") from None
+        raise fail(f"--now: {exc}") from exc

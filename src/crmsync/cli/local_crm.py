@@ -19,19 +19,20 @@ import os
 import sys
 from collections import deque
 from collections.abc import Iterator, Mapping
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TextIO
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from crmsync.adapters.local_crm import LocalCrm
-from crmsync.cli.app import EXIT_BAD_INPUT, app, err, fail
+from crmsync.cli.app import EXIT_BAD_INPUT, EXIT_FAILED, app, err, fail
+from crmsync.cli.progress import interactive, progress
 from crmsync.errors import CrmError
 from crmsync.ports import FieldInfo
 from crmsync.service.evaluate_stream import NESTED_TOO_DEEPLY
+from crmsync.terminal import escape_controls
 
 local_app = typer.Typer(
     name="local",
@@ -113,18 +114,18 @@ def import_cmd(  # noqa: PLR0917 - one parameter per command-line option
         try:
             handle = stack.enter_context(open(file, encoding=chosen, newline=""))
         except OSError as exc:
-            raise fail(f"{file}: cannot read ({exc.strerror})") from None
+            raise fail(f"{file}: cannot read ({exc.strerror})") from exc
         try:
             crm = stack.enter_context(LocalCrm(path))
             fields = _declared_fields(crm, object)
         except CrmError as exc:
-            raise fail(str(exc)) from None
+            raise fail(str(exc)) from exc
         rows = (
             _csv_rows(handle, file, fields, ignore_unknown=ignore_unknown)
             if kind == "csv"
             else _jsonl_rows(handle, file)
         )
-        total = _count_lines(file) if err.is_terminal else None
+        total = _count_lines(file) if interactive() else None
         imported, updated, bad = _import(crm, object, file, rows, total, upsert=upsert)
     plural = "" if imported == 1 else "s"
     err.print(
@@ -151,30 +152,19 @@ def _import(
     """Feed rows to the CRM in chunks; report bad ones in file order; return (imported,
     of them updated by Id, bad)."""
     imported = updated = bad = 0
-    progress = Progress(
-        TextColumn(f"importing {object}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=total is None,
-    )
 
     def report(line: int, message: str) -> None:
-        progress.console.print(
-            f"{file}:{line}: {message}", highlight=False, markup=False, soft_wrap=True
-        )
+        # through sys.stderr, so that it prints above the progress line on a terminal
+        print(escape_controls(f"{file}:{line}: {message}"), file=sys.stderr)
 
-    with progress:
-        task = progress.add_task("import", total=total)
+    with progress(f"importing {object}: lines", total=total) as tracker:
         chunk: list[tuple[int, dict[str, Any]]] = []
-        last_line = 0
+        last_line = shown = 0
 
         problems: list[tuple[int, str]] = []  # reading problems of rows in the chunk
 
         def flush() -> None:
-            nonlocal imported, updated, bad
+            nonlocal imported, updated, bad, shown
             results = crm.insert_records(object, [row for _, row in chunk], upsert=upsert)
             found = list(problems)
             for (line, _), result in zip(chunk, results, strict=True):
@@ -191,7 +181,8 @@ def _import(
                 report(line, message)
             chunk.clear()
             problems.clear()
-            progress.update(task, completed=last_line)
+            tracker.advance(last_line - shown)
+            shown = last_line
 
         for line, row in rows:
             last_line = line
@@ -202,7 +193,6 @@ def _import(
             if len(chunk) + len(problems) >= CHUNK:
                 flush()
         flush()
-        progress.update(task, completed=total)
     return imported, updated, bad
 
 
@@ -292,7 +282,7 @@ def _csv_rows(
     try:
         first = next(lines, None)
     except UnicodeDecodeError as exc:
-        raise fail(f"{file}:1: cannot be decoded ({exc.reason})") from None
+        raise fail(f"{file}:1: cannot be decoded ({exc.reason})") from exc
     if first is None:
         return
     delimiter = _delimiter(first)
@@ -305,7 +295,7 @@ def _csv_rows(
     try:
         header = next(rows, None)
     except csv.Error as exc:
-        raise fail(f"{file}:1: not a CSV header ({exc})") from None
+        raise fail(f"{file}:1: not a CSV header ({exc})") from exc
     if header is None:
         return
     names = _header_names(file, [h.strip() for h in header], fields, ignore_unknown)
@@ -397,8 +387,8 @@ def _cell(name: str, text: str, info: FieldInfo | None) -> Any:
     if kind == "double":
         try:
             number = int(text) if text.lstrip("+-").isdigit() else float(text)
-        except ValueError:
-            raise _BadRowError(f"{name}: '{text}' is not a number") from None
+        except ValueError as exc:
+            raise _BadRowError(f"{name}: '{text}' is not a number") from exc
         if isinstance(number, float) and not math.isfinite(number):
             raise _BadRowError(f"{name}: '{text}' is not a finite number")
         return number
@@ -417,8 +407,8 @@ def _encoding(given: str | None) -> str:
         return "utf-8-sig"
     try:
         name = codecs.lookup(given).name
-    except LookupError:
-        raise fail(f"--encoding: unknown encoding '{given}'") from None
+    except LookupError as exc:
+        raise fail(f"--encoding: unknown encoding '{given}'") from exc
     return "utf-8-sig" if name == "utf-8" else name
 
 
@@ -451,7 +441,7 @@ def _check_encoding(file: Path, encoding: str) -> None:
                     raise fail(
                         f"{file}:{at}: byte 0x{byte} is not {encoding.removesuffix('-sig')}; "
                         f"{hint}; nothing was imported"
-                    ) from None
+                    ) from exc
                 line += chunk.count(b"\n")
                 chunk = handle.read(1 << 20)
             decoder.decode(b"", final=True)
@@ -459,9 +449,9 @@ def _check_encoding(file: Path, encoding: str) -> None:
         raise fail(
             f"{file}: ends inside a character ({exc.reason}); pass the file's encoding "
             "with --encoding; nothing was imported"
-        ) from None
+        ) from exc
     except OSError as exc:
-        raise fail(f"{file}: cannot read ({exc.strerror})") from None
+        raise fail(f"{file}: cannot read ({exc.strerror})") from exc
 
 
 def _declared_fields(crm: LocalCrm, object: str) -> dict[str, FieldInfo] | None:
@@ -506,33 +496,45 @@ def export_cmd(
             crm = stack.enter_context(LocalCrm(path))
             columns = list(crm.describe(object))
         except CrmError as exc:
-            raise fail(str(exc)) from None
+            raise fail(str(exc)) from exc
         try:
             sink: TextIO = (
-                stack.enter_context(open(output, "w", encoding="utf-8", newline=""))
+                open(output, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed below
                 if output is not None
                 else sys.stdout
             )
         except OSError as exc:
-            raise fail(f"--output: cannot write {output}: {exc.strerror}") from None
-        if kind == "csv":
-            writer = csv.writer(sink)
-            writer.writerow(columns)
-            for record in crm.export_records(object):
-                writer.writerow([_csv_text(record.fields.get(c)) for c in columns])
-                count += 1
-        else:
-            for record in crm.export_records(object):
-                sink.write(json.dumps(record.fields, ensure_ascii=False) + "\n")
-                count += 1
-        sink.flush()
-    where = output if output is not None else "standard output"
+            raise fail(f"--output: cannot write {output}: {exc.strerror}") from exc
+        if output is not None:
+            stack.callback(_close_quietly, sink)  # a failed write is reported, not its echo
+        where = output if output is not None else "standard output"
+        try:
+            if kind == "csv":
+                writer = csv.writer(sink)
+                writer.writerow(columns)
+                for record in crm.export_records(object):
+                    writer.writerow([_csv_text(record.fields.get(c)) for c in columns])
+                    count += 1
+            else:
+                for record in crm.export_records(object):
+                    sink.write(json.dumps(record.fields, ensure_ascii=False) + "\n")
+                    count += 1
+            sink.flush()
+            if output is not None:
+                sink.close()
+        except OSError as exc:
+            raise fail(f"cannot write {where}: {exc.strerror or exc}", EXIT_FAILED) from exc
     err.print(
         f"exported {count} {object} record{'' if count == 1 else 's'} to {where}",
         highlight=False,
         markup=False,
         soft_wrap=True,
     )
+
+
+def _close_quietly(handle: TextIO) -> None:
+    with suppress(OSError):
+        handle.close()
 
 
 def _csv_text(value: Any) -> str:

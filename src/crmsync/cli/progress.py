@@ -18,11 +18,14 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     SpinnerColumn,
+    Task,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.text import Text
 
 # Off a terminal rich would wrap at 80 columns; this is wide enough that nothing wraps.
 _UNWRAPPED = 1_000_000
@@ -90,6 +93,13 @@ class _Quiet:
         return None
 
 
+class _Done(ProgressColumn):
+    """The count done so far, once there is one (a spinner alone until then)."""
+
+    def render(self, task: Task) -> Text:
+        return Text(f"{task.completed:,.0f}" if task.completed else "")
+
+
 @contextmanager
 def progress(
     description: str, *, total: int | None = None, data_to: IO[str] | None = None
@@ -110,7 +120,7 @@ def progress(
         else (
             SpinnerColumn(),
             TextColumn("{task.description}"),
-            TextColumn("{task.completed:,.0f}"),
+            _Done(),
         )
     )
     with Progress(*columns, TimeElapsedColumn(), console=err_console(), transient=True) as bar:

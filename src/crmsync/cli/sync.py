@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from crmsync.cli.app import EXIT_BAD_INPUT, app, err, fail, parse_now, plain
+from crmsync.cli.app import EXIT_BAD_INPUT, EXIT_FAILED, app, err, fail, parse_now, plain
 from crmsync.cli.locking import WaitOption, hold_profile
 from crmsync.cli.progress import out_console, progress
 from crmsync.errors import ConfigError, CrmSyncError
@@ -28,18 +28,27 @@ if TYPE_CHECKING:  # the composition root and adapters are imported when a comma
     from crmsync.service.sync_cycle import Hook
     from crmsync.settings import Settings
 
+NEW_PROFILE_OPTION = typer.Option(
+    "--new-profile",
+    help="Start a profile the state store has never worked although it holds others "
+    "(single-profile setup; without it such a CRMSYNC_PROFILE is refused as a likely typo).",
+)
+
 config_app = typer.Typer(help="Show the configuration in force.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
 
 def load_settings(**overrides: object) -> Settings:
     """Settings from the environment and crmsync.toml; exit 2 with the problems if invalid."""
+    from crmsync.bootstrap import check_settings  # noqa: PLC0415
     from crmsync.logging_setup import configure_logging  # noqa: PLC0415 - loaded on use
     from crmsync.settings import load_settings as load  # noqa: PLC0415
 
     try:
         settings = load(**{k: v for k, v in overrides.items() if v is not None})
-    except ConfigError as exc:
+        for profile in settings.profile_settings():
+            check_settings(profile)
+    except ValueError as exc:  # ConfigError, or a profile that does not validate
         raise fail(f"configuration: {exc}") from None
     configure_logging(settings.log_format, settings.log_level)
     return settings
@@ -49,9 +58,15 @@ def load_profile() -> Settings:
     """The settings of the one profile a single-profile command works on: the settings
     themselves when crmsync.toml has no ``[profiles.NAME]``, else the profile that
     CRMSYNC_PROFILE names; exit 2 when profiles exist and none of them is named."""
+    return load_profile_setup()[0]
+
+
+def load_profile_setup() -> tuple[Settings, bool]:
+    """``load_profile``'s settings, and whether this is the single-profile setup (no
+    ``[profiles.NAME]`` in crmsync.toml)."""
     settings = load_settings()
     if not settings.profiles:
-        return settings
+        return settings, True
     try:
         profiles = {p.profile: p for p in settings.profile_settings()}
     except ValueError as exc:
@@ -62,7 +77,26 @@ def load_profile() -> Settings:
             f"crmsync.toml configures the profiles {', '.join(profiles)}: name the one to "
             f"work on with CRMSYNC_PROFILE (it is '{settings.profile}')"
         )
-    return chosen
+    return chosen, False
+
+
+def refuse_unknown_profile(runtime: Runtime, *, new_profile: bool) -> None:
+    """In the single-profile setup, exit 2 when CRMSYNC_PROFILE names a profile the state
+    store has never worked while it holds others (a mistyped name would start afresh),
+    naming them, unless ``--new-profile`` says the new profile is meant."""
+    profile = runtime.settings.profile
+    try:
+        known = runtime.state.known_profiles()
+    except CrmSyncError as exc:
+        raise fail(f"{type(exc).__name__}: {exc}", 1) from None
+    if new_profile or not known or profile in known:
+        return
+    raise fail(
+        f"CRMSYNC_PROFILE is '{profile}', a profile the state store has never worked; it "
+        f"holds {', '.join(repr(k) for k in known)}. Set CRMSYNC_PROFILE to one of those, "
+        f"or pass --new-profile to start '{profile}' (its first cycle plans its follow-ups "
+        "afresh)"
+    )
 
 
 def _runtime(settings: Settings) -> Runtime:
@@ -72,8 +106,8 @@ def _runtime(settings: Settings) -> Runtime:
         return build_runtime(settings, hook=crash_hook_from_env())
     except ConfigError as exc:
         raise fail(str(exc)) from None
-    except CrmSyncError as exc:
-        raise fail(f"{type(exc).__name__}: {exc}") from None
+    except CrmSyncError as exc:  # the state store or the CRM failed: not configuration
+        raise fail(f"{type(exc).__name__}: {exc}", EXIT_FAILED) from None
 
 
 def crash_hook_from_env() -> Hook | None:
@@ -149,7 +183,7 @@ def _run_cycle(runtime: Runtime, now: int | None, dry_run: bool) -> CycleReport:
 
 
 @app.command("sync")
-def sync_cmd(
+def sync_cmd(  # noqa: PLR0917 - one parameter per command-line option
     once: Annotated[bool, typer.Option("--once", help="Run exactly one cycle and exit.")] = False,
     now: Annotated[
         str | None,
@@ -166,6 +200,7 @@ def sync_cmd(
         bool, typer.Option("--json", help="Print the cycle summary as JSON.")
     ] = False,
     wait: WaitOption = "0",
+    new_profile: Annotated[bool, NEW_PROFILE_OPTION] = False,
 ) -> None:
     """Run one sync cycle: pull, evaluate, write flags and follow-ups (needs --once).
 
@@ -182,13 +217,15 @@ def sync_cmd(
             "crmsync sync runs one cycle only with --once; "
             "to start the long-running worker use 'crmsync run'"
         )
-    settings = load_profile()
+    settings, single = load_profile_setup()
     instant = parse_now(now) if now is not None else None
     with contextlib.ExitStack() as held:
         if not dry_run:
             held.enter_context(hold_profile(settings, "crmsync sync --once", wait))
         runtime = _runtime(settings)
         try:
+            if single:
+                refuse_unknown_profile(runtime, new_profile=new_profile)
             report = _run_cycle(runtime, instant, dry_run)
         except CrmSyncError as exc:
             raise fail(f"cycle failed: {type(exc).__name__}: {exc}", 1) from None
@@ -206,7 +243,7 @@ def sync_cmd(
 
 
 @app.command("run")
-def run_cmd() -> None:
+def run_cmd(new_profile: Annotated[bool, NEW_PROFILE_OPTION] = False) -> None:
     """Start the long-running worker: a sync cycle every interval, for every profile.
 
     A cycle runs every CRMSYNC_SYNC_INTERVAL (default 5 minutes), and at the next due or
@@ -251,6 +288,15 @@ def run_cmd() -> None:
     if not runtimes:
         server.stop()
         raise fail("no profile could be started (see the errors above)")
+    if not settings.profiles:
+        for runtime in runtimes:
+            try:
+                refuse_unknown_profile(runtime, new_profile=new_profile)
+            except typer.Exit:
+                server.stop()
+                for opened in runtimes:
+                    opened.close()
+                raise
     stop = threading.Event()
     # each profile's lock lives beside its state, where its one-off commands take it too
     for r in runtimes:
@@ -349,12 +395,18 @@ def demo_cmd(
         example = _show_demo(runtime, report, console)
     finally:
         runtime.close()
-    console.print(_next_steps(settings, example, start.date(), clock_now.date()), markup=False)
+    # commands to copy: never wrapped or highlighted, even on a narrow terminal
+    console.print(
+        _next_steps(settings, example, start.date(), clock_now.date()),
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def _show_demo(runtime: Runtime, report: CycleReport, console: Console) -> str | None:
     """Print the statuses written and the follow-up tasks created; return the id of a
-    complaint that got a follow-up (the one worth explaining), if any."""
+    complaint worth explaining: one that got a follow-up, else the first one."""
     from crmsync.bootstrap import system_clock  # noqa: PLC0415
 
     states = Table(title="Charter_Status__c written")
@@ -385,7 +437,14 @@ def _show_demo(runtime: Runtime, report: CycleReport, console: Console) -> str |
             plain(r.fields.get(fu.priority)),
         )
     console.print(table)
-    return str(tasks[0].fields.get(fu.parent)) if tasks else None
+    if tasks:
+        return str(tasks[0].fields.get(fu.parent))
+    complaints = runtime.mapping.spec.complaints
+    for record in runtime.crm.changed_records(
+        complaints.object, [complaints.id], since=None, until=system_clock() + timedelta(days=1)
+    ):
+        return record.id
+    return None
 
 
 def _next_steps(settings: Settings, example: str | None, first: date, last: date) -> str:
@@ -509,8 +568,10 @@ def _check_online(mappings: list[FieldMapping], console: Console) -> int:
     settings = load_profile()
     try:
         crm = build_crm(settings)
-    except CrmSyncError as exc:
+    except ConfigError as exc:
         raise fail(f"--online: {type(exc).__name__}: {exc}") from None
+    except CrmSyncError as exc:
+        raise fail(f"--online: {type(exc).__name__}: {exc}", EXIT_FAILED) from None
     problems = 0
     try:
         for m in mappings:

@@ -7,6 +7,7 @@ fields, Task follow-ups).
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -53,11 +54,17 @@ class FollowUp:
 
 @dataclass(frozen=True, slots=True)
 class OpenFollowUp:
-    """A follow-up already created and not completed (from the ledger)."""
+    """A follow-up already created and not completed (from the ledger).
+
+    ``state`` is the state it was made for (at_risk, breached, notice); ``made_at`` the
+    ``now`` of the cycle that made it (None: unknown).
+    """
 
     key: str
     clock: str
     occurrence: int
+    state: str = ""
+    made_at: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +73,7 @@ class Plan:
 
     flags: Flags
     create: tuple[FollowUp, ...]
-    complete: tuple[str, ...]  # keys of open follow-ups whose clock (cycle) has stopped
+    complete: tuple[str, ...]  # keys of open follow-ups to complete (see ``plan``)
     next_check: int | None
 
 
@@ -106,11 +113,18 @@ def compute_flags(results: Iterable[ClockResult]) -> Flags:
     )
 
 
-def next_check(results: Iterable[ClockResult], now: int) -> int | None:
-    """The next instant after ``now`` at which a clock changes state with no new data.
+def next_check(
+    results: Iterable[ClockResult], now: int, complaint: Complaint | None = None
+) -> int | None:
+    """The next instant after ``now`` at which an evaluation may answer differently with no
+    change to the record.
 
     A running clock turns at_risk at ``warn_at`` and breached one second after ``due_at``
-    (``now == due`` is not breached). None when no clock is running.
+    (``now == due`` is not breached); a recurring clock's current cycle likewise. Every
+    event instant of ``complaint`` later than ``now`` counts too: at that instant the event
+    exists (a start, stop, reset or closing dated in the future, e.g. a callback booked for
+    tomorrow, or any event during a replay of an earlier ``now``). None when nothing can
+    change.
     """
     best: int | None = None
     for r in results:
@@ -122,7 +136,29 @@ def next_check(results: Iterable[ClockResult], now: int) -> int | None:
         for c in candidates:
             if c > now and (best is None or c < best):
                 best = c
+    if complaint is not None:
+        for instants in complaint.events.values():
+            i = bisect_right(instants, now)
+            if i < len(instants) and (best is None or instants[i] < best):
+                best = instants[i]
     return best
+
+
+def _making_instant(result: ClockResult) -> int | None:
+    """The instant that made a follow-up's state: the warning for at_risk, the due instant
+    for breached (reference-org.md)."""
+    return result.warn_at if result.state is State.AT_RISK else result.due_at
+
+
+def _still_holds(made_for: str, current: State) -> bool:
+    """Whether a follow-up made for state ``made_for`` is still called for by ``current``
+    (the same occurrence, clock running): breached needs breached, at_risk needs at_risk
+    or worse. Anything else (a notice) always holds."""
+    if made_for == State.BREACHED.value:
+        return current is State.BREACHED
+    if made_for == State.AT_RISK.value:
+        return current in (State.AT_RISK, State.BREACHED)
+    return True
 
 
 def follow_up_key(complaint_id: str, clock: str, occurrence: int, state: str) -> str:
@@ -135,26 +171,56 @@ def notice_key(complaint_id: str, notice_id: str) -> str:
     return f"crmsync-notice:{complaint_id}:{notice_id}"
 
 
+def _finished(item: OpenFollowUp, current: ClockResult, now: int) -> bool:
+    """Whether an open follow-up is to be completed (``plan`` states the rule)."""
+    if current.occurrence > item.occurrence:
+        return True  # its cycle closed
+    if current.occurrence < item.occurrence:
+        return False  # made by a later cycle at a later now: a replay leaves it alone
+    if current.state in _CLOSED:
+        return True
+    return not _still_holds(item.state, current.state) and (
+        item.made_at is None or now >= item.made_at
+    )
+
+
 def plan(
     charter: Charter,
     complaint: Complaint,
     results: Sequence[ClockResult],
     now: int,
     open_follow_ups: Iterable[OpenFollowUp] = (),
+    *,
+    follow_up_since: int | None = None,
 ) -> Plan:
     """The flags, follow-ups to create and follow-ups to complete for one evaluation.
 
     A follow-up is due for each clock at_risk (to the owner) or breached (to the
     complaint manager; the sync cycle falls back to the owner when there is none); a
-    clock already met or met_late when first seen gets none. Open follow-ups are
-    completed when their clock stops, or, for a recurring clock, when their cycle closes.
-    Notices are raised once their event has happened.
+    clock already met or met_late when first seen gets none. None either when the
+    instant that made the state (``warn_at`` for at_risk, ``due_at`` for breached) is
+    before ``follow_up_since`` (the profile's horizon), nor on a closed complaint (its
+    first ``closed`` event at or before ``now``) for a clock whose ``started_at`` (a
+    recurring clock's current cycle) is before the closing. Notices are raised once their
+    event has happened, unless it happened before the horizon.
+
+    An open follow-up is completed when its clock stops or its cycle closes, and when the
+    state it was made for no longer holds for its occurrence (an extension moved the
+    clock's instants, a changed record): breached by anything but breached, at_risk by
+    on_track or pending. The latter never in a cycle at a ``now`` earlier than the one
+    that made it (a replay): a replay never undoes what a later cycle did.
     """
     create: list[FollowUp] = []
     by_clock = {r.clock: r for r in results}
+    closed_at = complaint.first("closed", now)
     for r in results:
         if r.state not in (State.AT_RISK, State.BREACHED):
             continue
+        making = _making_instant(r)
+        if follow_up_since is not None and (making is None or making < follow_up_since):
+            continue  # history from before the worker was switched on: the flags say it
+        if closed_at is not None and r.started_at is not None and r.started_at < closed_at:
+            continue  # closed with this clock running: the flags say it
         if r.state is State.AT_RISK:
             reason, to = "at_risk", "owner"
         elif r.kind is ClockKind.RECURRING:
@@ -180,7 +246,7 @@ def plan(
         if notice.when and not all(c.holds(complaint.attributes) for c in notice.when):
             continue
         happened = complaint.first(notice.on, now)
-        if happened is None:
+        if happened is None or (follow_up_since is not None and happened < follow_up_since):
             continue
         due = happened if notice.due is None else charter.calendar.deadline(happened, notice.due)
         create.append(
@@ -200,13 +266,11 @@ def plan(
         current = by_clock.get(item.clock)
         if current is None:
             continue  # a notice, or a clock whose 'when' no longer holds: leave it to staff
-        if current.occurrence > item.occurrence or (
-            current.occurrence == item.occurrence and current.state in _CLOSED
-        ):
+        if _finished(item, current, now):
             complete.append(item.key)
     return Plan(
         flags=compute_flags(results),
         create=tuple(create),
         complete=tuple(complete),
-        next_check=next_check(results, now),
+        next_check=next_check(results, now, complaint),
     )

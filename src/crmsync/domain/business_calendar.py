@@ -14,8 +14,9 @@ so that a business deadline costs two binary searches, never a walk over days.
 from __future__ import annotations
 
 import itertools
+import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -48,6 +49,43 @@ class OpeningInterval:
             f"{self.start // 60:02d}:{self.start % 60:02d}-{self.end // 60:02d}:{self.end % 60:02d}"
         )
 
+    @classmethod
+    def parse(cls, text: str) -> OpeningInterval:
+        """Parse ``HH:MM-HH:MM`` (closing up to 24:00, after opening); ``ValueError`` says why."""
+        shape = _HOURS_SHAPE.match(text)
+        if not shape:
+            raise ValueError(
+                f"'{text}' is not opening hours: write 'HH:MM-HH:MM', e.g. '09:00-17:00'"
+            )
+        h1, m1, h2, m2 = (int(g) for g in shape.groups())
+        if h1 > 23 or m1 > 59:
+            raise ValueError(f"'{text}': opening time {h1:02d}:{m1:02d} is not a time of day")
+        if h2 * 60 + m2 > 1440 or m2 > 59:
+            raise ValueError(
+                f"'{text}': closing time {h2:02d}:{m2:02d} is not a time of day "
+                "(a day ends at 24:00)"
+            )
+        if h2 * 60 + m2 <= h1 * 60 + m1:
+            raise ValueError(f"'{text}': the closing time must be after the opening time")
+        return cls(h1 * 60 + m1, h2 * 60 + m2)
+
+
+_HOURS_SHAPE = re.compile(r"^(\d\d):(\d\d)-(\d\d):(\d\d)$", re.ASCII)
+OPENING_HOURS_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]-(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"
+"""What ``OpeningInterval.parse`` accepts but the closing-after-opening rule, as a regular
+expression (for the charter JSON Schema)."""
+
+
+def overlaps(
+    intervals: Iterable[OpeningInterval],
+) -> list[tuple[OpeningInterval, OpeningInterval]]:
+    """The neighbours (in start order) among one day's intervals that overlap.
+
+    Intervals that only touch (``09:00-12:00``, ``12:00-17:00``) do not overlap.
+    """
+    ordered = sorted(intervals, key=lambda i: i.start)
+    return [(a, b) for a, b in itertools.pairwise(ordered) if b.start < a.end]
+
 
 def _no_holidays(_year: int) -> Mapping[date, str]:
     return {}
@@ -70,11 +108,10 @@ class BusinessCalendar:
         self.weekly_hours: dict[int, tuple[OpeningInterval, ...]] = {}
         for weekday in range(7):
             intervals = tuple(sorted(weekly_hours.get(weekday, ()), key=lambda i: i.start))
-            for before, after in itertools.pairwise(intervals):
-                if after.start < before.end:
-                    raise ValueError(
-                        f"opening intervals {before} and {after} on {WEEKDAYS[weekday]} overlap"
-                    )
+            for before, after in overlaps(intervals):
+                raise ValueError(
+                    f"opening intervals {before} and {after} on {WEEKDAYS[weekday]} overlap"
+                )
             self.weekly_hours[weekday] = intervals
         if not any(self.weekly_hours.values()):
             raise ValueError("the calendar has no opening hours on any weekday")

@@ -6,16 +6,11 @@ wrong, before anything runs.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import hashlib
-import itertools
-import re
-import types
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import (
@@ -29,7 +24,13 @@ from pydantic import (
     model_validator,
 )
 
-from crmsync.domain.business_calendar import WEEKDAYS, BusinessCalendar, OpeningInterval
+from crmsync.domain.business_calendar import (
+    OPENING_HOURS_PATTERN,
+    WEEKDAYS,
+    BusinessCalendar,
+    OpeningInterval,
+    overlaps,
+)
 from crmsync.domain.charter import (
     Charter,
     ClockKind,
@@ -40,14 +41,14 @@ from crmsync.domain.charter import (
     Notice,
     RecurringClock,
 )
-from crmsync.domain.durations import parse_duration
+from crmsync.domain.durations import DURATION_PATTERN, parse_duration
 from crmsync.errors import CharterFileError, Problem
 from crmsync.mapping.holiday_source import PublicHolidays, supported_countries
-from crmsync.mapping.yaml_source import Loc, YamlDocument, dotted, load_yaml, parse_yaml
+from crmsync.mapping.validation_problems import problems_from_validation
+from crmsync.mapping.yaml_source import YamlDocument, dotted, load_yaml, parse_yaml
 
 _NAME = r"^[a-z][a-z0-9_]*$"
 _CLOCK_ID = r"^[a-z0-9][a-z0-9_-]*$"
-_HOURS = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-4]):([0-5][0-9])$")
 
 
 def _duration(text: str) -> str:
@@ -68,46 +69,26 @@ def _zone(name: str) -> str:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:  # pragma: no cover - listed zones load
-        raise ValueError(f"time zone '{name}' cannot be loaded: {exc}") from None
+        raise ValueError(f"time zone '{name}' cannot be loaded: {exc}") from exc
     return name
 
 
-_HOURS_SHAPE = re.compile(r"^(\d\d):(\d\d)-(\d\d):(\d\d)$")
-
-
 def _hours(text: str) -> str:
-    """Check one ``HH:MM-HH:MM`` interval: real times of day, closing after opening."""
-    shape = _HOURS_SHAPE.match(text)
-    if not shape:
-        raise ValueError(f"'{text}' is not opening hours: write 'HH:MM-HH:MM', e.g. '09:00-17:00'")
-    h1, m1, h2, m2 = (int(g) for g in shape.groups())
-    if h1 > 23 or m1 > 59:
-        raise ValueError(f"'{text}': opening time {h1:02d}:{m1:02d} is not a time of day")
-    if h2 * 60 + m2 > 1440 or m2 > 59:
-        raise ValueError(
-            f"'{text}': closing time {h2:02d}:{m2:02d} is not a time of day (a day ends at 24:00)"
-        )
-    if h2 * 60 + m2 <= h1 * 60 + m1:
-        raise ValueError(f"'{text}': the closing time must be after the opening time")
+    OpeningInterval.parse(text)
     return text
 
 
-_UNITS = "minute|hour|day|week|business_minute|business_hour|business_day"
-# pydantic checks a pattern that follows a validator in ``Annotated`` but leaves it out of
-# the JSON Schema: these copies (N >= 1) put it back for editors (schema metadata only).
-_DURATION_SCHEMA = rf"^\s*0*[1-9][0-9]*\s+({_UNITS})s?\s*$"
-_HOURS_SCHEMA = r"^([01][0-9]|2[0-3]):[0-5][0-9]-(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"
-
+# The validators parse; the patterns are the same grammars written for the JSON Schema
+# (editors), kept beside their parsers in the domain and only put in the schema here.
 DurationText = Annotated[
     str,
     AfterValidator(_duration),
     Field(
-        pattern=rf"^\s*[0-9]+\s+({_UNITS})s?\s*$",
         description="'N unit', N a whole number >= 1; units: minutes, hours, days, weeks "
         "(wall-clock, in the calendar's zone), business_minutes, business_hours, "
         "business_days (opening time of the calendar); singular or plural",
         examples=["2 business_days", "14 days", "4 business_hours"],
-        json_schema_extra={"pattern": _DURATION_SCHEMA},
+        json_schema_extra={"pattern": DURATION_PATTERN},
     ),
 ]
 EventName = Annotated[
@@ -183,10 +164,9 @@ class CalendarSpec(_Strict):
                 str,
                 AfterValidator(_hours),
                 Field(
-                    pattern=r"^\d\d:\d\d-\d\d:\d\d$",
                     description="opening interval 'HH:MM-HH:MM', local time (end up to 24:00)",
                     examples=["09:00-17:00"],
-                    json_schema_extra={"pattern": _HOURS_SCHEMA},
+                    json_schema_extra={"pattern": OPENING_HOURS_PATTERN},
                 ),
             ]
         ],
@@ -208,24 +188,11 @@ class CalendarSpec(_Strict):
     )
 
     @model_validator(mode="after")
-    def _intervals(self) -> CalendarSpec:
-        for day, texts in self.hours.items():
-            intervals = sorted((_interval(t) for t in texts), key=lambda i: i.start)
-            for a, b in itertools.pairwise(intervals):
-                if b.start < a.end:
-                    raise ValueError(f"opening hours {a} and {b} on {day} overlap")
+    def _some_hours(self) -> CalendarSpec:
+        # overlapping intervals are found on the raw data (``_overlapping_hours``)
         if not any(self.hours.values()):
             raise ValueError("no opening hours on any weekday")
         return self
-
-
-def _interval(text: str) -> OpeningInterval:
-    match = _HOURS.match(text)
-    assert match is not None
-    return OpeningInterval(
-        int(match.group(1)) * 60 + int(match.group(2)),
-        int(match.group(3)) * 60 + int(match.group(4)),
-    )
 
 
 class ExtendSpec(_Strict):
@@ -404,6 +371,8 @@ class NoticeSpec(_Strict):
 class CharterSpec(_Strict):
     """A charter file."""
 
+    # duplicate ids are found on the raw data, at their lines (``_duplicate_ids``)
+
     model_config = ConfigDict(
         extra="forbid",
         frozen=True,
@@ -428,15 +397,6 @@ class CharterSpec(_Strict):
         default_factory=list,
         description="follow-ups raised once when an event happens (no deadline clock)",
     )
-
-    @model_validator(mode="after")
-    def _unique_ids(self) -> CharterSpec:
-        seen: set[str] = set()
-        for item_id in [c.id for c in self.clocks] + [n.id for n in self.notices]:
-            if item_id in seen:
-                raise ValueError(f"duplicate clock id '{item_id}'")
-            seen.add(item_id)
-        return self
 
 
 def _names(value: str | list[str] | None) -> tuple[str, ...]:
@@ -463,7 +423,8 @@ def build_charter(spec: CharterSpec, source: str = "<memory>", content_hash: str
     """Turn a validated ``CharterSpec`` into the domain ``Charter``."""
     cal = spec.calendar
     weekly = {
-        WEEKDAYS.index(day): [_interval(t) for t in texts] for day, texts in cal.hours.items()
+        WEEKDAYS.index(day): [OpeningInterval.parse(t) for t in texts]
+        for day, texts in cal.hours.items()
     }
     closed = {
         (c.date if isinstance(c, ClosedDate) else c): (
@@ -550,202 +511,6 @@ def _none(_year: int) -> dict[date, str]:
     return {}
 
 
-def problems_from_validation(
-    doc: YamlDocument, exc: ValidationError, root: type[BaseModel] | None = None
-) -> list[Problem]:
-    """Translate pydantic errors into problems with the file, the line and a plain message.
-
-    ``root`` (the model validated) lets the union members pydantic tries be told apart:
-    only the member that fits the value's shape is reported (a date that is not a real
-    day, not also "not a mapping"), and an unknown key suggests the key it was likely
-    meant to be, e.g. ``unknown key 'targett' (did you mean 'target'?)``.
-    """
-    located: list[_Error] = []
-    for details in exc.errors():
-        loc, unions = _locate(root, details["loc"])
-        located.append(_Error(loc, unions, details["type"], details["msg"], details.get("input")))
-    problems: list[Problem] = []
-    for error in _reduce_unions(located):
-        loc = error.loc
-        message = error.msg
-        if message.startswith("Value error, "):
-            message = message[len("Value error, ") :]
-        if error.type == "extra_forbidden":
-            message = f"unknown key '{loc[-1]}'" + _suggestion(root, loc)
-        elif error.type == "missing":
-            message = f"'{loc[-1]}' is required"
-        elif error.type in ("literal_error", "string_pattern_mismatch"):
-            message = f"{message} (got {error.input!r})"
-        elif error.type == "model_type":
-            message = f"expected a mapping of 'key: value' lines here (got {error.input!r})"
-        problems.append(
-            Problem(doc.file, doc.line_of(loc), dotted(loc), message, doc.column_of(loc))
-        )
-    unique: dict[tuple[int | None, str, str], Problem] = {}
-    for p in problems:
-        unique.setdefault((p.line, p.path, p.message), p)
-    return sorted(unique.values(), key=lambda p: (p.line or 0, p.path))
-
-
-@dataclass(frozen=True)
-class _Error:
-    """A pydantic error with its location in the data and the union members on the way."""
-
-    loc: Loc
-    unions: tuple[tuple[Loc, str], ...]  # (where the union is, which member) outermost first
-    type: str
-    msg: str
-    input: object
-
-
-# error types meaning "this union member does not take a value of that shape at all"
-_REFUSED_TYPE = frozenset(
-    {
-        "model_type",
-        "model_attributes_type",
-        "dict_type",
-        "list_type",
-        "string_type",
-        "int_type",
-        "int_parsing",
-        "int_from_float",
-        "float_type",
-        "float_parsing",
-        "bool_type",
-        "bool_parsing",
-        "date_type",
-    }
-)
-
-
-def _reduce_unions(errors: list[_Error], depth: int = 0) -> list[_Error]:
-    """Keep, for each union, the errors of the members that fit the value's shape.
-
-    When no member fits, the union gives one problem listing what it would take.
-    """
-    out = [e for e in errors if len(e.unions) <= depth]
-    groups: dict[Loc, dict[str, list[_Error]]] = {}
-    for e in errors:
-        if len(e.unions) > depth:
-            at, tag = e.unions[depth]
-            groups.setdefault(at, {}).setdefault(tag, []).append(e)
-    for at, members in groups.items():
-        fitting = [
-            es
-            for es in members.values()
-            if any(e.loc != at or e.type not in _REFUSED_TYPE for e in es)
-        ]
-        for es in fitting:
-            out.extend(_reduce_unions(es, depth + 1))
-        if not fitting:
-            every = [e for es in members.values() for e in es]
-            wants = list(dict.fromkeys(e.msg.removeprefix("Input should be ") for e in every))
-            either = wants[0] if len(wants) == 1 else ", ".join(wants[:-1]) + " or " + wants[-1]
-            out.append(
-                _Error(at, (), "union", f"should be {either} (got {every[0].input!r})", None)
-            )
-    return out
-
-
-def _locate(
-    root: type[BaseModel] | None, raw: tuple[str | int, ...]
-) -> tuple[Loc, tuple[tuple[Loc, str], ...]]:
-    """Split a pydantic location into the data path and the union member tags in it.
-
-    Walks the model's annotations beside the location: where the annotation is a union,
-    the next part is pydantic's member tag (``'list[constrained-str]'``, ``'ClosedDate'``),
-    not a key. Without a model, tags are recognised by their look.
-    """
-    annotation: object = root
-    clean: list[str | int] = []
-    unions: list[tuple[Loc, str]] = []
-    for part in raw:
-        if part == "[key]":  # the error is about a mapping's key itself
-            continue
-        if annotation is None:
-            if not _is_union_tag(part):
-                clean.append(part)
-            continue
-        annotation = _unwrap(annotation)
-        if _is_union(annotation):
-            unions.append((tuple(clean), str(part)))
-            annotation = _member(get_args(annotation), str(part))
-            continue
-        clean.append(part)
-        origin = get_origin(annotation)
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            field = annotation.model_fields.get(part) if isinstance(part, str) else None
-            annotation = field.annotation if field is not None else None
-        elif origin is list:
-            annotation = get_args(annotation)[0]
-        elif origin is dict:
-            annotation = get_args(annotation)[1]
-        else:
-            annotation = None
-    return tuple(clean), tuple(unions)
-
-
-def _is_union(annotation: object) -> bool:
-    return get_origin(annotation) in (Union, types.UnionType)
-
-
-def _unwrap(annotation: object) -> object:
-    """Drop ``Annotated`` metadata and ``None`` from ``X | None`` (pydantic tags neither)."""
-    while get_origin(annotation) is Annotated:
-        annotation = get_args(annotation)[0]
-    if _is_union(annotation):
-        members = [m for m in get_args(annotation) if m is not type(None)]
-        if len(members) == 1:
-            return _unwrap(members[0])
-    return annotation
-
-
-def _member(members: tuple[object, ...], tag: str) -> object:
-    """The union member pydantic calls ``tag`` (``None`` if it cannot be told)."""
-    for member in members:
-        base = _unwrap(member)
-        origin = get_origin(base)
-        if origin is not None:
-            if tag.startswith(f"{getattr(origin, '__name__', '')}["):
-                return member
-        elif isinstance(base, type) and tag in (base.__name__, f"constrained-{base.__name__}"):
-            return member
-    return None
-
-
-def _suggestion(root: type[BaseModel] | None, loc: tuple[str | int, ...]) -> str:
-    """`` (did you mean 'x'?)`` for an unknown key close to a key of the model holding it."""
-    model = root
-    for part in loc[:-1]:
-        if model is None:
-            return ""
-        if isinstance(part, str):
-            field = model.model_fields.get(part)
-            model = _model_in(field.annotation) if field is not None else None
-    if model is None:
-        return ""
-    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1, cutoff=0.75)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
-def _model_in(annotation: object) -> type[BaseModel] | None:
-    """The pydantic model inside an annotation such as ``list[ClockSpec] | None``."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in get_args(annotation):
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None
-
-
-def _is_union_tag(part: str | int) -> bool:
-    # pydantic adds the member type to the location of union errors (e.g. 'list[str]')
-    return isinstance(part, str) and (
-        "[" in part or part in {"str", "int", "float", "bool", "date", "ClosedDate"}
-    )
-
-
 def _duplicate_ids(doc: YamlDocument) -> list[Problem]:
     """Duplicate clock/notice ids, found on the raw data so they show beside other problems."""
     problems: list[Problem] = []
@@ -792,29 +557,21 @@ def _overlapping_hours(doc: YamlDocument) -> list[Problem]:
         intervals = []
         for text in texts:
             try:
-                intervals.append(_interval(_hours(text)))
+                intervals.append(OpeningInterval.parse(text))
             except (TypeError, ValueError):
                 continue  # reported by the schema
-        intervals.sort(key=lambda i: i.start)
-        for a, b in itertools.pairwise(intervals):
-            if b.start < a.end:
-                loc = ("calendar", "hours", day)
-                problems.append(
-                    Problem(
-                        doc.file,
-                        doc.line_of(loc),
-                        dotted(loc),
-                        f"opening hours {a} and {b} overlap",
-                        doc.column_of(loc),
-                    )
+        for a, b in overlaps(intervals):
+            loc = ("calendar", "hours", day)
+            problems.append(
+                Problem(
+                    doc.file,
+                    doc.line_of(loc),
+                    dotted(loc),
+                    f"opening hours {a} and {b} overlap",
+                    doc.column_of(loc),
                 )
+            )
     return problems
-
-
-def _found_by_raw_checks(problem: Problem) -> bool:
-    return "duplicate clock id" in problem.message or (
-        problem.path == "calendar" and problem.message.endswith(" overlap")
-    )
 
 
 def charter_from_document(doc: YamlDocument, content_hash: str) -> Charter:
@@ -827,11 +584,7 @@ def charter_from_document(doc: YamlDocument, content_hash: str) -> Charter:
     try:
         spec = CharterSpec.model_validate(doc.data)
     except ValidationError as exc:
-        problems += [
-            p
-            for p in problems_from_validation(doc, exc, CharterSpec)
-            if not _found_by_raw_checks(p)
-        ]
+        problems += problems_from_validation(doc, exc, CharterSpec)
     if problems or spec is None:
         raise CharterFileError(doc.file, sorted(problems, key=lambda p: (p.line or 0, p.path)))
     return build_charter(spec, doc.file, content_hash)

@@ -23,9 +23,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from crmsync.domain.action_planning import FollowUp
 from crmsync.domain.charter import Charter
 from crmsync.domain.complaint import Complaint
-from crmsync.errors import CharterFileError, Problem
-from crmsync.mapping.charter_file import problems_from_validation
+from crmsync.errors import CharterFileError, MappingError, Problem
 from crmsync.mapping.staff_text import format_local
+from crmsync.mapping.validation_problems import problems_from_validation
 from crmsync.mapping.yaml_source import YamlDocument, load_yaml, parse_yaml
 from crmsync.ports import FieldFilter, Record
 
@@ -256,16 +256,6 @@ def _placeholders(doc: YamlDocument, spec: MappingSpec) -> list[Problem]:
     return problems
 
 
-class MappingError(ValueError):
-    """One record cannot be read through the mapping: ``field`` says which CRM field."""
-
-    def __init__(self, record_id: str, field: str, message: str) -> None:
-        self.record_id = record_id
-        self.field = field
-        self.message = message
-        super().__init__(f"record {record_id}, field {field}: {message}")
-
-
 # One encoder for every source hash: ``json.dumps`` with options builds one per call.
 _HASH_ENCODER = json.JSONEncoder(sort_keys=True, default=str)
 
@@ -304,8 +294,8 @@ def _iso(value: Any, record_id: str, field: str) -> str:
     text = value.strip()
     try:
         parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise MappingError(record_id, field, f"'{value}' is not a date-time") from None
+    except ValueError as exc:
+        raise MappingError(record_id, field, f"'{value}' is not a date-time") from exc
     if parsed.tzinfo is None:
         raise MappingError(record_id, field, f"'{value}' has no UTC offset")
     if _is_sf_utc(text):
@@ -420,16 +410,16 @@ class FieldMapping:
                 raise MappingError(record_id, attr.field, f"{value!r} is not a number")
             try:
                 number = float(value)
-            except ValueError:
-                raise MappingError(record_id, attr.field, f"'{value}' is not a number") from None
+            except ValueError as exc:
+                raise MappingError(record_id, attr.field, f"'{value}' is not a number") from exc
             return int(number) if number.is_integer() else number
         if attr.type == "datetime":
             return _iso(value, record_id, attr.field)
         if attr.type == "date":
             try:
                 return date.fromisoformat(str(value)[:10]).isoformat()
-            except ValueError:
-                raise MappingError(record_id, attr.field, f"'{value}' is not a date") from None
+            except ValueError as exc:
+                raise MappingError(record_id, attr.field, f"'{value}' is not a date") from exc
         return value
 
     # ------------------------------------------------------------------ writing
@@ -618,7 +608,7 @@ def mapping_from_document(doc: YamlDocument, content_hash: str) -> FieldMapping:
         spec = MappingSpec.model_validate(doc.data)
     except ValidationError as exc:
         problems += problems_from_validation(doc, exc, MappingSpec)
-        raise CharterFileError(doc.file, _in_order(problems)) from None
+        raise CharterFileError(doc.file, _in_order(problems)) from exc
     problems += _placeholders(doc, spec)
     if problems:
         raise CharterFileError(doc.file, _in_order(problems))

@@ -15,9 +15,10 @@ from typing import Any
 
 import structlog
 
-from crmsync.mapping.field_mapping import FieldMapping, MappingError
+from crmsync.errors import MappingError
+from crmsync.mapping.field_mapping import FieldMapping
 from crmsync.ports import CrmPort, Record, StateStore, StoredComplaint
-from crmsync.service.cycle_report import CycleError, CycleReport
+from crmsync.service.cycle_report import CycleReport, RecordFailure
 
 log = structlog.get_logger("crmsync.pull")
 
@@ -151,9 +152,19 @@ class ComplaintSource:
             where=m.complaint_filters,
         )
 
-    def due(self, until: int, skip: set[str]) -> Iterator[list[Candidate]]:
-        """Pages of stored complaints whose next check is due (no CRM read)."""
-        items = [c for c in self.state.due_complaints(self.profile, until) if c.id not in skip]
+    def due(
+        self, until: int, skip: set[str], *, everything_open: bool = False
+    ) -> Iterator[list[Candidate]]:
+        """Pages of stored complaints to evaluate at ``until`` (no CRM read): their next check
+        is due, or their last evaluation was at a later instant or is unknown (the state
+        store's ``stale_complaints``); with ``everything_open``, every open one too."""
+        found = {c.id: c for c in self.state.due_complaints(self.profile, until)}
+        everything = -(2**63) if everything_open else until
+        for c in self.state.stale_complaints(self.profile, everything):
+            if c.closed and c.evaluated_at is not None and c.evaluated_at <= until:
+                continue  # listed for ``everything_open`` only, which takes open ones
+            found.setdefault(c.id, c)
+        items = [c for c in found.values() if c.id not in skip]
         for i in range(0, len(items), self.page_size):
             yield [
                 Candidate(c.id, dict(c.canonical), dict(c.flags), c.source_hash, None, c)
@@ -201,7 +212,9 @@ class ComplaintSource:
                         if name in previous:
                             canonical["events"][name] = previous[name]
             except MappingError as exc:
-                report.errors.append(CycleError("mapping", exc.record_id, exc.message, exc.field))
+                report.errors.append(
+                    RecordFailure("mapping", exc.record_id, exc.message, exc.field)
+                )
                 log.warning(
                     "record_unreadable",
                     record_id=exc.record_id,

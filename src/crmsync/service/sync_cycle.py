@@ -3,8 +3,9 @@
 Order of effects, so that a kill at any point and a re-run lose nothing and duplicate
 nothing (style rule 4, "write first, then advance"):
 
-1. follow-ups are entered in the ledger as *planned*, then upserted by their external
-   key (idempotent on the CRM), then marked *done* with the CRM id;
+1. follow-ups are entered in the ledger as *planned*, then created by their external key
+   unless a task already holds it (idempotent on the CRM, and a task staff worked is never
+   overwritten), then marked *done* with the CRM id;
 2. flags are written only where they differ from what the record holds;
 3. the state store then records the canonical complaint, the confirmed flags and the
    next check;
@@ -13,6 +14,12 @@ nothing (style rule 4, "write first, then advance"):
 A re-run after a crash re-pulls the same window (the watermark did not move), compares
 flags with the record's actual values, and resolves *planned* ledger entries by looking
 the key up on the CRM before deciding to create.
+
+Sync equals evaluate at every instant: a stored complaint is evaluated again when its next
+check comes (a warning, a deadline, an event dated after the last evaluation's ``now``),
+when a cycle runs at a ``now`` earlier than its last evaluation (a ``--now`` replay), and,
+for open complaints, when the charter, the mapping or the follow-up horizon changed since
+the profile's last cycle (content hashes kept in the state store, with the horizon).
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from crmsync.ports import (
     FieldFilter,
     LedgerEntry,
     LedgerStatus,
+    ProfileState,
     RunRecord,
     StateStore,
     StoredComplaint,
@@ -49,9 +57,12 @@ from crmsync.service.complaint_source import (
     ComplaintSource,
     related_watermark,
 )
-from crmsync.service.cycle_report import CycleError, CycleReport, PlannedWrite
+from crmsync.service.cycle_report import CycleReport, PlannedWrite, RecordFailure
 
 log = structlog.get_logger("crmsync.sync")
+
+FOLLOW_UP_LOOKBACK = 7 * 86_400
+"""The default follow-up horizon lies this long (seconds) before the profile's first cycle."""
 
 Hook = Callable[[str], None]
 """Called with the name of each step as it is reached (crash tests kill the process there)."""
@@ -82,7 +93,11 @@ class SyncCycle:
         write_batch: int = 1000,
         page_size: int = 2000,
         hook: Hook | None = None,
+        follow_up_since: int | None = None,
     ) -> None:
+        """``follow_up_since`` is ``CRMSYNC_FOLLOW_UP_SINCE`` (epoch seconds) when set; the
+        profile's horizon is otherwise its first cycle's ``now`` minus 7 days, kept in the
+        state store."""
         self.crm = crm
         self.state = state
         self.charter = charter
@@ -94,6 +109,9 @@ class SyncCycle:
         )
         self._hook = hook or (lambda _step: None)
         self._progress: Callable[[CycleReport], None] = lambda _report: None
+        self.follow_up_since = follow_up_since
+        self._horizon: int | None = None
+        self._reevaluate_all = False
 
     # ------------------------------------------------------------------ public
     def run(
@@ -122,6 +140,7 @@ class SyncCycle:
                 self.state.start_run(RunRecord(self.profile, run_id, instant, None, "running", {}))
             log.info("cycle_started", now=report.now, until=until.isoformat(), dry_run=dry_run)
             try:
+                self._horizon = self._profile_state(instant, dry_run)
                 self._cycle(until, instant, report)
             except Exception as exc:
                 report.status = "failed"
@@ -157,6 +176,47 @@ class SyncCycle:
         finally:
             structlog.contextvars.unbind_contextvars("run_id", "profile")
 
+    # ------------------------------------------------------------------ the profile
+    def _profile_state(self, now: int, dry_run: bool) -> int:
+        """The follow-up horizon of this cycle; record the profile's state (first cycle:
+        the default horizon) and, when the charter, mapping or horizon changed since its
+        last cycle, log it and mark its open complaints for evaluation in this cycle."""
+        stored = self.state.get_profile(self.profile)
+        since = stored.follow_up_since if stored is not None else now - FOLLOW_UP_LOOKBACK
+        horizon = self.follow_up_since if self.follow_up_since is not None else since
+        charter_hash, mapping_hash = self.charter.content_hash, self.mapping.content_hash
+        changed: list[str] = []
+        if stored is not None:
+            if stored.charter_hash != charter_hash:
+                changed.append("charter")
+            if stored.mapping_hash != mapping_hash:
+                changed.append("mapping")
+            if stored.horizon != horizon:
+                changed.append("follow_up_since")
+            if changed:
+                log.warning(
+                    "profile_configuration_changed",
+                    changed=changed,
+                    charter=self.charter.source,
+                    charter_hash=charter_hash[:16],
+                    previous_charter_hash=stored.charter_hash[:16],
+                    mapping=self.mapping.source,
+                    mapping_hash=mapping_hash[:16],
+                    previous_mapping_hash=stored.mapping_hash[:16],
+                    follow_up_since=format_instant(horizon),
+                    previous_follow_up_since=format_instant(stored.horizon),
+                    action="every open complaint is evaluated again in this cycle",
+                )
+        else:
+            log.info("profile_first_cycle", follow_up_since=format_instant(horizon))
+        self._reevaluate_all = bool(changed) and dry_run
+        if not dry_run:
+            self.state.put_profile(
+                ProfileState(self.profile, since, horizon, charter_hash, mapping_hash, now),
+                reevaluate_open=bool(changed),
+            )
+        return horizon
+
     # ------------------------------------------------------------------ the cycle
     def _cycle(self, until: datetime, now: int, report: CycleReport) -> None:
         window = self.source.window(until)
@@ -177,7 +237,7 @@ class SyncCycle:
                     and (oldest_failed is None or candidate.modstamp < oldest_failed)
                 ):
                     oldest_failed = candidate.modstamp
-        for page in self.source.due(now, seen):
+        for page in self.source.due(now, seen, everything_open=self._reevaluate_all):
             self._process(page, now, report)
             self._progress(report)
         if report.dry_run:
@@ -202,7 +262,7 @@ class SyncCycle:
                     candidate.canonical, zone, candidate.id
                 )
             except BadComplaintError as exc:
-                report.errors.append(CycleError("complaint", candidate.id, exc.reason))
+                report.errors.append(RecordFailure("complaint", candidate.id, exc.reason))
                 log.warning("complaint_invalid", record_id=candidate.id, reason=exc.reason)
         ledger = self._ledger(list(complaints), report)
         work = _Work([], [], [], {})
@@ -216,11 +276,13 @@ class SyncCycle:
             report.complaints_evaluated += 1
             entries = ledger.get(candidate.id, {})
             open_items = [
-                OpenFollowUp(e.key, e.clock, e.occurrence)
+                OpenFollowUp(e.key, e.clock, e.occurrence, e.state, e.updated_at)
                 for e in entries.values()
                 if e.status == "done"
             ]
-            decided = plan(self.charter, complaint, results, now, open_items)
+            decided = plan(
+                self.charter, complaint, results, now, open_items, follow_up_since=self._horizon
+            )
             states[decided.flags.status] += 1
             for result in results:
                 clocks[(result.clock, result.state.value)] += 1
@@ -243,6 +305,7 @@ class SyncCycle:
                 closed=closed_at is not None,
                 closed_at=closed_at,
                 clock_states={r.clock: r.state.value for r in results},
+                evaluated_at=now,
             )
         for state, n in states.items():
             report.states[state] = report.states.get(state, 0) + n
@@ -312,13 +375,20 @@ class SyncCycle:
             )
             self._hook("tasks_planned")
             for batch in self._batches(work.creates):
-                results = self.crm.upsert_records(
+                results = self.crm.create_if_absent(
                     fu.object, fu.key_field, [fields for _f, fields in batch]
                 )
                 updates = []
                 for (follow_up, _fields), result in zip(batch, results, strict=True):
                     if result.ok:
                         report.tasks_created += 1 if result.created else 0
+                        if not result.created:  # the state store did not know it: left alone
+                            log.info(
+                                "follow_up_exists",
+                                record_id=follow_up.complaint_id,
+                                key=follow_up.key,
+                                task=result.id,
+                            )
                         updates.append(
                             _entry(self.profile, follow_up, "done", now, crm_id=result.id)
                         )
@@ -396,7 +466,7 @@ class SyncCycle:
     ) -> None:
         field = ",".join(result.fields) or None
         report.errors.append(
-            CycleError(kind, result.ref or complaint_id, _why(result), field, result.transient)
+            RecordFailure(kind, result.ref or complaint_id, _why(result), field, result.transient)
         )
         log.warning(
             "write_failed",

@@ -1,4 +1,5 @@
-"""Choosing the state store from its URL (the one place that knows every backend)."""
+"""The state store URL: which backend it names, and opening that backend (the one place
+that knows every backend)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,23 @@ _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 
 
 def open_state_store(url: str | None, data_dir: Path) -> StateStore:
-    """Open (not migrate) the state store that ``url`` names.
+    """Open (not migrate) the state store that ``url`` names (see ``state_store_target``).
+
+    Raises ``ConfigError`` for a URL no backend takes; ``StateStoreError`` if the store
+    cannot be opened.
+    """
+    kind, target = state_store_target(url, data_dir)
+    if kind == "sqlite":
+        return SqliteStateStore(Path(target))
+    # psycopg costs a third of a second to import: only when PostgreSQL is asked for
+    from crmsync.adapters.state_postgres import PostgresStateStore  # noqa: PLC0415
+
+    return PostgresStateStore(str(target))
+
+
+def state_store_target(url: str | None, data_dir: Path) -> tuple[str, Path | str]:
+    """Which store ``url`` names, opening nothing: ``("sqlite", path)`` or
+    ``("postgresql", url)``.
 
     - None or ``""``: SQLite at ``data_dir/state.sqlite3`` (the embedded default);
     - ``sqlite:///relative/path`` or ``sqlite:////absolute/path`` (SQLAlchemy's spelling:
@@ -22,10 +39,10 @@ def open_state_store(url: str | None, data_dir: Path) -> StateStore:
     - ``postgresql://...`` or ``postgres://...``: PostgreSQL, schema ``crmsync``.
 
     Raises ``ConfigError`` for any other URL, naming its scheme but never the rest (which
-    may hold a password); ``StateStoreError`` if the store cannot be opened.
+    may hold a password).
     """
     if url is None or not url.strip():
-        return SqliteStateStore(Path(data_dir) / "state.sqlite3")
+        return "sqlite", Path(data_dir) / "state.sqlite3"
     text = url.strip()
     match = _SCHEME.match(text)
     if match is None:
@@ -43,12 +60,9 @@ def open_state_store(url: str | None, data_dir: Path) -> StateStore:
             )
         if "?" in rest or "#" in rest:
             raise ConfigError("state store URL sqlite:///... takes a file path only (no ? or #)")
-        return SqliteStateStore(Path(unquote(rest[1:])))
+        return "sqlite", Path(unquote(rest[1:]))
     if scheme in {"postgresql", "postgres"}:
-        # psycopg costs a third of a second to import: only when PostgreSQL is asked for
-        from crmsync.adapters.state_postgres import PostgresStateStore  # noqa: PLC0415
-
-        return PostgresStateStore(text)
+        return "postgresql", text
     raise ConfigError(
         f"state store URL scheme '{scheme}' is not supported: use sqlite:///path or "
         "postgresql://... (or leave it empty for SQLite in the data folder)"
