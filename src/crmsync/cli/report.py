@@ -317,7 +317,11 @@ def status_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="JSON Lines instead of a table.")] = False,
 ) -> None:
     """The open complaints of the profile (CRMSYNC_PROFILE) from the state store, worst
-    first, with their next due instant. No CRM call."""
+    first, with their next due instant. No CRM call.
+
+    Exit status: 0; 3 when some stored complaints could not be evaluated under the charter
+    (each named on standard error, the others listed); 2 bad settings or arguments.
+    """
     from crmsync.bootstrap import build_state  # noqa: PLC0415
     from crmsync.cli.sync import load_profile  # noqa: PLC0415
     from crmsync.errors import BadComplaintError, CrmSyncError  # noqa: PLC0415
@@ -348,6 +352,8 @@ def status_cmd(
     ordered = worst_first(lines)
     with standard_output():
         _print_status(charter, ordered, instant, as_json=as_json)
+    if errors:
+        raise typer.Exit(EXIT_BAD_INPUT)
 
 
 def _print_status(
