@@ -286,3 +286,19 @@ def test_a_report_that_cannot_be_written_is_one_error_line(tmp_path: Path) -> No
     no_folder = run([*args, "--now", NOW, "--output", nowhere], stdin=jsonl(*COMPLAINTS))
     assert no_folder.returncode == 2 and "Traceback" not in no_folder.stderr
     assert f"--output: cannot write {nowhere}: No such file or directory" in no_folder.stderr
+
+
+def test_the_page_shows_dollar_signs_in_groups_as_text(tmp_path: Path) -> None:
+    """A group value with '$' signs (which matplotlib would parse as TeX and fail on) is
+    drawn as plain text: exit 0 and the value in the page."""
+    odd = {
+        "id": "C-9",
+        "events": {"received": "2026-01-05T10:00:00Z"},
+        "attributes": {"channel": "email", "level": "refund $x^$ or $5"},
+    }
+    page = tmp_path / "report.html"
+    args = ["report", "-c", ASTON, "-i", "-", "--from", "2026-01-01", "--to", "2026-01-31"]
+    result = run([*args, "--now", NOW, "--by", "level", "--output", page], stdin=jsonl(odd))
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "refund $x^$ or $5" in page.read_text(encoding="utf-8")

@@ -185,8 +185,8 @@ def test_a_changed_charter_is_logged_and_every_open_complaint_evaluated_again(
     tmp_path: Path,
 ) -> None:
     """A cycle under a charter whose content changed logs it and evaluates every open stored
-    complaint again at once, with nothing changed on the records; the next cycle evaluates
-    none."""
+    complaint again at once, with nothing changed on the records (a dry run shows the same
+    and records nothing); the next cycle evaluates none."""
     clock = Clock(WED_10)
     crm = LocalCrm(tmp_path / "crm.sqlite3", clock=clock)
     assert all(r.ok for r in crm.insert_records("Case", [case(A), case(B)]))
@@ -203,6 +203,9 @@ def test_a_changed_charter_is_logged_and_every_open_complaint_evaluated_again(
     changed = load_charter_text(stricter, str(ASTON_FILE))
     assert changed.content_hash != ASTON.content_hash
     clock.now += timedelta(minutes=1)
+    dry = cycle_of(crm, state, charter=changed).run(now=now, dry_run=True)
+    assert dry.complaints_evaluated == 2  # a dry run shows it, and records nothing
+    assert state.get_profile("default").charter_hash == ASTON.content_hash  # type: ignore[union-attr]
     with capture_logs() as logs:
         report = cycle_of(crm, state, charter=changed).run(now=now)
     assert report.complaints_evaluated == 2
@@ -253,3 +256,39 @@ def test_an_unknown_profile_is_refused_naming_the_known_ones(
     store.close()
     started = runner.invoke(app, ["sync", "--once", "--json", "--new-profile"], env=typo)
     assert started.exit_code == 0, started.stderr
+
+
+# ------------------------------------------- a state that no longer holds (extensions)
+
+
+def test_a_breached_follow_up_is_completed_when_an_extension_moves_the_deadline(
+    tmp_path: Path,
+) -> None:
+    """Housing Ombudsman: stage1-response (10 working days from the acknowledgement, Mon 2
+    Mar 10:00 -> Mon 16 Mar 17:00) is breached on Wed 18 Mar and gets its follow-up; an
+    extension notified on Fri 13 Mar, entered afterwards, moves the deadline 10 working days
+    on: the clock runs again, the flags say so and the breached follow-up is completed."""
+    charter = load_charter(ROOT / "mappings" / "charters" / "housing-ombudsman.yaml")
+    clock = Clock(datetime(2026, 3, 18, 12, tzinfo=UTC))
+    crm = LocalCrm(tmp_path / "crm.sqlite3", clock=clock)
+    row = case(A, Acknowledged_At__c="2026-03-02T10:00:00.000+0000")
+    assert all(r.ok for r in crm.insert_records("Case", [row]))
+    clock.now += timedelta(minutes=1)
+    state = new_state(tmp_path / "state.sqlite3")
+    key = f"crmsync:{A}:stage1-response:0:breached"
+    first = cycle_of(crm, state, charter=charter).run(now=ts("2026-03-18T12:00:00+00:00"))
+    assert first.tasks_created == 1
+    [task] = [t for t in crm.export_records("Task") if t.fields.get("CrmSync_Key__c") == key]
+    assert task.fields["Status"] == "Not Started"
+
+    update = {"Extension_Notified_At__c": "2026-03-13T12:00:00.000+0000"}
+    assert crm.update_records("Case", [(A, update)])[0].ok
+    clock.now += timedelta(minutes=1)
+    later = cycle_of(crm, state, charter=charter).run(now=ts("2026-03-18T13:00:00+00:00"))
+    assert (later.tasks_completed, later.tasks_created) == (1, 0)
+    [after] = crm.records_by_id("Task", [task.id], ["Status"])
+    assert after.fields["Status"] == "Completed"
+    [flags] = crm.records_by_id("Case", [A], ["Charter_Status__c", "Charter_Next_Due__c"])
+    assert flags.fields["Charter_Status__c"] == "on_track"
+    # Mon 30 Mar 17:00 local is 16:00 UTC: British Summer Time began on Sunday 29 Mar
+    assert flags.fields["Charter_Next_Due__c"].startswith("2026-03-30T16:00:00")

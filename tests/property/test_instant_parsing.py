@@ -73,6 +73,7 @@ def written(draw: st.DrawFn) -> str:
     return text
 
 
+@pytest.mark.slow  # 3,000 examples, ~20 s on a shared machine
 @settings(max_examples=3000, deadline=None)
 @given(value=written(), zone=st.sampled_from(ZONES))
 def test_parse_instant_agrees_with_the_plain_definition(value: str, zone: ZoneInfo) -> None:

@@ -135,7 +135,9 @@ def deploy_cmd(
             max_wait_seconds=wait,
         )
     except CrmSyncError as exc:
-        raise fail(f"{what}: {type(exc).__name__}: {exc}", 2 if _is_config(exc) else 1) from exc
+        if _is_config(exc):  # a setting to fix: the message names it, no class name
+            raise fail(f"{what}: {exc}") from exc
+        raise fail(f"{what}: {type(exc).__name__}: {exc}", 1) from exc
     for failure in final.failures:
         err.print(f"refused: {failure}", highlight=False, markup=False, soft_wrap=True)
     if not final.done:

@@ -161,8 +161,8 @@ class ComplaintSource:
         found = {c.id: c for c in self.state.due_complaints(self.profile, until)}
         everything = -(2**63) if everything_open else until
         for c in self.state.stale_complaints(self.profile, everything):
-            if everything_open and c.closed and c.evaluated_at is not None:
-                continue
+            if c.closed and c.evaluated_at is not None and c.evaluated_at <= until:
+                continue  # listed for ``everything_open`` only, which takes open ones
             found.setdefault(c.id, c)
         items = [c for c in found.values() if c.id not in skip]
         for i in range(0, len(items), self.page_size):
