@@ -472,7 +472,9 @@ def _next_steps(settings: Settings, example: str | None, first: date, last: date
     )
 
 
-@app.command("check")
+@app.command(
+    "check", short_help="Validate every mapping and charter; all problems with file and line."
+)
 def check_cmd(
     charters: Annotated[
         list[Path] | None,
