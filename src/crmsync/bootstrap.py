@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crmsync.adapters.local_crm import LocalCrm
-from crmsync.adapters.state_factory import open_state_store, state_store_target
+from crmsync.adapters.state_url import open_state_store, state_store_target
 from crmsync.domain.charter import Charter
 from crmsync.errors import CharterFileError, ConfigError
 from crmsync.mapping.charter_file import load_charter
@@ -198,7 +198,7 @@ def check_settings(settings: Settings) -> None:
     try:
         state_store_target(settings.state_url_value, settings.data_dir)
     except ConfigError as exc:
-        raise ConfigError(f"CRMSYNC_STATE_URL: {exc}") from None
+        raise ConfigError(f"CRMSYNC_STATE_URL: {exc}") from exc
     _archive_target(settings)
     archive_cipher(settings)
 

@@ -15,7 +15,18 @@
     ├── ArchiveError                       the archive failed or was found tampered with
     └── ProfileBusyError                   another process holds the profile's lock
 
-Errors carry messages that name the file, line, record or field, never a secret.
+    Raised and caught inside one boundary, never past it (outside ``CrmSyncError`` on
+    purpose: the retry policy re-raises a ``CrmSyncError`` as it is and translates the rest)
+
+    ApiError                               a Salesforce API answer -> CrmError (retry_policy)
+    SoqlError(ValueError)                  a name or value SOQL cannot hold -> the record's failure
+    InstantError(ValueError)               not an instant the contract takes -> BadComplaintError
+    MappingError(ValueError)               a record the mapping cannot read -> the record's failure
+
+Errors carry messages that name the file, line, record or field, never a secret. Where a
+boundary translates an error it keeps the cause (``raise ... from exc``) unless the cause
+may hold a secret (a database URL with its password, a token, an auth call's HTTP body):
+there ``from None`` stands with a comment saying so.
 """
 
 from __future__ import annotations
@@ -110,3 +121,35 @@ class ProfileBusyError(CrmSyncError):
         self.profile = profile
         self.holder = holder
         super().__init__(f"profile '{profile}' is being worked by {holder}")
+
+
+# ---------------------------------------------- caught inside one boundary (see the tree)
+
+
+class ApiError(Exception):
+    """A request-level error answered by the Salesforce API: HTTP status, ``errorCode`` and
+    the server's message (never a request body, never a credential)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{code} (HTTP {status}): {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class SoqlError(ValueError):
+    """A name or value that cannot be put into SOQL (names the offending input)."""
+
+
+class InstantError(ValueError):
+    """A value is not an instant the contract accepts."""
+
+
+class MappingError(ValueError):
+    """One record cannot be read through the mapping: ``field`` says which CRM field."""
+
+    def __init__(self, record_id: str, field: str, message: str) -> None:
+        self.record_id = record_id
+        self.field = field
+        self.message = message
+        super().__init__(f"record {record_id}, field {field}: {message}")

@@ -190,7 +190,7 @@ class OpsServer:
             reason = getattr(exc, "strerror", None) or str(exc)
             raise ConfigError(
                 f"CRMSYNC_HTTP_PORT={port}: cannot listen on {host}:{port} ({reason})"
-            ) from None
+            ) from exc
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self._thread = threading.Thread(

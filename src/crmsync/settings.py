@@ -67,7 +67,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
         with path.open("rb") as handle:
             raw = handle.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
-        raise ConfigError(f"{file}: cannot read the settings file: {exc.strerror}") from None
+        raise ConfigError(f"{file}: cannot read the settings file: {exc.strerror}") from exc
     if len(raw) > MAX_CONFIG_BYTES:
         raise ConfigError(f"{file}: larger than {MAX_CONFIG_BYTES >> 20} MiB: not read")
     try:
@@ -75,9 +75,10 @@ def read_config_file(path: Path) -> dict[str, Any]:
         data = tomllib.loads(text)
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
+        # from None: the decode error holds the whole file, secrets included
         raise ConfigError(f"{file}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x})") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from None  # may hold the file
     problems = _unknown_keys(data, text, file)
     if problems:
         lines = "".join(f"\n  {p}" for p in problems)
@@ -139,6 +140,7 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
+        # from None here and below: pydantic's errors quote the input values (secrets too)
         raise ConfigError("; ".join(_validation_problems(exc))) from None
     except SettingsError as exc:
         # a value that must be JSON (CRMSYNC_PROFILES) is not: name the setting and the place
@@ -355,6 +357,7 @@ class Settings(BaseSettings):
                 problems = "; ".join(
                     f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
                 )
+                # from None: pydantic's errors quote the input values (secrets too)
                 raise ValueError(f"profile '{name}': {problems}") from None
         return out
 

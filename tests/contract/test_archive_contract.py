@@ -839,3 +839,18 @@ def test_s3_index_objects_that_disagree_are_reported_refused_and_rebuilt(
         assert [h.seq for h in store.search(P, complaint_id="C-3")] == [3]
         assert [h.seq for h in store.search(P, complaint_id="C-2")] == [2]
         assert verify_archive(store, P, None).ok
+
+
+def test_local_entry_appended_past_the_index_end_is_not_a_missing_line(
+    local: LocalArchiveStore,
+) -> None:
+    """An entry file whose line is not written yet (an append in progress, or a crash the
+    next use repairs) is not reported as a missing index line."""
+    (first,) = append_chain(local, [body(1)])
+    second = new_header(body(2), seq=2, prev_hash=first.entry_hash)
+    path = entry_path(local.root, P, 2)
+    path.write_bytes(ArchiveEntry(second, body(2)).to_bytes())
+    assert local.index_problems(P) == []
+    assert LocalArchiveStore(local.root).head(P).seq == 2  # the next use indexes it
+    assert len(_index_lines(local)) == 2
+    assert local.index_problems(P) == []

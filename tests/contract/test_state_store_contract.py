@@ -26,7 +26,6 @@ import pytest
 from psycopg import sql
 from structlog.testing import capture_logs
 
-from crmsync.adapters.state_factory import open_state_store
 from crmsync.adapters.state_migrations import (
     LATEST_VERSION,
     POSTGRES_MIGRATIONS,
@@ -38,6 +37,7 @@ from crmsync.adapters.state_migrations import (
 )
 from crmsync.adapters.state_postgres import PostgresStateStore
 from crmsync.adapters.state_sqlite import SqliteStateStore
+from crmsync.adapters.state_url import open_state_store
 from crmsync.domain.archive_entry import ChainHead
 from crmsync.errors import ConfigError, StateStoreError
 from crmsync.ports import (

@@ -203,6 +203,7 @@ def test_standard_output_on_a_full_device_is_a_clear_error(tmp_path: Path) -> No
 # ------------------------------------------------------------------ markup and control characters
 
 
+@pytest.mark.slow  # real processes, ~14 s
 def test_rich_markup_in_paths_and_arguments_prints_literally(tmp_path: Path) -> None:
     """`[/]` and `[red]` in a path, --now, --id or a schema name are echoed as typed."""
     folder = tmp_path / "[red]x["  # with the file's "]" the path holds "[red]x[/]"

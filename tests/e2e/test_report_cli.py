@@ -10,9 +10,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
 from pathlib import Path
 
-from tests.e2e.test_evaluate_cli import ASTON, jsonl, run
+import pytest
+from tests.e2e.test_evaluate_cli import ASTON, crmsync_command, jsonl, run
 
 NOW = "2026-03-01T00:00:00Z"
 
@@ -255,3 +257,48 @@ def test_what_if_lists_flips_and_both_figures(tmp_path: Path) -> None:
     assert (b_total["met"], b_total["late"]) == (1, 2)
     assert compare["follow_ups"]["b"]["email-reply"]["breached"] == 2
     assert compare["follow_ups"]["a"]["email-reply"]["breached"] == 1
+
+
+def test_a_report_that_cannot_be_written_is_one_error_line(tmp_path: Path) -> None:
+    """Standard output or --output on a full disk exits 1 naming it; an --output folder
+    that does not exist exits 2; never a traceback."""
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full on this system")
+    args = ["report", "-c", ASTON, "-i", "-", "--from", "2026-01-01", "--to", "2026-01-31"]
+    with open("/dev/full", "wb") as full:
+        for fmt in ("json", "html"):
+            done = subprocess.run(
+                [*crmsync_command(), *map(str, args), "--now", NOW, "--format", fmt],
+                input=jsonl(*COMPLAINTS).encode(),
+                stdout=full,
+                stderr=subprocess.PIPE,
+                timeout=300,
+                check=False,
+            )
+            stderr = done.stderr.decode()
+            assert "Traceback" not in stderr
+            assert done.returncode == 1, stderr
+            assert "cannot write standard output: No space left on device" in stderr
+    full_file = run([*args, "--now", NOW, "--output", "/dev/full"], stdin=jsonl(*COMPLAINTS))
+    assert full_file.returncode == 1 and "Traceback" not in full_file.stderr
+    assert "--output: cannot write /dev/full: No space left on device" in full_file.stderr
+    nowhere = tmp_path / "missing" / "report.json"
+    no_folder = run([*args, "--now", NOW, "--output", nowhere], stdin=jsonl(*COMPLAINTS))
+    assert no_folder.returncode == 2 and "Traceback" not in no_folder.stderr
+    assert f"--output: cannot write {nowhere}: No such file or directory" in no_folder.stderr
+
+
+def test_the_page_shows_dollar_signs_in_groups_as_text(tmp_path: Path) -> None:
+    """A group value with '$' signs (which matplotlib would parse as TeX and fail on) is
+    drawn as plain text: exit 0 and the value in the page."""
+    odd = {
+        "id": "C-9",
+        "events": {"received": "2026-01-05T10:00:00Z"},
+        "attributes": {"channel": "email", "level": "refund $x^$ or $5"},
+    }
+    page = tmp_path / "report.html"
+    args = ["report", "-c", ASTON, "-i", "-", "--from", "2026-01-01", "--to", "2026-01-31"]
+    result = run([*args, "--now", NOW, "--by", "level", "--output", page], stdin=jsonl(odd))
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "refund $x^$ or $5" in page.read_text(encoding="utf-8")

@@ -191,8 +191,8 @@ def watermark_problems(got: Snapshot, ref: Snapshot, now: int) -> list[str]:
 
     The next cycle reads a complaint again when its SystemModstamp is not before the
     complaints watermark, when one of its customer updates is not before the related
-    watermark, or when the state store has it due by ``now``. Anything else not yet right
-    would never be fixed: the watermark went past it.
+    watermark, or when the state store has it due by ``now`` or last evaluated at a later
+    instant. Anything else not yet right would never be fixed: the watermark went past it.
     """
     mark = got.watermarks["complaints"]
     related_mark = got.watermarks["related:customer_update"]
@@ -205,6 +205,8 @@ def watermark_problems(got: Snapshot, ref: Snapshot, now: int) -> list[str]:
         stored = got.stored.get(case_id)
         if stored is not None and stored.next_check is not None and stored.next_check <= now:
             continue
+        if stored is not None and (stored.evaluated_at is None or stored.evaluated_at > now):
+            continue  # last evaluated at a later now (a replay): evaluated again next cycle
         update = got.updates_modstamp.get(case_id)
         if update is not None and (related_mark is None or update >= related_mark):
             continue
@@ -387,11 +389,17 @@ def reference_phases(
     ref2 = base / "reference-2"
     shutil.copytree(changed, ref2)
     run2, extra2 = sync_once(ref2, charter, NOW2), sync_once(ref2, charter, NOW2)
-    for run in (run1, extra1, run2, extra2):
+    replayed = base / "replayed"  # after the later cycle, the first instant replayed
+    shutil.copytree(ref2, replayed)
+    ref3 = base / "reference-3"
+    shutil.copytree(ref2, ref3)
+    run3, extra3 = sync_once(ref3, charter, NOW1), sync_once(ref3, charter, NOW1)
+    for run in (run1, extra1, run2, extra2, run3, extra3):
         assert run.returncode == 0, run.stderr
     return [
         Phase(f"{charter}-first", charter, seeded, NOW1, read_snapshot(ref1), run1, extra1),
         Phase(f"{charter}-later", charter, changed, NOW2, read_snapshot(ref2), run2, extra2),
+        Phase(f"{charter}-replay", charter, replayed, NOW1, read_snapshot(ref3), run3, extra3),
     ]
 
 
@@ -468,6 +476,9 @@ LATER_CYCLE_STEPS = [
     "state_written:2",
     "before_watermark",
 ]
+# A replay of NOW1 after the NOW2 cycles: every complaint evaluated again at the earlier
+# instant, flags written back (staff's decisions of the 20th are after NOW1: not yet made).
+REPLAY_STEPS = ["flags_written:1", "state_written"]
 SQUARE_MILE_STEPS = {
     "the-square-mile-first": ["tasks_written:2"],
     "the-square-mile-later": ["tasks_completed:2", "state_written:1"],
@@ -486,6 +497,8 @@ def scenarios(phases: dict[str, Phase]) -> dict[str, tuple[Phase, list[str | flo
         table[f"aston-first/{step}"] = (phases["aston-first"], [step])
     for step in LATER_CYCLE_STEPS:
         table[f"aston-later/{step}"] = (phases["aston-later"], [step])
+    for step in REPLAY_STEPS:
+        table[f"aston-replay/{step}"] = (phases["aston-replay"], [step])
     for name, steps in SQUARE_MILE_STEPS.items():
         for step in steps:
             table[f"{name}/{step}"] = (phases[name], [step])
@@ -545,6 +558,7 @@ def test_references_exercise_every_kind_of_write(lab: Lab) -> None:
     assert summary["the-square-mile-first"]["tasks_created"] > 20
     assert summary["the-square-mile-later"]["tasks_completed"] > 20
     assert summary["the-square-mile-later"]["flags_written"] > 40
+    assert summary["aston-replay"]["flags_written"] > 20  # 2 flag batches
     for phase in lab.phases.values():
         extra = phase.second_run.summary or {}
         writes = [extra.get(k) for k in ("flags_written", "tasks_created", "tasks_completed")]
@@ -561,6 +575,13 @@ def test_kill_during_the_first_cycle(lab: Lab, step: str) -> None:
 def test_kill_during_a_later_cycle_after_records_changed(lab: Lab, step: str) -> None:
     """SIGKILL at this step of a cycle that completes follow-ups ends as if never killed."""
     assert_crash_safe(lab.outcome(f"aston-later/{step}"))
+
+
+@pytest.mark.parametrize("step", REPLAY_STEPS)
+def test_kill_during_a_replay_of_an_earlier_now(lab: Lab, step: str) -> None:
+    """SIGKILL while a cycle replays the first instant after the later cycle, then a re-run
+    at that instant, ends as a replay never killed: flags of the earlier now, nothing lost."""
+    assert_crash_safe(lab.outcome(f"aston-replay/{step}"))
 
 
 @pytest.mark.parametrize(

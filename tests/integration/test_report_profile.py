@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -182,3 +184,73 @@ def test_status_table_lists_each_open_complaint(open_cases: list[str]) -> None:
     assert closed not in result.stdout
     assert "breached" in result.stdout and "005B" in result.stdout
     assert "3 open complaint(s)" in result.stdout
+
+
+def test_status_on_a_full_disk_is_one_error_line(open_cases: list[str]) -> None:
+    """`crmsync status` (table or JSON) with standard output on /dev/full exits 1 naming
+    standard output, without a traceback."""
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full on this system")
+    command = [sys.executable, "-m", "crmsync", "status", "--now", THURSDAY_NOON]
+    with open("/dev/full", "wb") as full:
+        for extra in ([], ["--json"]):
+            done = subprocess.run(
+                [*command, *extra], stdout=full, stderr=subprocess.PIPE, timeout=300, check=False
+            )
+            stderr = done.stderr.decode()
+            assert "Traceback" not in stderr
+            assert done.returncode == 1, stderr
+            assert "cannot write standard output: No space left on device" in stderr
+
+
+def test_status_names_a_complaint_the_charter_cannot_evaluate_and_exits_3(
+    open_cases: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under a charter whose deadline is read from a text attribute, each stored complaint
+    with a value that is no date is named on standard error; the rest are listed; exit 3."""
+    charter = tmp_path / "by-name.yaml"
+    charter.write_text(
+        ASTON.read_text(encoding="utf-8").replace(
+            "    target: 2 business_days\n", "    target_field: description\n", 1
+        ),
+        encoding="utf-8",
+    )
+    with LocalCrm(tmp_path / LOCAL_CRM_FILE) as crm:
+        results = crm.update_records("Case", [(open_cases[0], {"Description": "no date"})])
+        assert all(r.ok for r in results)
+    synced = CliRunner().invoke(app, ["sync", "--once", "--now", THURSDAY_NOON])
+    assert synced.exit_code == 0, synced.output
+    monkeypatch.setenv("CRMSYNC_CHARTER", str(charter))
+    result = CliRunner().invoke(app, ["status", "--json", "--now", THURSDAY_NOON])
+    assert result.exit_code == 3, result.output
+    assert f"bad complaint {open_cases[0]}" in result.stderr
+    listed = [json.loads(line)["complaint_id"] for line in result.stdout.splitlines()]
+    assert open_cases[0] not in listed and open_cases[1] in listed
+
+
+def test_a_mistyped_profile_is_refused_not_reported_empty(
+    open_cases: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """report and status for a CRMSYNC_PROFILE the state store has never worked (while it
+    holds 'default') exit 2 naming the profiles it holds, instead of an empty answer."""
+    monkeypatch.setenv("CRMSYNC_PROFILE", "defualt")
+    report = CliRunner().invoke(
+        app,
+        [
+            "report",
+            "-c",
+            str(ASTON),
+            "--from",
+            "2026-03-01",
+            "--to",
+            "2026-03-31",
+            "--format",
+            "json",
+        ],
+    )
+    status = CliRunner().invoke(app, ["status", "--json", "--now", THURSDAY_NOON])
+    for result in (report, status):
+        assert result.exit_code == 2, result.output
+        assert "CRMSYNC_PROFILE is 'defualt'" in result.stderr
+        assert "it holds 'default'" in result.stderr
+        assert result.stdout == ""

@@ -236,3 +236,24 @@ def test_check_online_reports_picklists_and_field_security_from_describe(
         "Task.Type: 'Charter Follow-up' (a follow-up constant) is not a value of the org's "
         "picklist: add it to the org's picklist values",
     ]
+
+
+def test_missing_login_settings_are_one_line_naming_them(tmp_path: Path) -> None:
+    """Without the JWT settings the deploy exits 2 naming each missing setting, with no
+    internal class name and no traceback."""
+    env: dict[str, str | None] = {
+        "CRMSYNC_SF_AUTH": "jwt",
+        "CRMSYNC_SF_CONSUMER_KEY": None,
+        "CRMSYNC_SF_PRIVATE_KEY_FILE": None,
+        "CRMSYNC_SF_USERNAME": None,
+        "CRMSYNC_DATA_DIR": str(tmp_path),
+        "CRMSYNC_CONFIG": str(tmp_path / "none.toml"),
+    }
+    mapping = str(ROOT / "mappings" / "salesforce.yaml")
+    result = CliRunner().invoke(
+        app, ["salesforce", "deploy", "--check-only", "--mapping", mapping], env=env
+    )
+    assert result.exit_code == 2
+    assert "error: validate: CRMSYNC_SF_AUTH=jwt needs CRMSYNC_SF_CONSUMER_KEY" in result.stderr
+    assert "CRMSYNC_SF_PRIVATE_KEY_FILE" in result.stderr and "CRMSYNC_SF_USERNAME" in result.stderr
+    assert "ConfigError" not in result.stderr and "Traceback" not in result.stderr

@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -277,6 +278,7 @@ def assert_every_unit_equals_the_reference(scenario: Scenario, data: st.DataObje
         )
 
 
+@pytest.mark.slow  # every unit against the minute-walking reference, ~12 s
 @SETTINGS
 @given(data=st.data())
 def test_compiled_calendar_equals_the_reference_for_every_unit(data: st.DataObject) -> None:

@@ -14,7 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crmsync.domain.instants import InstantError, parse_instant
+from crmsync.domain.instants import parse_instant
+from crmsync.errors import InstantError
 
 ZONES = [ZoneInfo(name) for name in ("Europe/London", "Europe/Dublin", "America/St_Johns")]
 
@@ -72,6 +73,7 @@ def written(draw: st.DrawFn) -> str:
     return text
 
 
+@pytest.mark.slow  # 3,000 examples, ~20 s on a shared machine
 @settings(max_examples=3000, deadline=None)
 @given(value=written(), zone=st.sampled_from(ZONES))
 def test_parse_instant_agrees_with_the_plain_definition(value: str, zone: ZoneInfo) -> None:

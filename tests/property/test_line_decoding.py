@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 import msgspec
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -44,6 +45,7 @@ def same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
+@pytest.mark.slow  # 2,000 examples, ~20 s on a shared machine
 @settings(max_examples=2000, deadline=None)
 @given(value=values, ascii_only=st.booleans())
 def test_msgspec_gives_what_json_loads_gives(value: Any, ascii_only: bool) -> None:

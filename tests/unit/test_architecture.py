@@ -48,6 +48,13 @@ def test_core_and_services_never_import_adapters_or_entry_points(path: Path) -> 
     assert sorted(n for n in _imports(path) if n.startswith(forbidden)) == []
 
 
+@pytest.mark.parametrize("path", _modules("adapters"), ids=lambda p: p.name)
+def test_adapters_never_import_settings_or_entry_points(path: Path) -> None:
+    """An adapter takes its configuration as arguments: no settings, CLI or composition root."""
+    forbidden = ("crmsync.settings", "crmsync.cli", "crmsync.bootstrap", "crmsync.scheduling")
+    assert sorted(n for n in _imports(path) if n.startswith(forbidden)) == []
+
+
 @pytest.mark.parametrize(
     "path", _modules("domain") + _modules("service"), ids=lambda p: f"{p.parent.name}/{p.name}"
 )
@@ -75,3 +82,44 @@ def test_the_command_line_starts_without_the_heavy_libraries() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert loaded == ""
+
+
+# archive errors still beside the archive code while its owner reworks it (issue 11 point 6)
+_ERRORS_NOT_YET_MOVED = {
+    "service/archiving.py": {"ArchiveKeyMissingError", "WrongArchiveKeyError"},
+    "domain/archive_entry.py": {
+        "ChainConflictError",
+        "DuplicateEntryError",
+        "ArchiveIndexError",
+        "EntryNotFoundError",
+    },
+}
+
+
+@pytest.mark.parametrize("path", _modules(""), ids=lambda p: str(p.relative_to(SRC)))
+def test_public_errors_live_in_the_error_tree(path: Path) -> None:
+    """A public class named ``...Error`` is defined only in ``errors.py``, drawn in its tree."""
+    if path.name == "errors.py" and path.parent == SRC:
+        return
+    tree = ast.parse(path.read_text(), str(path))
+    errors = {
+        node.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ClassDef)
+        and node.name.endswith("Error")
+        and not node.name.startswith("_")
+    }
+    assert errors <= _ERRORS_NOT_YET_MOVED.get(str(path.relative_to(SRC)), set())
+
+
+def test_every_public_error_is_drawn_in_the_tree() -> None:
+    """Each exception class of ``errors.py`` appears in its docstring's tree."""
+    import crmsync.errors as module
+
+    doc = module.__doc__ or ""
+    names = [
+        name
+        for name, value in vars(module).items()
+        if isinstance(value, type) and issubclass(value, BaseException)
+    ]
+    assert [n for n in names if f" {n}" not in doc and f"{n}(" not in doc] == []

@@ -9,10 +9,9 @@ import pytest
 
 from crmsync.domain.action_planning import FollowUp
 from crmsync.domain.complaint import complaint_from_json
-from crmsync.errors import CharterFileError
+from crmsync.errors import CharterFileError, MappingError
 from crmsync.mapping.charter_file import load_charter
 from crmsync.mapping.field_mapping import (
-    MappingError,
     load_mapping,
     load_mapping_text,
     mapping_json_schema,

@@ -10,8 +10,8 @@ import requests
 import structlog
 from structlog.testing import capture_logs
 
-from crmsync.adapters.retry_policy import NO_WAIT, ApiError, RetryPolicy, is_transient, translate
-from crmsync.errors import CrmAuthError, CrmError, CrmLimitError, CrmTransientError
+from crmsync.adapters.retry_policy import NO_WAIT, RetryPolicy, is_transient, translate
+from crmsync.errors import ApiError, CrmAuthError, CrmError, CrmLimitError, CrmTransientError
 
 
 @pytest.fixture(autouse=True)

@@ -128,6 +128,7 @@ class PostgresSession:
                                 error=self.redact(exc),
                             )
                             continue
+                        # from None (twice): the driver's error may quote the connection string
                         raise self._error(
                             f"{self.where}: {what} failed: connection lost: {self.redact(exc)}"
                         ) from None

@@ -274,9 +274,13 @@ class LocalArchiveStore:
             data = b""
         except OSError as exc:
             raise self._fail(f"{path}: cannot read", exc) from None
+        data = data[: data.rfind(b"\n") + 1]  # a torn last line is crash residue
+        # entries past the index's end are appended now or left by a crash (the next use
+        # indexes them): not missing lines
+        end = max((h.seq for h in _readable_headers(data)), default=0)
         return compare_index(
-            _index_lines(data[: data.rfind(b"\n") + 1]),  # a torn last line is crash residue
-            self._headers(profile),
+            _index_lines(data),
+            ((slot, h) for slot, h in self._headers(profile) if slot <= end),
             lambda seq: self.get(make_ref(profile, seq)).header,
             profile,
         )

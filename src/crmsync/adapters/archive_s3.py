@@ -376,8 +376,14 @@ class S3ArchiveStore:
                 for key in self._index_keys(stored.entry.header):
                     expected[key] = stored.entry.header
         seen: set[str] = set()
+        last = max((h.seq for h in expected.values()), default=0)
         for key in self._keys(f"{self._base(profile)}index/"):
             header = expected.get(key)
+            name = key.rsplit("/", 1)[-1][:-5]
+            if header is None and name.isdigit() and int(name) > last:
+                entry = self._read_entry(profile, int(name))  # appended during this check?
+                if entry is not None and key in self._index_keys(entry.header):
+                    header = expected[key] = entry.header
             if header is None:
                 findings.append(Finding(0, key, "an index object for no entry (extra)"))
                 continue

@@ -3,7 +3,9 @@
 One table holds every record (``id``, ``object``, ``modstamp``, ``fields`` as JSON text),
 indexed by ``(object, modstamp, id)`` for incremental pulls; lookups by an external id or
 a parent field use expression indexes on ``json_extract(fields, '$.<field>')`` made on
-first use (the field names come from the caller, never from this module).
+first use (the field names come from the caller, never from this module). Reads by id or
+rowid write ``+object`` (no index on it): the planner would otherwise walk an
+``(object, ...)`` index over every record of the object for each batch of 200 ids.
 
 It behaves like the Salesforce REST API where the sync worker can tell the difference:
 
@@ -70,6 +72,9 @@ _TEXT_TYPES = frozenset({"id", "reference", "string", "textarea", "picklist", "e
 _ID_TYPES = frozenset({"id", "reference"})
 
 Mode = Literal["update", "create", "import"]
+
+# One encoder for every stored record: ``json.dumps`` with options builds one per call.
+_RECORD_ENCODER = json.JSONEncoder(ensure_ascii=False)
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS records (
@@ -277,6 +282,7 @@ class LocalCrm:
         self._conns: dict[tuple[int, int], sqlite3.Connection] = {}
         self._lock = threading.Lock()
         self._indexed: set[str] = set()
+        self._rules: dict[tuple[str, str, Mode], tuple[FieldInfo | None, tuple[Any, ...]]] = {}
         keys = {
             info.name
             for spec in self._schema.objects.values()
@@ -443,10 +449,7 @@ class LocalCrm:
             self.calls.add("write")
             with self._write() as conn:
                 txn = _Txn(self, conn)
-                results.extend(
-                    self._update_one(conn, object, ref, values, txn, skip_unchanged=False)
-                    for ref, values in batch
-                )
+                results.extend(self._update_batch(conn, object, batch, txn, skip_unchanged=False))
         return results
 
     def upsert_records(
@@ -558,10 +561,15 @@ class LocalCrm:
                 self.calls.add("write")
                 with self._write() as conn:
                     txn = _Txn(self, conn)
-                    for ref in dict.fromkeys(pending):
-                        done[ref] = self._update_one(
-                            conn, object, ref, completion, txn, skip_unchanged=True
+                    refs = list(dict.fromkeys(pending))
+                    updates = [(ref, completion) for ref in refs]
+                    done.update(
+                        zip(
+                            refs,
+                            self._update_batch(conn, object, updates, txn, skip_unchanged=True),
+                            strict=True,
                         )
+                    )
             for ref in batch:
                 key = normalize_id(ref)
                 if ref in done:
@@ -669,7 +677,7 @@ class LocalCrm:
                 current[name] = txn.stamp()
         conn.execute(
             "UPDATE records SET modstamp = ?, fields = ? WHERE id = ?",
-            (current[s.modstamp_field], json.dumps(current, ensure_ascii=False), rid),
+            (current[s.modstamp_field], _RECORD_ENCODER.encode(current), rid),
         )
 
     def export_records(self, object: str) -> Iterator[Record]:
@@ -682,9 +690,9 @@ class LocalCrm:
             after = 0
             while True:
                 rows = self._fetch(
-                    "SELECT rowid, id, fields FROM records WHERE object = ? AND rowid > ?"
+                    "SELECT rowid, id, fields FROM records WHERE rowid > ? AND +object = ?"
                     " ORDER BY rowid LIMIT ?",
-                    [object, after, QUERY_PAGE],
+                    [after, object, QUERY_PAGE],
                 )
                 for _, rid, text in rows:
                     yield Record(object, rid, {id_field: rid, **json.loads(text)})
@@ -841,8 +849,8 @@ class LocalCrm:
             self.calls.add("query")
             marks = ",".join("?" * len(batch))
             rows = self._fetch(
-                f"SELECT id, modstamp, fields FROM records WHERE object = ? AND id IN ({marks})",
-                [object, *batch],
+                f"SELECT id, modstamp, fields FROM records WHERE id IN ({marks}) AND +object = ?",
+                [*batch, object],
             )
             by_id = {rid: (rid, stamp, json.loads(text)) for rid, stamp, text in rows}
             found.update((key, by_id[key]) for key in batch if key in by_id)
@@ -896,9 +904,82 @@ class LocalCrm:
         current[self._schema.modstamp_field] = now
         conn.execute(
             "UPDATE records SET modstamp = ?, fields = ? WHERE id = ?",
-            (now, json.dumps(current, ensure_ascii=False), rid),
+            (now, _RECORD_ENCODER.encode(current), rid),
         )
         return WriteResult(ref=ref, ok=True, id=rid)
+
+    def _update_batch(
+        self,
+        conn: sqlite3.Connection,
+        object: str,
+        updates: Sequence[tuple[str, Mapping[str, Any]]],
+        txn: _Txn,
+        *,
+        skip_unchanged: bool,
+    ) -> list[WriteResult]:
+        """``_update_one`` for each update in order, with one read of the rows and one
+        ``executemany`` of the writes (flushed before a unique field is checked, so that the
+        check sees the batch's earlier writes, as one statement per record did)."""
+        s = self._schema
+        rids = [normalize_id(ref) if isinstance(ref, str) else None for ref, _values in updates]
+        wanted = list(dict.fromkeys(rid for rid in rids if rid is not None))
+        rows: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(wanted, ID_BATCH):
+            marks = ",".join("?" * len(chunk))
+            for rid, text in conn.execute(
+                f"SELECT id, fields FROM records WHERE id IN ({marks}) AND +object = ?",
+                [*chunk, object],
+            ):
+                rows[rid] = json.loads(text)
+        unique = self._unique_fields(object)
+        pending: dict[str, None] = {}
+
+        def flush() -> None:
+            conn.executemany(
+                "UPDATE records SET modstamp = ?, fields = ? WHERE id = ?",
+                [
+                    (rows[rid][s.modstamp_field], _RECORD_ENCODER.encode(rows[rid]), rid)
+                    for rid in pending
+                ],
+            )
+            pending.clear()
+
+        results: list[WriteResult] = []
+        for (ref, values), rid in zip(updates, rids, strict=True):
+            current = None if rid is None else rows.get(rid)
+            if rid is None or current is None:
+                results.append(_not_found(object, str(ref)))
+                continue
+            try:
+                changes = self._prepare(object, values, mode="update")
+                if skip_unchanged and all(current.get(f) == v for f, v in changes.items()):
+                    results.append(WriteResult(ref=ref, ok=True, id=rid))
+                    continue
+                if any(v is not None and f in unique for f, v in changes.items()):
+                    if pending:
+                        flush()
+                    self._check_unique(conn, object, changes, rid)
+            except _RecordError as problem:
+                results.append(problem.result(ref))
+                continue
+            now = txn.stamp()
+            for name, value in changes.items():
+                if value is None:
+                    current.pop(name, None)  # null fields are not stored
+                else:
+                    current[name] = value
+            current[s.modified_field] = now
+            current[s.modstamp_field] = now
+            pending[rid] = None
+            results.append(WriteResult(ref=ref, ok=True, id=rid))
+        if pending:
+            flush()
+        return results
+
+    def _unique_fields(self, object: str) -> frozenset[str]:
+        """The object's fields whose values no two records may share."""
+        declared = self._fields_of(object) or {}
+        return frozenset(n for n, info in declared.items() if info.unique or info.external_id)
 
     def _create_one(
         self,
@@ -933,32 +1014,24 @@ class LocalCrm:
         stored.update((name, value) for name, value in fields.items() if value is not None)
         conn.execute(
             "INSERT INTO records (id, object, modstamp, fields) VALUES (?, ?, ?, ?)",
-            (rid, object, stored[s.modstamp_field], json.dumps(stored, ensure_ascii=False)),
+            (rid, object, stored[s.modstamp_field], _RECORD_ENCODER.encode(stored)),
         )
         return rid
 
     def _prepare(self, object: str, values: Mapping[str, Any], *, mode: Mode) -> dict[str, Any]:
         """Validate and normalise field values for a write; raises ``_RecordError``."""
         s = self._schema
-        declared = self._fields_of(object)
         system = {s.id_field, s.created_field, s.modified_field, s.modstamp_field}
         out: dict[str, Any] = {}
         for name, value in values.items():
-            if not isinstance(name, str) or not _NAME.fullmatch(name):
+            if not isinstance(name, str):
                 raise _RecordError("INVALID_FIELD", f"'{name}' is not a field name", (str(name),))
-            info = declared.get(name) if declared is not None else None
-            if declared is not None and info is None:
-                raise _RecordError("INVALID_FIELD", f"no field {name} on {object}", (name,))
-            writable = mode == "import" or (
-                name not in system
-                and (info is None or (info.updateable if mode == "update" else info.createable))
-            )
-            if not writable:
-                raise _RecordError(
-                    "INVALID_FIELD_FOR_INSERT_UPDATE",
-                    f"{object}.{name} cannot be {'updated' if mode == 'update' else 'set'}",
-                    (name,),
-                )
+            rule = self._rules.get((object, name, mode))
+            if rule is None:
+                rule = self._rules[(object, name, mode)] = self._field_rule(object, name, mode)
+            info, refusal = rule
+            if refusal:
+                raise _RecordError(*refusal)
             problem = _json_problem(value)
             if problem:
                 raise _RecordError("INVALID_FIELD", f"{name}: {problem}", (name,))
@@ -966,6 +1039,33 @@ class LocalCrm:
                 info = FieldInfo(name, "datetime") if name != s.id_field else None
             out[name] = _normalize(name, info.type, value) if info is not None else value
         return out
+
+    def _field_rule(
+        self, object: str, name: str, mode: Mode
+    ) -> tuple[FieldInfo | None, tuple[Any, ...]]:
+        """What a write in ``mode`` may do with the field: its declared info (None when the
+        object declares no schema or it is a system field), and the ``_RecordError``
+        arguments refusing it (empty when it may be written). Depends on names alone, so
+        ``_prepare`` keeps the answer."""
+        s = self._schema
+        declared = self._fields_of(object)
+        system = {s.id_field, s.created_field, s.modified_field, s.modstamp_field}
+        if not _NAME.fullmatch(name):
+            return None, ("INVALID_FIELD", f"'{name}' is not a field name", (name,))
+        info = declared.get(name) if declared is not None else None
+        if declared is not None and info is None:
+            return None, ("INVALID_FIELD", f"no field {name} on {object}", (name,))
+        writable = mode == "import" or (
+            name not in system
+            and (info is None or (info.updateable if mode == "update" else info.createable))
+        )
+        if not writable:
+            return info, (
+                "INVALID_FIELD_FOR_INSERT_UPDATE",
+                f"{object}.{name} cannot be {'updated' if mode == 'update' else 'set'}",
+                (name,),
+            )
+        return info, ()
 
     def _check_unique(
         self, conn: sqlite3.Connection, object: str, fields: Mapping[str, Any], rid: str

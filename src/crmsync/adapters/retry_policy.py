@@ -27,6 +27,7 @@ import structlog
 import tenacity
 
 from crmsync.errors import (
+    ApiError,
     CrmAuthError,
     CrmError,
     CrmLimitError,
@@ -41,17 +42,6 @@ T = TypeVar("T")
 TRANSIENT_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE"})
 LIMIT_CODES = frozenset({"REQUEST_LIMIT_EXCEEDED"})
 AUTH_CODES = frozenset({"INVALID_SESSION_ID", "INVALID_AUTH_HEADER"})
-
-
-class ApiError(Exception):
-    """A request-level error answered by the Salesforce API: HTTP status, ``errorCode`` and
-    the server's message (never a request body, never a credential)."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(f"{code} (HTTP {status}): {message}")
-        self.status = status
-        self.code = code
-        self.message = message
 
 
 def is_transient(exc: BaseException) -> bool:

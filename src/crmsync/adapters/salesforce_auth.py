@@ -31,8 +31,8 @@ import requests
 import structlog
 from pydantic import SecretStr
 
-from crmsync.adapters.retry_policy import ApiError, RetryPolicy
-from crmsync.errors import ConfigError, CrmAuthError
+from crmsync.adapters.retry_policy import RetryPolicy
+from crmsync.errors import ApiError, ConfigError, CrmAuthError
 
 log = structlog.get_logger("crmsync.crm.auth")
 
@@ -203,7 +203,7 @@ class SalesforceAuth:
         except OSError as exc:
             raise ConfigError(
                 f"CRMSYNC_SF_PRIVATE_KEY_FILE: cannot read {c.private_key_file} ({exc.strerror})"
-            ) from None
+            ) from exc
         now = int(self.clock())
         claims = {
             "iss": c.consumer_key,
@@ -217,7 +217,7 @@ class SalesforceAuth:
             raise ConfigError(
                 f"CRMSYNC_SF_PRIVATE_KEY_FILE: {c.private_key_file} is not a usable RSA "
                 f"private key ({type(exc).__name__})"
-            ) from None
+            ) from None  # the parser's error may quote the key material
         return {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion}
 
     def _token_request(self, form: dict[str, str], base_url: str) -> tuple[str, str]:
@@ -261,6 +261,7 @@ class SalesforceAuth:
         except SalesforceAuthenticationFailed as exc:
             code = getattr(exc, "code", "INVALID_LOGIN")
             if isinstance(code, int) and code >= 500:
+                # from None here and below: the login answer's body may echo the credentials
                 raise ApiError(code, "SERVER_UNAVAILABLE", "login server error") from None
             text = scrub(str(getattr(exc, "message", "")), c.secrets())
             raise CrmAuthError(f"login (password) refused: {code}: {text}") from None

@@ -65,13 +65,12 @@ from crmsync.adapters.local_crm import format_sf_datetime, normalize_id, parse_s
 from crmsync.adapters.retry_policy import (
     AUTH_CODES,
     LIMIT_CODES,
-    ApiError,
     RetryPolicy,
     is_transient,
     translate,
 )
 from crmsync.adapters.salesforce_auth import SalesforceAuth
-from crmsync.errors import CrmError, CrmLimitError
+from crmsync.errors import ApiError, CrmError, CrmLimitError, SoqlError
 from crmsync.ports import CallCounter, FieldFilter, FieldInfo, Record, WriteResult
 
 log = structlog.get_logger("crmsync.crm.salesforce")
@@ -878,8 +877,8 @@ class SalesforceCrm:
         try:
             soql.name(object)
             return list(dict.fromkeys([ID_FIELD, MODSTAMP_FIELD, *(soql.name(f) for f in fields)]))
-        except soql.SoqlError as exc:
-            raise CrmError(str(exc)) from None
+        except SoqlError as exc:
+            raise CrmError(str(exc)) from exc
 
     @staticmethod
     def _conditions(where: Sequence[FieldFilter]) -> list[str] | None:
@@ -890,8 +889,8 @@ class SalesforceCrm:
                 if text is None:
                     return None
                 out.append(text)
-        except soql.SoqlError as exc:
-            raise CrmError(str(exc)) from None
+        except SoqlError as exc:
+            raise CrmError(str(exc)) from exc
         return out
 
     @staticmethod
@@ -947,7 +946,7 @@ def _not_found(object: str, ref: str) -> WriteResult:
 def _is_name(text: object) -> bool:
     try:
         soql.name(text)  # type: ignore[arg-type]
-    except soql.SoqlError:
+    except SoqlError:
         return False
     return True
 

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from typing import TypeVar
 from xml.etree import ElementTree as ET
 
-from crmsync.adapters.retry_policy import AUTH_CODES, TRANSIENT_CODES, ApiError, RetryPolicy
+from crmsync.adapters.retry_policy import AUTH_CODES, TRANSIENT_CODES, RetryPolicy
 from crmsync.adapters.salesforce_auth import SalesforceAuth, scrub
-from crmsync.errors import CrmSyncError
+from crmsync.errors import ApiError, CrmSyncError
 
 _NS = {
     "soapenv": "http://schemas.xmlsoap.org/soap/envelope/",
@@ -154,11 +154,13 @@ class MetadataDeployer:
                     renewed = True
                     self.auth.renew()
                     return fn()
+                # from None: simple-salesforce's error repeats the request's URL and headers
                 raise translated from None
 
         try:
             return self.policy.run(once, operation=operation)
         except CrmSyncError as exc:
+            # from None: the cause is the same message before the session token was scrubbed
             raise type(exc)(self._scrub(str(exc))) from None
 
     def _scrub(self, text: str) -> str:
@@ -201,8 +203,8 @@ def _number(element: ET.Element, name: str) -> int:
 def _parse_status(text: str, deploy_id: str, check_only: bool) -> DeployStatus:
     try:
         root = ET.fromstring(text)
-    except ET.ParseError:
-        raise ApiError(502, "UNKNOWN", "the status answer is not XML") from None
+    except ET.ParseError as exc:
+        raise ApiError(502, "UNKNOWN", "the status answer is not XML") from exc
     result = root.find("soapenv:Body/mt:checkDeployStatusResponse/mt:result", _NS)
     if result is None:
         raise ApiError(502, "UNKNOWN", "the status answer holds no result")

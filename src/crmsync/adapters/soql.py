@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime
 
+from crmsync.errors import SoqlError
 from crmsync.ports import FieldFilter
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)*")
@@ -31,10 +32,6 @@ _ESCAPES = {
     "\f": "\\f",
 }
 _ESCAPE_RE = re.compile("[" + re.escape("".join(_ESCAPES)) + "]")
-
-
-class SoqlError(ValueError):
-    """A name or value that cannot be put into SOQL (names the offending input)."""
 
 
 def name(text: str) -> str:

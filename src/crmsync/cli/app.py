@@ -10,8 +10,8 @@ from rich.text import Text
 
 from crmsync.cli.progress import err_console
 from crmsync.domain.charter import Charter
-from crmsync.domain.instants import InstantError, parse_instant
-from crmsync.errors import ConfigError
+from crmsync.domain.instants import parse_instant
+from crmsync.errors import ConfigError, InstantError
 from crmsync.terminal import escape_controls
 
 EXIT_FAILED = 1
@@ -56,7 +56,7 @@ def load_charter_or_exit(path: Path) -> Charter:
     try:
         return load_charter(path)
     except ConfigError as exc:
-        raise fail(str(exc)) from None
+        raise fail(str(exc)) from exc
 
 
 def parse_now(text: str) -> int:
@@ -66,4 +66,4 @@ def parse_now(text: str) -> int:
             raise InstantError(f"'{text}' is a date; --now needs a date-time with offset")
         return parse_instant(text, ZoneInfo("UTC"))
     except InstantError as exc:
-        raise fail(f"--now: {exc}") from None
+        raise fail(f"--now: {exc}") from exc

@@ -35,8 +35,8 @@ from crmsync.cli.app import EXIT_BAD_INPUT, app, fail, load_charter_or_exit, par
 from crmsync.cli.locking import WaitOption, hold_profile
 from crmsync.cli.progress import out_console, progress, summary
 from crmsync.cli.sync import crash_hook_from_env, load_profile
-from crmsync.domain.instants import InstantError, format_instant, local_midnight, parse_instant
-from crmsync.errors import ArchiveError, ConfigError, CrmSyncError
+from crmsync.domain.instants import format_instant, local_midnight, parse_instant
+from crmsync.errors import ArchiveError, ConfigError, CrmSyncError, InstantError
 
 if TYPE_CHECKING:  # adapters and services are imported when a command runs
     from crmsync.domain.archive_entry import ChainHead, EntryHeader

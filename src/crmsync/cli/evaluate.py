@@ -16,7 +16,6 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from crmsync.allocator import keep_large_blocks_on_the_heap
 from crmsync.cli.app import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
@@ -32,7 +31,8 @@ from crmsync.domain.complaint import Complaint, complaint_from_json
 from crmsync.domain.evaluation import ClockResult, State, clock_extension_steps, evaluate
 from crmsync.domain.explanation import explain_count, explain_extensions, local_text
 from crmsync.domain.instants import format_instant
-from crmsync.errors import BadComplaintError
+from crmsync.errors import BadComplaintError, MappingError
+from crmsync.heap_tuning import keep_large_blocks_on_the_heap
 from crmsync.service.evaluate_stream import NESTED_TOO_DEEPLY, evaluate_stream
 from crmsync.terminal import escape_controls
 
@@ -77,7 +77,7 @@ def evaluate_cmd(
     """
     loaded = load_charter_or_exit(charter)
     instant = parse_now(now)
-    keep_large_blocks_on_the_heap()  # before the workers fork: see crmsync.allocator
+    keep_large_blocks_on_the_heap()  # before the workers fork: see crmsync.heap_tuning
     undecodable: list[int] = []
     bad = 0
     with ExitStack() as stack:
@@ -86,15 +86,15 @@ def evaluate_cmd(
                 sys.stdin.buffer if input == "-" else stack.enter_context(open(input, "rb"))
             )
         except OSError as exc:
-            raise fail(f"--input: cannot read {input}: {exc.strerror}") from None
+            raise fail(f"--input: cannot read {input}: {exc.strerror}") from exc
         name = "standard input" if input == "-" else input
         source = _Utf8Source(raw, undecodable, name)
         try:
             source.check_encoding()
         except _EncodingError as exc:
-            raise fail(f"--input: {exc}") from None
+            raise fail(f"--input: {exc}") from exc
         except OSError as exc:
-            raise fail(f"--input: cannot read {name}: {exc.strerror}") from None
+            raise fail(f"--input: cannot read {name}: {exc.strerror}") from exc
         try:
             target: TextIO = (
                 open(output, "w", encoding="utf-8")  # noqa: SIM115 - closed below, errors named
@@ -102,7 +102,7 @@ def evaluate_cmd(
                 else sys.stdout
             )
         except OSError as exc:
-            raise fail(f"--output: cannot write {output}: {exc.strerror}") from None
+            raise fail(f"--output: cannot write {output}: {exc.strerror}") from exc
         sink = _Sink(target, "standard output" if output is None else f"--output: {output}")
         complaints = clocks = 0
         started = time.monotonic()
@@ -119,9 +119,9 @@ def evaluate_cmd(
             if output is not None:
                 target.close()  # a full disk may only show now
         except _OutputError as exc:
-            raise fail(str(exc), EXIT_FAILED) from None
+            raise fail(str(exc), EXIT_FAILED) from exc
         except OSError as exc:
-            raise fail(f"--input: cannot read {name}: {exc.strerror}", EXIT_FAILED) from None
+            raise fail(f"--input: cannot read {name}: {exc.strerror}", EXIT_FAILED) from exc
         finally:
             if output is not None and not target.closed:
                 with suppress(OSError):  # already reported: the write that failed
@@ -151,13 +151,13 @@ class _Sink:
         try:
             return self._stream.write(text)
         except OSError as exc:
-            raise self._error(exc) from None
+            raise self._error(exc) from exc
 
     def flush(self) -> None:
         try:
             self._stream.flush()
         except OSError as exc:
-            raise self._error(exc) from None
+            raise self._error(exc) from exc
 
     def _error(self, exc: OSError) -> _OutputError:
         if isinstance(exc, BrokenPipeError):
@@ -268,7 +268,7 @@ def _find(input_path: str, complaint_id: str, charter: Charter) -> tuple[object,
     try:
         opened = sys.stdin.buffer if input_path == "-" else open(input_path, "rb")  # noqa: SIM115
     except OSError as exc:
-        raise fail(f"--input: cannot read {name}: {exc.strerror}") from None
+        raise fail(f"--input: cannot read {name}: {exc.strerror}") from exc
     try:
         with opened as handle:
             for number, raw in enumerate(handle, start=1):
@@ -294,7 +294,7 @@ def _find(input_path: str, complaint_id: str, charter: Charter) -> tuple[object,
                 if isinstance(data, dict) and str(data.get("id")) == complaint_id:
                     return data, f"line {number}"
     except OSError as exc:
-        raise fail(f"--input: cannot read {name}: {exc.strerror}") from None
+        raise fail(f"--input: cannot read {name}: {exc.strerror}") from exc
     if unreadable:
         raise fail(
             f"no readable complaint with id '{complaint_id}' in {name}; lines that mention "
@@ -309,7 +309,7 @@ def _read_from_crm(complaint_id: str) -> tuple[object, str]:
     from crmsync.bootstrap import build_crm  # noqa: PLC0415 - the CRM adapters, on use
     from crmsync.cli.sync import load_profile  # noqa: PLC0415
     from crmsync.errors import CrmSyncError  # noqa: PLC0415
-    from crmsync.mapping.field_mapping import MappingError, load_mapping  # noqa: PLC0415
+    from crmsync.mapping.field_mapping import load_mapping  # noqa: PLC0415
     from crmsync.service.complaint_lookup import read_complaint  # noqa: PLC0415
 
     settings = load_profile()
@@ -317,9 +317,9 @@ def _read_from_crm(complaint_id: str) -> tuple[object, str]:
         mapping = load_mapping(settings.mapping)
         data = read_complaint(build_crm(settings), mapping, complaint_id)
     except MappingError as exc:
-        raise fail(f"record {exc.record_id}, field {exc.field}: {exc.message}", 3) from None
+        raise fail(f"record {exc.record_id}, field {exc.field}: {exc.message}", 3) from exc
     except CrmSyncError as exc:
-        raise fail(f"profile {settings.profile}: {exc}", 1) from None
+        raise fail(f"profile {settings.profile}: {exc}", 1) from exc
     if data is None:
         raise fail(
             f"no complaint with id '{complaint_id}' in the CRM of profile {settings.profile}"
@@ -401,7 +401,7 @@ def explain_cmd(
         complaint = complaint_from_json(data, loaded.calendar.zone, ref)
         results = evaluate(loaded, complaint, instant)
     except BadComplaintError as exc:
-        raise fail(f"bad complaint {exc}", EXIT_BAD_INPUT) from None
+        raise fail(f"bad complaint {exc}", EXIT_BAD_INPUT) from exc
     out = out_console()
     as_of = local_text(loaded.calendar, instant)
     table = Table(

@@ -114,12 +114,12 @@ def import_cmd(  # noqa: PLR0917 - one parameter per command-line option
         try:
             handle = stack.enter_context(open(file, encoding=chosen, newline=""))
         except OSError as exc:
-            raise fail(f"{file}: cannot read ({exc.strerror})") from None
+            raise fail(f"{file}: cannot read ({exc.strerror})") from exc
         try:
             crm = stack.enter_context(LocalCrm(path))
             fields = _declared_fields(crm, object)
         except CrmError as exc:
-            raise fail(str(exc)) from None
+            raise fail(str(exc)) from exc
         rows = (
             _csv_rows(handle, file, fields, ignore_unknown=ignore_unknown)
             if kind == "csv"
@@ -282,7 +282,7 @@ def _csv_rows(
     try:
         first = next(lines, None)
     except UnicodeDecodeError as exc:
-        raise fail(f"{file}:1: cannot be decoded ({exc.reason})") from None
+        raise fail(f"{file}:1: cannot be decoded ({exc.reason})") from exc
     if first is None:
         return
     delimiter = _delimiter(first)
@@ -295,7 +295,7 @@ def _csv_rows(
     try:
         header = next(rows, None)
     except csv.Error as exc:
-        raise fail(f"{file}:1: not a CSV header ({exc})") from None
+        raise fail(f"{file}:1: not a CSV header ({exc})") from exc
     if header is None:
         return
     names = _header_names(file, [h.strip() for h in header], fields, ignore_unknown)
@@ -387,8 +387,8 @@ def _cell(name: str, text: str, info: FieldInfo | None) -> Any:
     if kind == "double":
         try:
             number = int(text) if text.lstrip("+-").isdigit() else float(text)
-        except ValueError:
-            raise _BadRowError(f"{name}: '{text}' is not a number") from None
+        except ValueError as exc:
+            raise _BadRowError(f"{name}: '{text}' is not a number") from exc
         if isinstance(number, float) and not math.isfinite(number):
             raise _BadRowError(f"{name}: '{text}' is not a finite number")
         return number
@@ -407,8 +407,8 @@ def _encoding(given: str | None) -> str:
         return "utf-8-sig"
     try:
         name = codecs.lookup(given).name
-    except LookupError:
-        raise fail(f"--encoding: unknown encoding '{given}'") from None
+    except LookupError as exc:
+        raise fail(f"--encoding: unknown encoding '{given}'") from exc
     return "utf-8-sig" if name == "utf-8" else name
 
 
@@ -441,7 +441,7 @@ def _check_encoding(file: Path, encoding: str) -> None:
                     raise fail(
                         f"{file}:{at}: byte 0x{byte} is not {encoding.removesuffix('-sig')}; "
                         f"{hint}; nothing was imported"
-                    ) from None
+                    ) from exc
                 line += chunk.count(b"\n")
                 chunk = handle.read(1 << 20)
             decoder.decode(b"", final=True)
@@ -449,9 +449,9 @@ def _check_encoding(file: Path, encoding: str) -> None:
         raise fail(
             f"{file}: ends inside a character ({exc.reason}); pass the file's encoding "
             "with --encoding; nothing was imported"
-        ) from None
+        ) from exc
     except OSError as exc:
-        raise fail(f"{file}: cannot read ({exc.strerror})") from None
+        raise fail(f"{file}: cannot read ({exc.strerror})") from exc
 
 
 def _declared_fields(crm: LocalCrm, object: str) -> dict[str, FieldInfo] | None:
@@ -496,7 +496,7 @@ def export_cmd(
             crm = stack.enter_context(LocalCrm(path))
             columns = list(crm.describe(object))
         except CrmError as exc:
-            raise fail(str(exc)) from None
+            raise fail(str(exc)) from exc
         try:
             sink: TextIO = (
                 open(output, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed below
@@ -504,7 +504,7 @@ def export_cmd(
                 else sys.stdout
             )
         except OSError as exc:
-            raise fail(f"--output: cannot write {output}: {exc.strerror}") from None
+            raise fail(f"--output: cannot write {output}: {exc.strerror}") from exc
         if output is not None:
             stack.callback(_close_quietly, sink)  # a failed write is reported, not its echo
         where = output if output is not None else "standard output"
@@ -523,7 +523,7 @@ def export_cmd(
             if output is not None:
                 sink.close()
         except OSError as exc:
-            raise fail(f"cannot write {where}: {exc.strerror or exc}", EXIT_FAILED) from None
+            raise fail(f"cannot write {where}: {exc.strerror or exc}", EXIT_FAILED) from exc
     err.print(
         f"exported {count} {object} record{'' if count == 1 else 's'} to {where}",
         highlight=False,

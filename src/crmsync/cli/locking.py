@@ -33,7 +33,7 @@ def wait_seconds(text: str) -> int:
     try:
         return duration_seconds(text, "--wait")
     except ValueError as exc:
-        raise fail(f"--wait: {exc}") from None
+        raise fail(f"--wait: {exc}") from exc
 
 
 @contextmanager
@@ -64,10 +64,10 @@ def hold_profile(settings: Settings, command: str, wait: str) -> Iterator[None]:
             f"{exc}; nothing was done. One process works a profile at a time: try again "
             "when it has finished (or pass --wait)",
             EXIT_BUSY,
-        ) from None
+        ) from exc
     except CrmSyncError as exc:
         lock.close()
-        raise fail(f"profile lock: {type(exc).__name__}: {exc}", 1) from None
+        raise fail(f"profile lock: {type(exc).__name__}: {exc}", 1) from exc
     try:
         yield
     finally:

@@ -32,5 +32,5 @@ def healthcheck_cmd(
             if answer.status == 200:
                 return
     except (urllib.error.URLError, OSError) as exc:
-        raise fail(f"{path} on port {chosen}: {exc}", 1) from None
+        raise fail(f"{path} on port {chosen}: {exc}", 1) from exc
     raise fail(f"{path} on port {chosen}: not ready", 1)

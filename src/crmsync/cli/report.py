@@ -8,24 +8,26 @@ import json
 import os
 import sys
 import time
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, suppress
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO
 
 import typer
 
 from crmsync.cli.app import (
     EXIT_BAD_INPUT,
+    EXIT_FAILED,
     app,
-    err,
     fail,
     load_charter_or_exit,
     parse_now,
     plain,
 )
 from crmsync.cli.evaluate import CharterOpt, _Utf8Source
+from crmsync.cli.progress import progress
 from crmsync.domain.report import Period
 from crmsync.service.report_page import PageSource
 from crmsync.service.report_stream import (
@@ -36,6 +38,11 @@ from crmsync.service.report_stream import (
     report_document,
     report_stream,
 )
+
+if TYPE_CHECKING:
+    from crmsync.domain.charter import Charter
+    from crmsync.ports import StateStore
+    from crmsync.service.report_status import StatusLine
 
 PROGRESS_BYTES = 8 << 20
 """Inputs at least this large get a progress bar (on a terminal)."""
@@ -81,6 +88,34 @@ def _format(chosen: Format | None, output: Path | None) -> Format | None:
         suffix = output.suffix.lower().lstrip(".")
         return Format(suffix) if suffix in Format._value2member_map_ else Format.JSON
     return None if sys.stdout.isatty() else Format.JSON
+
+
+@contextmanager
+def standard_output() -> Iterator[None]:
+    """Turn a failed write to standard output (a full disk, a closed pipe) into one error
+    line and exit status 1, never a traceback."""
+    try:
+        yield
+        sys.stdout.flush()
+    except OSError as exc:
+        with suppress(OSError):  # nothing more can be written there, not even at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        reason = exc.strerror or str(exc)
+        raise fail(f"cannot write standard output: {reason}", EXIT_FAILED) from None
+
+
+def _write_file(output: Path, text: str) -> None:
+    """Write ``text`` to ``output``: a path that cannot be opened is a bad argument (exit
+    2), a write that fails (a full disk) a failure (exit 1)."""
+    try:
+        handle = output.open("w", encoding="utf-8")
+    except OSError as exc:
+        raise fail(f"--output: cannot write {output}: {exc.strerror}") from None
+    try:
+        with handle:
+            handle.write(text)
+    except OSError as exc:
+        raise fail(f"--output: cannot write {output}: {exc.strerror}", EXIT_FAILED) from None
 
 
 def render(document: dict[str, Any], fmt: Format, page: PageSource) -> str:
@@ -198,25 +233,35 @@ def report_cmd(
         print(f"bad complaint {error}", file=sys.stderr)
     document = report_document(request, partial)
     if chosen is None:
-        _print_table(document)
+        with standard_output():
+            _print_table(document)
     else:
         text = render(document, chosen, PageSource(loaded, source, other))
         if output is None:
-            sys.stdout.write(text)
-            sys.stdout.flush()
+            with standard_output():
+                sys.stdout.write(text)
         else:
-            try:
-                output.write_text(text, encoding="utf-8")
-            except OSError as exc:
-                raise fail(f"--output: cannot write {output}: {exc.strerror}") from None
+            _write_file(output, text)
     if partial.errors or undecodable:
         raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def refuse_unknown_profile(state: StateStore, profile: str) -> None:
+    """Exit 2 when ``profile`` is one the state store has never worked while it holds
+    others (a mistyped CRMSYNC_PROFILE would otherwise read nothing), naming them."""
+    known = state.known_profiles()
+    if known and profile not in known:
+        raise fail(
+            f"CRMSYNC_PROFILE is '{profile}', a profile the state store has never worked; "
+            f"it holds {', '.join(repr(k) for k in known)}. Set CRMSYNC_PROFILE to one of "
+            "those"
+        )
 
 
 def _from_profile(request: ReportRequest) -> tuple[Partial, str]:
     """The profile's own complaints (CRMSYNC_PROFILE): state store and archive, no CRM."""
     from crmsync.bootstrap import archive_cipher, build_archive, build_state  # noqa: PLC0415
-    from crmsync.cli.sync import load_profile  # noqa: PLC0415
+    from crmsync.cli.sync import load_profile_setup  # noqa: PLC0415
     from crmsync.errors import CrmSyncError  # noqa: PLC0415
     from crmsync.service.report_source import (  # noqa: PLC0415
         stored_canonicals,
@@ -224,12 +269,14 @@ def _from_profile(request: ReportRequest) -> tuple[Partial, str]:
     )
     from crmsync.service.report_stream import report_complaints  # noqa: PLC0415
 
-    settings = load_profile()
+    settings, single = load_profile_setup()
     total = empty_partial(request)
     try:
         state = build_state(settings)
         archive = build_archive(settings)
         try:
+            if single:
+                refuse_unknown_profile(state, settings.profile)
             canonicals = stored_canonicals(
                 state, archive, settings.profile, archive_cipher(settings)
             )
@@ -254,44 +301,13 @@ def _from_input(request: ReportRequest, input: str, workers: int | None) -> tupl
         except OSError as exc:
             raise fail(f"--input: cannot read {input}: {exc.strerror}") from None
         size = os.fstat(raw.fileno()).st_size if input != "-" else 0
-        if size >= PROGRESS_BYTES and err.is_terminal:
-            raw = stack.enter_context(_progress(raw, size))
+        if size >= PROGRESS_BYTES:
+            tracker = stack.enter_context(progress("report: bytes read", total=size))
+            raw = _CountingReader(raw, tracker.advance)  # type: ignore[assignment]
         source = _Utf8Source(raw, undecodable, "standard input" if input == "-" else input)
         for partial in report_stream(request, source, workers=workers):
             total.merge(partial)
     return total, len(undecodable)  # undecodable lines: named on standard error already
-
-
-class _progress:  # noqa: N801 - used as a context manager like a function
-    """A rich progress bar on standard error over the bytes of the input file."""
-
-    def __init__(self, raw: BinaryIO, size: int) -> None:
-        from rich.progress import (  # noqa: PLC0415
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-
-        self._bar = Progress(
-            TextColumn("report"),
-            BarColumn(),
-            DownloadColumn(),
-            TimeRemainingColumn(),
-            console=err,
-            transient=True,
-        )
-        self._task = self._bar.add_task("report", total=size)
-        self._raw = raw
-
-    def __enter__(self) -> BinaryIO:
-        self._bar.start()
-        task, bar = self._task, self._bar
-        return _CountingReader(self._raw, lambda n: bar.advance(task, n))  # type: ignore[return-value]
-
-    def __exit__(self, *exc: object) -> None:
-        self._bar.stop()
 
 
 class StatusFilter(StrEnum):
@@ -316,15 +332,17 @@ def status_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="JSON Lines instead of a table.")] = False,
 ) -> None:
     """The open complaints of the profile (CRMSYNC_PROFILE) from the state store, worst
-    first, with their next due instant. No CRM call."""
+    first, with their next due instant. No CRM call.
+
+    Exit status: 0; 3 when some stored complaints could not be evaluated under the charter
+    (each named on standard error, the others listed); 2 bad settings or arguments.
+    """
     from crmsync.bootstrap import build_state  # noqa: PLC0415
-    from crmsync.cli.sync import load_profile  # noqa: PLC0415
-    from crmsync.domain.explanation import local_text  # noqa: PLC0415
-    from crmsync.domain.instants import format_instant  # noqa: PLC0415
+    from crmsync.cli.sync import load_profile_setup  # noqa: PLC0415
     from crmsync.errors import BadComplaintError, CrmSyncError  # noqa: PLC0415
     from crmsync.service.report_status import open_status, worst_first  # noqa: PLC0415
 
-    settings = load_profile()
+    settings, single = load_profile_setup()
     charter = load_charter_or_exit(settings.charter)
     if clock is not None and clock not in {c.id for c in charter.clocks}:
         raise fail(f"--clock: charter {charter.name} has no clock '{clock}'")
@@ -333,6 +351,8 @@ def status_cmd(
     try:
         store = build_state(settings)
         try:
+            if single:
+                refuse_unknown_profile(store, settings.profile)
             lines = [
                 line
                 for line in open_status(store, charter, settings.profile, instant, errors)
@@ -347,6 +367,19 @@ def status_cmd(
     for error in errors:
         print(f"bad complaint {error}", file=sys.stderr)
     ordered = worst_first(lines)
+    with standard_output():
+        _print_status(charter, ordered, instant, as_json=as_json)
+    if errors:
+        raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def _print_status(
+    charter: Charter, ordered: list[StatusLine], instant: int, *, as_json: bool
+) -> None:
+    """The status lines as of ``instant``, as JSON Lines or a table, on standard output."""
+    from crmsync.domain.explanation import local_text  # noqa: PLC0415
+    from crmsync.domain.instants import format_instant  # noqa: PLC0415
+
     if as_json:
         for line in ordered:
             print(

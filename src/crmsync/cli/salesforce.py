@@ -39,7 +39,7 @@ def _load(path: Path) -> FieldMapping:
     try:
         return load_mapping(path)
     except ConfigError as exc:
-        raise fail(str(exc)) from None
+        raise fail(str(exc)) from exc
 
 
 @salesforce_app.command("metadata")
@@ -57,7 +57,7 @@ def metadata_cmd(
     try:
         written = write_source(loaded, out)
     except OSError as exc:
-        raise fail(f"--out: cannot write {out}: {exc.strerror}") from None
+        raise fail(f"--out: cannot write {out}: {exc.strerror}") from exc
     fields = sum(1 for p in written if p.name.endswith(".field-meta.xml"))
     Console().print(
         f"wrote {len(written)} files to {out}: {fields} custom fields, the permission set "
@@ -135,7 +135,9 @@ def deploy_cmd(
             max_wait_seconds=wait,
         )
     except CrmSyncError as exc:
-        raise fail(f"{what}: {type(exc).__name__}: {exc}", 2 if _is_config(exc) else 1) from None
+        if _is_config(exc):  # a setting to fix: the message names it, no class name
+            raise fail(f"{what}: {exc}") from exc
+        raise fail(f"{what}: {type(exc).__name__}: {exc}", 1) from exc
     for failure in final.failures:
         err.print(f"refused: {failure}", highlight=False, markup=False, soft_wrap=True)
     if not final.done:

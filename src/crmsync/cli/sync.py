@@ -406,7 +406,7 @@ def demo_cmd(
 
 def _show_demo(runtime: Runtime, report: CycleReport, console: Console) -> str | None:
     """Print the statuses written and the follow-up tasks created; return the id of a
-    complaint that got a follow-up (the one worth explaining), if any."""
+    complaint worth explaining: one that got a follow-up, else the first one."""
     from crmsync.bootstrap import system_clock  # noqa: PLC0415
 
     states = Table(title="Charter_Status__c written")
@@ -437,7 +437,14 @@ def _show_demo(runtime: Runtime, report: CycleReport, console: Console) -> str |
             plain(r.fields.get(fu.priority)),
         )
     console.print(table)
-    return str(tasks[0].fields.get(fu.parent)) if tasks else None
+    if tasks:
+        return str(tasks[0].fields.get(fu.parent))
+    complaints = runtime.mapping.spec.complaints
+    for record in runtime.crm.changed_records(
+        complaints.object, [complaints.id], since=None, until=system_clock() + timedelta(days=1)
+    ):
+        return record.id
+    return None
 
 
 def _next_steps(settings: Settings, example: str | None, first: date, last: date) -> str:

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from crmsync.domain.instants import InstantError, format_instant, parse_instant
-from crmsync.errors import BadComplaintError
+from crmsync.domain.instants import format_instant, parse_instant
+from crmsync.errors import BadComplaintError, InstantError
 
 EARLIEST = int(datetime(1970, 1, 1, tzinfo=UTC).timestamp())
 """The first instant a complaint may carry (the business calendar is compiled from it on)."""
@@ -100,7 +100,7 @@ def complaint_from_json(data: object, zone: ZoneInfo, ref: str) -> Complaint:
                     check_range(instant, value)  # raises, naming the value
                 events[name] = (instant,)
         except InstantError as exc:
-            raise BadComplaintError(complaint_id, f"event '{name}': {exc}") from None
+            raise BadComplaintError(complaint_id, f"event '{name}': {exc}") from exc
     attributes = data.get("attributes", {})
     if attributes is None:
         attributes = {}

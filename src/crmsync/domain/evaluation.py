@@ -18,8 +18,8 @@ from crmsync.domain.charter import (
 )
 from crmsync.domain.complaint import Complaint, check_range
 from crmsync.domain.durations import Duration
-from crmsync.domain.instants import InstantError, parse_deadline_value
-from crmsync.errors import BadComplaintError
+from crmsync.domain.instants import parse_deadline_value
+from crmsync.errors import BadComplaintError, InstantError
 
 
 class State(StrEnum):
@@ -218,7 +218,7 @@ def _fixed_due(
     except InstantError as exc:
         raise BadComplaintError(
             complaint.id, f"attribute '{clock.target_field}' (clock {clock.id}): {exc}"
-        ) from None
+        ) from exc
 
 
 def _target(

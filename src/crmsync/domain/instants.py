@@ -10,9 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-
-class InstantError(ValueError):
-    """A value is not an instant the contract accepts."""
+from crmsync.errors import InstantError
 
 
 def local_midnight(day: date, zone: ZoneInfo) -> int:
@@ -66,16 +64,16 @@ def parse_instant(value: object, zone: ZoneInfo) -> int:
         if midnight is None:
             try:
                 midnight = local_midnight(date.fromisoformat(text), zone)
-            except ValueError:
-                raise InstantError(f"'{value}' is not a valid date") from None
+            except ValueError as exc:
+                raise InstantError(f"'{value}' is not a valid date") from exc
             if len(_midnights) >= _CACHE_LIMIT:
                 _midnights.clear()
             _midnights[key] = midnight
         return midnight
     try:
         general = datetime.fromisoformat(text)
-    except ValueError:
-        raise InstantError(f"'{value}' is not an ISO-8601 instant") from None
+    except ValueError as exc:
+        raise InstantError(f"'{value}' is not an ISO-8601 instant") from exc
     if general.tzinfo is None:
         raise InstantError(f"'{value}' has no UTC offset (write Z or +hh:mm)")
     return int(general.timestamp() // 1)
@@ -86,8 +84,8 @@ def parse_deadline_value(value: object, zone: ZoneInfo) -> int:
     if isinstance(value, str) and len(value.strip()) == 10:
         try:
             day = date.fromisoformat(value.strip())
-        except ValueError:
-            raise InstantError(f"'{value}' is not a valid date") from None
+        except ValueError as exc:
+            raise InstantError(f"'{value}' is not a valid date") from exc
         return local_midnight(day + timedelta(days=1), zone)
     return parse_instant(value, zone)
 

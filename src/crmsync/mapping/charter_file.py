@@ -69,7 +69,7 @@ def _zone(name: str) -> str:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:  # pragma: no cover - listed zones load
-        raise ValueError(f"time zone '{name}' cannot be loaded: {exc}") from None
+        raise ValueError(f"time zone '{name}' cannot be loaded: {exc}") from exc
     return name
 
 

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from crmsync.domain.action_planning import FollowUp
 from crmsync.domain.charter import Charter
 from crmsync.domain.complaint import Complaint
-from crmsync.errors import CharterFileError, Problem
+from crmsync.errors import CharterFileError, MappingError, Problem
 from crmsync.mapping.staff_text import format_local
 from crmsync.mapping.validation_problems import problems_from_validation
 from crmsync.mapping.yaml_source import YamlDocument, load_yaml, parse_yaml
@@ -256,32 +256,51 @@ def _placeholders(doc: YamlDocument, spec: MappingSpec) -> list[Problem]:
     return problems
 
 
-class MappingError(ValueError):
-    """One record cannot be read through the mapping: ``field`` says which CRM field."""
+# One encoder for every source hash: ``json.dumps`` with options builds one per call.
+_HASH_ENCODER = json.JSONEncoder(sort_keys=True, default=str)
 
-    def __init__(self, record_id: str, field: str, message: str) -> None:
-        self.record_id = record_id
-        self.field = field
-        self.message = message
-        super().__init__(f"record {record_id}, field {field}: {message}")
+
+def _utc_text(moment: datetime, suffix: str) -> str:
+    """``YYYY-MM-DDTHH:MM:SS`` of an aware datetime in UTC, then ``suffix``: the text of
+    ``strftime("%Y-%m-%dT%H:%M:%S")`` (which pads no year below 1000) at half its cost."""
+    u = moment.astimezone(UTC)
+    if u.year < 1000:
+        return u.strftime("%Y-%m-%dT%H:%M:%S") + suffix
+    return f"{u.year}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}{suffix}"
+
+
+def _is_sf_utc(text: str) -> bool:
+    """Whether ``text`` (parsed already) is Salesforce's UTC form
+    ``2026-03-02T09:15:00.000+0000`` with a four-digit year and an hour below 24: its UTC
+    text is then its first 19 characters."""
+    return (
+        len(text) == 28
+        and text[19] == "."
+        and text[23:] == "+0000"
+        and text[0] != "0"
+        and text[11:13] != "24"
+    )
 
 
 def sf_datetime(instant: int) -> str:
     """Salesforce's datetime text: ``2026-03-02T09:15:00.000+0000``."""
-    return datetime.fromtimestamp(instant, UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    return _utc_text(datetime.fromtimestamp(instant, UTC), ".000+0000")
 
 
 def _iso(value: Any, record_id: str, field: str) -> str:
     """A CRM datetime value -> canonical ISO text with offset."""
     if not isinstance(value, str):
         raise MappingError(record_id, field, f"{value!r} is not a date-time")
+    text = value.strip()
     try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise MappingError(record_id, field, f"'{value}' is not a date-time") from None
+        parsed = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise MappingError(record_id, field, f"'{value}' is not a date-time") from exc
     if parsed.tzinfo is None:
         raise MappingError(record_id, field, f"'{value}' has no UTC offset")
-    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if _is_sf_utc(text):
+        return text[:19] + "Z"
+    return _utc_text(parsed, "Z")
 
 
 class FieldMapping:
@@ -310,6 +329,8 @@ class FieldMapping:
                 ]
             )
         )
+        written = {*self.flag_field_names, wb.archived_at, wb.archive_ref}
+        self._hashed_fields = tuple(k for k in self.complaint_fields if k not in written)
 
     # ------------------------------------------------------------------ reading
     def attribute_specs(self) -> dict[str, AttributeSpec]:
@@ -326,10 +347,9 @@ class FieldMapping:
 
     def source_hash(self, record: Record) -> str:
         """A hash of the fields a complaint is built from (fields the worker writes left out)."""
-        wb = self.spec.write_back
-        written = {*self.flag_field_names, wb.archived_at, wb.archive_ref}
-        fields = {k: record.fields.get(k) for k in self.complaint_fields if k not in written}
-        return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
+        get = record.fields.get
+        fields = {k: get(k) for k in self._hashed_fields}
+        return hashlib.sha256(_HASH_ENCODER.encode(fields).encode()).hexdigest()
 
     def current_flags(self, record: Record) -> dict[str, Any]:
         """The write-back values as the record holds them now (canonical flag names)."""
@@ -390,16 +410,16 @@ class FieldMapping:
                 raise MappingError(record_id, attr.field, f"{value!r} is not a number")
             try:
                 number = float(value)
-            except ValueError:
-                raise MappingError(record_id, attr.field, f"'{value}' is not a number") from None
+            except ValueError as exc:
+                raise MappingError(record_id, attr.field, f"'{value}' is not a number") from exc
             return int(number) if number.is_integer() else number
         if attr.type == "datetime":
             return _iso(value, record_id, attr.field)
         if attr.type == "date":
             try:
                 return date.fromisoformat(str(value)[:10]).isoformat()
-            except ValueError:
-                raise MappingError(record_id, attr.field, f"'{value}' is not a date") from None
+            except ValueError as exc:
+                raise MappingError(record_id, attr.field, f"'{value}' is not a date") from exc
         return value
 
     # ------------------------------------------------------------------ writing
@@ -562,7 +582,7 @@ def _sf_from_iso(value: str) -> str:
     parsed = datetime.fromisoformat(value)
     if parsed.tzinfo is None:  # a date alone
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    return _utc_text(parsed, ".000+0000")
 
 
 def _normal_datetime(value: Any) -> str | None:
@@ -574,7 +594,7 @@ def _normal_datetime(value: Any) -> str | None:
         return str(value)
     if parsed.tzinfo is None:
         return str(value)
-    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _utc_text(parsed, "Z")
 
 
 def mapping_from_document(doc: YamlDocument, content_hash: str) -> FieldMapping:
@@ -588,7 +608,7 @@ def mapping_from_document(doc: YamlDocument, content_hash: str) -> FieldMapping:
         spec = MappingSpec.model_validate(doc.data)
     except ValidationError as exc:
         problems += problems_from_validation(doc, exc, MappingSpec)
-        raise CharterFileError(doc.file, _in_order(problems)) from None
+        raise CharterFileError(doc.file, _in_order(problems)) from exc
     problems += _placeholders(doc, spec)
     if problems:
         raise CharterFileError(doc.file, _in_order(problems))

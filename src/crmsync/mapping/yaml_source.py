@@ -158,16 +158,16 @@ def parse_yaml(text: str, file: str, *, keep_going: bool = False) -> YamlDocumen
         if context and exc.context_mark is not None and exc.context_mark.line + 1 != line:
             context += f" started at line {exc.context_mark.line + 1}"
         what = ", ".join(p for p in (context, exc.problem) if p)
-        raise CharterFileError(file, [Problem(file, line, "", f"YAML syntax: {what}")]) from None
+        raise CharterFileError(file, [Problem(file, line, "", f"YAML syntax: {what}")]) from exc
     except yaml.reader.ReaderError as exc:  # a character YAML does not allow (e.g. NUL)
         line = text[: exc.position].count("\n") + 1
         raise CharterFileError(
             file, [Problem(file, line, "", f"YAML syntax: unacceptable character: {exc.reason}")]
-        ) from None
+        ) from exc
     except RecursionError:
         raise CharterFileError(
             file, [Problem(file, None, "", "YAML nested too deeply to read")]
-        ) from None
+        ) from None  # the cause is a stack of a thousand frames: nothing to learn
     if node is None:
         raise CharterFileError(file, [Problem(file, 1, "", "the file is empty")])
     alias_problem = _alias_problem(node, file)
@@ -190,7 +190,7 @@ def load_yaml(path: Path, *, keep_going: bool = False) -> YamlDocument:
             data = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         reason = exc.strerror or str(exc)
-        raise CharterFileError(file, [Problem(file, None, "", f"cannot read: {reason}")]) from None
+        raise CharterFileError(file, [Problem(file, None, "", f"cannot read: {reason}")]) from exc
     if len(data) > MAX_FILE_BYTES:
         raise CharterFileError(file, [_too_large(file)])
     try:
@@ -199,7 +199,7 @@ def load_yaml(path: Path, *, keep_going: bool = False) -> YamlDocument:
         line = data[: exc.start].count(b"\n") + 1
         column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
         what = f"not UTF-8 text (byte 0x{data[exc.start]:02x} at column {column}); save it as UTF-8"
-        raise CharterFileError(file, [Problem(file, line, "", what)]) from None
+        raise CharterFileError(file, [Problem(file, line, "", what)]) from exc
     return parse_yaml(text, file, keep_going=keep_going)
 
 

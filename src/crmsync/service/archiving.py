@@ -81,11 +81,11 @@ from crmsync.domain.archive_entry import (
 from crmsync.domain.charter import Charter
 from crmsync.domain.complaint import complaint_from_json
 from crmsync.domain.evaluation import ClockResult, evaluate
-from crmsync.domain.instants import InstantError, format_instant, parse_instant
-from crmsync.errors import ArchiveError, BadComplaintError, ConfigError
-from crmsync.mapping.field_mapping import FieldMapping, MappingError, sf_datetime
+from crmsync.domain.instants import format_instant, parse_instant
+from crmsync.errors import ArchiveError, BadComplaintError, ConfigError, InstantError, MappingError
+from crmsync.mapping.field_mapping import FieldMapping, sf_datetime
 from crmsync.ports import ArchiveStore, CrmPort, FieldFilter, Record, StateStore, StoredComplaint
-from crmsync.service.cycle_report import CycleError
+from crmsync.service.cycle_report import RecordFailure
 from crmsync.service.sync_cycle import Hook
 
 log = structlog.get_logger("crmsync.archive")
@@ -323,7 +323,7 @@ class ArchiveReport:
     dropped: int = 0  # reopened, deleted or no longer a complaint: left the queue
     crm_calls: int = 0
     refs: list[str] = field(default_factory=list)
-    errors: list[CycleError] = field(default_factory=list)
+    errors: list[RecordFailure] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -471,7 +471,7 @@ class ArchivingService:
                 raise InstantError(f"{value!r} is not a date-time")
             return parse_instant(value, _UTC)
         except InstantError as exc:
-            report.errors.append(CycleError("mapping", record.id, str(exc), self._closed_field))
+            report.errors.append(RecordFailure("mapping", record.id, str(exc), self._closed_field))
             log.warning(
                 "record_unreadable", record_id=record.id, field=self._closed_field, reason=str(exc)
             )
@@ -799,7 +799,7 @@ class ArchivingService:
                     continue
                 reason = f"{result.error_code or 'ERROR'}: {result.message or 'no message'}"
                 report.errors.append(
-                    CycleError(
+                    RecordFailure(
                         "archive_mark",
                         record_id,
                         reason,

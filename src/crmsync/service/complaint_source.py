@@ -15,9 +15,10 @@ from typing import Any
 
 import structlog
 
-from crmsync.mapping.field_mapping import FieldMapping, MappingError
+from crmsync.errors import MappingError
+from crmsync.mapping.field_mapping import FieldMapping
 from crmsync.ports import CrmPort, Record, StateStore, StoredComplaint
-from crmsync.service.cycle_report import CycleError, CycleReport
+from crmsync.service.cycle_report import CycleReport, RecordFailure
 
 log = structlog.get_logger("crmsync.pull")
 
@@ -160,8 +161,8 @@ class ComplaintSource:
         found = {c.id: c for c in self.state.due_complaints(self.profile, until)}
         everything = -(2**63) if everything_open else until
         for c in self.state.stale_complaints(self.profile, everything):
-            if everything_open and c.closed and c.evaluated_at is not None:
-                continue
+            if c.closed and c.evaluated_at is not None and c.evaluated_at <= until:
+                continue  # listed for ``everything_open`` only, which takes open ones
             found.setdefault(c.id, c)
         items = [c for c in found.values() if c.id not in skip]
         for i in range(0, len(items), self.page_size):
@@ -211,7 +212,9 @@ class ComplaintSource:
                         if name in previous:
                             canonical["events"][name] = previous[name]
             except MappingError as exc:
-                report.errors.append(CycleError("mapping", exc.record_id, exc.message, exc.field))
+                report.errors.append(
+                    RecordFailure("mapping", exc.record_id, exc.message, exc.field)
+                )
                 log.warning(
                     "record_unreadable",
                     record_id=exc.record_id,

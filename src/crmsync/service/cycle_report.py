@@ -7,7 +7,7 @@ from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
-class CycleError:
+class RecordFailure:
     """A record the cycle could not read or write: kept as a failure, never skipped silently."""
 
     kind: str  # mapping, complaint, flags, task, complete
@@ -46,7 +46,7 @@ class CycleReport:
     next_check: str | None = None
     states: dict[str, int] = field(default_factory=dict)  # complaints by status written
     clock_states: dict[str, int] = field(default_factory=dict)  # "clock:state" -> clocks
-    errors: list[CycleError] = field(default_factory=list)
+    errors: list[RecordFailure] = field(default_factory=list)
     planned: list[PlannedWrite] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:

@@ -32,6 +32,7 @@ def _pyplot() -> Any:
         {
             "svg.fonttype": "none",  # text stays text: no font is embedded or fetched
             "svg.hashsalt": "crmsync",  # stable ids: the same figures give the same page
+            "text.parse_math": False,  # a '$' in a group or clock label is text, not TeX
             "font.family": "sans-serif",
             "font.size": 9,
             "axes.spines.top": False,

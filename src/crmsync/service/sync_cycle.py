@@ -57,7 +57,7 @@ from crmsync.service.complaint_source import (
     ComplaintSource,
     related_watermark,
 )
-from crmsync.service.cycle_report import CycleError, CycleReport, PlannedWrite
+from crmsync.service.cycle_report import CycleReport, PlannedWrite, RecordFailure
 
 log = structlog.get_logger("crmsync.sync")
 
@@ -262,7 +262,7 @@ class SyncCycle:
                     candidate.canonical, zone, candidate.id
                 )
             except BadComplaintError as exc:
-                report.errors.append(CycleError("complaint", candidate.id, exc.reason))
+                report.errors.append(RecordFailure("complaint", candidate.id, exc.reason))
                 log.warning("complaint_invalid", record_id=candidate.id, reason=exc.reason)
         ledger = self._ledger(list(complaints), report)
         work = _Work([], [], [], {})
@@ -466,7 +466,7 @@ class SyncCycle:
     ) -> None:
         field = ",".join(result.fields) or None
         report.errors.append(
-            CycleError(kind, result.ref or complaint_id, _why(result), field, result.transient)
+            RecordFailure(kind, result.ref or complaint_id, _why(result), field, result.transient)
         )
         log.warning(
             "write_failed",

@@ -9,7 +9,7 @@ import pytest
 
 _PROBE = """
 import resource, sys
-from crmsync.allocator import keep_large_blocks_on_the_heap
+from crmsync.heap_tuning import keep_large_blocks_on_the_heap
 if sys.argv[1] == "tuned" and not keep_large_blocks_on_the_heap():
     print("untuned")
     raise SystemExit

@@ -1,4 +1,5 @@
-"""Choosing the state store from its URL (the one place that knows every backend)."""
+"""The state store URL: which backend it names, and opening that backend (the one place
+that knows every backend)."""
 
 from __future__ import annotations
 
