@@ -74,7 +74,9 @@ def test_wheel_installs_and_the_worker_serves_probes_and_stops_cleanly(tmp_path:
         timeout=300,
     )
     assert seeded.returncode == 0, seeded.stderr.decode()[-2000:]
+    # as the demo prints it: its data directory and its profile
     env["CRMSYNC_DATA_DIR"] = str(tmp_path / "data" / "demo-aston")
+    env["CRMSYNC_PROFILE"] = "demo-aston"
     log = tmp_path / "worker.log"
     with log.open("wb") as handle:
         worker = subprocess.Popen([crmsync, "run"], cwd=app, env=env, stderr=handle)
@@ -94,7 +96,7 @@ def test_wheel_installs_and_the_worker_serves_probes_and_stops_cleanly(tmp_path:
         assert json.loads(body)["ready"] is True
         status, metrics = _get(base + "/metrics")
         assert status == 200
-        assert b'crmsync_cycles_total{profile="default",status="ok"}' in metrics
+        assert b'crmsync_cycles_total{profile="demo-aston",status="ok"}' in metrics
         for name in (
             b"crmsync_cycle_duration_seconds",
             b"crmsync_records_read_total",
