@@ -186,7 +186,7 @@ def test_the_advisory_lock_names_the_worker_holding_a_postgresql_profile(
     env = _env(tmp_path, **extra)
     log = tmp_path / "worker.log"
     with log.open("wb") as handle:
-        proc = subprocess.Popen(  # a new profile on the shared server: --new-profile
+        proc = subprocess.Popen(
             [sys.executable, "-m", "crmsync", "run", "--new-profile"],
             cwd=ROOT,
             env=env,

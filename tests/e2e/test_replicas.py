@@ -100,7 +100,7 @@ def test_one_holder_at_a_time_and_takeover_within_an_interval(
                 "CRMSYNC_LOG_FORMAT": "json",
             }
             with log.open("wb") as handle:  # the child keeps its own descriptor
-                proc = subprocess.Popen(  # a new profile on a shared store: --new-profile
+                proc = subprocess.Popen(
                     [sys.executable, "-m", "crmsync", "run", "--new-profile"],
                     cwd=ROOT,
                     env=env,

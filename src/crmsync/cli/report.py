@@ -315,7 +315,9 @@ class StatusFilter(StrEnum):
     AT_RISK = "at_risk"
 
 
-@app.command("status")
+@app.command(
+    "status", short_help="List the profile's open complaints from the state store, worst first."
+)
 def status_cmd(
     *,
     state: Annotated[
