@@ -187,7 +187,7 @@ def test_the_advisory_lock_names_the_worker_holding_a_postgresql_profile(
     log = tmp_path / "worker.log"
     with log.open("wb") as handle:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "crmsync", "run"],
+            [sys.executable, "-m", "crmsync", "run", "--new-profile"],
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,

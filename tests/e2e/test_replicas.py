@@ -101,7 +101,7 @@ def test_one_holder_at_a_time_and_takeover_within_an_interval(
             }
             with log.open("wb") as handle:  # the child keeps its own descriptor
                 proc = subprocess.Popen(
-                    [sys.executable, "-m", "crmsync", "run"],
+                    [sys.executable, "-m", "crmsync", "run", "--new-profile"],
                     cwd=ROOT,
                     env=env,
                     stdout=subprocess.DEVNULL,

@@ -25,6 +25,7 @@ from crmsync.mapping.charter_file import load_charter_text
 from crmsync.mapping.field_mapping import load_mapping
 from crmsync.ports import StateStore
 from crmsync.service.sync_cycle import SyncCycle
+from fakes.clock import ManualClock
 
 ROOT = Path(__file__).resolve().parents[2]
 MAPPING = load_mapping(ROOT / "mappings" / "salesforce.yaml")
@@ -40,19 +41,6 @@ CHARTER = load_charter_text(
 CASE_ID = "500000000000001AAA"
 AT_RISK_KEY = f"crmsync:{CASE_ID}:stage1-response:0:at_risk"
 BREACHED_KEY = f"crmsync:{CASE_ID}:stage1-response:0:breached"
-
-
-class Clock:
-    """The CRM's wall clock, moved by the test."""
-
-    def __init__(self, start: str) -> None:
-        self.now = datetime.fromisoformat(start)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 @pytest.fixture(params=["memory", "sqlite"])
@@ -83,9 +71,9 @@ def tasks(crm: LocalCrm) -> dict[str, dict[str, Any]]:
     }
 
 
-def setup(tmp_path: Path, state: StateStore, start: str) -> tuple[Clock, LocalCrm, SyncCycle]:
+def setup(tmp_path: Path, state: StateStore, start: str) -> tuple[ManualClock, LocalCrm, SyncCycle]:
     """A local CRM holding the acknowledged complaint, and its sync cycle."""
-    clock = Clock(start)
+    clock = ManualClock(start)
     crm = LocalCrm(tmp_path / "crm.sqlite3", clock=clock)
     cycle = SyncCycle(
         crm=crm, state=state, charter=CHARTER, mapping=MAPPING, overlap=timedelta(minutes=5)
@@ -104,7 +92,7 @@ def setup(tmp_path: Path, state: StateStore, start: str) -> tuple[Clock, LocalCr
     return clock, crm, cycle
 
 
-def notify(crm: LocalCrm, clock: Clock, instant: str) -> None:
+def notify(crm: LocalCrm, clock: ManualClock, instant: str) -> None:
     """Record the extension notice (entered after the fact), then let a minute pass."""
     clock.advance(hours=1)
     assert crm.update_records("Case", [(CASE_ID, {"Extension_Notified_At__c": instant})])[0].ok

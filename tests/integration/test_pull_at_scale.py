@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,21 +15,12 @@ from crmsync.mapping.charter_file import load_charter
 from crmsync.mapping.field_mapping import load_mapping
 from crmsync.ports import StateStore
 from crmsync.service.sync_cycle import SyncCycle
+from fakes.clock import ManualClock
 
 ROOT = Path(__file__).resolve().parents[2]
 MAPPING = load_mapping(ROOT / "mappings" / "salesforce.yaml")
 ASTON = load_charter(ROOT / "mappings" / "charters" / "aston.yaml")
 MON = "2026-03-02T10:00:00.000+0000"
-
-
-class Clock:
-    """The CRM's wall clock, moved by the test."""
-
-    def __init__(self, start: str) -> None:
-        self.now = datetime.fromisoformat(start)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture(params=["memory", "sqlite"])
@@ -56,7 +47,7 @@ def case(n: int) -> dict[str, Any]:
 def test_a_quiet_cycle_sends_only_the_pull_queries(tmp_path: Path, state: StateStore) -> None:
     """Past the echo and the overlap window, a cycle costs one query per pull (complaints and
     each related-event source) and nothing else: no read by id, no related read, no write."""
-    clock = Clock("2026-03-04T12:00:00+00:00")
+    clock = ManualClock("2026-03-04T12:00:00+00:00")
     crm = LocalCrm(tmp_path / "crm.sqlite3", clock=clock)
     cycle = SyncCycle(
         crm=crm, state=state, charter=ASTON, mapping=MAPPING, overlap=timedelta(minutes=5)
@@ -82,7 +73,7 @@ def test_a_quiet_cycle_sends_only_the_pull_queries(tmp_path: Path, state: StateS
 def test_a_window_with_a_lower_bound_pages_every_record_once_in_order(tmp_path: Path) -> None:
     """Records sharing modstamps across page boundaries, read from a ``since`` bound, come
     back each once in (SystemModstamp, Id) order, one query per page."""
-    clock = Clock("2026-03-04T12:00:00+00:00")
+    clock = ManualClock("2026-03-04T12:00:00+00:00")
     crm = LocalCrm(tmp_path / "crm.sqlite3", clock=clock)
     made = crm.insert_records("Case", [case(n) for n in range(2 * QUERY_PAGE + 300)])
     ids = [r.id for r in made if r.id]

@@ -226,3 +226,31 @@ def test_status_names_a_complaint_the_charter_cannot_evaluate_and_exits_3(
     assert f"bad complaint {open_cases[0]}" in result.stderr
     listed = [json.loads(line)["complaint_id"] for line in result.stdout.splitlines()]
     assert open_cases[0] not in listed and open_cases[1] in listed
+
+
+def test_a_mistyped_profile_is_refused_not_reported_empty(
+    open_cases: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """report and status for a CRMSYNC_PROFILE the state store has never worked (while it
+    holds 'default') exit 2 naming the profiles it holds, instead of an empty answer."""
+    monkeypatch.setenv("CRMSYNC_PROFILE", "defualt")
+    report = CliRunner().invoke(
+        app,
+        [
+            "report",
+            "-c",
+            str(ASTON),
+            "--from",
+            "2026-03-01",
+            "--to",
+            "2026-03-31",
+            "--format",
+            "json",
+        ],
+    )
+    status = CliRunner().invoke(app, ["status", "--json", "--now", THURSDAY_NOON])
+    for result in (report, status):
+        assert result.exit_code == 2, result.output
+        assert "CRMSYNC_PROFILE is 'defualt'" in result.stderr
+        assert "it holds 'default'" in result.stderr
+        assert result.stdout == ""

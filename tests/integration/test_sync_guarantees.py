@@ -28,6 +28,7 @@ from crmsync.mapping.charter_file import load_charter, load_charter_text
 from crmsync.mapping.field_mapping import load_mapping
 from crmsync.ports import CrmPort, StateStore
 from crmsync.service.sync_cycle import SyncCycle
+from fakes.clock import ManualClock
 from fakes.salesforce_fake import FakeOrg, fake_salesforce, session_client
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,14 +60,6 @@ def case(cid: str, **fields: Any) -> dict[str, Any]:
     return row
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture(autouse=True)
 def default_logging() -> Iterator[None]:
     """Undo the CLI's logging configuration (its stream is closed after the run)."""
@@ -94,7 +87,7 @@ def test_a_lost_state_store_never_undoes_staff_work_on_the_local_crm(tmp_path: P
     cycle on a new, empty state store (lost, renamed profile): nothing created, nothing
     written to the task; the new ledger knows the task and a later stop completes nothing
     twice."""
-    clock = Clock(WED_10)
+    clock = ManualClock(WED_10)
     crm = LocalCrm(tmp_path / "crm.sqlite3", clock=clock)
     assert all(r.ok for r in crm.insert_records("Case", [case(A)]))
     clock.now += timedelta(minutes=1)
@@ -120,7 +113,7 @@ def test_a_lost_state_store_never_undoes_staff_work_on_the_local_crm(tmp_path: P
 def test_a_lost_state_store_never_undoes_staff_work_through_salesforce() -> None:
     """Through the Salesforce adapter: the create meets DUPLICATE_VALUE, the existing task
     is looked up by key (one query) and never upserted; its fields stay staff's."""
-    clock = Clock(WED_10)
+    clock = ManualClock(WED_10)
     with fake_salesforce(clock) as fake:
         org: FakeOrg = fake.org
         org.seed("Case", [case(A)])
@@ -147,7 +140,7 @@ def test_the_horizon_is_set_by_the_first_cycle_and_never_moves(tmp_path: Path) -
     """The first cycle stores its now minus 7 days; a later and an earlier (replayed) now
     leave it; a complaint breached before it gets its flags but no follow-up, one breached
     after it gets both."""
-    clock = Clock(datetime(2026, 4, 1, tzinfo=UTC))
+    clock = ManualClock(datetime(2026, 4, 1, tzinfo=UTC))
     crm = LocalCrm(tmp_path / "crm.sqlite3", clock=clock)
     old = case(A)  # level1-resolution due Tue 3 Mar 17:00: before the horizon
     recent = case(
@@ -187,7 +180,7 @@ def test_a_changed_charter_is_logged_and_every_open_complaint_evaluated_again(
     """A cycle under a charter whose content changed logs it and evaluates every open stored
     complaint again at once, with nothing changed on the records (a dry run shows the same
     and records nothing); the next cycle evaluates none."""
-    clock = Clock(WED_10)
+    clock = ManualClock(WED_10)
     crm = LocalCrm(tmp_path / "crm.sqlite3", clock=clock)
     assert all(r.ok for r in crm.insert_records("Case", [case(A), case(B)]))
     clock.now += timedelta(minutes=1)
@@ -269,7 +262,7 @@ def test_a_breached_follow_up_is_completed_when_an_extension_moves_the_deadline(
     extension notified on Fri 13 Mar, entered afterwards, moves the deadline 10 working days
     on: the clock runs again, the flags say so and the breached follow-up is completed."""
     charter = load_charter(ROOT / "mappings" / "charters" / "housing-ombudsman.yaml")
-    clock = Clock(datetime(2026, 3, 18, 12, tzinfo=UTC))
+    clock = ManualClock(datetime(2026, 3, 18, 12, tzinfo=UTC))
     crm = LocalCrm(tmp_path / "crm.sqlite3", clock=clock)
     row = case(A, Acknowledged_At__c="2026-03-02T10:00:00.000+0000")
     assert all(r.ok for r in crm.insert_records("Case", [row]))

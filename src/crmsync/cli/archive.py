@@ -132,7 +132,9 @@ def _document(header: EntryHeader, body: dict[str, Any]) -> dict[str, Any]:
     return {"ref": header.ref, "header": header.as_dict(), "body": body}
 
 
-@archive_app.command("run")
+@archive_app.command(
+    "run", short_help="Archive the closed complaints that are due, then mark them on the CRM."
+)
 def run_cmd(
     now: Annotated[
         str | None,
@@ -204,7 +206,9 @@ def _archive_run(settings: Settings, instant: int | None) -> ArchiveReport:
     return report
 
 
-@archive_app.command("verify")
+@archive_app.command(
+    "verify", short_help="Check every entry, link and index record of the chain (exit 4: broken)."
+)
 def verify_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
@@ -244,7 +248,7 @@ def verify_cmd(
         raise typer.Exit(EXIT_BROKEN)
 
 
-@archive_app.command("reindex")
+@archive_app.command("reindex", short_help="Rebuild the archive's index from its entries.")
 def reindex_cmd(wait: WaitOption = "0") -> None:
     """Rebuild the archive's index (what search answers from) from the entries themselves,
     after 'crmsync archive verify' reported that it disagrees with them. Entries are
@@ -376,7 +380,7 @@ CSV_COLUMNS = (
 )
 
 
-@archive_app.command("export")
+@archive_app.command("export", short_help="Write every entry, decrypted, as JSON Lines or CSV.")
 def export_cmd(
     format: Annotated[
         Literal["jsonl", "csv"], typer.Option("--format", help="jsonl or csv.")

@@ -69,7 +69,7 @@ def evaluate_cmd(
         ),
     ] = None,
 ) -> None:
-    """Evaluate every complaint against the charter as of NOW (semantics section 5).
+    """Evaluate every complaint against the charter as of NOW (docs/charter-language.md).
 
     Writes one JSON line per (complaint, applicable clock). Exit status: 0 all evaluated,
     3 some complaints were bad input (reported on standard error, the rest still output),
@@ -369,7 +369,7 @@ def _how(charter: Charter, result: ClockResult, complaint: Complaint, now: int) 
     return "\n".join(lines)
 
 
-@app.command("explain")
+@app.command("explain", short_help="Show one complaint's clocks and how each deadline was counted.")
 def explain_cmd(
     charter: CharterOpt,
     complaint_id: Annotated[str, typer.Option("--id", help="The complaint to explain.")],

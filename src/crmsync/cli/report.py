@@ -41,6 +41,7 @@ from crmsync.service.report_stream import (
 
 if TYPE_CHECKING:
     from crmsync.domain.charter import Charter
+    from crmsync.ports import StateStore
     from crmsync.service.report_status import StatusLine
 
 PROGRESS_BYTES = 8 << 20
@@ -245,10 +246,22 @@ def report_cmd(
         raise typer.Exit(EXIT_BAD_INPUT)
 
 
+def refuse_unknown_profile(state: StateStore, profile: str) -> None:
+    """Exit 2 when ``profile`` is one the state store has never worked while it holds
+    others (a mistyped CRMSYNC_PROFILE would otherwise read nothing), naming them."""
+    known = state.known_profiles()
+    if known and profile not in known:
+        raise fail(
+            f"CRMSYNC_PROFILE is '{profile}', a profile the state store has never worked; "
+            f"it holds {', '.join(repr(k) for k in known)}. Set CRMSYNC_PROFILE to one of "
+            "those"
+        )
+
+
 def _from_profile(request: ReportRequest) -> tuple[Partial, str]:
     """The profile's own complaints (CRMSYNC_PROFILE): state store and archive, no CRM."""
     from crmsync.bootstrap import archive_cipher, build_archive, build_state  # noqa: PLC0415
-    from crmsync.cli.sync import load_profile  # noqa: PLC0415
+    from crmsync.cli.sync import load_profile_setup  # noqa: PLC0415
     from crmsync.errors import CrmSyncError  # noqa: PLC0415
     from crmsync.service.report_source import (  # noqa: PLC0415
         stored_canonicals,
@@ -256,12 +269,14 @@ def _from_profile(request: ReportRequest) -> tuple[Partial, str]:
     )
     from crmsync.service.report_stream import report_complaints  # noqa: PLC0415
 
-    settings = load_profile()
+    settings, single = load_profile_setup()
     total = empty_partial(request)
     try:
         state = build_state(settings)
         archive = build_archive(settings)
         try:
+            if single:
+                refuse_unknown_profile(state, settings.profile)
             canonicals = stored_canonicals(
                 state, archive, settings.profile, archive_cipher(settings)
             )
@@ -300,7 +315,9 @@ class StatusFilter(StrEnum):
     AT_RISK = "at_risk"
 
 
-@app.command("status")
+@app.command(
+    "status", short_help="List the profile's open complaints from the state store, worst first."
+)
 def status_cmd(
     *,
     state: Annotated[
@@ -323,11 +340,11 @@ def status_cmd(
     (each named on standard error, the others listed); 2 bad settings or arguments.
     """
     from crmsync.bootstrap import build_state  # noqa: PLC0415
-    from crmsync.cli.sync import load_profile  # noqa: PLC0415
+    from crmsync.cli.sync import load_profile_setup  # noqa: PLC0415
     from crmsync.errors import BadComplaintError, CrmSyncError  # noqa: PLC0415
     from crmsync.service.report_status import open_status, worst_first  # noqa: PLC0415
 
-    settings = load_profile()
+    settings, single = load_profile_setup()
     charter = load_charter_or_exit(settings.charter)
     if clock is not None and clock not in {c.id for c in charter.clocks}:
         raise fail(f"--clock: charter {charter.name} has no clock '{clock}'")
@@ -336,6 +353,8 @@ def status_cmd(
     try:
         store = build_state(settings)
         try:
+            if single:
+                refuse_unknown_profile(store, settings.profile)
             lines = [
                 line
                 for line in open_status(store, charter, settings.profile, instant, errors)

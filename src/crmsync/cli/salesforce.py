@@ -42,7 +42,9 @@ def _load(path: Path) -> FieldMapping:
         raise fail(str(exc)) from exc
 
 
-@salesforce_app.command("metadata")
+@salesforce_app.command(
+    "metadata", short_help="Write the Salesforce DX source of the fields the mapping needs."
+)
 def metadata_cmd(
     out: Annotated[Path, typer.Option("--out", help="The folder to write (created if absent).")],
     mapping: MappingOpt = Path("mappings/salesforce.yaml"),
@@ -68,7 +70,9 @@ def metadata_cmd(
     )
 
 
-@salesforce_app.command("deploy")
+@salesforce_app.command(
+    "deploy", short_help="Deploy those fields and the permission set to the org."
+)
 def deploy_cmd(
     check_only: Annotated[
         bool,

@@ -29,7 +29,9 @@ state_app = typer.Typer(
 app.add_typer(state_app, name="state")
 
 
-@state_app.command("prune")
+@state_app.command(
+    "prune", short_help="Forget old closed complaints and cycle history, for every profile."
+)
 def prune_cmd(
     keep_closed: Annotated[
         str | None,

@@ -472,7 +472,9 @@ def _next_steps(settings: Settings, example: str | None, first: date, last: date
     )
 
 
-@app.command("check")
+@app.command(
+    "check", short_help="Validate every mapping and charter; all problems with file and line."
+)
 def check_cmd(
     charters: Annotated[
         list[Path] | None,
@@ -569,7 +571,7 @@ def _check_online(mappings: list[FieldMapping], console: Console) -> int:
     try:
         crm = build_crm(settings)
     except ConfigError as exc:
-        raise fail(f"--online: {type(exc).__name__}: {exc}") from None
+        raise fail(f"--online: {exc}") from None  # a setting to fix: named, no class name
     except CrmSyncError as exc:
         raise fail(f"--online: {type(exc).__name__}: {exc}", EXIT_FAILED) from None
     problems = 0
