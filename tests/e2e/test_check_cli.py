@@ -175,3 +175,14 @@ def test_the_charter_and_mapping_of_the_environment_are_paired(tmp_path: Path) -
         f"custom/studijob.yaml:{line}:79 (clocks[0].require[4]): attribute 'involved' is not "
         "in the mapping custom/org.yaml (did you mean 'involved_parties'?)"
     ]
+
+
+def test_online_without_login_settings_names_them(tmp_path: Path) -> None:
+    """`check --online` against Salesforce with no JWT settings exits 2 with one line that
+    names the missing settings (no internal class name, no traceback)."""
+    cwd = copy_mappings(tmp_path)
+    settings = {"CRMSYNC_CRM": "salesforce", "CRMSYNC_DATA_DIR": str(tmp_path / "data")}
+    result = crmsync(cwd, "--online", settings=settings)
+    assert result.returncode == 2
+    assert "error: --online: CRMSYNC_SF_AUTH=jwt needs CRMSYNC_SF_CONSUMER_KEY" in result.stderr
+    assert "ConfigError" not in result.stderr and "Traceback" not in result.stderr

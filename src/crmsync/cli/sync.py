@@ -571,7 +571,7 @@ def _check_online(mappings: list[FieldMapping], console: Console) -> int:
     try:
         crm = build_crm(settings)
     except ConfigError as exc:
-        raise fail(f"--online: {type(exc).__name__}: {exc}") from None
+        raise fail(f"--online: {exc}") from None  # a setting to fix: named, no class name
     except CrmSyncError as exc:
         raise fail(f"--online: {type(exc).__name__}: {exc}", EXIT_FAILED) from None
     problems = 0
