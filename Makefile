@@ -57,8 +57,14 @@ unit-all: setup
 test: lint typecheck unit
 	@echo "make test: the fast loop passed; tests marked 'slow' were not run ('make test-all' runs everything)."
 
-## everything: what CI and the README's test command run
+## everything: what CI and the README's test command run (the engine's tests once more
+## against the mypyc-compiled build, where a C compiler is at hand)
 test-all: lint typecheck unit-all
+	@if command -v cc >/dev/null 2>&1; then \
+	  $(MAKE) --no-print-directory test-compiled; \
+	else \
+	  echo "make test-all: no C compiler (cc), so the compiled build was not tested"; \
+	fi
 	@echo "make test-all: lint, types and the whole test suite passed."
 
 ## the evaluation hot path compiled in place by mypyc (setup.py lists the modules); the
