@@ -21,8 +21,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 from itertools import chain, islice
-from typing import IO, Any, Protocol
+from typing import IO, Any, Protocol, TypeVar
 
 import msgspec
 
@@ -326,22 +327,29 @@ def line_chunks(source: Iterable[str], size: int) -> Iterator[list[tuple[int, st
         yield chunk
 
 
-def evaluate_stream(
-    charter: Charter,
-    source: Iterable[str],
-    sink: TextSink,
-    now: int,
-    *,
-    workers: int | None = None,
-    chunk_lines: int = CHUNK_LINES,
-) -> Iterator[ChunkResult]:
-    """Evaluate every line of ``source`` and write the output to ``sink`` in input order.
+Chunk = tuple[int, str] | list[tuple[int, str]]
+"""``(first line number, text of whole lines)`` from a file, or numbered lines otherwise."""
+R = TypeVar("R")
 
-    Yields each chunk's result (after its text is written) so the caller can report
-    errors and count. ``workers=None`` uses one process per core once the input is
-    larger than one chunk; ``workers=1`` never starts a process. A source with ``read``
-    (a text file) is read in blocks of ``CHUNK_CHARS`` characters of whole lines, unless
-    ``chunk_lines`` is given; other sources in chunks of ``chunk_lines`` lines.
+
+def in_input_order(
+    source: Iterable[str],
+    local: Callable[[Chunk], R],
+    pooled: Callable[[Chunk], R],
+    *,
+    initializer: Callable[..., None],
+    initargs: tuple[Any, ...],
+    workers: int | None,
+    chunk_lines: int,
+) -> Iterator[R]:
+    """``source`` in chunks, each worked by ``local`` in this process or by ``pooled`` in a
+    worker process (started with ``initializer(*initargs)``); the results in input order.
+
+    ``workers=None`` uses one process per core once the input is larger than one chunk;
+    ``workers=1`` never starts a process. A source with ``read`` (a text file) is read in
+    blocks of ``CHUNK_CHARS`` characters of whole lines, unless ``chunk_lines`` is given;
+    other sources in chunks of ``chunk_lines`` lines. At most two chunks per worker are in
+    flight, so memory does not grow with the input.
     """
     chunks: Iterator[tuple[int, str]] | Iterator[list[tuple[int, str]]]
     if chunk_lines == CHUNK_LINES and callable(getattr(source, "read", None)):
@@ -354,26 +362,50 @@ def evaluate_stream(
     second = next(chunks, None)
     count = workers if workers is not None else (os.cpu_count() or 1)
     if second is None or count <= 1:
-        writer = _LineWriter(charter)
         head = [first] if second is None else [first, second]
         for chunk in chain(head, chunks):
-            if isinstance(chunk, tuple):
-                done = evaluate_text(charter, chunk[1], chunk[0], now, writer)
-            else:
-                done = evaluate_chunk(charter, chunk, now, writer)
-            sink.write(done.text)
-            yield done
+            yield local(chunk)
         return
     window = 2 * count
-    pending: deque[Future[ChunkResult]] = deque()
-    with ProcessPoolExecutor(count, initializer=_init_worker, initargs=(charter,)) as pool:
+    pending: deque[Future[R]] = deque()
+    with ProcessPoolExecutor(count, initializer=initializer, initargs=initargs) as pool:
         for chunk in chain((first, second), chunks):
-            pending.append(pool.submit(_work, chunk, now))
+            pending.append(pool.submit(pooled, chunk))
             if len(pending) >= window:
-                done = pending.popleft().result()
-                sink.write(done.text)
-                yield done
+                yield pending.popleft().result()
         while pending:
-            done = pending.popleft().result()
-            sink.write(done.text)
-            yield done
+            yield pending.popleft().result()
+
+
+def _evaluate_here(charter: Charter, now: int, writer: _LineWriter, chunk: Chunk) -> ChunkResult:
+    if isinstance(chunk, tuple):
+        return evaluate_text(charter, chunk[1], chunk[0], now, writer)
+    return evaluate_chunk(charter, chunk, now, writer)
+
+
+def evaluate_stream(
+    charter: Charter,
+    source: Iterable[str],
+    sink: TextSink,
+    now: int,
+    *,
+    workers: int | None = None,
+    chunk_lines: int = CHUNK_LINES,
+) -> Iterator[ChunkResult]:
+    """Evaluate every line of ``source`` and write the output to ``sink`` in input order.
+
+    Yields each chunk's result (after its text is written) so the caller can report
+    errors and count. Chunks and workers as ``in_input_order``.
+    """
+    results = in_input_order(
+        source,
+        partial(_evaluate_here, charter, now, _LineWriter(charter)),
+        partial(_work, now=now),
+        initializer=_init_worker,
+        initargs=(charter,),
+        workers=workers,
+        chunk_lines=chunk_lines,
+    )
+    for done in results:
+        sink.write(done.text)
+        yield done

@@ -8,12 +8,11 @@ with the number of complaints. The meaning is all in ``crmsync.domain.report``.
 
 from __future__ import annotations
 
-import os
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 from itertools import chain
 from typing import Any
 
@@ -32,12 +31,10 @@ from crmsync.domain.report import (
 )
 from crmsync.errors import BadComplaintError
 from crmsync.service.evaluate_stream import (
-    CHUNK_CHARS,
     CHUNK_LINES,
-    line_chunks,
+    in_input_order,
     located,
     read_complaints,
-    text_chunks,
 )
 
 
@@ -193,33 +190,17 @@ def report_stream(
 ) -> Iterator[Partial]:
     """The partial reports of ``source``'s lines, block by block, in input order.
 
-    Chunking and workers as ``evaluate_stream``: ``workers=None`` uses one process per
-    core once the input is larger than one block; ``workers=1`` never starts a process.
+    Chunks and workers as ``evaluate_stream`` (``in_input_order``).
     """
-    chunks: Iterator[tuple[int, str]] | Iterator[list[tuple[int, str]]]
-    if chunk_lines == CHUNK_LINES and callable(getattr(source, "read", None)):
-        chunks = text_chunks(source, CHUNK_CHARS)  # type: ignore[arg-type]
-    else:
-        chunks = line_chunks(source, chunk_lines)
-    first = next(chunks, None)
-    if first is None:
-        return
-    second = next(chunks, None)
-    count = workers if workers is not None else (os.cpu_count() or 1)
-    if second is None or count <= 1:
-        head = [first] if second is None else [first, second]
-        for chunk in chain(head, chunks):
-            yield _run(request, chunk)
-        return
-    window = 2 * count
-    pending: deque[Future[Partial]] = deque()
-    with ProcessPoolExecutor(count, initializer=_init_worker, initargs=(request,)) as pool:
-        for chunk in chain((first, second), chunks):
-            pending.append(pool.submit(_work, chunk))
-            if len(pending) >= window:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+    return in_input_order(
+        source,
+        partial(_run, request),
+        _work,
+        initializer=_init_worker,
+        initargs=(request,),
+        workers=workers,
+        chunk_lines=chunk_lines,
+    )
 
 
 # ---------------------------------------------------------------------- the document
