@@ -24,7 +24,11 @@ from crmsync.bootstrap import Runtime, archive_cipher, build_archive, build_arch
 from crmsync.errors import CrmError, CrmSyncError
 from crmsync.ops_http import Metrics, Readiness
 from crmsync.service.cycle_report import CycleReport
-from crmsync.service.report_monthly import write_monthly_report
+from crmsync.service.report_monthly import (
+    last_month,
+    monthly_report_paths,
+    write_monthly_report,
+)
 from crmsync.service.state_retention import Retention, prune_state
 
 log = structlog.get_logger("crmsync.worker")
@@ -33,7 +37,7 @@ NEXT_DUE_JOB = "next-due"
 INTERVAL_JOB = "interval"
 ARCHIVE_JOB = "archive"  # nightly, 02:00 UTC
 PRUNE_JOB = "prune"  # nightly, 03:00 UTC: the state store forgets what retention lets go
-MONTHLY_REPORT_JOB = "monthly-report"  # the 1st of each month, 04:00 UTC: last month's report
+MONTHLY_REPORT_JOB = "monthly-report"  # daily, 04:00 UTC: last month's report if not written
 
 
 class Worker:
@@ -187,13 +191,19 @@ class Worker:
         return self.runtime.settings.data_dir / setting  # an absolute setting wins
 
     def monthly_report(self) -> None:
-        """Write last month's report into ``report_folder`` once (see ``_nightly``)."""
+        """Write last month's report into ``report_folder`` unless it is there (see
+        ``_nightly``). Run daily, so a month ends in the charter's zone (a zone west of UTC
+        is still in the old month at 04:00 UTC on the 1st) and a missed day is made up."""
         folder = self.report_folder()
         if folder is None:
             return
         settings = self.runtime.settings
 
         def work() -> None:
+            now = int(self.clock().timestamp())
+            first, _ = last_month(self.runtime.charter, now)
+            if all(p.exists() for p in monthly_report_paths(folder, self.profile, first)):
+                return
             store = build_archive(settings)
             try:
                 written = write_monthly_report(
@@ -201,7 +211,7 @@ class Worker:
                     self.runtime.state,
                     store,
                     profile=self.profile,
-                    now=int(self.clock().timestamp()),
+                    now=now,
                     folder=folder,
                     cipher=archive_cipher(settings),
                 )
@@ -276,7 +286,6 @@ class Worker:
             self.scheduler.add_job(
                 self.monthly_report,
                 "cron",
-                day=1,
                 hour=4,
                 minute=0,
                 timezone=UTC,

@@ -54,6 +54,23 @@ def test_the_job_writes_last_months_report(runtime: Runtime) -> None:
     assert "<svg" in (folder / "default-2026-02.html").read_text(encoding="utf-8")
 
 
+def test_a_missed_first_is_made_up_and_a_written_month_is_left_alone(runtime: Runtime) -> None:
+    """Down on 1 March: the run of 2 March writes February; the run of 3 March rewrites nothing."""
+    runtime.cycle.run(now=int(datetime(2026, 2, 20, tzinfo=UTC).timestamp()))
+    Worker(
+        runtime, interval=300, clock=lambda: datetime(2026, 3, 2, 4, tzinfo=UTC)
+    ).monthly_report()
+    folder = runtime.settings.data_dir / "reports"
+    files = sorted(folder.iterdir())
+    assert [p.name for p in files] == ["default-2026-02.html", "default-2026-02.json"]
+    before = [(p.stat().st_mtime_ns, p.read_bytes()) for p in files]
+    Worker(
+        runtime, interval=300, clock=lambda: datetime(2026, 3, 3, 4, tzinfo=UTC)
+    ).monthly_report()
+    assert sorted(folder.iterdir()) == files
+    assert [(p.stat().st_mtime_ns, p.read_bytes()) for p in files] == before
+
+
 def test_off_writes_nothing_and_a_folder_moves_it(runtime: Runtime, tmp_path: Path) -> None:
     """CRMSYNC_MONTHLY_REPORT=off: no job and no file; an absolute folder: files go there."""
     off = replace_settings(runtime, "off")

@@ -34,6 +34,12 @@ def last_month(charter: Charter, now: int) -> tuple[date, date]:
     return last.replace(day=1), last
 
 
+def monthly_report_paths(folder: Path, profile: str, first: date) -> tuple[Path, Path]:
+    """The JSON and HTML files of the month that starts on ``first``."""
+    stem = f"{profile}-{first:%Y-%m}"
+    return folder / f"{stem}.json", folder / f"{stem}.html"
+
+
 def write_monthly_report(
     charter: Charter,
     state: StateStore,
@@ -56,14 +62,13 @@ def write_monthly_report(
     )
     document = report_document(request, partial)
     folder.mkdir(parents=True, exist_ok=True)
-    stem = f"{profile}-{first:%Y-%m}"
     source = f"profile {profile} (state store and archive)"
+    json_path, html_path = monthly_report_paths(folder, profile, first)
     written = []
-    for suffix, text in (
-        (".json", json.dumps(document, ensure_ascii=False) + "\n"),
-        (".html", render_html(document, PageSource(charter, source))),
+    for path, text in (
+        (json_path, json.dumps(document, ensure_ascii=False) + "\n"),
+        (html_path, render_html(document, PageSource(charter, source))),
     ):
-        path = folder / f"{stem}{suffix}"
         aside = path.with_name(f".{path.name}.tmp")
         aside.write_text(text, encoding="utf-8")
         os.replace(aside, path)
