@@ -1,4 +1,4 @@
-"""Last month's report, written by the worker on the first day of each month.
+"""Last month's report, written by the worker once the month has ended (checked daily).
 
 The month is the charter's local calendar month before the one ``now`` falls in; the
 report covers the clock instances due in it, per ISO week (the month is the total), from
