@@ -12,7 +12,6 @@ import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AwareDatetime, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -25,6 +24,7 @@ from pydantic_settings import (
 
 from crmsync.domain.durations import elapsed_seconds
 from crmsync.errors import ConfigError
+from crmsync.redaction import redact_url
 
 
 def duration_seconds(value: object, name: str) -> int:
@@ -157,18 +157,6 @@ def _validation_problems(exc: ValidationError) -> list[str]:
         message = str(error["msg"]).removeprefix("Value error, ")
         out.append(message if message.startswith(name) else f"{name}: {message}")
     return out
-
-
-def redact_url(url: str) -> str:
-    """The URL with any password replaced by ``***``."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable url>"
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class Settings(BaseSettings):

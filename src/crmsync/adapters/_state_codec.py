@@ -19,11 +19,14 @@ import re
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 from crmsync.domain.archive_entry import ChainHead
 from crmsync.errors import StateStoreError
 from crmsync.ports import LedgerEntry, LedgerStatus, ProfileState, RunRecord, StoredComplaint
+from crmsync.redaction import DSN_PASSWORD, redact_url
+
+__all__ = ["redact_url"]  # the state stores and the profile lock import it from here
 
 LEDGER_STATUSES: frozenset[str] = frozenset({"planned", "done", "failed", "completed"})
 
@@ -318,25 +321,6 @@ def finish_row(
 
 # ------------------------------------------------------------------ secrets in URLs
 
-_DSN_PASSWORD = re.compile(r"(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)")
-
-
-def redact_url(url: str) -> str:
-    """The URL or libpq DSN with any password replaced by ``***``."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return _DSN_PASSWORD.sub(r"\1***", url)
-    if not parts.scheme or not parts.netloc:
-        return _DSN_PASSWORD.sub(r"\1***", url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
-        if ":" in userinfo:
-            netloc = f"{userinfo.split(':', 1)[0]}:***@{host}"
-    query = _DSN_PASSWORD.sub(r"\1***", parts.query)
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
 
 def url_secrets(url: str) -> list[str]:
     """The password strings held by a URL or DSN (raw and percent-decoded), longest first."""
@@ -347,7 +331,7 @@ def url_secrets(url: str) -> list[str]:
             found.update({parts.password, unquote(parts.password)})
     except ValueError:
         pass
-    for match in _DSN_PASSWORD.finditer(url):
+    for match in DSN_PASSWORD.finditer(url):
         value = match.group(2).strip("'")
         found.update({value, unquote(value)})
     return sorted((s for s in found if s), key=len, reverse=True)
