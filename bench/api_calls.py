@@ -36,7 +36,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from crmsync.adapters.state_memory import MemoryStateStore  # noqa: E402
+from crmsync.adapters.state.memory import MemoryStateStore  # noqa: E402
 from crmsync.logging_setup import configure_logging  # noqa: E402
 from crmsync.mapping.charter_file import load_charter  # noqa: E402
 from crmsync.mapping.field_mapping import load_mapping  # noqa: E402

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from crmsync.adapters.archive_local import LocalArchiveStore
+from crmsync.adapters.archive.local import LocalArchiveStore
 from crmsync.domain.archive_entry import FORMAT, ArchiveEntry, new_header
 from crmsync.service.archiving import EntryCipher, verify_archive
 

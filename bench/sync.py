@@ -48,7 +48,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from crmsync.adapters.local_crm import LocalCrm, format_sf_datetime
+from crmsync.adapters.crm.local import LocalCrm, format_sf_datetime
 from crmsync.bootstrap import Runtime, build_runtime, local_crm_path
 from crmsync.logging_setup import configure_logging
 from crmsync.service.demo_seed import seed_local_crm

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from crmsync.adapters.local_crm import LocalCrm
-from crmsync.adapters.state_url import open_state_store, state_store_target
+from crmsync.adapters.crm.local import LocalCrm
+from crmsync.adapters.state.url import open_state_store, state_store_target
 from crmsync.domain.charter import Charter
 from crmsync.errors import CharterFileError, ConfigError
 from crmsync.mapping.charter_file import load_charter
@@ -22,7 +22,7 @@ from crmsync.service.sync_cycle import Hook, SyncCycle
 from crmsync.settings import Settings
 
 if TYPE_CHECKING:  # the Salesforce adapter (requests, PyJWT) is imported when it is built
-    from crmsync.adapters.salesforce_crm import SalesforceCrm
+    from crmsync.adapters.crm.salesforce import SalesforceCrm
 
 LOCAL_CRM_FILE = "local-crm.sqlite3"
 
@@ -67,12 +67,12 @@ def build_salesforce(settings: Settings) -> SalesforceCrm:
     """The Salesforce adapter from the ``CRMSYNC_SF_*`` settings (logs in on first use).
 
     Raises ``ConfigError`` naming the settings the chosen auth mode lacks."""
-    from crmsync.adapters.salesforce_auth import (  # noqa: PLC0415
+    from crmsync.adapters.crm.salesforce import SalesforceCrm  # noqa: PLC0415
+    from crmsync.adapters.crm.salesforce_auth import (  # noqa: PLC0415
         SalesforceAuth,
         SalesforceCredentials,
         TimeoutSession,
     )
-    from crmsync.adapters.salesforce_crm import SalesforceCrm  # noqa: PLC0415
 
     credentials = SalesforceCredentials(
         mode=settings.sf_auth,
@@ -158,14 +158,14 @@ def build_archive(settings: Settings) -> ArchiveStore:
     ``crmsync_archive``; ``s3://bucket/prefix?...`` = S3-compatible object storage."""
     kind, url = _archive_target(settings)
     if kind == "local":
-        from crmsync.adapters.archive_local import LocalArchiveStore  # noqa: PLC0415
+        from crmsync.adapters.archive.local import LocalArchiveStore  # noqa: PLC0415
 
         return LocalArchiveStore(settings.data_dir / ARCHIVE_DIR)
     if kind == "postgresql":
-        from crmsync.adapters.archive_postgres import PostgresArchiveStore  # noqa: PLC0415
+        from crmsync.adapters.archive.postgres import PostgresArchiveStore  # noqa: PLC0415
 
         return PostgresArchiveStore(url)
-    from crmsync.adapters.archive_s3 import S3ArchiveStore  # noqa: PLC0415
+    from crmsync.adapters.archive.s3 import S3ArchiveStore  # noqa: PLC0415
 
     return S3ArchiveStore.from_url(url)
 

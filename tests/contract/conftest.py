@@ -22,12 +22,12 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from crmsync.adapters._state_codec import redact_url
-from crmsync.adapters.local_crm import LocalCrm
-from crmsync.adapters.state_memory import MemoryStateStore
-from crmsync.adapters.state_postgres import PostgresStateStore
-from crmsync.adapters.state_sqlite import SqliteStateStore
+from crmsync.adapters.crm.local import LocalCrm
+from crmsync.adapters.state.memory import MemoryStateStore
+from crmsync.adapters.state.postgres import PostgresStateStore
+from crmsync.adapters.state.sqlite import SqliteStateStore
 from crmsync.ports import CrmPort, StateStore
+from crmsync.redaction import redact_url
 from fakes.clock import ManualClock
 from fakes.salesforce_fake import fake_salesforce, session_client
 

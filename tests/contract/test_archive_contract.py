@@ -25,9 +25,9 @@ import pytest
 from botocore.exceptions import ClientError
 from psycopg import sql
 
-from crmsync.adapters.archive_local import INDEX, LocalArchiveStore, entry_path
-from crmsync.adapters.archive_postgres import PostgresArchiveStore
-from crmsync.adapters.archive_s3 import S3ArchiveStore
+from crmsync.adapters.archive.local import INDEX, LocalArchiveStore, entry_path
+from crmsync.adapters.archive.postgres import PostgresArchiveStore
+from crmsync.adapters.archive.s3 import S3ArchiveStore
 from crmsync.domain.archive_entry import (
     FORMAT,
     GENESIS,

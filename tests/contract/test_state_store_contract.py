@@ -26,7 +26,7 @@ import pytest
 from psycopg import sql
 from structlog.testing import capture_logs
 
-from crmsync.adapters.state_migrations import (
+from crmsync.adapters.state.migrations import (
     LATEST_VERSION,
     POSTGRES_MIGRATIONS,
     SQLITE_MIGRATIONS,
@@ -35,9 +35,9 @@ from crmsync.adapters.state_migrations import (
     migrate_postgres,
     migrate_sqlite,
 )
-from crmsync.adapters.state_postgres import PostgresStateStore
-from crmsync.adapters.state_sqlite import SqliteStateStore
-from crmsync.adapters.state_url import open_state_store
+from crmsync.adapters.state.postgres import PostgresStateStore
+from crmsync.adapters.state.sqlite import SqliteStateStore
+from crmsync.adapters.state.url import open_state_store
 from crmsync.domain.archive_entry import ChainHead
 from crmsync.errors import ConfigError, StateStoreError
 from crmsync.ports import (
@@ -486,8 +486,8 @@ def test_two_connections_see_each_others_committed_writes(
 _CHILD = """
 import sys
 from pathlib import Path
-from crmsync.adapters.state_postgres import PostgresStateStore
-from crmsync.adapters.state_sqlite import SqliteStateStore
+from crmsync.adapters.state.postgres import PostgresStateStore
+from crmsync.adapters.state.sqlite import SqliteStateStore
 from crmsync.ports import StoredComplaint
 
 kind, location, schema, prefix, count = sys.argv[1:6]

@@ -22,8 +22,8 @@ import pytest
 import structlog
 from typer.testing import CliRunner
 
-from crmsync.adapters.archive_local import entry_path
-from crmsync.adapters.local_crm import LocalCrm
+from crmsync.adapters.archive.local import entry_path
+from crmsync.adapters.crm.local import LocalCrm
 from crmsync.bootstrap import ARCHIVE_DIR, LOCAL_CRM_FILE
 from crmsync.cli import app
 

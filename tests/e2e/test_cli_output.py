@@ -20,7 +20,7 @@ import structlog
 import typer
 from typer.testing import CliRunner
 
-from crmsync.adapters.local_crm import LocalCrm
+from crmsync.adapters.crm.local import LocalCrm
 from crmsync.cli import app
 
 REPO = Path(__file__).resolve().parents[2]

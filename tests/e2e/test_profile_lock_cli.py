@@ -25,7 +25,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from crmsync.adapters.local_crm import LocalCrm
+from crmsync.adapters.crm.local import LocalCrm
 from crmsync.bootstrap import LOCAL_CRM_FILE
 from crmsync.mapping.field_mapping import load_mapping
 from crmsync.service.demo_seed import seed_local_crm

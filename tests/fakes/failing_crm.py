@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from crmsync.adapters.local_crm import LocalCrm
+from crmsync.adapters.crm.local import LocalCrm
 from crmsync.ports import WriteResult
 
 

@@ -58,15 +58,19 @@ import requests
 import responses
 from pydantic import SecretStr
 
-from crmsync.adapters.local_crm import (
+from crmsync.adapters.crm.local import (
     SCHEMA_FILE,
     format_sf_datetime,
     parse_sf_datetime,
     salesforce_id,
 )
-from crmsync.adapters.retry_policy import NO_WAIT, RetryPolicy
-from crmsync.adapters.salesforce_auth import SalesforceAuth, SalesforceCredentials, TimeoutSession
-from crmsync.adapters.salesforce_crm import SalesforceCrm
+from crmsync.adapters.crm.retry_policy import NO_WAIT, RetryPolicy
+from crmsync.adapters.crm.salesforce import SalesforceCrm
+from crmsync.adapters.crm.salesforce_auth import (
+    SalesforceAuth,
+    SalesforceCredentials,
+    TimeoutSession,
+)
 
 API = "62.0"
 INSTANCE = "https://fake-org.my.salesforce.com"

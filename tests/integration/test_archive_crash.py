@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from crmsync.adapters.archive_local import LocalArchiveStore
-from crmsync.adapters.local_crm import LocalCrm
+from crmsync.adapters.archive.local import LocalArchiveStore
+from crmsync.adapters.crm.local import LocalCrm
 from crmsync.bootstrap import (
     ARCHIVE_DIR,
     LOCAL_CRM_FILE,

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from crmsync.adapters.archive_local import LocalArchiveStore
-from crmsync.adapters.local_crm import LocalCrm
+from crmsync.adapters.archive.local import LocalArchiveStore
+from crmsync.adapters.crm.local import LocalCrm
 from crmsync.bootstrap import ARCHIVE_DIR, Runtime, local_crm_path
-from crmsync.scheduling import ARCHIVE_JOB, PRUNE_JOB, Worker
 from crmsync.settings import Settings
+from crmsync.worker.scheduling import ARCHIVE_JOB, PRUNE_JOB, Worker
 
 
 def test_the_archive_job_archives_cases_closed_long_ago(runtime: Runtime) -> None:

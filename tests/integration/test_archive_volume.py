@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from crmsync.adapters.archive_local import LocalArchiveStore
+from crmsync.adapters.archive.local import LocalArchiveStore
 from crmsync.domain.archive_entry import FORMAT, ArchiveEntry, new_header
 from crmsync.service.archiving import verify_archive
 

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from crmsync.adapters.archive_local import LocalArchiveStore, entry_path
-from crmsync.adapters.state_sqlite import SqliteStateStore
+from crmsync.adapters.archive.local import LocalArchiveStore, entry_path
+from crmsync.adapters.state.sqlite import SqliteStateStore
 from crmsync.errors import ArchiveError
 from crmsync.mapping.charter_file import load_charter
 from crmsync.mapping.field_mapping import load_mapping

@@ -32,8 +32,8 @@ from typing import Any
 
 import pytest
 
-from crmsync.adapters.local_crm import LocalCrm, parse_sf_datetime
-from crmsync.adapters.state_sqlite import SqliteStateStore
+from crmsync.adapters.crm.local import LocalCrm, parse_sf_datetime
+from crmsync.adapters.state.sqlite import SqliteStateStore
 from crmsync.bootstrap import LOCAL_CRM_FILE
 from crmsync.mapping.field_mapping import load_mapping
 from crmsync.ports import LedgerEntry, StoredComplaint

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from crmsync.adapters import local_crm
-from crmsync.adapters.local_crm import LocalCrm, salesforce_id
+from crmsync.adapters.crm import local as local_crm
+from crmsync.adapters.crm.local import LocalCrm, salesforce_id
 from crmsync.errors import CrmError, CrmTransientError
 from fakes.clock import ManualClock
 
@@ -228,7 +228,7 @@ _WRITER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from crmsync.adapters.local_crm import LocalCrm
+    from crmsync.adapters.crm.local import LocalCrm
 
     tag = sys.argv[2]
     with LocalCrm(Path(sys.argv[1])) as crm:

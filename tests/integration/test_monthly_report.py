@@ -11,10 +11,10 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from crmsync.adapters.local_crm import LocalCrm
+from crmsync.adapters.crm.local import LocalCrm
 from crmsync.bootstrap import Runtime, local_crm_path
-from crmsync.scheduling import Worker
 from crmsync.service.report_monthly import last_month
+from crmsync.worker.scheduling import Worker
 
 MARCH_FIRST = datetime(2026, 3, 1, 4, 0, tzinfo=UTC)
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from crmsync.adapters.local_crm import LocalCrm
-from crmsync.adapters.state_sqlite import SqliteStateStore
+from crmsync.adapters.crm.local import LocalCrm
+from crmsync.adapters.state.sqlite import SqliteStateStore
 
 
 def mode(path: Path) -> int:

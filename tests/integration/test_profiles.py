@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from crmsync.adapters.local_crm import LocalCrm
-from crmsync.adapters.state_sqlite import SqliteStateStore
+from crmsync.adapters.crm.local import LocalCrm
+from crmsync.adapters.state.sqlite import SqliteStateStore
 from crmsync.cli import app
 from crmsync.mapping.field_mapping import load_mapping
 from crmsync.service.demo_seed import seed_local_crm

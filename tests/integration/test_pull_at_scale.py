@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from crmsync.adapters.local_crm import QUERY_PAGE, LocalCrm
-from crmsync.adapters.state_memory import MemoryStateStore
-from crmsync.adapters.state_sqlite import SqliteStateStore
+from crmsync.adapters.crm.local import QUERY_PAGE, LocalCrm
+from crmsync.adapters.state.memory import MemoryStateStore
+from crmsync.adapters.state.sqlite import SqliteStateStore
 from crmsync.mapping.charter_file import load_charter
 from crmsync.mapping.field_mapping import load_mapping
 from crmsync.ports import StateStore

@@ -20,7 +20,7 @@ import structlog
 from tests.fakes.local_settings import local_settings
 from typer.testing import CliRunner
 
-from crmsync.adapters.local_crm import LocalCrm
+from crmsync.adapters.crm.local import LocalCrm
 from crmsync.bootstrap import LOCAL_CRM_FILE, build_state
 from crmsync.cli import app
 

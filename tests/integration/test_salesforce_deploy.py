@@ -12,13 +12,13 @@ import structlog
 from pydantic import SecretStr
 from typer.testing import CliRunner, Result
 
-from crmsync.adapters.retry_policy import NO_WAIT
-from crmsync.adapters.salesforce_auth import (
+from crmsync.adapters.crm.retry_policy import NO_WAIT
+from crmsync.adapters.crm.salesforce_auth import (
     SalesforceAuth,
     SalesforceCredentials,
     TimeoutSession,
 )
-from crmsync.adapters.salesforce_deploy import MetadataDeployer, wait_for
+from crmsync.adapters.crm.salesforce_deploy import MetadataDeployer, wait_for
 from crmsync.cli import app
 from crmsync.errors import CrmAuthError
 from crmsync.mapping.field_mapping import load_mapping

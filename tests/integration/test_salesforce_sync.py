@@ -23,10 +23,10 @@ from pydantic import SecretStr
 from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
-from crmsync.adapters.retry_policy import NO_WAIT
-from crmsync.adapters.salesforce_auth import SalesforceCredentials
-from crmsync.adapters.salesforce_crm import SalesforceCrm
-from crmsync.adapters.state_memory import MemoryStateStore
+from crmsync.adapters.crm.retry_policy import NO_WAIT
+from crmsync.adapters.crm.salesforce import SalesforceCrm
+from crmsync.adapters.crm.salesforce_auth import SalesforceCredentials
+from crmsync.adapters.state.memory import MemoryStateStore
 from crmsync.bootstrap import build_crm
 from crmsync.cli import app
 from crmsync.errors import ConfigError, CrmAuthError, CrmLimitError, CrmTransientError

@@ -9,11 +9,11 @@ from pathlib import Path
 from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
-from crmsync.adapters.state_sqlite import SqliteStateStore
+from crmsync.adapters.state.sqlite import SqliteStateStore
 from crmsync.bootstrap import Runtime
 from crmsync.cli import app
 from crmsync.ports import LedgerEntry, RunRecord, StateStore, StoredComplaint
-from crmsync.scheduling import Worker
+from crmsync.worker.scheduling import Worker
 
 DAY = 86400
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)

@@ -20,9 +20,9 @@ import structlog
 from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
-from crmsync.adapters.local_crm import LocalCrm
-from crmsync.adapters.state_memory import MemoryStateStore
-from crmsync.adapters.state_sqlite import SqliteStateStore
+from crmsync.adapters.crm.local import LocalCrm
+from crmsync.adapters.state.memory import MemoryStateStore
+from crmsync.adapters.state.sqlite import SqliteStateStore
 from crmsync.cli import app
 from crmsync.mapping.charter_file import load_charter, load_charter_text
 from crmsync.mapping.field_mapping import load_mapping

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from crmsync.adapters.local_crm import LocalCrm
+from crmsync.adapters.crm.local import LocalCrm
 from crmsync.bootstrap import Runtime, local_crm_path
-from crmsync.ops_http import Metrics
-from crmsync.scheduling import Worker
+from crmsync.worker.ops_http import Metrics
+from crmsync.worker.scheduling import Worker
 
 
 def gauge(metrics: Metrics, name: str, **labels: str) -> float | None:

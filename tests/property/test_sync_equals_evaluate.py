@@ -37,9 +37,9 @@ from typing import Any, Protocol
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crmsync.adapters.local_crm import LocalCrm, parse_sf_datetime
-from crmsync.adapters.state_memory import MemoryStateStore
-from crmsync.adapters.state_sqlite import SqliteStateStore
+from crmsync.adapters.crm.local import LocalCrm, parse_sf_datetime
+from crmsync.adapters.state.memory import MemoryStateStore
+from crmsync.adapters.state.sqlite import SqliteStateStore
 from crmsync.domain.charter import Charter
 from crmsync.mapping.charter_file import load_charter
 from crmsync.mapping.field_mapping import FieldMapping, load_mapping

@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from crmsync.adapters.local_crm import LocalCrm
+from crmsync.adapters.crm.local import LocalCrm
 from crmsync.mapping.field_mapping import load_mapping, load_mapping_text
 from crmsync.ports import FieldInfo
 from crmsync.service.online_check import check_online, compare, expectations, picklists

@@ -10,7 +10,7 @@ import requests
 import structlog
 from structlog.testing import capture_logs
 
-from crmsync.adapters.retry_policy import NO_WAIT, RetryPolicy, is_transient, translate
+from crmsync.adapters.crm.retry_policy import NO_WAIT, RetryPolicy, is_transient, translate
 from crmsync.errors import ApiError, CrmAuthError, CrmError, CrmLimitError, CrmTransientError
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from crmsync.bootstrap import Runtime
 from crmsync.errors import StateStoreError
-from crmsync.scheduling import NEXT_DUE_JOB, Worker
+from crmsync.worker.scheduling import NEXT_DUE_JOB, Worker
 
 NOW = datetime(2026, 3, 20, 12, 0, tzinfo=UTC)
 INTERVAL = 300  # seconds

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from crmsync.errors import ConfigError
-from crmsync.ops_http import Metrics, OpsServer, Readiness
 from crmsync.settings import MAX_CONFIG_BYTES, duration_seconds, load_settings
+from crmsync.worker.ops_http import Metrics, OpsServer, Readiness
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from crmsync.adapters import soql
+from crmsync.adapters.crm import soql
 from crmsync.errors import SoqlError
 from crmsync.ports import FieldFilter
 from fakes.salesforce_fake import parse_soql

@@ -18,8 +18,8 @@ import psycopg
 import structlog
 from psycopg import sql
 
-from crmsync.adapters import _state_codec as codec
 from crmsync.errors import CrmSyncError
+from crmsync.redaction import redact_text, redact_url, url_secrets
 
 T = TypeVar("T")
 
@@ -45,11 +45,11 @@ class PostgresSession:
         if not isinstance(schema, str) or not schema or "\x00" in schema:
             raise error(f"{kind} schema name {schema!r} is not valid")
         self._url = url
-        self._secrets = codec.url_secrets(url)
+        self._secrets = url_secrets(url)
         self._error = error
         self._kind = kind
         self._hint = hint
-        self.where = f"{kind} {codec.redact_url(url)} (schema {schema})"
+        self.where = f"{kind} {redact_url(url)} (schema {schema})"
         self.schema = schema
         self.ident = sql.Identifier(schema)
         self._connect_timeout = connect_timeout
@@ -66,7 +66,7 @@ class PostgresSession:
             text = exc.diag.message_primary
             if exc.diag.message_detail:
                 text += f" ({exc.diag.message_detail})"
-        return codec.redact_text(text + self._hint(exc), self._secrets)
+        return redact_text(text + self._hint(exc), self._secrets)
 
     def _connect(self) -> psycopg.Connection[Any]:
         try:

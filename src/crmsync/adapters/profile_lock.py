@@ -35,8 +35,8 @@ from typing import Any, Protocol
 
 import structlog
 
-from crmsync.adapters._state_codec import redact_url
 from crmsync.errors import ProfileBusyError, StateStoreError
+from crmsync.redaction import redact_url
 
 log = structlog.get_logger("crmsync.lock")
 

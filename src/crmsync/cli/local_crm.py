@@ -26,7 +26,7 @@ from typing import Annotated, Any, TextIO
 
 import typer
 
-from crmsync.adapters.local_crm import LocalCrm
+from crmsync.adapters.crm.local import LocalCrm
 from crmsync.cli.app import EXIT_BAD_INPUT, EXIT_FAILED, app, err, fail
 from crmsync.cli.progress import interactive, progress
 from crmsync.errors import CrmError

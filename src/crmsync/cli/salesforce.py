@@ -92,7 +92,7 @@ def deploy_cmd(
     or the deploy did not finish in time; 2 configuration or login problems."""
     import time  # noqa: PLC0415
 
-    from crmsync.adapters.salesforce_deploy import (  # noqa: PLC0415
+    from crmsync.adapters.crm.salesforce_deploy import (  # noqa: PLC0415
         DeployStatus,
         MetadataDeployer,
         wait_for,

@@ -257,8 +257,8 @@ def run_cmd(new_profile: Annotated[bool, NEW_PROFILE_OPTION] = False) -> None:
 
     from crmsync.adapters.profile_lock import ProfileLock, open_profile_lock  # noqa: PLC0415
     from crmsync.bootstrap import build_runtime, system_clock  # noqa: PLC0415
-    from crmsync.ops_http import Metrics, OpsServer, Readiness  # noqa: PLC0415
-    from crmsync.scheduling import Worker, run_profiles  # noqa: PLC0415 - only this command
+    from crmsync.worker.ops_http import Metrics, OpsServer, Readiness  # noqa: PLC0415
+    from crmsync.worker.scheduling import Worker, run_profiles  # noqa: PLC0415 - only this command
 
     log = structlog.get_logger("crmsync.worker")
     settings = load_settings()

@@ -19,9 +19,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from crmsync.adapters import _state_codec as codec
 from crmsync.adapters._postgres_session import PostgresSession
-from crmsync.adapters.state_migrations import migrate_postgres
+from crmsync.adapters.state import codec
+from crmsync.adapters.state.migrations import migrate_postgres
 from crmsync.domain.archive_entry import ChainHead
 from crmsync.errors import StateStoreError
 from crmsync.ports import (

@@ -60,16 +60,16 @@ from urllib.parse import SplitResult, quote, urlsplit, urlunsplit
 import requests
 import structlog
 
-from crmsync.adapters import soql
-from crmsync.adapters.local_crm import format_sf_datetime, normalize_id, parse_sf_datetime
-from crmsync.adapters.retry_policy import (
+from crmsync.adapters.crm import soql
+from crmsync.adapters.crm.local import format_sf_datetime, normalize_id, parse_sf_datetime
+from crmsync.adapters.crm.retry_policy import (
     AUTH_CODES,
     LIMIT_CODES,
     RetryPolicy,
     is_transient,
     translate,
 )
-from crmsync.adapters.salesforce_auth import SalesforceAuth
+from crmsync.adapters.crm.salesforce_auth import SalesforceAuth
 from crmsync.errors import ApiError, CrmError, CrmLimitError, SoqlError
 from crmsync.ports import CallCounter, FieldFilter, FieldInfo, Record, WriteResult
 

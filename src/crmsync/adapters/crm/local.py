@@ -24,7 +24,7 @@ It behaves like the Salesforce REST API where the sync worker can tell the diffe
   (import, seeding) and count nothing.
 
 Object schemas (field names, types, flags, key prefixes and the system field names) are
-data: ``local_crm_schema.json`` beside this module. An object listed there without fields,
+data: ``local_schema.json`` beside this module. An object listed there without fields,
 or not listed at all, has no declared schema and takes any field.
 
 The file is in WAL mode with a busy timeout: any number of readers and processes may share
@@ -56,7 +56,7 @@ from crmsync.adapters._private_file import create_private_file
 from crmsync.errors import CrmError, CrmTransientError
 from crmsync.ports import CallCounter, FieldFilter, FieldInfo, Record, WriteResult
 
-SCHEMA_FILE = Path(__file__).with_name("local_crm_schema.json")
+SCHEMA_FILE = Path(__file__).with_name("local_schema.json")
 QUERY_PAGE = 2000  # records per query call (Salesforce's default batch size)
 WRITE_BATCH = 200  # records per write call (sObject Collections limit)
 ID_BATCH = 200  # ids or parent ids per query call

@@ -19,12 +19,11 @@ import re
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
-from urllib.parse import unquote, urlsplit
 
 from crmsync.domain.archive_entry import ChainHead
 from crmsync.errors import StateStoreError
 from crmsync.ports import LedgerEntry, LedgerStatus, ProfileState, RunRecord, StoredComplaint
-from crmsync.redaction import DSN_PASSWORD, redact_url
+from crmsync.redaction import redact_url
 
 __all__ = ["redact_url"]  # the state stores and the profile lock import it from here
 
@@ -320,28 +319,6 @@ def finish_row(
 
 
 # ------------------------------------------------------------------ secrets in URLs
-
-
-def url_secrets(url: str) -> list[str]:
-    """The password strings held by a URL or DSN (raw and percent-decoded), longest first."""
-    found: set[str] = set()
-    try:
-        parts = urlsplit(url)
-        if parts.password:
-            found.update({parts.password, unquote(parts.password)})
-    except ValueError:
-        pass
-    for match in DSN_PASSWORD.finditer(url):
-        value = match.group(2).strip("'")
-        found.update({value, unquote(value)})
-    return sorted((s for s in found if s), key=len, reverse=True)
-
-
-def redact_text(text: str, secrets: Sequence[str]) -> str:
-    """``text`` with every occurrence of each secret replaced by ``***``."""
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text
 
 
 WitnessRow = tuple[str, int, str, int]

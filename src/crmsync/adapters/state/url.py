@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from urllib.parse import unquote
 
-from crmsync.adapters.state_sqlite import SqliteStateStore
+from crmsync.adapters.state.sqlite import SqliteStateStore
 from crmsync.errors import ConfigError
 from crmsync.ports import StateStore
 
@@ -24,7 +24,7 @@ def open_state_store(url: str | None, data_dir: Path) -> StateStore:
     if kind == "sqlite":
         return SqliteStateStore(Path(target))
     # psycopg costs a third of a second to import: only when PostgreSQL is asked for
-    from crmsync.adapters.state_postgres import PostgresStateStore  # noqa: PLC0415
+    from crmsync.adapters.state.postgres import PostgresStateStore  # noqa: PLC0415
 
     return PostgresStateStore(str(target))
 

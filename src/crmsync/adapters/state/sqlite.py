@@ -18,9 +18,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from crmsync.adapters import _state_codec as codec
 from crmsync.adapters._private_file import create_private_file
-from crmsync.adapters.state_migrations import migrate_sqlite
+from crmsync.adapters.state import codec
+from crmsync.adapters.state.migrations import migrate_sqlite
 from crmsync.domain.archive_entry import ChainHead
 from crmsync.errors import StateStoreError
 from crmsync.ports import (

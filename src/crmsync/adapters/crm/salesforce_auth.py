@@ -31,7 +31,7 @@ import requests
 import structlog
 from pydantic import SecretStr
 
-from crmsync.adapters.retry_policy import RetryPolicy
+from crmsync.adapters.crm.retry_policy import RetryPolicy
 from crmsync.errors import ApiError, ConfigError, CrmAuthError
 
 log = structlog.get_logger("crmsync.crm.auth")

@@ -22,7 +22,6 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from crmsync.adapters.profile_lock import ProfileLock
 from crmsync.bootstrap import Runtime, archive_cipher, build_archive, build_archiving
 from crmsync.errors import CrmError, CrmSyncError
-from crmsync.ops_http import Metrics, Readiness
 from crmsync.service.cycle_report import CycleReport
 from crmsync.service.report_monthly import (
     last_month,
@@ -30,6 +29,7 @@ from crmsync.service.report_monthly import (
     write_monthly_report,
 )
 from crmsync.service.state_retention import Retention, prune_state
+from crmsync.worker.ops_http import Metrics, Readiness
 
 log = structlog.get_logger("crmsync.worker")
 

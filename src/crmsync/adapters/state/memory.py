@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from crmsync.adapters import _state_codec as codec
-from crmsync.adapters.state_migrations import LATEST_VERSION, SQLITE_MIGRATIONS, pending
+from crmsync.adapters.state import codec
+from crmsync.adapters.state.migrations import LATEST_VERSION, SQLITE_MIGRATIONS, pending
 from crmsync.domain.archive_entry import ChainHead
 from crmsync.errors import StateStoreError
 from crmsync.ports import (

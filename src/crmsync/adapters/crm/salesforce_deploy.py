@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import TypeVar
 from xml.etree import ElementTree as ET
 
-from crmsync.adapters.retry_policy import AUTH_CODES, TRANSIENT_CODES, RetryPolicy
-from crmsync.adapters.salesforce_auth import SalesforceAuth, scrub
+from crmsync.adapters.crm.retry_policy import AUTH_CODES, TRANSIENT_CODES, RetryPolicy
+from crmsync.adapters.crm.salesforce_auth import SalesforceAuth, scrub
 from crmsync.errors import ApiError, CrmSyncError
 
 _NS = {

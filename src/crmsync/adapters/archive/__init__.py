@@ -1,0 +1,1 @@
+"""Archive store adapters: a local directory, PostgreSQL and S3-compatible object storage."""

@@ -1,0 +1,1 @@
+"""CRM adapters: the local CRM (SQLite, Salesforce rules) and Salesforce over HTTP."""

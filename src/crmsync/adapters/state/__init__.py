@@ -1,0 +1,1 @@
+"""State store adapters: in memory (the fake), SQLite (embedded default) and PostgreSQL."""
