@@ -48,9 +48,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from crmsync.adapters.crm.local import LocalCrm, format_sf_datetime
+from crmsync.adapters.crm.local import LocalCrm
 from crmsync.bootstrap import Runtime, build_runtime, local_crm_path
 from crmsync.logging_setup import configure_logging
+from crmsync.salesforce_values import format_sf_datetime
 from crmsync.service.demo_seed import seed_local_crm
 from crmsync.service.sample_complaints import generate_complaints
 from crmsync.settings import Settings

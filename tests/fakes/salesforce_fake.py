@@ -58,12 +58,7 @@ import requests
 import responses
 from pydantic import SecretStr
 
-from crmsync.adapters.crm.local import (
-    SCHEMA_FILE,
-    format_sf_datetime,
-    parse_sf_datetime,
-    salesforce_id,
-)
+from crmsync.adapters.crm.local import SCHEMA_FILE
 from crmsync.adapters.crm.retry_policy import NO_WAIT, RetryPolicy
 from crmsync.adapters.crm.salesforce import SalesforceCrm
 from crmsync.adapters.crm.salesforce_auth import (
@@ -71,6 +66,7 @@ from crmsync.adapters.crm.salesforce_auth import (
     SalesforceCredentials,
     TimeoutSession,
 )
+from crmsync.salesforce_values import format_sf_datetime, parse_sf_datetime, salesforce_id
 
 API = "62.0"
 INSTANCE = "https://fake-org.my.salesforce.com"

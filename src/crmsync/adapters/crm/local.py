@@ -40,13 +40,12 @@ import math
 import os
 import re
 import sqlite3
-import string
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
 from types import TracebackType
@@ -55,6 +54,15 @@ from typing import Any, Literal, NoReturn, Self
 from crmsync.adapters._private_file import create_private_file
 from crmsync.errors import CrmError, CrmTransientError
 from crmsync.ports import CallCounter, FieldFilter, FieldInfo, Record, WriteResult
+from crmsync.salesforce_values import (
+    base62,
+    epoch_millis,
+    format_sf_datetime,
+    millis_text,
+    normalize_id,
+    parse_sf_datetime,
+    salesforce_id,
+)
 
 SCHEMA_FILE = Path(__file__).with_name("local_schema.json")
 QUERY_PAGE = 2000  # records per query call (Salesforce's default batch size)
@@ -63,11 +71,7 @@ ID_BATCH = 200  # ids or parent ids per query call
 BUSY_TIMEOUT_S = 30.0
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
-_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
-_BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
-_CHECKSUM = string.ascii_uppercase + "012345"
 _ID_MARK = "LC"  # characters 4-5 of made ids (a pod id in Salesforce): never hand-written ids
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TEXT_TYPES = frozenset({"id", "reference", "string", "textarea", "picklist", "email", "phone"})
 _ID_TYPES = frozenset({"id", "reference"})
 
@@ -86,72 +90,6 @@ CREATE TABLE IF NOT EXISTS records (
 CREATE INDEX IF NOT EXISTS records_changed ON records (object, modstamp, id);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
-
-
-# ----------------------------------------------------------------------------- ids, time
-
-
-def salesforce_id(fifteen: str) -> str:
-    """The 18-character form of a 15-character Salesforce id (adds the case checksum)."""
-    suffix = ""
-    for start in (0, 5, 10):
-        bits = sum(1 << i for i, ch in enumerate(fifteen[start : start + 5]) if ch.isupper())
-        suffix += _CHECKSUM[bits]
-    return fifteen + suffix
-
-
-def normalize_id(value: str) -> str | None:
-    """An id given as 15 or 18 letters and digits, as 18 characters; None if malformed."""
-    if not _ID.fullmatch(value):
-        return None
-    return salesforce_id(value) if len(value) == 15 else value
-
-
-def format_sf_datetime(instant: datetime) -> str:
-    """Salesforce's datetime text: ``2026-03-02T09:15:00.000+0000`` (UTC, milliseconds)."""
-    if instant.tzinfo is None:
-        raise ValueError(f"{instant!r} has no time zone (the CRM needs aware datetimes)")
-    u = instant.astimezone(UTC)
-    return (
-        f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}"
-        f".{u.microsecond // 1000:03d}+0000"
-    )
-
-
-def parse_sf_datetime(text: str) -> datetime:
-    """Parse ISO-8601 date-time text with an offset (Salesforce's or ``...Z``) into UTC.
-
-    Raises ``ValueError`` for a date, a naive date-time or malformed text.
-    """
-    stripped = text.strip()
-    if len(stripped) <= 10:
-        raise ValueError(f"'{text}' is not a date-time")
-    try:
-        parsed = datetime.fromisoformat(stripped)
-    except ValueError:
-        raise ValueError(f"'{text}' is not an ISO-8601 date-time") from None
-    if parsed.tzinfo is None:
-        raise ValueError(f"'{text}' has no UTC offset")
-    return parsed.astimezone(UTC)
-
-
-def _millis(instant: datetime, *, ceil: bool = False) -> int:
-    if instant.tzinfo is None:
-        raise ValueError(f"{instant!r} has no time zone (the CRM needs aware datetimes)")
-    micros = (instant - _EPOCH) // timedelta(microseconds=1)
-    return -(-micros // 1000) if ceil else micros // 1000
-
-
-def _stamp_text(millis: int) -> str:
-    return format_sf_datetime(_EPOCH + timedelta(milliseconds=millis))
-
-
-def _base62(number: int, width: int) -> str:
-    digits = ""
-    while number:
-        number, rest = divmod(number, 62)
-        digits = _BASE62[rest] + digits
-    return digits.rjust(width, "0")
 
 
 # ----------------------------------------------------------------------------- schema
@@ -211,7 +149,7 @@ def _load_schema(path: Path) -> _Schema:
 def _default_prefix(object: str) -> str:
     """A stable key prefix for an object the schema file does not list (like custom ones)."""
     digest = int.from_bytes(hashlib.sha256(object.encode()).digest()[:4], "big")
-    return "a" + _base62(digest % (62 * 62), 2)
+    return "a" + base62(digest % (62 * 62), 2)
 
 
 class _RecordError(Exception):
@@ -352,8 +290,8 @@ class LocalCrm:
         """
         names = self._read_fields(object, fields)
         self._check_filters(object, where)
-        low = None if since is None else _stamp_text(_millis(since, ceil=True))
-        high = _stamp_text(_millis(until, ceil=True))
+        low = None if since is None else millis_text(epoch_millis(since, ceil=True))
+        high = millis_text(epoch_millis(until, ceil=True))
         sql_filter, filter_params = self._sql_prefilter(where)
 
         def pages() -> Iterator[list[tuple[str, str, str]]]:
@@ -788,7 +726,7 @@ class LocalCrm:
 
     def _next_stamp(self, conn: sqlite3.Connection) -> str:
         """The next ``SystemModstamp``: the clock, or 1 ms past the last one if not later."""
-        now = _millis(self.server_time())
+        now = epoch_millis(self.server_time())
         row = conn.execute("SELECT value FROM counters WHERE name = 'modstamp'").fetchone()
         millis = now if row is None else max(now, row[0] + 1)
         conn.execute(
@@ -796,14 +734,14 @@ class LocalCrm:
             " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
             (millis,),
         )
-        return _stamp_text(millis)
+        return millis_text(millis)
 
     def _new_id(self, conn: sqlite3.Connection, object: str, txn: _Txn) -> str:
         """A fresh id for ``object``: key prefix, ``_ID_MARK``, a database-wide number."""
         spec = self._schema.objects.get(object)
         prefix = spec.key_prefix if spec is not None else _default_prefix(object)
         while True:
-            candidate = salesforce_id(prefix + _ID_MARK + _base62(txn.next_number(), 10))
+            candidate = salesforce_id(prefix + _ID_MARK + base62(txn.next_number(), 10))
             if conn.execute("SELECT 1 FROM records WHERE id = ?", (candidate,)).fetchone() is None:
                 return candidate
 

@@ -51,7 +51,7 @@ import tempfile
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
@@ -61,7 +61,6 @@ import requests
 import structlog
 
 from crmsync.adapters.crm import soql
-from crmsync.adapters.crm.local import format_sf_datetime, normalize_id, parse_sf_datetime
 from crmsync.adapters.crm.retry_policy import (
     AUTH_CODES,
     LIMIT_CODES,
@@ -72,6 +71,12 @@ from crmsync.adapters.crm.retry_policy import (
 from crmsync.adapters.crm.salesforce_auth import SalesforceAuth
 from crmsync.errors import ApiError, CrmError, CrmLimitError, SoqlError
 from crmsync.ports import CallCounter, FieldFilter, FieldInfo, Record, WriteResult
+from crmsync.salesforce_values import (
+    ceil_millisecond,
+    format_sf_datetime,
+    normalize_id,
+    parse_sf_datetime,
+)
 
 log = structlog.get_logger("crmsync.crm.salesforce")
 
@@ -963,10 +968,11 @@ def _valid_ids(ids: Sequence[str]) -> list[str]:
 
 
 def _ceil_ms(instant: datetime) -> datetime:
-    if instant.tzinfo is None:
-        raise CrmError(f"{instant!r} has no time zone (the CRM needs aware datetimes)")
-    micros = instant.microsecond % 1000
-    return instant if micros == 0 else instant + timedelta(microseconds=1000 - micros)
+    """``instant`` rounded up to a whole millisecond; a naive one is a ``CrmError``."""
+    try:
+        return ceil_millisecond(instant)
+    except ValueError as exc:
+        raise CrmError(str(exc)) from exc
 
 
 def _dotted(raw: Mapping[str, Any], name: str) -> Any:
