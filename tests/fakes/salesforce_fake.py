@@ -1,4 +1,4 @@
-"""An HTTP-level fake Salesforce org on ``responses``: callbacks over an in-memory org.
+"""An HTTP-level fake Salesforce org on ``responses``: callbacks over a fake org.
 
 What it answers (API version ``API``, instance ``INSTANCE``, login server ``LOGIN``):
 
@@ -18,14 +18,21 @@ What it answers (API version ``API``, instance ``INSTANCE``, login server ``LOGI
 - Bulk API 2.0 query jobs (create, state, CSV results in pages with ``Sforce-Locator``,
   rows in no particular order);
 - ``/sobjects/{object}/describe`` from the local CRM's schema data file (picklist values
-  from its ``values``); ``hide_field`` / ``set_field`` change what describe shows (field-
-  level security, types, flags);
+  from its ``values``); ``hide_field`` / ``set_field`` change what describe shows and what
+  writes may do (field-level security, types, flags);
 - the Metadata API's SOAP ``deploy`` and ``checkDeployStatus`` (``/services/Soap/m/``),
   session from the SOAP header: a deploy zip's CustomFields (in ``objects/*.object``) and
   permission sets are checked (a field permission naming a field that neither exists nor
   comes in the zip fails), ``deploy_failures`` makes named components fail, every deploy
   answers ``InProgress`` ``deploy_polls`` times; a deploy that succeeds and is not
   check-only adds its fields to the described schema (Activity fields to Task).
+
+Records live in a ``LocalCrm`` on a private SQLite file: writes are the local CRM's
+(one set of Salesforce record rules: read-only fields, empty text to null, datetime text,
+unique and external id clashes, per-record error codes); the fake answers them in the
+REST API's shapes (a missing id is ``INVALID_CROSS_REFERENCE_KEY``, an id not of 18
+characters ``MALFORMED_ID``) and reads them for SOQL and Bulk (``IsDeleted`` false unless
+stored). ``close`` (or leaving ``FakeSalesforce``) removes the file.
 
 Every billed answer carries ``Sforce-Limit-Info: api-usage=used/limit``. Fault hooks:
 ``fail_next`` (e.g. a 503 for the next request matching a path part), ``lock`` (records
@@ -41,11 +48,13 @@ import io
 import itertools
 import json
 import re
+import tempfile
 import threading
+import weakref
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
@@ -58,7 +67,7 @@ import requests
 import responses
 from pydantic import SecretStr
 
-from crmsync.adapters.crm.local import SCHEMA_FILE
+from crmsync.adapters.crm.local import SCHEMA_FILE, LocalCrm
 from crmsync.adapters.crm.retry_policy import NO_WAIT, RetryPolicy
 from crmsync.adapters.crm.salesforce import SalesforceCrm
 from crmsync.adapters.crm.salesforce_auth import (
@@ -66,7 +75,8 @@ from crmsync.adapters.crm.salesforce_auth import (
     SalesforceCredentials,
     TimeoutSession,
 )
-from crmsync.salesforce_values import format_sf_datetime, parse_sf_datetime, salesforce_id
+from crmsync.ports import WriteResult
+from crmsync.salesforce_values import parse_sf_datetime
 
 API = "62.0"
 INSTANCE = "https://fake-org.my.salesforce.com"
@@ -77,6 +87,7 @@ COLLECTION_CAP = 200
 COMPOSITE_CAP = 25
 COMPOSITE_HEAVY_CAP = 5
 SYSTEM_DATETIMES = ("CreatedDate", "LastModifiedDate", "SystemModstamp")
+_OBJECT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
 Json = Any
 
@@ -367,7 +378,6 @@ class FakeOrg:
     api_used: int = 0
     schema_file: Path = SCHEMA_FILE
     bulk_polls: int = 1
-    records: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     log: list[tuple[str, str, bool]] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     locks: dict[str, int] = field(default_factory=dict)
@@ -389,11 +399,37 @@ class FakeOrg:
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
         self._numbers = itertools.count(1)
-        self._last_stamp: datetime | None = None
         self._cursors: dict[str, _Cursor] = {}
         self._jobs: dict[str, _BulkJob] = {}
         schema = json.loads(self.schema_file.read_text(encoding="utf-8"))
         self.schema: dict[str, dict[str, Any]] = schema["objects"]
+        self._system_fields: dict[str, str] = schema["system_fields"]
+        self._folder = tempfile.TemporaryDirectory(prefix="fake-org-")
+        self._schema_versions = itertools.count(1)
+        self._stores: list[LocalCrm] = []
+        self._store = self._open_store(self.schema_file)
+        weakref.finalize(self, _close_stores, self._stores, self._folder)
+
+    def close(self) -> None:
+        """Close the record store and remove its file (the org must not be used after)."""
+        _close_stores(self._stores, self._folder)
+
+    def _open_store(self, schema_file: Path) -> LocalCrm:
+        """The local CRM holding the org's records, writing by ``schema_file``'s rules."""
+        store = LocalCrm(
+            Path(self._folder.name) / "org.sqlite3", clock=self.clock, schema_file=schema_file
+        )
+        self._stores.append(store)
+        return store
+
+    def _schema_changed(self) -> None:
+        """Writes follow the schema as changed (flags, hidden and deployed fields)."""
+        path = Path(self._folder.name) / f"schema-{next(self._schema_versions)}.json"
+        path.write_text(
+            json.dumps({"system_fields": self._system_fields, "objects": self.schema}),
+            encoding="utf-8",
+        )
+        self._store = self._open_store(path)
 
     # ------------------------------------------------------------------ test controls
 
@@ -448,47 +484,46 @@ class FakeOrg:
         return sum(1 for _m, _p, b in self.log if b)
 
     def get(self, object: str, record_id: str) -> dict[str, Any]:
-        """A stored record's fields (a copy)."""
+        """A stored record's fields (a copy); ``KeyError`` when there is none."""
         with self._lock:
-            return dict(self.records[object][record_id])
+            found = self._rows(object, [record_id])
+        if not found:
+            raise KeyError(record_id)
+        return found[0]
 
     def all(self, object: str) -> list[dict[str, Any]]:
+        """Every record of ``object`` (copies), in the order they were made."""
         with self._lock:
-            return [dict(r) for r in self.records.get(object, {}).values()]
+            return self._rows(object)
 
     def seed(self, object: str, rows: Sequence[Mapping[str, Any]]) -> list[str]:
-        """Put records straight into the org, as they are (given Id and system stamps kept)."""
+        """Put records straight into the org, as the local CRM imports them (given Id and
+        system stamps kept, read-only fields set); a row it refuses is a ``ValueError``."""
         with self._lock:
-            stamp = self._stamp()
-            made = []
-            for row in rows:
-                values = {k: v for k, v in row.items() if v is not None}
-                rid = values.get("Id") or self._new_id(object)
-                values["Id"] = rid
-                for name in SYSTEM_DATETIMES:
-                    values[name] = _normal_stamp(values.get(name)) or stamp
-                values.setdefault("IsDeleted", False)
-                self.records.setdefault(object, {})[rid] = values
-                made.append(rid)
-            return made
+            results = self._store.insert_records(object, rows)
+        refused = [r for r in results if not r.ok]
+        if refused:
+            raise ValueError(f"the fake org refuses to seed {object}: {refused}")
+        return [str(r.id) for r in results]
 
     def touch(self, object: str, record_id: str, **changes: Any) -> None:
-        """Change fields as a person in the org would (new SystemModstamp)."""
+        """Change fields as a person in the org would (read-only ones too; new
+        SystemModstamp). ``KeyError`` for a record the org does not hold."""
         with self._lock:
-            stamp = self._stamp()
-            row = self.records[object][record_id]
-            for name, value in changes.items():
-                if value is None:
-                    row.pop(name, None)
-                else:
-                    row[name] = value
-            row["LastModifiedDate"] = row["SystemModstamp"] = stamp
+            if not self._rows(object, [record_id]):
+                raise KeyError(record_id)
+            [result] = self._store.insert_records(
+                object, [{"Id": record_id, **changes}], upsert=True
+            )
+        if not result.ok:
+            raise ValueError(f"the fake org refuses to change {record_id}: {result}")
 
     def hide_field(self, object: str, name: str) -> None:
         """Describe no longer shows the field (no field-level security for the user, or
         absent from the org)."""
         with self._lock:
             del self.schema[object]["fields"][name]
+            self._schema_changed()
 
     def set_field(self, object: str, name: str, **flags: Any) -> None:
         """Change how describe shows a field (``type``, ``createable``, ``updateable``,
@@ -498,6 +533,7 @@ class FakeOrg:
                 **self.schema[object]["fields"].get(name, {}),
                 **flags,
             }
+            self._schema_changed()
 
     # ------------------------------------------------------------------ HTTP plumbing
 
@@ -743,6 +779,7 @@ class FakeOrg:
                 for target in ("Task", "Event") if obj == "Activity" else (obj,):
                     if self._fields(target) is not None:
                         self.schema[target]["fields"][field_name] = info
+            self._schema_changed()
             for kind, full, _file in components:
                 if kind == "PermissionSet":
                     self.permission_sets[full] = "deployed"
@@ -799,7 +836,7 @@ class FakeOrg:
                 raise FieldMissingError(name)
         rows = [
             r
-            for r in self.records.get(query.object, {}).values()
+            for r in self._rows(query.object)
             if (all_rows or not r.get("IsDeleted")) and all(matches(r, c) for c in query.where)
         ]
         for name in reversed(query.order_by):
@@ -867,14 +904,56 @@ class FakeOrg:
         problem = self._unknown_column(records)
         if problem is not None:
             return 400, problem, {}
-        stamp = self._stamp()
-        out = []
-        for item in records:
-            object_name = (item.get("attributes") or {}).get("type", "")
-            rid = item.get("id")
-            values = {k: v for k, v in item.items() if k not in ("attributes", "id")}
-            out.append(self._update_one(object_name, rid, values, stamp))
+        out: list[dict[str, Any]] = []
+        for object_name, items in _runs_by_object(records):
+            out.extend(self._update_run(object_name, items))
         return 200, out, {}
+
+    @staticmethod
+    def _no_such_type(object_name: str, items: Sequence[Any]) -> list[dict[str, Any]] | None:
+        """Each record refused when ``object_name`` cannot name an object; else None."""
+        if _OBJECT_NAME.fullmatch(object_name):
+            return None
+        message = f"sObject type '{object_name}' is not supported."
+        return [_record_error("INVALID_TYPE", message, ()) for _ in items]
+
+    def _update_run(
+        self, object_name: str, items: Sequence[Mapping[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Update records of one object: the id checked and looked up, fault hooks applied,
+        the rest written by the store in one call (one SystemModstamp)."""
+        refused = self._no_such_type(object_name, items)
+        if refused is not None:
+            return refused
+        ids = [i.get("id") for i in items]
+        well_formed = [
+            rid for rid in ids if isinstance(rid, str) and re.fullmatch(r"[A-Za-z0-9]{18}", rid)
+        ]
+        held = {row["Id"] for row in self._rows(object_name, well_formed)}
+        out: list[dict[str, Any] | None] = [None] * len(items)
+        pending: list[tuple[int, str, dict[str, Any]]] = []
+        for index, (item, rid) in enumerate(zip(items, ids, strict=True)):
+            if rid not in well_formed:
+                out[index] = _record_error(
+                    "MALFORMED_ID", f"Id in upsert is not valid: {rid}", ("Id",)
+                )
+            elif rid not in held:
+                out[index] = _record_error(
+                    "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", ()
+                )
+            elif (fault := self._record_fault(str(rid))) is not None:
+                out[index] = fault
+            else:
+                values = {k: v for k, v in item.items() if k not in ("attributes", "id")}
+                pending.append((index, str(rid), values))
+        written = (
+            self._store.update_records(object_name, [(rid, v) for _i, rid, v in pending])
+            if pending
+            else []
+        )
+        for (index, _rid, _values), result in zip(pending, written, strict=True):
+            out[index] = _answer(result)
+        return [answer for answer in out if answer is not None]
 
     def _collection_create(self, body: Json) -> tuple[int, Json, dict[str, str]]:
         """sObject Collections create (``allOrNone`` false): each record its own result; a
@@ -892,20 +971,25 @@ class FakeOrg:
         problem = self._unknown_column(records)
         if problem is not None:
             return 400, problem, {}
-        stamp = self._stamp()
-        out = []
-        for item in records:
-            object_name = (item.get("attributes") or {}).get("type", "")
-            if "id" in item:
-                out.append(
-                    _record_error("INVALID_FIELD", "cannot specify Id in an insert call", ("Id",))
-                )
+        out: list[dict[str, Any]] = []
+        for object_name, items in _runs_by_object(records):
+            refused = self._no_such_type(object_name, items)
+            if refused is not None:
+                out.extend(refused)
                 continue
-            created = self._create_one(
-                object_name, {k: v for k, v in item.items() if k != "attributes"}, stamp
-            )
-            created.pop("created", None)  # Salesforce's create answer has no 'created'
-            out.append(created)
+            answers: list[dict[str, Any] | None] = [None] * len(items)
+            pending: list[tuple[int, dict[str, Any]]] = []
+            for index, item in enumerate(items):
+                if "id" in item:
+                    answers[index] = _record_error(
+                        "INVALID_FIELD", "cannot specify Id in an insert call", ("Id",)
+                    )
+                else:
+                    pending.append((index, {k: v for k, v in item.items() if k != "attributes"}))
+            made = self._store.create_records(object_name, [v for _i, v in pending])
+            for (index, _values), result in zip(pending, made, strict=True):
+                answers[index] = _answer(result)  # Salesforce's create answer has no 'created'
+            out.extend(a for a in answers if a is not None)
         return 200, out, {}
 
     def _collection_upsert(
@@ -921,6 +1005,9 @@ class FakeOrg:
                 ),
                 {},
             )
+        refused = self._no_such_type(object_name, records)
+        if refused is not None:
+            return 200, refused, {}
         fields = self._fields(object_name)
         if fields is not None and not (fields.get(ext) or {}).get("external_id"):
             return (
@@ -935,22 +1022,25 @@ class FakeOrg:
         problem = self._unknown_column(records, object_name)
         if problem is not None:
             return 400, problem, {}
-        stamp = self._stamp()
-        out = []
-        for item in records:
-            values = {k: v for k, v in item.items() if k != "attributes"}
-            key = values.get(ext)
-            existing = next(
-                (rid for rid, r in self.records.get(object_name, {}).items() if r.get(ext) == key),
-                None,
-            )
-            if existing is not None:
-                result = self._update_one(object_name, existing, values, stamp)
-                result["created"] = False
+        holders: dict[Any, str] = {}
+        if self.locks or self.rejects:  # fault hooks apply to records an upsert would update
+            keys = {item.get(ext) for item in records}
+            for row in self._rows(object_name):
+                if row.get(ext) in keys:
+                    holders.setdefault(row.get(ext), row["Id"])
+        out: list[dict[str, Any] | None] = [None] * len(records)
+        pending: list[tuple[int, dict[str, Any]]] = []
+        for index, item in enumerate(records):
+            existing = holders.get(item.get(ext))
+            fault = None if existing is None else self._record_fault(existing)
+            if fault is not None:
+                out[index] = fault
             else:
-                result = self._create_one(object_name, values, stamp)
-            out.append(result)
-        return 200, out, {}
+                pending.append((index, {k: v for k, v in item.items() if k != "attributes"}))
+        written = self._store.upsert_records(object_name, ext, [v for _i, v in pending])
+        for (index, _values), result in zip(pending, written, strict=True):
+            out[index] = _answer(result) | {"created": result.created}
+        return 200, [answer for answer in out if answer is not None], {}
 
     def _unknown_column(
         self, records: Sequence[Mapping[str, Any]], object_name: str | None = None
@@ -979,93 +1069,6 @@ class FakeOrg:
             code, message, fields = self.rejects[rid]
             return _record_error(code, message, fields)
         return None
-
-    def _update_one(
-        self, object_name: str, rid: Any, values: Mapping[str, Any], stamp: str
-    ) -> dict[str, Any]:
-        if not isinstance(rid, str) or not re.fullmatch(r"[A-Za-z0-9]{18}", rid):
-            return _record_error("MALFORMED_ID", f"Id in upsert is not valid: {rid}", ("Id",))
-        row = self.records.get(object_name, {}).get(rid)
-        if row is None:
-            return _record_error("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", ())
-        fault = self._record_fault(rid)
-        if fault is not None:
-            return fault
-        checked = self._check_values(object_name, values, "updateable", rid)
-        if isinstance(checked, dict) and checked.get("success") is False:
-            return checked
-        for name, value in checked.items():
-            if value is None:
-                row.pop(name, None)
-            else:
-                row[name] = value
-        row["LastModifiedDate"] = row["SystemModstamp"] = stamp
-        return {"id": rid, "success": True, "errors": []}
-
-    def _create_one(
-        self, object_name: str, values: Mapping[str, Any], stamp: str
-    ) -> dict[str, Any]:
-        checked = self._check_values(object_name, values, "createable", None)
-        if isinstance(checked, dict) and checked.get("success") is False:
-            return checked
-        rid = self._new_id(object_name)
-        row = {k: v for k, v in checked.items() if v is not None}
-        row.update(
-            {
-                "Id": rid,
-                "CreatedDate": stamp,
-                "LastModifiedDate": stamp,
-                "SystemModstamp": stamp,
-                "IsDeleted": False,
-            }
-        )
-        self.records.setdefault(object_name, {})[rid] = row
-        return {"id": rid, "success": True, "errors": [], "created": True}
-
-    def _check_values(
-        self, object_name: str, values: Mapping[str, Any], flag: str, rid: str | None
-    ) -> dict[str, Any]:
-        fields = self._fields(object_name)
-        out: dict[str, Any] = {}
-        for name, given in values.items():
-            value = given
-            info = (fields or {}).get(name, {})
-            if fields is not None and not info.get(flag, True):
-                return _record_error(
-                    "INVALID_FIELD_FOR_INSERT_UPDATE",
-                    f"Unable to create/update fields: {name}.",
-                    (name,),
-                )
-            kind = info.get("type")
-            if value == "":
-                value = None
-            if kind == "datetime" and value is not None:
-                try:
-                    value = format_sf_datetime(parse_sf_datetime(str(value)))
-                except ValueError:
-                    return _record_error(
-                        "INVALID_TYPE_ON_FIELD_IN_RECORD",
-                        f"{name}: value not of required type: {value}",
-                        (name,),
-                    )
-            if (info.get("unique") or info.get("external_id")) and value is not None:
-                clash = next(
-                    (
-                        other
-                        for other, r in self.records.get(object_name, {}).items()
-                        if r.get(name) == value and other != rid
-                    ),
-                    None,
-                )
-                if clash is not None:
-                    return _record_error(
-                        "DUPLICATE_VALUE",
-                        f"duplicate value found: {name} duplicates value on record "
-                        f"with id: {clash}",
-                        (name,),
-                    )
-            out[name] = value
-        return out
 
     # ------------------------------------------------------------------ composite
 
@@ -1221,18 +1224,15 @@ class FakeOrg:
         fields = self._fields(object_name)
         return None if fields is None else {*fields, "IsDeleted"}
 
-    def _new_id(self, object_name: str) -> str:
-        prefix = (self.schema.get(object_name) or {}).get("key_prefix", "a00")
-        return salesforce_id(f"{prefix}FK{next(self._numbers):010d}")
-
-    def _stamp(self) -> str:
-        """One SystemModstamp per write request, strictly after the previous one."""
-        now = self.clock().astimezone(UTC)
-        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
-        if self._last_stamp is not None and now <= self._last_stamp:
-            now = self._last_stamp + timedelta(milliseconds=1)
-        self._last_stamp = now
-        return format_sf_datetime(now)
+    def _rows(self, object_name: str, ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """The stored records of an object (those of ``ids`` only, when given) as the API
+        shows them: ``IsDeleted`` false unless stored. None for a name no object has."""
+        if not _OBJECT_NAME.fullmatch(object_name):
+            return []
+        return [
+            {**r.fields, "IsDeleted": r.fields.get("IsDeleted", False)}
+            for r in self._store.export_records(object_name, ids)
+        ]
 
 
 # ====================================================================== answers
@@ -1283,18 +1283,40 @@ def _oauth_error(
     return 400, headers, json.dumps({"error": code, "error_description": message})
 
 
+def _answer(result: WriteResult) -> dict[str, Any]:
+    """A store's write result as a Collections answer (a missing record as the API says)."""
+    if result.ok:
+        return {"id": result.id, "success": True, "errors": []}
+    if result.error_code == "NOT_FOUND":
+        return _record_error("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", ())
+    return _record_error(str(result.error_code), result.message or "", result.fields)
+
+
+def _runs_by_object(records: Sequence[Any]) -> list[tuple[str, list[Mapping[str, Any]]]]:
+    """Collections records in runs of one object (by ``attributes.type``), in order."""
+    runs: list[tuple[str, list[Mapping[str, Any]]]] = []
+    for item in records:
+        name = str((item.get("attributes") or {}).get("type", ""))
+        if runs and runs[-1][0] == name:
+            runs[-1][1].append(item)
+        else:
+            runs.append((name, [item]))
+    return runs
+
+
+def _close_stores(stores: list[LocalCrm], folder: tempfile.TemporaryDirectory[str]) -> None:
+    for store in stores:
+        store.close()
+    stores.clear()
+    folder.cleanup()
+
+
 def _record_error(code: str, message: str, fields: tuple[str, ...]) -> dict[str, Any]:
     return {
         "id": None,
         "success": False,
         "errors": [{"statusCode": code, "message": message, "fields": list(fields)}],
     }
-
-
-def _normal_stamp(value: Any) -> str | None:
-    if not isinstance(value, str) or not value:
-        return None
-    return format_sf_datetime(parse_sf_datetime(value))
 
 
 def _csv_value(value: Any) -> str:
@@ -1326,6 +1348,7 @@ class FakeSalesforce:
     def __exit__(self, *exc: object) -> None:
         self.mock.stop(allow_assert=False)
         self.mock.reset()
+        self.org.close()
 
 
 def fake_salesforce(clock: Callable[[], datetime], **org_options: Any) -> FakeSalesforce:

@@ -204,6 +204,48 @@ def test_insert_keeps_ids_and_checks_them(crm: LocalCrm) -> None:
     assert [r.fields["Subject"] for r in crm.export_records("Case")] == ["a", "d"]
 
 
+def test_create_follows_the_api_rules(crm: LocalCrm, clock: ManualClock) -> None:
+    """Create makes ids and stamps, refuses read-only fields and taken unique values per
+    record, normalises values, and counts one write call per 200 records."""
+    key = "CrmSync_Key__c"
+    crm.insert_records("Task", [{key: "taken"}])
+    clock.now = NOW + timedelta(seconds=1)
+    results = crm.create_records(
+        "Task",
+        [
+            {key: "new", "Subject": "", "ReminderDateTime": "2026-03-05T10:00:00+01:00"},
+            {key: "taken"},
+            {"IsClosed": True},
+            {"Subject": 3},
+        ],
+    )
+    assert [(r.ref, r.ok, r.created, r.error_code, r.fields) for r in results] == [
+        ("row 1", True, True, None, ()),
+        ("row 2", False, False, "DUPLICATE_VALUE", (key,)),
+        ("row 3", False, False, "INVALID_FIELD_FOR_INSERT_UPDATE", ("IsClosed",)),
+        ("row 4", False, False, "INVALID_TYPE_ON_FIELD_IN_RECORD", ("Subject",)),
+    ]
+    made = fields_of(crm, "Task", str(results[0].id))
+    assert str(results[0].id).startswith("00T")
+    assert made["ReminderDateTime"] == "2026-03-05T09:00:00.000+0000"
+    assert "Subject" not in made  # empty text is null
+    assert made["CreatedDate"] == made["SystemModstamp"] == "2026-03-02T09:15:01.000+0000"
+    assert crm.calls.by_kind == {"write": 1}
+    crm.create_records("Task", [{"Subject": "s"}] * 201)
+    assert crm.calls.by_kind == {"write": 3}
+
+
+def test_export_by_ids_reads_those_records_only(crm: LocalCrm) -> None:
+    """Export with ids gives the existing records among them (15 or 18 characters), in the
+    order they were made, each once, counting no call."""
+    a, b, c = (str(r.id) for r in crm.insert_records("Case", [{"Subject": s} for s in "abc"]))
+    asked = [c, a[:15], "500000000000404AAA", "not an id", c]
+    assert [r.id for r in crm.export_records("Case", asked)] == [a, c]
+    assert [r.fields["Subject"] for r in crm.export_records("Case", [b])] == ["b"]
+    assert list(crm.export_records("Task", [a])) == []
+    assert crm.calls.by_kind == {}
+
+
 def test_lock_held_past_the_timeout_is_transient(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

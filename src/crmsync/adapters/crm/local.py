@@ -583,6 +583,30 @@ class LocalCrm:
                     results.append(WriteResult(ref=ref, ok=True, id=new_id, created=True))
         return results
 
+    def create_records(
+        self, object: str, records: Sequence[Mapping[str, Any]]
+    ) -> list[WriteResult]:
+        """Create records as the API's create does: ids and system fields are made,
+        read-only fields refused (``INVALID_FIELD_FOR_INSERT_UPDATE``), a unique or external
+        id value already held fails that record (``DUPLICATE_VALUE``); values are checked and
+        normalised as ``update_records`` does. One ``write`` call per 200, one result per
+        record in order, ``ref`` ``row N`` (1-based), ``created`` True."""
+        self._check_object(object)
+        results: list[WriteResult] = []
+        for offset, batch in enumerate(_chunks(records, WRITE_BATCH)):
+            self.calls.add("write")
+            with self._write() as conn:
+                txn = _Txn(self, conn)
+                for number, values in enumerate(batch, start=offset * WRITE_BATCH + 1):
+                    ref = f"row {number}"
+                    try:
+                        new_id = self._create_one(conn, object, values, txn, mode="create")
+                    except _RecordError as problem:
+                        results.append(problem.result(ref))
+                        continue
+                    results.append(WriteResult(ref=ref, ok=True, id=new_id, created=True))
+        return results
+
     def _importable_id(self, conn: sqlite3.Connection, object: str, given: Any) -> str | None:
         """The normalised ``given`` Id when it is a record of ``object``, else None."""
         rid = normalize_id(given) if isinstance(given, str) and given else None
@@ -618,11 +642,23 @@ class LocalCrm:
             (current[s.modstamp_field], _RECORD_ENCODER.encode(current), rid),
         )
 
-    def export_records(self, object: str) -> Iterator[Record]:
+    def export_records(self, object: str, ids: Sequence[str] | None = None) -> Iterator[Record]:
         """Every record of ``object`` with all its fields (``Id`` first), in insertion order,
-        read in pages. Counts no API call."""
+        read in pages; with ``ids`` (15 or 18 characters), only those that exist. Counts no
+        API call."""
         self._check_object(object)
         id_field = self._schema.id_field
+        if ids is not None:
+            wanted = list(dict.fromkeys(key for i in ids if (key := normalize_id(i)) is not None))
+            return iter(
+                Record(object, rid, {id_field: rid, **json.loads(text)})
+                for batch in _chunks(wanted, ID_BATCH)
+                for rid, text in self._fetch(
+                    f"SELECT id, fields FROM records WHERE id IN ({','.join('?' * len(batch))})"
+                    " AND +object = ? ORDER BY rowid",
+                    [*batch, object],
+                )
+            )
 
         def generate() -> Iterator[Record]:
             after = 0
