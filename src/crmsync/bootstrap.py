@@ -45,9 +45,7 @@ class Runtime:
 
     def close(self) -> None:
         self.state.close()
-        closer = getattr(self.crm, "close", None)
-        if callable(closer):
-            closer()
+        self.crm.close()
 
 
 def local_crm_path(settings: Settings) -> Path:

@@ -595,9 +595,7 @@ def _check_online(mappings: list[FieldMapping], console: Console) -> int:
                     f"[green]ok[/green]   {escape(str(m.source))} against the {settings.crm} CRM"
                 )
     finally:
-        closer = getattr(crm, "close", None)
-        if callable(closer):
-            closer()
+        crm.close()
     return problems
 
 
