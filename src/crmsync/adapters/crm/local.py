@@ -25,7 +25,9 @@ It behaves like the Salesforce REST API where the sync worker can tell the diffe
 
 Object schemas (field names, types, flags, key prefixes and the system field names) are
 data: ``local_schema.json`` beside this module. An object listed there without fields,
-or not listed at all, has no declared schema and takes any field.
+or not listed at all, has no declared schema and takes any field. What a write may store
+(field rules, value normalising, per-record errors, made ids) is
+``salesforce_records.RecordRules``: this module keeps the records, in SQLite.
 
 The file is in WAL mode with a busy timeout: any number of readers and processes may share
 it; each write batch is one short ``BEGIN IMMEDIATE`` transaction. A lock held past the
@@ -34,35 +36,32 @@ timeout raises ``CrmTransientError``; any other database failure ``CrmError``.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
 import os
-import re
 import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
-from functools import cache
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, NoReturn, Self
+from typing import Any, NoReturn, Self
 
 from crmsync.adapters._private_file import create_private_file
+from crmsync.adapters.crm.salesforce_records import (
+    NAME,
+    Mode,
+    RecordRules,
+    _RecordError,
+    load_schema,
+    not_found,
+    type_of,
+)
 from crmsync.errors import CrmError, CrmTransientError
 from crmsync.ports import CallCounter, FieldFilter, FieldInfo, Record, WriteResult
-from crmsync.salesforce_values import (
-    base62,
-    epoch_millis,
-    format_sf_datetime,
-    millis_text,
-    normalize_id,
-    parse_sf_datetime,
-    salesforce_id,
-)
+from crmsync.salesforce_values import epoch_millis, millis_text, normalize_id
 
 SCHEMA_FILE = Path(__file__).with_name("local_schema.json")
 QUERY_PAGE = 2000  # records per query call (Salesforce's default batch size)
@@ -70,12 +69,6 @@ WRITE_BATCH = 200  # records per write call (sObject Collections limit)
 ID_BATCH = 200  # ids or parent ids per query call
 BUSY_TIMEOUT_S = 30.0
 
-_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
-_ID_MARK = "LC"  # characters 4-5 of made ids (a pod id in Salesforce): never hand-written ids
-_TEXT_TYPES = frozenset({"id", "reference", "string", "textarea", "picklist", "email", "phone"})
-_ID_TYPES = frozenset({"id", "reference"})
-
-Mode = Literal["update", "create", "import"]
 
 # One encoder for every stored record: ``json.dumps`` with options builds one per call.
 _RECORD_ENCODER = json.JSONEncoder(ensure_ascii=False)
@@ -90,104 +83,6 @@ CREATE TABLE IF NOT EXISTS records (
 CREATE INDEX IF NOT EXISTS records_changed ON records (object, modstamp, id);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
-
-
-# ----------------------------------------------------------------------------- schema
-
-
-@dataclass(frozen=True, slots=True)
-class _ObjectSchema:
-    key_prefix: str
-    fields: dict[str, FieldInfo] | None
-
-
-@dataclass(frozen=True, slots=True)
-class _Schema:
-    objects: dict[str, _ObjectSchema]
-    id_field: str
-    created_field: str
-    modified_field: str
-    modstamp_field: str
-
-
-@cache
-def _load_schema(path: Path) -> _Schema:
-    """Read the schema data file; a malformed file is a ``CrmError`` naming it."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        objects: dict[str, _ObjectSchema] = {}
-        for name, spec in data["objects"].items():
-            fields = None
-            if spec.get("fields") is not None:
-                fields = {
-                    field: FieldInfo(
-                        name=field,
-                        type=info["type"],
-                        createable=info.get("createable", True),
-                        updateable=info.get("updateable", True),
-                        external_id=info.get("external_id", False),
-                        unique=info.get("unique", False),
-                        picklist_values=(
-                            None if info.get("values") is None else tuple(info["values"])
-                        ),
-                    )
-                    for field, info in spec["fields"].items()
-                }
-            objects[name] = _ObjectSchema(key_prefix=spec["key_prefix"], fields=fields)
-        system = data["system_fields"]
-        return _Schema(
-            objects=objects,
-            id_field=system["id"],
-            created_field=system["created"],
-            modified_field=system["last_modified"],
-            modstamp_field=system["modstamp"],
-        )
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise CrmError(f"local CRM schema {path}: cannot be read ({exc!r})") from exc
-
-
-def _default_prefix(object: str) -> str:
-    """A stable key prefix for an object the schema file does not list (like custom ones)."""
-    digest = int.from_bytes(hashlib.sha256(object.encode()).digest()[:4], "big")
-    return "a" + base62(digest % (62 * 62), 2)
-
-
-class _RecordError(Exception):
-    """One record cannot be written: becomes a ``WriteResult(ok=False)``."""
-
-    def __init__(self, code: str, message: str, fields: tuple[str, ...] = ()) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.fields = fields
-
-    def result(self, ref: str) -> WriteResult:
-        return WriteResult(
-            ref=ref, ok=False, error_code=self.code, message=self.message, fields=self.fields
-        )
-
-
-def _json_problem(value: Any) -> str | None:
-    """Why ``value`` is not JSON-compatible, or None when it is."""
-    if value is None or isinstance(value, bool | str | int):
-        return None
-    if isinstance(value, float):
-        return None if math.isfinite(value) else f"{value!r} is not a finite number"
-    if isinstance(value, list | tuple):
-        for item in value:
-            problem = _json_problem(item)
-            if problem:
-                return problem
-        return None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                return f"object key {key!r} is not text"
-            problem = _json_problem(item)
-            if problem:
-                return problem
-        return None
-    return f"a {type(value).__name__} is not JSON-compatible"
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -216,11 +111,11 @@ class LocalCrm:
         self.path = Path(path)
         self.calls = CallCounter()
         self._clock = clock if clock is not None else _system_clock
-        self._schema = _load_schema(schema_file)
+        self._schema = load_schema(schema_file)
+        self._rules = RecordRules(self._schema)
         self._conns: dict[tuple[int, int], sqlite3.Connection] = {}
         self._lock = threading.Lock()
         self._indexed: set[str] = set()
-        self._rules: dict[tuple[str, str, Mode], tuple[FieldInfo | None, tuple[Any, ...]]] = {}
         keys = {
             info.name
             for spec in self._schema.objects.values()
@@ -426,7 +321,7 @@ class LocalCrm:
             info = spec.get(external_id_field)
             if info is None or not info.external_id:
                 raise CrmError(f"{object}.{external_id_field} is not an external id field")
-        elif not _NAME.fullmatch(external_id_field):
+        elif not NAME.fullmatch(external_id_field):
             raise CrmError(f"'{external_id_field}' is not a field name")
         self._ensure_index(external_id_field)
         seen = Counter(
@@ -482,7 +377,7 @@ class LocalCrm:
         ids, and one ``write`` call per 200 records that need it (none when all hold it)."""
         self._check_object(object)
         try:
-            wanted = self._prepare(object, completion, mode="update")
+            wanted = self._rules.prepare(object, completion, mode="update")
         except _RecordError as problem:
             return [problem.result(ref) for ref in ids]
         results: list[WriteResult] = []
@@ -515,7 +410,7 @@ class LocalCrm:
                 elif key is not None and key in found:
                     results.append(WriteResult(ref=ref, ok=True, id=key))
                 else:
-                    results.append(_not_found(object, ref))
+                    results.append(not_found(object, ref))
         return results
 
     def describe(self, object: str) -> dict[str, FieldInfo]:
@@ -538,7 +433,7 @@ class LocalCrm:
             any_record = True
             for name, value in record.fields.items():
                 if name not in fields and value is not None:
-                    fields[name] = FieldInfo(name, _type_of(value))
+                    fields[name] = FieldInfo(name, type_of(value))
         if not any_record and object not in s.objects:
             raise CrmError(f"local CRM: no object '{object}' (no schema and no records)")
         return fields
@@ -623,7 +518,7 @@ class LocalCrm:
         """Set an imported row's fields on the existing record ``rid`` (read-only fields
         too, as import does); the modstamp is the row's own or now."""
         s = self._schema
-        changes = self._prepare(
+        changes = self._rules.prepare(
             object, {k: v for k, v in row.items() if k != s.id_field}, mode="import"
         )
         self._check_unique(conn, object, changes, rid)
@@ -774,10 +669,8 @@ class LocalCrm:
 
     def _new_id(self, conn: sqlite3.Connection, object: str, txn: _Txn) -> str:
         """A fresh id for ``object``: key prefix, ``_ID_MARK``, a database-wide number."""
-        spec = self._schema.objects.get(object)
-        prefix = spec.key_prefix if spec is not None else _default_prefix(object)
         while True:
-            candidate = salesforce_id(prefix + _ID_MARK + base62(txn.next_number(), 10))
+            candidate = self._rules.made_id(object, txn.next_number())
             if conn.execute("SELECT 1 FROM records WHERE id = ?", (candidate,)).fetchone() is None:
                 return candidate
 
@@ -859,9 +752,9 @@ class LocalCrm:
                 "SELECT fields FROM records WHERE id = ? AND object = ?", (rid, object)
             ).fetchone()
         if rid is None or row is None:
-            return _not_found(object, str(ref))
+            return not_found(object, str(ref))
         try:
-            changes = self._prepare(object, values, mode="update")
+            changes = self._rules.prepare(object, values, mode="update")
             current = json.loads(row[0])
             if skip_unchanged and all(current.get(f) == v for f, v in changes.items()):
                 return WriteResult(ref=ref, ok=True, id=rid)
@@ -905,7 +798,7 @@ class LocalCrm:
                 [*chunk, object],
             ):
                 rows[rid] = json.loads(text)
-        unique = self._unique_fields(object)
+        unique = self._rules.unique_fields(object)
         pending: dict[str, None] = {}
 
         def flush() -> None:
@@ -922,10 +815,10 @@ class LocalCrm:
         for (ref, values), rid in zip(updates, rids, strict=True):
             current = None if rid is None else rows.get(rid)
             if rid is None or current is None:
-                results.append(_not_found(object, str(ref)))
+                results.append(not_found(object, str(ref)))
                 continue
             try:
-                changes = self._prepare(object, values, mode="update")
+                changes = self._rules.prepare(object, values, mode="update")
                 if skip_unchanged and all(current.get(f) == v for f, v in changes.items()):
                     results.append(WriteResult(ref=ref, ok=True, id=rid))
                     continue
@@ -950,11 +843,6 @@ class LocalCrm:
             flush()
         return results
 
-    def _unique_fields(self, object: str) -> frozenset[str]:
-        """The object's fields whose values no two records may share."""
-        declared = self._fields_of(object) or {}
-        return frozenset(n for n, info in declared.items() if info.unique or info.external_id)
-
     def _create_one(
         self,
         conn: sqlite3.Connection,
@@ -967,7 +855,7 @@ class LocalCrm:
         """Insert one record; returns its id or raises ``_RecordError``."""
         s = self._schema
         body = {k: v for k, v in values.items() if not (mode == "import" and k == s.id_field)}
-        fields = self._prepare(object, body, mode=mode)
+        fields = self._rules.prepare(object, body, mode=mode)
         given = values.get(s.id_field) if mode == "import" else None
         if given is not None and given != "":
             rid = normalize_id(given) if isinstance(given, str) else None
@@ -992,55 +880,6 @@ class LocalCrm:
         )
         return rid
 
-    def _prepare(self, object: str, values: Mapping[str, Any], *, mode: Mode) -> dict[str, Any]:
-        """Validate and normalise field values for a write; raises ``_RecordError``."""
-        s = self._schema
-        system = {s.id_field, s.created_field, s.modified_field, s.modstamp_field}
-        out: dict[str, Any] = {}
-        for name, value in values.items():
-            if not isinstance(name, str):
-                raise _RecordError("INVALID_FIELD", f"'{name}' is not a field name", (str(name),))
-            rule = self._rules.get((object, name, mode))
-            if rule is None:
-                rule = self._rules[(object, name, mode)] = self._field_rule(object, name, mode)
-            info, refusal = rule
-            if refusal:
-                raise _RecordError(*refusal)
-            problem = _json_problem(value)
-            if problem:
-                raise _RecordError("INVALID_FIELD", f"{name}: {problem}", (name,))
-            if info is None and name in system and mode == "import" and value not in (None, ""):
-                info = FieldInfo(name, "datetime") if name != s.id_field else None
-            out[name] = _normalize(name, info.type, value) if info is not None else value
-        return out
-
-    def _field_rule(
-        self, object: str, name: str, mode: Mode
-    ) -> tuple[FieldInfo | None, tuple[Any, ...]]:
-        """What a write in ``mode`` may do with the field: its declared info (None when the
-        object declares no schema or it is a system field), and the ``_RecordError``
-        arguments refusing it (empty when it may be written). Depends on names alone, so
-        ``_prepare`` keeps the answer."""
-        s = self._schema
-        declared = self._fields_of(object)
-        system = {s.id_field, s.created_field, s.modified_field, s.modstamp_field}
-        if not _NAME.fullmatch(name):
-            return None, ("INVALID_FIELD", f"'{name}' is not a field name", (name,))
-        info = declared.get(name) if declared is not None else None
-        if declared is not None and info is None:
-            return None, ("INVALID_FIELD", f"no field {name} on {object}", (name,))
-        writable = mode == "import" or (
-            name not in system
-            and (info is None or (info.updateable if mode == "update" else info.createable))
-        )
-        if not writable:
-            return info, (
-                "INVALID_FIELD_FOR_INSERT_UPDATE",
-                f"{object}.{name} cannot be {'updated' if mode == 'update' else 'set'}",
-                (name,),
-            )
-        return info, ()
-
     def _check_unique(
         self, conn: sqlite3.Connection, object: str, fields: Mapping[str, Any], rid: str
     ) -> None:
@@ -1058,15 +897,14 @@ class LocalCrm:
     # -- validation helpers
 
     def _fields_of(self, object: str) -> dict[str, FieldInfo] | None:
-        spec = self._schema.objects.get(object)
-        return None if spec is None else spec.fields
+        return self._rules.fields_of(object)
 
     def _check_object(self, object: str) -> None:
-        if not isinstance(object, str) or not _NAME.fullmatch(object):
+        if not isinstance(object, str) or not NAME.fullmatch(object):
             raise CrmError(f"'{object}' is not an object name")
 
     def _check_field(self, object: str, name: str) -> None:
-        if not isinstance(name, str) or not _NAME.fullmatch(name):
+        if not isinstance(name, str) or not NAME.fullmatch(name):
             raise CrmError(f"'{name}' is not a field name")
         declared = self._fields_of(object)
         system = {self._schema.id_field, self._schema.modstamp_field}
@@ -1113,7 +951,7 @@ class LocalCrm:
     @staticmethod
     def _json_column(field: str) -> str:
         """The SQL expression for a field's value (the name is checked: safe to inline)."""
-        if not _NAME.fullmatch(field):
+        if not NAME.fullmatch(field):
             raise CrmError(f"'{field}' is not a field name")
         return f"json_extract(fields, '$.{field}')"
 
@@ -1152,71 +990,6 @@ class _Txn:
             self._numbers = iter(range(last - self.ID_BLOCK + 1, last + 1))
             number = next(self._numbers)
         return number
-
-
-def _not_found(object: str, ref: str) -> WriteResult:
-    return WriteResult(
-        ref=ref, ok=False, error_code="NOT_FOUND", message=f"no {object} with Id {ref}"
-    )
-
-
-def _normalize(name: str, kind: str, value: Any) -> Any:
-    """A declared field's value as Salesforce stores it; raises ``_RecordError``."""
-
-    def wrong(expected: str) -> NoReturn:
-        raise _RecordError(
-            "INVALID_TYPE_ON_FIELD_IN_RECORD", f"{name}: {value!r} is not {expected}", (name,)
-        )
-
-    if value is None:
-        return None
-    if kind in _TEXT_TYPES:
-        if not isinstance(value, str):
-            wrong("text")
-        if value == "":
-            return None
-        if kind in _ID_TYPES:
-            return normalize_id(value) or value
-        return value
-    if kind == "datetime":
-        if not isinstance(value, str):
-            wrong("a date-time text")
-        if value == "":
-            return None
-        try:
-            return format_sf_datetime(parse_sf_datetime(value))
-        except ValueError as exc:
-            raise _RecordError(
-                "INVALID_TYPE_ON_FIELD_IN_RECORD", f"{name}: {exc}", (name,)
-            ) from None
-    if kind == "date":
-        if not isinstance(value, str):
-            wrong("a date text (YYYY-MM-DD)")
-        if value == "":
-            return None
-        try:
-            if len(value) != 10:
-                raise ValueError(value)
-            return date.fromisoformat(value).isoformat()
-        except ValueError:
-            wrong("a date (YYYY-MM-DD)")
-    if kind == "double":
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            wrong("a number")
-        return value
-    if kind == "boolean":
-        if not isinstance(value, bool):
-            wrong("true or false")
-        return value
-    return value
-
-
-def _type_of(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "double"
-    return "string"
 
 
 def _system_clock() -> datetime:
