@@ -26,7 +26,8 @@
 Errors carry messages that name the file, line, record or field, never a secret. Where a
 boundary translates an error it keeps the cause (``raise ... from exc``) unless the cause
 may hold a secret (a database URL with its password, a token, an auth call's HTTP body):
-there ``from None`` stands with a comment saying so.
+there the new error is raised after the ``except`` block, ``from None``, so that neither
+``__cause__`` nor ``__context__`` holds the secret, with a comment saying which secret.
 """
 
 from __future__ import annotations

@@ -75,10 +75,15 @@ def read_config_file(path: Path) -> dict[str, Any]:
         data = tomllib.loads(text)
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        # from None: the decode error holds the whole file, secrets included
-        raise ConfigError(f"{file}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x})") from None
+        failure = f"{file}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x})"
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{file}: not valid TOML: {exc}") from None  # may hold the file
+        failure = f"{file}: not valid TOML: {exc}"
+    else:
+        failure = ""
+    if failure:
+        # no cause, no context (raised past the except block): the decode error holds
+        # the whole file (its passwords and keys too) in .object or .doc
+        raise ConfigError(failure) from None
     problems = _unknown_keys(data, text, file)
     if problems:
         lines = "".join(f"\n  {p}" for p in problems)
@@ -140,14 +145,16 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        # from None here and below: pydantic's errors quote the input values (secrets too)
-        raise ConfigError("; ".join(_validation_problems(exc))) from None
+        failure = "; ".join(_validation_problems(exc))
     except SettingsError as exc:
         # a value that must be JSON (CRMSYNC_PROFILES) is not: name the setting and the place
         field = re.search(r'field "(\w+)"', str(exc))
         name = f"CRMSYNC_{field.group(1).upper()}" if field else "a setting"
         cause = f": {exc.__cause__}" if exc.__cause__ else ""
-        raise ConfigError(f"{name}: not valid JSON{cause}") from None
+        failure = f"{name}: not valid JSON{cause}"
+    # no cause, no context (raised past the except block): pydantic's errors quote the
+    # input values (passwords, tokens, keys); the JSON error holds the whole value (.doc)
+    raise ConfigError(failure) from None
 
 
 def _validation_problems(exc: ValidationError) -> list[str]:
@@ -341,12 +348,14 @@ class Settings(BaseSettings):
             }
             try:
                 out.append(type(self)(**values))
+                continue
             except ValidationError as exc:
                 problems = "; ".join(
                     f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
                 )
-                # from None: pydantic's errors quote the input values (secrets too)
-                raise ValueError(f"profile '{name}': {problems}") from None
+            # no cause, no context (raised past the except block): pydantic's errors
+            # quote the input values (the profile's passwords and tokens)
+            raise ValueError(f"profile '{name}': {problems}") from None
         return out
 
     @property

@@ -57,8 +57,8 @@ class Format(StrEnum):
 def _parse_date(option: str, text: str) -> date:
     try:
         return date.fromisoformat(text.strip())
-    except ValueError:
-        raise fail(f"{option}: '{text}' is not a date (write YYYY-MM-DD)") from None
+    except ValueError as exc:
+        raise fail(f"{option}: '{text}' is not a date (write YYYY-MM-DD)") from exc
 
 
 class _CountingReader:
@@ -101,7 +101,7 @@ def standard_output() -> Iterator[None]:
         with suppress(OSError):  # nothing more can be written there, not even at exit
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         reason = exc.strerror or str(exc)
-        raise fail(f"cannot write standard output: {reason}", EXIT_FAILED) from None
+        raise fail(f"cannot write standard output: {reason}", EXIT_FAILED) from exc
 
 
 def _write_file(output: Path, text: str) -> None:
@@ -110,12 +110,12 @@ def _write_file(output: Path, text: str) -> None:
     try:
         handle = output.open("w", encoding="utf-8")
     except OSError as exc:
-        raise fail(f"--output: cannot write {output}: {exc.strerror}") from None
+        raise fail(f"--output: cannot write {output}: {exc.strerror}") from exc
     try:
         with handle:
             handle.write(text)
     except OSError as exc:
-        raise fail(f"--output: cannot write {output}: {exc.strerror}", EXIT_FAILED) from None
+        raise fail(f"--output: cannot write {output}: {exc.strerror}", EXIT_FAILED) from exc
 
 
 def render(document: dict[str, Any], fmt: Format, page: PageSource) -> str:
@@ -286,7 +286,7 @@ def _from_profile(request: ReportRequest) -> tuple[Partial, str]:
             archive.close()
             state.close()
     except CrmSyncError as exc:
-        raise fail(f"profile {settings.profile}: {exc}", 1) from None
+        raise fail(f"profile {settings.profile}: {exc}", 1) from exc
     return total, f"profile {settings.profile} (state store and archive)"
 
 
@@ -299,7 +299,7 @@ def _from_input(request: ReportRequest, input: str, workers: int | None) -> tupl
                 sys.stdin.buffer if input == "-" else stack.enter_context(open(input, "rb"))
             )
         except OSError as exc:
-            raise fail(f"--input: cannot read {input}: {exc.strerror}") from None
+            raise fail(f"--input: cannot read {input}: {exc.strerror}") from exc
         size = os.fstat(raw.fileno()).st_size if input != "-" else 0
         if size >= PROGRESS_BYTES:
             tracker = stack.enter_context(progress("report: bytes read", total=size))
@@ -365,7 +365,7 @@ def status_cmd(
         finally:
             store.close()
     except CrmSyncError as exc:
-        raise fail(f"profile {settings.profile}: {exc}", 1) from None
+        raise fail(f"profile {settings.profile}: {exc}", 1) from exc
     for error in errors:
         print(f"bad complaint {error}", file=sys.stderr)
     ordered = worst_first(lines)
