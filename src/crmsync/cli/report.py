@@ -79,15 +79,26 @@ class _CountingReader:
         return line
 
 
+_SUFFIXES = {".json": Format.JSON, ".csv": Format.CSV, ".html": Format.HTML, ".htm": Format.HTML}
+
+
 def _format(chosen: Format | None, output: Path | None) -> Format | None:
-    """The format asked for, else from the output's suffix, else JSON off a terminal
-    (``None``: a table on the terminal)."""
+    """The format asked for, else from the output's suffix (none: JSON), else JSON off a
+    terminal (``None``: a table on the terminal). An output whose suffix names no format
+    (``report.pdf``) without ``--format`` is refused (exit 2) rather than filled with JSON."""
     if chosen is not None:
         return chosen
-    if output is not None:
-        suffix = output.suffix.lower().lstrip(".")
-        return Format(suffix) if suffix in Format._value2member_map_ else Format.JSON
-    return None if sys.stdout.isatty() else Format.JSON
+    if output is None:
+        return None if sys.stdout.isatty() else Format.JSON
+    suffix = output.suffix.lower()
+    if not suffix:
+        return Format.JSON
+    if suffix not in _SUFFIXES:
+        raise fail(
+            f"--output: cannot tell the format of '{output.name}' from '{output.suffix}': "
+            "name the file .json, .csv or .html, or give --format json|csv|html"
+        )
+    return _SUFFIXES[suffix]
 
 
 @contextmanager
