@@ -32,7 +32,22 @@ there the new error is raised after the ``except`` block, ``from None``, so that
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+
+def closest(word: str, known: Iterable[str], *, cutoff: float = 0.6) -> str | None:
+    """The known word most like ``word`` (``difflib`` ratio at least ``cutoff``), or None."""
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=cutoff)
+    return close[0] if close else None
+
+
+def did_you_mean(word: str, known: Iterable[str], *, cutoff: float = 0.6) -> str:
+    """`` (did you mean 'x'?)`` for the known word most like ``word``, or nothing: the one
+    way an error message suggests a name."""
+    close = closest(word, known, cutoff=cutoff)
+    return f" (did you mean '{close}'?)" if close is not None else ""
 
 
 class CrmSyncError(Exception):

@@ -6,7 +6,6 @@ Environment variables win over the file; the file is looked up at ``CRMSYNC_CONF
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import tomllib
@@ -23,7 +22,7 @@ from pydantic_settings import (
 )
 
 from crmsync.domain.durations import elapsed_seconds
-from crmsync.errors import ConfigError
+from crmsync.errors import ConfigError, did_you_mean
 from crmsync.redaction import redact_url
 
 
@@ -47,12 +46,6 @@ def duration_seconds(value: object, name: str) -> int:
 
 MAX_CONFIG_BYTES = 1 << 20
 """Largest ``crmsync.toml`` read (1 MiB)."""
-
-
-def suggestion(word: str, known: list[str] | set[str]) -> str:
-    """`` (did you mean 'x'?)`` for the closest known word, or nothing."""
-    close = difflib.get_close_matches(word, sorted(known), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
@@ -119,7 +112,7 @@ def _unknown_keys(data: dict[str, Any], text: str, file: str) -> list[str]:
     def problem(path: tuple[str, ...], allowed: set[str], where: str) -> str:
         line = lines.get(path)
         at = f"{file}:{line}" if line else file
-        return f"{at}: {where}unknown setting '{path[-1]}'{suggestion(path[-1], allowed)}"
+        return f"{at}: {where}unknown setting '{path[-1]}'{did_you_mean(path[-1], allowed)}"
 
     problems = [problem((key,), known, "") for key in data if key not in known]
     profiles = data.get("profiles", {})
@@ -337,7 +330,7 @@ class Settings(BaseSettings):
             if unknown:
                 raise ValueError(
                     f"profile '{name}': unknown setting(s) "
-                    + ", ".join(f"'{key}'{suggestion(key, known)}" for key in unknown)
+                    + ", ".join(f"'{key}'{did_you_mean(key, known)}" for key in unknown)
                 )
             values = {
                 **base,
