@@ -26,7 +26,8 @@ from crmsync.cli.app import (
     parse_now,
     plain,
 )
-from crmsync.cli.evaluate import CharterOpt, _Utf8Source
+from crmsync.cli.evaluate import _Utf8Source
+from crmsync.cli.options import CharterOpt, WorkersOpt, input_option, now_option, output_option
 from crmsync.cli.progress import progress
 from crmsync.domain.report import Period
 from crmsync.service.report_page import PageSource
@@ -185,16 +186,13 @@ def report_cmd(
     date_to: Annotated[str, typer.Option("--to", help="Last due date in the report (YYYY-MM-DD).")],
     input: Annotated[
         str | None,
-        typer.Option(
-            "--input",
-            "-i",
-            help="JSON Lines of canonical complaints ('-' reads standard input); without it, "
-            "the profile's own complaints (state store and archive, no CRM calls).",
+        input_option(
+            "JSON Lines of canonical complaints ('-' reads standard input); without it, "
+            "the profile's own complaints (state store and archive, no CRM calls)."
         ),
     ] = None,
     now: Annotated[
-        str | None,
-        typer.Option("--now", help="Report as of this instant (default: the current instant)."),
+        str | None, now_option("Report as of this instant (default: the current instant).")
     ] = None,
     period: Annotated[
         Period, typer.Option("--period", help="Rows per month, quarter, year, ISO week or all.")
@@ -212,15 +210,8 @@ def report_cmd(
             "--format", help="json (default on a pipe), csv or html; a table on a terminal."
         ),
     ] = None,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write the report to this file.")
-    ] = None,
-    workers: Annotated[
-        int | None,
-        typer.Option(
-            "--workers", min=1, help="Worker processes (default: one per core for large inputs)."
-        ),
-    ] = None,
+    output: Annotated[Path | None, output_option("Write the report to this file.")] = None,
+    workers: WorkersOpt = None,
 ) -> None:
     """Compliance figures per clock, period and group for the instances due FROM..TO.
 
@@ -339,9 +330,7 @@ def status_cmd(
         str | None, typer.Option("--clock", help="Only this clock (with --state: in it).")
     ] = None,
     owner: Annotated[str | None, typer.Option("--owner", help="Only this owner's.")] = None,
-    now: Annotated[
-        str | None, typer.Option("--now", help="As of this instant (default: now).")
-    ] = None,
+    now: Annotated[str | None, now_option("As of this instant (default: now).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON Lines instead of a table.")] = False,
 ) -> None:
     """The open complaints of the profile (CRMSYNC_PROFILE) from the state store, worst
