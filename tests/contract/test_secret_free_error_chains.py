@@ -151,6 +151,10 @@ def test_a_refused_password_login_echoing_the_credentials_leaves_them_nowhere() 
             password_auth().login()
     text = chain_text(caught.value)
     assert [s for s in (PASSWORD, TOKEN) if s in text] == []
+    # the server's reason is shown, scrubbed (not simple-salesforce's message template)
+    assert str(caught.value) == (
+        "login (password) refused: INVALID_LOGIN: no user with password *** (***, ***)"
+    )
 
 
 def test_a_login_server_failure_echoing_the_credentials_leaves_them_nowhere() -> None:

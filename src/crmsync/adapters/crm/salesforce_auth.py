@@ -266,7 +266,8 @@ class SalesforceAuth:
             )
         except SalesforceAuthenticationFailed as exc:
             code = getattr(exc, "code", "INVALID_LOGIN")
-            text = scrub(str(getattr(exc, "message", "")), c.secrets())
+            # the server's reason (``message`` is the class's unformatted template)
+            text = scrub(str(getattr(exc, "auth_message", "")), c.secrets())
             failure: Exception
             if isinstance(code, int) and code >= 500:
                 failure = ApiError(code, "SERVER_UNAVAILABLE", "login server error")
