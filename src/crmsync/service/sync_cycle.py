@@ -36,7 +36,7 @@ from crmsync.domain.action_planning import FollowUp, OpenFollowUp, plan
 from crmsync.domain.charter import Charter
 from crmsync.domain.complaint import Complaint, complaint_from_json
 from crmsync.domain.evaluation import evaluate
-from crmsync.domain.instants import format_instant
+from crmsync.domain.instants import format_instant, format_instant_or_none
 from crmsync.errors import BadComplaintError
 from crmsync.mapping.field_mapping import FieldMapping
 from crmsync.ports import (
@@ -266,7 +266,7 @@ class SyncCycle:
             self.state.set_watermark(self.profile, related_watermark(name), until)
         report.watermark = mark.astimezone(UTC).isoformat()
         nxt = self.state.next_check(self.profile)
-        report.next_check = None if nxt is None else format_instant(nxt)
+        report.next_check = format_instant_or_none(nxt)
         self._hook("done")
 
     def _process(self, page: Sequence[Candidate], now: int, report: CycleReport) -> set[str]:
