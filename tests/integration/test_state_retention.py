@@ -62,7 +62,7 @@ def test_a_prune_is_one_run_started_then_pruned(runtime: Runtime) -> None:
     what it forgot, its duration), one run in the run skeleton's shape."""
     seed(runtime.state)
     with capture_logs() as logs:
-        Worker(runtime, interval=300, clock=lambda: NOW).prune()
+        build_worker(runtime, interval=300, clock=lambda: NOW).prune()
     started, pruned = [e for e in logs if e["event"].startswith("state_prune")]
     assert started["event"] == "state_prune_started"
     assert started["closed_before"] == "2026-05-26T12:00:00Z"
