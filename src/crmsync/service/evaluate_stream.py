@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import partial
 from itertools import chain, islice
-from typing import IO, Any, Protocol, TypeVar
+from typing import IO, Any, Final, Protocol, TypeVar
 
 import msgspec
 
@@ -41,12 +41,13 @@ CHUNK_CHARS = 1 << 21
 NESTED_TOO_DEEPLY = "not readable JSON: arrays or objects nested too deeply"
 """The reason given for a line whose nesting exhausts the JSON reader's recursion."""
 
-_DAY = 86400
-_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
-_FAST_INSTANTS = 253402300800  # 10000-01-01: below it (and from 1970) instants format fast
-_SHARED_LIMIT = 1024  # not-started results remembered by identity
-_CLOCK_MINUTES = tuple(f"{m // 60:02d}:{m % 60:02d}:" for m in range(1440))
-_CLOCK_SECONDS = tuple(f'{s:02d}Z"' for s in range(60))
+# Final: compiled, these are read as constants rather than looked up as module globals
+_DAY: Final = 86400
+_EPOCH_ORDINAL: Final = 719163  # date(1970, 1, 1).toordinal()
+_FAST_INSTANTS: Final = 253402300800  # 10000-01-01: below it (and from 1970) instants format fast
+_SHARED_LIMIT: Final = 1024  # not-started results remembered by identity
+_CLOCK_MINUTES: Final = tuple(f"{m // 60:02d}:{m % 60:02d}:" for m in range(1440))
+_CLOCK_SECONDS: Final = tuple(f'{s:02d}Z"' for s in range(60))
 
 
 class TextSink(Protocol):
@@ -106,7 +107,8 @@ class _LineWriter:
         if instant is None:
             return "null", "", ""
         if 0 <= instant < _FAST_INSTANTS:
-            day, second = divmod(instant, _DAY)
+            day = instant // _DAY
+            second = instant - day * _DAY
             day_text = self.days.get(day)
             if day_text is None:
                 iso = date.fromordinal(day + _EPOCH_ORDINAL).isoformat()
