@@ -15,7 +15,7 @@ from pathlib import Path
 
 from crmsync.domain.charter import Charter
 from crmsync.domain.report import Period
-from crmsync.ports import ArchiveStore, StateStore
+from crmsync.ports import ArchiveStore, PopulationReader
 from crmsync.service.archiving import EntryCipher
 from crmsync.service.report_page import PageSource
 from crmsync.service.report_source import stored_canonicals, stored_complaints
@@ -42,7 +42,7 @@ def monthly_report_paths(folder: Path, profile: str, first: date) -> tuple[Path,
 
 def write_monthly_report(
     charter: Charter,
-    state: StateStore,
+    state: PopulationReader,
     archive: ArchiveStore | None,
     *,
     profile: str,

@@ -9,12 +9,12 @@ from urllib.parse import unquote
 
 from crmsync.adapters.state.sqlite import SqliteStateStore
 from crmsync.errors import ConfigError
-from crmsync.ports import StateStore
+from crmsync.ports import StateDatabase
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 
 
-def open_state_store(url: str | None, data_dir: Path) -> StateStore:
+def open_state_store(url: str | None, data_dir: Path) -> StateDatabase:
     """Open (not migrate) the state store that ``url`` names (see ``state_store_target``).
 
     Raises ``ConfigError`` for a URL no backend takes; ``StateStoreError`` if the store
