@@ -13,6 +13,7 @@ from crmsync.adapters.state.sqlite import SqliteStateStore
 from crmsync.bootstrap import Runtime, build_worker
 from crmsync.cli import app
 from crmsync.ports import LedgerEntry, RunRecord, StateStore, StoredComplaint
+from state_views import ledger, recorded_runs
 
 DAY = 86400
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -42,8 +43,8 @@ def test_the_nightly_job_applies_the_default_retention(runtime: Runtime) -> None
     seed(state)
     build_worker(runtime, interval=300, clock=lambda: NOW).prune()
     assert sorted(state.get_complaints("default", ["old", "new", "open"])) == ["new", "open"]
-    assert state.ledger_get("default", ["k-old"]) == {}
-    assert [r.run_id for r in state.recent_runs("default")] == ["r-new"]
+    assert ledger(state, "default", ["old"]) == {}
+    assert [r.run_id for r in recorded_runs(state, "default")] == ["r-new"]
 
 
 def test_the_nightly_job_survives_a_broken_store(runtime: Runtime) -> None:
@@ -55,6 +56,19 @@ def test_the_nightly_job_survives_a_broken_store(runtime: Runtime) -> None:
     [error] = [e for e in logs if e["event"] == "prune_error"]
     assert error["kind"] == "StateStoreError"
     assert "closed" in error["error"]
+
+
+def test_a_prune_is_one_run_started_then_pruned(runtime: Runtime) -> None:
+    """The nightly prune logs ``state_prune_started`` and then ``state_pruned`` (status ok,
+    what it forgot, its duration), one run in the run skeleton's shape."""
+    seed(runtime.state)
+    with capture_logs() as logs:
+        build_worker(runtime, interval=300, clock=lambda: NOW).prune()
+    started, pruned = [e for e in logs if e["event"].startswith("state_prune")]
+    assert started["event"] == "state_prune_started"
+    assert started["closed_before"] == "2026-05-26T12:00:00Z"
+    assert (pruned["status"], pruned["complaints"], pruned["runs"]) == ("ok", 1, 1)
+    assert pruned["duration_s"] >= 0
 
 
 def prune_cli(data_dir: Path, *args: str) -> tuple[int, str, str]:

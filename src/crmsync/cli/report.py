@@ -42,7 +42,7 @@ from crmsync.service.report_stream import (
 
 if TYPE_CHECKING:
     from crmsync.domain.charter import Charter
-    from crmsync.ports import StateStore
+    from crmsync.ports import PopulationReader
     from crmsync.service.report_status import StatusLine
 
 PROGRESS_BYTES = 8 << 20
@@ -248,7 +248,7 @@ def report_cmd(
         raise typer.Exit(EXIT_BAD_INPUT)
 
 
-def refuse_unknown_profile(state: StateStore, profile: str) -> None:
+def refuse_unknown_profile(state: PopulationReader, profile: str) -> None:
     """Exit 2 when ``profile`` is one the state store has never worked while it holds
     others (a mistyped CRMSYNC_PROFILE would otherwise read nothing), naming them."""
     known = state.known_profiles()
@@ -380,7 +380,7 @@ def _print_status(
 ) -> None:
     """The status lines as of ``instant``, as JSON Lines or a table, on standard output."""
     from crmsync.domain.explanation import local_text  # noqa: PLC0415
-    from crmsync.domain.instants import format_instant  # noqa: PLC0415
+    from crmsync.domain.instants import format_instant_or_none  # noqa: PLC0415
 
     if as_json:
         for line in ordered:
@@ -390,9 +390,7 @@ def _print_status(
                         "complaint_id": line.complaint_id,
                         "status": line.status,
                         "clocks": line.clocks,
-                        "next_due": None
-                        if line.next_due is None
-                        else format_instant(line.next_due),
+                        "next_due": format_instant_or_none(line.next_due),
                         "owner": line.owner,
                     },
                     ensure_ascii=False,
