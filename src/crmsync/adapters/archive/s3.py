@@ -101,7 +101,10 @@ class S3ArchiveStore:
                 config=Config(retries={"mode": "standard", "max_attempts": 5}),
             )
             self.lock_mode = lock_mode if lock_mode and self._lock_enabled() else None
-        except (ClientError, BotoCoreError) as exc:
+        except ClientError as exc:
+            raise ArchiveError(f"{self._where}: cannot open the bucket: {exc}") from exc
+        except BotoCoreError as exc:
+            # from None: botocore's HTTP errors hold the signed request (its session token)
             raise ArchiveError(f"{self._where}: cannot open the bucket: {exc}") from None
         if lock_mode and self.lock_mode is None:
             log.warning(
@@ -170,8 +173,9 @@ class S3ArchiveStore:
         except ClientError as exc:
             if _code(exc) in _MISSING:
                 return None
-            raise self._fail(f"cannot read {key}", exc) from None
+            raise self._fail(f"cannot read {key}", exc) from exc
         except BotoCoreError as exc:
+            # from None: botocore's HTTP errors hold the signed request (its session token)
             raise self._fail(f"cannot read {key}", exc) from None
 
     def _put(self, key: str, data: bytes, **extra: Any) -> None:
@@ -183,7 +187,10 @@ class S3ArchiveStore:
                 ContentType="application/json",
                 **extra,
             )
-        except (ClientError, BotoCoreError) as exc:
+        except ClientError as exc:
+            raise self._fail(f"cannot write {key}", exc) from exc
+        except BotoCoreError as exc:
+            # from None: botocore's HTTP errors hold the signed request (its session token)
             raise self._fail(f"cannot write {key}", exc) from None
 
     def _keys(self, prefix: str, start_after: str = "") -> Iterator[str]:
@@ -194,7 +201,10 @@ class S3ArchiveStore:
             for page in pages:
                 for item in page.get("Contents", []):
                     yield item["Key"]
-        except (ClientError, BotoCoreError) as exc:
+        except ClientError as exc:
+            raise self._fail(f"cannot list {prefix}", exc) from exc
+        except BotoCoreError as exc:
+            # from None: botocore's HTTP errors hold the signed request (its session token)
             raise self._fail(f"cannot list {prefix}", exc) from None
 
     def _write_index(self, header: EntryHeader) -> None:
@@ -224,7 +234,7 @@ class S3ArchiveStore:
                 found = json.loads(data)
                 head = ChainHead(profile, int(found["seq"]), str(found["entry_hash"]))
             except (ValueError, KeyError, TypeError) as exc:
-                raise ArchiveError(f"s3://{self.bucket}/{key}: unreadable ({exc})") from None
+                raise ArchiveError(f"s3://{self.bucket}/{key}: unreadable ({exc})") from exc
         moved = False
         while (nxt := self._read_entry(profile, head.seq + 1)) is not None:
             self._write_index(nxt.header)
@@ -268,9 +278,10 @@ class S3ArchiveStore:
             if _code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
                 raise ChainConflictError(
                     f"{self._where}: entry {entry.ref} exists already"
-                ) from None
-            raise self._fail(f"cannot write {key}", exc) from None
+                ) from exc
+            raise self._fail(f"cannot write {key}", exc) from exc
         except BotoCoreError as exc:
+            # from None: botocore's HTTP errors hold the signed request (its session token)
             raise self._fail(f"cannot write {key}", exc) from None
         self._write_index(h)
         self._put(
@@ -335,7 +346,7 @@ class S3ArchiveStore:
             try:
                 header = header_from_dict(json.loads(data), f"s3://{self.bucket}/{key}")
             except ValueError as exc:
-                raise ArchiveError(f"s3://{self.bucket}/{key}: unreadable ({exc})") from None
+                raise ArchiveError(f"s3://{self.bucket}/{key}: unreadable ({exc})") from exc
             if key not in self._index_keys(header):
                 raise self._disagrees(key, "it is not where its header puts it")
             if header_matches(
@@ -414,7 +425,10 @@ class S3ArchiveStore:
             if key not in expected:
                 try:
                     self._s3.delete_object(Bucket=self.bucket, Key=key)
-                except (ClientError, BotoCoreError) as exc:
+                except ClientError as exc:
+                    raise self._fail(f"cannot remove {key}", exc) from exc
+                except BotoCoreError as exc:
+                    # from None: botocore's HTTP errors hold the signed request (its session token)
                     raise self._fail(f"cannot remove {key}", exc) from None
         log.info("archive_reindexed", profile=profile, entries=count)
         return count
