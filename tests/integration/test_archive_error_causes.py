@@ -1,7 +1,8 @@
 """Archive errors keep their cause (``raise ... from exc``) unless the cause may hold a secret.
 
 Where the cause could carry one (a decrypted body, botocore's signed request) the error
-is raised ``from None`` and its message still says what failed.
+is raised past the ``except`` block, with neither cause nor context, and its message
+still says what failed.
 """
 
 from __future__ import annotations
@@ -80,8 +81,8 @@ def test_an_altered_ciphertext_keeps_the_authentication_failure() -> None:
 
 
 def test_a_decrypted_body_is_never_chained_into_the_error() -> None:
-    """A body that decrypts but is not JSON fails without a cause: the decoder's error
-    would carry the decrypted text."""
+    """A body that decrypts but is not JSON fails with neither cause nor context: the
+    decoder's error would carry the decrypted text."""
     header = new_header(body(), seq=1, prev_hash=GENESIS)
     nonce = bytes(12)
     secret = b"\xffsecret complaint text, not JSON"
@@ -95,7 +96,7 @@ def test_a_decrypted_body_is_never_chained_into_the_error() -> None:
     }
     with pytest.raises(ArchiveError, match="fails authentication") as failed:
         cipher.open(ArchiveEntry(header, sealed=sealed))
-    assert failed.value.__cause__ is None and failed.value.__suppress_context__
+    assert failed.value.__cause__ is None and failed.value.__context__ is None
     assert "secret complaint text" not in str(failed.value)
 
 
@@ -125,9 +126,9 @@ def test_an_s3_refusal_keeps_the_client_error() -> None:
 
 def test_an_s3_connection_error_is_not_chained() -> None:
     """botocore's connection errors hold the signed request: the ArchiveError says what
-    failed and carries no cause."""
+    failed and carries neither cause nor context."""
     error = EndpointConnectionError(endpoint_url="https://s3.example.invalid")
     with pytest.raises(ArchiveError, match="cannot read") as failed:
         _store(error).get("p/1")
-    assert failed.value.__cause__ is None and failed.value.__suppress_context__
+    assert failed.value.__cause__ is None and failed.value.__context__ is None
     assert "s3://bucket/" in str(failed.value) and "\n" not in str(failed.value)

@@ -144,7 +144,10 @@ class AesGcmCipher:
         try:
             body = json.loads(plain.decode("utf-8"))
         except ValueError:
-            # from None: a UTF-8 or JSON error holds the decrypted body the key protects
+            body = None
+        if body is None:
+            # no cause, no context (raised past the except block): a UTF-8 or JSON error
+            # holds the decrypted body the key protects
             raise ArchiveError(altered) from None
         if not isinstance(body, dict):
             raise ArchiveError(f"entry {entry.ref}: the decrypted body is not a JSON object")

@@ -215,6 +215,7 @@ class PostgresArchiveStore:
                     f"{self._where}: complaint {h.complaint_id} version {h.version} is "
                     f"archived already as {h.profile}/{same[0]}"
                 )
+            taken = False
             try:
                 conn.execute(
                     self._q(
@@ -234,7 +235,10 @@ class PostgresArchiveStore:
                     ),
                 )
             except psycopg.errors.UniqueViolation:
-                # from None: the driver's error holds its connection, password included
+                taken = True
+            if taken:
+                # no cause, no context (raised past the except block): the driver's error
+                # holds its connection, password included
                 raise ChainConflictError(
                     f"{self._where}: entry {entry.ref} exists already"
                 ) from None

@@ -101,11 +101,15 @@ class S3ArchiveStore:
                 config=Config(retries={"mode": "standard", "max_attempts": 5}),
             )
             self.lock_mode = lock_mode if lock_mode and self._lock_enabled() else None
+            reason = None
         except ClientError as exc:
             raise ArchiveError(f"{self._where}: cannot open the bucket: {exc}") from exc
         except BotoCoreError as exc:
-            # from None: botocore's HTTP errors hold the signed request (its session token)
-            raise ArchiveError(f"{self._where}: cannot open the bucket: {exc}") from None
+            reason = str(exc)
+        if reason is not None:
+            # no cause, no context (raised past the except block): botocore's HTTP errors hold
+            # the signed request (its session token)
+            raise ArchiveError(f"{self._where}: cannot open the bucket: {reason}") from None
         if lock_mode and self.lock_mode is None:
             log.warning(
                 "archive_object_lock_unavailable",
@@ -163,7 +167,7 @@ class S3ArchiveStore:
     def _entry_key(self, profile: str, seq: int) -> str:
         return f"{self._base(profile)}entries/{seq:012d}.json"
 
-    def _fail(self, what: str, exc: Exception) -> ArchiveError:
+    def _fail(self, what: str, exc: Exception | str) -> ArchiveError:
         return ArchiveError(f"{self._where}: {what}: {exc}")
 
     def _get(self, key: str) -> bytes | None:
@@ -175,8 +179,10 @@ class S3ArchiveStore:
                 return None
             raise self._fail(f"cannot read {key}", exc) from exc
         except BotoCoreError as exc:
-            # from None: botocore's HTTP errors hold the signed request (its session token)
-            raise self._fail(f"cannot read {key}", exc) from None
+            reason = str(exc)
+        # no cause, no context (raised past the except block): botocore's HTTP errors hold
+        # the signed request (its session token)
+        raise self._fail(f"cannot read {key}", reason) from None
 
     def _put(self, key: str, data: bytes, **extra: Any) -> None:
         try:
@@ -187,11 +193,14 @@ class S3ArchiveStore:
                 ContentType="application/json",
                 **extra,
             )
+            return
         except ClientError as exc:
             raise self._fail(f"cannot write {key}", exc) from exc
         except BotoCoreError as exc:
-            # from None: botocore's HTTP errors hold the signed request (its session token)
-            raise self._fail(f"cannot write {key}", exc) from None
+            reason = str(exc)
+        # no cause, no context (raised past the except block): botocore's HTTP errors hold
+        # the signed request (its session token)
+        raise self._fail(f"cannot write {key}", reason) from None
 
     def _keys(self, prefix: str, start_after: str = "") -> Iterator[str]:
         try:
@@ -201,11 +210,14 @@ class S3ArchiveStore:
             for page in pages:
                 for item in page.get("Contents", []):
                     yield item["Key"]
+            return
         except ClientError as exc:
             raise self._fail(f"cannot list {prefix}", exc) from exc
         except BotoCoreError as exc:
-            # from None: botocore's HTTP errors hold the signed request (its session token)
-            raise self._fail(f"cannot list {prefix}", exc) from None
+            reason = str(exc)
+        # no cause, no context (raised past the except block): botocore's HTTP errors hold
+        # the signed request (its session token)
+        raise self._fail(f"cannot list {prefix}", reason) from None
 
     def _write_index(self, header: EntryHeader) -> None:
         data = canonical_json(header.as_dict())
@@ -266,6 +278,7 @@ class S3ArchiveStore:
             extra["ObjectLockMode"] = self.lock_mode
             extra["ObjectLockRetainUntilDate"] = archived + timedelta(days=self.retain_days)
         key = self._entry_key(h.profile, h.seq)
+        reason = None
         try:
             self._s3.put_object(
                 Bucket=self.bucket,
@@ -281,8 +294,11 @@ class S3ArchiveStore:
                 ) from exc
             raise self._fail(f"cannot write {key}", exc) from exc
         except BotoCoreError as exc:
-            # from None: botocore's HTTP errors hold the signed request (its session token)
-            raise self._fail(f"cannot write {key}", exc) from None
+            reason = str(exc)
+        if reason is not None:
+            # no cause, no context (raised past the except block): botocore's HTTP errors
+            # hold the signed request (its session token)
+            raise self._fail(f"cannot write {key}", reason) from None
         self._write_index(h)
         self._put(
             f"{self._base(h.profile)}head.json",
@@ -423,13 +439,17 @@ class S3ArchiveStore:
             count += 1
         for key in list(self._keys(f"{self._base(profile)}index/")):
             if key not in expected:
+                reason = None
                 try:
                     self._s3.delete_object(Bucket=self.bucket, Key=key)
                 except ClientError as exc:
                     raise self._fail(f"cannot remove {key}", exc) from exc
                 except BotoCoreError as exc:
-                    # from None: botocore's HTTP errors hold the signed request (its session token)
-                    raise self._fail(f"cannot remove {key}", exc) from None
+                    reason = str(exc)
+                if reason is not None:
+                    # no cause, no context (raised past the except block): botocore's
+                    # HTTP errors hold the signed request (its session token)
+                    raise self._fail(f"cannot remove {key}", reason) from None
         log.info("archive_reindexed", profile=profile, entries=count)
         return count
 
