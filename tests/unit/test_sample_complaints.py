@@ -22,11 +22,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from crmsync.domain.clock_json import result_line
 from crmsync.domain.complaint import complaint_from_json
 from crmsync.domain.evaluation import State, evaluate
 from crmsync.mapping.charter_file import load_charter
 from crmsync.service import evaluate_stream as evaluate_stream_module
-from crmsync.service.evaluate_stream import evaluate_stream, result_line
+from crmsync.service.evaluate_stream import evaluate_stream
 from crmsync.service.sample_complaints import CHARTERS, generate_complaints
 
 ROOT = Path(__file__).resolve().parents[2]

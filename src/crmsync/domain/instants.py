@@ -145,6 +145,11 @@ def format_instant(instant: int) -> str:
     return datetime.fromtimestamp(instant, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def format_instant_or_none(instant: int | None) -> str | None:
+    """``format_instant``'s text, or None for no instant (a clock not started, no deadline)."""
+    return None if instant is None else format_instant(instant)
+
+
 def to_local(instant: int, zone: ZoneInfo) -> datetime:
     """The aware local date-time of ``instant`` in ``zone``."""
     return datetime.fromtimestamp(instant, zone)

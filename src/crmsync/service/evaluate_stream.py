@@ -8,8 +8,9 @@ The hot path is tuned (about 30,000 Aston complaints a second on two cores) with
 touching the meaning: a file-like source is read in blocks of whole lines that travel
 to the workers as one string, each worker returns its output as one string, and the
 output lines are assembled from per-charter constants. The text is byte for byte what
-``result_line`` gives, and bad lines get the same messages as ``json.loads`` gives (lines
-are decoded by msgspec; a line it refuses is decoded again by ``json.loads``).
+``result_line`` (``domain/clock_json.py``, the one serialiser) gives, and bad lines get
+the same messages as ``json.loads`` gives (lines are decoded by msgspec; a line it refuses
+is decoded again by ``json.loads``).
 """
 
 from __future__ import annotations
@@ -66,31 +67,12 @@ class ChunkResult:
     clocks: int = 0
 
 
-def _instant(value: int | None) -> str:
-    return "null" if value is None else f'"{format_instant(value)}"'
-
-
-def result_line(complaint_id: str, r: ClockResult) -> str:
-    """One output line (no newline) exactly as section 5 of the contract shows it."""
-    line = (
-        f'{{"complaint_id": {json.dumps(complaint_id)}, "clock": {json.dumps(r.clock)}, '
-        f'"state": "{r.state.value}", "started_at": {_instant(r.started_at)}, '
-        f'"due_at": {_instant(r.due_at)}, "warn_at": {_instant(r.warn_at)}, '
-        f'"stopped_at": {_instant(r.stopped_at)}, "occurrence": {r.occurrence}'
-    )
-    if r.breaches is not None:
-        line += f', "breaches": {r.breaches}'
-    if r.missing is not None:
-        line += f', "missing": {json.dumps(list(r.missing))}'
-    if r.extensions is not None:
-        line += f', "extensions": {r.extensions}'
-    return line + "}"
-
-
 class _LineWriter:
     """Writes ``result_line`` text fast: clock ids, dates and ``missing`` lists are
     JSON-encoded once and reused (one writer per process and charter), and each line is
-    assembled in one piece."""
+    assembled in one piece. Kept beside the one serialiser because it is measured faster
+    (before issue 15's second round: 270,875 lines of 50,000 Aston complaints in 0.6 CPU-s
+    against 3.2 s through ``result_line``)."""
 
     def __init__(self, charter: Charter) -> None:
         self.clock_text = {
