@@ -89,36 +89,37 @@ class OfficeDays:
         """An instant in the opening hours of working day ``k`` or later, strictly after
         ``after`` and, when it fits, at or before ``until``; ``pick`` gives the position."""
         last = len(self.working) - 1
-        k = min(max(k, 0), last)
+        # days that close before ``after`` have no room: start at the first that may
+        k = min(max(k, bisect_right(self.wd_close, after + 1), 0), last)
+        if until is not None and self.wd_open[k] > until:
+            until = None  # it does not fit: the next opening hours, however late
         while True:
-            windows = [
-                (max(a, after + 1), b if until is None else min(b, until + 1))
-                for a, b in self.intervals[k]
-            ]
-            windows = [(a, b) for a, b in windows if a < b]
-            if windows:
-                total = sum(b - a for a, b in windows)
-                offset = int(pick() * total)
-                for a, b in windows:
-                    if offset < b - a:
-                        return a + offset
-                    offset -= b - a
-                return windows[-1][1] - 1
+            spans = self.intervals[k]
+            if len(spans) == 1:  # one opening interval a day, the common case
+                a, b = spans[0]
+                a = max(a, after + 1)
+                if until is not None:
+                    b = min(b, until + 1)
+                if a < b:
+                    return a + int(pick() * (b - a))
+            else:
+                windows = [
+                    (max(a, after + 1), b if until is None else min(b, until + 1))
+                    for a, b in spans
+                ]
+                windows = [(a, b) for a, b in windows if a < b]
+                if windows:
+                    offset = int(pick() * sum(b - a for a, b in windows))
+                    for a, b in windows:
+                        if offset < b - a:
+                            return a + offset
+                        offset -= b - a
+                    return windows[-1][1] - 1
             if k >= last:
                 return max(after + 60, self.wd_close[last])
             if until is not None and self.wd_open[k + 1] > until:
                 until = None  # it does not fit: the next opening hours, however late
             k += 1
-
-    def soon_after(self, instant: int, pick: Callable[[], float]) -> int:
-        """A few minutes after ``instant`` if that is inside opening hours, else early in
-        the next opening hours."""
-        candidate = instant + 180 + int(pick() * 5400)
-        k = self.first_working_index(candidate)
-        for a, b in self.intervals[k]:
-            if a <= candidate < b:
-                return candidate
-        return self.place(k, candidate, None, lambda: pick() * 0.25)
 
     # ------------------------------------------------------------------ texts
     def utc_text(self, instant: int) -> str:
