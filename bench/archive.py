@@ -23,9 +23,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from crmsync.adapters.archive.cipher import AesGcmCipher
 from crmsync.adapters.archive.local import LocalArchiveStore
 from crmsync.domain.archive_entry import FORMAT, ArchiveEntry, new_header
-from crmsync.service.archiving import EntryCipher, verify_archive
+from crmsync.service.archive_reading import verify_archive
 
 PROFILE = "bench"
 
@@ -63,7 +64,7 @@ def body(n: int) -> dict[str, Any]:
     }
 
 
-def build(root: Path, count: int, *, durable: bool, cipher: EntryCipher | None) -> None:
+def build(root: Path, count: int, *, durable: bool, cipher: AesGcmCipher | None) -> None:
     """Append ``count`` entries through the store's own ``append``."""
     store = LocalArchiveStore(root, durable=durable)
     head = store.head(PROFILE)
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=None, help="kept after the run")
     args = parser.parse_args(argv)
     root = args.data_dir or Path(tempfile.mkdtemp(prefix="crmsync-archive-bench-"))
-    cipher = EntryCipher(os.urandom(32)) if args.key else None
+    cipher = AesGcmCipher(os.urandom(32)) if args.key else None
     try:
         wall, cpu = time.perf_counter(), time.process_time()
         build(root, args.count, durable=args.durable, cipher=cipher)

@@ -16,8 +16,8 @@ from crmsync.mapping.charter_file import load_charter
 from crmsync.mapping.charter_mapping_check import check_charter_against_mapping
 from crmsync.mapping.field_mapping import FieldMapping, load_mapping
 from crmsync.mapping.yaml_source import load_yaml
-from crmsync.ports import ArchiveStore, CrmPort, StateStore
-from crmsync.service.archiving import ArchivingService, EntryCipher
+from crmsync.ports import ArchiveCipher, ArchiveStore, CrmPort, StateStore
+from crmsync.service.archiving import ArchivingService
 from crmsync.service.sync_cycle import Hook, SyncCycle
 from crmsync.settings import Settings
 
@@ -141,15 +141,17 @@ def build_runtime(
 ARCHIVE_DIR = "archive"
 
 
-def archive_cipher(settings: Settings) -> EntryCipher | None:
-    """The cipher of ``CRMSYNC_ARCHIVE_KEY`` (sealing and reading) and
+def archive_cipher(settings: Settings) -> ArchiveCipher | None:
+    """The AES-256-GCM cipher of ``CRMSYNC_ARCHIVE_KEY`` (sealing and reading) and
     ``CRMSYNC_ARCHIVE_KEYS`` (reading entries sealed before a rotation), or None when both
     are empty; ``ConfigError`` for a malformed key."""
+    from crmsync.adapters.archive.cipher import AesGcmCipher  # noqa: PLC0415
+
     key = settings.archive_key.get_secret_value() if settings.archive_key else ""
     old = settings.archive_keys.get_secret_value() if settings.archive_keys else ""
     if not key.strip() and not old.strip():
         return None
-    return EntryCipher.from_base64(key, old)
+    return AesGcmCipher.from_base64(key, old)
 
 
 def build_archive(settings: Settings) -> ArchiveStore:

@@ -13,6 +13,12 @@
     │   └── CrmLimitError                  the org's API budget is spent: end the cycle, keep state
     ├── StateStoreError                    the state store failed
     ├── ArchiveError                       the archive failed or was found tampered with
+    │   ├── ChainConflictError             an append no longer follows the head: re-read, retry
+    │   │   └── DuplicateEntryError        that complaint version is archived already: use it
+    │   ├── ArchiveIndexError              the index disagrees with the entries: reindex
+    │   ├── EntryNotFoundError(LookupError)  no entry has this reference
+    │   ├── ArchiveKeyMissingError         an entry is encrypted and no key was given
+    │   └── WrongArchiveKeyError           an entry was sealed with a key not given
     └── ProfileBusyError                   another process holds the profile's lock
 
     Raised and caught inside one boundary, never past it (outside ``CrmSyncError`` on
@@ -112,6 +118,32 @@ class StateStoreError(CrmSyncError):
 
 class ArchiveError(CrmSyncError):
     """The archive failed, or an entry failed verification."""
+
+
+class ChainConflictError(ArchiveError):
+    """An append whose ``seq``/``prev_hash`` no longer follow the chain's head (someone
+    else appended first): re-read the head and try again."""
+
+
+class DuplicateEntryError(ChainConflictError):
+    """An append of a complaint version the chain holds already: look it up and use it."""
+
+
+class ArchiveIndexError(ArchiveError):
+    """A store's index (what search answers from) disagrees with its entries: nothing is
+    answered from it until it is rebuilt from the entries (``crmsync archive reindex``)."""
+
+
+class EntryNotFoundError(ArchiveError, LookupError):
+    """No entry has this reference."""
+
+
+class ArchiveKeyMissingError(ArchiveError):
+    """An entry is encrypted and no key was given."""
+
+
+class WrongArchiveKeyError(ArchiveError):
+    """An entry was sealed with another key than the ones given."""
 
 
 class ProfileBusyError(CrmSyncError):

@@ -13,13 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from crmsync.domain.archive_entry import (
-    ArchiveEntry,
-    ChainHead,
-    EntryHeader,
-    Finding,
-    StoredEntry,
-)
+from crmsync.domain.archive_chain import Finding
+from crmsync.domain.archive_entry import ArchiveEntry, ChainHead, EntryHeader, StoredEntry
 
 # --------------------------------------------------------------------------- CRM
 
@@ -456,3 +451,31 @@ class ArchiveStore(Protocol):
     def reindex(self, profile: str) -> int: ...
 
     def close(self) -> None: ...
+
+
+class ArchiveCipher(Protocol):
+    """Encryption at rest of archive entry bodies; keys are never stored, printed or logged.
+
+    - ``key_id`` is the id of the key new entries are sealed with (None: the cipher only
+      reads, with keys used before a rotation); ``key_ids`` the ids of every key it can
+      open entries with. An id names a key without revealing it.
+    - ``seal(header, body)`` is the entry of ``header`` with ``body`` encrypted (``sealed``
+      set, ``body`` None), naming ``key_id`` as ``sealed["key_id"]`` and bound to the
+      header's link fields: the sealed body under any other header fails to open. The
+      header's hashes stay over the plaintext. Raises ``ConfigError`` when the cipher
+      has no current key (only old ones).
+    - ``open(entry)`` is the plaintext body of a sealed entry, opened with the key it
+      names. Raises ``WrongArchiveKeyError`` (naming key ids, never a key) when none of
+      the cipher's keys has that id, ``ArchiveError`` when the sealed body was altered,
+      moved under another header, or sealed by another kind of cipher.
+    """
+
+    @property
+    def key_id(self) -> str | None: ...
+
+    @property
+    def key_ids(self) -> list[str]: ...
+
+    def seal(self, header: EntryHeader, body: Mapping[str, Any]) -> ArchiveEntry: ...
+
+    def open(self, entry: ArchiveEntry) -> dict[str, Any]: ...

@@ -32,17 +32,19 @@ from crmsync.domain.archive_entry import (
     FORMAT,
     GENESIS,
     ArchiveEntry,
-    ArchiveIndexError,
-    ChainConflictError,
-    DuplicateEntryError,
     EntryHeader,
-    EntryNotFoundError,
     canonical_json,
     new_header,
 )
-from crmsync.errors import ArchiveError
+from crmsync.errors import (
+    ArchiveError,
+    ArchiveIndexError,
+    ChainConflictError,
+    DuplicateEntryError,
+    EntryNotFoundError,
+)
 from crmsync.ports import ArchiveStore
-from crmsync.service.archiving import verify_archive
+from crmsync.service.archive_reading import verify_archive
 
 P = "aston"
 

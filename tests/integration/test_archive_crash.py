@@ -31,7 +31,7 @@ from crmsync.bootstrap import (
     build_archiving,
     build_runtime,
 )
-from crmsync.service.archiving import verify_archive
+from crmsync.service.archive_reading import verify_archive
 from fakes.local_settings import local_settings
 
 pytestmark = pytest.mark.slow

@@ -15,7 +15,7 @@ import pytest
 
 from crmsync.adapters.archive.local import LocalArchiveStore
 from crmsync.domain.archive_entry import FORMAT, ArchiveEntry, new_header
-from crmsync.service.archiving import verify_archive
+from crmsync.service.archive_reading import verify_archive
 
 pytestmark = pytest.mark.slow
 

@@ -16,18 +16,14 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from crmsync.adapters.archive.cipher import AesGcmCipher
 from crmsync.adapters.archive.local import LocalArchiveStore, entry_path
 from crmsync.adapters.state.sqlite import SqliteStateStore
 from crmsync.errors import ArchiveError
 from crmsync.mapping.charter_file import load_charter
 from crmsync.mapping.field_mapping import load_mapping
-from crmsync.service.archiving import (
-    ArchiveReader,
-    ArchivingService,
-    EntryCipher,
-    pending_profile,
-    verify_archive,
-)
+from crmsync.service.archive_reading import ArchiveReader, verify_archive
+from crmsync.service.archiving import ArchivingService, pending_profile
 from fakes.clock import ManualClock
 from fakes.failing_crm import FailingCrm
 
@@ -46,7 +42,7 @@ class World:
     state: SqliteStateStore
     archive: LocalArchiveStore
     clock: ManualClock
-    cipher: EntryCipher | None = None
+    cipher: AesGcmCipher | None = None
 
     def service(self, **kw: Any) -> ArchivingService:
         return ArchivingService(
@@ -289,7 +285,7 @@ def test_a_run_that_dies_at_any_step_is_completed_by_the_next(world: World, step
 
 def test_sealed_entries_need_the_key_and_verify_with_it(world: World) -> None:
     """With a key nothing of the complaint is on disk in clear; reading without it fails."""
-    world.cipher = EntryCipher(os.urandom(32))
+    world.cipher = AesGcmCipher(os.urandom(32))
     closed_case(world)
     world.run_at("2026-04-10T02:00:00+00:00")
     assert b"Ann Example" not in entry_path(world.archive.root, "default", 1).read_bytes()

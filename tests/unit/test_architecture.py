@@ -79,6 +79,7 @@ _ADAPTERS = {
     "crmsync.adapters.state.memory",
     "crmsync.adapters.state.sqlite",
     "crmsync.adapters.state.postgres",
+    "crmsync.adapters.archive.cipher",
     "crmsync.adapters.archive.local",
     "crmsync.adapters.archive.postgres",
     "crmsync.adapters.archive.s3",
@@ -112,9 +113,7 @@ def test_the_sibling_import_allowance_only_names_imports_that_still_exist() -> N
     assert stale == []
 
 
-_HEAVY_IN_SERVICE_NOT_YET_MOVED = {
-    ("archiving.py", "cryptography"),
-}
+_HEAVY_IN_SERVICE_NOT_YET_MOVED: set[tuple[str, str]] = set()  # all moved (issue 11)
 
 
 @pytest.mark.parametrize("path", _modules("service"), ids=lambda p: p.name)
@@ -181,18 +180,6 @@ def test_the_command_line_starts_without_the_heavy_libraries() -> None:
     assert loaded == ""
 
 
-# archive errors still beside the archive code while its owner reworks it (issue 11 point 6)
-_ERRORS_NOT_YET_MOVED = {
-    "service/archiving.py": {"ArchiveKeyMissingError", "WrongArchiveKeyError"},
-    "domain/archive_entry.py": {
-        "ChainConflictError",
-        "DuplicateEntryError",
-        "ArchiveIndexError",
-        "EntryNotFoundError",
-    },
-}
-
-
 @pytest.mark.parametrize("path", _modules(""), ids=lambda p: str(p.relative_to(SRC)))
 def test_public_errors_live_in_the_error_tree(path: Path) -> None:
     """A public class named ``...Error`` is defined only in ``errors.py``, drawn in its tree."""
@@ -206,7 +193,7 @@ def test_public_errors_live_in_the_error_tree(path: Path) -> None:
         and node.name.endswith("Error")
         and not node.name.startswith("_")
     }
-    assert errors <= _ERRORS_NOT_YET_MOVED.get(str(path.relative_to(SRC)), set())
+    assert errors == set()
 
 
 def test_every_public_error_is_drawn_in_the_tree() -> None:

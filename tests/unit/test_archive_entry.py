@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 
+from crmsync.adapters.archive.cipher import AesGcmCipher
+from crmsync.domain.archive_chain import ChainVerifier
 from crmsync.domain.archive_entry import (
     FORMAT,
     GENESIS,
     ArchiveEntry,
     ChainHead,
-    ChainVerifier,
     EntryHeader,
     StoredEntry,
     body_problems,
@@ -23,8 +24,8 @@ from crmsync.domain.archive_entry import (
     new_header,
     parse_ref,
 )
-from crmsync.errors import ArchiveError, ConfigError
-from crmsync.service.archiving import EntryCipher, WrongArchiveKeyError, open_body
+from crmsync.errors import ArchiveError, ConfigError, WrongArchiveKeyError
+from crmsync.service.archive_reading import open_body
 
 
 def body(n: int, note: str = "") -> dict[str, Any]:
@@ -229,7 +230,7 @@ OTHER = base64.b64encode(bytes(range(1, 33))).decode()
 
 def test_a_sealed_body_opens_with_its_key_and_hides_its_text() -> None:
     """Sealing keeps the plaintext hash in the header and no plaintext in the stored form."""
-    cipher = EntryCipher.from_base64(KEY)
+    cipher = AesGcmCipher.from_base64(KEY)
     header = new_header(body(1, note="secret complaint text"), seq=1, prev_hash=GENESIS)
     sealed = cipher.seal(header, body(1, note="secret complaint text"))
     assert sealed.body is None
@@ -240,8 +241,8 @@ def test_a_sealed_body_opens_with_its_key_and_hides_its_text() -> None:
 
 def test_a_wrong_key_is_a_clear_error_and_a_missing_key_too() -> None:
     """Another key names both key ids; no key asks for CRMSYNC_ARCHIVE_KEY; no key is shown."""
-    cipher = EntryCipher.from_base64(KEY)
-    other = EntryCipher.from_base64(OTHER)
+    cipher = AesGcmCipher.from_base64(KEY)
+    other = AesGcmCipher.from_base64(OTHER)
     entry = cipher.seal(chain(1)[0].header, body(1))
     with pytest.raises(WrongArchiveKeyError, match="wrong key") as wrong:
         open_body(entry, other)
@@ -254,15 +255,15 @@ def test_a_wrong_key_is_a_clear_error_and_a_missing_key_too() -> None:
 def test_after_a_rotation_old_entries_open_with_the_key_they_name() -> None:
     """With the new key current and the old one among the old keys, an entry sealed before
     the rotation and one sealed after both open; new entries name the new key's id."""
-    before = EntryCipher.from_base64(KEY)
-    after = EntryCipher.from_base64(OTHER, f"  {KEY}\n")
+    before = AesGcmCipher.from_base64(KEY)
+    after = AesGcmCipher.from_base64(OTHER, f"  {KEY}\n")
     old_entry = before.seal(chain(1)[0].header, body(1))
     new_entry = after.seal(chain(1)[0].header, body(1))
     assert (old_entry.sealed or {})["key_id"] == before.key_id
     assert (new_entry.sealed or {})["key_id"] == after.key_id != before.key_id
     assert after.key_ids == sorted([before.key_id or "", after.key_id or ""])
     assert open_body(old_entry, after) == body(1) == open_body(new_entry, after)
-    reader = EntryCipher.from_base64("", f"{OTHER}, {KEY}")  # old keys only: reads, never seals
+    reader = AesGcmCipher.from_base64("", f"{OTHER}, {KEY}")  # old keys only: reads, never seals
     assert open_body(old_entry, reader) == body(1)
     with pytest.raises(ConfigError, match=r"CRMSYNC_ARCHIVE_KEY .* is not set"):
         reader.seal(chain(1)[0].header, body(1))
@@ -271,9 +272,9 @@ def test_after_a_rotation_old_entries_open_with_the_key_they_name() -> None:
 def test_an_entry_whose_key_is_not_given_names_the_key_ids_only() -> None:
     """Rotated without keeping the old key: the error names the entry's key id and the ids
     given, says where the old key goes, and quotes no key."""
-    old_entry = EntryCipher.from_base64(KEY).seal(chain(1)[0].header, body(1))
+    old_entry = AesGcmCipher.from_base64(KEY).seal(chain(1)[0].header, body(1))
     third = base64.b64encode(bytes(range(2, 34))).decode()
-    cipher = EntryCipher.from_base64(OTHER, third)
+    cipher = AesGcmCipher.from_base64(OTHER, third)
     with pytest.raises(WrongArchiveKeyError, match="CRMSYNC_ARCHIVE_KEYS") as wrong:
         open_body(old_entry, cipher)
     message = str(wrong.value)
@@ -287,15 +288,15 @@ def test_a_malformed_old_key_is_named_by_its_position_not_its_value() -> None:
     with pytest.raises(
         ConfigError, match=r"CRMSYNC_ARCHIVE_KEYS: key 2 is not valid base64"
     ) as bad:
-        EntryCipher.from_base64(KEY, f"{OTHER},not*base64")
+        AesGcmCipher.from_base64(KEY, f"{OTHER},not*base64")
     assert "not*base64" not in str(bad.value)
     with pytest.raises(ConfigError, match=r"CRMSYNC_ARCHIVE_KEYS: key 1 must decode to 32 bytes"):
-        EntryCipher.from_base64(KEY, "c2hvcnQ=")
+        AesGcmCipher.from_base64(KEY, "c2hvcnQ=")
 
 
 def test_an_altered_ciphertext_fails_authentication() -> None:
     """Changing one byte of the ciphertext is reported as altered, not as a wrong key."""
-    cipher = EntryCipher.from_base64(KEY)
+    cipher = AesGcmCipher.from_base64(KEY)
     entry = cipher.seal(chain(1)[0].header, body(1))
     sealed = dict(entry.sealed or {})
     raw = bytearray(base64.b64decode(sealed["ciphertext"]))
@@ -309,13 +310,13 @@ def test_a_malformed_key_is_refused_without_echoing_it() -> None:
     """A key that is not base64 of 32 bytes is a ConfigError that does not quote it."""
     for bad in ("not base64!!", base64.b64encode(b"short").decode()):
         with pytest.raises(ConfigError, match="CRMSYNC_ARCHIVE_KEY") as exc:
-            EntryCipher.from_base64(bad)
+            AesGcmCipher.from_base64(bad)
         assert bad not in str(exc.value)
 
 
 def test_a_sealed_header_cannot_be_moved_to_another_body() -> None:
     """The header is the associated data: a sealed body under another header fails."""
-    cipher = EntryCipher.from_base64(KEY)
+    cipher = AesGcmCipher.from_base64(KEY)
     first, second = chain(2)
     sealed = cipher.seal(first.header, body(1))
     moved = ArchiveEntry(EntryHeader(**{**first.header.as_dict(), "seq": 2}), sealed=sealed.sealed)

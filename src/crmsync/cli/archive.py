@@ -41,7 +41,8 @@ from crmsync.errors import ArchiveError, ConfigError, CrmSyncError, InstantError
 if TYPE_CHECKING:  # adapters and services are imported when a command runs
     from crmsync.domain.archive_entry import ChainHead, EntryHeader
     from crmsync.ports import ArchiveStore
-    from crmsync.service.archiving import ArchiveReader, ArchiveReport
+    from crmsync.service.archive_reading import ArchiveReader
+    from crmsync.service.archiving import ArchiveReport
     from crmsync.settings import Settings
 
 EXIT_FAILED = 1
@@ -82,7 +83,7 @@ def _store(settings: Settings) -> Iterator[ArchiveStore]:
 @contextmanager
 def _reader(*, with_witness: bool = False) -> Iterator[tuple[Settings, ArchiveReader]]:
     from crmsync.bootstrap import archive_cipher  # noqa: PLC0415
-    from crmsync.service.archiving import ArchiveReader  # noqa: PLC0415
+    from crmsync.service.archive_reading import ArchiveReader  # noqa: PLC0415
 
     settings = load_profile()
     try:

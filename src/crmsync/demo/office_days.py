@@ -104,8 +104,7 @@ class OfficeDays:
                     return a + int(pick() * (b - a))
             else:
                 windows = [
-                    (max(a, after + 1), b if until is None else min(b, until + 1))
-                    for a, b in spans
+                    (max(a, after + 1), b if until is None else min(b, until + 1)) for a, b in spans
                 ]
                 windows = [(a, b) for a, b in windows if a < b]
                 if windows:

@@ -11,10 +11,9 @@ its profile's chain)::
 ``seq`` counts from 1 per profile; ``prev_hash`` is the ``entry_hash`` of entry ``seq - 1``
 (``GENESIS`` for the first). The header's descriptive fields are copies of the body's, so
 a header that no longer matches its body is found too. Changing any byte of an entry, or
-removing, inserting or reordering entries, breaks a hash or a link that
-``ChainVerifier`` reports; entries cut off the end are found by comparing the walk with
-the store's recorded head. A chain holds one entry per (complaint id, version): a second
-one is reported as a duplicate.
+removing, inserting or reordering entries, breaks a hash or a link that the chain
+verifier (``crmsync.domain.archive_chain``) reports. A chain holds one entry per
+(complaint id, version).
 
 Canonical JSON: keys sorted, no whitespace, UTF-8 (not ASCII-escaped), no NaN/Infinity.
 Instants in headers and bodies are ``YYYY-MM-DDTHH:MM:SSZ`` text, so text order is time
@@ -26,8 +25,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from crmsync.errors import ArchiveError
@@ -42,24 +41,6 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 _INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 _TEXT_FIELDS = ("profile", "complaint_id", "version", "closed_at", "archived_at", "charter")
 _HASH_FIELDS = ("content_hash", "prev_hash", "entry_hash")
-
-
-class ChainConflictError(ArchiveError):
-    """An append whose ``seq``/``prev_hash`` no longer follow the chain's head (someone
-    else appended first): re-read the head and try again."""
-
-
-class DuplicateEntryError(ChainConflictError):
-    """An append of a complaint version the chain holds already: look it up and use it."""
-
-
-class ArchiveIndexError(ArchiveError):
-    """A store's index (what search answers from) disagrees with its entries: nothing is
-    answered from it until it is rebuilt from the entries (``crmsync archive reindex``)."""
-
-
-class EntryNotFoundError(ArchiveError, LookupError):
-    """No entry has this reference."""
 
 
 def canonical_json(value: Any) -> bytes:
@@ -310,240 +291,6 @@ class StoredEntry:
     slot: int
     entry: ArchiveEntry | None
     problem: str | None = None
-
-
-# ----------------------------------------------------------------------------- verify
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """Something wrong at one slot of a chain (slot 0: the chain as a whole)."""
-
-    slot: int
-    ref: str
-    problem: str
-
-    def __str__(self) -> str:
-        return f"{self.ref}: {self.problem}"
-
-
-@dataclass
-class ChainReport:
-    """The outcome of walking a chain.
-
-    ``first_broken`` is the first slot from which the chain can no longer be trusted;
-    ``bad`` every finding, in order; ``index_bad`` every way the store's index (what
-    search answers from) disagrees with the entries; ``unchecked_bodies`` counts
-    encrypted bodies whose content hash could not be checked (no key given); ``witness``
-    the head recorded apart from the archive that the chain was held against (None: none
-    was given).
-    """
-
-    profile: str
-    entries: int = 0
-    head: ChainHead | None = None
-    witness: ChainHead | None = None
-    first_broken: Finding | None = None
-    bad: list[Finding] = field(default_factory=list)
-    unchecked_bodies: int = 0
-    index_bad: list[Finding] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.bad and not self.index_bad
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "profile": self.profile,
-            "ok": self.ok,
-            "entries": self.entries,
-            "head": None if self.head is None else self.head.seq,
-            "witness": None if self.witness is None else self.witness.seq,
-            "first_broken": None if self.first_broken is None else str(self.first_broken),
-            "bad": [str(f) for f in self.bad],
-            "index_bad": [str(f) for f in self.index_bad],
-            "unchecked_bodies": self.unchecked_bodies,
-        }
-
-
-class ChainVerifier:
-    """Walks one profile's chain slot by slot (keeping one small record per complaint
-    version, to find a version archived twice).
-
-    Feed every ``StoredEntry`` in store order with its opened body (None when it cannot
-    be checked, ``body_problem`` saying why it could not be opened), then ``finish`` with
-    the store's recorded head. With a ``witness`` (a head recorded outside the archive
-    when it was seen) the chain must still reach it and hold the same entry there: that
-    finds a chain cut at its end together with its head, which the walk alone cannot.
-    """
-
-    def __init__(self, profile: str, witness: ChainHead | None = None) -> None:
-        self.report = ChainReport(profile, witness=witness)
-        self._expected = 1
-        self._prev: str | None = GENESIS
-        self._witness = witness
-        self._versions: dict[tuple[str, str], int] = {}  # (complaint, version) -> first slot
-
-    def _bad(self, slot: int, problem: str) -> None:
-        finding = Finding(slot, make_ref(self.report.profile, slot) if slot else "chain", problem)
-        self.report.bad.append(finding)
-        if self.report.first_broken is None:
-            self.report.first_broken = finding
-
-    def add(
-        self,
-        stored: StoredEntry,
-        body: Mapping[str, Any] | None = None,
-        body_problem: str | None = None,
-    ) -> None:
-        """Check one slot: its place, its header hash, its link and its body."""
-        slot = stored.slot
-        self.report.entries += 1
-        if slot > self._expected:
-            gap = (
-                f"entry {self._expected} is missing"
-                if slot == self._expected + 1
-                else f"entries {self._expected}..{slot - 1} are missing"
-            )
-            self._bad(slot, f"{gap} before this one")
-        elif slot < self._expected:
-            self._bad(slot, f"slot {slot} appears again after slot {self._expected - 1}")
-        self._expected = slot + 1
-        if stored.entry is None:
-            self._bad(slot, f"unreadable: {stored.problem or 'no entry'}")
-            self._prev = None
-            return
-        header = stored.entry.header
-        problems: list[str] = []
-        if header.profile != self.report.profile:
-            problems.append(f"belongs to profile '{header.profile}'")
-        if header.seq != slot:
-            problems.append(f"holds entry {header.seq} (entries moved or reordered)")
-        if header.computed_hash() != header.entry_hash:
-            problems.append("header altered: its entry_hash does not match its fields")
-        first = self._versions.setdefault((header.complaint_id, header.version), slot)
-        if first != slot:
-            problems.append(
-                f"duplicate: complaint {header.complaint_id} version {header.version} is "
-                f"archived already as entry {make_ref(self.report.profile, first)}"
-            )
-        if self._prev is not None and header.prev_hash != self._prev:
-            problems.append("broken link: prev_hash is not the hash of the entry before")
-        if body_problem is not None:
-            problems.append(body_problem)
-        elif body is not None:
-            problems.extend(body_problems(header, body))
-        else:
-            self.report.unchecked_bodies += 1
-        w = self._witness
-        if w is not None and w.seq == slot and header.entry_hash != w.entry_hash:
-            problems.append(
-                f"differs from the entry {slot} witnessed outside the archive "
-                f"(hash {w.entry_hash[:16]}...): the chain was rewritten from here or before"
-            )
-        for problem in problems:
-            self._bad(slot, problem)
-        self._prev = header.entry_hash
-
-    def finish(self, head: ChainHead) -> ChainReport:
-        """Compare the walk's end with the recorded head (and the witness) and return the
-        report."""
-        self.report.head = head
-        last = self._expected - 1
-        w = self._witness
-        if w is not None and w.seq > max(head.seq, last):
-            self._bad(
-                0,
-                f"entry {w.seq} was witnessed outside the archive but the chain ends at "
-                f"{max(head.seq, last)}: entries {max(head.seq, last) + 1}..{w.seq} were removed "
-                "together with the head",
-            )
-        if head.seq > last:
-            missing = f"{last + 1}" if head.seq == last + 1 else f"{last + 1}..{head.seq}"
-            self._bad(
-                0,
-                f"the head records entry {head.seq} but the chain ends at {last}: "
-                f"entries {missing} were removed",
-            )
-        elif head.seq < last:
-            self._bad(0, f"the chain goes on to entry {last} past its recorded head {head.seq}")
-        elif head.seq and self._prev is not None and head.entry_hash != self._prev:
-            self._bad(0, f"the head's hash does not match entry {last}")
-        return self.report
-
-
-def compare_index(
-    lines: Iterable[tuple[int, EntryHeader | None, str | None]],
-    entries: Iterable[tuple[int, EntryHeader | None]],
-    header_of: Callable[[int], EntryHeader],
-    profile: str,
-) -> list[Finding]:
-    """Hold an index (``(line number, header or None, why not)`` in file order) against the
-    entries (``(slot, header or None when unreadable)`` in slot order): a line that is not
-    a header, a line that differs from its entry, a line for no entry (extra), an entry
-    with no line (missing), a line out of order. ``header_of(seq)`` reads one entry's
-    header for a line out of order (``EntryNotFoundError`` when there is none). Findings
-    are at the entry's slot (0 when there is none) and name the line."""
-    findings: list[Finding] = []
-    missing: dict[int, Finding] = {}
-    walk = iter(entries)
-    current: tuple[int, EntryHeader | None] | None = next(walk, None)
-    last = 0
-
-    def ref(seq: int) -> str:
-        return make_ref(profile, seq)
-
-    def differs(line: int, header: EntryHeader, entry: EntryHeader) -> Finding | None:
-        if header == entry:
-            return None
-        fields = [k for k, v in header.as_dict().items() if entry.as_dict().get(k) != v]
-        return Finding(
-            header.seq,
-            ref(header.seq),
-            f"index line {line} differs from the entry in {', '.join(fields)}",
-        )
-
-    for number, header, problem in lines:
-        if header is None:
-            findings.append(Finding(0, "index", f"line {number} is not a header ({problem})"))
-            continue
-        seq = header.seq
-        if seq <= last:
-            what = (
-                f"index line {number} lists entry {seq} out of order (after entry {last})"
-                if missing.pop(seq, None) is not None
-                else f"index line {number} repeats entry {seq}"
-            )
-            findings.append(Finding(seq, ref(seq), what))
-            try:
-                found = differs(number, header, header_of(seq))
-            except EntryNotFoundError:
-                found = Finding(0, ref(seq), f"index line {number} lists no entry (extra line)")
-            if found is not None:
-                findings.append(found)
-            continue
-        while current is not None and current[0] < seq:
-            if current[0] > last:
-                missing[current[0]] = Finding(
-                    current[0], ref(current[0]), "the entry has no index line (missing)"
-                )
-            current = next(walk, None)
-        if current is None or current[0] != seq:
-            findings.append(
-                Finding(0, ref(seq), f"index line {number} lists no entry (extra line)")
-            )
-        elif current[1] is not None:
-            found = differs(number, header, current[1])
-            if found is not None:
-                findings.append(found)
-        last = seq
-    while current is not None:
-        if current[0] > last:
-            missing[current[0]] = Finding(
-                current[0], ref(current[0]), "the entry has no index line (missing)"
-            )
-        current = next(walk, None)
-    return sorted([*findings, *missing.values()], key=lambda f: f.slot or 1 << 62)
 
 
 def header_matches(

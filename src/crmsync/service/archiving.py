@@ -35,21 +35,14 @@ Hook steps (crash tests kill the process there): ``queued``, ``watermark``, ``ap
 (after each entry is in the archive), ``verified``, ``marked`` (after each write batch),
 ``dequeued``, ``done``.
 
-**Encryption at rest** (optional): with a key, entry bodies are stored sealed with
-AES-256-GCM (random 96-bit nonce, the header's link fields as associated data); hashes are
-over the plaintext. Each sealed body names its key's id. Keys rotate: new entries use the
-current key, older ones open with the key they name from the old keys given
-(``CRMSYNC_ARCHIVE_KEYS``); entries are never re-encrypted (they are append-only). Without
-the key a sealed body cannot be read; with none of the right keys reading fails with
-``WrongArchiveKeyError`` naming the key ids (never a key).
+**Encryption at rest** (optional): given an ``ArchiveCipher`` (the port; AES-256-GCM in
+``crmsync.adapters.archive.cipher``), entry bodies are stored sealed; hashes are over the
+plaintext. The read-back check opens them again (``crmsync.service.archive_reading``,
+which also holds the reader and the chain verification).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-import os
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -59,32 +52,40 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from crmsync.domain.archive_entry import (
     FORMAT,
     ArchiveEntry,
-    ChainConflictError,
     ChainHead,
-    ChainReport,
-    ChainVerifier,
     EntryHeader,
-    EntryNotFoundError,
-    body_problems,
-    canonical_json,
     check_profile,
     make_ref,
     new_header,
-    sha256_hex,
 )
 from crmsync.domain.charter import Charter
 from crmsync.domain.complaint import complaint_from_json
 from crmsync.domain.evaluation import ClockResult, evaluate
 from crmsync.domain.instants import format_instant, parse_instant
-from crmsync.errors import ArchiveError, BadComplaintError, ConfigError, InstantError, MappingError
+from crmsync.errors import (
+    ArchiveError,
+    BadComplaintError,
+    ChainConflictError,
+    ConfigError,
+    EntryNotFoundError,
+    InstantError,
+    MappingError,
+)
 from crmsync.mapping.field_mapping import FieldMapping, sf_datetime
-from crmsync.ports import ArchiveStore, CrmPort, FieldFilter, Record, StateStore, StoredComplaint
+from crmsync.ports import (
+    ArchiveCipher,
+    ArchiveStore,
+    CrmPort,
+    FieldFilter,
+    Record,
+    StateStore,
+    StoredComplaint,
+)
+from crmsync.service.archive_reading import entry_problems
 from crmsync.service.cycle_report import RecordFailure
 from crmsync.service.sync_cycle import Hook
 
@@ -92,217 +93,12 @@ log = structlog.get_logger("crmsync.archive")
 
 ARCHIVE_WATERMARK = "archive:closed"
 MAX_CONFLICTS = 5
-KEY_BYTES = 32
 _UTC = ZoneInfo("UTC")
 
 
 def pending_profile(profile: str) -> str:
     """The state-store profile holding ``profile``'s queue of complaints to archive."""
     return f"{profile}#archive"
-
-
-# ----------------------------------------------------------------------------- sealing
-
-
-class ArchiveKeyMissingError(ArchiveError):
-    """An entry is encrypted and no key was given."""
-
-
-class WrongArchiveKeyError(ArchiveError):
-    """An entry was sealed with another key than the one given."""
-
-
-def key_id_of(key: bytes) -> str:
-    """The id an entry sealed with ``key`` carries: 16 hex digits of a SHA-256 of the key
-    (never the key)."""
-    return sha256_hex(b"crmsync-archive-key:" + key)[:16]
-
-
-def _decode_key(text: str, name: str) -> bytes:
-    """A base64 32-byte key; ``ConfigError`` naming the setting (never quoting the value)."""
-    try:
-        key = base64.b64decode(text.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        raise ConfigError(f"{name} is not valid base64") from None
-    if len(key) != KEY_BYTES:
-        raise ConfigError(
-            f"{name} must decode to {KEY_BYTES} bytes, not {len(key)} "
-            "(make one with: openssl rand -base64 32)"
-        )
-    return key
-
-
-class EntryCipher:
-    """AES-256-GCM sealing of entry bodies: new entries with one 32-byte key, reading with
-    that key or any of ``old_keys`` (the keys used before a rotation).
-
-    ``key_id`` (``key_id_of``) is stored with each sealed body, so that an entry names the
-    key it was sealed with and the right key is picked to open it, and a missing key is
-    told apart from an altered body; keys are never stored, printed or logged. With no
-    ``key`` (only old keys) the cipher reads but does not seal.
-    """
-
-    ALGORITHM = "AES-256-GCM"
-
-    def __init__(self, key: bytes | None, *, old_keys: Sequence[bytes] = ()) -> None:
-        self._readers: dict[str, AESGCM] = {}
-        self._aead: AESGCM | None = None
-        self.key_id: str | None = None
-        if key is not None:
-            if len(key) != KEY_BYTES:
-                raise ConfigError(f"CRMSYNC_ARCHIVE_KEY must be {KEY_BYTES} bytes, got {len(key)}")
-            self._aead = AESGCM(key)
-            self.key_id = key_id_of(key)
-            self._readers[self.key_id] = self._aead
-        for n, old in enumerate(old_keys, 1):
-            if len(old) != KEY_BYTES:
-                raise ConfigError(
-                    f"CRMSYNC_ARCHIVE_KEYS: key {n} must be {KEY_BYTES} bytes, got {len(old)}"
-                )
-            self._readers.setdefault(key_id_of(old), AESGCM(old))
-
-    def __repr__(self) -> str:
-        return f"EntryCipher(key_id={self.key_id!r}, reads={sorted(self._readers)!r})"
-
-    @property
-    def key_ids(self) -> list[str]:
-        """The ids of every key this cipher can open entries with."""
-        return sorted(self._readers)
-
-    @classmethod
-    def from_base64(cls, text: str | None, old: str | None = None) -> EntryCipher:
-        """The cipher of ``CRMSYNC_ARCHIVE_KEY`` (a base64 key, or None/empty: read only)
-        and ``CRMSYNC_ARCHIVE_KEYS`` (base64 keys separated by commas, spaces or lines);
-        ``ConfigError`` naming the setting and the key's position, never its value."""
-        key = _decode_key(text, "CRMSYNC_ARCHIVE_KEY") if text and text.strip() else None
-        parts = (old or "").replace(",", " ").split()
-        olds = [_decode_key(p, f"CRMSYNC_ARCHIVE_KEYS: key {n}") for n, p in enumerate(parts, 1)]
-        if key is None and not olds:
-            raise ConfigError("CRMSYNC_ARCHIVE_KEY is empty")
-        return cls(key, old_keys=olds)
-
-    def seal(self, header: EntryHeader, body: dict[str, Any]) -> ArchiveEntry:
-        """The entry with ``body`` encrypted with the current key (bound to the header's
-        link fields); ``ConfigError`` when only old keys were given."""
-        if self._aead is None or self.key_id is None:
-            raise ConfigError(
-                "CRMSYNC_ARCHIVE_KEYS holds keys to read old entries with, but "
-                "CRMSYNC_ARCHIVE_KEY (the key new entries are sealed with) is not set"
-            )
-        nonce = os.urandom(12)
-        ciphertext = self._aead.encrypt(
-            nonce, canonical_json(body), canonical_json(header.link_fields())
-        )
-        return ArchiveEntry(
-            header,
-            sealed={
-                "alg": self.ALGORITHM,
-                "key_id": self.key_id,
-                "nonce": base64.b64encode(nonce).decode("ascii"),
-                "ciphertext": base64.b64encode(ciphertext).decode("ascii"),
-            },
-        )
-
-    def open(self, entry: ArchiveEntry) -> dict[str, Any]:
-        """The plaintext body of a sealed entry, opened with the key it names;
-        ``WrongArchiveKeyError`` when no key given has that id, ``ArchiveError`` for a body
-        that fails authentication (altered)."""
-        sealed = entry.sealed or {}
-        if sealed.get("alg") != self.ALGORITHM:
-            raise ArchiveError(f"entry {entry.ref}: unknown encryption {sealed.get('alg')!r}")
-        aead = self._readers.get(str(sealed.get("key_id")))
-        if aead is None:
-            olds = [k for k in self.key_ids if k != self.key_id]
-            raise WrongArchiveKeyError(
-                f"entry {entry.ref} was sealed with key {sealed.get('key_id')}, but "
-                f"CRMSYNC_ARCHIVE_KEY is key {self.key_id or '(none)'}"
-                + (f" and CRMSYNC_ARCHIVE_KEYS holds {', '.join(olds)}" if olds else "")
-                + ": wrong key (after a rotation, put the old key in CRMSYNC_ARCHIVE_KEYS)"
-            )
-        try:
-            nonce = base64.b64decode(sealed.get("nonce", ""), validate=True)
-            ciphertext = base64.b64decode(sealed.get("ciphertext", ""), validate=True)
-            plain = aead.decrypt(nonce, ciphertext, canonical_json(entry.header.link_fields()))
-            body = json.loads(plain.decode("utf-8"))
-        except (InvalidTag, binascii.Error, ValueError):
-            raise ArchiveError(
-                f"entry {entry.ref}: the encrypted body fails authentication (altered)"
-            ) from None
-        if not isinstance(body, dict):
-            raise ArchiveError(f"entry {entry.ref}: the decrypted body is not a JSON object")
-        return body
-
-
-def open_body(entry: ArchiveEntry, cipher: EntryCipher | None) -> dict[str, Any]:
-    """The plaintext body of an entry; ``ArchiveKeyMissingError`` if it is sealed and there
-    is no key (see ``EntryCipher.open`` for the other errors)."""
-    if entry.body is not None:
-        return dict(entry.body)
-    if cipher is None:
-        raise ArchiveKeyMissingError(
-            f"entry {entry.ref} is encrypted: set CRMSYNC_ARCHIVE_KEY to read it (or "
-            "CRMSYNC_ARCHIVE_KEYS for a key used before a rotation)"
-        )
-    return cipher.open(entry)
-
-
-def entry_problems(entry: ArchiveEntry, cipher: EntryCipher | None) -> list[str]:
-    """What is wrong with one entry on its own (header hash, body); raises like
-    ``open_body`` when the body cannot be opened for want of the right key."""
-    problems = []
-    if entry.header.computed_hash() != entry.header.entry_hash:
-        problems.append("header altered: its entry_hash does not match its fields")
-    try:
-        body = open_body(entry, cipher)
-    except (ArchiveKeyMissingError, WrongArchiveKeyError):
-        raise
-    except ArchiveError as exc:
-        return [*problems, str(exc)]
-    return problems + body_problems(entry.header, body)
-
-
-def verify_archive(
-    archive: ArchiveStore,
-    profile: str,
-    cipher: EntryCipher | None,
-    witness: ChainHead | None = None,
-) -> ChainReport:
-    """Walk the profile's whole chain and check every entry and link (and, given the
-    ``witness`` the state store recorded, that the chain still reaches it unchanged); then
-    hold the store's index against the entries (``ChainReport.index_bad``).
-
-    The head is read first and entries appended during the walk are left out. Bodies
-    sealed with no key given are counted as unchecked (links and header hashes are still
-    checked). A wrong key raises ``WrongArchiveKeyError`` unless an earlier sealed entry
-    opened with it (then that entry is reported as bad).
-    """
-    head = archive.head(profile)
-    verifier = ChainVerifier(profile, witness)
-    key_worked = False
-    for stored in archive.iterate(profile):
-        if stored.slot > head.seq:
-            break
-        body: dict[str, Any] | None = None
-        problem: str | None = None
-        if stored.entry is not None:
-            try:
-                body = open_body(stored.entry, cipher)
-                key_worked = key_worked or stored.entry.sealed is not None
-            except ArchiveKeyMissingError:
-                body = None
-            except WrongArchiveKeyError as exc:
-                if not key_worked:
-                    raise
-                problem = str(exc)
-            except ArchiveError as exc:
-                problem = str(exc)
-        verifier.add(stored, body, problem)
-    report = verifier.finish(head)
-    report.index_bad = archive.index_problems(profile)
-    return report
-
-
-# ----------------------------------------------------------------------------- archiving
 
 
 @dataclass
@@ -379,7 +175,7 @@ class ArchivingService:
         mapping: FieldMapping,
         profile: str = "default",
         archive_after: int = 30 * 86400,
-        cipher: EntryCipher | None = None,
+        cipher: ArchiveCipher | None = None,
         overlap: timedelta = timedelta(minutes=5),
         page_size: int = 200,
         write_batch: int = 200,
@@ -810,125 +606,3 @@ class ArchivingService:
                 log.warning("archive_mark_failed", record_id=record_id, reason=reason)
             self._hook("marked")
         return done
-
-
-# ----------------------------------------------------------------------------- reading
-
-
-class ArchiveReader:
-    """Reads the archive for people; every entry read is logged (``archive_read``) with
-    ``actor``, who ran it. Entries that fail their own checks are refused, not shown."""
-
-    def __init__(
-        self,
-        archive: ArchiveStore,
-        *,
-        profile: str,
-        actor: str,
-        cipher: EntryCipher | None = None,
-        witness: ChainHead | None = None,
-    ) -> None:
-        self.archive = archive
-        self.profile = check_profile(profile)
-        self.actor = actor
-        self.cipher = cipher
-        self.witness = witness
-
-    def _open(self, entry: ArchiveEntry, purpose: str | None) -> dict[str, Any]:
-        """The checked, decrypted body; logged as ``archive_read`` unless ``purpose`` is
-        None (the caller logs the read itself)."""
-        problems = entry_problems(entry, self.cipher)
-        if problems:
-            raise ArchiveError(
-                f"entry {entry.ref} fails its check ({'; '.join(problems)}): "
-                "run 'crmsync archive verify'"
-            )
-        body = open_body(entry, self.cipher)
-        if purpose is not None:
-            log.info(
-                "archive_read",
-                ref=entry.ref,
-                complaint_id=entry.header.complaint_id,
-                actor=self.actor,
-                purpose=purpose,
-            )
-        return body
-
-    def read(self, ref: str) -> tuple[EntryHeader, dict[str, Any]]:
-        """One entry's header and body (``EntryNotFoundError`` if none)."""
-        entry = self.archive.get(ref)
-        return entry.header, self._open(entry, "show")
-
-    def versions(self, complaint_id: str) -> list[tuple[EntryHeader, dict[str, Any]]]:
-        """Every archived version of a complaint, oldest first."""
-        return [
-            self.read(h.ref) for h in self.archive.search(self.profile, complaint_id=complaint_id)
-        ]
-
-    def search(
-        self,
-        *,
-        complaint_id: str | None = None,
-        closed_from: str | None = None,
-        closed_before: str | None = None,
-        charter: str | None = None,
-    ) -> list[EntryHeader]:
-        """Matching headers (no body is read); logged as ``archive_search``."""
-        found = self.archive.search(
-            self.profile,
-            complaint_id=complaint_id,
-            closed_from=closed_from,
-            closed_before=closed_before,
-            charter=charter,
-        )
-        log.info(
-            "archive_search",
-            actor=self.actor,
-            complaint_id=complaint_id,
-            closed_from=closed_from,
-            closed_before=closed_before,
-            charter=charter,
-            results=len(found),
-        )
-        return found
-
-    def export(self) -> Iterator[tuple[EntryHeader, dict[str, Any]]]:
-        """Every entry in chain order; a damaged one stops the export with ``ArchiveError``.
-
-        Logged once, when the export ends or stops, as ``archive_exported`` with the
-        references of every entry read (``complete`` false when it stopped early)."""
-        refs: list[str] = []
-        complete = False
-        try:
-            for stored in self.archive.iterate(self.profile):
-                if stored.entry is None:
-                    raise ArchiveError(
-                        f"entry {self.profile}/{stored.slot} is unreadable ({stored.problem}): "
-                        "run 'crmsync archive verify'"
-                    )
-                body = self._open(stored.entry, None)
-                refs.append(stored.entry.ref)
-                yield stored.entry.header, body
-            complete = True
-        finally:
-            log.info(
-                "archive_exported",
-                actor=self.actor,
-                entries=len(refs),
-                refs=refs,
-                complete=complete,
-            )
-
-    def verify(self) -> ChainReport:
-        """``verify_archive`` on the profile (held against the witness when there is one),
-        logged as ``archive_verified``: at level error when the chain is broken."""
-        report = verify_archive(self.archive, self.profile, self.cipher, self.witness)
-        (log.info if report.ok else log.error)(
-            "archive_verified",
-            actor=self.actor,
-            ok=report.ok,
-            entries=report.entries,
-            bad=len(report.bad),
-            unchecked_bodies=report.unchecked_bodies,
-        )
-        return report

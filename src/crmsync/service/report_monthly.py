@@ -15,8 +15,7 @@ from pathlib import Path
 
 from crmsync.domain.charter import Charter
 from crmsync.domain.report import Period
-from crmsync.ports import ArchiveStore, StateStore
-from crmsync.service.archiving import EntryCipher
+from crmsync.ports import ArchiveCipher, ArchiveStore, StateStore
 from crmsync.service.report_page import PageSource
 from crmsync.service.report_source import stored_canonicals, stored_complaints
 from crmsync.service.report_stream import (
@@ -48,7 +47,7 @@ def write_monthly_report(
     profile: str,
     now: int,
     folder: Path,
-    cipher: EntryCipher | None = None,
+    cipher: ArchiveCipher | None = None,
 ) -> list[Path]:
     """Write last month's report (HTML and JSON) into ``folder``; return the two paths."""
     from crmsync.service.report_html import render_html  # noqa: PLC0415 - matplotlib, on use

@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 
 from crmsync.domain.complaint import Complaint, complaint_from_json
 from crmsync.errors import ArchiveError, BadComplaintError
-from crmsync.ports import ArchiveStore, StateStore
-from crmsync.service.archiving import EntryCipher, open_body
+from crmsync.ports import ArchiveCipher, ArchiveStore, StateStore
+from crmsync.service.archive_reading import open_body
 from crmsync.service.evaluate_stream import located
 
 PAGE = 1000
@@ -26,7 +26,7 @@ def stored_canonicals(
     state: StateStore,
     archive: ArchiveStore | None,
     profile: str,
-    cipher: EntryCipher | None = None,
+    cipher: ArchiveCipher | None = None,
 ) -> Iterator[tuple[str, Mapping[str, Any]]]:
     """``(ref, canonical complaint)`` of every complaint of ``profile``: the state store's
     page by page, then the newest archived version of each complaint it does not hold.

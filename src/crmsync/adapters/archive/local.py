@@ -47,27 +47,28 @@ from pathlib import Path
 
 import structlog
 
+from crmsync.domain.archive_chain import Finding, compare_index
 from crmsync.domain.archive_entry import (
     GENESIS,
     ArchiveEntry,
-    ArchiveIndexError,
-    ChainConflictError,
     ChainHead,
-    DuplicateEntryError,
     EntryHeader,
-    EntryNotFoundError,
-    Finding,
     StoredEntry,
     canonical_json,
     check_profile,
-    compare_index,
     entry_from_bytes,
     header_from_dict,
     header_matches,
     make_ref,
     parse_ref,
 )
-from crmsync.errors import ArchiveError
+from crmsync.errors import (
+    ArchiveError,
+    ArchiveIndexError,
+    ChainConflictError,
+    DuplicateEntryError,
+    EntryNotFoundError,
+)
 
 log = structlog.get_logger("crmsync.archive")
 

@@ -31,16 +31,12 @@ from typing import Any, TypeVar
 import psycopg
 
 from crmsync.adapters._postgres_session import PostgresSession
+from crmsync.domain.archive_chain import Finding
 from crmsync.domain.archive_entry import (
     GENESIS,
     ArchiveEntry,
-    ArchiveIndexError,
-    ChainConflictError,
     ChainHead,
-    DuplicateEntryError,
     EntryHeader,
-    EntryNotFoundError,
-    Finding,
     StoredEntry,
     check_profile,
     entry_from_document,
@@ -48,7 +44,13 @@ from crmsync.domain.archive_entry import (
     make_ref,
     parse_ref,
 )
-from crmsync.errors import ArchiveError
+from crmsync.errors import (
+    ArchiveError,
+    ArchiveIndexError,
+    ChainConflictError,
+    DuplicateEntryError,
+    EntryNotFoundError,
+)
 
 T = TypeVar("T")
 

@@ -35,15 +35,11 @@ import structlog
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from crmsync.domain.archive_chain import Finding
 from crmsync.domain.archive_entry import (
     ArchiveEntry,
-    ArchiveIndexError,
-    ChainConflictError,
     ChainHead,
-    DuplicateEntryError,
     EntryHeader,
-    EntryNotFoundError,
-    Finding,
     StoredEntry,
     canonical_json,
     check_profile,
@@ -52,7 +48,14 @@ from crmsync.domain.archive_entry import (
     header_matches,
     parse_ref,
 )
-from crmsync.errors import ArchiveError, ConfigError
+from crmsync.errors import (
+    ArchiveError,
+    ArchiveIndexError,
+    ChainConflictError,
+    ConfigError,
+    DuplicateEntryError,
+    EntryNotFoundError,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
