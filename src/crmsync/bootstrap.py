@@ -1,17 +1,29 @@
-"""The composition root: settings -> adapters -> services. Nothing else wires objects."""
+"""The composition root: settings -> adapters -> services -> the worker. Nothing else
+wires objects, and only here (and in the CLI that calls it) are adapters imported.
+
+It is also the one place that reads the URLs of the settings: which state store
+(``state_store_target``) and archive store (``_archive_target``) a URL names, and so
+which profile lock goes with the state.
+"""
 
 from __future__ import annotations
 
+import re
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import TracebackType
 from typing import TYPE_CHECKING
+from urllib.parse import unquote
+
+import structlog
 
 from crmsync.adapters.crm.local import LocalCrm
-from crmsync.adapters.state.url import open_state_store, state_store_target
+from crmsync.adapters.state.sqlite import SqliteStateStore
 from crmsync.domain.charter import Charter
-from crmsync.errors import CharterFileError, ConfigError
+from crmsync.errors import CharterFileError, ConfigError, CrmSyncError
 from crmsync.mapping.charter_file import load_charter
 from crmsync.mapping.charter_mapping_check import check_charter_against_mapping
 from crmsync.mapping.field_mapping import FieldMapping, load_mapping
@@ -21,8 +33,13 @@ from crmsync.service.archiving import ArchivingService
 from crmsync.service.sync_cycle import Hook, SyncCycle
 from crmsync.settings import Settings
 
-if TYPE_CHECKING:  # the Salesforce adapter (requests, PyJWT) is imported when it is built
+if TYPE_CHECKING:  # imported when built: requests, PyJWT, psycopg, APScheduler, prometheus
     from crmsync.adapters.crm.salesforce import SalesforceCrm
+    from crmsync.adapters.profile_lock import ProfileLock
+    from crmsync.worker.ops_http import Metrics, OpsServer, Readiness
+    from crmsync.worker.scheduling import Worker
+
+log = structlog.get_logger("crmsync.worker")
 
 LOCAL_CRM_FILE = "local-crm.sqlite3"
 
@@ -45,9 +62,7 @@ class Runtime:
 
     def close(self) -> None:
         self.state.close()
-        closer = getattr(self.crm, "close", None)
-        if callable(closer):
-            closer()
+        self.crm.close()
 
 
 def local_crm_path(settings: Settings) -> Path:
@@ -96,12 +111,87 @@ def build_salesforce(settings: Settings) -> SalesforceCrm:
     )
 
 
+# ------------------------------------------------------------------ the state store
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
+POSTGRES_SCHEMES = frozenset({"postgresql", "postgres"})
+
+
+def state_store_target(url: str | None, data_dir: Path) -> tuple[str, Path | str]:
+    """Which store ``url`` names, opening nothing: ``("sqlite", path)`` or
+    ``("postgresql", url)``.
+
+    - None or ``""``: SQLite at ``data_dir/state.sqlite3`` (the embedded default);
+    - ``sqlite:///relative/path`` or ``sqlite:////absolute/path`` (SQLAlchemy's spelling:
+      the path is what follows the third slash; percent-escapes are decoded);
+    - ``postgresql://...`` or ``postgres://...``: PostgreSQL, schema ``crmsync``.
+
+    Raises ``ConfigError`` for any other URL, naming its scheme but never the rest (which
+    may hold a password).
+    """
+    if url is None or not url.strip():
+        return "sqlite", Path(data_dir) / "state.sqlite3"
+    text = url.strip()
+    match = _SCHEME.match(text)
+    if match is None:
+        raise ConfigError(
+            "state store URL has no scheme: write sqlite:///path/to/file or "
+            "postgresql://user@host/db"
+        )
+    scheme = match.group(1).lower()
+    if scheme == "sqlite":
+        rest = text[match.end() :]
+        if not rest.startswith("/") or len(rest) < 2:
+            raise ConfigError(
+                "state store URL sqlite:// needs a file path after three slashes: "
+                "sqlite:///relative/file or sqlite:////absolute/file"
+            )
+        if "?" in rest or "#" in rest:
+            raise ConfigError("state store URL sqlite:///... takes a file path only (no ? or #)")
+        return "sqlite", Path(unquote(rest[1:]))
+    if scheme in POSTGRES_SCHEMES:
+        return "postgresql", text
+    raise ConfigError(
+        f"state store URL scheme '{scheme}' is not supported: use sqlite:///path or "
+        "postgresql://... (or leave it empty for SQLite in the data folder)"
+    )
+
+
+def open_state_store(url: str | None, data_dir: Path) -> StateStore:
+    """Open (not migrate) the state store that ``url`` names (see ``state_store_target``).
+
+    Raises ``ConfigError`` for a URL no backend takes; ``StateStoreError`` if the store
+    cannot be opened.
+    """
+    kind, target = state_store_target(url, data_dir)
+    if kind == "sqlite":
+        return SqliteStateStore(Path(target))
+    # psycopg costs a third of a second to import: only when PostgreSQL is asked for
+    from crmsync.adapters.state.postgres import PostgresStateStore  # noqa: PLC0415
+
+    return PostgresStateStore(str(target))
+
+
 def build_state(settings: Settings) -> StateStore:
     """The state store the settings name, migrated to the current schema."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = open_state_store(settings.state_url_value, settings.data_dir)
     store.migrate()
     return store
+
+
+def build_profile_lock(settings: Settings, *, command: str = "crmsync run") -> ProfileLock:
+    """The lock of the profiles beside their state: PostgreSQL advisory locks when the
+    state is on PostgreSQL, file locks in ``data_dir/locks`` otherwise; ``command`` is
+    what holders are shown as. ``ConfigError`` for a state URL no store takes."""
+    from crmsync.adapters.profile_lock import (  # noqa: PLC0415
+        FileProfileLock,
+        PostgresProfileLock,
+    )
+
+    kind, target = state_store_target(settings.state_url_value, settings.data_dir)
+    if kind == "postgresql":
+        return PostgresProfileLock(str(target), command=command)
+    return FileProfileLock(settings.data_dir / "locks", command=command)
 
 
 def build_runtime(
@@ -178,12 +268,12 @@ def _archive_target(settings: Settings) -> tuple[str, str]:
     url = settings.archive_url.get_secret_value().strip() if settings.archive_url else ""
     if url == "state":
         url = settings.state_url_value or ""
-        if not url.startswith(("postgresql://", "postgres://")):
+        if not url.startswith(tuple(f"{scheme}://" for scheme in POSTGRES_SCHEMES)):
             raise ConfigError("CRMSYNC_ARCHIVE_URL=state needs a PostgreSQL CRMSYNC_STATE_URL")
     if not url:
         return "local", ""
     scheme = url.split(":", 1)[0].lower()
-    if scheme in ("postgresql", "postgres"):
+    if scheme in POSTGRES_SCHEMES:
         return "postgresql", url
     if scheme == "s3":
         return "s3", url
@@ -223,3 +313,191 @@ def build_archiving(
         write_batch=s.write_batch,
         hook=hook,
     )
+
+
+# ------------------------------------------------------------------ the worker
+def monthly_report_folder(settings: Settings) -> Path | None:
+    """Where the monthly report goes (``CRMSYNC_MONTHLY_REPORT``, under the data folder
+    unless absolute), or None when it is off."""
+    setting = settings.monthly_report.strip()
+    if not setting or setting.lower() == "off":
+        return None
+    return settings.data_dir / setting  # an absolute setting wins
+
+
+def _api_usage(crm: CrmPort) -> Callable[[], tuple[int, int] | None]:
+    """The CRM's (used, limit) daily API calls when it counts them (Salesforce does)."""
+
+    def usage() -> tuple[int, int] | None:
+        said = getattr(crm, "api_usage", None)
+        return said if isinstance(said, tuple) and len(said) == 2 else None
+
+    return usage
+
+
+def _monthly_report(runtime: Runtime, folder: Path) -> Callable[[int], list[Path]]:
+    """Write last month's report of the runtime's profile into ``folder`` unless it is
+    there, reading the archive of the settings (opened only to write a report)."""
+    from crmsync.service.report_monthly import write_missing_monthly_report  # noqa: PLC0415
+
+    settings = runtime.settings
+
+    def write(now: int) -> list[Path]:
+        return write_missing_monthly_report(
+            runtime.charter,
+            runtime.state,
+            lambda: build_archive(settings),
+            profile=settings.profile,
+            now=now,
+            folder=folder,
+            cipher=archive_cipher(settings),
+        )
+
+    return write
+
+
+def build_worker(
+    runtime: Runtime,
+    *,
+    interval: int | None = None,
+    clock: Callable[[], datetime] = system_clock,
+    profile_lock: ProfileLock | None = None,
+    metrics: Metrics | None = None,
+    readiness: Readiness | None = None,
+    stop_requested: threading.Event | None = None,
+) -> Worker:
+    """The worker of one runtime's profile (every ``interval`` seconds, default the
+    profile's ``sync_interval``): its cycle, nightly archive into a store opened for each
+    run, state retention and monthly report, wired as the narrow callables it takes.
+    Without ``profile_lock`` the worker always works the profile."""
+    from crmsync.service.state_retention import Retention, prune_state  # noqa: PLC0415
+    from crmsync.worker.scheduling import ProfileWork, Worker  # noqa: PLC0415
+
+    settings, state, profile = runtime.settings, runtime.state, runtime.settings.profile
+
+    def archive() -> int:
+        store = build_archive(settings)
+        try:
+            return build_archiving(runtime, store).run().archived
+        finally:
+            store.close()
+
+    def prune(now: int) -> object:
+        retention = Retention(settings.keep_closed, settings.keep_runs)
+        return prune_state(state, profile, retention, now)
+
+    folder = monthly_report_folder(settings)
+    work = ProfileWork(
+        profile=profile,
+        run_cycle=runtime.cycle.run,
+        next_check=lambda: state.next_check(profile),
+        archive=archive,
+        prune=prune,
+        population=lambda: state.population(profile),
+        charter=runtime.charter.name,
+        clock_ids=tuple(c.id for c in runtime.charter.clocks),
+        monthly_report=None if folder is None else _monthly_report(runtime, folder),
+        report_folder=folder,
+        api_usage=_api_usage(runtime.crm),
+    )
+    if profile_lock is not None:
+        lock = profile_lock
+        work = replace(
+            work,
+            take_profile=lambda: lock.held(profile) or lock.try_acquire(profile),
+            release_profile=lambda: lock.release(profile),
+        )
+    return Worker(
+        work,
+        interval=settings.sync_interval if interval is None else interval,
+        clock=clock,
+        metrics=metrics,
+        readiness=readiness,
+        stop_requested=stop_requested,
+    )
+
+
+@dataclass
+class WorkerFleet:
+    """What ``crmsync run`` runs (built by ``build_fleet``): every profile that could be
+    opened, with the metrics, readiness and HTTP server they share. ``run()`` works them
+    until SIGTERM or SIGINT; ``close()`` (or leaving its ``with`` block) stops the server,
+    gives the profiles back and closes their stores and CRMs."""
+
+    server: OpsServer
+    metrics: Metrics
+    readiness: Readiness
+    runtimes: list[Runtime]
+    locks: dict[str, ProfileLock] = field(default_factory=dict)
+    stop_requested: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        """Take each profile's lock when free, serve ``/healthz``, ``/readyz`` and
+        ``/metrics``, and run every profile's worker until a stop is requested."""
+        from crmsync.worker.scheduling import run_profiles  # noqa: PLC0415
+
+        # each profile's lock lives beside its state, where its one-off commands take it too
+        for r in self.runtimes:
+            self.locks[r.settings.profile] = build_profile_lock(r.settings)
+        self.server.start()
+        workers = [
+            build_worker(
+                r,
+                profile_lock=self.locks[r.settings.profile],
+                metrics=self.metrics,
+                readiness=self.readiness,
+                stop_requested=self.stop_requested,
+            )
+            for r in self.runtimes
+        ]
+        run_profiles(workers, self.stop_requested)
+
+    def close(self) -> None:
+        self.server.stop()
+        for lock in self.locks.values():
+            lock.close()
+        for runtime in self.runtimes:
+            runtime.close()
+
+    def __enter__(self) -> WorkerFleet:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def build_fleet(settings: Settings, *, hook: Hook | None = None) -> WorkerFleet:
+    """Every profile of the settings wired for ``crmsync run``, the HTTP port bound.
+
+    Raises ``ConfigError`` (a ``ValueError``) for a profile that does not validate or a
+    port that cannot be listened on, before any profile is opened. A profile that cannot
+    be opened (its charter, state store or CRM fails) is logged as
+    ``profile_unavailable`` and left out: one broken profile never stops the others, and
+    the fleet may be left with none."""
+    import time  # noqa: PLC0415
+
+    from crmsync.worker.ops_http import Metrics, OpsServer, Readiness  # noqa: PLC0415
+
+    profiles = settings.profile_settings()
+    runtimes: list[Runtime] = []
+    locks: dict[str, ProfileLock] = {}
+    metrics = Metrics()
+    readiness = Readiness(
+        interval=max(p.sync_interval for p in profiles),
+        clock=time.time,
+        state_ok=lambda: all(r.state.next_check(r.settings.profile) or True for r in runtimes),
+        started_at=time.time(),
+        owned=lambda: {p for p, lock in locks.items() if lock.held(p)},
+    )
+    server = OpsServer(settings.http_port, metrics, readiness)
+    for profile in profiles:
+        try:
+            runtimes.append(build_runtime(profile, hook=hook))
+        except CrmSyncError as exc:
+            log.error("profile_unavailable", profile=profile.profile, error=str(exc))
+    return WorkerFleet(server, metrics, readiness, runtimes, locks)

@@ -173,6 +173,12 @@ class CrmPort(Protocol):
         """The object's fields by name; ``CrmError`` if the object does not exist."""
         ...
 
+    def close(self) -> None:
+        """Let go of what the adapter holds (connections, an HTTP session); raises nothing.
+        The adapter is not used afterwards. Called by whoever built it: the composition
+        root's ``Runtime.close`` or the command that opened it."""
+        ...
+
 
 # --------------------------------------------------------------------------- state
 

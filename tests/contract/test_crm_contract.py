@@ -471,3 +471,17 @@ def test_write_calls_are_counted_per_batch_of_200(harness: CrmHarness) -> None:
     assert crm.calls.by_kind.get("write", 0) - before.get("write", 0) == expected
     crm.describe("Case")
     assert crm.calls.by_kind.get("describe", 0) - before.get("describe", 0) == 1
+
+
+# --------------------------------------------------------------------------- lifecycle
+
+
+def test_close_lets_go_raises_nothing_and_keeps_the_records(harness: CrmHarness) -> None:
+    """A client that read records closes, and closes again, without an error; what it saw
+    stays in the CRM for the next client."""
+    (case,) = harness.seed("Case", [{"Subject": "kept"}])
+    other = harness.second_client()
+    assert read_one(other, "Case", case, ["Subject"])["Subject"] == "kept"
+    other.close()
+    other.close()
+    assert read_one(harness.crm, "Case", case, ["Subject"])["Subject"] == "kept"

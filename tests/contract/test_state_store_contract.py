@@ -37,7 +37,7 @@ from crmsync.adapters.state.migrations import (
 )
 from crmsync.adapters.state.postgres import PostgresStateStore
 from crmsync.adapters.state.sqlite import SqliteStateStore
-from crmsync.adapters.state.url import open_state_store
+from crmsync.bootstrap import open_state_store
 from crmsync.domain.archive_entry import ChainHead
 from crmsync.errors import ConfigError, StateStoreError
 from crmsync.ports import (

@@ -14,9 +14,9 @@ import pytest
 
 from crmsync.adapters.archive.local import LocalArchiveStore
 from crmsync.adapters.crm.local import LocalCrm
-from crmsync.bootstrap import ARCHIVE_DIR, Runtime, local_crm_path
+from crmsync.bootstrap import ARCHIVE_DIR, Runtime, build_worker, local_crm_path
 from crmsync.settings import Settings
-from crmsync.worker.scheduling import ARCHIVE_JOB, PRUNE_JOB, Worker
+from crmsync.worker.scheduling import ARCHIVE_JOB, PRUNE_JOB
 
 
 def test_the_archive_job_archives_cases_closed_long_ago(runtime: Runtime) -> None:
@@ -32,7 +32,7 @@ def test_the_archive_job_archives_cases_closed_long_ago(runtime: Runtime) -> Non
                 }
             ],
         )
-    Worker(runtime, interval=300, clock=lambda: datetime.now(UTC)).archive()
+    build_worker(runtime, interval=300, clock=lambda: datetime.now(UTC)).archive()
     store = LocalArchiveStore(runtime.settings.data_dir / ARCHIVE_DIR)
     assert [h.complaint_id for h in store.search("default")] == [made.id]
     with LocalCrm(local_crm_path(runtime.settings)) as crm:
@@ -43,7 +43,7 @@ def test_the_archive_job_archives_cases_closed_long_ago(runtime: Runtime) -> Non
 def test_the_worker_schedules_the_archive_every_night_at_two_utc(runtime: Runtime) -> None:
     """While the worker runs, its scheduler holds a cron job for 02:00 UTC, and the state
     retention's for 03:00 UTC."""
-    worker = Worker(runtime, interval=3600, clock=lambda: datetime.now(UTC))
+    worker = build_worker(runtime, interval=3600, clock=lambda: datetime.now(UTC))
     seen: dict[str, Any] = {}
 
     def watch() -> None:

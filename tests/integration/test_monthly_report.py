@@ -12,9 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from crmsync.adapters.crm.local import LocalCrm
-from crmsync.bootstrap import Runtime, local_crm_path
+from crmsync.bootstrap import Runtime, build_worker, local_crm_path
 from crmsync.service.report_monthly import last_month
-from crmsync.worker.scheduling import Worker
 
 MARCH_FIRST = datetime(2026, 3, 1, 4, 0, tzinfo=UTC)
 
@@ -35,7 +34,7 @@ def test_the_job_writes_last_months_report(runtime: Runtime) -> None:
         )
         assert all(r.ok for r in results)
     runtime.cycle.run(now=int(datetime(2026, 2, 20, tzinfo=UTC).timestamp()))
-    Worker(runtime, interval=300, clock=lambda: MARCH_FIRST).monthly_report()
+    build_worker(runtime, interval=300, clock=lambda: MARCH_FIRST).monthly_report()
     folder = runtime.settings.data_dir / "reports"
     assert sorted(p.name for p in folder.iterdir()) == [
         "default-2026-02.html",
@@ -57,14 +56,14 @@ def test_the_job_writes_last_months_report(runtime: Runtime) -> None:
 def test_a_missed_first_is_made_up_and_a_written_month_is_left_alone(runtime: Runtime) -> None:
     """Down on 1 March: the run of 2 March writes February; the run of 3 March rewrites nothing."""
     runtime.cycle.run(now=int(datetime(2026, 2, 20, tzinfo=UTC).timestamp()))
-    Worker(
+    build_worker(
         runtime, interval=300, clock=lambda: datetime(2026, 3, 2, 4, tzinfo=UTC)
     ).monthly_report()
     folder = runtime.settings.data_dir / "reports"
     files = sorted(folder.iterdir())
     assert [p.name for p in files] == ["default-2026-02.html", "default-2026-02.json"]
     before = [(p.stat().st_mtime_ns, p.read_bytes()) for p in files]
-    Worker(
+    build_worker(
         runtime, interval=300, clock=lambda: datetime(2026, 3, 3, 4, tzinfo=UTC)
     ).monthly_report()
     assert sorted(folder.iterdir()) == files
@@ -74,12 +73,12 @@ def test_a_missed_first_is_made_up_and_a_written_month_is_left_alone(runtime: Ru
 def test_off_writes_nothing_and_a_folder_moves_it(runtime: Runtime, tmp_path: Path) -> None:
     """CRMSYNC_MONTHLY_REPORT=off: no job and no file; an absolute folder: files go there."""
     off = replace_settings(runtime, "off")
-    worker = Worker(off, interval=300, clock=lambda: MARCH_FIRST)
+    worker = build_worker(off, interval=300, clock=lambda: MARCH_FIRST)
     assert worker.report_folder() is None
     worker.monthly_report()
     assert not (runtime.settings.data_dir / "reports").exists()
     moved = replace_settings(runtime, str(tmp_path / "elsewhere"))
-    Worker(moved, interval=300, clock=lambda: MARCH_FIRST).monthly_report()
+    build_worker(moved, interval=300, clock=lambda: MARCH_FIRST).monthly_report()
     assert sorted(p.name for p in (tmp_path / "elsewhere").iterdir()) == [
         "default-2026-02.html",
         "default-2026-02.json",

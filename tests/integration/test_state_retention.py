@@ -10,10 +10,9 @@ from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
 from crmsync.adapters.state.sqlite import SqliteStateStore
-from crmsync.bootstrap import Runtime
+from crmsync.bootstrap import Runtime, build_worker
 from crmsync.cli import app
 from crmsync.ports import LedgerEntry, RunRecord, StateStore, StoredComplaint
-from crmsync.worker.scheduling import Worker
 
 DAY = 86400
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -41,7 +40,7 @@ def test_the_nightly_job_applies_the_default_retention(runtime: Runtime) -> None
     complaint closed 200 days ago (and its completed follow-up) and the 100-day-old run."""
     state = runtime.state
     seed(state)
-    Worker(runtime, interval=300, clock=lambda: NOW).prune()
+    build_worker(runtime, interval=300, clock=lambda: NOW).prune()
     assert sorted(state.get_complaints("default", ["old", "new", "open"])) == ["new", "open"]
     assert state.ledger_get("default", ["k-old"]) == {}
     assert [r.run_id for r in state.recent_runs("default")] == ["r-new"]
@@ -52,7 +51,7 @@ def test_the_nightly_job_survives_a_broken_store(runtime: Runtime) -> None:
     so the worker goes on."""
     runtime.state.close()
     with capture_logs() as logs:
-        Worker(runtime, interval=300, clock=lambda: NOW).prune()
+        build_worker(runtime, interval=300, clock=lambda: NOW).prune()
     [error] = [e for e in logs if e["event"] == "prune_error"]
     assert error["kind"] == "StateStoreError"
     assert "closed" in error["error"]

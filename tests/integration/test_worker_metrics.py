@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from crmsync.adapters.crm.local import LocalCrm
-from crmsync.bootstrap import Runtime, local_crm_path
+from crmsync.bootstrap import Runtime, build_worker, local_crm_path
 from crmsync.worker.ops_http import Metrics
-from crmsync.worker.scheduling import Worker
 
 
 def gauge(metrics: Metrics, name: str, **labels: str) -> float | None:
@@ -36,7 +35,7 @@ def test_a_quiet_cycle_keeps_the_breached_clocks_in_the_gauges(runtime: Runtime)
         )
         assert all(r.ok for r in made)
     metrics = Metrics()
-    worker = Worker(runtime, interval=300, clock=lambda: datetime.now(UTC), metrics=metrics)
+    worker = build_worker(runtime, interval=300, clock=lambda: datetime.now(UTC), metrics=metrics)
     aston = {"charter": "aston"}
     for _ in range(3):
         worker.cycle()

@@ -10,13 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 import pytest
 
-from crmsync.bootstrap import Runtime
 from crmsync.errors import StateStoreError
-from crmsync.worker.scheduling import NEXT_DUE_JOB, Worker
+from crmsync.worker.scheduling import NEXT_DUE_JOB, ProfileWork, Worker
 
 NOW = datetime(2026, 3, 20, 12, 0, tzinfo=UTC)
 INTERVAL = 300  # seconds
@@ -37,17 +36,23 @@ class FakeState:
         return self.value
 
 
-@dataclass
-class FakeSettings:
-    profile: str = "acme"
+def scheduling_work(state: FakeState, profile: str = "acme") -> ProfileWork:
+    """What the worker asks when it schedules: the profile's next check (from ``state``);
+    its other jobs are never run here."""
 
+    def not_here(*_: object) -> Any:
+        raise AssertionError("only the schedule is tested here")
 
-@dataclass
-class FakeRuntime:
-    """What the worker reads from a runtime when it schedules."""
-
-    state: FakeState
-    settings: FakeSettings = field(default_factory=FakeSettings)
+    return ProfileWork(
+        profile=profile,
+        run_cycle=not_here,
+        next_check=lambda: state.next_check(profile),
+        archive=not_here,
+        prune=not_here,
+        population=not_here,
+        charter="aston",
+        clock_ids=(),
+    )
 
 
 def at(seconds: int) -> int:
@@ -62,7 +67,7 @@ def state() -> FakeState:
 
 @pytest.fixture
 def worker(state: FakeState) -> Iterator[Worker]:
-    made = Worker(cast(Runtime, FakeRuntime(state)), interval=INTERVAL, clock=lambda: NOW)
+    made = Worker(scheduling_work(state), interval=INTERVAL, clock=lambda: NOW)
     made.scheduler.start(paused=True)
     yield made
     made.scheduler.shutdown(wait=False)

@@ -240,16 +240,6 @@ class FileProfileLock:
             self.release(profile)
 
 
-def open_profile_lock(
-    state_url: str | None, data_dir: Path, *, command: str = "crmsync run"
-) -> ProfileLock:
-    """Advisory locks when the state is on PostgreSQL, file locks in ``data_dir/locks``
-    (beside the SQLite state) otherwise; ``command`` is what holders are shown as."""
-    if state_url and state_url.split("://", 1)[0].lower() in {"postgresql", "postgres"}:
-        return PostgresProfileLock(state_url, command=command)
-    return FileProfileLock(data_dir / "locks", command=command)
-
-
 def acquire_profile(
     lock: ProfileLock,
     profile: str,

@@ -43,10 +43,11 @@ def hold_profile(settings: Settings, command: str, wait: str) -> Iterator[None]:
     Waits up to ``wait`` for another holder (saying who it is on standard error), then
     exits 5 naming it; exits 1 when the lock itself cannot be reached.
     """
-    from crmsync.adapters.profile_lock import acquire_profile, open_profile_lock  # noqa: PLC0415
+    from crmsync.adapters.profile_lock import acquire_profile  # noqa: PLC0415
+    from crmsync.bootstrap import build_profile_lock  # noqa: PLC0415
 
     seconds = wait_seconds(wait)
-    lock = open_profile_lock(settings.state_url_value, settings.data_dir, command=command)
+    lock = build_profile_lock(settings, command=command)
 
     def waiting(holder: str) -> None:
         err.print(

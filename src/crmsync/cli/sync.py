@@ -49,7 +49,7 @@ def load_settings(**overrides: object) -> Settings:
         for profile in settings.profile_settings():
             check_settings(profile)
     except ValueError as exc:  # ConfigError, or a profile that does not validate
-        raise fail(f"configuration: {exc}") from None
+        raise fail(f"configuration: {exc}") from exc
     configure_logging(settings.log_format, settings.log_level)
     return settings
 
@@ -70,7 +70,7 @@ def load_profile_setup() -> tuple[Settings, bool]:
     try:
         profiles = {p.profile: p for p in settings.profile_settings()}
     except ValueError as exc:
-        raise fail(f"configuration: {exc}") from None
+        raise fail(f"configuration: {exc}") from exc
     chosen = profiles.get(settings.profile)
     if chosen is None:
         raise fail(
@@ -88,7 +88,7 @@ def refuse_unknown_profile(runtime: Runtime, *, new_profile: bool) -> None:
     try:
         known = runtime.state.known_profiles()
     except CrmSyncError as exc:
-        raise fail(f"{type(exc).__name__}: {exc}", 1) from None
+        raise fail(f"{type(exc).__name__}: {exc}", 1) from exc
     if new_profile or not known or profile in known:
         return
     raise fail(
@@ -105,9 +105,9 @@ def _runtime(settings: Settings) -> Runtime:
     try:
         return build_runtime(settings, hook=crash_hook_from_env())
     except ConfigError as exc:
-        raise fail(str(exc)) from None
+        raise fail(str(exc)) from exc
     except CrmSyncError as exc:  # the state store or the CRM failed: not configuration
-        raise fail(f"{type(exc).__name__}: {exc}", EXIT_FAILED) from None
+        raise fail(f"{type(exc).__name__}: {exc}", EXIT_FAILED) from exc
 
 
 def crash_hook_from_env() -> Hook | None:
@@ -228,7 +228,7 @@ def sync_cmd(  # noqa: PLR0917 - one parameter per command-line option
                 refuse_unknown_profile(runtime, new_profile=new_profile)
             report = _run_cycle(runtime, instant, dry_run)
         except CrmSyncError as exc:
-            raise fail(f"cycle failed: {type(exc).__name__}: {exc}", 1) from None
+            raise fail(f"cycle failed: {type(exc).__name__}: {exc}", 1) from exc
         finally:
             runtime.close()
     if as_json:
@@ -250,80 +250,20 @@ def run_cmd(new_profile: Annotated[bool, NEW_PROFILE_OPTION] = False) -> None:
     warning instant when that comes sooner; archiving and state retention run nightly.
     Health and metrics are served on CRMSYNC_HTTP_PORT. SIGTERM (or Ctrl-C) finishes the
     cycle in progress and exits 0."""
-    import threading  # noqa: PLC0415
-    import time  # noqa: PLC0415
+    from crmsync.bootstrap import build_fleet  # noqa: PLC0415 - only this command
 
-    import structlog  # noqa: PLC0415
-
-    from crmsync.adapters.profile_lock import ProfileLock, open_profile_lock  # noqa: PLC0415
-    from crmsync.bootstrap import build_runtime, system_clock  # noqa: PLC0415
-    from crmsync.worker.ops_http import Metrics, OpsServer, Readiness  # noqa: PLC0415
-    from crmsync.worker.scheduling import Worker, run_profiles  # noqa: PLC0415 - only this command
-
-    log = structlog.get_logger("crmsync.worker")
     settings = load_settings()
-    try:
-        profiles = settings.profile_settings()
-    except ValueError as exc:
-        raise fail(f"configuration: {exc}") from None
-    runtimes: list[Runtime] = []
-    locks: dict[str, ProfileLock] = {}
-    metrics = Metrics()
-    readiness = Readiness(
-        interval=max(p.sync_interval for p in profiles),
-        clock=time.time,
-        state_ok=lambda: all(r.state.next_check(r.settings.profile) or True for r in runtimes),
-        started_at=time.time(),
-        owned=lambda: {p for p, lock in locks.items() if lock.held(p)},
-    )
-    try:  # the port is configuration: checked before any profile is opened
-        server = OpsServer(settings.http_port, metrics, readiness)
-    except ConfigError as exc:
-        raise fail(f"configuration: {exc}") from None
-    for profile in profiles:
-        try:  # one broken profile never stops the others
-            runtimes.append(build_runtime(profile, hook=crash_hook_from_env()))
-        except CrmSyncError as exc:
-            log.error("profile_unavailable", profile=profile.profile, error=str(exc))
-    if not runtimes:
-        server.stop()
-        raise fail("no profile could be started (see the errors above)")
-    if not settings.profiles:
-        for runtime in runtimes:
-            try:
+    try:  # the profiles and the port are configuration: checked before any profile opens
+        fleet = build_fleet(settings, hook=crash_hook_from_env())
+    except ValueError as exc:  # ConfigError, or a profile that does not validate
+        raise fail(f"configuration: {exc}") from exc
+    with fleet:
+        if not fleet.runtimes:
+            raise fail("no profile could be started (see the errors above)")
+        if not settings.profiles:
+            for runtime in fleet.runtimes:
                 refuse_unknown_profile(runtime, new_profile=new_profile)
-            except typer.Exit:
-                server.stop()
-                for opened in runtimes:
-                    opened.close()
-                raise
-    stop = threading.Event()
-    # each profile's lock lives beside its state, where its one-off commands take it too
-    for r in runtimes:
-        locks[r.settings.profile] = open_profile_lock(
-            r.settings.state_url_value, r.settings.data_dir
-        )
-    server.start()
-    workers = [
-        Worker(
-            r,
-            interval=r.settings.sync_interval,
-            clock=system_clock,
-            profile_lock=locks[r.settings.profile],
-            metrics=metrics,
-            readiness=readiness,
-            stop_requested=stop,
-        )
-        for r in runtimes
-    ]
-    try:
-        run_profiles(workers, stop)
-    finally:
-        server.stop()
-        for lock in locks.values():
-            lock.close()
-        for r in runtimes:
-            r.close()
+        fleet.run()
 
 
 @app.command("demo")
@@ -576,16 +516,16 @@ def _check_online(mappings: list[FieldMapping], console: Console) -> int:
     try:
         crm = build_crm(settings)
     except ConfigError as exc:
-        raise fail(f"--online: {exc}") from None  # a setting to fix: named, no class name
+        raise fail(f"--online: {exc}") from exc  # a setting to fix: named, no class name
     except CrmSyncError as exc:
-        raise fail(f"--online: {type(exc).__name__}: {exc}", EXIT_FAILED) from None
+        raise fail(f"--online: {type(exc).__name__}: {exc}", EXIT_FAILED) from exc
     problems = 0
     try:
         for m in mappings:
             try:
                 found = check_online(crm, m, org_fixes=settings.crm == "salesforce")
             except CrmSyncError as exc:
-                raise fail(f"--online: {type(exc).__name__}: {exc}", 1) from None
+                raise fail(f"--online: {type(exc).__name__}: {exc}", 1) from exc
             for problem in found:
                 err.print(
                     f"{m.source}: {settings.crm} CRM: {problem}",
@@ -600,9 +540,7 @@ def _check_online(mappings: list[FieldMapping], console: Console) -> int:
                     f"[green]ok[/green]   {escape(str(m.source))} against the {settings.crm} CRM"
                 )
     finally:
-        closer = getattr(crm, "close", None)
-        if callable(closer):
-            closer()
+        crm.close()
     return problems
 
 

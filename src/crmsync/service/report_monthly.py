@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -73,3 +74,28 @@ def write_monthly_report(
         os.replace(aside, path)
         written.append(path)
     return written
+
+
+def write_missing_monthly_report(
+    charter: Charter,
+    state: StateStore,
+    open_archive: Callable[[], ArchiveStore],
+    *,
+    profile: str,
+    now: int,
+    folder: Path,
+    cipher: ArchiveCipher | None = None,
+) -> list[Path]:
+    """Write last month's report into ``folder`` unless both its files are there; return
+    the paths written (none when it was there). The archive is opened with
+    ``open_archive`` only when a report is written, and closed after."""
+    first, _ = last_month(charter, now)
+    if all(p.exists() for p in monthly_report_paths(folder, profile, first)):
+        return []
+    archive = open_archive()
+    try:
+        return write_monthly_report(
+            charter, state, archive, profile=profile, now=now, folder=folder, cipher=cipher
+        )
+    finally:
+        archive.close()

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -22,7 +22,23 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from crmsync.errors import ConfigError
 
+if TYPE_CHECKING:
+    from crmsync.service.cycle_report import CycleReport
+
 log = structlog.get_logger("crmsync.http")
+
+CHARTER_STATUSES = ("on_track", "at_risk", "breached", "met")
+CLOCK_STATES = ("pending", "on_track", "at_risk", "breached", "met", "met_late")
+
+
+class Counts(Protocol):
+    """The open complaints of a profile counted by status and by (clock id, state)."""
+
+    @property
+    def by_status(self) -> Mapping[str, int]: ...
+
+    @property
+    def by_clock(self) -> Mapping[tuple[str, str], int]: ...
 
 
 class Metrics:
@@ -105,6 +121,87 @@ class Metrics:
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
+    # -- what the worker records
+
+    def record_owned(self, profile: str, owned: bool) -> None:
+        """Whether this process works ``profile`` now."""
+        self.profile_owned.labels(profile).set(1 if owned else 0)
+
+    def record_failure(self, profile: str, kind: str) -> None:
+        """A cycle that failed as a whole with an error of class ``kind``."""
+        self.errors.labels(profile, kind).inc()
+        self.cycles.labels(profile, "failed").inc()
+
+    def record_cycle(
+        self,
+        profile: str,
+        report: CycleReport,
+        seconds: float,
+        *,
+        api_usage: tuple[int, int] | None,
+        succeeded_at: float | None,
+    ) -> None:
+        """A cycle that ran (``succeeded_at`` when it ended well): its counts, its record
+        errors, its wall time, and the CRM's remaining daily calls when it says them."""
+        p = profile
+        self.cycle_duration.labels(p).observe(seconds)
+        self.cycles.labels(p, report.status).inc()
+        self.records_read.labels(p).inc(report.records_read)
+        self.flags_written.labels(p).inc(report.flags_written)
+        self.tasks_created.labels(p).inc(report.tasks_created)
+        self.tasks_completed.labels(p).inc(report.tasks_completed)
+        self.crm_calls.labels(p).inc(report.crm_calls)
+        for error in report.errors:
+            self.errors.labels(p, error.kind).inc()
+        if api_usage is not None and api_usage[1]:
+            self.api_remaining.labels(p).set(api_usage[1] - api_usage[0])
+        if succeeded_at is not None:
+            self.last_success.labels(p).set(succeeded_at)
+
+    def record_population(
+        self, profile: str, charter: str, clock_ids: Sequence[str], counts: Counts
+    ) -> None:
+        """The status and clock gauges from the profile's open complaints."""
+        for status in CHARTER_STATUSES:
+            self.complaints.labels(profile, charter, status).set(counts.by_status.get(status, 0))
+        for clock in clock_ids:
+            for state in CLOCK_STATES:
+                count = counts.by_clock.get((clock, state), 0)
+                self.clocks.labels(profile, charter, clock, state).set(count)
+
+    def record_archived(self, profile: str, entries: int) -> None:
+        """Entries the nightly archive job appended."""
+        self.archive_entries.labels(profile).inc(entries)
+
+
+class NullMetrics:
+    """``Metrics``' no-op twin: what a worker records into when nothing exports it."""
+
+    def record_owned(self, profile: str, owned: bool) -> None:
+        """Nothing."""
+
+    def record_failure(self, profile: str, kind: str) -> None:
+        """Nothing."""
+
+    def record_cycle(
+        self,
+        profile: str,
+        report: CycleReport,
+        seconds: float,
+        *,
+        api_usage: tuple[int, int] | None,
+        succeeded_at: float | None,
+    ) -> None:
+        """Nothing."""
+
+    def record_population(
+        self, profile: str, charter: str, clock_ids: Sequence[str], counts: Counts
+    ) -> None:
+        """Nothing."""
+
+    def record_archived(self, profile: str, entries: int) -> None:
+        """Nothing."""
+
 
 @dataclass
 class Readiness:
@@ -117,6 +214,14 @@ class Readiness:
     last_success: dict[str, float] = field(default_factory=dict)
     started_at: float = 0.0
     owned: Callable[[], set[str]] = field(default=set)
+
+    def record_crm(self, profile: str, *, reachable: bool) -> None:
+        """Whether the profile's CRM answered at the last attempt."""
+        self.crm_ok[profile] = reachable
+
+    def record_success(self, profile: str, at: float) -> None:
+        """When the profile's last successful cycle ended."""
+        self.last_success[profile] = at
 
     def check(self) -> tuple[bool, dict[str, Any]]:
         """``(ready, details)``."""
@@ -146,6 +251,16 @@ class Readiness:
         details["profiles"] = profiles
         details["ready"] = ready
         return ready, details
+
+
+class NullReadiness:
+    """``Readiness``' no-op twin: what a worker reports to when no ``/readyz`` asks."""
+
+    def record_crm(self, profile: str, *, reachable: bool) -> None:
+        """Nothing."""
+
+    def record_success(self, profile: str, at: float) -> None:
+        """Nothing."""
 
 
 class OpsServer:

@@ -1,17 +1,22 @@
 """``crmsync run``: the long-running worker on APScheduler 3.x.
 
 One ``Worker`` per profile. Per profile, one cycle at a time: every ``sync_interval``,
-and also at the next due or warning instant when that comes sooner. With a
-``ProfileLock`` a worker only runs cycles while this process holds the profile, so
-several replicas share the profiles and a dead holder's profile is taken over at the
-next interval. SIGTERM/SIGINT let the running cycles finish, then the process exits 0.
+and also at the next due or warning instant when that comes sooner. A worker only runs
+its jobs while ``take_profile`` says this process holds the profile (the composition
+root backs it with the profile lock), so several replicas share the profiles and a dead
+holder's profile is taken over at the next interval. SIGTERM/SIGINT let the running
+cycles finish, then the process exits 0.
+
+The worker builds nothing: ``bootstrap.build_worker`` hands it a ``ProfileWork`` of
+narrow callables, and metrics and readiness (or their no-op twins) to record into.
 """
 
 from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
@@ -19,17 +24,9 @@ from types import FrameType
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from crmsync.adapters.profile_lock import ProfileLock
-from crmsync.bootstrap import Runtime, archive_cipher, build_archive, build_archiving
 from crmsync.errors import CrmError, CrmSyncError
 from crmsync.service.cycle_report import CycleReport
-from crmsync.service.report_monthly import (
-    last_month,
-    monthly_report_paths,
-    write_monthly_report,
-)
-from crmsync.service.state_retention import Retention, prune_state
-from crmsync.worker.ops_http import Metrics, Readiness
+from crmsync.worker.ops_http import Counts, Metrics, NullMetrics, NullReadiness, Readiness
 
 log = structlog.get_logger("crmsync.worker")
 
@@ -40,29 +37,70 @@ PRUNE_JOB = "prune"  # nightly, 03:00 UTC: the state store forgets what retentio
 MONTHLY_REPORT_JOB = "monthly-report"  # daily, 04:00 UTC: last month's report if not written
 
 
+def _always_owned() -> bool:
+    return True
+
+
+def _nothing_to_release() -> None:
+    return None
+
+
+def _usage_unknown() -> tuple[int, int] | None:
+    return None
+
+
+@dataclass(frozen=True)
+class ProfileWork:
+    """One profile's work as the composition root wires it (``bootstrap.build_worker``):
+    narrow callables, so the worker schedules, guards and reports but builds nothing.
+
+    ``run_cycle`` runs one sync cycle; ``next_check`` is the profile's earliest next check
+    (epoch seconds) or None; ``archive`` runs the archiving once and returns the entries
+    appended; ``prune(now)`` applies the state retention; ``monthly_report(now)`` writes
+    last month's report into ``report_folder`` unless it is there and returns the files
+    written (None, with ``report_folder`` None: the report is off); ``population`` counts
+    the open complaints for the gauges of ``charter``'s ``clock_ids``; ``api_usage`` is
+    the CRM's (used, limit) daily calls when it says them. ``take_profile`` holds the
+    profile for this process (taking it if it is free) and says whether it does;
+    ``release_profile`` gives it back. Each may raise ``CrmSyncError``.
+    """
+
+    profile: str
+    run_cycle: Callable[[], CycleReport]
+    next_check: Callable[[], int | None]
+    archive: Callable[[], int]
+    prune: Callable[[int], object]
+    population: Callable[[], Counts]
+    charter: str
+    clock_ids: Sequence[str]
+    monthly_report: Callable[[int], Sequence[Path]] | None = None
+    report_folder: Path | None = None
+    api_usage: Callable[[], tuple[int, int] | None] = _usage_unknown
+    take_profile: Callable[[], bool] = _always_owned
+    release_profile: Callable[[], None] = _nothing_to_release
+
+
 class Worker:
-    """Schedules cycles of one runtime until stopped."""
+    """Schedules one profile's cycles and nightly jobs until stopped."""
 
     def __init__(
         self,
-        runtime: Runtime,
+        work: ProfileWork,
         *,
         interval: int,
         clock: Callable[[], datetime],
         on_cycle: Callable[[bool], None] | None = None,
-        profile_lock: ProfileLock | None = None,
-        metrics: Metrics | None = None,
-        readiness: Readiness | None = None,
+        metrics: Metrics | NullMetrics | None = None,
+        readiness: Readiness | NullReadiness | None = None,
         stop_requested: threading.Event | None = None,
     ) -> None:
-        self.runtime = runtime
-        self.profile = runtime.settings.profile
+        self.work = work
+        self.profile = work.profile
         self.interval = interval
         self.clock = clock
         self.on_cycle = on_cycle
-        self.profile_lock = profile_lock
-        self.metrics = metrics
-        self.readiness = readiness
+        self.metrics = metrics or NullMetrics()
+        self.readiness = readiness or NullReadiness()
         self.stop_requested = stop_requested or threading.Event()
         self._lock = threading.Lock()
         self.scheduler = BackgroundScheduler(
@@ -72,11 +110,8 @@ class Worker:
 
     def owns_profile(self) -> bool:
         """True when this process may work the profile now (taking it if it is free)."""
-        if self.profile_lock is None:
-            return True
-        owned = self.profile_lock.held(self.profile) or self.profile_lock.try_acquire(self.profile)
-        if self.metrics is not None:
-            self.metrics.profile_owned.labels(self.profile).set(1 if owned else 0)
+        owned = self.work.take_profile()
+        self.metrics.record_owned(self.profile, owned)
         return owned
 
     def cycle(self) -> None:
@@ -90,7 +125,7 @@ class Worker:
             if not self.owns_profile():
                 log.debug("profile_busy", profile=self.profile)
                 return
-            report = self.runtime.cycle.run()
+            report = self.work.run_cycle()
             ok = True
         except CrmSyncError as exc:
             log.error("cycle_error", error=str(exc), kind=type(exc).__name__)
@@ -106,122 +141,68 @@ class Worker:
         self._schedule_next_due()
 
     def _count_error(self, kind: str, *, crm: bool) -> None:
-        if self.metrics is not None:
-            self.metrics.errors.labels(self.profile, kind).inc()
-            self.metrics.cycles.labels(self.profile, "failed").inc()
-        if self.readiness is not None and crm:
-            self.readiness.crm_ok[self.profile] = False
+        self.metrics.record_failure(self.profile, kind)
+        if crm:
+            self.readiness.record_crm(self.profile, reachable=False)
 
     def _record(self, ok: bool, report: CycleReport | None, seconds: float) -> None:
         if report is None:
             return
-        if self.readiness is not None:
-            self.readiness.crm_ok[self.profile] = True
-            if ok:
-                self.readiness.last_success[self.profile] = self.clock().timestamp()
-        m = self.metrics
-        if m is None:
-            return
-        p = self.profile
-        m.cycle_duration.labels(p).observe(seconds)
-        m.cycles.labels(p, report.status).inc()
-        m.records_read.labels(p).inc(report.records_read)
-        m.flags_written.labels(p).inc(report.flags_written)
-        m.tasks_created.labels(p).inc(report.tasks_created)
-        m.tasks_completed.labels(p).inc(report.tasks_completed)
-        m.crm_calls.labels(p).inc(report.crm_calls)
-        for error in report.errors:
-            m.errors.labels(p, error.kind).inc()
-        self._record_population(m)
-        usage = getattr(self.runtime.crm, "api_usage", None)
-        if isinstance(usage, tuple) and len(usage) == 2 and usage[1]:
-            m.api_remaining.labels(p).set(usage[1] - usage[0])
-        if ok:
-            m.last_success.labels(p).set(self.clock().timestamp())
+        succeeded_at = self.clock().timestamp() if ok else None
+        self.readiness.record_crm(self.profile, reachable=True)
+        if succeeded_at is not None:
+            self.readiness.record_success(self.profile, succeeded_at)
+        self._record_population()
+        self.metrics.record_cycle(
+            self.profile,
+            report,
+            seconds,
+            api_usage=self.work.api_usage(),
+            succeeded_at=succeeded_at,
+        )
 
-    def _record_population(self, m: Metrics) -> None:
+    def _record_population(self) -> None:
         """Set the status and clock gauges from the open complaints in the state store (a
         quiet cycle evaluates nothing, yet the breached clocks are still there)."""
         try:
-            population = self.runtime.state.population(self.profile)
+            counts = self.work.population()
         except CrmSyncError as exc:
             log.warning("population_unknown", error=str(exc))
             return
-        p, charter = self.profile, self.runtime.charter.name
-        for status in ("on_track", "at_risk", "breached", "met"):
-            m.complaints.labels(p, charter, status).set(population.by_status.get(status, 0))
-        for clock in self.runtime.charter.clocks:
-            for state in ("pending", "on_track", "at_risk", "breached", "met", "met_late"):
-                count = population.by_clock.get((clock.id, state), 0)
-                m.clocks.labels(p, charter, clock.id, state).set(count)
+        self.metrics.record_population(self.profile, self.work.charter, self.work.clock_ids, counts)
 
     def archive(self) -> None:
-        """Run the archiving service once (see ``_nightly``)."""
+        """Run the archiving once (see ``_nightly``)."""
 
         def work() -> None:
-            store = build_archive(self.runtime.settings)
-            try:
-                report = build_archiving(self.runtime, store).run()
-            finally:
-                store.close()
-            if self.metrics is not None:
-                self.metrics.archive_entries.labels(self.profile).inc(report.archived)
+            self.metrics.record_archived(self.profile, self.work.archive())
 
         self._nightly("archive", work)
 
     def prune(self) -> None:
         """Apply the state retention once (see ``_nightly``)."""
-        settings = self.runtime.settings
-
-        def work() -> None:
-            prune_state(
-                self.runtime.state,
-                settings.profile,
-                Retention(settings.keep_closed, settings.keep_runs),
-                int(self.clock().timestamp()),
-            )
-
-        self._nightly("prune", work)
+        self._nightly("prune", lambda: self.work.prune(int(self.clock().timestamp())))
 
     def report_folder(self) -> Path | None:
         """Where the monthly report goes (``CRMSYNC_MONTHLY_REPORT``), or None when off."""
-        setting = self.runtime.settings.monthly_report.strip()
-        if not setting or setting.lower() == "off":
-            return None
-        return self.runtime.settings.data_dir / setting  # an absolute setting wins
+        return self.work.report_folder if self.work.monthly_report is not None else None
 
     def monthly_report(self) -> None:
         """Write last month's report into ``report_folder`` unless it is there (see
         ``_nightly``). Run daily, so a month ends in the charter's zone (a zone west of UTC
         is still in the old month at 04:00 UTC on the 1st) and a missed day is made up."""
-        folder = self.report_folder()
-        if folder is None:
+        write = self.work.monthly_report
+        if write is None:
             return
-        settings = self.runtime.settings
 
         def work() -> None:
-            now = int(self.clock().timestamp())
-            first, _ = last_month(self.runtime.charter, now)
-            if all(p.exists() for p in monthly_report_paths(folder, self.profile, first)):
-                return
-            store = build_archive(settings)
-            try:
-                written = write_monthly_report(
-                    self.runtime.charter,
-                    self.runtime.state,
-                    store,
-                    profile=self.profile,
-                    now=now,
-                    folder=folder,
-                    cipher=archive_cipher(settings),
-                )
-            finally:
-                store.close()
-            log.info("monthly_report_written", files=[str(p) for p in written])
+            written = write(int(self.clock().timestamp()))
+            if written:
+                log.info("monthly_report_written", files=[str(p) for p in written])
 
         self._nightly("monthly_report", work)
 
-    def _nightly(self, job: str, work: Callable[[], None]) -> None:
+    def _nightly(self, job: str, work: Callable[[], object]) -> None:
         """Run a nightly job's ``work`` once: after a running cycle (never beside one), only
         while this process works the profile; failures are logged as ``<job>_error`` (or
         ``<job>_crashed`` with the trace) and the worker goes on."""
@@ -241,7 +222,7 @@ class Worker:
         if self.stop_requested.is_set():
             return
         try:
-            nxt = self.runtime.state.next_check(self.runtime.settings.profile)
+            nxt = self.work.next_check()
         except CrmSyncError as exc:
             log.warning("next_check_unknown", error=str(exc))
             return
@@ -298,8 +279,7 @@ class Worker:
         """Let a running cycle finish, stop scheduling, give the profile back."""
         self.stop_requested.set()
         self.scheduler.shutdown(wait=True)
-        if self.profile_lock is not None:
-            self.profile_lock.release(self.profile)
+        self.work.release_profile()
         log.info("worker_stopped", profile=self.profile)
 
 
