@@ -32,12 +32,28 @@
 Errors carry messages that name the file, line, record or field, never a secret. Where a
 boundary translates an error it keeps the cause (``raise ... from exc``) unless the cause
 may hold a secret (a database URL with its password, a token, an auth call's HTTP body):
-there ``from None`` stands with a comment saying so.
+there the new error is raised after the ``except`` block, ``from None``, so that neither
+``__cause__`` nor ``__context__`` holds the secret, with a comment saying which secret.
 """
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+
+def closest(word: str, known: Iterable[str], *, cutoff: float = 0.6) -> str | None:
+    """The known word most like ``word`` (``difflib`` ratio at least ``cutoff``), or None."""
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=cutoff)
+    return close[0] if close else None
+
+
+def did_you_mean(word: str, known: Iterable[str], *, cutoff: float = 0.6) -> str:
+    """`` (did you mean 'x'?)`` for the known word most like ``word``, or nothing: the one
+    way an error message suggests a name."""
+    close = closest(word, known, cutoff=cutoff)
+    return f" (did you mean '{close}'?)" if close is not None else ""
 
 
 class CrmSyncError(Exception):

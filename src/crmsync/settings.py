@@ -6,7 +6,6 @@ Environment variables win over the file; the file is looked up at ``CRMSYNC_CONF
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import tomllib
@@ -23,7 +22,7 @@ from pydantic_settings import (
 )
 
 from crmsync.domain.durations import elapsed_seconds
-from crmsync.errors import ConfigError
+from crmsync.errors import ConfigError, did_you_mean
 from crmsync.redaction import redact_url
 
 
@@ -49,12 +48,6 @@ MAX_CONFIG_BYTES = 1 << 20
 """Largest ``crmsync.toml`` read (1 MiB)."""
 
 
-def suggestion(word: str, known: list[str] | set[str]) -> str:
-    """`` (did you mean 'x'?)`` for the closest known word, or nothing."""
-    close = difflib.get_close_matches(word, sorted(known), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
 def read_config_file(path: Path) -> dict[str, Any]:
     """The settings in the TOML file ``path``; every key must be a setting (top level and in
     each ``[profiles.NAME]``). ``ConfigError`` names the file, line and key, with a
@@ -75,10 +68,15 @@ def read_config_file(path: Path) -> dict[str, Any]:
         data = tomllib.loads(text)
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        # from None: the decode error holds the whole file, secrets included
-        raise ConfigError(f"{file}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x})") from None
+        failure = f"{file}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x})"
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{file}: not valid TOML: {exc}") from None  # may hold the file
+        failure = f"{file}: not valid TOML: {exc}"
+    else:
+        failure = ""
+    if failure:
+        # no cause, no context (raised past the except block): the decode error holds
+        # the whole file (its passwords and keys too) in .object or .doc
+        raise ConfigError(failure) from None
     problems = _unknown_keys(data, text, file)
     if problems:
         lines = "".join(f"\n  {p}" for p in problems)
@@ -114,7 +112,7 @@ def _unknown_keys(data: dict[str, Any], text: str, file: str) -> list[str]:
     def problem(path: tuple[str, ...], allowed: set[str], where: str) -> str:
         line = lines.get(path)
         at = f"{file}:{line}" if line else file
-        return f"{at}: {where}unknown setting '{path[-1]}'{suggestion(path[-1], allowed)}"
+        return f"{at}: {where}unknown setting '{path[-1]}'{did_you_mean(path[-1], allowed)}"
 
     problems = [problem((key,), known, "") for key in data if key not in known]
     profiles = data.get("profiles", {})
@@ -140,14 +138,16 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        # from None here and below: pydantic's errors quote the input values (secrets too)
-        raise ConfigError("; ".join(_validation_problems(exc))) from None
+        failure = "; ".join(_validation_problems(exc))
     except SettingsError as exc:
         # a value that must be JSON (CRMSYNC_PROFILES) is not: name the setting and the place
         field = re.search(r'field "(\w+)"', str(exc))
         name = f"CRMSYNC_{field.group(1).upper()}" if field else "a setting"
         cause = f": {exc.__cause__}" if exc.__cause__ else ""
-        raise ConfigError(f"{name}: not valid JSON{cause}") from None
+        failure = f"{name}: not valid JSON{cause}"
+    # no cause, no context (raised past the except block): pydantic's errors quote the
+    # input values (passwords, tokens, keys); the JSON error holds the whole value (.doc)
+    raise ConfigError(failure) from None
 
 
 def _validation_problems(exc: ValidationError) -> list[str]:
@@ -330,7 +330,7 @@ class Settings(BaseSettings):
             if unknown:
                 raise ValueError(
                     f"profile '{name}': unknown setting(s) "
-                    + ", ".join(f"'{key}'{suggestion(key, known)}" for key in unknown)
+                    + ", ".join(f"'{key}'{did_you_mean(key, known)}" for key in unknown)
                 )
             values = {
                 **base,
@@ -341,12 +341,14 @@ class Settings(BaseSettings):
             }
             try:
                 out.append(type(self)(**values))
+                continue
             except ValidationError as exc:
                 problems = "; ".join(
                     f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
                 )
-                # from None: pydantic's errors quote the input values (secrets too)
-                raise ValueError(f"profile '{name}': {problems}") from None
+            # no cause, no context (raised past the except block): pydantic's errors
+            # quote the input values (the profile's passwords and tokens)
+            raise ValueError(f"profile '{name}': {problems}") from None
         return out
 
     @property

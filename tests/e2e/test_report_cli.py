@@ -302,3 +302,21 @@ def test_the_page_shows_dollar_signs_in_groups_as_text(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     assert "refund $x^$ or $5" in page.read_text(encoding="utf-8")
+
+
+def test_an_output_suffix_that_names_no_format_is_refused(tmp_path: Path) -> None:
+    """``--output report.pdf`` without --format exits 2 naming the suffix and the formats,
+    and writes no file; with --format, or a .csv suffix, the file is written as asked."""
+    args = ["report", "-c", ASTON, "-i", "-", "--from", "2026-01-01", "--to", "2026-01-31"]
+    pdf = tmp_path / "report.pdf"
+    refused = run([*args, "--now", NOW, "--output", pdf], stdin=jsonl(*COMPLAINTS))
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "cannot tell the format of 'report.pdf' from '.pdf'" in refused.stderr
+    assert ".json, .csv or .html, or give --format" in refused.stderr
+    assert not pdf.exists()
+    table = tmp_path / "Report.CSV"
+    assert run([*args, "--now", NOW, "-o", table], stdin=jsonl(*COMPLAINTS)).returncode == 0
+    assert table.read_text(encoding="utf-8").startswith("clock,period,group,due,")
+    forced = tmp_path / "report.txt"
+    chosen = run([*args, "--now", NOW, "-o", forced, "--format", "json"], stdin=jsonl(*COMPLAINTS))
+    assert chosen.returncode == 0 and json.loads(forced.read_text())["charter"] == "aston"

@@ -177,3 +177,47 @@ def test_export_without_a_database_fails(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "no local CRM at" in result.stderr
     assert not db.exists()
+
+
+def test_an_object_the_local_crm_does_not_know_is_refused_with_a_suggestion(
+    tmp_path: Path,
+) -> None:
+    """`--object Kase` exits 2 suggesting Case and creates no file; a custom object (`__c`)
+    and an object that already holds records still import; export suggests the same."""
+    source = write_jsonl(tmp_path / "cases.jsonl", CASES[:1])
+    db = tmp_path / "crm.sqlite3"
+    refused = run("local", "import", source, "--object", "Kase", "--db", db)
+    assert refused.exit_code == 2
+    assert "--object: the local CRM has no object 'Kase' (did you mean 'Case'?)" in refused.stderr
+    assert "Case, Task, User" in refused.stderr and "Traceback" not in refused.stderr
+    assert not db.exists()
+    custom = write_jsonl(tmp_path / "notes.jsonl", [{"Body__c": "called back"}])
+    assert run("local", "import", custom, "--object", "Note__c", "--db", db).exit_code == 0
+    assert [r["Body__c"] for r in exported(db, "Note__c")] == ["called back"]
+    assert run("local", "import", source, "--object", "case", "--db", db).exit_code == 2
+    missing = run("local", "export", "Kase", "--db", db)
+    assert missing.exit_code == 2 and "(did you mean 'Case'?)" in missing.stderr
+
+
+def test_a_file_without_records_says_nothing_was_imported(tmp_path: Path) -> None:
+    """A header-only CSV or an empty JSON Lines file (what export writes for no records)
+    exits 0 with a warning that nothing was imported; an empty CSV (no header) exits 2."""
+    db = tmp_path / "crm.sqlite3"
+    header_only = tmp_path / "cases.csv"
+    header_only.write_text("Id,Subject\n", "utf-8")
+    empty_jsonl = tmp_path / "cases.jsonl"
+    empty_jsonl.write_text("\n", "utf-8")
+    for source in (header_only, empty_jsonl):
+        result = run("local", "import", source, "--object", "Case", "--db", db)
+        assert result.exit_code == 0, result.stderr
+        assert f"{source}: warning: the file holds no records; nothing was imported" in (
+            result.stderr
+        )
+    empty_csv = tmp_path / "empty.csv"
+    empty_csv.write_text("", "utf-8")
+    refused = run("local", "import", empty_csv, "--object", "Case", "--db", db)
+    assert refused.exit_code == 2
+    assert f"{empty_csv}:1: no CSV header row (the file is empty); nothing was imported" in (
+        refused.stderr
+    )
+    assert exported(db, "Case") == []

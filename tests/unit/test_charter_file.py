@@ -631,3 +631,24 @@ def test_extend_loads_with_max_defaulting_to_one() -> None:
         1,
     )
     assert "extended" in charter.event_names
+
+
+def test_a_misspelt_unit_is_suggested_at_file_line_and_column() -> None:
+    """`3 weks` and `2 wrking days` are refused at their line and column, each with
+    the duration meant, like every other charter problem."""
+    text = charter_with_clock("    start: received\n    stop: done\n    target: 3 weks\n")
+    recurring = (
+        "  - id: r\n    kind: recurring\n    start: received\n    reset: update\n"
+        "    every: 2 wrking days\n"
+    )
+    with pytest.raises(CharterFileError) as caught:
+        load_charter_text(text + recurring, "mine.yaml")
+    message = str(caught.value)
+    assert (
+        "mine.yaml:11:5 (clocks[0].target): unknown unit 'weks' in '3 weks' "
+        "(did you mean '3 weeks'?)" in message
+    )
+    assert (
+        "mine.yaml:16:5 (clocks[1].every): '2 wrking days' is not a duration "
+        "(did you mean '2 business_days'?)" in message
+    )

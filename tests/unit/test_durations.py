@@ -108,3 +108,34 @@ def test_elapsed_time_refuses_what_is_no_duration(text: str) -> None:
     """A zero `N unit`, a missing space before a long unit and a minus sign are no duration."""
     with pytest.raises(ValueError, match="is not a duration"):
         elapsed_seconds(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "meant"),
+    [
+        ("3 weks", "3 weeks"),
+        ("2 wrking days", "2 business_days"),
+        ("2 working days", "2 business_days"),
+        ("1 Business Day", "1 business_day"),
+        ("10 work-hours", "10 business_hours"),
+        ("2days", "2 days"),
+        ("5 min", "5 minutes"),
+        ("4 bussiness_hours", "4 business_hours"),
+    ],
+)
+def test_a_near_miss_unit_names_the_duration_meant(text: str, meant: str) -> None:
+    """A misspelt unit, another case, words for `_`, "working" for "business": the error
+    quotes the text and suggests the duration meant, amount kept."""
+    with pytest.raises(ValueError) as caught:
+        parse_duration(text)
+    assert f"'{text}'" in str(caught.value)
+    assert f"(did you mean '{meant}'?)" in str(caught.value)
+
+
+@pytest.mark.parametrize("text", ["2 months", "3 moons", "soon", "0 weks", "1 fortnight"])
+def test_no_suggestion_for_what_is_no_near_miss(text: str) -> None:
+    """Months (no unit, and not minutes), far-off words, no amount or a zero amount: the
+    error says what is wrong and suggests nothing."""
+    with pytest.raises(ValueError) as caught:
+        parse_duration(text)
+    assert "did you mean" not in str(caught.value)

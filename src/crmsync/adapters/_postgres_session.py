@@ -77,8 +77,10 @@ class PostgresSession:
                 application_name=self._application_name,
             )
         except (psycopg.Error, ValueError) as exc:
-            # ``from None``: the driver's exception may quote the connection string.
-            raise self._error(f"{self.where}: cannot connect: {self.redact(exc)}") from None
+            reason = self.redact(exc)
+        # no cause, no context (raised past the except block): the driver's error may
+        # quote the connection string with its password
+        raise self._error(f"{self.where}: cannot connect: {reason}") from None
 
     def q(self, text: str) -> sql.Composed:
         """``text`` with ``{s}`` bound to the schema identifier (cached)."""
@@ -117,8 +119,12 @@ class PostgresSession:
                 try:
                     result = work(conn)
                     conn.commit()
+                    return result
                 except psycopg.Error as exc:
-                    if conn.closed or conn.broken:
+                    lost = conn.closed or conn.broken
+                    if not lost:
+                        self._rollback(conn)
+                    else:
                         self._discard(conn)
                         if attempt == 1:
                             _log.warning(
@@ -128,16 +134,13 @@ class PostgresSession:
                                 error=self.redact(exc),
                             )
                             continue
-                        # from None (twice): the driver's error may quote the connection string
-                        raise self._error(
-                            f"{self.where}: {what} failed: connection lost: {self.redact(exc)}"
-                        ) from None
-                    self._rollback(conn)
-                    raise self._error(f"{self.where}: {what} failed: {self.redact(exc)}") from None
+                    reason = ("connection lost: " if lost else "") + self.redact(exc)
                 except BaseException:
                     self._rollback(conn)
                     raise
-                return result
+                # no cause, no context (raised past the except block): the driver's error
+                # may quote the connection string with its password
+                raise self._error(f"{self.where}: {what} failed: {reason}") from None
             raise AssertionError("unreachable")  # pragma: no cover
 
     def close(self) -> None:

@@ -117,8 +117,14 @@ class PostgresProfileLock:
                     "SELECT pg_try_advisory_lock(%s)", (lock_key(profile),)
                 ).fetchone()
             except psycopg.Error as exc:
+                failure = type(exc).__name__
+            else:
+                failure = ""
+            if failure:
+                # no cause, no context (raised past the except block): the driver's error
+                # may quote the connection string with its password
                 raise StateStoreError(
-                    f"profile lock on {redact_url(self._url)}: {type(exc).__name__}"
+                    f"profile lock on {redact_url(self._url)}: {failure}"
                 ) from None
             if row is not None and row[0]:
                 self._conns[profile] = conn
@@ -201,7 +207,7 @@ class FileProfileLock:
             except OSError as exc:
                 raise StateStoreError(
                     f"profile lock {self._path(profile)}: {exc.strerror or exc}"
-                ) from None
+                ) from exc
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

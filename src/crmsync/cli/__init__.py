@@ -36,7 +36,7 @@ def main() -> None:
             fail(f"cannot write the output: {reason}")
         else:
             fail(f"{type(exc).__name__}: {reason}")
-        raise SystemExit(EXIT_FAILED) from None
+        raise SystemExit(EXIT_FAILED) from exc
 
 
 # a stream that cannot take what is written: full disk or quota, closed pipe, device error

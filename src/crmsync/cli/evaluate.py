@@ -25,6 +25,7 @@ from crmsync.cli.app import (
     parse_now,
     plain,
 )
+from crmsync.cli.options import CharterOpt, WorkersOpt, input_option, now_option, output_option
 from crmsync.cli.progress import out_console, progress, summary
 from crmsync.domain.charter import Charter
 from crmsync.domain.complaint import Complaint, complaint_from_json
@@ -36,38 +37,23 @@ from crmsync.heap_tuning import keep_large_blocks_on_the_heap
 from crmsync.service.evaluate_stream import NESTED_TOO_DEEPLY, evaluate_stream
 from crmsync.terminal import escape_controls
 
-CharterOpt = Annotated[
-    Path, typer.Option("--charter", "-c", help="Charter YAML file (mappings/charters/*.yaml).")
-]
-NowOpt = Annotated[
-    str,
-    typer.Option(
-        "--now",
-        help="Evaluate as of this instant (ISO-8601 with offset, e.g. 2026-03-02T09:00:00Z).",
-    ),
-]
-
 
 @app.command("evaluate")
 def evaluate_cmd(
     charter: CharterOpt,
     input: Annotated[
+        str, input_option("JSON Lines of canonical complaints; '-' reads standard input.")
+    ],
+    now: Annotated[
         str,
-        typer.Option(
-            "--input", "-i", help="JSON Lines of canonical complaints; '-' reads standard input."
+        now_option(
+            "Evaluate as of this instant (ISO-8601 with offset, e.g. 2026-03-02T09:00:00Z)."
         ),
     ],
-    now: NowOpt,
     output: Annotated[
-        Path | None,
-        typer.Option("--output", "-o", help="Write JSON Lines here instead of standard output."),
+        Path | None, output_option("Write JSON Lines here instead of standard output.")
     ] = None,
-    workers: Annotated[
-        int | None,
-        typer.Option(
-            "--workers", min=1, help="Worker processes (default: one per core for large inputs)."
-        ),
-    ] = None,
+    workers: WorkersOpt = None,
 ) -> None:
     """Evaluate every complaint against the charter as of NOW (docs/charter-language.md).
 
@@ -375,18 +361,13 @@ def explain_cmd(
     complaint_id: Annotated[str, typer.Option("--id", help="The complaint to explain.")],
     input: Annotated[
         str | None,
-        typer.Option(
-            "--input",
-            "-i",
-            help="JSON Lines of canonical complaints; '-' reads standard input. Without it "
-            "the record is read from the profile's CRM through the mapping.",
+        input_option(
+            "JSON Lines of canonical complaints; '-' reads standard input. Without it "
+            "the record is read from the profile's CRM through the mapping."
         ),
     ] = None,
     now: Annotated[
-        str | None,
-        typer.Option(
-            "--now", help="Explain as of this instant (ISO-8601 with offset; default: now)."
-        ),
+        str | None, now_option("Explain as of this instant (ISO-8601 with offset; default: now).")
     ] = None,
 ) -> None:
     """Show every clock of one complaint as a table: start, stop, deadline, warning, state;

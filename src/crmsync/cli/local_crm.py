@@ -26,10 +26,10 @@ from typing import Annotated, Any, TextIO
 
 import typer
 
-from crmsync.adapters.crm.local import LocalCrm
+from crmsync.adapters.crm.local import SCHEMA_FILE, LocalCrm
 from crmsync.cli.app import EXIT_BAD_INPUT, EXIT_FAILED, app, err, fail
 from crmsync.cli.progress import interactive, progress
-from crmsync.errors import CrmError
+from crmsync.errors import CrmError, did_you_mean
 from crmsync.ports import FieldInfo
 from crmsync.service.evaluate_stream import NESTED_TOO_DEEPLY
 from crmsync.terminal import escape_controls
@@ -100,9 +100,12 @@ def import_cmd(  # noqa: PLR0917 - one parameter per command-line option
 ) -> None:
     """Import records into the local CRM, keeping their Ids (new ones are made when absent).
 
-    Exit status: 0 all rows imported; 3 some rows were bad (each reported on standard error
-    with its line number, the good rows are imported); 2 nothing could be imported (the
-    file cannot be read or decoded, its format or CSV header is wrong).
+    Exit status: 0 all rows imported (a file without records, such as a header-only CSV,
+    says on standard error that nothing was imported); 3 some rows were bad (each reported
+    on standard error with its line number, the good rows are imported); 2 nothing could be
+    imported (the file cannot be read or decoded, its format or CSV header is wrong or
+    missing, or the object is neither in the local CRM's schema, a custom ``..__c`` object,
+    nor one holding records: a misspelt name gets a suggestion).
     """
     kind = format.value if format is not None else _EXTENSIONS.get(file.suffix.lower())
     if kind is None:
@@ -110,6 +113,7 @@ def import_cmd(  # noqa: PLR0917 - one parameter per command-line option
     chosen = _encoding(encoding)
     _check_encoding(file, chosen)
     path = db if db is not None else _default_db()
+    _check_object(path, object)
     with ExitStack() as stack:
         try:
             handle = stack.enter_context(open(file, encoding=chosen, newline=""))
@@ -129,7 +133,9 @@ def import_cmd(  # noqa: PLR0917 - one parameter per command-line option
         imported, updated, bad = _import(crm, object, file, rows, total, upsert=upsert)
     plural = "" if imported == 1 else "s"
     err.print(
-        f"imported {imported} {object} record{plural} from {file} into {path}"
+        f"{file}: warning: the file holds no records; nothing was imported into {path}"
+        if imported == bad == 0
+        else f"imported {imported} {object} record{plural} from {file} into {path}"
         + (f" ({updated} updated by Id)" if updated else "")
         + (f"; {bad} bad row{'' if bad == 1 else 's'} skipped" if bad else ""),
         highlight=False,
@@ -283,8 +289,8 @@ def _csv_rows(
         first = next(lines, None)
     except UnicodeDecodeError as exc:
         raise fail(f"{file}:1: cannot be decoded ({exc.reason})") from exc
-    if first is None:
-        return
+    if first is None or not first.strip():
+        raise fail(f"{file}:1: no CSV header row (the file is empty); nothing was imported")
     delimiter = _delimiter(first)
     lines.again_after_first(include_first=True)  # the csv reader reads the header too
 
@@ -454,6 +460,31 @@ def _check_encoding(file: Path, encoding: str) -> None:
         raise fail(f"{file}: cannot read ({exc.strerror})") from exc
 
 
+def _check_object(path: Path, object: str) -> None:
+    """Exit 2, nothing created, for an object the local CRM does not know: not in its
+    schema, no custom object (``..__c``) and holding no records in the file at ``path``
+    (a misspelt ``--object Kase`` would otherwise become a new object)."""
+    known = _local_objects()
+    if object in known or object.endswith("__c"):
+        return
+    if path.is_file():
+        try:
+            with LocalCrm(path) as crm:
+                crm.describe(object)  # an object without a schema that already holds records
+            return
+        except CrmError:
+            pass  # not there either (an unreadable file is named when it is opened)
+    raise fail(
+        f"--object: the local CRM has no object '{object}'{did_you_mean(object, known)}; "
+        f"its objects are {', '.join(known)} and custom objects (named ..__c)"
+    )
+
+
+def _local_objects() -> list[str]:
+    """The objects the local CRM's schema lists (``local_schema.json``), in its order."""
+    return list(json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))["objects"])
+
+
 def _declared_fields(crm: LocalCrm, object: str) -> dict[str, FieldInfo] | None:
     """The object's declared schema, or None when it takes any field."""
     if not crm.has_schema(object):
@@ -496,7 +527,7 @@ def export_cmd(
             crm = stack.enter_context(LocalCrm(path))
             columns = list(crm.describe(object))
         except CrmError as exc:
-            raise fail(str(exc)) from exc
+            raise fail(f"{exc}{did_you_mean(object, _local_objects())}") from exc
         try:
             sink: TextIO = (
                 open(output, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed below

@@ -26,7 +26,8 @@ from crmsync.cli.app import (
     parse_now,
     plain,
 )
-from crmsync.cli.evaluate import CharterOpt, _Utf8Source
+from crmsync.cli.evaluate import _Utf8Source
+from crmsync.cli.options import CharterOpt, WorkersOpt, input_option, now_option, output_option
 from crmsync.cli.progress import progress
 from crmsync.domain.report import Period
 from crmsync.service.report_page import PageSource
@@ -57,8 +58,8 @@ class Format(StrEnum):
 def _parse_date(option: str, text: str) -> date:
     try:
         return date.fromisoformat(text.strip())
-    except ValueError:
-        raise fail(f"{option}: '{text}' is not a date (write YYYY-MM-DD)") from None
+    except ValueError as exc:
+        raise fail(f"{option}: '{text}' is not a date (write YYYY-MM-DD)") from exc
 
 
 class _CountingReader:
@@ -79,15 +80,26 @@ class _CountingReader:
         return line
 
 
+_SUFFIXES = {".json": Format.JSON, ".csv": Format.CSV, ".html": Format.HTML, ".htm": Format.HTML}
+
+
 def _format(chosen: Format | None, output: Path | None) -> Format | None:
-    """The format asked for, else from the output's suffix, else JSON off a terminal
-    (``None``: a table on the terminal)."""
+    """The format asked for, else from the output's suffix (none: JSON), else JSON off a
+    terminal (``None``: a table on the terminal). An output whose suffix names no format
+    (``report.pdf``) without ``--format`` is refused (exit 2) rather than filled with JSON."""
     if chosen is not None:
         return chosen
-    if output is not None:
-        suffix = output.suffix.lower().lstrip(".")
-        return Format(suffix) if suffix in Format._value2member_map_ else Format.JSON
-    return None if sys.stdout.isatty() else Format.JSON
+    if output is None:
+        return None if sys.stdout.isatty() else Format.JSON
+    suffix = output.suffix.lower()
+    if not suffix:
+        return Format.JSON
+    if suffix not in _SUFFIXES:
+        raise fail(
+            f"--output: cannot tell the format of '{output.name}' from '{output.suffix}': "
+            "name the file .json, .csv or .html, or give --format json|csv|html"
+        )
+    return _SUFFIXES[suffix]
 
 
 @contextmanager
@@ -101,7 +113,7 @@ def standard_output() -> Iterator[None]:
         with suppress(OSError):  # nothing more can be written there, not even at exit
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         reason = exc.strerror or str(exc)
-        raise fail(f"cannot write standard output: {reason}", EXIT_FAILED) from None
+        raise fail(f"cannot write standard output: {reason}", EXIT_FAILED) from exc
 
 
 def _write_file(output: Path, text: str) -> None:
@@ -110,12 +122,12 @@ def _write_file(output: Path, text: str) -> None:
     try:
         handle = output.open("w", encoding="utf-8")
     except OSError as exc:
-        raise fail(f"--output: cannot write {output}: {exc.strerror}") from None
+        raise fail(f"--output: cannot write {output}: {exc.strerror}") from exc
     try:
         with handle:
             handle.write(text)
     except OSError as exc:
-        raise fail(f"--output: cannot write {output}: {exc.strerror}", EXIT_FAILED) from None
+        raise fail(f"--output: cannot write {output}: {exc.strerror}", EXIT_FAILED) from exc
 
 
 def render(document: dict[str, Any], fmt: Format, page: PageSource) -> str:
@@ -174,16 +186,13 @@ def report_cmd(
     date_to: Annotated[str, typer.Option("--to", help="Last due date in the report (YYYY-MM-DD).")],
     input: Annotated[
         str | None,
-        typer.Option(
-            "--input",
-            "-i",
-            help="JSON Lines of canonical complaints ('-' reads standard input); without it, "
-            "the profile's own complaints (state store and archive, no CRM calls).",
+        input_option(
+            "JSON Lines of canonical complaints ('-' reads standard input); without it, "
+            "the profile's own complaints (state store and archive, no CRM calls)."
         ),
     ] = None,
     now: Annotated[
-        str | None,
-        typer.Option("--now", help="Report as of this instant (default: the current instant)."),
+        str | None, now_option("Report as of this instant (default: the current instant).")
     ] = None,
     period: Annotated[
         Period, typer.Option("--period", help="Rows per month, quarter, year, ISO week or all.")
@@ -201,15 +210,8 @@ def report_cmd(
             "--format", help="json (default on a pipe), csv or html; a table on a terminal."
         ),
     ] = None,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write the report to this file.")
-    ] = None,
-    workers: Annotated[
-        int | None,
-        typer.Option(
-            "--workers", min=1, help="Worker processes (default: one per core for large inputs)."
-        ),
-    ] = None,
+    output: Annotated[Path | None, output_option("Write the report to this file.")] = None,
+    workers: WorkersOpt = None,
 ) -> None:
     """Compliance figures per clock, period and group for the instances due FROM..TO.
 
@@ -286,7 +288,7 @@ def _from_profile(request: ReportRequest) -> tuple[Partial, str]:
             archive.close()
             state.close()
     except CrmSyncError as exc:
-        raise fail(f"profile {settings.profile}: {exc}", 1) from None
+        raise fail(f"profile {settings.profile}: {exc}", 1) from exc
     return total, f"profile {settings.profile} (state store and archive)"
 
 
@@ -299,7 +301,7 @@ def _from_input(request: ReportRequest, input: str, workers: int | None) -> tupl
                 sys.stdin.buffer if input == "-" else stack.enter_context(open(input, "rb"))
             )
         except OSError as exc:
-            raise fail(f"--input: cannot read {input}: {exc.strerror}") from None
+            raise fail(f"--input: cannot read {input}: {exc.strerror}") from exc
         size = os.fstat(raw.fileno()).st_size if input != "-" else 0
         if size >= PROGRESS_BYTES:
             tracker = stack.enter_context(progress("report: bytes read", total=size))
@@ -328,9 +330,7 @@ def status_cmd(
         str | None, typer.Option("--clock", help="Only this clock (with --state: in it).")
     ] = None,
     owner: Annotated[str | None, typer.Option("--owner", help="Only this owner's.")] = None,
-    now: Annotated[
-        str | None, typer.Option("--now", help="As of this instant (default: now).")
-    ] = None,
+    now: Annotated[str | None, now_option("As of this instant (default: now).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON Lines instead of a table.")] = False,
 ) -> None:
     """The open complaints of the profile (CRMSYNC_PROFILE) from the state store, worst
@@ -365,7 +365,7 @@ def status_cmd(
         finally:
             store.close()
     except CrmSyncError as exc:
-        raise fail(f"profile {settings.profile}: {exc}", 1) from None
+        raise fail(f"profile {settings.profile}: {exc}", 1) from exc
     for error in errors:
         print(f"bad complaint {error}", file=sys.stderr)
     ordered = worst_first(lines)

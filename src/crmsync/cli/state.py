@@ -67,7 +67,7 @@ def prune_cmd(
     try:
         profiles = settings.profile_settings()
     except ValueError as exc:
-        raise fail(f"configuration: {exc}") from None
+        raise fail(f"configuration: {exc}") from exc
     busy = False
     for profile in profiles:
         retention = Retention(
@@ -105,12 +105,12 @@ def _prune(settings: Settings, retention: Retention, instant: int) -> PruneCount
     try:
         state = build_state(settings)
     except ConfigError as exc:
-        raise fail(str(exc)) from None
+        raise fail(str(exc)) from exc
     except CrmSyncError as exc:
-        raise fail(f"{type(exc).__name__}: {exc}", EXIT_FAILED) from None
+        raise fail(f"{type(exc).__name__}: {exc}", EXIT_FAILED) from exc
     try:
         return prune_state(state, settings.profile, retention, instant)
     except CrmSyncError as exc:
-        raise fail(f"{type(exc).__name__}: {exc}", EXIT_FAILED) from None
+        raise fail(f"{type(exc).__name__}: {exc}", EXIT_FAILED) from exc
     finally:
         state.close()

@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from crmsync.errors import closest
+
 
 class Unit(StrEnum):
     """The seven units a duration may be counted in."""
@@ -52,11 +54,13 @@ class Duration:
 
 
 def parse_duration(text: str) -> Duration:
-    """Parse ``"N unit"`` (unit singular or plural); raise ``ValueError`` saying what is wrong."""
+    """Parse ``"N unit"`` (unit singular or plural); raise ``ValueError`` saying what is
+    wrong, with the duration meant when the unit is a near miss (``3 weks``, ``2 working
+    days``, ``1 Day``: did you mean '3 weeks', '2 business_days', '1 day'?)."""
     match = _AMOUNT_UNIT.match(text)
     if not match or not match.group(2):
         raise ValueError(
-            f"'{text}' is not a duration: write 'N unit', e.g. '2 business_days' "
+            f"'{text}' is not a duration{_meant(text)}: write 'N unit', e.g. '2 business_days' "
             f"(units: {', '.join(u.value for u in Unit)})"
         )
     amount = int(match.group(1))
@@ -64,7 +68,8 @@ def parse_duration(text: str) -> Duration:
     unit = _unit(name)
     if unit is None:
         raise ValueError(
-            f"unknown unit '{name}' in '{text}' (units: {', '.join(u.value for u in Unit)})"
+            f"unknown unit '{name}' in '{text}'{_meant(text)} "
+            f"(units: {', '.join(u.value for u in Unit)})"
         )
     if amount < 1:
         raise ValueError(f"'{text}': the number must be a whole number >= 1")
@@ -73,6 +78,39 @@ def parse_duration(text: str) -> Duration:
 
 def _unit(name: str) -> Unit | None:
     return _SINGULAR.get(name) or (Unit(name) if name in Unit._value2member_map_ else None)
+
+
+def _unit_words() -> dict[str, Unit]:
+    """The words people write for a unit, lower case and joined with ``_``: the names,
+    singular or plural, "working" or "work" for "business", and min, mins, hr, hrs."""
+    words: dict[str, Unit] = {**{u.value: u for u in Unit}, **_SINGULAR}
+    words |= {"min": Unit.MINUTES, "mins": Unit.MINUTES, "hr": Unit.HOURS, "hrs": Unit.HOURS}
+    for unit in Unit:
+        if unit.is_business:
+            plural = unit.value.removeprefix("business_")
+            for word in ("working", "work"):
+                words[f"{word}_{plural}"] = words[f"{word}_{plural[:-1]}"] = unit
+    return words
+
+
+_UNIT_WORDS = _unit_words()
+_BETWEEN_WORDS = re.compile(r"(?<=[a-z])[\s-]+(?=[a-z])", re.ASCII)
+
+
+def _meant(text: str) -> str:
+    """`` (did you mean '3 weeks'?)`` when ``text`` is a whole number and words close to
+    one unit (a typo, another case, spaces for ``_``, "working" for "business"), else
+    nothing. Close means a ``difflib`` ratio of at least 0.8: ``months`` suggests nothing
+    (not ``minutes``)."""
+    match = _AMOUNT_UNIT.match(_BETWEEN_WORDS.sub("_", text.lower()))
+    if match is None or int(match.group(1)) < 1:
+        return ""
+    name = match.group(3)
+    word = name if name in _UNIT_WORDS else closest(name, _UNIT_WORDS, cutoff=0.8)
+    if word is None:
+        return ""
+    amount, unit = int(match.group(1)), _UNIT_WORDS[word].value
+    return f" (did you mean '{amount} {unit[:-1] if amount == 1 else unit}'?)"
 
 
 _UNIT_SECONDS = {Unit.MINUTES: 60, Unit.HOURS: 3600, Unit.DAYS: 86400, Unit.WEEKS: 7 * 86400}

@@ -12,12 +12,11 @@ names an event or an attribute is one more entry in ``EVENT_KEYS`` or ``ATTRIBUT
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterator
 from typing import Any
 
 from crmsync.domain.charter import Condition
-from crmsync.errors import Problem
+from crmsync.errors import Problem, did_you_mean
 from crmsync.mapping.field_mapping import AttributeSpec, FieldMapping
 from crmsync.mapping.yaml_source import Loc, YamlDocument, dotted
 
@@ -51,7 +50,7 @@ def check_charter_against_mapping(doc: YamlDocument, mapping: FieldMapping) -> l
                         doc,
                         loc,
                         f"event '{name}' is not in the mapping {mapping.source}"
-                        + _did_you_mean(name, events),
+                        + did_you_mean(name, events),
                         value=True,
                     )
                 )
@@ -86,7 +85,7 @@ def _unknown_attribute(
     return _problem(
         doc,
         loc,
-        f"attribute '{name}' is not in the mapping {mapping.source}" + _did_you_mean(name, known),
+        f"attribute '{name}' is not in the mapping {mapping.source}" + did_you_mean(name, known),
         value=value,
     )
 
@@ -102,7 +101,7 @@ def _unreachable(name: str, value: Any, spec: AttributeSpec) -> str | None:
         return (
             f"'{value}' is not a value of '{name}': no CRM value of {spec.field} maps to it "
             f"(mapped: {', '.join(map(str, mapped))})"
-            + _did_you_mean(str(value), [str(m) for m in mapped])
+            + did_you_mean(str(value), [str(m) for m in mapped])
         )
     if spec.type == "number" and not Condition(name, (value,)).holds({name: _as_number(value)}):
         return f"'{value}' is not a number, and '{name}' ({spec.field}) is read as a number"
@@ -117,11 +116,6 @@ def _as_number(value: Any) -> float:
         return float(value)
     except (TypeError, ValueError):
         return float("nan")
-
-
-def _did_you_mean(name: str, known: Any) -> str:
-    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def _problem(doc: YamlDocument, loc: Loc, message: str, *, value: bool = False) -> Problem:

@@ -5,14 +5,13 @@ One translator for every YAML file validated with pydantic (charters, mappings).
 
 from __future__ import annotations
 
-import difflib
 import types
 from dataclasses import dataclass
 from typing import Annotated, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from crmsync.errors import Problem
+from crmsync.errors import Problem, did_you_mean
 from crmsync.mapping.yaml_source import Loc, YamlDocument, dotted
 
 
@@ -190,8 +189,7 @@ def _suggestion(root: type[BaseModel] | None, loc: tuple[str | int, ...]) -> str
             model = _model_in(field.annotation) if field is not None else None
     if model is None:
         return ""
-    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1, cutoff=0.75)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    return did_you_mean(str(loc[-1]), model.model_fields, cutoff=0.75)
 
 
 def _model_in(annotation: object) -> type[BaseModel] | None:

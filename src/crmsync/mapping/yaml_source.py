@@ -164,10 +164,10 @@ def parse_yaml(text: str, file: str, *, keep_going: bool = False) -> YamlDocumen
         raise CharterFileError(
             file, [Problem(file, line, "", f"YAML syntax: unacceptable character: {exc.reason}")]
         ) from exc
-    except RecursionError:
+    except RecursionError as exc:
         raise CharterFileError(
             file, [Problem(file, None, "", "YAML nested too deeply to read")]
-        ) from None  # the cause is a stack of a thousand frames: nothing to learn
+        ) from exc
     if node is None:
         raise CharterFileError(file, [Problem(file, 1, "", "the file is empty")])
     alias_problem = _alias_problem(node, file)

@@ -214,10 +214,16 @@ class SalesforceAuth:
         try:
             assertion = jwt.encode(claims, key, algorithm="RS256")
         except (ValueError, TypeError, jwt.PyJWTError) as exc:
+            failure = type(exc).__name__
+        else:
+            failure = ""
+        if failure:
+            # no cause, no context (raised past the except block): the parser's error
+            # may quote the private key's material
             raise ConfigError(
                 f"CRMSYNC_SF_PRIVATE_KEY_FILE: {c.private_key_file} is not a usable RSA "
-                f"private key ({type(exc).__name__})"
-            ) from None  # the parser's error may quote the key material
+                f"private key ({failure})"
+            ) from None
         return {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion}
 
     def _token_request(self, form: dict[str, str], base_url: str) -> tuple[str, str]:
@@ -260,12 +266,18 @@ class SalesforceAuth:
             )
         except SalesforceAuthenticationFailed as exc:
             code = getattr(exc, "code", "INVALID_LOGIN")
+            # the server's reason (``message`` is the class's unformatted template)
+            text = scrub(str(getattr(exc, "auth_message", "")), c.secrets())
+            failure: Exception
             if isinstance(code, int) and code >= 500:
-                # from None here and below: the login answer's body may echo the credentials
-                raise ApiError(code, "SERVER_UNAVAILABLE", "login server error") from None
-            text = scrub(str(getattr(exc, "message", "")), c.secrets())
-            raise CrmAuthError(f"login (password) refused: {code}: {text}") from None
-        return str(session_id), f"https://{host}"
+                failure = ApiError(code, "SERVER_UNAVAILABLE", "login server error")
+            else:
+                failure = CrmAuthError(f"login (password) refused: {code}: {text}")
+        else:
+            return str(session_id), f"https://{host}"
+        # no cause, no context (raised past the except block): the login answer's body
+        # may echo the password and security token
+        raise failure from None
 
 
 def _domain(login_url: str) -> str:

@@ -154,14 +154,18 @@ class MetadataDeployer:
                     renewed = True
                     self.auth.renew()
                     return fn()
-                # from None: simple-salesforce's error repeats the request's URL and headers
-                raise translated from None
+            # no cause, no context (raised past the except block):
+            # simple-salesforce's error repeats the request's headers (the session token)
+            raise translated from None
 
         try:
             return self.policy.run(once, operation=operation)
         except CrmSyncError as exc:
-            # from None: the cause is the same message before the session token was scrubbed
-            raise type(exc)(self._scrub(str(exc))) from None
+            failure = type(exc)(self._scrub(str(exc)))
+        # no cause, no context (raised past the except block): the caught error is the
+        # same message with the session token not yet scrubbed (and simple-salesforce's
+        # error, with the request's headers, behind it)
+        raise failure from None
 
     def _scrub(self, text: str) -> str:
         return scrub(text, [*self.auth.credentials.secrets(), self.auth.token or ""])

@@ -52,7 +52,7 @@ def encode_json(value: Any, what: str) -> str:
     try:
         text = _ENCODER.encode(value)
     except (TypeError, ValueError, RecursionError) as exc:
-        raise StateStoreError(f"{what} is not JSON: {exc}") from None
+        raise StateStoreError(f"{what} is not JSON: {exc}") from exc
     if "\\u0000" in text and _JSON_NUL.search(text):
         raise StateStoreError(f"{what} holds a NUL character (\\u0000), which cannot be stored")
     return text

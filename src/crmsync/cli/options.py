@@ -1,0 +1,38 @@
+"""The options more than one command takes, declared once (name, short form, help).
+
+``CharterOpt`` and ``WorkersOpt`` are whole declarations; ``input_option``,
+``output_option`` and ``now_option`` keep the name and short form and take the help
+text, which says what the command does with the option.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+CharterOpt = Annotated[
+    Path, typer.Option("--charter", "-c", help="Charter YAML file (mappings/charters/*.yaml).")
+]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--workers", min=1, help="Worker processes (default: one per core for large inputs)."
+    ),
+]
+
+
+def input_option(help: str) -> Any:
+    """``--input`` / ``-i``: JSON Lines of canonical complaints, ``-`` for standard input."""
+    return typer.Option("--input", "-i", help=help)
+
+
+def output_option(help: str) -> Any:
+    """``--output`` / ``-o``: the file to write instead of standard output."""
+    return typer.Option("--output", "-o", help=help)
+
+
+def now_option(help: str) -> Any:
+    """``--now``: the instant the command works as of (ISO-8601 with offset)."""
+    return typer.Option("--now", help=help)
