@@ -28,7 +28,7 @@ from crmsync.mapping.charter_file import load_charter
 from crmsync.mapping.charter_mapping_check import check_charter_against_mapping
 from crmsync.mapping.field_mapping import FieldMapping, load_mapping
 from crmsync.mapping.yaml_source import load_yaml
-from crmsync.ports import ArchiveCipher, ArchiveStore, CrmPort, StateStore
+from crmsync.ports import ArchiveCipher, ArchiveStore, CrmPort, StateDatabase
 from crmsync.service.archiving import ArchivingService
 from crmsync.service.sync_cycle import Hook, SyncCycle
 from crmsync.settings import Settings
@@ -57,7 +57,7 @@ class Runtime:
     charter: Charter
     mapping: FieldMapping
     crm: CrmPort
-    state: StateStore
+    state: StateDatabase
     cycle: SyncCycle
 
     def close(self) -> None:
@@ -156,7 +156,7 @@ def state_store_target(url: str | None, data_dir: Path) -> tuple[str, Path | str
     )
 
 
-def open_state_store(url: str | None, data_dir: Path) -> StateStore:
+def open_state_store(url: str | None, data_dir: Path) -> StateDatabase:
     """Open (not migrate) the state store that ``url`` names (see ``state_store_target``).
 
     Raises ``ConfigError`` for a URL no backend takes; ``StateStoreError`` if the store
@@ -171,7 +171,7 @@ def open_state_store(url: str | None, data_dir: Path) -> StateStore:
     return PostgresStateStore(str(target))
 
 
-def build_state(settings: Settings) -> StateStore:
+def build_state(settings: Settings) -> StateDatabase:
     """The state store the settings name, migrated to the current schema."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = open_state_store(settings.state_url_value, settings.data_dir)
@@ -198,7 +198,7 @@ def build_runtime(
     settings: Settings,
     *,
     crm: CrmPort | None = None,
-    state: StateStore | None = None,
+    state: StateDatabase | None = None,
     hook: Hook | None = None,
 ) -> Runtime:
     """Load charter and mapping (refusing bad files, and a charter that names events,
@@ -303,6 +303,7 @@ def build_archiving(
     return ArchivingService(
         crm=runtime.crm,
         state=runtime.state,
+        witness=runtime.state,
         archive=archive,
         charter=runtime.charter,
         mapping=runtime.mapping,

@@ -254,16 +254,6 @@ class LedgerEntry:
 
 
 @dataclass(frozen=True, slots=True)
-class Population:
-    """The open (not closed) stored complaints of a profile, counted: by the ``status`` in
-    their confirmed flags (when it is text), and by (clock id, state) of their last
-    evaluation."""
-
-    by_status: Mapping[str, int]
-    by_clock: Mapping[tuple[str, str], int]
-
-
-@dataclass(frozen=True, slots=True)
 class PruneCounts:
     """What ``StateStore.prune`` forgot."""
 
@@ -285,30 +275,54 @@ class RunRecord:
 
 
 class StateStore(Protocol):
-    """Durable state of the sync worker, namespaced by profile.
+    """The sync's durable state between cycles, namespaced by profile: watermarks, stored
+    complaints, the profile's state, the follow-up ledger and the run history.
 
-    Raises ``StateStoreError`` when the store cannot be reached or a write fails.
-    Every method is atomic: after a crash either all of its effect is there or none.
+    Every method is atomic (after a crash either all of its effect is there or none) and
+    raises ``StateStoreError`` (``crmsync.errors``), never anything else, when:
+
+    - the store cannot be reached or a statement fails (the message names the store,
+      never a password);
+    - the store was closed, or ``migrate()`` has not created the schema yet;
+    - a value cannot be stored (text with a NUL character, JSON that does not serialise,
+      an integer beyond 64 bits, a naive datetime, an unknown ledger status): nothing of
+      the call is written then, and the message names the item and field.
+
+    A method below names only the errors it raises beyond these. The read models
+    (``PopulationReader``) and the archive witness (``ArchiveWitness``) are separate
+    ports; every state store adapter implements all three (``StateDatabase``).
     """
 
     def migrate(self) -> int:
-        """Create or upgrade the schema; return the schema version now in force."""
+        """Create the schema or upgrade it to the newest version, and return that version;
+        idempotent, and safe when several processes migrate at once. ``StateStoreError``
+        (changing nothing) if the database's schema is newer than this code knows."""
         ...
 
-    def get_watermark(self, profile: str, name: str) -> datetime | None: ...
+    def get_watermark(self, profile: str, name: str) -> datetime | None:
+        """The watermark ``name`` of the profile as an aware UTC datetime (microseconds
+        kept), or None if it was never set."""
+        ...
 
     def set_watermark(self, profile: str, name: str, value: datetime) -> None:
-        """Move a watermark (the caller only moves it after the writes it covers succeeded)."""
+        """Move a watermark to ``value`` (aware; the caller only moves it after the writes
+        it covers succeeded)."""
         ...
 
     def put_complaints(self, items: Sequence[StoredComplaint]) -> None:
-        """Insert or replace open complaints by ``(profile, id)``."""
+        """Insert or replace complaints by ``(profile, id)``; of a key repeated in
+        ``items`` the last wins. ``StateStoreError`` for a ``closed_at`` on a complaint not
+        closed or ``clock_states`` that are not text to text."""
         ...
 
-    def get_complaints(self, profile: str, ids: Sequence[str]) -> dict[str, StoredComplaint]: ...
+    def get_complaints(self, profile: str, ids: Sequence[str]) -> dict[str, StoredComplaint]:
+        """The stored complaints (open and closed) among ``ids``, by id; unknown ids are
+        left out. Any number of ids (the store batches)."""
+        ...
 
     def due_complaints(self, profile: str, until: int) -> list[StoredComplaint]:
-        """Stored complaints whose ``next_check`` is ``<= until``."""
+        """Stored complaints whose ``next_check`` is ``<= until`` (None is never due),
+        ordered by ``next_check`` then id."""
         ...
 
     def stale_complaints(self, profile: str, now: int) -> list[StoredComplaint]:
@@ -317,13 +331,13 @@ class StateStore(Protocol):
         ``evaluated_at`` None (unknown, or marked by ``put_profile``); ordered by id."""
         ...
 
-    def complaints_page(self, profile: str, after: str, limit: int) -> list[StoredComplaint]:
-        """Up to ``limit`` stored complaints (open and closed) with ``id > after`` in id
-        order (byte order): page through a profile with ``after`` = the last id seen."""
+    def delete_complaints(self, profile: str, ids: Sequence[str]) -> None:
+        """Forget these complaints; unknown ids are ignored."""
         ...
 
     def next_check(self, profile: str) -> int | None:
-        """The earliest ``next_check`` of the profile (for the scheduler), or None."""
+        """The earliest ``next_check`` of the profile's stored complaints (for the
+        scheduler and the readiness probe), or None when none has one."""
         ...
 
     def get_profile(self, profile: str) -> ProfileState | None:
@@ -336,48 +350,28 @@ class StateStore(Protocol):
         (``evaluated_at`` None), in the same transaction."""
         ...
 
-    def known_profiles(self) -> list[str]:
-        """Every profile the store has seen (a profile state or a run), sorted."""
-        ...
-
-    def delete_complaints(self, profile: str, ids: Sequence[str]) -> None: ...
-
-    def count_complaints(self, profile: str) -> int: ...
-
-    def ledger_get(self, profile: str, keys: Sequence[str]) -> dict[str, LedgerEntry]: ...
-
     def ledger_for_complaints(
         self, profile: str, complaint_ids: Sequence[str]
     ) -> list[LedgerEntry]:
-        """Every ledger entry of these complaints."""
+        """Every ledger entry of these complaints (any number: the store batches), ordered
+        by ``(complaint_id, clock, occurrence, key)``."""
         ...
 
     def ledger_put(self, entries: Sequence[LedgerEntry]) -> None:
-        """Insert or replace entries by ``(profile, key)``."""
+        """Insert or replace entries by ``(profile, key)``; of a key repeated in
+        ``entries`` the last wins."""
         ...
 
-    def start_run(self, run: RunRecord) -> None: ...
+    def start_run(self, run: RunRecord) -> None:
+        """Record a started run; a ``run_id`` the profile holds already is replaced in
+        place (it keeps its place in the history)."""
+        ...
 
     def finish_run(
         self, profile: str, run_id: str, finished_at: int, status: str, summary: Mapping[str, Any]
-    ) -> None: ...
-
-    def recent_runs(self, profile: str, limit: int = 20) -> list[RunRecord]:
-        """Newest first."""
-        ...
-
-    def get_witness(self, profile: str) -> ChainHead | None:
-        """The archive head last recorded for the profile by ``put_witness``, or None."""
-        ...
-
-    def put_witness(self, head: ChainHead, recorded_at: int) -> None:
-        """Record the archive's head as seen, apart from the archive, only ever forward: a
-        head behind the one recorded is ignored; the same ``seq`` with another hash raises
-        ``StateStoreError`` (the archive was rewritten) and changes nothing."""
-        ...
-
-    def population(self, profile: str) -> Population:
-        """The profile's open complaints counted by status and by clock state."""
+    ) -> None:
+        """Close a started run with its status and summary (a JSON object).
+        ``StateStoreError`` if the profile has no run ``run_id``."""
         ...
 
     def prune(
@@ -394,7 +388,41 @@ class StateStore(Protocol):
         """
         ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release the connection; idempotent. Every later call raises
+        ``StateStoreError``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Population:
+    """The open (not closed) stored complaints of a profile, counted: by the ``status`` in
+    their confirmed flags (when it is text), and by (clock id, state) of their last
+    evaluation."""
+
+    by_status: Mapping[str, int]
+    by_clock: Mapping[tuple[str, str], int]
+
+
+class PopulationReader(Protocol):
+    """Read models over what the state store holds, for metrics, reports and the CLI's
+    profile guard; the sync cycle never reads them. Each method reads one consistent
+    snapshot and raises ``StateStoreError`` on the same grounds as a ``StateStore``
+    method (unreachable, closed, not migrated)."""
+
+    def population(self, profile: str) -> Population:
+        """The profile's open complaints counted by status and by clock state (the
+        worker's gauges); an unknown profile counts nothing."""
+        ...
+
+    def complaints_page(self, profile: str, after: str, limit: int) -> list[StoredComplaint]:
+        """Up to ``limit`` stored complaints (open and closed) with ``id > after`` in id
+        order (byte order): page through a profile with ``after`` = the last id seen."""
+        ...
+
+    def known_profiles(self) -> list[str]:
+        """Every profile the store has seen (a profile state or a run), sorted."""
+        ...
 
 
 # --------------------------------------------------------------------------- archive
@@ -485,3 +513,30 @@ class ArchiveCipher(Protocol):
     def seal(self, header: EntryHeader, body: Mapping[str, Any]) -> ArchiveEntry: ...
 
     def open(self, entry: ArchiveEntry) -> dict[str, Any]: ...
+
+
+class ArchiveWitness(Protocol):
+    """The archive's head recorded apart from the archive (in the state store), so that a
+    chain cut at its end, which the chain alone cannot show, is still found. Raises
+    ``StateStoreError`` on the same grounds as a ``StateStore`` method (unreachable,
+    closed, not migrated, a value that cannot be stored)."""
+
+    def get_witness(self, profile: str) -> ChainHead | None:
+        """The archive head last recorded for the profile by ``put_witness``, or None."""
+        ...
+
+    def put_witness(self, head: ChainHead, recorded_at: int) -> None:
+        """Record the archive's head as seen, only ever forward: a head behind the one
+        recorded is ignored, the same head again changes nothing; the same ``seq`` with
+        another hash raises ``StateStoreError`` (the archive was rewritten) and changes
+        nothing. Writers at once are serialised."""
+        ...
+
+
+# --------------------------------------------------------------------------- wiring
+
+
+class StateDatabase(StateStore, PopulationReader, ArchiveWitness, Protocol):
+    """One state database serving all three state ports: what every state store adapter
+    (memory, SQLite, PostgreSQL) implements and what the composition root opens. Code
+    that uses it takes the narrowest of the three it needs."""

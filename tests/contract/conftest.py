@@ -26,7 +26,7 @@ from crmsync.adapters.crm.local import LocalCrm
 from crmsync.adapters.state.memory import MemoryStateStore
 from crmsync.adapters.state.postgres import PostgresStateStore
 from crmsync.adapters.state.sqlite import SqliteStateStore
-from crmsync.ports import CrmPort, StateStore
+from crmsync.ports import CrmPort, StateDatabase
 from crmsync.redaction import redact_url
 from fakes.clock import ManualClock
 from fakes.salesforce_fake import fake_salesforce, session_client
@@ -114,7 +114,7 @@ def crm(harness: CrmHarness) -> CrmPort:
 
 
 # ------------------------------------------------------------------ state stores
-# The StateStore contract suite (test_state_store_contract.py) runs against every backend
+# The state store contract suite (test_state_store_contract.py) runs against every backend
 # below. The PostgreSQL backend uses the server at CRMSYNC_TEST_POSTGRES_URL with a fresh
 # schema per test (dropped after) and is skipped, saying why, when no server answers.
 
@@ -134,10 +134,10 @@ class StateBackend:
     """
 
     kind: str
-    store: StateStore
+    store: StateDatabase
     location: str | None
     schema: str | None
-    open_another: Callable[[], StateStore] | None
+    open_another: Callable[[], StateDatabase] | None
     set_schema_version: Callable[[int], None]
 
 
@@ -168,7 +168,7 @@ def _sqlite_backend(path: Path) -> Iterator[StateBackend]:
         store = SqliteStateStore(path)
         stack.callback(store.close)
 
-        def open_another() -> StateStore:
+        def open_another() -> StateDatabase:
             other = SqliteStateStore(path)
             stack.callback(other.close)
             return other
@@ -201,7 +201,7 @@ def _postgres_backend(url: str) -> Iterator[StateBackend]:
 
         stack.callback(drop_schema)  # runs last: after every store is closed
 
-        def open_another() -> StateStore:
+        def open_another() -> StateDatabase:
             other = PostgresStateStore(url, schema=schema, application_name=schema)
             stack.callback(other.close)
             return other
@@ -257,7 +257,7 @@ def durable_state_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Ite
 
 
 @pytest.fixture
-def state_store(state_backend: StateBackend) -> StateStore:
+def state_store(state_backend: StateBackend) -> StateDatabase:
     """Each state store backend in turn, migrated."""
     state_backend.store.migrate()
     return state_backend.store

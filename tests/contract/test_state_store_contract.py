@@ -1,4 +1,5 @@
-"""The StateStore contract: every backend (memory, SQLite, PostgreSQL) behaves the same.
+"""The state ports' contract (``StateStore``, then ``PopulationReader`` and ``ArchiveWitness``):
+every backend (memory, SQLite, PostgreSQL) behaves the same, method by method.
 
 The fixtures (``state_backend``, ``state_store``, ``durable_state_backend``) live in
 ``conftest.py``; the PostgreSQL variant needs the server at ``CRMSYNC_TEST_POSTGRES_URL``
@@ -15,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -41,14 +42,18 @@ from crmsync.bootstrap import open_state_store
 from crmsync.domain.archive_entry import ChainHead
 from crmsync.errors import ConfigError, StateStoreError
 from crmsync.ports import (
+    ArchiveWitness,
     LedgerEntry,
     Population,
+    PopulationReader,
     ProfileState,
     PruneCounts,
     RunRecord,
+    StateDatabase,
     StateStore,
     StoredComplaint,
 )
+from state_views import count_complaints, ledger, recorded_runs
 
 if TYPE_CHECKING:
     from conftest import StateBackend
@@ -130,7 +135,7 @@ def test_migrate_returns_the_version_and_is_idempotent(state_backend: StateBacke
 def test_using_the_store_before_migrate_fails_clearly(state_backend: StateBackend) -> None:
     """Before migrate() there are no tables: a call raises StateStoreError saying so."""
     with pytest.raises(StateStoreError, match="migrate"):
-        state_backend.store.count_complaints(P)
+        count_complaints(state_backend.store, P)
 
 
 def test_a_database_newer_than_the_code_is_refused(state_backend: StateBackend) -> None:
@@ -144,13 +149,13 @@ def test_a_database_newer_than_the_code_is_refused(state_backend: StateBackend) 
     message = str(caught.value)
     assert f"version {LATEST_VERSION + 1}" in message
     assert "newer" in message
-    assert store.count_complaints(P) == 1
+    assert count_complaints(store, P) == 1
 
 
 # ----------------------------------------------------------------- watermarks
 
 
-def test_watermarks_are_kept_per_profile_and_name(state_store: StateStore) -> None:
+def test_watermarks_are_kept_per_profile_and_name(state_store: StateDatabase) -> None:
     """A watermark is read back by (profile, name); other profiles and names are apart."""
     t1 = datetime(2026, 3, 2, 9, 15, 30, 123456, tzinfo=UTC)
     t2 = datetime(2026, 3, 3, tzinfo=UTC)
@@ -164,7 +169,7 @@ def test_watermarks_are_kept_per_profile_and_name(state_store: StateStore) -> No
     assert state_store.get_watermark(Q, "Task") is None
 
 
-def test_a_watermark_moves_and_comes_back_in_utc(state_store: StateStore) -> None:
+def test_a_watermark_moves_and_comes_back_in_utc(state_store: StateDatabase) -> None:
     """Setting again replaces; an offset instant comes back as the same instant in UTC."""
     state_store.set_watermark(P, "Case", datetime(2026, 1, 1, tzinfo=UTC))
     paris = timezone(timedelta(hours=2))
@@ -176,7 +181,7 @@ def test_a_watermark_moves_and_comes_back_in_utc(state_store: StateStore) -> Non
     assert got.utcoffset() == timedelta(0)
 
 
-def test_a_naive_watermark_is_refused(state_store: StateStore) -> None:
+def test_a_naive_watermark_is_refused(state_store: StateDatabase) -> None:
     """A datetime without a zone is ambiguous: StateStoreError, nothing written."""
     with pytest.raises(StateStoreError, match="timezone-aware"):
         state_store.set_watermark(P, "Case", datetime(2026, 1, 1))
@@ -186,43 +191,43 @@ def test_a_naive_watermark_is_refused(state_store: StateStore) -> None:
 # ----------------------------------------------------------------- complaints
 
 
-def test_complaints_are_put_got_replaced_and_deleted(state_store: StateStore) -> None:
+def test_complaints_are_put_got_replaced_and_deleted(state_store: StateDatabase) -> None:
     """put inserts or replaces by id, get returns only known ids, delete removes."""
     state_store.put_complaints([complaint("C-1", 10), complaint("C-2", 20)])
-    assert state_store.count_complaints(P) == 2
+    assert count_complaints(state_store, P) == 2
     got = state_store.get_complaints(P, ["C-1", "C-2", "C-404"])
     assert got == {"C-1": complaint("C-1", 10), "C-2": complaint("C-2", 20)}
 
     replacement = complaint("C-1", None, flags={"Breached__c": True}, source_hash="h2", closed=True)
     state_store.put_complaints([replacement])
     assert state_store.get_complaints(P, ["C-1"]) == {"C-1": replacement}
-    assert state_store.count_complaints(P) == 2
+    assert count_complaints(state_store, P) == 2
 
     state_store.delete_complaints(P, ["C-2", "C-404"])
     assert state_store.get_complaints(P, ["C-1", "C-2"]) == {"C-1": replacement}
-    assert state_store.count_complaints(P) == 1
+    assert count_complaints(state_store, P) == 1
 
 
-def test_empty_key_lists_are_no_ops(state_store: StateStore) -> None:
+def test_empty_key_lists_are_no_ops(state_store: StateDatabase) -> None:
     """Empty puts, gets and deletes neither fail nor change anything."""
     state_store.put_complaints([complaint("C-1")])
     state_store.put_complaints([])
     state_store.delete_complaints(P, [])
     state_store.ledger_put([])
     assert state_store.get_complaints(P, []) == {}
-    assert state_store.ledger_get(P, []) == {}
+    assert ledger(state_store, P, []) == {}
     assert state_store.ledger_for_complaints(P, []) == []
-    assert state_store.count_complaints(P) == 1
+    assert count_complaints(state_store, P) == 1
 
 
-def test_a_repeated_id_in_one_put_keeps_the_last(state_store: StateStore) -> None:
+def test_a_repeated_id_in_one_put_keeps_the_last(state_store: StateDatabase) -> None:
     """Within one batch the last item of an id wins."""
     state_store.put_complaints([complaint("C-1", 1), complaint("C-1", 2)])
     assert state_store.get_complaints(P, ["C-1"])["C-1"].next_check == 2
-    assert state_store.count_complaints(P) == 1
+    assert count_complaints(state_store, P) == 1
 
 
-def test_json_columns_round_trip_unicode_and_nesting(state_store: StateStore) -> None:
+def test_json_columns_round_trip_unicode_and_nesting(state_store: StateDatabase) -> None:
     """Canonical and flags come back equal: unicode, nesting, numbers, booleans, null."""
     canonical = {
         "id": "C-ü",
@@ -242,7 +247,7 @@ def test_json_columns_round_trip_unicode_and_nesting(state_store: StateStore) ->
     assert got.id == "C-ü"
 
 
-def test_tuples_come_back_as_lists(state_store: StateStore) -> None:
+def test_tuples_come_back_as_lists(state_store: StateDatabase) -> None:
     """JSON has no tuples: a tuple is stored as an array and read back as a list."""
     state_store.put_complaints([complaint("C-1", canonical={"ids": ("a", "b")})])
     assert state_store.get_complaints(P, ["C-1"])["C-1"].canonical == {"ids": ["a", "b"]}
@@ -259,7 +264,7 @@ def test_tuples_come_back_as_lists(state_store: StateStore) -> None:
     ids=["datetime", "set", "nan", "nul"],
 )
 def test_a_put_with_one_bad_item_writes_nothing(
-    state_store: StateStore, bad_canonical: dict[str, Any], said: str
+    state_store: StateDatabase, bad_canonical: dict[str, Any], said: str
 ) -> None:
     """One item that cannot be stored fails the whole put, naming it; nothing half-written."""
     state_store.put_complaints([complaint("C-1", 5)])
@@ -268,10 +273,10 @@ def test_a_put_with_one_bad_item_writes_nothing(
         state_store.put_complaints(batch)
     assert "C-bad" in str(caught.value)
     assert state_store.get_complaints(P, ["C-1", "C-2", "C-bad"]) == {"C-1": complaint("C-1", 5)}
-    assert state_store.count_complaints(P) == 1
+    assert count_complaints(state_store, P) == 1
 
 
-def test_due_complaints_include_the_boundary_and_never_none(state_store: StateStore) -> None:
+def test_due_complaints_include_the_boundary_and_never_none(state_store: StateDatabase) -> None:
     """next_check == until is due, later is not, None is never due; order by next_check, id."""
     state_store.put_complaints(
         [
@@ -294,23 +299,7 @@ def test_due_complaints_include_the_boundary_and_never_none(state_store: StateSt
     assert state_store.due_complaints(P, 100)[2] == complaint("C-edge", 100)
 
 
-def test_complaints_page_walks_every_complaint_of_the_profile_in_id_order(
-    state_store: StateStore,
-) -> None:
-    """Pages of ids after the last one seen, open and closed alike, never another profile's."""
-    state_store.put_complaints(
-        [complaint(cid, None) for cid in ("C-3", "C-1", "C-b", "C-B")]
-        + [complaint("C-2", None, closed_at=5), complaint("C-0", None, profile=Q)]
-    )
-    first = state_store.complaints_page(P, "", 2)
-    assert [c.id for c in first] == ["C-1", "C-2"]
-    assert [c.id for c in state_store.complaints_page(P, "C-2", 2)] == ["C-3", "C-B"]
-    assert [c.id for c in state_store.complaints_page(P, "C-B", 2)] == ["C-b"]
-    assert state_store.complaints_page(P, "C-b", 2) == []
-    assert first == [complaint("C-1", None), complaint("C-2", None, closed_at=5)]
-
-
-def test_next_check_is_the_minimum_ignoring_none(state_store: StateStore) -> None:
+def test_next_check_is_the_minimum_ignoring_none(state_store: StateDatabase) -> None:
     """next_check() is the earliest non-None next_check of the profile, else None."""
     assert state_store.next_check(P) is None
     state_store.put_complaints([complaint("C-1", None)])
@@ -321,7 +310,7 @@ def test_next_check_is_the_minimum_ignoring_none(state_store: StateStore) -> Non
     assert state_store.next_check(P) == 7
 
 
-def test_profiles_never_see_each_others_complaints(state_store: StateStore) -> None:
+def test_profiles_never_see_each_others_complaints(state_store: StateDatabase) -> None:
     """Same id in two profiles: get, due, next_check, count and delete stay in their profile."""
     state_store.put_complaints(
         [complaint("C-1", 10, profile=P), complaint("C-1", 5, profile=Q, source_hash="q")]
@@ -332,12 +321,12 @@ def test_profiles_never_see_each_others_complaints(state_store: StateStore) -> N
     assert state_store.next_check(P) == 10
     assert state_store.next_check(Q) == 5
     state_store.delete_complaints(Q, ["C-1"])
-    assert state_store.count_complaints(Q) == 0
-    assert state_store.count_complaints(P) == 1
+    assert count_complaints(state_store, Q) == 0
+    assert count_complaints(state_store, P) == 1
     assert state_store.get_complaints("nobody", ["C-1"]) == {}
 
 
-def test_integers_outside_64_bits_are_refused(state_store: StateStore) -> None:
+def test_integers_outside_64_bits_are_refused(state_store: StateDatabase) -> None:
     """next_check must fit a signed 64-bit column: 2**63 is refused, 2**63 - 1 is kept."""
     with pytest.raises(StateStoreError, match="64 bits"):
         state_store.put_complaints([complaint("C-1", 2**63)])
@@ -348,24 +337,25 @@ def test_integers_outside_64_bits_are_refused(state_store: StateStore) -> None:
 # --------------------------------------------------------------------- ledger
 
 
-def test_ledger_entries_are_put_got_and_replaced(state_store: StateStore) -> None:
-    """An entry goes planned -> done -> completed under one key; unknown keys are left out."""
+def test_ledger_entries_are_put_got_and_replaced(state_store: StateDatabase) -> None:
+    """An entry goes planned -> done -> completed under one key; a complaint without
+    entries has none."""
     state_store.ledger_put([entry("k1"), entry("k2", occurrence=2)])
-    assert state_store.ledger_get(P, ["k1", "k2", "k404"]) == {
+    assert ledger(state_store, P, ["C-1", "C-404"]) == {
         "k1": entry("k1"),
         "k2": entry("k2", occurrence=2),
     }
     done = entry("k1", status="done", crm_id="00T000000000001", updated_at=200)
     state_store.ledger_put([done])
-    assert state_store.ledger_get(P, ["k1"]) == {"k1": done}
+    assert ledger(state_store, P) == {"k1": done, "k2": entry("k2", occurrence=2)}
     completed = entry("k1", status="completed", crm_id="00T000000000001", updated_at=300)
     failed = entry("k2", status="failed", error="FIELD_CUSTOM_VALIDATION_EXCEPTION: no")
     state_store.ledger_put([completed, failed])
-    assert state_store.ledger_get(P, ["k1", "k2"]) == {"k1": completed, "k2": failed}
+    assert ledger(state_store, P) == {"k1": completed, "k2": failed}
 
 
 def test_ledger_for_complaints_returns_every_entry_of_those_complaints(
-    state_store: StateStore,
+    state_store: StateDatabase,
 ) -> None:
     """All entries of the listed complaints, by (complaint, clock, occurrence, key)."""
     state_store.ledger_put(
@@ -384,79 +374,81 @@ def test_ledger_for_complaints_returns_every_entry_of_those_complaints(
     assert [e.key for e in state_store.ledger_for_complaints(Q, ["C-A", "C-B"])] == ["k-q"]
 
 
-def test_ledger_is_kept_per_profile(state_store: StateStore) -> None:
+def test_ledger_is_kept_per_profile(state_store: StateDatabase) -> None:
     """The same key in two profiles is two entries."""
     state_store.ledger_put([entry("k1", profile=P), entry("k1", profile=Q, status="done")])
-    assert state_store.ledger_get(P, ["k1"])["k1"].status == "planned"
-    assert state_store.ledger_get(Q, ["k1"])["k1"].status == "done"
-    assert state_store.ledger_get("nobody", ["k1"]) == {}
+    assert ledger(state_store, P)["k1"].status == "planned"
+    assert ledger(state_store, Q)["k1"].status == "done"
+    assert ledger(state_store, "nobody") == {}
 
 
-def test_a_ledger_put_with_an_unknown_status_writes_nothing(state_store: StateStore) -> None:
+def test_a_ledger_put_with_an_unknown_status_writes_nothing(state_store: StateDatabase) -> None:
     """A status outside planned/done/failed/completed fails the whole put."""
     with pytest.raises(StateStoreError, match="sent"):
         state_store.ledger_put([entry("k1"), entry("k2", status="sent")])
-    assert state_store.ledger_get(P, ["k1", "k2"]) == {}
+    assert ledger(state_store, P) == {}
 
 
-def test_thousands_of_keys_are_read_in_one_call(state_store: StateStore) -> None:
+def test_thousands_of_keys_are_read_in_one_call(state_store: StateDatabase) -> None:
     """Key lists longer than the 999 variables the SQLite store binds per statement."""
     keys = [f"key-{i:05d}" for i in range(3_000)]
-    state_store.ledger_put([entry(k, f"C-{i % 700}") for i, k in enumerate(keys)])
+    state_store.ledger_put([entry(k, f"C-{i % 1_500}") for i, k in enumerate(keys)])
     state_store.put_complaints([complaint(f"C-{i}") for i in range(2_500)])
-    asked = [*keys, "key-missing"]
-    assert sorted(state_store.ledger_get(P, asked)) == keys
     ids = [f"C-{i}" for i in range(2_600)]  # 2,500 stored + 100 unknown
     assert len(state_store.get_complaints(P, ids)) == 2_500
-    # 3,000 entries spread over 700 complaints; all 700 asked.
-    assert len(state_store.ledger_for_complaints(P, [f"C-{i}" for i in range(700)])) == 3_000
+    # 3,000 entries spread over 1,500 complaints; 1,600 asked (100 without entries).
+    asked = state_store.ledger_for_complaints(P, [f"C-{i}" for i in range(1_600)])
+    assert sorted(e.key for e in asked) == keys
+    assert len(state_store.ledger_for_complaints(P, [f"C-{i}" for i in range(700)])) == 1_400
     state_store.delete_complaints(P, ids)
-    assert state_store.count_complaints(P) == 0
+    assert count_complaints(state_store, P) == 0
 
 
 # ----------------------------------------------------------------------- runs
 
 
-def test_runs_start_finish_and_list_newest_first(state_store: StateStore) -> None:
-    """recent_runs lists by started_at descending, ties by start order, up to limit."""
+def test_runs_start_finish_and_list_newest_first(state_store: StateDatabase) -> None:
+    """Runs are kept by started_at descending, ties by start order (read back as stored)."""
     state_store.start_run(run("r1", 100))
     state_store.start_run(run("r3", 300))
     state_store.start_run(run("r2a", 200))
     state_store.start_run(run("r2b", 200))
     state_store.start_run(run("q1", 999, profile=Q))
     state_store.finish_run(P, "r1", 150, "ok", {"written": 3, "notes": ["é"]})
-    runs = state_store.recent_runs(P)
+    runs = recorded_runs(state_store, P)
     assert [r.run_id for r in runs] == ["r3", "r2b", "r2a", "r1"]
     assert runs[-1] == RunRecord(P, "r1", 100, 150, "ok", {"written": 3, "notes": ["é"]})
     assert runs[0] == RunRecord(P, "r3", 300, None, "running", {})
-    assert [r.run_id for r in state_store.recent_runs(P, limit=2)] == ["r3", "r2b"]
-    assert state_store.recent_runs(P, limit=0) == []
-    assert [r.run_id for r in state_store.recent_runs(Q)] == ["q1"]
+    assert [r.run_id for r in recorded_runs(state_store, P, limit=2)] == ["r3", "r2b"]
+    assert recorded_runs(state_store, P, limit=0) == []
+    assert [r.run_id for r in recorded_runs(state_store, Q)] == ["q1"]
 
 
-def test_finishing_an_unknown_run_fails(state_store: StateStore) -> None:
+def test_finishing_an_unknown_run_fails(state_store: StateDatabase) -> None:
     """finish_run of a run never started raises StateStoreError naming it."""
     state_store.start_run(run("r1", 100, profile=Q))
     with pytest.raises(StateStoreError, match="r1"):
         state_store.finish_run(P, "r1", 150, "ok", {})
 
 
-def test_starting_a_run_again_replaces_it(state_store: StateStore) -> None:
+def test_starting_a_run_again_replaces_it(state_store: StateDatabase) -> None:
     """A repeated start_run (a retried call) leaves one row with the latest values."""
     state_store.start_run(run("r1", 100))
     state_store.start_run(RunRecord(P, "r1", 110, None, "running", {"retry": True}))
-    assert state_store.recent_runs(P) == [RunRecord(P, "r1", 110, None, "running", {"retry": True})]
+    assert recorded_runs(state_store, P) == [
+        RunRecord(P, "r1", 110, None, "running", {"retry": True})
+    ]
 
 
 # ---------------------------------------------------------------- lifecycle
 
 
-def test_a_closed_store_refuses_calls(state_store: StateStore) -> None:
+def test_a_closed_store_refuses_calls(state_store: StateDatabase) -> None:
     """After close() every call raises StateStoreError; closing again is harmless."""
     state_store.close()
     state_store.close()
     with pytest.raises(StateStoreError, match="closed"):
-        state_store.count_complaints(P)
+        count_complaints(state_store, P)
     with pytest.raises(StateStoreError, match="closed"):
         state_store.put_complaints([complaint("C-1")])
 
@@ -479,8 +471,8 @@ def test_two_connections_see_each_others_committed_writes(
     assert second.get_watermark(P, "Case") == datetime(2026, 3, 2, tzinfo=UTC)
     second.ledger_put([entry("k1")])
     second.delete_complaints(P, ["C-1"])
-    assert first.ledger_get(P, ["k1"]) == {"k1": entry("k1")}
-    assert first.count_complaints(P) == 0
+    assert ledger(first, P) == {"k1": entry("k1")}
+    assert count_complaints(first, P) == 0
 
 
 _CHILD = """
@@ -537,7 +529,7 @@ def test_processes_share_committed_writes_and_write_at_once(
         assert child.returncode == 0, err
         assert out.strip() == "['C-1', 'C-2']"
     # 2 of ours + 2 children x 30 puts x 5 complaints.
-    assert store.count_complaints(P) == 2 + 2 * 30 * 5
+    assert count_complaints(store, P) == 2 + 2 * 30 * 5
     assert store.get_complaints(P, ["b-29-4"])["b-29-4"].next_check == 29
 
 
@@ -551,7 +543,7 @@ def test_concurrent_first_migrations_do_not_race(durable_state_backend: StateBac
     barrier = threading.Barrier(len(stores))
     results: list[int | BaseException] = []
 
-    def go(store: StateStore) -> None:
+    def go(store: StateDatabase) -> None:
         barrier.wait()
         try:
             results.append(store.migrate())
@@ -565,14 +557,14 @@ def test_concurrent_first_migrations_do_not_race(durable_state_backend: StateBac
         t.join(60)
     assert results == [LATEST_VERSION] * 4
     stores[0].put_complaints([complaint("C-1")])
-    assert stores[3].count_complaints(P) == 1
+    assert count_complaints(stores[3], P) == 1
 
 
 # ----------------------------------------------------------------------- bulk
 
 
 @pytest.mark.slow
-def test_bulk_one_hundred_thousand_complaints_round_trip(state_store: StateStore) -> None:
+def test_bulk_one_hundred_thousand_complaints_round_trip(state_store: StateDatabase) -> None:
     """100,000 complaints go in, come back whole, are due by next_check, and are deleted."""
     n = 100_000
     items = [
@@ -581,7 +573,7 @@ def test_bulk_one_hundred_thousand_complaints_round_trip(state_store: StateStore
     ]
     ids = [c.id for c in items]
     state_store.put_complaints(items)
-    assert state_store.count_complaints(P) == n
+    assert count_complaints(state_store, P) == n
     got = state_store.get_complaints(P, ids)
     assert len(got) == n
     assert got["C-054321"] == items[54_321]
@@ -589,36 +581,13 @@ def test_bulk_one_hundred_thousand_complaints_round_trip(state_store: StateStore
     assert len(state_store.due_complaints(P, 49_999)) == 25_000
     assert state_store.next_check(P) == 0
     state_store.delete_complaints(P, ids)
-    assert state_store.count_complaints(P) == 0
+    assert count_complaints(state_store, P) == 0
 
 
-# -------------------------------------------------------------------- witness
+# -------------------------------------------------------------- clock states
 
 
-def test_the_archive_witness_only_moves_forward(state_store: StateStore) -> None:
-    """None at first; a later head replaces it, an earlier one is ignored; the same entry
-    with another hash is refused (the archive was rewritten) and changes nothing; each
-    profile has its own."""
-    h2, h3 = "2" * 64, "3" * 64
-    assert state_store.get_witness(P) is None
-    state_store.put_witness(ChainHead(P, 2, h2), 100)
-    state_store.put_witness(ChainHead(P, 3, h3), 200)
-    state_store.put_witness(ChainHead(P, 1, "1" * 64), 300)
-    assert state_store.get_witness(P) == ChainHead(P, 3, h3)
-    with pytest.raises(StateStoreError, match=r"entry 3 was recorded with hash 3333.*rewritten"):
-        state_store.put_witness(ChainHead(P, 3, "f" * 64), 400)
-    state_store.put_witness(ChainHead(P, 3, h3), 500)  # the same again: no change, no error
-    assert state_store.get_witness(P) == ChainHead(P, 3, h3)
-    assert state_store.get_witness(Q) is None
-    state_store.put_witness(ChainHead(Q, 1, "1" * 64), 100)
-    assert state_store.get_witness(Q) == ChainHead(Q, 1, "1" * 64)
-    assert state_store.get_witness(P) == ChainHead(P, 3, h3)
-
-
-# ----------------------------------------------------------------- population
-
-
-def test_clock_states_round_trip_and_must_be_text(state_store: StateStore) -> None:
+def test_clock_states_round_trip_and_must_be_text(state_store: StateDatabase) -> None:
     """Clock states come back as stored; a state that is not text is refused, naming the
     complaint and the field, and nothing of the batch is written."""
     states = {"email-reply": "on_track", "level1-resolution": "breached"}
@@ -628,33 +597,6 @@ def test_clock_states_round_trip_and_must_be_text(state_store: StateStore) -> No
     with pytest.raises(StateStoreError, match=r"'aston'/'C-2'.*clock_states"):
         state_store.put_complaints([complaint("C-3"), wrong])
     assert state_store.get_complaints(P, ["C-2", "C-3"]) == {}
-
-
-def test_population_counts_open_complaints_by_status_and_clock_state(
-    state_store: StateStore,
-) -> None:
-    """Only open complaints of the profile count; a status that is not text is left out."""
-    breached = {"level1-resolution": "breached", "email-reply": "on_track"}
-    state_store.put_complaints(
-        [
-            complaint("A", flags={"status": "breached"}, clock_states=breached),
-            complaint("B", flags={"status": "breached"}, clock_states=breached),
-            complaint("C", flags={"status": "on_track"}, clock_states={"email-reply": "on_track"}),
-            complaint("D", flags={}, clock_states={"level1-resolution": "pending"}),
-            complaint("E", flags={"status": 3}),
-            complaint("F", None, flags={"status": "met"}, clock_states=breached, closed_at=9),
-            complaint("G", profile=Q, flags={"status": "breached"}, clock_states=breached),
-        ]
-    )
-    assert state_store.population(P) == Population(
-        by_status={"breached": 2, "on_track": 1},
-        by_clock={
-            ("level1-resolution", "breached"): 2,
-            ("level1-resolution", "pending"): 1,
-            ("email-reply", "on_track"): 3,
-        },
-    )
-    assert state_store.population("nobody") == Population({}, {})
 
 
 # ------------------------------------- evaluation instants and profile states
@@ -667,7 +609,7 @@ def evaluated(
     return replace(complaint(id, 5_000, profile=profile, closed=closed), evaluated_at=at)
 
 
-def test_stale_complaints_are_those_evaluated_later_or_never(state_store: StateStore) -> None:
+def test_stale_complaints_are_those_evaluated_later_or_never(state_store: StateDatabase) -> None:
     """stale_complaints(now): evaluated_at after now or None, by id, in the profile only;
     evaluated_at round-trips."""
     state_store.put_complaints(
@@ -692,7 +634,7 @@ def test_stale_complaints_are_those_evaluated_later_or_never(state_store: StateS
     assert state_store.stale_complaints(P, 100)[0] == evaluated("C-later", 200)
 
 
-def test_profile_state_is_put_replaced_and_kept_per_profile(state_store: StateStore) -> None:
+def test_profile_state_is_put_replaced_and_kept_per_profile(state_store: StateDatabase) -> None:
     """get_profile is None before put_profile; a put replaces every field; profiles apart."""
     assert state_store.get_profile(P) is None
     first = ProfileState(P, 1_000, 1_000, "c1", "m1", 1_600)
@@ -707,7 +649,7 @@ def test_profile_state_is_put_replaced_and_kept_per_profile(state_store: StateSt
     assert state_store.get_profile(P) == second
 
 
-def test_put_profile_can_mark_open_complaints_for_evaluation(state_store: StateStore) -> None:
+def test_put_profile_can_mark_open_complaints_for_evaluation(state_store: StateDatabase) -> None:
     """With reevaluate_open, every open complaint of that profile loses its evaluation
     instant (stale at any now); closed ones and other profiles keep theirs."""
     state_store.put_complaints(
@@ -727,23 +669,10 @@ def test_put_profile_can_mark_open_complaints_for_evaluation(state_store: StateS
     assert state_store.stale_complaints(Q, 100) == []
 
 
-def test_known_profiles_are_those_with_a_state_or_a_run(state_store: StateStore) -> None:
-    """known_profiles: every profile with a profile state or a run, once each, sorted;
-    stored complaints or watermarks alone do not make a profile known."""
-    assert state_store.known_profiles() == []
-    state_store.put_complaints([complaint("C-1", profile="complaints-only")])
-    state_store.set_watermark("marks-only", "complaints", datetime(2026, 3, 2, tzinfo=UTC))
-    state_store.start_run(run("r1", 10, profile="zeta"))
-    state_store.start_run(run("r2", 20, profile="zeta"))
-    state_store.put_profile(ProfileState("alpha", 0, 0, "c", "m", 0))
-    state_store.put_profile(ProfileState("zeta", 0, 0, "c", "m", 0))
-    assert state_store.known_profiles() == ["alpha", "zeta"]
-
-
 # ------------------------------------------------------------------ retention
 
 
-def test_closed_at_round_trips_and_needs_a_closed_complaint(state_store: StateStore) -> None:
+def test_closed_at_round_trips_and_needs_a_closed_complaint(state_store: StateDatabase) -> None:
     """The closing instant comes back as stored; set on an open complaint it is refused,
     naming the complaint and the field, and nothing is written."""
     state_store.put_complaints([complaint("C-1", None, closed_at=1_772_445_600)])
@@ -754,7 +683,7 @@ def test_closed_at_round_trips_and_needs_a_closed_complaint(state_store: StateSt
     assert state_store.get_complaints(P, ["C-2", "C-3"]) == {}
 
 
-def _prune_population(store: StateStore) -> None:
+def _prune_population(store: StateDatabase) -> None:
     """Closed at 1,000 (old) unless said otherwise; the cut-off in the tests is 2,000."""
     store.put_complaints(
         [
@@ -781,7 +710,7 @@ def _prune_population(store: StateStore) -> None:
 
 
 def test_prune_forgets_old_closed_complaints_with_their_finished_follow_ups(
-    state_store: StateStore,
+    state_store: StateDatabase,
 ) -> None:
     """Only closed complaints whose closing instant is before the cut-off go, with every
     ledger entry of theirs; a planned or done follow-up keeps its complaint (and all its
@@ -798,7 +727,7 @@ def test_prune_forgets_old_closed_complaints_with_their_finished_follow_ups(
         "k-planned",
     ]
     assert list(state_store.get_complaints(Q, ["old"])) == ["old"]
-    assert list(state_store.ledger_get(Q, ["k-q"])) == ["k-q"]
+    assert list(ledger(state_store, Q, ["old"])) == ["k-q"]
     # once its follow-up is completed, the busy complaint goes too
     state_store.ledger_put([entry("k-busy", "busy", status="completed", crm_id="00T2")])
     again = state_store.prune(P, closed_before=2_000, runs_before=None)
@@ -806,16 +735,16 @@ def test_prune_forgets_old_closed_complaints_with_their_finished_follow_ups(
     assert "busy" not in state_store.get_complaints(P, ["busy"])
 
 
-def test_prune_with_no_cut_off_forgets_nothing(state_store: StateStore) -> None:
+def test_prune_with_no_cut_off_forgets_nothing(state_store: StateDatabase) -> None:
     """``None`` cut-offs leave every complaint, entry and run where it was."""
     _prune_population(state_store)
     state_store.start_run(run("r1", 100))
     assert state_store.prune(P, closed_before=None, runs_before=None) == PruneCounts()
-    assert state_store.count_complaints(P) == 7
-    assert len(state_store.recent_runs(P)) == 1
+    assert count_complaints(state_store, P) == 7
+    assert len(recorded_runs(state_store, P)) == 1
 
 
-def test_prune_forgets_old_runs_but_never_the_newest(state_store: StateStore) -> None:
+def test_prune_forgets_old_runs_but_never_the_newest(state_store: StateDatabase) -> None:
     """Runs that started before the cut-off go, finished or not (a run that old and still
     'running' died with its process); the profile's newest run always stays."""
     state_store.start_run(run("r1", 100))
@@ -825,10 +754,188 @@ def test_prune_forgets_old_runs_but_never_the_newest(state_store: StateStore) ->
     state_store.finish_run(P, "r3", 310, "ok", {})
     state_store.start_run(run("q1", 100, profile=Q))
     assert state_store.prune(P, closed_before=None, runs_before=250).runs == 2
-    assert [r.run_id for r in state_store.recent_runs(P)] == ["r3"]
+    assert [r.run_id for r in recorded_runs(state_store, P)] == ["r3"]
     assert state_store.prune(P, closed_before=None, runs_before=10_000).runs == 0
-    assert [r.run_id for r in state_store.recent_runs(P)] == ["r3"]
-    assert [r.run_id for r in state_store.recent_runs(Q)] == ["q1"]
+    assert [r.run_id for r in recorded_runs(state_store, P)] == ["r3"]
+    assert [r.run_id for r in recorded_runs(state_store, Q)] == ["q1"]
+
+
+# ======================================================= PopulationReader
+
+
+def test_population_counts_open_complaints_by_status_and_clock_state(
+    state_store: StateDatabase,
+) -> None:
+    """Only open complaints of the profile count; a status that is not text is left out."""
+    breached = {"level1-resolution": "breached", "email-reply": "on_track"}
+    state_store.put_complaints(
+        [
+            complaint("A", flags={"status": "breached"}, clock_states=breached),
+            complaint("B", flags={"status": "breached"}, clock_states=breached),
+            complaint("C", flags={"status": "on_track"}, clock_states={"email-reply": "on_track"}),
+            complaint("D", flags={}, clock_states={"level1-resolution": "pending"}),
+            complaint("E", flags={"status": 3}),
+            complaint("F", None, flags={"status": "met"}, clock_states=breached, closed_at=9),
+            complaint("G", profile=Q, flags={"status": "breached"}, clock_states=breached),
+        ]
+    )
+    assert state_store.population(P) == Population(
+        by_status={"breached": 2, "on_track": 1},
+        by_clock={
+            ("level1-resolution", "breached"): 2,
+            ("level1-resolution", "pending"): 1,
+            ("email-reply", "on_track"): 3,
+        },
+    )
+    assert state_store.population("nobody") == Population({}, {})
+
+
+def test_complaints_page_walks_every_complaint_of_the_profile_in_id_order(
+    state_store: StateDatabase,
+) -> None:
+    """Pages of ids after the last one seen, open and closed alike, never another profile's."""
+    state_store.put_complaints(
+        [complaint(cid, None) for cid in ("C-3", "C-1", "C-b", "C-B")]
+        + [complaint("C-2", None, closed_at=5), complaint("C-0", None, profile=Q)]
+    )
+    first = state_store.complaints_page(P, "", 2)
+    assert [c.id for c in first] == ["C-1", "C-2"]
+    assert [c.id for c in state_store.complaints_page(P, "C-2", 2)] == ["C-3", "C-B"]
+    assert [c.id for c in state_store.complaints_page(P, "C-B", 2)] == ["C-b"]
+    assert state_store.complaints_page(P, "C-b", 2) == []
+    assert first == [complaint("C-1", None), complaint("C-2", None, closed_at=5)]
+
+
+def test_known_profiles_are_those_with_a_state_or_a_run(state_store: StateDatabase) -> None:
+    """known_profiles: every profile with a profile state or a run, once each, sorted;
+    stored complaints or watermarks alone do not make a profile known."""
+    assert state_store.known_profiles() == []
+    state_store.put_complaints([complaint("C-1", profile="complaints-only")])
+    state_store.set_watermark("marks-only", "complaints", datetime(2026, 3, 2, tzinfo=UTC))
+    state_store.start_run(run("r1", 10, profile="zeta"))
+    state_store.start_run(run("r2", 20, profile="zeta"))
+    state_store.put_profile(ProfileState("alpha", 0, 0, "c", "m", 0))
+    state_store.put_profile(ProfileState("zeta", 0, 0, "c", "m", 0))
+    assert state_store.known_profiles() == ["alpha", "zeta"]
+
+
+# ========================================================= ArchiveWitness
+
+
+def test_the_archive_witness_only_moves_forward(state_store: StateDatabase) -> None:
+    """None at first; a later head replaces it, an earlier one is ignored; the same entry
+    with another hash is refused (the archive was rewritten) and changes nothing; each
+    profile has its own."""
+    h2, h3 = "2" * 64, "3" * 64
+    assert state_store.get_witness(P) is None
+    state_store.put_witness(ChainHead(P, 2, h2), 100)
+    state_store.put_witness(ChainHead(P, 3, h3), 200)
+    state_store.put_witness(ChainHead(P, 1, "1" * 64), 300)
+    assert state_store.get_witness(P) == ChainHead(P, 3, h3)
+    with pytest.raises(StateStoreError, match=r"entry 3 was recorded with hash 3333.*rewritten"):
+        state_store.put_witness(ChainHead(P, 3, "f" * 64), 400)
+    state_store.put_witness(ChainHead(P, 3, h3), 500)  # the same again: no change, no error
+    assert state_store.get_witness(P) == ChainHead(P, 3, h3)
+    assert state_store.get_witness(Q) is None
+    state_store.put_witness(ChainHead(Q, 1, "1" * 64), 100)
+    assert state_store.get_witness(Q) == ChainHead(Q, 1, "1" * 64)
+    assert state_store.get_witness(P) == ChainHead(P, 3, h3)
+
+
+# ======================================================== all three ports
+
+PORTS = (StateStore, PopulationReader, ArchiveWitness)
+# What a backend may offer beside the ports: where it keeps its data, the fake's controls.
+EXTRAS = {"path", "schema", "schema_version", "recorded_runs"}
+
+# One call of every port method but ``migrate`` and ``close``, with small valid arguments.
+CALLS: dict[str, Callable[[StateDatabase], object]] = {
+    "get_watermark": lambda s: s.get_watermark(P, "Case"),
+    "set_watermark": lambda s: s.set_watermark(P, "Case", datetime(2026, 3, 2, tzinfo=UTC)),
+    "put_complaints": lambda s: s.put_complaints([complaint("C-1")]),
+    "get_complaints": lambda s: s.get_complaints(P, ["C-1"]),
+    "due_complaints": lambda s: s.due_complaints(P, 10),
+    "stale_complaints": lambda s: s.stale_complaints(P, 10),
+    "delete_complaints": lambda s: s.delete_complaints(P, ["C-1"]),
+    "next_check": lambda s: s.next_check(P),
+    "get_profile": lambda s: s.get_profile(P),
+    "put_profile": lambda s: s.put_profile(
+        ProfileState(P, 1, 1, "c", "m", 1), reevaluate_open=True
+    ),
+    "ledger_for_complaints": lambda s: s.ledger_for_complaints(P, ["C-1"]),
+    "ledger_put": lambda s: s.ledger_put([entry("k1")]),
+    "start_run": lambda s: s.start_run(run("r1", 100)),
+    "finish_run": lambda s: s.finish_run(P, "r1", 110, "ok", {}),
+    "prune": lambda s: s.prune(P, closed_before=1, runs_before=1),
+    "population": lambda s: s.population(P),
+    "complaints_page": lambda s: s.complaints_page(P, "", 10),
+    "known_profiles": lambda s: s.known_profiles(),
+    "get_witness": lambda s: s.get_witness(P),
+    "put_witness": lambda s: s.put_witness(ChainHead(P, 1, "a" * 64), 100),
+}
+
+
+def _methods(port: type) -> set[str]:
+    return {name for name, value in vars(port).items() if callable(value) and name[0] != "_"}
+
+
+def test_the_ports_split_the_methods_and_every_one_is_called_here() -> None:
+    """No method sits in two ports, StateDatabase is exactly the three together, and
+    ``CALLS`` (with migrate and close) holds every method, so the error tests below cover
+    each one."""
+    each = [_methods(port) for port in PORTS]
+    assert sum(map(len, each)) == len(set().union(*each))
+    assert _methods(StateDatabase) == set()
+    assert {name for port in StateDatabase.__mro__ for name in _methods(port)} == set().union(*each)
+    assert set(CALLS) | {"migrate", "close"} == set().union(*each)
+
+
+def test_each_backend_offers_the_three_ports_and_nothing_more(
+    state_backend: StateBackend,
+) -> None:
+    """Every port method is there; what else is public is where the data lives or a
+    control of the fake, never a method the ports do not have."""
+    public = {name for name in dir(state_backend.store) if name[0] != "_"}
+    methods = set().union(*(_methods(port) for port in PORTS))
+    assert methods <= public
+    assert public - methods <= EXTRAS
+
+
+def _refusals(
+    store: StateDatabase, calls: dict[str, Callable[[StateDatabase], object]]
+) -> dict[str, str]:
+    """Each call's outcome: the ``StateStoreError`` message it raised, or what else happened."""
+    said: dict[str, str] = {}
+    for name, call in calls.items():
+        try:
+            call(store)
+        except StateStoreError as exc:
+            said[name] = str(exc)
+        except Exception as exc:  # reported below by name
+            said[name] = f"raised {type(exc).__name__}, not StateStoreError"
+        else:
+            said[name] = "no error"
+    return said
+
+
+def test_every_method_refuses_a_store_not_migrated(state_backend: StateBackend) -> None:
+    """Before migrate() each method of the three ports raises StateStoreError saying
+    migrate() was not run."""
+    said = _refusals(state_backend.store, CALLS)
+    assert {name: "migrate" in text for name, text in said.items()} == dict.fromkeys(CALLS, True), (
+        said
+    )
+
+
+def test_every_method_refuses_a_closed_store(state_store: StateDatabase) -> None:
+    """After close() each method of the three ports, migrate included, raises
+    StateStoreError saying the store is closed."""
+    state_store.close()
+    calls = {**CALLS, "migrate": lambda s: s.migrate()}
+    said = _refusals(state_store, calls)
+    assert {name: "closed" in text for name, text in said.items()} == dict.fromkeys(calls, True), (
+        said
+    )
 
 
 # ------------------------------------------------------- SQL backends only
@@ -1023,10 +1130,10 @@ def test_postgres_reconnects_once_after_the_connection_drops(
             ).fetchall()
         assert killed == [(True,)]
         with capture_logs() as logs:
-            assert store.count_complaints(P) == 1
+            assert count_complaints(store, P) == 1
         assert [e["event"] for e in logs] == ["state_store.reconnect"]
         store.put_complaints([complaint("C-2")])
-        assert store.count_complaints(P) == 2
+        assert count_complaints(store, P) == 2
     finally:
         store.close()
 

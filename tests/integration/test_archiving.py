@@ -26,6 +26,7 @@ from crmsync.service.archive_reading import ArchiveReader, verify_archive
 from crmsync.service.archiving import ArchivingService, pending_profile
 from fakes.clock import ManualClock
 from fakes.failing_crm import FailingCrm
+from state_views import count_complaints
 
 ROOT = Path(__file__).resolve().parents[2]
 MAPPING_FILE = ROOT / "mappings" / "salesforce.yaml"
@@ -48,6 +49,7 @@ class World:
         return ArchivingService(
             crm=self.crm,
             state=self.state,
+            witness=self.state,
             archive=self.archive,
             charter=ASTON,
             mapping=MAPPING,
@@ -135,7 +137,7 @@ def test_a_case_closed_30_days_ago_is_archived_once_and_then_marked(world: World
     again = world.run_at("2026-04-05T10:00:00+00:00")
     assert (again.archived, again.recovered, again.due) == (0, 0, 0)
     assert world.archive.head("default").seq == 1
-    assert world.state.count_complaints(pending_profile("default")) == 0
+    assert count_complaints(world.state, pending_profile("default")) == 0
     assert verify_archive(world.archive, "default", None).ok
 
 
@@ -241,7 +243,7 @@ def test_a_case_reopened_before_it_fell_due_is_not_archived(world: World) -> Non
     world.update(case_id, ClosedDate=None)
     report = world.run_at("2026-04-10T02:00:00+00:00")
     assert (report.archived, report.dropped) == (0, 1)
-    assert world.state.count_complaints(pending_profile("default")) == 0
+    assert count_complaints(world.state, pending_profile("default")) == 0
 
 
 def test_a_record_that_cannot_be_marked_keeps_its_single_entry(world: World) -> None:
@@ -436,6 +438,7 @@ def test_a_writer_that_missed_an_entry_uses_it_instead_of_a_second_one(
     second = ArchivingService(
         crm=world.crm,
         state=other_state,
+        witness=other_state,
         archive=stale,
         charter=ASTON,
         mapping=MAPPING,

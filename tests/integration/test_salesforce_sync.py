@@ -48,6 +48,7 @@ from fakes.salesforce_fake import (
     fake_salesforce,
     session_client,
 )
+from state_views import ledger, recorded_runs
 
 ROOT = Path(__file__).resolve().parents[2]
 MAPPING = load_mapping(ROOT / "mappings" / "salesforce.yaml")
@@ -203,7 +204,7 @@ def test_a_query_subrequest_that_keeps_failing_ends_the_cycle_and_keeps_state(
     with pytest.raises(CrmTransientError, match="SERVER_UNAVAILABLE"):
         cycle_for(session_client(org), state).run()
     assert state.get_watermark("sf", COMPLAINTS_WATERMARK) is None
-    assert state.recent_runs("sf")[0].status == "failed"
+    assert recorded_runs(state, "sf")[0].status == "failed"
     assert requests_to(org, "PATCH", "/composite/sobjects") == 0
     assert tasks(org) == {}
 
@@ -326,8 +327,8 @@ def test_request_limit_exceeded_ends_the_cycle_and_keeps_state(
     with pytest.raises(CrmLimitError, match="REQUEST_LIMIT_EXCEEDED"):
         cycle.run()
     assert state.get_watermark("sf", COMPLAINTS_WATERMARK) is None
-    assert state.recent_runs("sf")[0].status == "failed"
-    assert state.ledger_get("sf", [KEY_A])[KEY_A].status == "planned"
+    assert recorded_runs(state, "sf")[0].status == "failed"
+    assert ledger(state, "sf", [A])[KEY_A].status == "planned"
     assert tasks(org) == {}
     assert requests_to(org, "POST", "/composite/sobjects") == 1  # never retried
 
@@ -335,7 +336,7 @@ def test_request_limit_exceeded_ends_the_cycle_and_keeps_state(
     report = cycle.run()
     assert (report.status, report.tasks_created) == ("ok", 1)
     assert list(tasks(org)) == [KEY_A]
-    assert state.ledger_get("sf", [KEY_A])[KEY_A].status == "done"
+    assert ledger(state, "sf", [A])[KEY_A].status == "done"
 
 
 def test_the_budget_share_stops_the_cycle_before_the_org_limit(org: FakeOrg) -> None:

@@ -13,6 +13,7 @@ from crmsync.adapters.state.sqlite import SqliteStateStore
 from crmsync.bootstrap import Runtime, build_worker
 from crmsync.cli import app
 from crmsync.ports import LedgerEntry, RunRecord, StateStore, StoredComplaint
+from state_views import ledger, recorded_runs
 
 DAY = 86400
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -42,8 +43,8 @@ def test_the_nightly_job_applies_the_default_retention(runtime: Runtime) -> None
     seed(state)
     build_worker(runtime, interval=300, clock=lambda: NOW).prune()
     assert sorted(state.get_complaints("default", ["old", "new", "open"])) == ["new", "open"]
-    assert state.ledger_get("default", ["k-old"]) == {}
-    assert [r.run_id for r in state.recent_runs("default")] == ["r-new"]
+    assert ledger(state, "default", ["old"]) == {}
+    assert [r.run_id for r in recorded_runs(state, "default")] == ["r-new"]
 
 
 def test_the_nightly_job_survives_a_broken_store(runtime: Runtime) -> None:

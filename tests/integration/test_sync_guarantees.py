@@ -30,6 +30,7 @@ from crmsync.ports import CrmPort, StateStore
 from crmsync.service.sync_cycle import SyncCycle
 from fakes.clock import ManualClock
 from fakes.salesforce_fake import FakeOrg, fake_salesforce, session_client
+from state_views import ledger
 
 ROOT = Path(__file__).resolve().parents[2]
 MAPPING = load_mapping(ROOT / "mappings" / "salesforce.yaml")
@@ -106,7 +107,7 @@ def test_a_lost_state_store_never_undoes_staff_work_on_the_local_crm(tmp_path: P
     assert after.fields == worked.fields
     tasks = [t for t in crm.export_records("Task") if t.fields.get("CrmSync_Key__c")]
     assert [t.id for t in tasks] == [task.id]
-    entry = lost.ledger_get("default", [KEY_A])[KEY_A]
+    entry = ledger(lost, "default", [A])[KEY_A]
     assert (entry.status, entry.crm_id) == ("done", task.id)
 
 

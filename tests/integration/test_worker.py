@@ -27,6 +27,7 @@ from crmsync.adapters.state.sqlite import SqliteStateStore
 from crmsync.bootstrap import LOCAL_CRM_FILE
 from crmsync.demo.seeding import seed_local_crm
 from crmsync.mapping.field_mapping import load_mapping
+from state_views import recorded_runs
 
 pytestmark = pytest.mark.slow
 
@@ -156,7 +157,7 @@ def test_cycles_every_interval_and_sigterm_exits_zero(start_worker: Any, tmp_pat
     assert worker.names()[-1] == "worker_stopped"
     runs = SqliteStateStore(tmp_path / "data" / "state.sqlite3")
     try:
-        recent = runs.recent_runs("default")
+        recent = recorded_runs(runs, "default")
     finally:
         runs.close()
     assert len(recent) >= 2
@@ -181,7 +182,7 @@ def test_sigterm_during_a_cycle_lets_it_finish(start_worker: Any, tmp_path: Path
     assert finished["flags_written"] == 2000
     runs = SqliteStateStore(tmp_path / "data" / "state.sqlite3")
     try:
-        [run] = runs.recent_runs("default")
+        [run] = recorded_runs(runs, "default")
     finally:
         runs.close()
     assert run.status == "ok"

@@ -42,7 +42,7 @@ from crmsync.service.report_stream import (
 
 if TYPE_CHECKING:
     from crmsync.domain.charter import Charter
-    from crmsync.ports import StateStore
+    from crmsync.ports import PopulationReader
     from crmsync.service.report_status import StatusLine
 
 PROGRESS_BYTES = 8 << 20
@@ -248,7 +248,7 @@ def report_cmd(
         raise typer.Exit(EXIT_BAD_INPUT)
 
 
-def refuse_unknown_profile(state: StateStore, profile: str) -> None:
+def refuse_unknown_profile(state: PopulationReader, profile: str) -> None:
     """Exit 2 when ``profile`` is one the state store has never worked while it holds
     others (a mistyped CRMSYNC_PROFILE would otherwise read nothing), naming them."""
     known = state.known_profiles()

@@ -79,6 +79,7 @@ from crmsync.mapping.field_mapping import FieldMapping, sf_datetime
 from crmsync.ports import (
     ArchiveCipher,
     ArchiveStore,
+    ArchiveWitness,
     CrmPort,
     FieldFilter,
     Record,
@@ -170,6 +171,7 @@ class ArchivingService:
         *,
         crm: CrmPort,
         state: StateStore,
+        witness: ArchiveWitness,
         archive: ArchiveStore,
         charter: Charter,
         mapping: FieldMapping,
@@ -193,6 +195,7 @@ class ArchivingService:
             )
         self.crm = crm
         self.state = state
+        self.witness = witness
         self.archive = archive
         self.charter = charter
         self.mapping = mapping
@@ -377,7 +380,7 @@ class ArchivingService:
         ]
         if marks:  # every entry is in the archive and read back: the state store sees it too
             last = max((header for _id, header in marks), key=lambda h: h.seq)
-            self.state.put_witness(ChainHead(self.profile, last.seq, last.entry_hash), now)
+            self.witness.put_witness(ChainHead(self.profile, last.seq, last.entry_hash), now)
         done = self._mark(marks, report)
         if requeue:
             self.state.put_complaints(requeue)
@@ -388,7 +391,7 @@ class ArchivingService:
     def _check_witness(self) -> None:
         """Refuse to append onto a chain that lost or changed entries since the state store
         last saw it (appending would number new entries over the removed ones)."""
-        witness = self.state.get_witness(self.profile)
+        witness = self.witness.get_witness(self.profile)
         if witness is None or witness.seq == 0:
             return
         head = self.archive.head(self.profile)

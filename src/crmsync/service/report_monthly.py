@@ -16,7 +16,7 @@ from pathlib import Path
 
 from crmsync.domain.charter import Charter
 from crmsync.domain.report import Period
-from crmsync.ports import ArchiveCipher, ArchiveStore, StateStore
+from crmsync.ports import ArchiveCipher, ArchiveStore, PopulationReader
 from crmsync.service.report_page import PageSource
 from crmsync.service.report_source import stored_canonicals, stored_complaints
 from crmsync.service.report_stream import (
@@ -42,7 +42,7 @@ def monthly_report_paths(folder: Path, profile: str, first: date) -> tuple[Path,
 
 def write_monthly_report(
     charter: Charter,
-    state: StateStore,
+    state: PopulationReader,
     archive: ArchiveStore | None,
     *,
     profile: str,
@@ -78,7 +78,7 @@ def write_monthly_report(
 
 def write_missing_monthly_report(
     charter: Charter,
-    state: StateStore,
+    state: PopulationReader,
     open_archive: Callable[[], ArchiveStore],
     *,
     profile: str,

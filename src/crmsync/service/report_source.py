@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from crmsync.domain.complaint import Complaint, complaint_from_json
 from crmsync.errors import ArchiveError, BadComplaintError
-from crmsync.ports import ArchiveCipher, ArchiveStore, StateStore
+from crmsync.ports import ArchiveCipher, ArchiveStore, PopulationReader
 from crmsync.service.archive_reading import open_body
 from crmsync.service.evaluate_stream import located
 
@@ -23,7 +23,7 @@ PAGE = 1000
 
 
 def stored_canonicals(
-    state: StateStore,
+    state: PopulationReader,
     archive: ArchiveStore | None,
     profile: str,
     cipher: ArchiveCipher | None = None,

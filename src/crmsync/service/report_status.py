@@ -16,7 +16,7 @@ from crmsync.domain.complaint import complaint_from_json
 from crmsync.domain.evaluation import State, evaluate
 from crmsync.domain.instants import parse_instant
 from crmsync.errors import BadComplaintError
-from crmsync.ports import StateStore
+from crmsync.ports import PopulationReader
 
 WORST_FIRST = ("breached", "at_risk", "on_track", "met")
 _LATE = {State.BREACHED.value, State.MET_LATE.value}
@@ -39,7 +39,7 @@ class StatusLine:
 
 
 def open_status(
-    state: StateStore,
+    state: PopulationReader,
     charter: Charter,
     profile: str,
     now: int,

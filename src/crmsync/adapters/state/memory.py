@@ -1,4 +1,5 @@
-"""``StateStore`` in memory: the fake for unit tests of the sync cycle.
+"""The state ports (``StateStore``, ``PopulationReader``, ``ArchiveWitness``) in memory:
+the fake for unit tests of the sync cycle.
 
 It passes the same contract suite as the SQL stores, so it behaves like them in every
 way a caller can see: values go through the same validation and JSON encoding (a
@@ -31,8 +32,9 @@ _WHERE = "memory state store"
 
 
 class MemoryStateStore:
-    """The state store in dictionaries. ``schema_version`` is the version ``migrate()``
-    found or set (0 before); tests may set it to simulate a newer database."""
+    """The state store in dictionaries, a ``StateDatabase``. ``schema_version`` is the
+    version ``migrate()`` found or set (0 before); tests may set it to simulate a newer
+    database, and read the run history back with ``recorded_runs``."""
 
     def __init__(self) -> None:
         self.schema_version = 0
@@ -142,24 +144,6 @@ class MemoryStateStore:
                     if key[0] == row[0] and not c[6]:
                         self._complaints[key] = (*c[:9], None)
 
-    def known_profiles(self) -> list[str]:
-        """Profiles with a state or a run, sorted."""
-        with self._lock:
-            self._ready("known_profiles")
-            return sorted(set(self._profiles) | {p for p, _ in self._runs})
-
-    def complaints_page(self, profile: str, after: str, limit: int) -> list[StoredComplaint]:
-        """Up to ``limit`` complaints with ``id > after``, in id order."""
-        with self._lock:
-            self._ready("complaints_page")
-            rows = [
-                row
-                for (p, cid), row in self._complaints.items()
-                if p == profile and cid.encode() > after.encode()
-            ]
-        rows.sort(key=lambda row: row[1].encode())
-        return [codec.complaint_from_row(row) for row in rows[:limit]]
-
     def next_check(self, profile: str) -> int | None:
         """The earliest ``next_check`` of the profile, or None."""
         with self._lock:
@@ -178,20 +162,7 @@ class MemoryStateStore:
             for complaint_id in ids:
                 self._complaints.pop((profile, complaint_id), None)
 
-    def count_complaints(self, profile: str) -> int:
-        """How many complaints the profile has stored."""
-        with self._lock:
-            self._ready("count_complaints")
-            return sum(1 for p, _ in self._complaints if p == profile)
-
     # ---------------------------------------------------------------------- ledger
-
-    def ledger_get(self, profile: str, keys: Sequence[str]) -> dict[str, LedgerEntry]:
-        """The entries among ``keys``, by key (unknown keys are left out)."""
-        with self._lock:
-            self._ready("ledger_get")
-            rows = [self._ledger.get((profile, k)) for k in dict.fromkeys(keys)]
-        return {row[1]: codec.ledger_from_row(row) for row in rows if row is not None}
 
     def ledger_for_complaints(
         self, profile: str, complaint_ids: Sequence[str]
@@ -249,50 +220,6 @@ class MemoryStateStore:
                 (row[0], row[1], row[2], finished, status_text, summary_text),
             )
 
-    def recent_runs(self, profile: str, limit: int = 20) -> list[RunRecord]:
-        """The profile's last ``limit`` runs, newest ``started_at`` first (ties: last started
-        first)."""
-        with self._lock:
-            self._ready("recent_runs")
-            runs = [(seq, row) for (p, _), (seq, row) in self._runs.items() if p == profile]
-        runs.sort(key=lambda item: (item[1][2], item[0]), reverse=True)
-        return [codec.run_from_row(row) for _, row in runs[: max(limit, 0)]]
-
-    # ------------------------------------------------------------------- witness
-
-    def get_witness(self, profile: str) -> ChainHead | None:
-        """The archive head last recorded for the profile, or None."""
-        with self._lock:
-            self._ready("get_witness")
-            row = self._witnesses.get(profile)
-        return None if row is None else ChainHead(row[0], row[1], row[2])
-
-    def put_witness(self, head: ChainHead, recorded_at: int) -> None:
-        """Record the head, only ever forward (see ``StateStore.put_witness``)."""
-        row = codec.witness_row(head, recorded_at)
-        with self._lock:
-            self._ready("put_witness")
-            current = self._witnesses.get(row[0])
-            if codec.witness_moves(None if current is None else current[1:3], row, _WHERE):
-                self._witnesses[row[0]] = row
-
-    # ------------------------------------------------------------------- population
-
-    def population(self, profile: str) -> Population:
-        """Open complaints counted by flags status and by clock state."""
-        with self._lock:
-            self._ready("population")
-            rows = [row for (p, _), row in self._complaints.items() if p == profile and not row[6]]
-        by_status: dict[str, int] = {}
-        by_clock: dict[tuple[str, str], int] = {}
-        for row in rows:
-            status = codec.decode_json(row[3]).get("status")
-            if isinstance(status, str):
-                by_status[status] = by_status.get(status, 0) + 1
-            for clock, state in codec.decode_json(row[8]).items():
-                by_clock[(clock, state)] = by_clock.get((clock, state), 0) + 1
-        return Population(by_status, by_clock)
-
     # ------------------------------------------------------------------- retention
 
     def prune(
@@ -343,3 +270,68 @@ class MemoryStateStore:
         """Forget nothing, but refuse further calls. Idempotent."""
         with self._lock:
             self._closed = True
+
+    # --------------------------------------------- archive witness (ArchiveWitness)
+
+    def get_witness(self, profile: str) -> ChainHead | None:
+        """The archive head last recorded for the profile, or None."""
+        with self._lock:
+            self._ready("get_witness")
+            row = self._witnesses.get(profile)
+        return None if row is None else ChainHead(row[0], row[1], row[2])
+
+    def put_witness(self, head: ChainHead, recorded_at: int) -> None:
+        """Record the head, only ever forward (see ``StateStore.put_witness``)."""
+        row = codec.witness_row(head, recorded_at)
+        with self._lock:
+            self._ready("put_witness")
+            current = self._witnesses.get(row[0])
+            if codec.witness_moves(None if current is None else current[1:3], row, _WHERE):
+                self._witnesses[row[0]] = row
+
+    # ----------------------------------------------- read models (PopulationReader)
+
+    def population(self, profile: str) -> Population:
+        """Open complaints counted by flags status and by clock state."""
+        with self._lock:
+            self._ready("population")
+            rows = [row for (p, _), row in self._complaints.items() if p == profile and not row[6]]
+        by_status: dict[str, int] = {}
+        by_clock: dict[tuple[str, str], int] = {}
+        for row in rows:
+            status = codec.decode_json(row[3]).get("status")
+            if isinstance(status, str):
+                by_status[status] = by_status.get(status, 0) + 1
+            for clock, state in codec.decode_json(row[8]).items():
+                by_clock[(clock, state)] = by_clock.get((clock, state), 0) + 1
+        return Population(by_status, by_clock)
+
+    def complaints_page(self, profile: str, after: str, limit: int) -> list[StoredComplaint]:
+        """Up to ``limit`` complaints with ``id > after``, in id order."""
+        with self._lock:
+            self._ready("complaints_page")
+            rows = [
+                row
+                for (p, cid), row in self._complaints.items()
+                if p == profile and cid.encode() > after.encode()
+            ]
+        rows.sort(key=lambda row: row[1].encode())
+        return [codec.complaint_from_row(row) for row in rows[:limit]]
+
+    def known_profiles(self) -> list[str]:
+        """Profiles with a state or a run, sorted."""
+        with self._lock:
+            self._ready("known_profiles")
+            return sorted(set(self._profiles) | {p for p, _ in self._runs})
+
+    # ------------------------------------------------------------- test inspection
+
+    def recorded_runs(self, profile: str) -> list[RunRecord]:
+        """The profile's runs, newest ``started_at`` first (ties: last started first). For
+        tests only: no port reads the run history back (the sync writes it for operators,
+        retention and ``known_profiles``)."""
+        with self._lock:
+            self._ready("recorded_runs")
+            runs = [(seq, row) for (p, _), (seq, row) in self._runs.items() if p == profile]
+        runs.sort(key=lambda item: (item[1][2], item[0]), reverse=True)
+        return [codec.run_from_row(row) for _, row in runs]

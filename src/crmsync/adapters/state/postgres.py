@@ -1,4 +1,5 @@
-"""``StateStore`` on PostgreSQL (psycopg 3): for several worker replicas sharing a server.
+"""The state ports (``StateStore``, ``PopulationReader``, ``ArchiveWitness``) on PostgreSQL
+(psycopg 3): for several worker replicas sharing a server.
 
 One connection per store, autocommit off; every method runs as one transaction, committed
 at its end and rolled back on any error. If the connection turns out to be dropped (server
@@ -50,7 +51,8 @@ _LEDGER_SELECT = (
 
 
 class PostgresStateStore:
-    """The state store in schema ``schema`` of the database at ``url``.
+    """The state store in schema ``schema`` of the database at ``url``, a
+    ``StateDatabase``.
 
     Connects at construction (``StateStoreError`` if it cannot). Call ``migrate()``
     before anything else. A store object may be shared by threads (calls are serialised).
@@ -258,31 +260,6 @@ class PostgresStateStore:
 
         self._run("put_profile", work)
 
-    def known_profiles(self) -> list[str]:
-        """Profiles with a state or a run, sorted."""
-        query = self._q(
-            'SELECT profile COLLATE "C" FROM {s}.profiles UNION '
-            'SELECT profile COLLATE "C" FROM {s}.runs ORDER BY 1'
-        )
-
-        def work(conn: psycopg.Connection[Any]) -> list[str]:
-            return [str(row[0]) for row in conn.execute(query)]
-
-        return self._run("known_profiles", work)
-
-    def complaints_page(self, profile: str, after: str, limit: int) -> list[StoredComplaint]:
-        """Up to ``limit`` complaints with ``id > after``, in id order (byte order)."""
-        query = self._q(
-            _COMPLAINT_SELECT + ' WHERE profile = %s AND id COLLATE "C" > %s '
-            'ORDER BY id COLLATE "C" LIMIT %s'
-        )
-
-        def work(conn: psycopg.Connection[Any]) -> list[StoredComplaint]:
-            rows = conn.execute(query, (profile, after, limit))
-            return [codec.complaint_from_row(row) for row in rows]
-
-        return self._run("complaints_page", work)
-
     def next_check(self, profile: str) -> int | None:
         """The earliest ``next_check`` of the profile, or None."""
 
@@ -309,35 +286,7 @@ class PostgresStateStore:
 
         self._run("delete_complaints", work)
 
-    def count_complaints(self, profile: str) -> int:
-        """How many complaints the profile has stored."""
-
-        def work(conn: psycopg.Connection[Any]) -> int:
-            row = conn.execute(
-                self._q("SELECT COUNT(*) FROM {s}.complaints WHERE profile = %s"), (profile,)
-            ).fetchone()
-            return 0 if row is None else int(row[0])
-
-        return self._run("count_complaints", work)
-
     # ------------------------------------------------------------------ ledger
-
-    def ledger_get(self, profile: str, keys: Sequence[str]) -> dict[str, LedgerEntry]:
-        """The entries among ``keys``, by key (unknown keys are left out)."""
-        wanted = list(dict.fromkeys(keys))
-        if not wanted:
-            self._check_open("ledger_get")
-            return {}
-        query = self._q(_LEDGER_SELECT + " WHERE profile = %s AND key = ANY(%s::text[])")
-
-        def work(conn: psycopg.Connection[Any]) -> dict[str, LedgerEntry]:
-            found: dict[str, LedgerEntry] = {}
-            for batch in codec.chunks(wanted, _BATCH):
-                for row in conn.execute(query, (profile, list(batch))):
-                    found[row[1]] = codec.ledger_from_row(row)
-            return found
-
-        return self._run("ledger_get", work)
 
     def ledger_for_complaints(
         self, profile: str, complaint_ids: Sequence[str]
@@ -406,84 +355,6 @@ class PostgresStateStore:
 
         self._run("finish_run", work)
 
-    def recent_runs(self, profile: str, limit: int = 20) -> list[RunRecord]:
-        """The profile's last ``limit`` runs, newest ``started_at`` first (ties: last started
-        first)."""
-        if limit <= 0:
-            self._check_open("recent_runs")
-            return []
-        query = self._q(
-            "SELECT profile, run_id, started_at, finished_at, status, summary::text "
-            "FROM {s}.runs WHERE profile = %s ORDER BY started_at DESC, seq DESC LIMIT %s"
-        )
-
-        def work(conn: psycopg.Connection[Any]) -> list[RunRecord]:
-            return [codec.run_from_row(row) for row in conn.execute(query, (profile, limit))]
-
-        return self._run("recent_runs", work)
-
-    # -------------------------------------------------------------- witness
-
-    def get_witness(self, profile: str) -> ChainHead | None:
-        """The archive head last recorded for the profile, or None."""
-        query = self._q("SELECT seq, entry_hash FROM {s}.archive_witness WHERE profile = %s")
-
-        def work(conn: psycopg.Connection[Any]) -> ChainHead | None:
-            row = conn.execute(query, (profile,)).fetchone()
-            return None if row is None else ChainHead(profile, int(row[0]), str(row[1]))
-
-        return self._run("get_witness", work)
-
-    def put_witness(self, head: ChainHead, recorded_at: int) -> None:
-        """Record the head, only ever forward (see ``StateStore.put_witness``); replicas
-        writing at once are serialised by the row lock."""
-        row = codec.witness_row(head, recorded_at)
-        insert = self._q(
-            "INSERT INTO {s}.archive_witness (profile, seq, entry_hash, recorded_at) "
-            "VALUES (%s, %s, %s, %s) ON CONFLICT (profile) DO NOTHING"
-        )
-        select = self._q(
-            "SELECT seq, entry_hash FROM {s}.archive_witness WHERE profile = %s FOR UPDATE"
-        )
-        update = self._q(
-            "UPDATE {s}.archive_witness SET seq = %s, entry_hash = %s, recorded_at = %s "
-            "WHERE profile = %s"
-        )
-
-        def work(conn: psycopg.Connection[Any]) -> None:
-            if conn.execute(insert, row).rowcount == 1:
-                return
-            current = conn.execute(select, (row[0],)).fetchone()
-            if codec.witness_moves(None if current is None else tuple(current), row, self._where):
-                conn.execute(update, (row[1], row[2], row[3], row[0]))
-
-        self._run("put_witness", work)
-
-    # -------------------------------------------------------------- population
-
-    def population(self, profile: str) -> Population:
-        """Open complaints counted by flags status and by clock state; one snapshot."""
-        statuses = self._q(
-            "SELECT flags ->> 'status' AS status, COUNT(*) FROM {s}.complaints "
-            "WHERE profile = %s AND NOT closed AND jsonb_typeof(flags -> 'status') = 'string' "
-            "GROUP BY status"
-        )
-        clocks = self._q(
-            "SELECT s.key, s.value, COUNT(*) FROM {s}.complaints AS c, "
-            "jsonb_each_text(c.clock_states) AS s WHERE c.profile = %s AND NOT c.closed "
-            "GROUP BY s.key, s.value"
-        )
-
-        def work(conn: psycopg.Connection[Any]) -> Population:
-            by_status = {str(st): int(n) for st, n in conn.execute(statuses, (profile,))}
-            by_clock = {
-                (str(clock), str(state)): int(n)
-                for clock, state, n in conn.execute(clocks, (profile,))
-            }
-            return Population(by_status, by_clock)
-
-        return self._run("population", work)
-
     # -------------------------------------------------------------- retention
 
     def prune(
@@ -524,6 +395,93 @@ class PostgresStateStore:
     def close(self) -> None:
         """Close the connection; later calls raise ``StateStoreError``. Idempotent."""
         self._session.close()
+
+    # --------------------------------------------- archive witness (ArchiveWitness)
+
+    def get_witness(self, profile: str) -> ChainHead | None:
+        """The archive head last recorded for the profile, or None."""
+        query = self._q("SELECT seq, entry_hash FROM {s}.archive_witness WHERE profile = %s")
+
+        def work(conn: psycopg.Connection[Any]) -> ChainHead | None:
+            row = conn.execute(query, (profile,)).fetchone()
+            return None if row is None else ChainHead(profile, int(row[0]), str(row[1]))
+
+        return self._run("get_witness", work)
+
+    def put_witness(self, head: ChainHead, recorded_at: int) -> None:
+        """Record the head, only ever forward (see ``StateStore.put_witness``); replicas
+        writing at once are serialised by the row lock."""
+        row = codec.witness_row(head, recorded_at)
+        insert = self._q(
+            "INSERT INTO {s}.archive_witness (profile, seq, entry_hash, recorded_at) "
+            "VALUES (%s, %s, %s, %s) ON CONFLICT (profile) DO NOTHING"
+        )
+        select = self._q(
+            "SELECT seq, entry_hash FROM {s}.archive_witness WHERE profile = %s FOR UPDATE"
+        )
+        update = self._q(
+            "UPDATE {s}.archive_witness SET seq = %s, entry_hash = %s, recorded_at = %s "
+            "WHERE profile = %s"
+        )
+
+        def work(conn: psycopg.Connection[Any]) -> None:
+            if conn.execute(insert, row).rowcount == 1:
+                return
+            current = conn.execute(select, (row[0],)).fetchone()
+            if codec.witness_moves(None if current is None else tuple(current), row, self._where):
+                conn.execute(update, (row[1], row[2], row[3], row[0]))
+
+        self._run("put_witness", work)
+
+    # ----------------------------------------------- read models (PopulationReader)
+
+    def population(self, profile: str) -> Population:
+        """Open complaints counted by flags status and by clock state; one snapshot."""
+        statuses = self._q(
+            "SELECT flags ->> 'status' AS status, COUNT(*) FROM {s}.complaints "
+            "WHERE profile = %s AND NOT closed AND jsonb_typeof(flags -> 'status') = 'string' "
+            "GROUP BY status"
+        )
+        clocks = self._q(
+            "SELECT s.key, s.value, COUNT(*) FROM {s}.complaints AS c, "
+            "jsonb_each_text(c.clock_states) AS s WHERE c.profile = %s AND NOT c.closed "
+            "GROUP BY s.key, s.value"
+        )
+
+        def work(conn: psycopg.Connection[Any]) -> Population:
+            by_status = {str(st): int(n) for st, n in conn.execute(statuses, (profile,))}
+            by_clock = {
+                (str(clock), str(state)): int(n)
+                for clock, state, n in conn.execute(clocks, (profile,))
+            }
+            return Population(by_status, by_clock)
+
+        return self._run("population", work)
+
+    def complaints_page(self, profile: str, after: str, limit: int) -> list[StoredComplaint]:
+        """Up to ``limit`` complaints with ``id > after``, in id order (byte order)."""
+        query = self._q(
+            _COMPLAINT_SELECT + ' WHERE profile = %s AND id COLLATE "C" > %s '
+            'ORDER BY id COLLATE "C" LIMIT %s'
+        )
+
+        def work(conn: psycopg.Connection[Any]) -> list[StoredComplaint]:
+            rows = conn.execute(query, (profile, after, limit))
+            return [codec.complaint_from_row(row) for row in rows]
+
+        return self._run("complaints_page", work)
+
+    def known_profiles(self) -> list[str]:
+        """Profiles with a state or a run, sorted."""
+        query = self._q(
+            'SELECT profile COLLATE "C" FROM {s}.profiles UNION '
+            'SELECT profile COLLATE "C" FROM {s}.runs ORDER BY 1'
+        )
+
+        def work(conn: psycopg.Connection[Any]) -> list[str]:
+            return [str(row[0]) for row in conn.execute(query)]
+
+        return self._run("known_profiles", work)
 
 
 def _hint(exc: BaseException) -> str:

@@ -1,4 +1,5 @@
-"""``StateStore`` on a SQLite file: the embedded default.
+"""The state ports (``StateStore``, ``PopulationReader``, ``ArchiveWitness``) on a SQLite
+file: the embedded default.
 
 One connection per store, in WAL mode with a busy timeout, so several processes may share
 the file: readers never block the writer, writers queue for up to ``busy_timeout``
@@ -33,7 +34,6 @@ from crmsync.ports import (
 )
 
 T = TypeVar("T")
-R = TypeVar("R")
 
 # The store holds every connection to SQLite's historic bound-variable limit (999; builds
 # since 3.32 allow 32766), so it behaves alike on every build and key lists are always
@@ -57,7 +57,8 @@ def _marks(n: int) -> str:
 
 
 class SqliteStateStore:
-    """The state store in one SQLite file (created with its folder if missing).
+    """The state store in one SQLite file (created with its folder if missing), a
+    ``StateDatabase``.
 
     Call ``migrate()`` before anything else. Raises ``StateStoreError`` if the file
     cannot be opened, on any database error, and after ``close()``.
@@ -188,16 +189,26 @@ class SqliteStateStore:
         self._write("put_complaints", work)
 
     def get_complaints(self, profile: str, ids: Sequence[str]) -> dict[str, StoredComplaint]:
-        """The stored complaints among ``ids``, by id (unknown ids are left out)."""
-        return self._by_keys(
-            "get_complaints",
-            table="complaints",
-            columns=_COMPLAINT_COLUMNS,
-            key_column="id",
-            profile=profile,
-            keys=ids,
-            from_row=codec.complaint_from_row,
-        )
+        """The stored complaints among ``ids``, by id (unknown ids are left out); batched
+        under SQLite's variable limit, one snapshot."""
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            self._check_open("get_complaints")
+            return {}
+
+        def work(conn: sqlite3.Connection) -> dict[str, StoredComplaint]:
+            found: dict[str, StoredComplaint] = {}
+            for batch in codec.chunks(wanted, _BATCH):
+                cursor = conn.execute(
+                    f"SELECT {_COMPLAINT_COLUMNS} FROM complaints "
+                    f"WHERE profile = ? AND id IN ({_marks(len(batch))})",
+                    (profile, *batch),
+                )
+                for row in cursor:
+                    found[row[1]] = codec.complaint_from_row(row)
+            return found
+
+        return self._read("get_complaints", work)
 
     def due_complaints(self, profile: str, until: int) -> list[StoredComplaint]:
         """Complaints with ``next_check <= until`` (None never due), by next_check then id."""
@@ -267,30 +278,6 @@ class SqliteStateStore:
 
         self._write("put_profile", work)
 
-    def known_profiles(self) -> list[str]:
-        """Profiles with a state or a run, sorted."""
-
-        def work(conn: sqlite3.Connection) -> list[str]:
-            cursor = conn.execute(
-                "SELECT profile FROM profiles UNION SELECT profile FROM runs ORDER BY 1"
-            )
-            return [str(row[0]) for row in cursor]
-
-        return self._read("known_profiles", work)
-
-    def complaints_page(self, profile: str, after: str, limit: int) -> list[StoredComplaint]:
-        """Up to ``limit`` complaints with ``id > after``, in id order (SQLite's BINARY)."""
-
-        def work(conn: sqlite3.Connection) -> list[StoredComplaint]:
-            cursor = conn.execute(
-                f"SELECT {_COMPLAINT_COLUMNS} FROM complaints "
-                "WHERE profile = ? AND id > ? ORDER BY id LIMIT ?",
-                (profile, after, limit),
-            )
-            return [codec.complaint_from_row(row) for row in cursor]
-
-        return self._read("complaints_page", work)
-
     def next_check(self, profile: str) -> int | None:
         """The earliest ``next_check`` of the profile, or None."""
 
@@ -318,62 +305,7 @@ class SqliteStateStore:
 
         self._write("delete_complaints", work)
 
-    def count_complaints(self, profile: str) -> int:
-        """How many complaints the profile has stored."""
-
-        def work(conn: sqlite3.Connection) -> int:
-            row = conn.execute(
-                "SELECT COUNT(*) FROM complaints WHERE profile = ?", (profile,)
-            ).fetchone()
-            return int(row[0])
-
-        return self._read("count_complaints", work)
-
     # ---------------------------------------------------------------------- ledger
-
-    def ledger_get(self, profile: str, keys: Sequence[str]) -> dict[str, LedgerEntry]:
-        """The entries among ``keys``, by key (unknown keys are left out)."""
-        return self._by_keys(
-            "ledger_get",
-            table="ledger",
-            columns=_LEDGER_COLUMNS,
-            key_column="key",
-            profile=profile,
-            keys=keys,
-            from_row=codec.ledger_from_row,
-        )
-
-    def _by_keys(
-        self,
-        what: str,
-        *,
-        table: str,
-        columns: str,
-        key_column: str,
-        profile: str,
-        keys: Sequence[str],
-        from_row: Callable[[Any], R],
-    ) -> dict[str, R]:
-        """Rows of ``table`` whose ``key_column`` is among ``keys`` (batched under SQLite's
-        variable limit), by that key; the key is the row's second column."""
-        wanted = list(dict.fromkeys(keys))
-
-        def work(conn: sqlite3.Connection) -> dict[str, R]:
-            found: dict[str, R] = {}
-            for batch in codec.chunks(wanted, _BATCH):
-                cursor = conn.execute(
-                    f"SELECT {columns} FROM {table} "
-                    f"WHERE profile = ? AND {key_column} IN ({_marks(len(batch))})",
-                    (profile, *batch),
-                )
-                for row in cursor:
-                    found[row[1]] = from_row(row)
-            return found
-
-        if not wanted:
-            self._check_open(what)
-            return {}
-        return self._read(what, work)
 
     def ledger_for_complaints(
         self, profile: str, complaint_ids: Sequence[str]
@@ -453,82 +385,6 @@ class SqliteStateStore:
 
         self._write("finish_run", work)
 
-    def recent_runs(self, profile: str, limit: int = 20) -> list[RunRecord]:
-        """The profile's last ``limit`` runs, newest ``started_at`` first (ties: last started
-        first)."""
-        if limit <= 0:
-            self._check_open("recent_runs")
-            return []
-
-        def work(conn: sqlite3.Connection) -> list[RunRecord]:
-            cursor = conn.execute(
-                f"SELECT {_RUN_COLUMNS} FROM runs WHERE profile = ? "
-                "ORDER BY started_at DESC, rowid DESC LIMIT ?",
-                (profile, limit),
-            )
-            return [codec.run_from_row(row) for row in cursor]
-
-        return self._read("recent_runs", work)
-
-    # ------------------------------------------------------------------- witness
-
-    def get_witness(self, profile: str) -> ChainHead | None:
-        """The archive head last recorded for the profile, or None."""
-
-        def work(conn: sqlite3.Connection) -> ChainHead | None:
-            row = conn.execute(
-                "SELECT seq, entry_hash FROM archive_witness WHERE profile = ?", (profile,)
-            ).fetchone()
-            return None if row is None else ChainHead(profile, int(row[0]), str(row[1]))
-
-        return self._read("get_witness", work)
-
-    def put_witness(self, head: ChainHead, recorded_at: int) -> None:
-        """Record the head, only ever forward (see ``StateStore.put_witness``)."""
-        row = codec.witness_row(head, recorded_at)
-
-        def work(conn: sqlite3.Connection) -> None:
-            current = conn.execute(
-                "SELECT seq, entry_hash FROM archive_witness WHERE profile = ?", (row[0],)
-            ).fetchone()
-            if codec.witness_moves(None if current is None else tuple(current), row, self._where):
-                conn.execute(
-                    "INSERT INTO archive_witness (profile, seq, entry_hash, recorded_at) "
-                    "VALUES (?, ?, ?, ?) ON CONFLICT (profile) DO UPDATE SET seq = excluded.seq, "
-                    "entry_hash = excluded.entry_hash, recorded_at = excluded.recorded_at",
-                    row,
-                )
-
-        self._write("put_witness", work)
-
-    # ------------------------------------------------------------------- population
-
-    def population(self, profile: str) -> Population:
-        """Open complaints counted by flags status and by clock state; one snapshot."""
-
-        def work(conn: sqlite3.Connection) -> Population:
-            by_status = {
-                str(status): int(n)
-                for status, n in conn.execute(
-                    "SELECT json_extract(flags, '$.status') AS status, COUNT(*) FROM complaints "
-                    "WHERE profile = ? AND closed = 0 AND json_type(flags, '$.status') = 'text' "
-                    "GROUP BY status",
-                    (profile,),
-                )
-            }
-            by_clock = {
-                (str(clock), str(state)): int(n)
-                for clock, state, n in conn.execute(
-                    "SELECT s.key, s.value, COUNT(*) FROM complaints AS c, "
-                    "json_each(c.clock_states) AS s WHERE c.profile = ? AND c.closed = 0 "
-                    "GROUP BY s.key, s.value",
-                    (profile,),
-                )
-            }
-            return Population(by_status, by_clock)
-
-        return self._read("population", work)
-
     # ------------------------------------------------------------------- retention
 
     def prune(
@@ -572,3 +428,86 @@ class SqliteStateStore:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+
+    # --------------------------------------------- archive witness (ArchiveWitness)
+
+    def get_witness(self, profile: str) -> ChainHead | None:
+        """The archive head last recorded for the profile, or None."""
+
+        def work(conn: sqlite3.Connection) -> ChainHead | None:
+            row = conn.execute(
+                "SELECT seq, entry_hash FROM archive_witness WHERE profile = ?", (profile,)
+            ).fetchone()
+            return None if row is None else ChainHead(profile, int(row[0]), str(row[1]))
+
+        return self._read("get_witness", work)
+
+    def put_witness(self, head: ChainHead, recorded_at: int) -> None:
+        """Record the head, only ever forward (see ``StateStore.put_witness``)."""
+        row = codec.witness_row(head, recorded_at)
+
+        def work(conn: sqlite3.Connection) -> None:
+            current = conn.execute(
+                "SELECT seq, entry_hash FROM archive_witness WHERE profile = ?", (row[0],)
+            ).fetchone()
+            if codec.witness_moves(None if current is None else tuple(current), row, self._where):
+                conn.execute(
+                    "INSERT INTO archive_witness (profile, seq, entry_hash, recorded_at) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (profile) DO UPDATE SET seq = excluded.seq, "
+                    "entry_hash = excluded.entry_hash, recorded_at = excluded.recorded_at",
+                    row,
+                )
+
+        self._write("put_witness", work)
+
+    # ----------------------------------------------- read models (PopulationReader)
+
+    def complaints_page(self, profile: str, after: str, limit: int) -> list[StoredComplaint]:
+        """Up to ``limit`` complaints with ``id > after``, in id order (SQLite's BINARY)."""
+
+        def work(conn: sqlite3.Connection) -> list[StoredComplaint]:
+            cursor = conn.execute(
+                f"SELECT {_COMPLAINT_COLUMNS} FROM complaints "
+                "WHERE profile = ? AND id > ? ORDER BY id LIMIT ?",
+                (profile, after, limit),
+            )
+            return [codec.complaint_from_row(row) for row in cursor]
+
+        return self._read("complaints_page", work)
+
+    def known_profiles(self) -> list[str]:
+        """Profiles with a state or a run, sorted."""
+
+        def work(conn: sqlite3.Connection) -> list[str]:
+            cursor = conn.execute(
+                "SELECT profile FROM profiles UNION SELECT profile FROM runs ORDER BY 1"
+            )
+            return [str(row[0]) for row in cursor]
+
+        return self._read("known_profiles", work)
+
+    def population(self, profile: str) -> Population:
+        """Open complaints counted by flags status and by clock state; one snapshot."""
+
+        def work(conn: sqlite3.Connection) -> Population:
+            by_status = {
+                str(status): int(n)
+                for status, n in conn.execute(
+                    "SELECT json_extract(flags, '$.status') AS status, COUNT(*) FROM complaints "
+                    "WHERE profile = ? AND closed = 0 AND json_type(flags, '$.status') = 'text' "
+                    "GROUP BY status",
+                    (profile,),
+                )
+            }
+            by_clock = {
+                (str(clock), str(state)): int(n)
+                for clock, state, n in conn.execute(
+                    "SELECT s.key, s.value, COUNT(*) FROM complaints AS c, "
+                    "json_each(c.clock_states) AS s WHERE c.profile = ? AND c.closed = 0 "
+                    "GROUP BY s.key, s.value",
+                    (profile,),
+                )
+            }
+            return Population(by_status, by_clock)
+
+        return self._read("population", work)
