@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 import sys
 
 _M_TRIM_THRESHOLD = -1
@@ -51,3 +52,16 @@ def keep_large_blocks_on_the_heap() -> bool:
             (_M_TOP_PAD, TOP_PAD),
         )
     )
+
+
+def prepare_to_fork_workers() -> None:
+    """Tune this process for bulk streaming before it forks worker processes: the
+    allocator thresholds above, and ``gc.freeze()``.
+
+    Everything alive at this point (modules, the charter) lives until exit. Frozen, the
+    cyclic collector never walks it again, here or in the workers forked from here (nor
+    copies its pages into them by touching them): a worker spent about 6% of its time in
+    collections before.
+    """
+    keep_large_blocks_on_the_heap()
+    gc.freeze()

@@ -141,6 +141,19 @@ def test_a_case_closed_30_days_ago_is_archived_once_and_then_marked(world: World
     assert verify_archive(world.archive, "default", None).ok
 
 
+def test_an_archive_run_is_one_run_started_then_finished(world: World) -> None:
+    """An archive run logs ``archive_started`` and ``archive_finished`` (status, counts,
+    CRM calls, duration) under one run id, the run skeleton's shape."""
+    closed_case(world)
+    with capture_logs() as logs:
+        report = world.run_at("2026-04-04T10:01:00+00:00")
+    started, finished = [e for e in logs if e["event"] in ("archive_started", "archive_finished")]
+    assert (started["event"], started["now"]) == ("archive_started", "2026-04-04T10:01:00Z")
+    assert (finished["status"], finished["archived"], finished["marked"]) == ("ok", 1, 1)
+    assert finished["crm_calls"] == report.crm_calls > 0
+    assert finished["duration_s"] >= 0
+
+
 def test_an_entry_holds_the_record_its_tasks_its_clocks_and_the_hashes(world: World) -> None:
     """The body has the mapped fields as read, follow-ups and customer updates (not other
     tasks), each clock's final state, and the charter's and mapping's file hashes."""

@@ -58,6 +58,19 @@ def test_the_nightly_job_survives_a_broken_store(runtime: Runtime) -> None:
     assert "closed" in error["error"]
 
 
+def test_a_prune_is_one_run_started_then_pruned(runtime: Runtime) -> None:
+    """The nightly prune logs ``state_prune_started`` and then ``state_pruned`` (status ok,
+    what it forgot, its duration), one run in the run skeleton's shape."""
+    seed(runtime.state)
+    with capture_logs() as logs:
+        build_worker(runtime, interval=300, clock=lambda: NOW).prune()
+    started, pruned = [e for e in logs if e["event"].startswith("state_prune")]
+    assert started["event"] == "state_prune_started"
+    assert started["closed_before"] == "2026-05-26T12:00:00Z"
+    assert (pruned["status"], pruned["complaints"], pruned["runs"]) == ("ok", 1, 1)
+    assert pruned["duration_s"] >= 0
+
+
 def prune_cli(data_dir: Path, *args: str) -> tuple[int, str, str]:
     """Exit code, standard output, standard error (where the log lines go)."""
     env = {"CRMSYNC_DATA_DIR": str(data_dir), "CRMSYNC_CONFIG": str(data_dir / "none.toml")}

@@ -97,3 +97,59 @@ def test_known_instants(value: str, expected: int) -> None:
     """Hand-computed instants: the same moment in four offsets, and London midnights."""
     assert parse_instant(value, ZoneInfo("Europe/London")) == expected
     assert parse_instant(value, ZoneInfo("Europe/London")) == expected  # cached answer too
+
+
+@st.composite
+def nearly_shaped(draw: st.DrawFn) -> str:
+    """``YYYY-MM-DDTHH:MM:SS`` then ``Z`` or ``+hh:mm``, each field drawn beyond its range
+    (day 31 of February, hour 24, second 60, year 0000, offset +24:00) and sometimes one
+    character replaced: the values the field-by-field fast path must read exactly as
+    ``datetime.fromisoformat`` does, or leave to it."""
+    fields = (
+        f"{draw(st.integers(0, 9999)):04d}-{draw(st.integers(0, 13)):02d}-"
+        f"{draw(st.integers(0, 32)):02d}{draw(st.sampled_from('TT t'))}"
+        f"{draw(st.integers(0, 25)):02d}:{draw(st.integers(0, 61)):02d}:"
+        f"{draw(st.integers(0, 61)):02d}"
+    )
+    hours, minutes = draw(st.integers(0, 25)), draw(st.integers(0, 61))
+    offset = draw(
+        st.sampled_from(["Z", "z", f"+{hours:02d}:{minutes:02d}", f"-{hours:02d}:{minutes:02d}"])
+    )
+    text = fields + offset
+    if draw(st.booleans()):
+        at = draw(st.integers(0, len(text) - 1))
+        text = text[:at] + draw(st.sampled_from("09-:T+Z \u0663")) + text[at + 1 :]
+    return text
+
+
+@settings(max_examples=600, deadline=None)
+@given(value=nearly_shaped())
+def test_the_usual_shapes_read_as_the_plain_definition(value: str) -> None:
+    """Values of the usual shapes (20 or 25 characters), valid or one field out of range,
+    parse to what the plain definition says, or are refused by both."""
+    zone = ZoneInfo("Europe/London")
+    assert parsed_or_none(value, zone) == plain(value, zone)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2024-02-29T23:59:59Z",  # a leap day
+        "2000-02-29T00:00:00+00:00",  # divisible by 400: leap
+        "0001-01-01T00:00:00+00:00",  # the first day datetime knows
+        "9999-12-31T23:59:59-23:59",
+        "1969-12-31T23:59:59+00:00",  # before the epoch: negative seconds
+    ],
+)
+def test_shaped_edges(value: str) -> None:
+    """Leap days, the first and last years and negative seconds read as the plain definition."""
+    assert parse_instant(value, ZoneInfo("Europe/London")) == plain(value, ZoneInfo("UTC"))
+
+
+@pytest.mark.parametrize(
+    "value", ["2023-02-29T00:00:00Z", "1900-02-29T00:00:00Z", "0000-01-01T00:00:00Z"]
+)
+def test_shaped_non_dates_are_refused(value: str) -> None:
+    """A day that does not exist (29 February of a common year, year 0) is bad input."""
+    with pytest.raises(InstantError, match="is not an ISO-8601 instant"):
+        parse_instant(value, ZoneInfo("Europe/London"))

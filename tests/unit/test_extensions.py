@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from crmsync.domain.charter import Charter
+from crmsync.domain.clock_json import result_line
 from crmsync.domain.complaint import complaint_from_json
 from crmsync.domain.evaluation import (
     ClockResult,
@@ -33,7 +34,7 @@ from crmsync.domain.instants import format_instant, parse_instant
 from crmsync.domain.report import Outcome as ReportOutcome
 from crmsync.domain.report import clock_instances
 from crmsync.mapping.charter_file import load_charter_text
-from crmsync.service.evaluate_stream import evaluate_text, result_line
+from crmsync.service.evaluate_stream import evaluate_text
 
 LONDON = ZoneInfo("Europe/London")
 

@@ -45,3 +45,16 @@ def test_large_blocks_are_reused_instead_of_faulted_in_again() -> None:
     default = int(_faults("default"))
     assert default > 100_000
     assert int(tuned) < 1_000
+
+
+def test_preparing_to_fork_freezes_what_is_alive() -> None:
+    """After ``prepare_to_fork_workers`` the objects alive then are frozen: collections
+    no longer walk them (in a child process, so this test's process is left as it was)."""
+    probe = (
+        "import gc\n"
+        "from crmsync.heap_tuning import prepare_to_fork_workers\n"
+        "prepare_to_fork_workers()\n"
+        "print(gc.get_freeze_count())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert int(done.stdout) > 1000

@@ -24,11 +24,12 @@ import pytest
 
 from crmsync.demo.bundled_charters import CHARTERS, demo_charter
 from crmsync.demo.sample_complaints import generate_complaints
+from crmsync.domain.clock_json import result_line
 from crmsync.domain.complaint import complaint_from_json
 from crmsync.domain.evaluation import State, evaluate
 from crmsync.mapping.charter_file import load_charter
 from crmsync.service import evaluate_stream as evaluate_stream_module
-from crmsync.service.evaluate_stream import evaluate_stream, result_line
+from crmsync.service.evaluate_stream import evaluate_stream
 
 ROOT = Path(__file__).resolve().parents[2]
 START = datetime(2026, 3, 1, tzinfo=UTC)

@@ -33,7 +33,7 @@ from crmsync.domain.evaluation import ClockResult, State, clock_extension_steps,
 from crmsync.domain.explanation import explain_count, explain_extensions, local_text
 from crmsync.domain.instants import format_instant
 from crmsync.errors import BadComplaintError, MappingError
-from crmsync.heap_tuning import keep_large_blocks_on_the_heap
+from crmsync.heap_tuning import prepare_to_fork_workers
 from crmsync.service.evaluate_stream import NESTED_TOO_DEEPLY, evaluate_stream
 from crmsync.terminal import escape_controls
 
@@ -63,7 +63,7 @@ def evaluate_cmd(
     """
     loaded = load_charter_or_exit(charter)
     instant = parse_now(now)
-    keep_large_blocks_on_the_heap()  # before the workers fork: see crmsync.heap_tuning
+    prepare_to_fork_workers()  # see crmsync.heap_tuning
     undecodable: list[int] = []
     bad = 0
     with ExitStack() as stack:

@@ -380,7 +380,7 @@ def _print_status(
 ) -> None:
     """The status lines as of ``instant``, as JSON Lines or a table, on standard output."""
     from crmsync.domain.explanation import local_text  # noqa: PLC0415
-    from crmsync.domain.instants import format_instant  # noqa: PLC0415
+    from crmsync.domain.instants import format_instant_or_none  # noqa: PLC0415
 
     if as_json:
         for line in ordered:
@@ -390,9 +390,7 @@ def _print_status(
                         "complaint_id": line.complaint_id,
                         "status": line.status,
                         "clocks": line.clocks,
-                        "next_due": None
-                        if line.next_due is None
-                        else format_instant(line.next_due),
+                        "next_due": format_instant_or_none(line.next_due),
                         "owner": line.owner,
                     },
                     ensure_ascii=False,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from crmsync.domain.charter import Charter, ClockKind
 from crmsync.domain.complaint import Complaint
 from crmsync.domain.evaluation import ClockResult, State
-from crmsync.domain.instants import format_instant
+from crmsync.domain.instants import format_instant_or_none
 
 _RANK = {State.MET: 0, State.ON_TRACK: 1, State.AT_RISK: 2, State.BREACHED: 3}
 _RUNNING = (State.ON_TRACK, State.AT_RISK)
@@ -109,7 +109,7 @@ def compute_flags(results: Iterable[ClockResult]) -> Flags:
     return Flags(
         status=(worst or State.ON_TRACK).value,
         breaches=";".join(sorted(breaches)),
-        next_due=None if next_due is None else format_instant(next_due),
+        next_due=format_instant_or_none(next_due),
     )
 
 

@@ -43,7 +43,6 @@ which also holds the reader and the chain verification).
 
 from __future__ import annotations
 
-import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -63,8 +62,9 @@ from crmsync.domain.archive_entry import (
     new_header,
 )
 from crmsync.domain.charter import Charter
+from crmsync.domain.clock_json import clock_result_fields
 from crmsync.domain.complaint import complaint_from_json
-from crmsync.domain.evaluation import ClockResult, evaluate
+from crmsync.domain.evaluation import evaluate
 from crmsync.domain.instants import format_instant, parse_instant
 from crmsync.errors import (
     ArchiveError,
@@ -88,9 +88,12 @@ from crmsync.ports import (
 )
 from crmsync.service.archive_reading import entry_problems
 from crmsync.service.cycle_report import RecordFailure
+from crmsync.service.run_scope import RunEvents, run_scope
 from crmsync.service.sync_cycle import Hook
 
 log = structlog.get_logger("crmsync.archive")
+
+_ARCHIVE_EVENTS = RunEvents("archive_started", "archive_finished", "archive_failed")
 
 ARCHIVE_WATERMARK = "archive:closed"
 MAX_CONFLICTS = 5
@@ -136,31 +139,6 @@ class _Related:
 
 def _record_json(record: Record) -> dict[str, Any]:
     return {"object": record.object, "id": record.id, "fields": dict(record.fields)}
-
-
-def _instant_text(value: int | None) -> str | None:
-    return None if value is None else format_instant(value)
-
-
-def clock_json(result: ClockResult) -> dict[str, Any]:
-    """A clock's state as the archive keeps it (the fields of ``crmsync evaluate``)."""
-    out: dict[str, Any] = {
-        "clock": result.clock,
-        "kind": result.kind.value,
-        "state": result.state.value,
-        "started_at": _instant_text(result.started_at),
-        "due_at": _instant_text(result.due_at),
-        "warn_at": _instant_text(result.warn_at),
-        "stopped_at": _instant_text(result.stopped_at),
-        "occurrence": result.occurrence,
-    }
-    if result.breaches is not None:
-        out["breaches"] = result.breaches
-    if result.missing is not None:
-        out["missing"] = list(result.missing)
-    if result.extensions is not None:
-        out["extensions"] = result.extensions
-    return out
 
 
 class ArchivingService:
@@ -225,39 +203,29 @@ class ArchivingService:
         """Queue newly closed complaints, then archive every due one; ``now`` is the run's
         instant (default: the CRM's time). Raises ``ArchiveError`` (the store failed or an
         entry failed its read-back check) and the CRM's and state store's errors."""
-        run_id = run_id or uuid.uuid4().hex[:12]
-        calls_before = self.crm.calls.total
-        structlog.contextvars.bind_contextvars(run_id=run_id, profile=self.profile)
-        try:
+        with run_scope(
+            log, _ARCHIVE_EVENTS, profile=self.profile, run_id=run_id, calls=self.crm.calls
+        ) as run:
             until = self.crm.server_time()
             instant = now if now is not None else int(until.timestamp())
-            report = ArchiveReport(run_id, self.profile, format_instant(instant))
-            log.info("archive_started", now=report.now)
-            try:
-                self._check_witness()
-                self._queue(until, report)
-                for page in self._due(instant):
-                    self._archive_page(page, instant, report)
-                self._hook("done")
-            except Exception as exc:
-                log.error("archive_failed", error=f"{type(exc).__name__}: {exc}")
-                raise
-            finally:
-                report.crm_calls = self.crm.calls.total - calls_before
+            report = ArchiveReport(run.run_id, self.profile, format_instant(instant))
+            run.started(now=report.now)
+            self._check_witness()
+            self._queue(until, report)
+            for page in self._due(instant):
+                self._archive_page(page, instant, report)
+            self._hook("done")
+            report.crm_calls = run.crm_calls
             report.status = "partial" if report.errors else "ok"
-            log.info(
-                "archive_finished",
-                status=report.status,
+            run.finish(
+                report.status,
                 queued=report.queued,
                 archived=report.archived,
                 recovered=report.recovered,
                 marked=report.marked,
                 errors=len(report.errors),
-                crm_calls=report.crm_calls,
             )
             return report
-        finally:
-            structlog.contextvars.unbind_contextvars("run_id", "profile")
 
     # ------------------------------------------------------------------ selecting
     def _closed(self, record: Record, report: ArchiveReport) -> int | None:
@@ -477,8 +445,11 @@ class ArchivingService:
             try:
                 complaint = complaint_from_json(canonical, self.charter.calendar.zone, record.id)
                 clocks = {
-                    "at_close": [clock_json(r) for r in evaluate(self.charter, complaint, closed)],
-                    "at_archive": [clock_json(r) for r in evaluate(self.charter, complaint, now)],
+                    name: [
+                        clock_result_fields(r, kind=True)
+                        for r in evaluate(self.charter, complaint, at)
+                    ]
+                    for name, at in (("at_close", closed), ("at_archive", now))
                 }
             except BadComplaintError as exc:
                 clocks = {"error": exc.reason}

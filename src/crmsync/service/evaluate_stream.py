@@ -8,8 +8,9 @@ The hot path is tuned (about 30,000 Aston complaints a second on two cores) with
 touching the meaning: a file-like source is read in blocks of whole lines that travel
 to the workers as one string, each worker returns its output as one string, and the
 output lines are assembled from per-charter constants. The text is byte for byte what
-``result_line`` gives, and bad lines get the same messages as ``json.loads`` gives (lines
-are decoded by msgspec; a line it refuses is decoded again by ``json.loads``).
+``result_line`` (``domain/clock_json.py``, the one serialiser) gives, and bad lines get
+the same messages as ``json.loads`` gives (lines are decoded by msgspec; a line it refuses
+is decoded again by ``json.loads``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import partial
 from itertools import chain, islice
-from typing import IO, Any, Protocol, TypeVar
+from typing import IO, Any, Final, Protocol, TypeVar
 
 import msgspec
 
@@ -41,13 +42,13 @@ CHUNK_CHARS = 1 << 21
 NESTED_TOO_DEEPLY = "not readable JSON: arrays or objects nested too deeply"
 """The reason given for a line whose nesting exhausts the JSON reader's recursion."""
 
-_DAY = 86400
-_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
-_FAST_INSTANTS = 253402300800  # 10000-01-01: below it (and from 1970) instants format fast
-_CACHE_LIMIT = 1 << 16  # formatted instants kept per worker before the cache starts over
-_SHARED_LIMIT = 1024  # not-started results remembered by identity
-_CLOCK_MINUTES = tuple(f"{m // 60:02d}:{m % 60:02d}:" for m in range(1440))
-_CLOCK_SECONDS = tuple(f'{s:02d}Z"' for s in range(60))
+# Final: compiled, these are read as constants rather than looked up as module globals
+_DAY: Final = 86400
+_EPOCH_ORDINAL: Final = 719163  # date(1970, 1, 1).toordinal()
+_FAST_INSTANTS: Final = 253402300800  # 10000-01-01: below it (and from 1970) instants format fast
+_SHARED_LIMIT: Final = 1024  # not-started results remembered by identity
+_CLOCK_MINUTES: Final = tuple(f"{m // 60:02d}:{m % 60:02d}:" for m in range(1440))
+_CLOCK_SECONDS: Final = tuple(f'{s:02d}Z"' for s in range(60))
 
 
 class TextSink(Protocol):
@@ -66,72 +67,55 @@ class ChunkResult:
     clocks: int = 0
 
 
-def _instant(value: int | None) -> str:
-    return "null" if value is None else f'"{format_instant(value)}"'
-
-
-def result_line(complaint_id: str, r: ClockResult) -> str:
-    """One output line (no newline) exactly as section 5 of the contract shows it."""
-    line = (
-        f'{{"complaint_id": {json.dumps(complaint_id)}, "clock": {json.dumps(r.clock)}, '
-        f'"state": "{r.state.value}", "started_at": {_instant(r.started_at)}, '
-        f'"due_at": {_instant(r.due_at)}, "warn_at": {_instant(r.warn_at)}, '
-        f'"stopped_at": {_instant(r.stopped_at)}, "occurrence": {r.occurrence}'
-    )
-    if r.breaches is not None:
-        line += f', "breaches": {r.breaches}'
-    if r.missing is not None:
-        line += f', "missing": {json.dumps(list(r.missing))}'
-    if r.extensions is not None:
-        line += f', "extensions": {r.extensions}'
-    return line + "}"
-
-
 class _LineWriter:
-    """Writes ``result_line`` text fast: clock ids, instants and ``missing`` lists are
-    JSON-encoded once and reused (one writer per process and charter)."""
+    """Writes ``result_line`` text fast: clock ids, dates and ``missing`` lists are
+    JSON-encoded once and reused (one writer per process and charter), and each line is
+    assembled in one piece. Kept beside the one serialiser because it is measured faster
+    (before issue 15's second round: 270,875 lines of 50,000 Aston complaints in 0.6 CPU-s
+    against 3.2 s through ``result_line``)."""
 
     def __init__(self, charter: Charter) -> None:
         self.clock_text = {
             c.id: f', "clock": {json.dumps(c.id)}, "state": "' for c in charter.clocks
         }
-        self.instants: dict[int | None, str] = {None: "null"}
         self.missing: dict[tuple[str, ...], str] = {}
         self.days: dict[int, str] = {}
         self.unstarted: dict[tuple[object, ...], str] = {}
         self.shared: dict[int, tuple[ClockResult, str]] = {}  # by id(), result kept alive
 
-    def _instant(self, instant: int | None) -> str:
-        """``"YYYY-MM-DDTHH:MM:SSZ"`` with its quotes, as ``format_instant`` writes it."""
+    def _instant(self, instant: int | None) -> tuple[str, str, str]:
+        """``"YYYY-MM-DDTHH:MM:SSZ"`` with its quotes, as ``format_instant`` writes it, in
+        three pieces (date, hours and minutes, seconds); ``null`` for no instant."""
         if instant is None:
-            return "null"
+            return "null", "", ""
         if 0 <= instant < _FAST_INSTANTS:
-            day, second = divmod(instant, _DAY)
+            day = instant // _DAY
+            second = instant - day * _DAY
             day_text = self.days.get(day)
             if day_text is None:
                 iso = date.fromordinal(day + _EPOCH_ORDINAL).isoformat()
                 day_text = self.days[day] = f'"{iso}T'
-            text = day_text + _CLOCK_MINUTES[second // 60] + _CLOCK_SECONDS[second % 60]
-        else:
-            text = f'"{format_instant(instant)}"'
-        if len(self.instants) >= _CACHE_LIMIT:
-            self.instants = {None: "null"}
-        self.instants[instant] = text
-        return text
+            return day_text, _CLOCK_MINUTES[second // 60], _CLOCK_SECONDS[second % 60]
+        return f'"{format_instant(instant)}"', "", ""
 
     def _tail(self, r: ClockResult) -> str:
-        """Everything of ``r``'s line after the complaint id."""
+        """Everything of ``r``'s line after the complaint id, its newline included."""
         clock = self.clock_text.get(r.clock)
         if clock is None:
             clock = self.clock_text[r.clock] = f', "clock": {json.dumps(r.clock)}, "state": "'
-        get = self.instants.get
-        a = get(r.started_at) or self._instant(r.started_at)
-        b = get(r.due_at) or self._instant(r.due_at)
-        c = get(r.warn_at) or self._instant(r.warn_at)
-        d = get(r.stopped_at) or self._instant(r.stopped_at)
+        a1, a2, a3 = self._instant(r.started_at)
+        b1, b2, b3 = self._instant(r.due_at)
+        c1, c2, c3 = self._instant(r.warn_at)
+        d1, d2, d3 = self._instant(r.stopped_at)
+        if r.breaches is None and r.missing is None and r.extensions is None:
+            return (
+                f'{clock}{r.state}", "started_at": {a1}{a2}{a3}, "due_at": {b1}{b2}{b3}, '
+                f'"warn_at": {c1}{c2}{c3}, "stopped_at": {d1}{d2}{d3}, '
+                f'"occurrence": {r.occurrence}}}\n'
+            )
         tail = (
-            f'{clock}{r.state}", "started_at": {a}, "due_at": {b}, "warn_at": {c}, '
-            f'"stopped_at": {d}, "occurrence": {r.occurrence}'
+            f'{clock}{r.state}", "started_at": {a1}{a2}{a3}, "due_at": {b1}{b2}{b3}, '
+            f'"warn_at": {c1}{c2}{c3}, "stopped_at": {d1}{d2}{d3}, "occurrence": {r.occurrence}'
         )
         if r.breaches is not None:
             tail += f', "breaches": {r.breaches}'
@@ -142,10 +126,11 @@ class _LineWriter:
             tail += f', "missing": {missing}'
         if r.extensions is not None:
             tail += f', "extensions": {r.extensions}'
-        return tail + "}"
+        return tail + "}\n"
 
     def lines(self, complaint_id: str, results: list[ClockResult], out: list[str]) -> None:
-        """Append one line per result to ``out``, each exactly ``result_line``'s text."""
+        """Append one line per result to ``out`` (in two pieces, the id's and the rest),
+        each exactly ``result_line``'s text and a newline."""
         if (
             complaint_id.isascii()
             and complaint_id.isprintable()
@@ -157,9 +142,10 @@ class _LineWriter:
             head = f'{{"complaint_id": {json.dumps(complaint_id)}'
         unstarted, shared = self.unstarted, self.shared
         for r in results:
+            out.append(head)
             hit = shared.get(id(r))
             if hit is not None and hit[0] is r:  # a result instance the domain shares
-                out.append(head + hit[1])
+                out.append(hit[1])
             elif r.started_at is None and r.due_at is None and r.warn_at is None:
                 # not started: the same text for every complaint (state by identity:
                 # hashing an enum member runs Python code)
@@ -173,9 +159,9 @@ class _LineWriter:
                 if len(shared) >= _SHARED_LIMIT:
                     shared.clear()
                 shared[id(r)] = (r, tail)
-                out.append(head + tail)
+                out.append(tail)
             else:
-                out.append(head + self._tail(r))
+                out.append(self._tail(r))
 
 
 # msgspec reads a line about twice as fast as json.loads and gives the same values for
@@ -251,9 +237,7 @@ def _evaluate_lines(
         complaints += 1
         clocks += len(results)
         write(complaint.id, results, out)
-    if out:
-        out.append("")  # the last line's newline
-    return ChunkResult("\n".join(out), errors, complaints, clocks)
+    return ChunkResult("".join(out), errors, complaints, clocks)
 
 
 def evaluate_chunk(

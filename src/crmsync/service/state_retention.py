@@ -15,15 +15,17 @@ record's, its follow-up tasks upserted by key (so never twice on the CRM).
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 
 import structlog
 
-from crmsync.domain.instants import format_instant
+from crmsync.domain.instants import format_instant_or_none
 from crmsync.ports import PruneCounts, StateStore
+from crmsync.service.run_scope import RunEvents, run_scope
 
 log = structlog.get_logger(__name__)
+
+_PRUNE_EVENTS = RunEvents("state_prune_started", "state_pruned", "state_prune_failed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,17 +40,17 @@ def prune_state(state: StateStore, profile: str, retention: Retention, now: int)
     """Forget what ``retention`` lets go as of ``now`` (one transaction) and log it."""
     closed_before = None if retention.keep_closed is None else now - retention.keep_closed
     runs_before = None if retention.keep_runs is None else now - retention.keep_runs
-    structlog.contextvars.bind_contextvars(run_id=uuid.uuid4().hex[:12], profile=profile)
-    try:
+    with run_scope(log, _PRUNE_EVENTS, profile=profile) as run:
+        window = {
+            "closed_before": format_instant_or_none(closed_before),
+            "runs_before": format_instant_or_none(runs_before),
+        }
+        run.started(**window)
         counts = state.prune(profile, closed_before=closed_before, runs_before=runs_before)
-        log.info(
-            "state_pruned",
+        run.finish(
             complaints=counts.complaints,
             ledger_entries=counts.ledger_entries,
             runs=counts.runs,
-            closed_before=None if closed_before is None else format_instant(closed_before),
-            runs_before=None if runs_before is None else format_instant(runs_before),
+            **window,
         )
         return counts
-    finally:
-        structlog.contextvars.unbind_contextvars("run_id", "profile")

@@ -24,10 +24,9 @@ the profile's last cycle (content hashes kept in the state store, with the horiz
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -37,7 +36,7 @@ from crmsync.domain.action_planning import FollowUp, OpenFollowUp, plan
 from crmsync.domain.charter import Charter
 from crmsync.domain.complaint import Complaint, complaint_from_json
 from crmsync.domain.evaluation import evaluate
-from crmsync.domain.instants import format_instant
+from crmsync.domain.instants import format_instant, format_instant_or_none
 from crmsync.errors import BadComplaintError
 from crmsync.mapping.field_mapping import FieldMapping
 from crmsync.ports import (
@@ -58,8 +57,11 @@ from crmsync.service.complaint_source import (
     related_watermark,
 )
 from crmsync.service.cycle_report import CycleReport, PlannedWrite, RecordFailure
+from crmsync.service.run_scope import RunEvents, run_scope
 
 log = structlog.get_logger("crmsync.sync")
+
+_CYCLE_EVENTS = RunEvents("cycle_started", "cycle_finished", "cycle_failed")
 
 FOLLOW_UP_LOOKBACK = 7 * 86_400
 """The default follow-up horizon lies this long (seconds) before the profile's first cycle."""
@@ -68,14 +70,33 @@ Hook = Callable[[str], None]
 """Called with the name of each step as it is reached (crash tests kill the process there)."""
 
 
-@dataclass
-class _Work:
-    """What one page of candidates asks the CRM to do."""
+@dataclass(frozen=True, slots=True)
+class FlagWrite:
+    """New flags for one complaint record: ``flags`` as planned, ``fields`` as the CRM
+    takes them (the mapping's write-back fields)."""
 
-    flag_updates: list[tuple[Candidate, dict[str, Any], dict[str, Any]]]
-    creates: list[tuple[FollowUp, dict[str, Any]]]
-    completes: list[LedgerEntry]
-    stored: dict[str, StoredComplaint]
+    complaint_id: str
+    flags: dict[str, Any]
+    fields: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class TaskCreate:
+    """A follow-up task to create (by its key, unless a task holds it already)."""
+
+    follow_up: FollowUp
+    fields: dict[str, Any]
+
+
+@dataclass
+class PageWork:
+    """What one page of candidates asks of the CRM and the state store: flags to write,
+    tasks to create and to complete, and the complaints to keep (by id)."""
+
+    flag_writes: list[FlagWrite] = field(default_factory=list)
+    creates: list[TaskCreate] = field(default_factory=list)
+    completes: list[LedgerEntry] = field(default_factory=list)
+    stored: dict[str, StoredComplaint] = field(default_factory=dict)
 
 
 class SyncCycle:
@@ -129,52 +150,48 @@ class SyncCycle:
         called with the report after each page (a progress bar on long first syncs).
         """
         self._progress = progress or (lambda _report: None)
-        run_id = run_id or uuid.uuid4().hex[:12]
-        calls_before = self.crm.calls.total
-        structlog.contextvars.bind_contextvars(run_id=run_id, profile=self.profile)
-        try:
+        with run_scope(
+            log, _CYCLE_EVENTS, profile=self.profile, run_id=run_id, calls=self.crm.calls
+        ) as run:
             until = self.crm.server_time()
             instant = now if now is not None else int(until.timestamp())
-            report = CycleReport(run_id, self.profile, format_instant(instant), dry_run)
+            report = CycleReport(run.run_id, self.profile, format_instant(instant), dry_run)
             if not dry_run:
-                self.state.start_run(RunRecord(self.profile, run_id, instant, None, "running", {}))
-            log.info("cycle_started", now=report.now, until=until.isoformat(), dry_run=dry_run)
+                self.state.start_run(
+                    RunRecord(self.profile, run.run_id, instant, None, "running", {})
+                )
+            run.started(now=report.now, until=until.isoformat(), dry_run=dry_run)
             try:
                 self._horizon = self._profile_state(instant, dry_run)
                 self._cycle(until, instant, report)
             except Exception as exc:
                 report.status = "failed"
-                report.crm_calls = self.crm.calls.total - calls_before
-                log.error("cycle_failed", error=f"{type(exc).__name__}: {exc}")
+                report.crm_calls = run.crm_calls
                 if not dry_run:
                     self.state.finish_run(
                         self.profile,
-                        run_id,
+                        run.run_id,
                         instant,
                         "failed",
                         {**report.as_dict(), "failure": f"{type(exc).__name__}: {exc}"},
                     )
                 raise
-            report.crm_calls = self.crm.calls.total - calls_before
+            report.crm_calls = run.crm_calls
             report.status = "partial" if report.errors else "ok"
             if not dry_run:
                 self.state.finish_run(
-                    self.profile, run_id, instant, report.status, report.as_dict()
+                    self.profile, run.run_id, instant, report.status, report.as_dict()
                 )
-            log.info(
-                "cycle_finished",
-                status=report.status,
+            run.finish(
+                report.status,
                 records_read=report.records_read,
                 evaluated=report.complaints_evaluated,
                 flags_written=report.flags_written,
                 tasks_created=report.tasks_created,
                 tasks_completed=report.tasks_completed,
                 errors=len(report.errors),
-                crm_calls=report.crm_calls,
             )
             return report
-        finally:
-            structlog.contextvars.unbind_contextvars("run_id", "profile")
 
     # ------------------------------------------------------------------ the profile
     def _profile_state(self, now: int, dry_run: bool) -> int:
@@ -249,7 +266,7 @@ class SyncCycle:
             self.state.set_watermark(self.profile, related_watermark(name), until)
         report.watermark = mark.astimezone(UTC).isoformat()
         nxt = self.state.next_check(self.profile)
-        report.next_check = None if nxt is None else format_instant(nxt)
+        report.next_check = format_instant_or_none(nxt)
         self._hook("done")
 
     def _process(self, page: Sequence[Candidate], now: int, report: CycleReport) -> set[str]:
@@ -265,7 +282,7 @@ class SyncCycle:
                 report.errors.append(RecordFailure("complaint", candidate.id, exc.reason))
                 log.warning("complaint_invalid", record_id=candidate.id, reason=exc.reason)
         ledger = self._ledger(list(complaints), report)
-        work = _Work([], [], [], {})
+        work = PageWork()
         states: Counter[str] = Counter()
         clocks: Counter[tuple[str, str]] = Counter()
         for candidate in page:
@@ -288,11 +305,12 @@ class SyncCycle:
                 clocks[(result.clock, result.state.value)] += 1
             flags = decided.flags.as_dict()
             if flags != candidate.current_flags:
-                work.flag_updates.append((candidate, flags, self.mapping.flag_fields(flags, now)))
+                fields = self.mapping.flag_fields(flags, now)
+                work.flag_writes.append(FlagWrite(candidate.id, flags, fields))
             for follow_up in decided.create:
                 if follow_up.key not in entries:
-                    fields = self.mapping.task_fields(follow_up, complaint, self.charter)
-                    work.creates.append((follow_up, fields))
+                    task = self.mapping.task_fields(follow_up, complaint, self.charter)
+                    work.creates.append(TaskCreate(follow_up, task))
             work.completes.extend(entries[k] for k in decided.complete)
             closed_at = complaint.first("closed", now)
             work.stored[candidate.id] = StoredComplaint(
@@ -359,7 +377,7 @@ class SyncCycle:
         for i in range(0, len(items), self.write_batch):
             yield items[i : i + self.write_batch]
 
-    def _write(self, work: _Work, now: int, report: CycleReport) -> set[str]:
+    def _write(self, work: PageWork, now: int, report: CycleReport) -> set[str]:
         failed: set[str] = set()
         self._write_tasks(work, now, report, failed)
         self._complete_tasks(work, now, report, failed)
@@ -367,19 +385,20 @@ class SyncCycle:
         self._store(work, now, failed)
         return failed
 
-    def _write_tasks(self, work: _Work, now: int, report: CycleReport, failed: set[str]) -> None:
+    def _write_tasks(self, work: PageWork, now: int, report: CycleReport, failed: set[str]) -> None:
         fu = self.mapping.spec.follow_ups
         if work.creates:
             self.state.ledger_put(
-                [_entry(self.profile, f, "planned", now) for f, _fields in work.creates]
+                [_entry(self.profile, c.follow_up, "planned", now) for c in work.creates]
             )
             self._hook("tasks_planned")
             for batch in self._batches(work.creates):
                 results = self.crm.create_if_absent(
-                    fu.object, fu.key_field, [fields for _f, fields in batch]
+                    fu.object, fu.key_field, [c.fields for c in batch]
                 )
                 updates = []
-                for (follow_up, _fields), result in zip(batch, results, strict=True):
+                for create, result in zip(batch, results, strict=True):
+                    follow_up = create.follow_up
                     if result.ok:
                         report.tasks_created += 1 if result.created else 0
                         if not result.created:  # the state store did not know it: left alone
@@ -402,7 +421,9 @@ class SyncCycle:
                 self.state.ledger_put(updates)
                 self._hook("tasks_written")
 
-    def _complete_tasks(self, work: _Work, now: int, report: CycleReport, failed: set[str]) -> None:
+    def _complete_tasks(
+        self, work: PageWork, now: int, report: CycleReport, failed: set[str]
+    ) -> None:
         fu = self.mapping.spec.follow_ups
         if work.completes:
             completion = self.mapping.completion_fields()
@@ -434,22 +455,22 @@ class SyncCycle:
                 self.state.ledger_put(updates)
                 self._hook("tasks_completed")
 
-    def _write_flags(self, work: _Work, report: CycleReport, failed: set[str]) -> None:
-        for batch in self._batches(work.flag_updates):
+    def _write_flags(self, work: PageWork, report: CycleReport, failed: set[str]) -> None:
+        for batch in self._batches(work.flag_writes):
             results = self.crm.update_records(
-                self.mapping.complaint_object, [(c.id, fields) for c, _flags, fields in batch]
+                self.mapping.complaint_object, [(w.complaint_id, w.fields) for w in batch]
             )
-            for (candidate, flags, _fields), result in zip(batch, results, strict=True):
+            for write, result in zip(batch, results, strict=True):
+                cid = write.complaint_id
                 if result.ok:
                     report.flags_written += 1
-                    stored = work.stored[candidate.id]
-                    work.stored[candidate.id] = _with_flags(stored, flags)
+                    work.stored[cid] = replace(work.stored[cid], flags=write.flags)
                 else:
-                    failed.add(candidate.id)
-                    self._failure(report, "flags", candidate.id, result)
+                    failed.add(cid)
+                    self._failure(report, "flags", cid, result)
             self._hook("flags_written")
 
-    def _store(self, work: _Work, now: int, failed: set[str]) -> None:
+    def _store(self, work: PageWork, now: int, failed: set[str]) -> None:
         """Keep every evaluated complaint, closed ones too: a later re-read of a closed
         complaint (the echo of our write, the overlap window, the archive's mark) is then
         recognised as unchanged instead of being read and evaluated again."""
@@ -464,9 +485,9 @@ class SyncCycle:
     def _failure(
         self, report: CycleReport, kind: str, complaint_id: str, result: WriteResult
     ) -> None:
-        field = ",".join(result.fields) or None
+        named = ",".join(result.fields) or None
         report.errors.append(
-            RecordFailure(kind, result.ref or complaint_id, _why(result), field, result.transient)
+            RecordFailure(kind, result.ref or complaint_id, _why(result), named, result.transient)
         )
         log.warning(
             "write_failed",
@@ -474,26 +495,30 @@ class SyncCycle:
             record_id=complaint_id,
             ref=result.ref,
             error_code=result.error_code,
-            field=field,
+            field=named,
             reason=result.message,
             transient=result.transient,
         )
 
-    def _describe(self, work: _Work, report: CycleReport) -> None:
-        for candidate, flags, _fields in work.flag_updates:
+    def _describe(self, work: PageWork, report: CycleReport) -> None:
+        for write in work.flag_writes:
+            flags = write.flags
             report.planned.append(
                 PlannedWrite(
                     "flags",
-                    candidate.id,
-                    candidate.id,
+                    write.complaint_id,
+                    write.complaint_id,
                     f"status={flags['status']} breaches={flags['breaches'] or '-'} "
                     f"next_due={flags['next_due'] or '-'}",
                 )
             )
         fu = self.mapping.spec.follow_ups
-        for follow_up, fields in work.creates:
+        for create in work.creates:
+            follow_up = create.follow_up
             report.planned.append(
-                PlannedWrite("task", follow_up.complaint_id, follow_up.key, str(fields[fu.subject]))
+                PlannedWrite(
+                    "task", follow_up.complaint_id, follow_up.key, str(create.fields[fu.subject])
+                )
             )
         for entry in work.completes:
             report.planned.append(
@@ -533,10 +558,6 @@ def _replace(entry: LedgerEntry, **changes: Any) -> LedgerEntry:
     values = {name: getattr(entry, name) for name in LedgerEntry.__slots__}
     values.update(changes)
     return LedgerEntry(**values)
-
-
-def _with_flags(stored: StoredComplaint, flags: dict[str, Any]) -> StoredComplaint:
-    return replace(stored, flags=flags)
 
 
 def _due_now(stored: StoredComplaint, now: int) -> StoredComplaint:
