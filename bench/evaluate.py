@@ -2,7 +2,7 @@
 
 Run: ``.venv/bin/python bench/evaluate.py [--count N] [--charter aston] [--shape real|easy|both]``
 
-1. Generates N sample complaints (``crmsync.service.sample_complaints``) into a temp file,
+1. Generates N sample complaints (``crmsync.demo.sample_complaints``) into a temp file,
    in one or both shapes:
 
    * ``real`` (the default, the headline figure): shaped like real CRM exports. Each event
@@ -70,10 +70,10 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from crmsync.demo.sample_complaints import generate_complaints  # noqa: E402
 from crmsync.domain.business_calendar import BusinessCalendar  # noqa: E402
 from crmsync.domain.durations import Duration, Unit  # noqa: E402
 from crmsync.mapping.charter_file import load_charter  # noqa: E402
-from crmsync.service.sample_complaints import generate_complaints  # noqa: E402
 from reference_calendar import ReferenceCalendar  # noqa: E402 - needs the path above
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -168,7 +168,11 @@ def generate(
     with path.open("w", encoding="utf-8") as out:
         batch: list[str] = []
         complaints = generate_complaints(
-            charter, count, seed=seed, start=START, span_days=SPAN_DAYS
+            load_charter(ROOT / "mappings" / "charters" / f"{charter}.yaml"),
+            count,
+            seed=seed,
+            start=START,
+            span_days=SPAN_DAYS,
         )
         while True:
             t = time.perf_counter()

@@ -50,10 +50,11 @@ from typing import Any
 
 from crmsync.adapters.crm.local import LocalCrm
 from crmsync.bootstrap import Runtime, build_runtime, local_crm_path
+from crmsync.demo.bundled_charters import demo_charter
+from crmsync.demo.sample_complaints import generate_complaints
+from crmsync.demo.seeding import seed_local_crm
 from crmsync.logging_setup import configure_logging
 from crmsync.salesforce_values import format_sf_datetime
-from crmsync.service.demo_seed import seed_local_crm
-from crmsync.service.sample_complaints import generate_complaints
 from crmsync.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -91,7 +92,7 @@ def yardstick(seed: int) -> dict[str, Any]:
     started, cpu = time.perf_counter(), time.process_time()
     start = datetime(2026, 1, 1, tzinfo=UTC)
     complaints = generate_complaints(
-        "aston", YARDSTICK_COUNT, seed=seed, start=start, span_days=365
+        demo_charter("aston"), YARDSTICK_COUNT, seed=seed, start=start, span_days=365
     )
     made = sum(1 for _ in complaints)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu

@@ -27,8 +27,8 @@ import pytest
 
 from crmsync.adapters.crm.local import LocalCrm
 from crmsync.bootstrap import LOCAL_CRM_FILE
+from crmsync.demo.seeding import seed_local_crm
 from crmsync.mapping.field_mapping import load_mapping
-from crmsync.service.demo_seed import seed_local_crm
 from crmsync.settings import redact_url
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -23,8 +23,8 @@ import psycopg
 import pytest
 
 from crmsync.adapters.crm.local import LocalCrm
+from crmsync.demo.seeding import seed_local_crm
 from crmsync.mapping.field_mapping import load_mapping
-from crmsync.service.demo_seed import seed_local_crm
 from crmsync.settings import redact_url
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -35,10 +35,10 @@ import pytest
 from crmsync.adapters.crm.local import LocalCrm
 from crmsync.adapters.state.sqlite import SqliteStateStore
 from crmsync.bootstrap import LOCAL_CRM_FILE
+from crmsync.demo.seeding import seed_local_crm
 from crmsync.mapping.field_mapping import load_mapping
 from crmsync.ports import LedgerEntry, StoredComplaint
 from crmsync.salesforce_values import parse_sf_datetime
-from crmsync.service.demo_seed import seed_local_crm
 
 pytestmark = pytest.mark.slow
 

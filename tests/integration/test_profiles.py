@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 from crmsync.adapters.crm.local import LocalCrm
 from crmsync.adapters.state.sqlite import SqliteStateStore
 from crmsync.cli import app
+from crmsync.demo.seeding import seed_local_crm
 from crmsync.mapping.field_mapping import load_mapping
-from crmsync.service.demo_seed import seed_local_crm
 from state_views import count_complaints
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,7 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from crmsync.cli import app
-from crmsync.service.sample_complaints import generate_complaints
+from crmsync.demo.bundled_charters import demo_charter
+from crmsync.demo.sample_complaints import generate_complaints
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "docs" / "examples" / "regulated-2026"
@@ -36,7 +37,11 @@ def test_example_report_is_what_the_documented_command_gives(
     source = tmp_path / f"{charter}-2026.jsonl"
     with source.open("w", encoding="utf-8") as out:
         for c in generate_complaints(
-            charter, 2000, seed=2026, start=datetime(2026, 1, 1, tzinfo=UTC), span_days=365
+            demo_charter(charter),
+            2000,
+            seed=2026,
+            start=datetime(2026, 1, 1, tzinfo=UTC),
+            span_days=365,
         ):
             out.write(json.dumps(c, ensure_ascii=False) + "\n")
     target = tmp_path / example

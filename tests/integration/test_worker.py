@@ -25,8 +25,8 @@ import pytest
 from crmsync.adapters.crm.local import LocalCrm
 from crmsync.adapters.state.sqlite import SqliteStateStore
 from crmsync.bootstrap import LOCAL_CRM_FILE
+from crmsync.demo.seeding import seed_local_crm
 from crmsync.mapping.field_mapping import load_mapping
-from crmsync.service.demo_seed import seed_local_crm
 from state_views import recorded_runs
 
 pytestmark = pytest.mark.slow

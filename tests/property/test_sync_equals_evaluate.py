@@ -40,12 +40,12 @@ from hypothesis import strategies as st
 from crmsync.adapters.crm.local import LocalCrm
 from crmsync.adapters.state.memory import MemoryStateStore
 from crmsync.adapters.state.sqlite import SqliteStateStore
+from crmsync.demo.seeding import seed_rows
 from crmsync.domain.charter import Charter
 from crmsync.mapping.charter_file import load_charter
 from crmsync.mapping.field_mapping import FieldMapping, load_mapping
 from crmsync.ports import CrmPort, Record, StateStore
 from crmsync.salesforce_values import parse_sf_datetime
-from crmsync.service.demo_seed import seed_rows
 from crmsync.service.evaluate_stream import evaluate_stream
 from crmsync.service.sync_cycle import SyncCycle
 from fakes.salesforce_fake import FakeOrg, fake_salesforce, session_client

@@ -1,4 +1,4 @@
-"""The sample complaint generator (``crmsync.service.sample_complaints``) and the demo file.
+"""The sample complaint generator (``crmsync.demo.sample_complaints``) and the demo file.
 
 The generator is pure: its output is checked against the contract (semantics section 1),
 against what a real CRM would hold (ids, causal order, office hours) and against the
@@ -22,13 +22,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from crmsync.demo.bundled_charters import CHARTERS, demo_charter
+from crmsync.demo.sample_complaints import generate_complaints
 from crmsync.domain.clock_json import result_line
 from crmsync.domain.complaint import complaint_from_json
 from crmsync.domain.evaluation import State, evaluate
 from crmsync.mapping.charter_file import load_charter
 from crmsync.service import evaluate_stream as evaluate_stream_module
 from crmsync.service.evaluate_stream import evaluate_stream
-from crmsync.service.sample_complaints import CHARTERS, generate_complaints
 
 ROOT = Path(__file__).resolve().parents[2]
 START = datetime(2026, 3, 1, tzinfo=UTC)
@@ -111,7 +112,8 @@ CAUSAL_ORDER: dict[str, list[tuple[str, str]]] = {
 
 @cache
 def _sample(charter: str, count: int, seed: int, span_days: int) -> tuple[dict[str, Any], ...]:
-    return tuple(generate_complaints(charter, count, seed=seed, start=START, span_days=span_days))
+    loaded = demo_charter(charter)
+    return tuple(generate_complaints(loaded, count, seed=seed, start=START, span_days=span_days))
 
 
 def sample(
@@ -149,7 +151,7 @@ def test_salesforce_suffix_helper_matches_the_documented_example() -> None:
 @pytest.mark.parametrize("charter", CHARTERS)
 def test_same_seed_gives_the_same_complaints(charter: str) -> None:
     """Two runs with one seed are identical; another seed gives other complaints."""
-    again = generate_complaints(charter, 300, seed=7, start=START, span_days=61)
+    again = generate_complaints(demo_charter(charter), 300, seed=7, start=START, span_days=61)
     assert list(again) == sample(charter, 300, seed=7)
     assert sample(charter, 300, seed=7) != sample(charter, 300, seed=8)
 
@@ -419,7 +421,7 @@ def test_bad_arguments_are_refused(kwargs: dict[str, Any], message: str) -> None
     name = arguments.pop("charter_name")
     count = arguments.pop("count")
     with pytest.raises(ValueError, match=re.escape(message)):
-        generate_complaints(name, count, **arguments)
+        generate_complaints(demo_charter(name), count, **arguments)
 
 
 def test_demo_file_shows_every_state() -> None:

@@ -67,15 +67,15 @@ def _store(settings: Settings) -> Iterator[ArchiveStore]:
     try:
         store = build_archive(settings)
     except ConfigError as exc:
-        raise fail(str(exc)) from None
+        raise fail(str(exc)) from exc
     except CrmSyncError as exc:
-        raise fail(f"{type(exc).__name__}: {exc}", EXIT_FAILED) from None
+        raise fail(f"{type(exc).__name__}: {exc}", EXIT_FAILED) from exc
     try:
         yield store
     except ConfigError as exc:
-        raise fail(str(exc)) from None
+        raise fail(str(exc)) from exc
     except CrmSyncError as exc:
-        raise fail(f"{type(exc).__name__}: {exc}", EXIT_FAILED) from None
+        raise fail(f"{type(exc).__name__}: {exc}", EXIT_FAILED) from exc
     finally:
         store.close()
 
@@ -89,7 +89,7 @@ def _reader(*, with_witness: bool = False) -> Iterator[tuple[Settings, ArchiveRe
     try:
         cipher = archive_cipher(settings)
     except ConfigError as exc:
-        raise fail(str(exc)) from None
+        raise fail(str(exc)) from exc
     witness = _witness(settings) if with_witness else None
     with _store(settings) as store:
         yield (
@@ -126,7 +126,7 @@ def _bound(text: str, zone: ZoneInfo, option: str, *, end: bool) -> str:
             return format_instant(local_midnight(day + timedelta(days=1) if end else day, zone))
         return format_instant(parse_instant(value, zone) + (1 if end else 0))
     except (ValueError, InstantError) as exc:
-        raise fail(f"{option}: '{text}' is not a date (YYYY-MM-DD) or date-time ({exc})") from None
+        raise fail(f"{option}: '{text}' is not a date (YYYY-MM-DD) or date-time ({exc})") from exc
 
 
 def _document(header: EntryHeader, body: dict[str, Any]) -> dict[str, Any]:
@@ -187,21 +187,19 @@ def _archive_run(settings: Settings, instant: int | None) -> ArchiveReport:
     try:
         runtime = build_runtime(settings)
     except ConfigError as exc:
-        raise fail(str(exc)) from None
+        raise fail(str(exc)) from exc
     except CrmSyncError as exc:
-        raise fail(f"{type(exc).__name__}: {exc}", EXIT_FAILED) from None
+        raise fail(f"{type(exc).__name__}: {exc}", EXIT_FAILED) from exc
     try:
         with _store(settings) as store:
             try:
                 service = build_archiving(runtime, store, hook=crash_hook_from_env())
             except ConfigError as exc:
-                raise fail(str(exc)) from None
+                raise fail(str(exc)) from exc
             try:
                 report = service.run(now=instant)
             except CrmSyncError as exc:
-                raise fail(
-                    f"archive run failed: {type(exc).__name__}: {exc}", EXIT_FAILED
-                ) from None
+                raise fail(f"archive run failed: {type(exc).__name__}: {exc}", EXIT_FAILED) from exc
     finally:
         runtime.close()
     return report
@@ -401,7 +399,7 @@ def export_cmd(
             try:
                 fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             except OSError as exc:
-                raise fail(f"--output {output}: {exc.strerror}") from None
+                raise fail(f"--output {output}: {exc.strerror}") from exc
             out = open(fd, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed below
         try:
             writer = csv.writer(out) if format == "csv" else None

@@ -272,8 +272,8 @@ def demo_cmd(
         str,
         typer.Option(
             "--charter",
-            help="Bundled charter: aston, the-square-mile, studijob, kilkenny, fca-disp, "
-            "housing-ombudsman, cbi-cpc.",
+            help="A bundled charter (aston, the-square-mile, studijob, kilkenny, fca-disp, "
+            "housing-ombudsman, cbi-cpc) or the path of any charter file.",
         ),
     ] = "aston",
     count: Annotated[
@@ -285,26 +285,31 @@ def demo_cmd(
 ) -> None:
     """Show crmsync at work on a local CRM filled with realistic complaints.
 
-    Creates a local CRM with complaints for a bundled charter in
-    CRMSYNC_DATA_DIR/demo-CHARTER (recreated on every run), runs one sync cycle, shows
+    Creates a local CRM with complaints for the charter (a bundled one by name, or your
+    own charter file by path: its hours, holidays and clocks shape the complaints) in
+    CRMSYNC_DATA_DIR/demo-NAME (recreated on every run), runs one sync cycle, shows
     what it flagged and which follow-up tasks it created, and prints the commands to go
     on with."""
     from crmsync.bootstrap import local_crm_path, system_clock  # noqa: PLC0415
+    from crmsync.demo.bundled_charters import charter_file, demo_charter  # noqa: PLC0415
+    from crmsync.demo.seeding import seed_local_crm  # noqa: PLC0415
     from crmsync.logging_setup import configure_logging  # noqa: PLC0415
-    from crmsync.service.demo_seed import seed_local_crm  # noqa: PLC0415
 
     base = load_settings()
-    charter_file = Path("mappings/charters") / f"{charter}.yaml"
-    if not charter_file.exists():
-        raise fail(f"--charter: no bundled charter '{charter}' ({charter_file} not found)")
-    data_dir = base.data_dir / f"demo-{charter}"
+    try:
+        charter_path = charter_file(charter)
+        loaded = demo_charter(charter)
+    except ConfigError as exc:
+        raise fail(f"--charter: {exc}") from exc
+    name = charter_path.stem
+    data_dir = base.data_dir / f"demo-{name}"
     if data_dir.exists():
         shutil.rmtree(data_dir)
     settings = base.model_copy(
         update={
             "data_dir": data_dir,
-            "charter": charter_file,
-            "profile": f"demo-{charter}",
+            "charter": charter_path,
+            "profile": f"demo-{name}",
             "state_url": None,
         }
     )
@@ -319,7 +324,7 @@ def demo_cmd(
             created = seed_local_crm(
                 runtime.crm,
                 runtime.mapping,
-                charter,
+                loaded,
                 count=count,
                 seed=seed,
                 start=start,

@@ -51,7 +51,7 @@ def canonical_json(value: Any) -> bytes:
         )
         return text.encode("utf-8")
     except (TypeError, ValueError) as exc:  # UnicodeEncodeError is a ValueError
-        raise ArchiveError(f"not storable as canonical JSON: {exc}") from None
+        raise ArchiveError(f"not storable as canonical JSON: {exc}") from exc
 
 
 def sha256_hex(data: bytes) -> str:
@@ -259,7 +259,7 @@ def entry_from_document(data: object, where: str) -> ArchiveEntry:
     try:
         return ArchiveEntry(header, body, sealed)
     except ArchiveError as exc:
-        raise ArchiveError(f"{where}: {exc}") from None
+        raise ArchiveError(f"{where}: {exc}") from exc
 
 
 def entry_from_bytes(data: bytes, where: str) -> ArchiveEntry:
@@ -267,7 +267,7 @@ def entry_from_bytes(data: bytes, where: str) -> ArchiveEntry:
     try:
         document = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise ArchiveError(f"{where}: not JSON ({exc})") from None
+        raise ArchiveError(f"{where}: not JSON ({exc})") from exc
     return entry_from_document(document, where)
 
 

@@ -37,9 +37,8 @@ def _decode_key(text: str, name: str) -> bytes:
     """A base64 32-byte key; ``ConfigError`` naming the setting (never quoting the value)."""
     try:
         key = base64.b64decode(text.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        # from None: the decoder's message may quote the key's characters
-        raise ConfigError(f"{name} is not valid base64") from None
+    except (binascii.Error, ValueError) as exc:  # its message names no character of the key
+        raise ConfigError(f"{name} is not valid base64") from exc
     if len(key) != KEY_BYTES:
         raise ConfigError(
             f"{name} must decode to {KEY_BYTES} bytes, not {len(key)} "
@@ -135,16 +134,21 @@ class AesGcmCipher:
                 + (f" and CRMSYNC_ARCHIVE_KEYS holds {', '.join(olds)}" if olds else "")
                 + ": wrong key (after a rotation, put the old key in CRMSYNC_ARCHIVE_KEYS)"
             )
+        altered = f"entry {entry.ref}: the encrypted body fails authentication (altered)"
         try:
             nonce = base64.b64decode(sealed.get("nonce", ""), validate=True)
             ciphertext = base64.b64decode(sealed.get("ciphertext", ""), validate=True)
             plain = aead.decrypt(nonce, ciphertext, canonical_json(entry.header.link_fields()))
+        except (InvalidTag, binascii.Error, ValueError) as exc:
+            raise ArchiveError(altered) from exc
+        try:
             body = json.loads(plain.decode("utf-8"))
-        except (InvalidTag, binascii.Error, ValueError):
-            # from None: a JSON or UTF-8 error here carries the decrypted (private) body
-            raise ArchiveError(
-                f"entry {entry.ref}: the encrypted body fails authentication (altered)"
-            ) from None
+        except ValueError:
+            body = None
+        if body is None:
+            # no cause, no context (raised past the except block): a UTF-8 or JSON error
+            # holds the decrypted body the key protects
+            raise ArchiveError(altered) from None
         if not isinstance(body, dict):
             raise ArchiveError(f"entry {entry.ref}: the decrypted body is not a JSON object")
         return body

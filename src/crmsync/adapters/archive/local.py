@@ -151,7 +151,7 @@ class LocalArchiveStore:
         try:
             self.root.mkdir(parents=True, exist_ok=True, mode=_DIR_MODE)
         except OSError as exc:
-            raise ArchiveError(f"archive {self.root}: cannot create ({exc.strerror})") from None
+            raise ArchiveError(f"archive {self.root}: cannot create ({exc.strerror})") from exc
 
     def __repr__(self) -> str:
         return f"LocalArchiveStore({str(self.root)!r})"
@@ -204,7 +204,7 @@ class LocalArchiveStore:
                 self._mkdirs(folder)
                 fd = os.open(f"{folder}/{LOCK}", os.O_RDWR | os.O_CREAT, _FILE_MODE)
             except OSError as exc:
-                raise self._fail(f"profile {profile}: cannot lock", exc) from None
+                raise self._fail(f"profile {profile}: cannot lock", exc) from exc
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 yield folder
@@ -227,7 +227,7 @@ class LocalArchiveStore:
         except FileNotFoundError:
             data = b""
         except OSError as exc:
-            raise self._fail(f"{path}: cannot read", exc) from None
+            raise self._fail(f"{path}: cannot read", exc) from exc
         end = data.rfind(b"\n") + 1  # a torn last line is left for the repair
         index.torn = len(data) > end
         for line in data[:end].splitlines():
@@ -274,7 +274,7 @@ class LocalArchiveStore:
         except FileNotFoundError:
             data = b""
         except OSError as exc:
-            raise self._fail(f"{path}: cannot read", exc) from None
+            raise self._fail(f"{path}: cannot read", exc) from exc
         data = data[: data.rfind(b"\n") + 1]  # a torn last line is crash residue
         # entries past the index's end are appended now or left by a crash (the next use
         # indexes them): not missing lines
@@ -334,7 +334,7 @@ class LocalArchiveStore:
             tmp.replace(path)
             self._fsync_dir(path.parent)
         except OSError as exc:
-            raise self._fail(f"{path}: cannot write", exc) from None
+            raise self._fail(f"{path}: cannot write", exc) from exc
 
     def _append_index(self, folder: Path, header: EntryHeader) -> int:
         """Append the header's line; return its length in bytes."""
@@ -343,7 +343,7 @@ class LocalArchiveStore:
         try:
             self._write_fd(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, line)
         except OSError as exc:
-            raise self._fail(f"{path}: cannot append", exc) from None
+            raise self._fail(f"{path}: cannot append", exc) from exc
         return len(line)
 
     def _repair(self, profile: str, folder: Path) -> _Index:
@@ -358,7 +358,7 @@ class LocalArchiveStore:
                 with path.open("r+b") as f:
                     f.truncate(index.offset)
             except OSError as exc:
-                raise self._fail(f"{path}: cannot repair", exc) from None
+                raise self._fail(f"{path}: cannot repair", exc) from exc
             index.torn = False
         seq = len(index.headers) + 1
         while os.path.exists(nxt := self._file(profile, seq)):
@@ -379,10 +379,10 @@ class LocalArchiveStore:
     def _read(self, path: Path, profile: str, seq: int) -> ArchiveEntry:
         try:
             data = path.read_bytes()
-        except FileNotFoundError:
-            raise EntryNotFoundError(f"no archive entry {profile}/{seq}") from None
+        except FileNotFoundError as exc:
+            raise EntryNotFoundError(f"no archive entry {profile}/{seq}") from exc
         except OSError as exc:
-            raise self._fail(f"{path}: cannot read", exc) from None
+            raise self._fail(f"{path}: cannot read", exc) from exc
         entry = entry_from_bytes(data, str(path))
         if entry.header.seq != seq or entry.header.profile != profile:
             raise ArchiveError(f"{path}: holds entry {entry.ref}, not {profile}/{seq}")
@@ -416,15 +416,15 @@ class LocalArchiveStore:
                 self._write_fd(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, data)
                 try:
                     os.link(tmp, path)  # fails if the name exists: never over another entry
-                except FileExistsError:
+                except FileExistsError as exc:
                     raise ChainConflictError(
                         f"archive {self.root}: entry {entry.ref} exists already"
-                    ) from None
+                    ) from exc
                 finally:
                     os.unlink(tmp)
                 self._fsync_dir(shard)
             except OSError as exc:
-                raise self._fail(f"{path}: cannot write", exc) from None
+                raise self._fail(f"{path}: cannot write", exc) from exc
             written = self._append_index(folder, header)
             index.add(header)  # what was just written, under the lock: no need to re-read
             index.offset += written
@@ -456,7 +456,7 @@ class LocalArchiveStore:
         except FileNotFoundError:
             return
         except OSError as exc:
-            raise self._fail(f"{base}: cannot list", exc) from None
+            raise self._fail(f"{base}: cannot list", exc) from exc
         for shard in shards:
             names = sorted(
                 p.name

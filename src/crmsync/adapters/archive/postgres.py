@@ -171,7 +171,7 @@ class PostgresArchiveStore:
         try:
             data = json.loads(document)
         except ValueError as exc:
-            raise ArchiveError(f"{where}: not JSON ({exc})") from None
+            raise ArchiveError(f"{where}: not JSON ({exc})") from exc
         return entry_from_document(data, where)
 
     # ------------------------------------------------------------------ the port
@@ -215,6 +215,7 @@ class PostgresArchiveStore:
                     f"{self._where}: complaint {h.complaint_id} version {h.version} is "
                     f"archived already as {h.profile}/{same[0]}"
                 )
+            taken = False
             try:
                 conn.execute(
                     self._q(
@@ -234,6 +235,10 @@ class PostgresArchiveStore:
                     ),
                 )
             except psycopg.errors.UniqueViolation:
+                taken = True
+            if taken:
+                # no cause, no context (raised past the except block): the driver's error
+                # holds its connection, password included
                 raise ChainConflictError(
                     f"{self._where}: entry {entry.ref} exists already"
                 ) from None
@@ -346,7 +351,7 @@ class PostgresArchiveStore:
             try:
                 header = header_from_dict(json.loads(row[-1]).get("header"), where)
             except (ValueError, AttributeError) as exc:
-                raise ArchiveError(f"{where}: unreadable ({exc})") from None
+                raise ArchiveError(f"{where}: unreadable ({exc})") from exc
             differ = _column_differences(row, header)
             if differ:
                 raise ArchiveIndexError(

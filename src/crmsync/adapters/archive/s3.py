@@ -101,8 +101,15 @@ class S3ArchiveStore:
                 config=Config(retries={"mode": "standard", "max_attempts": 5}),
             )
             self.lock_mode = lock_mode if lock_mode and self._lock_enabled() else None
-        except (ClientError, BotoCoreError) as exc:
-            raise ArchiveError(f"{self._where}: cannot open the bucket: {exc}") from None
+            reason = None
+        except ClientError as exc:
+            raise ArchiveError(f"{self._where}: cannot open the bucket: {exc}") from exc
+        except BotoCoreError as exc:
+            reason = str(exc)
+        if reason is not None:
+            # no cause, no context (raised past the except block): botocore's HTTP errors hold
+            # the signed request (its session token)
+            raise ArchiveError(f"{self._where}: cannot open the bucket: {reason}") from None
         if lock_mode and self.lock_mode is None:
             log.warning(
                 "archive_object_lock_unavailable",
@@ -160,7 +167,7 @@ class S3ArchiveStore:
     def _entry_key(self, profile: str, seq: int) -> str:
         return f"{self._base(profile)}entries/{seq:012d}.json"
 
-    def _fail(self, what: str, exc: Exception) -> ArchiveError:
+    def _fail(self, what: str, exc: Exception | str) -> ArchiveError:
         return ArchiveError(f"{self._where}: {what}: {exc}")
 
     def _get(self, key: str) -> bytes | None:
@@ -170,9 +177,12 @@ class S3ArchiveStore:
         except ClientError as exc:
             if _code(exc) in _MISSING:
                 return None
-            raise self._fail(f"cannot read {key}", exc) from None
+            raise self._fail(f"cannot read {key}", exc) from exc
         except BotoCoreError as exc:
-            raise self._fail(f"cannot read {key}", exc) from None
+            reason = str(exc)
+        # no cause, no context (raised past the except block): botocore's HTTP errors hold
+        # the signed request (its session token)
+        raise self._fail(f"cannot read {key}", reason) from None
 
     def _put(self, key: str, data: bytes, **extra: Any) -> None:
         try:
@@ -183,8 +193,14 @@ class S3ArchiveStore:
                 ContentType="application/json",
                 **extra,
             )
-        except (ClientError, BotoCoreError) as exc:
-            raise self._fail(f"cannot write {key}", exc) from None
+            return
+        except ClientError as exc:
+            raise self._fail(f"cannot write {key}", exc) from exc
+        except BotoCoreError as exc:
+            reason = str(exc)
+        # no cause, no context (raised past the except block): botocore's HTTP errors hold
+        # the signed request (its session token)
+        raise self._fail(f"cannot write {key}", reason) from None
 
     def _keys(self, prefix: str, start_after: str = "") -> Iterator[str]:
         try:
@@ -194,8 +210,14 @@ class S3ArchiveStore:
             for page in pages:
                 for item in page.get("Contents", []):
                     yield item["Key"]
-        except (ClientError, BotoCoreError) as exc:
-            raise self._fail(f"cannot list {prefix}", exc) from None
+            return
+        except ClientError as exc:
+            raise self._fail(f"cannot list {prefix}", exc) from exc
+        except BotoCoreError as exc:
+            reason = str(exc)
+        # no cause, no context (raised past the except block): botocore's HTTP errors hold
+        # the signed request (its session token)
+        raise self._fail(f"cannot list {prefix}", reason) from None
 
     def _write_index(self, header: EntryHeader) -> None:
         data = canonical_json(header.as_dict())
@@ -224,7 +246,7 @@ class S3ArchiveStore:
                 found = json.loads(data)
                 head = ChainHead(profile, int(found["seq"]), str(found["entry_hash"]))
             except (ValueError, KeyError, TypeError) as exc:
-                raise ArchiveError(f"s3://{self.bucket}/{key}: unreadable ({exc})") from None
+                raise ArchiveError(f"s3://{self.bucket}/{key}: unreadable ({exc})") from exc
         moved = False
         while (nxt := self._read_entry(profile, head.seq + 1)) is not None:
             self._write_index(nxt.header)
@@ -256,6 +278,7 @@ class S3ArchiveStore:
             extra["ObjectLockMode"] = self.lock_mode
             extra["ObjectLockRetainUntilDate"] = archived + timedelta(days=self.retain_days)
         key = self._entry_key(h.profile, h.seq)
+        reason = None
         try:
             self._s3.put_object(
                 Bucket=self.bucket,
@@ -268,10 +291,14 @@ class S3ArchiveStore:
             if _code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
                 raise ChainConflictError(
                     f"{self._where}: entry {entry.ref} exists already"
-                ) from None
-            raise self._fail(f"cannot write {key}", exc) from None
+                ) from exc
+            raise self._fail(f"cannot write {key}", exc) from exc
         except BotoCoreError as exc:
-            raise self._fail(f"cannot write {key}", exc) from None
+            reason = str(exc)
+        if reason is not None:
+            # no cause, no context (raised past the except block): botocore's HTTP errors
+            # hold the signed request (its session token)
+            raise self._fail(f"cannot write {key}", reason) from None
         self._write_index(h)
         self._put(
             f"{self._base(h.profile)}head.json",
@@ -335,7 +362,7 @@ class S3ArchiveStore:
             try:
                 header = header_from_dict(json.loads(data), f"s3://{self.bucket}/{key}")
             except ValueError as exc:
-                raise ArchiveError(f"s3://{self.bucket}/{key}: unreadable ({exc})") from None
+                raise ArchiveError(f"s3://{self.bucket}/{key}: unreadable ({exc})") from exc
             if key not in self._index_keys(header):
                 raise self._disagrees(key, "it is not where its header puts it")
             if header_matches(
@@ -412,10 +439,17 @@ class S3ArchiveStore:
             count += 1
         for key in list(self._keys(f"{self._base(profile)}index/")):
             if key not in expected:
+                reason = None
                 try:
                     self._s3.delete_object(Bucket=self.bucket, Key=key)
-                except (ClientError, BotoCoreError) as exc:
-                    raise self._fail(f"cannot remove {key}", exc) from None
+                except ClientError as exc:
+                    raise self._fail(f"cannot remove {key}", exc) from exc
+                except BotoCoreError as exc:
+                    reason = str(exc)
+                if reason is not None:
+                    # no cause, no context (raised past the except block): botocore's
+                    # HTTP errors hold the signed request (its session token)
+                    raise self._fail(f"cannot remove {key}", reason) from None
         log.info("archive_reindexed", profile=profile, entries=count)
         return count
 

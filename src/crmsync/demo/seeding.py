@@ -1,6 +1,7 @@
 """Filling a CRM with realistic complaints for ``crmsync demo`` and the sync benchmark.
 
-Complaints come from ``sample_complaints`` in canonical form and are written through the
+Complaints come from ``sample_complaints`` for the charter given (loaded, or a bundled
+name or a file path, see ``bundled_charters``) in canonical form and are written through the
 mapping's inverse (``FieldMapping.to_record``), so the demo exercises exactly the field
 names an admin maintains in ``mappings/``. Events later than ``now`` are left out: the
 CRM shows the present, not the future.
@@ -13,10 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from crmsync.demo.bundled_charters import demo_charter
+from crmsync.demo.sample_complaints import generate_complaints
+from crmsync.domain.charter import Charter
 from crmsync.errors import CrmError
 from crmsync.mapping.field_mapping import FieldMapping
 from crmsync.ports import WriteResult
-from crmsync.service.sample_complaints import generate_complaints
 
 
 class RecordSeeder(Protocol):
@@ -45,7 +48,7 @@ def _until_now(complaint: dict[str, Any], now: datetime) -> dict[str, Any]:
 
 def seed_rows(
     mapping: FieldMapping,
-    charter_name: str,
+    charter: Charter | str,
     *,
     count: int,
     seed: int,
@@ -53,9 +56,11 @@ def seed_rows(
     span_days: int,
     now: datetime,
 ) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
-    """``(case fields, related rows)`` for each generated complaint received before ``now``."""
+    """``(case fields, related rows)`` for each generated complaint received before ``now``;
+    ``charter`` is loaded, or a bundled name or file path (``ConfigError`` if unusable)."""
+    loaded = demo_charter(charter) if isinstance(charter, str) else charter
     for complaint in generate_complaints(
-        charter_name, count, seed=seed, start=start, span_days=span_days
+        loaded, count, seed=seed, start=start, span_days=span_days
     ):
         present = _until_now(complaint, now)
         if "received" not in present["events"]:
@@ -73,7 +78,7 @@ def seed_rows(
 def seed_local_crm(
     crm: Any,
     mapping: FieldMapping,
-    charter_name: str,
+    charter: Charter | str,
     *,
     count: int,
     seed: int,
@@ -109,7 +114,7 @@ def seed_local_crm(
         cases, tasks = [], []
 
     for fields, rows in seed_rows(
-        mapping, charter_name, count=count, seed=seed, start=start, span_days=span_days, now=now
+        mapping, charter, count=count, seed=seed, start=start, span_days=span_days, now=now
     ):
         cases.append(fields)
         tasks.extend(rows)
