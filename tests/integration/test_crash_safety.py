@@ -522,9 +522,9 @@ class Lab:
     def __init__(self, base: Path) -> None:
         self.pool = ThreadPoolExecutor(max_workers=WORKERS)
         built = [
-            self.pool.submit(reference_phases, base / "aston", "aston", 350, 25, updates=False),
+            self.pool.submit(reference_phases, base / "aston", "aston", 650, 25, updates=False),
             self.pool.submit(
-                reference_phases, base / "square-mile", "the-square-mile", 200, 30, updates=True
+                reference_phases, base / "square-mile", "the-square-mile", 400, 30, updates=True
             ),
         ]
         self.phases = {p.name: p for f in built for p in f.result()}
