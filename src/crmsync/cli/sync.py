@@ -363,11 +363,12 @@ def _show_demo(runtime: Runtime, report: CycleReport, console: Console) -> str |
     """Print the statuses written and the follow-up tasks created; return the id of a
     complaint worth explaining: one that got a follow-up, else the first one."""
     from crmsync.bootstrap import system_clock  # noqa: PLC0415
+    from crmsync.domain.flag_status import FLAG_VALUES  # noqa: PLC0415
 
     states = Table(title="Charter_Status__c written")
     states.add_column("status")
     states.add_column("complaints", justify="right")
-    for status in ("on_track", "at_risk", "breached", "met"):
+    for status in FLAG_VALUES:
         states.add_row(status, str(report.states.get(status, 0)))
     console.print(states)
     fu = runtime.mapping.spec.follow_ups
