@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import subprocess
 import zipfile
@@ -373,6 +374,12 @@ def test_the_salesforce_cli_accepts_the_written_project(tmp_path: Path) -> None:
             str(converted),
         ],
         cwd=project,
+        env={
+            **os.environ,
+            "SF_DISABLE_TELEMETRY": "true",
+            "SF_AUTOUPDATE_DISABLE": "true",
+            "SF_SKIP_NEW_VERSION_CHECK": "true",
+        },
         capture_output=True,
         text=True,
         timeout=300,
