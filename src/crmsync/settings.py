@@ -6,11 +6,12 @@ Environment variables win over the file; the file is looked up at ``CRMSYNC_CONF
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import AwareDatetime, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -23,7 +24,10 @@ from pydantic_settings import (
 
 from crmsync.domain.durations import elapsed_seconds
 from crmsync.errors import ConfigError, did_you_mean
-from crmsync.redaction import redact_url
+from crmsync.redaction import (
+    redact_setting,
+    redact_url,  # noqa: F401 - re-exported: callers import it from here
+)
 
 
 def duration_seconds(value: object, name: str) -> int:
@@ -355,14 +359,28 @@ class Settings(BaseSettings):
     def state_url_value(self) -> str | None:
         return self.state_url.get_secret_value() if self.state_url else None
 
+    @classmethod
+    def secret_names(cls) -> frozenset[str]:
+        """The settings that hold secrets (typed ``SecretStr``): masked wherever they appear,
+        at the top level and in every profile."""
+        return frozenset(
+            name
+            for name, field in cls.model_fields.items()
+            if field.annotation is SecretStr or SecretStr in get_args(field.annotation)
+        )
+
     def shown(self) -> dict[str, str]:
-        """Every setting as text for people, secrets redacted."""
+        """Every setting as text for people, secrets redacted at every level
+        (``redaction.redact_setting``); the profiles as JSON."""
+        names = self.secret_names()
         out: dict[str, str] = {}
         for name in type(self).model_fields:
             value = getattr(self, name)
             if isinstance(value, SecretStr):
-                secret = value.get_secret_value()
-                text = redact_url(secret) if "://" in secret else "**********"
+                value = value.get_secret_value()
+            value = redact_setting(value, secret=name in names, secret_names=names)
+            if isinstance(value, dict):
+                text = json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
             else:
                 text = "" if value is None else str(value)
             out[name] = text

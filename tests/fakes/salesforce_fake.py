@@ -38,7 +38,9 @@ Every billed answer carries ``Sforce-Limit-Info: api-usage=used/limit``. Fault h
 ``fail_next`` (e.g. a 503 for the next request matching a path part), ``lock`` (records
 answering ``UNABLE_TO_LOCK_ROW`` for the next N writes), ``reject`` (a permanent error on
 a record), ``limit_exceeded`` (every billed request answers ``REQUEST_LIMIT_EXCEEDED``),
-``expire_sessions``. ``log`` keeps ``(method, path, billed)`` of every HTTP request.
+``expire_sessions``; a fault message holding ``ECHO_HEADERS`` has it replaced by the
+request's headers (``Authorization: Bearer ...`` too), as a careless server answers.
+``log`` keeps ``(method, path, billed)`` of every HTTP request.
 """
 
 from __future__ import annotations
@@ -82,6 +84,8 @@ API = "62.0"
 INSTANCE = "https://fake-org.my.salesforce.com"
 LOGIN = "https://login.salesforce.com"
 BASE = f"/services/data/v{API}"
+ECHO_HEADERS = "{request_headers}"
+"""Put in a fault's message: the fake answers with the request's headers there."""
 PAGE = 2000
 COLLECTION_CAP = 200
 COMPOSITE_CAP = 25
@@ -382,6 +386,8 @@ class FakeOrg:
     faults: list[Fault] = field(default_factory=list)
     locks: dict[str, int] = field(default_factory=dict)
     rejects: dict[str, tuple[str, str, tuple[str, ...]]] = field(default_factory=dict)
+    inactive_users: set[str] = field(default_factory=set)
+    """User ids that left: creating a record owned by one fails INACTIVE_OWNER_OR_USER."""
     limit_exceeded: bool = False
     tokens: set[str] = field(default_factory=set)
     jwt_apps: dict[str, tuple[bytes, str]] = field(default_factory=dict)
@@ -569,7 +575,8 @@ class FakeOrg:
             for fault in self.faults:
                 if fault.hits(path, method, None, inside_composite=False):
                     self.log.append((method, path, False))
-                    return _error(fault.status, fault.code, fault.message, headers)
+                    message = fault.message.replace(ECHO_HEADERS, _echo(request.headers))
+                    return _error(fault.status, fault.code, message, headers)
             if self.limit_exceeded or self.api_used >= self.api_limit:
                 self.log.append((method, path, False))
                 headers["Sforce-Limit-Info"] = f"api-usage={self.api_used}/{self.api_limit}"
@@ -984,6 +991,13 @@ class FakeOrg:
                     answers[index] = _record_error(
                         "INVALID_FIELD", "cannot specify Id in an insert call", ("Id",)
                     )
+                elif item.get("OwnerId") in self.inactive_users:
+                    answers[index] = _record_error(
+                        "INACTIVE_OWNER_OR_USER",
+                        f"operation performed with inactive user [{item['OwnerId']}] as owner "
+                        f"of {object_name.lower()}",
+                        (),
+                    )
                 else:
                     pending.append((index, {k: v for k, v in item.items() if k != "attributes"}))
             made = self._store.create_records(object_name, [v for _i, v in pending])
@@ -1309,6 +1323,11 @@ def _close_stores(stores: list[LocalCrm], folder: tempfile.TemporaryDirectory[st
         store.close()
     stores.clear()
     folder.cleanup()
+
+
+def _echo(headers: Mapping[str, str]) -> str:
+    """The request's headers as a careless server echoes them in an error body."""
+    return "; ".join(f"{name}: {value}" for name, value in headers.items())
 
 
 def _record_error(code: str, message: str, fields: tuple[str, ...]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -126,3 +127,41 @@ def test_redact_url_hides_only_the_password() -> None:
     """The password of a URL becomes ***; URLs without one are unchanged."""
     assert redact_url("postgresql://u:pw@h:5432/db") == "postgresql://u:***@h:5432/db"
     assert redact_url("postgresql://u@h/db") == "postgresql://u@h/db"
+
+
+def test_profile_secrets_are_redacted_at_every_level(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Secrets in [profiles.NAME] tables and in CRMSYNC_PROFILES are masked, URL passwords
+    removed, and the rest of each profile still shown."""
+    toml = tmp_path / "crmsync.toml"
+    toml.write_text(
+        "[profiles.aston]\n"
+        'state_url = "postgresql://crm:t0mlpw@db:5432/crm"\n'
+        'sf_password = "hunter2"\n'
+        'sf_session_id = "00Dxx!SESSIONSECRET"\n'
+        'archive_key = "a2V5a2V5a2V5"\n'
+        'sf_instance_url = "https://user:urlpw@org.my.salesforce.com"\n'
+        'charter = "mappings/charters/aston.yaml"\n'
+    )
+    monkeypatch.setenv("CRMSYNC_CONFIG", str(toml))
+    shown = Settings().shown()
+    aston = json.loads(shown["profiles"])["aston"]
+    assert aston == {
+        "state_url": "postgresql://crm:***@db:5432/crm",
+        "sf_password": "**********",
+        "sf_session_id": "**********",
+        "archive_key": "**********",
+        "sf_instance_url": "https://user:***@org.my.salesforce.com",
+        "charter": "mappings/charters/aston.yaml",
+    }
+    monkeypatch.setenv(
+        "CRMSYNC_PROFILES",
+        json.dumps({"k": {"sf_consumer_secret": "envsecret", "archive_url": "s3://b/p"}}),
+    )
+    shown = Settings().shown()
+    assert json.loads(shown["profiles"])["k"] == {
+        "sf_consumer_secret": "**********",
+        "archive_url": "s3://b/p",
+    }
+    assert "envsecret" not in str(shown)

@@ -33,6 +33,7 @@ from rich.table import Table
 
 from crmsync.cli.app import EXIT_BAD_INPUT, app, fail, load_charter_or_exit, parse_now, plain
 from crmsync.cli.locking import WaitOption, hold_profile
+from crmsync.cli.options import AllowFutureNowOpt
 from crmsync.cli.progress import out_console, progress, summary
 from crmsync.cli.sync import crash_hook_from_env, load_profile
 from crmsync.domain.instants import format_instant, local_midnight, parse_instant
@@ -145,12 +146,19 @@ def run_cmd(
         bool, typer.Option("--json", help="Print the run's summary as JSON.")
     ] = False,
     wait: WaitOption = "0",
+    allow_future_now: AllowFutureNowOpt = False,
 ) -> None:
     """Archive every closed complaint whose closed event is at least CRMSYNC_ARCHIVE_AFTER
     old and not archived at its current version; then mark it on the CRM. Takes the
-    profile's lock (exit 5 when another process works the profile)."""
+    profile's lock (exit 5 when another process works the profile).
+
+    --now must lie in 1970..2199; a --now later than this machine's clock is refused
+    (exit 2) unless --allow-future-now: the archive is append-only, and entries dated in
+    the future would stay in it for good."""
     settings = load_profile()
-    instant = parse_now(now) if now is not None else None
+    instant = (
+        parse_now(now, writes=True, allow_future=allow_future_now) if now is not None else None
+    )
     with (
         hold_profile(settings, "crmsync archive run", wait),
         progress("archiving closed complaints"),

@@ -28,9 +28,9 @@ from crmsync.cli.app import (
 from crmsync.cli.options import CharterOpt, WorkersOpt, input_option, now_option, output_option
 from crmsync.cli.progress import out_console, progress, summary
 from crmsync.domain.charter import Charter
-from crmsync.domain.complaint import Complaint, complaint_from_json
-from crmsync.domain.evaluation import ClockResult, State, clock_extension_steps, evaluate
-from crmsync.domain.explanation import explain_count, explain_extensions, local_text
+from crmsync.domain.complaint import complaint_from_json
+from crmsync.domain.evaluation import State, evaluate
+from crmsync.domain.explanation import explain_clock, local_text
 from crmsync.domain.instants import format_instant
 from crmsync.errors import BadComplaintError, MappingError
 from crmsync.heap_tuning import prepare_to_fork_workers
@@ -329,32 +329,6 @@ _STATE_STYLE = {
 }
 
 
-def _how(charter: Charter, result: ClockResult, complaint: Complaint, now: int) -> str:
-    clock = charter.clock(result.clock)
-    if result.started_at is None:
-        return f"waiting for '{clock.start}'"
-    target = getattr(clock, "target", None) or getattr(clock, "every", None)
-    event = clock.start if result.occurrence == 0 else f"cycle {result.occurrence} from reset"
-    lines = []
-    if target is not None:
-        lines.append(explain_count(charter.calendar, result.started_at, target, event))
-    else:
-        field = getattr(clock, "target_field", None)
-        lines.append(f"deadline from attribute '{field}'" + ("" if result.due_at else " (empty)"))
-    warn = getattr(clock, "warn_after", None)
-    if warn is not None:
-        lines.append("warning: " + explain_count(charter.calendar, result.started_at, warn, event))
-    extension = getattr(clock, "extend", None)
-    if extension is not None:
-        steps = clock_extension_steps(charter.calendar, clock, complaint, now)
-        lines.extend(explain_extensions(charter.calendar, extension, steps))
-    if result.missing:
-        lines.append("missing: " + ", ".join(result.missing))
-    if result.breaches:
-        lines.append(f"{result.breaches} cycle(s) missed")
-    return "\n".join(lines)
-
-
 @app.command("explain", short_help="Show one complaint's clocks and how each deadline was counted.")
 def explain_cmd(
     charter: CharterOpt,
@@ -409,7 +383,8 @@ def explain_cmd(
     # Printed below the table, unwrapped, so the sentences stay whole at any width.
     out.print("How it was counted:", style="bold")
     for r in results:
-        for i, line in enumerate(_how(loaded, r, complaint, instant).split("\n")):
+        clock = loaded.clock(r.clock)
+        for i, line in enumerate(explain_clock(loaded.calendar, clock, r, complaint, instant)):
             head = f"  {r.clock}: " if i == 0 else " " * (len(r.clock) + 4)
             out.print(Text(head + line), soft_wrap=True)
     if skipped:

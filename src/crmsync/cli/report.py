@@ -408,11 +408,11 @@ def _print_status(
     )
     for column in ("complaint", "status", "clocks", "next due", "owner"):
         table.add_column(column, overflow="fold")
-    style = {"breached": "bold red", "at_risk": "yellow", "on_track": "green", "met": "green"}
+    style = {"breached": "bold red", "at_risk": "yellow"}  # the rest: green
     for line in ordered:
         table.add_row(
             plain(line.complaint_id),
-            Text(line.status, style=style.get(line.status, "")),
+            Text(line.status, style=style.get(line.status, "green")),
             plain(
                 ", ".join(f"{c} {s}" for c, s in line.clocks.items() if s not in ("met", "pending"))
             ),

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from crmsync.cli.app import EXIT_BAD_INPUT, EXIT_FAILED, app, err, fail, parse_now, plain
 from crmsync.cli.locking import WaitOption, hold_profile
+from crmsync.cli.options import AllowFutureNowOpt
 from crmsync.cli.progress import out_console, progress
 from crmsync.errors import ConfigError, CrmSyncError
 
@@ -201,6 +202,7 @@ def sync_cmd(  # noqa: PLR0917 - one parameter per command-line option
     ] = False,
     wait: WaitOption = "0",
     new_profile: Annotated[bool, NEW_PROFILE_OPTION] = False,
+    allow_future_now: AllowFutureNowOpt = False,
 ) -> None:
     """Run one sync cycle: pull, evaluate, write flags and follow-ups (needs --once).
 
@@ -211,6 +213,10 @@ def sync_cmd(  # noqa: PLR0917 - one parameter per command-line option
     does not). Exit status: 0 all went well, 3 some records failed (listed; kept as
     failures), 2 bad configuration or arguments, 1 the cycle failed, 5 another process
     works the profile (named).
+
+    --now must lie in 1970..2199; a --now later than this machine's clock is refused
+    (exit 2) unless --allow-future-now or --dry-run: the flags and follow-ups written as
+    of it would stand in the CRM as if that time had come.
     """
     if not once:
         raise fail(
@@ -218,7 +224,11 @@ def sync_cmd(  # noqa: PLR0917 - one parameter per command-line option
             "to start the long-running worker use 'crmsync run'"
         )
     settings, single = load_profile_setup()
-    instant = parse_now(now) if now is not None else None
+    instant = (
+        parse_now(now, writes=not dry_run, allow_future=allow_future_now)
+        if now is not None
+        else None
+    )
     with contextlib.ExitStack() as held:
         if not dry_run:
             held.enter_context(hold_profile(settings, "crmsync sync --once", wait))
@@ -353,11 +363,12 @@ def _show_demo(runtime: Runtime, report: CycleReport, console: Console) -> str |
     """Print the statuses written and the follow-up tasks created; return the id of a
     complaint worth explaining: one that got a follow-up, else the first one."""
     from crmsync.bootstrap import system_clock  # noqa: PLC0415
+    from crmsync.domain.flag_status import FLAG_VALUES  # noqa: PLC0415
 
     states = Table(title="Charter_Status__c written")
     states.add_column("status")
     states.add_column("complaints", justify="right")
-    for status in ("on_track", "at_risk", "breached", "met"):
+    for status in FLAG_VALUES:
         states.add_row(status, str(report.states.get(status, 0)))
     console.print(states)
     fu = runtime.mapping.spec.follow_ups

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from crmsync.domain.charter import Charter, ClockKind
 from crmsync.domain.complaint import Complaint
 from crmsync.domain.evaluation import ClockResult, State
+from crmsync.domain.flag_status import RANK, flag_state
 from crmsync.domain.instants import format_instant_or_none
 
-_RANK = {State.MET: 0, State.ON_TRACK: 1, State.AT_RISK: 2, State.BREACHED: 3}
 _RUNNING = (State.ON_TRACK, State.AT_RISK)
 _CLOSED = (State.MET, State.MET_LATE)
 
@@ -80,9 +80,9 @@ class Plan:
 def compute_flags(results: Iterable[ClockResult]) -> Flags:
     """``Charter_Status__c``, ``Charter_Breaches__c`` and ``Charter_Next_Due__c``.
 
-    Status: the worst state among started clocks (met < on_track < at_risk < breached,
-    met_late counts as breached; a started clock with an unknown deadline counts as
-    on_track); ``on_track`` when none started. Breaches: ids of breached or met_late
+    Status: the worst state among started clocks by ``flag_status.RANK`` (each counted
+    as ``flag_state`` says: met_late as breached, a started clock with an unknown
+    deadline as on_track); ``on_track`` when none started. Breaches: ids of breached or met_late
     clocks, sorted, ``;``-joined. Next due: earliest ``due_at`` of on_track/at_risk clocks.
     """
     worst: State | None = None
@@ -91,14 +91,10 @@ def compute_flags(results: Iterable[ClockResult]) -> Flags:
     for r in results:
         if r.started_at is None:
             continue
-        state = r.state
-        if state is State.MET_LATE:
-            state = State.BREACHED
-        if state is State.PENDING:
-            state = State.ON_TRACK
+        state = flag_state(r.state)
         if state is State.BREACHED:
             breaches.append(r.clock)
-        if worst is None or _RANK[state] > _RANK[worst]:
+        if worst is None or RANK[state] > RANK[worst]:
             worst = state
         if (
             r.state in _RUNNING

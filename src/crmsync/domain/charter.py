@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import ClassVar
 
 from crmsync.domain.business_calendar import BusinessCalendar
 from crmsync.domain.durations import Duration
@@ -56,6 +57,26 @@ class Extension:
     max: int = 1
 
 
+EventPath = tuple[str, ...]
+"""Where a model names events: attribute names from the clock (or notice) down to a field
+holding one event name or a tuple of them. The charter file's keys are the same names, so
+the path also locates the name in the file."""
+
+
+def events_at(item: object, paths: tuple[EventPath, ...]) -> Iterator[str]:
+    """The event names ``item`` holds at ``paths``, in path order (absent parts skipped)."""
+    for path in paths:
+        node: object = item
+        for part in path:
+            node = getattr(node, part, None)
+            if node is None:
+                break
+        if isinstance(node, str):
+            yield node
+        elif isinstance(node, tuple):
+            yield from (n for n in node if isinstance(n, str))
+
+
 class ClockKind(StrEnum):
     DEADLINE = "deadline"
     RECURRING = "recurring"
@@ -75,6 +96,7 @@ class DeadlineClock:
     when: tuple[Condition, ...] = ()
     kind: ClockKind = ClockKind.DEADLINE
     extend: Extension | None = None
+    EVENT_PATHS: ClassVar[tuple[EventPath, ...]] = (("start",), ("stop",), ("extend", "on"))
     pending_key: str = field(init=False, repr=False, compare=False)
     """Key of the shared not-started result: the id, marked when the clock has ``extend``
     (its result then carries ``extensions``), so that two charters' clocks of one id
@@ -83,6 +105,19 @@ class DeadlineClock:
     def __post_init__(self) -> None:
         key = self.id if self.extend is None else f"{self.id}\x00extend"
         object.__setattr__(self, "pending_key", key)
+
+    @property
+    def measure(self) -> Duration | None:
+        """The duration its due instant is counted with (None: ``target_field``)."""
+        return self.target
+
+    def target_text(self) -> str:
+        """Its target for people: ``2 business_days`` or ``attribute 'expected_decision'``."""
+        return _target_text(self.target, self.target_field)
+
+    def events(self) -> tuple[str, ...]:
+        """The event names it uses, each once, in ``EVENT_PATHS`` order."""
+        return tuple(dict.fromkeys(events_at(self, self.EVENT_PATHS)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +132,20 @@ class RecurringClock:
     warn_after: Duration | None = None
     when: tuple[Condition, ...] = ()
     kind: ClockKind = ClockKind.RECURRING
+    EVENT_PATHS: ClassVar[tuple[EventPath, ...]] = (("start",), ("reset",), ("stop",))
+
+    @property
+    def measure(self) -> Duration:
+        """The duration each cycle's due instant is counted with."""
+        return self.every
+
+    def target_text(self) -> str:
+        """Its target for people: ``every 14 days``."""
+        return f"every {self.every}"
+
+    def events(self) -> tuple[str, ...]:
+        """The event names it uses, each once, in ``EVENT_PATHS`` order."""
+        return tuple(dict.fromkeys(events_at(self, self.EVENT_PATHS)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,9 +161,33 @@ class CompletenessClock:
     when: tuple[Condition, ...] = ()
     kind: ClockKind = ClockKind.COMPLETENESS
     extend: Extension | None = None
+    EVENT_PATHS: ClassVar[tuple[EventPath, ...]] = (("start",), ("extend", "on"))
+
+    @property
+    def measure(self) -> Duration | None:
+        """The duration its due instant is counted with (None: ``target_field``)."""
+        return self.target
+
+    def target_text(self) -> str:
+        """Its target for people: ``1 business_days`` or ``attribute 'x'``."""
+        return _target_text(self.target, self.target_field)
+
+    def events(self) -> tuple[str, ...]:
+        """The event names it uses, each once, in ``EVENT_PATHS`` order."""
+        return tuple(dict.fromkeys(events_at(self, self.EVENT_PATHS)))
 
 
 Clock = DeadlineClock | RecurringClock | CompletenessClock
+CLOCK_TYPES: tuple[type[Clock], ...] = (DeadlineClock, RecurringClock, CompletenessClock)
+
+
+def _target_text(target: Duration | None, target_field: str | None) -> str:
+    return str(target) if target is not None else f"attribute '{target_field}'"
+
+
+def clock_event_paths() -> tuple[EventPath, ...]:
+    """Every path at which some clock kind names events (the charter check reads them)."""
+    return tuple(dict.fromkeys(p for kind in CLOCK_TYPES for p in kind.EVENT_PATHS))
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +203,7 @@ class Notice:
     to: str = "owner"
     due: Duration | None = None
     when: tuple[Condition, ...] = ()
+    EVENT_PATHS: ClassVar[tuple[EventPath, ...]] = (("on",),)
 
 
 @dataclass(frozen=True)
@@ -144,7 +218,13 @@ class Charter:
     source: str = "<memory>"
     content_hash: str = ""
     language: str = "en"
-    event_names: frozenset[str] = field(default_factory=frozenset)
+    event_names: frozenset[str] = field(init=False)
+    """Every event its clocks and notices use, derived from them."""
+
+    def __post_init__(self) -> None:
+        names = {e for c in self.clocks for e in c.events()}
+        names.update(e for n in self.notices for e in events_at(n, Notice.EVENT_PATHS))
+        object.__setattr__(self, "event_names", frozenset(names))
 
     def clock(self, clock_id: str) -> Clock:
         """The clock with ``clock_id``; ``KeyError`` if none."""

@@ -1,4 +1,7 @@
-"""How a deadline was counted, in words a complaints manager can check by hand."""
+"""How a deadline was counted, in words a complaints manager can check by hand.
+
+The one home of ``crmsync explain``'s sentences: the CLI prints ``explain_clock``'s lines.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +9,10 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
 from crmsync.domain.business_calendar import BusinessCalendar
-from crmsync.domain.charter import Extension
+from crmsync.domain.charter import Clock, Extension, RecurringClock
+from crmsync.domain.complaint import Complaint
 from crmsync.domain.durations import Duration, Unit
-from crmsync.domain.evaluation import ExtensionStep, Outcome
+from crmsync.domain.evaluation import ClockResult, ExtensionStep, Outcome, clock_extension_steps
 
 _ORDINAL = {1: "st", 2: "nd", 3: "rd"}
 
@@ -122,4 +126,33 @@ def explain_extensions(
             )
         else:
             lines.append(f"{notice}: {extension.max} extension(s) already applied, no more")
+    return lines
+
+
+def explain_clock(
+    calendar: BusinessCalendar, clock: Clock, result: ClockResult, complaint: Complaint, now: int
+) -> list[str]:
+    """The lines saying how ``result`` (``clock`` of ``complaint`` at ``now``) was reached:
+    the start it waits for, or how its deadline and warning were counted, its extensions,
+    the missing attributes of a completeness clock and the missed cycles of a recurring one.
+    """
+    if result.started_at is None:
+        return [f"waiting for '{clock.start}'"]
+    event = clock.start if result.occurrence == 0 else f"cycle {result.occurrence} from reset"
+    lines = []
+    if clock.measure is not None:
+        lines.append(explain_count(calendar, result.started_at, clock.measure, event))
+    else:
+        lines.append(f"deadline from {clock.target_text()}" + ("" if result.due_at else " (empty)"))
+    if clock.warn_after is not None:
+        lines.append(
+            "warning: " + explain_count(calendar, result.started_at, clock.warn_after, event)
+        )
+    if not isinstance(clock, RecurringClock) and clock.extend is not None:
+        steps = clock_extension_steps(calendar, clock, complaint, now)
+        lines.extend(explain_extensions(calendar, clock.extend, steps))
+    if result.missing:
+        lines.append("missing: " + ", ".join(result.missing))
+    if result.breaches:
+        lines.append(f"{result.breaches} cycle(s) missed")
     return lines

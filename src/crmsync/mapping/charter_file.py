@@ -441,15 +441,9 @@ def build_charter(spec: CharterSpec, source: str = "<memory>", content_hash: str
         extra_open=frozenset(cal.open),
     )
     clocks: list[DeadlineClock | RecurringClock | CompletenessClock] = []
-    events: set[str] = set()
     for c in spec.clocks:
         kind = c.resolved_kind()
         when = _conditions(c.when)
-        events.add(c.start)
-        events.update(_names(c.stop))
-        events.update(_names(c.reset))
-        if c.extend is not None:
-            events.add(c.extend.on)
         if kind is ClockKind.RECURRING:
             assert c.every is not None
             clocks.append(
@@ -493,7 +487,6 @@ def build_charter(spec: CharterSpec, source: str = "<memory>", content_hash: str
         Notice(n.id, n.on, n.to, _optional_duration(n.due), _conditions(n.when))
         for n in spec.notices
     )
-    events.update(n.on for n in notices)
     return Charter(
         name=spec.charter,
         title=spec.title,
@@ -503,7 +496,6 @@ def build_charter(spec: CharterSpec, source: str = "<memory>", content_hash: str
         source=source,
         content_hash=content_hash,
         language=spec.language,
-        event_names=frozenset(events),
     )
 
 

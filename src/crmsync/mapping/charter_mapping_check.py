@@ -6,8 +6,9 @@ clock, so ``crmsync check`` reports each one with the charter's file, line and c
 where one is close, the name that was likely meant.
 
 The check reads the charter's raw YAML document (not the validated model), so it runs beside
-the schema's own problems and needs no change when the charter model grows: a new key that
-names an event or an attribute is one more entry in ``EVENT_KEYS`` or ``ATTRIBUTE_KEYS``.
+the schema's own problems. The keys that name events are the ``EVENT_PATHS`` of the
+domain's clock kinds and notices (the file's keys are the model's names), so a new one needs
+no change here; a new key naming an attribute is one more entry in ``ATTRIBUTE_KEYS``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from crmsync.domain.charter import Condition
+from crmsync.domain.charter import Condition, Notice, clock_event_paths
 from crmsync.errors import Problem, did_you_mean
 from crmsync.mapping.field_mapping import AttributeSpec, FieldMapping
 from crmsync.mapping.yaml_source import Loc, YamlDocument, dotted
@@ -23,11 +24,8 @@ from crmsync.mapping.yaml_source import Loc, YamlDocument, dotted
 # (section, path inside one item) of every charter key whose value is an event name or a
 # list of them, and of every key whose value is an attribute name or a list of them.
 EVENT_KEYS: tuple[tuple[str, Loc], ...] = (
-    ("clocks", ("start",)),
-    ("clocks", ("stop",)),
-    ("clocks", ("reset",)),
-    ("clocks", ("extend", "on")),
-    ("notices", ("on",)),
+    *(("clocks", path) for path in clock_event_paths()),
+    *(("notices", path) for path in Notice.EVENT_PATHS),
 )
 ATTRIBUTE_KEYS: tuple[tuple[str, Loc], ...] = (
     ("clocks", ("target_field",)),

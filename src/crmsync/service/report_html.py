@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from crmsync.domain.charter import Charter, CompletenessClock, DeadlineClock, RecurringClock
+from crmsync.domain.charter import Charter
 from crmsync.domain.durations import Duration, Unit
 from crmsync.service.report_page import PageSource
 
@@ -133,15 +133,6 @@ def target_seconds(charter: Charter, duration: Duration) -> tuple[int, bool]:
     return n * per[unit], unit.is_business
 
 
-def _target_of(charter: Charter, clock_id: str) -> Duration | None:
-    clock = charter.clock(clock_id)
-    if isinstance(clock, RecurringClock):
-        return clock.every
-    if isinstance(clock, DeadlineClock | CompletenessClock):
-        return clock.target
-    return None
-
-
 def _response_chart(plt: Any, charter: Charter, totals: Sequence[dict[str, Any]]) -> str | None:
     labels: list[str] = []
     p50: list[float] = []
@@ -149,7 +140,7 @@ def _response_chart(plt: Any, charter: Charter, totals: Sequence[dict[str, Any]]
     for row in totals:
         if row["elapsed_p50_s"] is None:
             continue
-        target = _target_of(charter, row["clock"])
+        target = charter.clock(row["clock"]).measure
         if target is None:
             continue
         seconds, business = target_seconds(charter, target)

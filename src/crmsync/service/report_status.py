@@ -14,11 +14,11 @@ from crmsync.domain.action_planning import compute_flags
 from crmsync.domain.charter import Charter
 from crmsync.domain.complaint import complaint_from_json
 from crmsync.domain.evaluation import State, evaluate
+from crmsync.domain.flag_status import WORST_FIRST
 from crmsync.domain.instants import parse_instant
 from crmsync.errors import BadComplaintError
 from crmsync.ports import PopulationReader
 
-WORST_FIRST = ("breached", "at_risk", "on_track", "met")
 _LATE = {State.BREACHED.value, State.MET_LATE.value}
 
 
@@ -76,7 +76,8 @@ def open_status(
 
 
 def worst_first(lines: list[StatusLine]) -> list[StatusLine]:
-    """Breached, then at risk, then on track; within each the earliest next due first."""
+    """Worst status first (``flag_status.WORST_FIRST``); within each the earliest next
+    due first."""
     return sorted(
         lines,
         key=lambda s: (

@@ -32,16 +32,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from crmsync.domain.evaluation import State
+from crmsync.domain.flag_status import FLAG_VALUES
 from crmsync.mapping.field_mapping import AttributeSpec, FieldMapping, FieldSpec
 
 NAMESPACE = "http://soap.sforce.com/2006/04/metadata"
 API_VERSION = "62.0"
 PERMISSION_SET = "CrmSync_Integration"
 #: what the worker writes into the status field (the order staff see in the picklist)
-CHARTER_STATUSES = tuple(
-    s.value for s in (State.ON_TRACK, State.AT_RISK, State.BREACHED, State.MET)
-)
+CHARTER_STATUSES = FLAG_VALUES
 #: objects whose custom fields the Metadata API keeps on ``Activity``
 ACTIVITY_OBJECTS = frozenset({"Task", "Event"})
 

@@ -308,7 +308,8 @@ class SyncCycle:
                 fields = self.mapping.flag_fields(flags, now)
                 work.flag_writes.append(FlagWrite(candidate.id, flags, fields))
             for follow_up in decided.create:
-                if follow_up.key not in entries:
+                known = entries.get(follow_up.key)
+                if known is None or known.status == "failed":  # failed: tried again
                     task = self.mapping.task_fields(follow_up, complaint, self.charter)
                     work.creates.append(TaskCreate(follow_up, task))
             work.completes.extend(entries[k] for k in decided.complete)

@@ -20,15 +20,13 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from crmsync.domain.flag_status import CLOCK_STATES, FLAG_VALUES
 from crmsync.errors import ConfigError
 
 if TYPE_CHECKING:
     from crmsync.service.cycle_report import CycleReport
 
 log = structlog.get_logger("crmsync.http")
-
-CHARTER_STATUSES = ("on_track", "at_risk", "breached", "met")
-CLOCK_STATES = ("pending", "on_track", "at_risk", "breached", "met", "met_late")
 
 
 class Counts(Protocol):
@@ -162,7 +160,7 @@ class Metrics:
         self, profile: str, charter: str, clock_ids: Sequence[str], counts: Counts
     ) -> None:
         """The status and clock gauges from the profile's open complaints."""
-        for status in CHARTER_STATUSES:
+        for status in FLAG_VALUES:
             self.complaints.labels(profile, charter, status).set(counts.by_status.get(status, 0))
         for clock in clock_ids:
             for state in CLOCK_STATES:

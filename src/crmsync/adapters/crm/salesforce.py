@@ -508,7 +508,7 @@ class SalesforceCrm:
         """File one Collections answer's results; return records to send again at once."""
         body = answer.body
         if answer.status >= 400 or not isinstance(body, list) or len(body) != len(batch):
-            error = _api_error(answer.status, body)
+            error = self._api_error(answer.status, body)
             if error.code in LIMIT_CODES:
                 raise translate(error, f"write {object}")
             if error.code in AUTH_CODES:
@@ -544,7 +544,7 @@ class SalesforceCrm:
             errors = item.get("errors") or [{}]
             first = errors[0] if isinstance(errors[0], dict) else {}
             code = str(first.get("statusCode") or first.get("errorCode") or "UNKNOWN_ERROR")
-            message = str(first.get("message") or "")
+            message = self.auth.scrub(str(first.get("message") or ""))
             fields = tuple(str(f) for f in first.get("fields") or ())
             if code == LOCK_CODE:
                 locked.append(p)
@@ -680,7 +680,7 @@ class SalesforceCrm:
         saw it), the page is fetched again on its own under the retry policy; any other
         failure is raised as ``_query_answer`` raises it."""
         if status >= 400 or not isinstance(body, dict):
-            error = _api_error(status, body)
+            error = self._api_error(status, body)
             if is_transient(error):
                 log.info("sf_subrequest_retry", operation=operation, status=status, code=error.code)
                 return self._query_one(url, operation=operation)
@@ -688,7 +688,7 @@ class SalesforceCrm:
 
     def _query_answer(self, status: int, body: Any, operation: str) -> dict[str, Any]:
         if status >= 400 or not isinstance(body, dict):
-            raise translate(_api_error(status, body), operation)
+            raise translate(self._api_error(status, body), operation)
         return dict(body)
 
     # ------------------------------------------------------------------ Bulk API 2.0
@@ -719,7 +719,8 @@ class SalesforceCrm:
             if status == "JobComplete":
                 break
             if status in ("Failed", "Aborted"):
-                raise CrmError(f"{operation}: job {job_id} {status}: {state.get('errorMessage')}")
+                why = self.auth.scrub(str(state.get("errorMessage")))
+                raise CrmError(f"{operation}: job {job_id} {status}: {why}")
             if waited >= self.bulk_max_wait_seconds:
                 raise CrmError(f"{operation}: job {job_id} not done after {waited:.0f} s")
             self.policy.sleep(self.bulk_poll_seconds)
@@ -782,12 +783,12 @@ class SalesforceCrm:
                 self._check_budget(operation)
             response = self._send(kind, method, path, params, json_body)
             if response.status_code == 401:
-                error = _api_error(401, _maybe_json(response))
+                error = self._api_error(401, _maybe_json(response))
                 if error.code in AUTH_CODES and self._renew():
                     response = self._send(kind, method, path, params, json_body)
             if response.status_code < 400:
                 return response
-            error = _api_error(response.status_code, _maybe_json(response))
+            error = self._api_error(response.status_code, _maybe_json(response))
             if response.status_code == 401 and error.code not in AUTH_CODES:
                 error = ApiError(401, "INVALID_SESSION_ID", error.message)
             if (
@@ -800,6 +801,12 @@ class SalesforceCrm:
             raise error
 
         return self.policy.run(attempt, operation=operation)
+
+    def _api_error(self, status: int, body: Any) -> ApiError:
+        """``_api_error`` of an answer, its message scrubbed of every credential the
+        adapter holds (a server may echo the request's ``Authorization`` header)."""
+        error = _api_error(status, body)
+        return ApiError(error.status, error.code, self.auth.scrub(error.message))
 
     def _renew(self) -> bool:
         before = self.auth.logins

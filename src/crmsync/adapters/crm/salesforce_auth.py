@@ -14,13 +14,14 @@ session             SF_SESSION_ID, SF_INSTANCE_URL (cannot be renewed)
 
 Every mode but ``session`` can be renewed: the adapter calls ``renew`` once when a request
 answers ``INVALID_SESSION_ID`` and sends the request again. Secrets never reach a log line
-or an error message: server messages are scrubbed of every configured secret value.
+or an error message: server messages are scrubbed of every configured secret value
+and every session token the adapter has held (``SalesforceAuth.scrub``).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -33,6 +34,7 @@ from pydantic import SecretStr
 
 from crmsync.adapters.crm.retry_policy import RetryPolicy
 from crmsync.errors import ApiError, ConfigError, CrmAuthError
+from crmsync.redaction import redact_text
 
 log = structlog.get_logger("crmsync.crm.auth")
 
@@ -109,11 +111,9 @@ def _given(value: object) -> bool:
     return value is not None and value != ""
 
 
-def scrub(text: str, secrets: list[str]) -> str:
-    """``text`` with every secret value replaced by ``***``."""
-    for secret in sorted(secrets, key=len, reverse=True):
-        if secret:
-            text = text.replace(secret, "***")
+def scrub(text: str, secrets: Sequence[str]) -> str:
+    """``text`` with every secret value replaced by ``***`` (``redaction.redact_text``)."""
+    return redact_text(text, secrets)
     return text
 
 
@@ -128,6 +128,7 @@ class SalesforceAuth:
     token: str | None = None
     instance_url: str | None = None
     logins: int = 0
+    _held: set[str] = field(default_factory=set, repr=False)
 
     def __post_init__(self) -> None:
         self.credentials.check()
@@ -158,7 +159,22 @@ class SalesforceAuth:
     def headers(self) -> dict[str, str]:
         """The Authorization header of the current session."""
         self.ensure()
+        if self.token:
+            self._held.add(self.token)
         return {"Authorization": f"Bearer {self.token}"}
+
+    def secrets(self) -> list[str]:
+        """Every credential this session holds or has sent: the configured secrets and
+        each session token used (a server may echo the request's headers in its answer).
+        Any text the adapter raises or reports is scrubbed of them (``scrub``)."""
+        held = set(self._held)
+        if self.token:
+            held.add(self.token)
+        return [*self.credentials.secrets(), *held]
+
+    def scrub(self, text: str) -> str:
+        """``text`` without any credential this session holds (``secrets``)."""
+        return scrub(text, self.secrets())
 
     def login(self) -> None:
         """Obtain a session for the configured mode.

@@ -19,7 +19,7 @@ from typing import TypeVar
 from xml.etree import ElementTree as ET
 
 from crmsync.adapters.crm.retry_policy import AUTH_CODES, TRANSIENT_CODES, RetryPolicy
-from crmsync.adapters.crm.salesforce_auth import SalesforceAuth, scrub
+from crmsync.adapters.crm.salesforce_auth import SalesforceAuth
 from crmsync.errors import ApiError, CrmSyncError
 
 _NS = {
@@ -168,7 +168,7 @@ class MetadataDeployer:
         raise failure from None
 
     def _scrub(self, text: str) -> str:
-        return scrub(text, [*self.auth.credentials.secrets(), self.auth.token or ""])
+        return self.auth.scrub(text)
 
 
 def wait_for(
