@@ -273,6 +273,7 @@ class SyncCycle:
         """Evaluate, plan and write one page; return the ids whose writes failed."""
         zone = self.charter.calendar.zone
         complaints: dict[str, Complaint] = {}
+        page = [self._storable(candidate, report) for candidate in page]
         for candidate in page:
             try:
                 complaints[candidate.id] = complaint_from_json(
@@ -335,6 +336,28 @@ class SyncCycle:
             self._describe(work, report)
             return set()
         return self._write(work, now, report)
+
+    def _storable(self, candidate: Candidate, report: CycleReport) -> Candidate:
+        """The candidate as the state store can keep it: a NUL character (which no store
+        keeps, and which would fail the whole page) is the record's error, reported, and is
+        kept as U+FFFD; the complaint is evaluated and written like any other, so its flags
+        are written once and the watermark passes it."""
+        canonical, where = _without_nul(candidate.canonical, ())
+        flags, in_flags = _without_nul(candidate.current_flags, ("flags",))
+        named = list(
+            dict.fromkeys(
+                ".".join(p[1:] if p[:1] == ("attributes",) else p) for p in [*where, *in_flags]
+            )
+        )
+        if not named:
+            return candidate
+        reason = (
+            "holds a NUL character, which the state store cannot keep: kept with U+FFFD in "
+            "its place; remove it from the record"
+        )
+        report.errors.append(RecordFailure("complaint", candidate.id, reason, ",".join(named)))
+        log.warning("record_nul_character", record_id=candidate.id, field=",".join(named))
+        return replace(candidate, canonical=canonical, current_flags=flags)
 
     # ------------------------------------------------------------------ ledger
     def _ledger(
@@ -563,3 +586,26 @@ def _replace(entry: LedgerEntry, **changes: Any) -> LedgerEntry:
 
 def _due_now(stored: StoredComplaint, now: int) -> StoredComplaint:
     return replace(stored, next_check=now)
+
+
+def _without_nul(value: Any, path: tuple[str, ...]) -> tuple[Any, list[tuple[str, ...]]]:
+    """``value`` (JSON) with every NUL character in its text replaced by U+FFFD, and the
+    paths (keys) where one was."""
+    if isinstance(value, str):
+        return (value.replace("\x00", "\ufffd"), [path]) if "\x00" in value else (value, [])
+    found: list[tuple[str, ...]] = []
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            clean_key, in_key = _without_nul(key, (*path, str(key)))
+            out[clean_key], inside = _without_nul(item, (*path, str(key)))
+            found.extend(in_key or inside)
+        return (out, found) if found else (value, [])
+    if isinstance(value, list):
+        items = []
+        for item in value:
+            clean, inside = _without_nul(item, path)
+            items.append(clean)
+            found.extend(inside)
+        return (items, found) if found else (value, [])
+    return value, []
