@@ -402,7 +402,10 @@ def build_worker(
         api_usage=_api_usage(runtime.crm),
     )
     if profile_lock is not None:
+        from crmsync.adapters.profile_lock import profile_guard  # noqa: PLC0415
+
         lock = profile_lock
+        runtime.cycle.guard = profile_guard(lock, profile)
         work = replace(
             work,
             take_profile=lambda: lock.held(profile) or lock.try_acquire(profile),

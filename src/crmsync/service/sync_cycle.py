@@ -115,10 +115,13 @@ class SyncCycle:
         page_size: int = 2000,
         hook: Hook | None = None,
         follow_up_since: int | None = None,
+        guard: Callable[[], None] | None = None,
     ) -> None:
         """``follow_up_since`` is ``CRMSYNC_FOLLOW_UP_SINCE`` (epoch seconds) when set; the
         profile's horizon is otherwise its first cycle's ``now`` minus 7 days, kept in the
-        state store."""
+        state store. ``guard`` is called before each page's writes and before the
+        watermarks move, and raises (``ProfileLostError``) when this process no longer
+        holds the profile: the cycle then stops, never beside another writer."""
         self.crm = crm
         self.state = state
         self.charter = charter
@@ -129,6 +132,7 @@ class SyncCycle:
             crm, state, mapping, profile=profile, overlap=overlap, page_size=page_size
         )
         self._hook = hook or (lambda _step: None)
+        self.guard: Callable[[], None] = guard or (lambda: None)
         self._progress: Callable[[CycleReport], None] = lambda _report: None
         self.follow_up_since = follow_up_since
         self._horizon: int | None = None
@@ -260,6 +264,7 @@ class SyncCycle:
         if report.dry_run:
             return
         self._hook("before_watermark")
+        self.guard()
         mark = until if oldest_failed is None else min(until, oldest_failed)
         self.state.set_watermark(self.profile, COMPLAINTS_WATERMARK, mark)
         for name in self.mapping.related_specs():
@@ -273,6 +278,8 @@ class SyncCycle:
         """Evaluate, plan and write one page; return the ids whose writes failed."""
         zone = self.charter.calendar.zone
         complaints: dict[str, Complaint] = {}
+        if not report.dry_run:
+            self.guard()  # this process still works the profile: it may write
         page = [self._storable(candidate, report) for candidate in page]
         for candidate in page:
             try:
