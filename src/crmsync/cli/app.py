@@ -27,12 +27,36 @@ app = typer.Typer(
     help="Checks CRM complaints against published charters on a real business calendar.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
     # Plain help: paragraphs re-flowed to the terminal, no type tag on flags, no boxes on a pipe.
     rich_markup_mode=None,
     context_settings={"max_content_width": 100},
 )
 err = err_console()
+
+
+def _print_version(value: bool) -> None:
+    if not value:
+        return
+    from crmsync import __version__  # noqa: PLC0415 - only when asked
+    from crmsync.domain import evaluation  # noqa: PLC0415 - only when asked
+
+    build = "compiled" if Path(evaluation.__file__).suffix in {".so", ".pyd"} else "pure Python"
+    typer.echo(f"crmsync {__version__} ({build})")
+    raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        help="Print the version (and whether the evaluation engine is compiled) and exit.",
+        is_eager=True,
+        callback=_print_version,
+    ),
+) -> None:
+    """Checks CRM complaints against published charters on a real business calendar."""
 
 
 def plain(text: object) -> Text:
