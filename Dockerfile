@@ -13,9 +13,14 @@ RUN apt-get update \
 RUN python -m pip install --no-cache-dir --upgrade pip wheel "setuptools>=77" "mypy>=1.10"
 COPY pyproject.toml setup.py README.md ./
 COPY src ./src
+# Wheels for every runtime dependency, installed here too: mypyc type-checks the compiled modules
+# with pyproject.toml's mypy settings, whose pydantic.mypy plugin imports pydantic and whose
+# modules import msgspec. (The pure-Python crmsync wheel this builds on the way is dropped.)
+RUN python -m pip wheel --no-cache-dir --wheel-dir /wheels . \
+ && rm /wheels/crmsync-*.whl \
+ && python -m pip install --no-cache-dir --no-index --find-links /wheels /wheels/*.whl
 RUN CRMSYNC_COMPILE=1 python -m pip wheel --no-cache-dir --no-build-isolation --no-deps \
-      --wheel-dir /wheels . \
- && python -m pip wheel --no-cache-dir --wheel-dir /wheels --find-links /wheels .
+      --wheel-dir /wheels .
 
 FROM python:3.11-slim AS runtime
 LABEL org.opencontainers.image.title="crmsync" \

@@ -1,5 +1,6 @@
 # Entry points a fresh machine needs (python3 + make):
 #   make demo      the runtime only (no development tools), a local CRM and one sync cycle
+#   make quick     the inner loop: unit and property tests only (under a minute)
 #   make test      the fast loop: lint, types and every test not marked `slow`
 #   make test-all  everything, slow tests included (what CI and the README run)
 PYTHON ?= python3
@@ -9,7 +10,7 @@ RUNTIME_STAMP := $(VENV)/.runtime-stamp
 DEV_STAMP := $(VENV)/.dev-stamp
 PYTEST_FLAGS ?=
 
-.PHONY: setup setup-runtime demo evaluate-sample test test-all lint typecheck unit unit-all \
+.PHONY: setup setup-runtime demo evaluate-sample quick test test-all lint typecheck unit unit-all \
 	bench clean compile clean-compiled test-compiled
 
 $(BIN)/python:
@@ -52,6 +53,10 @@ unit: setup
 
 unit-all: setup
 	$(BIN)/python -m pytest -q $(PYTEST_FLAGS)
+
+## the inner loop: the unit and property tests (not `slow`), no lint, no types
+quick: setup
+	$(BIN)/python -m pytest -q -m "not slow" tests/unit tests/property $(PYTEST_FLAGS)
 
 ## the fast loop: every check, the tests marked `slow` left out
 test: lint typecheck unit

@@ -19,7 +19,8 @@
     │   ├── EntryNotFoundError(LookupError)  no entry has this reference
     │   ├── ArchiveKeyMissingError         an entry is encrypted and no key was given
     │   └── WrongArchiveKeyError           an entry was sealed with a key not given
-    └── ProfileBusyError                   another process holds the profile's lock
+    ├── ProfileBusyError                   another process holds the profile's lock
+    └── ProfileLostError                   this process lost the profile's lock while working
 
     Raised and caught inside one boundary, never past it (outside ``CrmSyncError`` on
     purpose: the retry policy re-raises a ``CrmSyncError`` as it is and translates the rest)
@@ -169,6 +170,19 @@ class ProfileBusyError(CrmSyncError):
         self.profile = profile
         self.holder = holder
         super().__init__(f"profile '{profile}' is being worked by {holder}")
+
+
+class ProfileLostError(CrmSyncError):
+    """This process no longer holds the profile it was working (its lock's database
+    session ended): the work stops before its next write, so that never two processes
+    write one profile."""
+
+    def __init__(self, profile: str) -> None:
+        self.profile = profile
+        super().__init__(
+            f"this process lost the lock of profile '{profile}' (its database session "
+            "ended); it stopped before writing more, and what it wrote is kept: run again"
+        )
 
 
 # ---------------------------------------------- caught inside one boundary (see the tree)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from dockerfile_parse import DockerfileParser
@@ -72,3 +73,39 @@ def test_the_image_ships_the_mappings_the_defaults_point_at() -> None:
     """The default CRMSYNC_CHARTER/MAPPING paths are relative to WORKDIR, so mappings/ is copied."""
     assert values("WORKDIR", 1)[-1] == "/app"
     assert any(v.split()[0] == "mappings" for v in values("COPY", 1))
+
+
+def _docker_runs(doc: Path) -> list[str]:
+    """Every ``docker run`` command in the shell blocks of ``doc``, continuation lines joined."""
+    blocks = re.findall(r"```sh\n(.*?)```", doc.read_text(), flags=re.DOTALL)
+    joined = "\n".join(block.replace("\\\n", " ") for block in blocks)
+    return [line for line in joined.splitlines() if line.strip().startswith("docker run")]
+
+
+def test_the_documented_salesforce_containers_name_charter_profile_and_a_readable_key() -> None:
+    """A `docker run` for Salesforce in the docs sets the profile and a charter the image ships,
+    and mounts the key in a way uid 10001 (the image's user) can read it: either the key's
+    group added to the container and the key made group-readable, or a copy owned by 10001."""
+    uid_lines = [v for v in values("RUN", 1) if "useradd" in v]
+    assert uid_lines and "--uid 10001" in uid_lines[0]
+    for doc in (ROOT / "docs" / "operator-guide.md", ROOT / "docs" / "salesforce-setup.md"):
+        runs = [run for run in _docker_runs(doc) if "CRMSYNC_CRM=salesforce" in run]
+        assert runs, doc
+        text = doc.read_text()
+        for run in runs:
+            charter = re.search(r"CRMSYNC_CHARTER=(\S+)", run)
+            assert charter, (doc, run)
+            assert (ROOT / charter.group(1)).is_file(), (doc, charter.group(1))  # /app/mappings
+            assert re.search(r"CRMSYNC_PROFILE=\w", run), (doc, run)
+            assert "CRMSYNC_SF_PRIVATE_KEY_FILE=/run/secrets/sf.key" in run
+            assert "target=/run/secrets/sf.key,readonly" in run
+            source = re.search(r"source=\"?([^,\"]+)\"?,target=/run/secrets/sf.key", run)
+            assert source, (doc, run)
+            if source.group(1) == "$PWD/crmsync.key":  # through the key's group
+                assert '--group-add "$(stat -c %g crmsync.key)"' in run, (doc, run)
+                assert "chmod 640 crmsync.key" in text, doc
+            else:  # a copy owned by the image's user
+                install = re.search(
+                    r"install (-D )?-o 10001 -g 10001 -m 0?400 crmsync.key (\S+)", text
+                )
+                assert install and install.group(2) == source.group(1), (doc, run)

@@ -386,6 +386,8 @@ class FakeOrg:
     faults: list[Fault] = field(default_factory=list)
     locks: dict[str, int] = field(default_factory=dict)
     rejects: dict[str, tuple[str, str, tuple[str, ...]]] = field(default_factory=dict)
+    inactive_users: set[str] = field(default_factory=set)
+    """User ids that left: creating a record owned by one fails INACTIVE_OWNER_OR_USER."""
     limit_exceeded: bool = False
     tokens: set[str] = field(default_factory=set)
     jwt_apps: dict[str, tuple[bytes, str]] = field(default_factory=dict)
@@ -988,6 +990,13 @@ class FakeOrg:
                 if "id" in item:
                     answers[index] = _record_error(
                         "INVALID_FIELD", "cannot specify Id in an insert call", ("Id",)
+                    )
+                elif item.get("OwnerId") in self.inactive_users:
+                    answers[index] = _record_error(
+                        "INACTIVE_OWNER_OR_USER",
+                        f"operation performed with inactive user [{item['OwnerId']}] as owner "
+                        f"of {object_name.lower()}",
+                        (),
                     )
                 else:
                     pending.append((index, {k: v for k, v in item.items() if k != "attributes"}))

@@ -248,6 +248,36 @@ def test_a_case_reopened_and_closed_again_is_archived_again(world: World) -> Non
     assert verify_archive(world.archive, "default", None).ok
 
 
+def test_a_case_closed_again_at_an_earlier_instant_is_archived_again_once(world: World) -> None:
+    """Archived on 10 April (closed 5 March 10:00), reopened 12 April, closed again with a
+    corrected, earlier closing instant (4 March 12:00) and a changed solution: the 13 April
+    run archives the new version (due 3 April 12:00) although the record's mark is dated
+    after it, and the next run appends nothing more."""
+    case_id = closed_case(world)
+    first = world.run_at("2026-04-10T02:00:00+00:00")
+    assert first.refs == ["default/1"]
+    world.clock.set("2026-04-12T09:00:00+00:00")
+    world.update(case_id, ClosedDate=None, Status="Reopened")
+    world.clock.set("2026-04-12T10:00:00+00:00")
+    world.update(
+        case_id,
+        ClosedDate="2026-03-04T12:00:00.000+0000",
+        Status="Closed",
+        Solution__c="Refund of the late fee",
+    )
+    report = world.run_at("2026-04-13T02:00:00+00:00")
+    assert (report.queued, report.archived, report.refs) == (1, 1, ["default/2"])
+    _header, body = ArchiveReader(world.archive, profile="default", actor="t").read("default/2")
+    assert body["record"]["fields"]["Solution__c"] == "Refund of the late fee"
+    versions = [h.version for h in world.archive.search("default", complaint_id=case_id)]
+    assert versions == ["2026-03-05T10:00:00Z", "2026-03-04T12:00:00Z"]
+    assert world.fields(case_id)["Archive_Ref__c"] == "default/2"
+    again = world.run_at("2026-04-14T02:00:00+00:00")
+    assert (again.queued, again.archived, again.recovered) == (0, 0, 0)
+    assert world.archive.head("default").seq == 2
+    assert verify_archive(world.archive, "default", None).ok
+
+
 def test_a_case_reopened_before_it_fell_due_is_not_archived(world: World) -> None:
     """Closed 5 March, reopened 6 March: nothing archived on 10 April, and the queue is empty."""
     case_id = closed_case(world)

@@ -314,6 +314,42 @@ def test_a_permanent_record_error_is_kept_with_id_field_and_message(org: FakeOrg
     assert state.get_watermark("sf", COMPLAINTS_WATERMARK) == datetime(2026, 3, 2, 10, tzinfo=UTC)
 
 
+def test_a_follow_up_refused_for_good_is_tried_again_until_made_once(
+    org: FakeOrg, clock: ManualClock
+) -> None:
+    """A's breached follow-up goes to its complaint manager, who left
+    (INACTIVE_OWNER_OR_USER): every cycle tries it again and ends partial naming it, until
+    staff give A another manager; then it is made, once, and later cycles are clean."""
+    org.inactive_users.add(MANAGER)
+    state = MemoryStateStore()
+    cycle = cycle_for(session_client(org), state)
+    first = cycle.run()
+    assert first.status == "partial"
+    assert [(e.kind, e.record_id, e.transient) for e in first.errors] == [("task", KEY_A, False)]
+    assert first.errors[0].message.startswith("INACTIVE_OWNER_OR_USER: ")
+    assert ledger(state, "sf", [A])[KEY_A].status == "failed"
+    assert tasks(org) == {}
+
+    clock.now += timedelta(minutes=10)
+    second = cycle.run()  # nothing changed in the CRM: still tried, still reported
+    assert second.status == "partial"
+    assert [(e.kind, e.record_id) for e in second.errors] == [("task", KEY_A)]
+    assert tasks(org) == {}
+
+    clock.now += timedelta(minutes=10)
+    org.touch("Case", A, Complaint_Manager__c=OWNER)
+    clock.now += timedelta(minutes=10)
+    third = cycle.run()
+    assert (third.status, third.errors, third.tasks_created) == ("ok", [], 1)
+    assert tasks(org)[KEY_A]["OwnerId"] == OWNER
+    assert ledger(state, "sf", [A])[KEY_A].status == "done"
+
+    clock.now += timedelta(minutes=10)
+    fourth = cycle.run()
+    assert (fourth.status, fourth.errors, fourth.tasks_created) == ("ok", [], 0)
+    assert list(tasks(org)) == [KEY_A]
+
+
 def test_request_limit_exceeded_ends_the_cycle_and_keeps_state(
     org: FakeOrg, clock: ManualClock
 ) -> None:

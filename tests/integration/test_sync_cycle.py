@@ -286,6 +286,50 @@ def test_a_failed_flag_write_holds_the_watermark_and_is_retried(
     assert state.get_watermark("default", "complaints") == clock.now
 
 
+def test_a_record_with_a_nul_character_is_its_own_error_and_the_rest_go_on(
+    tmp_path: Path, state: StateStore
+) -> None:
+    """A NUL in A's description (which no state store can keep): A is the cycle's one
+    error, its flags are written once and it is kept with U+FFFD in the NUL's place; B is
+    flagged; the watermark passes both; the next cycles neither report A again nor
+    rewrite its flags."""
+    clock = ManualClock("2026-03-04T12:00:00+00:00")
+    crm, cycle = setup(tmp_path, state, clock)
+    insert(
+        crm,
+        clock,
+        "Case",
+        [
+            case("500000000000001AAA", Description="late\x00invoice"),
+            case("500000000000002AAA"),
+        ],
+    )
+    report = cycle.run()
+    assert report.status == "partial"
+    [error] = report.errors
+    assert (error.kind, error.record_id, error.field) == (
+        "complaint",
+        "500000000000001AAA",
+        "description",
+    )
+    assert "NUL" in error.message
+    assert flags(crm, "500000000000001AAA")[0] == "breached"
+    assert flags(crm, "500000000000002AAA")[0] == "breached"
+    assert state.get_watermark("default", "complaints") == clock.now
+    kept = state.get_complaints("default", ["500000000000001AAA"])["500000000000001AAA"]
+    assert kept.canonical["attributes"]["description"] == "late\ufffdinvoice"
+    assert kept.flags["status"] == "breached"
+    assert list(tasks(crm)) == [
+        "crmsync:500000000000001AAA:level1-resolution:0:breached",
+        "crmsync:500000000000002AAA:level1-resolution:0:breached",
+    ]
+    for _ in range(2):
+        clock.advance(minutes=10)
+        again = cycle.run()
+        assert (again.status, again.errors, again.flags_written) == ("ok", [], 0)
+    assert state.get_watermark("default", "complaints") == clock.now
+
+
 def test_dry_run_plans_but_writes_nothing(tmp_path: Path, state: StateStore) -> None:
     """--dry-run lists the flag write and the task, and leaves CRM and state untouched."""
     clock = ManualClock("2026-03-04T12:00:00+00:00")

@@ -4,6 +4,10 @@ in the Metadata API's shape, committed under ``salesforce/`` and never drifting 
 from __future__ import annotations
 
 import io
+import json
+import os
+import shutil
+import subprocess
 import zipfile
 from pathlib import Path
 from xml.etree import ElementTree as ET
@@ -20,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 MAPPING_FILE = ROOT / "mappings" / "salesforce.yaml"
 MAPPING = load_mapping(MAPPING_FILE)
 NS = "{http://soap.sforce.com/2006/04/metadata}"
+SRC = "force-app/main/default/"
 
 # A small XSD-like model of the Metadata API types written here: for each type, its
 # elements in the schema's sequence order, and the ones that are required.
@@ -179,7 +184,7 @@ def test_the_committed_salesforce_folder_is_what_the_mapping_makes() -> None:
         assert committed[path] == text, f"{hint} ({path})"
 
 
-@pytest.mark.parametrize("path", sorted(source_files(MAPPING)))
+@pytest.mark.parametrize("path", sorted(p for p in source_files(MAPPING) if p.endswith(".xml")))
 def test_every_file_has_the_metadata_api_shape(path: str) -> None:
     """Each generated file parses and follows the Metadata API type it declares."""
     root = ET.fromstring(source_files(MAPPING)[path])
@@ -191,7 +196,7 @@ def test_every_file_has_the_metadata_api_shape(path: str) -> None:
 
 def test_the_follow_up_key_is_a_unique_case_sensitive_external_id_on_activity() -> None:
     """Task custom fields live on Activity; the key is external id, unique, case-sensitive."""
-    text = source_files(MAPPING)["objects/Activity/fields/CrmSync_Key__c.field-meta.xml"]
+    text = source_files(MAPPING)[f"{SRC}objects/Activity/fields/CrmSync_Key__c.field-meta.xml"]
     key = ET.fromstring(text)
     assert [key.findtext(f"{NS}{t}") for t in ("externalId", "unique", "caseSensitive")] == [
         "true",
@@ -211,11 +216,11 @@ def picklist(path: str) -> tuple[str | None, list[str | None]]:
 def test_picklists_are_restricted_where_the_worker_writes_them() -> None:
     """The status the worker writes is a restricted picklist of the charter statuses; a
     picklist staff fill holds the mapped values, unrestricted."""
-    assert picklist("objects/Case/fields/Charter_Status__c.field-meta.xml") == (
+    assert picklist(f"{SRC}objects/Case/fields/Charter_Status__c.field-meta.xml") == (
         "true",
         ["on_track", "at_risk", "breached", "met", "paused"],
     )
-    assert picklist("objects/Case/fields/Preferred_Language__c.field-meta.xml") == (
+    assert picklist(f"{SRC}objects/Case/fields/Preferred_Language__c.field-meta.xml") == (
         "false",
         ["English", "Irish", "Gaeilge", "Dutch", "Nederlands"],
     )
@@ -227,7 +232,7 @@ def test_types_lengths_and_descriptions_come_from_the_mapping() -> None:
     files = source_files(MAPPING)
 
     def field(name: str) -> ET.Element:
-        return ET.fromstring(files[f"objects/Case/fields/{name}.field-meta.xml"])
+        return ET.fromstring(files[f"{SRC}objects/Case/fields/{name}.field-meta.xml"])
 
     assert field("Acknowledged_At__c").findtext(f"{NS}type") == "DateTime"
     assert field("Complaint_Level__c").findtext(f"{NS}type") == "Number"
@@ -246,13 +251,13 @@ def test_the_permission_set_grants_every_field_and_the_objects() -> None:
     """CrmSync_Integration reads and edits every generated field (Task ones as Task.),
     reads and edits Case, and may edit tasks."""
     files = source_files(MAPPING)
-    perm = ET.fromstring(files["permissionsets/CrmSync_Integration.permissionset-meta.xml"])
+    perm = ET.fromstring(files[f"{SRC}permissionsets/CrmSync_Integration.permissionset-meta.xml"])
     granted = {
         fp.findtext(f"{NS}field"): (fp.findtext(f"{NS}readable"), fp.findtext(f"{NS}editable"))
         for fp in perm.findall(f"{NS}fieldPermissions")
     }
     expected = {
-        f"{'Task' if p.startswith('objects/Activity/') else 'Case'}."
+        f"{'Task' if p.startswith(SRC + 'objects/Activity/') else 'Case'}."
         + Path(p).name.removesuffix(".field-meta.xml")
         for p in files
         if p.endswith(".field-meta.xml")
@@ -269,13 +274,13 @@ def test_the_permission_set_grants_every_field_and_the_objects() -> None:
 def test_package_xml_lists_every_component() -> None:
     """package.xml names each custom field (Task ones on Activity) and the permission set."""
     files = source_files(MAPPING)
-    package = ET.fromstring(files["package.xml"])
+    package = ET.fromstring(files["manifest/package.xml"])
     listed = {
         t.findtext(f"{NS}name"): sorted(m.text or "" for m in t.findall(f"{NS}members"))
         for t in package.findall(f"{NS}types")
     }
     fields = sorted(
-        f"{p.split('/')[1]}.{Path(p).name.removesuffix('.field-meta.xml')}"
+        f"{p.removeprefix(SRC).split('/')[1]}.{Path(p).name.removesuffix('.field-meta.xml')}"
         for p in files
         if p.endswith(".field-meta.xml")
     )
@@ -302,7 +307,7 @@ def test_the_deploy_zip_holds_the_same_components_in_metadata_format() -> None:
     in_source = sorted(
         Path(p).name.removesuffix(".field-meta.xml")
         for p in source
-        if p.startswith("objects/Case/")
+        if p.startswith(f"{SRC}objects/Case/")
     )
     assert in_zip == in_source
 
@@ -322,7 +327,7 @@ def test_a_fields_entry_for_a_field_the_mapping_does_not_use_is_an_error() -> No
 def test_the_command_writes_the_folder_and_drops_files_of_renamed_fields(tmp_path: Path) -> None:
     """`crmsync salesforce metadata --out DIR` writes the folder; a field file the mapping no
     longer makes is removed."""
-    stale = tmp_path / "objects" / "Case" / "fields" / "Old_Name__c.field-meta.xml"
+    stale = tmp_path / SRC / "objects" / "Case" / "fields" / "Old_Name__c.field-meta.xml"
     stale.parent.mkdir(parents=True)
     stale.write_text("<old/>")
     result = CliRunner().invoke(
@@ -333,3 +338,54 @@ def test_the_command_writes_the_folder_and_drops_files_of_renamed_fields(tmp_pat
     written = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()}
     assert written == set(source_files(MAPPING))
     assert "custom fields" in result.output
+
+
+def test_the_folder_is_a_complete_sfdx_project() -> None:
+    """sfdx-project.json names force-app as the one default package directory at the API
+    version of package.xml; every source file lies under it and the manifest beside it."""
+    files = source_files(MAPPING)
+    project = json.loads(files["sfdx-project.json"])
+    assert project["packageDirectories"] == [{"path": "force-app", "default": True}]
+    assert project["sourceApiVersion"] == "62.0"
+    others = sorted(set(files) - {"sfdx-project.json", "manifest/package.xml"})
+    assert others and all(p.startswith(SRC) for p in others)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("sf") is None, reason="the Salesforce CLI (sf) is not installed")
+def test_the_salesforce_cli_accepts_the_written_project(tmp_path: Path) -> None:
+    """`sf project convert source`, run inside the written folder with no other project
+    around it, turns its source into the same 35 Metadata API components as package.xml."""
+    project = tmp_path / "kit"
+    result = CliRunner().invoke(
+        app, ["salesforce", "metadata", "--mapping", str(MAPPING_FILE), "-o", str(project)]
+    )
+    assert result.exit_code == 0, result.output
+    converted = tmp_path / "converted"
+    run = subprocess.run(
+        [
+            "sf",
+            "project",
+            "convert",
+            "source",
+            "--source-dir",
+            "force-app",
+            "--output-dir",
+            str(converted),
+        ],
+        cwd=project,
+        env={
+            **os.environ,
+            "SF_DISABLE_TELEMETRY": "true",
+            "SF_AUTOUPDATE_DISABLE": "true",
+            "SF_SKIP_NEW_VERSION_CHECK": "true",
+        },
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    package = ET.fromstring((converted / "package.xml").read_text(encoding="utf-8"))
+    members = [m.text for t in package.findall(f"{NS}types") for m in t.findall(f"{NS}members")]
+    assert len(members) == 35

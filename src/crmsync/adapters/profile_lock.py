@@ -35,7 +35,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from crmsync.errors import ProfileBusyError, StateStoreError
+from crmsync.errors import ProfileBusyError, ProfileLostError, StateStoreError
 from crmsync.redaction import redact_url
 
 log = structlog.get_logger("crmsync.lock")
@@ -162,6 +162,7 @@ class PostgresProfileLock:
             conn.execute("SELECT 1")
         except Exception:  # any failure means the session, and with it the lock, is gone
             self._conns.pop(profile, None)
+            _close_quietly(conn)
             log.warning("profile_lost", profile=profile)
             return False
         return True
@@ -173,15 +174,37 @@ class PostgresProfileLock:
     def release(self, profile: str) -> None:
         with self._mutex:
             conn = self._conns.pop(profile, None)
-        if conn is not None:
-            try:
-                conn.execute("SELECT pg_advisory_unlock(%s)", (lock_key(profile),))
-            finally:
-                conn.close()
+        if conn is None:
+            return
+        try:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (lock_key(profile),))
+        except Exception as exc:  # a dead session: the server released the lock with it
+            log.warning("profile_release_lost", profile=profile, reason=type(exc).__name__)
+        finally:
+            _close_quietly(conn)
 
     def close(self) -> None:
         for profile in list(self._conns):
             self.release(profile)
+
+
+def _close_quietly(conn: Any) -> None:
+    """Close a lock's connection, which may be dead already (nothing to report then)."""
+    try:
+        conn.close()
+    except Exception as exc:  # a broken connection may fail to close: it is gone anyway
+        log.debug("profile_connection_close_failed", reason=type(exc).__name__)
+
+
+def profile_guard(lock: ProfileLock, profile: str) -> Callable[[], None]:
+    """A check for the work of ``profile`` to call before it writes: raises
+    ``ProfileLostError`` once this process no longer holds the profile."""
+
+    def still_held() -> None:
+        if not lock.held(profile):
+            raise ProfileLostError(profile)
+
+    return still_held
 
 
 class FileProfileLock:

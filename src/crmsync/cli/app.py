@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -10,7 +11,8 @@ from rich.text import Text
 
 from crmsync.cli.progress import err_console
 from crmsync.domain.charter import Charter
-from crmsync.domain.instants import parse_instant
+from crmsync.domain.complaint import check_range
+from crmsync.domain.instants import format_instant, parse_instant
 from crmsync.errors import ConfigError, InstantError
 from crmsync.terminal import escape_controls
 
@@ -25,12 +27,36 @@ app = typer.Typer(
     help="Checks CRM complaints against published charters on a real business calendar.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
     # Plain help: paragraphs re-flowed to the terminal, no type tag on flags, no boxes on a pipe.
     rich_markup_mode=None,
     context_settings={"max_content_width": 100},
 )
 err = err_console()
+
+
+def _print_version(value: bool) -> None:
+    if not value:
+        return
+    from crmsync import __version__  # noqa: PLC0415 - only when asked
+    from crmsync.domain import evaluation  # noqa: PLC0415 - only when asked
+
+    build = "compiled" if Path(evaluation.__file__).suffix in {".so", ".pyd"} else "pure Python"
+    typer.echo(f"crmsync {__version__} ({build})")
+    raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        help="Print the version (and whether the evaluation engine is compiled) and exit.",
+        is_eager=True,
+        callback=_print_version,
+    ),
+) -> None:
+    """Checks CRM complaints against published charters on a real business calendar."""
 
 
 def plain(text: object) -> Text:
@@ -59,11 +85,30 @@ def load_charter_or_exit(path: Path) -> Charter:
         raise fail(str(exc)) from exc
 
 
-def parse_now(text: str) -> int:
-    """``--now``: an ISO-8601 date-time with offset, as epoch seconds; exit 2 otherwise."""
+FUTURE_NOW_SLACK = 300
+"""How far (seconds) a writing command's ``--now`` may lie past this machine's clock
+without ``--allow-future-now``: clocks of the machine and the CRM may disagree a little."""
+
+
+def parse_now(text: str, *, writes: bool = False, allow_future: bool = False) -> int:
+    """``--now``: an ISO-8601 date-time with offset, as epoch seconds; exit 2 otherwise.
+
+    It must lie in the supported years (``domain.complaint.check_range``, 1970..2199). A
+    command that writes (``writes``: flags, follow-ups, archive entries, forgetting state)
+    refuses an instant later than this machine's clock (plus ``FUTURE_NOW_SLACK``) unless
+    ``allow_future`` (``--allow-future-now``): what it writes as of a future instant would
+    stand in the CRM, the state and the append-only archive as if that time had come."""
     try:
         if len(text.strip()) == 10:
             raise InstantError(f"'{text}' is a date; --now needs a date-time with offset")
-        return parse_instant(text, ZoneInfo("UTC"))
+        instant = check_range(parse_instant(text, ZoneInfo("UTC")), text)
     except InstantError as exc:
         raise fail(f"--now: {exc}") from exc
+    clock = int(time.time())
+    if writes and not allow_future and instant > clock + FUTURE_NOW_SLACK:
+        raise fail(
+            f"--now: {format_instant(instant)} is in the future (this machine's clock says "
+            f"{format_instant(clock)}); this command writes as of --now, so it refuses a "
+            "future instant: pass --allow-future-now to do it anyway"
+        )
+    return instant

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
 
@@ -37,13 +37,14 @@ def wait_seconds(text: str) -> int:
 
 
 @contextmanager
-def hold_profile(settings: Settings, command: str, wait: str) -> Iterator[None]:
-    """Hold ``settings.profile``'s lock (the worker's) while the block runs.
+def hold_profile(settings: Settings, command: str, wait: str) -> Iterator[Callable[[], None]]:
+    """Hold ``settings.profile``'s lock (the worker's) while the block runs; the block gets
+    the guard to call before it writes (``ProfileLostError`` once the lock is lost).
 
     Waits up to ``wait`` for another holder (saying who it is on standard error), then
     exits 5 naming it; exits 1 when the lock itself cannot be reached.
     """
-    from crmsync.adapters.profile_lock import acquire_profile  # noqa: PLC0415
+    from crmsync.adapters.profile_lock import acquire_profile, profile_guard  # noqa: PLC0415
     from crmsync.bootstrap import build_profile_lock  # noqa: PLC0415
 
     seconds = wait_seconds(wait)
@@ -70,6 +71,6 @@ def hold_profile(settings: Settings, command: str, wait: str) -> Iterator[None]:
         lock.close()
         raise fail(f"profile lock: {type(exc).__name__}: {exc}", 1) from exc
     try:
-        yield
+        yield profile_guard(lock, settings.profile)
     finally:
         lock.close()

@@ -1,6 +1,6 @@
 """The options more than one command takes, declared once (name, short form, help).
 
-``CharterOpt`` and ``WorkersOpt`` are whole declarations; ``input_option``,
+``CharterOpt``, ``AllowFutureNowOpt`` and ``WorkersOpt`` are whole declarations; ``input_option``,
 ``output_option`` and ``now_option`` keep the name and short form and take the help
 text, which says what the command does with the option.
 """
@@ -14,6 +14,14 @@ import typer
 
 CharterOpt = Annotated[
     Path, typer.Option("--charter", "-c", help="Charter YAML file (mappings/charters/*.yaml).")
+]
+AllowFutureNowOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-future-now",
+        help="Accept a --now later than this machine's clock (refused otherwise: what the "
+        "command writes would stand as if that time had come).",
+    ),
 ]
 WorkersOpt = Annotated[
     int | None,

@@ -30,6 +30,7 @@ from crmsync.cli.evaluate import _Utf8Source
 from crmsync.cli.options import CharterOpt, WorkersOpt, input_option, now_option, output_option
 from crmsync.cli.progress import progress
 from crmsync.domain.report import Period
+from crmsync.private_file import PrivateFile
 from crmsync.service.report_page import PageSource
 from crmsync.service.report_stream import (
     Partial,
@@ -117,14 +118,15 @@ def standard_output() -> Iterator[None]:
 
 
 def _write_file(output: Path, text: str) -> None:
-    """Write ``text`` to ``output``: a path that cannot be opened is a bad argument (exit
-    2), a write that fails (a full disk) a failure (exit 1)."""
+    """Write ``text`` to ``output``, 0600 and whole or not at all (``PrivateFile``: a full
+    disk leaves the previous file as it was): a path that cannot be opened is a bad
+    argument (exit 2), a write that fails (a full disk) a failure (exit 1)."""
     try:
-        handle = output.open("w", encoding="utf-8")
+        target = PrivateFile.open(output)
     except OSError as exc:
         raise fail(f"--output: cannot write {output}: {exc.strerror}") from exc
     try:
-        with handle:
+        with target as handle:
             handle.write(text)
     except OSError as exc:
         raise fail(f"--output: cannot write {output}: {exc.strerror}", EXIT_FAILED) from exc

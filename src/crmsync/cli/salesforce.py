@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from crmsync.cli.app import app, err, fail
+from crmsync.cli.app import EXIT_FAILED, app, err, fail
 from crmsync.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -43,27 +43,40 @@ def _load(path: Path) -> FieldMapping:
 
 
 @salesforce_app.command(
-    "metadata", short_help="Write the Salesforce DX source of the fields the mapping needs."
+    "metadata", short_help="Write a Salesforce DX project with the fields the mapping needs."
 )
 def metadata_cmd(
-    out: Annotated[Path, typer.Option("--out", help="The folder to write (created if absent).")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", "-o", metavar="DIR", help="The project folder to write (created if absent)."
+        ),
+    ],
     mapping: MappingOpt = Path("mappings/salesforce.yaml"),
 ) -> None:
-    """Write a Salesforce DX source folder made from the mapping: every custom field it reads
-    or writes (objects/<Object>/fields/), the CrmSync_Integration permission set and
-    package.xml. Deploy it with `sf project deploy start --source-dir DIR` or
-    `crmsync salesforce deploy`."""
-    from crmsync.service.salesforce_metadata import write_source  # noqa: PLC0415
+    """Write a complete Salesforce DX project made from the mapping: sfdx-project.json, every
+    custom field the mapping reads or writes and the CrmSync_Integration permission set
+    under force-app/main/default/, and manifest/package.xml. Deploy it from that folder with
+    `cd DIR && sf project deploy start --source-dir force-app --target-org ALIAS`, or with
+    `crmsync salesforce deploy`.
+
+    Exit status: 0 written; 1 the folder could not be written; 2 the mapping is invalid."""
+    from crmsync.service.salesforce_metadata import (  # noqa: PLC0415 - pydantic, on use
+        component_count,
+        write_source,
+    )
 
     loaded = _load(mapping)
     try:
         written = write_source(loaded, out)
     except OSError as exc:
-        raise fail(f"--out: cannot write {out}: {exc.strerror}") from exc
+        raise fail(f"--out: cannot write {out}: {exc.strerror}", EXIT_FAILED) from exc
     fields = sum(1 for p in written if p.name.endswith(".field-meta.xml"))
     Console().print(
-        f"wrote {len(written)} files to {out}: {fields} custom fields, the permission set "
-        "CrmSync_Integration and package.xml",
+        f"wrote a Salesforce DX project of {component_count(loaded)} components to {out}: "
+        f"{fields} custom fields and the permission set CrmSync_Integration "
+        f"(deploy: cd {out} && sf project deploy start --source-dir force-app "
+        "--target-org ALIAS)",
         highlight=False,
         markup=False,
         soft_wrap=True,

@@ -11,6 +11,7 @@ import typer
 
 from crmsync.cli.app import EXIT_BUSY, app, fail, parse_now
 from crmsync.cli.locking import WaitOption, hold_profile
+from crmsync.cli.options import AllowFutureNowOpt
 from crmsync.cli.progress import out_console, progress
 from crmsync.cli.sync import load_settings
 from crmsync.errors import ConfigError, CrmSyncError
@@ -32,7 +33,7 @@ app.add_typer(state_app, name="state")
 @state_app.command(
     "prune", short_help="Forget old closed complaints and cycle history, for every profile."
 )
-def prune_cmd(
+def prune_cmd(  # noqa: PLR0917 - one parameter per command-line option
     keep_closed: Annotated[
         str | None,
         typer.Option(
@@ -50,6 +51,7 @@ def prune_cmd(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
     wait: WaitOption = "0",
+    allow_future_now: AllowFutureNowOpt = False,
 ) -> None:
     """Forget closed complaints older than CRMSYNC_KEEP_CLOSED (with their finished
     follow-ups) and cycle history older than CRMSYNC_KEEP_RUNS, for every profile.
@@ -58,12 +60,17 @@ def prune_cmd(
     task still to write or to complete is kept however old; the archive is never touched.
     The options win over every profile's own settings. Each profile's lock is taken (the
     worker's): a profile another process works is skipped with its holder named, and the
-    command exits 5 after the others are done.
+    command exits 5 after the others are done. A --now later than this machine's clock
+    is refused (exit 2) unless --allow-future-now: it would forget state early.
     """
     from crmsync.service.state_retention import Retention  # noqa: PLC0415
 
     settings = load_settings(keep_closed=keep_closed, keep_runs=keep_runs)
-    instant = parse_now(now) if now is not None else int(time.time())
+    instant = (
+        parse_now(now, writes=True, allow_future=allow_future_now)
+        if now is not None
+        else int(time.time())
+    )
     try:
         profiles = settings.profile_settings()
     except ValueError as exc:

@@ -16,10 +16,20 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from crmsync.cli.app import EXIT_BAD_INPUT, EXIT_FAILED, app, err, fail, parse_now, plain
+from crmsync.cli.app import (
+    EXIT_BAD_INPUT,
+    EXIT_BUSY,
+    EXIT_FAILED,
+    app,
+    err,
+    fail,
+    parse_now,
+    plain,
+)
 from crmsync.cli.locking import WaitOption, hold_profile
+from crmsync.cli.options import AllowFutureNowOpt
 from crmsync.cli.progress import out_console, progress
-from crmsync.errors import ConfigError, CrmSyncError
+from crmsync.errors import ConfigError, CrmSyncError, ProfileLostError
 
 if TYPE_CHECKING:  # the composition root and adapters are imported when a command runs
     from crmsync.bootstrap import Runtime
@@ -201,6 +211,7 @@ def sync_cmd(  # noqa: PLR0917 - one parameter per command-line option
     ] = False,
     wait: WaitOption = "0",
     new_profile: Annotated[bool, NEW_PROFILE_OPTION] = False,
+    allow_future_now: AllowFutureNowOpt = False,
 ) -> None:
     """Run one sync cycle: pull, evaluate, write flags and follow-ups (needs --once).
 
@@ -210,7 +221,12 @@ def sync_cmd(  # noqa: PLR0917 - one parameter per command-line option
     it. --once takes the profile's lock like the worker (a --dry-run writes nothing and
     does not). Exit status: 0 all went well, 3 some records failed (listed; kept as
     failures), 2 bad configuration or arguments, 1 the cycle failed, 5 another process
-    works the profile (named).
+    works the profile (named), or this process lost the profile's lock during the cycle
+    (it stopped before its next write).
+
+    --now must lie in 1970..2199; a --now later than this machine's clock is refused
+    (exit 2) unless --allow-future-now or --dry-run: the flags and follow-ups written as
+    of it would stand in the CRM as if that time had come.
     """
     if not once:
         raise fail(
@@ -218,15 +234,24 @@ def sync_cmd(  # noqa: PLR0917 - one parameter per command-line option
             "to start the long-running worker use 'crmsync run'"
         )
     settings, single = load_profile_setup()
-    instant = parse_now(now) if now is not None else None
+    instant = (
+        parse_now(now, writes=not dry_run, allow_future=allow_future_now)
+        if now is not None
+        else None
+    )
     with contextlib.ExitStack() as held:
+        guard = None
         if not dry_run:
-            held.enter_context(hold_profile(settings, "crmsync sync --once", wait))
+            guard = held.enter_context(hold_profile(settings, "crmsync sync --once", wait))
         runtime = _runtime(settings)
+        if guard is not None:
+            runtime.cycle.guard = guard
         try:
             if single:
                 refuse_unknown_profile(runtime, new_profile=new_profile)
             report = _run_cycle(runtime, instant, dry_run)
+        except ProfileLostError as exc:
+            raise fail(f"cycle stopped: {exc}", EXIT_BUSY) from exc
         except CrmSyncError as exc:
             raise fail(f"cycle failed: {type(exc).__name__}: {exc}", 1) from exc
         finally:
@@ -258,11 +283,12 @@ def run_cmd(new_profile: Annotated[bool, NEW_PROFILE_OPTION] = False) -> None:
     except ValueError as exc:  # ConfigError, or a profile that does not validate
         raise fail(f"configuration: {exc}") from exc
     with fleet:
-        if not fleet.runtimes:
+        if not fleet.runtimes and not fleet.pending:
             raise fail("no profile could be started (see the errors above)")
         if not settings.profiles:
             for runtime in fleet.runtimes:
                 refuse_unknown_profile(runtime, new_profile=new_profile)
+            fleet.admit = lambda runtime: refuse_unknown_profile(runtime, new_profile=new_profile)
         fleet.run()
 
 

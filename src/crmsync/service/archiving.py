@@ -3,7 +3,10 @@
 **What is archived.** A complaint whose closed event is at least ``archive_after`` old and
 that is not archived at its current *version*. The version key is the closing instant
 (``YYYY-MM-DDTHH:MM:SSZ``): a case reopened and closed again has a new closing instant, so
-it is archived again as a new entry and the chain keeps both.
+it is archived again as a new entry and the chain keeps both, whether the new closing
+instant is later or earlier than the first. Whether a version is archived is decided by
+the archive (the entry the record's mark names, else a search by complaint and version),
+never by comparing the mark's date with the closing instant.
 
 **Selecting candidates without a full scan.** Each run pulls only the complaint records
 changed since the last run (``changed_records`` from the ``archive:closed`` watermark,
@@ -60,6 +63,7 @@ from crmsync.domain.archive_entry import (
     check_profile,
     make_ref,
     new_header,
+    parse_ref,
 )
 from crmsync.domain.charter import Charter
 from crmsync.domain.clock_json import clock_result_fields
@@ -245,15 +249,23 @@ class ArchivingService:
             return None
 
     def _marked(self, record: Record, closed: int) -> bool:
-        """Whether the record says it is archived at this version (marked after closing)."""
+        """Whether this version of the record (its closing instant) is archived, as the
+        record's mark says: the entry its ``Archive_Ref__c`` names is of this complaint at
+        this version. The mark's date alone cannot tell: a case re-closed with an earlier
+        closing instant carries the mark of its previous version, dated after the new one."""
         ref = record.fields.get(self._archive_ref)
         at = record.fields.get(self._archived_at)
-        if not ref or not isinstance(at, str):
+        if not ref or not isinstance(ref, str) or not isinstance(at, str):
             return False
         try:
-            return parse_instant(at, _UTC) >= closed
-        except InstantError:
+            if parse_instant(at, _UTC) < closed:  # marked before this version closed
+                return False
+            if parse_ref(ref)[0] != self.profile:
+                return False
+            header = self.archive.get(ref).header
+        except (InstantError, ArchiveError):  # not an entry of ours: the archive decides
             return False
+        return header.complaint_id == record.id and header.version == format_instant(closed)
 
     def _pending(self, record_id: str, closed: int) -> StoredComplaint:
         return StoredComplaint(

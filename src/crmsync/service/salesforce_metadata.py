@@ -12,9 +12,11 @@ live on ``Activity`` in the Metadata API.
 
 Two layouts of the same components:
 
-* ``source_files``: a Salesforce DX source folder (``objects/<Object>/fields/<Field>.field-
-  meta.xml``, ``permissionsets/CrmSync_Integration.permissionset-meta.xml``,
-  ``package.xml``), committed under ``salesforce/`` for the bundled mapping;
+* ``source_files``: a complete Salesforce DX project that ``sf project deploy start``
+  accepts from its own folder: ``sfdx-project.json``, the source under
+  ``force-app/main/default/`` (``objects/<Object>/fields/<Field>.field-meta.xml``,
+  ``permissionsets/CrmSync_Integration.permissionset-meta.xml``) and
+  ``manifest/package.xml``; committed under ``salesforce/`` for the bundled mapping;
 * ``deploy_zip``: the Metadata API's deploy format (``objects/<Object>.object`` holding the
   fields, ``permissionsets/<name>.permissionset``, ``package.xml``).
 
@@ -25,6 +27,7 @@ first), so the files deploy as they are and never change unless the mapping does
 from __future__ import annotations
 
 import io
+import json
 import re
 import zipfile
 from collections.abc import Iterable
@@ -379,24 +382,46 @@ def package_xml(fields: list[CustomFieldDef], api_version: str = API_VERSION) ->
     return _document("Package", body)
 
 
+SOURCE_DIR = "force-app/main/default"
+"""Where the metadata source lives inside the project (the Salesforce CLI's convention)."""
+
+
+def sfdx_project_json(api_version: str = API_VERSION) -> str:
+    """``sfdx-project.json``: one package directory, ``force-app``, at ``api_version``."""
+    project = {
+        "packageDirectories": [{"path": "force-app", "default": True}],
+        "name": "crmsync",
+        "sourceApiVersion": api_version,
+    }
+    return json.dumps(project, indent=2) + "\n"
+
+
 def source_files(mapping: FieldMapping, api_version: str = API_VERSION) -> dict[str, str]:
-    """Relative path -> text of the Salesforce DX source folder for ``mapping``."""
+    """Relative path -> text of the Salesforce DX project for ``mapping``."""
     fields = custom_fields(mapping)
     files = {
-        f"objects/{f.metadata_object}/fields/{f.name}.field-meta.xml": field_xml(f) for f in fields
+        f"{SOURCE_DIR}/objects/{f.metadata_object}/fields/{f.name}.field-meta.xml": field_xml(f)
+        for f in fields
     }
-    files[f"permissionsets/{PERMISSION_SET}.permissionset-meta.xml"] = permission_set_xml(
-        mapping, fields
+    files[f"{SOURCE_DIR}/permissionsets/{PERMISSION_SET}.permissionset-meta.xml"] = (
+        permission_set_xml(mapping, fields)
     )
-    files["package.xml"] = package_xml(fields, api_version)
+    files["manifest/package.xml"] = package_xml(fields, api_version)
+    files["sfdx-project.json"] = sfdx_project_json(api_version)
     return dict(sorted(files.items()))
 
 
+def component_count(mapping: FieldMapping) -> int:
+    """How many components a deploy of ``mapping``'s project holds: its custom fields and
+    the permission set (what the org and ``sf`` count)."""
+    return len(custom_fields(mapping)) + 1
+
+
 def write_source(mapping: FieldMapping, out: Path, api_version: str = API_VERSION) -> list[Path]:
-    """Write the source folder under ``out``; files of an earlier run that the mapping no
+    """Write the project under ``out``; field files of an earlier run that the mapping no
     longer makes (a renamed field) are removed. Returns the paths written."""
     files = source_files(mapping, api_version)
-    for old in sorted(out.glob("objects/*/fields/*.field-meta.xml")):
+    for old in sorted(out.glob(f"{SOURCE_DIR}/objects/*/fields/*.field-meta.xml")):
         if old.relative_to(out).as_posix() not in files:
             old.unlink()
     written = []

@@ -115,10 +115,13 @@ class SyncCycle:
         page_size: int = 2000,
         hook: Hook | None = None,
         follow_up_since: int | None = None,
+        guard: Callable[[], None] | None = None,
     ) -> None:
         """``follow_up_since`` is ``CRMSYNC_FOLLOW_UP_SINCE`` (epoch seconds) when set; the
         profile's horizon is otherwise its first cycle's ``now`` minus 7 days, kept in the
-        state store."""
+        state store. ``guard`` is called before each page's writes and before the
+        watermarks move, and raises (``ProfileLostError``) when this process no longer
+        holds the profile: the cycle then stops, never beside another writer."""
         self.crm = crm
         self.state = state
         self.charter = charter
@@ -129,6 +132,7 @@ class SyncCycle:
             crm, state, mapping, profile=profile, overlap=overlap, page_size=page_size
         )
         self._hook = hook or (lambda _step: None)
+        self.guard: Callable[[], None] = guard or (lambda: None)
         self._progress: Callable[[CycleReport], None] = lambda _report: None
         self.follow_up_since = follow_up_since
         self._horizon: int | None = None
@@ -260,6 +264,7 @@ class SyncCycle:
         if report.dry_run:
             return
         self._hook("before_watermark")
+        self.guard()
         mark = until if oldest_failed is None else min(until, oldest_failed)
         self.state.set_watermark(self.profile, COMPLAINTS_WATERMARK, mark)
         for name in self.mapping.related_specs():
@@ -273,6 +278,9 @@ class SyncCycle:
         """Evaluate, plan and write one page; return the ids whose writes failed."""
         zone = self.charter.calendar.zone
         complaints: dict[str, Complaint] = {}
+        if not report.dry_run:
+            self.guard()  # this process still works the profile: it may write
+        page = [self._storable(candidate, report) for candidate in page]
         for candidate in page:
             try:
                 complaints[candidate.id] = complaint_from_json(
@@ -308,7 +316,8 @@ class SyncCycle:
                 fields = self.mapping.flag_fields(flags, now)
                 work.flag_writes.append(FlagWrite(candidate.id, flags, fields))
             for follow_up in decided.create:
-                if follow_up.key not in entries:
+                known = entries.get(follow_up.key)
+                if known is None or known.status == "failed":  # failed: tried again
                     task = self.mapping.task_fields(follow_up, complaint, self.charter)
                     work.creates.append(TaskCreate(follow_up, task))
             work.completes.extend(entries[k] for k in decided.complete)
@@ -334,6 +343,28 @@ class SyncCycle:
             self._describe(work, report)
             return set()
         return self._write(work, now, report)
+
+    def _storable(self, candidate: Candidate, report: CycleReport) -> Candidate:
+        """The candidate as the state store can keep it: a NUL character (which no store
+        keeps, and which would fail the whole page) is the record's error, reported, and is
+        kept as U+FFFD; the complaint is evaluated and written like any other, so its flags
+        are written once and the watermark passes it."""
+        canonical, where = _without_nul(candidate.canonical, ())
+        flags, in_flags = _without_nul(candidate.current_flags, ("flags",))
+        named = list(
+            dict.fromkeys(
+                ".".join(p[1:] if p[:1] == ("attributes",) else p) for p in [*where, *in_flags]
+            )
+        )
+        if not named:
+            return candidate
+        reason = (
+            "holds a NUL character, which the state store cannot keep: kept with U+FFFD in "
+            "its place; remove it from the record"
+        )
+        report.errors.append(RecordFailure("complaint", candidate.id, reason, ",".join(named)))
+        log.warning("record_nul_character", record_id=candidate.id, field=",".join(named))
+        return replace(candidate, canonical=canonical, current_flags=flags)
 
     # ------------------------------------------------------------------ ledger
     def _ledger(
@@ -562,3 +593,26 @@ def _replace(entry: LedgerEntry, **changes: Any) -> LedgerEntry:
 
 def _due_now(stored: StoredComplaint, now: int) -> StoredComplaint:
     return replace(stored, next_check=now)
+
+
+def _without_nul(value: Any, path: tuple[str, ...]) -> tuple[Any, list[tuple[str, ...]]]:
+    """``value`` (JSON) with every NUL character in its text replaced by U+FFFD, and the
+    paths (keys) where one was."""
+    if isinstance(value, str):
+        return (value.replace("\x00", "\ufffd"), [path]) if "\x00" in value else (value, [])
+    found: list[tuple[str, ...]] = []
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            clean_key, in_key = _without_nul(key, (*path, str(key)))
+            out[clean_key], inside = _without_nul(item, (*path, str(key)))
+            found.extend(in_key or inside)
+        return (out, found) if found else (value, [])
+    if isinstance(value, list):
+        items = []
+        for item in value:
+            clean, inside = _without_nul(item, path)
+            items.append(clean)
+            found.extend(inside)
+        return (items, found) if found else (value, [])
+    return value, []
