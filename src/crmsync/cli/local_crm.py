@@ -29,6 +29,7 @@ import typer
 from crmsync.adapters.crm.local import SCHEMA_FILE, LocalCrm
 from crmsync.cli.app import EXIT_BAD_INPUT, EXIT_FAILED, app, err, fail
 from crmsync.cli.progress import interactive, progress
+from crmsync.domain.unicode_text import lone_surrogate_at, lone_surrogate_problem
 from crmsync.errors import CrmError, did_you_mean
 from crmsync.ports import FieldInfo
 from crmsync.private_file import PrivateFile
@@ -222,6 +223,10 @@ def _jsonl_rows(handle: TextIO, file: Path) -> Iterator[tuple[int, dict[str, Any
             yield number, f"not a JSON object but {type(data).__name__}"
             continue
         data.pop("attributes", None)  # the REST API's per-record metadata
+        where = lone_surrogate_at(data) if "\\u" in text else None  # only an escape spells one
+        if where is not None:
+            yield number, lone_surrogate_problem(where)
+            continue
         yield number, data
 
 
