@@ -116,6 +116,12 @@ class Metrics:
             ["profile"],
             registry=r,
         )
+        self.profile_unavailable = Gauge(
+            "crmsync_profile_unavailable",
+            "1 while the profile cannot be opened (its state store or CRM fails); retried",
+            ["profile"],
+            registry=r,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -125,6 +131,10 @@ class Metrics:
     def record_owned(self, profile: str, owned: bool) -> None:
         """Whether this process works ``profile`` now."""
         self.profile_owned.labels(profile).set(1 if owned else 0)
+
+    def record_unavailable(self, profile: str, unavailable: bool) -> None:
+        """Whether ``profile`` is waiting to be opened (its state store or CRM failed)."""
+        self.profile_unavailable.labels(profile).set(1 if unavailable else 0)
 
     def record_failure(self, profile: str, kind: str) -> None:
         """A cycle that failed as a whole with an error of class ``kind``."""
@@ -213,6 +223,8 @@ class Readiness:
     last_success: dict[str, float] = field(default_factory=dict)
     started_at: float = 0.0
     owned: Callable[[], set[str]] = field(default=set)
+    unavailable: dict[str, str] = field(default_factory=dict)
+    """Profiles that could not be opened yet (retried), with the error's class."""
 
     def record_crm(self, profile: str, *, reachable: bool) -> None:
         """Whether the profile's CRM answered at the last attempt."""
@@ -248,6 +260,10 @@ class Readiness:
             }
             ready = ready and crm and fresh
         details["profiles"] = profiles
+        unavailable = dict(self.unavailable)
+        if unavailable:
+            details["unavailable"] = unavailable
+            ready = False
         details["ready"] = ready
         return ready, details
 
