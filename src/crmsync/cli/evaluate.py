@@ -26,6 +26,7 @@ from crmsync.cli.app import (
     plain,
 )
 from crmsync.cli.options import CharterOpt, WorkersOpt, input_option, now_option, output_option
+from crmsync.cli.profile import load_profile
 from crmsync.cli.progress import out_console, progress, summary
 from crmsync.domain.charter import Charter
 from crmsync.domain.complaint import complaint_from_json
@@ -293,7 +294,6 @@ def _find(input_path: str, complaint_id: str, charter: Charter) -> tuple[object,
 def _read_from_crm(complaint_id: str) -> tuple[object, str]:
     """The complaint's record from the profile's CRM (CRMSYNC_PROFILE), as canonical."""
     from crmsync.bootstrap import build_crm  # noqa: PLC0415 - the CRM adapters, on use
-    from crmsync.cli.sync import load_profile  # noqa: PLC0415
     from crmsync.errors import CrmSyncError  # noqa: PLC0415
     from crmsync.mapping.field_mapping import load_mapping  # noqa: PLC0415
     from crmsync.service.complaint_lookup import read_complaint  # noqa: PLC0415

@@ -28,6 +28,7 @@ from crmsync.cli.app import (
 )
 from crmsync.cli.evaluate import _Utf8Source
 from crmsync.cli.options import CharterOpt, WorkersOpt, input_option, now_option, output_option
+from crmsync.cli.profile import load_profile_setup, refuse_unknown_profile
 from crmsync.cli.progress import progress
 from crmsync.domain.report import Period
 from crmsync.service.report_page import PageSource
@@ -42,7 +43,6 @@ from crmsync.service.report_stream import (
 
 if TYPE_CHECKING:
     from crmsync.domain.charter import Charter
-    from crmsync.ports import PopulationReader
     from crmsync.service.report_status import StatusLine
 
 PROGRESS_BYTES = 8 << 20
@@ -248,22 +248,9 @@ def report_cmd(
         raise typer.Exit(EXIT_BAD_INPUT)
 
 
-def refuse_unknown_profile(state: PopulationReader, profile: str) -> None:
-    """Exit 2 when ``profile`` is one the state store has never worked while it holds
-    others (a mistyped CRMSYNC_PROFILE would otherwise read nothing), naming them."""
-    known = state.known_profiles()
-    if known and profile not in known:
-        raise fail(
-            f"CRMSYNC_PROFILE is '{profile}', a profile the state store has never worked; "
-            f"it holds {', '.join(repr(k) for k in known)}. Set CRMSYNC_PROFILE to one of "
-            "those"
-        )
-
-
 def _from_profile(request: ReportRequest) -> tuple[Partial, str]:
     """The profile's own complaints (CRMSYNC_PROFILE): state store and archive, no CRM."""
     from crmsync.bootstrap import archive_cipher, build_archive, build_state  # noqa: PLC0415
-    from crmsync.cli.sync import load_profile_setup  # noqa: PLC0415
     from crmsync.errors import CrmSyncError  # noqa: PLC0415
     from crmsync.service.report_source import (  # noqa: PLC0415
         stored_canonicals,
@@ -340,7 +327,6 @@ def status_cmd(
     (each named on standard error, the others listed); 2 bad settings or arguments.
     """
     from crmsync.bootstrap import build_state  # noqa: PLC0415
-    from crmsync.cli.sync import load_profile_setup  # noqa: PLC0415
     from crmsync.errors import BadComplaintError, CrmSyncError  # noqa: PLC0415
     from crmsync.service.report_status import open_status, worst_first  # noqa: PLC0415
 
