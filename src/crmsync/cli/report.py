@@ -26,11 +26,12 @@ from crmsync.cli.app import (
     parse_now,
     plain,
 )
-from crmsync.cli.evaluate import _Utf8Source
 from crmsync.cli.options import CharterOpt, WorkersOpt, input_option, now_option, output_option
 from crmsync.cli.profile import load_profile_setup, refuse_unknown_profile
 from crmsync.cli.progress import progress
 from crmsync.domain.report import Period
+from crmsync.errors import InputFileError
+from crmsync.inputs.json_lines import Utf8Source
 from crmsync.service.report_page import PageSource
 from crmsync.service.report_stream import (
     Partial,
@@ -73,6 +74,11 @@ class _CountingReader:
         block = self._raw.read(size)
         self._advance(len(block))
         return block
+
+    def peek(self, size: int = 0) -> bytes:
+        """The next bytes without reading them (the encoding check), when the file can."""
+        peek = getattr(self._raw, "peek", None)
+        return bytes(peek(size)) if callable(peek) else b""
 
     def readline(self) -> bytes:
         line = self._raw.readline()
@@ -293,7 +299,12 @@ def _from_input(request: ReportRequest, input: str, workers: int | None) -> tupl
         if size >= PROGRESS_BYTES:
             tracker = stack.enter_context(progress("report: bytes read", total=size))
             raw = _CountingReader(raw, tracker.advance)  # type: ignore[assignment]
-        source = _Utf8Source(raw, undecodable, "standard input" if input == "-" else input)
+        name = "standard input" if input == "-" else input
+        source = Utf8Source(raw, undecodable, name, warn=lambda m: print(m, file=sys.stderr))
+        try:
+            source.check_encoding()
+        except InputFileError as exc:
+            raise fail(f"--input: {exc}") from exc
         for partial in report_stream(request, source, workers=workers):
             total.merge(partial)
     return total, len(undecodable)  # undecodable lines: named on standard error already
