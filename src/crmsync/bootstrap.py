@@ -209,8 +209,14 @@ def build_runtime(
     misfits = check_charter_against_mapping(load_yaml(settings.charter), mapping)
     if misfits:
         raise CharterFileError(str(settings.charter), misfits)
+    built_crm = crm is None
     crm = crm or build_crm(settings)
-    state = state or build_state(settings)
+    try:
+        state = state or build_state(settings)
+    except BaseException:
+        if built_crm:  # a profile that cannot open is tried again: leave nothing open
+            crm.close()
+        raise
     cycle = SyncCycle(
         crm=crm,
         state=state,
@@ -424,9 +430,11 @@ def build_worker(
 @dataclass
 class WorkerFleet:
     """What ``crmsync run`` runs (built by ``build_fleet``): every profile that could be
-    opened, with the metrics, readiness and HTTP server they share. ``run()`` works them
-    until SIGTERM or SIGINT; ``close()`` (or leaving its ``with`` block) stops the server,
-    gives the profiles back and closes their stores and CRMs."""
+    opened, with the metrics, readiness and HTTP server they share, and the profiles still
+    to open (``pending``: their state store or CRM failed; retried every interval).
+    ``run()`` works them until SIGTERM or SIGINT; ``close()`` (or leaving its ``with``
+    block) stops the server, gives the profiles back and closes their stores and CRMs.
+    ``admit`` is called with each runtime before it is worked (it may raise to refuse)."""
 
     server: OpsServer
     metrics: Metrics
@@ -434,27 +442,60 @@ class WorkerFleet:
     runtimes: list[Runtime]
     locks: dict[str, ProfileLock] = field(default_factory=dict)
     stop_requested: threading.Event = field(default_factory=threading.Event)
+    pending: list[Settings] = field(default_factory=list)
+    hook: Hook | None = None
+    admit: Callable[[Runtime], None] = field(default=lambda _runtime: None)
+
+    def _worker(self, runtime: Runtime) -> Worker:
+        # each profile's lock lives beside its state, where its one-off commands take it too
+        profile = runtime.settings.profile
+        self.locks[profile] = build_profile_lock(runtime.settings)
+        return build_worker(
+            runtime,
+            profile_lock=self.locks[profile],
+            metrics=self.metrics,
+            readiness=self.readiness,
+            stop_requested=self.stop_requested,
+        )
+
+    def open_pending(self) -> list[Worker]:
+        """Try once more to open each pending profile; the workers of those that opened
+        (the others stay pending, not ready, logged as ``profile_unavailable``)."""
+        opened: list[Worker] = []
+        for settings in list(self.pending):
+            profile = settings.profile
+            try:
+                runtime = build_runtime(settings, hook=self.hook)
+            except CrmSyncError as exc:
+                _unavailable(self.metrics, self.readiness, settings, exc, retried=True)
+                continue
+            try:
+                self.admit(runtime)
+            except BaseException:
+                runtime.close()
+                raise
+            self.pending.remove(settings)
+            self.runtimes.append(runtime)
+            self.readiness.unavailable.pop(profile, None)
+            self.metrics.record_unavailable(profile, False)
+            log.info("profile_opened", profile=profile)
+            opened.append(self._worker(runtime))
+        return opened
 
     def run(self) -> None:
         """Take each profile's lock when free, serve ``/healthz``, ``/readyz`` and
-        ``/metrics``, and run every profile's worker until a stop is requested."""
+        ``/metrics``, and run every profile's worker until a stop is requested; the
+        pending profiles are tried again every (shortest) interval of theirs."""
         from crmsync.worker.scheduling import run_profiles  # noqa: PLC0415
 
-        # each profile's lock lives beside its state, where its one-off commands take it too
-        for r in self.runtimes:
-            self.locks[r.settings.profile] = build_profile_lock(r.settings)
         self.server.start()
-        workers = [
-            build_worker(
-                r,
-                profile_lock=self.locks[r.settings.profile],
-                metrics=self.metrics,
-                readiness=self.readiness,
-                stop_requested=self.stop_requested,
-            )
-            for r in self.runtimes
-        ]
-        run_profiles(workers, self.stop_requested)
+        workers = [self._worker(r) for r in self.runtimes]
+        run_profiles(
+            workers,
+            self.stop_requested,
+            opening=self.open_pending if self.pending else None,
+            retry_every=min((p.sync_interval for p in self.pending), default=300),
+        )
 
     def close(self) -> None:
         self.server.stop()
@@ -482,7 +523,10 @@ def build_fleet(settings: Settings, *, hook: Hook | None = None) -> WorkerFleet:
     port that cannot be listened on, before any profile is opened. A profile that cannot
     be opened (its charter, state store or CRM fails) is logged as
     ``profile_unavailable`` and left out: one broken profile never stops the others, and
-    the fleet may be left with none."""
+    the fleet may be left with none. A profile whose files are fine but whose state store
+    or CRM fails (``StateStoreError``, ``CrmError``: down while the worker starts) is kept
+    pending instead: ``/readyz`` says not ready and ``crmsync_profile_unavailable`` names
+    it until ``run()`` opens it (tried every interval)."""
     import time  # noqa: PLC0415
 
     from crmsync.worker.ops_http import Metrics, OpsServer, Readiness  # noqa: PLC0415
@@ -499,9 +543,30 @@ def build_fleet(settings: Settings, *, hook: Hook | None = None) -> WorkerFleet:
         owned=lambda: {p for p, lock in locks.items() if lock.held(p)},
     )
     server = OpsServer(settings.http_port, metrics, readiness)
+    pending: list[Settings] = []
     for profile in profiles:
         try:
             runtimes.append(build_runtime(profile, hook=hook))
-        except CrmSyncError as exc:
+        except ConfigError as exc:  # its files or settings: fixed by people, not by waiting
             log.error("profile_unavailable", profile=profile.profile, error=str(exc))
-    return WorkerFleet(server, metrics, readiness, runtimes, locks)
+        except CrmSyncError as exc:
+            pending.append(profile)
+            _unavailable(metrics, readiness, profile, exc, retried=False)
+    return WorkerFleet(server, metrics, readiness, runtimes, locks, pending=pending, hook=hook)
+
+
+def _unavailable(
+    metrics: Metrics, readiness: Readiness, settings: Settings, exc: CrmSyncError, *, retried: bool
+) -> None:
+    """A profile that could not be opened this time: logged, not ready, counted."""
+    profile = settings.profile
+    readiness.unavailable[profile] = type(exc).__name__
+    metrics.record_unavailable(profile, True)
+    log.error(
+        "profile_unavailable",
+        profile=profile,
+        error=str(exc),
+        kind=type(exc).__name__,
+        retry_in_s=settings.sync_interval,
+        retried=retried,
+    )

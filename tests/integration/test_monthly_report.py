@@ -7,6 +7,8 @@ synced; on 1 March 2026 at 04:00 UTC the job writes February's report, HTML and 
 from __future__ import annotations
 
 import json
+import os
+import stat
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -100,3 +102,16 @@ def test_last_month_is_the_charters_local_month(runtime: Runtime) -> None:
         "2025-12-01",
         "2025-12-31",
     ]
+
+
+def test_the_monthly_report_files_are_private(runtime: Runtime) -> None:
+    """The worker's report files hold complainants' data: 0600 under umask 022."""
+    runtime.cycle.run(now=int(datetime(2026, 2, 20, tzinfo=UTC).timestamp()))
+    old = os.umask(0o022)
+    try:
+        build_worker(runtime, interval=300, clock=lambda: MARCH_FIRST).monthly_report()
+    finally:
+        os.umask(old)
+    folder = runtime.settings.data_dir / "reports"
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir()}
+    assert modes == {"default-2026-02.html": 0o600, "default-2026-02.json": 0o600}

@@ -38,6 +38,7 @@ from crmsync.cli.profile import crash_hook_from_env, load_profile
 from crmsync.cli.progress import out_console, progress, summary
 from crmsync.domain.instants import format_instant, local_midnight, parse_instant
 from crmsync.errors import ArchiveError, ConfigError, CrmSyncError, InstantError
+from crmsync.private_file import PrivateFile
 
 if TYPE_CHECKING:  # adapters and services are imported when a command runs
     from crmsync.domain.archive_entry import ChainHead, EntryHeader
@@ -394,21 +395,22 @@ def export_cmd(
     ] = "jsonl",
     output: Annotated[
         Path | None,
-        typer.Option("--output", help="File to write (created readable by you only)."),
+        typer.Option(
+            "--output",
+            help="File to write (created readable by you only; whole or not at all).",
+        ),
     ] = None,
 ) -> None:
     """Write every entry in chain order (decrypted): JSON Lines (ref, header, body) or CSV
     (header fields, clock states at close, follow-up count, body as JSON)."""
     with _reader() as (_settings, reader):
-        out: IO[str]
-        if output is None:
-            out = sys.stdout
-        else:
+        written: PrivateFile | None = None
+        if output is not None:
             try:
-                fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                written = PrivateFile.open(output, newline="")
             except OSError as exc:
                 raise fail(f"--output {output}: {exc.strerror}") from exc
-            out = open(fd, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed below
+        out: IO[str] = written.handle if written is not None else sys.stdout
         try:
             writer = csv.writer(out) if format == "csv" else None
             if writer is not None:
@@ -419,9 +421,15 @@ def export_cmd(
                     exported += 1
                     tracker.advance()
                     _write_entry(out, writer, header, body)
+            if written is not None:
+                written.commit()
+        except OSError as exc:
+            if written is None:
+                raise
+            raise fail(f"--output {output}: {exc.strerror or exc}", EXIT_FAILED) from exc
         finally:
-            if out is not sys.stdout:
-                out.close()
+            if written is not None:
+                written.discard()  # after a failure: no partial export, the old one kept
     summary(f"exported {exported:,} entries" + ("" if output is None else f" to {output}"))
 
 

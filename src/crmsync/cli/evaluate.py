@@ -35,6 +35,7 @@ from crmsync.errors import BadComplaintError, InputFileError, MappingError
 from crmsync.heap_tuning import prepare_to_fork_workers
 from crmsync.inputs.encoding import refuse_wide_text
 from crmsync.inputs.json_lines import Utf8Source
+from crmsync.private_file import PrivateFile
 from crmsync.service.evaluate_stream import NESTED_TOO_DEEPLY, evaluate_stream
 from crmsync.terminal import escape_controls
 
@@ -82,19 +83,12 @@ def evaluate_cmd(
             raise fail(f"--input: {exc}") from exc
         except OSError as exc:
             raise fail(f"--input: cannot read {name}: {exc.strerror}") from exc
-        try:
-            target: TextIO = (
-                open(output, "w", encoding="utf-8")  # noqa: SIM115 - closed below, errors named
-                if output is not None
-                else sys.stdout
-            )
-        except OSError as exc:
-            raise fail(f"--output: cannot write {output}: {exc.strerror}") from exc
-        sink = _Sink(target, "standard output" if output is None else f"--output: {output}")
+        sink = _Sink.to(output)
+        stack.callback(sink.discard)  # after a failure: no partial file, the old one kept
         complaints = clocks = 0
         started = time.monotonic()
         try:
-            with progress("complaints evaluated", data_to=target) as tracker:
+            with progress("complaints evaluated", data_to=sink.stream) as tracker:
                 for chunk in evaluate_stream(loaded, source, sink, instant, workers=workers):
                     for error in chunk.errors:
                         bad += 1
@@ -102,17 +96,11 @@ def evaluate_cmd(
                     complaints += chunk.complaints
                     clocks += chunk.clocks
                     tracker.advance(chunk.complaints)
-            sink.flush()
-            if output is not None:
-                target.close()  # a full disk may only show now
+            sink.finish()
         except _OutputError as exc:
             raise fail(str(exc), EXIT_FAILED) from exc
         except OSError as exc:
             raise fail(f"--input: cannot read {name}: {exc.strerror}", EXIT_FAILED) from exc
-        finally:
-            if output is not None and not target.closed:
-                with suppress(OSError):  # already reported: the write that failed
-                    target.close()
     summary(
         f"evaluated {complaints:,} complaints ({clocks:,} clock results) in "
         f"{time.monotonic() - started:.1f} s"
@@ -135,19 +123,46 @@ class _Sink:
     """The output stream; an ``OSError`` while writing becomes an ``_OutputError`` naming it
     (reading the input can fail with ``OSError`` too, and means something else)."""
 
-    def __init__(self, stream: TextIO, name: str) -> None:
-        self._stream = stream
+    def __init__(self, stream: TextIO, name: str, file: PrivateFile | None = None) -> None:
+        self.stream = stream
         self._name = name
+        self._file = file
+
+    @classmethod
+    def to(cls, output: Path | None) -> _Sink:
+        """Standard output, or ``output`` written as a ``PrivateFile`` (0600, whole or not
+        at all); exit 2 when the file cannot be made."""
+        if output is None:
+            return cls(sys.stdout, "standard output")
+        try:
+            file = PrivateFile.open(output)
+        except OSError as exc:
+            raise fail(f"--output: cannot write {output}: {exc.strerror}") from exc
+        return cls(file.handle, f"--output: {output}", file)
+
+    def finish(self) -> None:
+        """Flush; a file is then committed (a full disk may only show now)."""
+        self.flush()
+        if self._file is not None:
+            try:
+                self._file.commit()
+            except OSError as exc:
+                raise self._error(exc) from exc
+
+    def discard(self) -> None:
+        """Drop a file not finished (nothing for standard output or a finished file)."""
+        if self._file is not None:
+            self._file.discard()
 
     def write(self, text: str) -> int:
         try:
-            return self._stream.write(text)
+            return self.stream.write(text)
         except OSError as exc:
             raise self._error(exc) from exc
 
     def flush(self) -> None:
         try:
-            self._stream.flush()
+            self.stream.flush()
         except OSError as exc:
             raise self._error(exc) from exc
 
@@ -155,7 +170,7 @@ class _Sink:
         if isinstance(exc, BrokenPipeError):
             # the reader went away (`| head`): nothing more can be shown there
             with suppress(OSError):
-                os.dup2(os.open(os.devnull, os.O_WRONLY), self._stream.fileno())
+                os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
         reason = exc.strerror or str(exc)
         return _OutputError(f"cannot write {self._name}: {reason}")
 

@@ -12,7 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Iterator
-from contextlib import ExitStack, suppress
+from contextlib import ExitStack
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TextIO
@@ -31,6 +31,7 @@ from crmsync.inputs.data_loader import (
     jsonl_rows,
 )
 from crmsync.ports import FieldInfo
+from crmsync.private_file import PrivateFile
 from crmsync.terminal import escape_controls
 
 local_app = typer.Typer(
@@ -273,15 +274,13 @@ def export_cmd(
         except CrmError as exc:
             raise fail(f"{exc}{did_you_mean(object, _local_objects())}") from exc
         try:
-            sink: TextIO = (
-                open(output, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed below
-                if output is not None
-                else sys.stdout
-            )
+            written = PrivateFile.open(output, newline="") if output is not None else None
         except OSError as exc:
             raise fail(f"--output: cannot write {output}: {exc.strerror}") from exc
-        if output is not None:
-            stack.callback(_close_quietly, sink)  # a failed write is reported, not its echo
+        sink: TextIO = written.handle if written is not None else sys.stdout
+        if written is not None:
+            # after a failure: no partial export, the old file kept, the write's error reported
+            stack.callback(written.discard)
         where = output if output is not None else "standard output"
         try:
             if kind == "csv":
@@ -295,8 +294,8 @@ def export_cmd(
                     sink.write(json.dumps(record.fields, ensure_ascii=False) + "\n")
                     count += 1
             sink.flush()
-            if output is not None:
-                sink.close()
+            if written is not None:
+                written.commit()
         except OSError as exc:
             raise fail(f"cannot write {where}: {exc.strerror or exc}", EXIT_FAILED) from exc
     err.print(
@@ -305,11 +304,6 @@ def export_cmd(
         markup=False,
         soft_wrap=True,
     )
-
-
-def _close_quietly(handle: TextIO) -> None:
-    with suppress(OSError):
-        handle.close()
 
 
 def _csv_text(value: Any) -> str:

@@ -30,8 +30,10 @@ from crmsync.cli.options import CharterOpt, WorkersOpt, input_option, now_option
 from crmsync.cli.profile import load_profile_setup, refuse_unknown_profile
 from crmsync.cli.progress import progress
 from crmsync.domain.report import Period
-from crmsync.errors import InputFileError
+from crmsync.domain.unicode_text import shown
+from crmsync.errors import ConfigError, InputFileError, did_you_mean
 from crmsync.inputs.json_lines import Utf8Source
+from crmsync.private_file import PrivateFile
 from crmsync.service.report_page import PageSource
 from crmsync.service.report_stream import (
     Partial,
@@ -123,14 +125,15 @@ def standard_output() -> Iterator[None]:
 
 
 def _write_file(output: Path, text: str) -> None:
-    """Write ``text`` to ``output``: a path that cannot be opened is a bad argument (exit
-    2), a write that fails (a full disk) a failure (exit 1)."""
+    """Write ``text`` to ``output``, 0600 and whole or not at all (``PrivateFile``: a full
+    disk leaves the previous file as it was): a path that cannot be opened is a bad
+    argument (exit 2), a write that fails (a full disk) a failure (exit 1)."""
     try:
-        handle = output.open("w", encoding="utf-8")
+        target = PrivateFile.open(output)
     except OSError as exc:
         raise fail(f"--output: cannot write {output}: {exc.strerror}") from exc
     try:
-        with handle:
+        with target as handle:
             handle.write(text)
     except OSError as exc:
         raise fail(f"--output: cannot write {output}: {exc.strerror}", EXIT_FAILED) from exc
@@ -204,7 +207,12 @@ def report_cmd(
         Period, typer.Option("--period", help="Rows per month, quarter, year, ISO week or all.")
     ] = Period.MONTH,
     by: Annotated[
-        str | None, typer.Option("--by", help="Group the rows by this attribute's value.")
+        str | None,
+        typer.Option(
+            "--by",
+            help="Group the rows by this attribute's value: one the mapping defines or the "
+            "input's complaints hold (another is refused, exit 2, with a suggestion).",
+        ),
     ] = None,
     compare: Annotated[
         Path | None,
@@ -240,6 +248,8 @@ def report_cmd(
     for error in partial.errors:
         print(f"bad complaint {error}", file=sys.stderr)
     document = report_document(request, partial)
+    if request.by is not None and input is not None:
+        _check_by_in_input(request.by, document, input)
     if chosen is None:
         with standard_output():
             _print_table(document)
@@ -254,6 +264,45 @@ def report_cmd(
         raise typer.Exit(EXIT_BAD_INPUT)
 
 
+def defined_attributes(mapping: Path) -> set[str] | None:
+    """The canonical attributes the mapping ``mapping`` defines; ``None`` when it cannot
+    be loaded (then only the complaints themselves can say what they hold)."""
+    from crmsync.mapping.field_mapping import load_mapping  # noqa: PLC0415 - pydantic, on use
+
+    try:
+        return set(load_mapping(mapping).attribute_specs())
+    except (ConfigError, OSError):
+        return None
+
+
+def unknown_by(by: str, known: set[str], where: str) -> str:
+    """The error for ``--by`` naming an attribute nobody defines, with a suggestion."""
+    listed = ", ".join(sorted(known)) or "none"
+    return (
+        f"--by '{shown(by)}': {where} defines no such attribute (it defines {listed})"
+        f"{did_you_mean(by, known)}"
+    )
+
+
+def _check_by_in_input(by: str, document: dict[str, Any], input: str) -> None:
+    """Exit 2 when ``by`` is an attribute the mapping does not define and no complaint of
+    ``input`` holds (every group empty): a typo would put every complaint in one null
+    group. Judged after reading, as a JSON Lines file may hold attributes of its own."""
+    if any(row["group"] is not None for row in document["rows"]):
+        return
+    from crmsync.settings import Settings, load_settings  # noqa: PLC0415 - pydantic, on use
+
+    try:
+        mapping = load_settings().mapping
+    except ConfigError:
+        mapping = Settings.model_fields["mapping"].default
+    defined = defined_attributes(mapping) or set()
+    if by in defined:
+        return
+    where = f"no complaint of {input} holds it and the mapping {mapping}"
+    raise fail(unknown_by(by, defined, where))
+
+
 def _from_profile(request: ReportRequest) -> tuple[Partial, str]:
     """The profile's own complaints (CRMSYNC_PROFILE): state store and archive, no CRM."""
     from crmsync.bootstrap import archive_cipher, build_archive, build_state  # noqa: PLC0415
@@ -265,6 +314,10 @@ def _from_profile(request: ReportRequest) -> tuple[Partial, str]:
     from crmsync.service.report_stream import report_complaints  # noqa: PLC0415
 
     settings, single = load_profile_setup()
+    if request.by is not None:  # the profile's complaints hold the mapping's attributes
+        defined = defined_attributes(settings.mapping)
+        if defined is not None and request.by not in defined:
+            raise fail(unknown_by(request.by, defined, f"the mapping {settings.mapping}"))
     total = empty_partial(request)
     try:
         state = build_state(settings)

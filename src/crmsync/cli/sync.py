@@ -194,13 +194,16 @@ def run_cmd(new_profile: Annotated[bool, NEW_PROFILE_OPTION] = False) -> None:
     except ValueError as exc:  # ConfigError, or a profile that does not validate
         raise fail(f"configuration: {exc}") from exc
     with fleet:
-        if not fleet.runtimes:
+        if not fleet.runtimes and not fleet.pending:
             raise fail("no profile could be started (see the errors above)")
         if not settings.profiles:
             for runtime in fleet.runtimes:
                 refuse_unknown_profile(
                     runtime.state, runtime.settings.profile, new_profile=new_profile
                 )
+            fleet.admit = lambda runtime: refuse_unknown_profile(
+                runtime.state, runtime.settings.profile, new_profile=new_profile
+            )
         fleet.run()
 
 

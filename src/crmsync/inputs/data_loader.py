@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
+from crmsync.domain.unicode_text import lone_surrogate_at, lone_surrogate_problem
 from crmsync.errors import InputFileError
 from crmsync.inputs.encoding import refuse_wide_text
 from crmsync.ports import FieldInfo
@@ -56,6 +57,10 @@ def jsonl_rows(handle: TextIO, file: Path) -> Iterator[tuple[int, dict[str, Any]
             yield number, f"not a JSON object but {type(data).__name__}"
             continue
         data.pop("attributes", None)  # the REST API's per-record metadata
+        where = lone_surrogate_at(data) if "\\u" in text else None  # only an escape spells one
+        if where is not None:
+            yield number, lone_surrogate_problem(where)
+            continue
         yield number, data
 
 

@@ -9,7 +9,6 @@ the profile's state store and archive. It is written as ``<profile>-<YYYY-MM>.ht
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 from crmsync.domain.charter import Charter
 from crmsync.domain.report import Period
 from crmsync.ports import ArchiveCipher, ArchiveStore, PopulationReader
+from crmsync.private_file import PrivateFile
 from crmsync.service.report_page import PageSource
 from crmsync.service.report_source import stored_canonicals, stored_complaints
 from crmsync.service.report_stream import (
@@ -69,9 +69,8 @@ def write_monthly_report(
         (json_path, json.dumps(document, ensure_ascii=False) + "\n"),
         (html_path, render_html(document, PageSource(charter, source))),
     ):
-        aside = path.with_name(f".{path.name}.tmp")
-        aside.write_text(text, encoding="utf-8")
-        os.replace(aside, path)
+        with PrivateFile.open(path) as handle:  # 0600, whole or not at all
+            handle.write(text)
         written.append(path)
     return written
 

@@ -10,6 +10,7 @@ intervals.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -115,6 +116,12 @@ class Metrics:
             ["profile"],
             registry=r,
         )
+        self.profile_unavailable = Gauge(
+            "crmsync_profile_unavailable",
+            "1 while the profile cannot be opened (its state store or CRM fails); retried",
+            ["profile"],
+            registry=r,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -124,6 +131,10 @@ class Metrics:
     def record_owned(self, profile: str, owned: bool) -> None:
         """Whether this process works ``profile`` now."""
         self.profile_owned.labels(profile).set(1 if owned else 0)
+
+    def record_unavailable(self, profile: str, unavailable: bool) -> None:
+        """Whether ``profile`` is waiting to be opened (its state store or CRM failed)."""
+        self.profile_unavailable.labels(profile).set(1 if unavailable else 0)
 
     def record_failure(self, profile: str, kind: str) -> None:
         """A cycle that failed as a whole with an error of class ``kind``."""
@@ -212,6 +223,8 @@ class Readiness:
     last_success: dict[str, float] = field(default_factory=dict)
     started_at: float = 0.0
     owned: Callable[[], set[str]] = field(default=set)
+    unavailable: dict[str, str] = field(default_factory=dict)
+    """Profiles that could not be opened yet (retried), with the error's class."""
 
     def record_crm(self, profile: str, *, reachable: bool) -> None:
         """Whether the profile's CRM answered at the last attempt."""
@@ -247,6 +260,10 @@ class Readiness:
             }
             ready = ready and crm and fresh
         details["profiles"] = profiles
+        unavailable = dict(self.unavailable)
+        if unavailable:
+            details["unavailable"] = unavailable
+            ready = False
         details["ready"] = ready
         return ready, details
 
@@ -259,6 +276,38 @@ class NullReadiness:
 
     def record_success(self, profile: str, at: float) -> None:
         """Nothing."""
+
+
+LISTEN_BACKLOG = 128
+"""Connections the kernel queues before ``accept`` (the standard library's default is 5,
+which a burst of probes or scrapers overflows)."""
+CLIENT_TIMEOUT_S = 10.0
+"""A client that sends nothing for this long is disconnected (its thread freed)."""
+_CLIENT_GONE = (ConnectionError, TimeoutError)
+
+
+class _Server(ThreadingHTTPServer):
+    """The standard threaded server, with a larger backlog and one JSON log line instead of
+    a traceback on standard error when a request fails."""
+
+    request_queue_size = LISTEN_BACKLOG
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away early (reset, broken pipe, timeout) is normal on a port
+        anyone can reach: one line at debug level. Anything else: one line at warning,
+        without a traceback (the error's type and text)."""
+        error = sys.exc_info()[1]
+        client = client_address[0] if isinstance(client_address, tuple) else None
+        if isinstance(error, _CLIENT_GONE):
+            log.debug("http_client_gone", client=client, error=type(error).__name__)
+        else:
+            log.warning(
+                "http_request_failed",
+                client=client,
+                error=type(error).__name__,
+                reason=str(error)[:200],
+            )
 
 
 class OpsServer:
@@ -274,6 +323,8 @@ class OpsServer:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
+            timeout = CLIENT_TIMEOUT_S
+
             def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]
                 if path == "/healthz":
@@ -298,13 +349,12 @@ class OpsServer:
                 return  # probes every few seconds would flood the log
 
         try:
-            self.server = ThreadingHTTPServer((host, port), Handler)
+            self.server = _Server((host, port), Handler)
         except (OSError, OverflowError) as exc:
             reason = getattr(exc, "strerror", None) or str(exc)
             raise ConfigError(
                 f"CRMSYNC_HTTP_PORT={port}: cannot listen on {host}:{port} ({reason})"
             ) from exc
-        self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self._thread = threading.Thread(
             target=self.server.serve_forever, daemon=True, name="crmsync-http"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -283,11 +284,20 @@ class Worker:
         log.info("worker_stopped", profile=self.profile)
 
 
-def run_profiles(workers: list[Worker], stop_requested: threading.Event) -> None:
+def run_profiles(
+    workers: list[Worker],
+    stop_requested: threading.Event,
+    *,
+    opening: Callable[[], list[Worker]] | None = None,
+    retry_every: float = 300.0,
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
     """Run every profile's worker until SIGTERM/SIGINT; each finishes its cycle first.
 
     One failing profile never stops the others: each worker logs and survives its own
-    cycle failures.
+    cycle failures. ``opening`` (when given) is called every ``retry_every`` seconds to
+    open the profiles that could not be opened yet, and returns the workers of those it
+    opened: they are started and run like the others.
     """
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -298,7 +308,12 @@ def run_profiles(workers: list[Worker], stop_requested: threading.Event) -> None
     signal.signal(signal.SIGINT, on_signal)
     for worker in workers:
         worker.start()
+    next_try = clock() + retry_every
     while not stop_requested.wait(1.0):
-        pass
+        if opening is not None and clock() >= next_try:
+            for worker in opening():
+                workers.append(worker)
+                worker.start()
+            next_try = clock() + retry_every
     for worker in workers:
         worker.stop()

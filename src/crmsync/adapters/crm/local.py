@@ -49,7 +49,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, NoReturn, Self
 
-from crmsync.adapters._private_file import create_private_file
 from crmsync.adapters.crm.salesforce_records import (
     NAME,
     Mode,
@@ -61,6 +60,7 @@ from crmsync.adapters.crm.salesforce_records import (
 )
 from crmsync.errors import CrmError, CrmTransientError
 from crmsync.ports import CallCounter, FieldFilter, FieldInfo, Record, WriteResult
+from crmsync.private_file import create_private_file
 from crmsync.salesforce_values import epoch_millis, millis_text, normalize_id
 
 SCHEMA_FILE = Path(__file__).with_name("local_schema.json")

@@ -19,7 +19,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from crmsync.adapters._private_file import create_private_file
 from crmsync.adapters.state import codec
 from crmsync.adapters.state.migrations import migrate_sqlite
 from crmsync.domain.archive_entry import ChainHead
@@ -32,6 +31,7 @@ from crmsync.ports import (
     RunRecord,
     StoredComplaint,
 )
+from crmsync.private_file import create_private_file
 
 T = TypeVar("T")
 
