@@ -7,6 +7,7 @@
     │   └── CharterFileError               a charter file: carries every problem with file and line
     ├── BadComplaintError(ValueError)      one complaint cannot be read; the others go on
     ├── CalendarError(ValueError)          a business duration that can never end (no working time)
+    ├── InputFileError(ValueError)         an input file cannot be read as a whole (file, line)
     ├── CrmError                           the CRM refused or failed
     │   ├── CrmTransientError              worth retrying (timeouts, 5xx, row locks)
     │   ├── CrmAuthError                   credentials rejected or session expired for good
@@ -111,6 +112,11 @@ class BadComplaintError(CrmSyncError, ValueError):
 
 class CalendarError(CrmSyncError, ValueError):
     """A business duration cannot end because the calendar has no working time ahead."""
+
+
+class InputFileError(CrmSyncError, ValueError):
+    """An input file (JSON Lines, Data Loader CSV) cannot be read as a whole: its encoding,
+    format or header is wrong. The message names the file (and line)."""
 
 
 class CrmError(CrmSyncError):

@@ -239,6 +239,22 @@ def test_a_utf16_file_is_named_and_reads_with_its_encoding(tmp_path: Path) -> No
     assert [r["Subject"] for r in exported(db, "Task")] == ["Bel terug"]
 
 
+def test_a_utf32_file_is_named_as_utf32_not_utf16(tmp_path: Path) -> None:
+    """A UTF-32 file's byte-order mark starts with UTF-16's: it is named UTF-32 (the same
+    sniffer as evaluate's), nothing is imported, and --encoding utf-32 reads it."""
+    source = tmp_path / "tasks.csv"
+    source.write_bytes("Subject\tStatus\nBel terug\tCompleted\n".encode("utf-32"))
+    db = tmp_path / "crm.sqlite3"
+    refused = run("local", "import", source, "--object", "Task", "--db", db)
+    assert refused.exit_code == 2
+    assert f"{source} is UTF-32LE text (byte-order mark FF FE 00 00)" in refused.stderr
+    assert "--encoding utf-32" in refused.stderr
+    assert not db.exists()
+    ok = run("local", "import", source, "--object", "Task", "--db", db, "--encoding", "utf-32")
+    assert ok.exit_code == 0, ok.stderr
+    assert [r["Subject"] for r in exported(db, "Task")] == ["Bel terug"]
+
+
 def test_an_unknown_encoding_name_is_a_usage_error(tmp_path: Path) -> None:
     """--encoding with a name Python does not know exits 2 naming it."""
     result = run("local", "import", TASKS, "--object", "Task", "--encoding", "klingon")

@@ -226,3 +226,47 @@ def test_every_public_error_is_drawn_in_the_tree() -> None:
         if isinstance(value, type) and issubclass(value, BaseException)
     ]
     assert [n for n in names if f" {n}" not in doc and f"{n}(" not in doc] == []
+
+
+# The CLI is thin: its command modules share only app (exit codes, errors), options,
+# progress, locking and profile (settings, the profile and its guards); none imports another
+# command module, nor anything private of another module.
+_CLI_SHARED = {"app", "options", "progress", "locking", "profile", "__init__"}
+
+
+@pytest.mark.parametrize("path", _modules("cli"), ids=lambda p: p.name)
+def test_cli_command_modules_import_only_the_shared_cli_modules(path: Path) -> None:
+    if path.stem == "__init__":
+        return  # registers every command module
+    cli = {n.split(".")[2] for n in _imports(path) if n.startswith("crmsync.cli.")}
+    assert sorted(cli - _CLI_SHARED) == []
+
+
+@pytest.mark.parametrize(
+    "path", _modules("cli") + _modules("inputs"), ids=lambda p: str(p.relative_to(SRC))
+)
+def test_the_cli_imports_no_private_names(path: Path) -> None:
+    """No ``from module import _private`` in cli/ or inputs/: what two modules share is
+    public where it is defined."""
+    tree = ast.parse(path.read_text(), str(path))
+    private = sorted(
+        f"{node.module}.{alias.name}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("crmsync")
+        for alias in node.names
+        if alias.name.startswith("_") and not alias.name.startswith("__")
+    )
+    assert private == []
+
+
+def test_the_profile_loading_and_its_guard_are_written_once_in_cli_profile() -> None:
+    """load_settings / load_profile_setup / refuse_unknown_profile: defined in cli/profile.py
+    and nowhere else under cli/."""
+    names = {"load_settings", "load_profile", "load_profile_setup", "refuse_unknown_profile"}
+    where = {
+        node.name: path.name
+        for path in _modules("cli")
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if isinstance(node, ast.FunctionDef) and node.name in names
+    }
+    assert where == dict.fromkeys(names, "profile.py")

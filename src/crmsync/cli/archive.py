@@ -34,8 +34,8 @@ from rich.table import Table
 from crmsync.cli.app import EXIT_BAD_INPUT, app, fail, load_charter_or_exit, parse_now, plain
 from crmsync.cli.locking import WaitOption, hold_profile
 from crmsync.cli.options import AllowFutureNowOpt
+from crmsync.cli.profile import crash_hook_from_env, load_profile
 from crmsync.cli.progress import out_console, progress, summary
-from crmsync.cli.sync import crash_hook_from_env, load_profile
 from crmsync.domain.instants import format_instant, local_midnight, parse_instant
 from crmsync.errors import ArchiveError, ConfigError, CrmSyncError, InstantError
 from crmsync.private_file import PrivateFile

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import codecs
 import json
 import os
 import sys
 import time
-from collections.abc import Iterator
 from contextlib import ExitStack, suppress
 from pathlib import Path
 from typing import Annotated, BinaryIO, TextIO
@@ -26,14 +24,17 @@ from crmsync.cli.app import (
     plain,
 )
 from crmsync.cli.options import CharterOpt, WorkersOpt, input_option, now_option, output_option
+from crmsync.cli.profile import load_profile
 from crmsync.cli.progress import out_console, progress, summary
 from crmsync.domain.charter import Charter
 from crmsync.domain.complaint import complaint_from_json
 from crmsync.domain.evaluation import State, evaluate
 from crmsync.domain.explanation import explain_clock, local_text
 from crmsync.domain.instants import format_instant
-from crmsync.errors import BadComplaintError, MappingError
+from crmsync.errors import BadComplaintError, InputFileError, MappingError
 from crmsync.heap_tuning import prepare_to_fork_workers
+from crmsync.inputs.encoding import refuse_wide_text
+from crmsync.inputs.json_lines import Utf8Source
 from crmsync.private_file import PrivateFile
 from crmsync.service.evaluate_stream import NESTED_TOO_DEEPLY, evaluate_stream
 from crmsync.terminal import escape_controls
@@ -75,10 +76,10 @@ def evaluate_cmd(
         except OSError as exc:
             raise fail(f"--input: cannot read {input}: {exc.strerror}") from exc
         name = "standard input" if input == "-" else input
-        source = _Utf8Source(raw, undecodable, name)
+        source = Utf8Source(raw, undecodable, name, warn=to_stderr)
         try:
             source.check_encoding()
-        except _EncodingError as exc:
+        except InputFileError as exc:
             raise fail(f"--input: {exc}") from exc
         except OSError as exc:
             raise fail(f"--input: cannot read {name}: {exc.strerror}") from exc
@@ -107,6 +108,11 @@ def evaluate_cmd(
     )
     if bad or undecodable:
         raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def to_stderr(message: str) -> None:
+    """A line on standard error (above the progress line on a terminal)."""
+    print(message, file=sys.stderr)
 
 
 class _OutputError(Exception):
@@ -169,95 +175,6 @@ class _Sink:
         return _OutputError(f"cannot write {self._name}: {reason}")
 
 
-class _EncodingError(ValueError):
-    """The input is not UTF-8 as a whole (a UTF-16 or UTF-32 byte-order mark)."""
-
-
-_WIDE_BOMS = (
-    (codecs.BOM_UTF32_LE, "UTF-32LE"),  # before UTF-16LE: it starts with the same two bytes
-    (codecs.BOM_UTF32_BE, "UTF-32BE"),
-    (codecs.BOM_UTF16_LE, "UTF-16LE"),
-    (codecs.BOM_UTF16_BE, "UTF-16BE"),
-)
-
-
-def _wide_text(name: str, head: bytes) -> str | None:
-    """What is wrong when ``head`` (a file's first bytes) is a UTF-16/32 byte-order mark."""
-    for bom, encoding in _WIDE_BOMS:
-        if head.startswith(bom):
-            return (
-                f"{name} is {encoding} text (byte-order mark {bom.hex(' ').upper()}); crmsync "
-                f"reads UTF-8 JSON Lines: convert it, e.g. iconv -f {encoding} -t UTF-8"
-            )
-    return None
-
-
-class _Utf8Source:
-    """Text from UTF-8 bytes, read as ``evaluate_stream`` reads a file (``read``/``readline``).
-
-    Blocks are decoded whole (fast); a block that is not all UTF-8 is decoded line by
-    line: each bad line is reported on standard error as a bad complaint (with the file
-    ``name``), noted in ``undecodable`` and read as a blank line, so the other lines keep
-    their numbers and are still evaluated. A UTF-8 byte-order mark before the first line
-    is dropped; ``check_encoding`` refuses a UTF-16 or UTF-32 one.
-    """
-
-    def __init__(self, raw: BinaryIO, undecodable: list[int], name: str) -> None:
-        self._raw = raw
-        self._undecodable = undecodable
-        self._name = name
-        self._next_line = 1
-        self._at_start = True
-
-    def check_encoding(self) -> None:
-        """Raise ``_EncodingError`` when the input starts with a UTF-16/32 byte-order mark
-        (every line would be garbage as UTF-8); nothing is consumed."""
-        peek = getattr(self._raw, "peek", None)
-        problem = _wide_text(self._name, peek(4)[:4] if callable(peek) else b"")
-        if problem:
-            raise _EncodingError(problem)
-
-    def read(self, size: int = -1) -> str:
-        """About ``size`` characters of whole lines (all that is left if ``size < 0``)."""
-        block = self._raw.read(size) if size >= 0 else self._raw.read()
-        if block and not block.endswith(b"\n"):
-            block += self._raw.readline()
-        return self._decode(block)
-
-    def readline(self) -> str:
-        return self._decode(self._raw.readline())
-
-    def __iter__(self) -> Iterator[str]:
-        while line := self.readline():
-            yield line
-
-    def _decode(self, block: bytes) -> str:
-        if self._at_start and block:
-            self._at_start = False
-            block = block.removeprefix(codecs.BOM_UTF8)
-        try:
-            text = block.decode("utf-8")
-        except UnicodeDecodeError:
-            parts = block.split(b"\n")
-            lines = [p + b"\n" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
-            text = "".join(self._decode_line(self._next_line + i, b) for i, b in enumerate(lines))
-        self._next_line += block.count(b"\n")
-        return text
-
-    def _decode_line(self, number: int, line: bytes) -> str:
-        try:
-            return line.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            self._undecodable.append(number)
-            print(
-                f"bad complaint line {number}: not UTF-8 text "
-                f"(byte 0x{line[exc.start]:02x} at column {exc.start + 1} of "
-                f"{escape_controls(self._name)}; crmsync reads UTF-8)",
-                file=sys.stderr,
-            )
-            return "\n"
-
-
 def _find(input_path: str, complaint_id: str, charter: Charter) -> tuple[object, str]:
     """The complaint ``complaint_id`` and its ``line N``; exit 2 when the file cannot be read
     or holds no such complaint, 3 when the lines that mention it are not readable JSON."""
@@ -273,9 +190,11 @@ def _find(input_path: str, complaint_id: str, charter: Charter) -> tuple[object,
     try:
         with opened as handle:
             for number, raw in enumerate(handle, start=1):
-                problem = _wide_text(name, raw[:4]) if number == 1 else None
-                if problem:
-                    raise fail(f"--input: {problem}")
+                if number == 1:
+                    try:
+                        refuse_wide_text(name, raw[:4])
+                    except InputFileError as exc:
+                        raise fail(f"--input: {exc}") from exc
                 try:
                     text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
                 except UnicodeDecodeError as exc:
@@ -308,7 +227,6 @@ def _find(input_path: str, complaint_id: str, charter: Charter) -> tuple[object,
 def _read_from_crm(complaint_id: str) -> tuple[object, str]:
     """The complaint's record from the profile's CRM (CRMSYNC_PROFILE), as canonical."""
     from crmsync.bootstrap import build_crm  # noqa: PLC0415 - the CRM adapters, on use
-    from crmsync.cli.sync import load_profile  # noqa: PLC0415
     from crmsync.errors import CrmSyncError  # noqa: PLC0415
     from crmsync.mapping.field_mapping import load_mapping  # noqa: PLC0415
     from crmsync.service.complaint_lookup import read_complaint  # noqa: PLC0415

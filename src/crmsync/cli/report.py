@@ -26,10 +26,13 @@ from crmsync.cli.app import (
     parse_now,
     plain,
 )
-from crmsync.cli.evaluate import _Utf8Source
 from crmsync.cli.options import CharterOpt, WorkersOpt, input_option, now_option, output_option
+from crmsync.cli.profile import load_profile_setup, refuse_unknown_profile
 from crmsync.cli.progress import progress
 from crmsync.domain.report import Period
+from crmsync.domain.unicode_text import shown
+from crmsync.errors import ConfigError, InputFileError, did_you_mean
+from crmsync.inputs.json_lines import Utf8Source
 from crmsync.private_file import PrivateFile
 from crmsync.service.report_page import PageSource
 from crmsync.service.report_stream import (
@@ -43,7 +46,6 @@ from crmsync.service.report_stream import (
 
 if TYPE_CHECKING:
     from crmsync.domain.charter import Charter
-    from crmsync.ports import PopulationReader
     from crmsync.service.report_status import StatusLine
 
 PROGRESS_BYTES = 8 << 20
@@ -74,6 +76,11 @@ class _CountingReader:
         block = self._raw.read(size)
         self._advance(len(block))
         return block
+
+    def peek(self, size: int = 0) -> bytes:
+        """The next bytes without reading them (the encoding check), when the file can."""
+        peek = getattr(self._raw, "peek", None)
+        return bytes(peek(size)) if callable(peek) else b""
 
     def readline(self) -> bytes:
         line = self._raw.readline()
@@ -200,7 +207,12 @@ def report_cmd(
         Period, typer.Option("--period", help="Rows per month, quarter, year, ISO week or all.")
     ] = Period.MONTH,
     by: Annotated[
-        str | None, typer.Option("--by", help="Group the rows by this attribute's value.")
+        str | None,
+        typer.Option(
+            "--by",
+            help="Group the rows by this attribute's value: one the mapping defines or the "
+            "input's complaints hold (another is refused, exit 2, with a suggestion).",
+        ),
     ] = None,
     compare: Annotated[
         Path | None,
@@ -236,6 +248,8 @@ def report_cmd(
     for error in partial.errors:
         print(f"bad complaint {error}", file=sys.stderr)
     document = report_document(request, partial)
+    if request.by is not None and input is not None:
+        _check_by_in_input(request.by, document, input)
     if chosen is None:
         with standard_output():
             _print_table(document)
@@ -250,22 +264,48 @@ def report_cmd(
         raise typer.Exit(EXIT_BAD_INPUT)
 
 
-def refuse_unknown_profile(state: PopulationReader, profile: str) -> None:
-    """Exit 2 when ``profile`` is one the state store has never worked while it holds
-    others (a mistyped CRMSYNC_PROFILE would otherwise read nothing), naming them."""
-    known = state.known_profiles()
-    if known and profile not in known:
-        raise fail(
-            f"CRMSYNC_PROFILE is '{profile}', a profile the state store has never worked; "
-            f"it holds {', '.join(repr(k) for k in known)}. Set CRMSYNC_PROFILE to one of "
-            "those"
-        )
+def defined_attributes(mapping: Path) -> set[str] | None:
+    """The canonical attributes the mapping ``mapping`` defines; ``None`` when it cannot
+    be loaded (then only the complaints themselves can say what they hold)."""
+    from crmsync.mapping.field_mapping import load_mapping  # noqa: PLC0415 - pydantic, on use
+
+    try:
+        return set(load_mapping(mapping).attribute_specs())
+    except (ConfigError, OSError):
+        return None
+
+
+def unknown_by(by: str, known: set[str], where: str) -> str:
+    """The error for ``--by`` naming an attribute nobody defines, with a suggestion."""
+    listed = ", ".join(sorted(known)) or "none"
+    return (
+        f"--by '{shown(by)}': {where} defines no such attribute (it defines {listed})"
+        f"{did_you_mean(by, known)}"
+    )
+
+
+def _check_by_in_input(by: str, document: dict[str, Any], input: str) -> None:
+    """Exit 2 when ``by`` is an attribute the mapping does not define and no complaint of
+    ``input`` holds (every group empty): a typo would put every complaint in one null
+    group. Judged after reading, as a JSON Lines file may hold attributes of its own."""
+    if any(row["group"] is not None for row in document["rows"]):
+        return
+    from crmsync.settings import Settings, load_settings  # noqa: PLC0415 - pydantic, on use
+
+    try:
+        mapping = load_settings().mapping
+    except ConfigError:
+        mapping = Settings.model_fields["mapping"].default
+    defined = defined_attributes(mapping) or set()
+    if by in defined:
+        return
+    where = f"no complaint of {input} holds it and the mapping {mapping}"
+    raise fail(unknown_by(by, defined, where))
 
 
 def _from_profile(request: ReportRequest) -> tuple[Partial, str]:
     """The profile's own complaints (CRMSYNC_PROFILE): state store and archive, no CRM."""
     from crmsync.bootstrap import archive_cipher, build_archive, build_state  # noqa: PLC0415
-    from crmsync.cli.sync import load_profile_setup  # noqa: PLC0415
     from crmsync.errors import CrmSyncError  # noqa: PLC0415
     from crmsync.service.report_source import (  # noqa: PLC0415
         stored_canonicals,
@@ -274,6 +314,10 @@ def _from_profile(request: ReportRequest) -> tuple[Partial, str]:
     from crmsync.service.report_stream import report_complaints  # noqa: PLC0415
 
     settings, single = load_profile_setup()
+    if request.by is not None:  # the profile's complaints hold the mapping's attributes
+        defined = defined_attributes(settings.mapping)
+        if defined is not None and request.by not in defined:
+            raise fail(unknown_by(request.by, defined, f"the mapping {settings.mapping}"))
     total = empty_partial(request)
     try:
         state = build_state(settings)
@@ -308,7 +352,12 @@ def _from_input(request: ReportRequest, input: str, workers: int | None) -> tupl
         if size >= PROGRESS_BYTES:
             tracker = stack.enter_context(progress("report: bytes read", total=size))
             raw = _CountingReader(raw, tracker.advance)  # type: ignore[assignment]
-        source = _Utf8Source(raw, undecodable, "standard input" if input == "-" else input)
+        name = "standard input" if input == "-" else input
+        source = Utf8Source(raw, undecodable, name, warn=lambda m: print(m, file=sys.stderr))
+        try:
+            source.check_encoding()
+        except InputFileError as exc:
+            raise fail(f"--input: {exc}") from exc
         for partial in report_stream(request, source, workers=workers):
             total.merge(partial)
     return total, len(undecodable)  # undecodable lines: named on standard error already
@@ -342,7 +391,6 @@ def status_cmd(
     (each named on standard error, the others listed); 2 bad settings or arguments.
     """
     from crmsync.bootstrap import build_state  # noqa: PLC0415
-    from crmsync.cli.sync import load_profile_setup  # noqa: PLC0415
     from crmsync.errors import BadComplaintError, CrmSyncError  # noqa: PLC0415
     from crmsync.service.report_status import open_status, worst_first  # noqa: PLC0415
 

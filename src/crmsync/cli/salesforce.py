@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from crmsync.cli.app import EXIT_FAILED, app, err, fail
+from crmsync.cli.profile import load_profile
 from crmsync.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -111,7 +112,6 @@ def deploy_cmd(
         wait_for,
     )
     from crmsync.bootstrap import build_salesforce  # noqa: PLC0415
-    from crmsync.cli.sync import load_profile  # noqa: PLC0415
     from crmsync.errors import CrmSyncError  # noqa: PLC0415
     from crmsync.service.salesforce_metadata import custom_fields, deploy_zip  # noqa: PLC0415
 

@@ -12,8 +12,8 @@ import typer
 from crmsync.cli.app import EXIT_BUSY, app, fail, parse_now
 from crmsync.cli.locking import WaitOption, hold_profile
 from crmsync.cli.options import AllowFutureNowOpt
+from crmsync.cli.profile import load_settings
 from crmsync.cli.progress import out_console, progress
-from crmsync.cli.sync import load_settings
 from crmsync.errors import ConfigError, CrmSyncError
 
 if TYPE_CHECKING:  # the state store and the service are imported when the command runs

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
-import signal
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -28,6 +26,15 @@ from crmsync.cli.app import (
 )
 from crmsync.cli.locking import WaitOption, hold_profile
 from crmsync.cli.options import AllowFutureNowOpt
+from crmsync.cli.profile import (
+    NEW_PROFILE_OPTION,
+    build_runtime_or_exit,
+    crash_hook_from_env,
+    load_profile,
+    load_profile_setup,
+    load_settings,
+    refuse_unknown_profile,
+)
 from crmsync.cli.progress import out_console, progress
 from crmsync.errors import ConfigError, CrmSyncError, ProfileLostError
 
@@ -35,108 +42,10 @@ if TYPE_CHECKING:  # the composition root and adapters are imported when a comma
     from crmsync.bootstrap import Runtime
     from crmsync.mapping.field_mapping import FieldMapping
     from crmsync.service.cycle_report import CycleReport
-    from crmsync.service.sync_cycle import Hook
     from crmsync.settings import Settings
-
-NEW_PROFILE_OPTION = typer.Option(
-    "--new-profile",
-    help="Start a profile the state store has never worked although it holds others "
-    "(single-profile setup; without it such a CRMSYNC_PROFILE is refused as a likely typo).",
-)
 
 config_app = typer.Typer(help="Show the configuration in force.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
-
-
-def load_settings(**overrides: object) -> Settings:
-    """Settings from the environment and crmsync.toml; exit 2 with the problems if invalid."""
-    from crmsync.bootstrap import check_settings  # noqa: PLC0415
-    from crmsync.logging_setup import configure_logging  # noqa: PLC0415 - loaded on use
-    from crmsync.settings import load_settings as load  # noqa: PLC0415
-
-    try:
-        settings = load(**{k: v for k, v in overrides.items() if v is not None})
-        for profile in settings.profile_settings():
-            check_settings(profile)
-    except ValueError as exc:  # ConfigError, or a profile that does not validate
-        raise fail(f"configuration: {exc}") from exc
-    configure_logging(settings.log_format, settings.log_level)
-    return settings
-
-
-def load_profile() -> Settings:
-    """The settings of the one profile a single-profile command works on: the settings
-    themselves when crmsync.toml has no ``[profiles.NAME]``, else the profile that
-    CRMSYNC_PROFILE names; exit 2 when profiles exist and none of them is named."""
-    return load_profile_setup()[0]
-
-
-def load_profile_setup() -> tuple[Settings, bool]:
-    """``load_profile``'s settings, and whether this is the single-profile setup (no
-    ``[profiles.NAME]`` in crmsync.toml)."""
-    settings = load_settings()
-    if not settings.profiles:
-        return settings, True
-    try:
-        profiles = {p.profile: p for p in settings.profile_settings()}
-    except ValueError as exc:
-        raise fail(f"configuration: {exc}") from exc
-    chosen = profiles.get(settings.profile)
-    if chosen is None:
-        raise fail(
-            f"crmsync.toml configures the profiles {', '.join(profiles)}: name the one to "
-            f"work on with CRMSYNC_PROFILE (it is '{settings.profile}')"
-        )
-    return chosen, False
-
-
-def refuse_unknown_profile(runtime: Runtime, *, new_profile: bool) -> None:
-    """In the single-profile setup, exit 2 when CRMSYNC_PROFILE names a profile the state
-    store has never worked while it holds others (a mistyped name would start afresh),
-    naming them, unless ``--new-profile`` says the new profile is meant."""
-    profile = runtime.settings.profile
-    try:
-        known = runtime.state.known_profiles()
-    except CrmSyncError as exc:
-        raise fail(f"{type(exc).__name__}: {exc}", 1) from exc
-    if new_profile or not known or profile in known:
-        return
-    raise fail(
-        f"CRMSYNC_PROFILE is '{profile}', a profile the state store has never worked; it "
-        f"holds {', '.join(repr(k) for k in known)}. Set CRMSYNC_PROFILE to one of those, "
-        f"or pass --new-profile to start '{profile}' (its first cycle plans its follow-ups "
-        "afresh)"
-    )
-
-
-def _runtime(settings: Settings) -> Runtime:
-    from crmsync.bootstrap import build_runtime  # noqa: PLC0415
-
-    try:
-        return build_runtime(settings, hook=crash_hook_from_env())
-    except ConfigError as exc:
-        raise fail(str(exc)) from exc
-    except CrmSyncError as exc:  # the state store or the CRM failed: not configuration
-        raise fail(f"{type(exc).__name__}: {exc}", EXIT_FAILED) from exc
-
-
-def crash_hook_from_env() -> Hook | None:
-    """Fault injection for the crash tests: ``CRMSYNC_CRASH_AT=step[:n]`` sends SIGKILL to
-    this very process the n-th time (default 1st) the cycle reaches ``step``."""
-    spec = os.environ.get("CRMSYNC_CRASH_AT")
-    if not spec:
-        return None
-    step, _, nth = spec.partition(":")
-    target = int(nth or "1")
-    seen = {"n": 0}
-
-    def hook(name: str) -> None:
-        if name == step:
-            seen["n"] += 1
-            if seen["n"] == target:
-                os.kill(os.getpid(), signal.SIGKILL)
-
-    return hook
 
 
 def _print_report(report: CycleReport, console: Console) -> None:
@@ -243,12 +152,14 @@ def sync_cmd(  # noqa: PLR0917 - one parameter per command-line option
         guard = None
         if not dry_run:
             guard = held.enter_context(hold_profile(settings, "crmsync sync --once", wait))
-        runtime = _runtime(settings)
+        runtime = build_runtime_or_exit(settings)
         if guard is not None:
             runtime.cycle.guard = guard
         try:
             if single:
-                refuse_unknown_profile(runtime, new_profile=new_profile)
+                refuse_unknown_profile(
+                    runtime.state, runtime.settings.profile, new_profile=new_profile
+                )
             report = _run_cycle(runtime, instant, dry_run)
         except ProfileLostError as exc:
             raise fail(f"cycle stopped: {exc}", EXIT_BUSY) from exc
@@ -287,8 +198,12 @@ def run_cmd(new_profile: Annotated[bool, NEW_PROFILE_OPTION] = False) -> None:
             raise fail("no profile could be started (see the errors above)")
         if not settings.profiles:
             for runtime in fleet.runtimes:
-                refuse_unknown_profile(runtime, new_profile=new_profile)
-            fleet.admit = lambda runtime: refuse_unknown_profile(runtime, new_profile=new_profile)
+                refuse_unknown_profile(
+                    runtime.state, runtime.settings.profile, new_profile=new_profile
+                )
+            fleet.admit = lambda runtime: refuse_unknown_profile(
+                runtime.state, runtime.settings.profile, new_profile=new_profile
+            )
         fleet.run()
 
 
@@ -342,7 +257,7 @@ def demo_cmd(
     if "log_level" not in base.model_fields_set:  # the tables below say what the log would
         configure_logging(base.log_format, "warning")
     console = out_console()
-    runtime = _runtime(settings)
+    runtime = build_runtime_or_exit(settings)
     try:
         clock_now = system_clock()
         start = clock_now - timedelta(days=75)

@@ -32,6 +32,7 @@ from crmsync.domain.charter import Charter
 from crmsync.domain.complaint import Complaint, complaint_from_json
 from crmsync.domain.evaluation import ClockResult, evaluate
 from crmsync.domain.instants import format_instant
+from crmsync.domain.unicode_text import lone_surrogate_at, lone_surrogate_problem
 from crmsync.errors import BadComplaintError
 
 CHUNK_LINES = 4000
@@ -205,6 +206,14 @@ def read_complaints(
                 continue
             except RecursionError:
                 errors.append(BadComplaintError(f"line {numbers[i]}", NESTED_TOO_DEEPLY))
+                continue
+            # only json.loads reads a lone surrogate (msgspec refuses one): no UTF-8 output
+            # can hold it, so the line is bad, named by its field
+            where = lone_surrogate_at(data)
+            if where is not None:
+                errors.append(
+                    BadComplaintError(f"line {numbers[i]}", lone_surrogate_problem(where))
+                )
                 continue
         ref = f"line {numbers[i]}"
         try:
