@@ -33,7 +33,7 @@ class RecordSeeder(Protocol):
 @dataclass(frozen=True)
 class SeedResult:
     cases: int
-    tasks: int
+    tasks: int  # related records: customer-update tasks, status history rows
 
 
 def _until_now(complaint: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -55,9 +55,10 @@ def seed_rows(
     start: datetime,
     span_days: int,
     now: datetime,
-) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
-    """``(case fields, related rows)`` for each generated complaint received before ``now``;
-    ``charter`` is loaded, or a bundled name or file path (``ConfigError`` if unusable)."""
+) -> Iterator[tuple[dict[str, Any], list[tuple[str, dict[str, Any]]]]]:
+    """``(case fields, related (object, row) pairs)`` for each generated complaint received
+    before ``now``; ``charter`` is loaded, or a bundled name or file path (``ConfigError``
+    if unusable)."""
     loaded = demo_charter(charter) if isinstance(charter, str) else charter
     for complaint in generate_complaints(
         loaded, count, seed=seed, start=start, span_days=span_days
@@ -67,11 +68,11 @@ def seed_rows(
             continue
         fields, related = mapping.to_record(present)
         fields["Id"] = complaint["id"]
-        rows: list[dict[str, Any]] = []
+        rows: list[tuple[str, dict[str, Any]]] = []
         for name, children in related.items():
             rel = mapping.spec.complaints.related_events[name]
             for child in children:
-                rows.append({**child, rel.parent_field: complaint["id"]})
+                rows.append((rel.object, {**child, rel.parent_field: complaint["id"]}))
         yield fields, rows
 
 
@@ -90,10 +91,8 @@ def seed_local_crm(
     """Insert generated complaints (and their related records) into ``crm``."""
     seeder: RecordSeeder = crm
     cases: list[dict[str, Any]] = []
-    tasks: list[dict[str, Any]] = []
+    related: dict[str, list[dict[str, Any]]] = {}
     n_cases = n_tasks = 0
-    related_objects = {r.object for r in mapping.spec.complaints.related_events.values()}
-    task_object = next(iter(related_objects), None)
 
     def insert(object: str, rows: list[dict[str, Any]]) -> int:
         results = seeder.insert_records(object, rows)
@@ -106,18 +105,19 @@ def seed_local_crm(
         return len(results)
 
     def flush() -> None:
-        nonlocal cases, tasks, n_cases, n_tasks
+        nonlocal cases, related, n_cases, n_tasks
         if cases:
             n_cases += insert(mapping.complaint_object, cases)
-        if tasks and task_object is not None:
-            n_tasks += insert(task_object, tasks)
-        cases, tasks = [], []
+        for object, rows in related.items():
+            n_tasks += insert(object, rows)
+        cases, related = [], {}
 
-    for fields, rows in seed_rows(
+    for fields, pairs in seed_rows(
         mapping, charter, count=count, seed=seed, start=start, span_days=span_days, now=now
     ):
         cases.append(fields)
-        tasks.extend(rows)
+        for object, row in pairs:
+            related.setdefault(object, []).append(row)
         if len(cases) >= batch:
             flush()
     flush()
