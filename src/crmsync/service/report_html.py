@@ -185,7 +185,7 @@ def chart_totals(totals: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]]
     folded = len(ranked) - CHART_GROUPS
     out = [r for r in totals if r["group"] in kept]
     others: dict[str, dict[str, Any]] = {}
-    counts = ("due", "met", "late", "breached", "open")
+    counts = ("due", "met", "late", "breached", "open", "paused")
     for r in totals:
         if r["group"] in kept:
             continue
@@ -317,6 +317,8 @@ def render_html(document: dict[str, Any], page: PageSource) -> str:
         lstrip_blocks=True,
     )
     env.filters["hours"] = _hours
+    # a charter whose clocks pause: its tables say how many instances were paused
+    pausing = any(getattr(c, "pause", None) is not None for c in charter.clocks)
     template = env.get_template("report.html.j2")
     return template.render(
         doc=document,
@@ -324,5 +326,6 @@ def render_html(document: dict[str, Any], page: PageSource) -> str:
         source=page.source,
         charts=charts,
         compare=compare_view,
-        fields=("due", "met", "late", "breached", "open"),
+        fields=("due", "met", "late", "breached", "open", *(("paused",) if pausing else ())),
+        pausing=pausing,
     )
