@@ -134,6 +134,15 @@ class CrmPort(Protocol):
         batches), matching every filter, in no promised order."""
         ...
 
+    def deleted_records(
+        self, object: str, *, since: datetime | None, until: datetime
+    ) -> Iterator[str]:
+        """Ids of the object's records deleted with ``since <= SystemModstamp < until`` (the
+        deletion's stamp; no lower bound when ``since`` is None), as far as the CRM still
+        tells (Salesforce: what its recycle bin holds), in no promised order. A deleted
+        record is left out of every other read, and writing it fails ``NOT_FOUND``."""
+        ...
+
     def records_by_id(self, object: str, ids: Sequence[str], fields: Sequence[str]) -> list[Record]:
         """The records with these ids that exist (missing ids are left out)."""
         ...

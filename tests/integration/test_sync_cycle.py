@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from crmsync.adapters.crm.local import LocalCrm
 from crmsync.adapters.state.memory import MemoryStateStore
@@ -328,6 +330,77 @@ def test_a_record_with_a_nul_character_is_its_own_error_and_the_rest_go_on(
         again = cycle.run()
         assert (again.status, again.errors, again.flags_written) == ("ok", [], 0)
     assert state.get_watermark("default", "complaints") == clock.now
+
+
+class ForgetfulCrm(LocalCrm):
+    """The local CRM after its recycle bin was emptied: it no longer names deletions."""
+
+    def deleted_records(
+        self, object: str, *, since: datetime | None, until: datetime
+    ) -> Iterator[str]:
+        return iter(())
+
+
+def test_a_complaint_deleted_in_the_crm_leaves_the_state_with_one_log_line(
+    tmp_path: Path, state: StateStore
+) -> None:
+    """A (breached, with a follow-up) is deleted in the CRM: the next cycle pulls the
+    deletion, forgets A (one ``complaint_deleted`` line), ends ok with no error, creates
+    nothing for it, and A no longer counts; B is untouched; later cycles stay quiet."""
+    clock = ManualClock("2026-03-04T12:00:00+00:00")
+    crm, cycle = setup(tmp_path, state, clock)
+    a, b = "500000000000001AAA", "500000000000002AAA"
+    insert(crm, clock, "Case", [case(a), case(b, Decision_At__c="2026-03-02T15:00:00.000+0000")])
+    first = cycle.run()
+    assert (first.status, first.tasks_created) == ("ok", 1)
+    assert state.population("default").by_status == {"breached": 1, "met": 1}
+    (gone,) = crm.delete_records("Case", [a])
+    assert gone.ok
+    clock.advance(minutes=10)
+    with capture_logs() as logs:
+        report = cycle.run()
+    assert (report.status, report.errors, report.complaints_deleted) == ("ok", [], 1)
+    assert (report.tasks_created, report.flags_written) == (0, 0)
+    assert [e["record_id"] for e in logs if e["event"] == "complaint_deleted"] == [a]
+    assert list(state.get_complaints("default", [a, b])) == [b]
+    assert state.population("default").by_status == {"met": 1}
+    assert flags(crm, b)[0] == "met"
+    clock.advance(days=2)  # A's next deadlines pass: nothing is due for it any more
+    later = cycle.run()
+    assert (later.status, later.errors, later.complaints_deleted, later.tasks_created) == (
+        "ok",
+        [],
+        0,
+        0,
+    )
+    assert list(tasks(crm)) == [f"crmsync:{a}:level1-resolution:0:breached"]
+
+
+def test_a_deleted_complaint_the_crm_no_longer_names_is_forgotten_at_its_write(
+    tmp_path: Path, state: StateStore
+) -> None:
+    """A CRM that no longer names a deletion: A is evaluated again at its next check (Tue
+    17:00 it breaches), its flag write answers NOT_FOUND, and A is forgotten instead of
+    failing every cycle: no error, no task, the watermark not held back."""
+    clock = ManualClock("2026-03-02T12:00:00+00:00")
+    crm, cycle = setup(tmp_path, state, clock, crm_class=ForgetfulCrm)
+    a = "500000000000001AAA"
+    insert(crm, clock, "Case", [case(a)])
+    assert cycle.run().status == "ok"
+    assert flags(crm, a)[0] != "breached"
+    assert crm.delete_records("Case", [a])[0].ok
+    clock.set("2026-03-03T18:00:00+00:00")
+    with capture_logs() as logs:
+        report = cycle.run()
+    assert (report.status, report.errors, report.complaints_deleted) == ("ok", [], 1)
+    assert [(e["record_id"], e["seen_by"]) for e in logs if e["event"] == "complaint_deleted"] == [
+        (a, "write")
+    ]
+    assert state.get_complaints("default", [a]) == {}
+    assert state.get_watermark("default", "complaints") == clock.now
+    clock.advance(minutes=10)
+    again = cycle.run()
+    assert (again.status, again.errors, again.complaints_evaluated) == ("ok", [], 0)
 
 
 def test_dry_run_plans_but_writes_nothing(tmp_path: Path, state: StateStore) -> None:
