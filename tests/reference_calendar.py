@@ -161,6 +161,16 @@ class ReferenceCalendar:
             minute += _MINUTE
         raise NeverEndsError(f"no {seconds} s of opening time within {_WALK_LIMIT_DAYS} days")
 
+    def opening_seconds(self, start: int, end: int) -> int:
+        """Seconds of opening time in ``[start, end)``, minute by minute."""
+        total = 0
+        minute = start - start % _MINUTE
+        while minute < end:
+            if self.is_open(minute):
+                total += min(minute + _MINUTE, end) - max(minute, start)
+            minute += _MINUTE
+        return total
+
     def business_days(self, start: int, n: int) -> int:
         """Last closing time of the n-th working day after ``day0`` (section 3, literally)."""
         start_day = datetime.fromtimestamp(start, self.zone).date()

@@ -40,7 +40,8 @@ class CrmHarness:
 
     ``seed`` puts records straight into the store, as they are: system fields such as
     ``SystemModstamp`` and ``Id`` are kept when given (a fake org's back door, not an API
-    call); it returns the ids in order. ``second_client`` opens another client on the same
+    call); it returns the ids in order. ``delete`` deletes records as a person in the CRM
+    would (stamped at the clock's time). ``second_client`` opens another client on the same
     store (for concurrency tests); the harness closes it.
     """
 
@@ -48,6 +49,7 @@ class CrmHarness:
     clock: ManualClock
     seed: Callable[[str, Sequence[Mapping[str, Any]]], list[str]]
     second_client: Callable[[], CrmPort]
+    delete: Callable[[str, Sequence[str]], None]
     records_per_write_call: int = 200  # the Salesforce adapter packs 5 x 200 in one Composite
 
 
@@ -70,7 +72,13 @@ def local_crm_harness(tmp_path: Path, clock: ManualClock) -> Iterator[CrmHarness
         def second_client() -> CrmPort:
             return stack.enter_context(LocalCrm(path, clock=clock))
 
-        yield CrmHarness(crm=crm, clock=clock, seed=seed, second_client=second_client)
+        def delete(object: str, ids: Sequence[str]) -> None:
+            results = crm.delete_records(object, ids)
+            assert all(r.ok for r in results), results
+
+        yield CrmHarness(
+            crm=crm, clock=clock, seed=seed, second_client=second_client, delete=delete
+        )
 
 
 @contextmanager
@@ -88,6 +96,7 @@ def salesforce_harness(tmp_path: Path, clock: ManualClock) -> Iterator[CrmHarnes
             clock=clock,
             seed=fake.org.seed,
             second_client=client,
+            delete=fake.org.delete,
             records_per_write_call=1000,
         )
 

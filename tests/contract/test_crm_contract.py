@@ -202,6 +202,33 @@ def test_records_by_id_leaves_out_missing_ids(harness: CrmHarness) -> None:
 # --------------------------------------------------------------------------- writes
 
 
+def test_a_deleted_record_is_named_in_its_window_and_gone_from_reads_and_writes(
+    harness: CrmHarness,
+) -> None:
+    """Deleted at 09:20: deleted_records names it in a window holding 09:20 only; it is
+    gone from changed_records and records_by_id, and updating it fails NOT_FOUND."""
+    a, b = harness.seed(
+        "Case",
+        [
+            {"Subject": "a", "SystemModstamp": "2026-03-02T09:00:00.000+0000"},
+            {"Subject": "b", "SystemModstamp": "2026-03-02T09:00:00.000+0000"},
+        ],
+    )
+    crm = harness.crm
+    harness.clock.set("2026-03-02T09:20:00+00:00")
+    harness.delete("Case", [a])
+    harness.clock.set("2026-03-02T09:30:00+00:00")
+    assert list(crm.deleted_records("Case", since=at("09:10:00"), until=at("09:30:00"))) == [a]
+    assert list(crm.deleted_records("Case", since=None, until=at("09:30:00"))) == [a]
+    assert list(crm.deleted_records("Case", since=at("09:21:00"), until=at("09:30:00"))) == []
+    assert list(crm.deleted_records("Case", since=at("09:00:00"), until=at("09:20:00"))) == []
+    assert list(crm.deleted_records("Task", since=None, until=at("09:30:00"))) == []
+    assert ids(crm.changed_records("Case", ["Subject"], since=None, until=at("09:30:00"))) == [b]
+    assert ids(crm.records_by_id("Case", [a, b], ["Subject"])) == [b]
+    [gone, kept] = crm.update_records("Case", [(a, {"Subject": "x"}), (b, {"Subject": "y"})])
+    assert (gone.ok, gone.error_code, kept.ok) == (False, "NOT_FOUND", True)
+
+
 def test_update_reports_per_record_and_keeps_the_good_ones(harness: CrmHarness) -> None:
     """One update per record: missing ids, unknown fields and non-JSON values fail alone."""
     one, two, three = harness.seed("Case", [{"Subject": "old"}] * 3)

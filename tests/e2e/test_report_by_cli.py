@@ -93,3 +93,28 @@ def test_the_profile_report_refuses_an_attribute_the_mapping_lacks() -> None:
     store.migrate()
     store.close()
     assert report("--by", "complainant_type", "--format", "json").exit_code == 0
+
+
+def test_a_high_cardinality_by_folds_the_charts_and_keeps_every_row(tmp_path: Path) -> None:
+    """`--by complainant_name` over 300 distinct names, HTML: the charts name 12 groups
+    and one 'other (288 groups)'; the tables list all 300 names."""
+    rows = [
+        {
+            "id": f"C-{i}",
+            "events": {"received": "2026-01-05T10:00:00Z"},
+            "attributes": {"channel": "email", "complainant_name": f"Person {i:03d}"},
+        }
+        for i in range(300)
+    ]
+    source = tmp_path / "many.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    page = tmp_path / "report.html"
+    done = report("-i", source, "--by", "complainant_name", "-o", page)
+    assert done.exit_code == 0, done.output
+    html = page.read_text(encoding="utf-8")
+    charts = html[html.index("<h2>Charts</h2>") : html.index("<h2>Figures per")]
+    assert charts.count("other (288 groups)") >= 1
+    named = {f"Person {i:03d}" for i in range(300) if f"Person {i:03d}" in charts}
+    assert named == {f"Person {i:03d}" for i in range(12)}  # equal counts: name order
+    tables = html.replace(charts, "")
+    assert all(f'<td class="text">Person {i:03d}</td>' in tables for i in range(300))

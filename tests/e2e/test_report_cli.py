@@ -99,6 +99,7 @@ def test_report_json_counts_each_email_reply_by_month(tmp_path: Path) -> None:
             "late": 1,
             "breached": 0,
             "open": 0,
+            "paused": 0,
             "achievement": 50.0,
             "elapsed_p50_s": 24 * 3600,
             "elapsed_p90_s": 71 * 3600 + 1800,
@@ -114,6 +115,7 @@ def test_report_json_counts_each_email_reply_by_month(tmp_path: Path) -> None:
             "late": 0,
             "breached": 1,
             "open": 0,
+            "paused": 0,
             "achievement": 0.0,
             "elapsed_p50_s": None,
             "elapsed_p90_s": None,
@@ -166,8 +168,8 @@ def test_csv_has_the_row_fields_as_columns(tmp_path: Path) -> None:
     assert table[0][:4] == ["clock", "period", "group", "due"]
     email = [r for r in table if r[0] == "email-reply"]
     assert email == [
-        ["email-reply", "2026-02", "", "1", "0", "0", "1", "0", "0.0", "", "", "", ""],
-        ["email-reply", "all", "", "1", "0", "0", "1", "0", "0.0", "", "", "", ""],
+        ["email-reply", "2026-02", "", "1", "0", "0", "1", "0", "0", "0.0", "", "", "", ""],
+        ["email-reply", "all", "", "1", "0", "0", "1", "0", "0", "0.0", "", "", "", ""],
     ]
 
 

@@ -524,6 +524,13 @@ class FakeOrg:
         if not result.ok:
             raise ValueError(f"the fake org refuses to change {record_id}: {result}")
 
+    def delete(self, object: str, record_ids: Sequence[str]) -> None:
+        """Delete records as a person in the org would: into the recycle bin (``IsDeleted``
+        true, a new SystemModstamp), left out of ``query`` but not of ``queryAll``; writes
+        to them fail ``ENTITY_IS_DELETED``."""
+        for record_id in record_ids:
+            self.touch(object, record_id, IsDeleted=True)
+
     def hide_field(self, object: str, name: str) -> None:
         """Describe no longer shows the field (no field-level security for the user, or
         absent from the org)."""
@@ -936,7 +943,9 @@ class FakeOrg:
         well_formed = [
             rid for rid in ids if isinstance(rid, str) and re.fullmatch(r"[A-Za-z0-9]{18}", rid)
         ]
-        held = {row["Id"] for row in self._rows(object_name, well_formed)}
+        rows = self._rows(object_name, well_formed)
+        held = {row["Id"] for row in rows}
+        deleted = {row["Id"] for row in rows if row.get("IsDeleted")}
         out: list[dict[str, Any] | None] = [None] * len(items)
         pending: list[tuple[int, str, dict[str, Any]]] = []
         for index, (item, rid) in enumerate(zip(items, ids, strict=True)):
@@ -948,6 +957,8 @@ class FakeOrg:
                 out[index] = _record_error(
                     "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", ()
                 )
+            elif rid in deleted:
+                out[index] = _record_error("ENTITY_IS_DELETED", "entity is deleted", ())
             elif (fault := self._record_fault(str(rid))) is not None:
                 out[index] = fault
             else:

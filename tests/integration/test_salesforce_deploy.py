@@ -82,7 +82,13 @@ def test_a_deploy_creates_every_field_and_the_permission_set(org: FakeOrg) -> No
     assert final.components_deployed == final.components_total == len(custom_fields(MAPPING)) + 1
     case = org.schema["Case"]["fields"]
     assert case["Charter_Status__c"]["type"] == "picklist"
-    assert case["Charter_Status__c"]["values"] == ["on_track", "at_risk", "breached", "met"]
+    assert case["Charter_Status__c"]["values"] == [
+        "on_track",
+        "at_risk",
+        "breached",
+        "met",
+        "paused",
+    ]
     assert case["Acknowledged_At__c"]["type"] == "datetime"
     key = org.schema["Task"]["fields"]["CrmSync_Key__c"]
     assert (key["type"], key["external_id"], key["unique"]) == ("string", True, True)

@@ -350,6 +350,28 @@ def test_a_follow_up_refused_for_good_is_tried_again_until_made_once(
     assert list(tasks(org)) == [KEY_A]
 
 
+def test_a_case_deleted_in_the_org_is_forgotten_from_its_recycle_bin(
+    org: FakeOrg, clock: ManualClock
+) -> None:
+    """A is deleted in the org (recycle bin): the next cycle's queryAll names it, A leaves
+    the state store with no error and no write; the deletion pull rode in the same
+    Composite call as the other first pages: the whole cycle is that one billed call."""
+    state = MemoryStateStore()
+    cycle = cycle_for(session_client(org), state)
+    assert cycle.run().status == "ok"
+    clock.now += timedelta(minutes=10)
+    org.delete("Case", [A])
+    clock.now += timedelta(minutes=10)
+    before = len(org.log)
+    report = cycle.run()
+    billed = [(method, path) for method, path, paid in org.log[before:] if paid]
+    assert (report.status, report.errors, report.complaints_deleted) == ("ok", [], 1)
+    assert (report.flags_written, report.tasks_created) == (0, 0)
+    assert list(state.get_complaints("sf", [A, B])) == [B]
+    assert billed == [("POST", "/services/data/v62.0/composite")]  # every first page at once
+    assert org.get("Case", A)["IsDeleted"] is True
+
+
 def test_request_limit_exceeded_ends_the_cycle_and_keeps_state(
     org: FakeOrg, clock: ManualClock
 ) -> None:

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from crmsync.adapters.crm.local import LocalCrm
 from crmsync.adapters.state.memory import MemoryStateStore
 from crmsync.adapters.state.sqlite import SqliteStateStore
 from crmsync.mapping.charter_file import load_charter
 from crmsync.mapping.field_mapping import load_mapping, load_mapping_text
-from crmsync.ports import StateStore
+from crmsync.ports import StateStore, WriteResult
 from crmsync.service.state_retention import Retention, prune_state
 from crmsync.service.sync_cycle import SyncCycle
 from fakes.clock import ManualClock
@@ -328,6 +330,135 @@ def test_a_record_with_a_nul_character_is_its_own_error_and_the_rest_go_on(
         again = cycle.run()
         assert (again.status, again.errors, again.flags_written) == ("ok", [], 0)
     assert state.get_watermark("default", "complaints") == clock.now
+
+
+class ForgetfulCrm(LocalCrm):
+    """The local CRM after its recycle bin was emptied: it no longer names deletions."""
+
+    def deleted_records(
+        self, object: str, *, since: datetime | None, until: datetime
+    ) -> Iterator[str]:
+        return iter(())
+
+
+def test_a_complaint_deleted_in_the_crm_leaves_the_state_with_one_log_line(
+    tmp_path: Path, state: StateStore
+) -> None:
+    """A (breached, with a follow-up) is deleted in the CRM: the next cycle pulls the
+    deletion, forgets A (one ``complaint_deleted`` line), ends ok with no error, creates
+    nothing for it, and A no longer counts; B is untouched; later cycles stay quiet."""
+    clock = ManualClock("2026-03-04T12:00:00+00:00")
+    crm, cycle = setup(tmp_path, state, clock)
+    a, b = "500000000000001AAA", "500000000000002AAA"
+    insert(crm, clock, "Case", [case(a), case(b, Decision_At__c="2026-03-02T15:00:00.000+0000")])
+    first = cycle.run()
+    assert (first.status, first.tasks_created) == ("ok", 1)
+    assert state.population("default").by_status == {"breached": 1, "met": 1}
+    (gone,) = crm.delete_records("Case", [a])
+    assert gone.ok
+    clock.advance(minutes=10)
+    with capture_logs() as logs:
+        report = cycle.run()
+    assert (report.status, report.errors, report.complaints_deleted) == ("ok", [], 1)
+    assert (report.tasks_created, report.flags_written) == (0, 0)
+    assert [e["record_id"] for e in logs if e["event"] == "complaint_deleted"] == [a]
+    assert list(state.get_complaints("default", [a, b])) == [b]
+    assert state.population("default").by_status == {"met": 1}
+    assert flags(crm, b)[0] == "met"
+    clock.advance(days=2)  # A's next deadlines pass: nothing is due for it any more
+    later = cycle.run()
+    assert (later.status, later.errors, later.complaints_deleted, later.tasks_created) == (
+        "ok",
+        [],
+        0,
+        0,
+    )
+    assert list(tasks(crm)) == [f"crmsync:{a}:level1-resolution:0:breached"]
+
+
+def test_a_deleted_complaint_the_crm_no_longer_names_is_forgotten_at_its_write(
+    tmp_path: Path, state: StateStore
+) -> None:
+    """A CRM that no longer names a deletion: A is evaluated again at its next check (Tue
+    17:00 it breaches), its flag write answers NOT_FOUND, and A is forgotten instead of
+    failing every cycle: no error, no task, the watermark not held back."""
+    clock = ManualClock("2026-03-02T12:00:00+00:00")
+    crm, cycle = setup(tmp_path, state, clock, crm_class=ForgetfulCrm)
+    a = "500000000000001AAA"
+    insert(crm, clock, "Case", [case(a)])
+    assert cycle.run().status == "ok"
+    assert flags(crm, a)[0] != "breached"
+    assert crm.delete_records("Case", [a])[0].ok
+    clock.set("2026-03-03T18:00:00+00:00")
+    with capture_logs() as logs:
+        report = cycle.run()
+    assert (report.status, report.errors, report.complaints_deleted) == ("ok", [], 1)
+    assert [(e["record_id"], e["seen_by"]) for e in logs if e["event"] == "complaint_deleted"] == [
+        (a, "write")
+    ]
+    assert state.get_complaints("default", [a]) == {}
+    assert state.get_watermark("default", "complaints") == clock.now
+    clock.advance(minutes=10)
+    again = cycle.run()
+    assert (again.status, again.errors, again.complaints_evaluated) == ("ok", [], 0)
+
+
+class LeaverCrm(LocalCrm):
+    """The local CRM where some users left: creating a record they own fails for good."""
+
+    inactive: frozenset[str] = frozenset({"005000000000MGRAAA"})
+
+    def create_if_absent(
+        self, object: str, key_field: str, records: Sequence[Mapping[str, Any]]
+    ) -> list[WriteResult]:
+        active = [r for r in records if r.get("OwnerId") not in self.inactive]
+        made = iter(super().create_if_absent(object, key_field, active))
+        return [
+            next(made)
+            if r.get("OwnerId") not in self.inactive
+            else WriteResult(
+                str(r.get(key_field)),
+                False,
+                error_code="INACTIVE_OWNER_OR_USER",
+                message=f"operation performed with inactive user [{r.get('OwnerId')}]",
+            )
+            for r in records
+        ]
+
+
+def test_a_refused_follow_up_is_named_by_status_until_it_is_no_longer_needed(
+    tmp_path: Path, state: StateStore
+) -> None:
+    """A's breached follow-up goes to its manager, who left: each cycle reports it and the
+    state store lists it among the failed follow-ups; once A is decided (level1 met late)
+    the follow-up is no longer needed: it leaves the list, and the cycles are clean."""
+    clock = ManualClock("2026-03-04T12:00:00+00:00")
+    crm, cycle = setup(tmp_path, state, clock, crm_class=LeaverCrm)
+    a = "500000000000001AAA"
+    key = f"crmsync:{a}:level1-resolution:0:breached"
+    insert(crm, clock, "Case", [case(a)])
+    first = cycle.run()
+    assert [(e.kind, e.record_id) for e in first.errors] == [("task", key)]
+    assert [(e.key, e.error) for e in state.failed_follow_ups("default")] == [
+        (key, "INACTIVE_OWNER_OR_USER: operation performed with inactive user [005000000000MGRAAA]")
+    ]
+    clock.advance(minutes=10)
+    assert [(e.kind, e.record_id) for e in cycle.run().errors] == [("task", key)]
+    assert crm.update_records("Case", [(a, {"Decision_At__c": "2026-03-04T12:05:00.000+0000"})])[
+        0
+    ].ok
+    clock.advance(minutes=10)
+    decided = cycle.run()
+    assert (decided.status, decided.errors, decided.tasks_created) == ("ok", [], 0)
+    assert state.failed_follow_ups("default") == []
+    assert ledger_of(state, a)[key].status == "completed"
+    clock.advance(minutes=10)
+    assert cycle.run().errors == []
+    assert tasks(crm) == {}
+
+
+def ledger_of(state: StateStore, complaint_id: str) -> dict[str, Any]:
+    return {e.key: e for e in state.ledger_for_complaints("default", [complaint_id])}
 
 
 def test_dry_run_plans_but_writes_nothing(tmp_path: Path, state: StateStore) -> None:

@@ -1,5 +1,6 @@
 """The compiled BusinessCalendar agrees to the second with the slow reference calendar;
-so do extended deadline clocks (semantics 4.4) with a reference read off the contract.
+so do extended deadline clocks (semantics 4.4) and pausing ones (4.5) with a reference
+read off the contract.
 
 Random zones, weekly hours, closed and open dates, holiday sources, start instants (biased
 toward DST change days, openings and closings) and amounts. The reference
@@ -20,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crmsync.domain.business_calendar import BusinessCalendar, OpeningInterval
-from crmsync.domain.charter import Charter, DeadlineClock, Extension
+from crmsync.domain.charter import Charter, DeadlineClock, Extension, Pause
 from crmsync.domain.complaint import Complaint
 from crmsync.domain.durations import Duration, Unit
 from crmsync.domain.evaluation import evaluate
@@ -473,4 +474,164 @@ def test_extended_deadline_clock_equals_the_reference(
         f"{target} extend by {by} max {most}, warn {warn_after}; start "
         f"{show(scenario, start)}, notices {[show(scenario, n) for n in sorted(notices)]}, "
         f"now {show(scenario, now)}"
+    )
+
+
+# ---------------------------------------------------------------------------- pauses (4.5)
+def reference_paused_clock(
+    reference: ReferenceCalendar,
+    *,
+    start: int,
+    target: tuple[int, str],
+    warn_after: tuple[int, str] | None,
+    stops: list[int],
+    notices: list[int],
+    by: tuple[int, str],
+    ons: list[int],
+    offs: list[int],
+    now: int,
+) -> tuple[str, int | None, int | None, int | None, int, int]:
+    """``(state, due, warn, stopped, extensions, pauses)`` of a deadline clock with ``extend``
+    (max 1) and ``pause``, read off semantics 4.1, 4.4 and 4.5 sentence by sentence and
+    counted on the reference calendar. A pause still open moves the instants as if it ended
+    at ``now`` (what later notices are tested against; docs/charter-language.md)."""
+    if start > now:
+        return "pending", None, None, None, 0, 0
+    due = reference.deadline(start, *target)
+    warn = None if warn_after is None else reference.deadline(start, *warn_after)
+    stopped = min((e for e in stops if start <= e <= now), default=None)
+
+    # "take the instants P of on with S <= P <= now in order; each opens a pause unless it
+    # falls before the end of the pause opened last"
+    pauses: list[tuple[int, int | None]] = []
+    for p in sorted({x for x in ons if start <= x <= now}):
+        if pauses and (pauses[-1][1] is None or p < pauses[-1][1]):
+            continue
+        # "ends at the first instant of off that is > P (and <= now), or at E when P < E
+        # comes earlier; with neither it is still open"
+        ends = [o for o in offs if p < o <= now]
+        if stopped is not None and p < stopped:
+            ends.append(stopped)
+        pauses.append((p, min(ends) if ends else None))
+
+    def moved(instant: int, unit: str, p: int, end: int) -> int:
+        if unit.startswith("business_"):
+            length = reference.opening_seconds(p, end)
+            return instant if length == 0 else reference.business_seconds(instant, length)
+        return instant + (end - p)
+
+    # "in one pass in time order ... an extension notice and a pause start at the same
+    # instant: the extension first"
+    steps = sorted(
+        [(x, 0, None) for x in {x for x in notices if start <= x <= now}]
+        + [(p, 1, end) for p, end in pauses],
+        key=lambda item: (item[0], item[1]),
+    )
+    extensions = counted = 0
+    paused = False
+    for instant, what, end in steps:
+        if what == 0:
+            if extensions < 1 and instant <= due:
+                due = reference.deadline(due, *by)
+                warn = None if warn is None else reference.deadline(warn, *by)
+                extensions += 1
+            continue
+        if instant > due or (stopped is not None and instant >= stopped):
+            continue
+        counted += 1
+        until = now if end is None else end
+        due = moved(due, target[1], instant, until)
+        if warn is not None and warn_after is not None:
+            warn = moved(warn, warn_after[1], instant, until)
+        paused = end is None
+    if paused:
+        return "paused", None, None, None, extensions, counted
+    if stopped is not None:
+        state = "met" if stopped <= due else "met_late"
+    elif now > due:
+        state = "breached"
+    elif warn is not None and now >= warn:
+        state = "at_risk"
+    else:
+        state = "on_track"
+    return state, due, warn, stopped, extensions, counted
+
+
+@settings(SETTINGS, max_examples=60)
+@given(scenario=scenarios(), data=st.data())
+def test_paused_deadline_clock_equals_the_reference(
+    scenario: Scenario, data: st.DataObject
+) -> None:
+    """A deadline clock with `pause` (and `extend`) gives the reference's state, D, W, and
+    extension and pause counts.
+
+    Pause starts and ends, notices, stops and `now` are drawn around the start and the due
+    instant (one second either side, so "at D counts, D + 1 s does not" is exercised), often
+    at one instant together, and anywhere in the days after.
+    """
+    calendar, reference = scenario.compiled(), scenario.reference()
+    target = data.draw(short_durations(scenario))
+    by = data.draw(short_durations(scenario))
+    warn_after = data.draw(st.none() | short_durations(scenario))
+    start = scenario.start
+    due0 = reference.deadline(start, target.amount, target.unit.value)
+    near = st.builds(
+        lambda anchor, delta: anchor + delta,
+        st.sampled_from([start, due0]),
+        st.sampled_from([-86400, -3600, -1, 0, 0, 1, 3600, 86400]),
+    )
+    before_due = st.integers(start, due0 + 3600)
+    after_start = st.integers(start, due0 + 3 * 86400)
+    ons = data.draw(st.lists(before_due | before_due | near, min_size=1, max_size=4))
+    offs = data.draw(st.lists(after_start | near | st.sampled_from(ons), min_size=1, max_size=4))
+    notices = data.draw(st.lists(near | st.sampled_from(ons), max_size=2))
+    stops = data.draw(st.lists(near | after_start, max_size=2))
+    now = data.draw(after_start | after_start | near)
+
+    clock = DeadlineClock(
+        "c",
+        "received",
+        ("decision",),
+        target,
+        warn_after=warn_after,
+        extend=Extension("extended", by, 1),
+        pause=Pause("paused", "resumed"),
+    )
+    charter = Charter("p", "P", calendar, (clock,))
+    events = {"received": (start,)}
+    for name, instants in (
+        ("paused", ons),
+        ("resumed", offs),
+        ("extended", notices),
+        ("decision", stops),
+    ):
+        if instants:
+            events[name] = tuple(sorted(instants))
+    (result,) = evaluate(charter, Complaint("P-1", events, {}), now)
+    want = reference_paused_clock(
+        reference,
+        start=start,
+        target=(target.amount, target.unit.value),
+        warn_after=None if warn_after is None else (warn_after.amount, warn_after.unit.value),
+        stops=stops,
+        notices=notices,
+        by=(by.amount, by.unit.value),
+        ons=ons,
+        offs=offs,
+        now=now,
+    )
+    got = (
+        result.state.value,
+        result.due_at,
+        result.warn_at,
+        result.stopped_at,
+        result.extensions,
+        result.pauses,
+    )
+    assert got == want, (
+        f"{target} extend by {by}, warn {warn_after}; start {show(scenario, start)}, "
+        f"paused {[show(scenario, p) for p in sorted(ons)]}, "
+        f"resumed {[show(scenario, p) for p in sorted(offs)]}, "
+        f"notices {[show(scenario, n) for n in sorted(notices)]}, "
+        f"stops {[show(scenario, n) for n in sorted(stops)]}, now {show(scenario, now)}"
     )

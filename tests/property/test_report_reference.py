@@ -61,6 +61,11 @@ clocks:
     start: received
     stop: callback
     target: 3 hours
+  - id: waiting
+    start: received
+    stop: decision
+    target: 2 business_days
+    pause: {on: paused, off: resumed}
 """,
     "reference-report.yaml",
 )
@@ -69,7 +74,7 @@ WEEKLY[4] = [(540, 720), (780, 990)]
 REF = ReferenceCalendar("Europe/London", WEEKLY)
 BASE = int(datetime(2026, 3, 20, tzinfo=UTC).timestamp())
 SPAN = 16 * 86400
-CLOCKS = ["reply", "promised", "updates", "registration", "phone"]
+CLOCKS = ["reply", "promised", "updates", "registration", "phone", "waiting"]
 
 
 # ---------------------------------------------------------------------- the reference
@@ -95,10 +100,40 @@ def outcome(end: int | None, due: int, now: int) -> str:
     return "breached" if now > due else "open"
 
 
+def reference_waiting(
+    s: int, end: int | None, ons: list[int], offs: list[int], now: int
+) -> tuple[int, str, bool]:
+    """(D, outcome, counted a pause) of the waiting clock, read off semantics 4.5: 2 business
+    days from S to the decision, paused from each 'paused' to the next 'resumed' (or the
+    decision); a pause at or before D moves D by its opening time; one still open leaves the
+    instance open, due as moved by the pause so far (up to now)."""
+    due = REF.deadline(s, 2, "business_days")
+    counted, still_open = 0, False
+    pause_end: int | None = None
+    opened = False
+    for p in sorted({i for i in ons if s <= i <= now}):
+        if opened and (pause_end is None or p < pause_end):
+            continue  # inside the pause opened last
+        ends = [o for o in offs if p < o <= now]
+        if end is not None and p < end:
+            ends.append(end)
+        pause_end = min(ends) if ends else None
+        opened = True
+        if p > due or (end is not None and p >= end):
+            continue
+        counted += 1
+        length = opening_between(p, now if pause_end is None else pause_end)
+        if length:
+            due = REF.business_seconds(due, length)
+        still_open = pause_end is None
+    return due, "open" if still_open else outcome(end, due, now), counted > 0
+
+
 def reference_instances(
     data: dict[str, Any], now: int
-) -> tuple[list[tuple[str, int, int, int, int | None, str]], list[str]]:
-    """(clock, occurrence, S, D, E, outcome) of every instance, and the undated clocks."""
+) -> tuple[list[tuple[str, int, int, int, int | None, str, bool]], list[str]]:
+    """(clock, occurrence, S, D, E, outcome, paused) of every instance, and the undated
+    clocks."""
 
     def happened(name: str) -> list[int]:
         raw = data["events"].get(name)
@@ -110,7 +145,7 @@ def reference_instances(
     if not received:
         return [], []
     s = received[0]
-    found: list[tuple[str, int, int, int, int | None, str]] = []
+    found: list[tuple[str, int, int, int, int | None, str, bool]] = []
     undated: list[str] = []
 
     def first_stop(names: list[str], low: int) -> int | None:
@@ -120,7 +155,7 @@ def reference_instances(
     # reply: 6 business hours from S to the first acknowledgement or decision
     due = REF.deadline(s, 6, "business_hours")
     end = first_stop(["acknowledged", "decision"], s)
-    found.append(("reply", 0, s, due, end, outcome(end, due, now)))
+    found.append(("reply", 0, s, due, end, outcome(end, due, now), False))
     # promised: the deadline the attribute holds (a date: the next local midnight)
     promised = attributes.get("expected_decision")
     if not promised:
@@ -132,7 +167,7 @@ def reference_instances(
         else:
             due = int(datetime.fromisoformat(promised).timestamp())
         end = first_stop(["decision"], s)
-        found.append(("promised", 0, s, due, end, outcome(end, due, now)))
+        found.append(("promised", 0, s, due, end, outcome(end, due, now), False))
     # updates: cycles opened by S and each later update, while the clock runs
     stop = first_stop(["decision"], s)
     resets = sorted(
@@ -142,15 +177,19 @@ def reference_instances(
     for k, cycle_start in enumerate(starts):
         due = REF.deadline(cycle_start, 2, "days")
         end = starts[k + 1] if k + 1 < len(starts) else stop
-        found.append(("updates", k, cycle_start, due, end, outcome(end, due, now)))
+        found.append(("updates", k, cycle_start, due, end, outcome(end, due, now), False))
     # registration: complete when the owner is filled; no closing instant
     due = REF.deadline(s, 1, "business_days")
     complete = bool(attributes.get("owner"))
-    found.append(("registration", 0, s, due, None, "met" if complete else outcome(None, due, now)))
+    registration = "met" if complete else outcome(None, due, now)
+    found.append(("registration", 0, s, due, None, registration, False))
     if attributes.get("channel") == "phone":
         due = s + 3 * 3600
         end = first_stop(["callback"], s)
-        found.append(("phone", 0, s, due, end, outcome(end, due, now)))
+        found.append(("phone", 0, s, due, end, outcome(end, due, now), False))
+    end = first_stop(["decision"], s)
+    due, waiting, paused = reference_waiting(s, end, happened("paused"), happened("resumed"), now)
+    found.append(("waiting", 0, s, due, end, waiting, paused))
     return found, undated
 
 
@@ -212,6 +251,7 @@ def reference_figures(
             "group": group,
             "due": len(items),
             **count,
+            "paused": sum(1 for i in items if i[6]),
             "achievement": achievement,
             "elapsed_p50_s": pct(elapsed, 50),
             "elapsed_p90_s": pct(elapsed, 90),
@@ -244,6 +284,10 @@ def complaints(draw: st.DrawFn, index: int) -> dict[str, Any]:
         if draw(st.booleans()):
             events[name] = instant(draw(st.integers(received - 86400, received + 5 * 86400)))
     updates = draw(st.lists(st.integers(received - 3600, received + 8 * 86400), max_size=4))
+    for name in ("paused", "resumed"):
+        waits = draw(st.lists(st.integers(received - 3600, received + 6 * 86400), max_size=3))
+        if waits:
+            events[name] = [instant(w) for w in waits]
     if updates:
         events["customer_update"] = [instant(u) for u in updates]
     attributes: dict[str, Any] = {}

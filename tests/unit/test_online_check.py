@@ -104,6 +104,8 @@ def test_picklist_maps_are_held_against_the_orgs_values(tmp_path: Path) -> None:
     assert problems == [
         "Case.Charter_Status__c: 'met' (written as the status flag) is not a value of the "
         "org's picklist: run `crmsync salesforce deploy`",
+        "Case.Charter_Status__c: 'paused' (written as the status flag) is not a value of the "
+        "org's picklist: run `crmsync salesforce deploy`",
         "Case.Origin: mapped value 'In Person' (attributes.channel.values) is not a value of "
         "the org's picklist (it has: Email, Phone, Web, Fax)",
         "Case.Origin: mapped value 'Letter' (attributes.channel.values) is not a value of the "

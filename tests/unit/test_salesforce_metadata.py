@@ -218,7 +218,7 @@ def test_picklists_are_restricted_where_the_worker_writes_them() -> None:
     picklist staff fill holds the mapped values, unrestricted."""
     assert picklist(f"{SRC}objects/Case/fields/Charter_Status__c.field-meta.xml") == (
         "true",
-        ["on_track", "at_risk", "breached", "met"],
+        ["on_track", "at_risk", "breached", "met", "paused"],
     )
     assert picklist(f"{SRC}objects/Case/fields/Preferred_Language__c.field-meta.xml") == (
         "false",

@@ -36,7 +36,7 @@ from crmsync.terminal import escape_controls
 
 local_app = typer.Typer(
     name="local",
-    help="The embedded local CRM (a SQLite file): import and export records.",
+    help="The embedded local CRM (a SQLite file): import, export and delete records.",
     no_args_is_help=True,
 )
 app.add_typer(local_app, name="local")
@@ -311,6 +311,48 @@ def export_cmd(
         markup=False,
         soft_wrap=True,
     )
+
+
+# ----------------------------------------------------------------------------- delete
+
+
+@local_app.command("delete")
+def delete_cmd(
+    object: Annotated[str, typer.Argument(help="The object of the records: Case, Task...")],
+    ids: Annotated[list[str], typer.Argument(help="The ids of the records to delete.")],
+    db: DbOpt = None,
+) -> None:
+    """Delete records from the local CRM, as a person deletes them in a CRM: the next sync
+    cycle sees the deletion and forgets the complaint (its archived versions stay).
+
+    Exit status 0; 3 when some ids are not records of OBJECT (each named, the others
+    deleted); 2 when the local CRM file does not exist.
+    """
+    path = db if db is not None else _default_db()
+    if not path.is_file():
+        raise fail(f"no local CRM at {path} (import records first, or pass --db)")
+    try:
+        with LocalCrm(path) as crm:
+            results = crm.delete_records(object, ids)
+    except CrmError as exc:
+        raise fail(str(exc), EXIT_FAILED) from exc
+    missing = [r for r in results if not r.ok]
+    for result in missing:
+        err.print(
+            f"{escape_controls(result.ref)}: {result.error_code}: no {object} with this id",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+    done = len(results) - len(missing)
+    err.print(
+        f"deleted {done} {object} record{'' if done == 1 else 's'}",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
+    if missing:
+        raise typer.Exit(EXIT_BAD_INPUT)
 
 
 def _csv_text(value: Any) -> str:

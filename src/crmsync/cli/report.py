@@ -48,6 +48,7 @@ from crmsync.service.report_stream import (
     report_document,
     report_stream,
 )
+from crmsync.terminal import escape_controls
 
 if TYPE_CHECKING:
     from crmsync.domain.charter import Charter
@@ -393,6 +394,9 @@ def status_cmd(
     """The open complaints of the profile (CRMSYNC_PROFILE) from the state store, worst
     first, with their next due instant. No CRM call.
 
+    Follow-ups the CRM refused for good (an owner who left) are named on standard error
+    until a cycle makes them.
+
     Exit status: 0; 3 when some stored complaints could not be evaluated under the charter
     (each named on standard error, the others listed); 2 bad settings or arguments, or no
     state store where the settings place it (CRMSYNC_DATA_DIR); 1 the state store failed.
@@ -420,12 +424,22 @@ def status_cmd(
                 and (state is None or line.has(state.value, clock))
                 and (clock is None or clock in line.clocks)
             ]
+            refused = store.failed_follow_ups(settings.profile)
         finally:
             store.close()
     except CrmSyncError as exc:
         raise fail(f"profile {settings.profile}: {exc}", 1) from exc
     for error in errors:
         print(f"bad complaint {error}", file=sys.stderr)
+    for entry in refused:
+        print(
+            escape_controls(
+                f"follow-up {entry.key} of complaint {entry.complaint_id} refused by the CRM: "
+                f"{entry.error or 'no reason given'} (tried again at each cycle that "
+                "evaluates the complaint)"
+            ),
+            file=sys.stderr,
+        )
     ordered = worst_first(lines)
     with standard_output():
         _print_status(charter, ordered, instant, as_json=as_json)

@@ -356,6 +356,14 @@ class BusinessCalendar:
             self._extend(end)
         return self._opened_before(end) - self._opened_before(start)
 
+    def after_opening_seconds(self, start: int, seconds: int) -> int:
+        """The earliest instant by which ``seconds`` of opening time have passed since
+        ``start`` (section 3's business-minute rule, to the second); ``start`` itself
+        when ``seconds`` is 0 (a pause wholly outside opening hours moves nothing)."""
+        if seconds <= 0:
+            return start
+        return self._business_seconds(start, seconds)
+
     def _business_seconds(self, start: int, seconds: int) -> int:
         self._cover(start)
         while True:

@@ -77,6 +77,17 @@ def events_at(item: object, paths: tuple[EventPath, ...]) -> Iterator[str]:
             yield from (n for n in node if isinstance(n, str))
 
 
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """Section 4.5: the clock stops from an instant of ``on`` to the next instant of
+    ``off`` (or the clock's stop); a pause at or before the due instant moves the due
+    instant (and the warning) by its length, measured in the kind of time of the
+    duration it moves."""
+
+    on: str
+    off: str
+
+
 class ClockKind(StrEnum):
     DEADLINE = "deadline"
     RECURRING = "recurring"
@@ -96,14 +107,25 @@ class DeadlineClock:
     when: tuple[Condition, ...] = ()
     kind: ClockKind = ClockKind.DEADLINE
     extend: Extension | None = None
-    EVENT_PATHS: ClassVar[tuple[EventPath, ...]] = (("start",), ("stop",), ("extend", "on"))
+    pause: Pause | None = None
+    EVENT_PATHS: ClassVar[tuple[EventPath, ...]] = (
+        ("start",),
+        ("stop",),
+        ("extend", "on"),
+        ("pause", "on"),
+        ("pause", "off"),
+    )
     pending_key: str = field(init=False, repr=False, compare=False)
     """Key of the shared not-started result: the id, marked when the clock has ``extend``
-    (its result then carries ``extensions``), so that two charters' clocks of one id
-    never share a wrong one."""
+    or ``pause`` (its result then carries ``extensions`` or ``pauses``), so that two
+    charters' clocks of one id never share a wrong one."""
 
     def __post_init__(self) -> None:
-        key = self.id if self.extend is None else f"{self.id}\x00extend"
+        key = self.id
+        if self.extend is not None:
+            key += "\x00extend"
+        if self.pause is not None:
+            key += "\x00pause"
         object.__setattr__(self, "pending_key", key)
 
     @property
@@ -161,7 +183,13 @@ class CompletenessClock:
     when: tuple[Condition, ...] = ()
     kind: ClockKind = ClockKind.COMPLETENESS
     extend: Extension | None = None
-    EVENT_PATHS: ClassVar[tuple[EventPath, ...]] = (("start",), ("extend", "on"))
+    pause: Pause | None = None
+    EVENT_PATHS: ClassVar[tuple[EventPath, ...]] = (
+        ("start",),
+        ("extend", "on"),
+        ("pause", "on"),
+        ("pause", "off"),
+    )
 
     @property
     def measure(self) -> Duration | None:

@@ -2,9 +2,9 @@
 
 ``clock_result_fields`` gives a result's fields as section 5 of the contract names and
 orders them (instants as ``format_instant`` text, None when there is none; ``breaches``,
-``missing`` and ``extensions`` only where the clock has them). ``crmsync evaluate`` writes
-them after the complaint id (``result_line``), the archive keeps them with the clock's
-``kind`` (``clock_result_fields(result, kind=True)``).
+``missing``, ``extensions`` and ``pauses`` only where the clock has them). ``crmsync
+evaluate`` writes them after the complaint id (``result_line``), the archive keeps them with
+the clock's ``kind`` (``clock_result_fields(result, kind=True)``).
 
 ``crmsync evaluate``'s worker processes write the same text through a specialised writer
 (``service/evaluate_stream.py``, ``_LineWriter``) that is measured faster; the tests hold
@@ -38,6 +38,8 @@ def clock_result_fields(result: ClockResult, *, kind: bool = False) -> dict[str,
         out["missing"] = list(result.missing)
     if result.extensions is not None:
         out["extensions"] = result.extensions
+    if result.pauses is not None:
+        out["pauses"] = result.pauses
     return out
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from enum import StrEnum
 from typing import Final, NamedTuple
 
@@ -14,10 +14,11 @@ from crmsync.domain.charter import (
     CompletenessClock,
     DeadlineClock,
     Extension,
+    Pause,
     RecurringClock,
 )
 from crmsync.domain.complaint import Complaint, check_range
-from crmsync.domain.durations import Duration
+from crmsync.domain.durations import Duration, Unit
 from crmsync.domain.instants import parse_deadline_value
 from crmsync.errors import BadComplaintError, InstantError
 
@@ -29,6 +30,7 @@ class State(StrEnum):
     BREACHED = "breached"
     MET = "met"
     MET_LATE = "met_late"
+    PAUSED = "paused"
 
 
 class ClockResult(NamedTuple):
@@ -50,6 +52,7 @@ class ClockResult(NamedTuple):
     breaches: int | None = None  # recurring clocks only
     missing: tuple[str, ...] | None = None  # completeness clocks only
     extensions: int | None = None  # clocks with ``extend`` only: how many applied
+    pauses: int | None = None  # clocks with ``pause`` only: how many counted
 
 
 _new_tuple: Final = tuple.__new__
@@ -64,13 +67,15 @@ def _deadline_result(
     warn: int | None,
     stop: int | None,
     extensions: int | None = None,
+    pauses: int | None = None,
 ) -> ClockResult:
     """``ClockResult(clock.id, clock.kind, state, start, due, warn, stop,
-    extensions=extensions)``, built as the tuple it is: the ``NamedTuple``'s own
-    ``__new__`` is Python code, slow for the millions of results of a large input."""
+    extensions=extensions, pauses=pauses)``, built as the tuple it is: the
+    ``NamedTuple``'s own ``__new__`` is Python code, slow for the millions of results of
+    a large input."""
     return _new_tuple(
         ClockResult,
-        (clock.id, clock.kind, state, start, due, warn, stop, 0, None, None, extensions),
+        (clock.id, clock.kind, state, start, due, warn, stop, 0, None, None, extensions, pauses),
     )
 
 
@@ -143,22 +148,199 @@ def extension_steps(
 def clock_extension_steps(
     calendar: BusinessCalendar, clock: Clock, complaint: Complaint, now: int
 ) -> list[ExtensionStep]:
-    """``extension_steps`` of one clock as ``evaluate`` applies them (empty when the clock
-    has no ``extend`` or has not started): for ``explain`` and reports."""
-    if isinstance(clock, RecurringClock) or clock.extend is None or clock.target is None:
+    """The extension notices among ``clock_steps`` (empty when the clock has no ``extend``
+    or has not started)."""
+    return [
+        step
+        for step in clock_steps(calendar, clock, complaint, now)
+        if isinstance(step, ExtensionStep)
+    ]
+
+
+class PauseStep(NamedTuple):
+    """One pause of a clock's ``pause`` (section 4.5) between its start and ``now``.
+
+    ``end`` is the first ``off`` instant after ``start``, or the clock's stop when that
+    comes first; ``None`` while the pause is still open at ``now``. ``counted`` when it
+    started at or before the due instant in force (and before the stop). The instants
+    are those in force at ``start``; when counted, ``due_after``/``warn_after`` are the
+    moved ones (for a pause still open: as if it ended at ``now``, the least it will have
+    moved them), otherwise equal to the before values.
+    """
+
+    start: int
+    end: int | None
+    counted: bool
+    due_before: int
+    due_after: int
+    warn_before: int | None
+    warn_after: int | None
+
+
+Step = ExtensionStep | PauseStep
+
+
+def pause_spans(
+    pause: Pause, complaint: Complaint, *, start: int, now: int, stop: int | None
+) -> list[tuple[int, int | None]]:
+    """Section 4.5: ``(P, end)`` of each pause, in order. Each instant ``P`` of
+    ``pause.on`` with ``start <= P <= now`` opens one unless it falls before the end of
+    the pause opened last (pauses do not nest); it ends at the first ``off`` instant
+    ``> P`` (and ``<= now``), or at ``stop`` when ``P < stop`` comes earlier; ``None``:
+    still open."""
+    ons = complaint.events.get(pause.on, ())
+    offs = complaint.events.get(pause.off, ())
+    spans: list[tuple[int, int | None]] = []
+    for on in ons[bisect_left(ons, start) :]:
+        if on > now:
+            break
+        if spans:
+            last_end = spans[-1][1]
+            if last_end is None or on < last_end:
+                continue  # inside the pause opened last
+        i = bisect_right(offs, on)
+        end = offs[i] if i < len(offs) and offs[i] <= now else None
+        if stop is not None and on < stop and (end is None or stop < end):
+            end = stop
+        spans.append((on, end))
+    return spans
+
+
+def _moved(calendar: BusinessCalendar, instant: int, unit: Unit, begin: int, end: int) -> int:
+    """``instant`` moved by the pause ``[begin, end)``, measured in ``unit``'s kind of time:
+    its opening time for a business unit, its elapsed time for a calendar unit."""
+    if unit.is_business:
+        return calendar.after_opening_seconds(instant, calendar.opening_seconds(begin, end))
+    return instant + (end - begin)
+
+
+def adjustment_steps(
+    calendar: BusinessCalendar,
+    clock: DeadlineClock | CompletenessClock,
+    complaint: Complaint,
+    *,
+    start: int,
+    now: int,
+    due: int,
+    warn: int | None,
+    stop: int | None,
+) -> list[Step]:
+    """Sections 4.4 and 4.5 in one pass, the one implementation: the extension notices
+    and the pauses of ``clock`` in time order (a notice and a pause at one instant: the
+    notice first), each tested against the due instant in force at its instant and
+    moving ``due`` and ``warn`` (both as counted from the start) when it applies."""
+    target, pause, extension = clock.target, clock.pause, clock.extend
+    assert target is not None  # a target_field clock neither pauses nor extends
+    pauses = [] if pause is None else pause_spans(pause, complaint, start=start, now=now, stop=stop)
+    notices: tuple[int, ...] = ()
+    if extension is not None:
+        instants = complaint.events.get(extension.on, ())
+        notices = tuple(
+            dict.fromkeys(x for x in instants[bisect_left(instants, start) :] if x <= now)
+        )
+    order = sorted(
+        [(x, 0, None) for x in notices] + [(p, 1, end) for p, end in pauses],
+        key=lambda item: (item[0], item[1]),
+    )
+    warn_unit = None if clock.warn_after is None else clock.warn_after.unit
+    steps: list[Step] = []
+    applied = 0
+    for instant, what, end in order:
+        if what == 0:
+            assert extension is not None
+            if applied >= extension.max:
+                steps.append(ExtensionStep(instant, Outcome.OVER_MAX, due, due, warn, warn))
+            elif instant > due:
+                steps.append(ExtensionStep(instant, Outcome.TOO_LATE, due, due, warn, warn))
+            else:
+                new_due = calendar.deadline(due, extension.by)
+                new_warn = None if warn is None else calendar.deadline(warn, extension.by)
+                steps.append(ExtensionStep(instant, Outcome.APPLIED, due, new_due, warn, new_warn))
+                due, warn = new_due, new_warn
+                applied += 1
+        elif instant > due or (stop is not None and instant >= stop):
+            steps.append(PauseStep(instant, end, False, due, due, warn, warn))
+        else:
+            until = now if end is None else end
+            new_due = _moved(calendar, due, target.unit, instant, until)
+            new_warn = (
+                None
+                if warn is None or warn_unit is None
+                else _moved(calendar, warn, warn_unit, instant, until)
+            )
+            steps.append(PauseStep(instant, end, True, due, new_due, warn, new_warn))
+            due, warn = new_due, new_warn
+    return steps
+
+
+def clock_steps(
+    calendar: BusinessCalendar, clock: Clock, complaint: Complaint, now: int
+) -> list[Step]:
+    """``adjustment_steps`` of one clock as ``evaluate`` applies them (empty when the
+    clock has neither ``extend`` nor ``pause``, or has not started): for ``explain``."""
+    if isinstance(clock, RecurringClock) or clock.target is None:
+        return []
+    if clock.extend is None and clock.pause is None:
         return []
     start = complaint.first(clock.start, now)
     if start is None:
         return []
-    return extension_steps(
+    stop = (
+        complaint.first_between(clock.stop, start, now)
+        if isinstance(clock, DeadlineClock)
+        else None
+    )
+    return adjustment_steps(
         calendar,
-        clock.extend,
+        clock,
         complaint,
         start=start,
         now=now,
         due=calendar.deadline(start, clock.target),
         warn=_warn(calendar, clock.warn_after, start),
+        stop=stop,
     )
+
+
+class Adjusted(NamedTuple):
+    """The due and warning instants after extensions and pauses, and what applied."""
+
+    due: int
+    warn: int | None
+    extensions: int | None  # None: the clock has no ``extend``
+    pauses: int | None  # None: the clock has no ``pause``
+    paused: bool  # a counted pause is open at ``now``
+
+
+def _adjusted(
+    calendar: BusinessCalendar,
+    clock: DeadlineClock | CompletenessClock,
+    complaint: Complaint,
+    *,
+    start: int,
+    now: int,
+    due: int,
+    warn: int | None,
+    stop: int | None,
+) -> Adjusted:
+    """``adjustment_steps`` folded into the instants the state is read from."""
+    extensions = None if clock.extend is None else 0
+    pauses = None if clock.pause is None else 0
+    paused = False
+    for step in adjustment_steps(
+        calendar, clock, complaint, start=start, now=now, due=due, warn=warn, stop=stop
+    ):
+        if isinstance(step, PauseStep):
+            if step.counted:
+                assert pauses is not None
+                pauses += 1
+                paused = step.end is None
+                due, warn = step.due_after, step.warn_after
+        elif step.outcome is Outcome.APPLIED:
+            assert extensions is not None
+            extensions += 1
+            due, warn = step.due_after, step.warn_after
+    return Adjusted(due, warn, extensions, pauses, paused)
 
 
 def _extended(
@@ -218,6 +400,10 @@ def evaluate_clock(
     return _deadline(calendar, clock, complaint, now)
 
 
+def _stopped_state(stop: int, due: int) -> State:
+    return State.MET if stop <= due else State.MET_LATE
+
+
 def _running_state(now: int, due: int, warn: int | None) -> State:
     if now > due:
         return State.BREACHED
@@ -260,7 +446,7 @@ def _warn(calendar: BusinessCalendar, warn_after: Duration | None, start: int) -
 
 _NOT_STARTED: dict[str, ClockResult] = {}
 """Deadline clocks' results before their start, by ``pending_key`` (the id, and whether
-the clock has ``extend``: they depend on nothing else)."""
+the clock has ``extend`` or ``pause``: they depend on nothing else)."""
 
 
 def _not_started(clock: DeadlineClock) -> ClockResult:
@@ -269,9 +455,10 @@ def _not_started(clock: DeadlineClock) -> ClockResult:
     result = _NOT_STARTED.get(clock.pending_key)
     if result is None:
         extensions = None if clock.extend is None else 0
+        pauses = None if clock.pause is None else 0
         result = ClockResult(
             clock.id, ClockKind.DEADLINE, State.PENDING, None, None, None, None,
-            extensions=extensions,
+            extensions=extensions, pauses=pauses,
         )  # fmt: skip
         _NOT_STARTED[clock.pending_key] = result
     return result
@@ -288,9 +475,24 @@ def _deadline(
     # _target and _warn, inlined on the hot path
     due = fixed_due if clock.target is None else calendar.deadline(start, clock.target)
     warn = None if clock.warn_after is None else calendar.deadline(start, clock.warn_after)
-    if due is None:
+    if due is None:  # an empty target_field (such a clock neither extends nor pauses)
         return _deadline_result(clock, State.PENDING, start=start, due=None, warn=warn, stop=stop)
     extensions = None
+    if clock.pause is not None:
+        adjusted = _adjusted(
+            calendar, clock, complaint, start=start, now=now, due=due, warn=warn, stop=stop
+        )
+        if adjusted.paused:
+            return _deadline_result(
+                clock, State.PAUSED, start=start, due=None, warn=None, stop=None,
+                extensions=adjusted.extensions, pauses=adjusted.pauses,
+            )  # fmt: skip
+        due, warn = adjusted.due, adjusted.warn
+        state = _stopped_state(stop, due) if stop is not None else _running_state(now, due, warn)
+        return _deadline_result(
+            clock, state, start=start, due=due, warn=warn, stop=stop,
+            extensions=adjusted.extensions, pauses=adjusted.pauses,
+        )  # fmt: skip
     if clock.extend is not None:
         due, warn, extensions = _extended(
             calendar, clock.extend, complaint, start=start, now=now, due=due, warn=warn
@@ -374,24 +576,37 @@ def _completeness(
     fixed_due = _fixed_due(calendar, clock, complaint)
     start = complaint.first(clock.start, now)
     extensions = None if clock.extend is None else 0
+    pauses = None if clock.pause is None else 0
     if start is None:
         return ClockResult(
             clock.id, clock.kind, State.PENDING, None, None, None, None,
-            missing=missing, extensions=extensions,
+            missing=missing, extensions=extensions, pauses=pauses,
         )  # fmt: skip
     due = _target(calendar, clock, fixed_due, start)
     warn = _warn(calendar, clock.warn_after, start)
-    if clock.extend is not None and due is not None:
+    paused = False
+    if clock.pause is not None and due is not None:
+        adjusted = _adjusted(
+            calendar, clock, complaint, start=start, now=now, due=due, warn=warn, stop=None
+        )
+        due, warn = adjusted.due, adjusted.warn
+        extensions, pauses, paused = adjusted.extensions, adjusted.pauses, adjusted.paused
+    elif clock.extend is not None and due is not None:
         due, warn, extensions = _extended(
             calendar, clock.extend, complaint, start=start, now=now, due=due, warn=warn
         )
     if not missing:
         state = State.MET
+    elif paused:
+        return ClockResult(
+            clock.id, clock.kind, State.PAUSED, start, None, None, None,
+            missing=missing, extensions=extensions, pauses=pauses,
+        )  # fmt: skip
     elif due is None:
         state = State.PENDING
     else:
         state = _running_state(now, due, warn)
     return ClockResult(
         clock.id, clock.kind, state, start, due, warn, None,
-        missing=missing, extensions=extensions,
+        missing=missing, extensions=extensions, pauses=pauses,
     )  # fmt: skip

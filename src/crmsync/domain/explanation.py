@@ -9,10 +9,23 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
 from crmsync.domain.business_calendar import BusinessCalendar
-from crmsync.domain.charter import Clock, Extension, RecurringClock
+from crmsync.domain.charter import (
+    Clock,
+    CompletenessClock,
+    DeadlineClock,
+    Extension,
+    RecurringClock,
+)
 from crmsync.domain.complaint import Complaint
 from crmsync.domain.durations import Duration, Unit
-from crmsync.domain.evaluation import ClockResult, ExtensionStep, Outcome, clock_extension_steps
+from crmsync.domain.evaluation import (
+    ClockResult,
+    ExtensionStep,
+    Outcome,
+    PauseStep,
+    Step,
+    clock_steps,
+)
 
 _ORDINAL = {1: "st", 2: "nd", 3: "rd"}
 
@@ -148,11 +161,90 @@ def explain_clock(
         lines.append(
             "warning: " + explain_count(calendar, result.started_at, clock.warn_after, event)
         )
-    if not isinstance(clock, RecurringClock) and clock.extend is not None:
-        steps = clock_extension_steps(calendar, clock, complaint, now)
-        lines.extend(explain_extensions(calendar, clock.extend, steps))
+    if not isinstance(clock, RecurringClock):
+        steps = clock_steps(calendar, clock, complaint, now)
+        if clock.extend is not None:
+            extensions = [s for s in steps if isinstance(s, ExtensionStep)]
+            lines.extend(explain_extensions(calendar, clock.extend, extensions))
+        if clock.pause is not None:
+            lines.extend(explain_pauses(calendar, clock, steps))
     if result.missing:
         lines.append("missing: " + ", ".join(result.missing))
     if result.breaches:
         lines.append(f"{result.breaches} cycle(s) missed")
     return lines
+
+
+def explain_pauses(
+    calendar: BusinessCalendar, clock: DeadlineClock | CompletenessClock, steps: Sequence[Step]
+) -> list[str]:
+    """One sentence per pause (section 4.5): when it started and ended (or that it is still
+    open), whether it counted, and by how much it moved the due and warning instants (its
+    length in the kind of time of each duration)."""
+    pause = clock.pause
+    assert pause is not None and clock.target is not None
+    pauses = [s for s in steps if isinstance(s, PauseStep)]
+    if not pauses:
+        return [f"no '{pause.on}': the clock never paused"]
+    lines = []
+    counted = 0
+    for step in pauses:
+        begin = local_text(calendar, step.start)
+        span = (
+            f"paused {begin}, still open"
+            if step.end is None
+            else f"paused {begin} to {local_text(calendar, step.end)}"
+        )
+        if not step.counted:
+            lines.append(
+                f"{span}: not counted (after the due {local_text(calendar, step.due_before)}"
+                " or the stop)"
+            )
+            continue
+        counted += 1
+        head = f"pause {counted}: {span}, at or before the due " + local_text(
+            calendar, step.due_before
+        )
+        if step.end is None:
+            lines.append(
+                f"{head}: the clock is paused, no due instant until '{pause.off}' (so far "
+                f"the due is at least {local_text(calendar, step.due_after)})"
+            )
+            continue
+        line = f"{head}: {_length(calendar, clock.target.unit, step.start, step.end)}, due " + (
+            f"moved to {local_text(calendar, step.due_after)}"
+            if step.due_after != step.due_before
+            else "unchanged"
+        )
+        if (
+            clock.warn_after is not None
+            and step.warn_before is not None
+            and step.warn_after is not None
+        ):
+            length = _length(calendar, clock.warn_after.unit, step.start, step.end)
+            line += f"; warning ({length}) " + (
+                f"moved to {local_text(calendar, step.warn_after)}"
+                if step.warn_after != step.warn_before
+                else "unchanged"
+            )
+        lines.append(line)
+    return lines
+
+
+def _length(calendar: BusinessCalendar, unit: Unit, begin: int, end: int) -> str:
+    """A pause's length as it moves a duration of ``unit``: opening time or elapsed time."""
+    if unit.is_business:
+        return f"{_span(calendar.opening_seconds(begin, end))} of opening time"
+    return f"{_span(end - begin)} elapsed"
+
+
+def _span(seconds: int) -> str:
+    """``1 d 2 h 30 min`` (``0 s`` for nothing)."""
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{days} d"] if days else []
+    parts += [f"{hours} h"] if hours else []
+    parts += [f"{minutes} min"] if minutes else []
+    parts += [f"{secs} s"] if secs else []
+    return " ".join(parts) or "0 s"

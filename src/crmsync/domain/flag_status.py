@@ -21,10 +21,11 @@ class FlagStatus(NamedTuple):
 
 
 FLAG_STATUSES: Final[tuple[FlagStatus, ...]] = (
-    FlagStatus(State.ON_TRACK, 1),
-    FlagStatus(State.AT_RISK, 2),
-    FlagStatus(State.BREACHED, 3),
+    FlagStatus(State.ON_TRACK, 2),
+    FlagStatus(State.AT_RISK, 3),
+    FlagStatus(State.BREACHED, 4),
     FlagStatus(State.MET, 0),
+    FlagStatus(State.PAUSED, 1),  # waiting on the customer (semantics 4.5)
 )
 """The picklist, in the order staff see it (a value added later is appended)."""
 

@@ -7,6 +7,8 @@ code ``evaluate`` runs), so the report can never disagree with the flags:
 
 * a deadline or completeness clock is one instance (occurrence 0) with the started,
   due and stopped instants of its ``ClockResult`` (the extended due instant included);
+* a paused clock (section 4.5, a counted pause still open) is an ``open`` instance due at
+  the due instant as its pauses have moved it so far (the open one counted up to ``now``);
 * a recurring clock is one instance per cycle: the closed cycles of ``closed_cycles``
   (``E`` the reset that closed each), then the current cycle of its ``ClockResult``
   (``E`` the stop instant, if any).
@@ -25,7 +27,7 @@ from zoneinfo import ZoneInfo
 from crmsync.domain.action_planning import FollowUp, next_check, plan
 from crmsync.domain.charter import Charter, ClockKind, RecurringClock
 from crmsync.domain.complaint import Complaint
-from crmsync.domain.evaluation import ClockResult, State, closed_cycles, evaluate
+from crmsync.domain.evaluation import ClockResult, State, clock_steps, closed_cycles, evaluate
 
 
 class Outcome(StrEnum):
@@ -45,11 +47,13 @@ _OUTCOME_OF_STATE = {
     State.BREACHED: Outcome.BREACHED,
     State.ON_TRACK: Outcome.OPEN,
     State.AT_RISK: Outcome.OPEN,
+    State.PAUSED: Outcome.OPEN,
 }
 
 
 class Instance(NamedTuple):
-    """One clock instance: start ``S``, due ``D``, closing ``E`` (or None) and outcome."""
+    """One clock instance: start ``S``, due ``D``, closing ``E`` (or None) and outcome;
+    ``paused`` when at least one pause counted (section 4.5)."""
 
     clock: str
     occurrence: int
@@ -57,6 +61,7 @@ class Instance(NamedTuple):
     due: int
     end: int | None
     outcome: Outcome
+    paused: bool = False
 
 
 def clock_instances(
@@ -76,7 +81,12 @@ def clock_instances(
         start = r.started_at
         if start is None:
             continue  # not started: nothing
-        if r.due_at is None:
+        due = r.due_at
+        if r.state is State.PAUSED:  # open: due as moved so far (the last step's due)
+            due = clock_steps(charter.calendar, charter.clock(r.clock), complaint, now)[
+                -1
+            ].due_after
+        if due is None:
             undated.append(r.clock)
             continue
         if r.kind is ClockKind.RECURRING:
@@ -90,7 +100,13 @@ def clock_instances(
                 instances.append(Instance(r.clock, k, cycle.start, cycle.due, cycle.end, outcome))
         instances.append(
             Instance(
-                r.clock, r.occurrence, start, r.due_at, r.stopped_at, _OUTCOME_OF_STATE[r.state]
+                r.clock,
+                r.occurrence,
+                start,
+                due,
+                r.stopped_at,
+                _OUTCOME_OF_STATE[r.state],
+                bool(r.pauses),
             )
         )
     return instances, undated
@@ -174,10 +190,12 @@ class Cell:
     counts: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
     elapsed: array[int] = field(default_factory=lambda: array("q"))
     business: array[int] = field(default_factory=lambda: array("q"))
+    paused: int = 0  # instances with a counted pause
 
     def merge(self, other: Cell) -> None:
         for i in range(4):
             self.counts[i] += other.counts[i]
+        self.paused += other.paused
         self.elapsed.extend(other.elapsed)
         self.business.extend(other.business)
 
@@ -195,6 +213,7 @@ class Cell:
             "late": late,
             "breached": breached,
             "open": open_,
+            "paused": self.paused,
             "achievement": achievement(met, late, breached),
             "elapsed_p50_s": nearest_rank(elapsed, 50),
             "elapsed_p90_s": nearest_rank(elapsed, 90),
@@ -212,6 +231,7 @@ ROW_FIELDS = (
     "late",
     "breached",
     "open",
+    "paused",
     "achievement",
     "elapsed_p50_s",
     "elapsed_p90_s",
@@ -268,6 +288,8 @@ class Tally:
             if cell is None:
                 cell = self.cells[key] = Cell()
             cell.counts[_OUTCOME_INDEX[instance.outcome]] += 1
+            if instance.paused:
+                cell.paused += 1
             if instance.end is not None:
                 cell.elapsed.append(instance.end - instance.start)
                 cell.business.append(charter.calendar.opening_seconds(instance.start, instance.end))

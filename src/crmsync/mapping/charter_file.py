@@ -39,6 +39,7 @@ from crmsync.domain.charter import (
     DeadlineClock,
     Extension,
     Notice,
+    Pause,
     RecurringClock,
 )
 from crmsync.domain.durations import DURATION_PATTERN, parse_duration
@@ -223,6 +224,31 @@ class ExtendSpec(_Strict):
         return value
 
 
+class PauseSpec(_Strict):
+    """A clock that stops while the organisation waits for the customer (semantics 4.5)."""
+
+    on: EventName = Field(
+        description="the event that pauses the clock (e.g. the case set to 'waiting on "
+        "customer'); a pause at or before the deadline moves the deadline (and the "
+        "warning) by its length",
+        examples=["paused"],
+    )
+    off: EventName = Field(
+        description="the event that resumes the clock; its first instant after the pause's "
+        "start ends the pause (so does the clock's stop)",
+        examples=["resumed"],
+    )
+
+    @model_validator(mode="after")
+    def _two_events(self) -> PauseSpec:
+        if self.on == self.off:
+            raise ValueError(
+                f"'on' and 'off' are both '{self.on}': a pause needs one event that starts "
+                "it and another that ends it"
+            )
+        return self
+
+
 class ClockSpec(_Strict):
     """One clock; ``kind`` may be left out: ``every`` means recurring, ``require`` completeness."""
 
@@ -286,6 +312,14 @@ class ClockSpec(_Strict):
         "deadline moves the deadline and the warning by 'by'",
         examples=[{"on": "extended", "by": "10 business_days", "max": 1}],
     )
+    pause: PauseSpec | None = Field(
+        default=None,
+        description="deadline/completeness with a 'target' only: the clock pauses from each "
+        "'on' instant to the next 'off' instant (waiting on the customer); a pause at or "
+        "before the deadline moves the deadline and the warning by its length, in the "
+        "target's kind of time (opening time for business units, elapsed time otherwise)",
+        examples=[{"on": "paused", "off": "resumed"}],
+    )
 
     def resolved_kind(self) -> ClockKind:
         if self.kind is not None:
@@ -320,6 +354,11 @@ class ClockSpec(_Strict):
                     "a recurring clock takes no 'extend' (only deadline and completeness "
                     "clocks can be extended)"
                 )
+            if self.pause is not None:
+                problems.append(
+                    "a recurring clock takes no 'pause' (only deadline and completeness "
+                    "clocks can pause; a cycle's reset already restarts its count)"
+                )
         else:
             for name in ("every", "reset"):
                 forbid(name)
@@ -331,6 +370,11 @@ class ClockSpec(_Strict):
             problems.append(
                 "a 'target_field' clock cannot be extended: its deadline is the attribute "
                 "itself (drop 'extend', or use a 'target' duration)"
+            )
+        if self.pause is not None and self.target_field is not None:
+            problems.append(
+                "a 'target_field' clock cannot pause: its deadline is the date promised in "
+                "the attribute itself (drop 'pause', or use a 'target' duration)"
             )
         if kind is ClockKind.DEADLINE:
             if not self.stop:
@@ -419,6 +463,10 @@ def _extension(spec: ExtendSpec | None) -> Extension | None:
     return None if spec is None else Extension(spec.on, parse_duration(spec.by), spec.max)
 
 
+def _pause(spec: PauseSpec | None) -> Pause | None:
+    return None if spec is None else Pause(spec.on, spec.off)
+
+
 def build_charter(spec: CharterSpec, source: str = "<memory>", content_hash: str = "") -> Charter:
     """Turn a validated ``CharterSpec`` into the domain ``Charter``."""
     cal = spec.calendar
@@ -468,6 +516,7 @@ def build_charter(spec: CharterSpec, source: str = "<memory>", content_hash: str
                     _optional_duration(c.warn_after),
                     when,
                     extend=_extension(c.extend),
+                    pause=_pause(c.pause),
                 )
             )
         else:
@@ -481,6 +530,7 @@ def build_charter(spec: CharterSpec, source: str = "<memory>", content_hash: str
                     _optional_duration(c.warn_after),
                     when,
                     extend=_extension(c.extend),
+                    pause=_pause(c.pause),
                 )
             )
     notices = tuple(

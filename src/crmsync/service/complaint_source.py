@@ -58,6 +58,7 @@ class PullWindow:
     until: datetime
     since: dict[str, datetime | None] = field(default_factory=dict)
     complaints: Iterator[Record] | None = field(default=None, repr=False)
+    deleted: Iterator[str] | None = field(default=None, repr=False)
 
 
 class ComplaintSource:
@@ -104,9 +105,15 @@ class ComplaintSource:
     def touched_parents(self, window: PullWindow, report: CycleReport) -> set[str]:
         """Ids of complaints whose related records (e.g. customer updates) changed."""
         touched: set[str] = set()
-        # Open the complaint pull first, unread: an adapter may then fetch its first page in
-        # the same request as the related-change pulls below (Salesforce: one Composite).
+        # Open the complaint and deletion pulls first, unread: an adapter may then fetch their
+        # first pages in the same request as the related-change pulls below (Salesforce: one
+        # Composite).
         window.complaints = self._complaint_records(window)
+        window.deleted = self.crm.deleted_records(
+            self.mapping.complaint_object,
+            since=window.since[COMPLAINTS_WATERMARK],
+            until=window.until,
+        )
         for name, rel in self.mapping.related_specs().items():
             for record in self.crm.changed_records(
                 rel.object,
@@ -120,6 +127,19 @@ class ComplaintSource:
                 if isinstance(parent, str) and parent:
                     touched.add(parent)
         return touched
+
+    def deleted(self, window: PullWindow) -> list[str]:
+        """Ids of complaint records deleted in the CRM within the window (after
+        ``touched_parents``, which opens that pull)."""
+        pull = window.deleted
+        window.deleted = None
+        if pull is None:
+            pull = self.crm.deleted_records(
+                self.mapping.complaint_object,
+                since=window.since[COMPLAINTS_WATERMARK],
+                until=window.until,
+            )
+        return list(dict.fromkeys(pull))
 
     def changed(
         self, window: PullWindow, touched: set[str], report: CycleReport

@@ -41,6 +41,7 @@ class CycleReport:
     flags_written: int = 0
     tasks_created: int = 0
     tasks_completed: int = 0
+    complaints_deleted: int = 0  # deleted in the CRM: forgotten by the state store
     crm_calls: int = 0
     watermark: str | None = None
     next_check: str | None = None

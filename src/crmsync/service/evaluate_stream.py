@@ -108,7 +108,7 @@ class _LineWriter:
         b1, b2, b3 = self._instant(r.due_at)
         c1, c2, c3 = self._instant(r.warn_at)
         d1, d2, d3 = self._instant(r.stopped_at)
-        if r.breaches is None and r.missing is None and r.extensions is None:
+        if r.breaches is None and r.missing is None and r.extensions is None and r.pauses is None:
             return (
                 f'{clock}{r.state}", "started_at": {a1}{a2}{a3}, "due_at": {b1}{b2}{b3}, '
                 f'"warn_at": {c1}{c2}{c3}, "stopped_at": {d1}{d2}{d3}, '
@@ -127,6 +127,8 @@ class _LineWriter:
             tail += f', "missing": {missing}'
         if r.extensions is not None:
             tail += f', "extensions": {r.extensions}'
+        if r.pauses is not None:
+            tail += f', "pauses": {r.pauses}'
         return tail + "}\n"
 
     def lines(self, complaint_id: str, results: list[ClockResult], out: list[str]) -> None:
@@ -152,7 +154,7 @@ class _LineWriter:
                 # hashing an enum member runs Python code)
                 key = (
                     r.clock, id(r.state), r.stopped_at, r.occurrence, r.breaches, r.missing,
-                    r.extensions,
+                    r.extensions, r.pauses,
                 )  # fmt: skip
                 tail = unstarted.get(key)
                 if tail is None:

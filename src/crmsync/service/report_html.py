@@ -14,12 +14,18 @@ from typing import Any
 
 from crmsync.domain.charter import Charter
 from crmsync.domain.durations import Duration, Unit
+from crmsync.domain.report import achievement
 from crmsync.service.report_page import PageSource
+from crmsync.terminal import escape_controls
 
 _COLOURS = {"met": "#2e7d32", "late": "#f9a825", "breached": "#c62828", "open": "#90a4ae"}
 _PALETTE = ("#1565c0", "#6a1b9a", "#00838f", "#ef6c00", "#4e342e", "#ad1457", "#558b2f")
 FLIPS_SHOWN = 500
 """Flips listed on the page (all of them are in the JSON)."""
+CHART_GROUPS = 12
+"""Groups a chart names (``--by``): the largest, by clock instances due; the others fold
+into one "other" bar where the figure can be folded (achievement: counts add up) and are
+left out where it cannot (percentiles). The tables always list every group."""
 
 
 def _pyplot() -> Any:
@@ -146,7 +152,7 @@ def _response_chart(plt: Any, charter: Charter, totals: Sequence[dict[str, Any]]
         seconds, business = target_seconds(charter, target)
         key = "business" if business else "elapsed"
         group = "" if row["group"] is None else f" · {row['group']}"
-        labels.append(f"{row['clock']}{group} ({target})")
+        labels.append(escape_controls(f"{row['clock']}{group} ({target})"))
         p50.append(100 * row[f"{key}_p50_s"] / seconds)
         p90.append(100 * row[f"{key}_p90_s"] / seconds)
     if not labels:
@@ -163,8 +169,44 @@ def _response_chart(plt: Any, charter: Charter, totals: Sequence[dict[str, Any]]
     return _svg(fig)
 
 
+def chart_totals(totals: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """The totals a chart shows, and how many groups were folded: the ``CHART_GROUPS``
+    groups with the most instances due (ties by name) as they are, and, when more than
+    one group is left, one row per clock for all the others (group ``other (N groups)``,
+    ``folded`` true):
+    their counts added, the achievement the domain's rule of those counts, no
+    percentiles (they cannot be folded without the samples)."""
+    due: dict[str | None, int] = {}
+    for r in totals:
+        due[r["group"]] = due.get(r["group"], 0) + r["due"]
+    ranked = sorted(due, key=lambda g: (-due[g], g is None, g or ""))
+    if len(ranked) <= CHART_GROUPS + 1:
+        return list(totals), 0
+    kept = set(ranked[:CHART_GROUPS])
+    folded = len(ranked) - CHART_GROUPS
+    out = [r for r in totals if r["group"] in kept]
+    others: dict[str, dict[str, Any]] = {}
+    counts = ("due", "met", "late", "breached", "open")
+    for r in totals:
+        if r["group"] in kept:
+            continue
+        other = others.setdefault(
+            r["clock"],
+            {"clock": r["clock"], "group": f"other ({folded:,} groups)"} | dict.fromkeys(counts, 0),
+        )
+        for k in counts:
+            other[k] += r[k]
+    percentiles = ("elapsed_p50_s", "elapsed_p90_s", "business_p50_s", "business_p90_s")
+    for other in others.values():
+        other["achievement"] = achievement(other["met"], other["late"], other["breached"])
+        other.update(dict.fromkeys(percentiles, None), folded=True)
+        out.append(other)
+    return out, folded
+
+
 def _group_chart(plt: Any, totals: Sequence[dict[str, Any]], clocks: Sequence[str]) -> str:
-    groups = sorted({r["group"] or "(none)" for r in totals})
+    named = sorted({r["group"] or "(none)" for r in totals if not _is_other(r)})
+    groups = named + sorted({r["group"] for r in totals if _is_other(r)})
     fig, ax = plt.subplots(figsize=(7.2, 3.0))
     width = 0.8 / max(len(clocks), 1)
     for i, clock in enumerate(clocks):
@@ -177,11 +219,20 @@ def _group_chart(plt: Any, totals: Sequence[dict[str, Any]], clocks: Sequence[st
             label=clock,
             color=_PALETTE[i % len(_PALETTE)],
         )
-    ax.set_xticks([x + 0.4 - width / 2 for x in range(len(groups))], groups)
+    ax.set_xticks(
+        [x + 0.4 - width / 2 for x in range(len(groups))],
+        [escape_controls(g) for g in groups],  # a CRM value's control characters, shown
+        **({"rotation": 30, "ha": "right", "fontsize": 7} if len(groups) > 6 else {}),
+    )
     ax.set_ylim(0, 105)
     ax.set_ylabel("achievement %")
     ax.legend(fontsize=7, ncols=4, loc="lower left", bbox_to_anchor=(0, 1.0), frameon=False)
     return _svg(fig)
+
+
+def _is_other(row: dict[str, Any]) -> bool:
+    """Whether ``row`` is the folded "other" row of ``chart_totals``."""
+    return bool(row.get("folded"))
 
 
 def _compare_chart(
@@ -233,12 +284,19 @@ def render_html(document: dict[str, Any], page: PageSource) -> str:
     if rows:
         charts.append(("Achievement per clock and period", _achievement_chart(plt, rows, clocks)))
         charts.append(("Outcomes per period (all clocks)", _outcomes_chart(plt, rows)))
-        response = _response_chart(plt, charter, totals)
+        charted, folded = chart_totals(totals)
+        response = _response_chart(plt, charter, charted)  # "other" has no percentiles
         if response is not None:
-            charts.append(("Response times against the target", response))
+            title = "Response times against the target"
+            if folded:
+                everyone = CHART_GROUPS + folded
+                title += f" (the {CHART_GROUPS} largest groups; all {everyone:,} are in the tables)"
+            charts.append((title, response))
         if document["by"] is not None:
             title = f"Achievement per {document['by']}"
-            charts.append((title, _group_chart(plt, totals, clocks)))
+            if folded:
+                title += f" (the {CHART_GROUPS} largest; the other {folded:,} as one)"
+            charts.append((title, _group_chart(plt, charted, clocks)))
     compare = document.get("compare")
     compare_view: dict[str, Any] | None = None
     if compare is not None and page.compare is not None:

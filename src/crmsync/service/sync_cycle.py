@@ -96,7 +96,9 @@ class PageWork:
     flag_writes: list[FlagWrite] = field(default_factory=list)
     creates: list[TaskCreate] = field(default_factory=list)
     completes: list[LedgerEntry] = field(default_factory=list)
+    settled: list[LedgerEntry] = field(default_factory=list)  # failed, no longer needed
     stored: dict[str, StoredComplaint] = field(default_factory=dict)
+    failures: list[tuple[str, RecordFailure]] = field(default_factory=list)  # by complaint
 
 
 class SyncCycle:
@@ -243,7 +245,7 @@ class SyncCycle:
         window = self.source.window(until)
         self._hook("pulled_window")
         touched = self.source.touched_parents(window, report)
-        seen: set[str] = set()
+        seen: set[str] = set(self._forget(self.source.deleted(window), report, "pull"))
         oldest_failed: datetime | None = None
         for pulled in self.source.changed(window, touched, report):
             # records read again with nothing new are left to the due check below
@@ -273,6 +275,20 @@ class SyncCycle:
         nxt = self.state.next_check(self.profile)
         report.next_check = format_instant_or_none(nxt)
         self._hook("done")
+
+    def _forget(self, ids: Sequence[str], report: CycleReport, seen_by: str) -> list[str]:
+        """Forget complaints deleted in the CRM (their archived versions stay): out of the
+        state store, so of every later plan, count and report; one log line each. Returns
+        the ids the state store knew (a dry run forgets nothing, but skips them too)."""
+        if not ids:
+            return []
+        known = sorted(self.state.get_complaints(self.profile, ids))
+        for complaint_id in known:
+            log.info("complaint_deleted", record_id=complaint_id, seen_by=seen_by)
+        report.complaints_deleted += len(known)
+        if known and not report.dry_run:
+            self.state.delete_complaints(self.profile, known)
+        return known
 
     def _process(self, page: Sequence[Candidate], now: int, report: CycleReport) -> set[str]:
         """Evaluate, plan and write one page; return the ids whose writes failed."""
@@ -320,6 +336,14 @@ class SyncCycle:
                 if known is None or known.status == "failed":  # failed: tried again
                     task = self.mapping.task_fields(follow_up, complaint, self.charter)
                     work.creates.append(TaskCreate(follow_up, task))
+            wanted = {f.key for f in decided.create}
+            work.settled.extend(
+                _replace(
+                    e, status="completed", updated_at=now, error=f"not needed any more ({e.error})"
+                )
+                for e in entries.values()
+                if e.status == "failed" and e.key not in wanted
+            )
             work.completes.extend(entries[k] for k in decided.complete)
             closed_at = complaint.first("closed", now)
             work.stored[candidate.id] = StoredComplaint(
@@ -410,11 +434,32 @@ class SyncCycle:
 
     def _write(self, work: PageWork, now: int, report: CycleReport) -> set[str]:
         failed: set[str] = set()
+        if work.settled:  # a refused follow-up the complaint no longer needs: never made
+            self.state.ledger_put(work.settled)
         self._write_tasks(work, now, report, failed)
         self._complete_tasks(work, now, report, failed)
         self._write_flags(work, report, failed)
+        gone = self._deleted_among(failed, work, report)
+        for complaint_id in gone:
+            work.stored.pop(complaint_id, None)
         self._store(work, now, failed)
-        return failed
+        self._forget(sorted(gone), report, "write")
+        return failed - gone
+
+    def _deleted_among(self, failed: set[str], work: PageWork, report: CycleReport) -> set[str]:
+        """Of the complaints whose writes failed, those the CRM no longer holds (deleted:
+        their write errors are no failures); one read of the failed ones, only when some
+        failed."""
+        if not failed:
+            return set()
+        present = {
+            r.id for r in self.crm.records_by_id(self.mapping.complaint_object, sorted(failed), [])
+        }
+        gone = failed - present
+        if gone:
+            dropped = {id(f) for cid, f in work.failures if cid in gone}
+            report.errors[:] = [e for e in report.errors if id(e) not in dropped]
+        return gone
 
     def _write_tasks(self, work: PageWork, now: int, report: CycleReport, failed: set[str]) -> None:
         fu = self.mapping.spec.follow_ups
@@ -444,7 +489,7 @@ class SyncCycle:
                         )
                     else:
                         failed.add(follow_up.complaint_id)
-                        self._failure(report, "task", follow_up.complaint_id, result)
+                        self._failure(report, "task", follow_up.complaint_id, result, work)
                         if not result.transient:
                             updates.append(
                                 _entry(self.profile, follow_up, "failed", now, error=_why(result))
@@ -482,7 +527,7 @@ class SyncCycle:
                         )
                     else:
                         failed.add(entry.complaint_id)
-                        self._failure(report, "complete", entry.complaint_id, result)
+                        self._failure(report, "complete", entry.complaint_id, result, work)
                 self.state.ledger_put(updates)
                 self._hook("tasks_completed")
 
@@ -498,7 +543,7 @@ class SyncCycle:
                     work.stored[cid] = replace(work.stored[cid], flags=write.flags)
                 else:
                     failed.add(cid)
-                    self._failure(report, "flags", cid, result)
+                    self._failure(report, "flags", cid, result, work)
             self._hook("flags_written")
 
     def _store(self, work: PageWork, now: int, failed: set[str]) -> None:
@@ -514,12 +559,19 @@ class SyncCycle:
         self._hook("state_written")
 
     def _failure(
-        self, report: CycleReport, kind: str, complaint_id: str, result: WriteResult
+        self,
+        report: CycleReport,
+        kind: str,
+        complaint_id: str,
+        result: WriteResult,
+        work: PageWork,
     ) -> None:
         named = ",".join(result.fields) or None
-        report.errors.append(
-            RecordFailure(kind, result.ref or complaint_id, _why(result), named, result.transient)
+        failure = RecordFailure(
+            kind, result.ref or complaint_id, _why(result), named, result.transient
         )
+        report.errors.append(failure)
+        work.failures.append((complaint_id, failure))
         log.warning(
             "write_failed",
             kind=kind,

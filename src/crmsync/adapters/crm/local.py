@@ -82,6 +82,12 @@ CREATE TABLE IF NOT EXISTS records (
 );
 CREATE INDEX IF NOT EXISTS records_changed ON records (object, modstamp, id);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS deleted (
+    id TEXT PRIMARY KEY,
+    object TEXT NOT NULL,
+    modstamp TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deleted_changed ON deleted (object, modstamp);
 """
 
 
@@ -260,6 +266,20 @@ class LocalCrm:
                 yield from self._records(object, names, pages(), where)
 
         return generate()
+
+    def deleted_records(
+        self, object: str, *, since: datetime | None, until: datetime
+    ) -> Iterator[str]:
+        """Ids of the object's records deleted (``delete_records``) with ``since <= stamp <
+        until``, in deletion order; one ``query`` call."""
+        self._check_object(object)
+        self.calls.add("query")
+        sql = "SELECT id FROM deleted WHERE object = ? AND modstamp < ?"
+        params: list[Any] = [object, millis_text(epoch_millis(until, ceil=True))]
+        if since is not None:
+            sql += " AND modstamp >= ?"
+            params.append(millis_text(epoch_millis(since, ceil=True)))
+        return iter([str(rid) for (rid,) in self._fetch(sql + " ORDER BY modstamp, id", params)])
 
     def records_by_id(self, object: str, ids: Sequence[str], fields: Sequence[str]) -> list[Record]:
         """The existing records among ``ids``, in the order asked (each once); one ``query``
@@ -500,6 +520,35 @@ class LocalCrm:
                         results.append(problem.result(ref))
                         continue
                     results.append(WriteResult(ref=ref, ok=True, id=new_id, created=True))
+        return results
+
+    def delete_records(self, object: str, ids: Sequence[str]) -> list[WriteResult]:
+        """Delete records as a person in the CRM does (a local tool, no API call): each is
+        gone from every read and write, and ``deleted_records`` names it from now on (one
+        stamp per call). One result per id in order; ``NOT_FOUND`` for an id the object
+        does not hold."""
+        self._check_object(object)
+        results: list[WriteResult] = []
+        with self._write() as conn:
+            txn = _Txn(self, conn)
+            for given in ids:
+                rid = normalize_id(given) if isinstance(given, str) else None
+                gone = (
+                    None
+                    if rid is None
+                    else conn.execute(
+                        "DELETE FROM records WHERE id = ? AND object = ? RETURNING id",
+                        (rid, object),
+                    ).fetchone()
+                )
+                if rid is None or gone is None:
+                    results.append(not_found(object, str(given)))
+                    continue
+                conn.execute(
+                    "INSERT OR REPLACE INTO deleted (id, object, modstamp) VALUES (?, ?, ?)",
+                    (rid, object, txn.stamp()),
+                )
+                results.append(WriteResult(ref=str(given), ok=True, id=rid))
         return results
 
     def _importable_id(self, conn: sqlite3.Connection, object: str, given: Any) -> str | None:
