@@ -21,7 +21,7 @@ import getpass
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
@@ -31,13 +31,27 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.table import Table
 
-from crmsync.cli.app import EXIT_BAD_INPUT, app, fail, load_charter_or_exit, parse_now, plain
+from crmsync.cli.app import (
+    EXIT_BAD_INPUT,
+    EXIT_BUSY,
+    app,
+    fail,
+    load_charter_or_exit,
+    parse_now,
+    plain,
+)
 from crmsync.cli.locking import WaitOption, hold_profile
 from crmsync.cli.options import AllowFutureNowOpt
 from crmsync.cli.profile import crash_hook_from_env, load_profile
 from crmsync.cli.progress import out_console, progress, summary
 from crmsync.domain.instants import format_instant, local_midnight, parse_instant
-from crmsync.errors import ArchiveError, ConfigError, CrmSyncError, InstantError
+from crmsync.errors import (
+    ArchiveError,
+    ConfigError,
+    CrmSyncError,
+    InstantError,
+    ProfileLostError,
+)
 from crmsync.private_file import PrivateFile
 
 if TYPE_CHECKING:  # adapters and services are imported when a command runs
@@ -175,10 +189,10 @@ def run_cmd(
         parse_now(now, writes=True, allow_future=allow_future_now) if now is not None else None
     )
     with (
-        hold_profile(settings, "crmsync archive run", wait),
+        hold_profile(settings, "crmsync archive run", wait) as guard,
         progress("archiving closed complaints"),
     ):
-        report = _archive_run(settings, instant)
+        report = _archive_run(settings, instant, guard)
     if as_json:
         print(json.dumps(report.as_dict(), indent=2, sort_keys=True))
     else:
@@ -203,8 +217,11 @@ def run_cmd(
         raise typer.Exit(EXIT_BAD_INPUT)
 
 
-def _archive_run(settings: Settings, instant: int | None) -> ArchiveReport:
-    """One archive run of the profile (its lock held by the caller)."""
+def _archive_run(
+    settings: Settings, instant: int | None, guard: Callable[[], None]
+) -> ArchiveReport:
+    """One archive run of the profile (its lock held by the caller, ``guard`` asking it
+    before each write)."""
     from crmsync.bootstrap import build_archiving, build_runtime  # noqa: PLC0415
 
     try:
@@ -213,6 +230,7 @@ def _archive_run(settings: Settings, instant: int | None) -> ArchiveReport:
         raise fail(str(exc)) from exc
     except CrmSyncError as exc:
         raise fail(f"{type(exc).__name__}: {exc}", EXIT_FAILED) from exc
+    runtime.cycle.guard = guard
     try:
         with _store(settings) as store:
             try:
@@ -221,6 +239,8 @@ def _archive_run(settings: Settings, instant: int | None) -> ArchiveReport:
                 raise fail(str(exc)) from exc
             try:
                 report = service.run(now=instant)
+            except ProfileLostError as exc:
+                raise fail(f"archive run stopped: {exc}", EXIT_BUSY) from exc
             except CrmSyncError as exc:
                 raise fail(f"archive run failed: {type(exc).__name__}: {exc}", EXIT_FAILED) from exc
     finally:
