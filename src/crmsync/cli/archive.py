@@ -119,9 +119,13 @@ def _reader(*, with_witness: bool = False) -> Iterator[tuple[Settings, ArchiveRe
 def _witness(settings: Settings) -> ChainHead | None:
     """The archive head the state store recorded; None (said on standard error) when the
     state store cannot be read: the chain is then checked on its own."""
-    from crmsync.bootstrap import build_state  # noqa: PLC0415
+    from crmsync.bootstrap import build_state, state_store_target  # noqa: PLC0415
 
     try:
+        kind, target = state_store_target(settings.state_url_value, settings.data_dir)
+        if kind == "sqlite" and not Path(target).is_file():  # never create one to read it
+            typer.echo(f"warning: no witness: no state store at {target}", err=True)
+            return None
         state = build_state(settings)
         try:
             return state.get_witness(settings.profile)
@@ -130,6 +134,16 @@ def _witness(settings: Settings) -> ChainHead | None:
     except CrmSyncError as exc:
         typer.echo(f"warning: no witness from the state store ({exc})", err=True)
         return None
+
+
+def _charter_file(name_or_path: str) -> Path:
+    """``--charter``: a charter file, or a bundled charter's name; exit 2 for neither."""
+    from crmsync.demo.bundled_charters import charter_file  # noqa: PLC0415 - on use
+
+    try:
+        return charter_file(name_or_path)
+    except ConfigError as exc:
+        raise fail(f"--charter: {exc}") from exc
 
 
 def _bound(text: str, zone: ZoneInfo, option: str, *, end: bool) -> str:
@@ -338,18 +352,26 @@ def search_cmd(
         typer.Option("--to", help="Closed on or before this date (charter's zone) or instant."),
     ] = None,
     charter: Annotated[
-        str | None, typer.Option("--charter", help="The charter's name (e.g. aston).")
+        str | None,
+        typer.Option(
+            "--charter",
+            help="Only entries archived under this charter: its file, as for every other "
+            "command (or a bundled charter's name, e.g. aston).",
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON Lines.")] = False,
 ) -> None:
     """List archived entries (headers only) matching every criterion given."""
     with _reader() as (settings, reader):
-        zone = load_charter_or_exit(settings.charter).calendar.zone
+        loaded = load_charter_or_exit(
+            settings.charter if charter is None else _charter_file(charter)
+        )
+        zone = loaded.calendar.zone
         found = reader.search(
             complaint_id=complaint,
             closed_from=None if from_ is None else _bound(from_, zone, "--from", end=False),
             closed_before=None if to is None else _bound(to, zone, "--to", end=True),
-            charter=charter,
+            charter=loaded.name if charter is not None else None,
         )
     if as_json:
         for header in found:
