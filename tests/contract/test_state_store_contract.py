@@ -374,6 +374,35 @@ def test_ledger_for_complaints_returns_every_entry_of_those_complaints(
     assert [e.key for e in state_store.ledger_for_complaints(Q, ["C-A", "C-B"])] == ["k-q"]
 
 
+def test_failed_follow_ups_are_those_of_complaints_the_store_holds(
+    state_store: StateDatabase,
+) -> None:
+    """Failed entries only, of complaints the store holds, of this profile, by (complaint,
+    key); a complaint deleted from the store takes its failed entries out of the list."""
+    state_store.put_complaints([complaint("C-A"), complaint("C-B"), complaint("C-A", profile=Q)])
+    state_store.ledger_put(
+        [
+            entry("k-b", "C-B", status="failed", error="INACTIVE_OWNER_OR_USER: left"),
+            entry("k-a2", "C-A", status="failed", error="E2"),
+            entry("k-a1", "C-A", status="failed", error="E1"),
+            entry("k-a0", "C-A", status="done", crm_id="00T000000000001AAA"),
+            entry("k-gone", "C-GONE", status="failed", error="E"),
+            entry("k-q", "C-A", profile=Q, status="failed", error="E"),
+        ]
+    )
+    got = state_store.failed_follow_ups(P)
+    assert [(e.complaint_id, e.key) for e in got] == [
+        ("C-A", "k-a1"),
+        ("C-A", "k-a2"),
+        ("C-B", "k-b"),
+    ]
+    assert got[2] == entry("k-b", "C-B", status="failed", error="INACTIVE_OWNER_OR_USER: left")
+    state_store.delete_complaints(P, ["C-A"])
+    assert [e.key for e in state_store.failed_follow_ups(P)] == ["k-b"]
+    assert [e.key for e in state_store.failed_follow_ups(Q)] == ["k-q"]
+    assert state_store.failed_follow_ups("nobody") == []
+
+
 def test_ledger_is_kept_per_profile(state_store: StateDatabase) -> None:
     """The same key in two profiles is two entries."""
     state_store.ledger_put([entry("k1", profile=P), entry("k1", profile=Q, status="done")])
@@ -870,6 +899,7 @@ CALLS: dict[str, Callable[[StateDatabase], object]] = {
     "population": lambda s: s.population(P),
     "complaints_page": lambda s: s.complaints_page(P, "", 10),
     "known_profiles": lambda s: s.known_profiles(),
+    "failed_follow_ups": lambda s: s.failed_follow_ups(P),
     "get_witness": lambda s: s.get_witness(P),
     "put_witness": lambda s: s.put_witness(ChainHead(P, 1, "a" * 64), 100),
 }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ from crmsync.adapters.state.memory import MemoryStateStore
 from crmsync.adapters.state.sqlite import SqliteStateStore
 from crmsync.mapping.charter_file import load_charter
 from crmsync.mapping.field_mapping import load_mapping, load_mapping_text
-from crmsync.ports import StateStore
+from crmsync.ports import StateStore, WriteResult
 from crmsync.service.state_retention import Retention, prune_state
 from crmsync.service.sync_cycle import SyncCycle
 from fakes.clock import ManualClock
@@ -401,6 +401,64 @@ def test_a_deleted_complaint_the_crm_no_longer_names_is_forgotten_at_its_write(
     clock.advance(minutes=10)
     again = cycle.run()
     assert (again.status, again.errors, again.complaints_evaluated) == ("ok", [], 0)
+
+
+class LeaverCrm(LocalCrm):
+    """The local CRM where some users left: creating a record they own fails for good."""
+
+    inactive: frozenset[str] = frozenset({"005000000000MGRAAA"})
+
+    def create_if_absent(
+        self, object: str, key_field: str, records: Sequence[Mapping[str, Any]]
+    ) -> list[WriteResult]:
+        active = [r for r in records if r.get("OwnerId") not in self.inactive]
+        made = iter(super().create_if_absent(object, key_field, active))
+        return [
+            next(made)
+            if r.get("OwnerId") not in self.inactive
+            else WriteResult(
+                str(r.get(key_field)),
+                False,
+                error_code="INACTIVE_OWNER_OR_USER",
+                message=f"operation performed with inactive user [{r.get('OwnerId')}]",
+            )
+            for r in records
+        ]
+
+
+def test_a_refused_follow_up_is_named_by_status_until_it_is_no_longer_needed(
+    tmp_path: Path, state: StateStore
+) -> None:
+    """A's breached follow-up goes to its manager, who left: each cycle reports it and the
+    state store lists it among the failed follow-ups; once A is decided (level1 met late)
+    the follow-up is no longer needed: it leaves the list, and the cycles are clean."""
+    clock = ManualClock("2026-03-04T12:00:00+00:00")
+    crm, cycle = setup(tmp_path, state, clock, crm_class=LeaverCrm)
+    a = "500000000000001AAA"
+    key = f"crmsync:{a}:level1-resolution:0:breached"
+    insert(crm, clock, "Case", [case(a)])
+    first = cycle.run()
+    assert [(e.kind, e.record_id) for e in first.errors] == [("task", key)]
+    assert [(e.key, e.error) for e in state.failed_follow_ups("default")] == [
+        (key, "INACTIVE_OWNER_OR_USER: operation performed with inactive user [005000000000MGRAAA]")
+    ]
+    clock.advance(minutes=10)
+    assert [(e.kind, e.record_id) for e in cycle.run().errors] == [("task", key)]
+    assert crm.update_records("Case", [(a, {"Decision_At__c": "2026-03-04T12:05:00.000+0000"})])[
+        0
+    ].ok
+    clock.advance(minutes=10)
+    decided = cycle.run()
+    assert (decided.status, decided.errors, decided.tasks_created) == ("ok", [], 0)
+    assert state.failed_follow_ups("default") == []
+    assert ledger_of(state, a)[key].status == "completed"
+    clock.advance(minutes=10)
+    assert cycle.run().errors == []
+    assert tasks(crm) == {}
+
+
+def ledger_of(state: StateStore, complaint_id: str) -> dict[str, Any]:
+    return {e.key: e for e in state.ledger_for_complaints("default", [complaint_id])}
 
 
 def test_dry_run_plans_but_writes_nothing(tmp_path: Path, state: StateStore) -> None:

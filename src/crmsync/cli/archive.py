@@ -21,7 +21,7 @@ import getpass
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
@@ -31,13 +31,27 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.table import Table
 
-from crmsync.cli.app import EXIT_BAD_INPUT, app, fail, load_charter_or_exit, parse_now, plain
+from crmsync.cli.app import (
+    EXIT_BAD_INPUT,
+    EXIT_BUSY,
+    app,
+    fail,
+    load_charter_or_exit,
+    parse_now,
+    plain,
+)
 from crmsync.cli.locking import WaitOption, hold_profile
 from crmsync.cli.options import AllowFutureNowOpt
 from crmsync.cli.profile import crash_hook_from_env, load_profile
 from crmsync.cli.progress import out_console, progress, summary
 from crmsync.domain.instants import format_instant, local_midnight, parse_instant
-from crmsync.errors import ArchiveError, ConfigError, CrmSyncError, InstantError
+from crmsync.errors import (
+    ArchiveError,
+    ConfigError,
+    CrmSyncError,
+    InstantError,
+    ProfileLostError,
+)
 from crmsync.private_file import PrivateFile
 
 if TYPE_CHECKING:  # adapters and services are imported when a command runs
@@ -105,9 +119,13 @@ def _reader(*, with_witness: bool = False) -> Iterator[tuple[Settings, ArchiveRe
 def _witness(settings: Settings) -> ChainHead | None:
     """The archive head the state store recorded; None (said on standard error) when the
     state store cannot be read: the chain is then checked on its own."""
-    from crmsync.bootstrap import build_state  # noqa: PLC0415
+    from crmsync.bootstrap import build_state, state_store_target  # noqa: PLC0415
 
     try:
+        kind, target = state_store_target(settings.state_url_value, settings.data_dir)
+        if kind == "sqlite" and not Path(target).is_file():  # never create one to read it
+            typer.echo(f"warning: no witness: no state store at {target}", err=True)
+            return None
         state = build_state(settings)
         try:
             return state.get_witness(settings.profile)
@@ -116,6 +134,16 @@ def _witness(settings: Settings) -> ChainHead | None:
     except CrmSyncError as exc:
         typer.echo(f"warning: no witness from the state store ({exc})", err=True)
         return None
+
+
+def _charter_file(name_or_path: str) -> Path:
+    """``--charter``: a charter file, or a bundled charter's name; exit 2 for neither."""
+    from crmsync.demo.bundled_charters import charter_file  # noqa: PLC0415 - on use
+
+    try:
+        return charter_file(name_or_path)
+    except ConfigError as exc:
+        raise fail(f"--charter: {exc}") from exc
 
 
 def _bound(text: str, zone: ZoneInfo, option: str, *, end: bool) -> str:
@@ -161,10 +189,10 @@ def run_cmd(
         parse_now(now, writes=True, allow_future=allow_future_now) if now is not None else None
     )
     with (
-        hold_profile(settings, "crmsync archive run", wait),
+        hold_profile(settings, "crmsync archive run", wait) as guard,
         progress("archiving closed complaints"),
     ):
-        report = _archive_run(settings, instant)
+        report = _archive_run(settings, instant, guard)
     if as_json:
         print(json.dumps(report.as_dict(), indent=2, sort_keys=True))
     else:
@@ -189,8 +217,11 @@ def run_cmd(
         raise typer.Exit(EXIT_BAD_INPUT)
 
 
-def _archive_run(settings: Settings, instant: int | None) -> ArchiveReport:
-    """One archive run of the profile (its lock held by the caller)."""
+def _archive_run(
+    settings: Settings, instant: int | None, guard: Callable[[], None]
+) -> ArchiveReport:
+    """One archive run of the profile (its lock held by the caller, ``guard`` asking it
+    before each write)."""
     from crmsync.bootstrap import build_archiving, build_runtime  # noqa: PLC0415
 
     try:
@@ -199,6 +230,7 @@ def _archive_run(settings: Settings, instant: int | None) -> ArchiveReport:
         raise fail(str(exc)) from exc
     except CrmSyncError as exc:
         raise fail(f"{type(exc).__name__}: {exc}", EXIT_FAILED) from exc
+    runtime.cycle.guard = guard
     try:
         with _store(settings) as store:
             try:
@@ -207,6 +239,8 @@ def _archive_run(settings: Settings, instant: int | None) -> ArchiveReport:
                 raise fail(str(exc)) from exc
             try:
                 report = service.run(now=instant)
+            except ProfileLostError as exc:
+                raise fail(f"archive run stopped: {exc}", EXIT_BUSY) from exc
             except CrmSyncError as exc:
                 raise fail(f"archive run failed: {type(exc).__name__}: {exc}", EXIT_FAILED) from exc
     finally:
@@ -318,18 +352,26 @@ def search_cmd(
         typer.Option("--to", help="Closed on or before this date (charter's zone) or instant."),
     ] = None,
     charter: Annotated[
-        str | None, typer.Option("--charter", help="The charter's name (e.g. aston).")
+        str | None,
+        typer.Option(
+            "--charter",
+            help="Only entries archived under this charter: its file, as for every other "
+            "command (or a bundled charter's name, e.g. aston).",
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON Lines.")] = False,
 ) -> None:
     """List archived entries (headers only) matching every criterion given."""
     with _reader() as (settings, reader):
-        zone = load_charter_or_exit(settings.charter).calendar.zone
+        loaded = load_charter_or_exit(
+            settings.charter if charter is None else _charter_file(charter)
+        )
+        zone = loaded.calendar.zone
         found = reader.search(
             complaint_id=complaint,
             closed_from=None if from_ is None else _bound(from_, zone, "--from", end=False),
             closed_before=None if to is None else _bound(to, zone, "--to", end=True),
-            charter=charter,
+            charter=loaded.name if charter is not None else None,
         )
     if as_json:
         for header in found:

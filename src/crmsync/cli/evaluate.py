@@ -24,7 +24,7 @@ from crmsync.cli.app import (
     plain,
 )
 from crmsync.cli.options import CharterOpt, WorkersOpt, input_option, now_option, output_option
-from crmsync.cli.profile import load_profile
+from crmsync.cli.profile import charter_path, load_profile
 from crmsync.cli.progress import out_console, progress, summary
 from crmsync.domain.charter import Charter
 from crmsync.domain.complaint import complaint_from_json
@@ -42,7 +42,8 @@ from crmsync.terminal import escape_controls
 
 @app.command("evaluate")
 def evaluate_cmd(
-    charter: CharterOpt,
+    *,
+    charter: CharterOpt = None,
     input: Annotated[
         str, input_option("JSON Lines of canonical complaints; '-' reads standard input.")
     ],
@@ -63,7 +64,7 @@ def evaluate_cmd(
     3 some complaints were bad input (reported on standard error, the rest still output),
     2 bad charter or arguments (nothing output).
     """
-    loaded = load_charter_or_exit(charter)
+    loaded = load_charter_or_exit(charter_path(charter))
     instant = parse_now(now)
     prepare_to_fork_workers()  # see crmsync.heap_tuning
     undecodable: list[int] = []
@@ -264,7 +265,8 @@ _STATE_STYLE = {
 
 @app.command("explain", short_help="Show one complaint's clocks and how each deadline was counted.")
 def explain_cmd(
-    charter: CharterOpt,
+    *,
+    charter: CharterOpt = None,
     complaint_id: Annotated[str, typer.Option("--id", help="The complaint to explain.")],
     input: Annotated[
         str | None,
@@ -279,7 +281,7 @@ def explain_cmd(
 ) -> None:
     """Show every clock of one complaint as a table: start, stop, deadline, warning, state;
     then, clock by clock, how the deadline was counted on the business calendar."""
-    loaded = load_charter_or_exit(charter)
+    loaded = load_charter_or_exit(charter_path(charter))
     instant = parse_now(now) if now is not None else int(time.time())
     if input is None:
         data, ref = _read_from_crm(complaint_id)

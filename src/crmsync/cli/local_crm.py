@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -21,6 +20,7 @@ import typer
 
 from crmsync.adapters.crm.local import SCHEMA_FILE, LocalCrm
 from crmsync.cli.app import EXIT_BAD_INPUT, EXIT_FAILED, app, err, fail
+from crmsync.cli.profile import load_profile
 from crmsync.cli.progress import interactive, progress
 from crmsync.errors import CrmError, InputFileError, did_you_mean
 from crmsync.inputs.data_loader import (
@@ -52,13 +52,20 @@ class Format(StrEnum):
 
 
 def _default_db() -> Path:
-    """``<data dir>/local-crm.sqlite3``; data dir: ``$CRMSYNC_DATA_DIR`` or ``./crmsync-data``."""
-    return Path(os.environ.get("CRMSYNC_DATA_DIR") or "crmsync-data") / "local-crm.sqlite3"
+    """The local CRM of the settings: ``local-crm.sqlite3`` in the data directory of
+    CRMSYNC_DATA_DIR, crmsync.toml or the profile CRMSYNC_PROFILE names."""
+    from crmsync.bootstrap import local_crm_path  # noqa: PLC0415 - the root, on use
+
+    return local_crm_path(load_profile())
 
 
 DbOpt = Annotated[
     Path | None,
-    typer.Option("--db", help="The local CRM file (default: $CRMSYNC_DATA_DIR/local-crm.sqlite3)."),
+    typer.Option(
+        "--db",
+        help="The local CRM file (default: local-crm.sqlite3 in the settings' data "
+        "directory: CRMSYNC_DATA_DIR, crmsync.toml or the profile's).",
+    ),
 ]
 FormatOpt = Annotated[
     Format | None,

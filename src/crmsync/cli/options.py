@@ -13,7 +13,13 @@ from typing import Annotated, Any
 import typer
 
 CharterOpt = Annotated[
-    Path, typer.Option("--charter", "-c", help="Charter YAML file (mappings/charters/*.yaml).")
+    Path | None,
+    typer.Option(
+        "--charter",
+        "-c",
+        help="Charter YAML file (default: the settings' charter: CRMSYNC_CHARTER, crmsync.toml "
+        "or the profile's).",
+    ),
 ]
 AllowFutureNowOpt = Annotated[
     bool,

@@ -27,7 +27,12 @@ from crmsync.cli.app import (
     plain,
 )
 from crmsync.cli.options import CharterOpt, WorkersOpt, input_option, now_option, output_option
-from crmsync.cli.profile import load_profile_setup, refuse_unknown_profile
+from crmsync.cli.profile import (
+    charter_path,
+    load_profile_setup,
+    refuse_unknown_profile,
+    require_state_store,
+)
 from crmsync.cli.progress import progress
 from crmsync.domain.report import Period
 from crmsync.domain.unicode_text import shown
@@ -43,6 +48,7 @@ from crmsync.service.report_stream import (
     report_document,
     report_stream,
 )
+from crmsync.terminal import escape_controls
 
 if TYPE_CHECKING:
     from crmsync.domain.charter import Charter
@@ -188,7 +194,7 @@ def _print_table(document: dict[str, Any]) -> None:
 @app.command("report")
 def report_cmd(
     *,
-    charter: CharterOpt,
+    charter: CharterOpt = None,
     date_from: Annotated[
         str, typer.Option("--from", help="First due date in the report (YYYY-MM-DD).")
     ],
@@ -232,7 +238,7 @@ def report_cmd(
     Exit status: 0 all complaints counted, 3 some were bad input (named on standard error,
     the rest still counted), 2 bad charter or arguments (nothing output).
     """
-    loaded = load_charter_or_exit(charter)
+    loaded = load_charter_or_exit(charter_path(charter))
     other = load_charter_or_exit(compare) if compare is not None else None
     first, last = _parse_date("--from", date_from), _parse_date("--to", date_to)
     if last < first:
@@ -318,6 +324,7 @@ def _from_profile(request: ReportRequest) -> tuple[Partial, str]:
         defined = defined_attributes(settings.mapping)
         if defined is not None and request.by not in defined:
             raise fail(unknown_by(request.by, defined, f"the mapping {settings.mapping}"))
+    require_state_store(settings)
     total = empty_partial(request)
     try:
         state = build_state(settings)
@@ -387,8 +394,12 @@ def status_cmd(
     """The open complaints of the profile (CRMSYNC_PROFILE) from the state store, worst
     first, with their next due instant. No CRM call.
 
+    Follow-ups the CRM refused for good (an owner who left) are named on standard error
+    until a cycle makes them.
+
     Exit status: 0; 3 when some stored complaints could not be evaluated under the charter
-    (each named on standard error, the others listed); 2 bad settings or arguments.
+    (each named on standard error, the others listed); 2 bad settings or arguments, or no
+    state store where the settings place it (CRMSYNC_DATA_DIR); 1 the state store failed.
     """
     from crmsync.bootstrap import build_state  # noqa: PLC0415
     from crmsync.errors import BadComplaintError, CrmSyncError  # noqa: PLC0415
@@ -399,6 +410,7 @@ def status_cmd(
     if clock is not None and clock not in {c.id for c in charter.clocks}:
         raise fail(f"--clock: charter {charter.name} has no clock '{clock}'")
     instant = parse_now(now) if now is not None else int(time.time())
+    require_state_store(settings)
     errors: list[BadComplaintError] = []
     try:
         store = build_state(settings)
@@ -412,12 +424,22 @@ def status_cmd(
                 and (state is None or line.has(state.value, clock))
                 and (clock is None or clock in line.clocks)
             ]
+            refused = store.failed_follow_ups(settings.profile)
         finally:
             store.close()
     except CrmSyncError as exc:
         raise fail(f"profile {settings.profile}: {exc}", 1) from exc
     for error in errors:
         print(f"bad complaint {error}", file=sys.stderr)
+    for entry in refused:
+        print(
+            escape_controls(
+                f"follow-up {entry.key} of complaint {entry.complaint_id} refused by the CRM: "
+                f"{entry.error or 'no reason given'} (tried again at each cycle that "
+                "evaluates the complaint)"
+            ),
+            file=sys.stderr,
+        )
     ordered = worst_first(lines)
     with standard_output():
         _print_status(charter, ordered, instant, as_json=as_json)

@@ -12,7 +12,7 @@ import typer
 from crmsync.cli.app import EXIT_BUSY, app, fail, parse_now
 from crmsync.cli.locking import WaitOption, hold_profile
 from crmsync.cli.options import AllowFutureNowOpt
-from crmsync.cli.profile import load_settings
+from crmsync.cli.profile import load_settings, require_state_store
 from crmsync.cli.progress import out_console, progress
 from crmsync.errors import ConfigError, CrmSyncError
 
@@ -109,6 +109,7 @@ def _prune(settings: Settings, retention: Retention, instant: int) -> PruneCount
     from crmsync.bootstrap import build_state  # noqa: PLC0415
     from crmsync.service.state_retention import prune_state  # noqa: PLC0415
 
+    require_state_store(settings)
     try:
         state = build_state(settings)
     except ConfigError as exc:

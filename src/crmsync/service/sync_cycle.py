@@ -96,6 +96,7 @@ class PageWork:
     flag_writes: list[FlagWrite] = field(default_factory=list)
     creates: list[TaskCreate] = field(default_factory=list)
     completes: list[LedgerEntry] = field(default_factory=list)
+    settled: list[LedgerEntry] = field(default_factory=list)  # failed, no longer needed
     stored: dict[str, StoredComplaint] = field(default_factory=dict)
     failures: list[tuple[str, RecordFailure]] = field(default_factory=list)  # by complaint
 
@@ -335,6 +336,14 @@ class SyncCycle:
                 if known is None or known.status == "failed":  # failed: tried again
                     task = self.mapping.task_fields(follow_up, complaint, self.charter)
                     work.creates.append(TaskCreate(follow_up, task))
+            wanted = {f.key for f in decided.create}
+            work.settled.extend(
+                _replace(
+                    e, status="completed", updated_at=now, error=f"not needed any more ({e.error})"
+                )
+                for e in entries.values()
+                if e.status == "failed" and e.key not in wanted
+            )
             work.completes.extend(entries[k] for k in decided.complete)
             closed_at = complaint.first("closed", now)
             work.stored[candidate.id] = StoredComplaint(
@@ -425,6 +434,8 @@ class SyncCycle:
 
     def _write(self, work: PageWork, now: int, report: CycleReport) -> set[str]:
         failed: set[str] = set()
+        if work.settled:  # a refused follow-up the complaint no longer needs: never made
+            self.state.ledger_put(work.settled)
         self._write_tasks(work, now, report, failed)
         self._complete_tasks(work, now, report, failed)
         self._write_flags(work, report, failed)

@@ -306,6 +306,18 @@ class MemoryStateStore:
                 by_clock[(clock, state)] = by_clock.get((clock, state), 0) + 1
         return Population(by_status, by_clock)
 
+    def failed_follow_ups(self, profile: str) -> list[LedgerEntry]:
+        """Failed entries of complaints the store holds, by (complaint_id, key)."""
+        with self._lock:
+            self._ready("failed_follow_ups")
+            rows = [
+                row
+                for (p, _), row in self._ledger.items()
+                if p == profile and row[6] == "failed" and (p, row[2]) in self._complaints
+            ]
+        rows.sort(key=lambda row: (row[2].encode(), row[1].encode()))
+        return [codec.ledger_from_row(row) for row in rows]
+
     def complaints_page(self, profile: str, after: str, limit: int) -> list[StoredComplaint]:
         """Up to ``limit`` complaints with ``id > after``, in id order."""
         with self._lock:

@@ -458,6 +458,19 @@ class PostgresStateStore:
 
         return self._run("population", work)
 
+    def failed_follow_ups(self, profile: str) -> list[LedgerEntry]:
+        """Failed entries of complaints the store holds, by (complaint_id, key)."""
+        query = self._q(
+            _LEDGER_SELECT + " AS l WHERE l.profile = %s AND l.status = 'failed' AND EXISTS "
+            "(SELECT 1 FROM {s}.complaints AS c WHERE c.profile = l.profile "
+            'AND c.id = l.complaint_id) ORDER BY l.complaint_id COLLATE "C", l.key COLLATE "C"'
+        )
+
+        def work(conn: psycopg.Connection[Any]) -> list[LedgerEntry]:
+            return [codec.ledger_from_row(row) for row in conn.execute(query, (profile,))]
+
+        return self._run("failed_follow_ups", work)
+
     def complaints_page(self, profile: str, after: str, limit: int) -> list[StoredComplaint]:
         """Up to ``limit`` complaints with ``id > after``, in id order (byte order)."""
         query = self._q(
