@@ -374,6 +374,10 @@ def test_a_complaint_deleted_in_the_crm_leaves_the_state_with_one_log_line(
         0,
     )
     assert list(tasks(crm)) == [f"crmsync:{a}:level1-resolution:0:breached"]
+    # the state retention forgets what is left of A: its follow-up record
+    pruned = state.prune("default", closed_before=ts("2026-03-06T12:00:00+00:00"), runs_before=None)
+    assert (pruned.complaints, pruned.ledger_entries) == (0, 1)
+    assert state.ledger_for_complaints("default", [a, b]) == []
 
 
 def test_a_deleted_complaint_the_crm_no_longer_names_is_forgotten_at_its_write(
