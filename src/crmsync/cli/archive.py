@@ -41,7 +41,7 @@ from crmsync.cli.app import (
     plain,
 )
 from crmsync.cli.locking import WaitOption, hold_profile
-from crmsync.cli.options import AllowFutureNowOpt
+from crmsync.cli.options import AllowFutureNowOpt, JsonAliasOpt, TableFormatOpt, wants_json
 from crmsync.cli.profile import crash_hook_from_env, load_profile
 from crmsync.cli.progress import out_console, progress, summary
 from crmsync.domain.instants import format_instant, local_midnight, parse_instant
@@ -85,13 +85,13 @@ def _store(settings: Settings) -> Iterator[ArchiveStore]:
     except ConfigError as exc:
         raise fail(str(exc)) from exc
     except CrmSyncError as exc:
-        raise fail(f"{type(exc).__name__}: {exc}", EXIT_FAILED) from exc
+        raise fail(f"{exc}", EXIT_FAILED) from exc
     try:
         yield store
     except ConfigError as exc:
         raise fail(str(exc)) from exc
     except CrmSyncError as exc:
-        raise fail(f"{type(exc).__name__}: {exc}", EXIT_FAILED) from exc
+        raise fail(f"{exc}", EXIT_FAILED) from exc
     finally:
         store.close()
 
@@ -171,9 +171,8 @@ def run_cmd(
         str | None,
         typer.Option("--now", help="The run's instant (default: the CRM's time)."),
     ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the run's summary as JSON.")
-    ] = False,
+    fmt: TableFormatOpt = None,
+    as_json: JsonAliasOpt = False,
     wait: WaitOption = "0",
     allow_future_now: AllowFutureNowOpt = False,
 ) -> None:
@@ -184,6 +183,7 @@ def run_cmd(
     --now must lie in 1970..2199; a --now later than this machine's clock is refused
     (exit 2) unless --allow-future-now: the archive is append-only, and entries dated in
     the future would stay in it for good."""
+    as_json = wants_json(fmt, as_json)
     settings = load_profile()
     instant = (
         parse_now(now, writes=True, allow_future=allow_future_now) if now is not None else None
@@ -229,7 +229,7 @@ def _archive_run(
     except ConfigError as exc:
         raise fail(str(exc)) from exc
     except CrmSyncError as exc:
-        raise fail(f"{type(exc).__name__}: {exc}", EXIT_FAILED) from exc
+        raise fail(f"{exc}", EXIT_FAILED) from exc
     runtime.cycle.guard = guard
     try:
         with _store(settings) as store:
@@ -242,7 +242,7 @@ def _archive_run(
             except ProfileLostError as exc:
                 raise fail(f"archive run stopped: {exc}", EXIT_BUSY) from exc
             except CrmSyncError as exc:
-                raise fail(f"archive run failed: {type(exc).__name__}: {exc}", EXIT_FAILED) from exc
+                raise fail(f"archive run failed: {exc}", EXIT_FAILED) from exc
     finally:
         runtime.close()
     return report
@@ -252,12 +252,14 @@ def _archive_run(
     "verify", short_help="Check every entry, link and index record of the chain (exit 4: broken)."
 )
 def verify_cmd(
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    fmt: TableFormatOpt = None,
+    as_json: JsonAliasOpt = False,
 ) -> None:
     """Walk the whole chain: every entry's hashes, every link, the head, and the head the
     state store witnessed (so a chain cut at its end is found too); then every index
     record against its entry. Reports the first broken link, every bad entry and every
     index disagreement; exit status 0 when intact, 4 when broken."""
+    as_json = wants_json(fmt, as_json)
     with _reader(with_witness=True) as (settings, reader), progress("verifying the chain"):
         report = reader.verify()
     if as_json:
@@ -340,6 +342,7 @@ def show_cmd(
 
 @archive_app.command("search")
 def search_cmd(
+    *,
     complaint: Annotated[
         str | None, typer.Option("--complaint", help="The complaint (CRM record) id.")
     ] = None,
@@ -359,9 +362,11 @@ def search_cmd(
             "command (or a bundled charter's name, e.g. aston).",
         ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON Lines.")] = False,
+    fmt: TableFormatOpt = None,
+    as_json: JsonAliasOpt = False,
 ) -> None:
     """List archived entries (headers only) matching every criterion given."""
+    as_json = wants_json(fmt, as_json)
     with _reader() as (settings, reader):
         loaded = load_charter_or_exit(
             settings.charter if charter is None else _charter_file(charter)
@@ -439,6 +444,7 @@ def export_cmd(
         Path | None,
         typer.Option(
             "--output",
+            "-o",
             help="File to write (created readable by you only; whole or not at all).",
         ),
     ] = None,

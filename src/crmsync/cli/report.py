@@ -26,7 +26,16 @@ from crmsync.cli.app import (
     parse_now,
     plain,
 )
-from crmsync.cli.options import CharterOpt, WorkersOpt, input_option, now_option, output_option
+from crmsync.cli.options import (
+    CharterOpt,
+    JsonAliasOpt,
+    TableFormatOpt,
+    WorkersOpt,
+    input_option,
+    now_option,
+    output_option,
+    wants_json,
+)
 from crmsync.cli.profile import (
     charter_path,
     load_profile_setup,
@@ -389,7 +398,8 @@ def status_cmd(
     ] = None,
     owner: Annotated[str | None, typer.Option("--owner", help="Only this owner's.")] = None,
     now: Annotated[str | None, now_option("As of this instant (default: now).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON Lines instead of a table.")] = False,
+    fmt: TableFormatOpt = None,
+    as_json: JsonAliasOpt = False,
 ) -> None:
     """The open complaints of the profile (CRMSYNC_PROFILE) from the state store, worst
     first, with their next due instant. No CRM call.
@@ -401,6 +411,7 @@ def status_cmd(
     (each named on standard error, the others listed); 2 bad settings or arguments, or no
     state store where the settings place it (CRMSYNC_DATA_DIR); 1 the state store failed.
     """
+    as_json = wants_json(fmt, as_json)
     from crmsync.bootstrap import build_state  # noqa: PLC0415
     from crmsync.errors import BadComplaintError, CrmSyncError  # noqa: PLC0415
     from crmsync.service.report_status import open_status, worst_first  # noqa: PLC0415

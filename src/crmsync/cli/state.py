@@ -11,7 +11,7 @@ import typer
 
 from crmsync.cli.app import EXIT_BUSY, app, fail, parse_now
 from crmsync.cli.locking import WaitOption, hold_profile
-from crmsync.cli.options import AllowFutureNowOpt
+from crmsync.cli.options import AllowFutureNowOpt, JsonAliasOpt, TableFormatOpt, wants_json
 from crmsync.cli.profile import load_settings, require_state_store
 from crmsync.cli.progress import out_console, progress
 from crmsync.errors import ConfigError, CrmSyncError
@@ -49,7 +49,8 @@ def prune_cmd(  # noqa: PLR0917 - one parameter per command-line option
         str | None,
         typer.Option("--now", help="The instant retention counts back from (default: now)."),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
+    fmt: TableFormatOpt = None,
+    as_json: JsonAliasOpt = False,
     wait: WaitOption = "0",
     allow_future_now: AllowFutureNowOpt = False,
 ) -> None:
@@ -63,6 +64,7 @@ def prune_cmd(  # noqa: PLR0917 - one parameter per command-line option
     command exits 5 after the others are done. A --now later than this machine's clock
     is refused (exit 2) unless --allow-future-now: it would forget state early.
     """
+    as_json = wants_json(fmt, as_json)
     from crmsync.service.state_retention import Retention  # noqa: PLC0415
 
     settings = load_settings(keep_closed=keep_closed, keep_runs=keep_runs)
@@ -115,10 +117,10 @@ def _prune(settings: Settings, retention: Retention, instant: int) -> PruneCount
     except ConfigError as exc:
         raise fail(str(exc)) from exc
     except CrmSyncError as exc:
-        raise fail(f"{type(exc).__name__}: {exc}", EXIT_FAILED) from exc
+        raise fail(f"{exc}", EXIT_FAILED) from exc
     try:
         return prune_state(state, settings.profile, retention, instant)
     except CrmSyncError as exc:
-        raise fail(f"{type(exc).__name__}: {exc}", EXIT_FAILED) from exc
+        raise fail(f"{exc}", EXIT_FAILED) from exc
     finally:
         state.close()

@@ -25,7 +25,7 @@ from crmsync.cli.app import (
     plain,
 )
 from crmsync.cli.locking import WaitOption, hold_profile
-from crmsync.cli.options import AllowFutureNowOpt
+from crmsync.cli.options import AllowFutureNowOpt, JsonAliasOpt, TableFormatOpt, wants_json
 from crmsync.cli.profile import (
     NEW_PROFILE_OPTION,
     build_runtime_or_exit,
@@ -115,9 +115,8 @@ def sync_cmd(  # noqa: PLR0917 - one parameter per command-line option
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show the planned writes; write nothing.")
     ] = False,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the cycle summary as JSON.")
-    ] = False,
+    fmt: TableFormatOpt = None,
+    as_json: JsonAliasOpt = False,
     wait: WaitOption = "0",
     new_profile: Annotated[bool, NEW_PROFILE_OPTION] = False,
     allow_future_now: AllowFutureNowOpt = False,
@@ -137,6 +136,7 @@ def sync_cmd(  # noqa: PLR0917 - one parameter per command-line option
     (exit 2) unless --allow-future-now or --dry-run: the flags and follow-ups written as
     of it would stand in the CRM as if that time had come.
     """
+    as_json = wants_json(fmt, as_json)
     if not once:
         raise fail(
             "crmsync sync runs one cycle only with --once; "
@@ -164,7 +164,7 @@ def sync_cmd(  # noqa: PLR0917 - one parameter per command-line option
         except ProfileLostError as exc:
             raise fail(f"cycle stopped: {exc}", EXIT_BUSY) from exc
         except CrmSyncError as exc:
-            raise fail(f"cycle failed: {type(exc).__name__}: {exc}", 1) from exc
+            raise fail(f"cycle failed: {exc}", 1) from exc
         finally:
             runtime.close()
     if as_json:
@@ -460,14 +460,14 @@ def _check_online(mappings: list[FieldMapping], console: Console) -> int:
     except ConfigError as exc:
         raise fail(f"--online: {exc}") from exc  # a setting to fix: named, no class name
     except CrmSyncError as exc:
-        raise fail(f"--online: {type(exc).__name__}: {exc}", EXIT_FAILED) from exc
+        raise fail(f"--online: {exc}", EXIT_FAILED) from exc
     problems = 0
     try:
         for m in mappings:
             try:
                 found = check_online(crm, m, org_fixes=settings.crm == "salesforce")
             except CrmSyncError as exc:
-                raise fail(f"--online: {type(exc).__name__}: {exc}", 1) from exc
+                raise fail(f"--online: {exc}", 1) from exc
             for problem in found:
                 err.print(
                     f"{m.source}: {settings.crm} CRM: {problem}",
@@ -488,9 +488,11 @@ def _check_online(mappings: list[FieldMapping], console: Console) -> int:
 
 @config_app.command("show")
 def config_show_cmd(
-    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+    fmt: TableFormatOpt = None,
+    as_json: JsonAliasOpt = False,
 ) -> None:
     """Print every setting in force (environment, crmsync.toml, defaults); secrets redacted."""
+    as_json = wants_json(fmt, as_json)
     settings = load_settings()
     shown = settings.shown()
     if as_json:
