@@ -34,6 +34,7 @@ from rich.table import Table
 from crmsync.cli.app import (
     EXIT_BAD_INPUT,
     EXIT_BUSY,
+    PlainCommand,
     app,
     fail,
     load_charter_or_exit,
@@ -164,7 +165,9 @@ def _document(header: EntryHeader, body: dict[str, Any]) -> dict[str, Any]:
 
 
 @archive_app.command(
-    "run", short_help="Archive the closed complaints that are due, then mark them on the CRM."
+    "run",
+    short_help="Archive the closed complaints that are due, then mark them on the CRM.",
+    cls=PlainCommand,
 )
 def run_cmd(
     now: Annotated[
@@ -182,7 +185,11 @@ def run_cmd(
 
     --now must lie in 1970..2199; a --now later than this machine's clock is refused
     (exit 2) unless --allow-future-now: the archive is append-only, and entries dated in
-    the future would stay in it for good."""
+    the future would stay in it for good.
+
+    Exit status: 0 all archived; 3 some complaints could not be archived (named; retried
+    next run); 2 bad configuration or arguments; 1 the archive or the CRM failed; 5 another
+    process works the profile."""
     as_json = wants_json(fmt, as_json)
     settings = load_profile()
     instant = (
@@ -249,7 +256,9 @@ def _archive_run(
 
 
 @archive_app.command(
-    "verify", short_help="Check every entry, link and index record of the chain (exit 4: broken)."
+    "verify",
+    short_help="Check every entry, link and index record of the chain (exit 4: broken).",
+    cls=PlainCommand,
 )
 def verify_cmd(
     fmt: TableFormatOpt = None,
@@ -292,11 +301,16 @@ def verify_cmd(
         raise typer.Exit(EXIT_BROKEN)
 
 
-@archive_app.command("reindex", short_help="Rebuild the archive's index from its entries.")
+@archive_app.command(
+    "reindex", short_help="Rebuild the archive's index from its entries.", cls=PlainCommand
+)
 def reindex_cmd(wait: WaitOption = "0") -> None:
     """Rebuild the archive's index (what search answers from) from the entries themselves,
     after 'crmsync archive verify' reported that it disagrees with them. Entries are
-    never changed. Takes the profile's lock (exit 5 when another process works it)."""
+    never changed. Takes the profile's lock (exit 5 when another process works it).
+
+    Exit status: 0 rebuilt; 2 bad configuration; 1 the archive failed; 5 another process
+    works the profile."""
     import structlog  # noqa: PLC0415
 
     settings = load_profile()
@@ -310,7 +324,7 @@ def reindex_cmd(wait: WaitOption = "0") -> None:
     )
 
 
-@archive_app.command("show")
+@archive_app.command("show", cls=PlainCommand)
 def show_cmd(
     id: Annotated[
         str,
@@ -320,7 +334,10 @@ def show_cmd(
         ),
     ],
 ) -> None:
-    """Print archived entries as JSON: header and body (decrypted with CRMSYNC_ARCHIVE_KEY)."""
+    """Print archived entries as JSON: header and body (decrypted with CRMSYNC_ARCHIVE_KEY).
+
+    Exit status: 0 printed; 1 no such entry, or the archive failed (a missing or wrong key
+    included); 2 bad configuration."""
     from crmsync.domain.archive_entry import make_ref, parse_ref  # noqa: PLC0415
 
     with _reader() as (settings, reader):
@@ -340,7 +357,7 @@ def show_cmd(
             print(json.dumps(_document(header, body), indent=2, sort_keys=True, ensure_ascii=False))
 
 
-@archive_app.command("search")
+@archive_app.command("search", cls=PlainCommand)
 def search_cmd(
     *,
     complaint: Annotated[
@@ -365,7 +382,10 @@ def search_cmd(
     fmt: TableFormatOpt = None,
     as_json: JsonAliasOpt = False,
 ) -> None:
-    """List archived entries (headers only) matching every criterion given."""
+    """List archived entries (headers only) matching every criterion given.
+
+    Exit status: 0 listed (none found included); 2 bad configuration or arguments; 1 the
+    archive failed."""
     as_json = wants_json(fmt, as_json)
     with _reader() as (settings, reader):
         loaded = load_charter_or_exit(
@@ -435,7 +455,9 @@ CSV_COLUMNS = (
 )
 
 
-@archive_app.command("export", short_help="Write every entry, decrypted, as JSON Lines or CSV.")
+@archive_app.command(
+    "export", short_help="Write every entry, decrypted, as JSON Lines or CSV.", cls=PlainCommand
+)
 def export_cmd(
     format: Annotated[
         Literal["jsonl", "csv"], typer.Option("--format", help="jsonl or csv.")
@@ -450,7 +472,10 @@ def export_cmd(
     ] = None,
 ) -> None:
     """Write every entry in chain order (decrypted): JSON Lines (ref, header, body) or CSV
-    (header fields, clock states at close, follow-up count, body as JSON)."""
+    (header fields, clock states at close, follow-up count, body as JSON).
+
+    Exit status: 0 written; 2 bad configuration, or the output file cannot be made; 1 the
+    archive or the write failed."""
     with _reader() as (_settings, reader):
         written: PrivateFile | None = None
         if output is not None:

@@ -20,6 +20,7 @@ import typer
 from crmsync.cli.app import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
+    PlainCommand,
     app,
     fail,
     load_charter_or_exit,
@@ -68,6 +69,7 @@ PROGRESS_BYTES = 8 << 20
 
 
 class Format(StrEnum):
+    TABLE = "table"
     JSON = "json"
     CSV = "csv"
     HTML = "html"
@@ -110,6 +112,10 @@ def _format(chosen: Format | None, output: Path | None) -> Format | None:
     """The format asked for, else from the output's suffix (none: JSON), else JSON off a
     terminal (``None``: a table on the terminal). An output whose suffix names no format
     (``report.pdf``) without ``--format`` is refused (exit 2) rather than filled with JSON."""
+    if chosen is Format.TABLE:
+        if output is not None:
+            raise fail("--format table is for the terminal: give --output a json, csv or html")
+        return None
     if chosen is not None:
         return chosen
     if output is None:
@@ -200,7 +206,7 @@ def _print_table(document: dict[str, Any]) -> None:
     )
 
 
-@app.command("report")
+@app.command("report", cls=PlainCommand)
 def report_cmd(
     *,
     charter: CharterOpt = None,
@@ -236,7 +242,8 @@ def report_cmd(
     fmt: Annotated[
         Format | None,
         typer.Option(
-            "--format", help="json (default on a pipe), csv or html; a table on a terminal."
+            "--format",
+            help="table (default on a terminal), json (default on a pipe), csv or html.",
         ),
     ] = None,
     output: Annotated[Path | None, output_option("Write the report to this file.")] = None,
@@ -385,7 +392,9 @@ class StatusFilter(StrEnum):
 
 
 @app.command(
-    "status", short_help="List the profile's open complaints from the state store, worst first."
+    "status",
+    short_help="List the profile's open complaints from the state store, worst first.",
+    cls=PlainCommand,
 )
 def status_cmd(
     *,

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from crmsync.cli.app import EXIT_FAILED, app, err, fail
+from crmsync.cli.app import EXIT_FAILED, PlainCommand, app, err, fail
 from crmsync.cli.profile import load_profile
 from crmsync.errors import ConfigError
 
@@ -44,7 +44,9 @@ def _load(path: Path) -> FieldMapping:
 
 
 @salesforce_app.command(
-    "metadata", short_help="Write a Salesforce DX project with the fields the mapping needs."
+    "metadata",
+    short_help="Write a Salesforce DX project with the fields the mapping needs.",
+    cls=PlainCommand,
 )
 def metadata_cmd(
     out: Annotated[
@@ -85,7 +87,7 @@ def metadata_cmd(
 
 
 @salesforce_app.command(
-    "deploy", short_help="Deploy those fields and the permission set to the org."
+    "deploy", short_help="Deploy those fields and the permission set to the org.", cls=PlainCommand
 )
 def deploy_cmd(
     check_only: Annotated[

@@ -18,6 +18,7 @@ from crmsync.cli.app import (
     EXIT_BAD_INPUT,
     EXIT_BUSY,
     EXIT_FAILED,
+    PlainCommand,
     app,
     err,
     fail,
@@ -101,7 +102,7 @@ def _run_cycle(runtime: Runtime, now: int | None, dry_run: bool) -> CycleReport:
         return runtime.cycle.run(now=now, dry_run=dry_run, progress=show)
 
 
-@app.command("sync")
+@app.command("sync", cls=PlainCommand)
 def sync_cmd(  # noqa: PLR0917 - one parameter per command-line option
     once: Annotated[bool, typer.Option("--once", help="Run exactly one cycle and exit.")] = False,
     now: Annotated[
@@ -178,14 +179,17 @@ def sync_cmd(  # noqa: PLR0917 - one parameter per command-line option
         raise typer.Exit(EXIT_BAD_INPUT)
 
 
-@app.command("run")
+@app.command("run", cls=PlainCommand)
 def run_cmd(new_profile: Annotated[bool, NEW_PROFILE_OPTION] = False) -> None:
     """Start the long-running worker: a sync cycle every interval, for every profile.
 
     A cycle runs every CRMSYNC_SYNC_INTERVAL (default 5 minutes), and at the next due or
     warning instant when that comes sooner; archiving and state retention run nightly.
     Health and metrics are served on CRMSYNC_HTTP_PORT. SIGTERM (or Ctrl-C) finishes the
-    cycle in progress and exits 0."""
+    cycle in progress and exits 0.
+
+    Exit status: 0 stopped by SIGTERM or Ctrl-C; 2 bad configuration, or no profile could
+    start."""
     from crmsync.bootstrap import build_fleet  # noqa: PLC0415 - only this command
 
     settings = load_settings()
@@ -207,7 +211,7 @@ def run_cmd(new_profile: Annotated[bool, NEW_PROFILE_OPTION] = False) -> None:
         fleet.run()
 
 
-@app.command("demo")
+@app.command("demo", cls=PlainCommand)
 def demo_cmd(
     charter: Annotated[
         str,
@@ -230,7 +234,9 @@ def demo_cmd(
     own charter file by path: its hours, holidays and clocks shape the complaints) in
     CRMSYNC_DATA_DIR/demo-NAME (recreated on every run), runs one sync cycle, shows
     what it flagged and which follow-up tasks it created, and prints the commands to go
-    on with."""
+    on with.
+
+    Exit status: 0 shown; 2 unknown charter or bad configuration; 1 the cycle failed."""
     from crmsync.bootstrap import local_crm_path, system_clock  # noqa: PLC0415
     from crmsync.demo.bundled_charters import charter_file, demo_charter  # noqa: PLC0415
     from crmsync.demo.seeding import seed_local_crm  # noqa: PLC0415
@@ -360,7 +366,9 @@ def _next_steps(settings: Settings, example: str | None, first: date, last: date
 
 
 @app.command(
-    "check", short_help="Validate every mapping and charter; all problems with file and line."
+    "check",
+    short_help="Validate every mapping and charter; all problems with file and line.",
+    cls=PlainCommand,
 )
 def check_cmd(
     charters: Annotated[
@@ -486,12 +494,14 @@ def _check_online(mappings: list[FieldMapping], console: Console) -> int:
     return problems
 
 
-@config_app.command("show")
+@config_app.command("show", cls=PlainCommand)
 def config_show_cmd(
     fmt: TableFormatOpt = None,
     as_json: JsonAliasOpt = False,
 ) -> None:
-    """Print every setting in force (environment, crmsync.toml, defaults); secrets redacted."""
+    """Print every setting in force (environment, crmsync.toml, defaults); secrets redacted.
+
+    Exit status: 0 printed; 2 the settings do not validate (each problem named)."""
     as_json = wants_json(fmt, as_json)
     settings = load_settings()
     shown = settings.shown()
