@@ -391,7 +391,9 @@ class StateStore(Protocol):
 
         With ``closed_before``: closed complaints whose ``closed_at`` is before it, with
         their ledger entries, unless one of those entries is ``planned`` or ``done`` (a
-        follow-up still to write or to complete keeps its complaint). With
+        follow-up still to write or to complete keeps its complaint); and the ledger
+        entries, except ``planned`` ones, of complaints the store no longer holds (deleted
+        in the CRM and forgotten by a cycle). With
         ``runs_before``: runs that started before it (the profile's newest run always
         stays; a run that old and still "running" died with its process). ``None``
         forgets nothing of that kind.

@@ -764,6 +764,31 @@ def test_prune_forgets_old_closed_complaints_with_their_finished_follow_ups(
     assert "busy" not in state_store.get_complaints(P, ["busy"])
 
 
+def test_prune_forgets_the_follow_ups_of_complaints_the_store_no_longer_holds(
+    state_store: StateDatabase,
+) -> None:
+    """A complaint deleted in the CRM (forgotten by the cycle) leaves its ledger entries
+    behind: prune forgets them, all but a planned one, and only in this profile."""
+    state_store.put_complaints([complaint("kept")])
+    state_store.ledger_put(
+        [
+            entry("k-kept", "kept", status="done", crm_id="00T1"),
+            entry("k-gone-done", "gone", status="done", crm_id="00T2"),
+            entry("k-gone-failed", "gone", status="failed", error="E"),
+            entry("k-gone-completed", "gone", status="completed", crm_id="00T3"),
+            entry("k-gone-planned", "gone", status="planned"),
+            entry("k-q", "gone", profile=Q, status="done", crm_id="00T4"),
+        ]
+    )
+    counts = state_store.prune(P, closed_before=2_000, runs_before=None)
+    assert counts == PruneCounts(complaints=0, ledger_entries=3, runs=0)
+    assert [e.key for e in state_store.ledger_for_complaints(P, ["kept", "gone"])] == [
+        "k-gone-planned",
+        "k-kept",
+    ]
+    assert list(ledger(state_store, Q, ["gone"])) == ["k-q"]
+
+
 def test_prune_with_no_cut_off_forgets_nothing(state_store: StateDatabase) -> None:
     """``None`` cut-offs leave every complaint, entry and run where it was."""
     _prune_population(state_store)

@@ -7,7 +7,8 @@ date, lines that are not JSON or not objects. Then, in order, as an operator wou
 ``sync --once``, out-of-range and future ``--now`` for the commands that write,
 ``status``, ``explain``, ``report`` (``--by`` a hostile value, a typo in ``--by``),
 ``archive run`` and ``verify``, a complaint reopened and closed again at an earlier
-instant (archived once more), ``state prune``; and ``evaluate`` over hostile canonical
+instant (archived once more), complaints deleted in the CRM (forgotten, their archived
+versions kept), ``state prune``; and ``evaluate`` over hostile canonical
 complaints. Every step: no traceback, no Python warning, the documented exit status;
 and nothing lost: the good records are imported, flagged, archived and counted.
 """
@@ -130,7 +131,7 @@ def in_future(days: int) -> str:
 
 
 def test_the_cli_survives_a_hostile_corpus_and_loses_nothing(tmp_path: Path) -> None:
-    """Import, sync, refuse bad --now, read, archive, re-close, prune: in that order."""
+    """Import, sync, refuse bad --now, read, archive, re-close, delete, prune, in order."""
     cli = Cli(tmp_path / "data")
     source = tmp_path / "cases.jsonl"
     corpus(source)
@@ -139,9 +140,11 @@ def test_the_cli_survives_a_hostile_corpus_and_loses_nothing(tmp_path: Path) -> 
     refuse_bad_now(cli)
     read_reports(cli, by_subject, tmp_path / "report.html")
     archive_and_re_close(cli, by_subject)
+    delete_and_forget(cli, by_subject)
     # retention counts back from a past --now: nothing good is lost from the CRM
-    cli("state", "prune", "--now", "2026-06-03T03:00:00Z", expect=0)
-    assert set(GOOD_OPEN + GOOD_CLOSED) <= set(cli.cases())
+    cli("state", "prune", "--now", "2026-06-03T13:00:00Z", expect=0)
+    kept = set(GOOD_OPEN + GOOD_CLOSED) - {"open 4", "closed 1"}  # those two were deleted
+    assert kept <= set(cli.cases())
 
 
 def import_the_corpus(cli: Cli, source: Path) -> None:
@@ -234,6 +237,26 @@ def archive_and_re_close(cli: Cli, by_subject: dict[str, str]) -> None:
     exported = cli("archive", "export", expect=0).stdout.splitlines()
     ids = sorted(json.loads(line)["header"]["complaint_id"] for line in exported if line.strip())
     assert ids == sorted([by_subject[s] for s in GOOD_CLOSED] + [target])
+
+
+def delete_and_forget(cli: Cli, by_subject: dict[str, str]) -> None:
+    """An open and an archived complaint deleted in the CRM (and an id that is no record,
+    named): the next cycle forgets both, neither is an error; status no longer lists the open
+    one; the archived versions stay."""
+    gone = [by_subject["open 4"], by_subject["closed 1"]]
+    done = cli("local", "delete", "Case", *gone, ESCAPES, expect=3)
+    assert "deleted 2 Case records" in done.stderr and "\x1b" not in done.stderr
+    # exit 3: the far-future record, kept as a failure, is read and reported again
+    done = cli("sync", "--once", "--now", "2026-06-03T12:00:00Z", "--json", expect=3)
+    summary = json.loads(done.stdout)
+    assert summary["complaints_deleted"] == 2, summary
+    assert {e["record_id"] for e in summary["errors"]} == {by_subject["far future"]}
+    status = cli("status", "--json", "--now", "2026-06-03T12:00:00Z", expect=0).stdout
+    listed = {json.loads(line)["complaint_id"] for line in status.splitlines() if line.strip()}
+    assert by_subject["open 4"] not in listed and by_subject["open 0"] in listed
+    exported = cli("archive", "export", expect=0).stdout.splitlines()
+    ids = {json.loads(line)["header"]["complaint_id"] for line in exported if line.strip()}
+    assert by_subject["closed 1"] in ids
 
 
 def test_evaluate_over_hostile_canonical_complaints(tmp_path: Path) -> None:

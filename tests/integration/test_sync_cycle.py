@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -332,6 +333,50 @@ def test_a_record_with_a_nul_character_is_its_own_error_and_the_rest_go_on(
     assert state.get_watermark("default", "complaints") == clock.now
 
 
+class SurrogateCrm(LocalCrm):
+    """The local CRM answering as a Salesforce org can, in JSON: record A's description
+    holds a lone surrogate (``"\\ud800"``), which no SQLite file could store."""
+
+    def changed_records(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        for record in super().changed_records(*args, **kwargs):
+            if record.id != "500000000000001AAA":
+                yield record
+                continue
+            fields = dict(record.fields) | {"Description": "late \ud800 invoice"}
+            yield dataclasses.replace(record, fields=fields)
+
+
+def test_a_record_with_a_lone_surrogate_is_its_own_error_and_the_rest_go_on(
+    tmp_path: Path, state: StateStore
+) -> None:
+    """A lone surrogate in A's description from the CRM's answer (which no UTF-8 store
+    can keep; it failed the whole cycle): A is the cycle's one error naming the field, it
+    is flagged and kept with U+FFFD in the surrogate's place; B is flagged; the watermark
+    passes both; the next cycle is clean."""
+    clock = ManualClock("2026-03-04T12:00:00+00:00")
+    crm, cycle = setup(tmp_path, state, clock, crm_class=SurrogateCrm)
+    insert(crm, clock, "Case", [case("500000000000001AAA"), case("500000000000002AAA")])
+    with capture_logs() as logs:
+        report = cycle.run()
+    assert report.status == "partial"
+    [error] = report.errors
+    assert (error.kind, error.record_id, error.field) == (
+        "complaint",
+        "500000000000001AAA",
+        "description",
+    )
+    assert "lone surrogate" in error.message
+    assert [e["event"] for e in logs if e["log_level"] == "warning"] == ["record_lone_surrogate"]
+    assert flags(crm, "500000000000001AAA")[0] == "breached"
+    assert flags(crm, "500000000000002AAA")[0] == "breached"
+    assert state.get_watermark("default", "complaints") == clock.now
+    kept = state.get_complaints("default", ["500000000000001AAA"])["500000000000001AAA"]
+    assert kept.canonical["attributes"]["description"] == "late \ufffd invoice"
+    clock.advance(minutes=10)
+    again = cycle.run()
+    assert (again.status, again.errors, again.flags_written) == ("ok", [], 0)
+
+
 class ForgetfulCrm(LocalCrm):
     """The local CRM after its recycle bin was emptied: it no longer names deletions."""
 
@@ -374,6 +419,10 @@ def test_a_complaint_deleted_in_the_crm_leaves_the_state_with_one_log_line(
         0,
     )
     assert list(tasks(crm)) == [f"crmsync:{a}:level1-resolution:0:breached"]
+    # the state retention forgets what is left of A: its follow-up record
+    pruned = state.prune("default", closed_before=ts("2026-03-06T12:00:00+00:00"), runs_before=None)
+    assert (pruned.complaints, pruned.ledger_entries) == (0, 1)
+    assert state.ledger_for_complaints("default", [a, b]) == []
 
 
 def test_a_deleted_complaint_the_crm_no_longer_names_is_forgotten_at_its_write(

@@ -37,6 +37,7 @@ from crmsync.domain.charter import Charter
 from crmsync.domain.complaint import Complaint, complaint_from_json
 from crmsync.domain.evaluation import evaluate
 from crmsync.domain.instants import format_instant, format_instant_or_none
+from crmsync.domain.unicode_text import kept_as_text, shown, unkeepable_in
 from crmsync.errors import BadComplaintError
 from crmsync.mapping.field_mapping import FieldMapping
 from crmsync.ports import (
@@ -369,12 +370,13 @@ class SyncCycle:
         return self._write(work, now, report)
 
     def _storable(self, candidate: Candidate, report: CycleReport) -> Candidate:
-        """The candidate as the state store can keep it: a NUL character (which no store
-        keeps, and which would fail the whole page) is the record's error, reported, and is
-        kept as U+FFFD; the complaint is evaluated and written like any other, so its flags
-        are written once and the watermark passes it."""
-        canonical, where = _without_nul(candidate.canonical, ())
-        flags, in_flags = _without_nul(candidate.current_flags, ("flags",))
+        """The candidate as the state store can keep it: a NUL character or a lone
+        surrogate (which no store keeps, and which would fail the whole page) is the
+        record's error, reported, and is kept as U+FFFD; the complaint is evaluated and
+        written like any other, so its flags are written once and the watermark passes it."""
+        kinds: set[str] = set()
+        canonical, where = _without_nul(candidate.canonical, (), kinds)
+        flags, in_flags = _without_nul(candidate.current_flags, ("flags",), kinds)
         named = list(
             dict.fromkeys(
                 ".".join(p[1:] if p[:1] == ("attributes",) else p) for p in [*where, *in_flags]
@@ -382,12 +384,22 @@ class SyncCycle:
         )
         if not named:
             return candidate
+        what = " and ".join(
+            text
+            for kind, text in (
+                ("nul", "a NUL character"),
+                ("surrogate", "a lone surrogate (such as \\ud800)"),
+            )
+            if kind in kinds
+        )
         reason = (
-            "holds a NUL character, which the state store cannot keep: kept with U+FFFD in "
+            f"holds {what}, which the state store cannot keep: kept with U+FFFD in "
             "its place; remove it from the record"
         )
         report.errors.append(RecordFailure("complaint", candidate.id, reason, ",".join(named)))
-        log.warning("record_nul_character", record_id=candidate.id, field=",".join(named))
+        for kind in sorted(kinds):
+            event = "record_nul_character" if kind == "nul" else "record_lone_surrogate"
+            log.warning(event, record_id=candidate.id, field=shown(",".join(named)))
         return replace(candidate, canonical=canonical, current_flags=flags)
 
     # ------------------------------------------------------------------ ledger
@@ -647,23 +659,30 @@ def _due_now(stored: StoredComplaint, now: int) -> StoredComplaint:
     return replace(stored, next_check=now)
 
 
-def _without_nul(value: Any, path: tuple[str, ...]) -> tuple[Any, list[tuple[str, ...]]]:
-    """``value`` (JSON) with every NUL character in its text replaced by U+FFFD, and the
-    paths (keys) where one was."""
+def _without_nul(
+    value: Any, path: tuple[str, ...], kinds: set[str]
+) -> tuple[Any, list[tuple[str, ...]]]:
+    """``value`` (JSON) with every NUL character and lone surrogate in its text replaced
+    by U+FFFD (``domain.unicode_text``), the paths (keys) where one was, and what was
+    found added to ``kinds``."""
     if isinstance(value, str):
-        return (value.replace("\x00", "\ufffd"), [path]) if "\x00" in value else (value, [])
+        found_here = unkeepable_in(value)
+        if not found_here:
+            return value, []
+        kinds.update(found_here)
+        return kept_as_text(value), [tuple(shown(p) for p in path)]
     found: list[tuple[str, ...]] = []
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for key, item in value.items():
-            clean_key, in_key = _without_nul(key, (*path, str(key)))
-            out[clean_key], inside = _without_nul(item, (*path, str(key)))
+            clean_key, in_key = _without_nul(key, (*path, str(key)), kinds)
+            out[clean_key], inside = _without_nul(item, (*path, str(key)), kinds)
             found.extend(in_key or inside)
         return (out, found) if found else (value, [])
     if isinstance(value, list):
         items = []
         for item in value:
-            clean, inside = _without_nul(item, path)
+            clean, inside = _without_nul(item, path, kinds)
             items.append(clean)
             found.extend(inside)
         return (items, found) if found else (value, [])

@@ -247,6 +247,11 @@ class MemoryStateStore:
                 for cid in sorted(old - busy):
                     complaints.append((profile, cid))
                     entries.extend(by_complaint.get(cid, ()))
+                entries.extend(  # of complaints deleted in the CRM
+                    (p, key)
+                    for (p, key), row in self._ledger.items()
+                    if p == profile and row[6] != "planned" and (p, row[2]) not in self._complaints
+                )
             runs: list[tuple[str, str]] = []
             if runs_before is not None:
                 mine = [

@@ -374,6 +374,11 @@ class PostgresStateStore:
         complaints = self._q(
             f"DELETE FROM {{s}}.complaints WHERE profile = %(p)s AND id IN ({forgettable})"
         )
+        orphans = self._q(  # ledger entries of complaints deleted in the CRM
+            "DELETE FROM {s}.ledger AS l WHERE l.profile = %(p)s AND l.status <> 'planned' "
+            "AND NOT EXISTS (SELECT 1 FROM {s}.complaints AS c WHERE c.profile = l.profile "
+            "AND c.id = l.complaint_id)"
+        )
         runs = self._q(
             "DELETE FROM {s}.runs WHERE profile = %(p)s AND started_at < %(before)s "
             "AND seq <> (SELECT seq FROM {s}.runs WHERE profile = %(p)s "
@@ -386,6 +391,7 @@ class PostgresStateStore:
                 params = {"p": profile, "before": closed_before}
                 entries = conn.execute(ledger, params).rowcount
                 forgotten = conn.execute(complaints, params).rowcount
+                entries += conn.execute(orphans, params).rowcount
             if runs_before is not None:
                 old_runs = conn.execute(runs, {"p": profile, "before": runs_before}).rowcount
             return PruneCounts(forgotten, entries, old_runs)

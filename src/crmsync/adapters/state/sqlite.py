@@ -411,6 +411,12 @@ class SqliteStateStore:
                     f"DELETE FROM complaints WHERE profile = :p AND id IN ({forgettable})",
                     params,
                 ).rowcount
+                entries += conn.execute(  # of complaints deleted in the CRM
+                    "DELETE FROM ledger AS l WHERE l.profile = :p AND l.status <> 'planned' "
+                    "AND NOT EXISTS (SELECT 1 FROM complaints AS c WHERE c.profile = l.profile "
+                    "AND c.id = l.complaint_id)",
+                    {"p": profile},
+                ).rowcount
             if runs_before is not None:
                 runs = conn.execute(
                     "DELETE FROM runs WHERE profile = :p AND started_at < :before "
