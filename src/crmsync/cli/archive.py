@@ -34,6 +34,7 @@ from rich.table import Table
 from crmsync.cli.app import (
     EXIT_BAD_INPUT,
     EXIT_BUSY,
+    PlainCommand,
     app,
     fail,
     load_charter_or_exit,
@@ -41,7 +42,7 @@ from crmsync.cli.app import (
     plain,
 )
 from crmsync.cli.locking import WaitOption, hold_profile
-from crmsync.cli.options import AllowFutureNowOpt
+from crmsync.cli.options import AllowFutureNowOpt, JsonAliasOpt, TableFormatOpt, wants_json
 from crmsync.cli.profile import crash_hook_from_env, load_profile
 from crmsync.cli.progress import out_console, progress, summary
 from crmsync.domain.instants import format_instant, local_midnight, parse_instant
@@ -85,13 +86,13 @@ def _store(settings: Settings) -> Iterator[ArchiveStore]:
     except ConfigError as exc:
         raise fail(str(exc)) from exc
     except CrmSyncError as exc:
-        raise fail(f"{type(exc).__name__}: {exc}", EXIT_FAILED) from exc
+        raise fail(f"{exc}", EXIT_FAILED) from exc
     try:
         yield store
     except ConfigError as exc:
         raise fail(str(exc)) from exc
     except CrmSyncError as exc:
-        raise fail(f"{type(exc).__name__}: {exc}", EXIT_FAILED) from exc
+        raise fail(f"{exc}", EXIT_FAILED) from exc
     finally:
         store.close()
 
@@ -164,16 +165,17 @@ def _document(header: EntryHeader, body: dict[str, Any]) -> dict[str, Any]:
 
 
 @archive_app.command(
-    "run", short_help="Archive the closed complaints that are due, then mark them on the CRM."
+    "run",
+    short_help="Archive the closed complaints that are due, then mark them on the CRM.",
+    cls=PlainCommand,
 )
 def run_cmd(
     now: Annotated[
         str | None,
         typer.Option("--now", help="The run's instant (default: the CRM's time)."),
     ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the run's summary as JSON.")
-    ] = False,
+    fmt: TableFormatOpt = None,
+    as_json: JsonAliasOpt = False,
     wait: WaitOption = "0",
     allow_future_now: AllowFutureNowOpt = False,
 ) -> None:
@@ -183,7 +185,12 @@ def run_cmd(
 
     --now must lie in 1970..2199; a --now later than this machine's clock is refused
     (exit 2) unless --allow-future-now: the archive is append-only, and entries dated in
-    the future would stay in it for good."""
+    the future would stay in it for good.
+
+    Exit status: 0 all archived; 3 some complaints could not be archived (named; retried
+    next run); 2 bad configuration or arguments; 1 the archive or the CRM failed; 5 another
+    process works the profile."""
+    as_json = wants_json(fmt, as_json)
     settings = load_profile()
     instant = (
         parse_now(now, writes=True, allow_future=allow_future_now) if now is not None else None
@@ -229,7 +236,7 @@ def _archive_run(
     except ConfigError as exc:
         raise fail(str(exc)) from exc
     except CrmSyncError as exc:
-        raise fail(f"{type(exc).__name__}: {exc}", EXIT_FAILED) from exc
+        raise fail(f"{exc}", EXIT_FAILED) from exc
     runtime.cycle.guard = guard
     try:
         with _store(settings) as store:
@@ -242,22 +249,26 @@ def _archive_run(
             except ProfileLostError as exc:
                 raise fail(f"archive run stopped: {exc}", EXIT_BUSY) from exc
             except CrmSyncError as exc:
-                raise fail(f"archive run failed: {type(exc).__name__}: {exc}", EXIT_FAILED) from exc
+                raise fail(f"archive run failed: {exc}", EXIT_FAILED) from exc
     finally:
         runtime.close()
     return report
 
 
 @archive_app.command(
-    "verify", short_help="Check every entry, link and index record of the chain (exit 4: broken)."
+    "verify",
+    short_help="Check every entry, link and index record of the chain (exit 4: broken).",
+    cls=PlainCommand,
 )
 def verify_cmd(
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    fmt: TableFormatOpt = None,
+    as_json: JsonAliasOpt = False,
 ) -> None:
     """Walk the whole chain: every entry's hashes, every link, the head, and the head the
     state store witnessed (so a chain cut at its end is found too); then every index
     record against its entry. Reports the first broken link, every bad entry and every
     index disagreement; exit status 0 when intact, 4 when broken."""
+    as_json = wants_json(fmt, as_json)
     with _reader(with_witness=True) as (settings, reader), progress("verifying the chain"):
         report = reader.verify()
     if as_json:
@@ -290,11 +301,16 @@ def verify_cmd(
         raise typer.Exit(EXIT_BROKEN)
 
 
-@archive_app.command("reindex", short_help="Rebuild the archive's index from its entries.")
+@archive_app.command(
+    "reindex", short_help="Rebuild the archive's index from its entries.", cls=PlainCommand
+)
 def reindex_cmd(wait: WaitOption = "0") -> None:
     """Rebuild the archive's index (what search answers from) from the entries themselves,
     after 'crmsync archive verify' reported that it disagrees with them. Entries are
-    never changed. Takes the profile's lock (exit 5 when another process works it)."""
+    never changed. Takes the profile's lock (exit 5 when another process works it).
+
+    Exit status: 0 rebuilt; 2 bad configuration; 1 the archive failed; 5 another process
+    works the profile."""
     import structlog  # noqa: PLC0415
 
     settings = load_profile()
@@ -308,7 +324,7 @@ def reindex_cmd(wait: WaitOption = "0") -> None:
     )
 
 
-@archive_app.command("show")
+@archive_app.command("show", cls=PlainCommand)
 def show_cmd(
     id: Annotated[
         str,
@@ -318,7 +334,10 @@ def show_cmd(
         ),
     ],
 ) -> None:
-    """Print archived entries as JSON: header and body (decrypted with CRMSYNC_ARCHIVE_KEY)."""
+    """Print archived entries as JSON: header and body (decrypted with CRMSYNC_ARCHIVE_KEY).
+
+    Exit status: 0 printed; 1 no such entry, or the archive failed (a missing or wrong key
+    included); 2 bad configuration."""
     from crmsync.domain.archive_entry import make_ref, parse_ref  # noqa: PLC0415
 
     with _reader() as (settings, reader):
@@ -338,8 +357,9 @@ def show_cmd(
             print(json.dumps(_document(header, body), indent=2, sort_keys=True, ensure_ascii=False))
 
 
-@archive_app.command("search")
+@archive_app.command("search", cls=PlainCommand)
 def search_cmd(
+    *,
     complaint: Annotated[
         str | None, typer.Option("--complaint", help="The complaint (CRM record) id.")
     ] = None,
@@ -359,9 +379,14 @@ def search_cmd(
             "command (or a bundled charter's name, e.g. aston).",
         ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON Lines.")] = False,
+    fmt: TableFormatOpt = None,
+    as_json: JsonAliasOpt = False,
 ) -> None:
-    """List archived entries (headers only) matching every criterion given."""
+    """List archived entries (headers only) matching every criterion given.
+
+    Exit status: 0 listed (none found included); 2 bad configuration or arguments; 1 the
+    archive failed."""
+    as_json = wants_json(fmt, as_json)
     with _reader() as (settings, reader):
         loaded = load_charter_or_exit(
             settings.charter if charter is None else _charter_file(charter)
@@ -430,7 +455,9 @@ CSV_COLUMNS = (
 )
 
 
-@archive_app.command("export", short_help="Write every entry, decrypted, as JSON Lines or CSV.")
+@archive_app.command(
+    "export", short_help="Write every entry, decrypted, as JSON Lines or CSV.", cls=PlainCommand
+)
 def export_cmd(
     format: Annotated[
         Literal["jsonl", "csv"], typer.Option("--format", help="jsonl or csv.")
@@ -439,12 +466,16 @@ def export_cmd(
         Path | None,
         typer.Option(
             "--output",
+            "-o",
             help="File to write (created readable by you only; whole or not at all).",
         ),
     ] = None,
 ) -> None:
     """Write every entry in chain order (decrypted): JSON Lines (ref, header, body) or CSV
-    (header fields, clock states at close, follow-up count, body as JSON)."""
+    (header fields, clock states at close, follow-up count, body as JSON).
+
+    Exit status: 0 written; 2 bad configuration, or the output file cannot be made; 1 the
+    archive or the write failed."""
     with _reader() as (_settings, reader):
         written: PrivateFile | None = None
         if output is not None:

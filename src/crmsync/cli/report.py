@@ -20,13 +20,23 @@ import typer
 from crmsync.cli.app import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
+    PlainCommand,
     app,
     fail,
     load_charter_or_exit,
     parse_now,
     plain,
 )
-from crmsync.cli.options import CharterOpt, WorkersOpt, input_option, now_option, output_option
+from crmsync.cli.options import (
+    CharterOpt,
+    JsonAliasOpt,
+    TableFormatOpt,
+    WorkersOpt,
+    input_option,
+    now_option,
+    output_option,
+    wants_json,
+)
 from crmsync.cli.profile import (
     charter_path,
     load_profile_setup,
@@ -59,6 +69,7 @@ PROGRESS_BYTES = 8 << 20
 
 
 class Format(StrEnum):
+    TABLE = "table"
     JSON = "json"
     CSV = "csv"
     HTML = "html"
@@ -101,6 +112,10 @@ def _format(chosen: Format | None, output: Path | None) -> Format | None:
     """The format asked for, else from the output's suffix (none: JSON), else JSON off a
     terminal (``None``: a table on the terminal). An output whose suffix names no format
     (``report.pdf``) without ``--format`` is refused (exit 2) rather than filled with JSON."""
+    if chosen is Format.TABLE:
+        if output is not None:
+            raise fail("--format table is for the terminal: give --output a json, csv or html")
+        return None
     if chosen is not None:
         return chosen
     if output is None:
@@ -191,7 +206,7 @@ def _print_table(document: dict[str, Any]) -> None:
     )
 
 
-@app.command("report")
+@app.command("report", cls=PlainCommand)
 def report_cmd(
     *,
     charter: CharterOpt = None,
@@ -227,7 +242,8 @@ def report_cmd(
     fmt: Annotated[
         Format | None,
         typer.Option(
-            "--format", help="json (default on a pipe), csv or html; a table on a terminal."
+            "--format",
+            help="table (default on a terminal), json (default on a pipe), csv or html.",
         ),
     ] = None,
     output: Annotated[Path | None, output_option("Write the report to this file.")] = None,
@@ -376,7 +392,9 @@ class StatusFilter(StrEnum):
 
 
 @app.command(
-    "status", short_help="List the profile's open complaints from the state store, worst first."
+    "status",
+    short_help="List the profile's open complaints from the state store, worst first.",
+    cls=PlainCommand,
 )
 def status_cmd(
     *,
@@ -389,7 +407,8 @@ def status_cmd(
     ] = None,
     owner: Annotated[str | None, typer.Option("--owner", help="Only this owner's.")] = None,
     now: Annotated[str | None, now_option("As of this instant (default: now).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON Lines instead of a table.")] = False,
+    fmt: TableFormatOpt = None,
+    as_json: JsonAliasOpt = False,
 ) -> None:
     """The open complaints of the profile (CRMSYNC_PROFILE) from the state store, worst
     first, with their next due instant. No CRM call.
@@ -401,6 +420,7 @@ def status_cmd(
     (each named on standard error, the others listed); 2 bad settings or arguments, or no
     state store where the settings place it (CRMSYNC_DATA_DIR); 1 the state store failed.
     """
+    as_json = wants_json(fmt, as_json)
     from crmsync.bootstrap import build_state  # noqa: PLC0415
     from crmsync.errors import BadComplaintError, CrmSyncError  # noqa: PLC0415
     from crmsync.service.report_status import open_status, worst_first  # noqa: PLC0415

@@ -514,13 +514,13 @@ class ArchivingService:
         header = self._find(record.id, version)
         if header is not None:
             report.recovered += 1
-            log.info("archive_entry_found", record_id=record.id, ref=header.ref)
+            log.debug("archive_entry_found", record_id=record.id, ref=header.ref)
         else:
             body = self.body(record, closed, related, now, report.run_id)
             header, appended = self._append(body)
             if appended:
                 report.archived += 1
-                log.info("archive_appended", record_id=record.id, ref=header.ref)
+                log.debug("archive_appended", record_id=record.id, ref=header.ref)
             else:
                 report.recovered += 1
         self._hook("appended")
