@@ -319,6 +319,7 @@ def build_archiving(
         overlap=timedelta(seconds=s.overlap),
         write_batch=s.write_batch,
         hook=hook,
+        guard=runtime.cycle.guard,  # the profile lock's, when the caller holds one
     )
 
 

@@ -245,9 +245,10 @@ class LedgerEntry:
     """A follow-up task the worker planned or wrote, by its idempotency key.
 
     ``status``: planned (about to be written), done (created or found on the CRM,
-    ``crm_id`` known), failed (a permanent error, ``error`` says), completed (closed on the
-    CRM). ``updated_at`` is the ``now`` of the cycle that last changed the entry: for
-    planned and done entries, the cycle that planned the follow-up.
+    ``crm_id`` known), failed (a permanent error, ``error`` says; tried again at each
+    evaluation that still plans it), completed (closed on the CRM, or a failed one the
+    complaint no longer needs). ``updated_at`` is the ``now`` of the cycle that last changed
+    the entry: for planned and done entries, the cycle that planned the follow-up.
     """
 
     profile: str
@@ -390,7 +391,9 @@ class StateStore(Protocol):
 
         With ``closed_before``: closed complaints whose ``closed_at`` is before it, with
         their ledger entries, unless one of those entries is ``planned`` or ``done`` (a
-        follow-up still to write or to complete keeps its complaint). With
+        follow-up still to write or to complete keeps its complaint); and the ledger
+        entries, except ``planned`` ones, of complaints the store no longer holds (deleted
+        in the CRM and forgotten by a cycle). With
         ``runs_before``: runs that started before it (the profile's newest run always
         stays; a run that old and still "running" died with its process). ``None``
         forgets nothing of that kind.
@@ -431,6 +434,12 @@ class PopulationReader(Protocol):
 
     def known_profiles(self) -> list[str]:
         """Every profile the store has seen (a profile state or a run), sorted."""
+        ...
+
+    def failed_follow_ups(self, profile: str) -> list[LedgerEntry]:
+        """The profile's follow-ups the CRM refused for good (ledger status ``failed``)
+        whose complaint the store holds, ordered by ``(complaint_id, key)`` (byte order):
+        what ``crmsync status`` names until a cycle makes them."""
         ...
 
 

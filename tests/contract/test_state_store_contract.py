@@ -374,6 +374,35 @@ def test_ledger_for_complaints_returns_every_entry_of_those_complaints(
     assert [e.key for e in state_store.ledger_for_complaints(Q, ["C-A", "C-B"])] == ["k-q"]
 
 
+def test_failed_follow_ups_are_those_of_complaints_the_store_holds(
+    state_store: StateDatabase,
+) -> None:
+    """Failed entries only, of complaints the store holds, of this profile, by (complaint,
+    key); a complaint deleted from the store takes its failed entries out of the list."""
+    state_store.put_complaints([complaint("C-A"), complaint("C-B"), complaint("C-A", profile=Q)])
+    state_store.ledger_put(
+        [
+            entry("k-b", "C-B", status="failed", error="INACTIVE_OWNER_OR_USER: left"),
+            entry("k-a2", "C-A", status="failed", error="E2"),
+            entry("k-a1", "C-A", status="failed", error="E1"),
+            entry("k-a0", "C-A", status="done", crm_id="00T000000000001AAA"),
+            entry("k-gone", "C-GONE", status="failed", error="E"),
+            entry("k-q", "C-A", profile=Q, status="failed", error="E"),
+        ]
+    )
+    got = state_store.failed_follow_ups(P)
+    assert [(e.complaint_id, e.key) for e in got] == [
+        ("C-A", "k-a1"),
+        ("C-A", "k-a2"),
+        ("C-B", "k-b"),
+    ]
+    assert got[2] == entry("k-b", "C-B", status="failed", error="INACTIVE_OWNER_OR_USER: left")
+    state_store.delete_complaints(P, ["C-A"])
+    assert [e.key for e in state_store.failed_follow_ups(P)] == ["k-b"]
+    assert [e.key for e in state_store.failed_follow_ups(Q)] == ["k-q"]
+    assert state_store.failed_follow_ups("nobody") == []
+
+
 def test_ledger_is_kept_per_profile(state_store: StateDatabase) -> None:
     """The same key in two profiles is two entries."""
     state_store.ledger_put([entry("k1", profile=P), entry("k1", profile=Q, status="done")])
@@ -735,6 +764,31 @@ def test_prune_forgets_old_closed_complaints_with_their_finished_follow_ups(
     assert "busy" not in state_store.get_complaints(P, ["busy"])
 
 
+def test_prune_forgets_the_follow_ups_of_complaints_the_store_no_longer_holds(
+    state_store: StateDatabase,
+) -> None:
+    """A complaint deleted in the CRM (forgotten by the cycle) leaves its ledger entries
+    behind: prune forgets them, all but a planned one, and only in this profile."""
+    state_store.put_complaints([complaint("kept")])
+    state_store.ledger_put(
+        [
+            entry("k-kept", "kept", status="done", crm_id="00T1"),
+            entry("k-gone-done", "gone", status="done", crm_id="00T2"),
+            entry("k-gone-failed", "gone", status="failed", error="E"),
+            entry("k-gone-completed", "gone", status="completed", crm_id="00T3"),
+            entry("k-gone-planned", "gone", status="planned"),
+            entry("k-q", "gone", profile=Q, status="done", crm_id="00T4"),
+        ]
+    )
+    counts = state_store.prune(P, closed_before=2_000, runs_before=None)
+    assert counts == PruneCounts(complaints=0, ledger_entries=3, runs=0)
+    assert [e.key for e in state_store.ledger_for_complaints(P, ["kept", "gone"])] == [
+        "k-gone-planned",
+        "k-kept",
+    ]
+    assert list(ledger(state_store, Q, ["gone"])) == ["k-q"]
+
+
 def test_prune_with_no_cut_off_forgets_nothing(state_store: StateDatabase) -> None:
     """``None`` cut-offs leave every complaint, entry and run where it was."""
     _prune_population(state_store)
@@ -870,6 +924,7 @@ CALLS: dict[str, Callable[[StateDatabase], object]] = {
     "population": lambda s: s.population(P),
     "complaints_page": lambda s: s.complaints_page(P, "", 10),
     "known_profiles": lambda s: s.known_profiles(),
+    "failed_follow_ups": lambda s: s.failed_follow_ups(P),
     "get_witness": lambda s: s.get_witness(P),
     "put_witness": lambda s: s.put_witness(ChainHead(P, 1, "a" * 64), 100),
 }

@@ -438,6 +438,35 @@ def test_a_duration_in_iso_8601_is_shown_in_seconds() -> None:
     assert (shown["sync_interval"], shown["overlap"]) == ("300", "30")
 
 
+@pytest.mark.parametrize("as_json", [False, True], ids=["table", "json"])
+def test_config_show_redacts_profile_secrets_in_every_format(tmp_path: Path, as_json: bool) -> None:
+    """Secrets in a [profiles.NAME] table and in CRMSYNC_PROFILES never print, in the
+    table or in --json; the masks and the rest of each profile do."""
+    config = tmp_path / "crmsync.toml"
+    config.write_text(
+        "[profiles.aston]\n"
+        'state_url = "postgresql://crm:t0mlSecret@db/crm"\n'
+        'sf_password = "tomlHunter2"\n'
+        'charter = "mappings/charters/aston.yaml"\n'
+    )
+    profiles = json.dumps(
+        {
+            "kil": {
+                "archive_key": "ZW52S2V5U2VjcmV0LTAxMjM0NTY3ODlhYmNkZWZnaGk=",
+                "sync_interval": 60,
+            }
+        }
+    )
+    env = {"CRMSYNC_CONFIG": str(config), "CRMSYNC_PROFILES": profiles, "COLUMNS": "250"}
+    done = run(["config", "show", *(["--json"] if as_json else [])], env=env)
+    no_traceback(done)
+    assert done.returncode == 0
+    for secret in ("t0mlSecret", "tomlHunter2", "ZW52S2V5U2VjcmV0LTAxMjM0NTY3ODlhYmNkZWZnaGk="):
+        assert secret not in done.stdout + done.stderr
+    for visible in ("postgresql://crm:***@db/crm", "mappings/charters/aston.yaml", "60"):
+        assert visible in done.stdout
+
+
 # ------------------------------------------------------------------ CRM data on the terminal
 
 
@@ -537,7 +566,9 @@ def test_a_state_store_that_cannot_be_reached_exits_1(tmp_path: Path) -> None:
     )
     no_traceback(done)
     assert done.returncode == 1
-    assert "StateStoreError" in done.stderr
+    # the store named (its URL, password-free here), no exception class name (issue 21)
+    assert "postgresql://nobody@127.0.0.1:1/none" in done.stderr
+    assert "StateStoreError" not in done.stderr
 
 
 @pytest.mark.parametrize(

@@ -86,6 +86,12 @@ def test_the_profile_report_refuses_an_attribute_the_mapping_lacks() -> None:
     assert done.exit_code == 2, done.output
     assert "--by 'complainant_typ': the mapping" in done.stderr
     assert "(did you mean 'complainant_type'?)" in done.stderr
+    # a profile report reads an existing state store (it refuses to create one)
+    from crmsync.bootstrap import open_state_store
+
+    store = open_state_store(None, Path(os.environ["CRMSYNC_DATA_DIR"]))
+    store.migrate()
+    store.close()
     assert report("--by", "complainant_type", "--format", "json").exit_code == 0
 
 

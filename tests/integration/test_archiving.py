@@ -19,7 +19,7 @@ from structlog.testing import capture_logs
 from crmsync.adapters.archive.cipher import AesGcmCipher
 from crmsync.adapters.archive.local import LocalArchiveStore, entry_path
 from crmsync.adapters.state.sqlite import SqliteStateStore
-from crmsync.errors import ArchiveError
+from crmsync.errors import ArchiveError, ProfileLostError
 from crmsync.mapping.charter_file import load_charter
 from crmsync.mapping.field_mapping import load_mapping
 from crmsync.service.archive_reading import ArchiveReader, verify_archive
@@ -276,6 +276,26 @@ def test_a_case_closed_again_at_an_earlier_instant_is_archived_again_once(world:
     assert (again.queued, again.archived, again.recovered) == (0, 0, 0)
     assert world.archive.head("default").seq == 2
     assert verify_archive(world.archive, "default", None).ok
+
+
+def test_a_run_that_lost_its_profile_stops_before_appending_or_marking(world: World) -> None:
+    """The profile lock is lost after the queue is written: the run stops at its next
+    write step (ProfileLostError), nothing is appended or marked; the next run does it."""
+    case_id = closed_case(world)
+    asked: list[str] = []
+
+    def lost_after_queueing() -> None:
+        asked.append("guard")
+        if len(asked) > 1:
+            raise ProfileLostError("default")
+
+    world.clock.set("2026-04-10T02:00:00+00:00")
+    with pytest.raises(ProfileLostError):
+        world.service(guard=lost_after_queueing).run()
+    assert world.archive.head("default").seq == 0
+    assert "Archive_Ref__c" not in world.fields(case_id)
+    report = world.run_at("2026-04-10T03:00:00+00:00")
+    assert (report.archived, report.marked) == (1, 1)
 
 
 def test_a_case_reopened_before_it_fell_due_is_not_archived(world: World) -> None:

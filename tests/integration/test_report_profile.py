@@ -21,8 +21,10 @@ from tests.fakes.local_settings import local_settings
 from typer.testing import CliRunner
 
 from crmsync.adapters.crm.local import LocalCrm
+from crmsync.adapters.state.sqlite import SqliteStateStore
 from crmsync.bootstrap import LOCAL_CRM_FILE, build_state
 from crmsync.cli import app
+from crmsync.ports import LedgerEntry
 
 REPO = Path(__file__).resolve().parents[2]
 ASTON = REPO / "mappings" / "charters" / "aston.yaml"
@@ -184,6 +186,38 @@ def test_status_table_lists_each_open_complaint(open_cases: list[str]) -> None:
     assert closed not in result.stdout
     assert "breached" in result.stdout and "005B" in result.stdout
     assert "3 open complaint(s)" in result.stdout
+
+
+def test_status_names_the_follow_ups_the_crm_refused(open_cases: list[str], tmp_path: Path) -> None:
+    """A follow-up the CRM refused for good (kept ``failed`` by the cycle) is named on
+    standard error with its complaint and the CRM's reason; the complaints are listed."""
+    late = open_cases[0]
+    key = f"crmsync:{late}:level1-resolution:0:breached"
+    store = SqliteStateStore(tmp_path / "state.sqlite3")
+    try:
+        store.ledger_put(
+            [
+                LedgerEntry(
+                    "default",
+                    key,
+                    late,
+                    "level1-resolution",
+                    0,
+                    "breached",
+                    "failed",
+                    error="INACTIVE_OWNER_OR_USER: inactive user [005M]",
+                )
+            ]
+        )
+    finally:
+        store.close()
+    result = CliRunner().invoke(app, ["status", "--json", "--now", THURSDAY_NOON])
+    assert result.exit_code == 0, result.output
+    assert (
+        f"follow-up {key} of complaint {late} refused by the CRM: "
+        "INACTIVE_OWNER_OR_USER: inactive user [005M]"
+    ) in result.stderr
+    assert late in [json.loads(line)["complaint_id"] for line in result.stdout.splitlines()]
 
 
 def test_status_on_a_full_disk_is_one_error_line(open_cases: list[str]) -> None:

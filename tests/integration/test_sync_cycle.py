@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import dataclasses
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,10 @@ from structlog.testing import capture_logs
 from crmsync.adapters.crm.local import LocalCrm
 from crmsync.adapters.state.memory import MemoryStateStore
 from crmsync.adapters.state.sqlite import SqliteStateStore
+from crmsync.errors import ProfileLostError
 from crmsync.mapping.charter_file import load_charter
 from crmsync.mapping.field_mapping import load_mapping, load_mapping_text
-from crmsync.ports import StateStore
+from crmsync.ports import StateStore, WriteResult
 from crmsync.service.state_retention import Retention, prune_state
 from crmsync.service.sync_cycle import SyncCycle
 from fakes.clock import ManualClock
@@ -332,6 +334,50 @@ def test_a_record_with_a_nul_character_is_its_own_error_and_the_rest_go_on(
     assert state.get_watermark("default", "complaints") == clock.now
 
 
+class SurrogateCrm(LocalCrm):
+    """The local CRM answering as a Salesforce org can, in JSON: record A's description
+    holds a lone surrogate (``"\\ud800"``), which no SQLite file could store."""
+
+    def changed_records(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        for record in super().changed_records(*args, **kwargs):
+            if record.id != "500000000000001AAA":
+                yield record
+                continue
+            fields = dict(record.fields) | {"Description": "late \ud800 invoice"}
+            yield dataclasses.replace(record, fields=fields)
+
+
+def test_a_record_with_a_lone_surrogate_is_its_own_error_and_the_rest_go_on(
+    tmp_path: Path, state: StateStore
+) -> None:
+    """A lone surrogate in A's description from the CRM's answer (which no UTF-8 store
+    can keep; it failed the whole cycle): A is the cycle's one error naming the field, it
+    is flagged and kept with U+FFFD in the surrogate's place; B is flagged; the watermark
+    passes both; the next cycle is clean."""
+    clock = ManualClock("2026-03-04T12:00:00+00:00")
+    crm, cycle = setup(tmp_path, state, clock, crm_class=SurrogateCrm)
+    insert(crm, clock, "Case", [case("500000000000001AAA"), case("500000000000002AAA")])
+    with capture_logs() as logs:
+        report = cycle.run()
+    assert report.status == "partial"
+    [error] = report.errors
+    assert (error.kind, error.record_id, error.field) == (
+        "complaint",
+        "500000000000001AAA",
+        "description",
+    )
+    assert "lone surrogate" in error.message
+    assert [e["event"] for e in logs if e["log_level"] == "warning"] == ["record_lone_surrogate"]
+    assert flags(crm, "500000000000001AAA")[0] == "breached"
+    assert flags(crm, "500000000000002AAA")[0] == "breached"
+    assert state.get_watermark("default", "complaints") == clock.now
+    kept = state.get_complaints("default", ["500000000000001AAA"])["500000000000001AAA"]
+    assert kept.canonical["attributes"]["description"] == "late \ufffd invoice"
+    clock.advance(minutes=10)
+    again = cycle.run()
+    assert (again.status, again.errors, again.flags_written) == ("ok", [], 0)
+
+
 class ForgetfulCrm(LocalCrm):
     """The local CRM after its recycle bin was emptied: it no longer names deletions."""
 
@@ -374,6 +420,10 @@ def test_a_complaint_deleted_in_the_crm_leaves_the_state_with_one_log_line(
         0,
     )
     assert list(tasks(crm)) == [f"crmsync:{a}:level1-resolution:0:breached"]
+    # the state retention forgets what is left of A: its follow-up record
+    pruned = state.prune("default", closed_before=ts("2026-03-06T12:00:00+00:00"), runs_before=None)
+    assert (pruned.complaints, pruned.ledger_entries) == (0, 1)
+    assert state.ledger_for_complaints("default", [a, b]) == []
 
 
 def test_a_deleted_complaint_the_crm_no_longer_names_is_forgotten_at_its_write(
@@ -401,6 +451,91 @@ def test_a_deleted_complaint_the_crm_no_longer_names_is_forgotten_at_its_write(
     clock.advance(minutes=10)
     again = cycle.run()
     assert (again.status, again.errors, again.complaints_evaluated) == ("ok", [], 0)
+
+
+class LeaverCrm(LocalCrm):
+    """The local CRM where some users left: creating a record they own fails for good."""
+
+    inactive: frozenset[str] = frozenset({"005000000000MGRAAA"})
+
+    def create_if_absent(
+        self, object: str, key_field: str, records: Sequence[Mapping[str, Any]]
+    ) -> list[WriteResult]:
+        active = [r for r in records if r.get("OwnerId") not in self.inactive]
+        made = iter(super().create_if_absent(object, key_field, active))
+        return [
+            next(made)
+            if r.get("OwnerId") not in self.inactive
+            else WriteResult(
+                str(r.get(key_field)),
+                False,
+                error_code="INACTIVE_OWNER_OR_USER",
+                message=f"operation performed with inactive user [{r.get('OwnerId')}]",
+            )
+            for r in records
+        ]
+
+
+def test_a_refused_follow_up_is_named_by_status_until_it_is_no_longer_needed(
+    tmp_path: Path, state: StateStore
+) -> None:
+    """A's breached follow-up goes to its manager, who left: each cycle reports it and the
+    state store lists it among the failed follow-ups; once A is decided (level1 met late)
+    the follow-up is no longer needed: it leaves the list, and the cycles are clean."""
+    clock = ManualClock("2026-03-04T12:00:00+00:00")
+    crm, cycle = setup(tmp_path, state, clock, crm_class=LeaverCrm)
+    a = "500000000000001AAA"
+    key = f"crmsync:{a}:level1-resolution:0:breached"
+    insert(crm, clock, "Case", [case(a)])
+    first = cycle.run()
+    assert [(e.kind, e.record_id) for e in first.errors] == [("task", key)]
+    assert [(e.key, e.error) for e in state.failed_follow_ups("default")] == [
+        (key, "INACTIVE_OWNER_OR_USER: operation performed with inactive user [005000000000MGRAAA]")
+    ]
+    clock.advance(minutes=10)
+    assert [(e.kind, e.record_id) for e in cycle.run().errors] == [("task", key)]
+    assert crm.update_records("Case", [(a, {"Decision_At__c": "2026-03-04T12:05:00.000+0000"})])[
+        0
+    ].ok
+    clock.advance(minutes=10)
+    decided = cycle.run()
+    assert (decided.status, decided.errors, decided.tasks_created) == ("ok", [], 0)
+    assert state.failed_follow_ups("default") == []
+    assert ledger_of(state, a)[key].status == "completed"
+    clock.advance(minutes=10)
+    assert cycle.run().errors == []
+    assert tasks(crm) == {}
+
+
+def ledger_of(state: StateStore, complaint_id: str) -> dict[str, Any]:
+    return {e.key: e for e in state.ledger_for_complaints("default", [complaint_id])}
+
+
+def test_a_cycle_that_lost_its_profile_stops_before_its_next_write(
+    tmp_path: Path, state: StateStore
+) -> None:
+    """The guard says the profile is lost when the page's first write call comes: the
+    cycle raises ProfileLostError with no task, no flag and no watermark written; a later
+    cycle that holds the profile does the whole work once."""
+    clock = ManualClock("2026-03-04T12:00:00+00:00")
+    crm, cycle = setup(tmp_path, state, clock)
+    a = "500000000000001AAA"
+    insert(crm, clock, "Case", [case(a)])
+    asked: list[int] = []
+
+    def lost_at_the_first_write() -> None:
+        asked.append(1)
+        if len(asked) > 1:
+            raise ProfileLostError("default")
+
+    cycle.guard = lost_at_the_first_write
+    with pytest.raises(ProfileLostError, match="lost the lock of profile 'default'"):
+        cycle.run()
+    assert (tasks(crm), flags(crm, a)) == ({}, (None, None, None))
+    assert state.get_watermark("default", "complaints") is None
+    cycle.guard = lambda: None
+    again = cycle.run()
+    assert (again.tasks_created, again.flags_written, again.errors) == (1, 1, [])
 
 
 def test_dry_run_plans_but_writes_nothing(tmp_path: Path, state: StateStore) -> None:

@@ -29,13 +29,13 @@ def main() -> None:
     except OSError as exc:
         with suppress(OSError):  # nothing more goes to the broken stream
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        reason = exc.strerror or type(exc).__name__
+        reason = exc.strerror or str(exc) or "input/output error"
         if exc.filename:
             fail(f"{exc.filename}: {reason}")
         elif exc.errno in _WRITE_ERRORS:
             fail(f"cannot write the output: {reason}")
         else:
-            fail(f"{type(exc).__name__}: {reason}")
+            fail(reason)
         raise SystemExit(EXIT_FAILED) from exc
 
 

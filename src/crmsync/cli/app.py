@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import typer
 from rich.text import Text
+from typer.core import TyperArgument, TyperCommand
 
 from crmsync.cli.progress import err_console
 from crmsync.domain.charter import Charter
@@ -22,9 +24,76 @@ EXIT_BAD_INPUT = 3
 EXIT_BUSY = 5
 """Another process works the profile (it is named); nothing was done."""
 
+# What an option's value is, by option name: the placeholder help shows (``--now INSTANT``).
+_PLACEHOLDERS = {
+    "now": "INSTANT",
+    "date_from": "DATE",
+    "date_to": "DATE",
+    "from_": "DATE|INSTANT",
+    "to": "DATE|INSTANT",
+    "wait": "DURATION",
+    "keep_closed": "DURATION|never",
+    "keep_runs": "DURATION|never",
+    "input": "FILE|-",
+    "output": "FILE",
+    "out": "DIR",
+    "encoding": "CODEC",
+    "id": "ID",
+    "complaint_id": "ID",
+    "complaint": "ID",
+    "owner": "USER_ID",
+    "clock": "CLOCK",
+    "by": "ATTRIBUTE",
+    "object": "OBJECT",
+    "charter": "FILE",
+    "port": "PORT",
+}
+_BY_TYPE = {"Path": "FILE", "int": "N", "float": "NUMBER"}
+
+
+def _placeholder(param: Any) -> str:
+    """A readable placeholder for ``param``'s value: its meaning by name, else its choices
+    (``json|csv``), else its kind (``FILE``, ``N``), else its name in capitals."""
+    name = param.name or ""
+    if name in _PLACEHOLDERS and not isinstance(param, TyperArgument):
+        return _PLACEHOLDERS[name]
+    described = getattr(param, "type_descriptor", None)
+    choices = getattr(described, "choices", None)
+    if choices:
+        return "|".join(str(getattr(c, "value", c)) for c in choices)
+    if isinstance(param, TyperArgument):
+        return name.upper()
+    bare = param.bare_type() if hasattr(param, "bare_type") else ""
+    return _BY_TYPE.get(bare, name.upper() or "TEXT")
+
+
+class _PlainArgument(TyperArgument):
+    """An argument shown by its placeholder alone, in help and in the usage line."""
+
+    def display_type_rich(self, ctx: typer.Context) -> str | None:  # type: ignore[override]
+        return None
+
+    def _usage_display_name(self) -> str:
+        name = self.display_name_raw + ("..." if self.nargs != 1 else "")
+        return name if self.required else f"[{name}]"
+
+
+class PlainCommand(TyperCommand):
+    """Every command's class: readable placeholders (``--now INSTANT``, ``FILE``) instead
+    of typer's type tags (``<str>``, ``<list[Path]>``, ``{id}``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if getattr(param, "is_flag", False) or param.metavar is not None:
+                continue
+            param.metavar = _placeholder(param)
+            if isinstance(param, TyperArgument):
+                param.__class__ = _PlainArgument  # the same argument, shown plainly
+
+
 app = typer.Typer(
     name="crmsync",
-    help="Checks CRM complaints against published charters on a real business calendar.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
@@ -56,7 +125,12 @@ def _root(
         callback=_print_version,
     ),
 ) -> None:
-    """Checks CRM complaints against published charters on a real business calendar."""
+    """Checks CRM complaints against published charters on a real business calendar.
+
+    Exit status of every command: 0 done; 1 failed (the CRM, the state store or the
+    archive); 2 bad arguments or configuration (nothing done); 3 some records were bad
+    input (named; the rest done); 4 the archive is damaged; 5 another process works the
+    profile. Each command's help says which of them it uses."""
 
 
 def plain(text: object) -> Text:

@@ -21,7 +21,7 @@ import getpass
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
@@ -31,13 +31,28 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.table import Table
 
-from crmsync.cli.app import EXIT_BAD_INPUT, app, fail, load_charter_or_exit, parse_now, plain
+from crmsync.cli.app import (
+    EXIT_BAD_INPUT,
+    EXIT_BUSY,
+    PlainCommand,
+    app,
+    fail,
+    load_charter_or_exit,
+    parse_now,
+    plain,
+)
 from crmsync.cli.locking import WaitOption, hold_profile
-from crmsync.cli.options import AllowFutureNowOpt
+from crmsync.cli.options import AllowFutureNowOpt, JsonAliasOpt, TableFormatOpt, wants_json
 from crmsync.cli.profile import crash_hook_from_env, load_profile
 from crmsync.cli.progress import out_console, progress, summary
 from crmsync.domain.instants import format_instant, local_midnight, parse_instant
-from crmsync.errors import ArchiveError, ConfigError, CrmSyncError, InstantError
+from crmsync.errors import (
+    ArchiveError,
+    ConfigError,
+    CrmSyncError,
+    InstantError,
+    ProfileLostError,
+)
 from crmsync.private_file import PrivateFile
 
 if TYPE_CHECKING:  # adapters and services are imported when a command runs
@@ -71,13 +86,13 @@ def _store(settings: Settings) -> Iterator[ArchiveStore]:
     except ConfigError as exc:
         raise fail(str(exc)) from exc
     except CrmSyncError as exc:
-        raise fail(f"{type(exc).__name__}: {exc}", EXIT_FAILED) from exc
+        raise fail(f"{exc}", EXIT_FAILED) from exc
     try:
         yield store
     except ConfigError as exc:
         raise fail(str(exc)) from exc
     except CrmSyncError as exc:
-        raise fail(f"{type(exc).__name__}: {exc}", EXIT_FAILED) from exc
+        raise fail(f"{exc}", EXIT_FAILED) from exc
     finally:
         store.close()
 
@@ -105,9 +120,13 @@ def _reader(*, with_witness: bool = False) -> Iterator[tuple[Settings, ArchiveRe
 def _witness(settings: Settings) -> ChainHead | None:
     """The archive head the state store recorded; None (said on standard error) when the
     state store cannot be read: the chain is then checked on its own."""
-    from crmsync.bootstrap import build_state  # noqa: PLC0415
+    from crmsync.bootstrap import build_state, state_store_target  # noqa: PLC0415
 
     try:
+        kind, target = state_store_target(settings.state_url_value, settings.data_dir)
+        if kind == "sqlite" and not Path(target).is_file():  # never create one to read it
+            typer.echo(f"warning: no witness: no state store at {target}", err=True)
+            return None
         state = build_state(settings)
         try:
             return state.get_witness(settings.profile)
@@ -116,6 +135,16 @@ def _witness(settings: Settings) -> ChainHead | None:
     except CrmSyncError as exc:
         typer.echo(f"warning: no witness from the state store ({exc})", err=True)
         return None
+
+
+def _charter_file(name_or_path: str) -> Path:
+    """``--charter``: a charter file, or a bundled charter's name; exit 2 for neither."""
+    from crmsync.demo.bundled_charters import charter_file  # noqa: PLC0415 - on use
+
+    try:
+        return charter_file(name_or_path)
+    except ConfigError as exc:
+        raise fail(f"--charter: {exc}") from exc
 
 
 def _bound(text: str, zone: ZoneInfo, option: str, *, end: bool) -> str:
@@ -136,16 +165,17 @@ def _document(header: EntryHeader, body: dict[str, Any]) -> dict[str, Any]:
 
 
 @archive_app.command(
-    "run", short_help="Archive the closed complaints that are due, then mark them on the CRM."
+    "run",
+    short_help="Archive the closed complaints that are due, then mark them on the CRM.",
+    cls=PlainCommand,
 )
 def run_cmd(
     now: Annotated[
         str | None,
         typer.Option("--now", help="The run's instant (default: the CRM's time)."),
     ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the run's summary as JSON.")
-    ] = False,
+    fmt: TableFormatOpt = None,
+    as_json: JsonAliasOpt = False,
     wait: WaitOption = "0",
     allow_future_now: AllowFutureNowOpt = False,
 ) -> None:
@@ -155,16 +185,21 @@ def run_cmd(
 
     --now must lie in 1970..2199; a --now later than this machine's clock is refused
     (exit 2) unless --allow-future-now: the archive is append-only, and entries dated in
-    the future would stay in it for good."""
+    the future would stay in it for good.
+
+    Exit status: 0 all archived; 3 some complaints could not be archived (named; retried
+    next run); 2 bad configuration or arguments; 1 the archive or the CRM failed; 5 another
+    process works the profile."""
+    as_json = wants_json(fmt, as_json)
     settings = load_profile()
     instant = (
         parse_now(now, writes=True, allow_future=allow_future_now) if now is not None else None
     )
     with (
-        hold_profile(settings, "crmsync archive run", wait),
+        hold_profile(settings, "crmsync archive run", wait) as guard,
         progress("archiving closed complaints"),
     ):
-        report = _archive_run(settings, instant)
+        report = _archive_run(settings, instant, guard)
     if as_json:
         print(json.dumps(report.as_dict(), indent=2, sort_keys=True))
     else:
@@ -189,8 +224,11 @@ def run_cmd(
         raise typer.Exit(EXIT_BAD_INPUT)
 
 
-def _archive_run(settings: Settings, instant: int | None) -> ArchiveReport:
-    """One archive run of the profile (its lock held by the caller)."""
+def _archive_run(
+    settings: Settings, instant: int | None, guard: Callable[[], None]
+) -> ArchiveReport:
+    """One archive run of the profile (its lock held by the caller, ``guard`` asking it
+    before each write)."""
     from crmsync.bootstrap import build_archiving, build_runtime  # noqa: PLC0415
 
     try:
@@ -198,7 +236,8 @@ def _archive_run(settings: Settings, instant: int | None) -> ArchiveReport:
     except ConfigError as exc:
         raise fail(str(exc)) from exc
     except CrmSyncError as exc:
-        raise fail(f"{type(exc).__name__}: {exc}", EXIT_FAILED) from exc
+        raise fail(f"{exc}", EXIT_FAILED) from exc
+    runtime.cycle.guard = guard
     try:
         with _store(settings) as store:
             try:
@@ -207,23 +246,29 @@ def _archive_run(settings: Settings, instant: int | None) -> ArchiveReport:
                 raise fail(str(exc)) from exc
             try:
                 report = service.run(now=instant)
+            except ProfileLostError as exc:
+                raise fail(f"archive run stopped: {exc}", EXIT_BUSY) from exc
             except CrmSyncError as exc:
-                raise fail(f"archive run failed: {type(exc).__name__}: {exc}", EXIT_FAILED) from exc
+                raise fail(f"archive run failed: {exc}", EXIT_FAILED) from exc
     finally:
         runtime.close()
     return report
 
 
 @archive_app.command(
-    "verify", short_help="Check every entry, link and index record of the chain (exit 4: broken)."
+    "verify",
+    short_help="Check every entry, link and index record of the chain (exit 4: broken).",
+    cls=PlainCommand,
 )
 def verify_cmd(
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    fmt: TableFormatOpt = None,
+    as_json: JsonAliasOpt = False,
 ) -> None:
     """Walk the whole chain: every entry's hashes, every link, the head, and the head the
     state store witnessed (so a chain cut at its end is found too); then every index
     record against its entry. Reports the first broken link, every bad entry and every
     index disagreement; exit status 0 when intact, 4 when broken."""
+    as_json = wants_json(fmt, as_json)
     with _reader(with_witness=True) as (settings, reader), progress("verifying the chain"):
         report = reader.verify()
     if as_json:
@@ -256,11 +301,16 @@ def verify_cmd(
         raise typer.Exit(EXIT_BROKEN)
 
 
-@archive_app.command("reindex", short_help="Rebuild the archive's index from its entries.")
+@archive_app.command(
+    "reindex", short_help="Rebuild the archive's index from its entries.", cls=PlainCommand
+)
 def reindex_cmd(wait: WaitOption = "0") -> None:
     """Rebuild the archive's index (what search answers from) from the entries themselves,
     after 'crmsync archive verify' reported that it disagrees with them. Entries are
-    never changed. Takes the profile's lock (exit 5 when another process works it)."""
+    never changed. Takes the profile's lock (exit 5 when another process works it).
+
+    Exit status: 0 rebuilt; 2 bad configuration; 1 the archive failed; 5 another process
+    works the profile."""
     import structlog  # noqa: PLC0415
 
     settings = load_profile()
@@ -274,7 +324,7 @@ def reindex_cmd(wait: WaitOption = "0") -> None:
     )
 
 
-@archive_app.command("show")
+@archive_app.command("show", cls=PlainCommand)
 def show_cmd(
     id: Annotated[
         str,
@@ -284,7 +334,10 @@ def show_cmd(
         ),
     ],
 ) -> None:
-    """Print archived entries as JSON: header and body (decrypted with CRMSYNC_ARCHIVE_KEY)."""
+    """Print archived entries as JSON: header and body (decrypted with CRMSYNC_ARCHIVE_KEY).
+
+    Exit status: 0 printed; 1 no such entry, or the archive failed (a missing or wrong key
+    included); 2 bad configuration."""
     from crmsync.domain.archive_entry import make_ref, parse_ref  # noqa: PLC0415
 
     with _reader() as (settings, reader):
@@ -304,8 +357,9 @@ def show_cmd(
             print(json.dumps(_document(header, body), indent=2, sort_keys=True, ensure_ascii=False))
 
 
-@archive_app.command("search")
+@archive_app.command("search", cls=PlainCommand)
 def search_cmd(
+    *,
     complaint: Annotated[
         str | None, typer.Option("--complaint", help="The complaint (CRM record) id.")
     ] = None,
@@ -318,18 +372,31 @@ def search_cmd(
         typer.Option("--to", help="Closed on or before this date (charter's zone) or instant."),
     ] = None,
     charter: Annotated[
-        str | None, typer.Option("--charter", help="The charter's name (e.g. aston).")
+        str | None,
+        typer.Option(
+            "--charter",
+            help="Only entries archived under this charter: its file, as for every other "
+            "command (or a bundled charter's name, e.g. aston).",
+        ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON Lines.")] = False,
+    fmt: TableFormatOpt = None,
+    as_json: JsonAliasOpt = False,
 ) -> None:
-    """List archived entries (headers only) matching every criterion given."""
+    """List archived entries (headers only) matching every criterion given.
+
+    Exit status: 0 listed (none found included); 2 bad configuration or arguments; 1 the
+    archive failed."""
+    as_json = wants_json(fmt, as_json)
     with _reader() as (settings, reader):
-        zone = load_charter_or_exit(settings.charter).calendar.zone
+        loaded = load_charter_or_exit(
+            settings.charter if charter is None else _charter_file(charter)
+        )
+        zone = loaded.calendar.zone
         found = reader.search(
             complaint_id=complaint,
             closed_from=None if from_ is None else _bound(from_, zone, "--from", end=False),
             closed_before=None if to is None else _bound(to, zone, "--to", end=True),
-            charter=charter,
+            charter=loaded.name if charter is not None else None,
         )
     if as_json:
         for header in found:
@@ -388,7 +455,9 @@ CSV_COLUMNS = (
 )
 
 
-@archive_app.command("export", short_help="Write every entry, decrypted, as JSON Lines or CSV.")
+@archive_app.command(
+    "export", short_help="Write every entry, decrypted, as JSON Lines or CSV.", cls=PlainCommand
+)
 def export_cmd(
     format: Annotated[
         Literal["jsonl", "csv"], typer.Option("--format", help="jsonl or csv.")
@@ -397,12 +466,16 @@ def export_cmd(
         Path | None,
         typer.Option(
             "--output",
+            "-o",
             help="File to write (created readable by you only; whole or not at all).",
         ),
     ] = None,
 ) -> None:
     """Write every entry in chain order (decrypted): JSON Lines (ref, header, body) or CSV
-    (header fields, clock states at close, follow-up count, body as JSON)."""
+    (header fields, clock states at close, follow-up count, body as JSON).
+
+    Exit status: 0 written; 2 bad configuration, or the output file cannot be made; 1 the
+    archive or the write failed."""
     with _reader() as (_settings, reader):
         written: PrivateFile | None = None
         if output is not None:

@@ -17,6 +17,7 @@ from rich.text import Text
 from crmsync.cli.app import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
+    PlainCommand,
     app,
     fail,
     load_charter_or_exit,
@@ -24,7 +25,7 @@ from crmsync.cli.app import (
     plain,
 )
 from crmsync.cli.options import CharterOpt, WorkersOpt, input_option, now_option, output_option
-from crmsync.cli.profile import load_profile
+from crmsync.cli.profile import charter_path, load_profile
 from crmsync.cli.progress import out_console, progress, summary
 from crmsync.domain.charter import Charter
 from crmsync.domain.complaint import complaint_from_json
@@ -40,9 +41,10 @@ from crmsync.service.evaluate_stream import NESTED_TOO_DEEPLY, evaluate_stream
 from crmsync.terminal import escape_controls
 
 
-@app.command("evaluate")
+@app.command("evaluate", cls=PlainCommand)
 def evaluate_cmd(
-    charter: CharterOpt,
+    *,
+    charter: CharterOpt = None,
     input: Annotated[
         str, input_option("JSON Lines of canonical complaints; '-' reads standard input.")
     ],
@@ -63,7 +65,7 @@ def evaluate_cmd(
     3 some complaints were bad input (reported on standard error, the rest still output),
     2 bad charter or arguments (nothing output).
     """
-    loaded = load_charter_or_exit(charter)
+    loaded = load_charter_or_exit(charter_path(charter))
     instant = parse_now(now)
     prepare_to_fork_workers()  # see crmsync.heap_tuning
     undecodable: list[int] = []
@@ -262,9 +264,14 @@ _STATE_STYLE = {
 }
 
 
-@app.command("explain", short_help="Show one complaint's clocks and how each deadline was counted.")
+@app.command(
+    "explain",
+    short_help="Show one complaint's clocks and how each deadline was counted.",
+    cls=PlainCommand,
+)
 def explain_cmd(
-    charter: CharterOpt,
+    *,
+    charter: CharterOpt = None,
     complaint_id: Annotated[str, typer.Option("--id", help="The complaint to explain.")],
     input: Annotated[
         str | None,
@@ -278,8 +285,11 @@ def explain_cmd(
     ] = None,
 ) -> None:
     """Show every clock of one complaint as a table: start, stop, deadline, warning, state;
-    then, clock by clock, how the deadline was counted on the business calendar."""
-    loaded = load_charter_or_exit(charter)
+    then, clock by clock, how the deadline was counted on the business calendar.
+
+    Exit status: 0 shown; 2 bad charter or arguments, or no such complaint; 3 the lines that
+    mention it cannot be read, or the complaint is bad input; 1 the CRM could not be read."""
+    loaded = load_charter_or_exit(charter_path(charter))
     instant = parse_now(now) if now is not None else int(time.time())
     if input is None:
         data, ref = _read_from_crm(complaint_id)
@@ -324,11 +334,13 @@ def explain_cmd(
         out.print(f"[dim]not applicable (their 'when' does not hold): {', '.join(skipped)}[/dim]")
 
 
-@app.command("schema")
+@app.command("schema", cls=PlainCommand)
 def schema_cmd(
     kind: Annotated[str, typer.Argument(help="Which schema: 'charter' or 'mapping'.")] = "charter",
 ) -> None:
-    """Print the JSON Schema of a YAML file kind (shipped in mappings/ for editors)."""
+    """Print the JSON Schema of a YAML file kind (shipped in mappings/ for editors).
+
+    Exit status: 0 printed; 2 an unknown kind."""
     from crmsync.mapping.charter_file import charter_json_schema  # noqa: PLC0415
     from crmsync.mapping.field_mapping import mapping_json_schema  # noqa: PLC0415
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -20,7 +19,8 @@ from typing import Annotated, Any, TextIO
 import typer
 
 from crmsync.adapters.crm.local import SCHEMA_FILE, LocalCrm
-from crmsync.cli.app import EXIT_BAD_INPUT, EXIT_FAILED, app, err, fail
+from crmsync.cli.app import EXIT_BAD_INPUT, EXIT_FAILED, PlainCommand, app, err, fail
+from crmsync.cli.profile import load_profile
 from crmsync.cli.progress import interactive, progress
 from crmsync.errors import CrmError, InputFileError, did_you_mean
 from crmsync.inputs.data_loader import (
@@ -52,13 +52,20 @@ class Format(StrEnum):
 
 
 def _default_db() -> Path:
-    """``<data dir>/local-crm.sqlite3``; data dir: ``$CRMSYNC_DATA_DIR`` or ``./crmsync-data``."""
-    return Path(os.environ.get("CRMSYNC_DATA_DIR") or "crmsync-data") / "local-crm.sqlite3"
+    """The local CRM of the settings: ``local-crm.sqlite3`` in the data directory of
+    CRMSYNC_DATA_DIR, crmsync.toml or the profile CRMSYNC_PROFILE names."""
+    from crmsync.bootstrap import local_crm_path  # noqa: PLC0415 - the root, on use
+
+    return local_crm_path(load_profile())
 
 
 DbOpt = Annotated[
     Path | None,
-    typer.Option("--db", help="The local CRM file (default: $CRMSYNC_DATA_DIR/local-crm.sqlite3)."),
+    typer.Option(
+        "--db",
+        help="The local CRM file (default: local-crm.sqlite3 in the settings' data "
+        "directory: CRMSYNC_DATA_DIR, crmsync.toml or the profile's).",
+    ),
 ]
 FormatOpt = Annotated[
     Format | None,
@@ -69,7 +76,7 @@ FormatOpt = Annotated[
 # ----------------------------------------------------------------------------- import
 
 
-@local_app.command("import")
+@local_app.command("import", cls=PlainCommand)
 def import_cmd(  # noqa: PLR0917 - one parameter per command-line option
     file: Annotated[Path, typer.Argument(help="JSON Lines (.jsonl, .json) or CSV (.csv) file.")],
     object: Annotated[str, typer.Option("--object", help="The object: Case, Task, User...")],
@@ -97,7 +104,7 @@ def import_cmd(  # noqa: PLR0917 - one parameter per command-line option
     says on standard error that nothing was imported); 3 some rows were bad (each reported
     on standard error with its line number, the good rows are imported); 2 nothing could be
     imported (the file cannot be read or decoded, its format or CSV header is wrong or
-    missing, or the object is neither in the local CRM's schema, a custom ``..__c`` object,
+    missing, or the object is neither in the local CRM's schema, a custom object (named ..__c),
     nor one holding records: a misspelt name gets a suggestion).
     """
     kind = format.value if format is not None else EXTENSIONS.get(file.suffix.lower())
@@ -245,7 +252,7 @@ def _count_lines(file: Path) -> int:
 # ----------------------------------------------------------------------------- export
 
 
-@local_app.command("export")
+@local_app.command("export", cls=PlainCommand)
 def export_cmd(
     object: Annotated[str, typer.Argument(help="The object to export: Case, Task...")],
     format: FormatOpt = None,
@@ -257,7 +264,7 @@ def export_cmd(
 ) -> None:
     """Export every record of OBJECT (all fields) as JSON Lines or CSV, in insertion order.
 
-    The output imports again with ``crmsync local import``. Exit status 2 when the local CRM
+    The output imports again with 'crmsync local import'. Exit status 2 when the local CRM
     file or the object does not exist.
     """
     path = db if db is not None else _default_db()
@@ -309,7 +316,7 @@ def export_cmd(
 # ----------------------------------------------------------------------------- delete
 
 
-@local_app.command("delete")
+@local_app.command("delete", cls=PlainCommand)
 def delete_cmd(
     object: Annotated[str, typer.Argument(help="The object of the records: Case, Task...")],
     ids: Annotated[list[str], typer.Argument(help="The ids of the records to delete.")],

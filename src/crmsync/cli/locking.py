@@ -69,7 +69,7 @@ def hold_profile(settings: Settings, command: str, wait: str) -> Iterator[Callab
         ) from exc
     except CrmSyncError as exc:
         lock.close()
-        raise fail(f"profile lock: {type(exc).__name__}: {exc}", 1) from exc
+        raise fail(f"profile lock: {exc}", 1) from exc
     try:
         yield profile_guard(lock, settings.profile)
     finally:

@@ -9,10 +9,10 @@ from typing import Annotated
 
 import typer
 
-from crmsync.cli.app import app, fail
+from crmsync.cli.app import PlainCommand, app, fail
 
 
-@app.command("healthcheck")
+@app.command("healthcheck", cls=PlainCommand)
 def healthcheck_cmd(
     ready: Annotated[
         bool, typer.Option("--ready", help="Probe /readyz instead of /healthz.")
@@ -21,7 +21,9 @@ def healthcheck_cmd(
         int | None, typer.Option("--port", help="Port (default CRMSYNC_HTTP_PORT or 8080).")
     ] = None,
 ) -> None:
-    """Exit 0 when the local worker's health endpoint answers 200, else 1."""
+    """Exit 0 when the local worker's health endpoint answers 200, else 1.
+
+    Exit status: 0 healthy; 1 not answering or not healthy; 2 a bad CRMSYNC_HTTP_PORT."""
     text = os.environ.get("CRMSYNC_HTTP_PORT", "8080")
     if port is None and not (text.strip().isdigit() and 0 < int(text) <= 65535):
         raise fail(f"configuration: CRMSYNC_HTTP_PORT={text!r} is not a port (1-65535)")

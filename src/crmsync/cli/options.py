@@ -7,13 +7,20 @@ text, which says what the command does with the option.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 CharterOpt = Annotated[
-    Path, typer.Option("--charter", "-c", help="Charter YAML file (mappings/charters/*.yaml).")
+    Path | None,
+    typer.Option(
+        "--charter",
+        "-c",
+        help="Charter YAML file (default: the settings' charter: CRMSYNC_CHARTER, crmsync.toml "
+        "or the profile's).",
+    ),
 ]
 AllowFutureNowOpt = Annotated[
     bool,
@@ -44,3 +51,28 @@ def output_option(help: str) -> Any:
 def now_option(help: str) -> Any:
     """``--now``: the instant the command works as of (ISO-8601 with offset)."""
     return typer.Option("--now", help=help)
+
+
+class TableOrJson(StrEnum):
+    """``--format`` of a command that prints a table or JSON."""
+
+    TABLE = "table"
+    JSON = "json"
+
+
+TableFormatOpt = Annotated[
+    TableOrJson | None,
+    typer.Option(
+        "--format",
+        metavar="table|json",
+        help="table (the default) or json.",
+    ),
+]
+JsonAliasOpt = Annotated[
+    bool, typer.Option("--json", hidden=True, help="Deprecated: the same as --format json.")
+]
+
+
+def wants_json(chosen: TableOrJson | None, json_alias: bool) -> bool:
+    """Whether to print JSON: ``--format json`` or the old ``--json`` (a table otherwise)."""
+    return json_alias or chosen is TableOrJson.JSON

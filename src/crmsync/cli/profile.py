@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
@@ -74,8 +75,41 @@ def load_profile_setup(**overrides: object) -> tuple[Settings, bool]:
             f"work on with CRMSYNC_PROFILE (it is '{settings.profile}')"
         )
     if given:  # an option overrides the profile's setting as well as the top-level one
-        chosen = chosen.model_copy(update=given)
+        try:
+            chosen = type(chosen).model_validate({**chosen.__dict__, **given})
+        except ValueError as exc:
+            raise fail(f"configuration: {exc}") from exc
     return chosen, False
+
+
+def charter_path(given: Path | None) -> Path:
+    """``--charter`` when given, else the charter of the settings (CRMSYNC_CHARTER,
+    crmsync.toml, the profile CRMSYNC_PROFILE names): an option overrides a setting."""
+    return given if given is not None else load_profile().charter
+
+
+def require_state_store(settings: Settings) -> None:
+    """Exit 2 when the profile's state store is an SQLite file that does not exist: a
+    command that reads the state would otherwise create an empty one and report nothing.
+    The message names the file and the setting that places it."""
+    from crmsync.bootstrap import state_store_target  # noqa: PLC0415 - the root, on use
+
+    try:
+        kind, target = state_store_target(settings.state_url_value, settings.data_dir)
+    except ConfigError as exc:
+        raise fail(str(exc)) from exc
+    if kind != "sqlite" or Path(target).is_file():
+        return
+    where = (
+        "CRMSYNC_STATE_URL"
+        if settings.state_url_value
+        else f"CRMSYNC_DATA_DIR (or the data_dir of crmsync.toml or of profile "
+        f"'{settings.profile}'), which is {settings.data_dir}"
+    )
+    raise fail(
+        f"no state store at {target}: no cycle has run with these settings. Point "
+        f"{where} at the worker's data directory, or run 'crmsync sync --once' first"
+    )
 
 
 def refuse_unknown_profile(

@@ -20,14 +20,29 @@ import typer
 from crmsync.cli.app import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
+    PlainCommand,
     app,
     fail,
     load_charter_or_exit,
     parse_now,
     plain,
 )
-from crmsync.cli.options import CharterOpt, WorkersOpt, input_option, now_option, output_option
-from crmsync.cli.profile import load_profile_setup, refuse_unknown_profile
+from crmsync.cli.options import (
+    CharterOpt,
+    JsonAliasOpt,
+    TableFormatOpt,
+    WorkersOpt,
+    input_option,
+    now_option,
+    output_option,
+    wants_json,
+)
+from crmsync.cli.profile import (
+    charter_path,
+    load_profile_setup,
+    refuse_unknown_profile,
+    require_state_store,
+)
 from crmsync.cli.progress import progress
 from crmsync.domain.report import Period
 from crmsync.domain.unicode_text import shown
@@ -43,6 +58,7 @@ from crmsync.service.report_stream import (
     report_document,
     report_stream,
 )
+from crmsync.terminal import escape_controls
 
 if TYPE_CHECKING:
     from crmsync.domain.charter import Charter
@@ -53,6 +69,7 @@ PROGRESS_BYTES = 8 << 20
 
 
 class Format(StrEnum):
+    TABLE = "table"
     JSON = "json"
     CSV = "csv"
     HTML = "html"
@@ -95,6 +112,10 @@ def _format(chosen: Format | None, output: Path | None) -> Format | None:
     """The format asked for, else from the output's suffix (none: JSON), else JSON off a
     terminal (``None``: a table on the terminal). An output whose suffix names no format
     (``report.pdf``) without ``--format`` is refused (exit 2) rather than filled with JSON."""
+    if chosen is Format.TABLE:
+        if output is not None:
+            raise fail("--format table is for the terminal: give --output a json, csv or html")
+        return None
     if chosen is not None:
         return chosen
     if output is None:
@@ -185,10 +206,10 @@ def _print_table(document: dict[str, Any]) -> None:
     )
 
 
-@app.command("report")
+@app.command("report", cls=PlainCommand)
 def report_cmd(
     *,
-    charter: CharterOpt,
+    charter: CharterOpt = None,
     date_from: Annotated[
         str, typer.Option("--from", help="First due date in the report (YYYY-MM-DD).")
     ],
@@ -221,7 +242,8 @@ def report_cmd(
     fmt: Annotated[
         Format | None,
         typer.Option(
-            "--format", help="json (default on a pipe), csv or html; a table on a terminal."
+            "--format",
+            help="table (default on a terminal), json (default on a pipe), csv or html.",
         ),
     ] = None,
     output: Annotated[Path | None, output_option("Write the report to this file.")] = None,
@@ -232,7 +254,7 @@ def report_cmd(
     Exit status: 0 all complaints counted, 3 some were bad input (named on standard error,
     the rest still counted), 2 bad charter or arguments (nothing output).
     """
-    loaded = load_charter_or_exit(charter)
+    loaded = load_charter_or_exit(charter_path(charter))
     other = load_charter_or_exit(compare) if compare is not None else None
     first, last = _parse_date("--from", date_from), _parse_date("--to", date_to)
     if last < first:
@@ -318,6 +340,7 @@ def _from_profile(request: ReportRequest) -> tuple[Partial, str]:
         defined = defined_attributes(settings.mapping)
         if defined is not None and request.by not in defined:
             raise fail(unknown_by(request.by, defined, f"the mapping {settings.mapping}"))
+    require_state_store(settings)
     total = empty_partial(request)
     try:
         state = build_state(settings)
@@ -369,7 +392,9 @@ class StatusFilter(StrEnum):
 
 
 @app.command(
-    "status", short_help="List the profile's open complaints from the state store, worst first."
+    "status",
+    short_help="List the profile's open complaints from the state store, worst first.",
+    cls=PlainCommand,
 )
 def status_cmd(
     *,
@@ -382,14 +407,20 @@ def status_cmd(
     ] = None,
     owner: Annotated[str | None, typer.Option("--owner", help="Only this owner's.")] = None,
     now: Annotated[str | None, now_option("As of this instant (default: now).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON Lines instead of a table.")] = False,
+    fmt: TableFormatOpt = None,
+    as_json: JsonAliasOpt = False,
 ) -> None:
     """The open complaints of the profile (CRMSYNC_PROFILE) from the state store, worst
     first, with their next due instant. No CRM call.
 
+    Follow-ups the CRM refused for good (an owner who left) are named on standard error
+    until a cycle makes them.
+
     Exit status: 0; 3 when some stored complaints could not be evaluated under the charter
-    (each named on standard error, the others listed); 2 bad settings or arguments.
+    (each named on standard error, the others listed); 2 bad settings or arguments, or no
+    state store where the settings place it (CRMSYNC_DATA_DIR); 1 the state store failed.
     """
+    as_json = wants_json(fmt, as_json)
     from crmsync.bootstrap import build_state  # noqa: PLC0415
     from crmsync.errors import BadComplaintError, CrmSyncError  # noqa: PLC0415
     from crmsync.service.report_status import open_status, worst_first  # noqa: PLC0415
@@ -399,6 +430,7 @@ def status_cmd(
     if clock is not None and clock not in {c.id for c in charter.clocks}:
         raise fail(f"--clock: charter {charter.name} has no clock '{clock}'")
     instant = parse_now(now) if now is not None else int(time.time())
+    require_state_store(settings)
     errors: list[BadComplaintError] = []
     try:
         store = build_state(settings)
@@ -412,12 +444,22 @@ def status_cmd(
                 and (state is None or line.has(state.value, clock))
                 and (clock is None or clock in line.clocks)
             ]
+            refused = store.failed_follow_ups(settings.profile)
         finally:
             store.close()
     except CrmSyncError as exc:
         raise fail(f"profile {settings.profile}: {exc}", 1) from exc
     for error in errors:
         print(f"bad complaint {error}", file=sys.stderr)
+    for entry in refused:
+        print(
+            escape_controls(
+                f"follow-up {entry.key} of complaint {entry.complaint_id} refused by the CRM: "
+                f"{entry.error or 'no reason given'} (tried again at each cycle that "
+                "evaluates the complaint)"
+            ),
+            file=sys.stderr,
+        )
     ordered = worst_first(lines)
     with standard_output():
         _print_status(charter, ordered, instant, as_json=as_json)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from crmsync.cli.app import EXIT_FAILED, app, err, fail
+from crmsync.cli.app import EXIT_FAILED, PlainCommand, app, err, fail
 from crmsync.cli.profile import load_profile
 from crmsync.errors import ConfigError
 
@@ -44,7 +44,9 @@ def _load(path: Path) -> FieldMapping:
 
 
 @salesforce_app.command(
-    "metadata", short_help="Write a Salesforce DX project with the fields the mapping needs."
+    "metadata",
+    short_help="Write a Salesforce DX project with the fields the mapping needs.",
+    cls=PlainCommand,
 )
 def metadata_cmd(
     out: Annotated[
@@ -85,7 +87,7 @@ def metadata_cmd(
 
 
 @salesforce_app.command(
-    "deploy", short_help="Deploy those fields and the permission set to the org."
+    "deploy", short_help="Deploy those fields and the permission set to the org.", cls=PlainCommand
 )
 def deploy_cmd(
     check_only: Annotated[
@@ -94,8 +96,11 @@ def deploy_cmd(
     ] = False,
     mapping: MappingOpt = Path("mappings/salesforce.yaml"),
     wait: Annotated[
-        float, typer.Option("--wait", help="Seconds to wait for the org to finish.")
-    ] = 1800.0,
+        str,
+        typer.Option(
+            "--wait", help="How long to wait for the org to finish (a duration: 30m, 1800s)."
+        ),
+    ] = "30m",
     poll_seconds: Annotated[float, typer.Option("--poll-seconds", hidden=True)] = 2.0,
 ) -> None:
     """Deploy the mapping's custom fields and the CrmSync_Integration permission set to the
@@ -104,7 +109,7 @@ def deploy_cmd(
 
     Exit status: 0 deployed (or validated with --check-only); 1 the org refused components
     or the deploy did not finish in time; 2 configuration or login problems."""
-    import time  # noqa: PLC0415
+    import time  # noqa: PLC0415 - only this command sleeps
 
     from crmsync.adapters.crm.salesforce_deploy import (  # noqa: PLC0415
         DeployStatus,
@@ -112,9 +117,11 @@ def deploy_cmd(
         wait_for,
     )
     from crmsync.bootstrap import build_salesforce  # noqa: PLC0415
+    from crmsync.cli.locking import wait_seconds  # noqa: PLC0415 - settings load on use
     from crmsync.errors import CrmSyncError  # noqa: PLC0415
     from crmsync.service.salesforce_metadata import custom_fields, deploy_zip  # noqa: PLC0415
 
+    max_wait = wait_seconds(wait)
     loaded = _load(mapping)
     settings = load_profile()
     what = "validate" if check_only else "deploy"
@@ -149,16 +156,16 @@ def deploy_cmd(
             on_progress=progress,
             sleep=time.sleep,
             poll_seconds=poll_seconds,
-            max_wait_seconds=wait,
+            max_wait_seconds=max_wait,
         )
     except CrmSyncError as exc:
         if _is_config(exc):  # a setting to fix: the message names it, no class name
             raise fail(f"{what}: {exc}") from exc
-        raise fail(f"{what}: {type(exc).__name__}: {exc}", 1) from exc
+        raise fail(f"{what}: {exc}", 1) from exc
     for failure in final.failures:
         err.print(f"refused: {failure}", highlight=False, markup=False, soft_wrap=True)
     if not final.done:
-        raise fail(f"{what} {deploy_id} still {final.status} after {wait:g} s", 1)
+        raise fail(f"{what} {deploy_id} still {final.status} after {wait}", 1)
     if not final.succeeded:
         reason = f": {final.error}" if final.error else ""
         raise fail(

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from crmsync.cli.app import EXIT_BUSY, app, fail, parse_now
+from crmsync.cli.app import EXIT_BUSY, PlainCommand, app, fail, parse_now
 from crmsync.cli.locking import WaitOption, hold_profile
-from crmsync.cli.options import AllowFutureNowOpt
-from crmsync.cli.profile import load_settings
+from crmsync.cli.options import AllowFutureNowOpt, JsonAliasOpt, TableFormatOpt, wants_json
+from crmsync.cli.profile import load_settings, require_state_store
 from crmsync.cli.progress import out_console, progress
 from crmsync.errors import ConfigError, CrmSyncError
 
@@ -31,7 +31,9 @@ app.add_typer(state_app, name="state")
 
 
 @state_app.command(
-    "prune", short_help="Forget old closed complaints and cycle history, for every profile."
+    "prune",
+    short_help="Forget old closed complaints and cycle history, for every profile.",
+    cls=PlainCommand,
 )
 def prune_cmd(  # noqa: PLR0917 - one parameter per command-line option
     keep_closed: Annotated[
@@ -49,7 +51,8 @@ def prune_cmd(  # noqa: PLR0917 - one parameter per command-line option
         str | None,
         typer.Option("--now", help="The instant retention counts back from (default: now)."),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
+    fmt: TableFormatOpt = None,
+    as_json: JsonAliasOpt = False,
     wait: WaitOption = "0",
     allow_future_now: AllowFutureNowOpt = False,
 ) -> None:
@@ -62,7 +65,11 @@ def prune_cmd(  # noqa: PLR0917 - one parameter per command-line option
     worker's): a profile another process works is skipped with its holder named, and the
     command exits 5 after the others are done. A --now later than this machine's clock
     is refused (exit 2) unless --allow-future-now: it would forget state early.
+
+    Exit status: 0 pruned; 2 bad configuration or arguments, or no state store; 1 the state
+    store failed; 5 a profile was skipped (another process works it).
     """
+    as_json = wants_json(fmt, as_json)
     from crmsync.service.state_retention import Retention  # noqa: PLC0415
 
     settings = load_settings(keep_closed=keep_closed, keep_runs=keep_runs)
@@ -109,15 +116,16 @@ def _prune(settings: Settings, retention: Retention, instant: int) -> PruneCount
     from crmsync.bootstrap import build_state  # noqa: PLC0415
     from crmsync.service.state_retention import prune_state  # noqa: PLC0415
 
+    require_state_store(settings)
     try:
         state = build_state(settings)
     except ConfigError as exc:
         raise fail(str(exc)) from exc
     except CrmSyncError as exc:
-        raise fail(f"{type(exc).__name__}: {exc}", EXIT_FAILED) from exc
+        raise fail(f"{exc}", EXIT_FAILED) from exc
     try:
         return prune_state(state, settings.profile, retention, instant)
     except CrmSyncError as exc:
-        raise fail(f"{type(exc).__name__}: {exc}", EXIT_FAILED) from exc
+        raise fail(f"{exc}", EXIT_FAILED) from exc
     finally:
         state.close()

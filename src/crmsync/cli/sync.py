@@ -18,6 +18,7 @@ from crmsync.cli.app import (
     EXIT_BAD_INPUT,
     EXIT_BUSY,
     EXIT_FAILED,
+    PlainCommand,
     app,
     err,
     fail,
@@ -25,7 +26,7 @@ from crmsync.cli.app import (
     plain,
 )
 from crmsync.cli.locking import WaitOption, hold_profile
-from crmsync.cli.options import AllowFutureNowOpt
+from crmsync.cli.options import AllowFutureNowOpt, JsonAliasOpt, TableFormatOpt, wants_json
 from crmsync.cli.profile import (
     NEW_PROFILE_OPTION,
     build_runtime_or_exit,
@@ -101,7 +102,7 @@ def _run_cycle(runtime: Runtime, now: int | None, dry_run: bool) -> CycleReport:
         return runtime.cycle.run(now=now, dry_run=dry_run, progress=show)
 
 
-@app.command("sync")
+@app.command("sync", cls=PlainCommand)
 def sync_cmd(  # noqa: PLR0917 - one parameter per command-line option
     once: Annotated[bool, typer.Option("--once", help="Run exactly one cycle and exit.")] = False,
     now: Annotated[
@@ -115,9 +116,8 @@ def sync_cmd(  # noqa: PLR0917 - one parameter per command-line option
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show the planned writes; write nothing.")
     ] = False,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the cycle summary as JSON.")
-    ] = False,
+    fmt: TableFormatOpt = None,
+    as_json: JsonAliasOpt = False,
     wait: WaitOption = "0",
     new_profile: Annotated[bool, NEW_PROFILE_OPTION] = False,
     allow_future_now: AllowFutureNowOpt = False,
@@ -137,6 +137,7 @@ def sync_cmd(  # noqa: PLR0917 - one parameter per command-line option
     (exit 2) unless --allow-future-now or --dry-run: the flags and follow-ups written as
     of it would stand in the CRM as if that time had come.
     """
+    as_json = wants_json(fmt, as_json)
     if not once:
         raise fail(
             "crmsync sync runs one cycle only with --once; "
@@ -164,7 +165,7 @@ def sync_cmd(  # noqa: PLR0917 - one parameter per command-line option
         except ProfileLostError as exc:
             raise fail(f"cycle stopped: {exc}", EXIT_BUSY) from exc
         except CrmSyncError as exc:
-            raise fail(f"cycle failed: {type(exc).__name__}: {exc}", 1) from exc
+            raise fail(f"cycle failed: {exc}", 1) from exc
         finally:
             runtime.close()
     if as_json:
@@ -178,14 +179,17 @@ def sync_cmd(  # noqa: PLR0917 - one parameter per command-line option
         raise typer.Exit(EXIT_BAD_INPUT)
 
 
-@app.command("run")
+@app.command("run", cls=PlainCommand)
 def run_cmd(new_profile: Annotated[bool, NEW_PROFILE_OPTION] = False) -> None:
     """Start the long-running worker: a sync cycle every interval, for every profile.
 
     A cycle runs every CRMSYNC_SYNC_INTERVAL (default 5 minutes), and at the next due or
     warning instant when that comes sooner; archiving and state retention run nightly.
     Health and metrics are served on CRMSYNC_HTTP_PORT. SIGTERM (or Ctrl-C) finishes the
-    cycle in progress and exits 0."""
+    cycle in progress and exits 0.
+
+    Exit status: 0 stopped by SIGTERM or Ctrl-C; 2 bad configuration, or no profile could
+    start."""
     from crmsync.bootstrap import build_fleet  # noqa: PLC0415 - only this command
 
     settings = load_settings()
@@ -207,7 +211,7 @@ def run_cmd(new_profile: Annotated[bool, NEW_PROFILE_OPTION] = False) -> None:
         fleet.run()
 
 
-@app.command("demo")
+@app.command("demo", cls=PlainCommand)
 def demo_cmd(
     charter: Annotated[
         str,
@@ -230,7 +234,9 @@ def demo_cmd(
     own charter file by path: its hours, holidays and clocks shape the complaints) in
     CRMSYNC_DATA_DIR/demo-NAME (recreated on every run), runs one sync cycle, shows
     what it flagged and which follow-up tasks it created, and prints the commands to go
-    on with."""
+    on with.
+
+    Exit status: 0 shown; 2 unknown charter or bad configuration; 1 the cycle failed."""
     from crmsync.bootstrap import local_crm_path, system_clock  # noqa: PLC0415
     from crmsync.demo.bundled_charters import charter_file, demo_charter  # noqa: PLC0415
     from crmsync.demo.seeding import seed_local_crm  # noqa: PLC0415
@@ -361,7 +367,9 @@ def _next_steps(settings: Settings, example: str | None, first: date, last: date
 
 
 @app.command(
-    "check", short_help="Validate every mapping and charter; all problems with file and line."
+    "check",
+    short_help="Validate every mapping and charter; all problems with file and line.",
+    cls=PlainCommand,
 )
 def check_cmd(
     charters: Annotated[
@@ -461,14 +469,14 @@ def _check_online(mappings: list[FieldMapping], console: Console) -> int:
     except ConfigError as exc:
         raise fail(f"--online: {exc}") from exc  # a setting to fix: named, no class name
     except CrmSyncError as exc:
-        raise fail(f"--online: {type(exc).__name__}: {exc}", EXIT_FAILED) from exc
+        raise fail(f"--online: {exc}", EXIT_FAILED) from exc
     problems = 0
     try:
         for m in mappings:
             try:
                 found = check_online(crm, m, org_fixes=settings.crm == "salesforce")
             except CrmSyncError as exc:
-                raise fail(f"--online: {type(exc).__name__}: {exc}", 1) from exc
+                raise fail(f"--online: {exc}", 1) from exc
             for problem in found:
                 err.print(
                     f"{m.source}: {settings.crm} CRM: {problem}",
@@ -487,11 +495,15 @@ def _check_online(mappings: list[FieldMapping], console: Console) -> int:
     return problems
 
 
-@config_app.command("show")
+@config_app.command("show", cls=PlainCommand)
 def config_show_cmd(
-    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+    fmt: TableFormatOpt = None,
+    as_json: JsonAliasOpt = False,
 ) -> None:
-    """Print every setting in force (environment, crmsync.toml, defaults); secrets redacted."""
+    """Print every setting in force (environment, crmsync.toml, defaults); secrets redacted.
+
+    Exit status: 0 printed; 2 the settings do not validate (each problem named)."""
+    as_json = wants_json(fmt, as_json)
     settings = load_settings()
     shown = settings.shown()
     if as_json:

@@ -10,6 +10,10 @@ from __future__ import annotations
 import re
 
 _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
+NUL = "\x00"
+REPLACEMENT = "\ufffd"
+_NUL_ONLY = frozenset({"nul"})
+_NOTHING: frozenset[str] = frozenset()
 
 
 def lone_surrogate_at(value: object, path: str = "") -> str | None:
@@ -43,3 +47,21 @@ def lone_surrogate_problem(path: str) -> str:
     """The reason given for a record whose ``path`` holds a lone surrogate."""
     where = f"field '{path}'" if path else "the value"
     return f"{where} holds a lone surrogate (such as \\ud800), which is not text"
+
+
+def unkeepable_in(text: str) -> frozenset[str]:
+    """What in ``text`` no store can keep: ``"nul"`` (a NUL character) and/or
+    ``"surrogate"`` (a lone surrogate); empty when it is fine."""
+    if text.isascii():  # the common case, and no surrogate is ASCII
+        return _NUL_ONLY if NUL in text else _NOTHING
+    found = set()
+    if NUL in text:
+        found.add("nul")
+    if _LONE_SURROGATE.search(text):
+        found.add("surrogate")
+    return frozenset(found)
+
+
+def kept_as_text(text: str) -> str:
+    """``text`` with every NUL character and lone surrogate replaced by U+FFFD."""
+    return _LONE_SURROGATE.sub(REPLACEMENT, text.replace(NUL, REPLACEMENT))

@@ -47,7 +47,7 @@ which also holds the reader and the chain verification).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -164,7 +164,11 @@ class ArchivingService:
         page_size: int = 200,
         write_batch: int = 200,
         hook: Hook | None = None,
+        guard: Callable[[], None] | None = None,
     ) -> None:
+        """``guard`` is called before each step that writes (queueing, each page, the
+        marks) and raises (``ProfileLostError``) once this process no longer holds the
+        profile: the run then stops, never beside another writer."""
         c = mapping.spec.complaints
         wb = mapping.spec.write_back
         closed = c.events.get("closed")
@@ -188,6 +192,7 @@ class ArchivingService:
         self.page_size = page_size
         self.write_batch = write_batch
         self._hook = hook or (lambda _step: None)
+        self.guard: Callable[[], None] = guard or (lambda: None)
         self._closed_field = closed
         self._archived_at = wb.archived_at
         self._archive_ref = wb.archive_ref
@@ -215,6 +220,7 @@ class ArchivingService:
             report = ArchiveReport(run.run_id, self.profile, format_instant(instant))
             run.started(now=report.now)
             self._check_witness()
+            self.guard()
             self._queue(until, report)
             for page in self._due(instant):
                 self._archive_page(page, instant, report)
@@ -326,6 +332,7 @@ class ArchivingService:
     def _archive_page(
         self, page: Sequence[StoredComplaint], now: int, report: ArchiveReport
     ) -> None:
+        self.guard()
         report.due += len(page)
         found = self.crm.records_by_id(self._object, [p.id for p in page], self._read_fields)
         report.records_read += len(found)
@@ -361,6 +368,7 @@ class ArchivingService:
         if marks:  # every entry is in the archive and read back: the state store sees it too
             last = max((header for _id, header in marks), key=lambda h: h.seq)
             self.witness.put_witness(ChainHead(self.profile, last.seq, last.entry_hash), now)
+        self.guard()
         done = self._mark(marks, report)
         if requeue:
             self.state.put_complaints(requeue)
@@ -506,13 +514,13 @@ class ArchivingService:
         header = self._find(record.id, version)
         if header is not None:
             report.recovered += 1
-            log.info("archive_entry_found", record_id=record.id, ref=header.ref)
+            log.debug("archive_entry_found", record_id=record.id, ref=header.ref)
         else:
             body = self.body(record, closed, related, now, report.run_id)
             header, appended = self._append(body)
             if appended:
                 report.archived += 1
-                log.info("archive_appended", record_id=record.id, ref=header.ref)
+                log.debug("archive_appended", record_id=record.id, ref=header.ref)
             else:
                 report.recovered += 1
         self._hook("appended")

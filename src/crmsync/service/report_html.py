@@ -16,6 +16,7 @@ from crmsync.domain.charter import Charter
 from crmsync.domain.durations import Duration, Unit
 from crmsync.domain.report import achievement
 from crmsync.service.report_page import PageSource
+from crmsync.terminal import escape_controls
 
 _COLOURS = {"met": "#2e7d32", "late": "#f9a825", "breached": "#c62828", "open": "#90a4ae"}
 _PALETTE = ("#1565c0", "#6a1b9a", "#00838f", "#ef6c00", "#4e342e", "#ad1457", "#558b2f")
@@ -151,7 +152,7 @@ def _response_chart(plt: Any, charter: Charter, totals: Sequence[dict[str, Any]]
         seconds, business = target_seconds(charter, target)
         key = "business" if business else "elapsed"
         group = "" if row["group"] is None else f" · {row['group']}"
-        labels.append(f"{row['clock']}{group} ({target})")
+        labels.append(escape_controls(f"{row['clock']}{group} ({target})"))
         p50.append(100 * row[f"{key}_p50_s"] / seconds)
         p90.append(100 * row[f"{key}_p90_s"] / seconds)
     if not labels:
@@ -220,7 +221,7 @@ def _group_chart(plt: Any, totals: Sequence[dict[str, Any]], clocks: Sequence[st
         )
     ax.set_xticks(
         [x + 0.4 - width / 2 for x in range(len(groups))],
-        groups,
+        [escape_controls(g) for g in groups],  # a CRM value's control characters, shown
         **({"rotation": 30, "ha": "right", "fontsize": 7} if len(groups) > 6 else {}),
     )
     ax.set_ylim(0, 105)

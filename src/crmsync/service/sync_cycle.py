@@ -11,6 +11,15 @@ nothing (style rule 4, "write first, then advance"):
    next check;
 4. watermarks move last, and never past a record whose write failed.
 
+Before each of these writes the cycle asks its ``guard`` (the profile lock): a process
+that lost its profile stops (``ProfileLostError``) rather than write beside the one that
+took it over. A follow-up the CRM refused for good stays ``failed`` in the ledger, is
+tried again (by its key) at each evaluation that still plans it, and its complaint stays
+due, so each cycle reports it until it is made. A complaint deleted in the CRM (named by
+the pull of deletions, or a write the CRM answers for a record it no longer holds) is
+forgotten by the state store. A NUL character or a lone surrogate, which no state store
+keeps, is the record's error and is kept as U+FFFD.
+
 A re-run after a crash re-pulls the same window (the watermark did not move), compares
 flags with the record's actual values, and resolves *planned* ledger entries by looking
 the key up on the CRM before deciding to create.
@@ -37,6 +46,7 @@ from crmsync.domain.charter import Charter
 from crmsync.domain.complaint import Complaint, complaint_from_json
 from crmsync.domain.evaluation import evaluate
 from crmsync.domain.instants import format_instant, format_instant_or_none
+from crmsync.domain.unicode_text import kept_as_text, shown, unkeepable_in
 from crmsync.errors import BadComplaintError
 from crmsync.mapping.field_mapping import FieldMapping
 from crmsync.ports import (
@@ -96,6 +106,7 @@ class PageWork:
     flag_writes: list[FlagWrite] = field(default_factory=list)
     creates: list[TaskCreate] = field(default_factory=list)
     completes: list[LedgerEntry] = field(default_factory=list)
+    settled: list[LedgerEntry] = field(default_factory=list)  # failed, no longer needed
     stored: dict[str, StoredComplaint] = field(default_factory=dict)
     failures: list[tuple[str, RecordFailure]] = field(default_factory=list)  # by complaint
 
@@ -335,6 +346,14 @@ class SyncCycle:
                 if known is None or known.status == "failed":  # failed: tried again
                     task = self.mapping.task_fields(follow_up, complaint, self.charter)
                     work.creates.append(TaskCreate(follow_up, task))
+            wanted = {f.key for f in decided.create}
+            work.settled.extend(
+                _replace(
+                    e, status="completed", updated_at=now, error=f"not needed any more ({e.error})"
+                )
+                for e in entries.values()
+                if e.status == "failed" and e.key not in wanted
+            )
             work.completes.extend(entries[k] for k in decided.complete)
             closed_at = complaint.first("closed", now)
             work.stored[candidate.id] = StoredComplaint(
@@ -360,12 +379,13 @@ class SyncCycle:
         return self._write(work, now, report)
 
     def _storable(self, candidate: Candidate, report: CycleReport) -> Candidate:
-        """The candidate as the state store can keep it: a NUL character (which no store
-        keeps, and which would fail the whole page) is the record's error, reported, and is
-        kept as U+FFFD; the complaint is evaluated and written like any other, so its flags
-        are written once and the watermark passes it."""
-        canonical, where = _without_nul(candidate.canonical, ())
-        flags, in_flags = _without_nul(candidate.current_flags, ("flags",))
+        """The candidate as the state store can keep it: a NUL character or a lone
+        surrogate (which no store keeps, and which would fail the whole page) is the
+        record's error, reported, and is kept as U+FFFD; the complaint is evaluated and
+        written like any other, so its flags are written once and the watermark passes it."""
+        kinds: set[str] = set()
+        canonical, where = _without_nul(candidate.canonical, (), kinds)
+        flags, in_flags = _without_nul(candidate.current_flags, ("flags",), kinds)
         named = list(
             dict.fromkeys(
                 ".".join(p[1:] if p[:1] == ("attributes",) else p) for p in [*where, *in_flags]
@@ -373,12 +393,22 @@ class SyncCycle:
         )
         if not named:
             return candidate
+        what = " and ".join(
+            text
+            for kind, text in (
+                ("nul", "a NUL character"),
+                ("surrogate", "a lone surrogate (such as \\ud800)"),
+            )
+            if kind in kinds
+        )
         reason = (
-            "holds a NUL character, which the state store cannot keep: kept with U+FFFD in "
+            f"holds {what}, which the state store cannot keep: kept with U+FFFD in "
             "its place; remove it from the record"
         )
         report.errors.append(RecordFailure("complaint", candidate.id, reason, ",".join(named)))
-        log.warning("record_nul_character", record_id=candidate.id, field=",".join(named))
+        for kind in sorted(kinds):
+            event = "record_nul_character" if kind == "nul" else "record_lone_surrogate"
+            log.warning(event, record_id=candidate.id, field=shown(",".join(named)))
         return replace(candidate, canonical=canonical, current_flags=flags)
 
     # ------------------------------------------------------------------ ledger
@@ -425,6 +455,8 @@ class SyncCycle:
 
     def _write(self, work: PageWork, now: int, report: CycleReport) -> set[str]:
         failed: set[str] = set()
+        if work.settled:  # a refused follow-up the complaint no longer needs: never made
+            self.state.ledger_put(work.settled)
         self._write_tasks(work, now, report, failed)
         self._complete_tasks(work, now, report, failed)
         self._write_flags(work, report, failed)
@@ -458,6 +490,7 @@ class SyncCycle:
             )
             self._hook("tasks_planned")
             for batch in self._batches(work.creates):
+                self.guard()  # before each write call: still this process's profile
                 results = self.crm.create_if_absent(
                     fu.object, fu.key_field, [c.fields for c in batch]
                 )
@@ -493,6 +526,7 @@ class SyncCycle:
         if work.completes:
             completion = self.mapping.completion_fields()
             for batch in self._batches(work.completes):
+                self.guard()  # before each write call: still this process's profile
                 ids = [e.crm_id for e in batch if e.crm_id]
                 results = self.crm.complete_tasks(fu.object, ids, completion)
                 by_id = {r.ref: r for r in results}
@@ -522,6 +556,7 @@ class SyncCycle:
 
     def _write_flags(self, work: PageWork, report: CycleReport, failed: set[str]) -> None:
         for batch in self._batches(work.flag_writes):
+            self.guard()  # before each write call: still this process's profile
             results = self.crm.update_records(
                 self.mapping.complaint_object, [(w.complaint_id, w.fields) for w in batch]
             )
@@ -539,6 +574,7 @@ class SyncCycle:
         """Keep every evaluated complaint, closed ones too: a later re-read of a closed
         complaint (the echo of our write, the overlap window, the archive's mark) is then
         recognised as unchanged instead of being read and evaluated again."""
+        self.guard()
         self.state.put_complaints(
             [
                 _due_now(stored, now) if cid in failed else stored  # failed: retry next cycle
@@ -636,23 +672,30 @@ def _due_now(stored: StoredComplaint, now: int) -> StoredComplaint:
     return replace(stored, next_check=now)
 
 
-def _without_nul(value: Any, path: tuple[str, ...]) -> tuple[Any, list[tuple[str, ...]]]:
-    """``value`` (JSON) with every NUL character in its text replaced by U+FFFD, and the
-    paths (keys) where one was."""
+def _without_nul(
+    value: Any, path: tuple[str, ...], kinds: set[str]
+) -> tuple[Any, list[tuple[str, ...]]]:
+    """``value`` (JSON) with every NUL character and lone surrogate in its text replaced
+    by U+FFFD (``domain.unicode_text``), the paths (keys) where one was, and what was
+    found added to ``kinds``."""
     if isinstance(value, str):
-        return (value.replace("\x00", "\ufffd"), [path]) if "\x00" in value else (value, [])
+        found_here = unkeepable_in(value)
+        if not found_here:
+            return value, []
+        kinds.update(found_here)
+        return kept_as_text(value), [tuple(shown(p) for p in path)]
     found: list[tuple[str, ...]] = []
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for key, item in value.items():
-            clean_key, in_key = _without_nul(key, (*path, str(key)))
-            out[clean_key], inside = _without_nul(item, (*path, str(key)))
+            clean_key, in_key = _without_nul(key, (*path, str(key)), kinds)
+            out[clean_key], inside = _without_nul(item, (*path, str(key)), kinds)
             found.extend(in_key or inside)
         return (out, found) if found else (value, [])
     if isinstance(value, list):
         items = []
         for item in value:
-            clean, inside = _without_nul(item, path)
+            clean, inside = _without_nul(item, path, kinds)
             items.append(clean)
             found.extend(inside)
         return (items, found) if found else (value, [])

@@ -189,6 +189,9 @@ class NullMetrics:
     def record_owned(self, profile: str, owned: bool) -> None:
         """Nothing."""
 
+    def record_unavailable(self, profile: str, unavailable: bool) -> None:
+        """Nothing."""
+
     def record_failure(self, profile: str, kind: str) -> None:
         """Nothing."""
 

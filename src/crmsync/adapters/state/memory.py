@@ -247,6 +247,11 @@ class MemoryStateStore:
                 for cid in sorted(old - busy):
                     complaints.append((profile, cid))
                     entries.extend(by_complaint.get(cid, ()))
+                entries.extend(  # of complaints deleted in the CRM
+                    (p, key)
+                    for (p, key), row in self._ledger.items()
+                    if p == profile and row[6] != "planned" and (p, row[2]) not in self._complaints
+                )
             runs: list[tuple[str, str]] = []
             if runs_before is not None:
                 mine = [
@@ -305,6 +310,18 @@ class MemoryStateStore:
             for clock, state in codec.decode_json(row[8]).items():
                 by_clock[(clock, state)] = by_clock.get((clock, state), 0) + 1
         return Population(by_status, by_clock)
+
+    def failed_follow_ups(self, profile: str) -> list[LedgerEntry]:
+        """Failed entries of complaints the store holds, by (complaint_id, key)."""
+        with self._lock:
+            self._ready("failed_follow_ups")
+            rows = [
+                row
+                for (p, _), row in self._ledger.items()
+                if p == profile and row[6] == "failed" and (p, row[2]) in self._complaints
+            ]
+        rows.sort(key=lambda row: (row[2].encode(), row[1].encode()))
+        return [codec.ledger_from_row(row) for row in rows]
 
     def complaints_page(self, profile: str, after: str, limit: int) -> list[StoredComplaint]:
         """Up to ``limit`` complaints with ``id > after``, in id order."""

@@ -374,6 +374,11 @@ class PostgresStateStore:
         complaints = self._q(
             f"DELETE FROM {{s}}.complaints WHERE profile = %(p)s AND id IN ({forgettable})"
         )
+        orphans = self._q(  # ledger entries of complaints deleted in the CRM
+            "DELETE FROM {s}.ledger AS l WHERE l.profile = %(p)s AND l.status <> 'planned' "
+            "AND NOT EXISTS (SELECT 1 FROM {s}.complaints AS c WHERE c.profile = l.profile "
+            "AND c.id = l.complaint_id)"
+        )
         runs = self._q(
             "DELETE FROM {s}.runs WHERE profile = %(p)s AND started_at < %(before)s "
             "AND seq <> (SELECT seq FROM {s}.runs WHERE profile = %(p)s "
@@ -386,6 +391,7 @@ class PostgresStateStore:
                 params = {"p": profile, "before": closed_before}
                 entries = conn.execute(ledger, params).rowcount
                 forgotten = conn.execute(complaints, params).rowcount
+                entries += conn.execute(orphans, params).rowcount
             if runs_before is not None:
                 old_runs = conn.execute(runs, {"p": profile, "before": runs_before}).rowcount
             return PruneCounts(forgotten, entries, old_runs)
@@ -457,6 +463,19 @@ class PostgresStateStore:
             return Population(by_status, by_clock)
 
         return self._run("population", work)
+
+    def failed_follow_ups(self, profile: str) -> list[LedgerEntry]:
+        """Failed entries of complaints the store holds, by (complaint_id, key)."""
+        query = self._q(
+            _LEDGER_SELECT + " AS l WHERE l.profile = %s AND l.status = 'failed' AND EXISTS "
+            "(SELECT 1 FROM {s}.complaints AS c WHERE c.profile = l.profile "
+            'AND c.id = l.complaint_id) ORDER BY l.complaint_id COLLATE "C", l.key COLLATE "C"'
+        )
+
+        def work(conn: psycopg.Connection[Any]) -> list[LedgerEntry]:
+            return [codec.ledger_from_row(row) for row in conn.execute(query, (profile,))]
+
+        return self._run("failed_follow_ups", work)
 
     def complaints_page(self, profile: str, after: str, limit: int) -> list[StoredComplaint]:
         """Up to ``limit`` complaints with ``id > after``, in id order (byte order)."""

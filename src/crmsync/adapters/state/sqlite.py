@@ -411,6 +411,12 @@ class SqliteStateStore:
                     f"DELETE FROM complaints WHERE profile = :p AND id IN ({forgettable})",
                     params,
                 ).rowcount
+                entries += conn.execute(  # of complaints deleted in the CRM
+                    "DELETE FROM ledger AS l WHERE l.profile = :p AND l.status <> 'planned' "
+                    "AND NOT EXISTS (SELECT 1 FROM complaints AS c WHERE c.profile = l.profile "
+                    "AND c.id = l.complaint_id)",
+                    {"p": profile},
+                ).rowcount
             if runs_before is not None:
                 runs = conn.execute(
                     "DELETE FROM runs WHERE profile = :p AND started_at < :before "
@@ -474,6 +480,21 @@ class SqliteStateStore:
             return [codec.complaint_from_row(row) for row in cursor]
 
         return self._read("complaints_page", work)
+
+    def failed_follow_ups(self, profile: str) -> list[LedgerEntry]:
+        """Failed entries of complaints the store holds, by (complaint_id, key)."""
+
+        def work(conn: sqlite3.Connection) -> list[LedgerEntry]:
+            cursor = conn.execute(
+                f"SELECT {_LEDGER_COLUMNS} FROM ledger AS l "
+                "WHERE l.profile = ? AND l.status = 'failed' AND EXISTS "
+                "(SELECT 1 FROM complaints AS c WHERE c.profile = l.profile "
+                "AND c.id = l.complaint_id) ORDER BY l.complaint_id, l.key",
+                (profile,),
+            )
+            return [codec.ledger_from_row(row) for row in cursor]
+
+        return self._read("failed_follow_ups", work)
 
     def known_profiles(self) -> list[str]:
         """Profiles with a state or a run, sorted."""
