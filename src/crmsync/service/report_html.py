@@ -186,7 +186,7 @@ def chart_totals(totals: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]]
     folded = len(ranked) - CHART_GROUPS
     out = [r for r in totals if r["group"] in kept]
     others: dict[str, dict[str, Any]] = {}
-    counts = ("due", "met", "late", "breached", "open", "paused")
+    counts = ("due", "met", "late", "breached", "open")
     for r in totals:
         if r["group"] in kept:
             continue
