@@ -29,6 +29,7 @@ from crmsync.mapping.charter_mapping_check import check_charter_against_mapping
 from crmsync.mapping.field_mapping import FieldMapping, load_mapping
 from crmsync.mapping.yaml_source import load_yaml
 from crmsync.ports import ArchiveCipher, ArchiveStore, CrmPort, StateDatabase
+from crmsync.redaction import redact_url
 from crmsync.service.archiving import ArchivingService
 from crmsync.service.sync_cycle import Hook, SyncCycle
 from crmsync.settings import Settings
@@ -490,6 +491,12 @@ class WorkerFleet:
         from crmsync.worker.scheduling import run_profiles  # noqa: PLC0415
 
         self.server.start()
+        log.info(
+            "crmsync_started",
+            port=self.server.port,
+            profiles=[startup_summary(r.settings) for r in self.runtimes],
+            pending=[startup_summary(p) for p in self.pending],
+        )
         workers = [self._worker(r) for r in self.runtimes]
         run_profiles(
             workers,
@@ -515,6 +522,24 @@ class WorkerFleet:
         trace: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def startup_summary(settings: Settings) -> dict[str, str]:
+    """What a profile works, for the worker's start-up line: its charter and mapping files,
+    CRM, state store (a URL without its password) and data directory."""
+    try:
+        kind, target = state_store_target(settings.state_url_value, settings.data_dir)
+        store = f"sqlite {target}" if kind == "sqlite" else redact_url(str(target))
+    except ConfigError:
+        store = "(invalid CRMSYNC_STATE_URL)"
+    return {
+        "profile": settings.profile,
+        "charter": str(settings.charter),
+        "mapping": str(settings.mapping),
+        "crm": settings.crm,
+        "state_store": store,
+        "data_dir": str(settings.data_dir),
+    }
 
 
 def build_fleet(settings: Settings, *, hook: Hook | None = None) -> WorkerFleet:

@@ -494,12 +494,22 @@ def _check_online(mappings: list[FieldMapping], console: Console) -> int:
     return problems
 
 
+def _profiles_or_exit(settings: Settings) -> list[Settings]:
+    if not settings.profiles:
+        return []
+    try:
+        return settings.profile_settings()
+    except ValueError as exc:
+        raise fail(f"configuration: {exc}") from exc
+
+
 @config_app.command("show", cls=PlainCommand)
 def config_show_cmd(
     fmt: TableFormatOpt = None,
     as_json: JsonAliasOpt = False,
 ) -> None:
-    """Print every setting in force (environment, crmsync.toml, defaults); secrets redacted.
+    """Print every setting in force and where it comes from (environment, secret file,
+    crmsync.toml, default), then what each profile sets; secrets redacted.
 
     Exit status: 0 printed; 2 the settings do not validate (each problem named)."""
     as_json = wants_json(fmt, as_json)
@@ -508,11 +518,34 @@ def config_show_cmd(
     if as_json:
         print(json.dumps(shown, indent=2, sort_keys=True))
         return
+    from crmsync.settings import setting_sources  # noqa: PLC0415 - pydantic, on use
+
+    sources = setting_sources()
     table = Table(title="crmsync configuration")
     table.add_column("setting")
     table.add_column("value", overflow="fold")
+    table.add_column("source", overflow="fold")
     table.add_column("meaning", overflow="fold")
     for name, value in shown.items():
         description = type(settings).model_fields[name].description or ""
-        table.add_row(f"CRMSYNC_{name.upper()}", plain(value), plain(description))
-    out_console().print(table)
+        table.add_row(
+            f"CRMSYNC_{name.upper()}", plain(value), plain(sources[name]), plain(description)
+        )
+    console = out_console()
+    console.print(table)
+    for profile in _profiles_or_exit(settings):
+        own = settings.profiles[profile.profile]
+        values = profile.shown()
+        rows = Table(title=f"profile {profile.profile} (CRMSYNC_PROFILE={profile.profile})")
+        for column in ("setting", "value", "source"):
+            rows.add_column(column, overflow="fold")
+        for name in sorted(set(own) | {"data_dir"}):
+            if name not in values:
+                continue
+            source = (
+                "profile (crmsync.toml)"
+                if name in own
+                else f"default for a profile: CRMSYNC_DATA_DIR/{profile.profile}"
+            )
+            rows.add_row(f"CRMSYNC_{name.upper()}", plain(values[name]), plain(source))
+        console.print(rows)
