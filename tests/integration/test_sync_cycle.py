@@ -14,6 +14,7 @@ from structlog.testing import capture_logs
 from crmsync.adapters.crm.local import LocalCrm
 from crmsync.adapters.state.memory import MemoryStateStore
 from crmsync.adapters.state.sqlite import SqliteStateStore
+from crmsync.errors import ProfileLostError
 from crmsync.mapping.charter_file import load_charter
 from crmsync.mapping.field_mapping import load_mapping, load_mapping_text
 from crmsync.ports import StateStore, WriteResult
@@ -508,6 +509,33 @@ def test_a_refused_follow_up_is_named_by_status_until_it_is_no_longer_needed(
 
 def ledger_of(state: StateStore, complaint_id: str) -> dict[str, Any]:
     return {e.key: e for e in state.ledger_for_complaints("default", [complaint_id])}
+
+
+def test_a_cycle_that_lost_its_profile_stops_before_its_next_write(
+    tmp_path: Path, state: StateStore
+) -> None:
+    """The guard says the profile is lost when the page's first write call comes: the
+    cycle raises ProfileLostError with no task, no flag and no watermark written; a later
+    cycle that holds the profile does the whole work once."""
+    clock = ManualClock("2026-03-04T12:00:00+00:00")
+    crm, cycle = setup(tmp_path, state, clock)
+    a = "500000000000001AAA"
+    insert(crm, clock, "Case", [case(a)])
+    asked: list[int] = []
+
+    def lost_at_the_first_write() -> None:
+        asked.append(1)
+        if len(asked) > 1:
+            raise ProfileLostError("default")
+
+    cycle.guard = lost_at_the_first_write
+    with pytest.raises(ProfileLostError, match="lost the lock of profile 'default'"):
+        cycle.run()
+    assert (tasks(crm), flags(crm, a)) == ({}, (None, None, None))
+    assert state.get_watermark("default", "complaints") is None
+    cycle.guard = lambda: None
+    again = cycle.run()
+    assert (again.tasks_created, again.flags_written, again.errors) == (1, 1, [])
 
 
 def test_dry_run_plans_but_writes_nothing(tmp_path: Path, state: StateStore) -> None:

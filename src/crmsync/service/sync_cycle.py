@@ -11,6 +11,15 @@ nothing (style rule 4, "write first, then advance"):
    next check;
 4. watermarks move last, and never past a record whose write failed.
 
+Before each of these writes the cycle asks its ``guard`` (the profile lock): a process
+that lost its profile stops (``ProfileLostError``) rather than write beside the one that
+took it over. A follow-up the CRM refused for good stays ``failed`` in the ledger, is
+tried again (by its key) at each evaluation that still plans it, and its complaint stays
+due, so each cycle reports it until it is made. A complaint deleted in the CRM (named by
+the pull of deletions, or a write the CRM answers for a record it no longer holds) is
+forgotten by the state store. A NUL character or a lone surrogate, which no state store
+keeps, is the record's error and is kept as U+FFFD.
+
 A re-run after a crash re-pulls the same window (the watermark did not move), compares
 flags with the record's actual values, and resolves *planned* ledger entries by looking
 the key up on the CRM before deciding to create.
@@ -481,6 +490,7 @@ class SyncCycle:
             )
             self._hook("tasks_planned")
             for batch in self._batches(work.creates):
+                self.guard()  # before each write call: still this process's profile
                 results = self.crm.create_if_absent(
                     fu.object, fu.key_field, [c.fields for c in batch]
                 )
@@ -516,6 +526,7 @@ class SyncCycle:
         if work.completes:
             completion = self.mapping.completion_fields()
             for batch in self._batches(work.completes):
+                self.guard()  # before each write call: still this process's profile
                 ids = [e.crm_id for e in batch if e.crm_id]
                 results = self.crm.complete_tasks(fu.object, ids, completion)
                 by_id = {r.ref: r for r in results}
@@ -545,6 +556,7 @@ class SyncCycle:
 
     def _write_flags(self, work: PageWork, report: CycleReport, failed: set[str]) -> None:
         for batch in self._batches(work.flag_writes):
+            self.guard()  # before each write call: still this process's profile
             results = self.crm.update_records(
                 self.mapping.complaint_object, [(w.complaint_id, w.fields) for w in batch]
             )
@@ -562,6 +574,7 @@ class SyncCycle:
         """Keep every evaluated complaint, closed ones too: a later re-read of a closed
         complaint (the echo of our write, the overlap window, the archive's mark) is then
         recognised as unchanged instead of being read and evaluated again."""
+        self.guard()
         self.state.put_complaints(
             [
                 _due_now(stored, now) if cid in failed else stored  # failed: retry next cycle
