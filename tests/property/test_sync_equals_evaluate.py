@@ -294,7 +294,7 @@ def check(
     charter = CHARTERS[charter_name]
     with world_of() as world, tempfile.TemporaryDirectory() as folder:
         cases: list[dict[str, Any]] = []
-        tasks: list[dict[str, Any]] = []
+        related_rows: dict[str, list[dict[str, Any]]] = {}
         for fields, related in seed_rows(
             MAPPING,
             charter_name,
@@ -305,10 +305,11 @@ def check(
             now=datetime(2100, 1, 1, tzinfo=UTC),  # every event, the future ones too
         ):
             cases.append(fields)
-            tasks.extend(related)
+            for object, rows in related.items():
+                related_rows.setdefault(object, []).extend(rows)
         world.seed("Case", cases)
-        if tasks:
-            world.seed("Task", tasks)
+        for object, rows in related_rows.items():
+            world.seed(object, rows)
         world.tick()
         complaints = canonical_complaints(world, MAPPING)
         closed = {
