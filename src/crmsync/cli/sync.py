@@ -237,10 +237,10 @@ def demo_cmd(
     on with.
 
     Exit status: 0 shown; 2 unknown charter or bad configuration; 1 the cycle failed."""
-    from crmsync.bootstrap import local_crm_path, system_clock  # noqa: PLC0415
-    from crmsync.demo.bundled_charters import charter_file, demo_charter  # noqa: PLC0415
-    from crmsync.demo.seeding import seed_local_crm  # noqa: PLC0415
-    from crmsync.logging_setup import configure_logging  # noqa: PLC0415
+    from crmsync.bootstrap import local_crm_path, system_clock  # noqa: PLC0415 - on use
+    from crmsync.demo.bundled_charters import charter_file, demo_charter  # noqa: PLC0415 - on use
+    from crmsync.demo.seeding import seed_local_crm  # noqa: PLC0415 - the demo's generators
+    from crmsync.logging_setup import configure_logging  # noqa: PLC0415 - logging set-up
 
     base = load_settings()
     try:
@@ -299,8 +299,8 @@ def demo_cmd(
 def _show_demo(runtime: Runtime, report: CycleReport, console: Console) -> str | None:
     """Print the statuses written and the follow-up tasks created; return the id of a
     complaint worth explaining: one that got a follow-up, else the first one."""
-    from crmsync.bootstrap import system_clock  # noqa: PLC0415
-    from crmsync.domain.flag_status import FLAG_VALUES  # noqa: PLC0415
+    from crmsync.bootstrap import system_clock  # noqa: PLC0415 - the composition root
+    from crmsync.domain.flag_status import FLAG_VALUES  # noqa: PLC0415 - imported when used
 
     states = Table(title="Charter_Status__c written")
     states.add_column("status")
@@ -397,7 +397,7 @@ def check_cmd(
     [profiles.NAME] in crmsync.toml. With --online, the CRM must have every mapped field
     (type, createable/updateable, unique external id key). Exit status 2 when anything is
     wrong."""
-    from crmsync.mapping.offline_check import check_files  # noqa: PLC0415
+    from crmsync.mapping.offline_check import check_files  # noqa: PLC0415 - pydantic
 
     charter_files = charters or sorted(Path("mappings/charters").glob("*.yaml"))
     mapping_files = mapping or sorted(Path("mappings").glob("*.yaml"))
@@ -448,7 +448,7 @@ def check_cmd(
 def _configured_pairs() -> tuple[list[tuple[Path, Path]], str | None]:
     """The (charter, mapping) of the settings, or of each configured profile; and the
     configuration problem that stopped reading them, if any."""
-    from crmsync.settings import load_settings as load  # noqa: PLC0415
+    from crmsync.settings import load_settings as load  # noqa: PLC0415 - pydantic
 
     try:
         profiles = load().profile_settings()
@@ -459,8 +459,8 @@ def _configured_pairs() -> tuple[list[tuple[Path, Path]], str | None]:
 
 def _check_online(mappings: list[FieldMapping], console: Console) -> int:
     """Describe the CRM's objects for each mapping; print every problem; count them."""
-    from crmsync.bootstrap import build_crm  # noqa: PLC0415
-    from crmsync.service.online_check import check_online  # noqa: PLC0415
+    from crmsync.bootstrap import build_crm  # noqa: PLC0415 - the composition root
+    from crmsync.service.online_check import check_online  # noqa: PLC0415 - imported when used
 
     settings = load_profile()
     try:
