@@ -151,3 +151,25 @@ def test_the_option_overrides_a_profiles_setting(
     assert load_profile().keep_closed == 400 * 86400
     assert load_profile(keep_closed="30 days").keep_closed == 30 * 86400
     assert load_profile(keep_closed="30 days").sync_interval == 120
+
+
+def test_config_show_names_each_values_source(clean: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Environment, crmsync.toml (its path), default; and what a profile sets."""
+    toml = clean / "crmsync.toml"
+    toml.write_text(
+        f'charter = "{ASTON}"\n[profiles.p01]\nsync_interval = "2 minutes"\n', encoding="utf-8"
+    )
+    monkeypatch.setenv("CRMSYNC_DATA_DIR", str(clean / "data"))
+    monkeypatch.setenv("CRMSYNC_SECRETS_DIR", str(clean / "no-secrets"))
+    done = CliRunner().invoke(app, ["config", "show"], env={"COLUMNS": "300"})
+    assert done.exit_code == 0, done.output
+    rows = [
+        cells[:3]
+        for line in done.stdout.splitlines()
+        if len(cells := [c.strip() for c in line.strip("│ ").split("│")]) >= 3
+    ]
+    assert ["CRMSYNC_DATA_DIR", str(clean / "data"), "environment"] in rows
+    assert ["CRMSYNC_CHARTER", str(ASTON), "crmsync.toml"] in rows
+    assert ["CRMSYNC_MAPPING", "mappings/salesforce.yaml", "default"] in rows
+    assert ["CRMSYNC_SYNC_INTERVAL", "300", "default"] in rows
+    assert ["CRMSYNC_SYNC_INTERVAL", "120", "profile (crmsync.toml)"] in rows

@@ -309,8 +309,8 @@ def check(
             now=datetime(2100, 1, 1, tzinfo=UTC),  # every event, the future ones too
         ):
             cases.append(fields)
-            for object, row in related:
-                related_rows.setdefault(object, []).append(row)
+            for object, rows in related.items():
+                related_rows.setdefault(object, []).extend(rows)
         world.seed("Case", cases)
         for object, rows in related_rows.items():
             world.seed(object, rows)

@@ -111,15 +111,15 @@ def deploy_cmd(
     or the deploy did not finish in time; 2 configuration or login problems."""
     import time  # noqa: PLC0415 - only this command sleeps
 
-    from crmsync.adapters.crm.salesforce_deploy import (  # noqa: PLC0415
+    from crmsync.adapters.crm.salesforce_deploy import (  # noqa: PLC0415 - an adapter
         DeployStatus,
         MetadataDeployer,
         wait_for,
     )
-    from crmsync.bootstrap import build_salesforce  # noqa: PLC0415
+    from crmsync.bootstrap import build_salesforce  # noqa: PLC0415 - the composition root
     from crmsync.cli.locking import wait_seconds  # noqa: PLC0415 - settings load on use
-    from crmsync.errors import CrmSyncError  # noqa: PLC0415
-    from crmsync.service.salesforce_metadata import custom_fields, deploy_zip  # noqa: PLC0415
+    from crmsync.errors import CrmSyncError  # noqa: PLC0415 - imported when used
+    from crmsync.service.salesforce_metadata import custom_fields, deploy_zip  # noqa: PLC0415 - on use
 
     max_wait = wait_seconds(wait)
     loaded = _load(mapping)

@@ -33,7 +33,8 @@ class RecordSeeder(Protocol):
 @dataclass(frozen=True)
 class SeedResult:
     cases: int
-    tasks: int  # related records: customer-update tasks, status history rows
+    tasks: int
+    """Related records created (every related object's: tasks in the bundled mapping)."""
 
 
 def _until_now(complaint: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -55,10 +56,10 @@ def seed_rows(
     start: datetime,
     span_days: int,
     now: datetime,
-) -> Iterator[tuple[dict[str, Any], list[tuple[str, dict[str, Any]]]]]:
-    """``(case fields, related (object, row) pairs)`` for each generated complaint received
-    before ``now``; ``charter`` is loaded, or a bundled name or file path (``ConfigError``
-    if unusable)."""
+) -> Iterator[tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]]:
+    """``(case fields, related rows by object)`` for each generated complaint received
+    before ``now``: each related event's rows go to that event's own object. ``charter``
+    is loaded, or a bundled name or file path (``ConfigError`` if unusable)."""
     loaded = demo_charter(charter) if isinstance(charter, str) else charter
     for complaint in generate_complaints(
         loaded, count, seed=seed, start=start, span_days=span_days
@@ -68,11 +69,12 @@ def seed_rows(
             continue
         fields, related = mapping.to_record(present)
         fields["Id"] = complaint["id"]
-        rows: list[tuple[str, dict[str, Any]]] = []
+        rows: dict[str, list[dict[str, Any]]] = {}
         for name, children in related.items():
             rel = mapping.spec.complaints.related_events[name]
-            for child in children:
-                rows.append((rel.object, {**child, rel.parent_field: complaint["id"]}))
+            rows.setdefault(rel.object, []).extend(
+                {**child, rel.parent_field: complaint["id"]} for child in children
+            )
         yield fields, rows
 
 
@@ -92,7 +94,7 @@ def seed_local_crm(
     seeder: RecordSeeder = crm
     cases: list[dict[str, Any]] = []
     related: dict[str, list[dict[str, Any]]] = {}
-    n_cases = n_tasks = 0
+    n_cases = n_related = 0
 
     def insert(object: str, rows: list[dict[str, Any]]) -> int:
         results = seeder.insert_records(object, rows)
@@ -105,20 +107,22 @@ def seed_local_crm(
         return len(results)
 
     def flush() -> None:
-        nonlocal cases, related, n_cases, n_tasks
+        nonlocal cases, n_cases, n_related
         if cases:
             n_cases += insert(mapping.complaint_object, cases)
         for object, rows in related.items():
-            n_tasks += insert(object, rows)
-        cases, related = [], {}
+            if rows:
+                n_related += insert(object, rows)
+        cases = []
+        related.clear()
 
-    for fields, pairs in seed_rows(
+    for fields, rows in seed_rows(
         mapping, charter, count=count, seed=seed, start=start, span_days=span_days, now=now
     ):
         cases.append(fields)
-        for object, row in pairs:
-            related.setdefault(object, []).append(row)
+        for object, children in rows.items():
+            related.setdefault(object, []).extend(children)
         if len(cases) >= batch:
             flush()
     flush()
-    return SeedResult(n_cases, n_tasks)
+    return SeedResult(n_cases, n_related)

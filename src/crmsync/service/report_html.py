@@ -32,7 +32,7 @@ def _pyplot() -> Any:
     import matplotlib  # noqa: PLC0415 - heavy, loaded only for a page
 
     matplotlib.use("svg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    import matplotlib.pyplot as plt  # noqa: PLC0415 - matplotlib and jinja2, imported when used
 
     plt.rcParams.update(
         {
@@ -52,7 +52,7 @@ def _svg(fig: Any) -> str:
     out = io.StringIO()
     fig.savefig(out, format="svg", bbox_inches="tight", metadata={"Date": None})
     fig.clf()
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    import matplotlib.pyplot as plt  # noqa: PLC0415 - matplotlib and jinja2, imported when used
 
     plt.close(fig)
     text = out.getvalue()
@@ -274,7 +274,7 @@ def _hours(seconds: int | None) -> str:
 
 def render_html(document: dict[str, Any], page: PageSource) -> str:
     """The page of a report document (``report_document``'s JSON)."""
-    from jinja2 import Environment, PackageLoader, select_autoescape  # noqa: PLC0415
+    from jinja2 import Environment, PackageLoader, select_autoescape  # noqa: PLC0415 - on use
 
     plt = _pyplot()
     charter = page.charter
