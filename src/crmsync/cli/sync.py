@@ -280,7 +280,8 @@ def demo_cmd(
             )
         console.print(
             f"[bold]{runtime.charter.title}[/bold]: created {created.cases} complaints and "
-            f"{created.tasks} customer-update tasks in {local_crm_path(settings)}"
+            f"{created.tasks} related records (customer updates, status changes) in "
+            f"{local_crm_path(settings)}"
         )
         report = _run_cycle(runtime, None, dry_run=False)
         _print_report(report, console)

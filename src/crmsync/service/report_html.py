@@ -318,6 +318,8 @@ def render_html(document: dict[str, Any], page: PageSource) -> str:
         lstrip_blocks=True,
     )
     env.filters["hours"] = _hours
+    # a charter whose clocks pause: its tables say how many instances were paused
+    pausing = any(getattr(c, "pause", None) is not None for c in charter.clocks)
     template = env.get_template("report.html.j2")
     return template.render(
         doc=document,
@@ -325,5 +327,6 @@ def render_html(document: dict[str, Any], page: PageSource) -> str:
         source=page.source,
         charts=charts,
         compare=compare_view,
-        fields=("due", "met", "late", "breached", "open"),
+        fields=("due", "met", "late", "breached", "open", *(("paused",) if pausing else ())),
+        pausing=pausing,
     )
