@@ -201,7 +201,7 @@ def run_cmd(
     ):
         report = _archive_run(settings, instant, guard)
     if as_json:
-        print(json.dumps(report.as_dict(), indent=2, sort_keys=True))
+        print(json.dumps(report.as_dict(), sort_keys=True))  # one JSON line
     else:
         table = Table(title=f"archive run {report.run_id} ({report.status}) as of {report.now}")
         table.add_column("what")
@@ -272,7 +272,7 @@ def verify_cmd(
     with _reader(with_witness=True) as (settings, reader), progress("verifying the chain"):
         report = reader.verify()
     if as_json:
-        print(json.dumps(report.as_dict(), indent=2, sort_keys=True))
+        print(json.dumps(report.as_dict(), sort_keys=True))  # one JSON line
     else:
         console = out_console()
         state = "[green]intact[/green]" if report.ok else "[red]BROKEN[/red]"
@@ -334,7 +334,8 @@ def show_cmd(
         ),
     ],
 ) -> None:
-    """Print archived entries as JSON: header and body (decrypted with CRMSYNC_ARCHIVE_KEY).
+    """Print archived entries as JSON Lines (one entry a line): header and body, decrypted
+    with CRMSYNC_ARCHIVE_KEY.
 
     Exit status: 0 printed; 1 no such entry, or the archive failed (a missing or wrong key
     included); 2 bad configuration."""
@@ -354,7 +355,7 @@ def show_cmd(
         if not entries:
             raise fail(f"no archived entry for complaint '{id}'", EXIT_FAILED)
         for header, body in entries:
-            print(json.dumps(_document(header, body), indent=2, sort_keys=True, ensure_ascii=False))
+            print(json.dumps(_document(header, body), sort_keys=True, ensure_ascii=False))
 
 
 @archive_app.command("search", cls=PlainCommand)

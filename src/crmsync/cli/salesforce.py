@@ -24,21 +24,22 @@ salesforce_app = typer.Typer(
 app.add_typer(salesforce_app, name="salesforce")
 
 MappingOpt = Annotated[
-    Path,
+    Path | None,
     typer.Option(
         "--mapping",
-        envvar="CRMSYNC_MAPPING",
-        help="The field mapping (default: $CRMSYNC_MAPPING or mappings/salesforce.yaml).",
+        help="The field mapping (default: the settings' mapping: CRMSYNC_MAPPING, "
+        "crmsync.toml or the profile's).",
     ),
 ]
 
 
-def _load(path: Path) -> FieldMapping:
-    """The mapping at ``path``; exit 2 with every problem when it is invalid."""
+def _load(path: Path | None) -> FieldMapping:
+    """The mapping at ``path`` (``None``: the settings' mapping); exit 2 with every problem
+    when it is invalid."""
     from crmsync.mapping.field_mapping import load_mapping  # noqa: PLC0415 - pydantic, on use
 
     try:
-        return load_mapping(path)
+        return load_mapping(path if path is not None else load_profile().mapping)
     except ConfigError as exc:
         raise fail(str(exc)) from exc
 
@@ -55,7 +56,7 @@ def metadata_cmd(
             "--out", "-o", metavar="DIR", help="The project folder to write (created if absent)."
         ),
     ],
-    mapping: MappingOpt = Path("mappings/salesforce.yaml"),
+    mapping: MappingOpt = None,
 ) -> None:
     """Write a complete Salesforce DX project made from the mapping: sfdx-project.json, every
     custom field the mapping reads or writes and the CrmSync_Integration permission set
@@ -94,7 +95,7 @@ def deploy_cmd(
         bool,
         typer.Option("--check-only", help="Validate the deploy in the org; change nothing."),
     ] = False,
-    mapping: MappingOpt = Path("mappings/salesforce.yaml"),
+    mapping: MappingOpt = None,
     wait: Annotated[
         str,
         typer.Option(

@@ -169,7 +169,7 @@ def sync_cmd(  # noqa: PLR0917 - one parameter per command-line option
         finally:
             runtime.close()
     if as_json:
-        print(json.dumps(report.as_dict(), indent=2, sort_keys=True))
+        print(json.dumps(report.as_dict(), sort_keys=True))  # one JSON line
     else:
         console = out_console()
         if dry_run:
@@ -517,7 +517,7 @@ def config_show_cmd(
     settings = load_settings()
     shown = settings.shown()
     if as_json:
-        print(json.dumps(shown, indent=2, sort_keys=True))
+        print(json.dumps(shown, sort_keys=True))  # one JSON line
         return
     from crmsync.settings import setting_sources  # noqa: PLC0415 - pydantic, on use
 
