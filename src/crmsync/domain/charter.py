@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import ClassVar
 
 from crmsync.domain.business_calendar import BusinessCalendar
 from crmsync.domain.durations import Duration
@@ -108,13 +107,6 @@ class DeadlineClock:
     kind: ClockKind = ClockKind.DEADLINE
     extend: Extension | None = None
     pause: Pause | None = None
-    EVENT_PATHS: ClassVar[tuple[EventPath, ...]] = (
-        ("start",),
-        ("stop",),
-        ("extend", "on"),
-        ("pause", "on"),
-        ("pause", "off"),
-    )
     pending_key: str = field(init=False, repr=False, compare=False)
     """Key of the shared not-started result: the id, marked when the clock has ``extend``
     or ``pause`` (its result then carries ``extensions`` or ``pauses``), so that two
@@ -137,9 +129,20 @@ class DeadlineClock:
         """Its target for people: ``2 business_days`` or ``attribute 'expected_decision'``."""
         return _target_text(self.target, self.target_field)
 
+    @staticmethod
+    def event_paths() -> tuple[EventPath, ...]:
+        """Where this kind names events: attribute paths, which are the file's keys too."""
+        return (
+            ("start",),
+            ("stop",),
+            ("extend", "on"),
+            ("pause", "on"),
+            ("pause", "off"),
+        )
+
     def events(self) -> tuple[str, ...]:
-        """The event names it uses, each once, in ``EVENT_PATHS`` order."""
-        return tuple(dict.fromkeys(events_at(self, self.EVENT_PATHS)))
+        """The event names it uses, each once, in ``event_paths`` order."""
+        return tuple(dict.fromkeys(events_at(self, self.event_paths())))
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +157,6 @@ class RecurringClock:
     warn_after: Duration | None = None
     when: tuple[Condition, ...] = ()
     kind: ClockKind = ClockKind.RECURRING
-    EVENT_PATHS: ClassVar[tuple[EventPath, ...]] = (("start",), ("reset",), ("stop",))
 
     @property
     def measure(self) -> Duration:
@@ -165,9 +167,14 @@ class RecurringClock:
         """Its target for people: ``every 14 days``."""
         return f"every {self.every}"
 
+    @staticmethod
+    def event_paths() -> tuple[EventPath, ...]:
+        """Where this kind names events: attribute paths, which are the file's keys too."""
+        return (("start",), ("reset",), ("stop",))
+
     def events(self) -> tuple[str, ...]:
-        """The event names it uses, each once, in ``EVENT_PATHS`` order."""
-        return tuple(dict.fromkeys(events_at(self, self.EVENT_PATHS)))
+        """The event names it uses, each once, in ``event_paths`` order."""
+        return tuple(dict.fromkeys(events_at(self, self.event_paths())))
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,12 +191,6 @@ class CompletenessClock:
     kind: ClockKind = ClockKind.COMPLETENESS
     extend: Extension | None = None
     pause: Pause | None = None
-    EVENT_PATHS: ClassVar[tuple[EventPath, ...]] = (
-        ("start",),
-        ("extend", "on"),
-        ("pause", "on"),
-        ("pause", "off"),
-    )
 
     @property
     def measure(self) -> Duration | None:
@@ -200,9 +201,14 @@ class CompletenessClock:
         """Its target for people: ``1 business_days`` or ``attribute 'x'``."""
         return _target_text(self.target, self.target_field)
 
+    @staticmethod
+    def event_paths() -> tuple[EventPath, ...]:
+        """Where this kind names events: attribute paths, which are the file's keys too."""
+        return (("start",), ("extend", "on"), ("pause", "on"), ("pause", "off"))
+
     def events(self) -> tuple[str, ...]:
-        """The event names it uses, each once, in ``EVENT_PATHS`` order."""
-        return tuple(dict.fromkeys(events_at(self, self.EVENT_PATHS)))
+        """The event names it uses, each once, in ``event_paths`` order."""
+        return tuple(dict.fromkeys(events_at(self, self.event_paths())))
 
 
 Clock = DeadlineClock | RecurringClock | CompletenessClock
@@ -215,7 +221,7 @@ def _target_text(target: Duration | None, target_field: str | None) -> str:
 
 def clock_event_paths() -> tuple[EventPath, ...]:
     """Every path at which some clock kind names events (the charter check reads them)."""
-    return tuple(dict.fromkeys(p for kind in CLOCK_TYPES for p in kind.EVENT_PATHS))
+    return tuple(dict.fromkeys(p for kind in CLOCK_TYPES for p in kind.event_paths()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,7 +237,11 @@ class Notice:
     to: str = "owner"
     due: Duration | None = None
     when: tuple[Condition, ...] = ()
-    EVENT_PATHS: ClassVar[tuple[EventPath, ...]] = (("on",),)
+
+    @staticmethod
+    def event_paths() -> tuple[EventPath, ...]:
+        """Where a notice names its event."""
+        return (("on",),)
 
 
 @dataclass(frozen=True)
@@ -251,7 +261,7 @@ class Charter:
 
     def __post_init__(self) -> None:
         names = {e for c in self.clocks for e in c.events()}
-        names.update(e for n in self.notices for e in events_at(n, Notice.EVENT_PATHS))
+        names.update(e for n in self.notices for e in events_at(n, Notice.event_paths()))
         object.__setattr__(self, "event_names", frozenset(names))
 
     def clock(self, clock_id: str) -> Clock:
