@@ -29,6 +29,7 @@ from crmsync.mapping.charter_mapping_check import check_charter_against_mapping
 from crmsync.mapping.field_mapping import FieldMapping, load_mapping
 from crmsync.mapping.yaml_source import load_yaml
 from crmsync.ports import ArchiveCipher, ArchiveStore, CrmPort, StateDatabase
+from crmsync.redaction import redact_url
 from crmsync.service.archiving import ArchivingService
 from crmsync.service.sync_cycle import Hook, SyncCycle
 from crmsync.settings import Settings
@@ -82,8 +83,8 @@ def build_salesforce(settings: Settings) -> SalesforceCrm:
     """The Salesforce adapter from the ``CRMSYNC_SF_*`` settings (logs in on first use).
 
     Raises ``ConfigError`` naming the settings the chosen auth mode lacks."""
-    from crmsync.adapters.crm.salesforce import SalesforceCrm  # noqa: PLC0415
-    from crmsync.adapters.crm.salesforce_auth import (  # noqa: PLC0415
+    from crmsync.adapters.crm.salesforce import SalesforceCrm  # noqa: PLC0415 - an adapter
+    from crmsync.adapters.crm.salesforce_auth import (  # noqa: PLC0415 - an adapter
         SalesforceAuth,
         SalesforceCredentials,
         TimeoutSession,
@@ -166,7 +167,7 @@ def open_state_store(url: str | None, data_dir: Path) -> StateDatabase:
     if kind == "sqlite":
         return SqliteStateStore(Path(target))
     # psycopg costs a third of a second to import: only when PostgreSQL is asked for
-    from crmsync.adapters.state.postgres import PostgresStateStore  # noqa: PLC0415
+    from crmsync.adapters.state.postgres import PostgresStateStore  # noqa: PLC0415 - an adapter
 
     return PostgresStateStore(str(target))
 
@@ -183,7 +184,7 @@ def build_profile_lock(settings: Settings, *, command: str = "crmsync run") -> P
     """The lock of the profiles beside their state: PostgreSQL advisory locks when the
     state is on PostgreSQL, file locks in ``data_dir/locks`` otherwise; ``command`` is
     what holders are shown as. ``ConfigError`` for a state URL no store takes."""
-    from crmsync.adapters.profile_lock import (  # noqa: PLC0415
+    from crmsync.adapters.profile_lock import (  # noqa: PLC0415 - an adapter
         FileProfileLock,
         PostgresProfileLock,
     )
@@ -241,7 +242,7 @@ def archive_cipher(settings: Settings) -> ArchiveCipher | None:
     """The AES-256-GCM cipher of ``CRMSYNC_ARCHIVE_KEY`` (sealing and reading) and
     ``CRMSYNC_ARCHIVE_KEYS`` (reading entries sealed before a rotation), or None when both
     are empty; ``ConfigError`` for a malformed key."""
-    from crmsync.adapters.archive.cipher import AesGcmCipher  # noqa: PLC0415
+    from crmsync.adapters.archive.cipher import AesGcmCipher  # noqa: PLC0415 - an adapter
 
     key = settings.archive_key.get_secret_value() if settings.archive_key else ""
     old = settings.archive_keys.get_secret_value() if settings.archive_keys else ""
@@ -256,14 +257,14 @@ def build_archive(settings: Settings) -> ArchiveStore:
     ``crmsync_archive``; ``s3://bucket/prefix?...`` = S3-compatible object storage."""
     kind, url = _archive_target(settings)
     if kind == "local":
-        from crmsync.adapters.archive.local import LocalArchiveStore  # noqa: PLC0415
+        from crmsync.adapters.archive.local import LocalArchiveStore  # noqa: PLC0415 - an adapter
 
         return LocalArchiveStore(settings.data_dir / ARCHIVE_DIR)
     if kind == "postgresql":
-        from crmsync.adapters.archive.postgres import PostgresArchiveStore  # noqa: PLC0415
+        from crmsync.adapters.archive.postgres import PostgresArchiveStore  # noqa: PLC0415 - on use
 
         return PostgresArchiveStore(url)
-    from crmsync.adapters.archive.s3 import S3ArchiveStore  # noqa: PLC0415
+    from crmsync.adapters.archive.s3 import S3ArchiveStore  # noqa: PLC0415 - an adapter
 
     return S3ArchiveStore.from_url(url)
 
@@ -346,7 +347,7 @@ def _api_usage(crm: CrmPort) -> Callable[[], tuple[int, int] | None]:
 def _monthly_report(runtime: Runtime, folder: Path) -> Callable[[int], list[Path]]:
     """Write last month's report of the runtime's profile into ``folder`` unless it is
     there, reading the archive of the settings (opened only to write a report)."""
-    from crmsync.service.report_monthly import write_missing_monthly_report  # noqa: PLC0415
+    from crmsync.service.report_monthly import write_missing_monthly_report  # noqa: PLC0415 - on use
 
     settings = runtime.settings
 
@@ -378,8 +379,8 @@ def build_worker(
     profile's ``sync_interval``): its cycle, nightly archive into a store opened for each
     run, state retention and monthly report, wired as the narrow callables it takes.
     Without ``profile_lock`` the worker always works the profile."""
-    from crmsync.service.state_retention import Retention, prune_state  # noqa: PLC0415
-    from crmsync.worker.scheduling import ProfileWork, Worker  # noqa: PLC0415
+    from crmsync.service.state_retention import Retention, prune_state  # noqa: PLC0415 - on use
+    from crmsync.worker.scheduling import ProfileWork, Worker  # noqa: PLC0415 - the worker
 
     settings, state, profile = runtime.settings, runtime.state, runtime.settings.profile
 
@@ -409,7 +410,7 @@ def build_worker(
         api_usage=_api_usage(runtime.crm),
     )
     if profile_lock is not None:
-        from crmsync.adapters.profile_lock import profile_guard  # noqa: PLC0415
+        from crmsync.adapters.profile_lock import profile_guard  # noqa: PLC0415 - an adapter
 
         lock = profile_lock
         runtime.cycle.guard = profile_guard(lock, profile)
@@ -487,9 +488,15 @@ class WorkerFleet:
         """Take each profile's lock when free, serve ``/healthz``, ``/readyz`` and
         ``/metrics``, and run every profile's worker until a stop is requested; the
         pending profiles are tried again every (shortest) interval of theirs."""
-        from crmsync.worker.scheduling import run_profiles  # noqa: PLC0415
+        from crmsync.worker.scheduling import run_profiles  # noqa: PLC0415 - the worker
 
         self.server.start()
+        log.info(
+            "crmsync_started",
+            port=self.server.port,
+            profiles=[startup_summary(r.settings) for r in self.runtimes],
+            pending=[startup_summary(p) for p in self.pending],
+        )
         workers = [self._worker(r) for r in self.runtimes]
         run_profiles(
             workers,
@@ -517,6 +524,24 @@ class WorkerFleet:
         self.close()
 
 
+def startup_summary(settings: Settings) -> dict[str, str]:
+    """What a profile works, for the worker's start-up line: its charter and mapping files,
+    CRM, state store (a URL without its password) and data directory."""
+    try:
+        kind, target = state_store_target(settings.state_url_value, settings.data_dir)
+        store = f"sqlite {target}" if kind == "sqlite" else redact_url(str(target))
+    except ConfigError:
+        store = "(invalid CRMSYNC_STATE_URL)"
+    return {
+        "profile": settings.profile,
+        "charter": str(settings.charter),
+        "mapping": str(settings.mapping),
+        "crm": settings.crm,
+        "state_store": store,
+        "data_dir": str(settings.data_dir),
+    }
+
+
 def build_fleet(settings: Settings, *, hook: Hook | None = None) -> WorkerFleet:
     """Every profile of the settings wired for ``crmsync run``, the HTTP port bound.
 
@@ -528,9 +553,9 @@ def build_fleet(settings: Settings, *, hook: Hook | None = None) -> WorkerFleet:
     or CRM fails (``StateStoreError``, ``CrmError``: down while the worker starts) is kept
     pending instead: ``/readyz`` says not ready and ``crmsync_profile_unavailable`` names
     it until ``run()`` opens it (tried every interval)."""
-    import time  # noqa: PLC0415
+    import time  # noqa: PLC0415 - only this command waits
 
-    from crmsync.worker.ops_http import Metrics, OpsServer, Readiness  # noqa: PLC0415
+    from crmsync.worker.ops_http import Metrics, OpsServer, Readiness  # noqa: PLC0415 - the worker
 
     profiles = settings.profile_settings()
     runtimes: list[Runtime] = []

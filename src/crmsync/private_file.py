@@ -60,12 +60,12 @@ class PrivateFile:
         except FileNotFoundError:
             in_place = False
         if in_place:
-            handle = open(target, "w", encoding="utf-8", newline=newline)  # noqa: SIM115
+            handle = open(target, "w", encoding="utf-8", newline=newline)  # noqa: SIM115 - caller closes it
             return cls(target, handle, None)
         fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         try:
             os.fchmod(fd, PRIVATE_FILE_MODE)
-            handle = open(fd, "w", encoding="utf-8", newline=newline)  # noqa: SIM115
+            handle = open(fd, "w", encoding="utf-8", newline=newline)  # noqa: SIM115 - caller closes it
         except BaseException:
             os.close(fd)
             os.unlink(name)

@@ -134,6 +134,31 @@ def _unknown_keys(data: dict[str, Any], text: str, file: str) -> list[str]:
     return problems
 
 
+def setting_sources() -> dict[str, str]:
+    """Where each top-level setting's value comes from, by the order the settings are read:
+    ``environment`` (``CRMSYNC_NAME``), ``secret file`` (``CRMSYNC_SECRETS_DIR``), the
+    ``crmsync.toml`` in force (its path), else ``default``."""
+    environment = {name.upper() for name in os.environ}
+    secrets = Path(os.environ.get("CRMSYNC_SECRETS_DIR", "/run/secrets"))
+    path = Path(os.environ.get("CRMSYNC_CONFIG") or "crmsync.toml")
+    try:
+        in_file = set(read_config_file(path))
+    except ConfigError:
+        in_file = set()
+    out: dict[str, str] = {}
+    for name in Settings.model_fields:
+        variable = f"CRMSYNC_{name.upper()}"
+        if variable in environment:
+            out[name] = "environment"
+        elif secrets.is_dir() and (secrets / variable.lower()).is_file():
+            out[name] = "secret file"
+        elif name in in_file:
+            out[name] = str(path)
+        else:
+            out[name] = "default"
+    return out
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Settings from ``overrides``, the environment, secret files and ``crmsync.toml``, every
     one validated; ``ConfigError`` lists each problem with the setting (or file and line)."""

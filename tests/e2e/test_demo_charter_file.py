@@ -141,3 +141,23 @@ def test_an_unknown_bundled_name_lists_the_bundled_ones(env: dict[str, str]) -> 
     assert "unknown charter 'acme'" in done.stderr
     assert "aston" in done.stderr
     assert "path of a charter file" in done.stderr
+
+
+def test_the_service_desk_example_demo_shows_paused_clocks(env: dict[str, str]) -> None:
+    """`crmsync demo --charter mappings/charters/examples/service-desk.yaml` waits on some
+    customers: the local CRM holds their Status history and some complaints are flagged
+    paused."""
+    example = "mappings/charters/examples/service-desk.yaml"
+    done = crmsync(["demo", "--charter", example, "--count", "150", "--seed", "3"], env)
+    assert done.returncode == 0, done.stderr
+    [paused_row] = [line for line in done.stdout.splitlines() if line.split()[1:2] == ["paused"]]
+    assert int(paused_row.split()[3]) > 0, done.stdout
+    db = Path(env["CRMSYNC_DATA_DIR"]) / "demo-service-desk" / "local-crm.sqlite3"
+    exported = crmsync(["local", "export", "CaseHistory", "--db", str(db)], env)
+    assert exported.returncode == 0, exported.stderr
+    rows = [json.loads(line) for line in exported.stdout.splitlines()]
+    waiting = [r for r in rows if r.get("NewValue") == "Waiting on Customer"]
+    resumed = [r for r in rows if r.get("OldValue") == "Waiting on Customer"]
+    assert waiting
+    assert resumed
+    assert all(r["Field"] == "Status" and r["CaseId"].startswith("500") for r in rows)

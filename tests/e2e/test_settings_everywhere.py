@@ -151,3 +151,58 @@ def test_the_option_overrides_a_profiles_setting(
     assert load_profile().keep_closed == 400 * 86400
     assert load_profile(keep_closed="30 days").keep_closed == 30 * 86400
     assert load_profile(keep_closed="30 days").sync_interval == 120
+
+
+def test_config_show_names_each_values_source(clean: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Environment, crmsync.toml (its path), default; and what a profile sets."""
+    toml = clean / "crmsync.toml"
+    toml.write_text(
+        f'charter = "{ASTON}"\n[profiles.p01]\nsync_interval = "2 minutes"\n', encoding="utf-8"
+    )
+    monkeypatch.setenv("CRMSYNC_DATA_DIR", str(clean / "data"))
+    monkeypatch.setenv("CRMSYNC_SECRETS_DIR", str(clean / "no-secrets"))
+    done = CliRunner().invoke(app, ["config", "show"], env={"COLUMNS": "300"})
+    assert done.exit_code == 0, done.output
+    rows = [
+        cells[:3]
+        for line in done.stdout.splitlines()
+        if len(cells := [c.strip() for c in line.strip("│ ").split("│")]) >= 3
+    ]
+    assert ["CRMSYNC_DATA_DIR", str(clean / "data"), "environment"] in rows
+    assert ["CRMSYNC_CHARTER", str(ASTON), "crmsync.toml"] in rows
+    assert ["CRMSYNC_MAPPING", "mappings/salesforce.yaml", "default"] in rows
+    assert ["CRMSYNC_SYNC_INTERVAL", "300", "default"] in rows
+    assert ["CRMSYNC_SYNC_INTERVAL", "120", "profile (crmsync.toml)"] in rows
+
+
+def test_healthcheck_and_salesforce_metadata_read_the_settings(
+    clean: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """healthcheck probes the port of crmsync.toml; salesforce metadata reads the profile's
+    mapping (a missing one is named), and --mapping overrides it."""
+    from crmsync.worker.ops_http import Metrics, OpsServer, Readiness
+
+    ops = OpsServer(0, Metrics(), Readiness(60, lambda: 0.0, lambda: True), host="127.0.0.1")
+    ops.start()
+    try:
+        missing = clean / "no-such-mapping.yaml"
+        (clean / "crmsync.toml").write_text(
+            f'http_port = {ops.port}\n[profiles.p01]\nmapping = "{missing}"\n', encoding="utf-8"
+        )
+        monkeypatch.setenv("CRMSYNC_PROFILE", "p01")
+        assert cli("healthcheck").exit_code == 0
+    finally:
+        ops.stop()
+    refused = cli("salesforce", "metadata", "-o", clean / "sfdx")
+    assert refused.exit_code == 2
+    assert str(missing) in refused.stderr
+    made = cli(
+        "salesforce",
+        "metadata",
+        "-o",
+        clean / "sfdx",
+        "--mapping",
+        REPO / "mappings" / "salesforce.yaml",
+    )
+    assert made.exit_code == 0, made.output
+    assert (clean / "sfdx" / "sfdx-project.json").is_file()

@@ -8,6 +8,8 @@ What it answers (API version ``API``, instance ``INSTANCE``, login server ``LOGI
 - ``query``/``queryAll`` with a SOQL subset (SELECT fields FROM object [WHERE conditions
   joined by AND: ``= != < <= > >=``, ``[NOT] IN (...)``] [ORDER BY fields] [LIMIT n]),
   pages of 2,000 behind ``nextRecordsUrl`` (a cursor holding the result as of the query);
+  a condition on a field the schema marks ``filterable: false`` (``CaseHistory``'s anyType
+  ``OldValue``/``NewValue``) is refused as ``INVALID_QUERY_FILTER_OPERATOR``, as the org does;
 - sObject Collections update (``PATCH /composite/sobjects``), create (``POST
   /composite/sobjects``: a unique or external id value already held is ``DUPLICATE_VALUE``)
   and upsert (``PATCH /composite/sobjects/{object}/{field}``), at most 200 records,
@@ -94,6 +96,10 @@ SYSTEM_DATETIMES = ("CreatedDate", "LastModifiedDate", "SystemModstamp")
 _OBJECT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
 Json = Any
+
+
+class FieldNotFilterableError(ValueError):
+    """A WHERE condition on a field SOQL cannot filter (anyType: ``CaseHistory.NewValue``)."""
 
 
 class SoqlSyntaxError(ValueError):
@@ -407,6 +413,7 @@ class FakeOrg:
         self._numbers = itertools.count(1)
         self._cursors: dict[str, _Cursor] = {}
         self._jobs: dict[str, _BulkJob] = {}
+        self._request_headers: dict[str, str] = {}  # of the request being answered
         schema = json.loads(self.schema_file.read_text(encoding="utf-8"))
         self.schema: dict[str, dict[str, Any]] = schema["objects"]
         self._system_fields: dict[str, str] = schema["system_fields"]
@@ -594,6 +601,7 @@ class FakeOrg:
             self.log.append((method, path, True))
             headers["Sforce-Limit-Info"] = f"api-usage={self.api_used}/{self.api_limit}"
             body = json.loads(request.body) if request.body else None
+            self._request_headers = dict(request.headers)
             status, answer, extra = self._dispatch(method, path, query, body, top=True)
             headers.update(extra)
             if isinstance(answer, str):
@@ -848,6 +856,10 @@ class FakeOrg:
         for name in [*query.fields, *(c.field for c in query.where), *query.order_by]:
             if known is not None and name not in known:
                 raise FieldMissingError(name)
+        fields = self._fields(query.object) or {}
+        for c in query.where:
+            if not fields.get(c.field, {}).get("filterable", True):
+                raise FieldNotFilterableError(c.field)
         rows = [
             r
             for r in self._rows(query.object)
@@ -866,6 +878,15 @@ class FakeOrg:
             return 400, _errors("MALFORMED_QUERY", str(exc)), {}
         except FieldMissingError as exc:
             return 400, _errors("INVALID_FIELD", f"No such column '{exc}' on entity"), {}
+        except FieldNotFilterableError as exc:
+            return (
+                400,
+                _errors(
+                    "INVALID_QUERY_FILTER_OPERATOR",
+                    f"field '{exc}' can not be filtered in a query call",
+                ),
+                {},
+            )
         if query.count:
             return 200, {"totalSize": len(rows), "done": True, "records": []}, {}
         shaped = [self._shape(query.object, r, query.fields) for r in rows]
@@ -1136,7 +1157,9 @@ class FakeOrg:
                 None,
             )
             if fault is not None:  # this subrequest alone fails; nothing of it is applied
-                status, answer = fault.status, _errors(fault.code, fault.message)
+                echoed = _echo(self._request_headers)  # the Composite call's headers
+                status = fault.status
+                answer = _errors(fault.code, fault.message.replace(ECHO_HEADERS, echoed))
             else:
                 status, answer, _extra = self._dispatch(
                     method,

@@ -112,6 +112,15 @@ def test_an_echoed_session_id_in_a_query_error_never_reaches_the_cycle_error(
     token = crm.auth.token
     assert token is not None
     org.fail_next("/query", status=400, code="MALFORMED_QUERY", message=ECHO_HEADERS, times=5)
+    # the related reads (Tasks, Status history) travel as subrequests of one Composite call
+    org.fail_next(
+        "/query",
+        status=400,
+        code="MALFORMED_QUERY",
+        message=ECHO_HEADERS,
+        times=5,
+        inside_composite=True,
+    )
     state = MemoryStateStore()
     state.migrate()
     cycle = SyncCycle(crm=crm, state=state, charter=ASTON, mapping=MAPPING, profile="sf")

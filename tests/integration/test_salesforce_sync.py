@@ -149,10 +149,11 @@ def test_cycle_writes_flags_and_one_follow_up_through_the_api(org: FakeOrg) -> N
     )
     assert task["ActivityDate"] == "2026-03-03"  # due Tue 17:00 local
     assert cycle.state.get_watermark("sf", COMPLAINTS_WATERMARK) == WED_10
-    # billed: changed Tasks + changed Cases (one Composite), the two new cases' Tasks,
-    # one create (POST /composite/sobjects), one update
+    # billed: changed Tasks, Status history and Cases (one Composite), the two new cases'
+    # Tasks and Status history (one Composite), one create (POST /composite/sobjects), one
+    # update
     assert org.billed() == 4
-    assert sum(1 for m, path, _ in org.log if m == "POST" and path.endswith("/composite")) == 1
+    assert sum(1 for m, path, _ in org.log if m == "POST" and path.endswith("/composite")) == 2
     assert requests_to(org, "POST", "/composite/sobjects") == 1
     assert report.crm_calls == 4 + 1  # plus the unbilled Versions call for the clock
 
@@ -188,7 +189,7 @@ def test_a_query_subrequest_that_fails_alone_is_fetched_again_on_its_own(org: Fa
     assert org.get("Case", A)["Charter_Status__c"] == "breached"
     assert list(tasks(org)) == [KEY_A]
     assert org.billed() == 4 + 1  # the clean cycle's four, plus the page fetched again
-    assert requests_to(org, "GET", "/queryAll") == 1 + 1  # that page, then the related Tasks
+    assert requests_to(org, "GET", "/queryAll") == 1  # that page (the related reads: Composite)
     [retry] = [e for e in logs if e["event"] == "sf_subrequest_retry"]
     assert (retry["status"], retry["code"]) == (503, "SERVER_UNAVAILABLE")
 
@@ -762,3 +763,38 @@ def test_a_key_file_that_is_not_a_key_is_a_config_error(org: FakeOrg, tmp_path: 
     with pytest.raises(ConfigError, match=r"CRMSYNC_SF_PRIVATE_KEY_FILE: .*not-a-key\.pem"):
         client(credentials).describe("Case")
     assert org.received_forms == []  # nothing was sent
+
+
+def test_the_status_history_pauses_a_clock_through_the_api(org: FakeOrg) -> None:
+    """Case A (received Monday 10:00), set to Waiting on Customer on Monday 11:00, back to
+    Working on Tuesday 09:00, waiting again from Tuesday 15:00: the cycle reads the history
+    (the org refuses NewValue/OldValue in a query's WHERE, so the adapter filters those rows
+    itself) and, under the service-desk example, writes A paused: its first reply, due Tue
+    09:00 and moved by the first pause's 7 h of opening time to Tue 16:00, waits again."""
+    history = [
+        ("2026-03-02T11:00:00.000+0000", "Working", "Waiting on Customer"),
+        ("2026-03-03T09:00:00.000+0000", "Waiting on Customer", "Working"),
+        ("2026-03-03T15:00:00.000+0000", "Working", "Waiting on Customer"),
+        ("2026-03-02T10:30:00.000+0000", "New", "Working"),  # not about waiting
+    ]
+    org.seed(
+        "CaseHistory",
+        [
+            {"CaseId": A, "Field": "Status", "OldValue": old, "NewValue": new, "CreatedDate": at}
+            for at, old, new in history
+        ],
+    )
+    desk = load_charter(ROOT / "mappings" / "charters" / "examples" / "service-desk.yaml")
+    store = MemoryStateStore()
+    store.migrate()
+    cycle = SyncCycle(
+        crm=session_client(org), state=store, charter=desk, mapping=MAPPING, profile="sf"
+    )
+    report = cycle.run()
+    assert report.status == "ok"
+    assert org.get("Case", A)["Charter_Status__c"] == "paused"
+    assert org.get("Case", B)["Charter_Status__c"] != "paused"
+    stored = store.get_complaints("sf", [A])[A]
+    events = stored.canonical["events"]
+    assert events["paused"] == ["2026-03-02T11:00:00Z", "2026-03-03T15:00:00Z"]
+    assert events["resumed"] == ["2026-03-03T09:00:00Z"]

@@ -95,7 +95,8 @@ def test_format_json_and_the_old_json_flag_print_the_same(
     old = CliRunner().invoke(app, ["config", "show", "--json"])
     assert new.exit_code == old.exit_code == 0, new.output + old.output
     assert new.stdout == old.stdout
-    assert '"data_dir"' in new.stdout
+    [line] = new.stdout.splitlines()  # JSON Lines: the document on one line
+    assert '"data_dir"' in line
 
 
 def test_errors_name_no_exception_class(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,9 +16,9 @@ MAPPING = load_mapping(ROOT / "mappings" / "salesforce.yaml")
 
 
 def reference_org(tmp_path: Path) -> dict[str, dict[str, FieldInfo]]:
-    """Case and Task as the local CRM describes the reference org."""
+    """Case, its Status history and Task as the local CRM describes the reference org."""
     with LocalCrm(tmp_path / "crm.sqlite3", clock=lambda: datetime(2026, 3, 2, tzinfo=UTC)) as crm:
-        return {"Case": crm.describe("Case"), "Task": crm.describe("Task")}
+        return {name: crm.describe(name) for name in ("Case", "CaseHistory", "Task")}
 
 
 def test_the_bundled_mapping_fits_the_reference_org(tmp_path: Path) -> None:
@@ -27,10 +27,11 @@ def test_the_bundled_mapping_fits_the_reference_org(tmp_path: Path) -> None:
 
 
 def test_check_online_against_the_local_crm(tmp_path: Path) -> None:
-    """check_online describes Case and Task through the port and finds nothing wrong."""
+    """check_online describes Case, CaseHistory and Task through the port and finds nothing
+    wrong."""
     with LocalCrm(tmp_path / "crm.sqlite3") as crm:
         assert check_online(crm, MAPPING) == []
-        assert crm.calls.by_kind == {"describe": 2}
+        assert crm.calls.by_kind == {"describe": 3}
 
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
@@ -45,7 +46,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     task["CrmSync_Key__c"] = replace(task["CrmSync_Key__c"], unique=False)
     task["Subject"] = replace(task["Subject"], createable=False)
     problems = sorted(
-        str(p) for p in compare(expectations(MAPPING).values(), {"Case": case, "Task": task})
+        str(p) for p in compare(expectations(MAPPING).values(), {**org, "Case": case, "Task": task})
     )
     assert problems == [
         "Case.Acknowledged_At__c: type boolean does not fit read, event acknowledged "
@@ -68,7 +69,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
 def test_an_object_the_crm_lacks_is_one_problem(tmp_path: Path) -> None:
     """When Task cannot be described, the report says so once, not once per Task field."""
     org = reference_org(tmp_path)
-    problems = compare(expectations(MAPPING).values(), {"Case": org["Case"], "Task": None})
+    problems = compare(expectations(MAPPING).values(), {**org, "Task": None})
     assert [str(p) for p in problems] == ["Task: object not found in the CRM"]
 
 
@@ -100,7 +101,7 @@ def test_picklist_maps_are_held_against_the_orgs_values(tmp_path: Path) -> None:
         case["Charter_Status__c"], picklist_values=("on_track", "at_risk", "breached")
     )
     task["Type"] = replace(task["Type"], picklist_values=("Call", "Customer Update"))
-    problems = sorted(str(p) for p in picklists(MAPPING, {"Case": case, "Task": task}))
+    problems = sorted(str(p) for p in picklists(MAPPING, {**org, "Case": case, "Task": task}))
     assert problems == [
         "Case.Charter_Status__c: 'met' (written as the status flag) is not a value of the "
         "org's picklist: run `crmsync salesforce deploy`",

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from typer.testing import CliRunner
 
+from crmsync.cli import app
 from crmsync.domain.action_planning import OpenFollowUp, compute_flags, plan
 from crmsync.domain.charter import Charter
 from crmsync.domain.clock_json import result_line
@@ -30,6 +33,9 @@ from crmsync.mapping.charter_file import load_charter_text
 from crmsync.service.evaluate_stream import evaluate_text
 
 LONDON = ZoneInfo("Europe/London")
+SERVICE_DESK = (
+    Path(__file__).resolve().parents[2] / "mappings" / "charters" / "examples" / "service-desk.yaml"
+)
 
 HEAD = """\
 charter: pauses
@@ -566,3 +572,34 @@ def test_a_pause_that_ended_still_counts_in_the_paused_figure(charter: Charter) 
         ReportOutcome.MET,
         True,
     )
+
+
+def test_the_service_desk_report_counts_paused_instances_and_the_page_says_so(
+    tmp_path: Path,
+) -> None:
+    """The example charter's report: a complaint waiting on the customer since Mon 11:00 is
+    open on both clocks and counted as paused; one acknowledged at once is not. The JSON
+    totals carry the paused figure and the HTML page a paused column and sentence."""
+    source = tmp_path / "in.jsonl"
+    waiting = {"received": "2026-01-05T10:00:00Z", "paused": "2026-01-05T11:00:00Z"}
+    answered = {"received": "2026-01-05T10:00:00Z", "acknowledged": "2026-01-05T12:00:00Z"}
+    source.write_text(
+        json.dumps({"id": "W-1", "events": waiting})
+        + "\n"
+        + json.dumps({"id": "A-1", "events": answered})
+        + "\n",
+        encoding="utf-8",
+    )
+    base = ["report", "-c", str(SERVICE_DESK), "-i", str(source), "--now"]
+    base += ["2026-01-07T12:00:00Z", "--from", "2026-01-01", "--to", "2026-01-31"]
+    result = CliRunner().invoke(app, [*base, "--period", "all", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    totals = {t["clock"]: t for t in json.loads(result.stdout)["totals"]}
+    figures = {c: (t["due"], t["met"], t["open"], t["paused"]) for c, t in totals.items()}
+    assert figures == {"first-reply": (2, 1, 1, 1), "resolved": (2, 0, 2, 1)}
+    page = tmp_path / "report.html"
+    result = CliRunner().invoke(app, [*base, "--format", "html", "-o", str(page)])
+    assert result.exit_code == 0, result.output
+    text = page.read_text(encoding="utf-8")
+    assert "<th>paused</th>" in text
+    assert "Paused: first-reply 1, resolved 1 of the instances counted a pause" in text

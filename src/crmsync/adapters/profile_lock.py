@@ -135,7 +135,7 @@ class PostgresProfileLock:
 
     def holder(self, profile: str) -> str:
         """The holding session's ``application_name`` and start (from ``pg_stat_activity``)."""
-        import psycopg  # noqa: PLC0415
+        import psycopg  # noqa: PLC0415 - psycopg costs a third of a second to import
 
         key = lock_key(profile)
         try:

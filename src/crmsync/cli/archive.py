@@ -79,7 +79,7 @@ def actor() -> str:
 
 @contextmanager
 def _store(settings: Settings) -> Iterator[ArchiveStore]:
-    from crmsync.bootstrap import build_archive  # noqa: PLC0415
+    from crmsync.bootstrap import build_archive  # noqa: PLC0415 - the composition root
 
     try:
         store = build_archive(settings)
@@ -99,8 +99,8 @@ def _store(settings: Settings) -> Iterator[ArchiveStore]:
 
 @contextmanager
 def _reader(*, with_witness: bool = False) -> Iterator[tuple[Settings, ArchiveReader]]:
-    from crmsync.bootstrap import archive_cipher  # noqa: PLC0415
-    from crmsync.service.archive_reading import ArchiveReader  # noqa: PLC0415
+    from crmsync.bootstrap import archive_cipher  # noqa: PLC0415 - the composition root
+    from crmsync.service.archive_reading import ArchiveReader  # noqa: PLC0415 - imported when used
 
     settings = load_profile()
     try:
@@ -120,7 +120,7 @@ def _reader(*, with_witness: bool = False) -> Iterator[tuple[Settings, ArchiveRe
 def _witness(settings: Settings) -> ChainHead | None:
     """The archive head the state store recorded; None (said on standard error) when the
     state store cannot be read: the chain is then checked on its own."""
-    from crmsync.bootstrap import build_state, state_store_target  # noqa: PLC0415
+    from crmsync.bootstrap import build_state, state_store_target  # noqa: PLC0415 - on use
 
     try:
         kind, target = state_store_target(settings.state_url_value, settings.data_dir)
@@ -201,7 +201,7 @@ def run_cmd(
     ):
         report = _archive_run(settings, instant, guard)
     if as_json:
-        print(json.dumps(report.as_dict(), indent=2, sort_keys=True))
+        print(json.dumps(report.as_dict(), sort_keys=True))  # one JSON line
     else:
         table = Table(title=f"archive run {report.run_id} ({report.status}) as of {report.now}")
         table.add_column("what")
@@ -229,7 +229,7 @@ def _archive_run(
 ) -> ArchiveReport:
     """One archive run of the profile (its lock held by the caller, ``guard`` asking it
     before each write)."""
-    from crmsync.bootstrap import build_archiving, build_runtime  # noqa: PLC0415
+    from crmsync.bootstrap import build_archiving, build_runtime  # noqa: PLC0415 - on use
 
     try:
         runtime = build_runtime(settings)
@@ -272,7 +272,7 @@ def verify_cmd(
     with _reader(with_witness=True) as (settings, reader), progress("verifying the chain"):
         report = reader.verify()
     if as_json:
-        print(json.dumps(report.as_dict(), indent=2, sort_keys=True))
+        print(json.dumps(report.as_dict(), sort_keys=True))  # one JSON line
     else:
         console = out_console()
         state = "[green]intact[/green]" if report.ok else "[red]BROKEN[/red]"
@@ -311,7 +311,7 @@ def reindex_cmd(wait: WaitOption = "0") -> None:
 
     Exit status: 0 rebuilt; 2 bad configuration; 1 the archive failed; 5 another process
     works the profile."""
-    import structlog  # noqa: PLC0415
+    import structlog  # noqa: PLC0415 - logging set-up, imported when used
 
     settings = load_profile()
     with hold_profile(settings, "crmsync archive reindex", wait), _store(settings) as store:
@@ -334,11 +334,12 @@ def show_cmd(
         ),
     ],
 ) -> None:
-    """Print archived entries as JSON: header and body (decrypted with CRMSYNC_ARCHIVE_KEY).
+    """Print archived entries as JSON Lines (one entry a line): header and body, decrypted
+    with CRMSYNC_ARCHIVE_KEY.
 
     Exit status: 0 printed; 1 no such entry, or the archive failed (a missing or wrong key
     included); 2 bad configuration."""
-    from crmsync.domain.archive_entry import make_ref, parse_ref  # noqa: PLC0415
+    from crmsync.domain.archive_entry import make_ref, parse_ref  # noqa: PLC0415 - on use
 
     with _reader() as (settings, reader):
         ref: str | None = None
@@ -354,7 +355,7 @@ def show_cmd(
         if not entries:
             raise fail(f"no archived entry for complaint '{id}'", EXIT_FAILED)
         for header, body in entries:
-            print(json.dumps(_document(header, body), indent=2, sort_keys=True, ensure_ascii=False))
+            print(json.dumps(_document(header, body), sort_keys=True, ensure_ascii=False))
 
 
 @archive_app.command("search", cls=PlainCommand)

@@ -44,8 +44,8 @@ def hold_profile(settings: Settings, command: str, wait: str) -> Iterator[Callab
     Waits up to ``wait`` for another holder (saying who it is on standard error), then
     exits 5 naming it; exits 1 when the lock itself cannot be reached.
     """
-    from crmsync.adapters.profile_lock import acquire_profile, profile_guard  # noqa: PLC0415
-    from crmsync.bootstrap import build_profile_lock  # noqa: PLC0415
+    from crmsync.adapters.profile_lock import acquire_profile, profile_guard  # noqa: PLC0415 - on use
+    from crmsync.bootstrap import build_profile_lock  # noqa: PLC0415 - the composition root
 
     seconds = wait_seconds(wait)
     lock = build_profile_lock(settings, command=command)

@@ -175,8 +175,8 @@ def render(document: dict[str, Any], fmt: Format, page: PageSource) -> str:
 
 
 def _print_table(document: dict[str, Any]) -> None:
-    from rich.console import Console  # noqa: PLC0415
-    from rich.table import Table  # noqa: PLC0415
+    from rich.console import Console  # noqa: PLC0415 - rich, imported when something is printed
+    from rich.table import Table  # noqa: PLC0415 - rich, imported when something is printed
 
     def one(title: str, totals: list[dict[str, Any]], undated: dict[str, int]) -> None:
         table = Table(title=plain(title))
@@ -327,13 +327,13 @@ def _check_by_in_input(by: str, document: dict[str, Any], input: str) -> None:
 
 def _from_profile(request: ReportRequest) -> tuple[Partial, str]:
     """The profile's own complaints (CRMSYNC_PROFILE): state store and archive, no CRM."""
-    from crmsync.bootstrap import archive_cipher, build_archive, build_state  # noqa: PLC0415
-    from crmsync.errors import CrmSyncError  # noqa: PLC0415
-    from crmsync.service.report_source import (  # noqa: PLC0415
+    from crmsync.bootstrap import archive_cipher, build_archive, build_state  # noqa: PLC0415 - on use
+    from crmsync.errors import CrmSyncError  # noqa: PLC0415 - imported when used
+    from crmsync.service.report_source import (  # noqa: PLC0415 - imported when used
         stored_canonicals,
         stored_complaints,
     )
-    from crmsync.service.report_stream import report_complaints  # noqa: PLC0415
+    from crmsync.service.report_stream import report_complaints  # noqa: PLC0415 - on use
 
     settings, single = load_profile_setup()
     if request.by is not None:  # the profile's complaints hold the mapping's attributes
@@ -421,9 +421,9 @@ def status_cmd(
     state store where the settings place it (CRMSYNC_DATA_DIR); 1 the state store failed.
     """
     as_json = wants_json(fmt, as_json)
-    from crmsync.bootstrap import build_state  # noqa: PLC0415
-    from crmsync.errors import BadComplaintError, CrmSyncError  # noqa: PLC0415
-    from crmsync.service.report_status import open_status, worst_first  # noqa: PLC0415
+    from crmsync.bootstrap import build_state  # noqa: PLC0415 - the composition root
+    from crmsync.errors import BadComplaintError, CrmSyncError  # noqa: PLC0415 - imported when used
+    from crmsync.service.report_status import open_status, worst_first  # noqa: PLC0415 - on use
 
     settings, single = load_profile_setup()
     charter = load_charter_or_exit(settings.charter)
@@ -471,8 +471,8 @@ def _print_status(
     charter: Charter, ordered: list[StatusLine], instant: int, *, as_json: bool
 ) -> None:
     """The status lines as of ``instant``, as JSON Lines or a table, on standard output."""
-    from crmsync.domain.explanation import local_text  # noqa: PLC0415
-    from crmsync.domain.instants import format_instant_or_none  # noqa: PLC0415
+    from crmsync.domain.explanation import local_text  # noqa: PLC0415 - imported when used
+    from crmsync.domain.instants import format_instant_or_none  # noqa: PLC0415 - imported when used
 
     if as_json:
         for line in ordered:
@@ -489,9 +489,9 @@ def _print_status(
                 )
             )
         return
-    from rich.console import Console  # noqa: PLC0415
-    from rich.table import Table  # noqa: PLC0415
-    from rich.text import Text  # noqa: PLC0415
+    from rich.console import Console  # noqa: PLC0415 - rich, imported when something is printed
+    from rich.table import Table  # noqa: PLC0415 - rich, imported when something is printed
+    from rich.text import Text  # noqa: PLC0415 - rich, imported when something is printed
 
     table = Table(
         title=plain(

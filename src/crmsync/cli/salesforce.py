@@ -24,21 +24,22 @@ salesforce_app = typer.Typer(
 app.add_typer(salesforce_app, name="salesforce")
 
 MappingOpt = Annotated[
-    Path,
+    Path | None,
     typer.Option(
         "--mapping",
-        envvar="CRMSYNC_MAPPING",
-        help="The field mapping (default: $CRMSYNC_MAPPING or mappings/salesforce.yaml).",
+        help="The field mapping (default: the settings' mapping: CRMSYNC_MAPPING, "
+        "crmsync.toml or the profile's).",
     ),
 ]
 
 
-def _load(path: Path) -> FieldMapping:
-    """The mapping at ``path``; exit 2 with every problem when it is invalid."""
+def _load(path: Path | None) -> FieldMapping:
+    """The mapping at ``path`` (``None``: the settings' mapping); exit 2 with every problem
+    when it is invalid."""
     from crmsync.mapping.field_mapping import load_mapping  # noqa: PLC0415 - pydantic, on use
 
     try:
-        return load_mapping(path)
+        return load_mapping(path if path is not None else load_profile().mapping)
     except ConfigError as exc:
         raise fail(str(exc)) from exc
 
@@ -55,7 +56,7 @@ def metadata_cmd(
             "--out", "-o", metavar="DIR", help="The project folder to write (created if absent)."
         ),
     ],
-    mapping: MappingOpt = Path("mappings/salesforce.yaml"),
+    mapping: MappingOpt = None,
 ) -> None:
     """Write a complete Salesforce DX project made from the mapping: sfdx-project.json, every
     custom field the mapping reads or writes and the CrmSync_Integration permission set
@@ -94,7 +95,7 @@ def deploy_cmd(
         bool,
         typer.Option("--check-only", help="Validate the deploy in the org; change nothing."),
     ] = False,
-    mapping: MappingOpt = Path("mappings/salesforce.yaml"),
+    mapping: MappingOpt = None,
     wait: Annotated[
         str,
         typer.Option(
@@ -111,15 +112,15 @@ def deploy_cmd(
     or the deploy did not finish in time; 2 configuration or login problems."""
     import time  # noqa: PLC0415 - only this command sleeps
 
-    from crmsync.adapters.crm.salesforce_deploy import (  # noqa: PLC0415
+    from crmsync.adapters.crm.salesforce_deploy import (  # noqa: PLC0415 - an adapter
         DeployStatus,
         MetadataDeployer,
         wait_for,
     )
-    from crmsync.bootstrap import build_salesforce  # noqa: PLC0415
+    from crmsync.bootstrap import build_salesforce  # noqa: PLC0415 - the composition root
     from crmsync.cli.locking import wait_seconds  # noqa: PLC0415 - settings load on use
-    from crmsync.errors import CrmSyncError  # noqa: PLC0415
-    from crmsync.service.salesforce_metadata import custom_fields, deploy_zip  # noqa: PLC0415
+    from crmsync.errors import CrmSyncError  # noqa: PLC0415 - imported when used
+    from crmsync.service.salesforce_metadata import custom_fields, deploy_zip  # noqa: PLC0415 - on use
 
     max_wait = wait_seconds(wait)
     loaded = _load(mapping)

@@ -70,7 +70,7 @@ def prune_cmd(  # noqa: PLR0917 - one parameter per command-line option
     store failed; 5 a profile was skipped (another process works it).
     """
     as_json = wants_json(fmt, as_json)
-    from crmsync.service.state_retention import Retention  # noqa: PLC0415
+    from crmsync.service.state_retention import Retention  # noqa: PLC0415 - imported when used
 
     settings = load_settings(keep_closed=keep_closed, keep_runs=keep_runs)
     instant = (
@@ -113,8 +113,8 @@ def prune_cmd(  # noqa: PLR0917 - one parameter per command-line option
 
 def _prune(settings: Settings, retention: Retention, instant: int) -> PruneCounts:
     """One profile's retention; exit 2 on a configuration problem, 1 when the store fails."""
-    from crmsync.bootstrap import build_state  # noqa: PLC0415
-    from crmsync.service.state_retention import prune_state  # noqa: PLC0415
+    from crmsync.bootstrap import build_state  # noqa: PLC0415 - the composition root
+    from crmsync.service.state_retention import prune_state  # noqa: PLC0415 - imported when used
 
     require_state_store(settings)
     try:

@@ -169,7 +169,7 @@ def sync_cmd(  # noqa: PLR0917 - one parameter per command-line option
         finally:
             runtime.close()
     if as_json:
-        print(json.dumps(report.as_dict(), indent=2, sort_keys=True))
+        print(json.dumps(report.as_dict(), sort_keys=True))  # one JSON line
     else:
         console = out_console()
         if dry_run:
@@ -237,10 +237,10 @@ def demo_cmd(
     on with.
 
     Exit status: 0 shown; 2 unknown charter or bad configuration; 1 the cycle failed."""
-    from crmsync.bootstrap import local_crm_path, system_clock  # noqa: PLC0415
-    from crmsync.demo.bundled_charters import charter_file, demo_charter  # noqa: PLC0415
-    from crmsync.demo.seeding import seed_local_crm  # noqa: PLC0415
-    from crmsync.logging_setup import configure_logging  # noqa: PLC0415
+    from crmsync.bootstrap import local_crm_path, system_clock  # noqa: PLC0415 - on use
+    from crmsync.demo.bundled_charters import charter_file, demo_charter  # noqa: PLC0415 - on use
+    from crmsync.demo.seeding import seed_local_crm  # noqa: PLC0415 - the demo's generators
+    from crmsync.logging_setup import configure_logging  # noqa: PLC0415 - logging set-up
 
     base = load_settings()
     try:
@@ -280,7 +280,8 @@ def demo_cmd(
             )
         console.print(
             f"[bold]{runtime.charter.title}[/bold]: created {created.cases} complaints and "
-            f"{created.tasks} customer-update tasks in {local_crm_path(settings)}"
+            f"{created.tasks} related records (customer updates, status changes) in "
+            f"{local_crm_path(settings)}"
         )
         report = _run_cycle(runtime, None, dry_run=False)
         _print_report(report, console)
@@ -299,8 +300,8 @@ def demo_cmd(
 def _show_demo(runtime: Runtime, report: CycleReport, console: Console) -> str | None:
     """Print the statuses written and the follow-up tasks created; return the id of a
     complaint worth explaining: one that got a follow-up, else the first one."""
-    from crmsync.bootstrap import system_clock  # noqa: PLC0415
-    from crmsync.domain.flag_status import FLAG_VALUES  # noqa: PLC0415
+    from crmsync.bootstrap import system_clock  # noqa: PLC0415 - the composition root
+    from crmsync.domain.flag_status import FLAG_VALUES  # noqa: PLC0415 - imported when used
 
     states = Table(title="Charter_Status__c written")
     states.add_column("status")
@@ -397,7 +398,7 @@ def check_cmd(
     [profiles.NAME] in crmsync.toml. With --online, the CRM must have every mapped field
     (type, createable/updateable, unique external id key). Exit status 2 when anything is
     wrong."""
-    from crmsync.mapping.offline_check import check_files  # noqa: PLC0415
+    from crmsync.mapping.offline_check import check_files  # noqa: PLC0415 - pydantic
 
     charter_files = charters or sorted(Path("mappings/charters").glob("*.yaml"))
     mapping_files = mapping or sorted(Path("mappings").glob("*.yaml"))
@@ -448,7 +449,7 @@ def check_cmd(
 def _configured_pairs() -> tuple[list[tuple[Path, Path]], str | None]:
     """The (charter, mapping) of the settings, or of each configured profile; and the
     configuration problem that stopped reading them, if any."""
-    from crmsync.settings import load_settings as load  # noqa: PLC0415
+    from crmsync.settings import load_settings as load  # noqa: PLC0415 - pydantic
 
     try:
         profiles = load().profile_settings()
@@ -459,8 +460,8 @@ def _configured_pairs() -> tuple[list[tuple[Path, Path]], str | None]:
 
 def _check_online(mappings: list[FieldMapping], console: Console) -> int:
     """Describe the CRM's objects for each mapping; print every problem; count them."""
-    from crmsync.bootstrap import build_crm  # noqa: PLC0415
-    from crmsync.service.online_check import check_online  # noqa: PLC0415
+    from crmsync.bootstrap import build_crm  # noqa: PLC0415 - the composition root
+    from crmsync.service.online_check import check_online  # noqa: PLC0415 - imported when used
 
     settings = load_profile()
     try:
@@ -494,25 +495,58 @@ def _check_online(mappings: list[FieldMapping], console: Console) -> int:
     return problems
 
 
+def _profiles_or_exit(settings: Settings) -> list[Settings]:
+    if not settings.profiles:
+        return []
+    try:
+        return settings.profile_settings()
+    except ValueError as exc:
+        raise fail(f"configuration: {exc}") from exc
+
+
 @config_app.command("show", cls=PlainCommand)
 def config_show_cmd(
     fmt: TableFormatOpt = None,
     as_json: JsonAliasOpt = False,
 ) -> None:
-    """Print every setting in force (environment, crmsync.toml, defaults); secrets redacted.
+    """Print every setting in force and where it comes from (environment, secret file,
+    crmsync.toml, default), then what each profile sets; secrets redacted.
 
     Exit status: 0 printed; 2 the settings do not validate (each problem named)."""
     as_json = wants_json(fmt, as_json)
     settings = load_settings()
     shown = settings.shown()
     if as_json:
-        print(json.dumps(shown, indent=2, sort_keys=True))
+        print(json.dumps(shown, sort_keys=True))  # one JSON line
         return
+    from crmsync.settings import setting_sources  # noqa: PLC0415 - pydantic, on use
+
+    sources = setting_sources()
     table = Table(title="crmsync configuration")
     table.add_column("setting")
     table.add_column("value", overflow="fold")
+    table.add_column("source", overflow="fold")
     table.add_column("meaning", overflow="fold")
     for name, value in shown.items():
         description = type(settings).model_fields[name].description or ""
-        table.add_row(f"CRMSYNC_{name.upper()}", plain(value), plain(description))
-    out_console().print(table)
+        table.add_row(
+            f"CRMSYNC_{name.upper()}", plain(value), plain(sources[name]), plain(description)
+        )
+    console = out_console()
+    console.print(table)
+    for profile in _profiles_or_exit(settings):
+        own = settings.profiles[profile.profile]
+        values = profile.shown()
+        rows = Table(title=f"profile {profile.profile} (CRMSYNC_PROFILE={profile.profile})")
+        for column in ("setting", "value", "source"):
+            rows.add_column(column, overflow="fold")
+        for name in sorted(set(own) | {"data_dir"}):
+            if name not in values:
+                continue
+            source = (
+                "profile (crmsync.toml)"
+                if name in own
+                else f"default for a profile: CRMSYNC_DATA_DIR/{profile.profile}"
+            )
+            rows.add_row(f"CRMSYNC_{name.upper()}", plain(values[name]), plain(source))
+        console.print(rows)

@@ -14,6 +14,9 @@ reads the charter's clocks as the story of a complaint and lets staff act on the
   be stopped by another event (a holding response, an interim update) gets that event
   before its due instant when the answer will be late.
 * Extensions (``extend``) are notified before the due instant for some complaints.
+* A clock that pauses (``pause``) waits on the customer for some complaints: a pause before
+  its due instant, mostly resumed a few working days later (the answer then follows the
+  resumption), now and then still open (the customer never answered).
 * Recurring clocks get their resets (interim updates) while the complaint waits.
 * Events that start a clock but that no clock produces are a customer's requests (short
   clocks: a call back, on the phone), a step before the final decision, the step after
@@ -72,6 +75,8 @@ _DECISION = (0.73, 0.22)  # the final decision: some take longer
 _FAST_TRACK = 0.55  # share decided within the shorter of two decision targets
 _FIRST_ESCALATION, _LATER_ESCALATION = 0.38, 0.12
 _APPEAL = 0.2  # answered complaints taken further (mediation, stage 2)
+_WAITING = 0.3  # complaints that wait on the customer (when the clock pauses)
+_NEVER_RESUMED = 0.2  # of those, the customer never answers
 _STAND_IN = 0.85  # a late answer announced by a holding response or interim update
 _EXTENDED = 0.18  # answers that get a notified extension (when the clock allows one)
 _REQUEST = 0.35  # phone complaints that ask for a call back (when the charter has one)
@@ -377,6 +382,12 @@ class _Generator:
                 return
         if answer is None:
             return
+        if clock.pause is not None and main and due is not None and self.r() < _WAITING:
+            waited = self._wait(clock.pause.on, clock.pause.off, start, due)
+            if waited is None:
+                self.stalled = True  # still waiting on the customer
+                return
+            start, due = waited
         if answer == story.final and main:
             self._decide(clock, start, due)
             return
@@ -399,6 +410,23 @@ class _Generator:
         notice = self._notice(extension.on, start, due)
         extended = self.calendar.deadline(due, extension.by) if notice <= due else due
         return self._when(notice, extended, (0.85, 0.15))
+
+    def _wait(self, on: str, off: str, start: int, due: int) -> tuple[int, int] | None:
+        """Wait on the customer: ``on`` between ``start`` and ``due``, then mostly ``off``
+        one to five working days later. Returns ``(resumed, due moved by the wait)`` (the
+        elapsed wait: roughly what the pause gives back), or None when still waiting."""
+        days = self.days
+        k0 = days.first_working_index(max(start, self.last))
+        k_due = max(days.last_working_index_before(due), k0)
+        k = k0 + int(self.r() * (k_due - k0 + 1))
+        paused = days.place(k, max(start, self.last), due, self.r)
+        self._emit(on, paused, main=True)
+        if self.r() < _NEVER_RESUMED:
+            return None
+        k = days.first_working_index(paused) + self._between(1, 5)
+        resumed = days.place(k, paused, None, self.r)
+        self._emit(off, resumed, main=True)
+        return resumed, max(due, paused) + (resumed - paused)
 
     def _notice(self, event: str, start: int, due: int) -> int:
         """A notified extension: mostly in the days before ``due``, some too late."""

@@ -34,6 +34,7 @@ class RecordSeeder(Protocol):
 class SeedResult:
     cases: int
     tasks: int
+    """Related records created (every related object's: tasks in the bundled mapping)."""
 
 
 def _until_now(complaint: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -55,9 +56,10 @@ def seed_rows(
     start: datetime,
     span_days: int,
     now: datetime,
-) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
-    """``(case fields, related rows)`` for each generated complaint received before ``now``;
-    ``charter`` is loaded, or a bundled name or file path (``ConfigError`` if unusable)."""
+) -> Iterator[tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]]:
+    """``(case fields, related rows by object)`` for each generated complaint received
+    before ``now``: each related event's rows go to that event's own object. ``charter``
+    is loaded, or a bundled name or file path (``ConfigError`` if unusable)."""
     loaded = demo_charter(charter) if isinstance(charter, str) else charter
     for complaint in generate_complaints(
         loaded, count, seed=seed, start=start, span_days=span_days
@@ -67,11 +69,12 @@ def seed_rows(
             continue
         fields, related = mapping.to_record(present)
         fields["Id"] = complaint["id"]
-        rows: list[dict[str, Any]] = []
+        rows: dict[str, list[dict[str, Any]]] = {}
         for name, children in related.items():
             rel = mapping.spec.complaints.related_events[name]
-            for child in children:
-                rows.append({**child, rel.parent_field: complaint["id"]})
+            rows.setdefault(rel.object, []).extend(
+                {**child, rel.parent_field: complaint["id"]} for child in children
+            )
         yield fields, rows
 
 
@@ -90,10 +93,8 @@ def seed_local_crm(
     """Insert generated complaints (and their related records) into ``crm``."""
     seeder: RecordSeeder = crm
     cases: list[dict[str, Any]] = []
-    tasks: list[dict[str, Any]] = []
-    n_cases = n_tasks = 0
-    related_objects = {r.object for r in mapping.spec.complaints.related_events.values()}
-    task_object = next(iter(related_objects), None)
+    related: dict[str, list[dict[str, Any]]] = {}
+    n_cases = n_related = 0
 
     def insert(object: str, rows: list[dict[str, Any]]) -> int:
         results = seeder.insert_records(object, rows)
@@ -106,19 +107,22 @@ def seed_local_crm(
         return len(results)
 
     def flush() -> None:
-        nonlocal cases, tasks, n_cases, n_tasks
+        nonlocal cases, n_cases, n_related
         if cases:
             n_cases += insert(mapping.complaint_object, cases)
-        if tasks and task_object is not None:
-            n_tasks += insert(task_object, tasks)
-        cases, tasks = [], []
+        for object, rows in related.items():
+            if rows:
+                n_related += insert(object, rows)
+        cases = []
+        related.clear()
 
     for fields, rows in seed_rows(
         mapping, charter, count=count, seed=seed, start=start, span_days=span_days, now=now
     ):
         cases.append(fields)
-        tasks.extend(rows)
+        for object, children in rows.items():
+            related.setdefault(object, []).extend(children)
         if len(cases) >= batch:
             flush()
     flush()
-    return SeedResult(n_cases, n_tasks)
+    return SeedResult(n_cases, n_related)

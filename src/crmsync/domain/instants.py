@@ -79,7 +79,7 @@ def _shaped_instant(value: str) -> int:
         if month == 2:
             leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
             last = 29 if leap else 28
-        elif month == 4 or month == 6 or month == 9 or month == 11:  # noqa: PLR1714
+        elif month == 4 or month == 6 or month == 9 or month == 11:  # noqa: PLR1714 - hot path: no set
             last = 30
         else:
             last = 31

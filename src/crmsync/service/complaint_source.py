@@ -117,14 +117,22 @@ class ComplaintSource:
             since=window.since[COMPLAINTS_WATERMARK],
             until=window.until,
         )
-        for name, rel in self.mapping.related_specs().items():
-            for record in self.crm.changed_records(
-                rel.object,
-                [rel.parent_field],
-                since=window.since[related_watermark(name)],
-                until=window.until,
-                where=[f.to_filter() for f in rel.where],
-            ):
+        # every related-change pull is opened before any is read, so all travel together
+        pulls = [
+            (
+                rel,
+                self.crm.changed_records(
+                    rel.object,
+                    [rel.parent_field],
+                    since=window.since[related_watermark(name)],
+                    until=window.until,
+                    where=[f.to_filter() for f in rel.where],
+                ),
+            )
+            for name, rel in self.mapping.related_specs().items()
+        ]
+        for rel, pull in pulls:
+            for record in pull:
                 report.records_read += 1
                 parent = record.fields.get(rel.parent_field)
                 if isinstance(parent, str) and parent:
@@ -212,14 +220,23 @@ class ComplaintSource:
         ]
         related: dict[str, dict[str, list[Record]]] = defaultdict(lambda: defaultdict(list))
         if need:
-            for name, rel in m.related_specs().items():
-                for child in self.crm.related_records(
-                    rel.object,
-                    [rel.field, rel.parent_field],
-                    parent_field=rel.parent_field,
-                    parent_ids=need,
-                    where=[f.to_filter() for f in rel.where],
-                ):
+            # every related pull is opened before any is read, so all may travel together
+            pulls = [
+                (
+                    name,
+                    rel,
+                    self.crm.related_records(
+                        rel.object,
+                        [rel.field, rel.parent_field],
+                        parent_field=rel.parent_field,
+                        parent_ids=need,
+                        where=[f.to_filter() for f in rel.where],
+                    ),
+                )
+                for name, rel in m.related_specs().items()
+            ]
+            for name, rel, pull in pulls:
+                for child in pull:
                     report.records_read += 1
                     parent = child.fields.get(rel.parent_field)
                     if isinstance(parent, str):

@@ -32,7 +32,7 @@ def _pyplot() -> Any:
     import matplotlib  # noqa: PLC0415 - heavy, loaded only for a page
 
     matplotlib.use("svg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    import matplotlib.pyplot as plt  # noqa: PLC0415 - matplotlib and jinja2, imported when used
 
     plt.rcParams.update(
         {
@@ -52,7 +52,7 @@ def _svg(fig: Any) -> str:
     out = io.StringIO()
     fig.savefig(out, format="svg", bbox_inches="tight", metadata={"Date": None})
     fig.clf()
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    import matplotlib.pyplot as plt  # noqa: PLC0415 - matplotlib and jinja2, imported when used
 
     plt.close(fig)
     text = out.getvalue()
@@ -274,7 +274,7 @@ def _hours(seconds: int | None) -> str:
 
 def render_html(document: dict[str, Any], page: PageSource) -> str:
     """The page of a report document (``report_document``'s JSON)."""
-    from jinja2 import Environment, PackageLoader, select_autoescape  # noqa: PLC0415
+    from jinja2 import Environment, PackageLoader, select_autoescape  # noqa: PLC0415 - on use
 
     plt = _pyplot()
     charter = page.charter
@@ -318,6 +318,8 @@ def render_html(document: dict[str, Any], page: PageSource) -> str:
         lstrip_blocks=True,
     )
     env.filters["hours"] = _hours
+    # a charter whose clocks pause: its tables say how many instances were paused
+    pausing = any(getattr(c, "pause", None) is not None for c in charter.clocks)
     template = env.get_template("report.html.j2")
     return template.render(
         doc=document,
@@ -325,5 +327,6 @@ def render_html(document: dict[str, Any], page: PageSource) -> str:
         source=page.source,
         charts=charts,
         compare=compare_view,
-        fields=("due", "met", "late", "breached", "open"),
+        fields=("due", "met", "late", "breached", "open", *(("paused",) if pausing else ())),
+        pausing=pausing,
     )

@@ -347,6 +347,8 @@ def permission_set_xml(mapping: FieldMapping, fields: list[CustomFieldDef]) -> s
         if obj in ACTIVITY_OBJECTS:
             user_permissions.add("EditTask" if obj == "Task" else "EditEvent")
             continue
+        if obj.endswith("History"):
+            continue  # field history (CaseHistory): readable with its parent record
         body += [
             "    <objectPermissions>",
             f"        {_element('allowCreate', False)}",

@@ -313,6 +313,16 @@ class _Server(ThreadingHTTPServer):
             )
 
 
+ENDPOINTS = {
+    "/healthz": "liveness: 200 while the process serves",
+    "/readyz": "readiness: 200 once every profile has had a recent successful cycle, else "
+    "503 with the reasons",
+    "/metrics": "Prometheus metrics (text exposition format)",
+}
+"""What the ops port serves; ``/`` lists them."""
+_INDEX = (json.dumps({"endpoints": ENDPOINTS}, indent=2) + "\n").encode()
+
+
 class OpsServer:
     """The HTTP server on a daemon thread; ``stop()`` shuts it down."""
 
@@ -330,7 +340,9 @@ class OpsServer:
 
             def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]
-                if path == "/healthz":
+                if path == "/":
+                    self._send(200, _INDEX, "application/json")
+                elif path == "/healthz":
                     self._send(200, b'{"alive": true}\n', "application/json")
                 elif path == "/readyz":
                     ready, details = outer.readiness.check()

@@ -4,7 +4,10 @@ Reads
     ``changed_records`` runs ``queryAll`` with a ``SystemModstamp`` window (``>= since``,
     ``< until``, milliseconds rounded up like the local CRM), ``IsDeleted = false`` and the
     caller's filters, ordered by ``SystemModstamp, Id``, following ``nextRecordsUrl`` (2,000
-    records a page). The first page's ``totalSize`` is the size estimate: above
+    records a page). A field-history object (``CaseHistory``) has no ``SystemModstamp``:
+    its rows never change, so ``CreatedDate`` takes its place, and its ``OldValue`` and
+    ``NewValue`` filters (anyType, which SOQL cannot filter) are applied to the rows read.
+    The first page's ``totalSize`` is the size estimate: above
     ``bulk_threshold`` (a first sync or a long backfill) the rest is read by a Bulk API 2.0
     ``queryAll`` job instead, spooled to a temporary SQLite file and streamed back in the
     same order (Bulk 2.0 does not sort). Pulls opened before the first one is read share
@@ -82,7 +85,42 @@ log = structlog.get_logger("crmsync.crm.salesforce")
 
 ID_FIELD = "Id"  # Salesforce system fields the port itself names
 MODSTAMP_FIELD = "SystemModstamp"
+HISTORY_STAMP_FIELD = "CreatedDate"
 DELETED_FIELD = "IsDeleted"
+UNFILTERABLE_HISTORY_FIELDS = frozenset({"OldValue", "NewValue"})
+
+
+def modstamp_field(object: str) -> str:
+    """The field an object's changes are windowed and ordered by: ``SystemModstamp``, or
+    ``CreatedDate`` on a field-history object (``CaseHistory``, ``Foo__History``), whose
+    rows are never changed and which has no ``SystemModstamp``."""
+    return HISTORY_STAMP_FIELD if object.endswith("History") else MODSTAMP_FIELD
+
+
+def _split_history_filters(
+    object: str, where: Sequence[FieldFilter]
+) -> tuple[list[FieldFilter], list[FieldFilter]]:
+    """``(filters SOQL can apply, filters applied to the rows read)``: a field-history
+    object's ``OldValue``/``NewValue`` are of type anyType, which SOQL cannot filter on."""
+    if not object.endswith("History"):
+        return list(where), []
+    later = [f for f in where if f.field in UNFILTERABLE_HISTORY_FIELDS]
+    return [f for f in where if f.field not in UNFILTERABLE_HISTORY_FIELDS], later
+
+
+def _holds(record: Record, filters: Sequence[FieldFilter]) -> bool:
+    """``record`` passes every filter, compared as text (anyType values come as text)."""
+    for f in filters:
+        value = record.fields.get(f.field)
+        text = None if value is None else str(value)
+        if f.op == "=" and text != str(f.value):
+            return False
+        if f.op == "!=" and text == str(f.value):
+            return False
+        if f.op == "in" and text not in {str(v) for v in f.value}:
+            return False
+    return True
+
 
 COLLECTION_SIZE = 200  # records per sObject Collections request
 COMPOSITE_HEAVY = 5  # Collections or query subrequests per Composite request
@@ -190,15 +228,17 @@ class SalesforceCrm:
         ``(SystemModstamp, Id)``; Bulk API 2.0 past ``bulk_threshold`` records.
 
         Raises ``CrmError`` for a bad name or value, and what requests raise."""
-        names = self._names(object, fields)
-        conditions = self._conditions(where)
+        served, later = _split_history_filters(object, where)
+        names = self._names(object, [*fields, *(f.field for f in later)])
+        conditions = self._conditions(served)
         if conditions is None:
             return iter(())
-        window = [f"{MODSTAMP_FIELD} < {soql.datetime_literal(_ceil_ms(until))}"]
+        stamp = modstamp_field(object)
+        window = [f"{stamp} < {soql.datetime_literal(_ceil_ms(until))}"]
         if since is not None:
-            window.insert(0, f"{MODSTAMP_FIELD} >= {soql.datetime_literal(_ceil_ms(since))}")
+            window.insert(0, f"{stamp} >= {soql.datetime_literal(_ceil_ms(since))}")
         clauses = [*window, f"{DELETED_FIELD} = false", *conditions]
-        ordered = soql.select(object, names, clauses, order_by=(MODSTAMP_FIELD, ID_FIELD))
+        ordered = soql.select(object, names, clauses, order_by=(stamp, ID_FIELD))
         unordered = soql.select(object, names, clauses)
         ticket = next(self._tickets)
         self._pending[ticket] = self._query_url(ordered)
@@ -208,12 +248,16 @@ class SalesforceCrm:
             total = int(first.get("totalSize") or 0)
             if total > self.bulk_threshold and not first.get("done", True):
                 log.info("sf_bulk_query", object=object, estimate=total)
-                yield from self._bulk_query(object, names, unordered)
+                for record in self._bulk_query(object, names, unordered):
+                    if _holds(record, later):
+                        yield record
                 return
             body = first
             while True:
                 for raw in body.get("records") or []:
-                    yield self._record(object, names, raw)
+                    record = self._record(object, names, raw)
+                    if not later or _holds(record, later):
+                        yield record
                 next_url = body.get("nextRecordsUrl")
                 if body.get("done", True) or not next_url:
                     return
@@ -233,9 +277,10 @@ class SalesforceCrm:
         ``changed_records``: its first page travels in the same Composite call as the
         cycle's other first pages."""
         soql.name(object)
-        window = [f"{MODSTAMP_FIELD} < {soql.datetime_literal(_ceil_ms(until))}"]
+        stamp = modstamp_field(object)
+        window = [f"{stamp} < {soql.datetime_literal(_ceil_ms(until))}"]
         if since is not None:
-            window.insert(0, f"{MODSTAMP_FIELD} >= {soql.datetime_literal(_ceil_ms(since))}")
+            window.insert(0, f"{stamp} >= {soql.datetime_literal(_ceil_ms(since))}")
         statement = soql.select(object, [ID_FIELD], [*window, f"{DELETED_FIELD} = true"])
         ticket = next(self._tickets)
         self._pending[ticket] = self._query_url(statement)
@@ -270,10 +315,13 @@ class SalesforceCrm:
         where: Sequence[FieldFilter] = (),
     ) -> Iterator[Record]:
         """Records whose ``parent_field`` is one of ``parent_ids``: IN-list queries chunked
-        by SOQL length, up to five a Composite call; no promised order."""
-        names = self._names(object, fields)
+        by SOQL length, up to five a Composite call; no promised order. A pull of one query
+        is opened like ``changed_records``: its first page travels in the same Composite
+        call as the other pulls opened before it is read."""
+        served, later = _split_history_filters(object, where)
+        names = self._names(object, [*fields, *(f.field for f in later)])
         soql.name(parent_field)
-        conditions = self._conditions(where)
+        conditions = self._conditions(served)
         wanted = _valid_ids(parent_ids)
         if conditions is None or not wanted:
             return iter(())
@@ -289,11 +337,36 @@ class SalesforceCrm:
             )
         ]
 
-        def generate() -> Iterator[Record]:
-            for raw in self._query_many(statements, operation=f"query {object} by parent"):
-                yield self._record(object, names, raw)
+        operation = f"query {object} by parent"
+        if len(statements) == 1:  # opened now: its first page travels with the others
+            ticket = next(self._tickets)
+            self._pending[ticket] = self._query_url(statements[0])
 
-        return generate()
+            def pages() -> Iterator[dict[str, Any]]:
+                body = self._first_page(ticket, operation=operation)
+                while True:
+                    yield from body.get("records") or []
+                    next_url = body.get("nextRecordsUrl")
+                    if body.get("done", True) or not next_url:
+                        return
+                    body = self._json(
+                        self._call("query", "GET", str(next_url), operation=operation)
+                    )
+
+            raws: Iterator[dict[str, Any]] = pages()
+        else:
+            raws = self._query_many(statements, operation=operation)
+
+        def generate() -> Iterator[Record]:
+            for raw in raws:
+                record = self._record(object, names, raw)
+                if not later or _holds(record, later):
+                    yield record
+
+        pull = generate()
+        if len(statements) == 1:
+            weakref.finalize(pull, self._forget, ticket)
+        return pull
 
     def records_by_id(self, object: str, ids: Sequence[str], fields: Sequence[str]) -> list[Record]:
         """The existing records among ``ids``, in the order asked, each once (``queryAll``
@@ -731,8 +804,10 @@ class SalesforceCrm:
 
     def _bulk_query(self, object: str, names: list[str], statement: str) -> Iterator[Record]:
         """Run a Bulk API 2.0 ``queryAll`` job and stream its rows ordered by
-        ``(SystemModstamp, Id)`` from a temporary SQLite spool (memory stays flat)."""
+        ``(SystemModstamp, Id)`` (``modstamp_field``) from a temporary SQLite spool (memory
+        stays flat)."""
         types = self._types.get(object) or self.describe(object)
+        stamp = modstamp_field(object)
         operation = f"bulk query {object}"
         job = self._json(
             self._call(
@@ -780,9 +855,7 @@ class SalesforceCrm:
                     rows = []
                     for row in csv.DictReader(io.StringIO(response.text)):
                         fields = {n: _from_csv(row.get(n, ""), types.get(n)) for n in names}
-                        rows.append(
-                            (str(fields[MODSTAMP_FIELD]), str(fields[ID_FIELD]), json.dumps(fields))
-                        )
+                        rows.append((str(fields[stamp]), str(fields[ID_FIELD]), json.dumps(fields)))
                     spool.executemany("INSERT INTO rows VALUES (?, ?, ?)", rows)
                     locator = response.headers.get("Sforce-Locator")
                     if not locator or locator == "null":
@@ -924,7 +997,8 @@ class SalesforceCrm:
             raise CrmError("fields must be a sequence of field names, not one string")
         try:
             soql.name(object)
-            return list(dict.fromkeys([ID_FIELD, MODSTAMP_FIELD, *(soql.name(f) for f in fields)]))
+            stamp = modstamp_field(object)
+            return list(dict.fromkeys([ID_FIELD, stamp, *(soql.name(f) for f in fields)]))
         except SoqlError as exc:
             raise CrmError(str(exc)) from exc
 

@@ -267,7 +267,7 @@ class SalesforceAuth:
         from simple_salesforce.exceptions import (  # noqa: PLC0415 - only this mode needs it
             SalesforceAuthenticationFailed,
         )
-        from simple_salesforce.login import SalesforceLogin  # noqa: PLC0415
+        from simple_salesforce.login import SalesforceLogin  # noqa: PLC0415 - imported when used
 
         c = self.credentials
         assert c.username and c.password is not None and c.security_token is not None

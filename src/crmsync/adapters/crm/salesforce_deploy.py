@@ -112,7 +112,7 @@ class MetadataDeployer:
         """The deploy's state, counts and every component failure."""
 
         def attempt() -> DeployStatus:
-            from simple_salesforce.messages import CHECK_DEPLOY_STATUS_MSG  # noqa: PLC0415
+            from simple_salesforce.messages import CHECK_DEPLOY_STATUS_MSG  # noqa: PLC0415 - on use
 
             url = self._metadata_url() + "deployRequest/" + deploy_id
             body = CHECK_DEPLOY_STATUS_MSG.format(
@@ -246,7 +246,7 @@ def _fault(status: int, text: str) -> ApiError:
 
 def _from_simple_salesforce(exc: Exception) -> ApiError | None:
     """simple-salesforce's HTTP errors (status and body) as an ``ApiError``."""
-    from simple_salesforce.exceptions import SalesforceError  # noqa: PLC0415
+    from simple_salesforce.exceptions import SalesforceError  # noqa: PLC0415 - imported when used
 
     if not isinstance(exc, SalesforceError):
         return None
