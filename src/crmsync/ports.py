@@ -118,7 +118,10 @@ class CrmPort(Protocol):
     ) -> Iterator[Record]:
         """Records with ``since <= SystemModstamp < until`` (no lower bound when ``since`` is
         None) matching every filter, ordered by ``(SystemModstamp, Id)``. ``fields`` are the
-        fields to read; ``Id`` and ``SystemModstamp`` are always included."""
+        fields to read; ``Id`` and ``SystemModstamp`` are always included. An object whose
+        rows never change and that has no modstamp (a field history such as
+        ``CaseHistory``) is windowed and ordered by the adapter's stand-in for it (its
+        creation instant on Salesforce)."""
         ...
 
     def related_records(
