@@ -10,7 +10,8 @@ import requests
 import structlog
 from structlog.testing import capture_logs
 
-from crmsync.adapters.crm.retry_policy import NO_WAIT, RetryPolicy, is_transient, translate
+from crmsync.adapters.crm.retry_policy import NO_WAIT, RetryPolicy
+from crmsync.adapters.crm.salesforce_errors import SALESFORCE_FAILURES, is_transient, translate
 from crmsync.errors import ApiError, CrmAuthError, CrmError, CrmLimitError, CrmTransientError
 
 
@@ -107,7 +108,7 @@ def test_permanent_failures_are_not_retried() -> None:
         raise ApiError(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
 
     with pytest.raises(CrmLimitError):
-        NO_WAIT.run(call, operation="query Case")
+        NO_WAIT.run(call, operation="query Case", failures=SALESFORCE_FAILURES)
     assert len(calls) == 1
 
 
@@ -117,3 +118,24 @@ def test_wait_grows_exponentially_and_is_capped() -> None:
     assert [policy.wait_for(n) for n in (1, 2, 3, 4, 5)] == [0.5, 1.0, 2.0, 3.0, 3.0]
     jittery = RetryPolicy(initial_wait=0.5, max_wait=3.0, jitter=0.25)
     assert all(0.5 <= jittery.wait_for(1) <= 0.75 for _ in range(50))
+
+
+def test_the_policy_retries_what_the_adapter_declares_and_nothing_else() -> None:
+    """The same 400 is retried for an adapter declaring its code transient and raised at
+    once (a plain CrmError) under the CRM-neutral default, which knows no codes."""
+    from crmsync.adapters.crm.retry_policy import NETWORK_ONLY, ApiFailures
+
+    def failing(calls: list[int]) -> object:
+        calls.append(1)
+        raise ApiError(400, "ROW_BUSY", "busy")
+
+    declared = ApiFailures(transient_codes=frozenset({"ROW_BUSY"}))
+    calls: list[int] = []
+    with pytest.raises(CrmTransientError, match="ROW_BUSY"):
+        NO_WAIT.run(lambda: failing(calls), operation="write x", failures=declared)
+    assert len(calls) == 4  # max_attempts
+    calls.clear()
+    with pytest.raises(CrmError) as raised:
+        NO_WAIT.run(lambda: failing(calls), operation="write x", failures=NETWORK_ONLY)
+    assert type(raised.value) is CrmError
+    assert len(calls) == 1
