@@ -195,14 +195,18 @@ class ProfileLostError(CrmSyncError):
 
 
 class ApiError(Exception):
-    """A request-level error answered by a CRM's API: HTTP status, error code and
-    the server's message (never a request body, never a credential)."""
+    """A request-level error answered by a CRM's API: HTTP status, error code, the
+    server's message (never a request body, never a credential) and the wait it asked for
+    (``Retry-After``), if any."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, *, retry_after: float | None = None
+    ) -> None:
         super().__init__(f"{code} (HTTP {status}): {message}")
         self.status = status
         self.code = code
         self.message = message
+        self.retry_after = retry_after  # seconds the server asked to wait (``Retry-After``)
 
 
 class SoqlError(ValueError):

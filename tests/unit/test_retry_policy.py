@@ -139,3 +139,40 @@ def test_the_policy_retries_what_the_adapter_declares_and_nothing_else() -> None
         NO_WAIT.run(lambda: failing(calls), operation="write x", failures=NETWORK_ONLY)
     assert type(raised.value) is CrmError
     assert len(calls) == 1
+
+
+def test_a_retry_after_is_honoured_as_the_least_wait() -> None:
+    """A 429 asking for 7 s is waited 7 s (the backoff alone would wait 0.5 s); the
+    next attempt succeeds."""
+    from crmsync.adapters.crm.dynamics365_errors import DATAVERSE_FAILURES
+
+    answers = [ApiError(429, "0x80072322", "Number of requests exceeded", retry_after=7)]
+    waits: list[float] = []
+    policy = RetryPolicy(initial_wait=0.5, max_wait=8, jitter=0, sleep=waits.append)
+
+    def call() -> str:
+        if answers:
+            raise answers.pop()
+        return "done"
+
+    assert policy.run(call, operation="read incidents", failures=DATAVERSE_FAILURES) == "done"
+    assert waits == [7.0]
+
+
+def test_a_retry_after_longer_than_the_policy_allows_ends_the_operation() -> None:
+    """A 429 asking for 300 s (over max_retry_after, 60 s) is not slept through: the
+    operation ends at once with CrmLimitError naming the wait, and nothing is sent again."""
+    from crmsync.adapters.crm.dynamics365_errors import DATAVERSE_FAILURES
+
+    calls: list[int] = []
+    waits: list[float] = []
+    policy = RetryPolicy(initial_wait=0.5, jitter=0, sleep=waits.append)
+
+    def call() -> None:
+        calls.append(1)
+        raise ApiError(429, "0x80072321", "Combined execution time exceeded", retry_after=300)
+
+    with pytest.raises(CrmLimitError, match="asks to wait 300 s"):
+        policy.run(call, operation="write incidents", failures=DATAVERSE_FAILURES)
+    assert calls == [1]
+    assert waits == []

@@ -9,7 +9,12 @@ it to ``RetryPolicy.run``. Transient (retried with exponential backoff and jitte
 - the declared ``temporary_failure_exceptions`` (connection errors and timeouts by default);
 - API errors whose code the adapter declares transient, whatever the HTTP status (a
   row lock may come as 400);
-- API errors with a 5xx status whose code the adapter does not declare a limit or auth one.
+- API errors with a status the adapter declares transient (a 429 "slow down"), or a 5xx
+  status whose code the adapter does not declare a limit or auth one.
+
+A server's ``Retry-After`` is honoured: the wait before the next attempt is at least what
+it asked; a wait longer than ``max_retry_after`` ends the operation with ``CrmLimitError``
+(the next cycle comes back later) instead of holding the worker.
 
 Never retried here: the adapter's limit codes (the cycle must end, ``CrmLimitError``), its
 auth codes (the adapter renews its session once itself, then ``CrmAuthError``) and every
@@ -51,6 +56,8 @@ class ApiFailures:
     transient_codes: frozenset[str] = frozenset()
     limit_codes: frozenset[str] = frozenset()
     auth_codes: frozenset[str] = frozenset()
+    transient_statuses: frozenset[int] = frozenset()
+    auth_statuses: frozenset[int] = frozenset()
     temporary_failure_exceptions: tuple[type[BaseException], ...] = (
         requests.ConnectionError,
         requests.Timeout,
@@ -60,9 +67,9 @@ class ApiFailures:
     def is_transient(self, exc: BaseException) -> bool:
         """Whether the same request may succeed when sent again."""
         if isinstance(exc, ApiError):
-            if exc.code in self.transient_codes:
+            if exc.code in self.transient_codes or exc.status in self.transient_statuses:
                 return True
-            if exc.code in self.limit_codes or exc.code in self.auth_codes:
+            if self._is_limit(exc) or self._is_auth(exc):
                 return False
             return exc.status >= 500
         return isinstance(exc, self.temporary_failure_exceptions)
@@ -73,9 +80,9 @@ class ApiFailures:
             return exc
         if isinstance(exc, ApiError):
             text = f"{operation}: {exc}"
-            if exc.code in self.limit_codes:
+            if self._is_limit(exc):
                 return CrmLimitError(text)
-            if exc.code in self.auth_codes:
+            if self._is_auth(exc):
                 return CrmAuthError(text)
             if self.is_transient(exc):
                 return CrmTransientError(text)
@@ -85,6 +92,19 @@ class ApiFailures:
         if isinstance(exc, requests.ConnectionError):
             return CrmTransientError(f"{operation}: connection failed ({type(exc).__name__})")
         return CrmError(f"{operation}: {type(exc).__name__}")
+
+    def _is_limit(self, exc: ApiError) -> bool:
+        return exc.code in self.limit_codes
+
+    def _is_auth(self, exc: ApiError) -> bool:
+        return exc.code in self.auth_codes or exc.status in self.auth_statuses
+
+
+def _asked_wait(exc: BaseException | None) -> float | None:
+    """The wait a server asked for with the failure (``Retry-After``), if any."""
+    if isinstance(exc, ApiError) and exc.retry_after is not None:
+        return max(0.0, exc.retry_after)
+    return None
 
 
 NETWORK_ONLY = ApiFailures()
@@ -109,6 +129,7 @@ class RetryPolicy:
     max_wait: float = 8.0
     jitter: float = 0.5
     record_retries: int = 3  # extra rounds for single records reported transiently
+    max_retry_after: float = 60.0  # a longer Retry-After ends the operation (CrmLimitError)
     sleep: Callable[[float], None] = field(default=time.sleep, compare=False)
 
     def wait_for(self, attempt: int) -> float:
@@ -134,6 +155,13 @@ class RetryPolicy:
             try:
                 return fn()
             except Exception as exc:
+                asked = _asked_wait(exc)
+                if asked is not None and asked > self.max_retry_after:
+                    log.warning("crm_asked_to_wait", operation=operation, attempt=n, seconds=asked)
+                    raise CrmLimitError(
+                        f"{operation}: the CRM asks to wait {asked:g} s before the next"
+                        " request; the next cycle tries again"
+                    ) from exc
                 transient = failures.is_transient(exc)
                 retrying = transient and n < self.max_attempts
                 log.warning(
@@ -148,8 +176,7 @@ class RetryPolicy:
 
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self.max_attempts),
-            wait=tenacity.wait_exponential(multiplier=self.initial_wait, max=self.max_wait)
-            + tenacity.wait_random(0, self.jitter),
+            wait=self._wait(),
             retry=tenacity.retry_if_exception(failures.is_transient),
             sleep=self.sleep,
             reraise=True,
@@ -168,6 +195,20 @@ class RetryPolicy:
                 **_describe(exc),
             )
             raise error from exc
+
+    def _wait(self) -> Callable[[tenacity.RetryCallState], float]:
+        """Exponential backoff with jitter, but never less than a server's Retry-After."""
+        backoff = tenacity.wait_exponential(
+            multiplier=self.initial_wait, max=self.max_wait
+        ) + tenacity.wait_random(0, self.jitter)
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            base = float(backoff(state))
+            failed = state.outcome.exception() if state.outcome is not None else None
+            asked = _asked_wait(failed)
+            return base if asked is None else max(base, asked)
+
+        return wait
 
 
 NO_WAIT = RetryPolicy(initial_wait=0.0, max_wait=0.0, jitter=0.0, sleep=lambda _s: None)
