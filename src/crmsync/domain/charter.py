@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import ClassVar
+from typing import Final
 
 from crmsync.domain.business_calendar import BusinessCalendar
 from crmsync.domain.durations import Duration
@@ -63,6 +63,25 @@ holding one event name or a tuple of them. The charter file's keys are the same 
 the path also locates the name in the file."""
 
 
+# Where each kind names events (paths into its fields), module constants rather than class
+# attributes: the compiled (mypyc) build's dataclasses would take a ClassVar for a field.
+DEADLINE_EVENT_PATHS: Final[tuple[EventPath, ...]] = (
+    ("start",),
+    ("stop",),
+    ("extend", "on"),
+    ("pause", "on"),
+    ("pause", "off"),
+)
+RECURRING_EVENT_PATHS: Final[tuple[EventPath, ...]] = (("start",), ("reset",), ("stop",))
+COMPLETENESS_EVENT_PATHS: Final[tuple[EventPath, ...]] = (
+    ("start",),
+    ("extend", "on"),
+    ("pause", "on"),
+    ("pause", "off"),
+)
+NOTICE_EVENT_PATHS: Final[tuple[EventPath, ...]] = (("on",),)
+
+
 def events_at(item: object, paths: tuple[EventPath, ...]) -> Iterator[str]:
     """The event names ``item`` holds at ``paths``, in path order (absent parts skipped)."""
     for path in paths:
@@ -108,13 +127,6 @@ class DeadlineClock:
     kind: ClockKind = ClockKind.DEADLINE
     extend: Extension | None = None
     pause: Pause | None = None
-    EVENT_PATHS: ClassVar[tuple[EventPath, ...]] = (
-        ("start",),
-        ("stop",),
-        ("extend", "on"),
-        ("pause", "on"),
-        ("pause", "off"),
-    )
     pending_key: str = field(init=False, repr=False, compare=False)
     """Key of the shared not-started result: the id, marked when the clock has ``extend``
     or ``pause`` (its result then carries ``extensions`` or ``pauses``), so that two
@@ -138,8 +150,8 @@ class DeadlineClock:
         return _target_text(self.target, self.target_field)
 
     def events(self) -> tuple[str, ...]:
-        """The event names it uses, each once, in ``EVENT_PATHS`` order."""
-        return tuple(dict.fromkeys(events_at(self, self.EVENT_PATHS)))
+        """The event names it uses, each once, in the order of its kind's event paths."""
+        return tuple(dict.fromkeys(events_at(self, DEADLINE_EVENT_PATHS)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +166,6 @@ class RecurringClock:
     warn_after: Duration | None = None
     when: tuple[Condition, ...] = ()
     kind: ClockKind = ClockKind.RECURRING
-    EVENT_PATHS: ClassVar[tuple[EventPath, ...]] = (("start",), ("reset",), ("stop",))
 
     @property
     def measure(self) -> Duration:
@@ -166,8 +177,8 @@ class RecurringClock:
         return f"every {self.every}"
 
     def events(self) -> tuple[str, ...]:
-        """The event names it uses, each once, in ``EVENT_PATHS`` order."""
-        return tuple(dict.fromkeys(events_at(self, self.EVENT_PATHS)))
+        """The event names it uses, each once, in the order of its kind's event paths."""
+        return tuple(dict.fromkeys(events_at(self, RECURRING_EVENT_PATHS)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,12 +195,6 @@ class CompletenessClock:
     kind: ClockKind = ClockKind.COMPLETENESS
     extend: Extension | None = None
     pause: Pause | None = None
-    EVENT_PATHS: ClassVar[tuple[EventPath, ...]] = (
-        ("start",),
-        ("extend", "on"),
-        ("pause", "on"),
-        ("pause", "off"),
-    )
 
     @property
     def measure(self) -> Duration | None:
@@ -201,8 +206,8 @@ class CompletenessClock:
         return _target_text(self.target, self.target_field)
 
     def events(self) -> tuple[str, ...]:
-        """The event names it uses, each once, in ``EVENT_PATHS`` order."""
-        return tuple(dict.fromkeys(events_at(self, self.EVENT_PATHS)))
+        """The event names it uses, each once, in the order of its kind's event paths."""
+        return tuple(dict.fromkeys(events_at(self, COMPLETENESS_EVENT_PATHS)))
 
 
 Clock = DeadlineClock | RecurringClock | CompletenessClock
@@ -215,7 +220,8 @@ def _target_text(target: Duration | None, target_field: str | None) -> str:
 
 def clock_event_paths() -> tuple[EventPath, ...]:
     """Every path at which some clock kind names events (the charter check reads them)."""
-    return tuple(dict.fromkeys(p for kind in CLOCK_TYPES for p in kind.EVENT_PATHS))
+    paths = (*DEADLINE_EVENT_PATHS, *RECURRING_EVENT_PATHS, *COMPLETENESS_EVENT_PATHS)
+    return tuple(dict.fromkeys(paths))
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,7 +237,6 @@ class Notice:
     to: str = "owner"
     due: Duration | None = None
     when: tuple[Condition, ...] = ()
-    EVENT_PATHS: ClassVar[tuple[EventPath, ...]] = (("on",),)
 
 
 @dataclass(frozen=True)
@@ -251,7 +256,7 @@ class Charter:
 
     def __post_init__(self) -> None:
         names = {e for c in self.clocks for e in c.events()}
-        names.update(e for n in self.notices for e in events_at(n, Notice.EVENT_PATHS))
+        names.update(e for n in self.notices for e in events_at(n, NOTICE_EVENT_PATHS))
         object.__setattr__(self, "event_names", frozenset(names))
 
     def clock(self, clock_id: str) -> Clock:
