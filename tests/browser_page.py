@@ -11,8 +11,11 @@ refresh the screenshots under ``docs/reports/``:
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -83,7 +86,10 @@ def visit(page: Path, screenshot: Path | None = None, max_height: int = 0) -> Pa
     binary = chromium_path()
     if binary is None:
         raise FileNotFoundError("chromium is not installed")
-    with tempfile.TemporaryDirectory() as profile:
+    # Chromium's helper processes (crash handler, utilities) outlive the browser process by
+    # a moment and still write into the profile: the browser runs in a process group of its
+    # own, the whole group is stopped, and a file written after that cannot fail the test.
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         process = subprocess.Popen(
             [
                 binary,
@@ -101,16 +107,28 @@ def visit(page: Path, screenshot: Path | None = None, max_height: int = 0) -> Pa
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         try:
             return _drive(Path(profile), page, screenshot, max_height)
         finally:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            _stop_group(process)
+
+
+def _stop_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the browser's process group, SIGKILL after 10 s; wait for the browser."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)  # helpers still running after the browser
 
 
 def _drive(profile: Path, page: Path, screenshot: Path | None, max_height: int) -> PageVisit:

@@ -28,7 +28,7 @@ from crmsync.mapping.charter_file import load_charter
 from crmsync.mapping.charter_mapping_check import check_charter_against_mapping
 from crmsync.mapping.field_mapping import FieldMapping, load_mapping
 from crmsync.mapping.yaml_source import load_yaml
-from crmsync.ports import ArchiveCipher, ArchiveStore, CrmPort, StateDatabase
+from crmsync.ports import ApiBudget, ArchiveCipher, ArchiveStore, CrmPort, StateDatabase
 from crmsync.redaction import redact_url
 from crmsync.service.archiving import ArchivingService
 from crmsync.service.sync_cycle import Hook, SyncCycle
@@ -335,11 +335,11 @@ def monthly_report_folder(settings: Settings) -> Path | None:
 
 
 def _api_usage(crm: CrmPort) -> Callable[[], tuple[int, int] | None]:
-    """The CRM's (used, limit) daily API calls when it counts them (Salesforce does)."""
+    """The CRM's (used, limit) daily API calls when its adapter offers the ``ApiBudget``
+    port, else always None."""
 
     def usage() -> tuple[int, int] | None:
-        said = getattr(crm, "api_usage", None)
-        return said if isinstance(said, tuple) and len(said) == 2 else None
+        return crm.api_usage if isinstance(crm, ApiBudget) else None
 
     return usage
 

@@ -192,6 +192,43 @@ def test_related_records_over_many_parents(harness: CrmHarness) -> None:
     assert list(crm.related_records("Task", [], parent_field="WhatId", parent_ids=[])) == []
 
 
+def test_status_history_is_read_and_filtered_on_its_values(harness: CrmHarness) -> None:
+    """CaseHistory rows of a case, filtered on Field and NewValue/OldValue (which Salesforce
+    cannot filter in a query: the adapter filters them itself), by parent and as changes."""
+    [case] = harness.seed("Case", [{"Subject": "waiting"}])
+    rows = [
+        ("New", "Working", "2026-03-02T09:01:00.000+0000"),
+        ("Working", "Waiting on Customer", "2026-03-02T09:02:00.000+0000"),
+        ("Waiting on Customer", "Working", "2026-03-02T09:03:00.000+0000"),
+    ]
+    history = [
+        {"CaseId": case, "Field": "Status", "OldValue": old, "NewValue": new, "CreatedDate": when}
+        for old, new, when in rows
+    ]
+    history.append(
+        {"CaseId": case, "Field": "Priority", "NewValue": "Waiting on Customer",
+         "CreatedDate": "2026-03-02T09:04:00.000+0000"}
+    )  # fmt: skip
+    harness.seed("CaseHistory", history)
+    crm = harness.crm
+    status = FieldFilter("Field", "=", "Status")
+    paused = [status, FieldFilter("NewValue", "=", "Waiting on Customer")]
+    resumed = [status, FieldFilter("OldValue", "=", "Waiting on Customer")]
+    by_parent = {
+        name: sorted(
+            str(r.fields["CreatedDate"])[:19]
+            for r in crm.related_records(
+                "CaseHistory", ["CreatedDate", "CaseId"], parent_field="CaseId",
+                parent_ids=[case], where=where,
+            )
+        )
+        for name, where in (("paused", paused), ("resumed", resumed))
+    }  # fmt: skip
+    assert by_parent == {"paused": ["2026-03-02T09:02:00"], "resumed": ["2026-03-02T09:03:00"]}
+    changed = crm.changed_records("CaseHistory", ["CaseId"], since=None, until=FAR, where=paused)
+    assert [r.fields["CaseId"] for r in changed] == [case]
+
+
 def test_records_by_id_leaves_out_missing_ids(harness: CrmHarness) -> None:
     """records_by_id returns the records that exist and silently skips the others."""
     first, second = harness.seed("Case", [{"Subject": "one"}, {"Subject": "two"}])

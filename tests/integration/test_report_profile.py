@@ -288,3 +288,52 @@ def test_a_mistyped_profile_is_refused_not_reported_empty(
         assert "CRMSYNC_PROFILE is 'defualt'" in result.stderr
         assert "it holds 'default'" in result.stderr
         assert result.stdout == ""
+
+
+def test_status_lists_a_complaint_waiting_on_the_customer_as_paused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under the service-desk example, a case set to Waiting on Customer at Mon 11:00 (its
+    Status history) is paused at noon: listed after the running one, alone under --state
+    paused, with no next due."""
+    for name in list(os.environ):
+        if name.startswith("CRMSYNC_"):
+            monkeypatch.delenv(name)
+    desk = REPO / "mappings" / "charters" / "examples" / "service-desk.yaml"
+    monkeypatch.setenv("CRMSYNC_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("CRMSYNC_CHARTER", str(desk))
+    monkeypatch.setenv("CRMSYNC_MAPPING", str(REPO / "mappings" / "salesforce.yaml"))
+    monkeypatch.setenv("CRMSYNC_CONFIG", str(tmp_path / "none.toml"))
+    received = "2026-03-02T10:00:00.000+0000"
+    with LocalCrm(tmp_path / LOCAL_CRM_FILE) as crm:
+        made = crm.insert_records(
+            "Case", [{"Type": "Complaint", "CreatedDate": received} for _ in range(2)]
+        )
+        waiting, running = (str(r.id) for r in made)
+        history = {
+            "CaseId": waiting,
+            "Field": "Status",
+            "OldValue": "New",
+            "NewValue": "Waiting on Customer",
+            "CreatedDate": "2026-03-02T11:00:00.000+0000",
+        }
+        assert all(r.ok for r in crm.insert_records("CaseHistory", [history]))
+    noon = "2026-03-02T12:00:00Z"
+    synced = CliRunner().invoke(app, ["sync", "--once", "--now", noon])
+    assert synced.exit_code == 0, synced.output
+    try:
+
+        def listed(*args: str) -> list[tuple[object, object, object]]:
+            result = CliRunner().invoke(app, ["status", "--json", "--now", noon, *args])
+            assert result.exit_code == 0, result.output
+            lines = [json.loads(x) for x in result.stdout.splitlines() if x.startswith("{")]
+            return [(s["complaint_id"], s["status"], s["next_due"]) for s in lines]
+
+        # the running one: first reply due Tue 09:00 (7 h 30 min Mon, 30 min Tue)
+        assert listed() == [
+            (running, "on_track", "2026-03-03T09:00:00Z"),
+            (waiting, "paused", None),
+        ]
+        assert listed("--state", "paused") == [(waiting, "paused", None)]
+    finally:
+        structlog.reset_defaults()

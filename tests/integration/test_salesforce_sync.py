@@ -373,6 +373,31 @@ def test_a_case_deleted_in_the_org_is_forgotten_from_its_recycle_bin(
     assert org.get("Case", A)["IsDeleted"] is True
 
 
+def test_a_case_deleted_before_the_pull_window_gets_no_follow_up_when_it_falls_due(
+    org: FakeOrg, clock: ManualClock
+) -> None:
+    """A is deleted with a stamp before the next pull's window (the recycle bin no longer
+    names it to that pull). At 17:30 A's e-mail reply falls due (breached at 17:00): before
+    creating that follow-up the cycle reads A by id, finds it gone, and forgets it; no
+    task, no error."""
+    state = MemoryStateStore()
+    cycle = cycle_for(session_client(org), state)
+    first = cycle.run()
+    assert list(tasks(org)) == [KEY_A]
+    org.touch("Case", A, IsDeleted=True, SystemModstamp="2026-03-04T09:00:00.000+0000")
+    clock.now = WED_10 + timedelta(hours=7, minutes=30)
+    with capture_logs() as logs:
+        report = cycle.run()
+    assert first.status == "ok"
+    assert (report.status, report.errors, report.complaints_deleted) == ("ok", [], 1)
+    assert (report.tasks_created, report.flags_written) == (0, 0)
+    assert list(tasks(org)) == [KEY_A]
+    assert [(e["record_id"], e["seen_by"]) for e in logs if e["event"] == "complaint_deleted"] == [
+        (A, "read")
+    ]
+    assert list(state.get_complaints("sf", [A, B])) == [B]
+
+
 def test_request_limit_exceeded_ends_the_cycle_and_keeps_state(
     org: FakeOrg, clock: ManualClock
 ) -> None:

@@ -430,10 +430,12 @@ def test_a_deleted_complaint_the_crm_no_longer_names_is_forgotten_at_its_write(
     tmp_path: Path, state: StateStore
 ) -> None:
     """A CRM that no longer names a deletion: A is evaluated again at its next check (Tue
-    17:00 it breaches), its flag write answers NOT_FOUND, and A is forgotten instead of
-    failing every cycle: no error, no task, the watermark not held back."""
+    17:00 it breaches; no follow-up, the horizon is set after it), its flag write answers
+    NOT_FOUND, and A is forgotten instead of failing every cycle: no error, no task, the
+    watermark not held back."""
     clock = ManualClock("2026-03-02T12:00:00+00:00")
     crm, cycle = setup(tmp_path, state, clock, crm_class=ForgetfulCrm)
+    cycle.follow_up_since = ts("2026-12-01T00:00:00+00:00")
     a = "500000000000001AAA"
     insert(crm, clock, "Case", [case(a)])
     assert cycle.run().status == "ok"

@@ -389,6 +389,7 @@ def _from_input(request: ReportRequest, input: str, workers: int | None) -> tupl
 class StatusFilter(StrEnum):
     BREACHED = "breached"
     AT_RISK = "at_risk"
+    PAUSED = "paused"
 
 
 @app.command(
@@ -500,7 +501,7 @@ def _print_status(
     )
     for column in ("complaint", "status", "clocks", "next due", "owner"):
         table.add_column(column, overflow="fold")
-    style = {"breached": "bold red", "at_risk": "yellow"}  # the rest: green
+    style = {"breached": "bold red", "at_risk": "yellow", "paused": "cyan"}  # the rest: green
     for line in ordered:
         table.add_row(
             plain(line.complaint_id),

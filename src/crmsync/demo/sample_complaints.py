@@ -38,7 +38,7 @@ import re
 import zlib
 from bisect import bisect_right
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from itertools import accumulate
 from typing import Any
 
@@ -52,6 +52,7 @@ from crmsync.domain.charter import (
     RecurringClock,
 )
 from crmsync.domain.durations import Duration, Unit
+from crmsync.domain.instants import parse_deadline_value
 from crmsync.salesforce_values import base62, salesforce_id
 
 __all__ = ["SampleComplaint", "generate_complaints"]
@@ -222,10 +223,7 @@ class _Generator:
         promised = self.attributes.get(clock.target_field or "")
         if not isinstance(promised, str):
             return None
-        if len(promised) == 10:  # a date: the end of that local day
-            next_day = date.fromisoformat(promised) + timedelta(days=1)
-            return int(datetime.combine(next_day, time(0), tzinfo=self.calendar.zone).timestamp())
-        return int(datetime.fromisoformat(promised).timestamp())
+        return parse_deadline_value(promised, self.calendar.zone)  # the engine's own reading
 
     def _when(
         self,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Final
 
 from crmsync.domain.business_calendar import BusinessCalendar
 from crmsync.domain.durations import Duration
@@ -61,25 +60,6 @@ EventPath = tuple[str, ...]
 """Where a model names events: attribute names from the clock (or notice) down to a field
 holding one event name or a tuple of them. The charter file's keys are the same names, so
 the path also locates the name in the file."""
-
-
-# Where each kind names events (paths into its fields), module constants rather than class
-# attributes: the compiled (mypyc) build's dataclasses would take a ClassVar for a field.
-DEADLINE_EVENT_PATHS: Final[tuple[EventPath, ...]] = (
-    ("start",),
-    ("stop",),
-    ("extend", "on"),
-    ("pause", "on"),
-    ("pause", "off"),
-)
-RECURRING_EVENT_PATHS: Final[tuple[EventPath, ...]] = (("start",), ("reset",), ("stop",))
-COMPLETENESS_EVENT_PATHS: Final[tuple[EventPath, ...]] = (
-    ("start",),
-    ("extend", "on"),
-    ("pause", "on"),
-    ("pause", "off"),
-)
-NOTICE_EVENT_PATHS: Final[tuple[EventPath, ...]] = (("on",),)
 
 
 def events_at(item: object, paths: tuple[EventPath, ...]) -> Iterator[str]:
@@ -149,9 +129,20 @@ class DeadlineClock:
         """Its target for people: ``2 business_days`` or ``attribute 'expected_decision'``."""
         return _target_text(self.target, self.target_field)
 
+    @staticmethod
+    def event_paths() -> tuple[EventPath, ...]:
+        """Where this kind names events: attribute paths, which are the file's keys too."""
+        return (
+            ("start",),
+            ("stop",),
+            ("extend", "on"),
+            ("pause", "on"),
+            ("pause", "off"),
+        )
+
     def events(self) -> tuple[str, ...]:
-        """The event names it uses, each once, in the order of its kind's event paths."""
-        return tuple(dict.fromkeys(events_at(self, DEADLINE_EVENT_PATHS)))
+        """The event names it uses, each once, in ``event_paths`` order."""
+        return tuple(dict.fromkeys(events_at(self, self.event_paths())))
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,9 +167,14 @@ class RecurringClock:
         """Its target for people: ``every 14 days``."""
         return f"every {self.every}"
 
+    @staticmethod
+    def event_paths() -> tuple[EventPath, ...]:
+        """Where this kind names events: attribute paths, which are the file's keys too."""
+        return (("start",), ("reset",), ("stop",))
+
     def events(self) -> tuple[str, ...]:
-        """The event names it uses, each once, in the order of its kind's event paths."""
-        return tuple(dict.fromkeys(events_at(self, RECURRING_EVENT_PATHS)))
+        """The event names it uses, each once, in ``event_paths`` order."""
+        return tuple(dict.fromkeys(events_at(self, self.event_paths())))
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,9 +201,14 @@ class CompletenessClock:
         """Its target for people: ``1 business_days`` or ``attribute 'x'``."""
         return _target_text(self.target, self.target_field)
 
+    @staticmethod
+    def event_paths() -> tuple[EventPath, ...]:
+        """Where this kind names events: attribute paths, which are the file's keys too."""
+        return (("start",), ("extend", "on"), ("pause", "on"), ("pause", "off"))
+
     def events(self) -> tuple[str, ...]:
-        """The event names it uses, each once, in the order of its kind's event paths."""
-        return tuple(dict.fromkeys(events_at(self, COMPLETENESS_EVENT_PATHS)))
+        """The event names it uses, each once, in ``event_paths`` order."""
+        return tuple(dict.fromkeys(events_at(self, self.event_paths())))
 
 
 Clock = DeadlineClock | RecurringClock | CompletenessClock
@@ -220,8 +221,7 @@ def _target_text(target: Duration | None, target_field: str | None) -> str:
 
 def clock_event_paths() -> tuple[EventPath, ...]:
     """Every path at which some clock kind names events (the charter check reads them)."""
-    paths = (*DEADLINE_EVENT_PATHS, *RECURRING_EVENT_PATHS, *COMPLETENESS_EVENT_PATHS)
-    return tuple(dict.fromkeys(paths))
+    return tuple(dict.fromkeys(p for kind in CLOCK_TYPES for p in kind.event_paths()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +237,11 @@ class Notice:
     to: str = "owner"
     due: Duration | None = None
     when: tuple[Condition, ...] = ()
+
+    @staticmethod
+    def event_paths() -> tuple[EventPath, ...]:
+        """Where a notice names its event."""
+        return (("on",),)
 
 
 @dataclass(frozen=True)
@@ -256,7 +261,7 @@ class Charter:
 
     def __post_init__(self) -> None:
         names = {e for c in self.clocks for e in c.events()}
-        names.update(e for n in self.notices for e in events_at(n, NOTICE_EVENT_PATHS))
+        names.update(e for n in self.notices for e in events_at(n, Notice.event_paths()))
         object.__setattr__(self, "event_names", frozenset(names))
 
     def clock(self, clock_id: str) -> Clock:

@@ -6,7 +6,7 @@ clock, so ``crmsync check`` reports each one with the charter's file, line and c
 where one is close, the name that was likely meant.
 
 The check reads the charter's raw YAML document (not the validated model), so it runs beside
-the schema's own problems. The keys that name events are the event paths (``*_EVENT_PATHS``) of the
+the schema's own problems. The keys that name events are the ``event_paths()`` of the
 domain's clock kinds and notices (the file's keys are the model's names), so a new one needs
 no change here; a new key naming an attribute is one more entry in ``ATTRIBUTE_KEYS``.
 """
@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from crmsync.domain.charter import NOTICE_EVENT_PATHS, Condition, clock_event_paths
+from crmsync.domain.charter import Condition, Notice, clock_event_paths
 from crmsync.errors import Problem, did_you_mean
 from crmsync.mapping.field_mapping import AttributeSpec, FieldMapping
 from crmsync.mapping.yaml_source import Loc, YamlDocument, dotted
@@ -25,7 +25,7 @@ from crmsync.mapping.yaml_source import Loc, YamlDocument, dotted
 # list of them, and of every key whose value is an attribute name or a list of them.
 EVENT_KEYS: tuple[tuple[str, Loc], ...] = (
     *(("clocks", path) for path in clock_event_paths()),
-    *(("notices", path) for path in NOTICE_EVENT_PATHS),
+    *(("notices", path) for path in Notice.event_paths()),
 )
 ATTRIBUTE_KEYS: tuple[tuple[str, Loc], ...] = (
     ("clocks", ("target_field",)),

@@ -40,6 +40,8 @@ class Candidate:
     ``unchanged`` marks a record read again with nothing new for us: the same source fields,
     no related change and the flags we last confirmed (the echo of our own write, or a
     re-read from the overlap window). It needs no evaluation unless its next check is due.
+    ``read`` is False for a stored complaint taken as it is (its next check came): the
+    CRM was not asked whether the record still exists.
     """
 
     id: str
@@ -49,6 +51,7 @@ class Candidate:
     modstamp: datetime | None
     stored: StoredComplaint | None
     unchanged: bool = False
+    read: bool = True
 
 
 @dataclass
@@ -106,7 +109,7 @@ class ComplaintSource:
         """Ids of complaints whose related records (e.g. customer updates) changed."""
         touched: set[str] = set()
         # Open the complaint and deletion pulls first, unread: an adapter may then fetch their
-        # first pages in the same request as the related-change pulls below (Salesforce: one
+        # first pages in the same request as the related-change pulls below (a batching CRM: one
         # Composite).
         window.complaints = self._complaint_records(window)
         window.deleted = self.crm.deleted_records(
@@ -195,7 +198,9 @@ class ComplaintSource:
         items = [c for c in found.values() if c.id not in skip]
         for i in range(0, len(items), self.page_size):
             yield [
-                Candidate(c.id, dict(c.canonical), dict(c.flags), c.source_hash, None, c)
+                Candidate(
+                    c.id, dict(c.canonical), dict(c.flags), c.source_hash, None, c, read=False
+                )
                 for c in items[i : i + self.page_size]
             ]
 

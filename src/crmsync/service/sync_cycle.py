@@ -109,6 +109,7 @@ class PageWork:
     settled: list[LedgerEntry] = field(default_factory=list)  # failed, no longer needed
     stored: dict[str, StoredComplaint] = field(default_factory=dict)
     failures: list[tuple[str, RecordFailure]] = field(default_factory=list)  # by complaint
+    unread: set[str] = field(default_factory=set)  # stored ones with follow-ups to create
 
 
 class SyncCycle:
@@ -346,6 +347,8 @@ class SyncCycle:
                 if known is None or known.status == "failed":  # failed: tried again
                     task = self.mapping.task_fields(follow_up, complaint, self.charter)
                     work.creates.append(TaskCreate(follow_up, task))
+                    if not candidate.read:
+                        work.unread.add(candidate.id)
             wanted = {f.key for f in decided.create}
             work.settled.extend(
                 _replace(
@@ -455,6 +458,8 @@ class SyncCycle:
 
     def _write(self, work: PageWork, now: int, report: CycleReport) -> set[str]:
         failed: set[str] = set()
+        if work.unread:  # no follow-up for a complaint deleted since it was last read
+            self._drop_deleted(work, report)
         if work.settled:  # a refused follow-up the complaint no longer needs: never made
             self.state.ledger_put(work.settled)
         self._write_tasks(work, now, report, failed)
@@ -466,6 +471,25 @@ class SyncCycle:
         self._store(work, now, failed)
         self._forget(sorted(gone), report, "write")
         return failed - gone
+
+    def _drop_deleted(self, work: PageWork, report: CycleReport) -> None:
+        """Of the stored complaints about to get a follow-up, without a read of their
+        record this cycle, forget those the CRM no longer holds, with every write planned
+        for them (one read of those ids)."""
+        present = {
+            r.id
+            for r in self.crm.records_by_id(self.mapping.complaint_object, sorted(work.unread), [])
+        }
+        gone = work.unread - present
+        if not gone:
+            return
+        work.creates = [c for c in work.creates if c.follow_up.complaint_id not in gone]
+        work.completes = [e for e in work.completes if e.complaint_id not in gone]
+        work.flag_writes = [w for w in work.flag_writes if w.complaint_id not in gone]
+        work.settled = [e for e in work.settled if e.complaint_id not in gone]
+        for complaint_id in gone:
+            work.stored.pop(complaint_id, None)
+        self._forget(sorted(gone), report, "read")
 
     def _deleted_among(self, failed: set[str], work: PageWork, report: CycleReport) -> set[str]:
         """Of the complaints whose writes failed, those the CRM no longer holds (deleted:
