@@ -68,6 +68,16 @@ class Table:
 _SYSTEM = {"createdon": "DateTime", "modifiedon": "DateTime"}
 _READ_ONLY = {"createdon", "modifiedon"}
 
+_EVENT_COLUMNS = [
+    f"new_{name}on"
+    for name in (
+        "acknowledged feedback decision callbackrequested callback escalatedl2 escalatedl3 "
+        "escalatedl4 managercontact directorcontact mediationrequested mediationdecided "
+        "extensionnotified escalationacknowledged escalationextended holdingresponse "
+        "investigationcompleted"
+    ).split()
+]
+
 REFERENCE_TABLES = {
     "incident": Table(
         "incident",
@@ -83,7 +93,13 @@ REFERENCE_TABLES = {
             "statecode": "State",
             "statuscode": "Status",
             "new_closedon": "DateTime",
-            "new_acknowledgedon": "DateTime",
+            **dict.fromkeys(_EVENT_COLUMNS, "DateTime"),
+            "new_suppliedname": "String",
+            "new_registeredby": "String",
+            "new_involved": "String",
+            "new_callbackpromisedon": "DateTime",
+            "new_rootcause": "Memo",
+            "new_solution": "Memo",
             "new_complaintlevel": "Integer",
             "new_complainanttype": "Picklist",
             "new_preferredlanguage": "Picklist",
@@ -113,6 +129,7 @@ REFERENCE_TABLES = {
             "actualend": "DateTime",
             "statecode": "State",
             "statuscode": "Status",
+            "prioritycode": "Picklist",
             "regardingobjectid": "Lookup",
             "ownerid": "Owner",
             "crmsync_key": "String",
