@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import structlog
@@ -28,7 +29,14 @@ from crmsync.mapping.charter_file import load_charter
 from crmsync.mapping.charter_mapping_check import check_charter_against_mapping
 from crmsync.mapping.field_mapping import FieldMapping, load_mapping
 from crmsync.mapping.yaml_source import load_yaml
-from crmsync.ports import ApiBudget, ArchiveCipher, ArchiveStore, CrmPort, StateDatabase
+from crmsync.ports import (
+    ApiBudget,
+    ArchiveCipher,
+    ArchiveStore,
+    CrmPort,
+    PopulationReader,
+    StateDatabase,
+)
 from crmsync.redaction import redact_url
 from crmsync.service.archiving import ArchivingService
 from crmsync.service.sync_cycle import Hook, SyncCycle
@@ -76,6 +84,8 @@ def build_crm(settings: Settings, clock: Callable[[], datetime] = system_clock) 
     if settings.crm == "local":
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         return LocalCrm(local_crm_path(settings), clock=clock)
+    if settings.crm == "dynamics365":
+        return build_dynamics365(settings)
     return build_salesforce(settings)
 
 
@@ -109,6 +119,34 @@ def build_salesforce(settings: Settings) -> SalesforceCrm:
         api_version=settings.sf_api_version,
         budget_share=settings.sf_api_budget_share,
         bulk_threshold=settings.sf_bulk_threshold,
+    )
+
+
+def build_dynamics365(settings: Settings) -> CrmPort:
+    """The Dataverse adapter from the ``CRMSYNC_D365_*`` settings (signs in on first use).
+
+    Raises ``ConfigError`` naming the settings the sign-in lacks."""
+    from crmsync.adapters.crm.dynamics365 import DataverseCrm  # noqa: PLC0415 - an adapter
+    from crmsync.adapters.crm.dynamics365_auth import (  # noqa: PLC0415 - an adapter
+        DataverseCredentials,
+        MsalTokenSource,
+    )
+
+    secret = settings.d365_client_secret
+    credentials = DataverseCredentials(
+        org_url=settings.d365_org_url or "",
+        tenant_id=settings.d365_tenant_id or "",
+        client_id=settings.d365_client_id or "",
+        client_secret=secret.get_secret_value() if secret is not None else None,
+        certificate_file=settings.d365_certificate_file,
+        certificate_thumbprint=settings.d365_certificate_thumbprint,
+        authority_host=settings.d365_authority_host,
+    )
+    return DataverseCrm(
+        credentials.org_url,
+        MsalTokenSource(credentials),
+        api_version=settings.d365_api_version,
+        timeout=settings.d365_timeout,
     )
 
 
@@ -267,6 +305,38 @@ def build_archive(settings: Settings) -> ArchiveStore:
     from crmsync.adapters.archive.s3 import S3ArchiveStore  # noqa: PLC0415 - an adapter
 
     return S3ArchiveStore.from_url(url)
+
+
+@dataclass(frozen=True)
+class StoredPopulation:
+    """A profile's stored complaints, both stores open: ``state`` says which profiles the
+    state store knows; ``canonicals()`` yields ``(ref, canonical complaint)`` of every
+    complaint the state store and the archive hold (``report_source.stored_canonicals``)."""
+
+    state: PopulationReader
+    canonicals: Callable[[], Iterator[tuple[str, Mapping[str, Any]]]]
+
+
+@contextmanager
+def open_stored_population(settings: Settings) -> Iterator[StoredPopulation]:
+    """The settings' profile's stored complaints (state store and archive, no CRM) for the
+    block; both stores are closed after it. Raises ``CrmSyncError`` when one cannot open."""
+    from crmsync.service.report_source import stored_canonicals  # noqa: PLC0415 - on use
+
+    state = build_state(settings)
+    try:
+        archive = build_archive(settings)
+    except BaseException:
+        state.close()
+        raise
+    cipher = archive_cipher(settings)
+    try:
+        yield StoredPopulation(
+            state, lambda: stored_canonicals(state, archive, settings.profile, cipher)
+        )
+    finally:
+        archive.close()
+        state.close()
 
 
 def _archive_target(settings: Settings) -> tuple[str, str]:

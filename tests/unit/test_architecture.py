@@ -96,6 +96,7 @@ def _port_of(module: str) -> str | None:
 _ADAPTERS = {
     "crmsync.adapters.crm.local",
     "crmsync.adapters.crm.salesforce",
+    "crmsync.adapters.crm.dynamics365",
     "crmsync.adapters.state.memory",
     "crmsync.adapters.state.sqlite",
     "crmsync.adapters.state.postgres",
