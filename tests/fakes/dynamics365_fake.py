@@ -349,6 +349,11 @@ class FakeDataverse:
 
         return token
 
+    @property
+    def issued_tokens(self) -> set[str]:
+        """Every bearer token handed out and still valid."""
+        return set(self._tokens)
+
     def expire_tokens(self) -> None:
         self._tokens.clear()
 

@@ -351,6 +351,21 @@ def test_a_transient_record_failure_is_sent_again_and_a_permanent_one_reported(
     assert [org.get("incident", r)["title"] for r in (busy, bad, fine)] == ["y", "x", "y"]
 
 
+def test_a_record_error_quoting_the_bearer_token_is_reported_without_it(
+    crm: DataverseCrm, org: FakeDataverse
+) -> None:
+    """A business rule whose message echoes the request's Authorization header: the
+    record's failure names the error with *** where the token was."""
+    [row] = org.seed("incident", [{"title": "x"}])
+    crm.server_time()  # signs in
+    [token] = org.issued_tokens
+    org.fail_op(row, 400, "0x80040203", f"refused; request had Authorization: Bearer {token}")
+    [result] = crm.update_records("incident", [(row, {"title": "y"})])
+    assert (result.ok, result.error_code) == (False, "0x80040203")
+    assert token not in (result.message or "")
+    assert "Authorization: Bearer ***" in (result.message or "")
+
+
 # --------------------------------------------------------------------------- describe
 
 

@@ -77,6 +77,18 @@ def test_a_refused_sign_in_names_the_code_never_the_secret() -> None:
     assert SECRET not in str(caught.value)
 
 
+def test_a_sign_in_answer_quoting_the_secret_is_raised_without_it() -> None:
+    """A sign-in server that echoes the client secret in its description: *** instead."""
+    answers: list[Any] = [
+        {"error": "invalid_client", "error_description": f"secret '{SECRET}' has expired"}
+    ]
+    source = MsalTokenSource(credentials(), app_factory=lambda c, a, k: FakeApp(c, a, k, answers))
+    with pytest.raises(CrmAuthError) as caught:
+        source(False)
+    assert SECRET not in str(caught.value)
+    assert "(secret '***' has expired)" in str(caught.value)
+
+
 def test_a_certificate_is_read_from_its_file(tmp_path: Path) -> None:
     key = tmp_path / "app.pem"
     key.write_text("-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY-----\n")

@@ -34,6 +34,7 @@ token once and sends again. Calls are counted by kind: ``query``, ``write`` (one
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -49,6 +50,7 @@ from crmsync.adapters.crm.dynamics365_errors import DATAVERSE_FAILURES, api_erro
 from crmsync.adapters.crm.retry_policy import RetryPolicy
 from crmsync.errors import ApiError, CrmError
 from crmsync.ports import CallCounter, FieldFilter, FieldInfo, Record, WriteResult
+from crmsync.redaction import redact_text
 
 log = structlog.get_logger("crmsync.crm.dynamics365")
 
@@ -197,6 +199,7 @@ class DataverseCrm:
         self._tables = dict(KNOWN_TABLES)
         self.lookups = {**KNOWN_LOOKUPS, **(lookups or {})}
         self._bearer: str | None = None
+        self._held: set[str] = set()  # every token sent: scrubbed from what is raised
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -215,6 +218,7 @@ class DataverseCrm:
     def _headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         if self._bearer is None:
             self._bearer = self.token(False)
+        self._held.add(self._bearer)
         headers = {
             "Authorization": f"Bearer {self._bearer}",
             "Accept": "application/json",
@@ -252,10 +256,22 @@ class DataverseCrm:
                     method, url, headers=self._headers(headers), data=data, timeout=self.timeout
                 )
             if response.status_code >= 400:
-                raise api_error(response.status_code, response.headers, _json_or_text(response))
+                error = api_error(response.status_code, response.headers, _json_or_text(response))
+                raise self._scrubbed(error)
             return response
 
         return self.policy.run(attempt, operation=operation, failures=DATAVERSE_FAILURES)
+
+    def _scrub(self, text: str) -> str:
+        """``text`` without any bearer token this adapter has sent (a server may echo the
+        request's ``Authorization`` header in its message)."""
+        return redact_text(text, sorted(self._held))
+
+    def _scrubbed(self, error: ApiError) -> ApiError:
+        """``error`` with its server message scrubbed (``_scrub``)."""
+        return ApiError(
+            error.status, error.code, self._scrub(error.message), retry_after=error.retry_after
+        )
 
     def _check_url(self, url: str) -> None:
         """Only the org's own Web API is ever sent a request (and so the token)."""
@@ -493,6 +509,8 @@ class DataverseCrm:
             wait = 0.0
             for index, answer in zip(pending, answers, strict=True):
                 failure = _failure(refs[index], answer)
+                if failure is not None and failure.message:
+                    failure = dataclasses.replace(failure, message=self._scrub(failure.message))
                 outcome[index] = (answer, failure)
                 if failure is not None and failure.transient:
                     retry.append(index)

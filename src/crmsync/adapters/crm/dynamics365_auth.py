@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from crmsync.errors import ConfigError, CrmAuthError
+from crmsync.redaction import redact_text
 
 
 class ConfidentialClient(Protocol):
@@ -119,7 +120,9 @@ class MsalTokenSource:
         if isinstance(token, str) and token:
             return token
         code = str(answer.get("error") or "no_token")
-        described = " ".join(str(answer.get("error_description") or "").split())[:200]
+        described = " ".join(str(answer.get("error_description") or "").split())
+        # the sign-in server may quote what it was sent: never the secret
+        described = redact_text(described, [self.credentials.client_secret or ""])[:200]
         raise CrmAuthError(
             f"Dataverse sign-in for client {self.credentials.client_id} failed: {code}"
             + (f" ({described})" if described else "")
