@@ -69,13 +69,23 @@ _SYSTEM = {"createdon": "DateTime", "modifiedon": "DateTime"}
 _READ_ONLY = {"createdon", "modifiedon"}
 
 _EVENT_COLUMNS = [
-    f"new_{name}on"
-    for name in (
-        "acknowledged feedback decision callbackrequested callback escalatedl2 escalatedl3 "
-        "escalatedl4 managercontact directorcontact mediationrequested mediationdecided "
-        "extensionnotified escalationacknowledged escalationextended holdingresponse "
-        "investigationcompleted"
-    ).split()
+    "new_acknowledgedon",
+    "new_feedbackon",
+    "new_decisionon",
+    "new_callbackrequestedon",
+    "new_callbackon",
+    "new_escalatedl2on",
+    "new_escalatedl3on",
+    "new_escalatedl4on",
+    "new_managercontacton",
+    "new_directorcontacton",
+    "new_mediationrequestedon",
+    "new_mediationdecidedon",
+    "new_extensionnotifiedon",
+    "new_escalationacknowledgedon",
+    "new_escalationextendedon",
+    "new_holdingresponseon",
+    "new_investigationcompletedon",
 ]
 
 REFERENCE_TABLES = {
