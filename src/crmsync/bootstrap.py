@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import structlog
@@ -28,7 +29,14 @@ from crmsync.mapping.charter_file import load_charter
 from crmsync.mapping.charter_mapping_check import check_charter_against_mapping
 from crmsync.mapping.field_mapping import FieldMapping, load_mapping
 from crmsync.mapping.yaml_source import load_yaml
-from crmsync.ports import ArchiveCipher, ArchiveStore, CrmPort, StateDatabase
+from crmsync.ports import (
+    ApiBudget,
+    ArchiveCipher,
+    ArchiveStore,
+    CrmPort,
+    PopulationReader,
+    StateDatabase,
+)
 from crmsync.redaction import redact_url
 from crmsync.service.archiving import ArchivingService
 from crmsync.service.sync_cycle import Hook, SyncCycle
@@ -269,6 +277,38 @@ def build_archive(settings: Settings) -> ArchiveStore:
     return S3ArchiveStore.from_url(url)
 
 
+@dataclass(frozen=True)
+class StoredPopulation:
+    """A profile's stored complaints, both stores open: ``state`` says which profiles the
+    state store knows; ``canonicals()`` yields ``(ref, canonical complaint)`` of every
+    complaint the state store and the archive hold (``report_source.stored_canonicals``)."""
+
+    state: PopulationReader
+    canonicals: Callable[[], Iterator[tuple[str, Mapping[str, Any]]]]
+
+
+@contextmanager
+def open_stored_population(settings: Settings) -> Iterator[StoredPopulation]:
+    """The settings' profile's stored complaints (state store and archive, no CRM) for the
+    block; both stores are closed after it. Raises ``CrmSyncError`` when one cannot open."""
+    from crmsync.service.report_source import stored_canonicals  # noqa: PLC0415 - on use
+
+    state = build_state(settings)
+    try:
+        archive = build_archive(settings)
+    except BaseException:
+        state.close()
+        raise
+    cipher = archive_cipher(settings)
+    try:
+        yield StoredPopulation(
+            state, lambda: stored_canonicals(state, archive, settings.profile, cipher)
+        )
+    finally:
+        archive.close()
+        state.close()
+
+
 def _archive_target(settings: Settings) -> tuple[str, str]:
     """``(kind, url)`` of the archive store, opening nothing; ``ConfigError`` for a URL no
     store takes."""
@@ -335,11 +375,11 @@ def monthly_report_folder(settings: Settings) -> Path | None:
 
 
 def _api_usage(crm: CrmPort) -> Callable[[], tuple[int, int] | None]:
-    """The CRM's (used, limit) daily API calls when it counts them (Salesforce does)."""
+    """The CRM's (used, limit) daily API calls when its adapter offers the ``ApiBudget``
+    port, else always None."""
 
     def usage() -> tuple[int, int] | None:
-        said = getattr(crm, "api_usage", None)
-        return said if isinstance(said, tuple) and len(said) == 2 else None
+        return crm.api_usage if isinstance(crm, ApiBudget) else None
 
     return usage
 

@@ -26,7 +26,7 @@
     Raised and caught inside one boundary, never past it (outside ``CrmSyncError`` on
     purpose: the retry policy re-raises a ``CrmSyncError`` as it is and translates the rest)
 
-    ApiError                               a Salesforce API answer -> CrmError (retry_policy)
+    ApiError                               a CRM API's error answer -> CrmError (retry_policy)
     SoqlError(ValueError)                  a name or value SOQL cannot hold -> the record's failure
     InstantError(ValueError)               not an instant the contract takes -> BadComplaintError
     MappingError(ValueError)               a record the mapping cannot read -> the record's failure
@@ -195,14 +195,18 @@ class ProfileLostError(CrmSyncError):
 
 
 class ApiError(Exception):
-    """A request-level error answered by the Salesforce API: HTTP status, ``errorCode`` and
-    the server's message (never a request body, never a credential)."""
+    """A request-level error answered by a CRM's API: HTTP status, error code, the
+    server's message (never a request body, never a credential) and the wait it asked for
+    (``Retry-After``), if any."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, *, retry_after: float | None = None
+    ) -> None:
         super().__init__(f"{code} (HTTP {status}): {message}")
         self.status = status
         self.code = code
         self.message = message
+        self.retry_after = retry_after  # seconds the server asked to wait (``Retry-After``)
 
 
 class SoqlError(ValueError):

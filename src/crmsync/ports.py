@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from crmsync.domain.archive_chain import Finding
 from crmsync.domain.archive_entry import ArchiveEntry, ChainHead, EntryHeader, StoredEntry
@@ -93,8 +93,19 @@ class CallCounter:
         return sum(self.by_kind.values())
 
 
+@runtime_checkable
+class ApiBudget(Protocol):
+    """Optional: a CRM adapter whose API counts calls against a daily limit offers it.
+
+    ``api_usage`` is ``(used, limit)`` as last reported by the CRM, or None before the
+    CRM said; an adapter without such a limit does not implement this port at all."""
+
+    @property
+    def api_usage(self) -> tuple[int, int] | None: ...
+
+
 class CrmPort(Protocol):
-    """A CRM holding Salesforce-shaped records.
+    """A CRM holding records as id-keyed field maps, windowed by a modification stamp.
 
     Raises ``CrmTransientError`` (worth retrying), ``CrmAuthError``, ``CrmLimitError``
     or ``CrmError`` for failures of a whole request. Failures of single records in a
@@ -116,9 +127,12 @@ class CrmPort(Protocol):
         until: datetime,
         where: Sequence[FieldFilter] = (),
     ) -> Iterator[Record]:
-        """Records with ``since <= SystemModstamp < until`` (no lower bound when ``since`` is
-        None) matching every filter, ordered by ``(SystemModstamp, Id)``. ``fields`` are the
-        fields to read; ``Id`` and ``SystemModstamp`` are always included."""
+        """Records with ``since <= modstamp < until`` (no lower bound when ``since`` is
+        None) matching every filter, ordered by ``(modstamp, Id)``, where the modstamp is
+        the adapter's modification-stamp field (the mapping's ``modstamp``). ``fields`` are
+        the fields to read; ``Id`` and the modstamp are always included. An object whose
+        rows never change and that has no modstamp (a field history) is windowed and
+        ordered by the adapter's stand-in for it (the row's creation instant)."""
         ...
 
     def related_records(
@@ -137,9 +151,9 @@ class CrmPort(Protocol):
     def deleted_records(
         self, object: str, *, since: datetime | None, until: datetime
     ) -> Iterator[str]:
-        """Ids of the object's records deleted with ``since <= SystemModstamp < until`` (the
+        """Ids of the object's records deleted with ``since <= modstamp < until`` (the
         deletion's stamp; no lower bound when ``since`` is None), as far as the CRM still
-        tells (Salesforce: what its recycle bin holds), in no promised order. A deleted
+        tells (a recycle bin or a deletion log), in no promised order. A deleted
         record is left out of every other read, and writing it fails ``NOT_FOUND``."""
         ...
 

@@ -10,7 +10,8 @@ import requests
 import structlog
 from structlog.testing import capture_logs
 
-from crmsync.adapters.crm.retry_policy import NO_WAIT, RetryPolicy, is_transient, translate
+from crmsync.adapters.crm.retry_policy import NO_WAIT, RetryPolicy
+from crmsync.adapters.crm.salesforce_errors import SALESFORCE_FAILURES, is_transient, translate
 from crmsync.errors import ApiError, CrmAuthError, CrmError, CrmLimitError, CrmTransientError
 
 
@@ -107,7 +108,7 @@ def test_permanent_failures_are_not_retried() -> None:
         raise ApiError(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
 
     with pytest.raises(CrmLimitError):
-        NO_WAIT.run(call, operation="query Case")
+        NO_WAIT.run(call, operation="query Case", failures=SALESFORCE_FAILURES)
     assert len(calls) == 1
 
 
@@ -117,3 +118,61 @@ def test_wait_grows_exponentially_and_is_capped() -> None:
     assert [policy.wait_for(n) for n in (1, 2, 3, 4, 5)] == [0.5, 1.0, 2.0, 3.0, 3.0]
     jittery = RetryPolicy(initial_wait=0.5, max_wait=3.0, jitter=0.25)
     assert all(0.5 <= jittery.wait_for(1) <= 0.75 for _ in range(50))
+
+
+def test_the_policy_retries_what_the_adapter_declares_and_nothing_else() -> None:
+    """The same 400 is retried for an adapter declaring its code transient and raised at
+    once (a plain CrmError) under the CRM-neutral default, which knows no codes."""
+    from crmsync.adapters.crm.retry_policy import NETWORK_ONLY, ApiFailures
+
+    def failing(calls: list[int]) -> object:
+        calls.append(1)
+        raise ApiError(400, "ROW_BUSY", "busy")
+
+    declared = ApiFailures(transient_codes=frozenset({"ROW_BUSY"}))
+    calls: list[int] = []
+    with pytest.raises(CrmTransientError, match="ROW_BUSY"):
+        NO_WAIT.run(lambda: failing(calls), operation="write x", failures=declared)
+    assert len(calls) == 4  # max_attempts
+    calls.clear()
+    with pytest.raises(CrmError) as raised:
+        NO_WAIT.run(lambda: failing(calls), operation="write x", failures=NETWORK_ONLY)
+    assert type(raised.value) is CrmError
+    assert len(calls) == 1
+
+
+def test_a_retry_after_is_honoured_as_the_least_wait() -> None:
+    """A 429 asking for 7 s is waited 7 s (the backoff alone would wait 0.5 s); the
+    next attempt succeeds."""
+    from crmsync.adapters.crm.dynamics365_errors import DATAVERSE_FAILURES
+
+    answers = [ApiError(429, "0x80072322", "Number of requests exceeded", retry_after=7)]
+    waits: list[float] = []
+    policy = RetryPolicy(initial_wait=0.5, max_wait=8, jitter=0, sleep=waits.append)
+
+    def call() -> str:
+        if answers:
+            raise answers.pop()
+        return "done"
+
+    assert policy.run(call, operation="read incidents", failures=DATAVERSE_FAILURES) == "done"
+    assert waits == [7.0]
+
+
+def test_a_retry_after_longer_than_the_policy_allows_ends_the_operation() -> None:
+    """A 429 asking for 300 s (over max_retry_after, 60 s) is not slept through: the
+    operation ends at once with CrmLimitError naming the wait, and nothing is sent again."""
+    from crmsync.adapters.crm.dynamics365_errors import DATAVERSE_FAILURES
+
+    calls: list[int] = []
+    waits: list[float] = []
+    policy = RetryPolicy(initial_wait=0.5, jitter=0, sleep=waits.append)
+
+    def call() -> None:
+        calls.append(1)
+        raise ApiError(429, "0x80072321", "Combined execution time exceeded", retry_after=300)
+
+    with pytest.raises(CrmLimitError, match="asks to wait 300 s"):
+        policy.run(call, operation="write incidents", failures=DATAVERSE_FAILURES)
+    assert calls == [1]
+    assert waits == []

@@ -327,12 +327,9 @@ def _check_by_in_input(by: str, document: dict[str, Any], input: str) -> None:
 
 def _from_profile(request: ReportRequest) -> tuple[Partial, str]:
     """The profile's own complaints (CRMSYNC_PROFILE): state store and archive, no CRM."""
-    from crmsync.bootstrap import archive_cipher, build_archive, build_state  # noqa: PLC0415 - on use
+    from crmsync.bootstrap import open_stored_population  # noqa: PLC0415 - the composition root
     from crmsync.errors import CrmSyncError  # noqa: PLC0415 - imported when used
-    from crmsync.service.report_source import (  # noqa: PLC0415 - imported when used
-        stored_canonicals,
-        stored_complaints,
-    )
+    from crmsync.service.report_source import stored_complaints  # noqa: PLC0415 - on use
     from crmsync.service.report_stream import report_complaints  # noqa: PLC0415 - on use
 
     settings, single = load_profile_setup()
@@ -343,19 +340,12 @@ def _from_profile(request: ReportRequest) -> tuple[Partial, str]:
     require_state_store(settings)
     total = empty_partial(request)
     try:
-        state = build_state(settings)
-        archive = build_archive(settings)
-        try:
+        with open_stored_population(settings) as population:
             if single:
-                refuse_unknown_profile(state, settings.profile)
-            canonicals = stored_canonicals(
-                state, archive, settings.profile, archive_cipher(settings)
-            )
+                refuse_unknown_profile(population.state, settings.profile)
             zone = request.charter.calendar.zone
-            report_complaints(request, stored_complaints(canonicals, zone, total.errors), total)
-        finally:
-            archive.close()
-            state.close()
+            complaints = stored_complaints(population.canonicals(), zone, total.errors)
+            report_complaints(request, complaints, total)
     except CrmSyncError as exc:
         raise fail(f"profile {settings.profile}: {exc}", 1) from exc
     return total, f"profile {settings.profile} (state store and archive)"

@@ -301,6 +301,7 @@ def _show_demo(runtime: Runtime, report: CycleReport, console: Console) -> str |
     """Print the statuses written and the follow-up tasks created; return the id of a
     complaint worth explaining: one that got a follow-up, else the first one."""
     from crmsync.bootstrap import system_clock  # noqa: PLC0415 - the composition root
+    from crmsync.demo.summary import demo_summary  # noqa: PLC0415 - imported when used
     from crmsync.domain.flag_status import FLAG_VALUES  # noqa: PLC0415 - imported when used
 
     states = Table(title="Charter_Status__c written")
@@ -309,36 +310,14 @@ def _show_demo(runtime: Runtime, report: CycleReport, console: Console) -> str |
     for status in FLAG_VALUES:
         states.add_row(status, str(report.states.get(status, 0)))
     console.print(states)
-    fu = runtime.mapping.spec.follow_ups
-    tasks = [
-        r
-        for r in runtime.crm.changed_records(
-            fu.object,
-            [fu.subject, fu.owner, fu.due_date, fu.priority, fu.key_field, fu.parent],
-            since=None,
-            until=system_clock() + timedelta(days=1),
-        )
-        if r.fields.get(fu.key_field)
-    ]
-    table = Table(title=f"follow-up tasks created ({len(tasks)}; first 15)")
+    summary = demo_summary(runtime.crm, runtime.mapping, system_clock() + timedelta(days=1))
+    table = Table(title=f"follow-up tasks created ({len(summary.tasks)}; first 15)")
     for column in ("subject", "owner", "due", "priority"):
         table.add_column(column, overflow="fold")
-    for r in tasks[:15]:
-        table.add_row(
-            plain(r.fields.get(fu.subject)),
-            plain(r.fields.get(fu.owner)),
-            plain(r.fields.get(fu.due_date)),
-            plain(r.fields.get(fu.priority)),
-        )
+    for task in summary.tasks[:15]:
+        table.add_row(plain(task.subject), plain(task.owner), plain(task.due), plain(task.priority))
     console.print(table)
-    if tasks:
-        return str(tasks[0].fields.get(fu.parent))
-    complaints = runtime.mapping.spec.complaints
-    for record in runtime.crm.changed_records(
-        complaints.object, [complaints.id], since=None, until=system_clock() + timedelta(days=1)
-    ):
-        return record.id
-    return None
+    return summary.example
 
 
 def _next_steps(settings: Settings, example: str | None, first: date, last: date) -> str:

@@ -64,14 +64,15 @@ import requests
 import structlog
 
 from crmsync.adapters.crm import soql
-from crmsync.adapters.crm.retry_policy import (
+from crmsync.adapters.crm.retry_policy import RetryPolicy
+from crmsync.adapters.crm.salesforce_auth import SalesforceAuth
+from crmsync.adapters.crm.salesforce_errors import (
     AUTH_CODES,
     LIMIT_CODES,
-    RetryPolicy,
+    SALESFORCE_FAILURES,
     is_transient,
     translate,
 )
-from crmsync.adapters.crm.salesforce_auth import SalesforceAuth
 from crmsync.errors import ApiError, CrmError, CrmLimitError, SoqlError
 from crmsync.ports import CallCounter, FieldFilter, FieldInfo, Record, WriteResult
 from crmsync.salesforce_values import (
@@ -909,7 +910,7 @@ class SalesforceCrm:
                 return response
             raise error
 
-        return self.policy.run(attempt, operation=operation)
+        return self.policy.run(attempt, operation=operation, failures=SALESFORCE_FAILURES)
 
     def _api_error(self, status: int, body: Any) -> ApiError:
         """``_api_error`` of an answer, its message scrubbed of every credential the

@@ -33,6 +33,7 @@ import structlog
 from pydantic import SecretStr
 
 from crmsync.adapters.crm.retry_policy import RetryPolicy
+from crmsync.adapters.crm.salesforce_errors import SALESFORCE_FAILURES
 from crmsync.errors import ApiError, ConfigError, CrmAuthError
 from crmsync.redaction import redact_text
 
@@ -189,7 +190,9 @@ class SalesforceAuth:
                 "and cannot be renewed in session mode"
             )
         self.logins += 1
-        token, instance = self.policy.run(self._login_once, operation=f"login ({mode})")
+        token, instance = self.policy.run(
+            self._login_once, operation=f"login ({mode})", failures=SALESFORCE_FAILURES
+        )
         self.token = token
         self.instance_url = (self.credentials.instance_url or instance).rstrip("/")
         log.info("sf_logged_in", mode=mode, instance_url=self.instance_url)

@@ -18,8 +18,13 @@ from dataclasses import dataclass
 from typing import TypeVar
 from xml.etree import ElementTree as ET
 
-from crmsync.adapters.crm.retry_policy import AUTH_CODES, TRANSIENT_CODES, RetryPolicy
+from crmsync.adapters.crm.retry_policy import RetryPolicy
 from crmsync.adapters.crm.salesforce_auth import SalesforceAuth
+from crmsync.adapters.crm.salesforce_errors import (
+    AUTH_CODES,
+    SALESFORCE_FAILURES,
+    TRANSIENT_CODES,
+)
 from crmsync.errors import ApiError, CrmSyncError
 
 _NS = {
@@ -159,7 +164,7 @@ class MetadataDeployer:
             raise translated from None
 
         try:
-            return self.policy.run(once, operation=operation)
+            return self.policy.run(once, operation=operation, failures=SALESFORCE_FAILURES)
         except CrmSyncError as exc:
             failure = type(exc)(self._scrub(str(exc)))
         # no cause, no context (raised past the except block): the caught error is the

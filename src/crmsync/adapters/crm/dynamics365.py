@@ -1,0 +1,749 @@
+"""``CrmPort`` on Microsoft Dataverse (Dynamics 365) through its Web API (OData v4, JSON).
+
+Objects are table logical names (``incident``, ``task``, ``new_casestatuschange``), fields
+column logical names; a lookup is read as ``_column_value``. Each record's fields hold its
+primary id column and ``modifiedon`` besides the columns asked.
+
+Reads: ``GET {entityset}?$select&$filter&$orderby=modifiedon,{id}`` with
+``Prefer: odata.maxpagesize=5000``; the next page is ``@odata.nextLink``, followed only
+when it points at the org's own Web API (a link elsewhere is a ``CrmError``, never sent a
+token). Children of many parents and records by id are read with ``in`` filters of up to
+``ids_per_query`` ids each. Deleted records come from the recycle bin
+(``deleteditemreferences``, which the org must have turned on; without it a deletion is
+seen only as the record's absence).
+
+Writes: ``POST $batch`` of up to 1,000 operations, each in its own change set, with
+``Prefer: odata.continue-on-error``; each operation has its own result. An update is
+``PATCH {set}({id})`` with ``If-Match: *`` (never creating a row for a missing id); a
+follow-up is created only when absent by ``PATCH {set}({key}='K')`` with
+``If-None-Match: *`` (412: it exists, nothing changed; its id is then read by key); an
+upsert by key is that PATCH without the condition. ``complete_tasks`` reads the rows
+first and writes only those not in the completed state already.
+
+Value formats are the adapter's: datetimes are written as ``YYYY-MM-DDTHH:MM:SSZ`` (the
+``+0000`` form others use is converted), read as Dataverse sends them. Per-record failures
+carry the port's codes: ``NOT_FOUND`` (404), ``INVALID_FIELD`` (a column the table does
+not have), ``REQUIRED_FIELD_MISSING`` (no key), ``DUPLICATE_VALUE`` (an alternate key
+held twice), else Dataverse's own hex code; 429 and 5xx are transient and retried for
+those records only (``RetryPolicy.record_retries`` rounds, honouring ``Retry-After``).
+
+Requests run under the one retry policy with ``DATAVERSE_FAILURES``; a 401 renews the
+token once and sends again. Calls are counted by kind: ``query``, ``write`` (one per
+``$batch``), ``describe``, ``time``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import requests
+import structlog
+
+from crmsync.adapters.crm import dynamics365_batch as batch
+from crmsync.adapters.crm.dynamics365_errors import DATAVERSE_FAILURES, api_error
+from crmsync.adapters.crm.retry_policy import RetryPolicy
+from crmsync.errors import ApiError, CrmError
+from crmsync.ports import CallCounter, FieldFilter, FieldInfo, Record, WriteResult
+
+log = structlog.get_logger("crmsync.crm.dynamics365")
+
+MODSTAMP = "modifiedon"
+PAGE_SIZE = 5000
+TokenSource = Callable[[bool], str]
+"""Gives a bearer token; called with True after a 401 to get a renewed one."""
+
+# table logical name -> (entity set, primary id column) for the reference org's tables;
+# any other table is looked up once in EntityDefinitions.
+KNOWN_TABLES: dict[str, tuple[str, str]] = {
+    "incident": ("incidents", "incidentid"),
+    "task": ("tasks", "activityid"),
+    "new_casestatuschange": ("new_casestatuschanges", "new_casestatuschangeid"),
+    "systemuser": ("systemusers", "systemuserid"),
+}
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
+_OFFSET_DATETIME = re.compile(
+    r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?([+-]\d{2}:?\d{2}|Z)\Z"
+)
+_UNKNOWN_PROPERTY = re.compile(r"property named '([^']+)'|Invalid property '([^']+)'")
+_TYPES = {
+    "DateTime": "datetime",
+    "Picklist": "picklist",
+    "State": "picklist",
+    "Status": "picklist",
+    "Lookup": "reference",
+    "Owner": "reference",
+    "Customer": "reference",
+    "String": "string",
+    "Memo": "textarea",
+    "Integer": "int",
+    "BigInt": "int",
+    "Decimal": "double",
+    "Double": "double",
+    "Money": "double",
+    "Boolean": "boolean",
+    "Uniqueidentifier": "id",
+}
+
+
+def odata_name(name: str) -> str:
+    """``name`` when it is a plain column or table name; a ``CrmError`` otherwise (never
+    put into a URL)."""
+    if not _NAME.match(name):
+        raise CrmError(f"'{name[:60]}' is not a Dataverse column or table name")
+    return name
+
+
+def odata_literal(value: Any) -> str:
+    """A value as an OData literal: strings quoted (quotes doubled), GUIDs bare, numbers
+    and booleans as they are, datetimes in UTC with ``Z``, None as ``null``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, datetime):
+        return odata_datetime(value)
+    text = str(value)
+    if _GUID.match(text):
+        return text.lower()
+    return "'" + text.replace("'", "''") + "'"
+
+
+def odata_datetime(instant: datetime) -> str:
+    """An aware instant as Dataverse's UTC text (milliseconds kept when there are any)."""
+    if instant.tzinfo is None:
+        raise CrmError(f"{instant!r} has no time zone (the CRM needs aware datetimes)")
+    utc = instant.astimezone(UTC)
+    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
+    if utc.microsecond:
+        text += f".{utc.microsecond // 1000:03d}"
+    return text + "Z"
+
+
+def write_value(value: Any) -> Any:
+    """A value as Dataverse takes it: date-time text with an offset becomes UTC ``Z`` text."""
+    if isinstance(value, str):
+        match = _OFFSET_DATETIME.match(value.strip())
+        if match and match.group(3) != "Z":
+            try:
+                return odata_datetime(datetime.fromisoformat(value.strip()))
+            except ValueError:
+                return value
+    return value
+
+
+def filter_clause(f: FieldFilter) -> str:
+    """One ``FieldFilter`` as an OData condition (``!=`` keeps rows where it is null)."""
+    name = odata_name(f.field)
+    if f.op == "=":
+        return f"{name} eq {odata_literal(f.value)}"
+    if f.op == "!=":
+        if f.value is None:
+            return f"{name} ne null"
+        return f"({name} ne {odata_literal(f.value)} or {name} eq null)"
+    values = list(f.value)
+    if not values:
+        return "false"
+    return "(" + " or ".join(f"{name} eq {odata_literal(v)}" for v in values) + ")"
+
+
+class DataverseCrm:
+    """``CrmPort`` (and no API budget: Dataverse meters requests, it does not count a day's)
+    on one Dataverse org. ``org_url`` is ``https://ORG.crm.dynamics.com``."""
+
+    def __init__(
+        self,
+        org_url: str,
+        token: TokenSource,
+        *,
+        session: requests.Session | None = None,
+        policy: RetryPolicy | None = None,
+        api_version: str = "9.2",
+        timeout: float = 60.0,
+        page_size: int = PAGE_SIZE,
+        batch_size: int = batch.MAX_OPERATIONS,
+        ids_per_query: int = 100,
+    ) -> None:
+        parts = urlsplit(org_url.rstrip("/"))
+        if parts.scheme not in {"https", "http"} or not parts.hostname:
+            raise CrmError(f"the Dataverse org URL must be https://HOST, not '{org_url[:80]}'")
+        self.org = f"{parts.scheme}://{parts.netloc}"
+        self.base = f"{self.org}/api/data/v{api_version}/"
+        self.token = token
+        self.session = session or requests.Session()
+        self.policy = policy or RetryPolicy()
+        self.timeout = timeout
+        self.page_size = page_size
+        self.batch_size = min(batch_size, batch.MAX_OPERATIONS)
+        self.ids_per_query = ids_per_query
+        self.calls = CallCounter()
+        self._tables = dict(KNOWN_TABLES)
+        self._bearer: str | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        """Close the HTTP session (twice is fine)."""
+        self.session.close()
+
+    def __enter__(self) -> DataverseCrm:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ HTTP
+
+    def _headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        if self._bearer is None:
+            self._bearer = self.token(False)
+        headers = {
+            "Authorization": f"Bearer {self._bearer}",
+            "Accept": "application/json",
+            "OData-MaxVersion": "4.0",
+            "OData-Version": "4.0",
+        }
+        headers.update(extra or {})
+        return headers
+
+    def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        operation: str,
+        kind: str,
+        headers: Mapping[str, str] | None = None,
+        data: bytes | None = None,
+    ) -> requests.Response:
+        """One request under the retry policy, renewing the token once on a 401."""
+        self._check_url(url)
+        renewed = False
+
+        def attempt() -> requests.Response:
+            nonlocal renewed
+            self.calls.add(kind)
+            response = self.session.request(
+                method, url, headers=self._headers(headers), data=data, timeout=self.timeout
+            )
+            if response.status_code == 401 and not renewed:
+                renewed = True
+                self._bearer = self.token(True)
+                self.calls.add(kind)
+                response = self.session.request(
+                    method, url, headers=self._headers(headers), data=data, timeout=self.timeout
+                )
+            if response.status_code >= 400:
+                raise api_error(response.status_code, response.headers, _json_or_text(response))
+            return response
+
+        return self.policy.run(attempt, operation=operation, failures=DATAVERSE_FAILURES)
+
+    def _check_url(self, url: str) -> None:
+        """Only the org's own Web API is ever sent a request (and so the token)."""
+        parts = urlsplit(url)
+        if f"{parts.scheme}://{parts.netloc}" != self.org or not url.startswith(self.base):
+            host = parts.hostname or "no host"
+            raise CrmError(
+                f"refused to follow a link to {host} outside the org's Web API ({self.base})"
+            )
+
+    def _get_json(self, url: str, *, operation: str, kind: str, prefer: str = "") -> Any:
+        headers = {"Prefer": prefer} if prefer else None
+        response = self._request("GET", url, operation=operation, kind=kind, headers=headers)
+        body = _json_or_text(response)
+        if not isinstance(body, dict):
+            raise CrmError(f"{operation}: the answer is not a JSON object")
+        return body
+
+    # ------------------------------------------------------------------ tables
+
+    def _table(self, object: str) -> tuple[str, str]:
+        """(entity set, primary id column) of a table, looked up once when not known."""
+        name = odata_name(object)
+        if name not in self._tables:
+            url = (
+                f"{self.base}EntityDefinitions(LogicalName='{name}')"
+                "?$select=EntitySetName,PrimaryIdAttribute"
+            )
+            body = self._get_json(url, operation=f"describe {name}", kind="describe")
+            entity_set, primary = body.get("EntitySetName"), body.get("PrimaryIdAttribute")
+            if not isinstance(entity_set, str) or not isinstance(primary, str):
+                raise CrmError(f"describe {name}: Dataverse named no entity set for it")
+            self._tables[name] = (odata_name(entity_set), odata_name(primary))
+        return self._tables[name]
+
+    # ------------------------------------------------------------------ reads
+
+    def server_time(self) -> datetime:
+        """The org's clock from the ``Date`` header of ``WhoAmI``, whole seconds."""
+        response = self._request("GET", f"{self.base}WhoAmI", operation="server time", kind="time")
+        header = response.headers.get("Date")
+        try:
+            when = parsedate_to_datetime(header) if header else None
+        except (TypeError, ValueError):
+            when = None
+        if when is None or when.tzinfo is None:
+            raise CrmError("server time: the org's answer carries no valid Date header")
+        return when.astimezone(UTC)
+
+    def _select(self, object: str, fields: Sequence[str]) -> tuple[str, str, list[str]]:
+        entity_set, primary = self._table(object)
+        wanted = [primary, MODSTAMP] + [odata_name(f) for f in fields]
+        return entity_set, primary, list(dict.fromkeys(wanted))
+
+    def _pages(self, url: str, operation: str) -> Iterator[dict[str, Any]]:
+        """Every row behind ``url``, page after page by ``@odata.nextLink``."""
+        prefer = f'odata.maxpagesize={self.page_size},odata.include-annotations="*"'
+        next_url: str | None = url
+        while next_url is not None:
+            body = self._get_json(next_url, operation=operation, kind="query", prefer=prefer)
+            rows = body.get("value")
+            if not isinstance(rows, list):
+                raise CrmError(f"{operation}: the answer holds no 'value' list")
+            for row in rows:
+                if not isinstance(row, dict):
+                    raise CrmError(f"{operation}: a row of the answer is not an object")
+                yield row
+            link = body.get("@odata.nextLink")
+            if link is not None and not isinstance(link, str):
+                raise CrmError(f"{operation}: @odata.nextLink is not a link")
+            if link is not None:
+                self._check_url(link)
+            next_url = link
+
+    def _record(
+        self, object: str, primary: str, select: Sequence[str], row: Mapping[str, Any]
+    ) -> Record:
+        rid = row.get(primary)
+        if not isinstance(rid, str) or not rid:
+            raise CrmError(f"read {object}: a row came without its id ({primary})")
+        return Record(object, rid, {name: row.get(name) for name in select})
+
+    def _query_url(
+        self, entity_set: str, select: Sequence[str], where: Sequence[str], order: str
+    ) -> str:
+        url = f"{self.base}{entity_set}?$select={','.join(select)}"
+        if where:
+            url += "&$filter=" + quote(" and ".join(where), safe="()',=")
+        if order:
+            url += f"&$orderby={order}"
+        return url
+
+    def changed_records(
+        self,
+        object: str,
+        fields: Sequence[str],
+        *,
+        since: datetime | None,
+        until: datetime,
+        where: Sequence[FieldFilter] = (),
+    ) -> Iterator[Record]:
+        """Rows with ``since <= modifiedon < until`` matching ``where``, ordered by
+        ``(modifiedon, id)``; de-duplicated by id (a row moved during the read is seen in
+        the window it moved to, once)."""
+        entity_set, primary, select = self._select(object, fields)
+        conditions = [f"{MODSTAMP} lt {odata_datetime(until)}"]
+        if since is not None:
+            conditions.insert(0, f"{MODSTAMP} ge {odata_datetime(since)}")
+        conditions += [filter_clause(f) for f in where]
+        url = self._query_url(entity_set, select, conditions, f"{MODSTAMP} asc,{primary} asc")
+        seen: set[str] = set()
+        for row in self._pages(url, f"read {object}"):
+            record = self._record(object, primary, select, row)
+            if record.id not in seen:
+                seen.add(record.id)
+                yield record
+
+    def related_records(
+        self,
+        object: str,
+        fields: Sequence[str],
+        *,
+        parent_field: str,
+        parent_ids: Sequence[str],
+        where: Sequence[FieldFilter] = (),
+    ) -> Iterator[Record]:
+        """Rows whose ``parent_field`` is one of ``parent_ids``, read in bulk."""
+        entity_set, primary, select = self._select(object, [*fields, parent_field])
+        parents = list(dict.fromkeys(parent_ids))
+        extra = [filter_clause(f) for f in where]
+        for start in range(0, len(parents), self.ids_per_query):
+            chunk = parents[start : start + self.ids_per_query]
+            conditions = [filter_clause(FieldFilter(parent_field, "in", tuple(chunk))), *extra]
+            url = self._query_url(entity_set, select, conditions, "")
+            for row in self._pages(url, f"read {object} of {len(chunk)} parents"):
+                yield self._record(object, primary, select, row)
+
+    def records_by_id(self, object: str, ids: Sequence[str], fields: Sequence[str]) -> list[Record]:
+        """The rows with these ids that exist (missing ids left out)."""
+        entity_set, primary, select = self._select(object, fields)
+        wanted = [i for i in dict.fromkeys(ids) if _GUID.match(i)]
+        found: list[Record] = []
+        for start in range(0, len(wanted), self.ids_per_query):
+            chunk = wanted[start : start + self.ids_per_query]
+            condition = filter_clause(FieldFilter(primary, "in", tuple(chunk)))
+            url = self._query_url(entity_set, select, [condition], "")
+            found += [
+                self._record(object, primary, select, r)
+                for r in self._pages(url, f"read {object} by id")
+            ]
+        return found
+
+    def deleted_records(
+        self, object: str, *, since: datetime | None, until: datetime
+    ) -> Iterator[str]:
+        """Ids of the table's rows deleted in the window, from the recycle bin."""
+        self._table(object)
+        conditions = [f"createdon lt {odata_datetime(until)}"]
+        if since is not None:
+            conditions.insert(0, f"createdon ge {odata_datetime(since)}")
+        url = self._query_url(
+            "deleteditemreferences", ["_deletedobject_value", "createdon"], conditions, ""
+        )
+        kind = "_deletedobject_value@Microsoft.Dynamics.CRM.lookuplogicalname"
+        seen: set[str] = set()
+        for row in self._pages(url, f"read deleted {object}"):
+            rid = row.get("_deletedobject_value")
+            if row.get(kind) == object and isinstance(rid, str) and rid not in seen:
+                seen.add(rid)
+                yield rid
+
+    # ------------------------------------------------------------------ writes
+
+    def _send_batch(
+        self, operations: Sequence[batch.Operation], what: str
+    ) -> list[batch.OperationResult | None]:
+        results: list[batch.OperationResult | None] = []
+        for start in range(0, len(operations), self.batch_size):
+            chunk = operations[start : start + self.batch_size]
+            content_type, body = batch.encode(chunk)
+            response = self._request(
+                "POST",
+                f"{self.base}$batch",
+                operation=f"write {what}",
+                kind="write",
+                headers={"Content-Type": content_type, "Prefer": "odata.continue-on-error"},
+                data=body,
+            )
+            try:
+                results += batch.decode(
+                    response.headers.get("Content-Type", ""), response.text, len(chunk)
+                )
+            except ValueError as exc:
+                raise CrmError(f"write {what}: the $batch answer cannot be read ({exc})") from None
+        return results
+
+    def _write(
+        self, operations: Sequence[batch.Operation], refs: Sequence[str], what: str
+    ) -> list[tuple[int, batch.OperationResult | None, WriteResult | None]]:
+        """Send the operations; retry those answered transiently (own rounds, waiting as
+        the policy says). Returns, per operation, its last answer and its failure if any."""
+        outcome: dict[int, tuple[batch.OperationResult | None, WriteResult | None]] = {}
+        pending = list(range(len(operations)))
+        rounds = 0
+        while pending:
+            answers = self._send_batch([operations[i] for i in pending], what)
+            retry: list[int] = []
+            wait = 0.0
+            for index, answer in zip(pending, answers, strict=True):
+                failure = _failure(refs[index], answer)
+                outcome[index] = (answer, failure)
+                if failure is not None and failure.transient:
+                    retry.append(index)
+                    if answer is not None:
+                        wait = max(wait, _retry_after(answer))
+            rounds += 1
+            if not retry or rounds > self.policy.record_retries:
+                break
+            log.warning("crm_records_retried", object=what, records=len(retry), round=rounds)
+            self.policy.sleep(max(wait, self.policy.wait_for(rounds)))
+            pending = retry
+        return [(i, *outcome[i]) for i in range(len(operations))]
+
+    def _entity_url(self, entity_set: str, rid: str) -> str:
+        return f"{self.base}{entity_set}({rid.lower()})"
+
+    def update_records(
+        self, object: str, updates: Sequence[tuple[str, Mapping[str, Any]]]
+    ) -> list[WriteResult]:
+        """One PATCH per row (``If-Match: *``: a missing id fails NOT_FOUND)."""
+        if not updates:
+            return []
+        entity_set, _ = self._table(object)
+        results: dict[int, WriteResult] = {}
+        operations: list[batch.Operation] = []
+        refs: list[str] = []
+        where: list[int] = []
+        for n, (rid, values) in enumerate(updates):
+            problem = _bad_values(rid, values)
+            if problem is not None:
+                results[n] = problem
+            elif not _GUID.match(rid):
+                results[n] = WriteResult(
+                    rid, False, error_code="NOT_FOUND", message=f"no {object} row {rid}"
+                )
+            else:
+                body = {odata_name(k): write_value(v) for k, v in values.items()}
+                operations.append(
+                    batch.Operation(
+                        "PATCH", self._entity_url(entity_set, rid), body, {"If-Match": "*"}
+                    )
+                )
+                refs.append(rid)
+                where.append(n)
+        if operations:
+            for i, _answer, failure in self._write(operations, refs, object):
+                results[where[i]] = failure or WriteResult(refs[i], True, id=refs[i])
+        return [results[n] for n in range(len(updates))]
+
+    def _by_key(
+        self,
+        object: str,
+        key_field: str,
+        records: Sequence[Mapping[str, Any]],
+        condition: Mapping[str, str],
+    ) -> list[WriteResult]:
+        entity_set, primary = self._table(object)
+        key = odata_name(key_field)
+        results: dict[int, WriteResult] = {}
+        first_of: dict[str, int] = {}
+        operations: list[batch.Operation] = []
+        refs: list[str] = []
+        where: list[int] = []
+        for n, record in enumerate(records):
+            value = record.get(key_field)
+            if value is None or value == "":
+                results[n] = WriteResult(
+                    "",
+                    False,
+                    error_code="REQUIRED_FIELD_MISSING",
+                    message=f"no {key_field}",
+                    fields=(key_field,),
+                )
+                continue
+            ref = str(value)
+            problem = _bad_values(ref, record)
+            if problem is not None:
+                results[n] = problem
+                continue
+            if ref in first_of:
+                continue  # the same key twice in one call: one row, one answer
+            first_of[ref] = n
+            body = {odata_name(k): write_value(v) for k, v in record.items() if k != key_field}
+            url = f"{self.base}{entity_set}({key}={quote(odata_literal(ref), safe=chr(39))})"
+            headers = dict(condition)
+            headers["Prefer"] = "return=representation"
+            operations.append(batch.Operation("PATCH", url, body, headers))
+            refs.append(ref)
+            where.append(n)
+        existing: list[str] = []
+        for i, answer, failure in self._write(operations, refs, object) if operations else []:
+            n = where[i]
+            if failure is None and answer is not None:
+                created = answer.status == 201
+                rid = _row_id(answer, primary)
+                results[n] = WriteResult(refs[i], True, id=rid, created=created)
+                if rid is None:
+                    existing.append(refs[i])
+            elif answer is not None and answer.status == 412:
+                existing.append(refs[i])
+                results[n] = WriteResult(refs[i], True)
+            else:
+                results[n] = failure or WriteResult(
+                    refs[i], False, error_code="ERROR", transient=True
+                )
+        if existing:
+            ids = self._ids_by_key(object, key, existing)
+            for n, result in list(results.items()):
+                if result.ok and result.id is None:
+                    found = ids.get(result.ref)
+                    results[n] = (
+                        WriteResult(result.ref, True, id=found, created=result.created)
+                        if found
+                        else WriteResult(
+                            result.ref,
+                            False,
+                            error_code="NOT_FOUND",
+                            message="the row by its key is gone",
+                            transient=True,
+                        )
+                    )
+        for n, record in enumerate(records):
+            if n not in results:
+                results[n] = results[first_of[str(record.get(key_field))]]
+        return [results[n] for n in range(len(records))]
+
+    def _ids_by_key(self, object: str, key: str, values: Sequence[str]) -> dict[str, str]:
+        entity_set, primary = self._table(object)
+        found: dict[str, str] = {}
+        for start in range(0, len(values), self.ids_per_query):
+            chunk = values[start : start + self.ids_per_query]
+            condition = filter_clause(FieldFilter(key, "in", tuple(chunk)))
+            url = self._query_url(entity_set, [primary, key], [condition], "")
+            for row in self._pages(url, f"read {object} by {key}"):
+                if isinstance(row.get(key), str) and isinstance(row.get(primary), str):
+                    found[row[key]] = row[primary]
+        return found
+
+    def upsert_records(
+        self, object: str, external_id_field: str, records: Sequence[Mapping[str, Any]]
+    ) -> list[WriteResult]:
+        """Insert or update each row by its alternate key."""
+        return self._by_key(object, external_id_field, records, {})
+
+    def create_if_absent(
+        self, object: str, key_field: str, records: Sequence[Mapping[str, Any]]
+    ) -> list[WriteResult]:
+        """Create each row whose key is not held yet; a held key is answered with the
+        existing row's id, ``created`` False, and nothing of it changed."""
+        return self._by_key(object, key_field, records, {"If-None-Match": "*"})
+
+    def complete_tasks(
+        self, object: str, ids: Sequence[str], fields: Mapping[str, Any]
+    ) -> list[WriteResult]:
+        """Set ``fields`` (the completed state) on the rows not already showing them."""
+        if not ids:
+            return []
+        current = {r.id: r.fields for r in self.records_by_id(object, ids, list(fields))}
+        todo = [
+            rid
+            for rid in dict.fromkeys(ids)
+            if rid in current and any(current[rid].get(k) != v for k, v in fields.items())
+        ]
+        written = {r.ref: r for r in self.update_records(object, [(rid, fields) for rid in todo])}
+        return [
+            written.get(rid)
+            or (
+                WriteResult(rid, True, id=rid)
+                if rid in current
+                else WriteResult(
+                    rid, False, error_code="NOT_FOUND", message=f"no {object} row {rid}"
+                )
+            )
+            for rid in ids
+        ]
+
+    # ------------------------------------------------------------------ describe
+
+    def describe(self, object: str) -> dict[str, FieldInfo]:
+        """The table's columns (types as the port names them) and alternate keys."""
+        name = odata_name(object)
+        url = (
+            f"{self.base}EntityDefinitions(LogicalName='{name}')?$select=LogicalName"
+            "&$expand=Attributes($select=LogicalName,AttributeType,IsValidForCreate,IsValidForUpdate),"
+            "Keys($select=KeyAttributes)"
+        )
+        try:
+            body = self._get_json(url, operation=f"describe {name}", kind="describe")
+        except CrmError as exc:
+            if isinstance(exc.__cause__, ApiError) and exc.__cause__.status == 404:
+                raise CrmError(f"describe {name}: Dataverse has no table '{name}'") from None
+            raise
+        keyed = {
+            column
+            for key in body.get("Keys") or []
+            if isinstance(key, dict)
+            for column in key.get("KeyAttributes") or []
+        }
+        fields: dict[str, FieldInfo] = {}
+        for column in body.get("Attributes") or []:
+            if not isinstance(column, dict) or not isinstance(column.get("LogicalName"), str):
+                continue
+            logical = column["LogicalName"]
+            kind = _TYPES.get(str(column.get("AttributeType")), "string")
+            is_lookup = kind == "reference"
+            shown = f"_{logical}_value" if is_lookup else logical
+            fields[shown] = FieldInfo(
+                name=shown,
+                type=kind,
+                createable=bool(column.get("IsValidForCreate")),
+                updateable=bool(column.get("IsValidForUpdate")),
+                external_id=logical in keyed,
+                unique=logical in keyed,
+            )
+        return fields
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _json_or_text(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return response.text[:300] if response.text else None
+
+
+def _retry_after(answer: batch.OperationResult) -> float:
+    value = answer.headers.get("retry-after")
+    try:
+        return max(0.0, float(value)) if value is not None else 0.0
+    except ValueError:
+        return 0.0
+
+
+def _row_id(answer: batch.OperationResult, primary: str) -> str | None:
+    if isinstance(answer.body, dict) and isinstance(answer.body.get(primary), str):
+        return str(answer.body[primary])
+    entity = answer.headers.get("odata-entityid", "")
+    match = re.search(r"\(([0-9a-fA-F-]{36})\)\s*$", entity)
+    return match.group(1).lower() if match else None
+
+
+def _bad_values(ref: str, values: Mapping[str, Any]) -> WriteResult | None:
+    """A value JSON cannot carry fails that record alone, before anything is sent."""
+    for name, value in values.items():
+        if not _NAME.match(name):
+            return WriteResult(
+                ref,
+                False,
+                error_code="INVALID_FIELD",
+                message=f"'{name[:60]}' is not a column name",
+                fields=(name[:60],),
+            )
+        if not isinstance(value, str | int | float | bool | type(None)):
+            return WriteResult(
+                ref,
+                False,
+                error_code="INVALID_FIELD",
+                message=f"{name}: a {type(value).__name__} cannot be written",
+                fields=(name,),
+            )
+    return None
+
+
+def _failure(ref: str, answer: batch.OperationResult | None) -> WriteResult | None:
+    """None for a success, else the record's failure in the port's terms."""
+    if answer is None:
+        return WriteResult(
+            ref,
+            False,
+            error_code="NOT_SENT",
+            message="the batch stopped before this record",
+            transient=True,
+        )
+    if answer.status < 400:
+        return None
+    error = api_error(answer.status, answer.headers, answer.body)
+    if answer.status == 412:
+        return WriteResult(ref, False, error_code="DUPLICATE_VALUE", message=error.message)
+    if answer.status == 404:
+        return WriteResult(ref, False, error_code="NOT_FOUND", message=error.message)
+    unknown = _UNKNOWN_PROPERTY.search(error.message)
+    if unknown:
+        column = unknown.group(1) or unknown.group(2)
+        return WriteResult(
+            ref, False, error_code="INVALID_FIELD", message=error.message, fields=(column,)
+        )
+    transient = DATAVERSE_FAILURES.is_transient(error)
+    return WriteResult(
+        ref, False, error_code=error.code, message=error.message, transient=transient
+    )

@@ -1,0 +1,705 @@
+"""An HTTP-level fake Dataverse org (Web API v9.2) on ``responses``: callbacks over rows
+kept in memory with Dataverse's rules.
+
+What it answers at ``ORG`` + ``/api/data/v9.2/``:
+
+- ``WhoAmI`` (``Date`` from the org's clock);
+- ``GET {entityset}`` with ``$select``, ``$filter`` (``eq ne lt le gt ge``, ``and``, ``or``,
+  ``not``-free, parentheses; literals: quoted text with doubled quotes, GUIDs, numbers,
+  ``null``, ``true``/``false``, UTC date-times), ``$orderby`` (columns, ``asc``/``desc``)
+  and ``Prefer: odata.maxpagesize`` (default 5,000): pages behind ``@odata.nextLink`` (a
+  cursor holding the result as of the first page). A column the table does not have is
+  400 ``0x80060888`` "Could not find a property named ...", as the org answers;
+- ``POST $batch`` (multipart/mixed, change sets; at most 1,000 operations): ``PATCH
+  set(id)`` with ``If-Match: *`` updates (404 when the row does not exist), ``PATCH
+  set(key='v')`` upserts by an alternate key, with ``If-None-Match: *`` only creates (412
+  when the key is held); ``Prefer: return=representation`` answers 201/200 with the row.
+  Without ``Prefer: odata.continue-on-error`` the batch stops at the first failure;
+- ``EntityDefinitions(LogicalName='t')`` (``EntitySetName``, ``PrimaryIdAttribute``, and
+  with ``$expand`` its ``Attributes`` and ``Keys``);
+- ``deleteditemreferences`` (the recycle bin): one row per deleted row, ``createdon`` the
+  deletion instant, ``_deletedobject_value`` with its ``lookuplogicalname`` annotation.
+
+Rows follow Dataverse's rules: GUID ids, ``createdon``/``modifiedon`` set by the org
+(``modifiedon`` from the clock, moved 1 ms past the previous write so every write is
+ordered), read-only columns refused, an alternate key's value unique. Tokens are issued by
+``token_source`` and checked on every request (``expire_tokens`` makes them 401). Fault
+hooks: ``throttle`` (the next N requests answer 429 with ``Retry-After``), ``fail_op`` (a
+row's next write answers an error inside the batch), ``foreign_next_link`` (next links
+point at another host). ``log`` keeps ``(method, path)`` of every request.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import requests
+import responses
+
+from crmsync.adapters.crm.dynamics365 import DataverseCrm
+from crmsync.adapters.crm.retry_policy import NO_WAIT, RetryPolicy
+
+ORG = "https://fake-org.crm4.dynamics.com"
+BASE = "/api/data/v9.2/"
+PAGE = 5000
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table: entity set, primary id column, columns (name -> type) and alternate keys."""
+
+    name: str
+    entity_set: str
+    primary: str
+    columns: Mapping[str, str]
+    keys: tuple[str, ...] = ()
+
+
+_SYSTEM = {"createdon": "DateTime", "modifiedon": "DateTime"}
+_READ_ONLY = {"createdon", "modifiedon"}
+
+REFERENCE_TABLES = {
+    "incident": Table(
+        "incident",
+        "incidents",
+        "incidentid",
+        {
+            "incidentid": "Uniqueidentifier",
+            **_SYSTEM,
+            "title": "String",
+            "description": "Memo",
+            "casetypecode": "Picklist",
+            "caseorigincode": "Picklist",
+            "statecode": "State",
+            "statuscode": "Status",
+            "new_closedon": "DateTime",
+            "new_acknowledgedon": "DateTime",
+            "new_complaintlevel": "Integer",
+            "new_complainanttype": "Picklist",
+            "new_preferredlanguage": "Picklist",
+            "new_expecteddecisiondate": "DateTime",
+            "ownerid": "Owner",
+            "crmsync_charterstatus": "Picklist",
+            "crmsync_charterbreaches": "String",
+            "crmsync_charternextdue": "DateTime",
+            "crmsync_charterchecked": "DateTime",
+            "crmsync_archiveref": "String",
+            "crmsync_archivedon": "DateTime",
+        },
+    ),
+    "task": Table(
+        "task",
+        "tasks",
+        "activityid",
+        {
+            "activityid": "Uniqueidentifier",
+            **_SYSTEM,
+            "subject": "String",
+            "description": "Memo",
+            "category": "String",
+            "scheduledend": "DateTime",
+            "actualend": "DateTime",
+            "statecode": "State",
+            "statuscode": "Status",
+            "regardingobjectid": "Lookup",
+            "ownerid": "Owner",
+            "crmsync_key": "String",
+        },
+        keys=("crmsync_key",),
+    ),
+    "new_casestatuschange": Table(
+        "new_casestatuschange",
+        "new_casestatuschanges",
+        "new_casestatuschangeid",
+        {
+            "new_casestatuschangeid": "Uniqueidentifier",
+            **_SYSTEM,
+            "new_case": "Lookup",
+            "new_fromstatus": "String",
+            "new_tostatus": "String",
+        },
+    ),
+}
+
+
+def _column_of(table: Table, name: str) -> str | None:
+    """The column a property names (``_x_value`` and ``x@odata.bind`` name lookup x)."""
+    match = re.fullmatch(r"_(\w+)_value", name) or re.fullmatch(r"(\w+)@odata\.bind", name)
+    if match and table.columns.get(match.group(1)) in {"Lookup", "Owner", "Customer"}:
+        return match.group(1)
+    return name if name in table.columns else None
+
+
+def _stamp(instant: datetime) -> str:
+    utc = instant.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+# ====================================================================== $filter subset
+
+_TOKEN = re.compile(
+    r"""\s*(?:
+      (?P<string>'(?:[^']|'')*')
+    | (?P<guid>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})
+    | (?P<datetime>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z)
+    | (?P<number>-?\d+(?:\.\d+)?)
+    | (?P<paren>[()])
+    | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
+    )""",
+    re.VERBOSE,
+)
+_OPS = {"eq", "ne", "lt", "le", "gt", "ge"}
+
+
+class FilterSyntaxError(ValueError):
+    """The fake cannot parse a $filter (answered 400 ``0x80060888``)."""
+
+
+def _tokens(text: str) -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    pos = 0
+    while pos < len(text):
+        if text[pos:].strip() == "":
+            break
+        match = _TOKEN.match(text, pos)
+        if match is None:
+            raise FilterSyntaxError(f"cannot read $filter at '{text[pos : pos + 20]}'")
+        pos = match.end()
+        kind = match.lastgroup or ""
+        raw = match.group(kind)
+        if kind == "string":
+            out.append(("value", raw[1:-1].replace("''", "'")))
+        elif kind == "guid":
+            out.append(("value", raw.lower()))
+        elif kind == "datetime":
+            out.append(("value", _instant(raw)))
+        elif kind == "number":
+            out.append(("value", float(raw) if "." in raw else int(raw)))
+        elif kind == "word" and raw in {"null", "true", "false"}:
+            out.append(("value", {"null": None, "true": True, "false": False}[raw]))
+        else:
+            out.append((kind, raw))
+    return out
+
+
+Predicate = Callable[[Mapping[str, Any]], bool]
+
+
+def parse_filter(text: str, table: Table) -> tuple[Predicate, set[str]]:
+    """A predicate over rows and the columns it names."""
+    tokens = _tokens(text)
+    named: set[str] = set()
+    pos = 0
+
+    def peek() -> tuple[str, Any]:
+        return tokens[pos] if pos < len(tokens) else ("end", None)
+
+    def take() -> tuple[str, Any]:
+        nonlocal pos
+        token = peek()
+        pos += 1
+        return token
+
+    def expression() -> Predicate:
+        left = conjunction()
+        while peek() == ("word", "or"):
+            take()
+            right = conjunction()
+            left = _either(left, right)
+        return left
+
+    def conjunction() -> Predicate:
+        left = atom()
+        while peek() == ("word", "and"):
+            take()
+            right = atom()
+            left = _both(left, right)
+        return left
+
+    def atom() -> Predicate:
+        kind, value = take()
+        if kind == "paren" and value == "(":
+            inner = expression()
+            if take() != ("paren", ")"):
+                raise FilterSyntaxError("unbalanced parentheses")
+            return inner
+        if kind == "word" and value == "false":
+            return lambda row: False
+        if kind != "word":
+            raise FilterSyntaxError(f"a condition starts with {value!r}")
+        column = _column_of(table, value)
+        if column is None:
+            raise KeyError(value)
+        named.add(value)
+        op_kind, op = take()
+        if op_kind != "word" or op not in _OPS:
+            raise FilterSyntaxError(f"unknown operator {op!r}")
+        literal_kind, literal = take()
+        if literal_kind != "value":
+            raise FilterSyntaxError(f"{value} {op} needs a literal")
+        return _compare(column, op, literal)
+
+    predicate = expression()
+    if pos != len(tokens):
+        raise FilterSyntaxError("text after the end of the $filter")
+    return predicate, named
+
+
+def _either(a: Predicate, b: Predicate) -> Predicate:
+    return lambda row: a(row) or b(row)
+
+
+def _both(a: Predicate, b: Predicate) -> Predicate:
+    return lambda row: a(row) and b(row)
+
+
+def _compare(column: str, op: str, literal: Any) -> Predicate:
+    def test(row: Mapping[str, Any]) -> bool:
+        stored = row.get(column)
+        if isinstance(literal, datetime) and isinstance(stored, str):
+            stored = _instant(stored)
+        if isinstance(stored, str) and isinstance(literal, str):
+            stored, lit = stored.lower(), literal.lower()  # Dataverse compares text case-blind
+        else:
+            lit = literal
+        if op == "eq":
+            return bool(stored == lit)
+        if op == "ne":
+            return bool(stored != lit)
+        if stored is None or lit is None:
+            return False
+        return bool(
+            {"lt": stored < lit, "le": stored <= lit, "gt": stored > lit, "ge": stored >= lit}[op]
+        )
+
+    return test
+
+
+# ====================================================================== the org
+
+
+@dataclass
+class FakeDataverse:
+    """The org's rows and behaviour; ``install`` it on a ``responses`` mock."""
+
+    clock: Callable[[], datetime]
+    tables: Mapping[str, Table] = field(default_factory=lambda: dict(REFERENCE_TABLES))
+    rows: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    deleted: list[dict[str, Any]] = field(default_factory=list)
+    log: list[tuple[str, str]] = field(default_factory=list)
+    throttles: list[float] = field(default_factory=list)
+    op_faults: dict[str, tuple[int, str, str]] = field(default_factory=dict)
+    foreign_next_link: str | None = None
+    _tokens: set[str] = field(default_factory=set)
+    _serial: Iterator[int] = field(default_factory=itertools.count)
+    _cursors: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    _last_stamp: datetime | None = None
+
+    # ------------------------------------------------------------- test controls
+
+    def token_source(self) -> Callable[[bool], str]:
+        """What an adapter calls for a token (a new one when asked to renew)."""
+        current: list[str] = []
+
+        def token(renew: bool) -> str:
+            if renew or not current:
+                current[:] = [f"token-{next(self._serial)}"]
+                self._tokens.add(current[0])
+            return current[0]
+
+        return token
+
+    def expire_tokens(self) -> None:
+        self._tokens.clear()
+
+    def throttle(self, times: int = 1, retry_after: float = 1.0) -> None:
+        """The next ``times`` requests answer 429 with ``Retry-After``."""
+        self.throttles += [retry_after] * times
+
+    def fail_op(self, row_id: str, status: int, code: str, message: str) -> None:
+        """The next write of this row (or key value) answers this error in its change set."""
+        self.op_faults[row_id] = (status, code, message)
+
+    def _by_set(self, entity_set: str) -> Table | None:
+        return next((t for t in self.tables.values() if t.entity_set == entity_set), None)
+
+    def _next_stamp(self) -> datetime:
+        now = self.clock().astimezone(UTC)
+        if self._last_stamp is not None and now <= self._last_stamp:
+            now = self._last_stamp + timedelta(milliseconds=1)
+        self._last_stamp = now
+        return now
+
+    def seed(self, table_name: str, rows: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Put rows in as they are (the back door): ``modifiedon``/``createdon`` and the id
+        are kept when given, else set from the clock / a new GUID. Returns the ids."""
+        table = self.tables[table_name]
+        made: list[str] = []
+        for given in rows:
+            row = dict.fromkeys(table.columns)
+            for name, value in given.items():
+                column = _column_of(table, name)
+                assert column is not None, f"{table_name} has no column {name}"
+                row[column] = value
+            rid = str(row.get(table.primary) or uuid.uuid4())
+            row[table.primary] = rid
+            stamp = _stamp(self._next_stamp())
+            row["createdon"] = row.get("createdon") or stamp
+            row["modifiedon"] = row.get("modifiedon") or stamp
+            self.rows.setdefault(table_name, {})[rid] = row
+            made.append(rid)
+        return made
+
+    def get(self, table_name: str, rid: str) -> dict[str, Any]:
+        return dict(self.rows[table_name][rid])
+
+    def all(self, table_name: str) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.rows.get(table_name, {}).values()]
+
+    def delete(self, table_name: str, ids: Sequence[str]) -> None:
+        """Delete rows as a person would; the recycle bin keeps a reference stamped now."""
+        for rid in ids:
+            del self.rows[table_name][rid]
+            self.deleted.append(
+                {
+                    "deleteditemreferenceid": str(uuid.uuid4()),
+                    "_deletedobject_value": rid,
+                    "_deletedobject_value@Microsoft.Dynamics.CRM.lookuplogicalname": table_name,
+                    "createdon": _stamp(self.clock()),
+                }
+            )
+
+    # ------------------------------------------------------------- HTTP
+
+    def install(self, mock: responses.RequestsMock) -> None:
+        for method in ("GET", "POST", "PATCH"):
+            mock.add_callback(method, re.compile(re.escape(ORG) + r"/.*"), callback=self._handle)
+
+    def _handle(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        url = urlsplit(str(request.url))
+        self.log.append((str(request.method), unquote(url.path)))
+        date = {"Date": format_datetime(self.clock().astimezone(UTC), usegmt=True)}
+        auth = request.headers.get("Authorization", "")
+        if not auth.startswith("Bearer ") or auth.removeprefix("Bearer ") not in self._tokens:
+            return 401, date, ""
+        if self.throttles:
+            wait = self.throttles.pop(0)
+            body = _error("0x80072322", "Number of requests exceeded the limit of 6000.")
+            return 429, {**date, "Retry-After": f"{wait:g}"}, body
+        path = unquote(url.path)
+        if not path.startswith(BASE):
+            return 404, date, _error("0x80060888", "Resource not found for the segment.")
+        resource = path[len(BASE) :]
+        query = {k: v[0] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        status, headers, body = self._route(request, resource, query)
+        return status, {**date, **headers}, body
+
+    def _route(
+        self, request: requests.PreparedRequest, resource: str, query: Mapping[str, str]
+    ) -> tuple[int, dict[str, str], str]:
+        method = str(request.method)
+        if method == "GET" and resource == "WhoAmI":
+            return 200, _JSON, json.dumps({"UserId": str(uuid.uuid4())})
+        if method == "POST" and resource == "$batch":
+            return self._batch(request)
+        definition = re.fullmatch(r"EntityDefinitions\(LogicalName='(\w+)'\)", resource)
+        if method == "GET" and definition:
+            return self._definition(definition.group(1), query)
+        if method == "GET" and resource == "deleteditemreferences":
+            return self._query_rows(None, self.deleted, query, request)
+        table = self._by_set(resource)
+        if method == "GET" and table is not None:
+            if "$skiptoken" in query:
+                return self._page(query["$skiptoken"], request)
+            return self._query_rows(
+                table, list(self.rows.get(table.name, {}).values()), query, request
+            )
+        return 404, _JSON, _error("0x80060888", f"Resource not found for the segment '{resource}'.")
+
+    def _definition(self, name: str, query: Mapping[str, str]) -> tuple[int, dict[str, str], str]:
+        table = self.tables.get(name)
+        if table is None:
+            return 404, _JSON, _error("0x80060888", f"Could not find an entity with name {name}")
+        body: dict[str, Any] = {
+            "LogicalName": name,
+            "EntitySetName": table.entity_set,
+            "PrimaryIdAttribute": table.primary,
+        }
+        if "Attributes" in query.get("$expand", ""):
+            body["Attributes"] = [
+                {
+                    "LogicalName": column,
+                    "AttributeType": kind,
+                    "IsValidForCreate": column not in _READ_ONLY and column != table.primary,
+                    "IsValidForUpdate": column not in _READ_ONLY and column != table.primary,
+                }
+                for column, kind in table.columns.items()
+            ]
+            body["Keys"] = [{"KeyAttributes": [k]} for k in table.keys]
+        return 200, _JSON, json.dumps(body)
+
+    def _query_rows(
+        self,
+        table: Table | None,
+        rows: list[dict[str, Any]],
+        query: Mapping[str, str],
+        request: requests.PreparedRequest,
+    ) -> tuple[int, dict[str, str], str]:
+        shape = table or Table(
+            "deleteditemreference",
+            "deleteditemreferences",
+            "deleteditemreferenceid",
+            {"deleteditemreferenceid": "Uniqueidentifier", "createdon": "DateTime",
+             "deletedobject": "Lookup"},
+        )  # fmt: skip
+        select = [s for s in query.get("$select", "").split(",") if s]
+        for name in select:
+            if _column_of(shape, name) is None:
+                return _unknown(shape, name)
+        if "$filter" in query:
+            try:
+                predicate, _named = parse_filter(query["$filter"], shape)
+            except KeyError as exc:
+                return _unknown(shape, str(exc.args[0]))
+            except FilterSyntaxError as exc:
+                return 400, _JSON, _error("0x80060888", f"Syntax error in $filter: {exc}")
+            rows = [r for r in rows if predicate(r)]
+        for part in reversed(
+            [p.strip() for p in query.get("$orderby", "").split(",") if p.strip()]
+        ):
+            name, _, direction = part.partition(" ")
+            if _column_of(shape, name) is None:
+                return _unknown(shape, name)
+            rows = sorted(rows, key=lambda r, n=name: (r.get(n) is not None, r.get(n) or ""),
+                          reverse=direction.strip() == "desc")  # fmt: skip
+        shaped = [_shape(shape, r, select) for r in rows]
+        cursor = str(uuid.uuid4())
+        self._cursors[cursor] = shaped
+        return self._page(f"{cursor}:0", request, entity_set=shape.entity_set)
+
+    def _page(
+        self, token: str, request: requests.PreparedRequest, entity_set: str | None = None
+    ) -> tuple[int, dict[str, str], str]:
+        cursor, _, start_text = token.partition(":")
+        rows = self._cursors.get(cursor)
+        if rows is None or not start_text.isdigit():
+            return 400, _JSON, _error("0x80040203", "Invalid $skiptoken.")
+        size = _page_size(request.headers.get("Prefer", ""))
+        start = int(start_text)
+        body: dict[str, Any] = {"value": rows[start : start + size]}
+        if start + size < len(rows):
+            host = self.foreign_next_link or ORG
+            where = entity_set or urlsplit(str(request.url)).path.rsplit("/", 1)[-1]
+            body["@odata.nextLink"] = f"{host}{BASE}{where}?$skiptoken={cursor}:{start + size}"
+        return 200, _JSON, json.dumps(body)
+
+    # ------------------------------------------------------------- $batch
+
+    def _batch(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        content_type = request.headers.get("Content-Type", "")
+        match = re.search(r"boundary=([^;]+)", content_type)
+        if match is None:
+            return 400, _JSON, _error("0x80048d19", "A $batch needs a multipart boundary.")
+        raw = request.body.decode() if isinstance(request.body, bytes) else str(request.body)
+        operations = _operations(raw, match.group(1))
+        if len(operations) > 1000:
+            return 400, _JSON, _error("0x80048d19", "The batch holds more than 1000 requests.")
+        go_on = "odata.continue-on-error" in request.headers.get("Prefer", "")
+        boundary = f"batchresponse_{uuid.uuid4().hex}"
+        parts: list[str] = []
+        for method, target, headers, body in operations:
+            status, out_headers, out_body = self._operation(method, target, headers, body)
+            changeset = f"changesetresponse_{uuid.uuid4().hex}"
+            lines = [f"HTTP/1.1 {status} {'OK' if status < 400 else 'Error'}"]
+            lines += [f"{k}: {v}" for k, v in out_headers.items()]
+            lines += ["", out_body]
+            parts.append(
+                f"--{boundary}\r\nContent-Type: multipart/mixed; boundary={changeset}\r\n\r\n"
+                f"--{changeset}\r\nContent-Type: application/http\r\n"
+                "Content-Transfer-Encoding: binary\r\n\r\n"
+                + "\r\n".join(lines)
+                + f"\r\n--{changeset}--\r\n"
+            )
+            if status >= 400 and not go_on:
+                break
+        text = "".join(parts) + f"--{boundary}--\r\n"
+        return 200, {"Content-Type": f"multipart/mixed; boundary={boundary}"}, text
+
+    def _operation(
+        self, method: str, target: str, headers: Mapping[str, str], body: Mapping[str, Any]
+    ) -> tuple[int, dict[str, str], str]:
+        path = unquote(urlsplit(target).path)
+        if method != "PATCH" or not path.startswith(BASE):
+            return 405, _JSON, _error("0x80060888", f"{method} is not supported here")
+        match = re.fullmatch(r"(\w+)\((.+)\)", path[len(BASE) :])
+        table = self._by_set(match.group(1)) if match else None
+        if match is None or table is None:
+            return 404, _JSON, _error("0x80060888", "Resource not found for the segment.")
+        for name in body:
+            column = _column_of(table, name)
+            if column is None:
+                return _unknown(table, name)
+            if column in _READ_ONLY or column == table.primary:
+                return 400, _JSON, _error("0x80048d19", f"The property '{name}' is read-only.")
+        address = match.group(2)
+        key = re.fullmatch(r"(\w+)='((?:[^']|'')*)'", address)
+        rows = self.rows.setdefault(table.name, {})
+        if key is not None:
+            column, value = key.group(1), key.group(2).replace("''", "'")
+            if column not in table.keys:
+                return 400, _JSON, _error("0x80060888", f"'{column}' is not an alternate key.")
+            fault = self.op_faults.pop(value, None)
+            if fault is not None:
+                return fault[0], _JSON, _error(fault[1], fault[2])
+            existing = next((r for r in rows.values() if r.get(column) == value), None)
+            if existing is not None and headers.get("if-none-match") == "*":
+                return (
+                    412,
+                    _JSON,
+                    _error("0x80060882", "A record with matching key values already exists."),
+                )
+            if existing is None and headers.get("if-match") == "*":
+                return 404, _JSON, _error("0x80040217", "Does Not Exist")
+            created = existing is None
+            if created:
+                existing = dict.fromkeys(table.columns)
+                existing[table.primary] = str(uuid.uuid4())
+                existing[column] = value
+                existing["createdon"] = _stamp(self.clock())
+                rows[existing[table.primary]] = existing
+            return self._apply(table, existing, body, headers, created)
+        rid = address.lower()
+        fault = self.op_faults.pop(rid, None)
+        if fault is not None:
+            return fault[0], _JSON, _error(fault[1], fault[2])
+        row = rows.get(rid)
+        if row is None:
+            return 404, _JSON, _error("0x80040217", f"{table.name} With Id = {rid} Does Not Exist")
+        return self._apply(table, row, body, headers, False)
+
+    def _apply(
+        self,
+        table: Table,
+        row: dict[str, Any],
+        body: Mapping[str, Any],
+        headers: Mapping[str, str],
+        created: bool,
+    ) -> tuple[int, dict[str, str], str]:
+        for name, given in body.items():
+            column = _column_of(table, name)
+            assert column is not None
+            value = given
+            if name.endswith("@odata.bind") and isinstance(value, str):
+                value = value.rsplit("(", 1)[-1].rstrip(")")
+            if (
+                table.columns[column] == "DateTime"
+                and isinstance(value, str)
+                and value
+                and not _DATAVERSE_DATETIME.fullmatch(value)
+            ):
+                message = f"Cannot convert the literal '{value}' to the expected type."
+                return 400, _JSON, _error("0x80040203", message)
+            row[column] = None if value == "" else value
+        row["modifiedon"] = _stamp(self._next_stamp())
+        entity = {"OData-EntityId": f"{ORG}{BASE}{table.entity_set}({row[table.primary]})"}
+        if "return=representation" in headers.get("prefer", ""):
+            shown = _shape(table, row, [])
+            return (201 if created else 200), {**_JSON, **entity}, json.dumps(shown)
+        return 204, entity, ""
+
+
+_DATAVERSE_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d+)?Z)?")
+_JSON = {"Content-Type": "application/json; odata.metadata=minimal"}
+
+
+def _shape(table: Table, row: Mapping[str, Any], select: Sequence[str]) -> dict[str, Any]:
+    names = select or [
+        f"_{c}_value" if k in {"Lookup", "Owner", "Customer"} else c
+        for c, k in table.columns.items()
+    ]
+    shown: dict[str, Any] = {}
+    for name in names:
+        column = _column_of(table, name) or name
+        shown[name] = row.get(column) if column in row else row.get(name)
+        annotation = f"{name}@Microsoft.Dynamics.CRM.lookuplogicalname"
+        if annotation in row:
+            shown[annotation] = row[annotation]
+    return shown
+
+
+def _page_size(prefer: str) -> int:
+    match = re.search(r"odata\.maxpagesize=(\d+)", prefer)
+    return min(int(match.group(1)), PAGE) if match else PAGE
+
+
+def _error(code: str, message: str) -> str:
+    return json.dumps({"error": {"code": code, "message": message}})
+
+
+def _unknown(table: Table, name: str) -> tuple[int, dict[str, str], str]:
+    return (
+        400,
+        _JSON,
+        _error(
+            "0x80060888",
+            f"Could not find a property named '{name}' on type "
+            f"'Microsoft.Dynamics.CRM.{table.name}'.",
+        ),
+    )
+
+
+def _operations(raw: str, boundary: str) -> list[tuple[str, str, dict[str, str], dict[str, Any]]]:
+    """(method, url, headers, JSON body) of each request of a $batch body, in order."""
+    found: list[tuple[str, str, dict[str, str], dict[str, Any]]] = []
+    for match in re.finditer(
+        r"\r?\n\r?\n(GET|POST|PATCH|DELETE) (\S+) HTTP/1\.1\r?\n(.*?)\r?\n\r?\n(.*?)\r?\n--",
+        raw,
+        re.DOTALL,
+    ):
+        headers = {}
+        for line in match.group(3).splitlines():
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        text = match.group(4).strip()
+        found.append((match.group(1), match.group(2), headers, json.loads(text) if text else {}))
+    del boundary
+    return found
+
+
+# ====================================================================== clients
+
+
+class FakeDataverseServer:
+    """``with FakeDataverseServer(clock) as fake:`` — the org behind a ``responses`` mock."""
+
+    def __init__(self, clock: Callable[[], datetime], **options: Any) -> None:
+        self.org = FakeDataverse(clock, **options)
+        self._mock = responses.RequestsMock(assert_all_requests_are_fired=False)
+
+    def __enter__(self) -> FakeDataverseServer:
+        self._mock.__enter__()
+        self.org.install(self._mock)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._mock.__exit__(None, None, None)
+
+
+def dataverse_client(
+    org: FakeDataverse, *, policy: RetryPolicy = NO_WAIT, **options: Any
+) -> DataverseCrm:
+    """A Dataverse adapter on the fake org (tokens from the org's own issuer)."""
+    return DataverseCrm(ORG, org.token_source(), policy=policy, **options)

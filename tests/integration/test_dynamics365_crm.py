@@ -1,0 +1,385 @@
+"""The Dataverse adapter at the HTTP level against the fake org (tests/fakes/dynamics365_fake).
+
+The port's promises (CrmPort) in Dataverse's names: windows on ``modifiedon``, paging by
+``@odata.nextLink`` on the org's host only, reads in bulk, writes in ``$batch`` change sets
+with per-record results, follow-ups created only when absent through the alternate key,
+429 ``Retry-After`` honoured, an expired token renewed once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from crmsync.adapters.crm.dynamics365 import DataverseCrm
+from crmsync.adapters.crm.retry_policy import RetryPolicy
+from crmsync.errors import CrmError, CrmLimitError
+from crmsync.ports import ApiBudget, FieldFilter
+from fakes.clock import ManualClock
+from fakes.dynamics365_fake import FakeDataverse, FakeDataverseServer, dataverse_client
+
+START = datetime(2026, 3, 2, 9, 15, tzinfo=UTC)
+FAR = datetime(2030, 1, 1, tzinfo=UTC)
+KEY = "crmsync_key"
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(f"2026-03-02T{text}+00:00")
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(START)
+
+
+@pytest.fixture
+def org(clock: ManualClock) -> Iterator[FakeDataverse]:
+    with FakeDataverseServer(clock) as server:
+        yield server.org
+
+
+@pytest.fixture
+def crm(org: FakeDataverse) -> Iterator[DataverseCrm]:
+    client = dataverse_client(org)
+    yield client
+    client.close()
+
+
+def ids(records: object) -> list[str]:
+    return [r.id for r in records]  # type: ignore[attr-defined]
+
+
+def writes(org: FakeDataverse) -> int:
+    return sum(1 for method, path in org.log if method == "POST" and path.endswith("$batch"))
+
+
+# --------------------------------------------------------------------------- reads
+
+
+def test_server_time_is_the_orgs_clock(crm: DataverseCrm, clock: ManualClock) -> None:
+    assert crm.server_time() == START
+    clock.advance(minutes=5)
+    assert crm.server_time() == at("09:20:00")
+
+
+def test_window_order_and_ties_on_modifiedon(crm: DataverseCrm, org: FakeDataverse) -> None:
+    """since <= modifiedon < until, ordered by modifiedon then id; id and stamp included."""
+    tie = "2026-03-02T09:05:00.000Z"
+    a, b, c, d = (
+        "00000000-0000-0000-0000-00000000000a",
+        "00000000-0000-0000-0000-00000000000b",
+        "00000000-0000-0000-0000-00000000000c",
+        "00000000-0000-0000-0000-00000000000d",
+    )
+    org.seed(
+        "incident",
+        [
+            {"incidentid": c, "title": "c", "modifiedon": tie},
+            {"incidentid": d, "title": "d", "modifiedon": "2026-03-02T09:00:00.000Z"},
+            {"incidentid": a, "title": "a", "modifiedon": tie},
+            {"incidentid": b, "title": "b", "modifiedon": "2026-03-02T09:10:00.000Z"},
+        ],
+    )
+    assert ids(crm.changed_records("incident", ["title"], since=None, until=FAR)) == [d, a, c, b]
+    window = list(
+        crm.changed_records("incident", ["title"], since=at("09:05:00"), until=at("09:10:00"))
+    )
+    assert ids(window) == [a, c]
+    assert dict(window[0].fields) == {"incidentid": a, "modifiedon": tie, "title": "a"}
+
+
+def test_pages_follow_next_link_one_query_each(org: FakeDataverse) -> None:
+    """Five rows in pages of two: three queries, every row once, in order."""
+    made = org.seed(
+        "incident",
+        [{"title": str(i), "modifiedon": f"2026-03-02T09:0{i}:00.000Z"} for i in range(5)],
+    )
+    crm = dataverse_client(org, page_size=2)
+    got = ids(crm.changed_records("incident", [], since=None, until=FAR))
+    assert got == made
+    assert crm.calls.by_kind == {"query": 3}
+
+
+def test_a_next_link_to_another_host_is_refused_before_any_request(org: FakeDataverse) -> None:
+    """A nextLink outside the org's Web API is a CrmError naming the host; the token is
+    never sent there (no request leaves for it)."""
+    org.seed("incident", [{"title": str(i)} for i in range(3)])
+    org.foreign_next_link = "https://attacker.example.net"
+    crm = dataverse_client(org, page_size=2)
+    with pytest.raises(CrmError, match=r"attacker\.example\.net outside the org"):
+        list(crm.changed_records("incident", [], since=None, until=FAR))
+    assert crm.calls.by_kind == {"query": 1}
+
+
+def test_filters_equal_not_equal_keeps_null_and_in(crm: DataverseCrm, org: FakeDataverse) -> None:
+    complaint, question, untyped = org.seed(
+        "incident", [{"casetypecode": 100000000}, {"casetypecode": 2}, {"title": "no type"}]
+    )
+
+    def matching(*where: FieldFilter) -> set[str]:
+        return set(
+            ids(
+                crm.changed_records(
+                    "incident", ["casetypecode"], since=None, until=FAR, where=where
+                )
+            )
+        )
+
+    assert matching(FieldFilter("casetypecode", "=", 100000000)) == {complaint}
+    assert matching(FieldFilter("casetypecode", "!=", 100000000)) == {question, untyped}
+    assert matching(FieldFilter("casetypecode", "in", (100000000, 2))) == {complaint, question}
+
+
+def test_text_values_with_quotes_are_quoted_not_injected(
+    crm: DataverseCrm, org: FakeDataverse
+) -> None:
+    [mine] = org.seed("task", [{"category": "O'Brien's update"}])
+    org.seed("task", [{"category": "other"}])
+    got = crm.changed_records(
+        "task", ["category"], since=None, until=FAR,
+        where=[FieldFilter("category", "=", "O'Brien's update")],
+    )  # fmt: skip
+    assert ids(got) == [mine]
+    with pytest.raises(CrmError, match="not a Dataverse column"):
+        list(crm.changed_records("task", ["category) or (1 eq 1"], since=None, until=FAR))
+
+
+def test_related_rows_of_many_parents_in_bulk(crm: DataverseCrm, org: FakeDataverse) -> None:
+    """250 parents at 100 ids a query: three queries, only the filtered children."""
+    cases = org.seed("incident", [{"title": str(i)} for i in range(251)])
+    asked, other = cases[:250], cases[250]
+    org.seed("task", [{"regardingobjectid": c, "category": "Customer Update"} for c in asked])
+    org.seed("task", [{"regardingobjectid": c, "category": "Call"} for c in asked[:10]])
+    org.seed("task", [{"regardingobjectid": other, "category": "Customer Update"}])
+    before = crm.calls.by_kind.get("query", 0)
+    got = list(
+        crm.related_records(
+            "task", ["category"], parent_field="_regardingobjectid_value", parent_ids=asked,
+            where=[FieldFilter("category", "=", "Customer Update")],
+        )
+    )  # fmt: skip
+    assert sorted(r.fields["_regardingobjectid_value"] for r in got) == sorted(asked)
+    assert crm.calls.by_kind["query"] - before == 3
+    assert (
+        list(
+            crm.related_records("task", [], parent_field="_regardingobjectid_value", parent_ids=[])
+        )
+        == []
+    )
+
+
+def test_records_by_id_leaves_out_missing_ids(crm: DataverseCrm, org: FakeDataverse) -> None:
+    one, two = org.seed("incident", [{"title": "one"}, {"title": "two"}])
+    missing = "00000000-0000-0000-0000-000000000404"
+    got = crm.records_by_id("incident", [one, missing, two, "not-a-guid"], ["title"])
+    assert {r.id: r.fields["title"] for r in got} == {one: "one", two: "two"}
+
+
+def test_deleted_rows_come_from_the_recycle_bin_in_their_window(
+    crm: DataverseCrm, org: FakeDataverse, clock: ManualClock
+) -> None:
+    a, b = org.seed("incident", [{"title": "a"}, {"title": "b"}])
+    [task] = org.seed("task", [{"subject": "t"}])
+    clock.set("2026-03-02T09:20:00+00:00")
+    org.delete("incident", [a])
+    org.delete("task", [task])
+    assert list(crm.deleted_records("incident", since=at("09:10:00"), until=at("09:30:00"))) == [a]
+    assert list(crm.deleted_records("incident", since=at("09:21:00"), until=at("09:30:00"))) == []
+    assert ids(crm.records_by_id("incident", [a, b], [])) == [b]
+
+
+# --------------------------------------------------------------------------- writes
+
+
+def test_updates_in_one_batch_with_a_result_per_record(
+    crm: DataverseCrm, org: FakeDataverse
+) -> None:
+    """One $batch; a missing row (never created by the PATCH), an unknown column and a
+    value JSON cannot carry fail alone; the good row is written; datetimes in UTC Z."""
+    one, two, three = org.seed("incident", [{"title": "old"}] * 3)
+    missing = "00000000-0000-0000-0000-000000000404"
+    results = crm.update_records(
+        "incident",
+        [
+            (one, {"title": "new", "crmsync_charternextdue": "2026-03-04T17:00:00.000+0000"}),
+            (missing, {"title": "x"}),
+            (two, {"crmsync_nosuchcolumn": "x"}),
+            (three, {"title": {1, 2}}),
+        ],
+    )
+    assert [(r.ref, r.ok, r.error_code) for r in results] == [
+        (one, True, None),
+        (missing, False, "NOT_FOUND"),
+        (two, False, "INVALID_FIELD"),
+        (three, False, "INVALID_FIELD"),
+    ]
+    assert results[2].fields == ("crmsync_nosuchcolumn",)
+    assert writes(org) == 1
+    assert org.get("incident", one)["crmsync_charternextdue"] == "2026-03-04T17:00:00Z"
+    assert [org.get("incident", r)["title"] for r in (two, three)] == ["old", "old"]
+    assert missing not in {r["incidentid"] for r in org.all("incident")}
+
+
+def test_an_update_moves_modifiedon(
+    crm: DataverseCrm, org: FakeDataverse, clock: ManualClock
+) -> None:
+    [case] = org.seed("incident", [{"modifiedon": "2026-03-02T09:00:00.000Z"}])
+    now = clock.advance(minutes=5)
+    assert crm.update_records("incident", [(case, {"crmsync_charterstatus": 100000002})])[0].ok
+    assert ids(crm.changed_records("incident", [], since=None, until=now)) == []
+    assert ids(crm.changed_records("incident", [], since=now, until=FAR)) == [case]
+
+
+def test_1001_writes_take_two_batches(crm: DataverseCrm, org: FakeDataverse) -> None:
+    made = org.seed("incident", [{"title": "s"}] * 1001)
+    results = crm.update_records(
+        "incident", [(r, {"crmsync_charterstatus": 100000003}) for r in made]
+    )
+    assert all(r.ok for r in results)
+    assert crm.calls.by_kind["write"] == 2
+
+
+def test_create_if_absent_never_touches_an_existing_key(
+    crm: DataverseCrm, org: FakeDataverse, clock: ManualClock
+) -> None:
+    """A new key makes a row; a held key answers its row's id, created False, and leaves
+    the row exactly as staff left it; a key twice in one call makes one row."""
+    k1, k2 = "crmsync:case-1:ack:0:at_risk", "crmsync:case-1:ack:0:breached"
+    [made] = crm.create_if_absent("task", KEY, [{KEY: k1, "subject": "one", "statecode": 0}])
+    assert (made.ref, made.ok, made.created) == (k1, True, True)
+    assert made.id is not None
+    org.rows["task"][made.id].update(subject="done by staff", statecode=1)
+    worked = org.get("task", made.id)
+    clock.advance(minutes=1)
+    again = crm.create_if_absent(
+        "task",
+        KEY,
+        [
+            {KEY: k1, "subject": "overwrite?", "statecode": 0},
+            {KEY: k2, "subject": "two"},
+            {KEY: k2, "subject": "two again"},
+        ],
+    )
+    assert [(r.ref, r.ok, r.created) for r in again] == [
+        (k1, True, False),
+        (k2, True, True),
+        (k2, True, True),
+    ]
+    assert again[0].id == made.id
+    assert again[1].id == again[2].id
+    assert org.get("task", made.id) == worked
+    assert sorted(r[KEY] for r in org.all("task")) == [k1, k2]
+
+
+def test_create_if_absent_without_the_key_fails_that_record(crm: DataverseCrm) -> None:
+    results = crm.create_if_absent(
+        "task", KEY, [{"subject": "no key"}, {KEY: "k-ok", "subject": "fine"}]
+    )
+    assert [r.ok for r in results] == [False, True]
+    assert results[0].error_code == "REQUIRED_FIELD_MISSING"
+
+
+def test_upsert_inserts_then_updates_by_key(crm: DataverseCrm, org: FakeDataverse) -> None:
+    first = crm.upsert_records("task", KEY, [{KEY: "k1", "subject": "one"}])
+    second = crm.upsert_records("task", KEY, [{KEY: "k1", "subject": "one again"}])
+    assert (first[0].created, second[0].created) == (True, False)
+    assert first[0].id == second[0].id
+    assert [r["subject"] for r in org.all("task")] == ["one again"]
+
+
+def test_complete_tasks_by_state_is_idempotent(crm: DataverseCrm, org: FakeDataverse) -> None:
+    """Completing writes only the open row; completing again writes nothing."""
+    open_id, done_id = org.seed(
+        "task", [{"statecode": 0, "statuscode": 2}, {"statecode": 1, "statuscode": 5}]
+    )
+    missing = "00000000-0000-0000-0000-000000000404"
+    done_stamp = org.get("task", done_id)["modifiedon"]
+    completed = {"statecode": 1, "statuscode": 5}
+    results = crm.complete_tasks("task", [open_id, done_id, missing], completed)
+    assert [(r.ref, r.ok, r.error_code) for r in results] == [
+        (open_id, True, None), (done_id, True, None), (missing, False, "NOT_FOUND"),
+    ]  # fmt: skip
+    assert (org.get("task", open_id)["statecode"], org.get("task", done_id)["modifiedon"]) == (
+        1,
+        done_stamp,
+    )
+    before = writes(org)
+    assert all(r.ok for r in crm.complete_tasks("task", [open_id, done_id], completed))
+    assert writes(org) == before
+
+
+# --------------------------------------------------------------------------- failures
+
+
+def test_a_throttled_request_waits_what_retry_after_asks(org: FakeDataverse) -> None:
+    waits: list[float] = []
+    policy = RetryPolicy(initial_wait=0.5, max_wait=8, jitter=0, sleep=waits.append)
+    crm = dataverse_client(org, policy=policy)
+    org.seed("incident", [{"title": "a"}])
+    org.throttle(times=1, retry_after=3)
+    assert len(list(crm.changed_records("incident", [], since=None, until=FAR))) == 1
+    assert waits == [3.0]
+
+
+def test_a_throttle_longer_than_the_policy_waits_ends_the_cycle(org: FakeDataverse) -> None:
+    crm = dataverse_client(org)
+    org.throttle(times=1, retry_after=600)
+    with pytest.raises(CrmLimitError, match="asks to wait 600 s"):
+        crm.server_time()
+
+
+def test_an_expired_token_is_renewed_once(crm: DataverseCrm, org: FakeDataverse) -> None:
+    org.seed("incident", [{"title": "a"}])
+    assert crm.server_time() == START
+    org.expire_tokens()
+    assert len(list(crm.changed_records("incident", [], since=None, until=FAR))) == 1
+
+
+def test_a_transient_record_failure_is_sent_again_and_a_permanent_one_reported(
+    crm: DataverseCrm, org: FakeDataverse
+) -> None:
+    busy, bad, fine = org.seed("incident", [{"title": "x"}] * 3)
+    org.fail_op(busy, 503, "0x80040265", "Server busy")
+    org.fail_op(bad, 400, "0x80040203", "Business rule refused the value")
+    results = crm.update_records("incident", [(r, {"title": "y"}) for r in (busy, bad, fine)])
+    assert [(r.ok, r.error_code) for r in results] == [
+        (True, None),
+        (False, "0x80040203"),
+        (True, None),
+    ]
+    assert not results[1].transient
+    assert writes(org) == 2  # the busy row alone in the second round
+    assert [org.get("incident", r)["title"] for r in (busy, bad, fine)] == ["y", "x", "y"]
+
+
+# --------------------------------------------------------------------------- describe
+
+
+def test_describe_names_types_and_the_alternate_key(crm: DataverseCrm) -> None:
+    task = crm.describe("task")
+    assert {
+        n: task[n].type
+        for n in ("subject", "scheduledend", "statecode", "_regardingobjectid_value", KEY)
+    } == {
+        "subject": "string",
+        "scheduledend": "datetime",
+        "statecode": "picklist",
+        "_regardingobjectid_value": "reference",
+        KEY: "string",
+    }
+    assert (task[KEY].external_id, task[KEY].unique, task["subject"].external_id) == (
+        True,
+        True,
+        False,
+    )
+    assert not task["modifiedon"].updateable
+    assert crm.calls.by_kind == {"describe": 1}
+    with pytest.raises(CrmError, match="no table 'new_nosuchtable'"):
+        crm.describe("new_nosuchtable")
+
+
+def test_dataverse_offers_no_daily_api_budget(crm: DataverseCrm) -> None:
+    """Dataverse meters requests per five minutes (429), not per day: no ApiBudget port."""
+    assert not isinstance(crm, ApiBudget)
