@@ -84,6 +84,8 @@ def build_crm(settings: Settings, clock: Callable[[], datetime] = system_clock) 
     if settings.crm == "local":
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         return LocalCrm(local_crm_path(settings), clock=clock)
+    if settings.crm == "dynamics365":
+        return build_dynamics365(settings)
     return build_salesforce(settings)
 
 
@@ -117,6 +119,34 @@ def build_salesforce(settings: Settings) -> SalesforceCrm:
         api_version=settings.sf_api_version,
         budget_share=settings.sf_api_budget_share,
         bulk_threshold=settings.sf_bulk_threshold,
+    )
+
+
+def build_dynamics365(settings: Settings) -> CrmPort:
+    """The Dataverse adapter from the ``CRMSYNC_D365_*`` settings (signs in on first use).
+
+    Raises ``ConfigError`` naming the settings the sign-in lacks."""
+    from crmsync.adapters.crm.dynamics365 import DataverseCrm  # noqa: PLC0415 - an adapter
+    from crmsync.adapters.crm.dynamics365_auth import (  # noqa: PLC0415 - an adapter
+        DataverseCredentials,
+        MsalTokenSource,
+    )
+
+    secret = settings.d365_client_secret
+    credentials = DataverseCredentials(
+        org_url=settings.d365_org_url or "",
+        tenant_id=settings.d365_tenant_id or "",
+        client_id=settings.d365_client_id or "",
+        client_secret=secret.get_secret_value() if secret is not None else None,
+        certificate_file=settings.d365_certificate_file,
+        certificate_thumbprint=settings.d365_certificate_thumbprint,
+        authority_host=settings.d365_authority_host,
+    )
+    return DataverseCrm(
+        credentials.org_url,
+        MsalTokenSource(credentials),
+        api_version=settings.d365_api_version,
+        timeout=settings.d365_timeout,
     )
 
 

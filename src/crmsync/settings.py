@@ -201,7 +201,9 @@ class Settings(BaseSettings):
         default=Path("mappings/charters/aston.yaml"), description="the charter file"
     )
     mapping: Path = Field(default=Path("mappings/salesforce.yaml"), description="the field mapping")
-    crm: Literal["local", "salesforce"] = Field(default="local", description="which CRM adapter")
+    crm: Literal["local", "salesforce", "dynamics365"] = Field(
+        default="local", description="which CRM adapter: local, salesforce, dynamics365"
+    )
     state_url: SecretStr | None = Field(
         default=None,
         description="state store: empty = SQLite in data_dir; postgresql://user:pw@host/db",
@@ -325,6 +327,32 @@ class Settings(BaseSettings):
     )
     sf_bulk_threshold: int = Field(
         default=10_000, ge=1, description="read with Bulk API 2.0 above this many records"
+    )
+    # Dynamics 365 / Dataverse (CRMSYNC_CRM=dynamics365): an application user signing in
+    # with client credentials (adapters/crm/dynamics365_auth.py)
+    d365_org_url: str | None = Field(
+        default=None, description="Dataverse org URL: https://ORG.crm.dynamics.com"
+    )
+    d365_tenant_id: str | None = Field(default=None, description="Microsoft Entra tenant id")
+    d365_client_id: str | None = Field(default=None, description="app registration client id")
+    d365_client_secret: SecretStr | None = Field(
+        default=None, description="app registration client secret (or use a certificate)"
+    )
+    d365_certificate_file: Path | None = Field(
+        default=None, description="PEM private key of the app registration's certificate"
+    )
+    d365_certificate_thumbprint: str | None = Field(
+        default=None, description="SHA-1 thumbprint of that certificate (hex)"
+    )
+    d365_authority_host: str = Field(
+        default="https://login.microsoftonline.com",
+        description="Entra sign-in host (another for a sovereign cloud)",
+    )
+    d365_api_version: str = Field(
+        default="9.2", pattern=r"^\d+\.\d$", description="Dataverse Web API version"
+    )
+    d365_timeout: float = Field(
+        default=60.0, gt=0, description="seconds before an HTTP request fails"
     )
 
     @field_validator("sync_interval", "overlap", "archive_after", mode="before")

@@ -45,7 +45,7 @@ COMPLAINTS = [
         "events": {"received": "2026-01-12T10:00:00Z", "acknowledged": "2026-01-15T09:30:00Z"},
         "attributes": {"channel": "email", "level": 1},
     },
-    # Mon 2 Feb 10:00, due Wed 4 Feb 17:00, never acknowledged -> breached at 1 Mar
+    # Mon 2 Feb 10:00, due Wed 4 Feb 17:00, never acknowledged -> overdue at 1 Mar
     {
         "id": "C-3",
         "events": {"received": "2026-02-02T10:00:00Z"},
@@ -97,8 +97,9 @@ def test_report_json_counts_each_email_reply_by_month(tmp_path: Path) -> None:
             "due": 2,
             "met": 1,
             "late": 1,
-            "breached": 0,
+            "overdue": 0,
             "open": 0,
+            "breached": 1,
             "paused": 0,
             "achievement": 50.0,
             "elapsed_p50_s": 24 * 3600,
@@ -113,8 +114,9 @@ def test_report_json_counts_each_email_reply_by_month(tmp_path: Path) -> None:
             "due": 1,
             "met": 0,
             "late": 0,
-            "breached": 1,
+            "overdue": 1,
             "open": 0,
+            "breached": 1,
             "paused": 0,
             "achievement": 0.0,
             "elapsed_p50_s": None,
@@ -168,8 +170,8 @@ def test_csv_has_the_row_fields_as_columns(tmp_path: Path) -> None:
     assert table[0][:4] == ["clock", "period", "group", "due"]
     email = [r for r in table if r[0] == "email-reply"]
     assert email == [
-        ["email-reply", "2026-02", "", "1", "0", "0", "1", "0", "0", "0.0", "", "", "", ""],
-        ["email-reply", "all", "", "1", "0", "0", "1", "0", "0", "0.0", "", "", "", ""],
+        ["email-reply", "2026-02", "", "1", "0", "0", "1", "0", "1", "0", "0.0", "", "", "", ""],
+        ["email-reply", "all", "", "1", "0", "0", "1", "0", "1", "0", "0.0", "", "", "", ""],
     ]
 
 

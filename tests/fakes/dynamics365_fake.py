@@ -62,6 +62,7 @@ class Table:
     primary: str
     columns: Mapping[str, str]
     keys: tuple[str, ...] = ()
+    navigation: Mapping[str, str] = field(default_factory=dict)  # bind name -> lookup column
 
 
 _SYSTEM = {"createdon": "DateTime", "modifiedon": "DateTime"}
@@ -94,7 +95,9 @@ REFERENCE_TABLES = {
             "crmsync_charterchecked": "DateTime",
             "crmsync_archiveref": "String",
             "crmsync_archivedon": "DateTime",
+            "new_complaintmanager": "Lookup",
         },
+        navigation={"ownerid": "ownerid", "new_ComplaintManager": "new_complaintmanager"},
     ),
     "task": Table(
         "task",
@@ -115,6 +118,7 @@ REFERENCE_TABLES = {
             "crmsync_key": "String",
         },
         keys=("crmsync_key",),
+        navigation={"ownerid": "ownerid", "regardingobjectid_incident": "regardingobjectid"},
     ),
     "new_casestatuschange": Table(
         "new_casestatuschange",
@@ -127,15 +131,21 @@ REFERENCE_TABLES = {
             "new_fromstatus": "String",
             "new_tostatus": "String",
         },
+        navigation={"new_Case": "new_case"},
     ),
 }
 
 
 def _column_of(table: Table, name: str) -> str | None:
     """The column a property names (``_x_value`` and ``x@odata.bind`` name lookup x)."""
-    match = re.fullmatch(r"_(\w+)_value", name) or re.fullmatch(r"(\w+)@odata\.bind", name)
+    bind = re.fullmatch(r"(\w+)@odata\.bind", name)
+    if bind:
+        return table.navigation.get(bind.group(1))
+    match = re.fullmatch(r"_(\w+)_value", name)
     if match and table.columns.get(match.group(1)) in {"Lookup", "Owner", "Customer"}:
         return match.group(1)
+    if table.columns.get(name) in {"Lookup", "Owner", "Customer"}:
+        return None  # a lookup is read as _x_value and written by @odata.bind
     return name if name in table.columns else None
 
 
@@ -322,6 +332,11 @@ class FakeDataverse:
 
         return token
 
+    @property
+    def issued_tokens(self) -> set[str]:
+        """Every bearer token handed out and still valid."""
+        return set(self._tokens)
+
     def expire_tokens(self) -> None:
         self._tokens.clear()
 
@@ -351,7 +366,7 @@ class FakeDataverse:
         for given in rows:
             row = dict.fromkeys(table.columns)
             for name, value in given.items():
-                column = _column_of(table, name)
+                column = name if name in table.columns else _column_of(table, name)
                 assert column is not None, f"{table_name} has no column {name}"
                 row[column] = value
             rid = str(row.get(table.primary) or uuid.uuid4())

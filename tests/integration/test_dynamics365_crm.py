@@ -156,17 +156,14 @@ def test_related_rows_of_many_parents_in_bulk(crm: DataverseCrm, org: FakeDatave
     before = crm.calls.by_kind.get("query", 0)
     got = list(
         crm.related_records(
-            "task", ["category"], parent_field="_regardingobjectid_value", parent_ids=asked,
+            "task", ["category"], parent_field="regardingobjectid", parent_ids=asked,
             where=[FieldFilter("category", "=", "Customer Update")],
         )
     )  # fmt: skip
-    assert sorted(r.fields["_regardingobjectid_value"] for r in got) == sorted(asked)
+    assert sorted(r.fields["regardingobjectid"] for r in got) == sorted(asked)
     assert crm.calls.by_kind["query"] - before == 3
     assert (
-        list(
-            crm.related_records("task", [], parent_field="_regardingobjectid_value", parent_ids=[])
-        )
-        == []
+        list(crm.related_records("task", [], parent_field="regardingobjectid", parent_ids=[])) == []
     )
 
 
@@ -354,19 +351,33 @@ def test_a_transient_record_failure_is_sent_again_and_a_permanent_one_reported(
     assert [org.get("incident", r)["title"] for r in (busy, bad, fine)] == ["y", "x", "y"]
 
 
+def test_a_record_error_quoting_the_bearer_token_is_reported_without_it(
+    crm: DataverseCrm, org: FakeDataverse
+) -> None:
+    """A business rule whose message echoes the request's Authorization header: the
+    record's failure names the error with *** where the token was."""
+    [row] = org.seed("incident", [{"title": "x"}])
+    crm.server_time()  # signs in
+    [token] = org.issued_tokens
+    org.fail_op(row, 400, "0x80040203", f"refused; request had Authorization: Bearer {token}")
+    [result] = crm.update_records("incident", [(row, {"title": "y"})])
+    assert (result.ok, result.error_code) == (False, "0x80040203")
+    assert token not in (result.message or "")
+    assert "Authorization: Bearer ***" in (result.message or "")
+
+
 # --------------------------------------------------------------------------- describe
 
 
 def test_describe_names_types_and_the_alternate_key(crm: DataverseCrm) -> None:
     task = crm.describe("task")
     assert {
-        n: task[n].type
-        for n in ("subject", "scheduledend", "statecode", "_regardingobjectid_value", KEY)
+        n: task[n].type for n in ("subject", "scheduledend", "statecode", "regardingobjectid", KEY)
     } == {
         "subject": "string",
         "scheduledend": "datetime",
         "statecode": "picklist",
-        "_regardingobjectid_value": "reference",
+        "regardingobjectid": "reference",
         KEY: "string",
     }
     assert (task[KEY].external_id, task[KEY].unique, task["subject"].external_id) == (
@@ -383,3 +394,20 @@ def test_describe_names_types_and_the_alternate_key(crm: DataverseCrm) -> None:
 def test_dataverse_offers_no_daily_api_budget(crm: DataverseCrm) -> None:
     """Dataverse meters requests per five minutes (429), not per day: no ApiBudget port."""
     assert not isinstance(crm, ApiBudget)
+
+
+def test_lookups_are_bound_on_write_and_read_by_their_column_name(
+    crm: DataverseCrm, org: FakeDataverse
+) -> None:
+    """A follow-up's case and owner are written as @odata.bind references and read back
+    under the lookup's own name."""
+    [case] = org.seed("incident", [{"title": "c"}])
+    owner = "00000000-0000-0000-0000-0000000000aa"
+    [made] = crm.create_if_absent(
+        "task", KEY, [{KEY: "k", "subject": "s", "regardingobjectid": case, "ownerid": owner}]
+    )
+    assert made.id is not None
+    stored = org.get("task", made.id)
+    assert (stored["regardingobjectid"], stored["ownerid"]) == (case, owner)
+    [read] = crm.records_by_id("task", [made.id], ["regardingobjectid", "ownerid"])
+    assert (read.fields["regardingobjectid"], read.fields["ownerid"]) == (case, owner)

@@ -51,7 +51,7 @@ def test_the_job_writes_last_months_report(runtime: Runtime) -> None:
     assert document["complaints"] == 2
     # email-reply: 2 business days from Mon 2 Feb -> due Wed 4 Feb, never acknowledged
     email = [t for t in document["totals"] if t["clock"] == "email-reply"]
-    assert [(t["due"], t["breached"]) for t in email] == [(2, 2)]
+    assert [(t["due"], t["overdue"], t["breached"]) for t in email] == [(2, 2, 2)]
     assert "<svg" in (folder / "default-2026-02.html").read_text(encoding="utf-8")
 
 

@@ -97,7 +97,7 @@ def opening_between(start: int, end: int) -> int:
 def outcome(end: int | None, due: int, now: int) -> str:
     if end is not None:
         return "met" if end <= due else "late"
-    return "breached" if now > due else "open"
+    return "overdue" if now > due else "open"
 
 
 def reference_waiting(
@@ -227,8 +227,8 @@ def reference_figures(
     def row(
         clock: str, name: str, group: str | None, items: list[tuple[Any, ...]]
     ) -> dict[str, Any]:
-        count = {o: sum(1 for i in items if i[5] == o) for o in ("met", "late", "breached", "open")}
-        closed = count["met"] + count["late"] + count["breached"]
+        count = {o: sum(1 for i in items if i[5] == o) for o in ("met", "late", "overdue", "open")}
+        closed = count["met"] + count["late"] + count["overdue"]
         achievement = (
             None
             if closed == 0
@@ -251,6 +251,7 @@ def reference_figures(
             "group": group,
             "due": len(items),
             **count,
+            "breached": count["late"] + count["overdue"],
             "paused": sum(1 for i in items if i[6]),
             "achievement": achievement,
             "elapsed_p50_s": pct(elapsed, 50),

@@ -131,15 +131,15 @@ def test_a_recurring_clock_is_one_instance_per_cycle(charter: Charter) -> None:
 
 
 def test_outcomes_at_now(charter: Charter) -> None:
-    """Open before D, breached after D, completeness met when the attribute is present."""
+    """Open before D, overdue after D, completeness met when the attribute is present."""
     c = complaint({"received": "2026-01-05T10:00:00Z"}, {"expected_decision": "2026-01-09"})
     # reply due Tue 6 Jan 17:00 (1 business day after Mon); promised due end of Fri 9 Jan
     early = by_clock(clock_instances(charter, c, at("2026-01-06T17:00:00Z"))[0])
-    assert early[("reply", 0)].outcome is Outcome.OPEN  # now == D is not breached
+    assert early[("reply", 0)].outcome is Outcome.OPEN  # now == D is not overdue
     assert early[("registration", 0)].outcome is Outcome.OPEN
     late = by_clock(clock_instances(charter, c, at("2026-01-06T17:00:01Z"))[0])
-    assert late[("reply", 0)].outcome is Outcome.BREACHED
-    assert late[("registration", 0)].outcome is Outcome.BREACHED
+    assert late[("reply", 0)].outcome is Outcome.OVERDUE
+    assert late[("registration", 0)].outcome is Outcome.OVERDUE
     assert late[("promised", 0)].due == at("2026-01-10T00:00:00Z")
     filled = complaint({"received": "2026-01-05T10:00:00Z"}, {"owner": "u1"})
     done = by_clock(clock_instances(charter, filled, at("2026-03-01T00:00:00Z"))[0])
@@ -198,7 +198,7 @@ def test_group_text(value: object, text: str | None) -> None:
 
 
 @pytest.mark.parametrize(
-    ("met", "late", "breached", "expected"),
+    ("met", "late", "overdue", "expected"),
     [
         (7, 2, 1, 70.0),
         (2, 1, 0, 66.7),
@@ -209,9 +209,9 @@ def test_group_text(value: object, text: str | None) -> None:
         (3, 0, 0, 100.0),
     ],
 )
-def test_achievement_rounds_half_up(met: int, late: int, breached: int, expected: float) -> None:
-    """100 x met / (met + late + breached), half up to one decimal; null when nothing closed."""
-    assert achievement(met, late, breached) == expected
+def test_achievement_rounds_half_up(met: int, late: int, overdue: int, expected: float) -> None:
+    """100 x met / (met + late + overdue), half up to one decimal; null when nothing closed."""
+    assert achievement(met, late, overdue) == expected
 
 
 def test_nearest_rank_percentiles() -> None:
@@ -251,7 +251,7 @@ def test_tally_rows_totals_and_order(charter: Charter) -> None:
         ({"received": "2026-01-05T10:00:00Z", "acknowledged": "2026-01-08T09:00:00Z"}, "email"),
         # reply due Mon 2 Feb 17:00 (received Fri 30 Jan): outside January
         ({"received": "2026-01-30T10:00:00Z"}, "email"),
-        # no channel: group null; reply breached
+        # no channel: group null; reply overdue
         ({"received": "2026-01-12T10:00:00Z"}, None),
     ]
     for i, (events, channel) in enumerate(cases):
@@ -259,10 +259,12 @@ def test_tally_rows_totals_and_order(charter: Charter) -> None:
         tally.add(charter, c, *clock_instances(charter, c, now))
     figures = tally.figures(charter)
     reply = [r for r in figures.rows if r["clock"] == "reply"]
-    assert [(r["period"], r["group"], r["met"], r["late"], r["breached"]) for r in reply] == [
-        ("2026-01", None, 0, 0, 1),
-        ("2026-01", "email", 0, 1, 0),
-        ("2026-01", "web", 1, 0, 0),
+    assert [
+        (r["period"], r["group"], r["met"], r["late"], r["overdue"], r["breached"]) for r in reply
+    ] == [
+        ("2026-01", None, 0, 0, 1, 1),  # overdue: breached
+        ("2026-01", "email", 0, 1, 0, 1),  # answered late: breached too
+        ("2026-01", "web", 1, 0, 0, 0),
     ]
     email = reply[1]
     assert (email["elapsed_p50_s"], email["business_p50_s"], email["achievement"]) == (
@@ -281,10 +283,10 @@ def test_flips_name_the_absent_side() -> None:
     """An instance only in one report flips to or from 'absent'; equal outcomes are no flip."""
     a = [Instance("reply", 0, 0, 10, 5, Outcome.MET), Instance("x", 0, 0, 10, None, Outcome.OPEN)]
     b = [Instance("reply", 0, 0, 4, 5, Outcome.LATE), Instance("x", 0, 0, 10, None, Outcome.OPEN)]
-    b.append(Instance("y", 1, 0, 10, None, Outcome.BREACHED))
+    b.append(Instance("y", 1, 0, 10, None, Outcome.OVERDUE))
     assert [tuple(f) for f in flips("C-9", a, b)] == [
         ("C-9", "reply", 0, "met", "late"),
-        ("C-9", "y", 1, "absent", "breached"),
+        ("C-9", "y", 1, "absent", "overdue"),
     ]
 
 

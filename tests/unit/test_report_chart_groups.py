@@ -10,15 +10,16 @@ from crmsync.service.report_html import CHART_GROUPS, chart_totals
 
 
 def total(group: str | None, due: int, met: int, late: int = 0, clock: str = "c") -> dict[str, Any]:
-    breached = due - met - late
+    overdue = due - met - late
     return {
         "clock": clock,
         "group": group,
         "due": due,
         "met": met,
         "late": late,
-        "breached": breached,
+        "overdue": overdue,
         "open": 0,
+        "breached": late + overdue,
         "achievement": None,  # not read for kept rows here
         "elapsed_p50_s": 60,
         "elapsed_p90_s": 60,
@@ -36,8 +37,8 @@ def test_twelve_groups_or_thirteen_are_charted_as_they_are() -> None:
 
 def test_the_smallest_groups_fold_into_other_per_clock() -> None:
     """Fifteen groups on two clocks: g00..g11 (due 10 each) are kept; g12 (due 3, 1 met,
-    1 late), g13 (due 2, 2 met) and None (due 1, breached) fold, per clock, into
-    'other (3 groups)': due 6, met 3, late 1, breached 2 -> 3 / 6 = 50.0 %."""
+    1 late), g13 (due 2, 2 met) and None (due 1, overdue) fold, per clock, into
+    'other (3 groups)': due 6, met 3, late 1, overdue 2 (breached 3) -> 3 / 6 = 50.0 %."""
     rows = []
     for clock in ("a", "b"):
         rows += [total(f"g{i:02d}", 10, 9, clock=clock) for i in range(12)]
@@ -57,7 +58,8 @@ def test_the_smallest_groups_fold_into_other_per_clock() -> None:
         ("b", "other (3 groups)"),
     ]
     for other in others:
-        assert (other["due"], other["met"], other["late"], other["breached"]) == (6, 3, 1, 2)
+        assert (other["due"], other["met"], other["late"], other["overdue"]) == (6, 3, 1, 2)
+        assert other["breached"] == 3  # late 1 + overdue 2
         assert other["achievement"] == 50.0
         assert other["elapsed_p50_s"] is None and other["business_p90_s"] is None
 

@@ -180,14 +180,15 @@ def _print_table(document: dict[str, Any]) -> None:
 
     def one(title: str, totals: list[dict[str, Any]], undated: dict[str, int]) -> None:
         table = Table(title=plain(title))
-        for column in ("clock", "group", "due", "met", "late", "breached", "open", "achievement"):
+        counts = ("due", "met", "late", "overdue", "open", "breached")
+        for column in ("clock", "group", *counts, "achievement"):
             table.add_column(column, justify="left" if column in ("clock", "group") else "right")
         for row in totals:
             ach = row["achievement"]
             table.add_row(
                 plain(row["clock"]),
                 "-" if row["group"] is None else plain(row["group"]),
-                *(str(row[k]) for k in ("due", "met", "late", "breached", "open")),
+                *(str(row[k]) for k in counts),
                 "-" if ach is None else f"{ach:.1f} %",
             )
         console.print(table)
@@ -202,7 +203,8 @@ def _print_table(document: dict[str, Any]) -> None:
         one(f"{compare['charter']} (what-if)", compare["totals"], compare["undated"])
         console.print(f"flips: {len(compare['flips'])}")
     console.print(
-        f"[dim]{document['complaints']} complaints; --format json|csv|html for more[/dim]"
+        f"[dim]counts are clock instances (breached = late + overdue); "
+        f"{document['complaints']} complaints; --format json|csv|html for more[/dim]"
     )
 
 

@@ -304,7 +304,10 @@ def _show_demo(runtime: Runtime, report: CycleReport, console: Console) -> str |
     from crmsync.demo.summary import demo_summary  # noqa: PLC0415 - imported when used
     from crmsync.domain.flag_status import FLAG_VALUES  # noqa: PLC0415 - imported when used
 
-    states = Table(title="Charter_Status__c written")
+    states = Table(
+        title="Charter_Status__c written",
+        caption="complaints; breached: a clock answered late or overdue",
+    )
     states.add_column("status")
     states.add_column("complaints", justify="right")
     for status in FLAG_VALUES:

@@ -35,7 +35,7 @@ class Outcome(StrEnum):
 
     MET = "met"
     LATE = "late"
-    BREACHED = "breached"
+    OVERDUE = "overdue"
     OPEN = "open"
 
 
@@ -44,7 +44,7 @@ OUTCOMES = tuple(Outcome)
 _OUTCOME_OF_STATE = {
     State.MET: Outcome.MET,
     State.MET_LATE: Outcome.LATE,
-    State.BREACHED: Outcome.BREACHED,
+    State.BREACHED: Outcome.OVERDUE,
     State.ON_TRACK: Outcome.OPEN,
     State.AT_RISK: Outcome.OPEN,
     State.PAUSED: Outcome.OPEN,
@@ -166,9 +166,10 @@ def group_text(value: object) -> str | None:
 
 
 # ---------------------------------------------------------------------- figures
-def achievement(met: int, late: int, breached: int) -> float | None:
-    """``100 x met / (met + late + breached)`` rounded half up to one decimal (exactly)."""
-    divisor = met + late + breached
+def achievement(met: int, late: int, overdue: int) -> float | None:
+    """``100 x met / (met + late + overdue)`` rounded half up to one decimal (exactly): the
+    one place achievement is computed (pages and charts show this figure, never their own)."""
+    divisor = met + late + overdue
     if divisor == 0:
         return None
     return ((2000 * met + divisor) // (2 * divisor)) / 10
@@ -201,20 +202,21 @@ class Cell:
 
     def row(self, clock: str, period: str, group: str | None) -> dict[str, object]:
         """The row of section 4: counts, achievement and percentiles."""
-        met, late, breached, open_ = self.counts
+        met, late, overdue, open_ = self.counts
         elapsed = sorted(self.elapsed)
         business = sorted(self.business)
         return {
             "clock": clock,
             "period": period,
             "group": group,
-            "due": met + late + breached + open_,
+            "due": met + late + overdue + open_,
             "met": met,
             "late": late,
-            "breached": breached,
+            "overdue": overdue,
             "open": open_,
+            "breached": late + overdue,
             "paused": self.paused,
-            "achievement": achievement(met, late, breached),
+            "achievement": achievement(met, late, overdue),
             "elapsed_p50_s": nearest_rank(elapsed, 50),
             "elapsed_p90_s": nearest_rank(elapsed, 90),
             "business_p50_s": nearest_rank(business, 50),
@@ -229,8 +231,9 @@ ROW_FIELDS = (
     "due",
     "met",
     "late",
-    "breached",
+    "overdue",
     "open",
+    "breached",
     "paused",
     "achievement",
     "elapsed_p50_s",

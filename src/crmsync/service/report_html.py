@@ -18,7 +18,7 @@ from crmsync.domain.report import achievement
 from crmsync.service.report_page import PageSource
 from crmsync.terminal import escape_controls
 
-_COLOURS = {"met": "#2e7d32", "late": "#f9a825", "breached": "#c62828", "open": "#90a4ae"}
+_COLOURS = {"met": "#2e7d32", "late": "#f9a825", "overdue": "#c62828", "open": "#90a4ae"}
 _PALETTE = ("#1565c0", "#6a1b9a", "#00838f", "#ef6c00", "#4e342e", "#ad1457", "#558b2f")
 FLIPS_SHOWN = 500
 """Flips listed on the page (all of them are in the JSON)."""
@@ -92,14 +92,26 @@ def _achievement_chart(plt: Any, rows: Sequence[dict[str, Any]], clocks: Sequenc
 
 
 def _combined_achievement(rows: Sequence[dict[str, Any]], clock: str) -> dict[str, float]:
-    """With ``--by``: achievement over all groups of each period (for the period chart)."""
+    """With ``--by``: achievement over all groups of each period (for the period chart),
+    the domain's rule (``achievement``) of the groups' added counts."""
+    return _achievements([r for r in rows if r["clock"] == clock], "period")
+
+
+def _achievements(rows: Sequence[dict[str, Any]], key: str) -> dict[str, float]:
+    """Per value of ``key``: the domain's achievement of the rows' added counts (never a
+    figure of the page's own)."""
     sums: dict[str, list[int]] = {}
     for r in rows:
-        if r["clock"] == clock:
-            s = sums.setdefault(r["period"], [0, 0])
-            s[0] += r["met"]
-            s[1] += r["met"] + r["late"] + r["breached"]
-    return {p: round(100 * m / d, 1) for p, (m, d) in sums.items() if d}
+        s = sums.setdefault(r[key], [0, 0, 0])
+        s[0] += r["met"]
+        s[1] += r["late"]
+        s[2] += r["overdue"]
+    out: dict[str, float] = {}
+    for value, (met, late, overdue) in sums.items():
+        figure = achievement(met, late, overdue)
+        if figure is not None:
+            out[value] = figure
+    return out
 
 
 def _outcomes_chart(plt: Any, rows: Sequence[dict[str, Any]]) -> str:
@@ -186,7 +198,7 @@ def chart_totals(totals: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]]
     folded = len(ranked) - CHART_GROUPS
     out = [r for r in totals if r["group"] in kept]
     others: dict[str, dict[str, Any]] = {}
-    counts = ("due", "met", "late", "breached", "open")
+    counts = ("due", "met", "late", "overdue", "open", "breached")
     for r in totals:
         if r["group"] in kept:
             continue
@@ -198,7 +210,7 @@ def chart_totals(totals: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]]
             other[k] += r[k]
     percentiles = ("elapsed_p50_s", "elapsed_p90_s", "business_p50_s", "business_p90_s")
     for other in others.values():
-        other["achievement"] = achievement(other["met"], other["late"], other["breached"])
+        other["achievement"] = achievement(other["met"], other["late"], other["overdue"])
         other.update(dict.fromkeys(percentiles, None), folded=True)
         out.append(other)
     return out, folded
@@ -254,12 +266,8 @@ def _compare_chart(
 
 
 def _total_achievement(totals: Sequence[dict[str, Any]]) -> dict[str, float]:
-    sums: dict[str, list[int]] = {}
-    for r in totals:
-        s = sums.setdefault(r["clock"], [0, 0])
-        s[0] += r["met"]
-        s[1] += r["met"] + r["late"] + r["breached"]
-    return {c: round(100 * m / d, 1) for c, (m, d) in sums.items() if d}
+    """Per clock over all groups: the domain's achievement of the added counts."""
+    return _achievements(totals, "clock")
 
 
 def _hours(seconds: int | None) -> str:
@@ -327,6 +335,14 @@ def render_html(document: dict[str, Any], page: PageSource) -> str:
         source=page.source,
         charts=charts,
         compare=compare_view,
-        fields=("due", "met", "late", "breached", "open", *(("paused",) if pausing else ())),
+        fields=(
+            "due",
+            "met",
+            "late",
+            "overdue",
+            "open",
+            "breached",
+            *(("paused",) if pausing else ()),
+        ),
         pausing=pausing,
     )

@@ -34,6 +34,7 @@ token once and sends again. Calls are counted by kind: ``query``, ``write`` (one
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -49,6 +50,7 @@ from crmsync.adapters.crm.dynamics365_errors import DATAVERSE_FAILURES, api_erro
 from crmsync.adapters.crm.retry_policy import RetryPolicy
 from crmsync.errors import ApiError, CrmError
 from crmsync.ports import CallCounter, FieldFilter, FieldInfo, Record, WriteResult
+from crmsync.redaction import redact_text
 
 log = structlog.get_logger("crmsync.crm.dynamics365")
 
@@ -64,6 +66,15 @@ KNOWN_TABLES: dict[str, tuple[str, str]] = {
     "task": ("tasks", "activityid"),
     "new_casestatuschange": ("new_casestatuschanges", "new_casestatuschangeid"),
     "systemuser": ("systemusers", "systemuserid"),
+}
+# (table, lookup column) -> (navigation property, target entity set) of the reference org's
+# lookups: read as ``_column_value``, written as ``navigation@odata.bind: /set(id)``.
+KNOWN_LOOKUPS: dict[tuple[str, str], tuple[str, str]] = {
+    ("incident", "ownerid"): ("ownerid", "systemusers"),
+    ("incident", "new_complaintmanager"): ("new_ComplaintManager", "systemusers"),
+    ("task", "ownerid"): ("ownerid", "systemusers"),
+    ("task", "regardingobjectid"): ("regardingobjectid_incident", "incidents"),
+    ("new_casestatuschange", "new_case"): ("new_Case", "incidents"),
 }
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
@@ -170,6 +181,7 @@ class DataverseCrm:
         page_size: int = PAGE_SIZE,
         batch_size: int = batch.MAX_OPERATIONS,
         ids_per_query: int = 100,
+        lookups: Mapping[tuple[str, str], tuple[str, str]] | None = None,
     ) -> None:
         parts = urlsplit(org_url.rstrip("/"))
         if parts.scheme not in {"https", "http"} or not parts.hostname:
@@ -185,7 +197,9 @@ class DataverseCrm:
         self.ids_per_query = ids_per_query
         self.calls = CallCounter()
         self._tables = dict(KNOWN_TABLES)
+        self.lookups = {**KNOWN_LOOKUPS, **(lookups or {})}
         self._bearer: str | None = None
+        self._held: set[str] = set()  # every token sent: scrubbed from what is raised
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -204,6 +218,7 @@ class DataverseCrm:
     def _headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         if self._bearer is None:
             self._bearer = self.token(False)
+        self._held.add(self._bearer)
         headers = {
             "Authorization": f"Bearer {self._bearer}",
             "Accept": "application/json",
@@ -241,10 +256,22 @@ class DataverseCrm:
                     method, url, headers=self._headers(headers), data=data, timeout=self.timeout
                 )
             if response.status_code >= 400:
-                raise api_error(response.status_code, response.headers, _json_or_text(response))
+                error = api_error(response.status_code, response.headers, _json_or_text(response))
+                raise self._scrubbed(error)
             return response
 
         return self.policy.run(attempt, operation=operation, failures=DATAVERSE_FAILURES)
+
+    def _scrub(self, text: str) -> str:
+        """``text`` without any bearer token this adapter has sent (a server may echo the
+        request's ``Authorization`` header in its message)."""
+        return redact_text(text, sorted(self._held))
+
+    def _scrubbed(self, error: ApiError) -> ApiError:
+        """``error`` with its server message scrubbed (``_scrub``)."""
+        return ApiError(
+            error.status, error.code, self._scrub(error.message), retry_after=error.retry_after
+        )
 
     def _check_url(self, url: str) -> None:
         """Only the org's own Web API is ever sent a request (and so the token)."""
@@ -299,6 +326,24 @@ class DataverseCrm:
         wanted = [primary, MODSTAMP] + [odata_name(f) for f in fields]
         return entity_set, primary, list(dict.fromkeys(wanted))
 
+    def _wire(self, object: str, name: str) -> str:
+        """The property a column is read and filtered by (a lookup's ``_x_value``)."""
+        return f"_{name}_value" if (object, name) in self.lookups else name
+
+    def _filter(self, object: str, f: FieldFilter) -> str:
+        return filter_clause(FieldFilter(self._wire(object, f.field), f.op, f.value))
+
+    def _body(self, object: str, values: Mapping[str, Any]) -> dict[str, Any]:
+        """A row's values as Dataverse takes them: lookups bound by ``@odata.bind``."""
+        body: dict[str, Any] = {}
+        for name, value in values.items():
+            lookup = self.lookups.get((object, odata_name(name)))
+            if lookup is not None and isinstance(value, str) and _GUID.match(value):
+                body[f"{lookup[0]}@odata.bind"] = f"/{lookup[1]}({value.lower()})"
+            else:
+                body[name] = write_value(value)
+        return body
+
     def _pages(self, url: str, operation: str) -> Iterator[dict[str, Any]]:
         """Every row behind ``url``, page after page by ``@odata.nextLink``."""
         prefer = f'odata.maxpagesize={self.page_size},odata.include-annotations="*"'
@@ -325,12 +370,18 @@ class DataverseCrm:
         rid = row.get(primary)
         if not isinstance(rid, str) or not rid:
             raise CrmError(f"read {object}: a row came without its id ({primary})")
-        return Record(object, rid, {name: row.get(name) for name in select})
+        return Record(object, rid, {name: row.get(self._wire(object, name)) for name in select})
 
     def _query_url(
-        self, entity_set: str, select: Sequence[str], where: Sequence[str], order: str
+        self,
+        entity_set: str,
+        select: Sequence[str],
+        where: Sequence[str],
+        order: str,
+        object: str = "",
     ) -> str:
-        url = f"{self.base}{entity_set}?$select={','.join(select)}"
+        wire = ",".join(dict.fromkeys(self._wire(object, n) for n in select))
+        url = f"{self.base}{entity_set}?$select={wire}"
         if where:
             url += "&$filter=" + quote(" and ".join(where), safe="()',=")
         if order:
@@ -353,8 +404,10 @@ class DataverseCrm:
         conditions = [f"{MODSTAMP} lt {odata_datetime(until)}"]
         if since is not None:
             conditions.insert(0, f"{MODSTAMP} ge {odata_datetime(since)}")
-        conditions += [filter_clause(f) for f in where]
-        url = self._query_url(entity_set, select, conditions, f"{MODSTAMP} asc,{primary} asc")
+        conditions += [self._filter(object, f) for f in where]
+        url = self._query_url(
+            entity_set, select, conditions, f"{MODSTAMP} asc,{primary} asc", object
+        )
         seen: set[str] = set()
         for row in self._pages(url, f"read {object}"):
             record = self._record(object, primary, select, row)
@@ -374,11 +427,12 @@ class DataverseCrm:
         """Rows whose ``parent_field`` is one of ``parent_ids``, read in bulk."""
         entity_set, primary, select = self._select(object, [*fields, parent_field])
         parents = list(dict.fromkeys(parent_ids))
-        extra = [filter_clause(f) for f in where]
+        extra = [self._filter(object, f) for f in where]
         for start in range(0, len(parents), self.ids_per_query):
             chunk = parents[start : start + self.ids_per_query]
-            conditions = [filter_clause(FieldFilter(parent_field, "in", tuple(chunk))), *extra]
-            url = self._query_url(entity_set, select, conditions, "")
+            parents_in = FieldFilter(parent_field, "in", tuple(chunk))
+            conditions = [self._filter(object, parents_in), *extra]
+            url = self._query_url(entity_set, select, conditions, "", object)
             for row in self._pages(url, f"read {object} of {len(chunk)} parents"):
                 yield self._record(object, primary, select, row)
 
@@ -390,7 +444,7 @@ class DataverseCrm:
         for start in range(0, len(wanted), self.ids_per_query):
             chunk = wanted[start : start + self.ids_per_query]
             condition = filter_clause(FieldFilter(primary, "in", tuple(chunk)))
-            url = self._query_url(entity_set, select, [condition], "")
+            url = self._query_url(entity_set, select, [condition], "", object)
             found += [
                 self._record(object, primary, select, r)
                 for r in self._pages(url, f"read {object} by id")
@@ -455,6 +509,8 @@ class DataverseCrm:
             wait = 0.0
             for index, answer in zip(pending, answers, strict=True):
                 failure = _failure(refs[index], answer)
+                if failure is not None and failure.message:
+                    failure = dataclasses.replace(failure, message=self._scrub(failure.message))
                 outcome[index] = (answer, failure)
                 if failure is not None and failure.transient:
                     retry.append(index)
@@ -491,7 +547,7 @@ class DataverseCrm:
                     rid, False, error_code="NOT_FOUND", message=f"no {object} row {rid}"
                 )
             else:
-                body = {odata_name(k): write_value(v) for k, v in values.items()}
+                body = self._body(object, values)
                 operations.append(
                     batch.Operation(
                         "PATCH", self._entity_url(entity_set, rid), body, {"If-Match": "*"}
@@ -537,7 +593,7 @@ class DataverseCrm:
             if ref in first_of:
                 continue  # the same key twice in one call: one row, one answer
             first_of[ref] = n
-            body = {odata_name(k): write_value(v) for k, v in record.items() if k != key_field}
+            body = self._body(object, {k: v for k, v in record.items() if k != key_field})
             url = f"{self.base}{entity_set}({key}={quote(odata_literal(ref), safe=chr(39))})"
             headers = dict(condition)
             headers["Prefer"] = "return=representation"
@@ -634,7 +690,9 @@ class DataverseCrm:
     # ------------------------------------------------------------------ describe
 
     def describe(self, object: str) -> dict[str, FieldInfo]:
-        """The table's columns (types as the port names them) and alternate keys."""
+        """The table's columns by logical name (a lookup too: the adapter reads it as
+        ``_x_value`` and binds it on write), types as the port names them, and which
+        columns are alternate keys."""
         name = odata_name(object)
         url = (
             f"{self.base}EntityDefinitions(LogicalName='{name}')?$select=LogicalName"
@@ -659,10 +717,8 @@ class DataverseCrm:
                 continue
             logical = column["LogicalName"]
             kind = _TYPES.get(str(column.get("AttributeType")), "string")
-            is_lookup = kind == "reference"
-            shown = f"_{logical}_value" if is_lookup else logical
-            fields[shown] = FieldInfo(
-                name=shown,
+            fields[logical] = FieldInfo(
+                name=logical,
                 type=kind,
                 createable=bool(column.get("IsValidForCreate")),
                 updateable=bool(column.get("IsValidForUpdate")),
