@@ -337,7 +337,7 @@ class FakeDataverse:
     rows: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     deleted: list[dict[str, Any]] = field(default_factory=list)
     log: list[tuple[str, str]] = field(default_factory=list)
-    throttles: list[float] = field(default_factory=list)
+    throttles: list[tuple[str, float]] = field(default_factory=list)
     op_faults: dict[str, tuple[int, str, str]] = field(default_factory=dict)
     foreign_next_link: str | None = None
     _tokens: set[str] = field(default_factory=set)
@@ -367,9 +367,10 @@ class FakeDataverse:
     def expire_tokens(self) -> None:
         self._tokens.clear()
 
-    def throttle(self, times: int = 1, retry_after: float = 1.0) -> None:
-        """The next ``times`` requests answer 429 with ``Retry-After``."""
-        self.throttles += [retry_after] * times
+    def throttle(self, times: int = 1, retry_after: float = 1.0, path: str = "") -> None:
+        """The next ``times`` requests whose path holds ``path`` answer 429 with
+        ``Retry-After``."""
+        self.throttles += [(path, retry_after)] * times
 
     def fail_op(self, row_id: str, status: int, code: str, message: str) -> None:
         """The next write of this row (or key value) answers this error in its change set."""
@@ -437,8 +438,10 @@ class FakeDataverse:
         auth = request.headers.get("Authorization", "")
         if not auth.startswith("Bearer ") or auth.removeprefix("Bearer ") not in self._tokens:
             return 401, date, ""
-        if self.throttles:
-            wait = self.throttles.pop(0)
+        hit = next((t for t in self.throttles if t[0] in unquote(url.path)), None)
+        if hit is not None:
+            self.throttles.remove(hit)
+            wait = hit[1]
             body = _error("0x80072322", "Number of requests exceeded the limit of 6000.")
             return 429, {**date, "Retry-After": f"{wait:g}"}, body
         path = unquote(url.path)

@@ -139,3 +139,57 @@ def test_staff_completing_the_follow_up_is_never_undone(
         clock.advance(minutes=10)
         assert cycle_for(org, state).run().status == "ok"
     assert [t for t in org.all("task") if t["crmsync_key"]] == [worked]
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_a_choice_value_the_mapping_does_not_know_fails_that_complaint_alone(
+    org: FakeDataverse,
+) -> None:
+    """Channel 7 is no mapped choice: A is a mapping failure naming the column, nothing is
+    written to it and no follow-up made for it; B is flagged as usual."""
+    org.rows["incident"][A]["caseorigincode"] = 7
+    report = cycle_for(org).run()
+    assert report.status == "partial"
+    [failure] = report.errors
+    assert (failure.kind, failure.record_id, failure.field) == ("mapping", A, "caseorigincode")
+    assert "picklist value '7' is not mapped" in failure.message
+    assert org.get("incident", A)["crmsync_charterstatus"] is None
+    assert org.get("incident", B)["crmsync_charterstatus"] == 100000003
+    assert [t for t in org.all("task") if t["crmsync_key"]] == []
+
+
+def test_a_throttled_batch_and_an_expired_token_cost_no_duplicate(org: FakeDataverse) -> None:
+    """The token expires before the cycle and its first $batch answers 429 (Retry-After
+    1): the token is renewed, the batch sent again, and exactly one follow-up exists."""
+    crm = dataverse_client(org)
+    state = MemoryStateStore()
+    state.migrate()
+    cycle = SyncCycle(crm=crm, state=state, charter=ASTON, mapping=MAPPING, profile="d365")
+    crm.server_time()  # signs in
+    org.expire_tokens()
+    org.throttle(times=1, retry_after=1, path="$batch")
+    report = cycle.run()
+    assert org.throttles == []  # the throttle was met
+    assert (report.status, report.tasks_created) == ("ok", 1)
+    assert [t["crmsync_key"] for t in org.all("task") if t["crmsync_key"]] == [KEY_A]
+
+
+def test_a_follow_up_refused_by_the_org_is_reported_then_made_once(
+    org: FakeDataverse, clock: ManualClock
+) -> None:
+    """The org refuses A's follow-up (a business rule): the cycle is partial and names it;
+    the next cycle creates it, once."""
+    org.fail_op(KEY_A, 400, "0x80040265", "A plug-in refused the task")
+    state = MemoryStateStore()
+    first = cycle_for(org, state).run()
+    assert first.status == "partial"
+    assert [(e.kind, e.record_id) for e in first.errors] == [("task", KEY_A)]
+    assert "0x80040265" in first.errors[0].message
+    clock.advance(minutes=10)
+    second = cycle_for(org, state).run()
+    assert (second.status, second.tasks_created) == ("ok", 1)
+    clock.advance(minutes=10)
+    assert cycle_for(org, state).run().tasks_created == 0
+    assert [t["crmsync_key"] for t in org.all("task") if t["crmsync_key"]] == [KEY_A]
