@@ -517,6 +517,11 @@ class WorkerFleet:
     pending: list[Settings] = field(default_factory=list)
     hook: Hook | None = None
     admit: Callable[[Runtime], None] = field(default=lambda _runtime: None)
+    queue: QueueSettings | None = None
+    """With the state on PostgreSQL: the shared job queue this replica works."""
+    shared: Callable[[Settings], StateDatabase | None] = field(default=lambda _settings: None)
+    """The PostgreSQL state store the profiles on one server share (None: the profile's
+    own)."""
 
     def _worker(self, runtime: Runtime) -> Worker:
         # each profile's lock lives beside its state, where its one-off commands take it too
@@ -537,7 +542,7 @@ class WorkerFleet:
         for settings in list(self.pending):
             profile = settings.profile
             try:
-                runtime = build_runtime(settings, hook=self.hook)
+                runtime = build_runtime(settings, hook=self.hook, state=self.shared(settings))
             except CrmSyncError as exc:
                 _unavailable(self.metrics, self.readiness, settings, exc, retried=True)
                 continue
@@ -568,12 +573,44 @@ class WorkerFleet:
             pending=[startup_summary(p) for p in self.pending],
         )
         workers = [self._worker(r) for r in self.runtimes]
+        if self.queue is not None:
+            self._run_queue(workers)
+            return
         run_profiles(
             workers,
             self.stop_requested,
             opening=self.open_pending if self.pending else None,
             retry_every=min((p.sync_interval for p in self.pending), default=300),
         )
+
+    def _run_queue(self, workers: list[Worker]) -> None:
+        """Work the shared queue as one replica (see ``worker.replicas``)."""
+        from crmsync.adapters.job_queue import QueueTables  # noqa: PLC0415 - an adapter
+        from crmsync.worker.replicas import ReplicaQueue  # noqa: PLC0415 - the worker
+
+        queue = self.queue
+        assert queue is not None
+        ReplicaQueue(
+            url=queue.url,
+            schema=queue.schema,
+            replica=queue.replica,
+            tables=lambda: QueueTables(
+                queue.url, schema=queue.schema, application_name=queue.replica
+            ),
+            workers={w.profile: w for w in workers},
+            serves=frozenset(w.profile for w in workers) | {p.profile for p in self.pending},
+            stop_requested=self.stop_requested,
+            stalled_after=queue.stalled_after,
+            opening=self.open_pending if self.pending else None,
+            retry_every=min((p.sync_interval for p in self.pending), default=300),
+            on_health=self._queue_health,
+            on_gauges=self.metrics.record_queue,
+        ).run()
+
+    def _queue_health(self, reachable: bool) -> None:
+        assert self.queue is not None
+        self.readiness.queue_ok = reachable
+        self.metrics.record_queue_reachable(self.queue.replica, reachable)
 
     def close(self) -> None:
         self.server.stop()
@@ -592,6 +629,36 @@ class WorkerFleet:
         trace: TracebackType | None,
     ) -> None:
         self.close()
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    """The shared job queue of the replicas: the state store's PostgreSQL URL, the queue's
+    schema, this replica's name and the stalled-job timeout."""
+
+    url: str
+    schema: str
+    replica: str
+    stalled_after: int
+
+
+def replica_name(settings: Settings) -> str:
+    """``CRMSYNC_REPLICA``, or the host name and process id."""
+    import os  # noqa: PLC0415 - only here
+    import socket  # noqa: PLC0415 - only here
+
+    return settings.replica.strip() or f"{socket.gethostname()}-{os.getpid()}"
+
+
+def queue_settings(settings: Settings) -> QueueSettings | None:
+    """The shared queue when the state store is PostgreSQL, else None (one process,
+    APScheduler). ``ConfigError`` for a state URL no store takes."""
+    kind, target = state_store_target(settings.state_url_value, settings.data_dir)
+    if kind != "postgresql":
+        return None
+    return QueueSettings(
+        str(target), settings.queue_schema, replica_name(settings), settings.stalled_after
+    )
 
 
 def startup_summary(settings: Settings) -> dict[str, str]:
@@ -640,15 +707,48 @@ def build_fleet(settings: Settings, *, hook: Hook | None = None) -> WorkerFleet:
     )
     server = OpsServer(settings.http_port, metrics, readiness)
     pending: list[Settings] = []
+    shared = SharedStates()
     for profile in profiles:
         try:
-            runtimes.append(build_runtime(profile, hook=hook))
+            runtimes.append(build_runtime(profile, hook=hook, state=shared(profile)))
         except ConfigError as exc:  # its files or settings: fixed by people, not by waiting
             log.error("profile_unavailable", profile=profile.profile, error=str(exc))
         except CrmSyncError as exc:
             pending.append(profile)
             _unavailable(metrics, readiness, profile, exc, retried=False)
-    return WorkerFleet(server, metrics, readiness, runtimes, locks, pending=pending, hook=hook)
+    queue = queue_settings(settings)
+    if queue is not None:
+        structlog.contextvars.bind_contextvars(replica=queue.replica)
+    return WorkerFleet(
+        server,
+        metrics,
+        readiness,
+        runtimes,
+        locks,
+        pending=pending,
+        hook=hook,
+        queue=queue,
+        shared=shared,
+    )
+
+
+class SharedStates:
+    """One PostgreSQL state store per server URL, shared by the profiles on it: a hundred
+    profiles need one connection, not a hundred (a store serialises its calls; every
+    call names its profile). Called with a profile's settings: that store, opened and
+    migrated on first use, or None for a SQLite store (each profile has its own file)."""
+
+    def __init__(self) -> None:
+        self._stores: dict[str, StateDatabase] = {}
+
+    def __call__(self, settings: Settings) -> StateDatabase | None:
+        kind, target = state_store_target(settings.state_url_value, settings.data_dir)
+        if kind != "postgresql":
+            return None
+        url = str(target)
+        if url not in self._stores:
+            self._stores[url] = build_state(settings)
+        return self._stores[url]
 
 
 def _unavailable(

@@ -572,3 +572,93 @@ class StateDatabase(StateStore, PopulationReader, ArchiveWitness, Protocol):
     """One state database serving all three state ports: what every state store adapter
     (memory, SQLite, PostgreSQL) implements and what the composition root opens. Code
     that uses it takes the narrowest of the three it needs."""
+
+
+# --------------------------------------------------------------------------- the job queue
+
+
+@dataclass(frozen=True, slots=True)
+class RunCounts:
+    """What one job did, as the ``runs`` table keeps it."""
+
+    records_read: int = 0
+    flags_written: int = 0
+    tasks_created: int = 0
+    tasks_completed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RunRow:
+    """One job a replica ran, as ``crmsync runs`` shows it (instants aware UTC)."""
+
+    profile: str
+    kind: str
+    replica: str
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    records_read: int
+    flags_written: int
+    tasks_created: int
+    tasks_completed: int
+    error: str | None
+
+
+class QueueTablesPort(Protocol):
+    """The replicas' schedule and runs beside the shared job queue. Every method raises
+    ``StateStoreError`` when the store fails."""
+
+    def migrate(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def started(self, job_id: int, profile: str, kind: str, replica: str, at: datetime) -> None:
+        """A job began on ``replica`` (status ``running``)."""
+        ...
+
+    def finished(
+        self,
+        job_id: int,
+        at: datetime,
+        status: str,
+        counts: RunCounts,
+        *,
+        error: str | None = None,
+        next_due: datetime | None = None,
+    ) -> None:
+        """A job ended."""
+        ...
+
+    def stalled(self, job_ids: Sequence[int], at: datetime) -> None:
+        """Jobs whose replica stopped answering."""
+        ...
+
+    def runs(
+        self,
+        *,
+        profile: str | None = None,
+        kind: str | None = None,
+        since: datetime | None = None,
+        limit: int = 1000,
+    ) -> list[RunRow]:
+        """The recorded jobs, newest first."""
+        ...
+
+    def last_successes(self, profiles: Sequence[str]) -> dict[str, datetime]:
+        """When each profile's last successful sync ended."""
+        ...
+
+    def queue_depth(self) -> dict[str, int]:
+        """Jobs waiting, per profile."""
+        ...
+
+    def take_due(
+        self, first: dict[tuple[str, str], datetime], now: datetime
+    ) -> list[tuple[str, str, datetime]] | None:
+        """Under the dispatch lock (None when another replica holds it): schedule the
+        new ``(profile, kind)`` pairs at ``first``; the pairs due at ``now``."""
+        ...
+
+    def reschedule(self, nexts: dict[tuple[str, str], datetime]) -> None:
+        """When each ``(profile, kind)`` is next due."""
+        ...

@@ -251,6 +251,23 @@ class Settings(BaseSettings):
         description="where the worker writes last month's report (HTML and JSON) on the 1st "
         "of each month: a folder (relative to data_dir unless absolute), or 'off'",
     )
+    replica: str = Field(
+        default="",
+        description="this replica's name in log lines, metrics and `crmsync runs` "
+        "(empty: host name and process id)",
+    )
+    queue_schema: str = Field(
+        default="crmsync_queue",
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="with the state on PostgreSQL: the schema of the job queue the replicas "
+        "share (its tables, the schedule and the runs)",
+    )
+    stalled_after: int = Field(
+        default=30,
+        ge=3,
+        description="seconds without a heartbeat after which a replica's job is given up "
+        "(its work is deferred afresh to a live replica)",
+    )
     http_port: int = Field(
         default=8080, ge=0, le=65535, description="health and metrics port (0: any free port)"
     )

@@ -48,17 +48,19 @@ def edit(path: Path, old: str, new: str) -> int:
 
 
 def test_the_bundled_files_pass(tmp_path: Path) -> None:
-    """The shipped mapping and charters pass, each charter against the mapping; exit 0."""
+    """The shipped mappings (Dataverse, Salesforce) and charters pass, each charter against
+    each mapping; exit 0."""
     root = copy_mappings(tmp_path)
     done = crmsync(root)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0] == "ok   mappings/salesforce.yaml"
-    assert "ok   mappings/charters/aston.yaml (6 clocks; fits mappings/salesforce.yaml)" in lines
+    assert lines[:2] == ["ok   mappings/dynamics365.yaml", "ok   mappings/salesforce.yaml"]
+    both = "fits mappings/dynamics365.yaml, mappings/salesforce.yaml)"
+    assert f"ok   mappings/charters/aston.yaml (6 clocks; {both}" in lines
     charters = sorted(p.name for p in (root / "mappings" / "charters").glob("*.yaml"))
     assert len(charters) >= 4
-    assert [line.split()[1] for line in lines[1:]] == [f"mappings/charters/{c}" for c in charters]
-    assert all(line.endswith(" clocks; fits mappings/salesforce.yaml)") for line in lines[1:])
+    assert [line.split()[1] for line in lines[2:]] == [f"mappings/charters/{c}" for c in charters]
+    assert all(line.endswith(f" clocks; {both}") for line in lines[2:])
 
 
 def test_a_broken_copy_of_the_mappings_lists_every_problem_and_exits_2(tmp_path: Path) -> None:
@@ -85,6 +87,9 @@ def test_a_broken_copy_of_the_mappings_lists_every_problem_and_exits_2(tmp_path:
         f"mappings/charters/aston.yaml:{aston_when}:21 (clocks[0].when.channel): 'email' is "
         "not a value of 'channel': no CRM value of Origin maps to it (mapped: e-mail, phone, "
         "web, letter, in_person) (did you mean 'e-mail'?)",
+        f"mappings/charters/studijob.yaml:{require}:15 (clocks[0].require[0]): attribute "
+        "'registerd_by' is not in the mapping mappings/dynamics365.yaml "
+        "(did you mean 'registered_by'?)",
         f"mappings/charters/studijob.yaml:{require}:15 (clocks[0].require[0]): attribute "
         "'registerd_by' is not in the mapping mappings/salesforce.yaml "
         "(did you mean 'registered_by'?)",

@@ -1,12 +1,15 @@
-"""Several `crmsync run` replicas on the real PostgreSQL share one profile (issue 6).
+"""Several `crmsync run` replicas on the real PostgreSQL share one profile (issues 6, 22).
 
 Three real worker processes work the same profile of a shared local CRM with the state
-on PostgreSQL. Only one holds the profile at a time; when it is killed (SIGKILL, no
-goodbye), another takes over within one interval, and no follow-up task is duplicated.
+and the job queue on PostgreSQL. The profile's jobs go to whichever replica is free, but
+never two at once; when the replica running it is killed (SIGKILL, no goodbye), another
+runs its next cycle within two intervals plus the stalled-job timeout, and no follow-up
+task is duplicated.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -21,6 +24,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from crmsync.adapters.crm.local import LocalCrm
 from crmsync.demo.seeding import seed_local_crm
@@ -32,6 +36,7 @@ POSTGRES_URL = os.environ.get(
     "CRMSYNC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
 INTERVAL = 2
+STALLED_AFTER = 4
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -67,10 +72,30 @@ def _wait_for(predicate: Any, timeout: float) -> bool:
     return False
 
 
-def test_one_holder_at_a_time_and_takeover_within_an_interval(
-    postgres: str, tmp_path: Path
-) -> None:
-    """Kill the holder: another replica works the profile within one interval; no duplicates."""
+def _runs(schema: str) -> list[dict[str, Any]]:
+    """The queue's runs, oldest first ([] until a replica has created the table)."""
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        if not conn.execute(
+            "SELECT 1 FROM information_schema.tables WHERE table_schema = %s "
+            "AND table_name = 'runs'",
+            (schema,),
+        ).fetchone():
+            return []
+        cur = conn.execute(
+            sql.SQL(
+                "SELECT replica, kind, status, started_at, finished_at FROM {}.runs "
+                "ORDER BY started_at"
+            ).format(sql.Identifier(schema))
+        )
+        names = [d.name for d in cur.description or []]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def test_one_job_at_a_time_and_takeover_after_a_kill(postgres: str, tmp_path: Path) -> None:
+    """Kill the replica running the profile: another runs its next cycle within two
+    intervals plus the stalled-job timeout; the profile never had two jobs at once; no
+    duplicates. (Before the queue, one replica held the profile and the others waited;
+    now every replica may take its jobs, one at a time.)"""
     mapping = load_mapping(ROOT / "mappings" / "salesforce.yaml")
     now = datetime.now(UTC)
     crm = LocalCrm(tmp_path / "local-crm.sqlite3")
@@ -86,6 +111,7 @@ def test_one_holder_at_a_time_and_takeover_within_an_interval(
     )
     crm.close()
     profile = f"replica-{uuid.uuid4().hex[:8]}"
+    schema = f"q_{uuid.uuid4().hex[:10]}"
     procs: list[tuple[subprocess.Popen[bytes], Path]] = []
     try:
         for i in range(3):
@@ -94,8 +120,11 @@ def test_one_holder_at_a_time_and_takeover_within_an_interval(
                 **os.environ,
                 "CRMSYNC_DATA_DIR": str(tmp_path),
                 "CRMSYNC_STATE_URL": postgres,
+                "CRMSYNC_QUEUE_SCHEMA": schema,
+                "CRMSYNC_REPLICA": f"w{i}",
                 "CRMSYNC_PROFILE": profile,
                 "CRMSYNC_SYNC_INTERVAL": str(INTERVAL),
+                "CRMSYNC_STALLED_AFTER": str(STALLED_AFTER),
                 "CRMSYNC_HTTP_PORT": "0",
                 "CRMSYNC_LOG_FORMAT": "json",
             }
@@ -109,41 +138,29 @@ def test_one_holder_at_a_time_and_takeover_within_an_interval(
                 )
             procs.append((proc, log))
 
-        def holders() -> list[int]:
+        def syncs(after: datetime | None = None) -> list[dict[str, Any]]:
             return [
-                i
-                for i, (_p, log) in enumerate(procs)
-                if any(e.get("event") == "profile_acquired" for e in _events(log))
+                r
+                for r in _runs(schema)
+                if r["kind"] == "sync"
+                and r["status"] == "succeeded"
+                and (after is None or r["started_at"] >= after)
             ]
 
-        def finished(i: int) -> int:
-            return sum(e.get("event") == "cycle_finished" for e in _events(procs[i][1]))
+        assert _wait_for(lambda: len(syncs()) >= 2, 90)
+        # kill the replica running the profile now (or the last one that ran it)
+        _wait_for(lambda: any(r["status"] == "running" for r in _runs(schema)), 10)
+        running = [r for r in _runs(schema) if r["status"] == "running"] or syncs()[-1:]
+        victim = int(running[-1]["replica"][1:])
+        procs[victim][0].send_signal(signal.SIGKILL)
+        procs[victim][0].wait(10)
+        killed_at = datetime.now(UTC)
 
-        assert _wait_for(lambda: len(holders()) >= 1 and finished(holders()[0]) >= 2, 90)
-        [holder] = holders()  # exactly one process ever took the profile so far
-        standby = [i for i in range(3) if i != holder]
-        assert all(finished(i) == 0 for i in standby)
-
-        procs[holder][0].send_signal(signal.SIGKILL)
-        procs[holder][0].wait(10)
-        killed_at = time.time()
-
-        def new_holder() -> int | None:
-            found = [i for i in holders() if i != holder]
-            return found[0] if found else None
-
-        assert _wait_for(lambda: new_holder() is not None, 30)
-        successor = new_holder()
-        assert successor is not None
-        acquired = next(
-            e for e in _events(procs[successor][1]) if e.get("event") == "profile_acquired"
-        )
-        taken_at = datetime.fromisoformat(acquired["timestamp"]).timestamp()
-        # the next tick of a standby (every INTERVAL s) finds the lock free
-        assert taken_at - killed_at <= INTERVAL + 1.0
-        assert _wait_for(lambda: finished(successor) >= 2, 60)
-        third = next(i for i in standby if i != successor)
-        assert finished(third) == 0  # never two workers on the profile
+        assert _wait_for(lambda: len(syncs(killed_at)) >= 2, 60)
+        first = syncs(killed_at)[0]
+        assert first["replica"] != f"w{victim}"
+        waited = (first["started_at"] - killed_at).total_seconds()
+        assert waited <= 2 * INTERVAL + STALLED_AFTER + 1.0, waited
     finally:
         for proc, _log in procs:
             if proc.poll() is None:
@@ -156,6 +173,14 @@ def test_one_holder_at_a_time_and_takeover_within_an_interval(
     for i, (proc, _log) in enumerate(procs):
         if proc.returncode != -signal.SIGKILL:
             assert proc.returncode == 0, f"worker {i} exited {proc.returncode}"
+    rows = _runs(schema)
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+    # never two jobs of the profile at once, whichever replica ran them
+    for before, after in itertools.pairwise(rows):
+        assert before["finished_at"] is not None, before
+        assert before["finished_at"] <= after["started_at"], (before, after)
+    assert len({r["replica"] for r in rows}) >= 2  # the work moved after the kill
     crm = LocalCrm(tmp_path / "local-crm.sqlite3")
     keys = Counter(
         r.fields.get("CrmSync_Key__c")

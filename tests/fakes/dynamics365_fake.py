@@ -68,6 +68,26 @@ class Table:
 _SYSTEM = {"createdon": "DateTime", "modifiedon": "DateTime"}
 _READ_ONLY = {"createdon", "modifiedon"}
 
+_EVENT_COLUMNS = [
+    "new_acknowledgedon",
+    "new_feedbackon",
+    "new_decisionon",
+    "new_callbackrequestedon",
+    "new_callbackon",
+    "new_escalatedl2on",
+    "new_escalatedl3on",
+    "new_escalatedl4on",
+    "new_managercontacton",
+    "new_directorcontacton",
+    "new_mediationrequestedon",
+    "new_mediationdecidedon",
+    "new_extensionnotifiedon",
+    "new_escalationacknowledgedon",
+    "new_escalationextendedon",
+    "new_holdingresponseon",
+    "new_investigationcompletedon",
+]
+
 REFERENCE_TABLES = {
     "incident": Table(
         "incident",
@@ -83,7 +103,13 @@ REFERENCE_TABLES = {
             "statecode": "State",
             "statuscode": "Status",
             "new_closedon": "DateTime",
-            "new_acknowledgedon": "DateTime",
+            **dict.fromkeys(_EVENT_COLUMNS, "DateTime"),
+            "new_suppliedname": "String",
+            "new_registeredby": "String",
+            "new_involved": "String",
+            "new_callbackpromisedon": "DateTime",
+            "new_rootcause": "Memo",
+            "new_solution": "Memo",
             "new_complaintlevel": "Integer",
             "new_complainanttype": "Picklist",
             "new_preferredlanguage": "Picklist",
@@ -113,6 +139,7 @@ REFERENCE_TABLES = {
             "actualend": "DateTime",
             "statecode": "State",
             "statuscode": "Status",
+            "prioritycode": "Picklist",
             "regardingobjectid": "Lookup",
             "ownerid": "Owner",
             "crmsync_key": "String",
@@ -310,7 +337,7 @@ class FakeDataverse:
     rows: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     deleted: list[dict[str, Any]] = field(default_factory=list)
     log: list[tuple[str, str]] = field(default_factory=list)
-    throttles: list[float] = field(default_factory=list)
+    throttles: list[tuple[str, float]] = field(default_factory=list)
     op_faults: dict[str, tuple[int, str, str]] = field(default_factory=dict)
     foreign_next_link: str | None = None
     _tokens: set[str] = field(default_factory=set)
@@ -340,9 +367,10 @@ class FakeDataverse:
     def expire_tokens(self) -> None:
         self._tokens.clear()
 
-    def throttle(self, times: int = 1, retry_after: float = 1.0) -> None:
-        """The next ``times`` requests answer 429 with ``Retry-After``."""
-        self.throttles += [retry_after] * times
+    def throttle(self, times: int = 1, retry_after: float = 1.0, path: str = "") -> None:
+        """The next ``times`` requests whose path holds ``path`` answer 429 with
+        ``Retry-After``."""
+        self.throttles += [(path, retry_after)] * times
 
     def fail_op(self, row_id: str, status: int, code: str, message: str) -> None:
         """The next write of this row (or key value) answers this error in its change set."""
@@ -410,8 +438,10 @@ class FakeDataverse:
         auth = request.headers.get("Authorization", "")
         if not auth.startswith("Bearer ") or auth.removeprefix("Bearer ") not in self._tokens:
             return 401, date, ""
-        if self.throttles:
-            wait = self.throttles.pop(0)
+        hit = next((t for t in self.throttles if t[0] in unquote(url.path)), None)
+        if hit is not None:
+            self.throttles.remove(hit)
+            wait = hit[1]
             body = _error("0x80072322", "Number of requests exceeded the limit of 6000.")
             return 429, {**date, "Retry-After": f"{wait:g}"}, body
         path = unquote(url.path)

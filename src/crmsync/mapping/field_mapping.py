@@ -100,11 +100,29 @@ class WriteBackSpec(_Strict):
     """The only complaint fields the worker ever writes."""
 
     status: FieldName
+    status_values: dict[CanonicalName, Scalar] | None = Field(
+        default=None,
+        description="status flag -> the value the CRM stores for it (a choice's number); "
+        "default: the flag's own name",
+    )
     breaches: FieldName
     next_due: FieldName
     checked_at: FieldName
     archived_at: FieldName | None = None
     archive_ref: FieldName | None = None
+
+    def status_value(self, status: str) -> Scalar:
+        """What the CRM stores for the status flag ``status``."""
+        return status if self.status_values is None else self.status_values.get(status, status)
+
+    def status_of(self, stored: Any) -> Any:
+        """The status flag a stored value stands for (the stored value when unknown)."""
+        if self.status_values is None or stored is None:
+            return stored
+        for status, value in self.status_values.items():
+            if value == stored or str(value) == str(stored):
+                return status
+        return stored
 
 
 class TemplateText(_Strict):
@@ -136,9 +154,9 @@ class FollowUpSpec(_Strict):
     status: FieldName
     priority: FieldName
     extra: dict[FieldName, Scalar] = Field(default_factory=dict, description="constant fields")
-    open_status: str
-    completed_status: str
-    priorities: dict[Literal["at_risk", "breached", "notice"], str]
+    open_status: Scalar
+    completed_status: Scalar
+    priorities: dict[Literal["at_risk", "breached", "notice"], Scalar]
     language_attribute: CanonicalName = "language"
     default_language: str = "en"
     templates: dict[str, LanguageTemplates]
@@ -355,7 +373,7 @@ class FieldMapping:
         """The write-back values as the record holds them now (canonical flag names)."""
         wb = self.spec.write_back
         return {
-            "status": record.fields.get(wb.status),
+            "status": wb.status_of(record.fields.get(wb.status)),
             "breaches": record.fields.get(wb.breaches) or "",
             "next_due": _normal_datetime(record.fields.get(wb.next_due)),
         }
@@ -472,7 +490,7 @@ class FieldMapping:
         wb = self.spec.write_back
         next_due = flags.get("next_due")
         return {
-            wb.status: flags["status"],
+            wb.status: wb.status_value(flags["status"]),
             wb.breaches: flags["breaches"],
             wb.next_due: None if next_due is None else _sf_from_iso(next_due),
             wb.checked_at: sf_datetime(checked_at),

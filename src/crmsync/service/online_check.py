@@ -279,10 +279,16 @@ def picklists(
     wb = mapping.spec.write_back
     fu = mapping.spec.follow_ups
     used: list[tuple[str, str, str, str]] = [  # object, field, value, what uses it
-        *((c.object, wb.status, v, "written as the status flag") for v in CHARTER_STATUSES),
-        (fu.object, fu.status, fu.open_status, "a follow-up's status"),
-        (fu.object, fu.status, fu.completed_status, "a completed follow-up's status"),
-        *((fu.object, fu.priority, p, "a follow-up's priority") for p in fu.priorities.values()),
+        *(
+            (c.object, wb.status, str(wb.status_value(v)), "written as the status flag")
+            for v in CHARTER_STATUSES
+        ),
+        (fu.object, fu.status, str(fu.open_status), "a follow-up's status"),
+        (fu.object, fu.status, str(fu.completed_status), "a completed follow-up's status"),
+        *(
+            (fu.object, fu.priority, str(p), "a follow-up's priority")
+            for p in fu.priorities.values()
+        ),
         *(
             (fu.object, name, str(v), "a follow-up constant")
             for name, v in fu.extra.items()

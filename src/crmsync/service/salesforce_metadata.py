@@ -186,10 +186,10 @@ def custom_fields(mapping: FieldMapping) -> list[CustomFieldDef]:
             d.role(f"follow-up {what} (written)", kind)
             if what == "status":
                 d.kind, d.restricted = "picklist", True
-                d.values = list(dict.fromkeys([fu.open_status, fu.completed_status]))
+                d.values = list(dict.fromkeys([str(fu.open_status), str(fu.completed_status)]))
             if what == "priority":
                 d.kind, d.restricted = "picklist", True
-                d.values = list(dict.fromkeys(fu.priorities.values()))
+                d.values = list(dict.fromkeys(str(p) for p in fu.priorities.values()))
     for name, value in fu.extra.items():
         if (d := at(fu.object, name)) is not None:
             d.role("follow-up constant (written)", "picklist" if isinstance(value, str) else None)

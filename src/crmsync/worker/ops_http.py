@@ -123,10 +123,40 @@ class Metrics:
             registry=r,
         )
 
+        self.queue_reachable = Gauge(
+            "crmsync_queue_reachable",
+            "1 while this replica reaches the shared job queue (state on PostgreSQL)",
+            ["replica"],
+            registry=r,
+        )
+        self.profile_lag = Gauge(
+            "crmsync_profile_lag_seconds",
+            "Seconds since the profile's last successful cycle on any replica",
+            ["profile"],
+            registry=r,
+        )
+        self.queue_depth = Gauge(
+            "crmsync_queue_depth",
+            "Jobs of the profile waiting in the queue",
+            ["profile"],
+            registry=r,
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
     # -- what the worker records
+
+    def record_queue_reachable(self, replica: str, reachable: bool) -> None:
+        """Whether this replica reaches the shared job queue."""
+        self.queue_reachable.labels(replica).set(1 if reachable else 0)
+
+    def record_queue(self, lag: dict[str, float], depth: dict[str, int]) -> None:
+        """Per profile: seconds since its last successful cycle, jobs waiting."""
+        for profile, seconds in lag.items():
+            self.profile_lag.labels(profile).set(seconds)
+        for profile, jobs in depth.items():
+            self.queue_depth.labels(profile).set(jobs)
 
     def record_owned(self, profile: str, owned: bool) -> None:
         """Whether this process works ``profile`` now."""
@@ -192,6 +222,12 @@ class NullMetrics:
     def record_unavailable(self, profile: str, unavailable: bool) -> None:
         """Nothing."""
 
+    def record_queue_reachable(self, replica: str, reachable: bool) -> None:
+        """Nothing."""
+
+    def record_queue(self, lag: dict[str, float], depth: dict[str, int]) -> None:
+        """Nothing."""
+
     def record_failure(self, profile: str, kind: str) -> None:
         """Nothing."""
 
@@ -228,6 +264,8 @@ class Readiness:
     owned: Callable[[], set[str]] = field(default=set)
     unavailable: dict[str, str] = field(default_factory=dict)
     """Profiles that could not be opened yet (retried), with the error's class."""
+    queue_ok: bool = True
+    """False while the replica cannot reach the shared job queue."""
 
     def record_crm(self, profile: str, *, reachable: bool) -> None:
         """Whether the profile's CRM answered at the last attempt."""
@@ -248,6 +286,9 @@ class Readiness:
             details["state_store_error"] = type(exc).__name__
         profiles: dict[str, Any] = {}
         ready = details["state_store"]
+        if not self.queue_ok:
+            details["queue"] = False
+            ready = False
         for profile in sorted(self.owned()):
             last = self.last_success.get(profile)
             fresh = (

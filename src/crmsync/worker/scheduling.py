@@ -104,6 +104,8 @@ class Worker:
         self.readiness = readiness or NullReadiness()
         self.stop_requested = stop_requested or threading.Event()
         self._lock = threading.Lock()
+        self.last_error: str | None = None
+        """The last failed job's error in one line (``crmsync runs`` shows it)."""
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -115,24 +117,30 @@ class Worker:
         self.metrics.record_owned(self.profile, owned)
         return owned
 
-    def cycle(self) -> None:
-        """Run one cycle (never two at once); failures are logged and the worker goes on."""
+    def cycle(self) -> CycleReport | None:
+        """Run one cycle (never two at once); failures are logged and the worker goes on.
+        The cycle's report, or None when it did not run or failed (``last_error`` says
+        why)."""
         if self.stop_requested.is_set() or not self._lock.acquire(blocking=False):
-            return
+            return None
         ok = False
+        self.last_error = None
         report: CycleReport | None = None
         started = self.clock()
         try:
             if not self.owns_profile():
                 log.debug("profile_busy", profile=self.profile)
-                return
+                self.last_error = "the profile lock is held elsewhere"
+                return None
             report = self.work.run_cycle()
             ok = True
         except CrmSyncError as exc:
             log.error("cycle_error", error=str(exc), kind=type(exc).__name__)
+            self.last_error = f"{type(exc).__name__}: {exc}"
             self._count_error(type(exc).__name__, crm=isinstance(exc, CrmError))
         except Exception as exc:  # a bug must not kill the worker; it is logged with its trace
             log.exception("cycle_crashed", error=f"{type(exc).__name__}: {exc}")
+            self.last_error = f"{type(exc).__name__}: {exc}"
             self._count_error(type(exc).__name__, crm=False)
         finally:
             self._lock.release()
@@ -140,6 +148,7 @@ class Worker:
         if self.on_cycle is not None:
             self.on_cycle(ok)
         self._schedule_next_due()
+        return report if ok else None
 
     def _count_error(self, kind: str, *, crm: bool) -> None:
         self.metrics.record_failure(self.profile, kind)
@@ -172,52 +181,60 @@ class Worker:
             return
         self.metrics.record_population(self.profile, self.work.charter, self.work.clock_ids, counts)
 
-    def archive(self) -> None:
+    def archive(self) -> bool:
         """Run the archiving once (see ``_nightly``)."""
 
         def work() -> None:
             self.metrics.record_archived(self.profile, self.work.archive())
 
-        self._nightly("archive", work)
+        return self._nightly("archive", work)
 
-    def prune(self) -> None:
+    def prune(self) -> bool:
         """Apply the state retention once (see ``_nightly``)."""
-        self._nightly("prune", lambda: self.work.prune(int(self.clock().timestamp())))
+        return self._nightly("prune", lambda: self.work.prune(int(self.clock().timestamp())))
 
     def report_folder(self) -> Path | None:
         """Where the monthly report goes (``CRMSYNC_MONTHLY_REPORT``), or None when off."""
         return self.work.report_folder if self.work.monthly_report is not None else None
 
-    def monthly_report(self) -> None:
+    def monthly_report(self) -> bool:
         """Write last month's report into ``report_folder`` unless it is there (see
         ``_nightly``). Run daily, so a month ends in the charter's zone (a zone west of UTC
         is still in the old month at 04:00 UTC on the 1st) and a missed day is made up."""
         write = self.work.monthly_report
         if write is None:
-            return
+            return True
 
         def work() -> None:
             written = write(int(self.clock().timestamp()))
             if written:
                 log.info("monthly_report_written", files=[str(p) for p in written])
 
-        self._nightly("monthly_report", work)
+        return self._nightly("monthly_report", work)
 
-    def _nightly(self, job: str, work: Callable[[], object]) -> None:
+    def _nightly(self, job: str, work: Callable[[], object]) -> bool:
         """Run a nightly job's ``work`` once: after a running cycle (never beside one), only
         while this process works the profile; failures are logged as ``<job>_error`` (or
-        ``<job>_crashed`` with the trace) and the worker goes on."""
+        ``<job>_crashed`` with the trace) and the worker goes on. True when it ran and
+        succeeded (``last_error`` says why not)."""
+        self.last_error = None
         if self.stop_requested.is_set():
-            return
+            self.last_error = "stopping"
+            return False
         with self._lock:
             if not self.owns_profile():
-                return
+                self.last_error = "the profile lock is held elsewhere"
+                return False
             try:
                 work()
+                return True
             except CrmSyncError as exc:
                 log.error(f"{job}_error", error=str(exc), kind=type(exc).__name__)
+                self.last_error = f"{type(exc).__name__}: {exc}"
             except Exception as exc:  # a bug must not kill the worker; logged with its trace
                 log.exception(f"{job}_crashed", error=f"{type(exc).__name__}: {exc}")
+                self.last_error = f"{type(exc).__name__}: {exc}"
+        return False
 
     def _schedule_next_due(self) -> None:
         if self.stop_requested.is_set():
@@ -279,7 +296,8 @@ class Worker:
     def stop(self) -> None:
         """Let a running cycle finish, stop scheduling, give the profile back."""
         self.stop_requested.set()
-        self.scheduler.shutdown(wait=True)
+        if self.scheduler.running:  # a replica of the shared queue never starts it
+            self.scheduler.shutdown(wait=True)
         self.work.release_profile()
         log.info("worker_stopped", profile=self.profile)
 
