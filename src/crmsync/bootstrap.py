@@ -35,6 +35,7 @@ from crmsync.ports import (
     ArchiveStore,
     CrmPort,
     PopulationReader,
+    QueueTablesPort,
     StateDatabase,
 )
 from crmsync.redaction import redact_url
@@ -659,6 +660,21 @@ def queue_settings(settings: Settings) -> QueueSettings | None:
     return QueueSettings(
         str(target), settings.queue_schema, replica_name(settings), settings.stalled_after
     )
+
+
+def open_queue_tables(settings: Settings) -> QueueTablesPort:
+    """The replicas' runs and schedule beside the shared queue (read by ``crmsync runs``):
+    ``ConfigError`` unless the state store is PostgreSQL, ``StateStoreError`` if it cannot
+    be reached. Creates nothing: a queue no replica has worked yet has no runs."""
+    from crmsync.adapters.job_queue import QueueTables  # noqa: PLC0415 - an adapter
+
+    queue = queue_settings(settings)
+    if queue is None:
+        raise ConfigError(
+            "crmsync runs lists the jobs of replicas sharing a PostgreSQL state store: "
+            "CRMSYNC_STATE_URL names none"
+        )
+    return QueueTables(queue.url, schema=queue.schema, application_name="crmsync runs")
 
 
 def startup_summary(settings: Settings) -> dict[str, str]:

@@ -180,24 +180,25 @@ def test_the_advisory_lock_names_the_worker_holding_a_postgresql_profile(
     tmp_path: Path,
 ) -> None:
     """With the state on PostgreSQL, sync --once beside a worker names the worker (from the
-    server's session list) and exits 5."""
+    server's session list) and exits 5. A replica of the shared queue holds the profile
+    only while it runs one of its jobs: the command is started during the worker's first
+    (long) cycle."""
     extra = _postgres_state()
-    _seed(tmp_path, 30)
+    _seed(tmp_path, 3000)
     env = _env(tmp_path, **extra)
     log = tmp_path / "worker.log"
     with log.open("wb") as handle:
         proc = subprocess.Popen(
             [sys.executable, "-m", "crmsync", "run", "--new-profile"],
             cwd=ROOT,
-            env=env,
+            env={**env, "CRMSYNC_WRITE_BATCH": "1"},  # one write per call: a long cycle
             stdout=subprocess.DEVNULL,
             stderr=handle,
         )
     try:
         assert _wait_for(
             lambda: any(
-                e.get("event") == "profile_acquired"
-                for e in _events(log.read_text(errors="replace"))
+                e.get("event") == "cycle_started" for e in _events(log.read_text(errors="replace"))
             ),
             90,
         ), log.read_text(errors="replace")[-2000:]

@@ -181,6 +181,13 @@ class QueueTables:
         )
 
         def work(conn: psycopg.Connection[Any]) -> list[RunRow]:
+            there = conn.execute(
+                "SELECT 1 FROM information_schema.tables WHERE table_schema = %s "
+                "AND table_name = 'runs'",
+                (self.schema,),
+            ).fetchone()
+            if there is None:
+                return []  # no replica has worked this queue yet
             rows = conn.execute(
                 query, (profile, profile, kind, kind, since, since, limit)
             ).fetchall()

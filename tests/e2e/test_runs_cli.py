@@ -1,0 +1,141 @@
+"""``crmsync runs`` on the real PostgreSQL: the jobs the replicas recorded, newest first,
+filtered by profile, kind and start, as a table or JSON lines (issue 22)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from crmsync.adapters.job_queue import QueueTables
+from crmsync.ports import RunCounts
+from crmsync.settings import redact_url
+
+ROOT = Path(__file__).resolve().parents[2]
+POSTGRES_URL = os.environ.get(
+    "CRMSYNC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+pytestmark = [pytest.mark.postgres]
+
+
+@pytest.fixture
+def schema() -> Iterator[str]:
+    try:
+        with psycopg.connect(POSTGRES_URL, connect_timeout=3):
+            pass
+    except psycopg.Error as exc:
+        pytest.skip(f"PostgreSQL not reachable at {redact_url(POSTGRES_URL)}: {exc}")
+    name = f"q_{uuid.uuid4().hex[:10]}"
+    yield name
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+
+
+def _runs(tmp_path: Path, schema: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRMSYNC_")}
+    env.update(
+        {
+            "CRMSYNC_DATA_DIR": str(tmp_path),
+            "CRMSYNC_CONFIG": str(tmp_path / "none.toml"),
+            "CRMSYNC_STATE_URL": POSTGRES_URL,
+            "CRMSYNC_QUEUE_SCHEMA": schema,
+        }
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "crmsync", "runs", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def _at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def test_runs_lists_newest_first_with_filters(tmp_path: Path, schema: str) -> None:
+    tables = QueueTables(POSTGRES_URL, schema=schema)
+    try:
+        tables.migrate()
+        tables.started(1, "north", "sync", "host-a-1", _at("2026-12-06T10:00:00"))
+        tables.finished(1, _at("2026-12-06T10:00:02.5"), "succeeded", RunCounts(40, 3, 2, 1))
+        tables.started(2, "south", "archive", "host-b-7", _at("2026-12-06T10:05:00"))
+        tables.finished(
+            2, _at("2026-12-06T10:05:01"), "failed", RunCounts(), error="ArchiveError: full"
+        )
+        tables.started(3, "north", "sync", "host-b-7", _at("2026-12-06T10:10:00"))
+    finally:
+        tables.close()
+
+    every = _runs(tmp_path, schema, "--format", "json")
+    assert every.returncode == 0, every.stderr
+    lines = [json.loads(line) for line in every.stdout.splitlines()]
+    assert [(r["profile"], r["kind"], r["replica"]) for r in lines] == [
+        ("north", "sync", "host-b-7"),
+        ("south", "archive", "host-b-7"),
+        ("north", "sync", "host-a-1"),
+    ]
+    assert lines[0]["status"] == "running" and lines[0]["finished_at"] is None
+    assert lines[2] == {
+        "profile": "north",
+        "kind": "sync",
+        "replica": "host-a-1",
+        "started_at": "2026-12-06T10:00:00.000000Z",
+        "finished_at": "2026-12-06T10:00:02.500000Z",
+        "status": "succeeded",
+        "records_read": 40,
+        "flags_written": 3,
+        "tasks_created": 2,
+        "tasks_completed": 1,
+        "error": None,
+    }
+    assert lines[1]["error"] == "ArchiveError: full"
+
+    north = _runs(tmp_path, schema, "--profile", "north", "--format", "json")
+    assert [json.loads(x)["started_at"] for x in north.stdout.splitlines()] == [
+        "2026-12-06T10:10:00.000000Z",
+        "2026-12-06T10:00:00.000000Z",
+    ]
+    archives = _runs(tmp_path, schema, "--kind", "archive", "--format", "json")
+    assert [json.loads(x)["profile"] for x in archives.stdout.splitlines()] == ["south"]
+    since = _runs(tmp_path, schema, "--since", "2026-12-06T10:05:00Z", "--format", "json")
+    assert [json.loads(x)["profile"] for x in since.stdout.splitlines()] == ["north", "south"]
+    table = _runs(tmp_path, schema)
+    assert table.returncode == 0, table.stderr
+    assert "host-a-1" in table.stdout and "ArchiveError: full" in table.stdout
+
+
+def test_runs_of_a_queue_never_worked_is_empty(tmp_path: Path, schema: str) -> None:
+    done = _runs(tmp_path, schema, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+
+
+def test_runs_without_postgresql_says_so_and_exits_2(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRMSYNC_")}
+    env.update({"CRMSYNC_DATA_DIR": str(tmp_path), "CRMSYNC_CONFIG": str(tmp_path / "x.toml")})
+    done = subprocess.run(
+        [sys.executable, "-m", "crmsync", "runs"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "PostgreSQL state store" in done.stderr
+    assert "Traceback" not in done.stderr
