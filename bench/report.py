@@ -1,6 +1,7 @@
 """Benchmark ``crmsync report`` against ``crmsync evaluate`` on the same file.
 
-Run: ``.venv/bin/python bench/report.py [--count N] [--charter aston] [--keep FILE]``
+Run: ``.venv/bin/python bench/report.py [--count N] [--charter aston] [--keep FILE]
+[--return tsm|fca]``
 
 1. Generates N sample complaints of one year (2026) into a temporary file, as
    ``bench/evaluate.py`` does (real-shaped by default; its generator and memory polling
@@ -10,6 +11,9 @@ Run: ``.venv/bin/python bench/report.py [--count N] [--charter aston] [--keep FI
    wall time, CPU time (user + system of the command and its workers) and peak memory
    (the largest single process, polled ``VmHWM``; and the largest sum over the process
    tree, ``VmRSS`` and ``Pss``).
+   With ``--return`` (charter ``housing-ombudsman`` for tsm, ``fca-disp`` for fca, chosen
+   when ``--charter`` is left at its default), also ``crmsync report --return`` over the
+   same year: a return streams like a report and should cost about as much.
 3. Prints one JSON object with both and their ratios. The machine may be shared: the CPU
    seconds and the CPU ratio say more than wall time when other work competes.
 
@@ -71,7 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--easy", action="store_true", help="the generator's easy shape only")
     parser.add_argument("--keep", type=Path, help="reuse (or keep) the input file here")
+    parser.add_argument("--return", dest="returns", choices=("tsm", "fca"), help="also a return")
     args = parser.parse_args(argv)
+    if args.returns is not None and args.charter == "aston":
+        args.charter = "housing-ombudsman" if args.returns == "tsm" else "fca-disp"
     charter_file = ROOT / "mappings" / "charters" / f"{args.charter}.yaml"
     crmsync = bench_evaluate.crmsync_command()
     with tempfile.TemporaryDirectory(prefix="crmsync-bench-report-") as scratch:
@@ -120,6 +127,34 @@ def main(argv: list[str] | None = None) -> int:
             ]
         )
         document = json.loads(report_file.read_text(encoding="utf-8"))
+        returned: dict[str, Any] | None = None
+        if args.returns is not None:
+            return_file = Path(scratch) / "return.json"
+            homes = ["--homes", str(args.count * 10)] if args.returns == "tsm" else []
+            returned = measure(
+                [
+                    crmsync,
+                    "report",
+                    "--charter",
+                    str(charter_file),
+                    "--input",
+                    str(source),
+                    "--from",
+                    "2026-01-01",
+                    "--to",
+                    "2026-12-31",
+                    "--now",
+                    NOW,
+                    "--return",
+                    args.returns,
+                    *homes,
+                    "--format",
+                    "json",
+                    "--output",
+                    str(return_file),
+                ]
+            )
+            returned["figures"] = json.loads(return_file.read_text(encoding="utf-8"))["figures"]
     result = {
         "charter": args.charter,
         "complaints": args.count,
@@ -132,8 +167,13 @@ def main(argv: list[str] | None = None) -> int:
         "ratio_cpu": round(reported["cpu_s"] / evaluated["cpu_s"], 2),
         "targets": {"ratio_max": 2.0, "report_peak_rss_mb_max": 300},
     }
+    if returned is not None:
+        result["return"] = returned
+        result["ratio_return_to_report_cpu"] = round(returned["cpu_s"] / reported["cpu_s"], 2)
+    codes = [evaluated["exit_code"], reported["exit_code"]]
+    codes += [] if returned is None else [returned["exit_code"]]
     print(json.dumps(result, indent=2))
-    return 0 if evaluated["exit_code"] == 0 and reported["exit_code"] == 0 else 1
+    return 0 if all(code == 0 for code in codes) else 1
 
 
 if __name__ == "__main__":

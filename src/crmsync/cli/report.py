@@ -45,6 +45,7 @@ from crmsync.cli.profile import (
 )
 from crmsync.cli.progress import progress
 from crmsync.domain.report import Period
+from crmsync.domain.returns import ReturnKind, missing_clocks
 from crmsync.domain.unicode_text import shown
 from crmsync.errors import ConfigError, InputFileError, did_you_mean
 from crmsync.inputs.json_lines import Utf8Source
@@ -250,6 +251,19 @@ def report_cmd(
     ] = None,
     output: Annotated[Path | None, output_option("Write the report to this file.")] = None,
     workers: WorkersOpt = None,
+    returns: Annotated[
+        ReturnKind | None,
+        typer.Option(
+            "--return",
+            help="A regulator's return for FROM..TO instead of the report: tsm (CH01 and "
+            "CH02, housing-ombudsman charter, needs --homes) or fca (complaints closed "
+            "within three business days and eight weeks, fca-disp charter).",
+        ),
+    ] = None,
+    homes: Annotated[
+        int | None,
+        typer.Option("--homes", help="With --return tsm: the landlord's number of homes."),
+    ] = None,
 ) -> None:
     """Compliance figures per clock, period and group for the instances due FROM..TO.
 
@@ -262,7 +276,13 @@ def report_cmd(
     if last < first:
         raise fail(f"--to {last} is before --from {first}")
     instant = parse_now(now) if now is not None else int(time.time())
-    request = ReportRequest(loaded, first, last, instant, period, by or None, other)
+    if returns is not None:
+        _check_return(returns, homes, loaded, by, other)
+    elif homes is not None:
+        raise fail("--homes is for --return tsm")
+    request = ReportRequest(
+        loaded, first, last, instant, period, by or None, other, returns=returns
+    )
     chosen = _format(fmt, output)
     undecodable = 0
     if input is not None:
@@ -271,6 +291,13 @@ def report_cmd(
         partial, source = _from_profile(request)
     for error in partial.errors:
         print(f"bad complaint {error}", file=sys.stderr)
+    if returns is not None:
+        _output_return(
+            request, partial, homes, chosen=chosen, output=output, page=PageSource(loaded, source)
+        )
+        if partial.errors or undecodable:
+            raise typer.Exit(EXIT_BAD_INPUT)
+        return
     document = report_document(request, partial)
     if request.by is not None and input is not None:
         _check_by_in_input(request.by, document, input)
@@ -286,6 +313,63 @@ def report_cmd(
             _write_file(output, text)
     if partial.errors or undecodable:
         raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def _check_return(
+    kind: ReturnKind, homes: int | None, charter: Charter, by: str | None, other: Charter | None
+) -> None:
+    """Exit 2 unless the return can be counted: no --by or --compare, --homes > 0 for
+    tsm (and only for tsm), and a charter with the clocks the return is counted from."""
+    if by is not None or other is not None:
+        raise fail(f"--return {kind.value} takes neither --by nor --compare")
+    if kind is ReturnKind.TSM and (homes is None or homes <= 0):
+        raise fail("--return tsm needs --homes N, the landlord's number of homes (N > 0)")
+    if kind is not ReturnKind.TSM and homes is not None:
+        raise fail("--homes is for --return tsm")
+    missing = missing_clocks(kind, (c.id for c in charter.clocks))
+    if missing:
+        bundled = "housing-ombudsman" if kind is ReturnKind.TSM else "fca-disp"
+        raise fail(
+            f"--return {kind.value}: charter {charter.name} has no clock "
+            f"{', '.join(missing)} (the bundled {bundled} charter has them)"
+        )
+
+
+def _output_return(
+    request: ReportRequest,
+    partial: Partial,
+    homes: int | None,
+    *,
+    chosen: Format | None,
+    output: Path | None,
+    page: PageSource,
+) -> None:
+    """Write a regulator's return as JSON, CSV, a page, or a table on the terminal."""
+    from crmsync.service.return_document import (  # noqa: PLC0415 - imported when used
+        render_return_html,
+        return_csv_lines,
+        return_document,
+    )
+
+    document = return_document(request, partial, homes)
+    if chosen is None:
+        with standard_output():
+            for figure, value in list(return_csv_lines(document))[1:]:
+                print(f"{figure}: {value}")
+        return
+    if chosen is Format.JSON:
+        text = json.dumps(document, ensure_ascii=False) + "\n"
+    elif chosen is Format.CSV:
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerows(return_csv_lines(document))
+        text = out.getvalue()
+    else:
+        text = render_return_html(document, page)
+    if output is None:
+        with standard_output():
+            sys.stdout.write(text)
+    else:
+        _write_file(output, text)
 
 
 def defined_attributes(mapping: Path) -> set[str] | None:

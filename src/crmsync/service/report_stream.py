@@ -29,6 +29,7 @@ from crmsync.domain.report import (
     flips,
     replayed_follow_ups,
 )
+from crmsync.domain.returns import ReturnKind, ReturnTally
 from crmsync.errors import BadComplaintError
 from crmsync.service.evaluate_stream import (
     CHUNK_LINES,
@@ -49,6 +50,8 @@ class ReportRequest:
     period: Period = Period.MONTH
     by: str | None = None
     compare: Charter | None = None
+    returns: ReturnKind | None = None
+    """A regulator's return to count as well (``domain.returns``), over ``first..last``."""
 
 
 FollowUpCounts = Counter[tuple[str, str]]
@@ -66,9 +69,12 @@ class Partial:
     follow_ups_b: FollowUpCounts = field(default_factory=Counter)
     errors: list[BadComplaintError] = field(default_factory=list)
     read: int = 0
+    returns: ReturnTally | None = None
 
     def merge(self, other: Partial) -> None:
         self.a.merge(other.a)
+        if self.returns is not None and other.returns is not None:
+            self.returns.merge(other.returns)
         if self.b is not None and other.b is not None:
             self.b.merge(other.b)
         self.flips.extend(other.flips)
@@ -84,7 +90,12 @@ def empty_partial(request: ReportRequest) -> Partial:
     def tally() -> Tally:
         return Tally(request.period, request.by, request.first, request.last)
 
-    return Partial(tally(), tally() if request.compare is not None else None)
+    returns = (
+        None
+        if request.returns is None
+        else ReturnTally(request.returns, request.first, request.last)
+    )
+    return Partial(tally(), tally() if request.compare is not None else None, returns=returns)
 
 
 def _count_follow_ups(
@@ -116,6 +127,8 @@ def report_complaints(
             into.errors.append(located(exc, ref))
             continue
         into.read += 1
+        if into.returns is not None:
+            into.returns.add(charter.calendar.zone, instances_a)
         kept_a = into.a.add(charter, complaint, instances_a, undated_a)
         if compare is None or into.b is None:
             continue

@@ -1,0 +1,51 @@
+"""``domain.returns``: the rounding of the returns' figures and merging of chunk tallies."""
+
+from __future__ import annotations
+
+from datetime import date
+from zoneinfo import ZoneInfo
+
+from crmsync.domain.report import Instance, Outcome
+from crmsync.domain.returns import ReturnKind, ReturnTally, missing_clocks, per_thousand, share
+
+LONDON = ZoneInfo("Europe/London")
+DAY = 86400
+JAN_5 = 1767607200  # 2026-01-05T10:00:00Z
+
+
+def test_figures_round_half_up_to_one_decimal() -> None:
+    """1 of 16 = 6.25 % -> 6.3 (Python's round says 6.2); 5 in 20,000 homes = 0.25 -> 0.3."""
+    assert share(1, 16) == 6.3
+    assert share(2, 3) == 66.7
+    assert share(0, 0) is None
+    assert per_thousand(5, 20000) == 0.3
+    assert per_thousand(7, 2300) == 3.0
+
+
+def test_chunk_tallies_merge_to_the_tally_of_all() -> None:
+    """Two FCA complaints closed in the half, one in each chunk: within 3 days and later."""
+    first, last = date(2026, 1, 1), date(2026, 6, 30)
+
+    def one(end: int) -> list[Instance]:
+        return [
+            Instance("summary-resolution", 0, JAN_5, JAN_5 + 3 * DAY, end, Outcome.MET),
+            Instance("final-response", 0, JAN_5, JAN_5 + 56 * DAY, end, Outcome.MET),
+        ]
+
+    a, b = ReturnTally(ReturnKind.FCA, first, last), ReturnTally(ReturnKind.FCA, first, last)
+    a.add(LONDON, one(JAN_5 + DAY))
+    b.add(LONDON, one(JAN_5 + 60 * DAY))
+    a.merge(b)
+    figures = a.figures(None)
+    assert (figures["closed"], figures["received"]) == (2, 2)
+    assert figures["closed_within_3_business_days"] == 1
+    assert figures["closed_after_8_weeks"] == 1
+    assert figures["closed_within_8_weeks"] == 0
+
+
+def test_missing_clocks_are_named_in_the_order_needed() -> None:
+    assert missing_clocks(ReturnKind.FCA, ["acknowledge", "final-response"]) == [
+        "summary-resolution"
+    ]
+    needed = ["stage1-acknowledge", "stage1-response", "stage2-acknowledge", "stage2-response"]
+    assert missing_clocks(ReturnKind.TSM, needed) == []
