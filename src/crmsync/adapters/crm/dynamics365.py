@@ -35,6 +35,7 @@ token once and sends again. Calls are counted by kind: ``query``, ``write`` (one
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -686,6 +687,20 @@ class DataverseCrm:
             )
             for rid in ids
         ]
+
+    # ------------------------------------------------------------------ metadata
+
+    def post_metadata(self, path: str, body: Mapping[str, Any]) -> None:
+        """Create a metadata item (a column, a key) at ``path`` under the Web API; a
+        refusal is a ``CrmError`` naming the org's reason."""
+        self._request(
+            "POST",
+            f"{self.base}{path}",
+            operation=f"create {path}",
+            kind="metadata",
+            headers={"Content-Type": "application/json"},
+            data=json.dumps(body).encode("utf-8"),
+        )
 
     # ------------------------------------------------------------------ describe
 
