@@ -44,6 +44,7 @@ from crmsync.service.sync_cycle import Hook, SyncCycle
 from crmsync.settings import Settings
 
 if TYPE_CHECKING:  # imported when built: requests, PyJWT, psycopg, APScheduler, prometheus
+    from crmsync.adapters.crm.dynamics365 import DataverseCrm
     from crmsync.adapters.crm.salesforce import SalesforceCrm
     from crmsync.adapters.profile_lock import ProfileLock
     from crmsync.worker.ops_http import Metrics, OpsServer, Readiness
@@ -123,7 +124,7 @@ def build_salesforce(settings: Settings) -> SalesforceCrm:
     )
 
 
-def build_dynamics365(settings: Settings) -> CrmPort:
+def build_dynamics365(settings: Settings) -> DataverseCrm:
     """The Dataverse adapter from the ``CRMSYNC_D365_*`` settings (signs in on first use).
 
     Raises ``ConfigError`` naming the settings the sign-in lacks."""

@@ -662,3 +662,7 @@ class QueueTablesPort(Protocol):
     def reschedule(self, nexts: dict[tuple[str, str], datetime]) -> None:
         """When each ``(profile, kind)`` is next due."""
         ...
+
+    def end_dispatch(self) -> None:
+        """Give back the dispatch lock ``take_due`` took (a no-op without it)."""
+        ...

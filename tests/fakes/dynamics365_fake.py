@@ -31,6 +31,7 @@ point at another host). ``log`` keeps ``(method, path)`` of every request.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import re
@@ -340,6 +341,7 @@ class FakeDataverse:
     throttles: list[tuple[str, float]] = field(default_factory=list)
     op_faults: dict[str, tuple[int, str, str]] = field(default_factory=dict)
     foreign_next_link: str | None = None
+    created_options: dict[tuple[str, str], list[int]] = field(default_factory=dict)
     _tokens: set[str] = field(default_factory=set)
     _serial: Iterator[int] = field(default_factory=itertools.count)
     _cursors: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
@@ -465,6 +467,11 @@ class FakeDataverse:
             return 200, _JSON, json.dumps({"UserId": str(uuid.uuid4())})
         if method == "POST" and resource == "$batch":
             return self._batch(request)
+        created = re.fullmatch(
+            r"EntityDefinitions\(LogicalName='(\w+)'\)/(Attributes|Keys)", resource
+        )
+        if method == "POST" and created:
+            return self._create_metadata(created.group(1), created.group(2), request)
         definition = re.fullmatch(r"EntityDefinitions\(LogicalName='(\w+)'\)", resource)
         if method == "GET" and definition:
             return self._definition(definition.group(1), query)
@@ -478,6 +485,40 @@ class FakeDataverse:
                 table, list(self.rows.get(table.name, {}).values()), query, request
             )
         return 404, _JSON, _error("0x80060888", f"Resource not found for the segment '{resource}'.")
+
+    def _create_metadata(
+        self, name: str, part: str, request: requests.PreparedRequest
+    ) -> tuple[int, dict[str, str], str]:
+        """A new column (``Attributes``) or alternate key (``Keys``) of a table."""
+        table = self.tables.get(name)
+        if table is None:
+            return 404, _JSON, _error("0x80060888", f"Could not find an entity with name {name}")
+        raw = request.body.decode() if isinstance(request.body, bytes) else str(request.body)
+        body = json.loads(raw)
+        if part == "Keys":
+            columns = body.get("KeyAttributes") or []
+            if len(columns) != 1 or columns[0] not in table.columns:
+                return 400, _JSON, _error("0x80048d19", f"Invalid key attributes {columns}.")
+            new = dataclasses.replace(table, keys=(*table.keys, columns[0]))
+        else:
+            logical = str(body.get("SchemaName", "")).lower()
+            if logical in table.columns:
+                message = f"An attribute with the name {logical} already exists."
+                return 400, _JSON, _error("0x80044363", message)
+            kind = str(body.get("@odata.type", "")).rsplit(".", 1)[-1]
+            types = {
+                "StringAttributeMetadata": "String",
+                "DateTimeAttributeMetadata": "DateTime",
+                "PicklistAttributeMetadata": "Picklist",
+            }
+            if kind not in types:
+                return 400, _JSON, _error("0x80048d19", f"Unsupported attribute type {kind}.")
+            new = dataclasses.replace(table, columns={**table.columns, logical: types[kind]})
+            self.created_options[(name, logical)] = [
+                o["Value"] for o in (body.get("OptionSet") or {}).get("Options", [])
+            ]
+        self.tables = {**self.tables, name: new}
+        return 204, {}, ""
 
     def _definition(self, name: str, query: Mapping[str, str]) -> tuple[int, dict[str, str], str]:
         table = self.tables.get(name)

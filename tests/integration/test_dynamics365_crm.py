@@ -411,3 +411,25 @@ def test_lookups_are_bound_on_write_and_read_by_their_column_name(
     assert (stored["regardingobjectid"], stored["ownerid"]) == (case, owner)
     [read] = crm.records_by_id("task", [made.id], ["regardingobjectid", "ownerid"])
     assert (read.fields["regardingobjectid"], read.fields["ownerid"]) == (case, owner)
+
+
+def test_a_lookup_given_no_guid_fails_that_record_alone(
+    crm: DataverseCrm, org: FakeDataverse
+) -> None:
+    """A follow-up whose owner is not a Dataverse id is refused before it is sent, naming
+    the column; the other follow-up is made."""
+    [case] = org.seed("incident", [{"title": "c"}])
+    results = crm.create_if_absent(
+        "task",
+        KEY,
+        [
+            {KEY: "k-bad", "regardingobjectid": case, "ownerid": "005000000000OWNAAA"},
+            {KEY: "k-ok", "regardingobjectid": case},
+        ],
+    )
+    assert [(r.ok, r.error_code, r.fields) for r in results] == [
+        (False, "INVALID_FIELD", ("ownerid",)),
+        (True, None, ()),
+    ]
+    assert "'005000000000OWNAAA' is not a Dataverse id" in str(results[0].message)
+    assert [t[KEY] for t in org.all("task")] == ["k-ok"]

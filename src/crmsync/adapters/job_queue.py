@@ -68,6 +68,7 @@ class QueueTables:
         )
         self.schema = schema
         self._q = self._session.q
+        self._dispatch_key = f"crmsync-dispatch:{schema}"
 
     def close(self) -> None:
         self._session.close()
@@ -245,9 +246,8 @@ class QueueTables:
         keys = list(first)
 
         def work(conn: psycopg.Connection[Any]) -> list[tuple[str, str, datetime]] | None:
-            got = conn.execute(
-                "SELECT pg_try_advisory_xact_lock(hashtext(%s))",
-                (f"crmsync-dispatch:{self.schema}",),
+            got = conn.execute(  # held by this session until end_dispatch()
+                "SELECT pg_try_advisory_lock(hashtext(%s))", (self._dispatch_key,)
             ).fetchone()
             if got is None or not got[0]:
                 return None
@@ -276,6 +276,19 @@ class QueueTables:
             ]
 
         return self._session.run("take_due", work)
+
+    def end_dispatch(self) -> None:
+        """Give the dispatch lock back (a no-op when this session does not hold it; a
+        session that died took it with it)."""
+        self._session.run(
+            "end_dispatch",
+            lambda conn: conn.execute(
+                "SELECT pg_advisory_unlock(hashtext(%s)) FROM pg_locks WHERE locktype = "
+                "'advisory' AND pid = pg_backend_pid() AND granted "
+                "AND objid = hashtext(%s)::bigint::oid LIMIT 1",
+                (self._dispatch_key, self._dispatch_key),
+            ),
+        )
 
     def reschedule(self, nexts: dict[tuple[str, str], datetime]) -> None:
         """Set when each ``(profile, kind)`` is next due (after its job was deferred)."""

@@ -8,6 +8,7 @@ import sys
 from contextlib import suppress
 
 from crmsync.cli import archive as _archive  # noqa: F401 - registers the commands
+from crmsync.cli import dynamics365 as _dynamics365  # noqa: F401 - registers the commands
 from crmsync.cli import evaluate as _evaluate  # noqa: F401 - registers the commands
 from crmsync.cli import local_crm as _local_crm  # noqa: F401 - registers the commands
 from crmsync.cli import ops as _ops  # noqa: F401 - registers the commands

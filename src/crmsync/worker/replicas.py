@@ -168,14 +168,22 @@ class ReplicaQueue:
         """One dispatcher tick (a no-op unless this replica gets the dispatch lock): mark
         stalled jobs failed, defer the due jobs, move their schedule on. Returns the jobs
         deferred."""
-        from procrastinate import exceptions  # noqa: PLC0415 - the engine
-        from procrastinate.jobs import Status  # noqa: PLC0415 - the engine
-
-        tables, app = self._require_tables(), self._app
+        tables = self._require_tables()
         now = self.clock()
         due = await asyncio.to_thread(tables.take_due, self._first(now), now)
         if due is None:
             return 0
+        try:
+            return await self._dispatch(due, now)
+        finally:
+            await asyncio.to_thread(tables.end_dispatch)
+
+    async def _dispatch(self, due: list[tuple[str, str, datetime]], now: datetime) -> int:
+        """Under the dispatch lock: give up stalled jobs, defer ``due``, reschedule."""
+        from procrastinate import exceptions  # noqa: PLC0415 - the engine
+        from procrastinate.jobs import Status  # noqa: PLC0415 - the engine
+
+        tables, app = self._require_tables(), self._app
         stalled = list(
             await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=self.stalled_after)
         )
@@ -253,6 +261,13 @@ class ReplicaQueue:
         finally:
             if self._tables is not None:
                 self._tables.close()
+
+    def open_now(self) -> Any:
+        """Open the tables and build the app without working the queue (to drive
+        ``dispatch_once`` by hand, as the benchmark does); the app, to open."""
+        self._tables = self._open_tables()
+        self._app = self.build_app()
+        return self._app
 
     def _open_tables(self) -> QueueTablesPort:
         tables = self.tables()

@@ -35,6 +35,7 @@ token once and sends again. Calls are counted by kind: ``query``, ``write`` (one
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -333,6 +334,23 @@ class DataverseCrm:
     def _filter(self, object: str, f: FieldFilter) -> str:
         return filter_clause(FieldFilter(self._wire(object, f.field), f.op, f.value))
 
+    def _bad_lookup(self, object: str, ref: str, values: Mapping[str, Any]) -> WriteResult | None:
+        """A lookup given something that is not a Dataverse id fails that record alone."""
+        for name, value in values.items():
+            if (
+                (object, name) in self.lookups
+                and value not in (None, "")
+                and (not isinstance(value, str) or not _GUID.match(value))
+            ):
+                return WriteResult(
+                    ref,
+                    False,
+                    error_code="INVALID_FIELD",
+                    message=f"{name}: {str(value)[:40]!r} is not a Dataverse id (a GUID)",
+                    fields=(name,),
+                )
+        return None
+
     def _body(self, object: str, values: Mapping[str, Any]) -> dict[str, Any]:
         """A row's values as Dataverse takes them: lookups bound by ``@odata.bind``."""
         body: dict[str, Any] = {}
@@ -539,7 +557,7 @@ class DataverseCrm:
         refs: list[str] = []
         where: list[int] = []
         for n, (rid, values) in enumerate(updates):
-            problem = _bad_values(rid, values)
+            problem = _bad_values(rid, values) or self._bad_lookup(object, rid, values)
             if problem is not None:
                 results[n] = problem
             elif not _GUID.match(rid):
@@ -586,7 +604,7 @@ class DataverseCrm:
                 )
                 continue
             ref = str(value)
-            problem = _bad_values(ref, record)
+            problem = _bad_values(ref, record) or self._bad_lookup(object, ref, record)
             if problem is not None:
                 results[n] = problem
                 continue
@@ -686,6 +704,20 @@ class DataverseCrm:
             )
             for rid in ids
         ]
+
+    # ------------------------------------------------------------------ metadata
+
+    def post_metadata(self, path: str, body: Mapping[str, Any]) -> None:
+        """Create a metadata item (a column, a key) at ``path`` under the Web API; a
+        refusal is a ``CrmError`` naming the org's reason."""
+        self._request(
+            "POST",
+            f"{self.base}{path}",
+            operation=f"create {path}",
+            kind="metadata",
+            headers={"Content-Type": "application/json"},
+            data=json.dumps(body).encode("utf-8"),
+        )
 
     # ------------------------------------------------------------------ describe
 

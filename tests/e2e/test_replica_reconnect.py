@@ -1,0 +1,171 @@
+"""A replica of the shared queue whose PostgreSQL goes away and comes back (issue 22).
+
+The replica reaches the real server through a TCP relay; closing the relay cuts every
+connection and refuses new ones, as a restarting server would. Meanwhile ``/readyz``
+answers 503; once the relay is back the replica reconnects by itself, is ready again
+and its profiles' cycles go on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import psycopg
+import pytest
+from psycopg import sql
+from test_profile_start_retry import POSTGRES_URL, Relay, _get  # the same relay and probe
+
+from crmsync.adapters.crm.local import LocalCrm
+from crmsync.bootstrap import LOCAL_CRM_FILE
+from crmsync.demo.seeding import seed_local_crm
+from crmsync.mapping.field_mapping import load_mapping
+from crmsync.settings import redact_url
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+
+class RestartableRelay(Relay):
+    def restart(self) -> None:
+        self._stop = threading.Event()
+        self._open = []
+        self.start()
+
+
+@pytest.fixture
+def relay() -> Iterator[RestartableRelay]:
+    try:
+        with psycopg.connect(POSTGRES_URL, connect_timeout=3):
+            pass
+    except psycopg.Error as exc:
+        pytest.skip(f"PostgreSQL not reachable at {redact_url(POSTGRES_URL)}: {exc}")
+    parts = urlsplit(POSTGRES_URL)
+    started = RestartableRelay((parts.hostname or "127.0.0.1", parts.port or 5432))
+    yield started
+    started.close()
+
+
+def _wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = predicate()
+        if found:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _synced_since(schema: str, after: datetime) -> set[str]:
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        if not conn.execute(
+            "SELECT 1 FROM information_schema.tables WHERE table_schema = %s "
+            "AND table_name = 'runs'",
+            (schema,),
+        ).fetchone():
+            return set()
+        rows = conn.execute(
+            sql.SQL(
+                "SELECT DISTINCT profile FROM {}.runs WHERE kind = 'sync' "
+                "AND status = 'succeeded' AND started_at >= %s"
+            ).format(sql.Identifier(schema)),
+            (after,),
+        ).fetchall()
+    return {str(r[0]) for r in rows}
+
+
+def _ready(port: int) -> bool:
+    return _get(port, "/readyz")[0] == 200
+
+
+def test_a_replica_reconnects_after_postgresql_comes_back(
+    tmp_path: Path, relay: RestartableRelay
+) -> None:
+    relay.start()
+    parts = urlsplit(POSTGRES_URL)
+    url = parts._replace(netloc=f"{parts.username or 'postgres'}@127.0.0.1:{relay.port}").geturl()
+    tag = uuid.uuid4().hex[:6]
+    schema = f"q_{tag}"
+    profiles = [f"back-{tag}-{i}" for i in range(2)]
+    mapping = load_mapping(ROOT / "mappings" / "salesforce.yaml")
+    now = datetime.now(UTC)
+    for i, name in enumerate(profiles):
+        (tmp_path / name).mkdir()
+        with LocalCrm(tmp_path / name / LOCAL_CRM_FILE) as crm:
+            seed_local_crm(
+                crm,
+                mapping,
+                "aston",
+                count=10,
+                seed=i,
+                start=now - timedelta(days=20),
+                span_days=18,
+                now=now,
+            )
+    config = tmp_path / "crmsync.toml"
+    config.write_text("".join(f'[profiles."{name}"]\n' for name in profiles))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRMSYNC_")}
+    env.update(
+        {
+            "CRMSYNC_CONFIG": str(config),
+            "CRMSYNC_DATA_DIR": str(tmp_path),
+            "CRMSYNC_STATE_URL": url,
+            "CRMSYNC_QUEUE_SCHEMA": schema,
+            "CRMSYNC_SYNC_INTERVAL": "2",
+            "CRMSYNC_HTTP_PORT": "0",
+            "CRMSYNC_LOG_FORMAT": "json",
+        }
+    )
+    log = tmp_path / "replica.log"
+    with log.open("wb") as handle:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "crmsync", "run"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=handle,
+        )
+    try:
+
+        def port() -> int | None:
+            for line in log.read_text(errors="replace").splitlines():
+                if '"http_started"' in line:
+                    return int(json.loads(line)["port"])
+            return None
+
+        http = _wait_for(port, 60, "the HTTP port")
+        start = datetime.now(UTC)
+        _wait_for(lambda: _synced_since(schema, start) == set(profiles), 60, "first cycles")
+        _wait_for(lambda: _ready(http), 30, "ready")
+
+        relay.close()  # the server goes away
+        _wait_for(lambda: not _ready(http), 30, "not ready while the server is gone")
+        time.sleep(3)
+        assert proc.poll() is None, log.read_text(errors="replace")[-3000:]
+        assert not _ready(http)
+
+        relay.restart()  # and comes back
+        back = datetime.now(UTC)
+        _wait_for(lambda: _ready(http), 60, "ready again")
+        _wait_for(lambda: _synced_since(schema, back) == set(profiles), 60, "cycles go on")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+    assert "Traceback" not in log.read_text(errors="replace")
