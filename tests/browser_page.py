@@ -46,6 +46,9 @@ class PageVisit:
     charts: list[dict[str, float]] = field(default_factory=list)
     title: str = ""
     a4_pages: int = 0  # pages of the page printed to PDF on A4 (CSS page size honoured)
+    clipped_tables: list[str] = field(default_factory=list)
+    """Tables wider than an A4 page's printable width (186 mm) in print media: each named
+    by its first header cell; they would be cut when printed."""
 
 
 class _Devtools:
@@ -173,8 +176,27 @@ def _drive(profile: Path, page: Path, screenshot: Path | None, max_height: int) 
     pages = base64.b64decode(pdf["data"]).count(b"/Type /Page\n") or base64.b64decode(
         pdf["data"]
     ).count(b"/Type /Page")
+    # print media at the printable width of A4 (210 mm less 2 x 12 mm margins = 703 px)
+    tools.call("Emulation.setEmulatedMedia", media="print")
+    tools.call(
+        "Emulation.setDeviceMetricsOverride", width=703, height=1000, deviceScaleFactor=1,
+        mobile=False,
+    )  # fmt: skip
+    clipped = tools.call(
+        "Runtime.evaluate",
+        expression="JSON.stringify(Array.from(document.querySelectorAll('table')).filter("
+        "t => t.getBoundingClientRect().right > document.documentElement.clientWidth + 1 "
+        "|| t.scrollWidth > t.parentElement.clientWidth + 1).map(t => (t.querySelector('th')"
+        " || t).textContent.trim().slice(0, 40)))",
+        returnByValue=True,
+    )
     tools.call("Runtime.evaluate", expression="1")  # flush pending events
-    result = PageVisit(title=seen["title"], charts=seen["charts"], a4_pages=pages)
+    result = PageVisit(
+        title=seen["title"],
+        charts=seen["charts"],
+        a4_pages=pages,
+        clipped_tables=json.loads(clipped["result"]["value"]),
+    )
     for event in tools.events:
         method, params = event.get("method"), event.get("params", {})
         if method == "Network.requestWillBeSent":

@@ -23,7 +23,7 @@ SAMPLES = REPO / "samples" / "aston-complaints.jsonl"
 )
 def test_the_page_renders_every_chart_offline_without_errors(tmp_path: Path) -> None:
     """With --by and --compare: five charts drawn, no request leaves the page, no error,
-    and it prints to PDF."""
+    and it prints on A4 with no table cut."""
     what_if = tmp_path / "aston-fast.yaml"
     what_if.write_text(
         ASTON.read_text(encoding="utf-8")
@@ -65,4 +65,25 @@ def test_the_page_renders_every_chart_offline_without_errors(tmp_path: Path) -> 
     assert len(seen.charts) == 5  # achievement, outcomes, response times, per group, A/B
     for chart in seen.charts:
         assert chart["width"] > 300 and chart["height"] > 100 and chart["shapes"] > 10
-    assert seen.a4_pages >= 2  # it prints (on A4, the page's own @page size)
+    # it prints on A4 (the page's own @page size): summary, five charts, the rows of a
+    # sample year per month and channel, and the what-if with its flips take 2 to 10 pages
+    assert 2 <= seen.a4_pages <= 10
+    assert seen.clipped_tables == []  # no table wider than A4's printable width
+
+
+@pytest.mark.slow  # a real browser process
+@pytest.mark.skipif(
+    chromium_path() is None, reason="chromium is not installed (apt-get install chromium)"
+)
+def test_the_page_without_by_prints_with_no_table_cut(tmp_path: Path) -> None:
+    """The summary's fourteen columns fit A4's printable width without --by too."""
+    page = tmp_path / "report.html"
+    result = run(
+        ["report", "-c", ASTON, "-i", SAMPLES, "--from", "2026-01-01", "--to", "2026-12-31",
+         "--now", "2026-07-01T00:00:00Z", "--format", "html", "--output", page]
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    seen = visit(page)
+    assert seen.errors == [] and seen.requests == []
+    assert 1 <= seen.a4_pages <= 6  # summary, four charts and the monthly rows
+    assert seen.clipped_tables == []

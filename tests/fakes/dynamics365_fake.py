@@ -236,9 +236,28 @@ def _tokens(text: str) -> list[tuple[str, Any]]:
 Predicate = Callable[[Mapping[str, Any]], bool]
 
 
+_IN_FUNCTION = re.compile(
+    r"Microsoft\.Dynamics\.CRM\.In\(PropertyName='(\w+)',"
+    r"PropertyValues=\[((?:'(?:[^']|'')*',?)*)\]\)"
+)
+
+
+def _expand_in(text: str) -> str:
+    """``Microsoft.Dynamics.CRM.In(PropertyName='x',PropertyValues=['a','b'])`` as
+    ``(x eq 'a' or x eq 'b')`` (the values are text; compared as Dataverse converts them)."""
+
+    def expand(match: re.Match[str]) -> str:
+        values = re.findall(r"'(?:[^']|'')*'", match.group(2))
+        if not values:
+            raise FilterSyntaxError("In() needs at least one value")
+        return "(" + " or ".join(f"{match.group(1)} eq {v}" for v in values) + ")"
+
+    return _IN_FUNCTION.sub(expand, text)
+
+
 def parse_filter(text: str, table: Table) -> tuple[Predicate, set[str]]:
     """A predicate over rows and the columns it names."""
-    tokens = _tokens(text)
+    tokens = _tokens(_expand_in(text))
     named: set[str] = set()
     pos = 0
 
@@ -309,6 +328,8 @@ def _compare(column: str, op: str, literal: Any) -> Predicate:
         stored = row.get(column)
         if isinstance(literal, datetime) and isinstance(stored, str):
             stored = _instant(stored)
+        if isinstance(literal, str) and stored is not None and not isinstance(stored, str):
+            stored = str(stored)  # In()'s text values are converted to the column's type
         if isinstance(stored, str) and isinstance(literal, str):
             stored, lit = stored.lower(), literal.lower()  # Dataverse compares text case-blind
         else:

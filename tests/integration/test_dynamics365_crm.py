@@ -146,8 +146,10 @@ def test_text_values_with_quotes_are_quoted_not_injected(
         list(crm.changed_records("task", ["category) or (1 eq 1"], since=None, until=FAR))
 
 
-def test_related_rows_of_many_parents_in_bulk(crm: DataverseCrm, org: FakeDataverse) -> None:
-    """250 parents at 100 ids a query: three queries, only the filtered children."""
+def test_related_rows_of_many_parents_in_bulk(org: FakeDataverse) -> None:
+    """250 parents at 100 ids a query: three queries, only the filtered children; at the
+    default 400 ids a query, one."""
+    crm = dataverse_client(org, ids_per_query=100)
     cases = org.seed("incident", [{"title": str(i)} for i in range(251)])
     asked, other = cases[:250], cases[250]
     org.seed("task", [{"regardingobjectid": c, "category": "Customer Update"} for c in asked])
@@ -165,6 +167,15 @@ def test_related_rows_of_many_parents_in_bulk(crm: DataverseCrm, org: FakeDatave
     assert (
         list(crm.related_records("task", [], parent_field="regardingobjectid", parent_ids=[])) == []
     )
+    default = dataverse_client(org)
+    again = list(
+        default.related_records(
+            "task", ["category"], parent_field="regardingobjectid", parent_ids=asked,
+            where=[FieldFilter("category", "=", "Customer Update")],
+        )
+    )  # fmt: skip
+    assert sorted(r.id for r in again) == sorted(r.id for r in got)
+    assert default.calls.by_kind == {"query": 1}
 
 
 def test_records_by_id_leaves_out_missing_ids(crm: DataverseCrm, org: FakeDataverse) -> None:
@@ -411,3 +422,25 @@ def test_lookups_are_bound_on_write_and_read_by_their_column_name(
     assert (stored["regardingobjectid"], stored["ownerid"]) == (case, owner)
     [read] = crm.records_by_id("task", [made.id], ["regardingobjectid", "ownerid"])
     assert (read.fields["regardingobjectid"], read.fields["ownerid"]) == (case, owner)
+
+
+def test_a_lookup_given_no_guid_fails_that_record_alone(
+    crm: DataverseCrm, org: FakeDataverse
+) -> None:
+    """A follow-up whose owner is not a Dataverse id is refused before it is sent, naming
+    the column; the other follow-up is made."""
+    [case] = org.seed("incident", [{"title": "c"}])
+    results = crm.create_if_absent(
+        "task",
+        KEY,
+        [
+            {KEY: "k-bad", "regardingobjectid": case, "ownerid": "005000000000OWNAAA"},
+            {KEY: "k-ok", "regardingobjectid": case},
+        ],
+    )
+    assert [(r.ok, r.error_code, r.fields) for r in results] == [
+        (False, "INVALID_FIELD", ("ownerid",)),
+        (True, None, ()),
+    ]
+    assert "'005000000000OWNAAA' is not a Dataverse id" in str(results[0].message)
+    assert [t[KEY] for t in org.all("task")] == ["k-ok"]

@@ -20,7 +20,8 @@ through a small reference written here, never the planner under test:
   (breached needs breached, at_risk at_risk or breached) at a ``now`` not before the cycle
   that made it; a completed task is never reopened, no task is ever deleted.
 
-Runs on the embedded local CRM and on the HTTP-level Salesforce fake.
+Runs on the embedded local CRM, on the HTTP-level Salesforce fake and on the HTTP-level
+Dataverse fake (with ``mappings/dynamics365.yaml``: the same complaints under GUIDs).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from __future__ import annotations
 import io
 import json
 import tempfile
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -49,10 +51,12 @@ from crmsync.ports import CrmPort, Record, StateStore
 from crmsync.salesforce_values import parse_sf_datetime
 from crmsync.service.evaluate_stream import evaluate_stream
 from crmsync.service.sync_cycle import SyncCycle
+from fakes.dynamics365_fake import FakeDataverse, FakeDataverseServer, dataverse_client
 from fakes.salesforce_fake import FakeOrg, fake_salesforce, session_client
 
 ROOT = Path(__file__).resolve().parents[2]
 MAPPING = load_mapping(ROOT / "mappings" / "salesforce.yaml")
+DATAVERSE_MAPPING = load_mapping(ROOT / "mappings" / "dynamics365.yaml")
 CHARTERS = {
     name: load_charter(ROOT / "mappings" / "charters" / f"{name}.yaml")
     for name in ("aston", "the-square-mile", "studijob", "kilkenny")
@@ -215,6 +219,40 @@ class SalesforceWorld:
         self.clock["now"] += timedelta(minutes=1)
 
 
+class DataverseWorld:
+    """The Dataverse fake; the generated complaints' and users' ids become GUIDs (uuid5 of
+    the id), and so do the references to them."""
+
+    mapping = DATAVERSE_MAPPING
+
+    def __init__(self, org: FakeDataverse, clock: dict[str, datetime]) -> None:
+        self.org = org
+        self.clock = clock
+        self.crm = dataverse_client(org)
+
+    def seed(self, object: str, rows: list[dict[str, Any]]) -> None:
+        primary = self.org.tables[object].primary
+        converted = []
+        for seeded in rows:
+            row = dict(seeded)
+            if "Id" in row:
+                row[primary] = self._guid(row.pop("Id"))
+            converted.append({k: self._guid(v) for k, v in row.items()})
+        self.org.seed(object, converted)
+
+    def _guid(self, value: Any) -> Any:
+        if isinstance(value, str) and len(value) == 18 and value[:3] in {"500", "005"}:
+            return str(uuid.uuid5(uuid.NAMESPACE_URL, f"crmsync-test:{value}"))
+        return value
+
+    def records(self, object: str) -> list[Record]:
+        primary = self.org.tables[object].primary
+        return [Record(object, r[primary], r) for r in self.org.all(object)]
+
+    def tick(self) -> None:
+        self.clock["now"] += timedelta(minutes=1)
+
+
 @contextmanager
 def local_world() -> Iterator[World]:
     with tempfile.TemporaryDirectory() as folder:
@@ -230,6 +268,22 @@ def salesforce_world() -> Iterator[World]:
     clock = {"now": datetime(2026, 6, 1, tzinfo=UTC)}
     with fake_salesforce(lambda: clock["now"]) as fake:
         yield SalesforceWorld(fake.org, clock)
+
+
+@contextmanager
+def dataverse_world() -> Iterator[World]:
+    clock = {"now": datetime(2026, 6, 1, tzinfo=UTC)}
+    with FakeDataverseServer(lambda: clock["now"]) as server:
+        world = DataverseWorld(server.org, clock)
+        try:
+            yield world
+        finally:
+            world.crm.close()
+
+
+def mapping_of(world: World) -> FieldMapping:
+    found: FieldMapping = getattr(world, "mapping", MAPPING)
+    return found
 
 
 def canonical_complaints(world: World, mapping: FieldMapping) -> list[dict[str, Any]]:
@@ -250,23 +304,27 @@ def canonical_complaints(world: World, mapping: FieldMapping) -> list[dict[str, 
 
 
 def crm_flags(world: World) -> dict[str, tuple[Any, str, str | None]]:
+    """Flags on the CRM (the status as its canonical name, through the mapping)."""
+    wb = mapping_of(world).spec.write_back
     out = {}
-    for case in world.records("Case"):
+    for case in world.records(mapping_of(world).complaint_object):
         f = case.fields
-        due = f.get("Charter_Next_Due__c")
+        due = f.get(wb.next_due)
         due_text = None if not due else iso(int(parse_sf_datetime(due).timestamp()))
-        out[case.id] = (f.get("Charter_Status__c"), f.get("Charter_Breaches__c") or "", due_text)
+        status = wb.status_of(f.get(wb.status))
+        out[case.id] = (status, f.get(wb.breaches) or "", due_text)
     return out
 
 
 def crm_tasks(world: World) -> dict[str, bool]:
-    """Clock follow-ups on the CRM: key -> open (not Completed)."""
+    """Clock follow-ups on the CRM: key -> open (not in the completed status)."""
+    fu = mapping_of(world).spec.follow_ups
     out: dict[str, bool] = {}
-    for task in world.records("Task"):
-        key = task.fields.get("CrmSync_Key__c")
+    for task in world.records(fu.object):
+        key = task.fields.get(fu.key_field)
         if isinstance(key, str) and key.startswith("crmsync:"):
             assert key not in out, f"two tasks hold {key}"
-            out[key] = task.fields.get("Status") != "Completed"
+            out[key] = task.fields.get(fu.status) != fu.completed_status
     return out
 
 
@@ -297,10 +355,11 @@ def check(
 ) -> None:
     charter = CHARTERS[charter_name]
     with world_of() as world, tempfile.TemporaryDirectory() as folder:
+        mapping = mapping_of(world)
         cases: list[dict[str, Any]] = []
         related_rows: dict[str, list[dict[str, Any]]] = {}
         for fields, related in seed_rows(
-            MAPPING,
+            mapping,
             charter,
             count=count,
             seed=seed,
@@ -311,11 +370,11 @@ def check(
             cases.append(fields)
             for object, rows in related.items():
                 related_rows.setdefault(object, []).extend(rows)
-        world.seed("Case", cases)
+        world.seed(mapping.complaint_object, cases)
         for object, rows in related_rows.items():
             world.seed(object, rows)
         world.tick()
-        complaints = canonical_complaints(world, MAPPING)
+        complaints = canonical_complaints(world, mapping)
         closed = {
             c["id"]: min(epoch(x) or 0 for x in (v if isinstance(v, list) else [v]))
             for c in complaints
@@ -327,7 +386,7 @@ def check(
             crm=world.crm,
             state=state,
             charter=charter,
-            mapping=MAPPING,
+            mapping=mapping,
             profile="p",
             follow_up_since=since,
         )
@@ -418,6 +477,30 @@ def test_paused_clocks_sync_equals_evaluate_after_every_cycle(
         local_world if world == "local" else salesforce_world,
         sqlite_state if world == "local" else memory_state,
         charter_name="service-desk",
+        seed=seed,
+        count=count,
+        nows=nows,
+        since=None,
+    )
+
+
+@settings(SETTINGS, max_examples=10)
+@given(
+    charter=st.sampled_from(sorted(CHARTERS)),
+    seed=st.integers(0, 10_000),
+    count=st.integers(1, 10),
+    nows=instants(),
+)
+def test_dataverse_equals_evaluate_after_every_cycle(
+    charter: str, seed: int, count: int, nows: list[int]
+) -> None:
+    """Through the Dataverse adapter against its HTTP fake org (memory state), with
+    mappings/dynamics365.yaml (the service-desk pauses from the status-change rows too):
+    after every cycle the flags and follow-ups are exactly those evaluate and the rules give."""
+    check(
+        dataverse_world,
+        memory_state,
+        charter_name=charter,
         seed=seed,
         count=count,
         nows=nows,

@@ -10,16 +10,21 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Sequence
+from datetime import date, timedelta
+from functools import partial as partial_draw
 from typing import Any
 
 from crmsync.domain.charter import Charter
 from crmsync.domain.durations import Duration, Unit
-from crmsync.domain.report import achievement
+from crmsync.domain.report import Period, achievement, period_name
 from crmsync.service.report_page import PageSource
 from crmsync.terminal import escape_controls
 
 _COLOURS = {"met": "#2e7d32", "late": "#f9a825", "overdue": "#c62828", "open": "#90a4ae"}
 _PALETTE = ("#1565c0", "#6a1b9a", "#00838f", "#ef6c00", "#4e342e", "#ad1457", "#558b2f")
+SIGNIFICANT = 5
+"""A chart point standing for fewer instances (met + late + overdue) is drawn hollow and
+grey, as not significant: one or two instances swing a month from 100 % to 0 %."""
 FLIPS_SHOWN = 500
 """Flips listed on the page (all of them are in the JSON)."""
 CHART_GROUPS = 12
@@ -62,39 +67,123 @@ def _svg(fig: Any) -> str:
     )
 
 
-def _achievement_chart(plt: Any, rows: Sequence[dict[str, Any]], clocks: Sequence[str]) -> str:
-    periods = sorted({r["period"] for r in rows})
-    fig, ax = plt.subplots(figsize=(7.2, 3.0))
-    for i, clock in enumerate(clocks):
-        points = {
-            r["period"]: r["achievement"]
-            for r in rows
-            if r["clock"] == clock and r["group"] is None and r["achievement"] is not None
-        }
-        if not points:
-            points = _combined_achievement(rows, clock)
-        if not points:
-            continue
-        xs = [periods.index(p) for p in sorted(points)]
-        ax.plot(
-            xs,
-            [points[p] for p in sorted(points)],
-            marker="o",
-            label=clock,
-            color=_PALETTE[i % len(_PALETTE)],
+def period_labels(periods: Sequence[str], partial: set[str]) -> list[str]:
+    """Tick labels: a period the range covers only in part is marked ``(part)``."""
+    return [f"{p}\n(part)" if p in partial else p for p in periods]
+
+
+def partial_periods(document: dict[str, Any]) -> set[str]:
+    """The periods at the edges of the range that the range covers only in part: the
+    first when the day before ``from`` is in the same period, the last when the day after
+    ``to`` is (a range starting 15 January makes January a part month)."""
+    period = Period(document["period"])
+    if period is Period.ALL:
+        return set()
+    first, last = date.fromisoformat(document["from"]), date.fromisoformat(document["to"])
+    out = set()
+    if period_name(first - timedelta(days=1), period) == period_name(first, period):
+        out.add(period_name(first, period))
+    if period_name(last + timedelta(days=1), period) == period_name(last, period):
+        out.add(period_name(last, period))
+    return out
+
+
+def _figure(
+    plt: Any, height: float, parts: Sequence[tuple[str | None, Any]], *, stack: bool = False
+) -> str:
+    """One chart: each ``(title, draw)`` of ``parts`` draws on its own axes; two parts
+    (A and B of a what-if) side by side (``stack``: one above the other)."""
+    if len(parts) == 1:
+        fig, ax = plt.subplots(figsize=(7.2, height))
+        axes = [ax]
+    elif stack:
+        fig, axes = plt.subplots(2, 1, figsize=(7.2, 2 * height + 0.4))
+    else:
+        fig, axes = plt.subplots(1, 2, figsize=(7.2, height), sharey=True)
+    for ax, (title, draw) in zip(axes, parts, strict=True):
+        draw(ax)
+        if title is not None:
+            ax.set_title(title, fontsize=9, loc="left", pad=4 if len(parts) == 2 else 22)
+    if len(parts) == 2:  # one legend for both, below them: the axes keep their width
+        seen: dict[str, Any] = {}
+        for ax in axes:
+            for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+                seen.setdefault(label, handle)
+            if ax.get_legend() is not None:
+                ax.get_legend().remove()
+        fig.tight_layout()
+        fig.legend(
+            list(seen.values()),
+            list(seen),
+            loc="upper center",
+            bbox_to_anchor=(0.5, 0.0),
+            ncols=4,
+            fontsize=8,
+            frameon=False,
         )
-    ax.set_xticks(range(len(periods)), periods, rotation=45 if len(periods) > 6 else 0)
-    ax.set_ylim(0, 105)
-    ax.set_ylabel("achievement %")
-    ax.legend(fontsize=7, ncols=4, loc="lower left", bbox_to_anchor=(0, 1.0), frameon=False)
-    ax.grid(axis="y", alpha=0.3)
     return _svg(fig)
 
 
-def _combined_achievement(rows: Sequence[dict[str, Any]], clock: str) -> dict[str, float]:
-    """With ``--by``: achievement over all groups of each period (for the period chart),
-    the domain's rule (``achievement``) of the groups' added counts."""
-    return _achievements([r for r in rows if r["clock"] == clock], "period")
+def _achievement_axes(
+    rows: Sequence[dict[str, Any]], clocks: Sequence[str], partial: set[str], ax: Any
+) -> None:
+    periods = sorted({r["period"] for r in rows})
+    for i, clock in enumerate(clocks):
+        points = _combined_points(rows, clock)
+        if not points:
+            continue
+        colour = _PALETTE[i % len(_PALETTE)]
+        keys = sorted(points)
+        xs = [periods.index(p) for p in keys]
+        ax.plot(xs, [points[p][0] for p in keys], color=colour, label=clock, linewidth=1.2)
+        for x, p in zip(xs, keys, strict=True):
+            value, n = points[p]
+            weak = n < SIGNIFICANT
+            ax.plot(
+                [x],
+                [value],
+                marker="o",
+                markersize=5,
+                color="#9e9e9e" if weak else colour,
+                markerfacecolor="white" if weak else colour,
+            )
+            ax.annotate(
+                f"n={n}",
+                (x, value),
+                textcoords="offset points",
+                xytext=(0, 5),
+                ha="center",
+                fontsize=7,
+                color="#757575" if weak else "#424242",
+            )
+    ax.set_xticks(
+        range(len(periods)),
+        period_labels(periods, partial),
+        rotation=45 if len(periods) > 6 else 0,
+        fontsize=8,
+    )
+    ax.set_ylim(0, 112)
+    ax.set_ylabel("achievement % (n = instances met, late or overdue)")
+    ax.legend(fontsize=8, ncols=4, loc="lower left", bbox_to_anchor=(0, 1.0), frameon=False)
+    ax.grid(axis="y", alpha=0.3)
+
+
+def _combined_points(rows: Sequence[dict[str, Any]], clock: str) -> dict[str, tuple[float, int]]:
+    """Per period: the domain's achievement of ``clock`` over all groups and the number of
+    instances it stands for (met + late + overdue); periods with none are left out."""
+    sums: dict[str, list[int]] = {}
+    for r in rows:
+        if r["clock"] == clock:
+            s = sums.setdefault(r["period"], [0, 0, 0])
+            s[0] += r["met"]
+            s[1] += r["late"]
+            s[2] += r["overdue"]
+    out: dict[str, tuple[float, int]] = {}
+    for period, (met, late, overdue) in sums.items():
+        figure = achievement(met, late, overdue)
+        if figure is not None:
+            out[period] = (figure, met + late + overdue)
+    return out
 
 
 def _achievements(rows: Sequence[dict[str, Any]], key: str) -> dict[str, float]:
@@ -114,24 +203,51 @@ def _achievements(rows: Sequence[dict[str, Any]], key: str) -> dict[str, float]:
     return out
 
 
-def _outcomes_chart(plt: Any, rows: Sequence[dict[str, Any]]) -> str:
+def _outcomes_axes(rows: Sequence[dict[str, Any]], partial: set[str], ax: Any) -> None:
     periods = sorted({r["period"] for r in rows})
-    fig, ax = plt.subplots(figsize=(7.2, 3.0))
     bottom = [0] * len(periods)
     for outcome, colour in _COLOURS.items():
         heights = [sum(r[outcome] for r in rows if r["period"] == p) for p in periods]
+        if not any(heights):
+            continue  # no colour, and no legend entry, for an outcome that never happened
         ax.bar(range(len(periods)), heights, bottom=bottom, color=colour, label=outcome)
         bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
-    ax.set_xticks(range(len(periods)), periods, rotation=45 if len(periods) > 6 else 0)
+    for x, total in enumerate(bottom):
+        ax.annotate(
+            str(total), (x, total), textcoords="offset points", xytext=(0, 2), ha="center",
+            fontsize=7,
+        )  # fmt: skip
+    ax.set_xticks(
+        range(len(periods)),
+        period_labels(periods, partial),
+        rotation=45 if len(periods) > 6 else 0,
+        fontsize=8,
+    )
     ax.set_ylabel("clock instances")
-    ax.legend(fontsize=7, ncols=4, loc="lower left", bbox_to_anchor=(0, 1.0), frameon=False)
-    return _svg(fig)
+    ax.legend(fontsize=8, ncols=4, loc="lower left", bbox_to_anchor=(0, 1.0), frameon=False)
 
 
 def _average_day(charter: Charter) -> int:
     weekly = charter.calendar.weekly_hours
     days = [sum(i.end - i.start for i in hours) * 60 for hours in weekly.values() if hours]
     return sum(days) // len(days)
+
+
+_WORDS = {
+    Unit.MINUTES: "minute",
+    Unit.HOURS: "hour",
+    Unit.DAYS: "day",
+    Unit.WEEKS: "week",
+    Unit.BUSINESS_MINUTES: "working minute",
+    Unit.BUSINESS_HOURS: "working hour",
+    Unit.BUSINESS_DAYS: "working day",
+}
+
+
+def duration_words(duration: Duration) -> str:
+    """A target in words for a reader: ``2 working days``, ``8 weeks``, ``1 hour``."""
+    word = _WORDS[duration.unit]
+    return f"{duration.amount} {word}{'' if duration.amount == 1 else 's'}"
 
 
 def target_seconds(charter: Charter, duration: Duration) -> tuple[int, bool]:
@@ -151,7 +267,10 @@ def target_seconds(charter: Charter, duration: Duration) -> tuple[int, bool]:
     return n * per[unit], unit.is_business
 
 
-def _response_chart(plt: Any, charter: Charter, totals: Sequence[dict[str, Any]]) -> str | None:
+def _response_bars(
+    charter: Charter, totals: Sequence[dict[str, Any]]
+) -> tuple[list[str], list[float], list[float]]:
+    """Per total with closed instances and a target: label, p50 and p90 as % of target."""
     labels: list[str] = []
     p50: list[float] = []
     p90: list[float] = []
@@ -164,21 +283,22 @@ def _response_chart(plt: Any, charter: Charter, totals: Sequence[dict[str, Any]]
         seconds, business = target_seconds(charter, target)
         key = "business" if business else "elapsed"
         group = "" if row["group"] is None else f" · {row['group']}"
-        labels.append(escape_controls(f"{row['clock']}{group} ({target})"))
+        labels.append(escape_controls(f"{row['clock']}{group} ({duration_words(target)})"))
         p50.append(100 * row[f"{key}_p50_s"] / seconds)
         p90.append(100 * row[f"{key}_p90_s"] / seconds)
-    if not labels:
-        return None
-    fig, ax = plt.subplots(figsize=(7.2, 0.6 + 0.3 * len(labels)))
+    return labels, p50, p90
+
+
+def _response_axes(bars: tuple[list[str], list[float], list[float]], ax: Any) -> None:
+    labels, p50, p90 = bars
     ys = list(range(len(labels)))
-    ax.barh([y + 0.2 for y in ys], p50, height=0.4, color="#1565c0", label="median (p50)")
-    ax.barh([y - 0.2 for y in ys], p90, height=0.4, color="#90caf9", label="p90")
+    ax.barh([y - 0.2 for y in ys], p50, height=0.4, color="#1565c0", label="median (p50)")
+    ax.barh([y + 0.2 for y in ys], p90, height=0.4, color="#90caf9", label="90th percentile")
     ax.axvline(100, color="#c62828", linestyle="--", linewidth=1, label="target")
-    ax.set_yticks(ys, labels, fontsize=6 if len(labels) > 12 else 7)
+    ax.set_yticks(ys, labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("response time as % of the target")
     ax.legend(fontsize=7, loc="lower right", frameon=False)
-    return _svg(fig)
 
 
 def chart_totals(totals: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
@@ -216,10 +336,9 @@ def chart_totals(totals: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]]
     return out, folded
 
 
-def _group_chart(plt: Any, totals: Sequence[dict[str, Any]], clocks: Sequence[str]) -> str:
+def _group_axes(totals: Sequence[dict[str, Any]], clocks: Sequence[str], ax: Any) -> None:
     named = sorted({r["group"] or "(none)" for r in totals if not _is_other(r)})
     groups = named + sorted({r["group"] for r in totals if _is_other(r)})
-    fig, ax = plt.subplots(figsize=(7.2, 3.0))
     width = 0.8 / max(len(clocks), 1)
     for i, clock in enumerate(clocks):
         values = {r["group"] or "(none)": r["achievement"] for r in totals if r["clock"] == clock}
@@ -234,12 +353,12 @@ def _group_chart(plt: Any, totals: Sequence[dict[str, Any]], clocks: Sequence[st
     ax.set_xticks(
         [x + 0.4 - width / 2 for x in range(len(groups))],
         [escape_controls(g) for g in groups],  # a CRM value's control characters, shown
-        **({"rotation": 30, "ha": "right", "fontsize": 7} if len(groups) > 6 else {}),
+        fontsize=8,
+        **({"rotation": 30, "ha": "right"} if len(groups) > 6 else {}),
     )
     ax.set_ylim(0, 105)
     ax.set_ylabel("achievement %")
-    ax.legend(fontsize=7, ncols=4, loc="lower left", bbox_to_anchor=(0, 1.0), frameon=False)
-    return _svg(fig)
+    ax.legend(fontsize=8, ncols=4, loc="lower left", bbox_to_anchor=(0, 1.0), frameon=False)
 
 
 def _is_other(row: dict[str, Any]) -> bool:
@@ -289,23 +408,68 @@ def render_html(document: dict[str, Any], page: PageSource) -> str:
     clocks = [c.id for c in charter.clocks]
     rows, totals = document["rows"], document["totals"]
     charts: list[tuple[str, str]] = []
+    compare = document.get("compare")
+    other = page.compare if compare is not None else None
+    # (title, charter, rows, totals) of each side: A alone, or A and B side by side
+    sides: list[tuple[str | None, Charter, list[dict[str, Any]], list[dict[str, Any]]]] = [
+        (None if other is None else f"A: {charter.name}", charter, rows, totals)
+    ]
+    if other is not None and compare is not None:
+        sides.append((f"B: {other.name}", other, compare["rows"], compare["totals"]))
     if rows:
-        charts.append(("Achievement per clock and period", _achievement_chart(plt, rows, clocks)))
-        charts.append(("Outcomes per period (all clocks)", _outcomes_chart(plt, rows)))
-        charted, folded = chart_totals(totals)
-        response = _response_chart(plt, charter, charted)  # "other" has no percentiles
-        if response is not None:
+        partial = partial_periods(document)
+        edge = " (part): a period the range covers only in part" if partial else ""
+
+        def ids(side: Charter) -> list[str]:
+            return [c.id for c in side.clocks]
+
+        charts.append(
+            (
+                "Achievement per clock and period; hollow grey points stand for fewer than "
+                f"{SIGNIFICANT} instances and are not significant{edge}",
+                _figure(
+                    plt,
+                    3.2,
+                    [
+                        (t, partial_draw(_achievement_axes, r, ids(c), partial))
+                        for t, c, r, _ in sides
+                    ],
+                ),
+            )
+        )
+        charts.append(
+            (
+                f"Outcomes per period (clock instances, all clocks){edge}",
+                _figure(
+                    plt,
+                    3.2,
+                    [(t, partial_draw(_outcomes_axes, r, partial)) for t, _, r, _ in sides],
+                ),
+            )
+        )
+        charted = [chart_totals(t) for _, _, _, t in sides]
+        folded = charted[0][1]
+        bars = [_response_bars(c, ct[0]) for (_, c, _, _), ct in zip(sides, charted, strict=True)]
+        if any(b[0] for b in bars):
             title = "Response times against the target"
             if folded:
                 everyone = CHART_GROUPS + folded
                 title += f" (the {CHART_GROUPS} largest groups; all {everyone:,} are in the tables)"
-            charts.append((title, response))
+            height = 0.8 + 0.32 * max(len(b[0]) for b in bars)
+            parts = [
+                (t, partial_draw(_response_axes, b))
+                for (t, _, _, _), b in zip(sides, bars, strict=True)
+            ]
+            charts.append((title, _figure(plt, height, parts, stack=True)))
         if document["by"] is not None:
             title = f"Achievement per {document['by']}"
             if folded:
                 title += f" (the {CHART_GROUPS} largest; the other {folded:,} as one)"
-            charts.append((title, _group_chart(plt, charted, clocks)))
-    compare = document.get("compare")
+            parts = [
+                (t, partial_draw(_group_axes, ct[0], ids(c)))
+                for (t, c, _, _), ct in zip(sides, charted, strict=True)
+            ]
+            charts.append((title, _figure(plt, 3.0, parts)))
     compare_view: dict[str, Any] | None = None
     if compare is not None and page.compare is not None:
         all_clocks = clocks + [c.id for c in page.compare.clocks if c.id not in clocks]

@@ -8,7 +8,8 @@ Reads: ``GET {entityset}?$select&$filter&$orderby=modifiedon,{id}`` with
 ``Prefer: odata.maxpagesize=5000``; the next page is ``@odata.nextLink``, followed only
 when it points at the org's own Web API (a link elsewhere is a ``CrmError``, never sent a
 token). Children of many parents and records by id are read with ``in`` filters of up to
-``ids_per_query`` ids each. Deleted records come from the recycle bin
+``ids_per_query`` ids each (the ``In`` function: 400 GUIDs keep a URL near 16 KB, well
+under the Web API's limit). Deleted records come from the recycle bin
 (``deleteditemreferences``, which the org must have turned on; without it a deletion is
 seen only as the record's absence).
 
@@ -163,7 +164,16 @@ def filter_clause(f: FieldFilter) -> str:
     values = list(f.value)
     if not values:
         return "false"
-    return "(" + " or ".join(f"{name} eq {odata_literal(v)}" for v in values) + ")"
+    if len(values) == 1:
+        return f"{name} eq {odata_literal(values[0])}"
+    texts = ",".join(_in_literal(v) for v in values)
+    return f"Microsoft.Dynamics.CRM.In(PropertyName='{name}',PropertyValues=[{texts}])"
+
+
+def _in_literal(value: Any) -> str:
+    """A value of the ``In`` function's list: always text (Dataverse converts it)."""
+    text = odata_literal(value)
+    return text if text.startswith("'") else f"'{text}'"
 
 
 class DataverseCrm:
@@ -181,7 +191,7 @@ class DataverseCrm:
         timeout: float = 60.0,
         page_size: int = PAGE_SIZE,
         batch_size: int = batch.MAX_OPERATIONS,
-        ids_per_query: int = 100,
+        ids_per_query: int = 400,
         lookups: Mapping[tuple[str, str], tuple[str, str]] | None = None,
     ) -> None:
         parts = urlsplit(org_url.rstrip("/"))
@@ -333,6 +343,23 @@ class DataverseCrm:
 
     def _filter(self, object: str, f: FieldFilter) -> str:
         return filter_clause(FieldFilter(self._wire(object, f.field), f.op, f.value))
+
+    def _bad_lookup(self, object: str, ref: str, values: Mapping[str, Any]) -> WriteResult | None:
+        """A lookup given something that is not a Dataverse id fails that record alone."""
+        for name, value in values.items():
+            if (
+                (object, name) in self.lookups
+                and value not in (None, "")
+                and (not isinstance(value, str) or not _GUID.match(value))
+            ):
+                return WriteResult(
+                    ref,
+                    False,
+                    error_code="INVALID_FIELD",
+                    message=f"{name}: {str(value)[:40]!r} is not a Dataverse id (a GUID)",
+                    fields=(name,),
+                )
+        return None
 
     def _body(self, object: str, values: Mapping[str, Any]) -> dict[str, Any]:
         """A row's values as Dataverse takes them: lookups bound by ``@odata.bind``."""
@@ -540,7 +567,7 @@ class DataverseCrm:
         refs: list[str] = []
         where: list[int] = []
         for n, (rid, values) in enumerate(updates):
-            problem = _bad_values(rid, values)
+            problem = _bad_values(rid, values) or self._bad_lookup(object, rid, values)
             if problem is not None:
                 results[n] = problem
             elif not _GUID.match(rid):
@@ -587,7 +614,7 @@ class DataverseCrm:
                 )
                 continue
             ref = str(value)
-            problem = _bad_values(ref, record)
+            problem = _bad_values(ref, record) or self._bad_lookup(object, ref, record)
             if problem is not None:
                 results[n] = problem
                 continue
