@@ -206,6 +206,8 @@ def test_three_replicas_share_thirty_profiles_and_survive_kill_and_term(
             except subprocess.TimeoutExpired:
                 proc.kill()
     assert procs[2].returncode == 0
+    for path in sorted(tmp_path.glob("replica-*.log")):  # the server never went away
+        assert '"dispatch_failed"' not in path.read_text(errors="replace"), path.name
     _assert_one_job_at_a_time_and_no_duplicates(queue_schema, tmp_path, profiles)
 
 
