@@ -521,6 +521,9 @@ class WorkerFleet:
     admit: Callable[[Runtime], None] = field(default=lambda _runtime: None)
     queue: QueueSettings | None = None
     """With the state on PostgreSQL: the shared job queue this replica works."""
+    base: Settings | None = None
+    """The settings whose ``profiles_dir`` is read again for new profiles (None: never)."""
+    file_problems: set[str] = field(default_factory=set)
     shared: Callable[[Settings], StateDatabase | None] = field(default=lambda _settings: None)
     """The PostgreSQL state store the profiles on one server share (None: the profile's
     own)."""
@@ -561,6 +564,36 @@ class WorkerFleet:
             opened.append(self._worker(runtime))
         return opened
 
+    def read_new_profiles(self) -> None:
+        """Read ``profiles_dir`` again: each new profile file's profile joins the pending
+        ones (opened next); a newly bad file is logged by name (once). A changed or
+        removed file takes effect at the next start."""
+        if self.base is None:
+            return
+        known = {r.settings.profile for r in self.runtimes} | {p.profile for p in self.pending}
+        try:
+            profiles, problems = self.base.profile_settings_checked()
+        except ValueError as exc:  # the [profiles] tables were checked at start
+            log.error("profile_file_invalid", error=str(exc))
+            return
+        for problem in sorted(set(problems) - self.file_problems):
+            log.error("profile_file_invalid", error=problem)
+        self.file_problems = set(problems)
+        added = [p for p in profiles if p.profile not in known]
+        for profile in added:
+            log.info("profile_file_added", profile=profile.profile)
+        self.pending += added
+
+    def _opening(self) -> list[Worker]:
+        self.read_new_profiles()
+        return self.open_pending()
+
+    def _retry_every(self) -> int:
+        every = [p.sync_interval for p in self.pending]
+        if self.base is not None:
+            every += [r.settings.sync_interval for r in self.runtimes] + [self.base.sync_interval]
+        return min(every, default=300)
+
     def run(self) -> None:
         """Take each profile's lock when free, serve ``/healthz``, ``/readyz`` and
         ``/metrics``, and run every profile's worker until a stop is requested; the
@@ -581,8 +614,8 @@ class WorkerFleet:
         run_profiles(
             workers,
             self.stop_requested,
-            opening=self.open_pending if self.pending else None,
-            retry_every=min((p.sync_interval for p in self.pending), default=300),
+            opening=self._opening if self.pending or self.base is not None else None,
+            retry_every=self._retry_every(),
         )
 
     def _run_queue(self, workers: list[Worker]) -> None:
@@ -603,8 +636,8 @@ class WorkerFleet:
             serves=frozenset(w.profile for w in workers) | {p.profile for p in self.pending},
             stop_requested=self.stop_requested,
             stalled_after=queue.stalled_after,
-            opening=self.open_pending if self.pending else None,
-            retry_every=min((p.sync_interval for p in self.pending), default=300),
+            opening=self._opening if self.pending or self.base is not None else None,
+            retry_every=self._retry_every(),
             on_health=self._queue_health,
             on_gauges=self.metrics.record_queue,
         ).run()
@@ -711,12 +744,14 @@ def build_fleet(settings: Settings, *, hook: Hook | None = None) -> WorkerFleet:
 
     from crmsync.worker.ops_http import Metrics, OpsServer, Readiness  # noqa: PLC0415 - the worker
 
-    profiles = settings.profile_settings()
+    profiles, problems = settings.profile_settings_checked()
+    for problem in problems:  # a bad profile file: named; the other profiles go on
+        log.error("profile_file_invalid", error=problem)
     runtimes: list[Runtime] = []
     locks: dict[str, ProfileLock] = {}
     metrics = Metrics()
     readiness = Readiness(
-        interval=max(p.sync_interval for p in profiles),
+        interval=max((p.sync_interval for p in profiles), default=settings.sync_interval),
         clock=time.time,
         state_ok=lambda: all(r.state.next_check(r.settings.profile) or True for r in runtimes),
         started_at=time.time(),
@@ -746,6 +781,8 @@ def build_fleet(settings: Settings, *, hook: Hook | None = None) -> WorkerFleet:
         hook=hook,
         queue=queue,
         shared=shared,
+        base=settings if settings.profiles_dir is not None else None,
+        file_problems=set(problems),
     )
 
 

@@ -287,6 +287,12 @@ class Settings(BaseSettings):
         description="named profiles ([profiles.NAME] tables in crmsync.toml): each overrides any "
         "of these settings for one org/charter; its data_dir defaults to data_dir/NAME",
     )
+    profiles_dir: Path | None = Field(
+        default=None,
+        description="a folder of one TOML file per profile (NAME.toml holds what a "
+        "[profiles.NAME] table would); crmsync run reads new files every interval, and a bad "
+        "file is reported by name while the other profiles go on",
+    )
     # Salesforce (CRMSYNC_CRM=salesforce); see adapters/salesforce_auth.py for what each mode needs
     sf_auth: Literal["jwt", "client_credentials", "password", "session"] = Field(
         default="jwt", description="Salesforce auth: jwt, client_credentials, password, session"
@@ -392,14 +398,61 @@ class Settings(BaseSettings):
 
     def profile_settings(self) -> list[Settings]:
         """One Settings per profile: this one when no profiles are configured, else each
-        ``[profiles.NAME]`` table over these values (raises ``ValueError`` naming the profile
-        and setting when one does not validate)."""
-        if not self.profiles:
-            return [self]
-        base = {k: v for k, v in self.__dict__.items() if k != "profiles"}
+        ``[profiles.NAME]`` table and each good file of ``profiles_dir`` over these values
+        (raises ``ValueError`` naming the profile and setting when a table does not
+        validate; a bad file is left out, see ``profile_settings_checked``)."""
+        return self.profile_settings_checked()[0]
+
+    def profile_files(self) -> tuple[dict[str, dict[str, Any]], list[str]]:
+        """The profiles of ``profiles_dir`` (``NAME.toml``: its settings) and, for each
+        file that cannot be one, a problem naming the file (and line and key)."""
+        folder = self.profiles_dir
+        if folder is None:
+            return {}, []
+        if not folder.is_dir():
+            return {}, [f"{folder}: CRMSYNC_PROFILES_DIR is not a folder"]
+        allowed = set(type(self).model_fields) - {"profiles", "profile", "profiles_dir"}
+        tables: dict[str, dict[str, Any]] = {}
+        problems: list[str] = []
+        for path in sorted(folder.glob("*.toml")):
+            try:
+                data = read_config_file(path)
+            except ConfigError as exc:
+                problems.append(str(exc))
+                continue
+            unknown = sorted(set(data) - allowed - {"name"})
+            if unknown:
+                problems.append(
+                    f"{path}: not a profile setting: "
+                    + ", ".join(f"'{key}'{did_you_mean(key, allowed)}" for key in unknown)
+                )
+                continue
+            if path.stem in self.profiles:
+                problems.append(f"{path}: profile '{path.stem}' is also a [profiles] table")
+                continue
+            tables[path.stem] = data
+        return tables, problems
+
+    def profile_settings_checked(self) -> tuple[list[Settings], list[str]]:
+        """``profile_settings`` and the problems of the files of ``profiles_dir`` left out
+        (each naming its file)."""
+        files, problems = self.profile_files()
+        if not self.profiles and self.profiles_dir is None:
+            return [self], []
+        out = self._profiles_of(self.profiles)
+        for name, table in files.items():
+            try:
+                out += self._profiles_of({name: table})
+            except ValueError as exc:
+                assert self.profiles_dir is not None
+                problems.append(f"{self.profiles_dir / (name + '.toml')}: {exc}")
+        return out, problems
+
+    def _profiles_of(self, tables: dict[str, dict[str, Any]]) -> list[Settings]:
+        base = {k: v for k, v in self.__dict__.items() if k not in {"profiles", "profiles_dir"}}
         out: list[Settings] = []
-        for name, overrides in self.profiles.items():
-            known = set(type(self).model_fields) - {"profiles", "profile"}
+        for name, overrides in tables.items():
+            known = set(type(self).model_fields) - {"profiles", "profile", "profiles_dir"}
             unknown = sorted(set(overrides) - known - {"name"})
             if unknown:
                 raise ValueError(
@@ -412,6 +465,7 @@ class Settings(BaseSettings):
                 **overrides,
                 "profile": name,
                 "profiles": {},
+                "profiles_dir": None,
             }
             try:
                 out.append(type(self)(**values))

@@ -10,7 +10,9 @@ two intervals plus the stalled-job timeout, and no follow-up task is ever duplic
 from __future__ import annotations
 
 import itertools
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -206,6 +208,8 @@ def test_three_replicas_share_thirty_profiles_and_survive_kill_and_term(
             except subprocess.TimeoutExpired:
                 proc.kill()
     assert procs[2].returncode == 0
+    for path in sorted(tmp_path.glob("replica-*.log")):  # the server never went away
+        assert '"dispatch_failed"' not in path.read_text(errors="replace"), path.name
     _assert_one_job_at_a_time_and_no_duplicates(queue_schema, tmp_path, profiles)
 
 
@@ -244,3 +248,125 @@ def _summary(schema: str, folder: Path) -> str:
         for p in sorted(folder.glob("replica-*.log"))
     }
     return f"runs: {dict(by)}; logs: {tails}"
+
+
+def _flags_and_tasks(crm_file: Path) -> tuple[int, Counter[str]]:
+    with LocalCrm(crm_file) as crm:
+        flagged = sum(1 for r in crm.export_records("Case") if r.fields.get("Charter_Status__c"))
+        keys = Counter(
+            str(t.fields["CrmSync_Key__c"])
+            for t in crm.export_records("Task")
+            if t.fields.get("CrmSync_Key__c")
+        )
+    return flagged, keys
+
+
+def test_a_cycle_killed_half_done_is_finished_by_another_replica(
+    queue_schema: str, tmp_path: Path
+) -> None:
+    """Replica A is killed (SIGKILL) in its first cycle after two batches of flags; replica
+    B runs the profile's next cycle within two intervals plus the stalled timeout of its
+    start, the dead job is marked stalled, and the CRM ends as an uninterrupted run
+    leaves it: every flag written, every follow-up made once."""
+    mapping = load_mapping(ROOT / "mappings" / "salesforce.yaml")
+    now = datetime.now(UTC)
+    seeded = tmp_path / "seeded.sqlite3"
+    with LocalCrm(seeded) as crm:
+        seed_local_crm(
+            crm,
+            mapping,
+            "aston",
+            count=400,
+            seed=5,
+            start=now - timedelta(days=40),
+            span_days=38,
+            now=now,
+        )
+    for folder in ("shared", "reference"):
+        (tmp_path / folder).mkdir()
+        shutil.copy(seeded, tmp_path / folder / LOCAL_CRM_FILE)
+    profile = f"half-{uuid.uuid4().hex[:8]}"
+    base = {k: v for k, v in os.environ.items() if not k.startswith("CRMSYNC_")}
+    base.update(
+        {
+            "CRMSYNC_CONFIG": str(tmp_path / "none.toml"),
+            "CRMSYNC_PROFILE": profile,
+            "CRMSYNC_SYNC_INTERVAL": str(INTERVAL),
+            "CRMSYNC_WRITE_BATCH": "50",
+            "CRMSYNC_HTTP_PORT": "0",
+            "CRMSYNC_LOG_FORMAT": "json",
+        }
+    )
+    replica = {
+        **base,
+        "CRMSYNC_DATA_DIR": str(tmp_path / "shared"),
+        "CRMSYNC_STATE_URL": POSTGRES_URL,
+        "CRMSYNC_QUEUE_SCHEMA": queue_schema,
+        "CRMSYNC_STALLED_AFTER": str(STALLED_AFTER),
+    }
+
+    def start(name: str, **extra: str) -> subprocess.Popen[bytes]:
+        with (tmp_path / f"{name}.log").open("wb") as handle:
+            return subprocess.Popen(
+                [sys.executable, "-m", "crmsync", "run", "--new-profile"],
+                cwd=ROOT,
+                env={**replica, "CRMSYNC_REPLICA": name, **extra},
+                stdout=subprocess.DEVNULL,
+                stderr=handle,
+            )
+
+    a = start("a", CRMSYNC_CRASH_AT="flags_written:2")
+    b: subprocess.Popen[bytes] | None = None
+    try:
+        assert a.wait(90) == -signal.SIGKILL
+        b = start("b")
+        assert _wait_for(
+            lambda: any(
+                r["replica"] == "b" and r["status"] == "succeeded" for r in _runs(queue_schema)
+            ),
+            60,
+        ), _summary(queue_schema, tmp_path)
+        rows = _runs(queue_schema)
+        assert [(r["replica"], r["status"]) for r in rows][:2] == [
+            ("a", "stalled"),
+            ("b", "succeeded"),
+        ]
+        b_started = next(
+            datetime.fromisoformat(e["timestamp"])
+            for e in _log_events(tmp_path / "b.log")
+            if e.get("event") == "replica_started"
+        )
+        waited = (rows[1]["started_at"] - b_started).total_seconds()
+        assert waited <= 2 * INTERVAL + STALLED_AFTER + 1.0, waited
+        b.send_signal(signal.SIGTERM)
+        assert b.wait(60) == 0
+    finally:
+        for proc in (a, b):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+    reference = subprocess.run(
+        [sys.executable, "-m", "crmsync", "sync", "--once", "--new-profile"],
+        cwd=ROOT,
+        env={**base, "CRMSYNC_DATA_DIR": str(tmp_path / "reference")},
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert reference.returncode == 0, reference.stderr[-2000:]
+    flagged, keys = _flags_and_tasks(tmp_path / "shared" / LOCAL_CRM_FILE)
+    want_flagged, want_keys = _flags_and_tasks(tmp_path / "reference" / LOCAL_CRM_FILE)
+    assert flagged == want_flagged > 100  # more than the dead cycle wrote
+    assert [k for k, n in keys.items() if n > 1] == []
+    assert set(keys) == set(want_keys)
+
+
+def _log_events(path: Path) -> list[dict[str, Any]]:
+    out = []
+    for line in path.read_text(errors="replace").splitlines():
+        if line.startswith("{"):
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+    return out

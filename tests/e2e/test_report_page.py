@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from tests.e2e.test_evaluate_cli import ASTON, run
+from tests.e2e.test_report_returns_cli import tsm
 
 from browser_page import chromium_path, visit
 
@@ -69,3 +70,36 @@ def test_the_page_renders_every_chart_offline_without_errors(tmp_path: Path) -> 
     # sample year per month and channel, and the what-if with its flips take 2 to 10 pages
     assert 2 <= seen.a4_pages <= 10
     assert seen.clipped_tables == []  # no table wider than A4's printable width
+
+
+@pytest.mark.slow  # a real browser process
+@pytest.mark.skipif(
+    chromium_path() is None, reason="chromium is not installed (apt-get install chromium)"
+)
+def test_the_page_without_by_prints_with_no_table_cut(tmp_path: Path) -> None:
+    """The summary's fourteen columns fit A4's printable width without --by too."""
+    page = tmp_path / "report.html"
+    result = run(
+        ["report", "-c", ASTON, "-i", SAMPLES, "--from", "2026-01-01", "--to", "2026-12-31",
+         "--now", "2026-07-01T00:00:00Z", "--format", "html", "--output", page]
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    seen = visit(page)
+    assert seen.errors == [] and seen.requests == []
+    assert 1 <= seen.a4_pages <= 6  # summary, four charts and the monthly rows
+    assert seen.clipped_tables == []
+
+
+@pytest.mark.slow  # a real browser process
+@pytest.mark.skipif(
+    chromium_path() is None, reason="chromium is not installed (apt-get install chromium)"
+)
+def test_a_return_prints_on_one_page(tmp_path: Path) -> None:
+    """The TSM return's page: no request, no error, one A4 page, no table cut."""
+    page = tmp_path / "tsm.html"
+    result = tsm("html", "--output", str(page))
+    assert result.returncode == 0, result.stderr
+    seen = visit(page)
+    assert seen.errors == [] and seen.requests == []
+    assert seen.a4_pages == 1
+    assert seen.clipped_tables == []

@@ -139,3 +139,40 @@ def test_runs_without_postgresql_says_so_and_exits_2(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "PostgreSQL state store" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def _negative_hash_schema() -> str:
+    """A fresh schema name whose dispatch-lock key hashes below zero (half of them do)."""
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        while True:
+            name = f"q_{uuid.uuid4().hex[:10]}"
+            row = conn.execute("SELECT hashtext(%s)", (f"crmsync-dispatch:{name}",)).fetchone()
+            if row is not None and row[0] < 0:
+                return name
+
+
+def test_one_dispatcher_at_a_time_and_the_lock_given_back() -> None:
+    try:
+        with psycopg.connect(POSTGRES_URL, connect_timeout=3):
+            pass
+    except psycopg.Error as exc:
+        pytest.skip(f"PostgreSQL not reachable at {redact_url(POSTGRES_URL)}: {exc}")
+    name = _negative_hash_schema()
+    first = {("north", "sync"): _at("2026-12-06T10:00:00")}
+    now = _at("2026-12-06T10:00:01")
+    one, two = QueueTables(POSTGRES_URL, schema=name), QueueTables(POSTGRES_URL, schema=name)
+    try:
+        one.migrate()
+        assert one.take_due(first, now) == [("north", "sync", _at("2026-12-06T10:00:00"))]
+        assert two.take_due(first, now) is None  # the other replica dispatches now
+        one.end_dispatch()
+        assert two.take_due(first, now) == [("north", "sync", _at("2026-12-06T10:00:00"))]
+        two.reschedule({("north", "sync"): _at("2026-12-06T10:05:00")})
+        two.end_dispatch()
+        assert one.take_due(first, now) == []  # moved on: nothing due until 10:05
+        one.end_dispatch()
+    finally:
+        one.close()
+        two.close()
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))

@@ -278,15 +278,12 @@ class QueueTables:
         return self._session.run("take_due", work)
 
     def end_dispatch(self) -> None:
-        """Give the dispatch lock back (a no-op when this session does not hold it; a
-        session that died took it with it)."""
+        """Give back the dispatch lock ``take_due`` took (call once after each ``take_due``
+        that returned a list; a session that died took the lock with it)."""
         self._session.run(
             "end_dispatch",
             lambda conn: conn.execute(
-                "SELECT pg_advisory_unlock(hashtext(%s)) FROM pg_locks WHERE locktype = "
-                "'advisory' AND pid = pg_backend_pid() AND granted "
-                "AND objid = hashtext(%s)::bigint::oid LIMIT 1",
-                (self._dispatch_key, self._dispatch_key),
+                "SELECT pg_advisory_unlock(hashtext(%s))", (self._dispatch_key,)
             ),
         )
 

@@ -200,7 +200,7 @@ def run_cmd(new_profile: Annotated[bool, NEW_PROFILE_OPTION] = False) -> None:
     with fleet:
         if not fleet.runtimes and not fleet.pending:
             raise fail("no profile could be started (see the errors above)")
-        if not settings.profiles:
+        if not settings.profiles and settings.profiles_dir is None:
             for runtime in fleet.runtimes:
                 refuse_unknown_profile(
                     runtime.state, runtime.settings.profile, new_profile=new_profile
@@ -478,7 +478,7 @@ def _check_online(mappings: list[FieldMapping], console: Console) -> int:
 
 
 def _profiles_or_exit(settings: Settings) -> list[Settings]:
-    if not settings.profiles:
+    if not settings.profiles and settings.profiles_dir is None:
         return []
     try:
         return settings.profile_settings()

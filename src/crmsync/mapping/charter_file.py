@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -333,39 +335,21 @@ class ClockSpec(_Strict):
     @model_validator(mode="after")
     def _shape(self) -> ClockSpec:
         kind = self.resolved_kind()
-        problems: list[str] = []
-
-        def forbid(name: str) -> None:
-            if getattr(self, name) is not None:
-                problems.append(f"a {kind.value} clock takes no '{name}'")
-
-        for attribute, allowed in (self.when or {}).items():
-            if allowed == []:
-                problems.append(f"'when' lists no value for '{attribute}': it could never hold")
-        if kind is ClockKind.RECURRING:
-            if self.every is None:
-                problems.append("a recurring clock needs 'every'")
-            if not self.reset:
-                problems.append("a recurring clock needs 'reset' (the events that close a cycle)")
-            for name in ("target", "target_field", "require"):
-                forbid(name)
-            if self.extend is not None:
-                problems.append(
-                    "a recurring clock takes no 'extend' (only deadline and completeness "
-                    "clocks can be extended)"
-                )
-            if self.pause is not None:
-                problems.append(
-                    "a recurring clock takes no 'pause' (only deadline and completeness "
-                    "clocks can pause; a cycle's reset already restarts its count)"
-                )
-        else:
-            for name in ("every", "reset"):
-                forbid(name)
-            if (self.target is None) == (self.target_field is None):
-                problems.append(
-                    f"a {kind.value} clock needs exactly one of 'target' or 'target_field'"
-                )
+        rules = _KIND_RULES[kind]
+        problems = [
+            f"'when' lists no value for '{attribute}': it could never hold"
+            for attribute, allowed in (self.when or {}).items()
+            if allowed == []
+        ]
+        problems += [need for name, need in rules.needs if not getattr(self, name)]
+        problems += [
+            f"a {kind.value} clock takes no '{name}'"
+            for name in rules.forbids
+            if getattr(self, name) is not None
+        ]
+        problems += [why for name, why in rules.refuses if getattr(self, name) is not None]
+        if rules.has_target and (self.target is None) == (self.target_field is None):
+            problems.append(f"a {kind.value} clock needs exactly one of 'target' or 'target_field'")
         if self.extend is not None and self.target_field is not None:
             problems.append(
                 "a 'target_field' clock cannot be extended: its deadline is the attribute "
@@ -376,14 +360,6 @@ class ClockSpec(_Strict):
                 "a 'target_field' clock cannot pause: its deadline is the date promised in "
                 "the attribute itself (drop 'pause', or use a 'target' duration)"
             )
-        if kind is ClockKind.DEADLINE:
-            if not self.stop:
-                problems.append("a deadline clock needs 'stop' (the events that meet it)")
-            forbid("require")
-        if kind is ClockKind.COMPLETENESS:
-            if not self.require:
-                problems.append("a completeness clock needs 'require' (attribute names)")
-            forbid("stop")
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -467,6 +443,100 @@ def _pause(spec: PauseSpec | None) -> Pause | None:
     return None if spec is None else Pause(spec.on, spec.off)
 
 
+def _recurring(c: ClockSpec) -> RecurringClock:
+    assert c.every is not None  # the spec's shape check requires it
+    return RecurringClock(
+        c.id,
+        c.start,
+        parse_duration(c.every),
+        _names(c.reset),
+        _names(c.stop),
+        _optional_duration(c.warn_after),
+        _conditions(c.when),
+    )
+
+
+def _completeness(c: ClockSpec) -> CompletenessClock:
+    return CompletenessClock(
+        c.id,
+        c.start,
+        tuple(c.require or ()),
+        _optional_duration(c.target),
+        c.target_field,
+        _optional_duration(c.warn_after),
+        _conditions(c.when),
+        extend=_extension(c.extend),
+        pause=_pause(c.pause),
+    )
+
+
+def _deadline(c: ClockSpec) -> DeadlineClock:
+    return DeadlineClock(
+        c.id,
+        c.start,
+        _names(c.stop),
+        _optional_duration(c.target),
+        c.target_field,
+        _optional_duration(c.warn_after),
+        _conditions(c.when),
+        extend=_extension(c.extend),
+        pause=_pause(c.pause),
+    )
+
+
+@dataclass(frozen=True)
+class _KindRules:
+    """What a clock of one kind must hold (``needs``: key, problem when it is missing or
+    empty), may not hold (``forbids``: keys; ``refuses``: key, why), whether it counts
+    towards a target, and how its spec becomes the domain's clock."""
+
+    needs: tuple[tuple[str, str], ...]
+    forbids: tuple[str, ...]
+    refuses: tuple[tuple[str, str], ...]
+    has_target: bool
+    build: Callable[[ClockSpec], DeadlineClock | RecurringClock | CompletenessClock]
+
+
+_KIND_RULES: dict[ClockKind, _KindRules] = {
+    ClockKind.DEADLINE: _KindRules(
+        needs=(("stop", "a deadline clock needs 'stop' (the events that meet it)"),),
+        forbids=("every", "reset", "require"),
+        refuses=(),
+        has_target=True,
+        build=_deadline,
+    ),
+    ClockKind.RECURRING: _KindRules(
+        needs=(
+            ("every", "a recurring clock needs 'every'"),
+            ("reset", "a recurring clock needs 'reset' (the events that close a cycle)"),
+        ),
+        forbids=("target", "target_field", "require"),
+        refuses=(
+            (
+                "extend",
+                "a recurring clock takes no 'extend' (only deadline and completeness "
+                "clocks can be extended)",
+            ),
+            (
+                "pause",
+                "a recurring clock takes no 'pause' (only deadline and completeness "
+                "clocks can pause; a cycle's reset already restarts its count)",
+            ),
+        ),
+        has_target=False,
+        build=_recurring,
+    ),
+    ClockKind.COMPLETENESS: _KindRules(
+        needs=(("require", "a completeness clock needs 'require' (attribute names)"),),
+        forbids=("every", "reset", "stop"),
+        refuses=(),
+        has_target=True,
+        build=_completeness,
+    ),
+}
+"""Each clock kind's shape and builder: the one place the file format dispatches on kind."""
+
+
 def build_charter(spec: CharterSpec, source: str = "<memory>", content_hash: str = "") -> Charter:
     """Turn a validated ``CharterSpec`` into the domain ``Charter``."""
     cal = spec.calendar
@@ -488,51 +558,7 @@ def build_charter(spec: CharterSpec, source: str = "<memory>", content_hash: str
         extra_closed=closed,
         extra_open=frozenset(cal.open),
     )
-    clocks: list[DeadlineClock | RecurringClock | CompletenessClock] = []
-    for c in spec.clocks:
-        kind = c.resolved_kind()
-        when = _conditions(c.when)
-        if kind is ClockKind.RECURRING:
-            assert c.every is not None
-            clocks.append(
-                RecurringClock(
-                    c.id,
-                    c.start,
-                    parse_duration(c.every),
-                    _names(c.reset),
-                    _names(c.stop),
-                    _optional_duration(c.warn_after),
-                    when,
-                )
-            )
-        elif kind is ClockKind.COMPLETENESS:
-            clocks.append(
-                CompletenessClock(
-                    c.id,
-                    c.start,
-                    tuple(c.require or ()),
-                    _optional_duration(c.target),
-                    c.target_field,
-                    _optional_duration(c.warn_after),
-                    when,
-                    extend=_extension(c.extend),
-                    pause=_pause(c.pause),
-                )
-            )
-        else:
-            clocks.append(
-                DeadlineClock(
-                    c.id,
-                    c.start,
-                    _names(c.stop),
-                    _optional_duration(c.target),
-                    c.target_field,
-                    _optional_duration(c.warn_after),
-                    when,
-                    extend=_extension(c.extend),
-                    pause=_pause(c.pause),
-                )
-            )
+    clocks = tuple(_KIND_RULES[c.resolved_kind()].build(c) for c in spec.clocks)
     notices = tuple(
         Notice(n.id, n.on, n.to, _optional_duration(n.due), _conditions(n.when))
         for n in spec.notices
@@ -541,7 +567,7 @@ def build_charter(spec: CharterSpec, source: str = "<memory>", content_hash: str
         name=spec.charter,
         title=spec.title,
         calendar=calendar,
-        clocks=tuple(clocks),
+        clocks=clocks,
         notices=notices,
         source=source,
         content_hash=content_hash,

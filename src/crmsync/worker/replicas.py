@@ -89,6 +89,8 @@ class ReplicaQueue:
     )
     gauges_every: float = 15.0
     _tables: QueueTablesPort | None = None
+    _worker_tasks: list[asyncio.Task[None] | None] = field(default_factory=lambda: [None])
+    _requeued: bool = False
     _started: datetime = field(default_factory=lambda: datetime.now(UTC))
     _app: Any = None
 
@@ -278,9 +280,17 @@ class ReplicaQueue:
             raise
         return tables
 
+    def _requeue(self) -> None:
+        """Restart the queue's worker (its running job finishes first) to listen to the
+        queues of ``serves`` as it is now."""
+        task = self._worker_tasks[0]
+        if task is not None:
+            self._requeued = True
+            task.cancel()
+
     async def _main(self) -> None:
         loop = asyncio.get_running_loop()
-        worker_tasks: list[asyncio.Task[None] | None] = [None]
+        worker_tasks = self._worker_tasks
 
         def on_signal(signum: int) -> None:
             log.info("stop_requested", signal=signal.Signals(signum).name)
@@ -338,9 +348,14 @@ class ReplicaQueue:
                             worker_task.cancel()
                         self.on_health(True)
                         await worker_task
+                        self._requeued = False
                 except asyncio.CancelledError:
-                    if not self.stop_requested.is_set():
+                    if self.stop_requested.is_set():
+                        break
+                    if not self._requeued:
                         raise
+                    self._requeued = False
+                    log.info("queues_changed", profiles=len(self.serves))
                 except Exception as exc:  # the server went away: reconnect after a pause
                     self.on_health(False)
                     log.error("queue_unavailable", error=f"{type(exc).__name__}: {exc}")
@@ -375,5 +390,8 @@ class ReplicaQueue:
             if loop.time() >= next_open:
                 for worker in await asyncio.to_thread(opening):
                     self.workers[worker.profile] = worker
+                if not set(self.workers) <= self.serves:  # a new profile: listen to its queue
+                    self.serves = self.serves | set(self.workers)
+                    self._requeue()
                 next_open = loop.time() + self.retry_every
             await asyncio.sleep(min(self.tick, self.retry_every))
