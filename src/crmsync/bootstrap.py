@@ -34,6 +34,7 @@ from crmsync.ports import (
     ArchiveCipher,
     ArchiveStore,
     CrmPort,
+    OnlineRemedies,
     PopulationReader,
     QueueTablesPort,
     StateDatabase,
@@ -89,6 +90,19 @@ def build_crm(settings: Settings, clock: Callable[[], datetime] = system_clock) 
     if settings.crm == "dynamics365":
         return build_dynamics365(settings)
     return build_salesforce(settings)
+
+
+def online_remedies(settings: Settings) -> OnlineRemedies:
+    """What the chosen CRM's adapter says fixes a problem ``crmsync check --online`` finds."""
+    if settings.crm == "salesforce":
+        from crmsync.adapters.crm.salesforce_remedies import (  # noqa: PLC0415 - an adapter
+            SALESFORCE_REMEDIES,
+        )
+
+        return SALESFORCE_REMEDIES
+    from crmsync.service.online_check import FIXED_SCHEMA  # noqa: PLC0415 - on use
+
+    return FIXED_SCHEMA
 
 
 def build_salesforce(settings: Settings) -> SalesforceCrm:

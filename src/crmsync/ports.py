@@ -104,6 +104,24 @@ class ApiBudget(Protocol):
     def api_usage(self) -> tuple[int, int] | None: ...
 
 
+class OnlineRemedies(Protocol):
+    """What fixes a problem ``crmsync check --online`` finds in the CRM's schema: each CRM
+    adapter says its own (a deploy, a set-up command, a privilege), so the check names no
+    CRM. ``roles`` says what the mapping uses the field as."""
+
+    def missing(self, field: str, roles: str) -> str:
+        """The problem and its fix for a field the CRM does not show."""
+        ...
+
+    def not_writable(self, field: str) -> str:
+        """The fix for a field the worker must create or update but may not."""
+        ...
+
+    def not_a_choice(self, field: str) -> str:
+        """The fix for a value the worker writes or filters on that the field's choices lack."""
+        ...
+
+
 class CrmPort(Protocol):
     """A CRM holding records as id-keyed field maps, windowed by a modification stamp.
 

@@ -15,7 +15,7 @@ from crmsync.adapters.crm.dynamics365_setup import Wanted, apply, plan, wanted_f
 from crmsync.cli import app
 from crmsync.errors import CrmError
 from crmsync.mapping.field_mapping import load_mapping
-from crmsync.service.online_check import check_online
+from crmsync.service.online_check import FIXED_SCHEMA, check_online
 from fakes.clock import ManualClock
 from fakes.dynamics365_fake import FakeDataverse, FakeDataverseServer, dataverse_client
 
@@ -80,11 +80,11 @@ def test_setup_creates_what_is_missing_and_a_second_run_does_nothing(bare: FakeD
         100000000, 100000001, 100000002, 100000003, 100000004,
     ]  # fmt: skip
     assert plan(crm, wanted()) == []
-    assert check_online(crm, MAPPING, org_fixes=False) == []
+    assert check_online(crm, MAPPING, remedies=FIXED_SCHEMA) == []
 
 
 def test_check_online_names_what_setup_would_create(bare: FakeDataverse) -> None:
-    problems = check_online(dataverse_client(bare), MAPPING, org_fixes=False)
+    problems = check_online(dataverse_client(bare), MAPPING, remedies=FIXED_SCHEMA)
     named = {(p.object, p.field) for p in problems}
     assert {("incident", c) for c in OURS} | {("task", "crmsync_key")} <= named
 

@@ -7,9 +7,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from crmsync.adapters.crm.local import LocalCrm
+from crmsync.adapters.crm.salesforce_remedies import SALESFORCE_REMEDIES
 from crmsync.mapping.field_mapping import load_mapping, load_mapping_text
 from crmsync.ports import FieldInfo
-from crmsync.service.online_check import check_online, compare, expectations, picklists
+from crmsync.service.online_check import (
+    FIXED_SCHEMA,
+    check_online,
+    compare,
+    expectations,
+    picklists,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 MAPPING = load_mapping(ROOT / "mappings" / "salesforce.yaml")
@@ -46,7 +53,12 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     task["CrmSync_Key__c"] = replace(task["CrmSync_Key__c"], unique=False)
     task["Subject"] = replace(task["Subject"], createable=False)
     problems = sorted(
-        str(p) for p in compare(expectations(MAPPING).values(), {**org, "Case": case, "Task": task})
+        str(p)
+        for p in compare(
+            expectations(MAPPING).values(),
+            {**org, "Case": case, "Task": task},
+            remedies=SALESFORCE_REMEDIES,
+        )
     )
     assert problems == [
         "Case.Acknowledged_At__c: type boolean does not fit read, event acknowledged "
@@ -69,7 +81,9 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
 def test_an_object_the_crm_lacks_is_one_problem(tmp_path: Path) -> None:
     """When Task cannot be described, the report says so once, not once per Task field."""
     org = reference_org(tmp_path)
-    problems = compare(expectations(MAPPING).values(), {**org, "Task": None})
+    problems = compare(
+        expectations(MAPPING).values(), {**org, "Task": None}, remedies=SALESFORCE_REMEDIES
+    )
     assert [str(p) for p in problems] == ["Task: object not found in the CRM"]
 
 
@@ -79,7 +93,12 @@ def test_a_hidden_standard_field_asks_for_read_access(tmp_path: Path) -> None:
     org = reference_org(tmp_path)
     case = dict(org["Case"])
     del case["SuppliedName"]
-    problems = [str(p) for p in compare(expectations(MAPPING).values(), {**org, "Case": case})]
+    problems = [
+        str(p)
+        for p in compare(
+            expectations(MAPPING).values(), {**org, "Case": case}, remedies=SALESFORCE_REMEDIES
+        )
+    ]
     assert problems == [
         "Case.SuppliedName: missing or hidden from the integration user (used as read, "
         "attribute complainant_name): give the integration user read access to it"
@@ -101,7 +120,12 @@ def test_picklist_maps_are_held_against_the_orgs_values(tmp_path: Path) -> None:
         case["Charter_Status__c"], picklist_values=("on_track", "at_risk", "breached")
     )
     task["Type"] = replace(task["Type"], picklist_values=("Call", "Customer Update"))
-    problems = sorted(str(p) for p in picklists(MAPPING, {**org, "Case": case, "Task": task}))
+    problems = sorted(
+        str(p)
+        for p in picklists(
+            MAPPING, {**org, "Case": case, "Task": task}, remedies=SALESFORCE_REMEDIES
+        )
+    )
     assert problems == [
         "Case.Charter_Status__c: 'met' (written as the status flag) is not a value of the "
         "org's picklist: run `crmsync salesforce deploy`",
@@ -147,7 +171,9 @@ def test_against_the_local_crm_a_missing_field_names_no_salesforce_fix(
     del case["Decision_At__c"]
     problems = [
         str(p)
-        for p in compare(expectations(MAPPING).values(), {**org, "Case": case}, org_fixes=False)
+        for p in compare(
+            expectations(MAPPING).values(), {**org, "Case": case}, remedies=FIXED_SCHEMA
+        )
     ]
     assert problems == [
         "Case.Decision_At__c: missing (used as read, event decision): the CRM has no such field"

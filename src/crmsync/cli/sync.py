@@ -305,7 +305,7 @@ def _show_demo(runtime: Runtime, report: CycleReport, console: Console) -> str |
     from crmsync.domain.flag_status import FLAG_VALUES  # noqa: PLC0415 - imported when used
 
     states = Table(
-        title="Charter_Status__c written",
+        title=f"{runtime.mapping.spec.write_back.status} written",
         caption="complaints; breached: a clock answered late or overdue",
     )
     states.add_column("status")
@@ -442,7 +442,7 @@ def _configured_pairs() -> tuple[list[tuple[Path, Path]], str | None]:
 
 def _check_online(mappings: list[FieldMapping], console: Console) -> int:
     """Describe the CRM's objects for each mapping; print every problem; count them."""
-    from crmsync.bootstrap import build_crm  # noqa: PLC0415 - the composition root
+    from crmsync.bootstrap import build_crm, online_remedies  # noqa: PLC0415 - the root
     from crmsync.service.online_check import check_online  # noqa: PLC0415 - imported when used
 
     settings = load_profile()
@@ -456,7 +456,7 @@ def _check_online(mappings: list[FieldMapping], console: Console) -> int:
     try:
         for m in mappings:
             try:
-                found = check_online(crm, m, org_fixes=settings.crm == "salesforce")
+                found = check_online(crm, m, remedies=online_remedies(settings))
             except CrmSyncError as exc:
                 raise fail(f"--online: {exc}", 1) from exc
             for problem in found:

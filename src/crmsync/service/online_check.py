@@ -14,10 +14,9 @@ attributes ``double``/``int``/``percent``/``currency``; date attributes ``date``
 follow-up must be createable (the status also updateable, to complete it); the follow-up
 key field must be a unique external id.
 
-Describe shows only the fields the integration user may read (field-level security), so a
-missing field is "missing or hidden": each such problem names what fixes it (for a custom
-field the mapping makes, ``crmsync salesforce deploy`` and the ``CrmSync_Integration``
-permission set; for a standard field, read or edit access).
+What fixes a problem is the CRM adapter's to say (``OnlineRemedies``: a deploy, a set-up
+command, a privilege); ``FIXED_SCHEMA``, for a CRM whose schema cannot be changed (the
+local CRM), says the mapping is what to change.
 
 Picklists (``picklists``): every picklist map is held against the org's active values
 (org values the mapping does not map, unless the attribute says ``unmapped`` explicitly;
@@ -32,15 +31,26 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from crmsync.domain.flag_status import FLAG_VALUES
 from crmsync.errors import CrmError
 from crmsync.mapping.field_mapping import AttributeSpec, FieldMapping, iter_fields
-from crmsync.ports import CrmPort, FieldInfo
-from crmsync.service.salesforce_metadata import CHARTER_STATUSES, PERMISSION_SET
+from crmsync.ports import CrmPort, FieldInfo, OnlineRemedies
 
-DEPLOY_HINT = (
-    f"create it with `crmsync salesforce deploy` (or `sf project deploy start --source-dir "
-    f"salesforce`) and assign the permission set {PERMISSION_SET} to the integration user"
-)
+
+class _FixedSchema:
+    """The remedies of a CRM whose schema is fixed: a field it lacks is a mapping mistake."""
+
+    def missing(self, field: str, roles: str) -> str:
+        return f"missing (used as {roles}): the CRM has no such field"
+
+    def not_writable(self, field: str) -> str:
+        return "the CRM does not let it be written"
+
+    def not_a_choice(self, field: str) -> str:
+        return "add it to the org's picklist values"
+
+
+FIXED_SCHEMA: OnlineRemedies = _FixedSchema()
 
 DATETIME = frozenset({"datetime"})
 EVENT = frozenset({"datetime", "date"})
@@ -162,12 +172,10 @@ def compare(
     wanted: Iterable[Expectation],
     described: Mapping[str, Mapping[str, FieldInfo] | None],
     *,
-    org_fixes: bool = True,
+    remedies: OnlineRemedies = FIXED_SCHEMA,
 ) -> list[OnlineProblem]:
     """Every way the described objects fail the expectations (an object described as None
-    could not be described at all). ``org_fixes`` names the Salesforce fix (deploy,
-    permission set) for a missing or read-only custom field; without it (the local CRM,
-    whose schema is fixed) the mapping is what to change."""
+    could not be described at all); ``remedies`` (the CRM adapter's) names each fix."""
     problems: list[OnlineProblem] = []
     reported_objects: set[str] = set()
     for exp in wanted:
@@ -179,21 +187,12 @@ def compare(
                 problems.append(OnlineProblem(exp.object, None, "object not found in the CRM"))
             continue
         info = fields.get(exp.field)
-        custom = exp.field.endswith("__c")
         if info is None:
-            fix = DEPLOY_HINT if custom else "give the integration user read access to it"
-            message = f"missing or hidden from the integration user (used as {roles}): {fix}"
-            if not org_fixes:
-                message = f"missing (used as {roles}): the CRM has no such field"
-            problems.append(OnlineProblem(exp.object, exp.field, message))
+            problems.append(
+                OnlineProblem(exp.object, exp.field, remedies.missing(exp.field, roles))
+            )
             continue
-        access = (
-            f"assign the permission set {PERMISSION_SET} to the integration user"
-            if custom
-            else "give the integration user edit access to it (field-level security)"
-        )
-        if not org_fixes:
-            access = "the CRM does not let it be written"
+        access = remedies.not_writable(exp.field)
         if exp.types is not None and info.type not in exp.types:
             problems.append(
                 OnlineProblem(
@@ -237,10 +236,14 @@ def compare(
 
 
 def picklists(
-    mapping: FieldMapping, described: Mapping[str, Mapping[str, FieldInfo] | None]
+    mapping: FieldMapping,
+    described: Mapping[str, Mapping[str, FieldInfo] | None],
+    *,
+    remedies: OnlineRemedies = FIXED_SCHEMA,
 ) -> list[OnlineProblem]:
     """Every picklist map and every value the worker writes or filters on, against the
-    org's active picklist values (fields described as picklists only)."""
+    org's active picklist values (fields described as picklists only); ``remedies`` (the
+    CRM adapter's) names the fix for a value the worker needs."""
     problems: list[OnlineProblem] = []
 
     def org_values(obj: str, field: str) -> tuple[str, ...] | None:
@@ -281,7 +284,7 @@ def picklists(
     used: list[tuple[str, str, str, str]] = [  # object, field, value, what uses it
         *(
             (c.object, wb.status, str(wb.status_value(v)), "written as the status flag")
-            for v in CHARTER_STATUSES
+            for v in FLAG_VALUES
         ),
         (fu.object, fu.status, str(fu.open_status), "a follow-up's status"),
         (fu.object, fu.status, str(fu.completed_status), "a completed follow-up's status"),
@@ -306,11 +309,7 @@ def picklists(
         values = org_values(obj, field)
         if values is None or value in values:
             continue
-        fix = (
-            "run `crmsync salesforce deploy`"
-            if field.endswith("__c")
-            else "add it to the org's picklist values"
-        )
+        fix = remedies.not_a_choice(field)
         problems.append(
             OnlineProblem(
                 obj, field, f"'{value}' ({what}) is not a value of the org's picklist: {fix}"
@@ -335,10 +334,10 @@ def describe_all(
 
 
 def check_online(
-    crm: CrmPort, mapping: FieldMapping, *, org_fixes: bool = True
+    crm: CrmPort, mapping: FieldMapping, *, remedies: OnlineRemedies = FIXED_SCHEMA
 ) -> list[OnlineProblem]:
-    """Describe every object the mapping names and report every problem at once
-    (``org_fixes``: see ``compare``)."""
+    """Describe every object the mapping names and report every problem at once, each
+    with the fix ``remedies`` (the CRM adapter's) names."""
     wanted = expectations(mapping)
     described, problems = describe_all(crm, (obj for obj, _field in wanted))
     failed = {p.object for p in problems}
@@ -346,8 +345,8 @@ def check_online(
         problems
         + [
             p
-            for p in compare(wanted.values(), described, org_fixes=org_fixes)
+            for p in compare(wanted.values(), described, remedies=remedies)
             if not (p.field is None and p.object in failed)
         ]
-        + picklists(mapping, described)
+        + picklists(mapping, described, remedies=remedies)
     )
