@@ -625,7 +625,7 @@ class WorkerFleet:
 
         queue = self.queue
         assert queue is not None
-        ReplicaQueue(
+        replica = ReplicaQueue(
             url=queue.url,
             schema=queue.schema,
             replica=queue.replica,
@@ -640,7 +640,10 @@ class WorkerFleet:
             retry_every=self._retry_every(),
             on_health=self._queue_health,
             on_gauges=self.metrics.record_queue,
-        ).run()
+        )
+        # the replica's name on every line it logs while it runs (and only then)
+        with structlog.contextvars.bound_contextvars(replica=queue.replica):
+            replica.run()
 
     def _queue_health(self, reachable: bool) -> None:
         assert self.queue is not None
@@ -769,8 +772,6 @@ def build_fleet(settings: Settings, *, hook: Hook | None = None) -> WorkerFleet:
             pending.append(profile)
             _unavailable(metrics, readiness, profile, exc, retried=False)
     queue = queue_settings(settings)
-    if queue is not None:
-        structlog.contextvars.bind_contextvars(replica=queue.replica)
     return WorkerFleet(
         server,
         metrics,
