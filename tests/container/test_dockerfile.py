@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import yaml
 from dockerfile_parse import DockerfileParser
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -109,3 +110,25 @@ def test_the_documented_salesforce_containers_name_charter_profile_and_a_readabl
                     r"install (-D )?-o 10001 -g 10001 -m 0?400 crmsync.key (\S+)", text
                 )
                 assert install and install.group(2) == source.group(1), (doc, run)
+
+
+def test_the_documented_compose_names_charter_profile_and_readable_secret_files() -> None:
+    """The Compose example sets the profile and a charter the image ships, and the text
+    hands every secret file crmsync reads to uid 10001 (Compose keeps the host's owner and
+    mode, so a `chmod 600` file of yours is unreadable inside, as for `docker run`)."""
+    doc = ROOT / "docs" / "operator-guide.md"
+    text = doc.read_text()
+    (block,) = re.findall(r"```yaml\n(services:.*?)```", text, flags=re.DOTALL)
+    compose = yaml.safe_load(block)
+    service = compose["services"]["crmsync"]
+    environment = service["environment"]
+    assert re.fullmatch(r"\w[\w-]*", environment["CRMSYNC_PROFILE"])
+    assert (ROOT / environment["CRMSYNC_CHARTER"]).is_file()  # /app/mappings in the image
+    files = {s if isinstance(s, str) else s["source"] for s in service["secrets"]}
+    paths = sorted(compose["secrets"][name]["file"].removeprefix("./") for name in files)
+    assert paths == ["secrets/archive_key", "secrets/sf.key", "secrets/state_url"]
+    hand_over = " ".join(text.split())  # the command wraps across lines
+    chown = re.search(r"sudo chown 10001:10001 ((?:secrets/[\w.]+ ?)+)", hand_over)
+    chmod = re.search(r"sudo chmod 400 ((?:secrets/[\w.]+ ?)+)", hand_over)
+    assert chown and sorted(chown.group(1).split()) == paths, chown
+    assert chmod and sorted(chmod.group(1).split()) == paths, chmod

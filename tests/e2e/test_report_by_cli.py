@@ -62,6 +62,23 @@ def test_a_typo_in_by_is_refused_with_a_suggestion(tmp_path: Path) -> None:
     assert not out.exists()
 
 
+def test_a_typo_in_by_without_a_readable_mapping_names_the_mapping(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--by chanel` run where the mapping file is not (the default `mappings/salesforce.yaml`
+    is relative to the working folder): exit 2 naming the mapping that cannot be read, not
+    a mapping that "defines none"; no output file."""
+    missing = tmp_path / "elsewhere" / "salesforce.yaml"
+    monkeypatch.setenv("CRMSYNC_MAPPING", str(missing))
+    source = complaints(tmp_path, {"channel": "email"})
+    out = tmp_path / "report.json"
+    done = report("-i", source, "--by", "chanel", "-o", out)
+    assert done.exit_code == 2, done.output
+    assert f"the mapping {missing} cannot be read" in done.stderr
+    assert "defines none" not in done.stderr and "it defines none" not in done.stderr
+    assert not out.exists()
+
+
 def test_an_attribute_only_the_input_holds_groups_the_rows(tmp_path: Path) -> None:
     """`--by team` (not in the mapping) on complaints holding `team`: grouped, exit 0."""
     source = complaints(tmp_path, {"channel": "email", "team": "north"})

@@ -3,6 +3,7 @@ in the Metadata API's shape, committed under ``salesforce/`` and never drifting 
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
@@ -15,6 +16,7 @@ from xml.etree import ElementTree as ET
 import pytest
 from typer.testing import CliRunner
 
+from crmsync import private_file
 from crmsync.cli import app
 from crmsync.errors import CharterFileError
 from crmsync.mapping.field_mapping import load_mapping, load_mapping_text
@@ -338,6 +340,27 @@ def test_the_command_writes_the_folder_and_drops_files_of_renamed_fields(tmp_pat
     written = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()}
     assert written == set(source_files(MAPPING))
     assert "custom fields" in result.output
+
+
+def test_a_full_disk_leaves_the_previous_project_files_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ENOSPC while `salesforce metadata --out DIR` rewrites a project written before: exit 1
+    naming the folder; every file is the previous one, byte for byte (never a truncated XML
+    file that looks finished), and no temporary file is left beside them."""
+    args = ["salesforce", "metadata", "--mapping", str(MAPPING_FILE), "--out", str(tmp_path)]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+
+    def full_disk(*_: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(private_file.os, "fsync", full_disk)
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert f"cannot write {tmp_path}: No space left on device" in result.output
+    after = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert after == before
 
 
 def test_the_folder_is_a_complete_sfdx_project() -> None:

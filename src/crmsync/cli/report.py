@@ -404,7 +404,13 @@ def _check_by_in_input(by: str, document: dict[str, Any], input: str) -> None:
         mapping = load_settings().mapping
     except ConfigError:
         mapping = Settings.model_fields["mapping"].default
-    defined = defined_attributes(mapping) or set()
+    defined = defined_attributes(mapping)
+    if defined is None:  # "it defines none" would blame the name, not the missing mapping
+        raise fail(
+            f"--by '{shown(by)}': no complaint of {input} holds it, and the mapping {mapping} "
+            "cannot be read to say which attributes it defines (set CRMSYNC_MAPPING, or "
+            "mapping in crmsync.toml, to the mapping file)"
+        )
     if by in defined:
         return
     where = f"no complaint of {input} holds it and the mapping {mapping}"

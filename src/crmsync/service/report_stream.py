@@ -127,8 +127,9 @@ def report_complaints(
             into.errors.append(located(exc, ref))
             continue
         into.read += 1
-        if into.returns is not None:
+        if into.returns is not None:  # a return counts only its own figures
             into.returns.add(charter.calendar.zone, instances_a)
+            continue
         kept_a = into.a.add(charter, complaint, instances_a, undated_a)
         if compare is None or into.b is None:
             continue

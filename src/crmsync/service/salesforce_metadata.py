@@ -37,6 +37,7 @@ from xml.sax.saxutils import escape
 
 from crmsync.domain.flag_status import FLAG_VALUES
 from crmsync.mapping.field_mapping import AttributeSpec, FieldMapping, FieldSpec
+from crmsync.private_file import PrivateFile
 
 NAMESPACE = "http://soap.sforce.com/2006/04/metadata"
 API_VERSION = "62.0"
@@ -421,7 +422,9 @@ def component_count(mapping: FieldMapping) -> int:
 
 def write_source(mapping: FieldMapping, out: Path, api_version: str = API_VERSION) -> list[Path]:
     """Write the project under ``out``; field files of an earlier run that the mapping no
-    longer makes (a renamed field) are removed. Returns the paths written."""
+    longer makes (a renamed field) are removed. Each file is written whole or not at all
+    (``PrivateFile``): a failed write (a full disk) raises ``OSError`` and leaves that file
+    as it was. Returns the paths written."""
     files = source_files(mapping, api_version)
     for old in sorted(out.glob(f"{SOURCE_DIR}/objects/*/fields/*.field-meta.xml")):
         if old.relative_to(out).as_posix() not in files:
@@ -430,7 +433,9 @@ def write_source(mapping: FieldMapping, out: Path, api_version: str = API_VERSIO
     for relative, text in files.items():
         path = out / relative
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        # beside and renamed: a full disk leaves the previous file, never a truncated one
+        with PrivateFile.open(path) as handle:
+            handle.write(text)
         written.append(path)
     return written
 
