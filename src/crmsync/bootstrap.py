@@ -341,6 +341,13 @@ def open_stored_population(settings: Settings) -> Iterator[StoredPopulation]:
         state.close()
 
 
+def local_archive_folder(settings: Settings) -> Path | None:
+    """The folder of a local archive (``CRMSYNC_ARCHIVE_URL`` empty), opening nothing;
+    ``None`` for a PostgreSQL or S3 archive."""
+    kind, _url = _archive_target(settings)
+    return settings.data_dir / ARCHIVE_DIR if kind == "local" else None
+
+
 def _archive_target(settings: Settings) -> tuple[str, str]:
     """``(kind, url)`` of the archive store, opening nothing; ``ConfigError`` for a URL no
     store takes."""
