@@ -355,6 +355,13 @@ def open_stored_population(settings: Settings) -> Iterator[StoredPopulation]:
         state.close()
 
 
+def local_archive_folder(settings: Settings) -> Path | None:
+    """The folder of a local archive (``CRMSYNC_ARCHIVE_URL`` empty), opening nothing;
+    ``None`` for a PostgreSQL or S3 archive."""
+    kind, _url = _archive_target(settings)
+    return settings.data_dir / ARCHIVE_DIR if kind == "local" else None
+
+
 def _archive_target(settings: Settings) -> tuple[str, str]:
     """``(kind, url)`` of the archive store, opening nothing; ``ConfigError`` for a URL no
     store takes."""
@@ -639,7 +646,7 @@ class WorkerFleet:
 
         queue = self.queue
         assert queue is not None
-        ReplicaQueue(
+        replica = ReplicaQueue(
             url=queue.url,
             schema=queue.schema,
             replica=queue.replica,
@@ -654,7 +661,10 @@ class WorkerFleet:
             retry_every=self._retry_every(),
             on_health=self._queue_health,
             on_gauges=self.metrics.record_queue,
-        ).run()
+        )
+        # the replica's name on every line it logs while it runs (and only then)
+        with structlog.contextvars.bound_contextvars(replica=queue.replica):
+            replica.run()
 
     def _queue_health(self, reachable: bool) -> None:
         assert self.queue is not None
@@ -783,8 +793,6 @@ def build_fleet(settings: Settings, *, hook: Hook | None = None) -> WorkerFleet:
             pending.append(profile)
             _unavailable(metrics, readiness, profile, exc, retried=False)
     queue = queue_settings(settings)
-    if queue is not None:
-        structlog.contextvars.bind_contextvars(replica=queue.replica)
     return WorkerFleet(
         server,
         metrics,

@@ -324,3 +324,32 @@ def test_a_profile_held_elsewhere_is_named_and_a_bad_wait_refused(env: dict[str,
     assert bad.exit_code == 2
     assert "--wait" in bad.stderr
     assert cli("archive", "run", "--now", NOW, "--wait", "30s").exit_code == 0
+
+
+def test_verify_where_nothing_ran_is_refused_and_creates_nothing(
+    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CRMSYNC_DATA_DIR mistyped (a folder with neither an archive nor a state store):
+    `archive verify` said "0 entries, head 0: intact" (exit 0) and left an empty archive
+    there. Now exit 2 naming both paths and CRMSYNC_DATA_DIR, nothing made."""
+    typo = tmp_path / "typo"
+    monkeypatch.setenv("CRMSYNC_DATA_DIR", str(typo))
+    done = CliRunner().invoke(app, ["archive", "verify"])
+    assert done.exit_code == 2, done.output
+    assert f"no archive at {typo / 'archive'} and no state store at" in done.stderr
+    assert "CRMSYNC_DATA_DIR" in done.stderr
+    assert "Traceback" not in done.output
+    assert not typo.exists()
+
+
+def test_verify_without_a_state_store_still_checks_an_archive_that_exists(
+    env: dict[str, str],
+) -> None:
+    """An archive whose state store is gone is still verified (no witness, said on
+    standard error): only a place where nothing ran at all is refused."""
+    assert cli("archive", "run", "--now", NOW).exit_code == 0
+    (Path(env["CRMSYNC_DATA_DIR"]) / "state.sqlite3").unlink()
+    done = CliRunner().invoke(app, ["archive", "verify"])
+    assert done.exit_code == 0, done.output
+    assert "3 entries" in done.stdout and "intact" in done.stdout
+    assert "no witness" in done.stderr

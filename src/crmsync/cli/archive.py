@@ -107,6 +107,8 @@ def _reader(*, with_witness: bool = False) -> Iterator[tuple[Settings, ArchiveRe
         cipher = archive_cipher(settings)
     except ConfigError as exc:
         raise fail(str(exc)) from exc
+    if with_witness:  # verify: an archive never made must not be called intact
+        _refuse_nothing_here(settings)
     witness = _witness(settings) if with_witness else None
     with _store(settings) as store:
         yield (
@@ -115,6 +117,26 @@ def _reader(*, with_witness: bool = False) -> Iterator[tuple[Settings, ArchiveRe
                 store, profile=settings.profile, actor=actor(), cipher=cipher, witness=witness
             ),
         )
+
+
+def _refuse_nothing_here(settings: Settings) -> None:
+    """Exit 2 when the settings point where crmsync never ran: a local archive folder that
+    does not exist and no state store either (a mistyped CRMSYNC_DATA_DIR). Verifying
+    would create an empty archive there and call it intact."""
+    from crmsync.bootstrap import local_archive_folder, state_store_target  # noqa: PLC0415 - on use
+
+    try:
+        folder = local_archive_folder(settings)
+        kind, target = state_store_target(settings.state_url_value, settings.data_dir)
+    except ConfigError as exc:
+        raise fail(str(exc)) from exc
+    if folder is None or folder.is_dir() or kind != "sqlite" or Path(target).is_file():
+        return
+    raise fail(
+        f"no archive at {folder} and no state store at {target}: nothing has run with these "
+        f"settings. Point CRMSYNC_DATA_DIR (or the data_dir of crmsync.toml or of profile "
+        f"'{settings.profile}'), which is {settings.data_dir}, at the worker's data directory"
+    )
 
 
 def _witness(settings: Settings) -> ChainHead | None:
