@@ -157,7 +157,7 @@ def test_verify_holds_the_chain_against_the_state_stores_witness(env: dict[str, 
     """The last entry cut together with its index line: verify still exits 4, because the
     state store witnessed entry 3; the plain text says how far it was witnessed."""
     assert cli("archive", "run", "--now", NOW).exit_code == 0
-    intact = cli("archive", "verify")
+    intact = cli("archive", "verify", "--format", "table")
     assert intact.exit_code == 0
     assert "3 entries, head 3, witnessed up to 3: intact" in intact.stdout
     root = Path(env["CRMSYNC_DATA_DIR"]) / ARCHIVE_DIR
@@ -190,7 +190,7 @@ def test_a_changed_index_line_is_reported_refused_and_rebuilt(env: dict[str, str
     assert json.loads(verify.stdout)["index_bad"] == [
         "default/2: index line 2 differs from the entry in complaint_id"
     ]
-    plain = cli("archive", "verify")
+    plain = cli("archive", "verify", "--format", "table")
     assert "index: default/2: index line 2 differs" in plain.stdout
     for args in (("search", "--complaint", ids[1]), ("show", ids[1])):
         refused = cli("archive", *args)
@@ -204,7 +204,7 @@ def test_a_changed_index_line_is_reported_refused_and_rebuilt(env: dict[str, str
     assert "index rebuilt from 3 entries" in rebuilt.stdout
     found = cli("archive", "search", "--complaint", ids[1], "--json")
     assert [json.loads(x)["ref"] for x in found.stdout.splitlines()] == ["default/2"]
-    assert cli("archive", "verify").exit_code == 0
+    assert cli("archive", "verify", "--format", "table").exit_code == 0
 
 
 def test_a_wrong_or_malformed_key_is_a_clear_error(
@@ -349,7 +349,7 @@ def test_verify_without_a_state_store_still_checks_an_archive_that_exists(
     standard error): only a place where nothing ran at all is refused."""
     assert cli("archive", "run", "--now", NOW).exit_code == 0
     (Path(env["CRMSYNC_DATA_DIR"]) / "state.sqlite3").unlink()
-    done = CliRunner().invoke(app, ["archive", "verify"])
+    done = CliRunner().invoke(app, ["archive", "verify", "--format", "table"])
     assert done.exit_code == 0, done.output
     assert "3 entries" in done.stdout and "intact" in done.stdout
     assert "no witness" in done.stderr

@@ -485,7 +485,9 @@ def test_sync_prints_markup_and_escapes_from_crm_data_literally(tmp_path: Path) 
     env = {"CRMSYNC_DATA_DIR": str(data), "COLUMNS": "250"}
     imported = run(["local", "import", cases, "--object", "Case"], env=env, cwd=REPO)
     assert imported.returncode == 0, imported.stderr
-    done = run(["sync", "--once", "--now", "2026-03-10T00:00:00Z"], env=env, cwd=REPO)
+    done = run(
+        ["sync", "--once", "--now", "2026-03-10T00:00:00Z", "--format", "table"], env=env, cwd=REPO
+    )
     no_traceback(done)
     assert done.returncode == 3
     assert "picklist value '[/]\\x1b[31m' is not mapped" in done.stdout
@@ -494,7 +496,10 @@ def test_sync_prints_markup_and_escapes_from_crm_data_literally(tmp_path: Path) 
 
 def test_config_show_prints_values_and_meanings_literally() -> None:
     """A profile named '[/]x' and the '[profiles.NAME]' of a meaning print as written."""
-    done = run(["config", "show"], env={"CRMSYNC_PROFILE": "[/]x\x1b[2J", "COLUMNS": "250"})
+    done = run(
+        ["config", "show", "--format", "table"],
+        env={"CRMSYNC_PROFILE": "[/]x\x1b[2J", "COLUMNS": "250"},
+    )
     no_traceback(done)
     assert done.returncode == 0
     assert "[/]x\\x1b[2J" in done.stdout

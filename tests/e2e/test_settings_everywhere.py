@@ -161,7 +161,7 @@ def test_config_show_names_each_values_source(clean: Path, monkeypatch: pytest.M
     )
     monkeypatch.setenv("CRMSYNC_DATA_DIR", str(clean / "data"))
     monkeypatch.setenv("CRMSYNC_SECRETS_DIR", str(clean / "no-secrets"))
-    done = CliRunner().invoke(app, ["config", "show"], env={"COLUMNS": "300"})
+    done = CliRunner().invoke(app, ["config", "show", "--format", "table"], env={"COLUMNS": "300"})
     assert done.exit_code == 0, done.output
     rows = [
         cells[:3]

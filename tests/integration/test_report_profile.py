@@ -178,7 +178,9 @@ def test_explain_reads_the_record_from_the_profiles_crm(open_cases: list[str]) -
 
 def test_status_table_lists_each_open_complaint(open_cases: list[str]) -> None:
     """Without --json: a table with each open complaint, its status and owner."""
-    result = CliRunner().invoke(app, ["status", "--now", THURSDAY_NOON], env={"COLUMNS": "200"})
+    result = CliRunner().invoke(
+        app, ["status", "--now", THURSDAY_NOON, "--format", "table"], env={"COLUMNS": "200"}
+    )
     assert result.exit_code == 0, result.output
     late, mid, new, closed = open_cases
     for complaint_id in (late, mid, new):

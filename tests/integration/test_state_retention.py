@@ -107,7 +107,7 @@ def test_state_prune_options_override_the_settings(tmp_path: Path) -> None:
     store.migrate()
     seed(store)
     store.close()
-    now = ("--now", "2026-11-22T12:00:00Z")
+    now = ("--now", "2026-11-22T12:00:00Z", "--format", "table")
     code, out, err = prune_cli(tmp_path, *now, "--keep-closed", "never")
     assert code == 0, err
     assert "forgot 0 closed complaint(s)" in out

@@ -7,6 +7,7 @@ text, which says what the command does with the option.
 
 from __future__ import annotations
 
+import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -65,7 +66,8 @@ TableFormatOpt = Annotated[
     typer.Option(
         "--format",
         metavar="table|json",
-        help="table (the default) or json.",
+        help="table or json (one object per line); default: a table on a terminal, JSON "
+        "on a pipe or into a file.",
     ),
 ]
 JsonAliasOpt = Annotated[
@@ -74,5 +76,9 @@ JsonAliasOpt = Annotated[
 
 
 def wants_json(chosen: TableOrJson | None, json_alias: bool) -> bool:
-    """Whether to print JSON: ``--format json`` or the old ``--json`` (a table otherwise)."""
-    return json_alias or chosen is TableOrJson.JSON
+    """Whether to print JSON: ``--format json`` or the old ``--json``; without either,
+    when standard output is not a terminal (a pipe or a file gets JSON lines, a person a
+    table)."""
+    if json_alias or chosen is TableOrJson.JSON:
+        return True
+    return chosen is None and not sys.stdout.isatty()
