@@ -316,7 +316,6 @@ _SALESFORCE_ABOVE_THE_ADAPTERS_NOT_YET_MOVED = {
     "mapping/field_mapping.py",
     "salesforce_values.py",
     "service/archiving.py",
-    "service/salesforce_metadata.py",
 }
 
 
