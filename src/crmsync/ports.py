@@ -104,6 +104,15 @@ class ApiBudget(Protocol):
     def api_usage(self) -> tuple[int, int] | None: ...
 
 
+@runtime_checkable
+class ValueFormats(Protocol):
+    """Optional: a CRM adapter says how it writes an instant (whole seconds since 1970) as
+    datetime text; what is written to a CRM whose adapter does not say is ISO-8601 UTC
+    text (``2026-03-02T09:15:00Z``)."""
+
+    def instant_text(self, instant: int) -> str: ...
+
+
 class OnlineRemedies(Protocol):
     """What fixes a problem ``crmsync check --online`` finds in the CRM's schema: each CRM
     adapter says its own (a deploy, a set-up command, a privilege), so the check names no

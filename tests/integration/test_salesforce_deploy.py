@@ -19,10 +19,10 @@ from crmsync.adapters.crm.salesforce_auth import (
     TimeoutSession,
 )
 from crmsync.adapters.crm.salesforce_deploy import MetadataDeployer, wait_for
+from crmsync.adapters.crm.salesforce_metadata import custom_fields, deploy_zip
 from crmsync.cli import app
 from crmsync.errors import CrmAuthError
 from crmsync.mapping.field_mapping import load_mapping
-from crmsync.service.salesforce_metadata import custom_fields, deploy_zip
 from fakes.salesforce_fake import API, INSTANCE, FakeOrg, fake_salesforce
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -315,8 +315,6 @@ _SALESFORCE_ABOVE_THE_ADAPTERS_NOT_YET_MOVED = {
     "errors.py",
     "mapping/field_mapping.py",
     "salesforce_values.py",
-    "service/archiving.py",
-    "service/salesforce_metadata.py",
 }
 
 

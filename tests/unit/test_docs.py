@@ -62,8 +62,8 @@ def test_every_relative_link_of_the_docs_resolves() -> None:
 def test_the_component_counts_the_setup_guide_quotes_are_the_kit_s() -> None:
     """Every "N components" and "N custom fields" in the Salesforce set-up guide is what the
     bundled mapping's kit holds: one component per custom field plus the permission set."""
+    from crmsync.adapters.crm.salesforce_metadata import source_files
     from crmsync.mapping.field_mapping import load_mapping
-    from crmsync.service.salesforce_metadata import source_files
 
     files = source_files(load_mapping(REPO / "mappings" / "salesforce.yaml"))
     fields = sum(1 for path in files if path.endswith(".field-meta.xml"))

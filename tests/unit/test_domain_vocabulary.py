@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from crmsync.adapters.crm import salesforce_metadata
 from crmsync.domain.charter import clock_event_paths
 from crmsync.domain.evaluation import State
 from crmsync.domain.flag_status import FLAG_VALUES, RANK, WORST_FIRST, flag_state
 from crmsync.mapping.charter_file import load_charter, load_charter_text
 from crmsync.mapping.charter_mapping_check import EVENT_KEYS
-from crmsync.service import salesforce_metadata
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -17,10 +17,10 @@ import pytest
 from typer.testing import CliRunner
 
 from crmsync import private_file
+from crmsync.adapters.crm.salesforce_metadata import deploy_zip, source_files
 from crmsync.cli import app
 from crmsync.errors import CharterFileError
 from crmsync.mapping.field_mapping import load_mapping, load_mapping_text
-from crmsync.service.salesforce_metadata import deploy_zip, source_files
 
 ROOT = Path(__file__).resolve().parents[2]
 MAPPING_FILE = ROOT / "mappings" / "salesforce.yaml"

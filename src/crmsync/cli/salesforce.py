@@ -65,7 +65,7 @@ def metadata_cmd(
     `crmsync salesforce deploy`.
 
     Exit status: 0 written; 1 the folder could not be written; 2 the mapping is invalid."""
-    from crmsync.service.salesforce_metadata import (  # noqa: PLC0415 - pydantic, on use
+    from crmsync.adapters.crm.salesforce_metadata import (  # noqa: PLC0415 - pydantic, on use
         component_count,
         write_source,
     )
@@ -117,10 +117,10 @@ def deploy_cmd(
         MetadataDeployer,
         wait_for,
     )
+    from crmsync.adapters.crm.salesforce_metadata import custom_fields, deploy_zip  # noqa: PLC0415 - on use
     from crmsync.bootstrap import build_salesforce  # noqa: PLC0415 - the composition root
     from crmsync.cli.locking import wait_seconds  # noqa: PLC0415 - settings load on use
     from crmsync.errors import CrmSyncError  # noqa: PLC0415 - imported when used
-    from crmsync.service.salesforce_metadata import custom_fields, deploy_zip  # noqa: PLC0415 - on use
 
     max_wait = wait_seconds(wait)
     loaded = _load(mapping)

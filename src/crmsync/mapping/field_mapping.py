@@ -300,6 +300,12 @@ def _is_sf_utc(text: str) -> bool:
     )
 
 
+def iso_instant_text(instant: int) -> str:
+    """ISO-8601 UTC text of an instant: ``2026-03-02T09:15:00Z`` (a CRM adapter without
+    datetime text of its own, ``ValueFormats``, is written this)."""
+    return _utc_text(datetime.fromtimestamp(instant, UTC), "Z")
+
+
 def sf_datetime(instant: int) -> str:
     """Salesforce's datetime text: ``2026-03-02T09:15:00.000+0000``."""
     return _utc_text(datetime.fromtimestamp(instant, UTC), ".000+0000")

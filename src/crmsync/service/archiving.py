@@ -10,8 +10,8 @@ never by comparing the mark's date with the closing instant.
 
 **Selecting candidates without a full scan.** Each run pulls only the complaint records
 changed since the last run (``changed_records`` from the ``archive:closed`` watermark,
-minus an overlap, filtered to complaints with a closed event: on Salesforce a
-``SystemModstamp`` range with ``ClosedDate != null``). A record closed less than
+minus an overlap, filtered to complaints with a closed event: a range of the CRM's
+modification stamp with the closed field set). A record closed less than
 ``archive_after`` ago is not due yet, so each pulled closed record that is not yet
 archived at its version goes into a *pending queue* kept in the state store, as a stored
 complaint of the profile ``<profile>#archive`` whose ``next_check`` is the instant it
@@ -30,8 +30,9 @@ archived version and a correctly marked record:
    The store itself refuses a second entry of a version (``DuplicateEntryError``), so
    even two writers racing past the profile lock leave one entry per version;
 2. the entry is read back from the store and its hashes checked;
-3. only then are ``Archived_At__c``/``Archive_Ref__c`` (the mapping's names) set on the
-   CRM record, to the entry's own ``archived_at`` and reference;
+3. only then are the mapping's ``archived_at``/``archive_ref`` fields set on the
+   CRM record, to the entry's own ``archived_at`` (as the CRM adapter writes datetime
+   text) and reference;
 4. the queue entry is removed last. A record that could not be marked stays queued.
 
 Hook steps (crash tests kill the process there): ``queued``, ``watermark``, ``appended``
@@ -79,7 +80,7 @@ from crmsync.errors import (
     InstantError,
     MappingError,
 )
-from crmsync.mapping.field_mapping import FieldMapping, sf_datetime
+from crmsync.mapping.field_mapping import FieldMapping, iso_instant_text
 from crmsync.ports import (
     ArchiveCipher,
     ArchiveStore,
@@ -89,6 +90,7 @@ from crmsync.ports import (
     Record,
     StateStore,
     StoredComplaint,
+    ValueFormats,
 )
 from crmsync.service.archive_reading import entry_problems
 from crmsync.service.cycle_report import RecordFailure
@@ -195,6 +197,7 @@ class ArchivingService:
         self.guard: Callable[[], None] = guard or (lambda: None)
         self._closed_field = closed
         self._archived_at = wb.archived_at
+        self._instant_text = crm.instant_text if isinstance(crm, ValueFormats) else iso_instant_text
         self._archive_ref = wb.archive_ref
         self._object = mapping.complaint_object
         self._read_fields = list(
@@ -256,7 +259,7 @@ class ArchivingService:
 
     def _marked(self, record: Record, closed: int) -> bool:
         """Whether this version of the record (its closing instant) is archived, as the
-        record's mark says: the entry its ``Archive_Ref__c`` names is of this complaint at
+        record's mark says: the entry its ``archive_ref`` field names is of this complaint at
         this version. The mark's date alone cannot tell: a case re-closed with an earlier
         closing instant carries the mark of its previous version, dated after the new one."""
         ref = record.fields.get(self._archive_ref)
@@ -571,7 +574,7 @@ class ArchivingService:
             (
                 record_id,
                 {
-                    self._archived_at: sf_datetime(parse_instant(header.archived_at, _UTC)),
+                    self._archived_at: self._instant_text(parse_instant(header.archived_at, _UTC)),
                     self._archive_ref: header.ref,
                 },
             )

@@ -318,6 +318,12 @@ class DataverseCrm:
             self._tables[name] = (odata_name(entity_set), odata_name(primary))
         return self._tables[name]
 
+    # ------------------------------------------------------------------ ValueFormats
+
+    def instant_text(self, instant: int) -> str:
+        """Dataverse's datetime text: ``2026-03-02T09:15:00Z``."""
+        return odata_datetime(datetime.fromtimestamp(instant, UTC))
+
     # ------------------------------------------------------------------ reads
 
     def server_time(self) -> datetime:

@@ -165,6 +165,12 @@ class LocalCrm:
     ) -> None:
         self.close()
 
+    # -- ValueFormats
+
+    def instant_text(self, instant: int) -> str:
+        """The local CRM's datetime text, the reference org's: ``2026-03-02T09:15:00.000+0000``."""
+        return millis_text(instant * 1000)
+
     # -- CrmPort
 
     def server_time(self) -> datetime:

@@ -198,6 +198,12 @@ class SalesforceCrm:
         """``/services/data/vXX.X`` of the configured API version."""
         return f"/services/data/v{self.api_version}"
 
+    # ------------------------------------------------------------------ ValueFormats
+
+    def instant_text(self, instant: int) -> str:
+        """Salesforce's datetime text: ``2026-03-02T09:15:00.000+0000``."""
+        return format_sf_datetime(datetime.fromtimestamp(instant, UTC))
+
     # ------------------------------------------------------------------ CrmPort: time
 
     def server_time(self) -> datetime:

@@ -8,7 +8,7 @@ integration user may read, so a missing field is "missing or hidden".
 
 from __future__ import annotations
 
-from crmsync.service.salesforce_metadata import PERMISSION_SET
+from crmsync.adapters.crm.salesforce_metadata import PERMISSION_SET
 
 DEPLOY_HINT = (
     f"create it with `crmsync salesforce deploy` (or `sf project deploy start --source-dir "
