@@ -132,17 +132,33 @@ def extension_steps(
         if notice == previous:  # one notice recorded twice (e.g. two related records)
             continue
         previous = notice
-        if applied >= extension.max:
-            steps.append(ExtensionStep(notice, Outcome.OVER_MAX, due, due, warn, warn))
-        elif notice > due:
-            steps.append(ExtensionStep(notice, Outcome.TOO_LATE, due, due, warn, warn))
-        else:
-            new_due = calendar.deadline(due, extension.by)
-            new_warn = None if warn is None else calendar.deadline(warn, extension.by)
-            steps.append(ExtensionStep(notice, Outcome.APPLIED, due, new_due, warn, new_warn))
-            due, warn = new_due, new_warn
+        step = _notice_step(calendar, extension, notice, applied=applied, due=due, warn=warn)
+        steps.append(step)
+        if step.outcome is Outcome.APPLIED:
+            due, warn = step.due_after, step.warn_after
             applied += 1
     return steps
+
+
+def _notice_step(
+    calendar: BusinessCalendar,
+    extension: Extension,
+    notice: int,
+    *,
+    applied: int,
+    due: int,
+    warn: int | None,
+) -> ExtensionStep:
+    """Section 4.4 for one notice at ``notice``, ``applied`` extensions already in force:
+    over the maximum, too late (after the due instant ``due``), or applied (``due`` and
+    ``warn`` each moved by ``extension.by`` counted from itself)."""
+    if applied >= extension.max:
+        return ExtensionStep(notice, Outcome.OVER_MAX, due, due, warn, warn)
+    if notice > due:
+        return ExtensionStep(notice, Outcome.TOO_LATE, due, due, warn, warn)
+    new_due = calendar.deadline(due, extension.by)
+    new_warn = None if warn is None else calendar.deadline(warn, extension.by)
+    return ExtensionStep(notice, Outcome.APPLIED, due, new_due, warn, new_warn)
 
 
 def clock_extension_steps(
@@ -248,15 +264,10 @@ def adjustment_steps(
     for instant, what, end in order:
         if what == 0:
             assert extension is not None
-            if applied >= extension.max:
-                steps.append(ExtensionStep(instant, Outcome.OVER_MAX, due, due, warn, warn))
-            elif instant > due:
-                steps.append(ExtensionStep(instant, Outcome.TOO_LATE, due, due, warn, warn))
-            else:
-                new_due = calendar.deadline(due, extension.by)
-                new_warn = None if warn is None else calendar.deadline(warn, extension.by)
-                steps.append(ExtensionStep(instant, Outcome.APPLIED, due, new_due, warn, new_warn))
-                due, warn = new_due, new_warn
+            notice = _notice_step(calendar, extension, instant, applied=applied, due=due, warn=warn)
+            steps.append(notice)
+            if notice.outcome is Outcome.APPLIED:
+                due, warn = notice.due_after, notice.warn_after
                 applied += 1
         elif instant > due or (stop is not None and instant >= stop):
             steps.append(PauseStep(instant, end, False, due, due, warn, warn))
