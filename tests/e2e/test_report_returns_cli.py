@@ -251,7 +251,8 @@ def test_fca_page_written_to_a_file(tmp_path: Path) -> None:
 
 
 def test_return_arguments_are_checked() -> None:
-    """tsm without --homes, --homes for fca, --by with a return, the wrong charter: exit 2."""
+    """tsm without --homes, --homes for fca, --by or --period with a return, the wrong
+    charter: exit 2."""
     no_homes = run(
         ["report", "--charter", HOUSING, "--input", "-", "--from", "2026-01-01", "--to",
          "2026-12-31", "--return", "tsm", "--format", "json"],
@@ -262,6 +263,9 @@ def test_return_arguments_are_checked() -> None:
     assert homes_for_fca.returncode == 2 and "--homes is for --return tsm" in homes_for_fca.stderr
     grouped = fca("json", "--by", "channel")
     assert grouped.returncode == 2 and "--by" in grouped.stderr
+    per_month = fca("json", "--period", "month")
+    assert per_month.returncode == 2
+    assert "counts the whole range --from..--to; it takes no --period" in per_month.stderr
     wrong = run(
         ["report", "--charter", FCA, "--input", "-", "--from", "2026-01-01", "--to",
          "2026-12-31", "--return", "tsm", "--homes", "10", "--format", "json"],

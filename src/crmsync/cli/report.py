@@ -228,8 +228,13 @@ def report_cmd(
         str | None, now_option("Report as of this instant (default: the current instant).")
     ] = None,
     period: Annotated[
-        Period, typer.Option("--period", help="Rows per month, quarter, year, ISO week or all.")
-    ] = Period.MONTH,
+        Period | None,
+        typer.Option(
+            "--period",
+            help="Rows per month (the default), quarter, year, ISO week or all; not with "
+            "--return, which counts the whole range.",
+        ),
+    ] = None,
     by: Annotated[
         str | None,
         typer.Option(
@@ -278,10 +283,15 @@ def report_cmd(
     instant = parse_now(now) if now is not None else int(time.time())
     if returns is not None:
         _check_return(returns, homes, loaded, by, other)
+        if period is not None:
+            raise fail(
+                f"--return {returns.value} counts the whole range --from..--to; it takes no "
+                "--period"
+            )
     elif homes is not None:
         raise fail("--homes is for --return tsm")
     request = ReportRequest(
-        loaded, first, last, instant, period, by or None, other, returns=returns
+        loaded, first, last, instant, period or Period.MONTH, by or None, other, returns=returns
     )
     chosen = _format(fmt, output)
     undecodable = 0
