@@ -3,17 +3,14 @@ runs; a bad file is reported by name while the others go on (issue 22)."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
@@ -24,6 +21,7 @@ from crmsync.bootstrap import LOCAL_CRM_FILE
 from crmsync.demo.seeding import seed_local_crm
 from crmsync.mapping.field_mapping import load_mapping
 from crmsync.settings import redact_url
+from worker_processes import log_events, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 POSTGRES_URL = os.environ.get(
@@ -60,27 +58,6 @@ def _synced(schema: str) -> set[str]:
             ).format(sql.Identifier(schema))
         ).fetchall()
     return {str(r[0]) for r in rows}
-
-
-def _wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def _events(path: Path) -> list[dict[str, Any]]:
-    out = []
-    for line in path.read_text(errors="replace").splitlines():
-        if line.startswith("{"):
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                continue
-    return out
 
 
 def test_profile_files_are_read_again_and_a_bad_one_is_named(tmp_path: Path, schema: str) -> None:
@@ -128,19 +105,19 @@ def test_profile_files_are_read_again_and_a_bad_one_is_named(tmp_path: Path, sch
             stderr=handle,
         )
     try:
-        _wait_for(lambda: first in _synced(schema), 60, "the first profile's cycle")
-        invalid = [e for e in _events(log) if e.get("event") == "profile_file_invalid"]
+        wait_for(lambda: first in _synced(schema), 60, "the first profile's cycle")
+        invalid = [e for e in log_events(log) if e.get("event") == "profile_file_invalid"]
         assert len(invalid) == 1
         assert f"{bad}.toml" in invalid[0]["error"]
         assert "sync_intervall" in invalid[0]["error"]
         assert "sync_interval" in invalid[0]["error"].replace("sync_intervall", "")  # the hint
 
         (folder / f"{late}.toml").write_text("")  # a new profile while it runs
-        _wait_for(lambda: late in _synced(schema), 30, "the new profile's cycle")
+        wait_for(lambda: late in _synced(schema), 30, "the new profile's cycle")
         assert proc.poll() is None
         assert bad not in _synced(schema)
         # the bad file is named once, not at every reading
-        assert len([e for e in _events(log) if e.get("event") == "profile_file_invalid"]) == 1
+        assert len([e for e in log_events(log) if e.get("event") == "profile_file_invalid"]) == 1
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0
     finally:

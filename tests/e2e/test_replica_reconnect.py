@@ -13,59 +13,33 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import psycopg
 import pytest
 from psycopg import sql
-from test_profile_start_retry import POSTGRES_URL, Relay, _get  # the same relay and probe
 
 from crmsync.adapters.crm.local import LocalCrm
 from crmsync.bootstrap import LOCAL_CRM_FILE
 from crmsync.demo.seeding import seed_local_crm
 from crmsync.mapping.field_mapping import load_mapping
-from crmsync.settings import redact_url
+from worker_processes import POSTGRES_URL, Relay, http_get, postgres_relay, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 
-class RestartableRelay(Relay):
-    def restart(self) -> None:
-        self._stop = threading.Event()
-        self._open = []
-        self.start()
-
-
 @pytest.fixture
-def relay() -> Iterator[RestartableRelay]:
-    try:
-        with psycopg.connect(POSTGRES_URL, connect_timeout=3):
-            pass
-    except psycopg.Error as exc:
-        pytest.skip(f"PostgreSQL not reachable at {redact_url(POSTGRES_URL)}: {exc}")
-    parts = urlsplit(POSTGRES_URL)
-    started = RestartableRelay((parts.hostname or "127.0.0.1", parts.port or 5432))
+def relay() -> Iterator[Relay]:
+    started = postgres_relay()
     yield started
     started.close()
-
-
-def _wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _synced_since(schema: str, after: datetime) -> set[str]:
@@ -87,12 +61,10 @@ def _synced_since(schema: str, after: datetime) -> set[str]:
 
 
 def _ready(port: int) -> bool:
-    return _get(port, "/readyz")[0] == 200
+    return http_get(port, "/readyz")[0] == 200
 
 
-def test_a_replica_reconnects_after_postgresql_comes_back(
-    tmp_path: Path, relay: RestartableRelay
-) -> None:
+def test_a_replica_reconnects_after_postgresql_comes_back(tmp_path: Path, relay: Relay) -> None:
     relay.start()
     parts = urlsplit(POSTGRES_URL)
     url = parts._replace(netloc=f"{parts.username or 'postgres'}@127.0.0.1:{relay.port}").geturl()
@@ -145,21 +117,21 @@ def test_a_replica_reconnects_after_postgresql_comes_back(
                     return int(json.loads(line)["port"])
             return None
 
-        http = _wait_for(port, 60, "the HTTP port")
+        http = wait_for(port, 60, "the HTTP port")
         start = datetime.now(UTC)
-        _wait_for(lambda: _synced_since(schema, start) == set(profiles), 60, "first cycles")
-        _wait_for(lambda: _ready(http), 30, "ready")
+        wait_for(lambda: _synced_since(schema, start) == set(profiles), 60, "first cycles")
+        wait_for(lambda: _ready(http), 30, "ready")
 
         relay.close()  # the server goes away
-        _wait_for(lambda: not _ready(http), 30, "not ready while the server is gone")
+        wait_for(lambda: not _ready(http), 30, "not ready while the server is gone")
         time.sleep(3)
         assert proc.poll() is None, log.read_text(errors="replace")[-3000:]
         assert not _ready(http)
 
         relay.restart()  # and comes back
         back = datetime.now(UTC)
-        _wait_for(lambda: _ready(http), 60, "ready again")
-        _wait_for(lambda: _synced_since(schema, back) == set(profiles), 60, "cycles go on")
+        wait_for(lambda: _ready(http), 60, "ready again")
+        wait_for(lambda: _synced_since(schema, back) == set(profiles), 60, "cycles go on")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0
     finally:
