@@ -274,3 +274,25 @@ def test_return_arguments_are_checked() -> None:
     assert wrong.returncode == 2
     assert "has no clock stage1-acknowledge" in wrong.stderr
     assert "housing-ombudsman" in wrong.stderr
+
+
+def test_a_return_for_a_period_it_is_not_filed_for_is_refused() -> None:
+    """A TSM return is a year's, the FCA's a half year's (or a year's): another range is
+    refused with one line saying what is accepted, exit 2, nothing on standard output."""
+    quarter = run(
+        ["report", "--charter", FCA, "--input", "-", "--from", "2026-01-01", "--to",
+         "2026-03-31", "--return", "fca", "--format", "json"],
+        stdin=jsonl(*FCA_SET),
+    )  # fmt: skip
+    assert quarter.returncode == 2 and quarter.stdout == ""
+    assert "--return fca counts one reporting period" in quarter.stderr
+    assert "--to 2026-06-30 for a half year" in quarter.stderr
+    assert "Traceback" not in quarter.stderr and len(quarter.stderr.strip().splitlines()) == 1
+    short_year = run(
+        ["report", "--charter", HOUSING, "--input", "-", "--from", "2025-04-01", "--to",
+         "2026-03-30", "--return", "tsm", "--homes", "2300", "--format", "json"],
+        stdin=jsonl(*TSM),
+    )  # fmt: skip
+    assert short_year.returncode == 2 and short_year.stdout == ""
+    assert "--return tsm counts one reporting year" in short_year.stderr
+    assert "the year ends 2026-03-31" in short_year.stderr
