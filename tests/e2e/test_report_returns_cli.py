@@ -153,6 +153,17 @@ def test_tsm_ch01_and_ch02_counted_by_hand() -> None:
     assert figures["stage2"]["received"] == 2
     assert (figures["stage2"]["responded"], figures["stage2"]["within_timescale"]) == (2, 1)
     assert "Technical Requirements" in document["definition"]["source"]
+    assert "'Reporting year and year end dates'" in document["definition"]["source"]
+    assert document["definition"]["url"] == (
+        "https://www.gov.uk/government/publications/tenant-satisfaction-measures-technical-requirements"
+    )
+    # the timescales used for CH02, which landlords publish with it: the charter's own
+    assert document["timescales"] == {
+        "stage1-response": "10 working days from acknowledged; extended at most once by "
+        "10 working days on extended",
+        "stage2-response": "20 working days from escalation_acknowledged; extended at most "
+        "once by 20 working days on escalation_extended",
+    }
     assert any("number of homes" in line for line in document["organisation_must_add"])
 
 
@@ -246,6 +257,9 @@ def test_fca_page_written_to_a_file(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     page = out.read_text(encoding="utf-8")
     assert "DISP 1 Annex 1R" in page and "closed after eight weeks" in page
+    assert "DISP 1.10.1R" in page and "within 30 business days" in page
+    assert 'href="https://www.handbook.fca.org.uk/handbook/DISP/1/10.html"' in page
+    assert "3 working days from received" in page and "8 weeks from received" in page
     assert "25.0 %" in page and "50.0 %" in page
     assert out.stat().st_mode & 0o777 == 0o600
 
