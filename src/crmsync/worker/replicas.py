@@ -32,7 +32,7 @@ import structlog
 
 from crmsync.errors import CrmSyncError
 from crmsync.ports import QueueTablesPort, RunCounts
-from crmsync.worker.scheduling import Worker
+from crmsync.worker.scheduling import ProfileChanges, Worker
 
 log = structlog.get_logger("crmsync.worker")
 
@@ -80,7 +80,7 @@ class ReplicaQueue:
     stalled_after: int = 30
     heartbeat: float = 2.0
     tick: float = 1.0
-    opening: Callable[[], list[Worker]] | None = None
+    opening: Callable[[], ProfileChanges] | None = None
     retry_every: float = 300.0
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     on_health: Callable[[bool], None] = field(default=lambda _ok: None)
@@ -122,22 +122,24 @@ class ReplicaQueue:
         worker = self.workers.get(profile)
         if worker is None:
             return "failed", RunCounts(), "profile not configured on this replica", None
-        if self.stop_requested.is_set():
-            return "handed_back", RunCounts(), None, None
-        if not worker.owns_profile():
-            return "busy", RunCounts(), "the profile lock is held elsewhere", None
-        try:
-            if kind == "sync":
-                return self._sync(worker)
-            job = {
-                "archive": worker.archive,
-                "prune": worker.prune,
-                "report": worker.monthly_report,
-            }
-            ok = job[kind]()
-            return ("succeeded" if ok else "failed"), RunCounts(), worker.last_error, None
-        finally:
-            worker.work.release_profile()
+        with worker.turn() as active:  # retiring the worker waits for this job
+            if not active:
+                stopping = self.stop_requested.is_set()
+                return "handed_back", RunCounts(), None if stopping else "profile retired", None
+            if not worker.owns_profile():
+                return "busy", RunCounts(), "the profile lock is held elsewhere", None
+            try:
+                if kind == "sync":
+                    return self._sync(worker)
+                job = {
+                    "archive": worker.archive,
+                    "prune": worker.prune,
+                    "report": worker.monthly_report,
+                }
+                ok = job[kind]()
+                return ("succeeded" if ok else "failed"), RunCounts(), worker.last_error, None
+            finally:
+                worker.work.release_profile()
 
     def _sync(self, worker: Worker) -> tuple[str, RunCounts, str | None, datetime | None]:
         report = worker.cycle()
@@ -198,6 +200,9 @@ class ReplicaQueue:
         deferred = 0
         nexts: dict[tuple[str, str], datetime] = {}
         for profile, kind, at in due:
+            worker = self.workers.get(profile)
+            if worker is None:  # retired meanwhile: no longer this replica's to dispatch
+                continue
             try:
                 await app.configure_task(
                     TASK,
@@ -209,7 +214,6 @@ class ReplicaQueue:
                 deferred += 1
             except exceptions.AlreadyEnqueued:
                 pass
-            worker = self.workers[profile]
             nexts[(profile, kind)] = (
                 next_sync(at, worker.interval, now) if kind == "sync" else next_nightly(kind, now)
             )
@@ -380,7 +384,9 @@ class ReplicaQueue:
 
     async def _open_pending_forever(self) -> None:
         """Every ``retry_every`` seconds, open the profiles that could not be opened yet
-        (whether or not the queue is reachable): their jobs are dispatched from then on."""
+        and take in the profiles' files as they are now (whether or not the queue is
+        reachable): a new profile's jobs are dispatched and served from then on, a
+        removed one's no longer (its running job finished first)."""
         opening = self.opening
         if opening is None:
             return
@@ -388,10 +394,18 @@ class ReplicaQueue:
         next_open = loop.time() + self.retry_every
         while not self.stop_requested.is_set():
             if loop.time() >= next_open:
-                for worker in await asyncio.to_thread(opening):
-                    self.workers[worker.profile] = worker
-                if not set(self.workers) <= self.serves:  # a new profile: listen to its queue
-                    self.serves = self.serves | set(self.workers)
-                    self._requeue()
+                self.apply(await asyncio.to_thread(opening))
                 next_open = loop.time() + self.retry_every
             await asyncio.sleep(min(self.tick, self.retry_every))
+
+    def apply(self, changes: ProfileChanges) -> None:
+        """Drop the retired profiles' workers, add the opened ones, and listen to the
+        queues of the profiles served as they are now."""
+        workers = {p: w for p, w in self.workers.items() if p not in changes.retired}
+        workers.update({w.profile: w for w in changes.opened})
+        self.workers = workers
+        gone = changes.retired - set(workers)
+        serves = (self.serves - gone) | set(workers)
+        if serves != self.serves:
+            self.serves = serves
+            self._requeue()
