@@ -592,6 +592,10 @@ class WorkerFleet:
         )
         return self.workers[profile]
 
+    def open_workers(self) -> list[Worker]:
+        """A worker for each opened profile (what ``run()`` starts with)."""
+        return [self._worker(r) for r in self.runtimes]
+
     def _open(self, settings: Settings) -> Runtime:
         """The runtime of ``settings``, admitted (``CrmSyncError`` when it cannot open)."""
         runtime = build_runtime(settings, hook=self.hook, state=self.shared(settings))
@@ -750,7 +754,7 @@ class WorkerFleet:
             profiles=[startup_summary(r.settings) for r in self.runtimes],
             pending=[startup_summary(p) for p in self.pending],
         )
-        workers = [self._worker(r) for r in self.runtimes]
+        workers = self.open_workers()
         if self.queue is not None:
             self._run_queue(workers)
             return
