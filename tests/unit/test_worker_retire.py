@@ -8,6 +8,7 @@ import threading
 from datetime import UTC, datetime
 
 from crmsync.service.cycle_report import CycleReport
+from crmsync.worker.replicas import ReplicaQueue
 from crmsync.worker.scheduling import ProfileChanges, ProfileWork, Worker, apply_changes
 
 NOW = datetime(2026, 3, 20, 12, 0, tzinfo=UTC)
@@ -110,3 +111,60 @@ def test_the_changes_drop_the_retired_workers_and_add_the_opened_ones() -> None:
     b2, d = worker("b"), worker("d")
     kept = apply_changes([a, b, c], ProfileChanges([b2, d], frozenset({"b", "c"})))
     assert kept == [a, b2, d]
+
+
+class RecordedRuns:
+    """The two ``runs`` calls a job makes, remembered."""
+
+    def __init__(self) -> None:
+        self.ended: list[tuple[str, str | None]] = []
+
+    def started(self, *_: object) -> None:
+        return None
+
+    def finished(
+        self, _job_id: int, _at: object, status: str, _counts: object, **kw: object
+    ) -> None:
+        self.ended.append((status, kw.get("error")))  # type: ignore[arg-type]
+
+
+def replica(workers: dict[str, Worker], runs: RecordedRuns) -> ReplicaQueue:
+    queue = ReplicaQueue(
+        url="postgresql://unused",
+        schema="q",
+        replica="r1",
+        tables=lambda: runs,  # type: ignore[arg-type,return-value]
+        workers=workers,
+        serves=frozenset(workers),
+        stop_requested=threading.Event(),
+    )
+    queue._tables = runs  # type: ignore[assignment]  # opened, as while it runs
+    return queue
+
+
+def test_a_job_for_a_changed_profile_runs_on_the_worker_that_replaced_the_retired_one() -> None:
+    old, new = SlowProfile(), SlowProfile()
+    retired = Worker(old.work(), interval=300, clock=lambda: NOW)
+    retired.retire()
+    successor = Worker(new.work(), interval=300, clock=lambda: NOW)
+    runs = RecordedRuns()
+    queue = replica({"acme": retired}, runs)
+    threading.Timer(
+        0.3, lambda: queue.apply(ProfileChanges([successor], frozenset({"acme"})))
+    ).start()
+    queue.run_job(1, "prune", "acme")
+    assert runs.ended == [("succeeded", None)]
+    assert "nightly" in new.calls and "nightly" not in old.calls
+
+
+def test_a_job_for_a_removed_profile_runs_nothing() -> None:
+    gone = SlowProfile()
+    retired = Worker(gone.work(), interval=300, clock=lambda: NOW)
+    retired.retire()
+    runs = RecordedRuns()
+    queue = replica({"acme": retired}, runs)
+    threading.Timer(0.3, lambda: queue.apply(ProfileChanges([], frozenset({"acme"})))).start()
+    queue.run_job(2, "sync", "acme")
+    assert runs.ended == [("failed", "profile not configured on this replica")]
+    assert gone.calls == ["release"]
+    assert queue.serves == frozenset()

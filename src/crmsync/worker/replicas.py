@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -39,6 +40,8 @@ log = structlog.get_logger("crmsync.worker")
 TASK = "crmsync.profile_job"
 NIGHTLY_HOUR = {"archive": 2, "prune": 3, "report": 4}
 PRIORITY = {"sync": 10, "archive": 5, "prune": 0, "report": 0}
+RETIRED_WAITS = 50
+"""Tenths of a second a job waits for a retired worker's successor (a changed profile)."""
 
 
 def queue_name(profile: str) -> str:
@@ -119,27 +122,37 @@ class ReplicaQueue:
                 log.error("run_not_recorded", error=str(exc))
 
     def _work(self, kind: str, profile: str) -> tuple[str, RunCounts, str | None, datetime | None]:
-        worker = self.workers.get(profile)
-        if worker is None:
-            return "failed", RunCounts(), "profile not configured on this replica", None
-        with worker.turn() as active:  # retiring the worker waits for this job
-            if not active:
-                stopping = self.stop_requested.is_set()
-                return "handed_back", RunCounts(), None if stopping else "profile retired", None
-            if not worker.owns_profile():
-                return "busy", RunCounts(), "the profile lock is held elsewhere", None
-            try:
-                if kind == "sync":
-                    return self._sync(worker)
-                job = {
-                    "archive": worker.archive,
-                    "prune": worker.prune,
-                    "report": worker.monthly_report,
-                }
-                ok = job[kind]()
-                return ("succeeded" if ok else "failed"), RunCounts(), worker.last_error, None
-            finally:
-                worker.work.release_profile()
+        """Run the job on the profile's worker; a retired worker (its profile file changed)
+        hands it to its successor once that is in place, or back when none comes."""
+        for _ in range(RETIRED_WAITS):
+            worker = self.workers.get(profile)
+            if worker is None:
+                return "failed", RunCounts(), "profile not configured on this replica", None
+            with worker.turn() as active:  # retiring the worker waits for this job
+                if active:
+                    return self._run_on(worker, kind)
+            if self.stop_requested.is_set():
+                return "handed_back", RunCounts(), None, None
+            time.sleep(0.1)
+        return "handed_back", RunCounts(), "the profile was retired on this replica", None
+
+    def _run_on(
+        self, worker: Worker, kind: str
+    ) -> tuple[str, RunCounts, str | None, datetime | None]:
+        if not worker.owns_profile():
+            return "busy", RunCounts(), "the profile lock is held elsewhere", None
+        try:
+            if kind == "sync":
+                return self._sync(worker)
+            job = {
+                "archive": worker.archive,
+                "prune": worker.prune,
+                "report": worker.monthly_report,
+            }
+            ok = job[kind]()
+            return ("succeeded" if ok else "failed"), RunCounts(), worker.last_error, None
+        finally:
+            worker.work.release_profile()
 
     def _sync(self, worker: Worker) -> tuple[str, RunCounts, str | None, datetime | None]:
         report = worker.cycle()
