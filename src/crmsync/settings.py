@@ -290,8 +290,9 @@ class Settings(BaseSettings):
     profiles_dir: Path | None = Field(
         default=None,
         description="a folder of one TOML file per profile (NAME.toml holds what a "
-        "[profiles.NAME] table would); crmsync run reads new files every interval, and a bad "
-        "file is reported by name while the other profiles go on",
+        "[profiles.NAME] table would); crmsync run reads it again every interval and starts, "
+        "restarts or stops the profiles of new, changed or removed files, and a bad file is "
+        "reported by name while the other profiles go on",
     )
     # Salesforce (CRMSYNC_CRM=salesforce); see adapters/salesforce_auth.py for what each mode needs
     sf_auth: Literal["jwt", "client_credentials", "password", "session"] = Field(
