@@ -49,7 +49,7 @@ if TYPE_CHECKING:  # imported when built: requests, PyJWT, psycopg, APScheduler,
     from crmsync.adapters.crm.salesforce import SalesforceCrm
     from crmsync.adapters.profile_lock import ProfileLock
     from crmsync.worker.ops_http import Metrics, OpsServer, Readiness
-    from crmsync.worker.scheduling import Worker
+    from crmsync.worker.scheduling import ProfileChanges, Worker
 
 log = structlog.get_logger("crmsync.worker")
 
@@ -522,6 +522,29 @@ def build_worker(
     )
 
 
+class SharedStates:
+    """One PostgreSQL state store per server URL, shared by the profiles on it: a hundred
+    profiles need one connection, not a hundred (a store serialises its calls; every
+    call names its profile). Called with a profile's settings: that store, opened and
+    migrated on first use, or None for a SQLite store (each profile has its own file)."""
+
+    def __init__(self) -> None:
+        self._stores: dict[str, StateDatabase] = {}
+
+    def __call__(self, settings: Settings) -> StateDatabase | None:
+        kind, target = state_store_target(settings.state_url_value, settings.data_dir)
+        if kind != "postgresql":
+            return None
+        url = str(target)
+        if url not in self._stores:
+            self._stores[url] = build_state(settings)
+        return self._stores[url]
+
+    def holds(self, state: StateDatabase) -> bool:
+        """Whether ``state`` is one of the shared stores (other profiles still use it)."""
+        return any(state is store for store in self._stores.values())
+
+
 @dataclass
 class WorkerFleet:
     """What ``crmsync run`` runs (built by ``build_fleet``): every profile that could be
@@ -543,23 +566,45 @@ class WorkerFleet:
     queue: QueueSettings | None = None
     """With the state on PostgreSQL: the shared job queue this replica works."""
     base: Settings | None = None
-    """The settings whose ``profiles_dir`` is read again for new profiles (None: never)."""
+    """The settings whose ``profiles_dir`` is read again while it runs (None: never)."""
     file_problems: set[str] = field(default_factory=set)
-    shared: Callable[[Settings], StateDatabase | None] = field(default=lambda _settings: None)
+    shared: Callable[[Settings], StateDatabase | None] = field(default_factory=SharedStates)
     """The PostgreSQL state store the profiles on one server share (None: the profile's
     own)."""
+    workers: dict[str, Worker] = field(default_factory=dict)
+    """The worker of each opened profile, once ``run()`` built it."""
+    replica: str = ""
+    """This process's replica name (``crmsync_replica_info``)."""
+    refused: dict[str, Settings] = field(default_factory=dict)
+    """Changed profile settings that could not be opened (the profile runs on as it was):
+    reported once, tried again when the file changes again."""
 
     def _worker(self, runtime: Runtime) -> Worker:
         # each profile's lock lives beside its state, where its one-off commands take it too
         profile = runtime.settings.profile
         self.locks[profile] = build_profile_lock(runtime.settings)
-        return build_worker(
+        self.workers[profile] = build_worker(
             runtime,
             profile_lock=self.locks[profile],
             metrics=self.metrics,
             readiness=self.readiness,
             stop_requested=self.stop_requested,
         )
+        return self.workers[profile]
+
+    def open_workers(self) -> list[Worker]:
+        """A worker for each opened profile (what ``run()`` starts with)."""
+        return [self._worker(r) for r in self.runtimes]
+
+    def _open(self, settings: Settings) -> Runtime:
+        """The runtime of ``settings``, admitted (``CrmSyncError`` when it cannot open)."""
+        runtime = build_runtime(settings, hook=self.hook, state=self.shared(settings))
+        try:
+            self.admit(runtime)
+        except BaseException:
+            self._close_runtime(runtime)
+            raise
+        return runtime
 
     def open_pending(self) -> list[Worker]:
         """Try once more to open each pending profile; the workers of those that opened
@@ -568,15 +613,10 @@ class WorkerFleet:
         for settings in list(self.pending):
             profile = settings.profile
             try:
-                runtime = build_runtime(settings, hook=self.hook, state=self.shared(settings))
+                runtime = self._open(settings)
             except CrmSyncError as exc:
                 _unavailable(self.metrics, self.readiness, settings, exc, retried=True)
                 continue
-            try:
-                self.admit(runtime)
-            except BaseException:
-                runtime.close()
-                raise
             self.pending.remove(settings)
             self.runtimes.append(runtime)
             self.readiness.unavailable.pop(profile, None)
@@ -585,29 +625,114 @@ class WorkerFleet:
             opened.append(self._worker(runtime))
         return opened
 
-    def read_new_profiles(self) -> None:
-        """Read ``profiles_dir`` again: each new profile file's profile joins the pending
-        ones (opened next); a newly bad file is logged by name (once). A changed or
-        removed file takes effect at the next start."""
+    def read_profiles(self) -> ProfileChanges:
+        """Read ``profiles_dir`` again and take it in, the other profiles undisturbed: a new
+        file's profile joins the pending ones (opened next); a removed file's profile is
+        retired; a changed file's profile is opened anew and, once it opened, its old
+        worker retired (a retired worker finishes the job it runs first). A bad file is
+        logged by name (once) and its profile runs on as it was, as does a changed
+        profile that cannot be opened."""
+        from crmsync.worker.profile_reading import compare_profiles  # noqa: PLC0415 - the worker
+        from crmsync.worker.scheduling import ProfileChanges  # noqa: PLC0415 - the worker
+
         if self.base is None:
-            return
-        known = {r.settings.profile for r in self.runtimes} | {p.profile for p in self.pending}
+            return ProfileChanges()
         try:
             profiles, problems = self.base.profile_settings_checked()
         except ValueError as exc:  # the [profiles] tables were checked at start
             log.error("profile_file_invalid", error=str(exc))
-            return
+            return ProfileChanges()
         for problem in sorted(set(problems) - self.file_problems):
             log.error("profile_file_invalid", error=problem)
         self.file_problems = set(problems)
-        added = [p for p in profiles if p.profile not in known]
-        for profile in added:
-            log.info("profile_file_added", profile=profile.profile)
-        self.pending += added
+        running = {r.settings.profile: r.settings for r in self.runtimes}
+        running |= {p.profile: p for p in self.pending}
+        paths = self.base.profile_file_paths()
+        reading = compare_profiles(
+            running, profiles, None if paths is None else {p.stem for p in paths}
+        )
+        changed = {s.profile for s in reading.changed}
+        self.refused = {p: s for p, s in self.refused.items() if p in changed}
+        for settings in reading.added:
+            log.info("profile_file_added", profile=settings.profile)
+        self.pending += reading.added
+        retired: set[str] = set()
+        for profile in reading.removed:
+            log.info("profile_file_removed", profile=profile)
+            self._retire(profile)
+            retired.add(profile)
+        opened: list[Worker] = []
+        for settings in reading.changed:
+            worker = self._reopen(settings)
+            if worker is not None:
+                opened.append(worker)
+                retired.add(settings.profile)
+        return ProfileChanges(opened, frozenset(retired))
 
-    def _opening(self) -> list[Worker]:
-        self.read_new_profiles()
-        return self.open_pending()
+    def _reopen(self, settings: Settings) -> Worker | None:
+        """Swap a changed profile's old runtime for one of ``settings``: its new worker, or
+        None when there is none to run (still pending, or it could not be opened: the
+        old one runs on)."""
+        profile = settings.profile
+        if self.refused.get(profile) == settings:
+            return None  # reported already
+        pending = [p for p in self.pending if p.profile == profile]
+        if pending:  # nothing runs yet: the new settings are tried next
+            self.pending[self.pending.index(pending[0])] = settings
+            log.info("profile_file_changed", profile=profile)
+            return None
+        try:
+            runtime = self._open(settings)
+        except CrmSyncError as exc:
+            log.error(
+                "profile_file_changed",
+                profile=profile,
+                error=f"{self._file_of(profile)}: {exc}",
+                kept="the profile runs on with its settings as they were",
+            )
+            if isinstance(exc, ConfigError):  # fixed by people: not tried until it changes
+                self.refused[profile] = settings
+            return None
+        self._retire(profile)
+        self.runtimes.append(runtime)
+        log.info("profile_file_changed", profile=profile)
+        return self._worker(runtime)
+
+    def _file_of(self, profile: str) -> Path | str:
+        folder = self.base.profiles_dir if self.base is not None else None
+        return profile if folder is None else folder / f"{profile}.toml"
+
+    def _retire(self, profile: str) -> None:
+        """Stop working ``profile``: its worker finishes its job and stops, its lock is
+        given back, its runtime closed, its readiness and metrics dropped."""
+        self.pending = [p for p in self.pending if p.profile != profile]
+        self.refused.pop(profile, None)
+        worker = self.workers.pop(profile, None)
+        if worker is not None:
+            worker.retire()
+        lock = self.locks.pop(profile, None)
+        if lock is not None:
+            lock.close()
+        for runtime in [r for r in self.runtimes if r.settings.profile == profile]:
+            self.runtimes.remove(runtime)
+            self._close_runtime(runtime)
+        self.readiness.forget(profile)
+        self.metrics.forget(profile)
+
+    def _close_runtime(self, runtime: Runtime) -> None:
+        """Close a runtime's CRM and its state store unless other profiles share it."""
+        shared = self.shared
+        if isinstance(shared, SharedStates) and shared.holds(runtime.state):
+            runtime.crm.close()
+        else:
+            runtime.close()
+
+    def _opening(self) -> ProfileChanges:
+        from crmsync.worker.scheduling import ProfileChanges  # noqa: PLC0415 - the worker
+
+        changes = self.read_profiles()
+        opened = self.open_pending()
+        return ProfileChanges(changes.opened + opened, changes.retired)
 
     def _retry_every(self) -> int:
         every = [p.sync_interval for p in self.pending]
@@ -621,6 +746,7 @@ class WorkerFleet:
         pending profiles are tried again every (shortest) interval of theirs."""
         from crmsync.worker.scheduling import run_profiles  # noqa: PLC0415 - the worker
 
+        self.metrics.record_replica(self.replica)
         self.server.start()
         log.info(
             "crmsync_started",
@@ -628,7 +754,7 @@ class WorkerFleet:
             profiles=[startup_summary(r.settings) for r in self.runtimes],
             pending=[startup_summary(p) for p in self.pending],
         )
-        workers = [self._worker(r) for r in self.runtimes]
+        workers = self.open_workers()
         if self.queue is not None:
             self._run_queue(workers)
             return
@@ -805,26 +931,8 @@ def build_fleet(settings: Settings, *, hook: Hook | None = None) -> WorkerFleet:
         shared=shared,
         base=settings if settings.profiles_dir is not None else None,
         file_problems=set(problems),
+        replica=queue.replica if queue is not None else replica_name(settings),
     )
-
-
-class SharedStates:
-    """One PostgreSQL state store per server URL, shared by the profiles on it: a hundred
-    profiles need one connection, not a hundred (a store serialises its calls; every
-    call names its profile). Called with a profile's settings: that store, opened and
-    migrated on first use, or None for a SQLite store (each profile has its own file)."""
-
-    def __init__(self) -> None:
-        self._stores: dict[str, StateDatabase] = {}
-
-    def __call__(self, settings: Settings) -> StateDatabase | None:
-        kind, target = state_store_target(settings.state_url_value, settings.data_dir)
-        if kind != "postgresql":
-            return None
-        url = str(target)
-        if url not in self._stores:
-            self._stores[url] = build_state(settings)
-        return self._stores[url]
 
 
 def _unavailable(

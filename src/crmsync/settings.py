@@ -290,8 +290,9 @@ class Settings(BaseSettings):
     profiles_dir: Path | None = Field(
         default=None,
         description="a folder of one TOML file per profile (NAME.toml holds what a "
-        "[profiles.NAME] table would); crmsync run reads new files every interval, and a bad "
-        "file is reported by name while the other profiles go on",
+        "[profiles.NAME] table would); crmsync run reads it again every interval and starts, "
+        "restarts or stops the profiles of new, changed or removed files, and a bad file is "
+        "reported by name while the other profiles go on",
     )
     # Salesforce (CRMSYNC_CRM=salesforce); see adapters/salesforce_auth.py for what each mode needs
     sf_auth: Literal["jwt", "client_credentials", "password", "session"] = Field(
@@ -403,18 +404,27 @@ class Settings(BaseSettings):
         validate; a bad file is left out, see ``profile_settings_checked``)."""
         return self.profile_settings_checked()[0]
 
+    def profile_file_paths(self) -> list[Path] | None:
+        """The profile files in ``profiles_dir`` now (``NAME.toml``, sorted), good or bad;
+        None when it is not set or not a folder."""
+        folder = self.profiles_dir
+        if folder is None or not folder.is_dir():
+            return None
+        return sorted(folder.glob("*.toml"))
+
     def profile_files(self) -> tuple[dict[str, dict[str, Any]], list[str]]:
         """The profiles of ``profiles_dir`` (``NAME.toml``: its settings) and, for each
         file that cannot be one, a problem naming the file (and line and key)."""
         folder = self.profiles_dir
         if folder is None:
             return {}, []
-        if not folder.is_dir():
+        paths = self.profile_file_paths()
+        if paths is None:
             return {}, [f"{folder}: CRMSYNC_PROFILES_DIR is not a folder"]
         allowed = set(type(self).model_fields) - {"profiles", "profile", "profiles_dir"}
         tables: dict[str, dict[str, Any]] = {}
         problems: list[str] = []
-        for path in sorted(folder.glob("*.toml")):
+        for path in paths:
             try:
                 data = read_config_file(path)
             except ConfigError as exc:

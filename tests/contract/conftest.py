@@ -1,14 +1,15 @@
 """The adapters the CRM contract suite runs against, as a list of harness factories.
 
-To add an adapter (the Salesforce adapter through its HTTP fake, say), write a factory
-``(tmp_path, clock) -> context manager of CrmHarness`` and append it to ``CRM_FACTORIES``
-with an id; give it a marker there if it needs a server. Every test in
+To add an adapter, write a factory ``(tmp_path, clock) -> context manager of CrmHarness``
+whose harness carries the CRM's names and value formats (``CrmNames``) and append it to
+``CRM_FACTORIES`` with an id; give it a marker there if it needs a server. Every test in
 ``test_crm_contract.py`` then runs against it too.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -26,31 +27,284 @@ from crmsync.adapters.crm.local import LocalCrm
 from crmsync.adapters.state.memory import MemoryStateStore
 from crmsync.adapters.state.postgres import PostgresStateStore
 from crmsync.adapters.state.sqlite import SqliteStateStore
-from crmsync.ports import CrmPort, StateDatabase
+from crmsync.ports import CrmPort, FieldFilter, StateDatabase
 from crmsync.redaction import redact_url
 from fakes.clock import ManualClock
+from fakes.dynamics365_fake import FakeDataverseServer, dataverse_client
 from fakes.salesforce_fake import fake_salesforce, session_client
 
 START = datetime(2026, 3, 2, 9, 15, tzinfo=UTC)
+
+
+def _salesforce_stamp(instant: datetime) -> str:
+    utc = instant.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}+0000"
+
+
+def _dataverse_stamp(instant: datetime) -> str:
+    utc = instant.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def _salesforce_history(
+    parent: str, field: str, old: str | None, new: str, when: str
+) -> dict[str, Any] | None:
+    return {"CaseId": parent, "Field": field, "OldValue": old, "NewValue": new, "CreatedDate": when}
+
+
+def _dataverse_history(
+    parent: str, field: str, old: str | None, new: str, when: str
+) -> dict[str, Any] | None:
+    if field != "Status":
+        return None  # the org keeps a row per status change only: no other field's history
+    return {"new_case": parent, "new_fromstatus": old, "new_tostatus": new, "createdon": when}
+
+
+@dataclass(frozen=True)
+class CrmNames:
+    """A CRM's names and value formats for the reference org, as the contract tests use them.
+
+    Objects: ``case`` (complaints), ``task`` (follow-ups and related activities), ``history``
+    (status changes, one row per change, parent ``history_parent``, time ``history_created``).
+    Case fields: ``id_field`` and ``modstamp`` (every record carries them), ``subject`` (text),
+    ``unset`` (a field left empty), ``type_field`` with ``type_values`` (complaint, question),
+    ``flag`` (the charter status) with ``flag_values`` by state, ``text_flag`` (the breaches
+    text). Task fields: ``key`` (the unique external id), ``task_subject``, ``task_status``
+    with ``task_open``/``task_done``, ``task_parent`` and ``task_kind`` with ``task_kinds``
+    (customer update, call). ``history_row(parent, field, old, new, when)`` is a history row,
+    None when the CRM keeps no history of that field; ``paused``/``resumed`` the filters of
+    changes into and out of "Waiting on Customer". ``stamp`` is the CRM's datetime text of an
+    instant; ``hand_ids(object, n)`` n ids in ascending order as a person could give them;
+    ``missing_id(object)`` a well-formed id of no record; ``made_id`` matches an id the CRM
+    makes for a task. ``case_types``/``task_types``: what describe answers for the reference
+    fields; ``write_back`` the case fields crmsync writes.
+    """
+
+    case: str
+    task: str
+    history: str
+    id_field: str
+    modstamp: str
+    subject: str
+    unset: str
+    type_field: str
+    type_values: tuple[Any, Any]
+    flag: str
+    flag_values: Mapping[str, Any]
+    text_flag: str
+    unknown_field: str
+    unknown_object: str
+    key: str
+    task_subject: str
+    task_status: str
+    task_open: Any
+    task_done: Any
+    task_parent: str
+    task_kind: str
+    task_kinds: tuple[str, str]
+    history_parent: str
+    history_created: str
+    history_row: Callable[[str, str, str | None, str, str], dict[str, Any] | None]
+    paused: tuple[FieldFilter, ...]
+    resumed: tuple[FieldFilter, ...]
+    stamp: Callable[[datetime], str]
+    hand_ids: Callable[[str, int], list[str]]
+    missing_id: Callable[[str], str]
+    made_id: re.Pattern[str]
+    case_types: Mapping[str, str]
+    task_types: Mapping[str, str]
+    write_back: tuple[str, ...]
+
+
+_SF_PREFIX = {"Case": "500", "Task": "00T"}
+
+SALESFORCE_NAMES = CrmNames(
+    case="Case",
+    task="Task",
+    history="CaseHistory",
+    id_field="Id",
+    modstamp="SystemModstamp",
+    subject="Subject",
+    unset="Origin",
+    type_field="Type",
+    type_values=("Complaint", "Question"),
+    flag="Charter_Status__c",
+    flag_values={s: s for s in ("on_track", "at_risk", "breached", "met")},
+    text_flag="Charter_Breaches__c",
+    unknown_field="No_Such_Field__c",
+    unknown_object="No_Such_Object__c",
+    key="CrmSync_Key__c",
+    task_subject="Subject",
+    task_status="Status",
+    task_open="Not Started",
+    task_done="Completed",
+    task_parent="WhatId",
+    task_kind="Type",
+    task_kinds=("Customer Update", "Call"),
+    history_parent="CaseId",
+    history_created="CreatedDate",
+    history_row=_salesforce_history,
+    paused=(
+        FieldFilter("Field", "=", "Status"),
+        FieldFilter("NewValue", "=", "Waiting on Customer"),
+    ),
+    resumed=(
+        FieldFilter("Field", "=", "Status"),
+        FieldFilter("OldValue", "=", "Waiting on Customer"),
+    ),
+    stamp=_salesforce_stamp,
+    hand_ids=lambda object, n: [f"{_SF_PREFIX[object]}{i:012d}AAA" for i in range(n)],
+    missing_id=lambda object: f"{_SF_PREFIX[object]}000000000404AAA",
+    made_id=re.compile(r"00T[0-9A-Za-z]{15}"),
+    case_types={
+        "Id": "id",
+        "CreatedDate": "datetime",
+        "ClosedDate": "datetime",
+        "SystemModstamp": "datetime",
+        "Acknowledged_At__c": "datetime",
+        "Escalated_L4_At__c": "datetime",
+        "Origin": "picklist",
+        "Complaint_Level__c": "double",
+        "Complainant_Type__c": "picklist",
+        "SuppliedName": "string",
+        "Description": "textarea",
+        "Expected_Decision_Date__c": "date",
+        "OwnerId": "reference",
+        "Complaint_Manager__c": "reference",
+        "Root_Cause__c": "textarea",
+        "Charter_Status__c": "picklist",
+        "Charter_Breaches__c": "string",
+        "Charter_Next_Due__c": "datetime",
+        "Charter_Checked_At__c": "datetime",
+        "Archived_At__c": "datetime",
+        "Archive_Ref__c": "string",
+    },
+    task_types={
+        "Subject": "string",
+        "Description": "textarea",
+        "ActivityDate": "date",
+        "OwnerId": "reference",
+        "WhatId": "reference",
+        "Status": "picklist",
+        "Priority": "picklist",
+        "CompletedDateTime": "datetime",
+        "CrmSync_Key__c": "string",
+    },
+    write_back=(
+        "Charter_Status__c",
+        "Charter_Breaches__c",
+        "Charter_Next_Due__c",
+        "Charter_Checked_At__c",
+        "Archived_At__c",
+        "Archive_Ref__c",
+    ),
+)
+
+_DV_TABLE_MARK = {"incident": "1", "task": "2"}
+
+DATAVERSE_NAMES = CrmNames(
+    case="incident",
+    task="task",
+    history="new_casestatuschange",
+    id_field="incidentid",
+    modstamp="modifiedon",
+    subject="title",
+    unset="caseorigincode",
+    type_field="casetypecode",
+    type_values=(100000000, 1),  # the org's added "Complaint" choice, the stock "Question"
+    flag="crmsync_charterstatus",
+    flag_values={"on_track": 100000000, "at_risk": 100000001, "breached": 100000002,
+                 "met": 100000003},
+    text_flag="crmsync_charterbreaches",
+    unknown_field="new_nosuchcolumn",
+    unknown_object="new_nosuchtable",
+    key="crmsync_key",
+    task_subject="subject",
+    task_status="statecode",
+    task_open=0,
+    task_done=1,
+    task_parent="regardingobjectid",
+    task_kind="category",
+    task_kinds=("Customer Update", "Call"),
+    history_parent="new_case",
+    history_created="createdon",
+    history_row=_dataverse_history,
+    paused=(FieldFilter("new_tostatus", "=", "Waiting on Customer"),),
+    resumed=(FieldFilter("new_fromstatus", "=", "Waiting on Customer"),),
+    stamp=_dataverse_stamp,
+    # ids differing in the last group only: their text order is SQL Server's GUID order too
+    hand_ids=lambda object, n: [
+        f"0000000{_DV_TABLE_MARK[object]}-0000-0000-0000-{i:012d}" for i in range(n)
+    ],
+    missing_id=lambda object: f"0000000{_DV_TABLE_MARK[object]}-0000-0000-0000-000000000404",
+    made_id=re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"),
+    case_types={
+        "incidentid": "id",
+        "createdon": "datetime",
+        "new_closedon": "datetime",
+        "modifiedon": "datetime",
+        "new_acknowledgedon": "datetime",
+        "new_escalatedl4on": "datetime",
+        "caseorigincode": "picklist",
+        "new_complaintlevel": "int",
+        "new_complainanttype": "picklist",
+        "new_suppliedname": "string",
+        "description": "textarea",
+        "new_expecteddecisiondate": "datetime",  # a date-only column is a DateTime attribute
+        "ownerid": "reference",
+        "new_complaintmanager": "reference",
+        "new_rootcause": "textarea",
+        "crmsync_charterstatus": "picklist",
+        "crmsync_charterbreaches": "string",
+        "crmsync_charternextdue": "datetime",
+        "crmsync_charterchecked": "datetime",
+        "crmsync_archivedon": "datetime",
+        "crmsync_archiveref": "string",
+    },
+    task_types={
+        "subject": "string",
+        "description": "textarea",
+        "scheduledend": "datetime",
+        "ownerid": "reference",
+        "regardingobjectid": "reference",
+        "statecode": "picklist",
+        "prioritycode": "picklist",
+        "actualend": "datetime",
+        "crmsync_key": "string",
+    },
+    write_back=(
+        "crmsync_charterstatus",
+        "crmsync_charterbreaches",
+        "crmsync_charternextdue",
+        "crmsync_charterchecked",
+        "crmsync_archivedon",
+        "crmsync_archiveref",
+    ),
+)  # fmt: skip
 
 
 @dataclass
 class CrmHarness:
     """The adapter under test plus test-only controls over the store behind it.
 
-    ``seed`` puts records straight into the store, as they are: system fields such as
-    ``SystemModstamp`` and ``Id`` are kept when given (a fake org's back door, not an API
-    call); it returns the ids in order. ``delete`` deletes records as a person in the CRM
-    would (stamped at the clock's time). ``second_client`` opens another client on the same
-    store (for concurrency tests); the harness closes it.
+    ``names`` are the CRM's names and value formats (``CrmNames``): tests name objects,
+    fields and values through them only. ``seed`` puts records straight into the store, as
+    they are: system fields such as the watermark (``names.modstamp``) and the id are kept
+    when given (a fake org's back door, not an API call); it returns the ids in order.
+    ``delete`` deletes records as a person in the CRM would (stamped at the clock's time).
+    ``second_client`` opens another client on the same store (for concurrency tests); the
+    harness closes it. ``records_per_write_call``: how many record writes one write call
+    carries; ``page_size``: how many records one query call returns.
     """
 
     crm: CrmPort
     clock: ManualClock
+    names: CrmNames
     seed: Callable[[str, Sequence[Mapping[str, Any]]], list[str]]
     second_client: Callable[[], CrmPort]
     delete: Callable[[str, Sequence[str]], None]
     records_per_write_call: int = 200  # the Salesforce adapter packs 5 x 200 in one Composite
+    page_size: int = 2000
 
 
 HarnessFactory = Callable[[Path, ManualClock], AbstractContextManager[CrmHarness]]
@@ -77,7 +331,12 @@ def local_crm_harness(tmp_path: Path, clock: ManualClock) -> Iterator[CrmHarness
             assert all(r.ok for r in results), results
 
         yield CrmHarness(
-            crm=crm, clock=clock, seed=seed, second_client=second_client, delete=delete
+            crm=crm,
+            clock=clock,
+            names=SALESFORCE_NAMES,
+            seed=seed,
+            second_client=second_client,
+            delete=delete,
         )
 
 
@@ -94,6 +353,30 @@ def salesforce_harness(tmp_path: Path, clock: ManualClock) -> Iterator[CrmHarnes
         yield CrmHarness(
             crm=client(),
             clock=clock,
+            names=SALESFORCE_NAMES,
+            seed=fake.org.seed,
+            second_client=client,
+            delete=fake.org.delete,
+            records_per_write_call=1000,
+        )
+
+
+@contextmanager
+def dataverse_harness(tmp_path: Path, clock: ManualClock) -> Iterator[CrmHarness]:
+    """The Dataverse adapter over HTTP against the fake org (``responses``), in the names
+    of ``mappings/dynamics365.yaml``. Its clients ask for pages of 2,000 rows (the org's
+    largest is 5,000) so that the paging tests cross a page boundary at the same place."""
+    with FakeDataverseServer(clock) as fake, ExitStack() as stack:
+
+        def client() -> CrmPort:
+            made = dataverse_client(fake.org, page_size=2000)
+            stack.callback(made.close)
+            return made
+
+        yield CrmHarness(
+            crm=client(),
+            clock=clock,
+            names=DATAVERSE_NAMES,
             seed=fake.org.seed,
             second_client=client,
             delete=fake.org.delete,
@@ -105,6 +388,7 @@ def salesforce_harness(tmp_path: Path, clock: ManualClock) -> Iterator[CrmHarnes
 CRM_FACTORIES: list[Any] = [
     pytest.param(local_crm_harness, id="local"),
     pytest.param(salesforce_harness, id="salesforce-fake"),
+    pytest.param(dataverse_harness, id="dataverse-fake"),
 ]
 
 
@@ -120,6 +404,12 @@ def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CrmHarne
 def crm(harness: CrmHarness) -> CrmPort:
     """The adapter under test."""
     return harness.crm
+
+
+@pytest.fixture
+def names(harness: CrmHarness) -> CrmNames:
+    """The CRM's names and value formats."""
+    return harness.names
 
 
 # ------------------------------------------------------------------ state stores

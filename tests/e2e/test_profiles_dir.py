@@ -1,12 +1,15 @@
 """``CRMSYNC_PROFILES_DIR``: one TOML file per profile, read again while ``crmsync run``
-runs; a bad file is reported by name while the others go on (issue 22)."""
+runs: a new file starts its profile, a changed one restarts it with its new settings, a
+removed one stops it, and a bad file is reported by name while the others go on."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,7 +24,7 @@ from crmsync.bootstrap import LOCAL_CRM_FILE
 from crmsync.demo.seeding import seed_local_crm
 from crmsync.mapping.field_mapping import load_mapping
 from crmsync.settings import redact_url
-from worker_processes import log_events, wait_for
+from worker_processes import http_get, log_events, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 POSTGRES_URL = os.environ.get(
@@ -58,6 +61,143 @@ def _synced(schema: str) -> set[str]:
             ).format(sql.Identifier(schema))
         ).fetchall()
     return {str(r[0]) for r in rows}
+
+
+def _seed(data_dir: Path, seed: int) -> None:
+    data_dir.mkdir()
+    now = datetime.now(UTC)
+    with LocalCrm(data_dir / LOCAL_CRM_FILE) as crm:
+        seed_local_crm(
+            crm,
+            load_mapping(ROOT / "mappings" / "salesforce.yaml"),
+            "aston",
+            count=10,
+            seed=seed,
+            start=now - timedelta(days=20),
+            span_days=18,
+            now=now,
+        )
+
+
+def _syncs_since(schema: str, since: datetime) -> dict[str, int]:
+    """Succeeded syncs started at or after ``since``, by profile."""
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        rows = conn.execute(
+            sql.SQL(
+                "SELECT profile, count(*) FROM {}.runs WHERE kind = 'sync' "
+                "AND status = 'succeeded' AND started_at >= %s GROUP BY profile"
+            ).format(sql.Identifier(schema)),
+            (since,),
+        ).fetchall()
+    return {str(r[0]): int(r[1]) for r in rows}
+
+
+def _runs(tmp_path: Path, schema: str, profile: str) -> list[dict[str, object]]:
+    """``crmsync runs --profile PROFILE --format json``, one object per line."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRMSYNC_")}
+    env.update(
+        {
+            "CRMSYNC_DATA_DIR": str(tmp_path),
+            "CRMSYNC_CONFIG": str(tmp_path / "none.toml"),
+            "CRMSYNC_STATE_URL": POSTGRES_URL,
+            "CRMSYNC_QUEUE_SCHEMA": schema,
+        }
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "crmsync", "runs", "--profile", profile, "--format", "json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+
+
+def test_a_changed_and_a_removed_profile_file_take_effect_while_it_runs(
+    tmp_path: Path, schema: str
+) -> None:
+    """While ``crmsync run`` runs: one file changed (its profile is restarted with the new
+    settings), one removed (its profile stops: no job starts, its metrics go), one left
+    alone (it runs on undisturbed); the replica's name is in its metrics."""
+    tag = uuid.uuid4().hex[:6]
+    steady, changed, removed = (f"dir-{tag}-{n}" for n in ("steady", "changed", "removed"))
+    replica = f"replica-{tag}"
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    for seed, name in enumerate((steady, changed, removed)):
+        _seed(tmp_path / name, seed)
+        (folder / f"{name}.toml").write_text("sync_interval = 2\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRMSYNC_")}
+    env.update(
+        {
+            "CRMSYNC_CONFIG": str(tmp_path / "none.toml"),
+            "CRMSYNC_PROFILES_DIR": str(folder),
+            "CRMSYNC_DATA_DIR": str(tmp_path),
+            "CRMSYNC_STATE_URL": POSTGRES_URL,
+            "CRMSYNC_QUEUE_SCHEMA": schema,
+            "CRMSYNC_SYNC_INTERVAL": "2",
+            "CRMSYNC_HTTP_PORT": "0",
+            "CRMSYNC_REPLICA": replica,
+            "CRMSYNC_LOG_FORMAT": "json",
+        }
+    )
+    log = tmp_path / "replica.log"
+    with log.open("wb") as handle:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "crmsync", "run"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=handle,
+        )
+
+    def logged(event: str) -> list[dict[str, object]]:
+        return [e for e in log_events(log) if e.get("event") == event]
+
+    try:
+        wait_for(lambda: {steady, changed, removed} <= _synced(schema), 60, "every profile")
+        port = int(logged("http_started")[0]["port"])  # type: ignore[call-overload]
+        _status, metrics = http_get(port, "/metrics")
+        assert f'crmsync_replica_info{{replica="{replica}"}} 1.0' in metrics
+        assert f'profile="{removed}"' in metrics
+
+        (folder / f"{changed}.toml").write_text("sync_interval = 3\n")
+        (folder / f"{removed}.toml").unlink()
+        wait_for(lambda: logged("profile_file_changed"), 30, "the changed file taken in")
+        wait_for(lambda: logged("profile_file_removed"), 30, "the removed file taken in")
+        assert [e["profile"] for e in logged("profile_file_changed")] == [changed]
+        assert [e["profile"] for e in logged("profile_file_removed")] == [removed]
+        retired = sorted(str(e["profile"]) for e in logged("worker_retired"))
+        assert retired == sorted([changed, removed])  # the steady profile was left alone
+        time.sleep(1.0)  # a job of the removed profile already running when it went
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            cut = conn.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
+        wait_for(
+            lambda: (
+                {steady: 2, changed: 2}.items()
+                <= {p: min(n, 2) for p, n in _syncs_since(schema, cut).items()}.items()
+            ),
+            60,
+            "the steady and the changed profile syncing on",
+        )
+        assert removed not in _syncs_since(schema, cut)
+        _status, metrics = http_get(port, "/metrics")
+        assert f'profile="{removed}"' not in metrics
+        assert f'crmsync_profile_owned{{profile="{steady}"}} 1.0' in metrics
+        assert proc.poll() is None
+
+        runs = _runs(tmp_path, schema, changed)
+        assert runs and {r["replica"] for r in runs} == {replica}
+        assert all(r["status"] == "succeeded" for r in runs if r["kind"] == "sync")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert "Traceback" not in log.read_text(errors="replace")
 
 
 def test_profile_files_are_read_again_and_a_bad_one_is_named(tmp_path: Path, schema: str) -> None:

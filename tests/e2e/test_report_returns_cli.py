@@ -153,6 +153,17 @@ def test_tsm_ch01_and_ch02_counted_by_hand() -> None:
     assert figures["stage2"]["received"] == 2
     assert (figures["stage2"]["responded"], figures["stage2"]["within_timescale"]) == (2, 1)
     assert "Technical Requirements" in document["definition"]["source"]
+    assert "'Reporting year and year end dates'" in document["definition"]["source"]
+    assert document["definition"]["url"] == (
+        "https://www.gov.uk/government/publications/tenant-satisfaction-measures-technical-requirements"
+    )
+    # the timescales used for CH02, which landlords publish with it: the charter's own
+    assert document["timescales"] == {
+        "stage1-response": "10 working days from acknowledged; extended at most once by "
+        "10 working days on extended",
+        "stage2-response": "20 working days from escalation_acknowledged; extended at most "
+        "once by 20 working days on escalation_extended",
+    }
     assert any("number of homes" in line for line in document["organisation_must_add"])
 
 
@@ -246,6 +257,9 @@ def test_fca_page_written_to_a_file(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     page = out.read_text(encoding="utf-8")
     assert "DISP 1 Annex 1R" in page and "closed after eight weeks" in page
+    assert "DISP 1.10.1R" in page and "within 30 business days" in page
+    assert 'href="https://www.handbook.fca.org.uk/handbook/DISP/1/10.html"' in page
+    assert "3 working days from received" in page and "8 weeks from received" in page
     assert "25.0 %" in page and "50.0 %" in page
     assert out.stat().st_mode & 0o777 == 0o600
 
@@ -274,3 +288,25 @@ def test_return_arguments_are_checked() -> None:
     assert wrong.returncode == 2
     assert "has no clock stage1-acknowledge" in wrong.stderr
     assert "housing-ombudsman" in wrong.stderr
+
+
+def test_a_return_for_a_period_it_is_not_filed_for_is_refused() -> None:
+    """A TSM return is a year's, the FCA's a half year's (or a year's): another range is
+    refused with one line saying what is accepted, exit 2, nothing on standard output."""
+    quarter = run(
+        ["report", "--charter", FCA, "--input", "-", "--from", "2026-01-01", "--to",
+         "2026-03-31", "--return", "fca", "--format", "json"],
+        stdin=jsonl(*FCA_SET),
+    )  # fmt: skip
+    assert quarter.returncode == 2 and quarter.stdout == ""
+    assert "--return fca counts one reporting period" in quarter.stderr
+    assert "--to 2026-06-30 for a half year" in quarter.stderr
+    assert "Traceback" not in quarter.stderr and len(quarter.stderr.strip().splitlines()) == 1
+    short_year = run(
+        ["report", "--charter", HOUSING, "--input", "-", "--from", "2025-04-01", "--to",
+         "2026-03-30", "--return", "tsm", "--homes", "2300", "--format", "json"],
+        stdin=jsonl(*TSM),
+    )  # fmt: skip
+    assert short_year.returncode == 2 and short_year.stdout == ""
+    assert "--return tsm counts one reporting year" in short_year.stderr
+    assert "the year ends 2026-03-31" in short_year.stderr

@@ -1,4 +1,5 @@
-"""``domain.returns``: the rounding of the returns' figures and merging of chunk tallies."""
+"""``domain.returns``: the rounding of the returns' figures, merging of chunk tallies, and the
+periods a return is filed for."""
 
 from __future__ import annotations
 
@@ -6,7 +7,15 @@ from datetime import date
 from zoneinfo import ZoneInfo
 
 from crmsync.domain.report import Instance, Outcome
-from crmsync.domain.returns import ReturnKind, ReturnTally, missing_clocks, per_thousand, share
+from crmsync.domain.returns import (
+    ReturnKind,
+    ReturnTally,
+    missing_clocks,
+    months_later,
+    per_thousand,
+    period_refusal,
+    share,
+)
 
 LONDON = ZoneInfo("Europe/London")
 DAY = 86400
@@ -49,3 +58,31 @@ def test_missing_clocks_are_named_in_the_order_needed() -> None:
     ]
     needed = ["stage1-acknowledge", "stage1-response", "stage2-acknowledge", "stage2-response"]
     assert missing_clocks(ReturnKind.TSM, needed) == []
+
+
+def test_months_later_keeps_the_day_or_takes_the_months_last() -> None:
+    assert months_later(date(2025, 4, 1), 12) == date(2026, 4, 1)
+    assert months_later(date(2026, 10, 6), 6) == date(2027, 4, 6)
+    assert months_later(date(2026, 8, 31), 6) == date(2027, 2, 28)
+    assert months_later(date(2027, 8, 31), 6) == date(2028, 2, 29)
+    assert months_later(date(2026, 12, 1), 1) == date(2027, 1, 1)
+
+
+def test_a_tsm_return_is_for_a_whole_year() -> None:
+    assert period_refusal(ReturnKind.TSM, date(2025, 4, 1), date(2026, 3, 31)) is None
+    assert period_refusal(ReturnKind.TSM, date(2026, 1, 1), date(2026, 12, 31)) is None
+    short = period_refusal(ReturnKind.TSM, date(2025, 4, 1), date(2026, 3, 30))
+    assert short is not None and "not a whole year" in short and "ends 2026-03-31" in short
+    half = period_refusal(ReturnKind.TSM, date(2025, 4, 1), date(2025, 9, 30))
+    assert half is not None and "2025-04-01..2025-09-30" in half
+
+
+def test_an_fca_return_is_for_a_half_year_or_a_year() -> None:
+    assert period_refusal(ReturnKind.FCA, date(2026, 1, 1), date(2026, 6, 30)) is None
+    assert period_refusal(ReturnKind.FCA, date(2026, 7, 1), date(2026, 12, 31)) is None
+    assert period_refusal(ReturnKind.FCA, date(2025, 10, 6), date(2026, 4, 5)) is None
+    assert period_refusal(ReturnKind.FCA, date(2026, 1, 1), date(2026, 12, 31)) is None
+    quarter = period_refusal(ReturnKind.FCA, date(2026, 1, 1), date(2026, 3, 31))
+    assert quarter is not None and "neither six months nor a year" in quarter
+    assert "--to 2026-06-30 for a half year, 2026-12-31" in quarter
+    assert period_refusal(ReturnKind.FCA, date(2026, 1, 1), date(2026, 7, 1)) is not None

@@ -198,3 +198,23 @@ def test_the_null_twins_take_every_recording_call_the_real_ones_take() -> None:
         assert methods == sorted(n for n in vars(null) if n.startswith("record_"))
         for name in methods:
             assert inspect.signature(getattr(real, name)) == inspect.signature(getattr(null, name))
+
+
+def test_the_metrics_name_their_replica_and_forget_a_profile_whole() -> None:
+    """``crmsync_replica_info`` carries the replica's name (one series, the last name
+    given); ``forget`` drops every series of one profile and leaves the others'."""
+    metrics = Metrics()
+    metrics.record_replica("host-1")
+    metrics.record_replica("worker-a")
+    assert metrics.registry.get_sample_value("crmsync_replica_info", {"replica": "worker-a"}) == 1
+    assert metrics.registry.get_sample_value("crmsync_replica_info", {"replica": "host-1"}) is None
+    for profile in ("acme", "other"):
+        fake = FakeProfile()
+        work = replace(fake.work(), profile=profile)
+        Worker(work, interval=300, clock=lambda: NOW, metrics=metrics).cycle()
+    metrics.record_queue({"acme": 5.0, "other": 6.0}, {"acme": 1, "other": 2})
+    metrics.forget("acme")
+    text = metrics.render().decode()
+    assert 'profile="acme"' not in text
+    assert 'crmsync_cycles_total{profile="other",status="partial"} 1.0' in text
+    assert 'crmsync_queue_depth{profile="other"} 2.0' in text

@@ -45,7 +45,7 @@ from crmsync.cli.profile import (
 )
 from crmsync.cli.progress import progress
 from crmsync.domain.report import Period
-from crmsync.domain.returns import ReturnKind, missing_clocks
+from crmsync.domain.returns import ReturnKind, missing_clocks, period_refusal
 from crmsync.domain.unicode_text import shown
 from crmsync.errors import ConfigError, InputFileError, did_you_mean
 from crmsync.inputs.json_lines import Utf8Source
@@ -283,6 +283,9 @@ def report_cmd(
     instant = parse_now(now) if now is not None else int(time.time())
     if returns is not None:
         _check_return(returns, homes, loaded, by, other)
+        refusal = period_refusal(returns, first, last)
+        if refusal is not None:
+            raise fail(refusal)
         if period is not None:
             raise fail(
                 f"--return {returns.value} counts the whole range --from..--to; it takes no "

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -56,6 +56,38 @@ def missing_clocks(kind: ReturnKind, clock_ids: Iterable[str]) -> list[str]:
     """The clocks ``kind`` needs that a charter with ``clock_ids`` lacks."""
     have = set(clock_ids)
     return [c for c in REQUIRED_CLOCKS[kind] if c not in have]
+
+
+PERIOD_MONTHS = {ReturnKind.TSM: (12,), ReturnKind.FCA: (6, 12)}
+"""The lengths, in months, of the period each return is filed for: the Tenant
+Satisfaction Measures are a year's; the FCA's complaints return is a half year's (DISP
+1.10.1R(1)), or a year's for the firms DISP 1.10.1R(2) lets report once a year."""
+
+
+def months_later(day: date, months: int) -> date:
+    """The same day of the month ``months`` later (that month's last day when it is shorter)."""
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    last = (date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)).day
+    return date(year, month, min(day.day, last))
+
+
+def period_refusal(kind: ReturnKind, first: date, last: date) -> str | None:
+    """Why ``first..last`` (inclusive) is not a period ``kind`` is filed for, or None: the
+    period must end the day before the same date 12 (tsm) or 6 or 12 (fca) months on."""
+    ends = [months_later(first, n) - timedelta(days=1) for n in PERIOD_MONTHS[kind]]
+    if last in ends:
+        return None
+    if kind is ReturnKind.TSM:
+        return (
+            f"--return tsm counts one reporting year: {first}..{last} is not a whole year "
+            f"(from {first} the year ends {ends[0]}; the TSM year runs 1 April to 31 March)"
+        )
+    return (
+        f"--return fca counts one reporting period: {first}..{last} is neither six months nor "
+        f"a year (from {first}: --to {ends[0]} for a half year, {ends[1]} for a firm that "
+        "reports once a year)"
+    )
 
 
 def share(part: int, whole: int) -> float | None:

@@ -17,9 +17,11 @@ from typing import Any
 from crmsync.domain.charter import Charter
 from crmsync.domain.durations import Duration, Unit
 from crmsync.domain.report import Period, achievement, period_name
+from crmsync.service.chart_text import COUNT_LABEL, declutter, fit_ticks, fit_width
 from crmsync.service.report_page import PageSource
 from crmsync.terminal import escape_controls
 
+_WEAK_TEXT = "#757575"
 _COLOURS = {"met": "#2e7d32", "late": "#f9a825", "overdue": "#c62828", "open": "#90a4ae"}
 _PALETTE = ("#1565c0", "#6a1b9a", "#00838f", "#ef6c00", "#4e342e", "#ad1457", "#558b2f")
 SIGNIFICANT = 5
@@ -88,11 +90,14 @@ def partial_periods(document: dict[str, Any]) -> set[str]:
     return out
 
 
-def _figure(
+def build_figure(
     plt: Any, height: float, parts: Sequence[tuple[str | None, Any]], *, stack: bool = False
-) -> str:
-    """One chart: each ``(title, draw)`` of ``parts`` draws on its own axes; two parts
-    (A and B of a what-if) side by side (``stack``: one above the other)."""
+) -> Any:
+    """One chart as a matplotlib figure: each ``(title, draw)`` of ``parts`` draws on its own
+    axes; two parts (A and B of a what-if) side by side (``stack``: one above the other).
+    No two of its texts overlap (``declutter``)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415 - on use
+
     if len(parts) == 1:
         fig, ax = plt.subplots(figsize=(7.2, height))
         axes = [ax]
@@ -100,10 +105,14 @@ def _figure(
         fig, axes = plt.subplots(2, 1, figsize=(7.2, 2 * height + 0.4))
     else:
         fig, axes = plt.subplots(1, 2, figsize=(7.2, height), sharey=True)
+    FigureCanvasAgg(fig)  # text extents are measured on it; the page is still SVG
     for ax, (title, draw) in zip(axes, parts, strict=True):
         draw(ax)
         if title is not None:
             ax.set_title(title, fontsize=9, loc="left", pad=4 if len(parts) == 2 else 22)
+    fit_width(fig)
+    for ax in axes:
+        fit_ticks(ax, fig.canvas.get_renderer())
     if len(parts) == 2:  # one legend for both, below them: the axes keep their width
         seen: dict[str, Any] = {}
         for ax in axes:
@@ -111,6 +120,10 @@ def _figure(
                 seen.setdefault(label, handle)
             if ax.get_legend() is not None:
                 ax.get_legend().remove()
+        fig.tight_layout()
+        fig.canvas.draw()  # the axes moved: fit their ticks again, and the layout to them
+        for ax in axes:
+            fit_ticks(ax, fig.canvas.get_renderer())
         fig.tight_layout()
         fig.legend(
             list(seen.values()),
@@ -121,7 +134,8 @@ def _figure(
             fontsize=8,
             frameon=False,
         )
-    return _svg(fig)
+    declutter(fig, first=lambda text: text.get_color() == _WEAK_TEXT)
+    return fig
 
 
 def _achievement_axes(
@@ -153,17 +167,14 @@ def _achievement_axes(
                 textcoords="offset points",
                 xytext=(0, 5),
                 ha="center",
-                fontsize=7,
-                color="#757575" if weak else "#424242",
+                fontsize=7.5,
+                color=_WEAK_TEXT if weak else "#424242",
+                label=COUNT_LABEL,
             )
-    ax.set_xticks(
-        range(len(periods)),
-        period_labels(periods, partial),
-        rotation=45 if len(periods) > 6 else 0,
-        fontsize=8,
-    )
+    ax.set_xticks(range(len(periods)), period_labels(periods, partial), fontsize=8)
     ax.set_ylim(0, 112)
-    ax.set_ylabel("achievement % (n = instances met, late or overdue)")
+    ax.set_yticks(range(0, 101, 20))
+    ax.set_ylabel("achievement %")
     ax.legend(fontsize=8, ncols=4, loc="lower left", bbox_to_anchor=(0, 1.0), frameon=False)
     ax.grid(axis="y", alpha=0.3)
 
@@ -215,14 +226,9 @@ def _outcomes_axes(rows: Sequence[dict[str, Any]], partial: set[str], ax: Any) -
     for x, total in enumerate(bottom):
         ax.annotate(
             str(total), (x, total), textcoords="offset points", xytext=(0, 2), ha="center",
-            fontsize=7,
+            fontsize=7.5, label=COUNT_LABEL,
         )  # fmt: skip
-    ax.set_xticks(
-        range(len(periods)),
-        period_labels(periods, partial),
-        rotation=45 if len(periods) > 6 else 0,
-        fontsize=8,
-    )
+    ax.set_xticks(range(len(periods)), period_labels(periods, partial), fontsize=8)
     ax.set_ylabel("clock instances")
     ax.legend(fontsize=8, ncols=4, loc="lower left", bbox_to_anchor=(0, 1.0), frameon=False)
 
@@ -298,7 +304,7 @@ def _response_axes(bars: tuple[list[str], list[float], list[float]], ax: Any) ->
     ax.set_yticks(ys, labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("response time as % of the target")
-    ax.legend(fontsize=7, loc="lower right", frameon=False)
+    ax.legend(fontsize=8, loc="lower right", frameon=False)
 
 
 def chart_totals(totals: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
@@ -354,7 +360,6 @@ def _group_axes(totals: Sequence[dict[str, Any]], clocks: Sequence[str], ax: Any
         [x + 0.4 - width / 2 for x in range(len(groups))],
         [escape_controls(g) for g in groups],  # a CRM value's control characters, shown
         fontsize=8,
-        **({"rotation": 30, "ha": "right"} if len(groups) > 6 else {}),
     )
     ax.set_ylim(0, 105)
     ax.set_ylabel("achievement %")
@@ -369,18 +374,23 @@ def _is_other(row: dict[str, Any]) -> bool:
 def _compare_chart(
     plt: Any, clocks: Sequence[str], a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]]
 ) -> str:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415 - on use
+
     def by_clock(totals: Sequence[dict[str, Any]]) -> dict[str, float]:
         return _total_achievement(totals)
 
     ta, tb = by_clock(a), by_clock(b)
     fig, ax = plt.subplots(figsize=(7.2, 3.0))
+    FigureCanvasAgg(fig)
     xs = list(range(len(clocks)))
     ax.bar([x - 0.2 for x in xs], [ta.get(c, 0) for c in clocks], 0.4, label="A", color="#1565c0")
     ax.bar([x + 0.2 for x in xs], [tb.get(c, 0) for c in clocks], 0.4, label="B", color="#ef6c00")
-    ax.set_xticks(xs, clocks, rotation=30, fontsize=7, ha="right")
+    ax.set_xticks(xs, clocks, fontsize=8)
     ax.set_ylim(0, 105)
     ax.set_ylabel("achievement %")
-    ax.legend(fontsize=7, frameon=False)
+    ax.legend(fontsize=8, frameon=False)
+    fig.canvas.draw()
+    fit_ticks(ax, fig.canvas.get_renderer())
     return _svg(fig)
 
 
@@ -399,23 +409,40 @@ def _hours(seconds: int | None) -> str:
     return f"{seconds / 86400:.1f} d"
 
 
-def render_html(document: dict[str, Any], page: PageSource) -> str:
-    """The page of a report document (``report_document``'s JSON)."""
-    from jinja2 import Environment, PackageLoader, select_autoescape  # noqa: PLC0415 - on use
-
-    plt = _pyplot()
-    charter = page.charter
-    clocks = [c.id for c in charter.clocks]
-    rows, totals = document["rows"], document["totals"]
-    charts: list[tuple[str, str]] = []
+def _sides(
+    document: dict[str, Any], page: PageSource
+) -> list[tuple[str | None, Charter, list[dict[str, Any]], list[dict[str, Any]]]]:
+    """(title, charter, rows, totals) of each side: A alone, or A and B side by side."""
     compare = document.get("compare")
     other = page.compare if compare is not None else None
-    # (title, charter, rows, totals) of each side: A alone, or A and B side by side
     sides: list[tuple[str | None, Charter, list[dict[str, Any]], list[dict[str, Any]]]] = [
-        (None if other is None else f"A: {charter.name}", charter, rows, totals)
-    ]
+        (None if other is None else f"A: {page.charter.name}", page.charter,
+         document["rows"], document["totals"])
+    ]  # fmt: skip
     if other is not None and compare is not None:
         sides.append((f"B: {other.name}", other, compare["rows"], compare["totals"]))
+    return sides
+
+
+def period_counts(rows: Sequence[dict[str, Any]], clocks: Sequence[str]) -> list[dict[str, Any]]:
+    """Per period, the counts behind the charts: per clock the instances its achievement
+    point stands for (met + late + overdue; None: no point), and ``all``, the instances of
+    the outcomes bar (every clock's due)."""
+    points = {clock: _combined_points(rows, clock) for clock in clocks}
+    out = []
+    for period in sorted({r["period"] for r in rows}):
+        counts = {c: points[c][period][1] if period in points[c] else None for c in clocks}
+        due = sum(r["due"] for r in rows if r["period"] == period)
+        out.append({"period": period, "clocks": counts, "all": due})
+    return out
+
+
+def chart_figures(document: dict[str, Any], page: PageSource) -> list[tuple[str, Any]]:
+    """The page's charts as (caption, matplotlib figure), in the page's order."""
+    plt = _pyplot()
+    rows = document["rows"]
+    charts: list[tuple[str, Any]] = []
+    sides = _sides(document, page)
     if rows:
         partial = partial_periods(document)
         edge = " (part): a period the range covers only in part" if partial else ""
@@ -425,9 +452,10 @@ def render_html(document: dict[str, Any], page: PageSource) -> str:
 
         charts.append(
             (
-                "Achievement per clock and period; hollow grey points stand for fewer than "
-                f"{SIGNIFICANT} instances and are not significant{edge}",
-                _figure(
+                "Achievement per clock and period: n= the instances a point stands for (met, "
+                f"late or overdue; every count is in the table below the charts); hollow grey "
+                f"points stand for fewer than {SIGNIFICANT} and are not significant{edge}",
+                build_figure(
                     plt,
                     3.2,
                     [
@@ -440,7 +468,7 @@ def render_html(document: dict[str, Any], page: PageSource) -> str:
         charts.append(
             (
                 f"Outcomes per period (clock instances, all clocks){edge}",
-                _figure(
+                build_figure(
                     plt,
                     3.2,
                     [(t, partial_draw(_outcomes_axes, r, partial)) for t, _, r, _ in sides],
@@ -460,7 +488,7 @@ def render_html(document: dict[str, Any], page: PageSource) -> str:
                 (t, partial_draw(_response_axes, b))
                 for (t, _, _, _), b in zip(sides, bars, strict=True)
             ]
-            charts.append((title, _figure(plt, height, parts, stack=True)))
+            charts.append((title, build_figure(plt, height, parts, stack=True)))
         if document["by"] is not None:
             title = f"Achievement per {document['by']}"
             if folded:
@@ -469,7 +497,25 @@ def render_html(document: dict[str, Any], page: PageSource) -> str:
                 (t, partial_draw(_group_axes, ct[0], ids(c)))
                 for (t, c, _, _), ct in zip(sides, charted, strict=True)
             ]
-            charts.append((title, _figure(plt, 3.0, parts)))
+            charts.append((title, build_figure(plt, 3.0, parts)))
+    return charts
+
+
+def render_html(document: dict[str, Any], page: PageSource) -> str:
+    """The page of a report document (``report_document``'s JSON)."""
+    from jinja2 import Environment, PackageLoader, select_autoescape  # noqa: PLC0415 - on use
+
+    charts = [(title, _svg(fig)) for title, fig in chart_figures(document, page)]
+    plt = _pyplot()
+    charter = page.charter
+    clocks = [c.id for c in charter.clocks]
+    totals = document["totals"]
+    compare = document.get("compare")
+    counts = [
+        (title, [c.id for c in side.clocks], period_counts(rows, [c.id for c in side.clocks]))
+        for title, side, rows, _ in _sides(document, page)
+        if rows
+    ]
     compare_view: dict[str, Any] | None = None
     if compare is not None and page.compare is not None:
         all_clocks = clocks + [c.id for c in page.compare.clocks if c.id not in clocks]
@@ -498,6 +544,7 @@ def render_html(document: dict[str, Any], page: PageSource) -> str:
         charter=charter,
         source=page.source,
         charts=charts,
+        counts=counts,
         compare=compare_view,
         fields=(
             "due",

@@ -142,8 +142,45 @@ class Metrics:
             registry=r,
         )
 
+        self._by_profile: tuple[Counter | Gauge | Histogram, ...] = (
+            self.cycle_duration,
+            self.cycles,
+            self.records_read,
+            self.flags_written,
+            self.tasks_created,
+            self.tasks_completed,
+            self.crm_calls,
+            self.api_remaining,
+            self.complaints,
+            self.clocks,
+            self.errors,
+            self.archive_entries,
+            self.last_success,
+            self.profile_owned,
+            self.profile_unavailable,
+            self.profile_lag,
+            self.queue_depth,
+        )
+        """Every metric labelled by profile (``forget`` drops a profile's series)."""
+        self.replica_info = Gauge(
+            "crmsync_replica_info",
+            "1, labelled with this process's replica name (CRMSYNC_REPLICA, or host and pid)",
+            ["replica"],
+            registry=r,
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+    def record_replica(self, replica: str) -> None:
+        """The name of the replica that exports these metrics."""
+        self.replica_info.clear()
+        self.replica_info.labels(replica).set(1)
+
+    def forget(self, profile: str) -> None:
+        """Drop every series of ``profile`` (its profile file was removed or changed)."""
+        for metric in self._by_profile:
+            metric.remove_by_labels({"profile": profile})
 
     # -- what the worker records
 
@@ -216,6 +253,9 @@ class Metrics:
 class NullMetrics:
     """``Metrics``' no-op twin: what a worker records into when nothing exports it."""
 
+    def record_replica(self, replica: str) -> None:
+        """Nothing."""
+
     def record_owned(self, profile: str, owned: bool) -> None:
         """Nothing."""
 
@@ -274,6 +314,12 @@ class Readiness:
     def record_success(self, profile: str, at: float) -> None:
         """When the profile's last successful cycle ended."""
         self.last_success[profile] = at
+
+    def forget(self, profile: str) -> None:
+        """Drop what was recorded of ``profile`` (its profile file was removed or changed)."""
+        self.crm_ok.pop(profile, None)
+        self.last_success.pop(profile, None)
+        self.unavailable.pop(profile, None)
 
     def check(self) -> tuple[bool, dict[str, Any]]:
         """``(ready, details)``."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -32,13 +33,15 @@ import structlog
 
 from crmsync.errors import CrmSyncError
 from crmsync.ports import QueueTablesPort, RunCounts
-from crmsync.worker.scheduling import Worker
+from crmsync.worker.scheduling import ProfileChanges, Worker
 
 log = structlog.get_logger("crmsync.worker")
 
 TASK = "crmsync.profile_job"
 NIGHTLY_HOUR = {"archive": 2, "prune": 3, "report": 4}
 PRIORITY = {"sync": 10, "archive": 5, "prune": 0, "report": 0}
+RETIRED_WAITS = 50
+"""Tenths of a second a job waits for a retired worker's successor (a changed profile)."""
 
 
 def queue_name(profile: str) -> str:
@@ -80,7 +83,7 @@ class ReplicaQueue:
     stalled_after: int = 30
     heartbeat: float = 2.0
     tick: float = 1.0
-    opening: Callable[[], list[Worker]] | None = None
+    opening: Callable[[], ProfileChanges] | None = None
     retry_every: float = 300.0
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     on_health: Callable[[bool], None] = field(default=lambda _ok: None)
@@ -119,11 +122,23 @@ class ReplicaQueue:
                 log.error("run_not_recorded", error=str(exc))
 
     def _work(self, kind: str, profile: str) -> tuple[str, RunCounts, str | None, datetime | None]:
-        worker = self.workers.get(profile)
-        if worker is None:
-            return "failed", RunCounts(), "profile not configured on this replica", None
-        if self.stop_requested.is_set():
-            return "handed_back", RunCounts(), None, None
+        """Run the job on the profile's worker; a retired worker (its profile file changed)
+        hands it to its successor once that is in place, or back when none comes."""
+        for _ in range(RETIRED_WAITS):
+            worker = self.workers.get(profile)
+            if worker is None:
+                return "failed", RunCounts(), "profile not configured on this replica", None
+            with worker.turn() as active:  # retiring the worker waits for this job
+                if active:
+                    return self._run_on(worker, kind)
+            if self.stop_requested.is_set():
+                return "handed_back", RunCounts(), None, None
+            time.sleep(0.1)
+        return "handed_back", RunCounts(), "the profile was retired on this replica", None
+
+    def _run_on(
+        self, worker: Worker, kind: str
+    ) -> tuple[str, RunCounts, str | None, datetime | None]:
         if not worker.owns_profile():
             return "busy", RunCounts(), "the profile lock is held elsewhere", None
         try:
@@ -198,6 +213,9 @@ class ReplicaQueue:
         deferred = 0
         nexts: dict[tuple[str, str], datetime] = {}
         for profile, kind, at in due:
+            worker = self.workers.get(profile)
+            if worker is None:  # retired meanwhile: no longer this replica's to dispatch
+                continue
             try:
                 await app.configure_task(
                     TASK,
@@ -209,7 +227,6 @@ class ReplicaQueue:
                 deferred += 1
             except exceptions.AlreadyEnqueued:
                 pass
-            worker = self.workers[profile]
             nexts[(profile, kind)] = (
                 next_sync(at, worker.interval, now) if kind == "sync" else next_nightly(kind, now)
             )
@@ -380,7 +397,9 @@ class ReplicaQueue:
 
     async def _open_pending_forever(self) -> None:
         """Every ``retry_every`` seconds, open the profiles that could not be opened yet
-        (whether or not the queue is reachable): their jobs are dispatched from then on."""
+        and take in the profiles' files as they are now (whether or not the queue is
+        reachable): a new profile's jobs are dispatched and served from then on, a
+        removed one's no longer (its running job finished first)."""
         opening = self.opening
         if opening is None:
             return
@@ -388,10 +407,18 @@ class ReplicaQueue:
         next_open = loop.time() + self.retry_every
         while not self.stop_requested.is_set():
             if loop.time() >= next_open:
-                for worker in await asyncio.to_thread(opening):
-                    self.workers[worker.profile] = worker
-                if not set(self.workers) <= self.serves:  # a new profile: listen to its queue
-                    self.serves = self.serves | set(self.workers)
-                    self._requeue()
+                self.apply(await asyncio.to_thread(opening))
                 next_open = loop.time() + self.retry_every
             await asyncio.sleep(min(self.tick, self.retry_every))
+
+    def apply(self, changes: ProfileChanges) -> None:
+        """Drop the retired profiles' workers, add the opened ones, and listen to the
+        queues of the profiles served as they are now."""
+        workers = {p: w for p, w in self.workers.items() if p not in changes.retired}
+        workers.update({w.profile: w for w in changes.opened})
+        self.workers = workers
+        gone = changes.retired - set(workers)
+        serves = (self.serves - gone) | set(workers)
+        if serves != self.serves:
+            self.serves = serves
+            self._requeue()

@@ -16,8 +16,9 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
@@ -103,13 +104,41 @@ class Worker:
         self.metrics = metrics or NullMetrics()
         self.readiness = readiness or NullReadiness()
         self.stop_requested = stop_requested or threading.Event()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._retired = False
         self.last_error: str | None = None
         """The last failed job's error in one line (``crmsync runs`` shows it)."""
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
+
+    def _stopping(self) -> bool:
+        return self._retired or self.stop_requested.is_set()
+
+    @property
+    def retired(self) -> bool:
+        """True once ``retire()`` began: this worker starts no job again."""
+        return self._retired
+
+    @contextmanager
+    def turn(self) -> Iterator[bool]:
+        """Hold this worker for one job run from outside (the shared queue's): no cycle or
+        nightly job of its own runs meanwhile and ``retire()`` waits for the block. Yields
+        whether the worker may still work (not retired, no stop requested)."""
+        with self._lock:
+            yield not self._stopping()
+
+    def retire(self) -> None:
+        """Stop this profile's worker alone (its profile file changed or went): wait for
+        the job it runs, start none again, give the profile back. The shared stop event is
+        left alone, so the other profiles' workers go on."""
+        with self._lock:  # a running cycle or nightly job finishes first
+            self._retired = True
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
+        self.work.release_profile()
+        log.info("worker_retired", profile=self.profile)
 
     def owns_profile(self) -> bool:
         """True when this process may work the profile now (taking it if it is free)."""
@@ -121,7 +150,10 @@ class Worker:
         """Run one cycle (never two at once); failures are logged and the worker goes on.
         The cycle's report, or None when it did not run or failed (``last_error`` says
         why)."""
-        if self.stop_requested.is_set() or not self._lock.acquire(blocking=False):
+        if self._stopping() or not self._lock.acquire(blocking=False):
+            return None
+        if self._retired:  # retired while this one waited for the lock
+            self._lock.release()
             return None
         ok = False
         self.last_error = None
@@ -218,10 +250,13 @@ class Worker:
         ``<job>_crashed`` with the trace) and the worker goes on. True when it ran and
         succeeded (``last_error`` says why not)."""
         self.last_error = None
-        if self.stop_requested.is_set():
+        if self._stopping():
             self.last_error = "stopping"
             return False
         with self._lock:
+            if self._retired:
+                self.last_error = "stopping"
+                return False
             if not self.owns_profile():
                 self.last_error = "the profile lock is held elsewhere"
                 return False
@@ -237,7 +272,7 @@ class Worker:
         return False
 
     def _schedule_next_due(self) -> None:
-        if self.stop_requested.is_set():
+        if self._stopping():
             return
         try:
             nxt = self.work.next_check()
@@ -302,11 +337,27 @@ class Worker:
         log.info("worker_stopped", profile=self.profile)
 
 
+@dataclass(frozen=True)
+class ProfileChanges:
+    """What one reading of the profiles changed, for the loop that runs the workers:
+    ``retired`` names the profiles whose worker was retired (their file changed or went;
+    drop it), ``opened`` the workers to run from now on (new profiles, changed ones
+    reopened, pending ones that opened). A changed profile is in both."""
+
+    opened: list[Worker] = field(default_factory=list)
+    retired: frozenset[str] = frozenset()
+
+
+def apply_changes(workers: list[Worker], changes: ProfileChanges) -> list[Worker]:
+    """``workers`` without the retired profiles' workers, with the opened ones added."""
+    return [w for w in workers if w.profile not in changes.retired] + list(changes.opened)
+
+
 def run_profiles(
     workers: list[Worker],
     stop_requested: threading.Event,
     *,
-    opening: Callable[[], list[Worker]] | None = None,
+    opening: Callable[[], ProfileChanges] | None = None,
     retry_every: float = 300.0,
     clock: Callable[[], float] = time.monotonic,
 ) -> None:
@@ -314,8 +365,9 @@ def run_profiles(
 
     One failing profile never stops the others: each worker logs and survives its own
     cycle failures. ``opening`` (when given) is called every ``retry_every`` seconds to
-    open the profiles that could not be opened yet, and returns the workers of those it
-    opened: they are started and run like the others.
+    open the profiles that could not be opened yet and to take in the profiles' files
+    as they are now; the workers it opened are started and run like the others, and
+    those of the profiles it retired are dropped.
     """
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -329,8 +381,9 @@ def run_profiles(
     next_try = clock() + retry_every
     while not stop_requested.wait(1.0):
         if opening is not None and clock() >= next_try:
-            for worker in opening():
-                workers.append(worker)
+            changes = opening()
+            workers = apply_changes(workers, changes)
+            for worker in changes.opened:
                 worker.start()
             next_try = clock() + retry_every
     for worker in workers:
