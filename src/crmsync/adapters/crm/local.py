@@ -60,10 +60,10 @@ from crmsync.adapters.crm.salesforce_records import (
     load_schema,
     type_of,
 )
+from crmsync.adapters.crm.salesforce_values import demo_record_id, epoch_millis
 from crmsync.errors import CrmError, CrmTransientError
 from crmsync.ports import CallCounter, FieldFilter, FieldInfo, Record, WriteResult
 from crmsync.private_file import create_private_file
-from crmsync.salesforce_values import epoch_millis
 
 SCHEMA_FILE = Path(__file__).with_name("local_schema.json")
 QUERY_PAGE = 2000  # records per query call (Salesforce's default batch size)
@@ -173,6 +173,10 @@ class LocalCrm:
     def instant_text(self, instant: int) -> str:
         """The local CRM's datetime text, the reference org's: ``2026-03-02T09:15:00.000+0000``."""
         return self._format.millis_text(instant * 1000)
+
+    def demo_record_id(self, kind: str, serial: int) -> str:
+        """The demo's id of a ``complaint`` or a ``user``: the reference org's kind."""
+        return demo_record_id(kind, serial)
 
     # -- CrmPort
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from crmsync.salesforce_values import (
+from crmsync.adapters.crm.salesforce_values import (
     base62,
     epoch_millis,
     format_sf_datetime,

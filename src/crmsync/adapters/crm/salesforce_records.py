@@ -39,9 +39,9 @@ from pathlib import Path
 from typing import Any, Literal, NoReturn
 
 from crmsync.adapters.crm.record_formats import FORMATS, SALESFORCE, RecordFormat
+from crmsync.adapters.crm.salesforce_values import base62
 from crmsync.errors import CrmError
 from crmsync.ports import FieldInfo, WriteResult
-from crmsync.salesforce_values import base62
 
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 """An object or field API name."""
