@@ -40,15 +40,16 @@ from typing import Any, Protocol
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from crmsync.adapters.crm.dynamics365 import write_value
 from crmsync.adapters.crm.local import LocalCrm
+from crmsync.adapters.crm.salesforce_values import demo_record_id, parse_sf_datetime
 from crmsync.adapters.state.memory import MemoryStateStore
 from crmsync.adapters.state.sqlite import SqliteStateStore
 from crmsync.demo.seeding import seed_rows
 from crmsync.domain.charter import Charter
 from crmsync.mapping.charter_file import load_charter
-from crmsync.mapping.field_mapping import FieldMapping, load_mapping
+from crmsync.mapping.field_mapping import FieldMapping, instant_text_of, load_mapping
 from crmsync.ports import CrmPort, Record, StateStore
-from crmsync.salesforce_values import parse_sf_datetime
 from crmsync.service.evaluate_stream import evaluate_stream
 from crmsync.service.sync_cycle import SyncCycle
 from fakes.dynamics365_fake import FakeDataverse, FakeDataverseServer, dataverse_client
@@ -221,7 +222,8 @@ class SalesforceWorld:
 
 class DataverseWorld:
     """The Dataverse fake; the generated complaints' and users' ids become GUIDs (uuid5 of
-    the id), and so do the references to them."""
+    the id), and so do the references to them; datetimes become Dataverse's UTC ``Z`` text
+    and choices (generated as the mapping's text keys) the numbers the org keeps."""
 
     mapping = DATAVERSE_MAPPING
 
@@ -231,14 +233,22 @@ class DataverseWorld:
         self.crm = dataverse_client(org)
 
     def seed(self, object: str, rows: list[dict[str, Any]]) -> None:
-        primary = self.org.tables[object].primary
+        table = self.org.tables[object]
         converted = []
         for seeded in rows:
             row = dict(seeded)
             if "Id" in row:
-                row[primary] = self._guid(row.pop("Id"))
-            converted.append({k: self._guid(v) for k, v in row.items()})
+                row[table.primary] = self._guid(row.pop("Id"))
+            converted.append(
+                {k: self._typed(table.columns.get(k), self._guid(v)) for k, v in row.items()}
+            )
         self.org.seed(object, converted)
+
+    @staticmethod
+    def _typed(kind: str | None, value: Any) -> Any:
+        if kind in {"Picklist", "State", "Status", "Integer"} and isinstance(value, str):
+            return int(value)
+        return write_value(value)
 
     def _guid(self, value: Any) -> Any:
         if isinstance(value, str) and len(value) == 18 and value[:3] in {"500", "005"}:
@@ -366,6 +376,8 @@ def check(
             start=START,
             span_days=SPAN_DAYS,
             now=datetime(2100, 1, 1, tzinfo=UTC),  # every event, the future ones too
+            ids=demo_record_id,
+            instant_text=instant_text_of(world.crm),
         ):
             cases.append(fields)
             for object, rows in related.items():
