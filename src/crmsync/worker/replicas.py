@@ -364,7 +364,7 @@ class ReplicaQueue:
                         worker_task = asyncio.create_task(
                             self._app.run_worker_async(
                                 queues=[queue_name(p) for p in sorted(self.serves)],
-                                listen_notify=False,
+                                listen_notify=True,  # a deferred job wakes an idle replica at once
                                 concurrency=1,
                                 name=self.replica,
                                 install_signal_handlers=False,
