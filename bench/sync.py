@@ -49,12 +49,12 @@ from pathlib import Path
 from typing import Any
 
 from crmsync.adapters.crm.local import LocalCrm
+from crmsync.adapters.crm.salesforce_values import format_sf_datetime
 from crmsync.bootstrap import Runtime, build_runtime, local_crm_path
 from crmsync.demo.bundled_charters import demo_charter
 from crmsync.demo.sample_complaints import generate_complaints
 from crmsync.demo.seeding import seed_local_crm
 from crmsync.logging_setup import configure_logging
-from crmsync.salesforce_values import format_sf_datetime
 from crmsync.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]

@@ -27,7 +27,8 @@
     purpose: the retry policy re-raises a ``CrmSyncError`` as it is and translates the rest)
 
     ApiError                               a CRM API's error answer -> CrmError (retry_policy)
-    SoqlError(ValueError)                  a name or value SOQL cannot hold -> the record's failure
+    QueryValueError(ValueError)            a name or value the CRM's query language cannot hold
+                                           -> the record's failure
     InstantError(ValueError)               not an instant the contract takes -> BadComplaintError
     MappingError(ValueError)               a record the mapping cannot read -> the record's failure
 
@@ -209,8 +210,8 @@ class ApiError(Exception):
         self.retry_after = retry_after  # seconds the server asked to wait (``Retry-After``)
 
 
-class SoqlError(ValueError):
-    """A name or value that cannot be put into SOQL (names the offending input)."""
+class QueryValueError(ValueError):
+    """A name or value the CRM's query language cannot hold (names the offending input)."""
 
 
 class InstantError(ValueError):

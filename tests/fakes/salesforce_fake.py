@@ -79,8 +79,8 @@ from crmsync.adapters.crm.salesforce_auth import (
     SalesforceCredentials,
     TimeoutSession,
 )
+from crmsync.adapters.crm.salesforce_values import parse_sf_datetime
 from crmsync.ports import WriteResult
-from crmsync.salesforce_values import parse_sf_datetime
 
 API = "62.0"
 INSTANCE = "https://fake-org.my.salesforce.com"

@@ -33,12 +33,12 @@ from typing import Any
 import pytest
 
 from crmsync.adapters.crm.local import LocalCrm
+from crmsync.adapters.crm.salesforce_values import parse_sf_datetime
 from crmsync.adapters.state.sqlite import SqliteStateStore
 from crmsync.bootstrap import LOCAL_CRM_FILE
 from crmsync.demo.seeding import seed_local_crm
 from crmsync.mapping.field_mapping import load_mapping
 from crmsync.ports import LedgerEntry, StoredComplaint
-from crmsync.salesforce_values import parse_sf_datetime
 
 pytestmark = pytest.mark.slow
 

@@ -103,10 +103,9 @@ def test_a_cycle_writes_choice_numbers_and_one_follow_up(org: FakeDataverse) -> 
 def test_a_cycle_with_nothing_changed_reads_each_table_once_and_writes_nothing(
     org: FakeDataverse, clock: ManualClock
 ) -> None:
-    """After a first cycle, ten minutes later with nothing touched: one read of the
-    incidents, of the tasks and of the recycle bin, one read of the status changes per
-    related event that reads them (paused, resumed: each has its own filter and watermark),
-    one clock read, and no $batch at all."""
+    """After a first cycle, ten minutes later with nothing touched: one read of each table
+    (the incidents, the tasks, the status changes, which the paused and resumed events
+    share, and the recycle bin), one clock read, and no $batch at all."""
     state = MemoryStateStore()
     cycle_for(org, state).run()
     clock.advance(minutes=10)
@@ -119,10 +118,47 @@ def test_a_cycle_with_nothing_changed_reads_each_table_once_and_writes_nothing(
             "WhoAmI": 1,
             "incidents": 1,
             "tasks": 1,
-            "new_casestatuschanges": 2,
+            "new_casestatuschanges": 1,
             "deleteditemreferences": 1,
         }
     )
+
+
+def test_the_paused_and_resumed_events_share_one_read_of_the_status_changes(
+    org: FakeDataverse, clock: ManualClock
+) -> None:
+    """A's case waited on the customer from Monday 12:00 to Tuesday 09:00 (and moved from
+    New to In Progress first): a cycle reads the status-change table once for the changed
+    rows and once for the complaints' rows, and each row goes to the events it is."""
+    org.seed(
+        "new_casestatuschange",
+        [
+            {"new_case": A, "new_fromstatus": "New", "new_tostatus": "In Progress",
+             "createdon": "2026-03-02T11:00:00.000Z", "modifiedon": "2026-03-02T11:00:00.000Z"},
+            {"new_case": A, "new_fromstatus": "In Progress", "new_tostatus": "Waiting on Customer",
+             "createdon": "2026-03-02T12:00:00.000Z", "modifiedon": "2026-03-02T12:00:00.000Z"},
+            {"new_case": A, "new_fromstatus": "Waiting on Customer", "new_tostatus": "In Progress",
+             "createdon": "2026-03-03T09:00:00.000Z", "modifiedon": "2026-03-03T09:00:00.000Z"},
+        ],
+    )  # fmt: skip
+    state = MemoryStateStore()
+    cycle_for(org, state).run()
+    events = state.get_complaints("d365", [A])[A].canonical["events"]
+    assert (events["paused"], events["resumed"]) == (
+        ["2026-03-02T12:00:00Z"],
+        ["2026-03-03T09:00:00Z"],
+    )
+    clock.advance(minutes=10)
+    org.seed(
+        "new_casestatuschange",
+        [{"new_case": A, "new_fromstatus": "In Progress", "new_tostatus": "Waiting on Customer",
+          "createdon": "2026-03-04T10:05:00.000Z", "modifiedon": "2026-03-04T10:05:00.000Z"}],
+    )  # fmt: skip
+    mark = len(org.log)
+    assert cycle_for(org, state).run().status == "ok"
+    assert reads(org, mark)["new_casestatuschanges"] == 2  # the window, then A's rows
+    events = state.get_complaints("d365", [A])[A].canonical["events"]
+    assert events["paused"] == ["2026-03-02T12:00:00Z", "2026-03-04T10:05:00Z"]
 
 
 def test_staff_completing_the_follow_up_is_never_undone(

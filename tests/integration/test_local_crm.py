@@ -15,8 +15,8 @@ import pytest
 
 from crmsync.adapters.crm import local as local_crm
 from crmsync.adapters.crm.local import LocalCrm
+from crmsync.adapters.crm.salesforce_values import salesforce_id
 from crmsync.errors import CrmError, CrmTransientError
-from crmsync.salesforce_values import salesforce_id
 from fakes.clock import ManualClock
 
 NOW = datetime(2026, 3, 2, 9, 15, tzinfo=UTC)

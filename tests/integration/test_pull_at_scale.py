@@ -46,8 +46,9 @@ def case(n: int) -> dict[str, Any]:
 
 def test_a_quiet_cycle_sends_only_the_pull_queries(tmp_path: Path, state: StateStore) -> None:
     """Past the echo and the overlap window, a cycle costs one query per pull (complaints,
-    deleted complaints and each related-event source) and nothing else: no read by id, no
-    related read, no write."""
+    deleted complaints and each related object: Tasks, and the Status history that the
+    paused and resumed events share) and nothing else: no read by id, no related read, no
+    write."""
     clock = ManualClock("2026-03-04T12:00:00+00:00")
     crm = LocalCrm(tmp_path / "crm.sqlite3", clock=clock)
     cycle = SyncCycle(
@@ -64,7 +65,8 @@ def test_a_quiet_cycle_sends_only_the_pull_queries(tmp_path: Path, state: StateS
     before = dict(crm.calls.by_kind)
     quiet = cycle.run()
     calls = {k: n - before.get(k, 0) for k, n in crm.calls.by_kind.items()}
-    pulls = 2 + len(MAPPING.related_specs())
+    assert len(MAPPING.related_specs()) == 3
+    pulls = 2 + 2  # complaints, deletions; Tasks, CaseHistory
     assert {k: n for k, n in calls.items() if n} == {"query": pulls}
     assert quiet.crm_calls == pulls
     assert (quiet.records_read, quiet.complaints_evaluated) == (0, 0)

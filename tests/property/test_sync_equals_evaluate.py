@@ -41,14 +41,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crmsync.adapters.crm.local import LocalCrm
+from crmsync.adapters.crm.salesforce_values import demo_record_id, parse_sf_datetime
 from crmsync.adapters.state.memory import MemoryStateStore
 from crmsync.adapters.state.sqlite import SqliteStateStore
 from crmsync.demo.seeding import seed_rows
 from crmsync.domain.charter import Charter
 from crmsync.mapping.charter_file import load_charter
-from crmsync.mapping.field_mapping import FieldMapping, load_mapping
+from crmsync.mapping.field_mapping import FieldMapping, instant_text_of, load_mapping
 from crmsync.ports import CrmPort, Record, StateStore
-from crmsync.salesforce_values import parse_sf_datetime
 from crmsync.service.evaluate_stream import evaluate_stream
 from crmsync.service.sync_cycle import SyncCycle
 from fakes.dynamics365_fake import FakeDataverse, FakeDataverseServer, dataverse_client
@@ -366,6 +366,8 @@ def check(
             start=START,
             span_days=SPAN_DAYS,
             now=datetime(2100, 1, 1, tzinfo=UTC),  # every event, the future ones too
+            ids=demo_record_id,
+            instant_text=instant_text_of(world.crm),
         ):
             cases.append(fields)
             for object, rows in related.items():

@@ -307,15 +307,6 @@ _SALESFORCE_NAMES = re.compile(
 # Allowed to name a CRM: its adapters, the composition root (one branch per CRM), the
 # settings (grouped per adapter) and each CRM's own command module.
 _CRM_OWNED = {"bootstrap.py", "settings.py", "cli/salesforce.py", "cli/__init__.py"}
-# Modules above the adapters that still name Salesforce; the list only shrinks (issue 23).
-_SALESFORCE_ABOVE_THE_ADAPTERS_NOT_YET_MOVED = {
-    "demo/sample_complaints.py",
-    "domain/action_planning.py",
-    "domain/flag_status.py",
-    "errors.py",
-    "mapping/field_mapping.py",
-    "salesforce_values.py",
-}
 
 
 def _above_the_crm_adapters() -> list[Path]:
@@ -331,20 +322,7 @@ def _above_the_crm_adapters() -> list[Path]:
 def test_nothing_above_the_crm_adapters_names_salesforce(path: Path) -> None:
     """Above ``adapters/crm/`` no module names a Salesforce field, value format, error code
     or remedy: each CRM adapter owns its own (issue 23)."""
-    rel = str(path.relative_to(SRC))
-    if rel in _SALESFORCE_ABOVE_THE_ADAPTERS_NOT_YET_MOVED:
-        return
     assert sorted(set(_SALESFORCE_NAMES.findall(path.read_text()))) == []
-
-
-def test_the_salesforce_allowance_only_names_modules_that_still_name_it() -> None:
-    """Every module allowed above still names Salesforce, so a cleaned one cannot linger."""
-    stale = sorted(
-        rel
-        for rel in _SALESFORCE_ABOVE_THE_ADAPTERS_NOT_YET_MOVED
-        if not _SALESFORCE_NAMES.search((SRC / rel).read_text())
-    )
-    assert stale == []
 
 
 def test_the_retry_policy_names_no_crm_error_code() -> None:

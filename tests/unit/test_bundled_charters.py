@@ -16,6 +16,7 @@ from typing import Any
 import jsonschema
 import pytest
 
+from crmsync.adapters.crm.salesforce_values import sf_instant_text
 from crmsync.domain.action_planning import FollowUp
 from crmsync.domain.charter import Charter, ClockKind, CompletenessClock, RecurringClock
 from crmsync.domain.complaint import complaint_from_json
@@ -971,5 +972,5 @@ def test_an_irish_cbi_complaint_gets_an_irish_follow_up() -> None:
         "owner",
         parse_instant("2026-06-08T16:00:00Z", charter.calendar.zone),
     )
-    fields = _mapping().task_fields(follow_up, complaint, charter)
+    fields = _mapping().task_fields(follow_up, complaint, charter, sf_instant_text)
     assert fields["Subject"].startswith("Gearán C-9: toradh an imscrúdaithe i scríbhinn")

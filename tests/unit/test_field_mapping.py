@@ -7,16 +7,18 @@ from pathlib import Path
 
 import pytest
 
+from crmsync.adapters.crm.salesforce_values import sf_instant_text
 from crmsync.domain.action_planning import FollowUp
 from crmsync.domain.complaint import complaint_from_json
 from crmsync.errors import CharterFileError, MappingError
 from crmsync.mapping.charter_file import load_charter
 from crmsync.mapping.field_mapping import (
+    iso_instant_text,
     load_mapping,
     load_mapping_text,
     mapping_json_schema,
 )
-from crmsync.ports import Record
+from crmsync.ports import FieldFilter, Record
 
 ROOT = Path(__file__).resolve().parents[2]
 MAPPING = load_mapping(ROOT / "mappings" / "salesforce.yaml")
@@ -97,7 +99,7 @@ def test_to_record_is_the_inverse_of_to_canonical() -> None:
             "owner": "005000000000001AAA",
         },
     }
-    fields, related = MAPPING.to_record(canonical)
+    fields, related = MAPPING.to_record(canonical, sf_instant_text)
     assert fields["Origin"] == "In Person"
     assert fields["Type"] == "Complaint"
     assert related == {
@@ -113,7 +115,9 @@ def test_to_record_is_the_inverse_of_to_canonical() -> None:
 def test_flag_fields_use_the_write_back_names_and_salesforce_datetimes() -> None:
     """Write-back goes only to the four mapped flag fields."""
     fields = MAPPING.flag_fields(
-        {"status": "at_risk", "breaches": "", "next_due": "2026-03-04T17:00:00Z"}, 1772600000
+        {"status": "at_risk", "breaches": "", "next_due": "2026-03-04T17:00:00Z"},
+        1772600000,
+        sf_instant_text,
     )
     assert fields == {
         "Charter_Status__c": "at_risk",
@@ -141,7 +145,9 @@ def test_task_text_follows_the_complaint_language_and_owner_rule() -> None:
         charter.calendar.zone,
         "t",
     )
-    fields = MAPPING.task_fields(_follow_up("breached", "manager"), complaint, charter)
+    fields = MAPPING.task_fields(
+        _follow_up("breached", "manager"), complaint, charter, sf_instant_text
+    )
     assert fields["Subject"].startswith("Gearán C:")
     assert fields["OwnerId"] == "005M"
     assert fields["CrmSync_Key__c"] == "crmsync:C:full-response:0:breached"
@@ -157,7 +163,9 @@ def test_manager_falls_back_to_owner_and_language_to_the_charter() -> None:
     complaint = complaint_from_json(
         {"id": "C", "events": {}, "attributes": {"owner": "005O"}}, charter.calendar.zone, "t"
     )
-    fields = MAPPING.task_fields(_follow_up("breached", "manager"), complaint, charter)
+    fields = MAPPING.task_fields(
+        _follow_up("breached", "manager"), complaint, charter, sf_instant_text
+    )
     assert fields["OwnerId"] == "005O"
     assert fields["Subject"].startswith("Klacht C:")
 
@@ -236,7 +244,7 @@ def _registration(language: str) -> dict[str, str]:
         1790091540,  # 2026-09-22T15:39:00Z: 17:39 in Amsterdam (CEST)
         ("description", "involved"),
     )
-    fields = MAPPING.task_fields(follow_up, complaint, charter)
+    fields = MAPPING.task_fields(follow_up, complaint, charter, sf_instant_text)
     return {"subject": fields["Subject"], "description": fields["Description"]}
 
 
@@ -275,5 +283,58 @@ def test_the_breached_dutch_subject_has_a_dutch_date() -> None:
         "owner",
         1790091540,
     )
-    subject = MAPPING.task_fields(follow_up, complaint, charter)["Subject"]
+    subject = MAPPING.task_fields(follow_up, complaint, charter, sf_instant_text)["Subject"]
     assert subject == "Klacht C: beslissing op de klacht te laat sinds di 22 sep 2026 17:39"
+
+
+@pytest.mark.parametrize("name", ["salesforce.yaml", "dynamics365.yaml"])
+def test_a_mapping_without_its_modification_stamp_field_is_refused_naming_the_line(
+    name: str,
+) -> None:
+    """No CRM's watermark field is assumed: a mapping that names none is a problem at the
+    complaints section's line."""
+    text = (ROOT / "mappings" / name).read_text()
+    kept = "\n".join(line for line in text.splitlines() if "modstamp:" not in line)
+    with pytest.raises(CharterFileError) as caught:
+        load_mapping_text(kept, "m.yaml")
+    line = next(n for n, t in enumerate(kept.splitlines(), start=1) if t == "complaints:")
+    assert f"m.yaml:{line} (complaints.modstamp): 'modstamp' is required" in str(caught.value)
+
+
+def test_to_record_and_flag_fields_write_instants_as_the_crm_does() -> None:
+    """The mapping writes no datetime text of its own: the CRM adapter's (here ISO ``Z``
+    text, a CRM without formats of its own) goes into every instant written."""
+    fields = MAPPING.flag_fields(
+        {"status": "breached", "breaches": "x", "next_due": "2026-03-04T17:00:00+01:00"},
+        0,
+        iso_instant_text,
+    )
+    assert fields["Charter_Next_Due__c"] == "2026-03-04T16:00:00Z"
+    assert fields["Charter_Checked_At__c"] == "1970-01-01T00:00:00Z"
+    record, _related = MAPPING.to_record(
+        {"id": "C", "events": {"received": "2026-03-02T09:15:00Z"}, "attributes": {}},
+        iso_instant_text,
+    )
+    assert record["CreatedDate"] == "2026-03-02T09:15:00Z"
+
+
+def test_related_events_kept_in_one_object_are_one_read() -> None:
+    """The paused and resumed events both come from CaseHistory: one read sends the filter
+    they share, and each row goes to the events whose own filter it passes."""
+    by_object = {r.object: r for r in MAPPING.related_reads()}
+    assert sorted(by_object) == ["CaseHistory", "Task"]
+    history = by_object["CaseHistory"]
+    assert history.parent_field == "CaseId"
+    assert history.where == (FieldFilter("Field", "=", "Status"),)
+    assert set(history.fields) == {"CaseId", "CreatedDate", "NewValue", "OldValue"}
+    row = {"Field": "Status", "CaseId": "C", "CreatedDate": "2026-03-02T09:00:00Z"}
+    waiting = "Waiting on Customer"
+    assert history.events_of(Record("CaseHistory", "h1", {**row, "NewValue": waiting})) == [
+        "paused"
+    ]
+    assert history.events_of(Record("CaseHistory", "h2", {**row, "OldValue": waiting})) == [
+        "resumed"
+    ]
+    assert history.events_of(Record("CaseHistory", "h3", {**row, "NewValue": "Closed"})) == []
+    [(name, own)] = by_object["Task"].events
+    assert (name, own) == ("customer_update", ())

@@ -6,7 +6,7 @@ import pytest
 
 from crmsync.adapters.crm.local import SCHEMA_FILE
 from crmsync.adapters.crm.salesforce_records import Mode, RecordRules, _RecordError, load_schema
-from crmsync.salesforce_values import salesforce_id
+from crmsync.adapters.crm.salesforce_values import salesforce_id
 
 RULES = RecordRules(load_schema(SCHEMA_FILE))
 

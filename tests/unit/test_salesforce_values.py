@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crmsync.salesforce_values import (
+from crmsync.adapters.crm.salesforce_values import (
     BASE62,
     base62,
     ceil_millisecond,

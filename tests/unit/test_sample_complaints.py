@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from crmsync.adapters.crm.salesforce_values import demo_record_id
 from crmsync.demo.bundled_charters import CHARTERS, demo_charter
 from crmsync.demo.sample_complaints import generate_complaints
 from crmsync.domain.clock_json import result_line
@@ -113,7 +114,11 @@ CAUSAL_ORDER: dict[str, list[tuple[str, str]]] = {
 @cache
 def _sample(charter: str, count: int, seed: int, span_days: int) -> tuple[dict[str, Any], ...]:
     loaded = demo_charter(charter)
-    return tuple(generate_complaints(loaded, count, seed=seed, start=START, span_days=span_days))
+    return tuple(
+        generate_complaints(
+            loaded, count, seed=seed, start=START, span_days=span_days, ids=demo_record_id
+        )
+    )
 
 
 def sample(
@@ -151,7 +156,9 @@ def test_salesforce_suffix_helper_matches_the_documented_example() -> None:
 @pytest.mark.parametrize("charter", CHARTERS)
 def test_same_seed_gives_the_same_complaints(charter: str) -> None:
     """Two runs with one seed are identical; another seed gives other complaints."""
-    again = generate_complaints(demo_charter(charter), 300, seed=7, start=START, span_days=61)
+    again = generate_complaints(
+        demo_charter(charter), 300, seed=7, start=START, span_days=61, ids=demo_record_id
+    )
     assert list(again) == sample(charter, 300, seed=7)
     assert sample(charter, 300, seed=7) != sample(charter, 300, seed=8)
 
@@ -482,3 +489,21 @@ def test_stream_reports_bad_lines_by_number_across_blocks(monkeypatch: pytest.Mo
     ids = [json.loads(line)["complaint_id"] for line in sink.getvalue().splitlines()]
     # now = 0 is before every event: each complaint reports every clock that applies
     assert sorted(set(ids)) == ["C-1", "C-3", "C-6", "C-8"]
+
+
+def test_neutral_ids_are_unique_and_complaints_come_in_id_order() -> None:
+    """Without a CRM's id maker, ids are neutral (``serial_ids``): unique, complaints'
+    increasing in the order they are received, and the same complaints otherwise."""
+    loaded = demo_charter("aston")
+    neutral = list(generate_complaints(loaded, 300, seed=7, start=START, span_days=61))
+    ids = [c["id"] for c in neutral]
+    assert all(i.startswith("complaint-") for i in ids)
+    assert ids == sorted(set(ids))
+    assert all(c["attributes"]["owner"].startswith("user-") for c in neutral)
+    made = sample("aston", 300, seed=7)
+
+    def without_ids(c: dict[str, Any]) -> dict[str, Any]:
+        people = {k: "" for k in ("owner", "manager") if k in c["attributes"]}
+        return {**c, "id": "", "attributes": {**c["attributes"], **people}}
+
+    assert [without_ids(c) for c in neutral] == [without_ids(c) for c in made]

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pytest
 
 from crmsync.adapters.crm import soql
-from crmsync.errors import SoqlError
+from crmsync.errors import QueryValueError
 from crmsync.ports import FieldFilter
 from fakes.salesforce_fake import parse_soql
 
@@ -56,18 +56,18 @@ def test_other_literals() -> None:
         soql.literal(datetime(2026, 3, 2, 10, 15, 0, 123456, tzinfo=plus_one))
         == "2026-03-02T09:15:00.123Z"
     )
-    with pytest.raises(SoqlError):
+    with pytest.raises(QueryValueError):
         soql.literal(float("nan"))
-    with pytest.raises(SoqlError):
+    with pytest.raises(QueryValueError):
         soql.literal({"a": 1})
-    with pytest.raises(SoqlError):
+    with pytest.raises(QueryValueError):
         soql.datetime_literal(datetime(2026, 3, 2))  # naive
 
 
 @pytest.mark.parametrize("bad", ["Id; DELETE", "Name'", "1Field", "", "a b", "Owner..Name"])
 def test_names_are_checked(bad: str) -> None:
     """Anything but an API name (letters, digits, underscores, dotted) is refused."""
-    with pytest.raises(SoqlError, match="not a Salesforce API name"):
+    with pytest.raises(QueryValueError, match="not a Salesforce API name"):
         soql.select("Case", [bad])
 
 
@@ -77,7 +77,7 @@ def test_conditions_for_each_operator() -> None:
     assert soql.condition(FieldFilter("Type", "!=", None)) == "Type != null"
     assert soql.condition(FieldFilter("Level__c", "in", (1, 2, 1))) == "Level__c IN (1, 2)"
     assert soql.condition(FieldFilter("Type", "in", ())) is None
-    with pytest.raises(SoqlError):
+    with pytest.raises(QueryValueError):
         soql.condition(FieldFilter("Type", "in", "Complaint"))
 
 

@@ -24,11 +24,12 @@ reads the charter's clocks as the story of a complaint and lets staff act on the
 * Completeness clocks find their attributes filled, now and then one left empty.
 * Closed 0-3 working days after the last step.
 
-Names and descriptions come from ``flavour``. Ids look like Salesforce ids (18
-characters, with the case-check suffix). Pure: no I/O and no clock; every random choice
-comes from one ``random.Random(seed)``, so the same arguments always give the same
-complaints. The generator only decides what looks real; the state of a clock is the
-engine's job.
+Names and descriptions come from ``flavour``. Ids come from the ``RecordIds`` given (the
+CRM's own kind, when seeding one), made from serial numbers unique per charter and
+increasing for complaints; ``serial_ids`` is a neutral maker. Pure: no I/O and no clock;
+every random choice comes from one ``random.Random(seed)``, so the same arguments always
+give the same complaints. The generator only decides what looks real; the state of a
+clock is the engine's job.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import random
 import re
 import zlib
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from itertools import accumulate
 from typing import Any
@@ -53,14 +54,23 @@ from crmsync.domain.charter import (
 )
 from crmsync.domain.durations import Duration, Unit
 from crmsync.domain.instants import parse_deadline_value
-from crmsync.salesforce_values import base62, salesforce_id
 
-__all__ = ["SampleComplaint", "generate_complaints"]
+__all__ = ["RecordIds", "SampleComplaint", "generate_complaints", "serial_ids"]
+
+RecordIds = Callable[[str, int], str]
+"""The id of a ``complaint`` or a ``user`` from its serial number (0 <= serial < 62**12)."""
+
+
+def serial_ids(kind: str, serial: int) -> str:
+    """A neutral id: the kind, then the serial as 18 hexadecimal digits (ids sort by serial)."""
+    return f"{kind}-{serial:018x}"
+
 
 SampleComplaint = dict[str, Any]
 """A canonical complaint as JSON-ready data (semantics section 1)."""
 
 _DAY = 86400
+_POD = 62**10  # serials of one charter: its pod times this, plus a number below 62**6
 _TAIL_DAYS = 500  # events may follow the last received date by this much (long escalations)
 _RECEIVED, _FINAL, _CLOSED = "received", "decision", "closed"
 _ESCALATION = re.compile(r"^escalated_l(\d+)$")
@@ -134,7 +144,10 @@ class _Story:
 class _Generator:
     """The state of one ``generate_complaints`` call: calendar tables, staff, id counter."""
 
-    def __init__(self, charter: Charter, rng: random.Random, first: date, span_days: int) -> None:
+    def __init__(
+        self, charter: Charter, rng: random.Random, first: date, span_days: int, ids: RecordIds
+    ) -> None:
+        self.ids = ids
         self.story = _Story(charter)
         self.calendar = charter.calendar
         self.flavour: Flavour = flavour_for(charter)
@@ -148,7 +161,8 @@ class _Generator:
         self.channel_by_percent = tuple(
             channel for channel, share in _CHANNELS for _ in range(round(share * 100))
         )
-        self.pod = base62(zlib.crc32(charter.name.encode()) % 3844, 2)
+        # the charter's own range of serials: its "pod" above 62**10
+        self.pod = zlib.crc32(charter.name.encode()) % 3844 * _POD
         staff = 6 + int(self.r() * 6)
         self.staff_ids = tuple(self._user_id() for _ in range(staff))
         self.staff_names = tuple(self._person() for _ in range(staff))
@@ -184,16 +198,16 @@ class _Generator:
         return self._pick(self.flavour.people)
 
     def _user_id(self) -> str:
-        return salesforce_id(f"005{self.pod}0000{base62(int(self.r() * 62**6), 6)}")
+        return self.ids("user", self.pod + int(self.r() * 62**6))
 
     def _case_id(self) -> str:
-        """The next case id: unique and increasing, like Salesforce's ``500...`` ids."""
+        """The next complaint id: unique and increasing."""
         low = self.case_low + 1 + int(self.r() * 7)
         if low >= 3844:
             self.case_high += 1
             low -= 3844
         self.case_low = low
-        return salesforce_id(f"500{self.pod}0000{base62(self.case_high, 4)}{base62(low, 2)}")
+        return self.ids("complaint", self.pod + self.case_high * 3844 + low)
 
     # ------------------------------------------------------------------ time
     def _received(self, index: int, count: int) -> tuple[int, str]:
@@ -665,9 +679,16 @@ def _working_days(d: Duration) -> float:
 
 
 def generate_complaints(
-    charter: Charter, count: int, *, seed: int, start: datetime, span_days: int
+    charter: Charter,
+    count: int,
+    *,
+    seed: int,
+    start: datetime,
+    span_days: int,
+    ids: RecordIds = serial_ids,
 ) -> Iterator[SampleComplaint]:
-    """Yield ``count`` canonical complaints that look real for ``charter``.
+    """Yield ``count`` canonical complaints that look real for ``charter``, ids made by
+    ``ids``.
 
     Received instants fall on the ``span_days`` calendar days from ``start``'s UTC date
     (its time of day is ignored), in roughly ascending order; later events may follow
@@ -680,7 +701,9 @@ def generate_complaints(
         raise ValueError(f"span_days must be >= 1, not {span_days}")
     if start.tzinfo is None or start.utcoffset() is None:
         raise ValueError("start must be timezone-aware (e.g. 2026-03-01T00:00:00+00:00)")
-    generator = _Generator(charter, random.Random(seed), start.astimezone(UTC).date(), span_days)
+    generator = _Generator(
+        charter, random.Random(seed), start.astimezone(UTC).date(), span_days, ids
+    )
     return _generate(generator, count)
 
 

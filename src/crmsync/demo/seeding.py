@@ -2,8 +2,9 @@
 
 Complaints come from ``sample_complaints`` for the charter given (loaded, or a bundled
 name or a file path, see ``bundled_charters``) in canonical form and are written through the
-mapping's inverse (``FieldMapping.to_record``), so the demo exercises exactly the field
-names an admin maintains in ``mappings/``. Events later than ``now`` are left out: the
+mapping's inverse (``FieldMapping.to_record``) in the CRM's own datetime text, with ids the
+CRM makes (``RecordSeeder.demo_record_id``), so the demo exercises exactly the field names
+an admin maintains in ``mappings/``. Events later than ``now`` are left out: the
 CRM shows the present, not the future.
 """
 
@@ -15,15 +16,25 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from crmsync.demo.bundled_charters import demo_charter
-from crmsync.demo.sample_complaints import generate_complaints
+from crmsync.demo.sample_complaints import RecordIds, generate_complaints, serial_ids
 from crmsync.domain.charter import Charter
 from crmsync.errors import CrmError
-from crmsync.mapping.field_mapping import FieldMapping
+from crmsync.mapping.field_mapping import (
+    FieldMapping,
+    InstantText,
+    instant_text_of,
+    iso_instant_text,
+)
 from crmsync.ports import WriteResult
 
 
 class RecordSeeder(Protocol):
-    """What seeding needs from a CRM: inserting records with the ids and dates given."""
+    """What seeding needs from a CRM: ids of its own kind, inserting records with the ids
+    and dates given."""
+
+    def demo_record_id(self, kind: str, serial: int) -> str:
+        """The id of a ``complaint`` or a ``user`` numbered ``serial`` (below 62**12)."""
+        ...
 
     def insert_records(self, object: str, rows: Sequence[Mapping[str, Any]]) -> list[WriteResult]:
         """Insert rows keeping their ``Id`` (and dates); one result per row."""
@@ -56,18 +67,21 @@ def seed_rows(
     start: datetime,
     span_days: int,
     now: datetime,
+    ids: RecordIds = serial_ids,
+    instant_text: InstantText = iso_instant_text,
 ) -> Iterator[tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]]:
     """``(case fields, related rows by object)`` for each generated complaint received
-    before ``now``: each related event's rows go to that event's own object. ``charter``
-    is loaded, or a bundled name or file path (``ConfigError`` if unusable)."""
+    before ``now``: each related event's rows go to that event's own object; ids made by
+    ``ids``, instants written by ``instant_text``. ``charter`` is loaded, or a bundled name
+    or file path (``ConfigError`` if unusable)."""
     loaded = demo_charter(charter) if isinstance(charter, str) else charter
     for complaint in generate_complaints(
-        loaded, count, seed=seed, start=start, span_days=span_days
+        loaded, count, seed=seed, start=start, span_days=span_days, ids=ids
     ):
         present = _until_now(complaint, now)
         if "received" not in present["events"]:
             continue
-        fields, related = mapping.to_record(present)
+        fields, related = mapping.to_record(present, instant_text)
         fields["Id"] = complaint["id"]
         rows: dict[str, list[dict[str, Any]]] = {}
         for name, children in related.items():
@@ -117,7 +131,15 @@ def seed_local_crm(
         related.clear()
 
     for fields, rows in seed_rows(
-        mapping, charter, count=count, seed=seed, start=start, span_days=span_days, now=now
+        mapping,
+        charter,
+        count=count,
+        seed=seed,
+        start=start,
+        span_days=span_days,
+        now=now,
+        ids=seeder.demo_record_id,
+        instant_text=instant_text_of(crm),
     ):
         cases.append(fields)
         for object, children in rows.items():

@@ -78,7 +78,8 @@ class Plan:
 
 
 def compute_flags(results: Iterable[ClockResult]) -> Flags:
-    """``Charter_Status__c``, ``Charter_Breaches__c`` and ``Charter_Next_Due__c``.
+    """The status flag, the breaches and the next due instant (the fields the mapping's
+    ``write_back`` names).
 
     Status: the worst state among started clocks by ``flag_status.RANK`` (each counted
     as ``flag_state`` says: met_late as breached, a started clock with an unknown

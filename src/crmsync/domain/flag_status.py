@@ -1,8 +1,9 @@
-"""The status flag's vocabulary (``Charter_Status__c``, reference-org.md): one list.
+"""The status flag's vocabulary (the status flag field the mapping names, reference-org.md):
+one list.
 
 Each value the worker writes, with its rank (higher is worse), in the order staff see them
 in the CRM's picklist. Everything that names, orders or counts the statuses (the write-back
-rule, ``crmsync status``, the metrics, the Salesforce metadata kit, the demo) reads this
+rule, ``crmsync status``, the metrics, each CRM's set-up, the demo) reads this
 list; none writes the values out again.
 """
 

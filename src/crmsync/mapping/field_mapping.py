@@ -1,4 +1,4 @@
-"""Field mappings (``mappings/salesforce.yaml``): CRM records <-> canonical complaints.
+"""Field mappings (``mappings/*.yaml``): CRM records <-> canonical complaints.
 
 The only place CRM field names exist is the mapping file; this module reads it, validates
 it (file, line, what is wrong) and offers the conversions the services need:
@@ -6,6 +6,10 @@ it (file, line, what is wrong) and offers the conversions the services need:
 * ``to_canonical``: a complaint record (+ its related records) -> canonical complaint;
 * ``to_record``: a canonical complaint -> record fields (demo seeding, tests);
 * ``flag_fields`` / ``task_fields``: write-back values in the CRM's own field names.
+
+The mapping deals in neutral values: it reads any ISO-8601 date-time with an offset, and
+writes instants through the CRM adapter's datetime text (``instant_text_of``), never a
+format of its own.
 """
 
 from __future__ import annotations
@@ -13,8 +17,9 @@ from __future__ import annotations
 import hashlib
 import json
 import string
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, date, datetime
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -27,7 +32,7 @@ from crmsync.errors import CharterFileError, MappingError, Problem
 from crmsync.mapping.staff_text import format_local
 from crmsync.mapping.validation_problems import problems_from_validation
 from crmsync.mapping.yaml_source import YamlDocument, load_yaml, parse_yaml
-from crmsync.ports import FieldFilter, Record
+from crmsync.ports import FieldFilter, Record, ValueFormats
 
 FieldName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*$")]
 CanonicalName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
@@ -90,7 +95,10 @@ class ComplaintsSpec(_Strict):
     object: FieldName
     where: list[FilterSpec] = Field(default_factory=list)
     id: FieldName = "Id"
-    modstamp: FieldName = "SystemModstamp"
+    modstamp: FieldName = Field(
+        description="the field the CRM updates on every change of a record (its "
+        "modification stamp): the incremental pull reads by it"
+    )
     events: dict[CanonicalName, FieldName]
     related_events: dict[CanonicalName, RelatedEventSpec] = Field(default_factory=dict)
     attributes: dict[CanonicalName, FieldName | AttributeSpec] = Field(default_factory=dict)
@@ -169,7 +177,7 @@ class FollowUpSpec(_Strict):
 
 
 class FieldSpec(_Strict):
-    """How one CRM field is made in the org (``crmsync salesforce metadata``) and named to
+    """How one CRM field is made in the org (by the CRM's set-up command) and named to
     staff; every key is optional (the type and length follow from the field's role)."""
 
     type: (
@@ -287,9 +295,9 @@ def _utc_text(moment: datetime, suffix: str) -> str:
     return f"{u.year}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}{suffix}"
 
 
-def _is_sf_utc(text: str) -> bool:
-    """Whether ``text`` (parsed already) is Salesforce's UTC form
-    ``2026-03-02T09:15:00.000+0000`` with a four-digit year and an hour below 24: its UTC
+def _is_millisecond_utc(text: str) -> bool:
+    """Whether ``text`` (parsed already) is UTC text with milliseconds and ``+0000``,
+    ``2026-03-02T09:15:00.000+0000``, with a four-digit year and an hour below 24: its UTC
     text is then its first 19 characters."""
     return (
         len(text) == 28
@@ -300,15 +308,19 @@ def _is_sf_utc(text: str) -> bool:
     )
 
 
+InstantText = Callable[[int], str]
+"""How a CRM writes an instant (whole seconds since 1970) as datetime text."""
+
+
 def iso_instant_text(instant: int) -> str:
     """ISO-8601 UTC text of an instant: ``2026-03-02T09:15:00Z`` (a CRM adapter without
     datetime text of its own, ``ValueFormats``, is written this)."""
     return _utc_text(datetime.fromtimestamp(instant, UTC), "Z")
 
 
-def sf_datetime(instant: int) -> str:
-    """Salesforce's datetime text: ``2026-03-02T09:15:00.000+0000``."""
-    return _utc_text(datetime.fromtimestamp(instant, UTC), ".000+0000")
+def instant_text_of(crm: object) -> InstantText:
+    """The CRM adapter's own datetime text (``ValueFormats``), else ISO-8601 UTC text."""
+    return crm.instant_text if isinstance(crm, ValueFormats) else iso_instant_text
 
 
 def _iso(value: Any, record_id: str, field: str) -> str:
@@ -322,9 +334,48 @@ def _iso(value: Any, record_id: str, field: str) -> str:
         raise MappingError(record_id, field, f"'{value}' is not a date-time") from exc
     if parsed.tzinfo is None:
         raise MappingError(record_id, field, f"'{value}' has no UTC offset")
-    if _is_sf_utc(text):
+    if _is_millisecond_utc(text):
         return text[:19] + "Z"
     return _utc_text(parsed, "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class RelatedRead:
+    """One read of a related object serving every related event kept in it (one per
+    ``(object, parent_field)``): the filters all those events share go to the CRM, each
+    event's own are applied to the rows read (``events_of``). ``fields`` holds the parent
+    field, the events' fields and the fields their own filters test."""
+
+    object: str
+    parent_field: str
+    fields: tuple[str, ...]
+    where: tuple[FieldFilter, ...]
+    events: tuple[tuple[str, tuple[FieldFilter, ...]], ...]
+
+    def events_of(self, record: Record) -> list[str]:
+        """The related events (names) ``record`` is a row of."""
+        return [name for name, own in self.events if all(f.matches(record.fields) for f in own)]
+
+
+def _related_reads(specs: Mapping[str, RelatedEventSpec]) -> tuple[RelatedRead, ...]:
+    groups: dict[tuple[str, str], dict[str, tuple[FieldFilter, ...]]] = {}
+    for name, rel in specs.items():
+        groups.setdefault((rel.object, rel.parent_field), {})[name] = tuple(
+            f.to_filter() for f in rel.where
+        )
+    reads = []
+    for (object, parent_field), events in groups.items():
+        first, *others = events.values()
+        shared = tuple(f for f in first if all(f in other for other in others))
+        own = {name: tuple(f for f in where if f not in shared) for name, where in events.items()}
+        fields = [parent_field, *(specs[name].field for name in events)]
+        fields += [f.field for where in own.values() for f in where]
+        reads.append(
+            RelatedRead(
+                object, parent_field, tuple(dict.fromkeys(fields)), shared, tuple(own.items())
+            )
+        )
+    return tuple(reads)
 
 
 class FieldMapping:
@@ -353,6 +404,7 @@ class FieldMapping:
                 ]
             )
         )
+        self._related_reads = _related_reads(c.related_events)
         written = {*self.flag_field_names, wb.archived_at, wb.archive_ref}
         self._hashed_fields = tuple(k for k in self.complaint_fields if k not in written)
 
@@ -368,6 +420,10 @@ class FieldMapping:
 
     def related_specs(self) -> dict[str, RelatedEventSpec]:
         return dict(self.spec.complaints.related_events)
+
+    def related_reads(self) -> tuple[RelatedRead, ...]:
+        """The related events grouped into one read per related object and parent field."""
+        return self._related_reads
 
     def source_hash(self, record: Record) -> str:
         """A hash of the fields a complaint is built from (fields the worker writes left out)."""
@@ -448,12 +504,13 @@ class FieldMapping:
 
     # ------------------------------------------------------------------ writing
     def to_record(
-        self, complaint: Mapping[str, Any]
+        self, complaint: Mapping[str, Any], instant_text: InstantText
     ) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
         """Record fields for a canonical complaint, and related records by event name.
 
         The inverse of ``to_canonical`` (demo seeding, tests): picklists are mapped back,
-        instants written in Salesforce's format, the complaint filter's values set.
+        instants written as ``instant_text`` writes them (whole seconds; a date alone is its
+        midnight UTC), the complaint filter's values set.
         """
         c = self.spec.complaints
         fields: dict[str, Any] = {}
@@ -465,7 +522,7 @@ class FieldMapping:
             if name in events:
                 value = events[name]
                 first = min(value) if isinstance(value, list) else value
-                fields[field] = _sf_from_iso(first)
+                fields[field] = instant_text(_instant_of(first))
         for name, attr in self._attributes.items():
             if name not in complaint.get("attributes", {}):
                 continue
@@ -474,7 +531,7 @@ class FieldMapping:
                 reverse = {v: k for k, v in attr.values.items()}
                 value = reverse.get(value, value)
             elif attr.type == "datetime":
-                value = _sf_from_iso(value)
+                value = instant_text(_instant_of(value))
             fields[attr.field] = value
         related: dict[str, list[dict[str, Any]]] = {}
         for name, rel in c.related_events.items():
@@ -483,7 +540,7 @@ class FieldMapping:
                 continue
             rows = []
             for value in values if isinstance(values, list) else [values]:
-                row: dict[str, Any] = {rel.field: _sf_from_iso(value)}
+                row: dict[str, Any] = {rel.field: instant_text(_instant_of(value))}
                 for f in rel.where:
                     if f.equals is not None:
                         row[f.field] = f.equals
@@ -491,15 +548,18 @@ class FieldMapping:
             related[name] = rows
         return fields, related
 
-    def flag_fields(self, flags: Mapping[str, Any], checked_at: int) -> dict[str, Any]:
-        """Write-back field values for ``flags`` (canonical names) checked at ``checked_at``."""
+    def flag_fields(
+        self, flags: Mapping[str, Any], checked_at: int, instant_text: InstantText
+    ) -> dict[str, Any]:
+        """Write-back field values for ``flags`` (canonical names) checked at ``checked_at``,
+        instants written as ``instant_text`` writes them."""
         wb = self.spec.write_back
         next_due = flags.get("next_due")
         return {
             wb.status: wb.status_value(flags["status"]),
             wb.breaches: flags["breaches"],
-            wb.next_due: None if next_due is None else _sf_from_iso(next_due),
-            wb.checked_at: sf_datetime(checked_at),
+            wb.next_due: None if next_due is None else instant_text(_instant_of(next_due)),
+            wb.checked_at: instant_text(checked_at),
         }
 
     # ------------------------------------------------------------------ follow-ups
@@ -514,12 +574,17 @@ class FieldMapping:
         return fu.default_language
 
     def task_fields(
-        self, follow_up: FollowUp, complaint: Complaint, charter: Charter
+        self,
+        follow_up: FollowUp,
+        complaint: Complaint,
+        charter: Charter,
+        instant_text: InstantText,
     ) -> dict[str, Any]:
         """The Task fields of a follow-up: texts in the complaint's language (``{due}`` as
-        local date and time written the language's way, ``{missing}`` as the attributes'
-        labels in that language), owner by rule (manager falls back to owner), due date as a
-        local date, the idempotency key."""
+        local date and time written the language's way, ``{due_at}`` as ``instant_text``
+        writes the due instant, ``{missing}`` as the attributes' labels in that language),
+        owner by rule (manager falls back to owner), due date as a local date, the
+        idempotency key."""
         fu = self.spec.follow_ups
         lang = self.language_of(complaint, charter)
         texts = fu.templates[lang]
@@ -548,7 +613,7 @@ class FieldMapping:
             "occurrence": str(follow_up.occurrence),
             "cycle": str(follow_up.occurrence + 1),
             "due": due_local,
-            "due_at": "" if follow_up.due_at is None else sf_datetime(follow_up.due_at),
+            "due_at": "" if follow_up.due_at is None else instant_text(follow_up.due_at),
             "charter": charter.name,
             "charter_title": charter.title,
             "missing": ", ".join(self.attribute_label(n, lang) for n in follow_up.missing),
@@ -602,11 +667,17 @@ class FieldMapping:
         return {fu.status: fu.completed_status}
 
 
-def _sf_from_iso(value: str) -> str:
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SECOND = timedelta(seconds=1)
+
+
+def _instant_of(value: str) -> int:
+    """Whole seconds since 1970 (floored) of canonical ISO text; a date alone is its
+    midnight UTC."""
     parsed = datetime.fromisoformat(value)
     if parsed.tzinfo is None:  # a date alone
         parsed = parsed.replace(tzinfo=UTC)
-    return _utc_text(parsed, ".000+0000")
+    return (parsed - _EPOCH) // _SECOND
 
 
 def _normal_datetime(value: Any) -> str | None:

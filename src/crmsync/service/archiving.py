@@ -80,7 +80,7 @@ from crmsync.errors import (
     InstantError,
     MappingError,
 )
-from crmsync.mapping.field_mapping import FieldMapping, iso_instant_text
+from crmsync.mapping.field_mapping import FieldMapping, instant_text_of
 from crmsync.ports import (
     ArchiveCipher,
     ArchiveStore,
@@ -90,7 +90,6 @@ from crmsync.ports import (
     Record,
     StateStore,
     StoredComplaint,
-    ValueFormats,
 )
 from crmsync.service.archive_reading import entry_problems
 from crmsync.service.cycle_report import RecordFailure
@@ -197,7 +196,7 @@ class ArchivingService:
         self.guard: Callable[[], None] = guard or (lambda: None)
         self._closed_field = closed
         self._archived_at = wb.archived_at
-        self._instant_text = crm.instant_text if isinstance(crm, ValueFormats) else iso_instant_text
+        self._instant_text = instant_text_of(crm)
         self._archive_ref = wb.archive_ref
         self._object = mapping.complaint_object
         self._read_fields = list(
@@ -438,20 +437,21 @@ class ArchivingService:
             for name, spec in same.items():
                 if all(f.to_filter().matches(record.fields) for f in spec.where):
                     out[parent].events[name].append(record)
-        for name, spec in specs.items():
-            if name in same:
-                continue
+        for read in self.mapping.related_reads():
+            if (read.object, read.parent_field) == (fu.object, fu.parent):
+                continue  # read with the follow-ups above
             for record in self.crm.related_records(
-                spec.object,
-                list(dict.fromkeys([spec.field, spec.parent_field])),
-                parent_field=spec.parent_field,
+                read.object,
+                read.fields,
+                parent_field=read.parent_field,
                 parent_ids=ids,
-                where=[f.to_filter() for f in spec.where],
+                where=read.where,
             ):
                 report.records_read += 1
-                parent = record.fields.get(spec.parent_field)
+                parent = record.fields.get(read.parent_field)
                 if isinstance(parent, str):
-                    out[parent].events[name].append(record)
+                    for name in read.events_of(record):
+                        out[parent].events[name].append(record)
         return out
 
     def body(

@@ -13,8 +13,9 @@ def read_complaint(crm: CrmPort, mapping: FieldMapping, record_id: str) -> dict[
     """The canonical complaint of CRM record ``record_id``, or None when there is no such
     record or it is not a complaint (the mapping's filters).
 
-    One read of the record by id, plus one read per related event the mapping defines
-    (e.g. customer updates kept as Tasks). Raises ``MappingError`` naming the field.
+    One read of the record by id, plus one read per related object the mapping's related
+    events are kept in (e.g. customer updates kept as Tasks). Raises ``MappingError``
+    naming the field.
     """
     fields = [*mapping.complaint_fields, *(f.field for f in mapping.complaint_filters)]
     found = crm.records_by_id(mapping.complaint_object, [record_id], list(dict.fromkeys(fields)))
@@ -22,13 +23,14 @@ def read_complaint(crm: CrmPort, mapping: FieldMapping, record_id: str) -> dict[
     if record is None or not all(f.matches(record.fields) for f in mapping.complaint_filters):
         return None
     related: dict[str, list[Record]] = defaultdict(list)
-    for name, rel in mapping.related_specs().items():
+    for read in mapping.related_reads():
         for child in crm.related_records(
-            rel.object,
-            [rel.field, rel.parent_field],
-            parent_field=rel.parent_field,
+            read.object,
+            read.fields,
+            parent_field=read.parent_field,
             parent_ids=[record_id],
-            where=[f.to_filter() for f in rel.where],
+            where=read.where,
         ):
-            related[name].append(child)
+            for name in read.events_of(child):
+                related[name].append(child)
     return mapping.to_canonical(record, related)

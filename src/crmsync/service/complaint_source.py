@@ -8,7 +8,7 @@ hundreds of thousands of records.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -117,25 +117,26 @@ class ComplaintSource:
             since=window.since[COMPLAINTS_WATERMARK],
             until=window.until,
         )
-        # every related-change pull is opened before any is read, so all travel together
+        # One pull per related object (its events' rows read together, from the earliest of
+        # their watermarks); every pull is opened before any is read, so all travel together.
         pulls = [
             (
-                rel,
+                read,
                 self.crm.changed_records(
-                    rel.object,
-                    [rel.parent_field],
-                    since=window.since[related_watermark(name)],
+                    read.object,
+                    read.fields,
+                    since=_earliest(window.since[related_watermark(n)] for n, _ in read.events),
                     until=window.until,
-                    where=[f.to_filter() for f in rel.where],
+                    where=read.where,
                 ),
             )
-            for name, rel in self.mapping.related_specs().items()
+            for read in self.mapping.related_reads()
         ]
-        for rel, pull in pulls:
+        for read, pull in pulls:
             for record in pull:
                 report.records_read += 1
-                parent = record.fields.get(rel.parent_field)
-                if isinstance(parent, str) and parent:
+                parent = record.fields.get(read.parent_field)
+                if isinstance(parent, str) and parent and read.events_of(record):
                     touched.add(parent)
         return touched
 
@@ -220,27 +221,28 @@ class ComplaintSource:
         ]
         related: dict[str, dict[str, list[Record]]] = defaultdict(lambda: defaultdict(list))
         if need:
-            # every related pull is opened before any is read, so all may travel together
+            # one pull per related object; every pull is opened before any is read, so all
+            # may travel together
             pulls = [
                 (
-                    name,
-                    rel,
+                    read,
                     self.crm.related_records(
-                        rel.object,
-                        [rel.field, rel.parent_field],
-                        parent_field=rel.parent_field,
+                        read.object,
+                        read.fields,
+                        parent_field=read.parent_field,
                         parent_ids=need,
-                        where=[f.to_filter() for f in rel.where],
+                        where=read.where,
                     ),
                 )
-                for name, rel in m.related_specs().items()
+                for read in m.related_reads()
             ]
-            for name, rel, pull in pulls:
+            for read, pull in pulls:
                 for child in pull:
                     report.records_read += 1
-                    parent = child.fields.get(rel.parent_field)
+                    parent = child.fields.get(read.parent_field)
                     if isinstance(parent, str):
-                        related[parent][name].append(child)
+                        for name in read.events_of(child):
+                            related[parent][name].append(child)
         needed = set(need)
         out: list[Candidate] = []
         for record in page:
@@ -284,6 +286,16 @@ class ComplaintSource:
                 )
             )
         return out
+
+
+def _earliest(marks: Iterable[datetime | None]) -> datetime | None:
+    """The earliest of some lower bounds; None (no bound) when any is None."""
+    found: datetime | None = None
+    for mark in marks:
+        if mark is None:
+            return None
+        found = mark if found is None else min(found, mark)
+    return found
 
 
 def _modstamp(record: Record, field: str) -> datetime | None:

@@ -48,7 +48,7 @@ from crmsync.domain.evaluation import evaluate
 from crmsync.domain.instants import format_instant, format_instant_or_none
 from crmsync.domain.unicode_text import kept_as_text, shown, unkeepable_in
 from crmsync.errors import BadComplaintError
-from crmsync.mapping.field_mapping import FieldMapping
+from crmsync.mapping.field_mapping import FieldMapping, instant_text_of
 from crmsync.ports import (
     CrmPort,
     FieldFilter,
@@ -136,6 +136,7 @@ class SyncCycle:
         watermarks move, and raises (``ProfileLostError``) when this process no longer
         holds the profile: the cycle then stops, never beside another writer."""
         self.crm = crm
+        self._instant_text = instant_text_of(crm)
         self.state = state
         self.charter = charter
         self.mapping = mapping
@@ -340,12 +341,14 @@ class SyncCycle:
                 clocks[(result.clock, result.state.value)] += 1
             flags = decided.flags.as_dict()
             if flags != candidate.current_flags:
-                fields = self.mapping.flag_fields(flags, now)
+                fields = self.mapping.flag_fields(flags, now, self._instant_text)
                 work.flag_writes.append(FlagWrite(candidate.id, flags, fields))
             for follow_up in decided.create:
                 known = entries.get(follow_up.key)
                 if known is None or known.status == "failed":  # failed: tried again
-                    task = self.mapping.task_fields(follow_up, complaint, self.charter)
+                    task = self.mapping.task_fields(
+                        follow_up, complaint, self.charter, self._instant_text
+                    )
                     work.creates.append(TaskCreate(follow_up, task))
                     if not candidate.read:
                         work.unread.add(candidate.id)

@@ -58,10 +58,15 @@ from crmsync.adapters.crm.salesforce_records import (
     not_found,
     type_of,
 )
+from crmsync.adapters.crm.salesforce_values import (
+    demo_record_id,
+    epoch_millis,
+    millis_text,
+    normalize_id,
+)
 from crmsync.errors import CrmError, CrmTransientError
 from crmsync.ports import CallCounter, FieldFilter, FieldInfo, Record, WriteResult
 from crmsync.private_file import create_private_file
-from crmsync.salesforce_values import epoch_millis, millis_text, normalize_id
 
 SCHEMA_FILE = Path(__file__).with_name("local_schema.json")
 QUERY_PAGE = 2000  # records per query call (Salesforce's default batch size)
@@ -170,6 +175,10 @@ class LocalCrm:
     def instant_text(self, instant: int) -> str:
         """The local CRM's datetime text, the reference org's: ``2026-03-02T09:15:00.000+0000``."""
         return millis_text(instant * 1000)
+
+    def demo_record_id(self, kind: str, serial: int) -> str:
+        """The demo's id of a ``complaint`` or a ``user``: the reference org's kind."""
+        return demo_record_id(kind, serial)
 
     # -- CrmPort
 

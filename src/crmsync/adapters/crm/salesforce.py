@@ -73,14 +73,15 @@ from crmsync.adapters.crm.salesforce_errors import (
     is_transient,
     translate,
 )
-from crmsync.errors import ApiError, CrmError, CrmLimitError, SoqlError
-from crmsync.ports import CallCounter, FieldFilter, FieldInfo, Record, WriteResult
-from crmsync.salesforce_values import (
+from crmsync.adapters.crm.salesforce_values import (
     ceil_millisecond,
     format_sf_datetime,
     normalize_id,
     parse_sf_datetime,
+    sf_instant_text,
 )
+from crmsync.errors import ApiError, CrmError, CrmLimitError, QueryValueError
+from crmsync.ports import CallCounter, FieldFilter, FieldInfo, Record, WriteResult
 
 log = structlog.get_logger("crmsync.crm.salesforce")
 
@@ -202,7 +203,7 @@ class SalesforceCrm:
 
     def instant_text(self, instant: int) -> str:
         """Salesforce's datetime text: ``2026-03-02T09:15:00.000+0000``."""
-        return format_sf_datetime(datetime.fromtimestamp(instant, UTC))
+        return sf_instant_text(instant)
 
     # ------------------------------------------------------------------ CrmPort: time
 
@@ -1006,7 +1007,7 @@ class SalesforceCrm:
             soql.name(object)
             stamp = modstamp_field(object)
             return list(dict.fromkeys([ID_FIELD, stamp, *(soql.name(f) for f in fields)]))
-        except SoqlError as exc:
+        except QueryValueError as exc:
             raise CrmError(str(exc)) from exc
 
     @staticmethod
@@ -1018,7 +1019,7 @@ class SalesforceCrm:
                 if text is None:
                     return None
                 out.append(text)
-        except SoqlError as exc:
+        except QueryValueError as exc:
             raise CrmError(str(exc)) from exc
         return out
 
@@ -1075,7 +1076,7 @@ def _not_found(object: str, ref: str) -> WriteResult:
 def _is_name(text: object) -> bool:
     try:
         soql.name(text)  # type: ignore[arg-type]
-    except SoqlError:
+    except QueryValueError:
         return False
     return True
 

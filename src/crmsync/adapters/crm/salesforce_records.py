@@ -33,15 +33,15 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal, NoReturn
 
-from crmsync.errors import CrmError
-from crmsync.ports import FieldInfo, WriteResult
-from crmsync.salesforce_values import (
+from crmsync.adapters.crm.salesforce_values import (
     base62,
     format_sf_datetime,
     normalize_id,
     parse_sf_datetime,
     salesforce_id,
 )
+from crmsync.errors import CrmError
+from crmsync.ports import FieldInfo, WriteResult
 
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 """An object or field API name."""

@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime
 
-from crmsync.errors import SoqlError
+from crmsync.errors import QueryValueError
 from crmsync.ports import FieldFilter
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)*")
@@ -35,9 +35,9 @@ _ESCAPE_RE = re.compile("[" + re.escape("".join(_ESCAPES)) + "]")
 
 
 def name(text: str) -> str:
-    """An object or field API name, checked; raises ``SoqlError`` for anything else."""
+    """An object or field API name, checked; raises ``QueryValueError`` for anything else."""
     if not isinstance(text, str) or not _NAME.fullmatch(text):
-        raise SoqlError(f"'{text}' is not a Salesforce API name")
+        raise QueryValueError(f"'{text}' is not a Salesforce API name")
     return text
 
 
@@ -49,7 +49,7 @@ def escape(text: str) -> str:
 def datetime_literal(instant: datetime) -> str:
     """An aware datetime as a SOQL dateTime literal in UTC with milliseconds (floored)."""
     if instant.tzinfo is None:
-        raise SoqlError(f"{instant!r} has no time zone")
+        raise QueryValueError(f"{instant!r} has no time zone")
     u = instant.astimezone(UTC)
     return u.strftime("%Y-%m-%dT%H:%M:%S") + f".{u.microsecond // 1000:03d}Z"
 
@@ -64,7 +64,7 @@ def literal(value: object) -> str:
         return str(value)
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise SoqlError(f"{value!r} is not a finite number")
+            raise QueryValueError(f"{value!r} is not a finite number")
         return repr(value)
     if isinstance(value, datetime):
         return datetime_literal(value)
@@ -72,7 +72,7 @@ def literal(value: object) -> str:
         return value.isoformat()
     if isinstance(value, str):
         return "'" + escape(value) + "'"
-    raise SoqlError(f"a {type(value).__name__} cannot be a SOQL value")
+    raise QueryValueError(f"a {type(value).__name__} cannot be a SOQL value")
 
 
 def condition(f: FieldFilter) -> str | None:
@@ -84,12 +84,12 @@ def condition(f: FieldFilter) -> str | None:
         return f"{field} != {literal(f.value)}"
     if f.op == "in":
         if isinstance(f.value, str | bytes):
-            raise SoqlError(f"filter on {f.field}: 'in' needs a collection of values")
+            raise QueryValueError(f"filter on {f.field}: 'in' needs a collection of values")
         values = list(dict.fromkeys(f.value))
         if not values:
             return None
         return f"{field} IN ({', '.join(literal(v) for v in values)})"
-    raise SoqlError(f"filter on {f.field}: unknown operator '{f.op}'")
+    raise QueryValueError(f"filter on {f.field}: unknown operator '{f.op}'")
 
 
 def select(
@@ -129,7 +129,7 @@ def select_in_chunks(
         item = literal(value)
         cost = len(item) + (2 if chunk else 0)
         if len(item) > budget:
-            raise SoqlError(f"value {value!r} is too long for one SOQL statement")
+            raise QueryValueError(f"value {value!r} is too long for one SOQL statement")
         if chunk and (used + cost > budget or (max_values and len(chunk) >= max_values)):
             yield head + ", ".join(literal(v) for v in chunk) + tail, chunk
             chunk, used, cost = [], 0, len(item)

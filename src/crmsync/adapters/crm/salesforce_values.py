@@ -1,7 +1,8 @@
 """Salesforce's value formats, written once: record ids, base62 numbers and datetime text.
 
-Standard library only, so that the mapping, both CRM adapters, the test fake and the demo
-data share one definition without one adapter importing another.
+Standard library only, so that the Salesforce adapter, the local CRM (which keeps the
+reference org's formats), the test fake and the demo's ids share one definition without one
+adapter importing another.
 
 Ids
     A record id is 15 case-sensitive letters and digits; its 18-character form appends one
@@ -10,15 +11,16 @@ Ids
     ``A-Z0-5``). ``salesforce_id`` adds that suffix, ``normalize_id`` turns any well-formed
     id into the 18-character form (the one the API answers with). An id is a 3-character
     key prefix naming the object, then characters the org chooses; made ids put a base62
-    number (``base62``) there.
+    number (``base62``) there; ``demo_record_id`` makes the demo's ids that way.
 
 Datetimes
     Salesforce writes a datetime as UTC text with milliseconds,
-    ``2026-03-02T09:15:00.000+0000`` (``format_sf_datetime``), and takes any ISO-8601
-    date-time with an offset (``parse_sf_datetime``). Datetimes are kept to the millisecond:
-    ``epoch_millis`` floors or rounds an instant up to whole milliseconds, ``ceil_millisecond``
-    rounds an instant up (a window bound ``< until`` then leaves out nothing kept before
-    ``until``), ``millis_text`` is the text of a millisecond count.
+    ``2026-03-02T09:15:00.000+0000`` (``format_sf_datetime``; ``sf_instant_text`` of whole
+    seconds since 1970; a year below 1000 as ``strftime`` writes it), and takes any
+    ISO-8601 date-time with an offset (``parse_sf_datetime``). Datetimes are kept to the
+    millisecond: ``epoch_millis`` floors or rounds an instant up to whole milliseconds,
+    ``ceil_millisecond`` rounds an instant up (a window bound ``< until`` then leaves out
+    nothing kept before ``until``), ``millis_text`` is the text of a millisecond count.
 """
 
 from __future__ import annotations
@@ -31,12 +33,14 @@ __all__ = [
     "BASE62",
     "base62",
     "ceil_millisecond",
+    "demo_record_id",
     "epoch_millis",
     "format_sf_datetime",
     "millis_text",
     "normalize_id",
     "parse_sf_datetime",
     "salesforce_id",
+    "sf_instant_text",
 ]
 
 BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
@@ -78,6 +82,15 @@ def normalize_id(value: str) -> str | None:
     return salesforce_id(value) if len(value) == 15 else value
 
 
+_DEMO_KEY_PREFIXES = {"complaint": "500", "user": "005"}
+
+
+def demo_record_id(kind: str, serial: int) -> str:
+    """The demo's id of a ``complaint`` (a Case) or a ``user`` numbered ``serial`` (below
+    62**12): its object's key prefix, then ``serial`` in 12 base62 digits, checksummed."""
+    return salesforce_id(_DEMO_KEY_PREFIXES[kind] + base62(serial, 12))
+
+
 def base62(number: int, width: int) -> str:
     """``number`` (0 or more) in base62 digits, left-padded with ``0`` to ``width``."""
     if number < 0:
@@ -94,14 +107,20 @@ def base62(number: int, width: int) -> str:
 
 def format_sf_datetime(instant: datetime) -> str:
     """Salesforce's datetime text: ``2026-03-02T09:15:00.000+0000`` (UTC, milliseconds
-    floored). Raises ``ValueError`` for a naive datetime."""
+    floored; a year below 1000 as ``strftime`` writes it). Raises ``ValueError`` for a naive
+    datetime."""
     if instant.tzinfo is None:
         raise ValueError(f"{instant!r} has no time zone (the CRM needs aware datetimes)")
     u = instant.astimezone(UTC)
-    return (
-        f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}"
-        f".{u.microsecond // 1000:03d}+0000"
-    )
+    millis = f".{u.microsecond // 1000:03d}+0000"
+    if u.year < 1000:
+        return u.strftime("%Y-%m-%dT%H:%M:%S") + millis
+    return f"{u.year}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}{millis}"
+
+
+def sf_instant_text(instant: int) -> str:
+    """Salesforce's datetime text of whole seconds since 1970 (``format_sf_datetime``)."""
+    return format_sf_datetime(_EPOCH + timedelta(seconds=instant))
 
 
 def parse_sf_datetime(text: str) -> datetime:
