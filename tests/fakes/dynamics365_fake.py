@@ -1,5 +1,6 @@
 """An HTTP-level fake Dataverse org (Web API v9.2) on ``responses``: callbacks over rows
-kept in memory with Dataverse's rules.
+kept in a local CRM (``LocalCrm``) on a private SQLite file, written by the local CRM's
+rules in a Dataverse-shaped schema.
 
 What it answers at ``ORG`` + ``/api/data/v9.2/``:
 
@@ -24,9 +25,14 @@ What it answers at ``ORG`` + ``/api/data/v9.2/``:
 - ``deleteditemreferences`` (the recycle bin): one row per deleted row, ``createdon`` the
   deletion instant, ``_deletedobject_value`` with its ``lookuplogicalname`` annotation.
 
-Rows follow Dataverse's rules: GUID ids, ``createdon``/``modifiedon`` set by the org
-(``modifiedon`` from the clock, moved 1 ms past the previous write so every write is
-ordered), read-only columns refused, an alternate key's value unique. Tokens are issued by
+Rows are stored as the local CRM stores records (``salesforce_records.RecordRules``), in
+the schema ``schema_data`` makes of ``tables``: GUID ids, ``createdon``/``modifiedon`` set
+by the org (``modifiedon`` from the clock, moved 1 ms past the previous write so every write
+is ordered), datetimes kept as UTC ``Z`` text to the millisecond (other offsets refused),
+read-only columns refused, empty text stored as null, a choice kept as its number, an
+alternate key's value unique; a refusal carries Dataverse's error code (``ERROR_NAMES``).
+Setting ``tables`` (as set-up tests do) makes the store write by the new schema. The recycle
+bin, the paging cursors and the fault hooks are the fake's own. Tokens are issued by
 ``token_source`` and checked on every request (``expire_tokens`` makes them 401). Fault
 hooks: ``throttle`` (the next N requests answer 429 with ``Retry-After``), ``fail_op`` (a
 row's next write answers an error inside the batch), ``foreign_next_link`` (next links
@@ -39,11 +45,15 @@ import dataclasses
 import itertools
 import json
 import re
+import tempfile
+import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import weakref
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email.utils import format_datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -51,11 +61,14 @@ import requests
 import responses
 
 from crmsync.adapters.crm.dynamics365 import DataverseCrm
+from crmsync.adapters.crm.local import LocalCrm
 from crmsync.adapters.crm.retry_policy import NO_WAIT, RetryPolicy
+from crmsync.ports import FieldFilter, Record, WriteResult
 
 ORG = "https://fake-org.crm4.dynamics.com"
 BASE = "/api/data/v9.2/"
 PAGE = 5000
+_END = datetime(9000, 1, 1, tzinfo=UTC)  # after every row's modifiedon
 
 
 @dataclass(frozen=True)
@@ -118,7 +131,7 @@ REFERENCE_TABLES = {
             "new_complaintlevel": "Integer",
             "new_complainanttype": "Picklist",
             "new_preferredlanguage": "Picklist",
-            "new_expecteddecisiondate": "DateTime",
+            "new_expecteddecisiondate": "DateOnly",  # a DateTime column of format DateOnly
             "ownerid": "Owner",
             "crmsync_charterstatus": "Picklist",
             "crmsync_charterbreaches": "String",
@@ -380,27 +393,125 @@ def _compare(column: str, op: str, literal: Any) -> Predicate:
 # ====================================================================== the org
 
 
-@dataclass
-class FakeDataverse:
-    """The org's rows and behaviour; ``install`` it on a ``responses`` mock."""
+# ====================================================================== storage
 
-    clock: Callable[[], datetime]
-    tables: Mapping[str, Table] = field(default_factory=lambda: dict(REFERENCE_TABLES))
-    rows: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
-    deleted: list[dict[str, Any]] = field(default_factory=list)
-    log: list[tuple[str, str]] = field(default_factory=list)
-    throttles: list[tuple[str, float]] = field(default_factory=list)
-    op_faults: dict[str, tuple[int, str, str]] = field(default_factory=dict)
-    foreign_next_link: str | None = None
-    created_options: dict[tuple[str, str], list[int]] = field(default_factory=dict)
-    options: dict[tuple[str, str], list[int]] = field(
-        default_factory=lambda: {k: list(v) for k, v in REFERENCE_OPTIONS.items()}
-    )
-    privileges: dict[str, str] = field(default_factory=lambda: dict(REFERENCE_PRIVILEGES))
-    _tokens: set[str] = field(default_factory=set)
-    _serial: Iterator[int] = field(default_factory=itertools.count)
-    _cursors: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    _last_stamp: datetime | None = None
+_LOCAL_TYPES = {
+    "Uniqueidentifier": "id",
+    "DateTime": "datetime",
+    "DateOnly": "date",
+    "Picklist": "int",
+    "State": "int",
+    "Status": "int",
+    "Integer": "int",
+    "BigInt": "int",
+    "String": "string",
+    "Memo": "textarea",
+    "Lookup": "reference",
+    "Owner": "reference",
+    "Customer": "reference",
+    "Boolean": "boolean",
+    "Decimal": "double",
+    "Double": "double",
+    "Money": "double",
+}
+"""A column's Dataverse type -> the local CRM's storage type (a choice is its number)."""
+
+ERROR_NAMES = {
+    "NOT_FOUND": "0x80040217",
+    "DUPLICATE_VALUE": "0x80060892",
+    "INVALID_FIELD": "0x80060888",
+    "INVALID_FIELD_FOR_INSERT_UPDATE": "0x80048d19",
+    "INVALID_TYPE_ON_FIELD_IN_RECORD": "0x80040203",
+    "REQUIRED_FIELD_MISSING": "0x80040203",
+    "MALFORMED_ID": "0x80040203",
+}
+"""The local CRM's per-record errors by Dataverse's codes."""
+_STATUS_OF = {"0x80040217": 404, "0x80060892": 412}  # any other refusal: 400
+
+
+def schema_data(tables: Mapping[str, Table]) -> dict[str, Any]:
+    """The local CRM schema of ``tables``: Dataverse's ids, datetimes and error codes,
+    ``createdon``/``modifiedon`` as system columns, alternate keys unique."""
+    objects: dict[str, Any] = {}
+    for number, (name, table) in enumerate(tables.items(), start=1):
+        fields = {
+            column: {
+                "type": _LOCAL_TYPES.get(kind, "string"),
+                "createable": column not in _READ_ONLY and column != table.primary,
+                "updateable": column not in _READ_ONLY and column != table.primary,
+                "external_id": column in table.keys,
+                "unique": column in table.keys,
+            }
+            for column, kind in table.columns.items()
+        }
+        objects[name] = {"key_prefix": f"{number:x}", "id_field": table.primary, "fields": fields}
+    return {
+        "format": "dataverse",
+        "system_fields": {
+            "id": "id",
+            "created": "createdon",
+            "last_modified": "modifiedon",
+            "modstamp": "modifiedon",
+        },
+        "errors": ERROR_NAMES,
+        "objects": objects,
+    }
+
+
+def _close_stores(stores: list[LocalCrm], folder: tempfile.TemporaryDirectory[str]) -> None:
+    for store in stores:
+        store.close()
+    stores.clear()
+    folder.cleanup()
+
+
+class FakeDataverse:
+    """The org: its tables, rows kept in a local CRM on a private SQLite file (writes by
+    the local CRM's rules in a Dataverse-shaped schema, ``schema_data``), and its
+    behaviour; ``install`` it on a ``responses`` mock, ``close`` it when done."""
+
+    def __init__(
+        self, clock: Callable[[], datetime], tables: Mapping[str, Table] | None = None
+    ) -> None:
+        self.clock = clock
+        self.deleted: list[dict[str, Any]] = []  # the recycle bin
+        self.log: list[tuple[str, str]] = []
+        self.throttles: list[tuple[str, float]] = []
+        self.op_faults: dict[str, tuple[int, str, str]] = {}
+        self.foreign_next_link: str | None = None
+        self.created_options: dict[tuple[str, str], list[int]] = {}
+        self.options = {k: list(v) for k, v in REFERENCE_OPTIONS.items()}
+        self.privileges = dict(REFERENCE_PRIVILEGES)  # privilege name -> depth
+        self._tokens: set[str] = set()
+        self._serial = itertools.count()
+        self._cursors: dict[str, list[dict[str, Any]]] = {}
+        self._lock = threading.RLock()
+        self._folder = tempfile.TemporaryDirectory(prefix="fake-dataverse-")
+        self._schema_versions = itertools.count(1)
+        self._stores: list[LocalCrm] = []
+        weakref.finalize(self, _close_stores, self._stores, self._folder)
+        self.tables = dict(REFERENCE_TABLES if tables is None else tables)
+
+    @property
+    def tables(self) -> Mapping[str, Table]:
+        """The org's tables; setting them makes the store write by the new schema."""
+        return self._tables
+
+    @tables.setter
+    def tables(self, tables: Mapping[str, Table]) -> None:
+        with self._lock:
+            self._tables = dict(tables)
+            path = Path(self._folder.name) / f"schema-{next(self._schema_versions)}.json"
+            path.write_text(json.dumps(schema_data(self._tables)), encoding="utf-8")
+            store = LocalCrm(
+                Path(self._folder.name) / "org.sqlite3", clock=self.clock, schema_file=path
+            )
+            self._stores.append(store)
+            self._store = store
+
+    def close(self) -> None:
+        """Close the store and remove its file (the org must not be used after)."""
+        _close_stores(self._stores, self._folder)
 
     # ------------------------------------------------------------- test controls
 
@@ -436,56 +547,73 @@ class FakeDataverse:
     def _by_set(self, entity_set: str) -> Table | None:
         return next((t for t in self.tables.values() if t.entity_set == entity_set), None)
 
-    def _next_stamp(self) -> datetime:
-        now = self.clock().astimezone(UTC)
-        if self._last_stamp is not None and now <= self._last_stamp:
-            now = self._last_stamp + timedelta(milliseconds=1)
-        self._last_stamp = now
-        return now
-
     def seed(self, table_name: str, rows: Sequence[Mapping[str, Any]]) -> list[str]:
-        """Put rows in as they are (the back door): ``modifiedon``/``createdon`` and the id
-        are kept when given, else set from the clock / a new GUID. Returns the ids."""
+        """Put rows in as the local CRM imports them (the back door): the id and
+        ``createdon``/``modifiedon`` are kept when given, else made / stamped now; read-only
+        columns may be set. A row the store refuses is a ``ValueError``. Returns the ids."""
         table = self.tables[table_name]
-        made: list[str] = []
+        converted: list[dict[str, Any]] = []
         for given in rows:
-            row = dict.fromkeys(table.columns)
+            row: dict[str, Any] = {}
             for name, value in given.items():
                 column = name if name in table.columns else _column_of(table, name)
                 assert column is not None, f"{table_name} has no column {name}"
                 row[column] = value
-            rid = str(row.get(table.primary) or uuid.uuid4())
-            row[table.primary] = rid
-            stamp = _stamp(self._next_stamp())
-            row["createdon"] = row.get("createdon") or stamp
-            row["modifiedon"] = row.get("modifiedon") or stamp
-            self.rows.setdefault(table_name, {})[rid] = row
-            made.append(rid)
-        return made
+            converted.append(row)
+        with self._lock:
+            results = self._store.insert_records(table_name, converted)
+        refused = [r for r in results if not r.ok]
+        if refused:
+            raise ValueError(f"the fake org refuses to seed {table_name}: {refused}")
+        return [str(r.id) for r in results]
 
     def touch(self, table_name: str, rid: str, **changes: Any) -> None:
-        """Change a row as a person would (the back door): ``modifiedon`` moves to now."""
-        self.rows[table_name][rid].update(changes)
-        self.rows[table_name][rid]["modifiedon"] = _stamp(self._next_stamp())
+        """Change a row as a person would (the back door, read-only columns too):
+        ``modifiedon`` moves to now. ``KeyError`` for a row the org does not hold."""
+        table = self.tables[table_name]
+        with self._lock:
+            self.get(table_name, rid)
+            [result] = self._store.insert_records(
+                table_name, [{table.primary: rid, **changes}], upsert=True
+            )
+        if not result.ok:
+            raise ValueError(f"the fake org refuses to change {rid}: {result}")
 
     def get(self, table_name: str, rid: str) -> dict[str, Any]:
-        return dict(self.rows[table_name][rid])
+        """A row's columns (unset ones None); ``KeyError`` when there is none."""
+        with self._lock:
+            found = list(self._store.export_records(table_name, [rid]))
+        if not found:
+            raise KeyError(rid)
+        return self._full(table_name, found[0].fields)
 
     def all(self, table_name: str) -> list[dict[str, Any]]:
-        return [dict(r) for r in self.rows.get(table_name, {}).values()]
+        """Every row of the table (columns unset None), in the order they were made."""
+        with self._lock:
+            return [self._full(table_name, r.fields) for r in self._rows(table_name)]
+
+    def _rows(self, table_name: str) -> list[Record]:
+        return list(self._store.export_records(table_name))
+
+    def _full(self, table_name: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+        return {**dict.fromkeys(self.tables[table_name].columns), **fields}
 
     def delete(self, table_name: str, ids: Sequence[str]) -> None:
         """Delete rows as a person would; the recycle bin keeps a reference stamped now."""
-        for rid in ids:
-            del self.rows[table_name][rid]
-            self.deleted.append(
-                {
-                    "deleteditemreferenceid": str(uuid.uuid4()),
-                    "_deletedobject_value": rid,
-                    "_deletedobject_value@Microsoft.Dynamics.CRM.lookuplogicalname": table_name,
-                    "createdon": _stamp(self.clock()),
-                }
-            )
+        with self._lock:
+            results = self._store.delete_records(table_name, ids)
+            assert all(r.ok for r in results), results
+            for rid in ids:
+                self.deleted.append(
+                    {
+                        "deleteditemreferenceid": str(uuid.uuid4()),
+                        "_deletedobject_value": rid,
+                        "_deletedobject_value@Microsoft.Dynamics.CRM.lookuplogicalname": (
+                            table_name
+                        ),
+                        "createdon": _stamp(self.clock()),
+                    }
+                )
 
     # ------------------------------------------------------------- HTTP
 
@@ -494,6 +622,10 @@ class FakeDataverse:
             mock.add_callback(method, re.compile(re.escape(ORG) + r"/.*"), callback=self._handle)
 
     def _handle(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        with self._lock:  # one request at a time, as one transaction
+            return self._answer(request)
+
+    def _answer(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
         url = urlsplit(str(request.url))
         self.log.append((str(request.method), unquote(url.path)))
         date = {"Date": format_datetime(self.clock().astimezone(UTC), usegmt=True)}
@@ -540,9 +672,8 @@ class FakeDataverse:
         if method == "GET" and table is not None:
             if "$skiptoken" in query:
                 return self._page(query["$skiptoken"], request)
-            return self._query_rows(
-                table, list(self.rows.get(table.name, {}).values()), query, request
-            )
+            rows = [dict(r.fields) for r in self._rows(table.name)]
+            return self._query_rows(table, rows, query, request)
         return 404, _JSON, _error("0x80060888", f"Resource not found for the segment '{resource}'.")
 
     def _create_metadata(
@@ -631,7 +762,7 @@ class FakeDataverse:
             body["Attributes"] = [
                 {
                     "LogicalName": column,
-                    "AttributeType": kind,
+                    "AttributeType": "DateTime" if kind == "DateOnly" else kind,
                     "IsValidForCreate": column not in _READ_ONLY and column != table.primary,
                     "IsValidForUpdate": column not in _READ_ONLY and column != table.primary,
                 }
@@ -737,80 +868,64 @@ class FakeDataverse:
         table = self._by_set(match.group(1)) if match else None
         if match is None or table is None:
             return 404, _JSON, _error("0x80060888", "Resource not found for the segment.")
-        for name in body:
+        values: dict[str, Any] = {}
+        for name, given in body.items():
             column = _column_of(table, name)
             if column is None:
                 return _unknown(table, name)
-            if column in _READ_ONLY or column == table.primary:
-                return 400, _JSON, _error("0x80048d19", f"The property '{name}' is read-only.")
+            bound = name.endswith("@odata.bind") and isinstance(given, str)
+            values[column] = given.rsplit("(", 1)[-1].rstrip(")") if bound else given
         address = match.group(2)
         key = re.fullmatch(r"(\w+)='((?:[^']|'')*)'", address)
-        rows = self.rows.setdefault(table.name, {})
-        if key is not None:
-            column, value = key.group(1), key.group(2).replace("''", "'")
-            if column not in table.keys:
-                return 400, _JSON, _error("0x80060888", f"'{column}' is not an alternate key.")
-            fault = self.op_faults.pop(value, None)
+        if key is None:
+            rid = address.lower()
+            fault = self.op_faults.pop(rid, None)
             if fault is not None:
                 return fault[0], _JSON, _error(fault[1], fault[2])
-            existing = next((r for r in rows.values() if r.get(column) == value), None)
-            if existing is not None and headers.get("if-none-match") == "*":
-                return (
-                    412,
-                    _JSON,
-                    _error("0x80060882", "A record with matching key values already exists."),
-                )
-            if existing is None and headers.get("if-match") == "*":
-                return 404, _JSON, _error("0x80040217", "Does Not Exist")
-            created = existing is None
-            if created:
-                existing = dict.fromkeys(table.columns)
-                existing[table.primary] = str(uuid.uuid4())
-                existing[column] = value
-                existing["createdon"] = _stamp(self.clock())
-                rows[existing[table.primary]] = existing
-            return self._apply(table, existing, body, headers, created)
-        rid = address.lower()
-        fault = self.op_faults.pop(rid, None)
+            [result] = self._store.update_records(table.name, [(rid, values)])
+            return self._answered(table, result, headers, created=False)
+        column, value = key.group(1), key.group(2).replace("''", "'")
+        if column not in table.keys:
+            return 400, _JSON, _error("0x80060888", f"'{column}' is not an alternate key.")
+        fault = self.op_faults.pop(value, None)
         if fault is not None:
             return fault[0], _JSON, _error(fault[1], fault[2])
-        row = rows.get(rid)
-        if row is None:
-            return 404, _JSON, _error("0x80040217", f"{table.name} With Id = {rid} Does Not Exist")
-        return self._apply(table, row, body, headers, False)
+        row = {column: value, **values}
+        if headers.get("if-none-match") == "*":
+            [result] = self._store.create_if_absent(table.name, column, [row])
+            if result.ok and not result.created:
+                message = "A record with matching key values already exists."
+                return 412, _JSON, _error("0x80060882", message)
+        elif headers.get("if-match") == "*":
+            held = self._id_by_key(table, column, value)
+            if held is None:
+                return 404, _JSON, _error("0x80040217", "Does Not Exist")
+            [result] = self._store.update_records(table.name, [(held, values)])
+        else:
+            [result] = self._store.upsert_records(table.name, column, [row])
+        return self._answered(table, result, headers, created=result.created)
 
-    def _apply(
-        self,
-        table: Table,
-        row: dict[str, Any],
-        body: Mapping[str, Any],
-        headers: Mapping[str, str],
-        created: bool,
+    def _id_by_key(self, table: Table, column: str, value: str) -> str | None:
+        where = [FieldFilter(column, "=", value)]
+        found = self._store.changed_records(table.name, [], since=None, until=_END, where=where)
+        return next((r.id for r in found), None)
+
+    def _answered(
+        self, table: Table, result: WriteResult, headers: Mapping[str, str], *, created: bool
     ) -> tuple[int, dict[str, str], str]:
-        for name, given in body.items():
-            column = _column_of(table, name)
-            assert column is not None
-            value = given
-            if name.endswith("@odata.bind") and isinstance(value, str):
-                value = value.rsplit("(", 1)[-1].rstrip(")")
-            if (
-                table.columns[column] == "DateTime"
-                and isinstance(value, str)
-                and value
-                and not _DATAVERSE_DATETIME.fullmatch(value)
-            ):
-                message = f"Cannot convert the literal '{value}' to the expected type."
-                return 400, _JSON, _error("0x80040203", message)
-            row[column] = None if value == "" else value
-        row["modifiedon"] = _stamp(self._next_stamp())
-        entity = {"OData-EntityId": f"{ORG}{BASE}{table.entity_set}({row[table.primary]})"}
+        """A write's answer: the store's refusal with its status, else 204 (or the row)."""
+        if not result.ok:
+            code = result.error_code or "0x80040203"
+            message = result.message or "The record cannot be written."
+            return _STATUS_OF.get(code, 400), _JSON, _error(code, message)
+        rid = str(result.id)
+        entity = {"OData-EntityId": f"{ORG}{BASE}{table.entity_set}({rid})"}
         if "return=representation" in headers.get("prefer", ""):
-            shown = _shape(table, row, [])
+            shown = _shape(table, self.get(table.name, rid), [])
             return (201 if created else 200), {**_JSON, **entity}, json.dumps(shown)
         return 204, entity, ""
 
 
-_DATAVERSE_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d+)?Z)?")
 _JSON = {"Content-Type": "application/json; odata.metadata=minimal"}
 
 
@@ -885,6 +1000,7 @@ class FakeDataverseServer:
 
     def __exit__(self, *exc: object) -> None:
         self._mock.__exit__(None, None, None)
+        self.org.close()
 
 
 def dataverse_client(

@@ -85,8 +85,8 @@ def test_a_cycle_writes_choice_numbers_and_one_follow_up(org: FakeDataverse) -> 
         100000002,
         "level1-resolution",
     )
-    assert a["crmsync_charternextdue"] == "2026-03-04T17:00:00Z"  # email-reply, Wed 17:00
-    assert a["crmsync_charterchecked"] == "2026-03-04T10:00:00Z"
+    assert a["crmsync_charternextdue"] == "2026-03-04T17:00:00.000Z"  # email-reply, Wed 17:00
+    assert a["crmsync_charterchecked"] == "2026-03-04T10:00:00.000Z"
     assert b["crmsync_charterstatus"] == 100000003
     assert c["crmsync_charterstatus"] is None
     [task] = [t for t in org.all("task") if t["crmsync_key"]]
@@ -169,7 +169,7 @@ def test_staff_completing_the_follow_up_is_never_undone(
     state = MemoryStateStore()
     cycle_for(org, state).run()
     [task] = [t for t in org.all("task") if t["crmsync_key"]]
-    org.rows["task"][task["activityid"]].update(statecode=1, subject="handled by phone")
+    org.touch("task", task["activityid"], statecode=1, subject="handled by phone")
     worked = org.get("task", task["activityid"])
     for _ in range(2):
         clock.advance(minutes=10)
@@ -185,7 +185,7 @@ def test_a_choice_value_the_mapping_does_not_know_fails_that_complaint_alone(
 ) -> None:
     """Channel 7 is no mapped choice: A is a mapping failure naming the column, nothing is
     written to it and no follow-up made for it; B is flagged as usual."""
-    org.rows["incident"][A]["caseorigincode"] = 7
+    org.touch("incident", A, caseorigincode=7, modifiedon=MON_10)  # as seeded, on Monday
     report = cycle_for(org).run()
     assert report.status == "partial"
     [failure] = report.errors

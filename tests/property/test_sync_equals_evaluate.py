@@ -40,6 +40,7 @@ from typing import Any, Protocol
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from crmsync.adapters.crm.dynamics365 import write_value
 from crmsync.adapters.crm.local import LocalCrm
 from crmsync.adapters.crm.salesforce_values import demo_record_id, parse_sf_datetime
 from crmsync.adapters.state.memory import MemoryStateStore
@@ -221,7 +222,8 @@ class SalesforceWorld:
 
 class DataverseWorld:
     """The Dataverse fake; the generated complaints' and users' ids become GUIDs (uuid5 of
-    the id), and so do the references to them."""
+    the id), and so do the references to them; datetimes become Dataverse's UTC ``Z`` text
+    and choices (generated as the mapping's text keys) the numbers the org keeps."""
 
     mapping = DATAVERSE_MAPPING
 
@@ -231,14 +233,22 @@ class DataverseWorld:
         self.crm = dataverse_client(org)
 
     def seed(self, object: str, rows: list[dict[str, Any]]) -> None:
-        primary = self.org.tables[object].primary
+        table = self.org.tables[object]
         converted = []
         for seeded in rows:
             row = dict(seeded)
             if "Id" in row:
-                row[primary] = self._guid(row.pop("Id"))
-            converted.append({k: self._guid(v) for k, v in row.items()})
+                row[table.primary] = self._guid(row.pop("Id"))
+            converted.append(
+                {k: self._typed(table.columns.get(k), self._guid(v)) for k, v in row.items()}
+            )
         self.org.seed(object, converted)
+
+    @staticmethod
+    def _typed(kind: str | None, value: Any) -> Any:
+        if kind in {"Picklist", "State", "Status", "Integer"} and isinstance(value, str):
+            return int(value)
+        return write_value(value)
 
     def _guid(self, value: Any) -> Any:
         if isinstance(value, str) and len(value) == 18 and value[:3] in {"500", "005"}:

@@ -27,7 +27,10 @@ Object schemas (field names, types, flags, key prefixes and the system field nam
 data: ``local_schema.json`` beside this module. An object listed there without fields,
 or not listed at all, has no declared schema and takes any field. What a write may store
 (field rules, value normalising, per-record errors, made ids) is
-``salesforce_records.RecordRules``: this module keeps the records, in SQLite.
+``salesforce_records.RecordRules``: this module keeps the records, in SQLite. Another
+schema file may shape the records as another CRM does (its ids, datetime text, per-object
+id fields and error names: the test fake of Dataverse keeps its rows so); the above
+describes the bundled, Salesforce-shaped one.
 
 The file is in WAL mode with a busy timeout: any number of readers and processes may share
 it; each write batch is one short ``BEGIN IMMEDIATE`` transaction. A lock held past the
@@ -55,15 +58,9 @@ from crmsync.adapters.crm.salesforce_records import (
     RecordRules,
     _RecordError,
     load_schema,
-    not_found,
     type_of,
 )
-from crmsync.adapters.crm.salesforce_values import (
-    demo_record_id,
-    epoch_millis,
-    millis_text,
-    normalize_id,
-)
+from crmsync.adapters.crm.salesforce_values import demo_record_id, epoch_millis
 from crmsync.errors import CrmError, CrmTransientError
 from crmsync.ports import CallCounter, FieldFilter, FieldInfo, Record, WriteResult
 from crmsync.private_file import create_private_file
@@ -123,6 +120,7 @@ class LocalCrm:
         self.calls = CallCounter()
         self._clock = clock if clock is not None else _system_clock
         self._schema = load_schema(schema_file)
+        self._format = self._schema.format
         self._rules = RecordRules(self._schema)
         self._conns: dict[tuple[int, int], sqlite3.Connection] = {}
         self._lock = threading.Lock()
@@ -174,7 +172,7 @@ class LocalCrm:
 
     def instant_text(self, instant: int) -> str:
         """The local CRM's datetime text, the reference org's: ``2026-03-02T09:15:00.000+0000``."""
-        return millis_text(instant * 1000)
+        return self._format.millis_text(instant * 1000)
 
     def demo_record_id(self, kind: str, serial: int) -> str:
         """The demo's id of a ``complaint`` or a ``user``: the reference org's kind."""
@@ -206,9 +204,9 @@ class LocalCrm:
         """
         names = self._read_fields(object, fields)
         self._check_filters(object, where)
-        low = None if since is None else millis_text(epoch_millis(since, ceil=True))
-        high = millis_text(epoch_millis(until, ceil=True))
-        sql_filter, filter_params = self._sql_prefilter(where)
+        low = None if since is None else self._format.millis_text(epoch_millis(since, ceil=True))
+        high = self._format.millis_text(epoch_millis(until, ceil=True))
+        sql_filter, filter_params = self._sql_prefilter(object, where)
 
         def pages() -> Iterator[list[tuple[str, str, str]]]:
             with self._snapshot() as conn:
@@ -254,9 +252,9 @@ class LocalCrm:
         names = self._read_fields(object, fields)
         self._check_field(object, parent_field)
         self._check_filters(object, where)
-        wanted = list(dict.fromkeys(normalize_id(p) or p for p in parent_ids))
-        column = self._column(parent_field)
-        sql_filter, filter_params = self._sql_prefilter(where)
+        wanted = list(dict.fromkeys(self._format.normalize_id(p) or p for p in parent_ids))
+        column = self._column(object, parent_field)
+        sql_filter, filter_params = self._sql_prefilter(object, where)
 
         def generate() -> Iterator[Record]:
             if wanted:
@@ -290,10 +288,10 @@ class LocalCrm:
         self._check_object(object)
         self.calls.add("query")
         sql = "SELECT id FROM deleted WHERE object = ? AND modstamp < ?"
-        params: list[Any] = [object, millis_text(epoch_millis(until, ceil=True))]
+        params: list[Any] = [object, self._format.millis_text(epoch_millis(until, ceil=True))]
         if since is not None:
             sql += " AND modstamp >= ?"
-            params.append(millis_text(epoch_millis(since, ceil=True)))
+            params.append(self._format.millis_text(epoch_millis(since, ceil=True)))
         return iter([str(rid) for (rid,) in self._fetch(sql + " ORDER BY modstamp, id", params)])
 
     def records_by_id(self, object: str, ids: Sequence[str], fields: Sequence[str]) -> list[Record]:
@@ -402,7 +400,7 @@ class LocalCrm:
                         new_id = self._create_one(conn, object, values, txn, mode="create")
                         results.append(WriteResult(ref=key, ok=True, id=new_id, created=True))
                     except _RecordError as problem:
-                        results.append(problem.result(ref))
+                        results.append(self._rules.failure(problem, ref))
         return results
 
     def complete_tasks(
@@ -414,14 +412,14 @@ class LocalCrm:
         try:
             wanted = self._rules.prepare(object, completion, mode="update")
         except _RecordError as problem:
-            return [problem.result(ref) for ref in ids]
+            return [self._rules.failure(problem, ref) for ref in ids]
         results: list[WriteResult] = []
         for batch in _chunks(ids, ID_BATCH):
             found = self._rows_by_id(object, batch)
             pending = [
                 ref
                 for ref in batch
-                if (key := normalize_id(ref)) in found
+                if (key := self._format.normalize_id(ref)) in found
                 and any(found[key][2].get(f) != v for f, v in wanted.items())
             ]
             done: dict[str, WriteResult] = {}
@@ -439,13 +437,13 @@ class LocalCrm:
                         )
                     )
             for ref in batch:
-                key = normalize_id(ref)
+                key = self._format.normalize_id(ref)
                 if ref in done:
                     results.append(done[ref])
                 elif key is not None and key in found:
                     results.append(WriteResult(ref=ref, ok=True, id=key))
                 else:
-                    results.append(not_found(object, ref))
+                    results.append(self._rules.not_found(object, ref))
         return results
 
     def describe(self, object: str) -> dict[str, FieldInfo]:
@@ -460,7 +458,8 @@ class LocalCrm:
         if declared is not None:
             return dict(declared)
         s = self._schema
-        fields = {s.id_field: FieldInfo(s.id_field, "id", createable=False, updateable=False)}
+        id_field = s.id_field_of(object)
+        fields = {id_field: FieldInfo(id_field, "id", createable=False, updateable=False)}
         for name in (s.created_field, s.modified_field, s.modstamp_field):
             fields[name] = FieldInfo(name, "datetime", createable=False, updateable=False)
         any_record = False
@@ -493,7 +492,7 @@ class LocalCrm:
         """
         self._check_object(object)
         results: list[WriteResult] = []
-        id_field = self._schema.id_field
+        id_field = self._schema.id_field_of(object)
         for offset, batch in enumerate(_chunks(rows, WRITE_BATCH)):
             with self._write() as conn:
                 txn = _Txn(self, conn)
@@ -508,7 +507,7 @@ class LocalCrm:
                             continue
                         new_id = self._create_one(conn, object, row, txn, mode="import")
                     except _RecordError as problem:
-                        results.append(problem.result(ref))
+                        results.append(self._rules.failure(problem, ref))
                         continue
                     results.append(WriteResult(ref=ref, ok=True, id=new_id, created=True))
         return results
@@ -532,7 +531,7 @@ class LocalCrm:
                     try:
                         new_id = self._create_one(conn, object, values, txn, mode="create")
                     except _RecordError as problem:
-                        results.append(problem.result(ref))
+                        results.append(self._rules.failure(problem, ref))
                         continue
                     results.append(WriteResult(ref=ref, ok=True, id=new_id, created=True))
         return results
@@ -547,7 +546,7 @@ class LocalCrm:
         with self._write() as conn:
             txn = _Txn(self, conn)
             for given in ids:
-                rid = normalize_id(given) if isinstance(given, str) else None
+                rid = self._format.normalize_id(given) if isinstance(given, str) else None
                 gone = (
                     None
                     if rid is None
@@ -557,7 +556,7 @@ class LocalCrm:
                     ).fetchone()
                 )
                 if rid is None or gone is None:
-                    results.append(not_found(object, str(given)))
+                    results.append(self._rules.not_found(object, str(given)))
                     continue
                 conn.execute(
                     "INSERT OR REPLACE INTO deleted (id, object, modstamp) VALUES (?, ?, ?)",
@@ -568,7 +567,7 @@ class LocalCrm:
 
     def _importable_id(self, conn: sqlite3.Connection, object: str, given: Any) -> str | None:
         """The normalised ``given`` Id when it is a record of ``object``, else None."""
-        rid = normalize_id(given) if isinstance(given, str) and given else None
+        rid = self._format.normalize_id(given) if isinstance(given, str) and given else None
         if rid is None:
             return None
         row = conn.execute(
@@ -583,7 +582,7 @@ class LocalCrm:
         too, as import does); the modstamp is the row's own or now."""
         s = self._schema
         changes = self._rules.prepare(
-            object, {k: v for k, v in row.items() if k != s.id_field}, mode="import"
+            object, {k: v for k, v in row.items() if k != s.id_field_of(object)}, mode="import"
         )
         self._check_unique(conn, object, changes, rid)
         (text,) = conn.execute("SELECT fields FROM records WHERE id = ?", (rid,)).fetchone()
@@ -606,9 +605,11 @@ class LocalCrm:
         read in pages; with ``ids`` (15 or 18 characters), only those that exist. Counts no
         API call."""
         self._check_object(object)
-        id_field = self._schema.id_field
+        id_field = self._schema.id_field_of(object)
         if ids is not None:
-            wanted = list(dict.fromkeys(key for i in ids if (key := normalize_id(i)) is not None))
+            wanted = list(
+                dict.fromkeys(key for i in ids if (key := self._format.normalize_id(i)) is not None)
+            )
             return iter(
                 Record(object, rid, {id_field: rid, **json.loads(text)})
                 for batch in _chunks(wanted, ID_BATCH)
@@ -705,7 +706,7 @@ class LocalCrm:
 
     def _ensure_index(self, field: str) -> None:
         """An index on ``(object, field value)`` for lookups by that field (made once)."""
-        if field in self._indexed or field == self._schema.id_field:
+        if field in self._indexed or field in self._schema.id_fields:
             return
         try:
             self._conn().execute(self._index_sql(field))
@@ -729,7 +730,7 @@ class LocalCrm:
             " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
             (millis,),
         )
-        return millis_text(millis)
+        return self._format.millis_text(millis)
 
     def _new_id(self, conn: sqlite3.Connection, object: str, txn: _Txn) -> str:
         """A fresh id for ``object``: key prefix, ``_ID_MARK``, a database-wide number."""
@@ -750,10 +751,11 @@ class LocalCrm:
         """Records from SQL pages, filtered in Python, counting one query per 2,000 out."""
         self.calls.add("query")
         produced = 0
+        id_field = self._schema.id_field_of(object)
         for rows in pages:
             for row in rows:
                 values = json.loads(row[2])
-                values[self._schema.id_field] = row[0]
+                values[id_field] = row[0]
                 if not all(f.matches(values) for f in where):
                     continue
                 if produced and produced % QUERY_PAGE == 0:
@@ -764,7 +766,10 @@ class LocalCrm:
     def _record(
         self, object: str, names: Sequence[str], rid: str, stamp: str, values: Mapping[str, Any]
     ) -> Record:
-        fields: dict[str, Any] = {self._schema.id_field: rid, self._schema.modstamp_field: stamp}
+        fields: dict[str, Any] = {
+            self._schema.id_field_of(object): rid,
+            self._schema.modstamp_field: stamp,
+        }
         for name in names:
             if name not in fields:
                 fields[name] = values.get(name)
@@ -774,7 +779,9 @@ class LocalCrm:
         self, object: str, ids: Sequence[str]
     ) -> dict[str, tuple[str, str, dict[str, Any]]]:
         """Existing rows by normalised id, in the order asked; one query call per 200 ids."""
-        wanted = list(dict.fromkeys(key for i in ids if (key := normalize_id(i)) is not None))
+        wanted = list(
+            dict.fromkeys(key for i in ids if (key := self._format.normalize_id(i)) is not None)
+        )
         found: dict[str, tuple[str, str, dict[str, Any]]] = {}
         for batch in _chunks(wanted, ID_BATCH):
             self.calls.add("query")
@@ -791,7 +798,7 @@ class LocalCrm:
         self, conn: sqlite3.Connection, object: str, field: str, value: Any
     ) -> str | None:
         row = conn.execute(
-            f"SELECT id FROM records WHERE object = ? AND {self._column(field)} = ?"
+            f"SELECT id FROM records WHERE object = ? AND {self._column(object, field)} = ?"
             " ORDER BY rowid LIMIT 1",
             (object, value),
         ).fetchone()
@@ -809,14 +816,14 @@ class LocalCrm:
         *,
         skip_unchanged: bool,
     ) -> WriteResult:
-        rid = normalize_id(ref) if isinstance(ref, str) else None
+        rid = self._format.normalize_id(ref) if isinstance(ref, str) else None
         row = None
         if rid is not None:
             row = conn.execute(
                 "SELECT fields FROM records WHERE id = ? AND object = ?", (rid, object)
             ).fetchone()
         if rid is None or row is None:
-            return not_found(object, str(ref))
+            return self._rules.not_found(object, str(ref))
         try:
             changes = self._rules.prepare(object, values, mode="update")
             current = json.loads(row[0])
@@ -824,7 +831,7 @@ class LocalCrm:
                 return WriteResult(ref=ref, ok=True, id=rid)
             self._check_unique(conn, object, changes, rid)
         except _RecordError as problem:
-            return problem.result(ref)
+            return self._rules.failure(problem, ref)
         now = txn.stamp()
         for name, value in changes.items():
             if value is None:
@@ -852,7 +859,10 @@ class LocalCrm:
         ``executemany`` of the writes (flushed before a unique field is checked, so that the
         check sees the batch's earlier writes, as one statement per record did)."""
         s = self._schema
-        rids = [normalize_id(ref) if isinstance(ref, str) else None for ref, _values in updates]
+        rids = [
+            self._format.normalize_id(ref) if isinstance(ref, str) else None
+            for ref, _values in updates
+        ]
         wanted = list(dict.fromkeys(rid for rid in rids if rid is not None))
         rows: dict[str, dict[str, Any]] = {}
         for chunk in _chunks(wanted, ID_BATCH):
@@ -879,7 +889,7 @@ class LocalCrm:
         for (ref, values), rid in zip(updates, rids, strict=True):
             current = None if rid is None else rows.get(rid)
             if rid is None or current is None:
-                results.append(not_found(object, str(ref)))
+                results.append(self._rules.not_found(object, str(ref)))
                 continue
             try:
                 changes = self._rules.prepare(object, values, mode="update")
@@ -891,7 +901,7 @@ class LocalCrm:
                         flush()
                     self._check_unique(conn, object, changes, rid)
             except _RecordError as problem:
-                results.append(problem.result(ref))
+                results.append(self._rules.failure(problem, ref))
                 continue
             now = txn.stamp()
             for name, value in changes.items():
@@ -918,25 +928,22 @@ class LocalCrm:
     ) -> str:
         """Insert one record; returns its id or raises ``_RecordError``."""
         s = self._schema
-        body = {k: v for k, v in values.items() if not (mode == "import" and k == s.id_field)}
+        id_field = s.id_field_of(object)
+        body = {k: v for k, v in values.items() if not (mode == "import" and k == id_field)}
         fields = self._rules.prepare(object, body, mode=mode)
-        given = values.get(s.id_field) if mode == "import" else None
+        given = values.get(id_field) if mode == "import" else None
         if given is not None and given != "":
-            rid = normalize_id(given) if isinstance(given, str) else None
+            rid = self._format.normalize_id(given) if isinstance(given, str) else None
             if rid is None:
-                raise _RecordError(
-                    "MALFORMED_ID", f"'{given}' is not a Salesforce id", (s.id_field,)
-                )
+                raise _RecordError("MALFORMED_ID", f"'{given}' is not a Salesforce id", (id_field,))
             if conn.execute("SELECT 1 FROM records WHERE id = ?", (rid,)).fetchone():
-                raise _RecordError(
-                    "DUPLICATE_VALUE", f"a record with Id {rid} exists", (s.id_field,)
-                )
+                raise _RecordError("DUPLICATE_VALUE", f"a record with Id {rid} exists", (id_field,))
         else:
             rid = self._new_id(conn, object, txn)
         self._check_unique(conn, object, fields, rid)
         stored: dict[str, Any] = {}
         for name in (s.created_field, s.modified_field, s.modstamp_field):
-            stored[name] = fields.pop(name, None) or txn.stamp()
+            stored[name] = fields.pop(name, None) or stored.get(name) or txn.stamp()
         stored.update((name, value) for name, value in fields.items() if value is not None)
         conn.execute(
             "INSERT INTO records (id, object, modstamp, fields) VALUES (?, ?, ?, ?)",
@@ -971,7 +978,7 @@ class LocalCrm:
         if not isinstance(name, str) or not NAME.fullmatch(name):
             raise CrmError(f"'{name}' is not a field name")
         declared = self._fields_of(object)
-        system = {self._schema.id_field, self._schema.modstamp_field}
+        system = {self._schema.id_field_of(object), self._schema.modstamp_field}
         if declared is not None and name not in declared and name not in system:
             raise CrmError(f"no field {name} on {object}")
 
@@ -981,7 +988,7 @@ class LocalCrm:
             raise CrmError("fields must be a sequence of field names, not one string")
         for name in fields:
             self._check_field(object, name)
-        head = [self._schema.id_field, self._schema.modstamp_field]
+        head = [self._schema.id_field_of(object), self._schema.modstamp_field]
         return list(dict.fromkeys([*head, *fields]))
 
     def _check_filters(self, object: str, where: Sequence[FieldFilter]) -> None:
@@ -992,12 +999,12 @@ class LocalCrm:
             if f.op == "in" and (isinstance(f.value, str) or not isinstance(f.value, Iterable)):
                 raise CrmError(f"filter on {f.field}: 'in' needs a collection of values")
 
-    def _sql_prefilter(self, where: Sequence[FieldFilter]) -> tuple[str, list[Any]]:
+    def _sql_prefilter(self, object: str, where: Sequence[FieldFilter]) -> tuple[str, list[Any]]:
         """SQL narrowing the rows for text ``=``/``in`` filters (Python re-checks them all)."""
         sql = ""
         params: list[Any] = []
         for f in where:
-            column = self._column(f.field)
+            column = self._column(object, f.field)
             if f.op == "=" and isinstance(f.value, str):
                 sql += f" AND {column} = ?"
                 params.append(f.value)
@@ -1008,9 +1015,9 @@ class LocalCrm:
                     params.extend(values)
         return sql, params
 
-    def _column(self, field: str) -> str:
+    def _column(self, object: str, field: str) -> str:
         """The SQL expression for a field's value: the ``id`` column or the JSON value."""
-        return "id" if field == self._schema.id_field else self._json_column(field)
+        return "id" if field == self._schema.id_field_of(object) else self._json_column(field)
 
     @staticmethod
     def _json_column(field: str) -> str:

@@ -1,45 +1,45 @@
 """Salesforce's rules for the records a write may store, written once, storage apart.
 
-The local CRM (``local.py``) keeps records in SQLite by these rules, and the HTTP fake org
-in the tests keeps its records in a local CRM: whatever the two answer about a record's
-values comes from here.
+The local CRM (``local.py``) keeps records in SQLite by these rules, and the HTTP fake orgs
+in the tests (Salesforce's and Dataverse's) keep their records in a local CRM: whatever
+they answer about a record's values comes from here.
 
-- Object schemas (field names, types, flags, key prefixes, the system field names) are
-  data: a JSON file read by ``load_schema``. An object listed without fields, or not
-  listed, declares no schema and takes any field.
+- Object schemas (field names, types, flags, key prefixes, id fields, the system field
+  names, the id and datetime format, the CRM's names of per-record errors) are data: a
+  JSON file read by ``load_schema``. An object listed without fields, or not listed,
+  declares no schema and takes any field. The defaults are Salesforce's: 18-character ids
+  and ``+0000`` datetime text (``record_formats``), the error codes below.
 - ``RecordRules.prepare`` checks and normalises a write's values by mode: an ``update`` or
   a ``create`` refuses read-only and system fields (``INVALID_FIELD_FOR_INSERT_UPDATE``),
   an ``import`` sets them; a field the object does not declare is ``INVALID_FIELD``, as is
   a value that is not JSON; a value of the wrong type is
-  ``INVALID_TYPE_ON_FIELD_IN_RECORD``. Datetimes become Salesforce's text
-  (``2026-03-02T09:15:00.000+0000``), ids their 18-character form, empty text null.
+  ``INVALID_TYPE_ON_FIELD_IN_RECORD``. Datetimes become the format's text
+  (``2026-03-02T09:15:00.000+0000``), ids their stored form (18 characters), empty text
+  null; an ``int`` field takes whole numbers only.
 - A unique or external id field's value held by another record is ``DUPLICATE_VALUE``
   (``RecordRules.unique_fields`` names them; the store looks the value up).
-- Made ids are the object's key prefix, ``LC`` and a base62 number, with the checksum.
+- Made ids come from the object's key prefix and a number, in the format (Salesforce's:
+  the prefix, ``LC`` and a base62 number, with the checksum).
 
 Every refusal is a ``_RecordError`` for that record alone, never for the whole write.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal, NoReturn
 
-from crmsync.adapters.crm.salesforce_values import (
-    base62,
-    format_sf_datetime,
-    normalize_id,
-    parse_sf_datetime,
-    salesforce_id,
-)
+from crmsync.adapters.crm.record_formats import FORMATS, SALESFORCE, RecordFormat
+from crmsync.adapters.crm.salesforce_values import base62
 from crmsync.errors import CrmError
 from crmsync.ports import FieldInfo, WriteResult
 
@@ -48,7 +48,6 @@ NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
 Mode = Literal["update", "create", "import"]
 
-_ID_MARK = "LC"  # characters 4-5 of made ids (a pod id in Salesforce): never hand-written ids
 _TEXT_TYPES = frozenset({"id", "reference", "string", "textarea", "picklist", "email", "phone"})
 _ID_TYPES = frozenset({"id", "reference"})
 
@@ -58,21 +57,38 @@ _ID_TYPES = frozenset({"id", "reference"})
 
 @dataclass(frozen=True, slots=True)
 class ObjectSchema:
-    """One object's key prefix and declared fields (None: no schema, any field)."""
+    """One object's key prefix, declared fields (None: no schema, any field) and id field
+    (None: the schema's)."""
 
     key_prefix: str
     fields: dict[str, FieldInfo] | None
+    id_field: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Schema:
-    """Every listed object, and the names of the system fields."""
+    """Every listed object, the names of the system fields, the CRM's id and datetime
+    text (``format``) and its names of per-record errors (``error_names``: the rules' code
+    to the CRM's, the rules' own when not listed)."""
 
     objects: dict[str, ObjectSchema]
     id_field: str
     created_field: str
     modified_field: str
     modstamp_field: str
+    format: RecordFormat = SALESFORCE
+    error_names: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def id_field_of(self, object: str) -> str:
+        """The name of ``object``'s id field."""
+        spec = self.objects.get(object)
+        return self.id_field if spec is None or spec.id_field is None else spec.id_field
+
+    @property
+    def id_fields(self) -> frozenset[str]:
+        """Every object's id field name."""
+        named = {spec.id_field for spec in self.objects.values() if spec.id_field is not None}
+        return frozenset({self.id_field, *named})
 
 
 @cache
@@ -98,14 +114,21 @@ def load_schema(path: Path) -> Schema:
                     )
                     for field, info in spec["fields"].items()
                 }
-            objects[name] = ObjectSchema(key_prefix=spec["key_prefix"], fields=fields)
+            objects[name] = ObjectSchema(
+                key_prefix=spec["key_prefix"], fields=fields, id_field=spec.get("id_field")
+            )
         system = data["system_fields"]
+        format_name = data.get("format", SALESFORCE.name)
+        if format_name not in FORMATS:
+            raise ValueError(f"unknown format '{format_name}' (known: {', '.join(FORMATS)})")
         return Schema(
             objects=objects,
             id_field=system["id"],
             created_field=system["created"],
             modified_field=system["last_modified"],
             modstamp_field=system["modstamp"],
+            format=FORMATS[format_name],
+            error_names=dict(data.get("errors") or {}),
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise CrmError(f"local CRM schema {path}: cannot be read ({exc!r})") from exc
@@ -156,9 +179,12 @@ class RecordRules:
 
     def __init__(self, schema: Schema) -> None:
         self.schema = schema
-        self.system_fields = frozenset(
-            {schema.id_field, schema.created_field, schema.modified_field, schema.modstamp_field}
-        )
+        self.id_fields = schema.id_fields
+        self.system_fields = self.id_fields | {
+            schema.created_field,
+            schema.modified_field,
+            schema.modstamp_field,
+        }
         self._rules: dict[tuple[str, str, Mode], tuple[FieldInfo | None, tuple[Any, ...]]] = {}
 
     def fields_of(self, object: str) -> dict[str, FieldInfo] | None:
@@ -172,11 +198,23 @@ class RecordRules:
         return frozenset(n for n, info in declared.items() if info.unique or info.external_id)
 
     def made_id(self, object: str, number: int) -> str:
-        """The id made for ``object``'s record number ``number`` (key prefix, ``LC``, the
-        number in base62, the checksum)."""
+        """The id made for ``object``'s record number ``number``, from its key prefix, in
+        the schema's format."""
         spec = self.schema.objects.get(object)
         prefix = spec.key_prefix if spec is not None else _default_prefix(object)
-        return salesforce_id(prefix + _ID_MARK + base62(number, 10))
+        return self.schema.format.made_id(prefix, number)
+
+    def failure(self, problem: _RecordError, ref: str) -> WriteResult:
+        """The failed result of the record written as ``ref``, in the CRM's error names."""
+        return self._named(problem.result(ref))
+
+    def not_found(self, object: str, ref: str) -> WriteResult:
+        """The result for a record ``ref`` that ``object`` does not hold."""
+        return self._named(not_found(object, ref))
+
+    def _named(self, result: WriteResult) -> WriteResult:
+        name = self.schema.error_names.get(result.error_code or "")
+        return result if name is None else replace(result, error_code=name)
 
     def prepare(self, object: str, values: Mapping[str, Any], *, mode: Mode) -> dict[str, Any]:
         """Validate and normalise field values for a write; raises ``_RecordError``."""
@@ -200,8 +238,8 @@ class RecordRules:
                 and mode == "import"
                 and value not in (None, "")
             ):
-                info = FieldInfo(name, "datetime") if name != s.id_field else None
-            out[name] = _normalize(name, info.type, value) if info is not None else value
+                info = FieldInfo(name, "datetime") if name not in self.id_fields else None
+            out[name] = _normalize(name, info.type, value, s.format) if info is not None else value
         return out
 
     def _field_rule(
@@ -261,8 +299,9 @@ def _json_problem(value: Any) -> str | None:
     return f"a {type(value).__name__} is not JSON-compatible"
 
 
-def _normalize(name: str, kind: str, value: Any) -> Any:
-    """A declared field's value as Salesforce stores it; raises ``_RecordError``."""
+def _normalize(name: str, kind: str, value: Any, format: RecordFormat) -> Any:
+    """A declared field's value as the CRM stores it (ids and datetimes in ``format``);
+    raises ``_RecordError``."""
 
     def wrong(expected: str) -> NoReturn:
         raise _RecordError(
@@ -277,7 +316,7 @@ def _normalize(name: str, kind: str, value: Any) -> Any:
         if value == "":
             return None
         if kind in _ID_TYPES:
-            return normalize_id(value) or value
+            return format.normalize_id(value) or value
         return value
     if kind == "datetime":
         if not isinstance(value, str):
@@ -285,7 +324,7 @@ def _normalize(name: str, kind: str, value: Any) -> Any:
         if value == "":
             return None
         try:
-            return format_sf_datetime(parse_sf_datetime(value))
+            return format.instant_text(format.parse_datetime(value))
         except ValueError as exc:
             raise _RecordError(
                 "INVALID_TYPE_ON_FIELD_IN_RECORD", f"{name}: {exc}", (name,)
@@ -301,6 +340,10 @@ def _normalize(name: str, kind: str, value: Any) -> Any:
             return date.fromisoformat(value).isoformat()
         except ValueError:
             wrong("a date (YYYY-MM-DD)")
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            wrong("a whole number")
+        return value
     if kind == "double":
         if isinstance(value, bool) or not isinstance(value, int | float):
             wrong("a number")
