@@ -11,7 +11,7 @@ DEV_STAMP := $(VENV)/.dev-stamp
 PYTEST_FLAGS ?=
 
 .PHONY: setup setup-runtime demo evaluate-sample quick test test-all lint typecheck unit unit-all \
-	bench clean compile clean-compiled test-compiled
+	bench clean compile clean-compiled test-compiled screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ demo: $(RUNTIME_STAMP)
 evaluate-sample: $(RUNTIME_STAMP)
 	$(BIN)/crmsync evaluate --charter mappings/charters/aston.yaml \
 	  --input samples/aston-complaints.jsonl --now 2026-04-08T12:00:00Z
+
+## the report screenshots under docs/reports/, from current data and code (needs chromium)
+screenshots: setup
+	$(BIN)/python tests/report_screenshots.py
 
 lint: setup
 	$(BIN)/ruff check src tests bench

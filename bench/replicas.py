@@ -1,6 +1,6 @@
 """Replicas benchmark: does a second ``crmsync run`` replica add capacity? (issue 22)
 
-    .venv/bin/python bench/replicas.py [--profiles 12] [--complaints 3000] \
+    .venv/bin/python bench/replicas.py [--profiles 24] [--complaints 3000] \
         [--dispatch 10,100,1000] [--postgres postgresql://postgres@127.0.0.1:5432/test]
 
 Needs the PostgreSQL server (state store and queue); run it on a machine nothing else uses.
@@ -9,9 +9,11 @@ Needs the PostgreSQL server (state store and queue); run it on a machine nothing
    ``--complaints`` complaints (Aston charter, bundled mapping): every profile's first sync
    cycle reads and evaluates all of them, a CPU-bound job. The same seeded CRMs (fresh
    copies) are worked once by 1 replica and once by 2 (real ``crmsync run`` processes, a
-   fresh queue schema and fresh profile names each time). Jobs per minute = profiles /
-   (last job's end - first job's start, from the queue's ``runs`` table: process start-up
-   is left out). Target: 2 replicas >= 1.7x one.
+   fresh queue schema and fresh profile names each time). The syncs are held back until
+   every replica's queue worker is up (the bench schedules them far ahead, waits for the
+   replicas to register, then makes them all due at once), so one replica's start-up is
+   never counted as the other's work. Jobs per minute = profiles / (last job's end - first
+   job's start, from the queue's ``runs`` table). Target: 2 replicas >= 1.7x one.
 2. The dispatcher's cost. For each size in ``--dispatch``: a queue with that many profiles
    (stand-ins, no CRM); the wall time of the first dispatcher tick (every profile's sync,
    archive and prune scheduled, the syncs deferred) and of a quiet tick (nothing due).
@@ -77,21 +79,51 @@ def _seed(folder: Path, profiles: int, complaints: int) -> list[Path]:
     return crms
 
 
-def _succeeded_syncs(url: str, schema: str) -> list[tuple[datetime, datetime]]:
-    with psycopg.connect(url, autocommit=True) as conn:
-        if not conn.execute(
-            "SELECT 1 FROM information_schema.tables WHERE table_schema = %s "
-            "AND table_name = 'runs'",
-            (schema,),
-        ).fetchone():
-            return []
-        rows = conn.execute(
-            sql.SQL(
-                "SELECT started_at, finished_at FROM {}.runs "
-                "WHERE kind = 'sync' AND status = 'succeeded'"
-            ).format(sql.Identifier(schema))
-        ).fetchall()
+def _succeeded_syncs(conn: psycopg.Connection[Any], schema: str) -> list[tuple[datetime, datetime]]:
+    rows = conn.execute(
+        sql.SQL(
+            "SELECT started_at, finished_at FROM {}.runs "
+            "WHERE kind = 'sync' AND status = 'succeeded'"
+        ).format(sql.Identifier(schema))
+    ).fetchall()
     return [(r[0], r[1]) for r in rows]
+
+
+def _hold_back(url: str, schema: str, names: list[str]) -> None:
+    """Create the queue and schedule every profile's jobs a day ahead: nothing is due until
+    ``_release``."""
+    tables = QueueTables(url, schema=schema)
+    try:
+        tables.migrate()
+    finally:
+        tables.close()
+    later = datetime.now(UTC) + timedelta(days=1)
+    with psycopg.connect(url, autocommit=True) as conn:
+        for kind in ("sync", "archive", "prune"):
+            conn.execute(
+                sql.SQL(
+                    "INSERT INTO {}.schedule (profile, kind, next_at) "
+                    "SELECT unnest(%s::text[]), %s, %s"
+                ).format(sql.Identifier(schema)),
+                (names, kind, later),
+            )
+
+
+def _release(conn: psycopg.Connection[Any], schema: str) -> None:
+    """Every profile's sync due now: the next dispatcher tick defers them all."""
+    conn.execute(
+        sql.SQL("UPDATE {}.schedule SET next_at = now() WHERE kind = 'sync'").format(
+            sql.Identifier(schema)
+        )
+    )
+
+
+def _workers_up(conn: psycopg.Connection[Any], schema: str) -> int:
+    """Queue workers that registered (one per replica once it works the queue)."""
+    row = conn.execute(
+        sql.SQL("SELECT count(*) FROM {}.procrastinate_workers").format(sql.Identifier(schema))
+    ).fetchone()
+    return 0 if row is None else int(row[0])
 
 
 def throughput(url: str, seeds: list[Path], replicas: int, work: Path) -> dict[str, Any]:
@@ -104,7 +136,9 @@ def throughput(url: str, seeds: list[Path], replicas: int, work: Path) -> dict[s
         shutil.copy(seed, work / name / LOCAL_CRM_FILE)
     config = work / f"crmsync-{tag}.toml"
     config.write_text("".join(f'[profiles."{name}"]\n' for name in names))
+    _hold_back(url, schema, names)
     procs = []
+    conn = psycopg.connect(url, autocommit=True)
     try:
         for r in range(replicas):
             env = {
@@ -129,11 +163,18 @@ def throughput(url: str, seeds: list[Path], replicas: int, work: Path) -> dict[s
                 )
             )
         deadline = time.monotonic() + 3600
-        while len(done := _succeeded_syncs(url, schema)) < len(names):
+        while _workers_up(conn, schema) < replicas:
+            if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+                raise SystemExit(f"{replicas} replica(s) did not start")
+            time.sleep(0.5)
+        time.sleep(2.0)  # the start-up's last imports and connections settle
+        _release(conn, schema)
+        while len(done := _succeeded_syncs(conn, schema)) < len(names):
             if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
                 raise SystemExit(f"{replicas} replica(s): only {len(done)} of {len(names)} jobs")
-            time.sleep(0.5)
+            time.sleep(1.0)
     finally:
+        conn.close()
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
         for proc in procs:
@@ -198,7 +239,13 @@ def dispatch_cost(url: str, profiles: int) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--profiles", type=int, default=12)
+    parser.add_argument(
+        "--profiles",
+        type=int,
+        default=24,
+        help="profiles, one CPU-bound job each: enough that a second of start-up or one "
+        "job's length is small beside the whole run",
+    )
     parser.add_argument("--complaints", type=int, default=3000)
     parser.add_argument("--dispatch", default="10,100,1000")
     parser.add_argument(

@@ -310,3 +310,22 @@ def test_a_return_for_a_period_it_is_not_filed_for_is_refused() -> None:
     assert short_year.returncode == 2 and short_year.stdout == ""
     assert "--return tsm counts one reporting year" in short_year.stderr
     assert "the year ends 2026-03-31" in short_year.stderr
+
+
+def test_a_return_counted_before_its_period_ends_says_it_is_provisional() -> None:
+    """As of 1 March 2026 the year to 31 March 2026 is not over: the JSON, the CSV and the
+    page say the figures are provisional; counted after the year (``tsm()``), they are not."""
+    args = [
+        "report", "--charter", HOUSING, "--input", "-", "--from", "2025-04-01", "--to",
+        "2026-03-31", "--now", "2026-03-01T00:00:00Z", "--return", "tsm", "--homes", "2300",
+    ]  # fmt: skip
+    document = json.loads(run([*args, "--format", "json"], stdin=jsonl(*TSM)).stdout)
+    assert document["provisional"] is True
+    values = dict(
+        csv.reader(io.StringIO(run([*args, "--format", "csv"], stdin=jsonl(*TSM)).stdout))
+    )
+    assert values["provisional"] == "true"
+    page = run([*args, "--format", "html"], stdin=jsonl(*TSM)).stdout
+    assert "Provisional:" in page and "the figures will change" in page
+    assert json.loads(tsm("json").stdout)["provisional"] is False
+    assert "Provisional:" not in tsm("html").stdout

@@ -445,3 +445,58 @@ def test_a_lookup_given_no_guid_fails_that_record_alone(
     ]
     assert "'005000000000OWNAAA' is not a Dataverse id" in str(results[0].message)
     assert [t[KEY] for t in org.all("task")] == ["k-ok"]
+
+
+# --------------------------------------------------------------------------- the org's rules
+
+
+def test_the_org_refuses_read_only_columns_and_wrong_types_per_record(
+    crm: DataverseCrm, org: FakeDataverse
+) -> None:
+    """The org stores by the local CRM's rules: a read-only column and a choice given as
+    text fail that record alone with the org's code, never transient; the others are
+    written, and empty text clears a column."""
+    one, two, three = org.seed("incident", [{"title": "old", "description": "d"}] * 3)
+    results = crm.update_records(
+        "incident",
+        [
+            (one, {"createdon": "2026-03-01T00:00:00Z"}),
+            (two, {"crmsync_charterstatus": "breached"}),
+            (three, {"title": "new", "description": ""}),
+        ],
+    )
+    assert [(r.ok, r.error_code, r.transient) for r in results] == [
+        (False, "0x80048d19", False),
+        (False, "0x80040203", False),
+        (True, None, False),
+    ]
+    assert "createdon" in str(results[0].message)
+    assert "crmsync_charterstatus" in str(results[1].message)
+    assert org.get("incident", two)["crmsync_charterstatus"] is None
+    assert (org.get("incident", three)["title"], org.get("incident", three)["description"]) == (
+        "new",
+        None,
+    )
+
+
+def test_an_alternate_key_held_by_another_row_fails_duplicate_value(
+    crm: DataverseCrm, org: FakeDataverse
+) -> None:
+    """Giving a task the crmsync_key another task holds fails that write alone
+    (DUPLICATE_VALUE) and leaves both keys as they were."""
+    first, second = org.seed("task", [{KEY: "k-1"}, {KEY: "k-2"}])
+    [result] = crm.update_records("task", [(second, {KEY: "k-1"})])
+    assert (result.ok, result.error_code) == (False, "DUPLICATE_VALUE")
+    assert (org.get("task", first)[KEY], org.get("task", second)[KEY]) == ("k-1", "k-2")
+
+
+def test_seeding_refuses_what_the_org_would_not_store(org: FakeDataverse) -> None:
+    """The back door stores by the same rules: date-time text with another offset than Z,
+    a choice as text or a key held twice is refused."""
+    with pytest.raises(ValueError, match="not a UTC date-time"):
+        org.seed("incident", [{"new_closedon": "2026-03-02T09:00:00.000+0000"}])
+    with pytest.raises(ValueError, match="not a whole number"):
+        org.seed("incident", [{"caseorigincode": "1"}])
+    org.seed("task", [{KEY: "k-1"}])
+    with pytest.raises(ValueError, match="0x80060892"):
+        org.seed("task", [{KEY: "k-1"}])

@@ -41,3 +41,14 @@ def test_a_sync_far_behind_is_next_due_an_interval_from_now_not_in_a_burst() -> 
 def test_each_profile_has_a_queue_of_its_own() -> None:
     assert queue_name("north") == "crmsync/north"
     assert queue_name("north") != queue_name("south")
+
+
+def test_a_long_profile_name_still_gives_a_queue_postgresql_can_notify() -> None:
+    """Procrastinate notifies ``procrastinate_queue_v1#QUEUE``; PostgreSQL refuses channel
+    names of 64 bytes or more."""
+    names = ["housing-association-of-the-north-west-stage-two", "ø" * 40]
+    names.append(names[0] + "-b")
+    queues = [queue_name(n) for n in names]
+    assert all(len(f"procrastinate_queue_v1#{q}".encode()) < 64 for q in queues)
+    assert len(set(queues)) == 3
+    assert queues[0].startswith("crmsync/housing-association")

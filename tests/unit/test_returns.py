@@ -13,6 +13,7 @@ from crmsync.domain.returns import (
     missing_clocks,
     months_later,
     per_thousand,
+    period_over,
     period_refusal,
     share,
 )
@@ -86,3 +87,12 @@ def test_an_fca_return_is_for_a_half_year_or_a_year() -> None:
     assert quarter is not None and "neither six months nor a year" in quarter
     assert "--to 2026-06-30 for a half year, 2026-12-31" in quarter
     assert period_refusal(ReturnKind.FCA, date(2026, 1, 1), date(2026, 7, 1)) is not None
+
+
+def test_a_period_is_over_at_the_local_midnight_after_its_last_day() -> None:
+    """31 March 2026 ends at midnight BST, 2026-03-31T23:00:00Z (1774998000)."""
+    end = 1774998000
+    assert period_over(date(2026, 3, 31), LONDON, end)
+    assert not period_over(date(2026, 3, 31), LONDON, end - 1)
+    assert period_over(date(2026, 1, 31), LONDON, 1769904000)  # 2026-02-01T00:00:00Z, GMT
+    assert not period_over(date(2026, 1, 31), LONDON, 1769903999)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -88,6 +88,14 @@ def period_refusal(kind: ReturnKind, first: date, last: date) -> str | None:
         f"a year (from {first}: --to {ends[0]} for a half year, {ends[1]} for a firm that "
         "reports once a year)"
     )
+
+
+def period_over(last: date, zone: ZoneInfo, now: int) -> bool:
+    """Whether the period ending on the date ``last`` (in ``zone``) is over at ``now``: a
+    return counted before then is provisional, as complaints are still being received
+    and answered in it."""
+    end = datetime.combine(last + timedelta(days=1), time(), tzinfo=zone)
+    return now >= int(end.timestamp())
 
 
 def share(part: int, whole: int) -> float | None:

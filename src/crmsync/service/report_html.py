@@ -23,7 +23,10 @@ from crmsync.terminal import escape_controls
 
 _WEAK_TEXT = "#757575"
 _COLOURS = {"met": "#2e7d32", "late": "#f9a825", "overdue": "#c62828", "open": "#90a4ae"}
-_PALETTE = ("#1565c0", "#6a1b9a", "#00838f", "#ef6c00", "#4e342e", "#ad1457", "#558b2f")
+_PALETTE = ("#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000")
+"""Okabe and Ito's colours, told apart by colour-blind readers; each clock's line also has
+its own marker (``_MARKERS``), so that a page printed in grey tells them apart too."""
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 SIGNIFICANT = 5
 """A chart point standing for fewer instances (met + late + overdue) is drawn hollow and
 grey, as not significant: one or two instances swing a month from 100 % to 0 %."""
@@ -146,21 +149,21 @@ def _achievement_axes(
         points = _combined_points(rows, clock)
         if not points:
             continue
-        colour = _PALETTE[i % len(_PALETTE)]
+        colour, marker = _PALETTE[i % len(_PALETTE)], _MARKERS[i % len(_MARKERS)]
         keys = sorted(points)
         xs = [periods.index(p) for p in keys]
-        ax.plot(xs, [points[p][0] for p in keys], color=colour, label=clock, linewidth=1.2)
+        ax.plot(
+            xs, [points[p][0] for p in keys], color=colour, label=clock, linewidth=1.2,
+            marker=marker, markersize=5,
+        )  # fmt: skip
         for x, p in zip(xs, keys, strict=True):
             value, n = points[p]
             weak = n < SIGNIFICANT
-            ax.plot(
-                [x],
-                [value],
-                marker="o",
-                markersize=5,
-                color="#9e9e9e" if weak else colour,
-                markerfacecolor="white" if weak else colour,
-            )
+            if weak:  # hollow and grey over the clock's own marker
+                ax.plot(
+                    [x], [value], marker=marker, markersize=5.5, color="#9e9e9e",
+                    markerfacecolor="white",
+                )  # fmt: skip
             ax.annotate(
                 f"n={n}",
                 (x, value),
@@ -304,7 +307,7 @@ def _response_axes(bars: tuple[list[str], list[float], list[float]], ax: Any) ->
     ax.set_yticks(ys, labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("response time as % of the target")
-    ax.legend(fontsize=8, loc="lower right", frameon=False)
+    ax.legend(fontsize=8, ncols=3, loc="lower left", bbox_to_anchor=(0, 1.0), frameon=False)
 
 
 def chart_totals(totals: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from crmsync.domain.charter import Charter
 from crmsync.domain.instants import format_instant
-from crmsync.domain.returns import ReturnKind
+from crmsync.domain.returns import ReturnKind, period_over
 from crmsync.service.report_page import PageSource
 from crmsync.service.report_stream import Partial, ReportRequest
 
@@ -36,8 +36,8 @@ DEFINITIONS: dict[ReturnKind, dict[str, Any]] = {
             "CH02: of the stage one (stage two) complaints responded to in the reporting year "
             "(the feedback that stops stage1-response; the decision that stops "
             "stage2-response), the share answered by the due instant of the timescales "
-            "below. Both parts of CH01 and of CH02 are published and reported, with the "
-            "timescales used for CH02 (the regulator's letter on data requirements for "
+            "used (below). Both parts of CH01 and of CH02 are published and reported, with "
+            "the timescales used for CH02 (the regulator's letter on data requirements for "
             "2025-26, Annex B, 11 March 2025).",
             "Our reading of the definitions, to check against the requirements in force: the "
             "year is decided by the date of receipt for CH01 and by the date of the response "
@@ -139,6 +139,7 @@ def return_document(request: ReportRequest, partial: Partial, homes: int | None)
         "from": request.first.isoformat(),
         "to": request.last.isoformat(),
         "now": format_instant(request.now),
+        "provisional": not period_over(request.last, request.charter.calendar.zone, request.now),
         "figures": partial.returns.figures(homes),
         "definition": {
             "source": definition["source"],
@@ -154,8 +155,9 @@ def return_csv_lines(document: dict[str, Any]) -> Iterator[list[object]]:
     """The CSV of a return: one line per figure (``figure,value``), nested names joined
     with a dot (``stage1.received``); an empty value is a share of nothing."""
     yield ["figure", "value"]
-    for key in ("return", "charter", "from", "to", "now"):
-        yield [key, document[key]]
+    for key in ("return", "charter", "from", "to", "now", "provisional"):
+        value = document[key]
+        yield [key, str(value).lower() if isinstance(value, bool) else value]
 
     def flat(prefix: str, value: Any) -> Iterator[list[object]]:
         if isinstance(value, dict):

@@ -21,6 +21,7 @@ jobs: ``sync`` (every interval, or sooner at the profile's next due instant), ``
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import signal
 import threading
 import time
@@ -44,11 +45,24 @@ RETIRED_WAITS = 50
 """Tenths of a second a job waits for a retired worker's successor (a changed profile)."""
 
 
+QUEUE_NAME_BYTES = 40
+"""The longest queue name: Procrastinate notifies ``procrastinate_queue_v1#QUEUE`` when a
+job is deferred, and PostgreSQL refuses a channel name of 64 bytes or more (the defer
+would fail)."""
+
+
 def queue_name(profile: str) -> str:
     """The profile's queue: a replica only listens to the queues of its own profiles, so
     it never takes a job it cannot run (replicas of other deployments, or in the middle
-    of a configuration change, may share the schema)."""
-    return f"crmsync/{profile}"
+    of a configuration change, may share the schema). ``crmsync/PROFILE``; a name too
+    long for that keeps its start and ends with a digest of the whole name."""
+    name = f"crmsync/{profile}"
+    if len(name.encode()) <= QUEUE_NAME_BYTES:
+        return name
+    digest = hashlib.sha256(profile.encode()).hexdigest()[:10]
+    room = QUEUE_NAME_BYTES - len("crmsync/") - len(digest) - 1
+    start = profile.encode()[:room].decode(errors="ignore")
+    return f"crmsync/{start}~{digest}"
 
 
 def next_nightly(kind: str, after: datetime) -> datetime:
@@ -350,7 +364,7 @@ class ReplicaQueue:
                         worker_task = asyncio.create_task(
                             self._app.run_worker_async(
                                 queues=[queue_name(p) for p in sorted(self.serves)],
-                                listen_notify=False,
+                                listen_notify=True,  # a deferred job wakes an idle replica at once
                                 concurrency=1,
                                 name=self.replica,
                                 install_signal_handlers=False,

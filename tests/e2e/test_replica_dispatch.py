@@ -1,0 +1,75 @@
+"""The dispatcher on the real queue: a profile with a long name has its jobs deferred
+(Procrastinate notifies on a channel named after the queue, which PostgreSQL bounds)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from crmsync.adapters.job_queue import QueueTables
+from crmsync.settings import redact_url
+from crmsync.worker.replicas import ReplicaQueue, queue_name
+from worker_processes import POSTGRES_URL
+
+pytestmark = [pytest.mark.postgres]
+
+
+@pytest.fixture
+def schema() -> Iterator[str]:
+    try:
+        with psycopg.connect(POSTGRES_URL, connect_timeout=3):
+            pass
+    except psycopg.Error as exc:
+        pytest.skip(f"PostgreSQL not reachable at {redact_url(POSTGRES_URL)}: {exc}")
+    name = f"q_{uuid.uuid4().hex[:10]}"
+    yield name
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+
+
+class StandIn:
+    """A profile's worker as the dispatcher sees it: an interval, no monthly report."""
+
+    def __init__(self, profile: str) -> None:
+        self.profile = profile
+        self.interval = 300
+
+    @staticmethod
+    def report_folder() -> None:
+        return None
+
+
+def test_a_long_profile_name_has_its_sync_deferred(schema: str) -> None:
+    profiles = ["housing-association-of-the-north-west-stage-two", "short"]
+    tables = QueueTables(POSTGRES_URL, schema=schema)
+    try:
+        queue = ReplicaQueue(
+            url=POSTGRES_URL,
+            schema=schema,
+            replica="test",
+            tables=lambda: tables,
+            workers={p: StandIn(p) for p in profiles},  # type: ignore[misc]
+            stop_requested=threading.Event(),
+        )
+        app = queue.open_now()
+
+        async def tick() -> int:
+            async with app.open_async():
+                return await queue.dispatch_once()
+
+        assert asyncio.run(tick()) == 2  # each profile's first sync, due now
+    finally:
+        tables.close()
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        rows = conn.execute(
+            sql.SQL("SELECT queue_name, args->>'profile' FROM {}.procrastinate_jobs").format(
+                sql.Identifier(schema)
+            )
+        ).fetchall()
+    assert sorted(rows) == sorted((queue_name(p), p) for p in profiles)
