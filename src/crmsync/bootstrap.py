@@ -100,6 +100,12 @@ def online_remedies(settings: Settings) -> OnlineRemedies:
         )
 
         return SALESFORCE_REMEDIES
+    if settings.crm == "dynamics365":
+        from crmsync.adapters.crm.dynamics365_remedies import (  # noqa: PLC0415 - an adapter
+            DATAVERSE_REMEDIES,
+        )
+
+        return DATAVERSE_REMEDIES
     from crmsync.service.online_check import FIXED_SCHEMA  # noqa: PLC0415 - on use
 
     return FIXED_SCHEMA
@@ -786,11 +792,20 @@ class WorkerFleet:
             opening=self._opening if self.pending or self.base is not None else None,
             retry_every=self._retry_every(),
             on_health=self._queue_health,
-            on_gauges=self.metrics.record_queue,
+            on_gauges=self._queue_gauges,
         )
         # the replica's name on every line it logs while it runs (and only then)
         with structlog.contextvars.bound_contextvars(replica=queue.replica):
             replica.run()
+
+    def _queue_gauges(self, lag: dict[str, float], depth: dict[str, int]) -> None:
+        """The queue's gauges of the profiles still worked (one retired meanwhile is not
+        brought back into ``/metrics``)."""
+        working = set(self.workers)
+        self.metrics.record_queue(
+            {p: v for p, v in lag.items() if p in working},
+            {p: v for p, v in depth.items() if p in working},
+        )
 
     def _queue_health(self, reachable: bool) -> None:
         assert self.queue is not None
@@ -905,7 +920,7 @@ def build_fleet(settings: Settings, *, hook: Hook | None = None) -> WorkerFleet:
         clock=time.time,
         state_ok=lambda: all(r.state.next_check(r.settings.profile) or True for r in runtimes),
         started_at=time.time(),
-        owned=lambda: {p for p, lock in locks.items() if lock.held(p)},
+        owned=lambda: {p for p, lock in list(locks.items()) if lock.held(p)},
     )
     server = OpsServer(settings.http_port, metrics, readiness)
     pending: list[Settings] = []
