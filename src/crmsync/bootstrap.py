@@ -100,6 +100,12 @@ def online_remedies(settings: Settings) -> OnlineRemedies:
         )
 
         return SALESFORCE_REMEDIES
+    if settings.crm == "dynamics365":
+        from crmsync.adapters.crm.dynamics365_remedies import (  # noqa: PLC0415 - an adapter
+            DATAVERSE_REMEDIES,
+        )
+
+        return DATAVERSE_REMEDIES
     from crmsync.service.online_check import FIXED_SCHEMA  # noqa: PLC0415 - on use
 
     return FIXED_SCHEMA

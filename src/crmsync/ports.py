@@ -131,6 +131,35 @@ class OnlineRemedies(Protocol):
         ...
 
 
+@runtime_checkable
+class ChoiceOptions(Protocol):
+    """Optional: a CRM adapter whose ``describe`` leaves out its choice fields' values (they
+    cost a request of their own) offers them here, for ``crmsync check --online``."""
+
+    def choice_values(self, object: str) -> dict[str, tuple[str, ...]]:
+        """Each choice field of the object -> its active values, as text. Raises
+        ``CrmError`` when the CRM cannot say."""
+        ...
+
+
+Access = Literal["read", "create", "update", "link", "linked_to", "assign"]
+"""What the worker does to an object's records: ``read`` every one, ``create`` and ``update``
+them, ``link`` one to a parent record (a follow-up to its complaint), have others linked to
+one (``linked_to``), ``assign`` one to another owner (a follow-up to its owner)."""
+
+
+@runtime_checkable
+class AccessCheck(Protocol):
+    """Optional: a CRM adapter that can tell what its user may do beyond what ``describe``
+    shows (a Dataverse application user's security role)."""
+
+    def access_problems(self, needs: Mapping[str, frozenset[Access]]) -> list[tuple[str, str]]:
+        """``(object, problem and its fix)`` for each access in ``needs`` (object -> what
+        the worker does to its records) the CRM's user lacks; nothing when it has all.
+        Raises ``CrmError`` when the CRM cannot say."""
+        ...
+
+
 class CrmPort(Protocol):
     """A CRM holding records as id-keyed field maps, windowed by a modification stamp.
 

@@ -16,8 +16,12 @@ What it answers at ``ORG`` + ``/api/data/v9.2/``:
   set(key='v')`` upserts by an alternate key, with ``If-None-Match: *`` only creates (412
   when the key is held); ``Prefer: return=representation`` answers 201/200 with the row.
   Without ``Prefer: odata.continue-on-error`` the batch stops at the first failure;
-- ``EntityDefinitions(LogicalName='t')`` (``EntitySetName``, ``PrimaryIdAttribute``, and
-  with ``$expand`` its ``Attributes`` and ``Keys``);
+- ``EntityDefinitions(LogicalName='t')`` (``EntitySetName``, ``PrimaryIdAttribute``,
+  ``SchemaName``, ``IsActivity``, and with ``$expand`` its ``Attributes`` and ``Keys``);
+  ``.../Attributes/Microsoft.Dynamics.CRM.PicklistAttributeMetadata`` (each choice column's
+  ``OptionSet`` options, from ``options``);
+- ``systemusers(id)/Microsoft.Dynamics.CRM.RetrieveUserPrivileges()`` (the application
+  user's ``RolePrivileges``, name and depth, from ``privileges``);
 - ``deleteditemreferences`` (the recycle bin): one row per deleted row, ``createdon`` the
   deletion instant, ``_deletedobject_value`` with its ``lookuplogicalname`` annotation.
 
@@ -175,6 +179,32 @@ REFERENCE_TABLES = {
         navigation={"new_Case": "new_case"},
     ),
 }
+
+
+# The reference org's choices (option values by table and column), its tables' schema names
+# and the privileges of an application user whose role grants what crmsync needs.
+REFERENCE_OPTIONS: dict[tuple[str, str], list[int]] = {
+    ("incident", "casetypecode"): [1, 2, 3, 100000000],
+    ("incident", "caseorigincode"): [1, 2, 3, 100000000, 100000001],
+    ("incident", "new_complainanttype"): [100000000, 100000001, 100000002],
+    ("incident", "new_preferredlanguage"): [100000000, 100000001, 100000002],
+    ("incident", "crmsync_charterstatus"): [100000000, 100000001, 100000002, 100000003, 100000004],
+    ("task", "prioritycode"): [0, 1, 2],
+}
+SCHEMA_NAMES = {
+    "incident": "Incident",
+    "task": "Task",
+    "new_casestatuschange": "new_CaseStatusChange",
+}
+ACTIVITIES = {"task"}
+REFERENCE_PRIVILEGES = dict.fromkeys(
+    [
+        "prvReadIncident", "prvWriteIncident", "prvAppendToIncident",
+        "prvReadActivity", "prvCreateActivity", "prvWriteActivity", "prvAppendActivity",
+        "prvAssignActivity", "prvReadnew_CaseStatusChange",
+    ],
+    "Global",
+)  # fmt: skip
 
 
 def _column_of(table: Table, name: str) -> str | None:
@@ -450,6 +480,8 @@ class FakeDataverse:
         self.op_faults: dict[str, tuple[int, str, str]] = {}
         self.foreign_next_link: str | None = None
         self.created_options: dict[tuple[str, str], list[int]] = {}
+        self.options = {k: list(v) for k, v in REFERENCE_OPTIONS.items()}
+        self.privileges = dict(REFERENCE_PRIVILEGES)  # privilege name -> depth
         self._tokens: set[str] = set()
         self._serial = itertools.count()
         self._cursors: dict[str, list[dict[str, Any]]] = {}
@@ -627,6 +659,10 @@ class FakeDataverse:
         )
         if method == "POST" and created:
             return self._create_metadata(created.group(1), created.group(2), request)
+        if method == "GET" and resource.endswith("PicklistAttributeMetadata"):
+            return self._choices(resource)
+        if method == "GET" and resource.endswith("RetrieveUserPrivileges()"):
+            return self._user_privileges()
         definition = re.fullmatch(r"EntityDefinitions\(LogicalName='(\w+)'\)", resource)
         if method == "GET" and definition:
             return self._definition(definition.group(1), query)
@@ -674,6 +710,43 @@ class FakeDataverse:
         self.tables = {**self.tables, name: new}
         return 204, {}, ""
 
+    def _choices(self, resource: str) -> tuple[int, dict[str, str], str]:
+        """The choice columns of a table with their options (local option sets)."""
+        match = re.fullmatch(
+            r"EntityDefinitions\(LogicalName='(\w+)'\)/Attributes/"
+            r"Microsoft\.Dynamics\.CRM\.PicklistAttributeMetadata",
+            resource,
+        )
+        table = self.tables.get(match.group(1)) if match else None
+        if table is None:
+            return 404, _JSON, _error("0x80060888", f"Resource not found: '{resource}'.")
+        value = [
+            {
+                "LogicalName": column,
+                "OptionSet": {
+                    "Options": [
+                        {"Value": v, "Label": {"UserLocalizedLabel": {"Label": str(v)}}}
+                        for v in self.options.get((table.name, column))
+                        or self.created_options.get((table.name, column), [])
+                    ]
+                },
+                "GlobalOptionSet": None,
+            }
+            for column, kind in table.columns.items()
+            if kind == "Picklist"
+        ]
+        return 200, _JSON, json.dumps({"value": value})
+
+    def _user_privileges(self) -> tuple[int, dict[str, str], str]:
+        """The application user's privileges, each with its name and depth."""
+        unit = "00000000-0000-0000-0000-0000000000b0"
+        held = [
+            {"PrivilegeName": name, "Depth": depth, "BusinessUnitId": unit,
+             "PrivilegeId": str(uuid.uuid5(uuid.NAMESPACE_URL, name))}
+            for name, depth in self.privileges.items()
+        ]  # fmt: skip
+        return 200, _JSON, json.dumps({"RolePrivileges": held})
+
     def _definition(self, name: str, query: Mapping[str, str]) -> tuple[int, dict[str, str], str]:
         table = self.tables.get(name)
         if table is None:
@@ -682,6 +755,8 @@ class FakeDataverse:
             "LogicalName": name,
             "EntitySetName": table.entity_set,
             "PrimaryIdAttribute": table.primary,
+            "SchemaName": SCHEMA_NAMES.get(name, name),
+            "IsActivity": name in ACTIVITIES,
         }
         if "Attributes" in query.get("$expand", ""):
             body["Attributes"] = [

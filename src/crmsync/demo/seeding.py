@@ -82,7 +82,7 @@ def seed_rows(
         if "received" not in present["events"]:
             continue
         fields, related = mapping.to_record(present, instant_text)
-        fields["Id"] = complaint["id"]
+        fields[mapping.spec.complaints.id] = complaint["id"]
         rows: dict[str, list[dict[str, Any]]] = {}
         for name, children in related.items():
             rel = mapping.spec.complaints.related_events[name]

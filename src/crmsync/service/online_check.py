@@ -22,7 +22,12 @@ Picklists (``picklists``): every picklist map is held against the org's active v
 (org values the mapping does not map, unless the attribute says ``unmapped`` explicitly;
 mapped values the org does not have), and so is every value the worker writes into or
 filters on a picklist (the status flag, the follow-up's status, priority and constants,
-the complaint and related-event filters).
+the complaint and related-event filters; text or a whole number, a choice's value).
+
+Access (``access_needs``): what the worker does to each object's records (read the
+complaints and update them, read the related records, read, create, update and link
+follow-ups to their complaints and owners), asked of a CRM adapter that can say more than
+``describe`` does (``AccessCheck``: a Dataverse application user's security role).
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from dataclasses import dataclass
 from crmsync.domain.flag_status import FLAG_VALUES
 from crmsync.errors import CrmError
 from crmsync.mapping.field_mapping import AttributeSpec, FieldMapping, iter_fields
-from crmsync.ports import CrmPort, FieldInfo, OnlineRemedies
+from crmsync.ports import Access, AccessCheck, ChoiceOptions, CrmPort, FieldInfo, OnlineRemedies
 
 
 class _FixedSchema:
@@ -303,8 +308,8 @@ def picklists(
     ]
     for obj, f in filters:
         for v in [f.equals, f.not_equals, *(f.one_of or [])]:
-            if isinstance(v, str):
-                used.append((obj, f.field, v, "a filter value"))
+            if isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool)):
+                used.append((obj, f.field, str(v), "a filter value"))
     for obj, field, value, what in dict.fromkeys(used):
         values = org_values(obj, field)
         if values is None or value in values:
@@ -318,15 +323,35 @@ def picklists(
     return problems
 
 
+def access_needs(mapping: FieldMapping) -> dict[str, frozenset[Access]]:
+    """Object -> what the worker does to its records: reads and updates the complaints
+    (and links follow-ups to them), reads the related records, reads, creates, updates
+    (completes) follow-ups, links each to its complaint and gives it to its owner."""
+    needs: dict[str, set[Access]] = {}
+    c = mapping.spec.complaints
+    fu = mapping.spec.follow_ups
+    needs.setdefault(c.object, set()).update(("read", "update", "linked_to"))
+    for rel in c.related_events.values():
+        needs.setdefault(rel.object, set()).add("read")
+    needs.setdefault(fu.object, set()).update(("read", "create", "update", "link", "assign"))
+    return {obj: frozenset(access) for obj, access in needs.items()}
+
+
 def describe_all(
     crm: CrmPort, objects: Iterable[str]
 ) -> tuple[dict[str, dict[str, FieldInfo] | None], list[OnlineProblem]]:
-    """Describe each object once; an object the CRM refuses maps to None, with why."""
+    """Describe each object once (with its choice fields' values, from a CRM that gives them
+    apart: ``ChoiceOptions``); an object the CRM refuses maps to None, with why."""
     described: dict[str, dict[str, FieldInfo] | None] = {}
     problems: list[OnlineProblem] = []
     for object in dict.fromkeys(objects):
         try:
-            described[object] = crm.describe(object)
+            fields = crm.describe(object)
+            if isinstance(crm, ChoiceOptions):
+                for name, values in crm.choice_values(object).items():
+                    if name in fields:
+                        fields[name] = dataclasses.replace(fields[name], picklist_values=values)
+            described[object] = fields
         except CrmError as exc:
             described[object] = None
             problems.append(OnlineProblem(object, None, f"cannot be described: {exc}"))
@@ -341,7 +366,7 @@ def check_online(
     wanted = expectations(mapping)
     described, problems = describe_all(crm, (obj for obj, _field in wanted))
     failed = {p.object for p in problems}
-    return (
+    found = (
         problems
         + [
             p
@@ -350,3 +375,11 @@ def check_online(
         ]
         + picklists(mapping, described, remedies=remedies)
     )
+    if isinstance(crm, AccessCheck):
+        needs = {o: a for o, a in access_needs(mapping).items() if described.get(o) is not None}
+        try:
+            lacking = crm.access_problems(needs)
+        except CrmError as exc:
+            lacking = [(mapping.complaint_object, f"access could not be checked: {exc}")]
+        found += [OnlineProblem(obj, None, message) for obj, message in lacking]
+    return found

@@ -31,6 +31,10 @@ those records only (``RetryPolicy.record_retries`` rounds, honouring ``Retry-Aft
 Requests run under the one retry policy with ``DATAVERSE_FAILURES``; a 401 renews the
 token once and sends again. Calls are counted by kind: ``query``, ``write`` (one per
 ``$batch``), ``describe``, ``time``.
+
+For ``crmsync check --online`` it also offers its choice columns' options
+(``ChoiceOptions``) and what the application user's security role lacks (``AccessCheck``):
+see ``dynamics365_access``.
 """
 
 from __future__ import annotations
@@ -47,11 +51,12 @@ from urllib.parse import quote, urlsplit
 import requests
 import structlog
 
+from crmsync.adapters.crm import dynamics365_access as access
 from crmsync.adapters.crm import dynamics365_batch as batch
 from crmsync.adapters.crm.dynamics365_errors import DATAVERSE_FAILURES, api_error
 from crmsync.adapters.crm.retry_policy import RetryPolicy
 from crmsync.errors import ApiError, CrmError
-from crmsync.ports import CallCounter, FieldFilter, FieldInfo, Record, WriteResult
+from crmsync.ports import Access, CallCounter, FieldFilter, FieldInfo, Record, WriteResult
 from crmsync.redaction import redact_text
 
 log = structlog.get_logger("crmsync.crm.dynamics365")
@@ -774,6 +779,20 @@ class DataverseCrm:
                 unique=logical in keyed,
             )
         return fields
+
+    # ------------------------------------------------------------------ online check
+
+    def choice_values(self, object: str) -> dict[str, tuple[str, ...]]:
+        """Each choice column of the table -> its options' values (numbers as text)."""
+        return access.choice_values(self._describe_json, self.base, odata_name(object))
+
+    def access_problems(self, needs: Mapping[str, frozenset[Access]]) -> list[tuple[str, str]]:
+        """What the application user's security role lacks of ``needs``, with the fix."""
+        tables = {odata_name(table): wanted for table, wanted in needs.items()}
+        return access.access_problems(self._describe_json, self.base, tables)
+
+    def _describe_json(self, url: str, operation: str) -> Any:
+        return self._get_json(url, operation=operation, kind="describe")
 
 
 # ---------------------------------------------------------------------- helpers

@@ -52,6 +52,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, NoReturn, Self
 
+from crmsync.adapters.crm.record_formats import demo_id
 from crmsync.adapters.crm.salesforce_records import (
     NAME,
     Mode,
@@ -60,7 +61,7 @@ from crmsync.adapters.crm.salesforce_records import (
     load_schema,
     type_of,
 )
-from crmsync.adapters.crm.salesforce_values import demo_record_id, epoch_millis
+from crmsync.adapters.crm.salesforce_values import epoch_millis
 from crmsync.errors import CrmError, CrmTransientError
 from crmsync.ports import CallCounter, FieldFilter, FieldInfo, Record, WriteResult
 from crmsync.private_file import create_private_file
@@ -175,8 +176,8 @@ class LocalCrm:
         return self._format.millis_text(instant * 1000)
 
     def demo_record_id(self, kind: str, serial: int) -> str:
-        """The demo's id of a ``complaint`` or a ``user``: the reference org's kind."""
-        return demo_record_id(kind, serial)
+        """The demo's id of a ``complaint`` or a ``user``, in the store's id format."""
+        return demo_id(self._format, kind, serial)
 
     # -- CrmPort
 

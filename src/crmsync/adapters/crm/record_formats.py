@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 from crmsync.adapters.crm.salesforce_values import (
     base62,
+    demo_record_id,
     epoch_millis,
     format_sf_datetime,
     millis_text,
@@ -110,3 +111,15 @@ DATAVERSE = RecordFormat(
 
 FORMATS = {f.name: f for f in (SALESFORCE, DATAVERSE)}
 """Every format by the name a schema file gives."""
+
+
+_DEMO_KINDS = {"complaint": 0xC0, "user": 0x05}
+
+
+def demo_id(record_format: RecordFormat, kind: str, serial: int) -> str:
+    """The demo's id of a ``complaint`` or a ``user`` numbered ``serial`` (below 62**12) in
+    ``record_format``: a Salesforce Case or User id, or a GUID marked by its kind."""
+    if record_format.name == "salesforce":
+        return demo_record_id(kind, serial)
+    digits = f"{serial:024x}"
+    return f"{_DEMO_KINDS[kind]:08x}-{digits[:4]}-{digits[4:8]}-{digits[8:12]}-{digits[12:]}"
