@@ -77,7 +77,8 @@ def batches(org: FakeDataverse, since: int = 0) -> int:
 
 def test_a_cycle_writes_choice_numbers_and_one_follow_up(org: FakeDataverse) -> None:
     """A breached (status 100000002), B met (100000003), C left alone; A's follow-up is a
-    task bound to the case and the manager, open (statecode 0), high priority."""
+    task bound to the case and the manager, due at the deadline's instant, open (statecode
+    0), high priority."""
     report = cycle_for(org).run()
     assert (report.status, report.flags_written, report.tasks_created) == ("ok", 2, 1)
     a, b, c = (org.get("incident", r) for r in (A, B, C))
@@ -92,6 +93,9 @@ def test_a_cycle_writes_choice_numbers_and_one_follow_up(org: FakeDataverse) -> 
     [task] = [t for t in org.all("task") if t["crmsync_key"]]
     assert task["crmsync_key"] == KEY_A
     assert (task["regardingobjectid"], task["ownerid"]) == (A, MANAGER)
+    # scheduledend is a date-time column: the due instant itself (1 business day from Mon
+    # 10:00 is Tuesday's closing time, 17:00 in London, UTC in March), not a date alone
+    assert task["scheduledend"] == "2026-03-03T17:00:00.000Z"
     assert (task["statecode"], task["prioritycode"], task["category"]) == (
         0,
         2,

@@ -338,3 +338,23 @@ def test_related_events_kept_in_one_object_are_one_read() -> None:
     assert history.events_of(Record("CaseHistory", "h3", {**row, "NewValue": "Closed"})) == []
     [(name, own)] = by_object["Task"].events
     assert (name, own) == ("customer_update", ())
+
+
+def test_a_due_field_that_holds_an_instant_gets_the_due_instant() -> None:
+    """``due_as: instant`` (a date-time column such as Dataverse's ``scheduledend``): the due
+    instant in the CRM's datetime text, not the local due day."""
+    charter = load_charter(ROOT / "mappings" / "charters" / "kilkenny.yaml")
+    complaint = complaint_from_json(
+        {"id": "C", "events": {}, "attributes": {"owner": "005O"}}, charter.calendar.zone, "t"
+    )
+    text = (ROOT / "mappings" / "salesforce.yaml").read_text()
+    assert "  due_date: ActivityDate\n" in text
+    instant = load_mapping_text(
+        text.replace("  due_date: ActivityDate\n", "  due_date: ActivityDate\n  due_as: instant\n")
+    )
+    follow_up = _follow_up("breached", "manager")
+    fields = instant.task_fields(follow_up, complaint, charter, sf_instant_text)
+    # 2026-04-01 16:00 Irish summer time is 15:00 UTC
+    assert fields["ActivityDate"] == "2026-04-01T15:00:00.000+0000"
+    dated = MAPPING.task_fields(follow_up, complaint, charter, sf_instant_text)
+    assert dated["ActivityDate"] == "2026-04-01"

@@ -9,6 +9,7 @@ report and as a what-if (A and B side by side: half the width each)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from itertools import combinations
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,15 @@ CHANNELS = ("email", "phone", "letter", "web form", "in person")
 MONTHS = [f"{2025 + m // 12}-{m % 12 + 1:02d}" for m in range(24)]
 A4_PRINTABLE_IN = 186 / 25.4  # 210 mm less two 12 mm margins: the width svg.chart fills
 SMALLEST_PT = 7.0
+
+
+@pytest.fixture(autouse=True)
+def _close_figures() -> Iterator[None]:
+    """Figures ``chart_figures`` returns stay open (the page closes them as it saves them)."""
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
 
 
 def row(clock: str, period: str, group: str | None, k: int) -> dict[str, Any]:

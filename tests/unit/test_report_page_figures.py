@@ -4,7 +4,10 @@ groups go through ``domain.report.achievement`` (half up), not Python's ``round`
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
+
+import pytest
 
 from crmsync.domain.durations import Duration, Unit
 from crmsync.service.report_html import (
@@ -14,6 +17,15 @@ from crmsync.service.report_html import (
     partial_periods,
     period_labels,
 )
+
+
+@pytest.fixture(autouse=True)
+def _close_figures() -> Iterator[None]:
+    """Figures ``chart_figures`` returns stay open (the page closes them as it saves them)."""
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
 
 
 def row(period: str, group: str, met: int, late: int, overdue: int) -> dict[str, Any]:
@@ -68,3 +80,66 @@ def test_targets_in_words() -> None:
     assert duration_words(Duration(1, Unit.BUSINESS_DAYS)) == "1 working day"
     assert duration_words(Duration(8, Unit.WEEKS)) == "8 weeks"
     assert duration_words(Duration(4, Unit.BUSINESS_HOURS)) == "4 working hours"
+
+
+def charted(first: str, by: str | None = "channel") -> list[tuple[str, Any]]:
+    """Aston's email-reply, January 2026 one instance (not significant), February and March
+    ten each; channel a: 2 instances over the range, channel b: 28."""
+    from pathlib import Path
+
+    from crmsync.mapping.charter_file import load_charter
+    from crmsync.service.report_html import chart_figures
+    from crmsync.service.report_page import PageSource
+
+    def counts(period: str, group: str, met: int, late: int) -> dict[str, Any]:
+        return row(period, group, met, late, 0) | {
+            "clock": "email-reply", "due": met + late, "paused": 0,
+            "achievement": round(100 * met / (met + late), 1),
+            "elapsed_p50_s": 3600, "elapsed_p90_s": 7200,
+            "business_p50_s": 3600, "business_p90_s": 7200,
+        }  # fmt: skip
+
+    rows = [
+        counts("2026-01", "a", 0, 1),
+        counts("2026-02", "a", 1, 0),
+        counts("2026-02", "b", 8, 1),
+        counts("2026-03", "b", 9, 1),
+    ]
+    totals = [counts("all", "a", 1, 1), counts("all", "b", 17, 2)]
+    document = {
+        "charter": "aston", "from": first, "to": "2026-03-31", "now": "2026-04-05T00:00:00Z",
+        "period": "month", "by": by, "complaints": 21, "rows": rows, "totals": totals,
+        "undated": {},
+    }  # fmt: skip
+    charter = load_charter(Path(__file__).resolve().parents[2] / "mappings/charters/aston.yaml")
+    return chart_figures(document, PageSource(charter, "test"))
+
+
+def test_the_line_joins_only_the_significant_points() -> None:
+    """January's one instance (0 %) is a grey hollow marker on no line; the line joins
+    February (9 of 10: 90 %) and March (90 %)."""
+    _, figure = charted("2026-01-01")[0]
+    lines = {line.get_label(): line for line in figure.axes[0].get_lines()}
+    line = lines["email-reply"]
+    assert list(line.get_xdata()) == [1, 2] and list(line.get_ydata()) == [90.0, 90.0]
+    weak = [x for x in figure.axes[0].get_lines() if list(x.get_xdata()) == [0]]
+    assert len(weak) == 1 and weak[0].get_linestyle() == "None"
+    assert list(weak[0].get_ydata()) == [0.0] and weak[0].get_markerfacecolor() == "white"
+
+
+def test_group_bars_of_few_instances_are_hatched() -> None:
+    """Channel a stands for 2 instances: hatched; b for 19: filled."""
+    caption, figure = charted("2026-01-01")[-1]
+    assert caption.startswith("Achievement per channel") and "hatched bars" in caption
+    bars = [p for p in figure.axes[0].patches if p.get_height() > 0]  # email-reply: a, b
+    assert [p.get_hatch() for p in bars] == ["////", None]
+
+
+def test_part_periods_are_said_only_where_a_period_is_drawn() -> None:
+    """From 15 December the range covers December in part, but nothing is due in it: no
+    chart says "(part)"; from 15 January, January is drawn and marked."""
+    assert not any("(part)" in caption for caption, _ in charted("2025-12-15"))
+    january = charted("2026-01-15")[0]
+    assert "(part)" in january[0]
+    ticks = [t.get_text() for t in january[1].axes[0].get_xticklabels()]
+    assert ticks[0] == "2026-01\n(part)"

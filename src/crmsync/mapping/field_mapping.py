@@ -157,6 +157,11 @@ class FollowUpSpec(_Strict):
     subject: FieldName
     description: FieldName
     due_date: FieldName
+    due_as: Literal["date", "instant"] = Field(
+        default="date",
+        description="what the due field holds: 'date', the due day in the charter's time zone"
+        " (a date field), or 'instant', the due date and time itself (a date-time column)",
+    )
     owner: FieldName
     parent: FieldName
     status: FieldName
@@ -583,7 +588,8 @@ class FieldMapping:
         """The Task fields of a follow-up: texts in the complaint's language (``{due}`` as
         local date and time written the language's way, ``{due_at}`` as ``instant_text``
         writes the due instant, ``{missing}`` as the attributes' labels in that language),
-        owner by rule (manager falls back to owner), due date as a local date, the
+        owner by rule (manager falls back to owner), the due field as the local due
+        day or, with ``due_as: instant``, as ``instant_text`` writes the due instant; the
         idempotency key."""
         fu = self.spec.follow_ups
         lang = self.language_of(complaint, charter)
@@ -622,11 +628,13 @@ class FieldMapping:
         owner = complaint.attributes.get("owner")
         manager = complaint.attributes.get("manager")
         recipient = manager if follow_up.to == "manager" and manager else owner
-        due_date = (
-            None
-            if follow_up.due_at is None
-            else datetime.fromtimestamp(max(follow_up.due_at, 0), zone).date().isoformat()
-        )
+        due_date: str | None = None
+        if follow_up.due_at is not None:
+            due_date = (
+                instant_text(follow_up.due_at)
+                if fu.due_as == "instant"
+                else datetime.fromtimestamp(max(follow_up.due_at, 0), zone).date().isoformat()
+            )
         priority_key: Literal["at_risk", "breached", "notice"] = "breached"
         if follow_up.reason == "notice":
             priority_key = "notice"

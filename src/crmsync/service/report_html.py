@@ -152,17 +152,18 @@ def _achievement_axes(
         colour, marker = _PALETTE[i % len(_PALETTE)], _MARKERS[i % len(_MARKERS)]
         keys = sorted(points)
         xs = [periods.index(p) for p in keys]
-        ax.plot(
-            xs, [points[p][0] for p in keys], color=colour, label=clock, linewidth=1.2,
-            marker=marker, markersize=5,
+        strong = [p for p in keys if points[p][1] >= SIGNIFICANT]
+        ax.plot(  # the line joins the significant points only: no plunge through a weak one
+            [periods.index(p) for p in strong], [points[p][0] for p in strong], color=colour,
+            label=clock, linewidth=1.2, marker=marker, markersize=5,
         )  # fmt: skip
         for x, p in zip(xs, keys, strict=True):
             value, n = points[p]
             weak = n < SIGNIFICANT
-            if weak:  # hollow and grey over the clock's own marker
+            if weak:  # hollow and grey, on no line
                 ax.plot(
                     [x], [value], marker=marker, markersize=5.5, color="#9e9e9e",
-                    markerfacecolor="white",
+                    markerfacecolor="white", linestyle="none",
                 )  # fmt: skip
             ax.annotate(
                 f"n={n}",
@@ -346,19 +347,24 @@ def chart_totals(totals: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]]
 
 
 def _group_axes(totals: Sequence[dict[str, Any]], clocks: Sequence[str], ax: Any) -> None:
+    from matplotlib.patches import Rectangle  # noqa: PLC0415 - matplotlib, on use
+
     named = sorted({r["group"] or "(none)" for r in totals if not _is_other(r)})
     groups = named + sorted({r["group"] for r in totals if _is_other(r)})
     width = 0.8 / max(len(clocks), 1)
     for i, clock in enumerate(clocks):
-        values = {r["group"] or "(none)": r["achievement"] for r in totals if r["clock"] == clock}
-        heights = [values.get(g) or 0 for g in groups]
-        ax.bar(
-            [x + i * width for x in range(len(groups))],
-            heights,
-            width=width,
-            label=clock,
-            color=_PALETTE[i % len(_PALETTE)],
-        )
+        mine = {r["group"] or "(none)": r for r in totals if r["clock"] == clock}
+        heights = [mine[g]["achievement"] or 0 if g in mine else 0 for g in groups]
+        colour = _PALETTE[i % len(_PALETTE)]
+        bars = ax.bar([x + i * width for x in range(len(groups))], heights, width, color=colour)
+        # the legend's swatch: a bar's own could be a hatched one
+        ax.add_patch(Rectangle((0, 0), 0, 0, color=colour, label=clock))
+        for bar, group in zip(bars, groups, strict=True):
+            row = mine.get(group)
+            if row is not None and row["met"] + row["late"] + row["overdue"] < SIGNIFICANT:
+                bar.set_facecolor("white")  # not significant: hatched in the clock's colour
+                bar.set_edgecolor(colour)
+                bar.set_hatch("////")
     ax.set_xticks(
         [x + 0.4 - width / 2 for x in range(len(groups))],
         [escape_controls(g) for g in groups],  # a CRM value's control characters, shown
@@ -447,7 +453,8 @@ def chart_figures(document: dict[str, Any], page: PageSource) -> list[tuple[str,
     charts: list[tuple[str, Any]] = []
     sides = _sides(document, page)
     if rows:
-        partial = partial_periods(document)
+        drawn = {r["period"] for _, _, side_rows, _ in sides for r in side_rows}
+        partial = partial_periods(document) & drawn  # an edge period with no row: unsaid
         edge = " (part): a period the range covers only in part" if partial else ""
 
         def ids(side: Charter) -> list[str]:
@@ -496,6 +503,10 @@ def chart_figures(document: dict[str, Any], page: PageSource) -> list[tuple[str,
             title = f"Achievement per {document['by']}"
             if folded:
                 title += f" (the {CHART_GROUPS} largest; the other {folded:,} as one)"
+            title += (
+                f"; hatched bars stand for fewer than {SIGNIFICANT} instances (met, late or "
+                "overdue) and are not significant"
+            )
             parts = [
                 (t, partial_draw(_group_axes, ct[0], ids(c)))
                 for (t, c, _, _), ct in zip(sides, charted, strict=True)
