@@ -483,6 +483,8 @@ def _from_input(request: ReportRequest, input: str, workers: int | None) -> tupl
 
 class StatusFilter(StrEnum):
     BREACHED = "breached"
+    LATE = "late"
+    OVERDUE = "overdue"
     AT_RISK = "at_risk"
     PAUSED = "paused"
 
@@ -496,7 +498,10 @@ def status_cmd(
     *,
     state: Annotated[
         StatusFilter | None,
-        typer.Option("--state", help="Only complaints with a clock in this state."),
+        typer.Option(
+            "--state",
+            help="Only complaints with a clock in this state (breached: late or overdue).",
+        ),
     ] = None,
     clock: Annotated[
         str | None, typer.Option("--clock", help="Only this clock (with --state: in it).")
