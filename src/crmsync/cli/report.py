@@ -197,11 +197,15 @@ def _print_table(document: dict[str, Any]) -> None:
             console.print("undated: " + ", ".join(f"{k} {v}" for k, v in undated.items()))
 
     console = Console()
-    head = f"{document['from']} .. {document['to']}, as of {document['now']}"
+    head = f"clock instances due {document['from']} .. {document['to']}, as of {document['now']}"
     one(f"{document['charter']}: {head}", document["totals"], document["undated"])
     compare = document.get("compare")
     if compare is not None:
-        one(f"{compare['charter']} (what-if)", compare["totals"], compare["undated"])
+        one(
+            f"{compare['charter']} (what-if): clock instances",
+            compare["totals"],
+            compare["undated"],
+        )
         console.print(f"flips: {len(compare['flips'])}")
     console.print(
         f"[dim]counts are clock instances (breached = late + overdue); "
