@@ -243,10 +243,10 @@ def test_fca_time_to_close_counted_by_hand() -> None:
         "outstanding_at_start": 2,
         "closed": 4,
         "closed_within_3_business_days": 1,
-        "closed_within_8_weeks": 2,
+        "closed_after_3_business_days_within_8_weeks": 2,
         "closed_after_8_weeks": 1,
         "closed_within_3_business_days_pct": 25.0,
-        "closed_within_8_weeks_pct": 50.0,
+        "closed_after_3_business_days_within_8_weeks_pct": 50.0,
         "closed_after_8_weeks_pct": 25.0,
     }
 

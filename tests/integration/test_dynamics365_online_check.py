@@ -6,6 +6,7 @@ role to grant)."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -150,3 +151,21 @@ def test_the_command_prints_each_problem_and_fails(
         "prvWriteIncident): grant Write on Incident at Business Unit or Organization level "
         "in its security role"
     ) in " ".join(broken.stderr.split())
+
+
+def test_privileges_the_org_will_not_tell_are_one_line_and_the_rest_is_checked(
+    org: FakeDataverse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dataverse refuses to list the application user's privileges (403): one line says
+    access could not be checked, naming the org's reason; columns and choices are still
+    checked."""
+    refusal = (403, {"Content-Type": "application/json"}, json.dumps(
+        {"error": {"code": "0x80040220", "message": "Principal user is missing prvReadUser"}}
+    ))  # fmt: skip
+    monkeypatch.setattr(org, "_user_privileges", lambda: refusal)
+    without_column(org, "incident", "crmsync_charterchecked")
+    found = lines(org)
+    assert len(found) == 2
+    assert found[0].startswith("incident.crmsync_charterchecked: missing")
+    assert found[1].startswith("incident: access could not be checked: ")
+    assert "missing prvReadUser" in found[1]

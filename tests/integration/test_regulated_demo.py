@@ -38,6 +38,10 @@ def test_demo_fills_the_new_fields_and_runs_a_cycle(
     assert result.exit_code == 0, result.output
     assert "created" in result.output
     assert "flags written        │   " in result.output
+    # the regulator's return the charter's clocks give, ready to copy (cbi-cpc: none)
+    expected = {"fca-disp": "--return fca --from", "housing-ombudsman": "--return tsm --homes"}
+    for name, command in expected.items():
+        assert (command in result.output) == (name == charter)
     db = tmp_path / f"demo-{charter}" / "local-crm.sqlite3"
     exported = CliRunner().invoke(app, ["local", "export", "Case", "--db", str(db)], env=env)
     assert exported.exit_code == 0, exported.output

@@ -13,6 +13,7 @@ from crmsync.domain.returns import (
     missing_clocks,
     months_later,
     per_thousand,
+    period_containing,
     period_over,
     period_refusal,
     share,
@@ -50,7 +51,7 @@ def test_chunk_tallies_merge_to_the_tally_of_all() -> None:
     assert (figures["closed"], figures["received"]) == (2, 2)
     assert figures["closed_within_3_business_days"] == 1
     assert figures["closed_after_8_weeks"] == 1
-    assert figures["closed_within_8_weeks"] == 0
+    assert figures["closed_after_3_business_days_within_8_weeks"] == 0
 
 
 def test_missing_clocks_are_named_in_the_order_needed() -> None:
@@ -96,3 +97,26 @@ def test_a_period_is_over_at_the_local_midnight_after_its_last_day() -> None:
     assert not period_over(date(2026, 3, 31), LONDON, end - 1)
     assert period_over(date(2026, 1, 31), LONDON, 1769904000)  # 2026-02-01T00:00:00Z, GMT
     assert not period_over(date(2026, 1, 31), LONDON, 1769903999)
+
+
+def test_the_usual_period_holding_a_day() -> None:
+    assert period_containing(ReturnKind.TSM, date(2026, 12, 6)) == (
+        date(2026, 4, 1),
+        date(2027, 3, 31),
+    )
+    assert period_containing(ReturnKind.TSM, date(2027, 3, 31)) == (
+        date(2026, 4, 1),
+        date(2027, 3, 31),
+    )
+    assert period_containing(ReturnKind.TSM, date(2027, 4, 1)) == (
+        date(2027, 4, 1),
+        date(2028, 3, 31),
+    )
+    assert period_containing(ReturnKind.FCA, date(2026, 6, 30)) == (
+        date(2026, 1, 1),
+        date(2026, 6, 30),
+    )
+    assert period_containing(ReturnKind.FCA, date(2026, 7, 1)) == (
+        date(2026, 7, 1),
+        date(2026, 12, 31),
+    )

@@ -286,11 +286,12 @@ def demo_cmd(
         report = _run_cycle(runtime, None, dry_run=False)
         _print_report(report, console)
         example = _show_demo(runtime, report, console)
+        clock_ids = [c.id for c in runtime.charter.clocks]
     finally:
         runtime.close()
     # commands to copy: never wrapped or highlighted, even on a narrow terminal
     console.print(
-        _next_steps(settings, example, start.date(), clock_now.date()),
+        _next_steps(settings, example, start.date(), clock_now.date(), clock_ids),
         markup=False,
         highlight=False,
         soft_wrap=True,
@@ -323,7 +324,34 @@ def _show_demo(runtime: Runtime, report: CycleReport, console: Console) -> str |
     return summary.example
 
 
-def _next_steps(settings: Settings, example: str | None, first: date, last: date) -> str:
+def _return_steps(charter: Path, clock_ids: list[str], day: date) -> tuple[str, ...]:
+    """The command of each regulator's return the charter's clocks can give, for the
+    period holding ``day`` (provisional until it ends)."""
+    from crmsync.domain.returns import (  # noqa: PLC0415 - imported when used
+        ReturnKind,
+        missing_clocks,
+        period_containing,
+    )
+
+    lines: list[str] = []
+    for kind in ReturnKind:
+        if missing_clocks(kind, clock_ids):
+            continue
+        first, last = period_containing(kind, day)
+        homes = " --homes 1000" if kind is ReturnKind.TSM else ""
+        what = "with your number of homes, " if kind is ReturnKind.TSM else ""
+        lines += [
+            f"File the regulator's return ({what}provisional until {last.isoformat()}):",
+            f"  .venv/bin/crmsync report --charter {charter} --return {kind.value}{homes} "
+            f"--from {first.isoformat()} --to {last.isoformat()} --format html --output "
+            f"{kind.value}-return.html",
+        ]
+    return tuple(lines)
+
+
+def _next_steps(
+    settings: Settings, example: str | None, first: date, last: date, clock_ids: list[str]
+) -> str:
     """The exact commands to go on from the demo in a fresh shell, with its data
     directory, profile and charter."""
     complaint = example or "COMPLAINT_ID"
@@ -339,6 +367,7 @@ def _next_steps(settings: Settings, example: str | None, first: date, last: date
             "Report how well the charter was kept:",
             f"  .venv/bin/crmsync report --charter {settings.charter} "
             f"--from {first.isoformat()} --to {last.isoformat()}",
+            *_return_steps(settings.charter, clock_ids, last),
             "Run one more cycle, or start the worker (Ctrl-C stops it):",
             "  .venv/bin/crmsync sync --once",
             "  .venv/bin/crmsync run",

@@ -90,6 +90,17 @@ def period_refusal(kind: ReturnKind, first: date, last: date) -> str | None:
     )
 
 
+def period_containing(kind: ReturnKind, day: date) -> tuple[date, date]:
+    """The usual period of ``kind`` that holds ``day``: the TSM year from 1 April, the
+    calendar half year for the FCA (a firm's own follows its accounting reference date)."""
+    if kind is ReturnKind.TSM:
+        year = day.year if day.month >= 4 else day.year - 1
+        return date(year, 4, 1), date(year + 1, 3, 31)
+    if day.month <= 6:
+        return date(day.year, 1, 1), date(day.year, 6, 30)
+    return date(day.year, 7, 1), date(day.year, 12, 31)
+
+
 def period_over(last: date, zone: ZoneInfo, now: int) -> bool:
     """Whether the period ending on the date ``last`` (in ``zone``) is over at ``now``: a
     return counted before then is provisional, as complaints are still being received
@@ -171,7 +182,7 @@ class ReturnTally:
         if summary.end <= summary.due:
             self._inc("closed_within_3_business_days")
         elif final is not None and summary.end <= final.due:
-            self._inc("closed_within_8_weeks")
+            self._inc("closed_after_3_business_days_within_8_weeks")
         else:
             self._inc("closed_after_8_weeks")
 
@@ -206,7 +217,9 @@ class ReturnTally:
         closed = c("closed", 0)
         bands = {
             "closed_within_3_business_days": c("closed_within_3_business_days", 0),
-            "closed_within_8_weeks": c("closed_within_8_weeks", 0),
+            "closed_after_3_business_days_within_8_weeks": c(
+                "closed_after_3_business_days_within_8_weeks", 0
+            ),
             "closed_after_8_weeks": c("closed_after_8_weeks", 0),
         }
         return {
