@@ -722,3 +722,9 @@ class QueueTablesPort(Protocol):
     def end_dispatch(self) -> None:
         """Give back the dispatch lock ``take_due`` took (a no-op without it)."""
         ...
+
+    def due_again(self, keys: Sequence[tuple[str, str]], at: datetime) -> None:
+        """Each ``(profile, kind)`` due at ``at`` at the latest: its deferred job was handed
+        back or dropped unrun, so the next dispatch by a replica serving the profile defers
+        it afresh."""
+        ...

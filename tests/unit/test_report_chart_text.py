@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from crmsync.mapping.charter_file import load_charter
-from crmsync.service.report_html import chart_figures, render_html
+from crmsync.service.report_html import chart_figures, compare_figure, render_html
 from crmsync.service.report_page import PageSource
 
 REPO = Path(__file__).resolve().parents[2]
@@ -128,6 +128,8 @@ def test_no_chart_text_overlaps_and_none_prints_below_7_pt(compare: bool) -> Non
     page = PageSource(ASTON, "test", ASTON if compare else None)
     figures = chart_figures(document, page)
     assert len(figures) == 4  # achievement, outcomes, response times, per channel
+    if compare:
+        figures.append(("What-if: achievement per clock, A and B", compare_figure(document, page)))
     found = [p for caption, fig in figures for p in problems(caption, fig)]
     assert found == []
     counts = [t for _, fig in figures for t in drawn_texts(fig) if t.get_text().startswith("n=")]

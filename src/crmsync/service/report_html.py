@@ -380,27 +380,26 @@ def _is_other(row: dict[str, Any]) -> bool:
     return bool(row.get("folded"))
 
 
-def _compare_chart(
-    plt: Any, clocks: Sequence[str], a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]]
-) -> str:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415 - on use
-
-    def by_clock(totals: Sequence[dict[str, Any]]) -> dict[str, float]:
-        return _total_achievement(totals)
-
-    ta, tb = by_clock(a), by_clock(b)
-    fig, ax = plt.subplots(figsize=(7.2, 3.0))
-    FigureCanvasAgg(fig)
+def _compare_axes(
+    clocks: Sequence[str], a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]], ax: Any
+) -> None:
+    ta, tb = _total_achievement(a), _total_achievement(b)
     xs = list(range(len(clocks)))
-    ax.bar([x - 0.2 for x in xs], [ta.get(c, 0) for c in clocks], 0.4, label="A", color="#1565c0")
-    ax.bar([x + 0.2 for x in xs], [tb.get(c, 0) for c in clocks], 0.4, label="B", color="#ef6c00")
+    ax.bar([x - 0.2 for x in xs], [ta.get(c, 0) for c in clocks], 0.4, label="A", color="#0072b2")
+    ax.bar([x + 0.2 for x in xs], [tb.get(c, 0) for c in clocks], 0.4, label="B", color="#d55e00")
     ax.set_xticks(xs, clocks, fontsize=8)
     ax.set_ylim(0, 105)
     ax.set_ylabel("achievement %")
-    ax.legend(fontsize=8, frameon=False)
-    fig.canvas.draw()
-    fit_ticks(ax, fig.canvas.get_renderer())
-    return _svg(fig)
+    ax.legend(fontsize=8, ncols=2, loc="lower left", bbox_to_anchor=(0, 1.0), frameon=False)
+
+
+def compare_figure(document: dict[str, Any], page: PageSource) -> Any:
+    """The what-if's chart of achievement per clock under A and B (a matplotlib figure)."""
+    assert page.compare is not None and "compare" in document
+    clocks = [c.id for c in page.charter.clocks]
+    clocks += [c.id for c in page.compare.clocks if c.id not in clocks]
+    draw = partial_draw(_compare_axes, clocks, document["totals"], document["compare"]["totals"])
+    return build_figure(_pyplot(), 3.0, [(None, draw)])
 
 
 def _total_achievement(totals: Sequence[dict[str, Any]]) -> dict[str, float]:
@@ -520,10 +519,8 @@ def render_html(document: dict[str, Any], page: PageSource) -> str:
     from jinja2 import Environment, PackageLoader, select_autoescape  # noqa: PLC0415 - on use
 
     charts = [(title, _svg(fig)) for title, fig in chart_figures(document, page)]
-    plt = _pyplot()
     charter = page.charter
     clocks = [c.id for c in charter.clocks]
-    totals = document["totals"]
     compare = document.get("compare")
     counts = [
         (title, [c.id for c in side.clocks], period_counts(rows, [c.id for c in side.clocks]))
@@ -540,7 +537,7 @@ def render_html(document: dict[str, Any], page: PageSource) -> str:
             "flips": compare["flips"][:FLIPS_SHOWN],
             "flip_count": len(compare["flips"]),
             "follow_ups": compare.get("follow_ups", {}),
-            "chart": _compare_chart(plt, all_clocks, totals, compare["totals"]),
+            "chart": _svg(compare_figure(document, page)),
             "clocks": all_clocks,
         }
     env = Environment(
