@@ -151,7 +151,7 @@ one (``linked_to``), ``assign`` one to another owner (a follow-up to its owner).
 @runtime_checkable
 class AccessCheck(Protocol):
     """Optional: a CRM adapter that can tell what its user may do beyond what ``describe``
-    shows (a Dataverse application user's security role)."""
+    shows (the security role a CRM grants its API user)."""
 
     def access_problems(self, needs: Mapping[str, frozenset[Access]]) -> list[tuple[str, str]]:
         """``(object, problem and its fix)`` for each access in ``needs`` (object -> what
@@ -721,4 +721,10 @@ class QueueTablesPort(Protocol):
 
     def end_dispatch(self) -> None:
         """Give back the dispatch lock ``take_due`` took (a no-op without it)."""
+        ...
+
+    def due_again(self, keys: Sequence[tuple[str, str]], at: datetime) -> None:
+        """Each ``(profile, kind)`` due at ``at`` at the latest: its deferred job was handed
+        back or dropped unrun, so the next dispatch by a replica serving the profile defers
+        it afresh."""
         ...

@@ -92,6 +92,38 @@ def _syncs_since(schema: str, since: datetime) -> dict[str, int]:
     return {str(r[0]): int(r[1]) for r in rows}
 
 
+def _assert_named_and_gauged(port: int, log: Path, profile: str, replica: str) -> None:
+    """/metrics has the profile's lag (seconds since its last successful cycle) and its
+    jobs waiting; every line the replica logged as it finished a job names it."""
+    lag = wait_for(lambda: _gauge(port, "crmsync_profile_lag_seconds", profile), 30, "lag")
+    assert 0.0 <= float(lag) < 60.0
+    assert 0.0 <= float(_gauge(port, "crmsync_queue_depth", profile) or -1) <= 4.0
+    jobs = [e for e in log_events(log) if e.get("event") == "job_finished"]
+    assert jobs and {e.get("replica") for e in jobs} == {replica}
+
+
+def _gauge(port: int, name: str, profile: str) -> str | None:
+    """The value of ``name{profile="PROFILE"}`` on the replica's /metrics, or None."""
+    _status, text = http_get(port, "/metrics")
+    for line in text.splitlines():
+        if line.startswith(f'{name}{{profile="{profile}"}} '):
+            return line.split()[-1]
+    return None
+
+
+def _waiting(schema: str, profile: str) -> int:
+    """Jobs of ``profile`` waiting in the queue."""
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        row = conn.execute(
+            sql.SQL(
+                "SELECT count(*) FROM {}.procrastinate_jobs WHERE status = 'todo' "
+                "AND args->>'profile' = %s"
+            ).format(sql.Identifier(schema)),
+            (profile,),
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
 def _runs(tmp_path: Path, schema: str, profile: str) -> list[dict[str, object]]:
     """``crmsync runs --profile PROFILE --format json``, one object per line."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRMSYNC_")}
@@ -162,6 +194,7 @@ def test_a_changed_and_a_removed_profile_file_take_effect_while_it_runs(
         _status, metrics = http_get(port, "/metrics")
         assert f'crmsync_replica_info{{replica="{replica}"}} 1.0' in metrics
         assert f'profile="{removed}"' in metrics
+        _assert_named_and_gauged(port, log, steady, replica)
 
         (folder / f"{changed}.toml").write_text("sync_interval = 3\n")
         (folder / f"{removed}.toml").unlink()
@@ -183,6 +216,7 @@ def test_a_changed_and_a_removed_profile_file_take_effect_while_it_runs(
             "the steady and the changed profile syncing on",
         )
         assert removed not in _syncs_since(schema, cut)
+        assert _waiting(schema, removed) == 0  # no job of it left waiting for ever
         _status, metrics = http_get(port, "/metrics")
         assert f'profile="{removed}"' not in metrics
         assert f'crmsync_profile_owned{{profile="{steady}"}} 1.0' in metrics

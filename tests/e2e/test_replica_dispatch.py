@@ -15,6 +15,7 @@ from psycopg import sql
 from crmsync.adapters.job_queue import QueueTables
 from crmsync.settings import redact_url
 from crmsync.worker.replicas import ReplicaQueue, queue_name
+from crmsync.worker.scheduling import ProfileChanges
 from worker_processes import POSTGRES_URL
 
 pytestmark = [pytest.mark.postgres]
@@ -73,3 +74,61 @@ def test_a_long_profile_name_has_its_sync_deferred(schema: str) -> None:
             )
         ).fetchall()
     assert sorted(rows) == sorted((queue_name(p), p) for p in profiles)
+
+
+def _waiting(schema: str) -> list[tuple[str, str]]:
+    """The jobs waiting in the queue: (profile, kind)."""
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        rows = conn.execute(
+            sql.SQL(
+                "SELECT args->>'profile', args->>'kind' FROM {}.procrastinate_jobs "
+                "WHERE status = 'todo'"
+            ).format(sql.Identifier(schema))
+        ).fetchall()
+    return sorted((str(r[0]), str(r[1])) for r in rows)
+
+
+def test_a_removed_profiles_waiting_job_is_dropped_and_due_again_elsewhere(schema: str) -> None:
+    """A profile's file removed from a replica: its job still waiting in the queue is
+    deleted (it would wait for ever, counted as queue depth, for a replica that no longer
+    serves it), the other profiles' jobs stay, and a replica that still serves the
+    profile defers its work afresh at its next dispatch."""
+    one, two = QueueTables(POSTGRES_URL, schema=schema), QueueTables(POSTGRES_URL, schema=schema)
+    try:
+
+        def replica(name: str, tables: QueueTables, profiles: list[str]) -> ReplicaQueue:
+            return ReplicaQueue(
+                url=POSTGRES_URL,
+                schema=schema,
+                replica=name,
+                tables=lambda: tables,
+                workers={p: StandIn(p) for p in profiles},  # type: ignore[misc]
+                serves=frozenset(profiles),
+                stop_requested=threading.Event(),
+            )
+
+        first = replica("first", one, ["gone", "kept"])
+        other = replica("other", two, ["gone"])
+        app, other_app = first.open_now(), other.open_now()
+
+        async def remove_gone() -> tuple[int, int, int]:
+            async with app.open_async():
+                deferred = await first.dispatch_once()
+                first.apply(ProfileChanges([], frozenset({"gone"})))
+                dropped = await first.drop_waiting()
+                again = await first.drop_waiting()  # done once: nothing left to drop
+                return deferred, dropped, again
+
+        assert asyncio.run(remove_gone()) == (2, 1, 0)
+        assert _waiting(schema) == [("kept", "sync")]
+        assert "gone" not in first.serves
+
+        async def other_dispatches() -> int:
+            async with other_app.open_async():
+                return await other.dispatch_once()
+
+        assert asyncio.run(other_dispatches()) == 1  # due again: not an interval later
+        assert _waiting(schema) == [("gone", "sync"), ("kept", "sync")]
+    finally:
+        one.close()
+        two.close()

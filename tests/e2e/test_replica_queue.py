@@ -168,13 +168,7 @@ def test_three_replicas_share_thirty_profiles_and_survive_kill_and_term(
         procs[0].send_signal(signal.SIGKILL)
         procs[0].wait(10)
         killed_at = datetime.now(UTC)
-        # SIGTERM replica 1: no new job, the running one finishes, exit 0
-        procs[1].send_signal(signal.SIGTERM)
-        assert procs[1].wait(60) == 0
-        termed_at = datetime.now(UTC)
-        left = [r for r in _runs(queue_schema) if r["replica"] == "replica-1"]
-        assert all(r["status"] != "running" for r in left), left
-        assert all(r["started_at"] <= termed_at for r in left)
+        _term_and_check(procs[1], queue_schema, "replica-1")
 
         # the survivor carries every profile on within two intervals + the stalled timeout
         limit = 2 * INTERVAL + STALLED_AFTER
@@ -211,6 +205,19 @@ def test_three_replicas_share_thirty_profiles_and_survive_kill_and_term(
     for path in sorted(tmp_path.glob("replica-*.log")):  # the server never went away
         assert '"dispatch_failed"' not in path.read_text(errors="replace"), path.name
     _assert_one_job_at_a_time_and_no_duplicates(queue_schema, tmp_path, profiles)
+
+
+def _term_and_check(proc: subprocess.Popen[bytes], queue_schema: str, name: str) -> None:
+    """SIGTERM the replica: it exits 0, takes no new job (at most the one it was taking as
+    the signal came starts after it) and leaves none running (finished or handed back)."""
+    term_sent = datetime.now(UTC)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(60) == 0
+    left = [r for r in _runs(queue_schema) if r["replica"] == name]
+    assert all(r["status"] in {"succeeded", "handed_back"} for r in left), left
+    late = [r for r in left if r["started_at"] > term_sent]
+    assert len(late) <= 1, late
+    assert all((r["started_at"] - term_sent).total_seconds() < 1.0 for r in late), late
 
 
 def _assert_one_job_at_a_time_and_no_duplicates(

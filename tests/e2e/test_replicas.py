@@ -27,6 +27,7 @@ import pytest
 from psycopg import sql
 
 from crmsync.adapters.crm.local import LocalCrm
+from crmsync.adapters.job_queue import QueueTables
 from crmsync.demo.seeding import seed_local_crm
 from crmsync.mapping.field_mapping import load_mapping
 from crmsync.settings import redact_url
@@ -91,6 +92,28 @@ def _runs(schema: str) -> list[dict[str, Any]]:
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
+def _nightly_due_now(schema: str, profile: str) -> None:
+    """The profile's nightly archive run and state prune due now (not at 02:00 and 03:00)."""
+    tables = QueueTables(POSTGRES_URL, schema=schema)
+    try:
+        tables.migrate()
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL(
+                    "INSERT INTO {}.schedule (profile, kind, next_at) "
+                    "VALUES (%s, 'archive', now()), (%s, 'prune', now())"
+                ).format(sql.Identifier(schema)),
+                (profile, profile),
+            )
+    finally:
+        tables.close()
+
+
+def _nightly_done(schema: str) -> bool:
+    done = {r["kind"] for r in _runs(schema) if r["status"] == "succeeded"}
+    return {"archive", "prune"} <= done
+
+
 def test_one_job_at_a_time_and_takeover_after_a_kill(postgres: str, tmp_path: Path) -> None:
     """Kill the replica running the profile: another runs its next cycle within two
     intervals plus the stalled-job timeout; the profile never had two jobs at once; no
@@ -112,6 +135,7 @@ def test_one_job_at_a_time_and_takeover_after_a_kill(postgres: str, tmp_path: Pa
     crm.close()
     profile = f"replica-{uuid.uuid4().hex[:8]}"
     schema = f"q_{uuid.uuid4().hex[:10]}"
+    _nightly_due_now(schema, profile)  # the archive run and the prune beside the syncs
     procs: list[tuple[subprocess.Popen[bytes], Path]] = []
     try:
         for i in range(3):
@@ -147,7 +171,7 @@ def test_one_job_at_a_time_and_takeover_after_a_kill(postgres: str, tmp_path: Pa
                 and (after is None or r["started_at"] >= after)
             ]
 
-        assert _wait_for(lambda: len(syncs()) >= 2, 90)
+        assert _wait_for(lambda: len(syncs()) >= 2 and _nightly_done(schema), 90)
         # kill the replica running the profile now (or the last one that ran it)
         _wait_for(lambda: any(r["status"] == "running" for r in _runs(schema)), 10)
         running = [r for r in _runs(schema) if r["status"] == "running"] or syncs()[-1:]
@@ -176,10 +200,7 @@ def test_one_job_at_a_time_and_takeover_after_a_kill(postgres: str, tmp_path: Pa
     rows = _runs(schema)
     with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
-    # never two jobs of the profile at once, whichever replica ran them
-    for before, after in itertools.pairwise(rows):
-        assert before["finished_at"] is not None, before
-        assert before["finished_at"] <= after["started_at"], (before, after)
+    _assert_one_at_a_time(rows)
     assert len({r["replica"] for r in rows}) >= 2  # the work moved after the kill
     crm = LocalCrm(tmp_path / "local-crm.sqlite3")
     keys = Counter(
@@ -190,3 +211,13 @@ def test_one_job_at_a_time_and_takeover_after_a_kill(postgres: str, tmp_path: Pa
     crm.close()
     assert keys, "the replicas created follow-ups"
     assert [k for k, n in keys.items() if n > 1] == []
+
+
+def _assert_one_at_a_time(rows: list[dict[str, Any]]) -> None:
+    """The nightly jobs ran, each once, and like the syncs never beside another job of
+    the profile, whichever replica ran them (``rows`` oldest first)."""
+    nightly = sorted((r["kind"], r["status"]) for r in rows if r["kind"] != "sync")
+    assert nightly == [("archive", "succeeded"), ("prune", "succeeded")], nightly
+    for before, after in itertools.pairwise(rows):
+        assert before["finished_at"] is not None, before
+        assert before["finished_at"] <= after["started_at"], (before, after)

@@ -141,6 +141,25 @@ def test_runs_without_postgresql_says_so_and_exits_2(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        (["--since", "yesterday"], "--since: 'yesterday' is not an ISO-8601 instant"),
+        (["--since", "2026-12-06"], "--since needs a date-time with offset"),
+        (["--kind", "nightly"], "'--kind'"),
+        (["--format", "xml"], "'--format'"),
+    ],
+)
+def test_a_bad_option_value_is_named_on_one_line_and_exits_2(
+    tmp_path: Path, args: list[str], names: str
+) -> None:
+    done = _runs(tmp_path, "q_unused", *args)
+    assert done.returncode == 2, done.stderr
+    errors = [line for line in done.stderr.splitlines() if "rror" in line]
+    assert len(errors) == 1 and names in errors[0], done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
+
+
 def _negative_hash_schema() -> str:
     """A fresh schema name whose dispatch-lock key hashes below zero (half of them do)."""
     with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from datetime import UTC, datetime, timedelta, timezone
 
+from crmsync.bootstrap import replica_name
+from crmsync.settings import Settings
 from crmsync.worker.replicas import next_nightly, next_sync, queue_name
 
 
@@ -52,3 +56,8 @@ def test_a_long_profile_name_still_gives_a_queue_postgresql_can_notify() -> None
     assert all(len(f"procrastinate_queue_v1#{q}".encode()) < 64 for q in queues)
     assert len(set(queues)) == 3
     assert queues[0].startswith("crmsync/housing-association")
+
+
+def test_a_replica_is_named_by_its_setting_or_else_by_its_host_and_pid() -> None:
+    assert replica_name(Settings(replica="eu-west-2")) == "eu-west-2"
+    assert replica_name(Settings(replica="")) == f"{socket.gethostname()}-{os.getpid()}"

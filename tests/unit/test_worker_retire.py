@@ -5,6 +5,7 @@ other workers share is left alone."""
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from crmsync.service.cycle_report import CycleReport
@@ -114,10 +115,14 @@ def test_the_changes_drop_the_retired_workers_and_add_the_opened_ones() -> None:
 
 
 class RecordedRuns:
-    """The two ``runs`` calls a job makes, remembered."""
+    """The ``runs`` and ``schedule`` calls a job makes, remembered."""
 
     def __init__(self) -> None:
         self.ended: list[tuple[str, str | None]] = []
+        self.due: list[tuple[str, str]] = []
+
+    def due_again(self, keys: list[tuple[str, str]], _at: object) -> None:
+        self.due += keys
 
     def started(self, *_: object) -> None:
         return None
@@ -128,7 +133,9 @@ class RecordedRuns:
         self.ended.append((status, kw.get("error")))  # type: ignore[arg-type]
 
 
-def replica(workers: dict[str, Worker], runs: RecordedRuns) -> ReplicaQueue:
+def replica(
+    workers: dict[str, Worker], runs: RecordedRuns, stop: threading.Event | None = None
+) -> ReplicaQueue:
     queue = ReplicaQueue(
         url="postgresql://unused",
         schema="q",
@@ -136,7 +143,7 @@ def replica(workers: dict[str, Worker], runs: RecordedRuns) -> ReplicaQueue:
         tables=lambda: runs,  # type: ignore[arg-type,return-value]
         workers=workers,
         serves=frozenset(workers),
-        stop_requested=threading.Event(),
+        stop_requested=stop or threading.Event(),
     )
     queue._tables = runs  # type: ignore[assignment]  # opened, as while it runs
     return queue
@@ -168,3 +175,37 @@ def test_a_job_for_a_removed_profile_runs_nothing() -> None:
     assert runs.ended == [("failed", "profile not configured on this replica")]
     assert gone.calls == ["release"]
     assert queue.serves == frozenset()
+
+
+def test_a_job_taken_as_the_replica_stops_is_handed_back_due_again() -> None:
+    """SIGTERM before the job began: nothing runs, the job ends ``handed_back`` and its
+    work is due again at once (the next dispatch defers it for a live replica)."""
+    stop = threading.Event()
+    profile = SlowProfile()
+    worker = Worker(profile.work(), interval=300, clock=lambda: NOW, stop_requested=stop)
+    runs = RecordedRuns()
+    queue = replica({"acme": worker}, runs, stop)
+    stop.set()
+    queue.run_job(3, "archive", "acme")
+    assert runs.ended == [("handed_back", None)]
+    assert runs.due == [("acme", "archive")]
+    assert "nightly" not in profile.calls
+
+
+def test_a_stop_between_taking_the_job_and_its_cycle_hands_it_back() -> None:
+    """The stop comes while the job takes the profile's lock: the cycle never begins, and
+    the job is handed back, not recorded as failed."""
+    stop = threading.Event()
+    profile = SlowProfile()
+
+    def take_and_stop() -> bool:
+        stop.set()  # SIGTERM arrives now
+        return True
+
+    work = replace(profile.work(), take_profile=take_and_stop)
+    worker = Worker(work, interval=300, clock=lambda: NOW, stop_requested=stop)
+    runs = RecordedRuns()
+    replica({"acme": worker}, runs, stop).run_job(4, "sync", "acme")
+    assert runs.ended == [("handed_back", None)]
+    assert runs.due == [("acme", "sync")]
+    assert "cycle" not in profile.calls

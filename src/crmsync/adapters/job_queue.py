@@ -303,3 +303,20 @@ class QueueTables:
                 ([k[0] for k in keys], [k[1] for k in keys], [nexts[k] for k in keys]),
             ),
         )
+
+    def due_again(self, keys: Sequence[tuple[str, str]], at: datetime) -> None:
+        """Each ``(profile, kind)`` in ``keys`` due at ``at`` at the latest (a job handed
+        back or dropped unrun: deferred afresh by the next dispatch that serves it)."""
+        if not keys:
+            return
+        self._session.run(
+            "due_again",
+            lambda conn: conn.execute(
+                self._q(
+                    "UPDATE {s}.schedule s SET next_at = LEAST(s.next_at, %s) FROM unnest("
+                    "%s::text[], %s::text[]) AS u(profile, kind) "
+                    "WHERE s.profile = u.profile AND s.kind = u.kind"
+                ),
+                (at, [k[0] for k in keys], [k[1] for k in keys]),
+            ),
+        )

@@ -164,8 +164,11 @@ FUTURE_NOW_SLACK = 300
 without ``--allow-future-now``: clocks of the machine and the CRM may disagree a little."""
 
 
-def parse_now(text: str, *, writes: bool = False, allow_future: bool = False) -> int:
-    """``--now``: an ISO-8601 date-time with offset, as epoch seconds; exit 2 otherwise.
+def parse_now(
+    text: str, *, writes: bool = False, allow_future: bool = False, flag: str = "--now"
+) -> int:
+    """``--now`` (or the instant option ``flag``): an ISO-8601 date-time with offset, as
+    epoch seconds; exit 2 otherwise, naming ``flag``.
 
     It must lie in the supported years (``domain.complaint.check_range``, 1970..2199). A
     command that writes (``writes``: flags, follow-ups, archive entries, forgetting state)
@@ -174,10 +177,10 @@ def parse_now(text: str, *, writes: bool = False, allow_future: bool = False) ->
     stand in the CRM, the state and the append-only archive as if that time had come."""
     try:
         if len(text.strip()) == 10:
-            raise InstantError(f"'{text}' is a date; --now needs a date-time with offset")
+            raise InstantError(f"'{text}' is a date; {flag} needs a date-time with offset")
         instant = check_range(parse_instant(text, ZoneInfo("UTC")), text)
     except InstantError as exc:
-        raise fail(f"--now: {exc}") from exc
+        raise fail(f"{flag}: {exc}") from exc
     clock = int(time.time())
     if writes and not allow_future and instant > clock + FUTURE_NOW_SLACK:
         raise fail(

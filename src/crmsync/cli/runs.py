@@ -74,7 +74,7 @@ def runs_cmd(
     state store that is not PostgreSQL."""
     from crmsync.bootstrap import open_queue_tables  # noqa: PLC0415 - the root, on use
 
-    start = None if since is None else datetime.fromtimestamp(parse_now(since), UTC)
+    start = None if since is None else datetime.fromtimestamp(parse_now(since, flag="--since"), UTC)
     settings = load_settings()
     try:
         tables = open_queue_tables(settings)

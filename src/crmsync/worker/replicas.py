@@ -15,7 +15,12 @@ jobs: ``sync`` (every interval, or sooner at the profile's next due instant), ``
 - A replica killed mid-job stops its heartbeat; after ``stalled_after`` seconds the
   dispatcher marks its job failed (never retried: the next dispatch defers the work
   afresh, and a cycle's watermarks and idempotent writes finish what was half done).
-- SIGTERM/SIGINT: no new job; the running one finishes; exit 0.
+- SIGTERM/SIGINT: no new job; the running one finishes; exit 0. A job taken but not begun
+  is handed back: its ``(profile, kind)`` is due again at once, so the next dispatch
+  defers it afresh for a live replica.
+- A profile removed from this replica (its file went): its jobs still waiting in the queue
+  are deleted and due again, so none waits forever for a replica that no longer serves it
+  (another replica that still does defers them afresh).
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ import structlog
 
 from crmsync.errors import CrmSyncError
 from crmsync.ports import QueueTablesPort, RunCounts
-from crmsync.worker.scheduling import ProfileChanges, Worker
+from crmsync.worker.scheduling import STOPPING, ProfileChanges, Worker
 
 log = structlog.get_logger("crmsync.worker")
 
@@ -110,6 +115,8 @@ class ReplicaQueue:
     _requeued: bool = False
     _started: datetime = field(default_factory=lambda: datetime.now(UTC))
     _app: Any = None
+    _dropping: set[str] = field(default_factory=set)
+    """Profiles removed from this replica whose waiting jobs are still to be dropped."""
 
     # ------------------------------------------------------------------ the jobs
 
@@ -132,6 +139,8 @@ class ReplicaQueue:
                 tables.finished(
                     job_id, self.clock(), status, counts, error=error, next_due=next_due
                 )
+                if status == "handed_back":  # the next dispatch defers it afresh
+                    tables.due_again([(profile, kind)], self.clock())
             except CrmSyncError as exc:
                 log.error("run_not_recorded", error=str(exc))
 
@@ -157,16 +166,20 @@ class ReplicaQueue:
             return "busy", RunCounts(), "the profile lock is held elsewhere", None
         try:
             if kind == "sync":
-                return self._sync(worker)
-            job = {
-                "archive": worker.archive,
-                "prune": worker.prune,
-                "report": worker.monthly_report,
-            }
-            ok = job[kind]()
-            return ("succeeded" if ok else "failed"), RunCounts(), worker.last_error, None
+                done = self._sync(worker)
+            else:
+                job = {
+                    "archive": worker.archive,
+                    "prune": worker.prune,
+                    "report": worker.monthly_report,
+                }
+                ok = job[kind]()
+                done = ("succeeded" if ok else "failed"), RunCounts(), worker.last_error, None
         finally:
             worker.work.release_profile()
+        if done[0] == "failed" and worker.last_error == STOPPING:  # a stop came before it began
+            return "handed_back", RunCounts(), None, None
+        return done
 
     def _sync(self, worker: Worker) -> tuple[str, RunCounts, str | None, datetime | None]:
         report = worker.cycle()
@@ -246,6 +259,29 @@ class ReplicaQueue:
             )
         await asyncio.to_thread(tables.reschedule, nexts)
         return deferred
+
+    async def drop_waiting(self) -> int:
+        """Delete the jobs still waiting in the queues of the profiles removed from this
+        replica and make their work due again (a replica that still serves a profile
+        defers it afresh; one served by none waits in no queue). Returns the jobs
+        dropped."""
+        tables, app = self._require_tables(), self._app
+        dropped = 0
+        for profile in sorted(self._dropping):
+            kinds: list[tuple[str, str]] = []
+            for job in await app.job_manager.list_jobs_async(
+                queue=queue_name(profile), task=TASK, status="todo"
+            ):
+                if job.task_kwargs.get("profile") != profile or job.id is None:
+                    continue
+                if await app.job_manager.cancel_job_by_id_async(job.id, delete_job=True):
+                    kinds.append((profile, str(job.task_kwargs.get("kind"))))
+            await asyncio.to_thread(tables.due_again, kinds, self.clock())
+            if kinds:
+                log.info("waiting_jobs_dropped", profile=profile, kinds=[k for _p, k in kinds])
+            dropped += len(kinds)
+            self._dropping.discard(profile)
+        return dropped
 
     def _gauges(self) -> None:
         """Per profile: seconds since its last successful cycle (since the replica
@@ -399,6 +435,8 @@ class ReplicaQueue:
         next_gauges = 0.0
         while not self.stop_requested.is_set():
             try:
+                if self._dropping:
+                    await self.drop_waiting()
                 await self.dispatch_once()
                 if asyncio.get_running_loop().time() >= next_gauges:
                     await asyncio.to_thread(self._gauges)
@@ -432,6 +470,7 @@ class ReplicaQueue:
         workers.update({w.profile: w for w in changes.opened})
         self.workers = workers
         gone = changes.retired - set(workers)
+        self._dropping = (self._dropping | gone) - set(workers)
         serves = (self.serves - gone) | set(workers)
         if serves != self.serves:
             self.serves = serves

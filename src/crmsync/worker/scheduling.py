@@ -37,6 +37,8 @@ INTERVAL_JOB = "interval"
 ARCHIVE_JOB = "archive"  # nightly, 02:00 UTC
 PRUNE_JOB = "prune"  # nightly, 03:00 UTC: the state store forgets what retention lets go
 MONTHLY_REPORT_JOB = "monthly-report"  # daily, 04:00 UTC: last month's report if not written
+STOPPING = "stopping"
+"""``Worker.last_error`` of a job that did not start because the worker is stopping."""
 
 
 def _always_owned() -> bool:
@@ -151,9 +153,11 @@ class Worker:
         The cycle's report, or None when it did not run or failed (``last_error`` says
         why)."""
         if self._stopping() or not self._lock.acquire(blocking=False):
+            self.last_error = STOPPING if self._stopping() else "a cycle of the profile runs"
             return None
         if self._retired:  # retired while this one waited for the lock
             self._lock.release()
+            self.last_error = STOPPING
             return None
         ok = False
         self.last_error = None
@@ -251,11 +255,11 @@ class Worker:
         succeeded (``last_error`` says why not)."""
         self.last_error = None
         if self._stopping():
-            self.last_error = "stopping"
+            self.last_error = STOPPING
             return False
         with self._lock:
             if self._retired:
-                self.last_error = "stopping"
+                self.last_error = STOPPING
                 return False
             if not self.owns_profile():
                 self.last_error = "the profile lock is held elsewhere"
