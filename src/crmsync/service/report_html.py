@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
 from functools import partial as partial_draw
 from typing import Any
 
 from crmsync.domain.charter import Charter
 from crmsync.domain.durations import Duration, Unit
-from crmsync.domain.report import Period, achievement, period_name
+from crmsync.domain.report import Period, period_name
+from crmsync.domain.report_charts import achievement_of, added, response_shares
 from crmsync.service.chart_text import COUNT_LABEL, declutter, fit_ticks, fit_width
 from crmsync.service.report_page import PageSource
 from crmsync.terminal import escape_controls
@@ -183,51 +184,48 @@ def _achievement_axes(
     ax.grid(axis="y", alpha=0.3)
 
 
+def _by(rows: Iterable[dict[str, Any]], key: str) -> dict[str, list[dict[str, Any]]]:
+    """``rows`` grouped by the value of ``key``, in order of first appearance."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        out.setdefault(r[key], []).append(r)
+    return out
+
+
 def _combined_points(rows: Sequence[dict[str, Any]], clock: str) -> dict[str, tuple[float, int]]:
     """Per period: the domain's achievement of ``clock`` over all groups and the number of
-    instances it stands for (met + late + overdue); periods with none are left out."""
-    sums: dict[str, list[int]] = {}
-    for r in rows:
-        if r["clock"] == clock:
-            s = sums.setdefault(r["period"], [0, 0, 0])
-            s[0] += r["met"]
-            s[1] += r["late"]
-            s[2] += r["overdue"]
+    instances it stands for (``achievement_of``); periods with none are left out."""
     out: dict[str, tuple[float, int]] = {}
-    for period, (met, late, overdue) in sums.items():
-        figure = achievement(met, late, overdue)
+    for period, mine in _by((r for r in rows if r["clock"] == clock), "period").items():
+        figure, n = achievement_of(mine)
         if figure is not None:
-            out[period] = (figure, met + late + overdue)
+            out[period] = (figure, n)
     return out
 
 
 def _achievements(rows: Sequence[dict[str, Any]], key: str) -> dict[str, float]:
-    """Per value of ``key``: the domain's achievement of the rows' added counts (never a
+    """Per value of ``key``: the domain's achievement of those rows together (never a
     figure of the page's own)."""
-    sums: dict[str, list[int]] = {}
-    for r in rows:
-        s = sums.setdefault(r[key], [0, 0, 0])
-        s[0] += r["met"]
-        s[1] += r["late"]
-        s[2] += r["overdue"]
     out: dict[str, float] = {}
-    for value, (met, late, overdue) in sums.items():
-        figure = achievement(met, late, overdue)
+    for value, mine in _by(rows, key).items():
+        figure, _ = achievement_of(mine)
         if figure is not None:
             out[value] = figure
     return out
 
 
 def _outcomes_axes(rows: Sequence[dict[str, Any]], partial: set[str], ax: Any) -> None:
-    periods = sorted({r["period"] for r in rows})
+    by_period = _by(rows, "period")
+    periods = sorted(by_period)
+    totals = [added(by_period[p]) for p in periods]
     bottom = [0] * len(periods)
     for outcome, colour in _COLOURS.items():
-        heights = [sum(r[outcome] for r in rows if r["period"] == p) for p in periods]
+        heights = [t[outcome] for t in totals]
         if not any(heights):
             continue  # no colour, and no legend entry, for an outcome that never happened
         ax.bar(range(len(periods)), heights, bottom=bottom, color=colour, label=outcome)
-        bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
-    for x, total in enumerate(bottom):
+        bottom = [b + h for b, h in zip(bottom, heights, strict=True)]  # where the next stacks
+    for x, total in enumerate(t["due"] for t in totals):
         ax.annotate(
             str(total), (x, total), textcoords="offset points", xytext=(0, 2), ha="center",
             fontsize=7.5, label=COUNT_LABEL,
@@ -235,12 +233,6 @@ def _outcomes_axes(rows: Sequence[dict[str, Any]], partial: set[str], ax: Any) -
     ax.set_xticks(range(len(periods)), period_labels(periods, partial), fontsize=8)
     ax.set_ylabel("clock instances")
     ax.legend(fontsize=8, ncols=4, loc="lower left", bbox_to_anchor=(0, 1.0), frameon=False)
-
-
-def _average_day(charter: Charter) -> int:
-    weekly = charter.calendar.weekly_hours
-    days = [sum(i.end - i.start for i in hours) * 60 for hours in weekly.values() if hours]
-    return sum(days) // len(days)
 
 
 _WORDS = {
@@ -260,23 +252,6 @@ def duration_words(duration: Duration) -> str:
     return f"{duration.amount} {word}{'' if duration.amount == 1 else 's'}"
 
 
-def target_seconds(charter: Charter, duration: Duration) -> tuple[int, bool]:
-    """A target as seconds, and whether it counts opening time (business units); a
-    ``business_days`` target counts an average working day's opening hours."""
-    n, unit = duration.amount, duration.unit
-    per = {
-        Unit.MINUTES: 60,
-        Unit.HOURS: 3600,
-        Unit.DAYS: 86400,
-        Unit.WEEKS: 7 * 86400,
-        Unit.BUSINESS_MINUTES: 60,
-        Unit.BUSINESS_HOURS: 3600,
-    }
-    if unit is Unit.BUSINESS_DAYS:
-        return n * _average_day(charter), True
-    return n * per[unit], unit.is_business
-
-
 def _response_bars(
     charter: Charter, totals: Sequence[dict[str, Any]]
 ) -> tuple[list[str], list[float], list[float]]:
@@ -285,17 +260,14 @@ def _response_bars(
     p50: list[float] = []
     p90: list[float] = []
     for row in totals:
-        if row["elapsed_p50_s"] is None:
-            continue
+        shares = response_shares(charter, row)
         target = charter.clock(row["clock"]).measure
-        if target is None:
+        if shares is None or target is None:
             continue
-        seconds, business = target_seconds(charter, target)
-        key = "business" if business else "elapsed"
         group = "" if row["group"] is None else f" · {row['group']}"
         labels.append(escape_controls(f"{row['clock']}{group} ({duration_words(target)})"))
-        p50.append(100 * row[f"{key}_p50_s"] / seconds)
-        p90.append(100 * row[f"{key}_p90_s"] / seconds)
+        p50.append(shares[0])
+        p90.append(shares[1])
     return labels, p50, p90
 
 
@@ -327,22 +299,14 @@ def chart_totals(totals: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]]
     kept = set(ranked[:CHART_GROUPS])
     folded = len(ranked) - CHART_GROUPS
     out = [r for r in totals if r["group"] in kept]
-    others: dict[str, dict[str, Any]] = {}
-    counts = ("due", "met", "late", "overdue", "open", "breached")
-    for r in totals:
-        if r["group"] in kept:
-            continue
-        other = others.setdefault(
-            r["clock"],
-            {"clock": r["clock"], "group": f"other ({folded:,} groups)"} | dict.fromkeys(counts, 0),
-        )
-        for k in counts:
-            other[k] += r[k]
     percentiles = ("elapsed_p50_s", "elapsed_p90_s", "business_p50_s", "business_p90_s")
-    for other in others.values():
-        other["achievement"] = achievement(other["met"], other["late"], other["overdue"])
-        other.update(dict.fromkeys(percentiles, None), folded=True)
-        out.append(other)
+    for clock, rest in _by((r for r in totals if r["group"] not in kept), "clock").items():
+        out.append(
+            {"clock": clock, "group": f"other ({folded:,} groups)"}
+            | added(rest)
+            | {"achievement": achievement_of(rest)[0], "folded": True}
+            | dict.fromkeys(percentiles, None)
+        )
     return out, folded
 
 
@@ -451,7 +415,7 @@ def period_counts(rows: Sequence[dict[str, Any]], clocks: Sequence[str]) -> list
     out = []
     for period in sorted({r["period"] for r in rows}):
         counts = {c: points[c][period][1] if period in points[c] else None for c in clocks}
-        due = sum(r["due"] for r in rows if r["period"] == period)
+        due = added(r for r in rows if r["period"] == period)["due"]
         out.append({"period": period, "clocks": counts, "all": due})
     return out
 
