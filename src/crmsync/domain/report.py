@@ -179,13 +179,19 @@ def group_text(value: object) -> str | None:
 
 
 # ---------------------------------------------------------------------- figures
+def tenths_half_up(numerator: int, denominator: int) -> float:
+    """``numerator / denominator`` rounded half up to one decimal, exactly (in integers: no
+    binary float decides a half); ``denominator`` > 0. Every rate of a report or a return."""
+    return ((20 * numerator + denominator) // (2 * denominator)) / 10
+
+
 def achievement(met: int, late: int, overdue: int) -> float | None:
     """``100 x met / (met + late + overdue)`` rounded half up to one decimal (exactly): the
     one place achievement is computed (pages and charts show this figure, never their own)."""
     divisor = met + late + overdue
     if divisor == 0:
         return None
-    return ((2000 * met + divisor) // (2 * divisor)) / 10
+    return tenths_half_up(100 * met, divisor)
 
 
 def nearest_rank(sorted_values: list[int] | array[int], p: int) -> int | None:

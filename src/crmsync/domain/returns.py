@@ -29,7 +29,7 @@ from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from crmsync.domain.report import Instance
+from crmsync.domain.report import Instance, tenths_half_up
 
 
 class ReturnKind(StrEnum):
@@ -113,12 +113,12 @@ def share(part: int, whole: int) -> float | None:
     """``100 x part / whole`` rounded half up to one decimal (exactly); None if whole is 0."""
     if whole == 0:
         return None
-    return ((2000 * part + whole) // (2 * whole)) / 10
+    return tenths_half_up(100 * part, whole)
 
 
 def per_thousand(count: int, homes: int) -> float:
     """``1000 x count / homes`` rounded half up to one decimal (exactly); homes > 0."""
-    return ((20000 * count + homes) // (2 * homes)) / 10
+    return tenths_half_up(1000 * count, homes)
 
 
 def _day(instant: int, zone: ZoneInfo) -> date:
