@@ -151,7 +151,7 @@ one (``linked_to``), ``assign`` one to another owner (a follow-up to its owner).
 @runtime_checkable
 class AccessCheck(Protocol):
     """Optional: a CRM adapter that can tell what its user may do beyond what ``describe``
-    shows (a Dataverse application user's security role)."""
+    shows (the security role a CRM grants its API user)."""
 
     def access_problems(self, needs: Mapping[str, frozenset[Access]]) -> list[tuple[str, str]]:
         """``(object, problem and its fix)`` for each access in ``needs`` (object -> what

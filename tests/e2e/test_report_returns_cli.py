@@ -24,7 +24,7 @@ def complaint(cid: str, **events: str) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- TSM, year 2025-04-01..2026-03-31
 # stage1-response: 10 working days from acknowledgement; acknowledged Tue 6 Jan 10:00 ->
-# due Tue 20 Jan 10:00; one extension of 10 working days -> Tue 3 Feb 10:00.
+# due at the close of Tue 20 Jan (17:00); one extension of 10 working days -> Tue 3 Feb 17:00.
 TSM = [
     # received and answered in the year, in time
     complaint(
@@ -76,7 +76,7 @@ TSM = [
         decision="2025-04-30T09:00:00Z",
     ),
     # stage one in time; escalated 19 Jan, acknowledged Tue 20 Jan 10:00, due 20 working
-    # days later (Tue 17 Feb 10:00), decided Mon 2 Mar -> stage two not within
+    # days later (Tue 17 Feb 17:00), decided Mon 2 Mar -> stage two not within
     complaint(
         "H-7",
         received="2026-01-05T10:00:00Z",
@@ -329,3 +329,150 @@ def test_a_return_counted_before_its_period_ends_says_it_is_provisional() -> Non
     assert "Provisional:" in page and "the figures will change" in page
     assert json.loads(tsm("json").stdout)["provisional"] is False
     assert "Provisional:" not in tsm("html").stdout
+
+
+# ---------------------------------------------------------------- boundaries, counted by hand
+# stage1-response, acknowledged Tue 6 Jan 2026 10:00 (GMT): day0 is 6 Jan, the 10th working
+# day after it is Tue 20 Jan -> due 2026-01-20T17:00:00Z (close of business). One extension
+# of 10 working days counted from that instant -> Tue 3 Feb 17:00 (2026-02-03T17:00:00Z).
+# stage2-response, escalation acknowledged Tue 20 Jan 10:00: 20 working days -> Tue 17 Feb
+# 17:00; extended by 20 working days -> Tue 17 Mar 17:00 (GMT until 29 March).
+# The year 2025-04-01..2026-03-31 is local: 1 April 2025 begins at 2025-03-31T23:00:00Z
+# (BST from 30 March 2025) and 1 April 2026 at 2026-03-31T23:00:00Z (BST from 29 March 2026).
+def acknowledged_6_jan(cid: str, **events: str) -> dict[str, Any]:
+    return complaint(
+        cid, received="2026-01-05T10:00:00Z", acknowledged="2026-01-06T10:00:00Z", **events
+    )
+
+
+def escalated_19_jan(cid: str, **events: str) -> dict[str, Any]:
+    return acknowledged_6_jan(
+        cid,
+        feedback="2026-01-13T10:00:00Z",
+        escalated_l2="2026-01-19T10:00:00Z",
+        escalation_acknowledged="2026-01-20T10:00:00Z",
+        escalation_extended="2026-02-10T10:00:00Z",
+        **events,
+    )
+
+
+TSM_EDGES = [
+    acknowledged_6_jan("B-01", feedback="2026-01-20T17:00:00Z"),  # exactly at due: within
+    acknowledged_6_jan("B-02", feedback="2026-01-20T17:00:01Z"),  # one second over: not
+    # extended exactly at the due instant (applies), answered exactly at the extended one
+    acknowledged_6_jan("B-03", extended="2026-01-20T17:00:00Z", feedback="2026-02-03T17:00:00Z"),
+    # extended in time, answered one second after the extended due instant: not within
+    acknowledged_6_jan("B-04", extended="2026-01-12T10:00:00Z", feedback="2026-02-03T17:00:01Z"),
+    # extended one second after the due instant: too late, applies nothing; answered 26 Jan
+    acknowledged_6_jan("B-05", extended="2026-01-20T17:00:01Z", feedback="2026-01-26T10:00:00Z"),
+    # received at 00:00 BST on 1 April 2025: in the year; answered the next day (within)
+    complaint(
+        "B-06",
+        received="2025-03-31T23:00:00Z",
+        acknowledged="2025-04-01T09:00:00Z",
+        feedback="2025-04-02T09:00:00Z",
+    ),
+    # received at 23:59:59 BST on 31 March 2025: the year before; answered in the year, within
+    complaint(
+        "B-07",
+        received="2025-03-31T22:59:59Z",
+        acknowledged="2025-04-01T09:00:00Z",
+        feedback="2025-04-03T09:00:00Z",
+    ),
+    # answered at 00:00 BST on 1 April 2026: received in the year, responded in the next
+    complaint(
+        "B-08",
+        received="2026-03-02T10:00:00Z",
+        acknowledged="2026-03-03T10:00:00Z",
+        feedback="2026-03-31T23:00:00Z",
+    ),
+    # answered at 23:59:59 BST on 31 March 2026: in the year, late (due Tue 17 Mar 17:00)
+    complaint(
+        "B-09",
+        received="2026-03-02T10:00:00Z",
+        acknowledged="2026-03-03T10:00:00Z",
+        feedback="2026-03-31T22:59:59Z",
+    ),
+    # stage two extended on 10 Feb: decided exactly at the extended due instant, and a second after
+    escalated_19_jan("B-10", decision="2026-03-17T17:00:00Z"),
+    escalated_19_jan("B-11", decision="2026-03-17T17:00:01Z"),
+]
+
+
+def test_tsm_boundaries_counted_by_hand() -> None:
+    """Stage one received in the year: B-01..05, B-06, B-08, B-09, B-10, B-11 = 10 (not B-07,
+    received the day before) -> 10 x 1000 / 3000 = 3.33 -> 3.3. Responded in the year: B-01..07,
+    B-09, B-10, B-11 = 10 (not B-08, answered on 1 April local); within: B-01, B-03, B-06, B-07,
+    B-10, B-11 = 6 -> 60.0 %. Stage two received and responded: B-10, B-11 = 2 -> 2000 / 3000
+    = 0.67 -> 0.7; within: B-10 -> 50.0 %."""
+    result = run(
+        ["report", "--charter", HOUSING, "--input", "-", "--from", "2025-04-01", "--to",
+         "2026-03-31", "--now", "2026-06-01T00:00:00Z", "--return", "tsm", "--homes", "3000",
+         "--format", "json"],
+        stdin=jsonl(*TSM_EDGES),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)["figures"]
+    assert figures["stage1"] == {
+        "received": 10,
+        "per_1000_homes": 3.3,
+        "responded": 10,
+        "within_timescale": 6,
+        "within_timescale_pct": 60.0,
+    }
+    assert figures["stage2"] == {
+        "received": 2,
+        "per_1000_homes": 0.7,
+        "responded": 2,
+        "within_timescale": 1,
+        "within_timescale_pct": 50.0,
+    }
+
+
+# summary-resolution, received Mon 5 Jan 2026 10:00 (GMT): day0 is 5 Jan, the 3rd working day
+# after it is Thu 8 Jan -> due 2026-01-08T17:00:00Z. final-response: 8 weeks -> Mon 2 Mar
+# 10:00 (2026-03-02T10:00:00Z). The half 2026-01-01..06-30 ends at 2026-06-30T23:00:00Z (BST).
+FCA_EDGES = [
+    complaint("G-01", received="2026-01-05T10:00:00Z", decision="2026-01-08T17:00:00Z"),
+    complaint("G-02", received="2026-01-05T10:00:00Z", decision="2026-01-08T17:00:01Z"),
+    complaint("G-03", received="2026-01-05T10:00:00Z", decision="2026-03-02T10:00:00Z"),
+    complaint("G-04", received="2026-01-05T10:00:00Z", decision="2026-03-02T10:00:01Z"),
+    # received at 23:59:59 BST on 30 June: in the half, still open
+    complaint("G-05", received="2026-06-30T22:59:59Z"),
+    # received at 00:00 BST on 1 July: not in the half
+    complaint("G-06", received="2026-06-30T23:00:00Z"),
+    # received 23:59:59 on 31 Dec 2025 (after closing; 1 Jan a bank holiday: day0 is Fri 2
+    # Jan, due Wed 7 Jan 17:00), closed at 00:00 on 1 Jan: outstanding at the start, closed
+    # in the half within three business days
+    complaint("G-07", received="2025-12-31T23:59:59Z", decision="2026-01-01T00:00:00Z"),
+    # received in June, closed at 00:00 BST on 1 July: received only
+    complaint("G-08", received="2026-06-01T09:00:00Z", decision="2026-06-30T23:00:00Z"),
+    # closed at 23:59:59 on 31 Dec 2025: neither outstanding at the start nor closed in it
+    complaint("G-09", received="2025-12-01T10:00:00Z", decision="2025-12-31T23:59:59Z"),
+    # received Tue 2 Jun, closed at 23:59:59 BST on 30 June: after three business days (Fri
+    # 5 Jun 17:00), within eight weeks (28 Jul)
+    complaint("G-10", received="2026-06-02T09:00:00Z", decision="2026-06-30T22:59:59Z"),
+]
+
+
+def test_fca_boundaries_counted_by_hand() -> None:
+    """Received: G-01..04, G-05, G-08, G-10 = 7; outstanding at the start: G-07 = 1; closed:
+    G-01..04, G-07, G-10 = 6: within three business days G-01 and G-07 (2 of 6 = 33.3 %),
+    within eight weeks G-02, G-03, G-10 (50.0 %), after eight weeks G-04 (16.7 %)."""
+    result = run(
+        ["report", "--charter", FCA, "--input", "-", "--from", "2026-01-01", "--to",
+         "2026-06-30", "--now", "2026-07-15T00:00:00Z", "--return", "fca", "--format", "json"],
+        stdin=jsonl(*FCA_EDGES),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["figures"] == {
+        "received": 7,
+        "outstanding_at_start": 1,
+        "closed": 6,
+        "closed_within_3_business_days": 2,
+        "closed_after_3_business_days_within_8_weeks": 3,
+        "closed_after_8_weeks": 1,
+        "closed_within_3_business_days_pct": 33.3,
+        "closed_after_3_business_days_within_8_weeks_pct": 50.0,
+        "closed_after_8_weeks_pct": 16.7,
+    }

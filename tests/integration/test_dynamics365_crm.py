@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
+import requests
 
 from crmsync.adapters.crm.dynamics365 import DataverseCrm
 from crmsync.adapters.crm.retry_policy import RetryPolicy
-from crmsync.errors import CrmError, CrmLimitError
+from crmsync.errors import CrmError, CrmLimitError, CrmTransientError
 from crmsync.ports import ApiBudget, FieldFilter
 from fakes.clock import ManualClock
 from fakes.dynamics365_fake import FakeDataverse, FakeDataverseServer, dataverse_client
@@ -336,6 +338,42 @@ def test_a_throttle_longer_than_the_policy_waits_ends_the_cycle(org: FakeDataver
     crm = dataverse_client(org)
     org.throttle(times=1, retry_after=600)
     with pytest.raises(CrmLimitError, match="asks to wait 600 s"):
+        crm.server_time()
+
+
+class SlowSession(requests.Session):
+    """A session whose first ``slow`` requests time out; it notes each request's timeout."""
+
+    def __init__(self, slow: int) -> None:
+        super().__init__()
+        self.slow = slow
+        self.timeouts: list[object] = []
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+        self.timeouts.append(kwargs.get("timeout"))
+        if self.slow:
+            self.slow -= 1
+            raise requests.ReadTimeout("read timed out")
+        return super().request(method, url, *args, **kwargs)
+
+
+def test_every_request_carries_the_timeout_and_a_timed_out_one_is_sent_again(
+    org: FakeDataverse,
+) -> None:
+    """The timeout setting bounds every request; a request that times out is transient."""
+    session = SlowSession(slow=1)
+    crm = dataverse_client(org, session=session, timeout=7.5)
+    org.seed("incident", [{"title": "a"}])
+    assert len(list(crm.changed_records("incident", [], since=None, until=FAR))) == 1
+    assert session.timeouts == [7.5, 7.5]
+
+
+def test_a_server_that_never_answers_in_time_ends_the_call_with_a_transient_error(
+    org: FakeDataverse,
+) -> None:
+    """After the policy's attempts, a timed-out read is a ``CrmTransientError`` naming it."""
+    crm = dataverse_client(org, session=SlowSession(slow=100), timeout=1)
+    with pytest.raises(CrmTransientError, match="timed out"):
         crm.server_time()
 
 

@@ -155,8 +155,11 @@ def test_status_lists_open_complaints_worst_first(open_cases: list[str]) -> None
         (mid, "on_track", "2026-03-05T17:00:00Z"),
         (new, "on_track", "2026-03-06T16:30:00Z"),
     ]
-    assert lines[0]["clocks"] == {"email-reply": "breached", "level1-resolution": "breached"}
+    # the complaint's status is breached; each clock says which kind: overdue (unanswered)
+    assert lines[0]["clocks"] == {"email-reply": "overdue", "level1-resolution": "overdue"}
     assert [s["complaint_id"] for s in status("--state", "breached")] == [late]
+    assert [s["complaint_id"] for s in status("--state", "overdue")] == [late]
+    assert status("--state", "late") == []
     assert [s["complaint_id"] for s in status("--owner", "005B")] == [new]
     assert [s["complaint_id"] for s in status("--clock", "email-reply")] == [late, mid]
     assert status("--state", "at_risk") == []

@@ -304,9 +304,22 @@ _SALESFORCE_NAMES = re.compile(
     r"Salesforce|salesforce|SystemModstamp|\w+__c\b|sf_datetime|UNABLE_TO_LOCK_ROW"
     r"|REQUEST_LIMIT_EXCEEDED|INVALID_SESSION_ID|INVALID_FIELD|errorCode|SOQL|soql"
 )
+# The same for Dynamics 365 / Dataverse: its product names, the d365 settings prefix, its
+# columns and OData syntax (modifiedon, @odata.*, $batch, an alternate key's If-None-Match).
+_DATAVERSE_NAMES = re.compile(
+    r"(?i:dynamics|dataverse|d365)|modifiedon|incidentid|@odata|\$batch|\$filter"
+    r"|crmsync_key|msal|0x8004[0-9a-fA-F]{4}"
+)
+_CRM_NAMES = {"Salesforce": _SALESFORCE_NAMES, "Dataverse": _DATAVERSE_NAMES}
 # Allowed to name a CRM: its adapters, the composition root (one branch per CRM), the
 # settings (grouped per adapter) and each CRM's own command module.
-_CRM_OWNED = {"bootstrap.py", "settings.py", "cli/salesforce.py", "cli/__init__.py"}
+_CRM_OWNED = {
+    "bootstrap.py",
+    "settings.py",
+    "cli/salesforce.py",
+    "cli/dynamics365.py",
+    "cli/__init__.py",
+}
 
 
 def _above_the_crm_adapters() -> list[Path]:
@@ -318,11 +331,12 @@ def _above_the_crm_adapters() -> list[Path]:
     ]
 
 
+@pytest.mark.parametrize("crm", sorted(_CRM_NAMES))
 @pytest.mark.parametrize("path", _above_the_crm_adapters(), ids=lambda p: str(p.relative_to(SRC)))
-def test_nothing_above_the_crm_adapters_names_salesforce(path: Path) -> None:
-    """Above ``adapters/crm/`` no module names a Salesforce field, value format, error code
-    or remedy: each CRM adapter owns its own (issue 23)."""
-    assert sorted(set(_SALESFORCE_NAMES.findall(path.read_text()))) == []
+def test_nothing_above_the_crm_adapters_names_a_crm(path: Path, crm: str) -> None:
+    """Above ``adapters/crm/`` no module names a Salesforce or Dataverse field, value format,
+    error code or remedy: each CRM adapter owns its own."""
+    assert sorted(set(_CRM_NAMES[crm].findall(path.read_text()))) == []
 
 
 def test_the_retry_policy_names_no_crm_error_code() -> None:
@@ -331,6 +345,7 @@ def test_the_retry_policy_names_no_crm_error_code() -> None:
     ``_temporary_failure_exceptions``, per store)."""
     text = (SRC / "adapters" / "crm" / "retry_policy.py").read_text()
     assert sorted(set(_SALESFORCE_NAMES.findall(text))) == []
+    assert sorted(set(_DATAVERSE_NAMES.findall(text))) == []
     assert sorted(set(re.findall(r"\b[A-Z]+(?:_[A-Z]+)+\b", text))) == ["NETWORK_ONLY", "NO_WAIT"]
 
 

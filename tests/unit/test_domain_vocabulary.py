@@ -11,6 +11,7 @@ from crmsync.adapters.crm import salesforce_metadata
 from crmsync.domain.charter import clock_event_paths
 from crmsync.domain.evaluation import State
 from crmsync.domain.flag_status import FLAG_VALUES, RANK, WORST_FIRST, flag_state
+from crmsync.domain.report import BREACHED_WORDS, clock_word
 from crmsync.mapping.charter_file import load_charter, load_charter_text
 from crmsync.mapping.charter_mapping_check import EVENT_KEYS
 
@@ -98,6 +99,22 @@ def test_flag_statuses_are_ranked_met_below_on_track_below_at_risk_below_breache
     assert WORST_FIRST[-1] == "met"
     assert flag_state(State.MET_LATE) is State.BREACHED
     assert flag_state(State.PENDING) is State.ON_TRACK
+
+
+def test_a_clock_is_said_late_or_overdue_never_breached() -> None:
+    """``crmsync status`` names clock states in the report's words: met late is ``late``,
+    past due and unanswered is ``overdue``; ``breached`` is the two together."""
+    assert clock_word(State.MET_LATE) == "late"
+    assert clock_word(State.BREACHED) == "overdue"
+    assert clock_word(State.MET) == "met"
+    assert [clock_word(s) for s in (State.ON_TRACK, State.AT_RISK, State.PAUSED)] == [
+        "on_track",
+        "at_risk",
+        "paused",
+    ]
+    assert clock_word(State.PENDING) == "pending"
+    assert "breached" not in {clock_word(s) for s in State}
+    assert {"late", "overdue"} == BREACHED_WORDS
 
 
 def test_the_picklist_of_the_metadata_kit_is_the_domain_list() -> None:

@@ -106,6 +106,41 @@ def test_a_certificate_is_read_from_its_file(tmp_path: Path) -> None:
     assert made == [{"private_key": key.read_text(), "thumbprint": "AB12"}]
 
 
+def test_a_certificate_sign_in_is_renewed_with_the_key_read_again(tmp_path: Path) -> None:
+    """After a 401 the certificate's key is read afresh (a rotated key file is used)."""
+    key = tmp_path / "app.pem"
+    key.write_text("first key")
+    made: list[Any] = []
+    answers: list[Any] = [{"access_token": "t1"}, {"access_token": "t2"}]
+
+    def factory(client_id: str, authority: str, credential: Any) -> FakeApp:
+        made.append(credential)
+        return FakeApp(client_id, authority, credential, answers)
+
+    source = MsalTokenSource(
+        credentials(client_secret=None, certificate_file=key, certificate_thumbprint="AB12"),
+        app_factory=factory,
+    )
+    assert source(False) == "t1"
+    key.write_text("rotated key")
+    assert source(True) == "t2"
+    assert made == [
+        {"private_key": "first key", "thumbprint": "AB12"},
+        {"private_key": "rotated key", "thumbprint": "AB12"},
+    ]
+
+
+def test_an_unreadable_certificate_is_a_config_error_naming_the_file(tmp_path: Path) -> None:
+    """A certificate file that cannot be read: one line naming it, no traceback of MSAL."""
+    missing = tmp_path / "gone.pem"
+    source = MsalTokenSource(
+        credentials(client_secret=None, certificate_file=missing, certificate_thumbprint="AB12"),
+        app_factory=lambda c, a, k: FakeApp(c, a, k, []),
+    )
+    with pytest.raises(ConfigError, match=f"cannot read the Dataverse certificate key {missing}"):
+        source(False)
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -110,6 +111,34 @@ def test_to_record_is_the_inverse_of_to_canonical() -> None:
     record = Record("Case", "500000000000002AAA", {**fields, "Id": "500000000000002AAA"})
     children = {"customer_update": [Record("Task", "00T9", related["customer_update"][0])]}
     assert MAPPING.to_canonical(record, children) == canonical
+
+
+def test_to_record_writes_a_choice_kept_by_number_as_that_number() -> None:
+    """Dataverse keeps choices by number: the inverse writes 3 (not the text "3") for a
+    mapping whose CRM values are whole numbers, and the record reads back the same."""
+    mapping = load_mapping(ROOT / "mappings" / "dynamics365.yaml")
+    canonical = {
+        "id": "5b1b3d2e-0000-4000-8000-000000000001",
+        "events": {"received": "2026-03-02T09:15:00Z"},
+        "attributes": {"channel": "web", "complainant_type": "citizen", "language": "ga"},
+    }
+    fields, _related = mapping.to_record(
+        canonical, lambda instant: f"{datetime.fromtimestamp(instant, UTC):%Y-%m-%dT%H:%M:%SZ}"
+    )
+    assert (fields["caseorigincode"], fields["new_complainanttype"]) == (3, 100000002)
+    assert fields["new_preferredlanguage"] == 100000001
+    assert fields["casetypecode"] == 100000000
+    record = Record("incident", canonical["id"], {**fields, "incidentid": canonical["id"]})
+    assert mapping.to_canonical(record)["attributes"] == canonical["attributes"]
+
+
+def test_to_record_keeps_text_choices_as_text() -> None:
+    """A picklist of text values (Salesforce's) is written as its text."""
+    fields, _related = MAPPING.to_record(
+        {"id": "500000000000002AAA", "events": {}, "attributes": {"channel": "web"}},
+        sf_instant_text,
+    )
+    assert fields["Origin"] == "Web"
 
 
 def test_flag_fields_use_the_write_back_names_and_salesforce_datetimes() -> None:

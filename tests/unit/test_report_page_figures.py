@@ -12,6 +12,8 @@ import pytest
 from crmsync.domain.durations import Duration, Unit
 from crmsync.service.report_html import (
     _combined_points,
+    _hours,
+    _opening_hours,
     _total_achievement,
     duration_words,
     partial_periods,
@@ -143,3 +145,13 @@ def test_part_periods_are_said_only_where_a_period_is_drawn() -> None:
     assert "(part)" in january[0]
     ticks = [t.get_text() for t in january[1].axes[0].get_xticklabels()]
     assert ticks[0] == "2026-01\n(part)"
+
+
+def test_opening_time_is_said_in_hours_never_in_days_of_24_hours() -> None:
+    """414,720 s of opening time (115.2 h: 14.4 working days of 8 hours) reads 115.2 h, not
+    "4.8 d" (a reader would take 4.8 working days); calendar time that long is 4.8 days."""
+    assert _opening_hours(414_720) == "115.2 h"
+    assert _opening_hours(5_400) == "1.5 h"
+    assert _opening_hours(1_800) == "30 min"
+    assert _opening_hours(None) == "–"
+    assert _hours(414_720) == "4.8 d"

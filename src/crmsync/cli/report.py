@@ -197,11 +197,15 @@ def _print_table(document: dict[str, Any]) -> None:
             console.print("undated: " + ", ".join(f"{k} {v}" for k, v in undated.items()))
 
     console = Console()
-    head = f"{document['from']} .. {document['to']}, as of {document['now']}"
+    head = f"clock instances due {document['from']} .. {document['to']}, as of {document['now']}"
     one(f"{document['charter']}: {head}", document["totals"], document["undated"])
     compare = document.get("compare")
     if compare is not None:
-        one(f"{compare['charter']} (what-if)", compare["totals"], compare["undated"])
+        one(
+            f"{compare['charter']} (what-if): clock instances",
+            compare["totals"],
+            compare["undated"],
+        )
         console.print(f"flips: {len(compare['flips'])}")
     console.print(
         f"[dim]counts are clock instances (breached = late + overdue); "
@@ -483,6 +487,8 @@ def _from_input(request: ReportRequest, input: str, workers: int | None) -> tupl
 
 class StatusFilter(StrEnum):
     BREACHED = "breached"
+    LATE = "late"
+    OVERDUE = "overdue"
     AT_RISK = "at_risk"
     PAUSED = "paused"
 
@@ -496,7 +502,10 @@ def status_cmd(
     *,
     state: Annotated[
         StatusFilter | None,
-        typer.Option("--state", help="Only complaints with a clock in this state."),
+        typer.Option(
+            "--state",
+            help="Only complaints with a clock in this state (breached: late or overdue).",
+        ),
     ] = None,
     clock: Annotated[
         str | None, typer.Option("--clock", help="Only this clock (with --state: in it).")

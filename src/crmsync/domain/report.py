@@ -51,6 +51,19 @@ _OUTCOME_OF_STATE = {
 }
 
 
+def clock_word(state: State) -> str:
+    """A started clock's state in the report's words (reports.md section 2): ``met``,
+    ``late`` (met late), ``overdue`` (past due, unanswered); an open clock keeps its finer
+    state (``on_track``, ``at_risk``, ``paused``, ``pending``). ``breached`` is never a
+    clock's word: it is late or overdue, as the status flag counts it."""
+    outcome = _OUTCOME_OF_STATE.get(state)
+    return state.value if outcome in (None, Outcome.OPEN) else outcome.value
+
+
+BREACHED_WORDS = frozenset({Outcome.LATE.value, Outcome.OVERDUE.value})
+"""The clock words a breached promise has (``breached = late + overdue``)."""
+
+
 class Instance(NamedTuple):
     """One clock instance: start ``S``, due ``D``, closing ``E`` (or None) and outcome;
     ``paused`` when at least one pause counted (section 4.5)."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import string
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -80,6 +81,28 @@ class AttributeSpec(_Strict):
         "record as an error naming the field and writes nothing for it; 'keep' passes the CRM "
         "value through unchanged; 'drop' treats the field as empty",
     )
+
+    def crm_value(self, canonical: Any) -> Any:
+        """What the CRM stores for the canonical picklist value ``canonical`` (the inverse
+        of ``values``; an unknown value is given back unchanged). A choice mapped by its
+        numbers (every key a whole number, quoted because YAML keys are text) is written as
+        that number, as a CRM that keeps choices by number wants it. Of two keys for one
+        canonical value, the last is written."""
+        if self.values is None:
+            return canonical
+        reverse = {value: key for key, value in self.values.items()}
+        if canonical not in reverse:
+            return canonical
+        key = reverse[canonical]
+        return int(key) if _by_number(self.values) else key
+
+
+_WHOLE_NUMBER = re.compile(r"-?[0-9]+\Z")
+
+
+def _by_number(values: Mapping[str, Any]) -> bool:
+    """Whether a picklist's CRM values are whole numbers (a choice kept by its number)."""
+    return all(_WHOLE_NUMBER.match(key) for key in values)
 
 
 class RelatedEventSpec(_Strict):
@@ -533,8 +556,7 @@ class FieldMapping:
                 continue
             value = complaint["attributes"][name]
             if attr.values is not None:
-                reverse = {v: k for k, v in attr.values.items()}
-                value = reverse.get(value, value)
+                value = attr.crm_value(value)
             elif attr.type == "datetime":
                 value = instant_text(_instant_of(value))
             fields[attr.field] = value

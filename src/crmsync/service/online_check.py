@@ -27,7 +27,7 @@ the complaint and related-event filters; text or a whole number, a choice's valu
 Access (``access_needs``): what the worker does to each object's records (read the
 complaints and update them, read the related records, read, create, update and link
 follow-ups to their complaints and owners), asked of a CRM adapter that can say more than
-``describe`` does (``AccessCheck``: a Dataverse application user's security role).
+``describe`` does (``AccessCheck``: the security role a CRM grants its API user).
 """
 
 from __future__ import annotations

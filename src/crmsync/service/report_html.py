@@ -408,6 +408,7 @@ def _total_achievement(totals: Sequence[dict[str, Any]]) -> dict[str, float]:
 
 
 def _hours(seconds: int | None) -> str:
+    """Calendar time for a reader: minutes, hours, then days of 24 hours."""
     if seconds is None:
         return "–"
     if seconds < 3600:
@@ -415,6 +416,16 @@ def _hours(seconds: int | None) -> str:
     if seconds < 3 * 86400:
         return f"{seconds / 3600:.1f} h"
     return f"{seconds / 86400:.1f} d"
+
+
+def _opening_hours(seconds: int | None) -> str:
+    """Opening time for a reader: minutes, then hours, never days (a day of 24 opening
+    hours would read as three working days)."""
+    if seconds is None:
+        return "–"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _sides(
@@ -547,6 +558,7 @@ def render_html(document: dict[str, Any], page: PageSource) -> str:
         lstrip_blocks=True,
     )
     env.filters["hours"] = _hours
+    env.filters["opening_hours"] = _opening_hours
     # a charter whose clocks pause: its tables say how many instances were paused
     pausing = any(getattr(c, "pause", None) is not None for c in charter.clocks)
     template = env.get_template("report.html.j2")

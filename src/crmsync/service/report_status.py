@@ -16,15 +16,15 @@ from crmsync.domain.complaint import complaint_from_json
 from crmsync.domain.evaluation import State, evaluate
 from crmsync.domain.flag_status import WORST_FIRST
 from crmsync.domain.instants import parse_instant
+from crmsync.domain.report import BREACHED_WORDS, clock_word
 from crmsync.errors import BadComplaintError
 from crmsync.ports import PopulationReader
-
-_LATE = {State.BREACHED.value, State.MET_LATE.value}
 
 
 @dataclass(frozen=True)
 class StatusLine:
-    """One open complaint: its status, each started clock's state, next due, owner."""
+    """One open complaint: its status (the flag's), each started clock's state in the
+    report's words (``clock_word``: ``late``, ``overdue``, ...), next due, owner."""
 
     complaint_id: str
     status: str
@@ -33,8 +33,8 @@ class StatusLine:
     owner: str | None
 
     def has(self, state: str, clock: str | None = None) -> bool:
-        """A (that) clock is in ``state``; ``breached`` includes met late."""
-        wanted = _LATE if state == State.BREACHED.value else {state}
+        """A (that) clock is in ``state``: a clock word, or ``breached`` (late or overdue)."""
+        wanted = BREACHED_WORDS if state == State.BREACHED.value else {state}
         return any(s in wanted for c, s in self.clocks.items() if clock is None or c == clock)
 
 
@@ -69,7 +69,7 @@ def open_status(
             yield StatusLine(
                 complaint.id,
                 flags.status,
-                {r.clock: r.state.value for r in results if r.started_at is not None},
+                {r.clock: clock_word(r.state) for r in results if r.started_at is not None},
                 None if flags.next_due is None else parse_instant(flags.next_due, zone),
                 None if owner is None else str(owner),
             )

@@ -53,5 +53,8 @@ def api_error(status: int, headers: Mapping[str, str], body: Any) -> ApiError:
         message = str(error.get("message") or "")
     elif isinstance(body, str):
         message = body
-    message = " ".join(message.split())[:_MESSAGE_LIMIT] or "no message"
+    message = " ".join(message.split())[:_MESSAGE_LIMIT]
+    if not message and status == UNAUTHORISED:
+        message = "the org refused the token, also once renewed"
+    message = message or "no message"
     return ApiError(status, code, message, retry_after=retry_after_seconds(headers))
