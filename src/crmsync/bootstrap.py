@@ -8,6 +8,7 @@ which profile lock goes with the state.
 
 from __future__ import annotations
 
+import importlib
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -21,7 +22,10 @@ from urllib.parse import unquote
 
 import structlog
 
-from crmsync.adapters.crm.local import LocalCrm
+from crmsync.adapters.crm.local_wiring import (
+    LOCAL_CRM_FILE,  # noqa: F401 - re-exported: where the local CRM's file is named
+    local_crm_file,
+)
 from crmsync.adapters.state.sqlite import SqliteStateStore
 from crmsync.domain.charter import Charter
 from crmsync.errors import CharterFileError, ConfigError, CrmSyncError
@@ -34,6 +38,7 @@ from crmsync.ports import (
     ArchiveCipher,
     ArchiveStore,
     CrmPort,
+    CrmWiring,
     OnlineRemedies,
     PopulationReader,
     QueueTablesPort,
@@ -45,15 +50,11 @@ from crmsync.service.sync_cycle import Hook, SyncCycle
 from crmsync.settings import Settings
 
 if TYPE_CHECKING:  # imported when built: requests, PyJWT, psycopg, APScheduler, prometheus
-    from crmsync.adapters.crm.dynamics365 import DataverseCrm
-    from crmsync.adapters.crm.salesforce import SalesforceCrm
     from crmsync.adapters.profile_lock import ProfileLock
     from crmsync.worker.ops_http import Metrics, OpsServer, Readiness
     from crmsync.worker.scheduling import ProfileChanges, Worker
 
 log = structlog.get_logger("crmsync.worker")
-
-LOCAL_CRM_FILE = "local-crm.sqlite3"
 
 
 def system_clock() -> datetime:
@@ -79,97 +80,39 @@ class Runtime:
 
 def local_crm_path(settings: Settings) -> Path:
     """Where the embedded local CRM lives."""
-    return settings.data_dir / LOCAL_CRM_FILE
+    return local_crm_file(settings.data_dir)
+
+
+# The CRM adapters, by their CRMSYNC_CRM name: each module's ``WIRING`` (``CrmWiring``)
+# builds its adapter from the settings and names its remedies. A new CRM is one line here.
+CRM_ADAPTERS: Mapping[str, str] = {
+    "local": "crmsync.adapters.crm.local_wiring",
+    "salesforce": "crmsync.adapters.crm.salesforce_wiring",
+    "dynamics365": "crmsync.adapters.crm.dynamics365_wiring",
+}
+
+
+def crm_wiring(name: str) -> CrmWiring:
+    """The wiring of the CRM adapter ``name`` (imported on use: only the chosen CRM's
+    client libraries load)."""
+    wiring: CrmWiring = importlib.import_module(CRM_ADAPTERS[name]).WIRING
+    return wiring
+
+
+def settings_by_name(settings: Settings) -> dict[str, Any]:
+    """Every setting by its name, as a CRM adapter's wiring reads them (secrets still
+    ``SecretStr``)."""
+    return {name: getattr(settings, name) for name in type(settings).model_fields}
 
 
 def build_crm(settings: Settings, clock: Callable[[], datetime] = system_clock) -> CrmPort:
     """The CRM adapter the settings name."""
-    if settings.crm == "local":
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        return LocalCrm(local_crm_path(settings), clock=clock)
-    if settings.crm == "dynamics365":
-        return build_dynamics365(settings)
-    return build_salesforce(settings)
+    return crm_wiring(settings.crm).build(settings_by_name(settings), clock)
 
 
 def online_remedies(settings: Settings) -> OnlineRemedies:
     """What the chosen CRM's adapter says fixes a problem ``crmsync check --online`` finds."""
-    if settings.crm == "salesforce":
-        from crmsync.adapters.crm.salesforce_remedies import (  # noqa: PLC0415 - an adapter
-            SALESFORCE_REMEDIES,
-        )
-
-        return SALESFORCE_REMEDIES
-    if settings.crm == "dynamics365":
-        from crmsync.adapters.crm.dynamics365_remedies import (  # noqa: PLC0415 - an adapter
-            DATAVERSE_REMEDIES,
-        )
-
-        return DATAVERSE_REMEDIES
-    from crmsync.service.online_check import FIXED_SCHEMA  # noqa: PLC0415 - on use
-
-    return FIXED_SCHEMA
-
-
-def build_salesforce(settings: Settings) -> SalesforceCrm:
-    """The Salesforce adapter from the ``CRMSYNC_SF_*`` settings (logs in on first use).
-
-    Raises ``ConfigError`` naming the settings the chosen auth mode lacks."""
-    from crmsync.adapters.crm.salesforce import SalesforceCrm  # noqa: PLC0415 - an adapter
-    from crmsync.adapters.crm.salesforce_auth import (  # noqa: PLC0415 - an adapter
-        SalesforceAuth,
-        SalesforceCredentials,
-        TimeoutSession,
-    )
-
-    credentials = SalesforceCredentials(
-        mode=settings.sf_auth,
-        login_url=settings.sf_login_url,
-        instance_url=settings.sf_instance_url,
-        consumer_key=settings.sf_consumer_key,
-        consumer_secret=settings.sf_consumer_secret,
-        private_key_file=settings.sf_private_key_file,
-        username=settings.sf_username,
-        password=settings.sf_password,
-        security_token=settings.sf_security_token,
-        session_id=settings.sf_session_id,
-        api_version=settings.sf_api_version,
-    )
-    auth = SalesforceAuth(credentials, TimeoutSession(settings.sf_timeout))
-    return SalesforceCrm(
-        auth,
-        api_version=settings.sf_api_version,
-        budget_share=settings.sf_api_budget_share,
-        bulk_threshold=settings.sf_bulk_threshold,
-    )
-
-
-def build_dynamics365(settings: Settings) -> DataverseCrm:
-    """The Dataverse adapter from the ``CRMSYNC_D365_*`` settings (signs in on first use).
-
-    Raises ``ConfigError`` naming the settings the sign-in lacks."""
-    from crmsync.adapters.crm.dynamics365 import DataverseCrm  # noqa: PLC0415 - an adapter
-    from crmsync.adapters.crm.dynamics365_auth import (  # noqa: PLC0415 - an adapter
-        DataverseCredentials,
-        MsalTokenSource,
-    )
-
-    secret = settings.d365_client_secret
-    credentials = DataverseCredentials(
-        org_url=settings.d365_org_url or "",
-        tenant_id=settings.d365_tenant_id or "",
-        client_id=settings.d365_client_id or "",
-        client_secret=secret.get_secret_value() if secret is not None else None,
-        certificate_file=settings.d365_certificate_file,
-        certificate_thumbprint=settings.d365_certificate_thumbprint,
-        authority_host=settings.d365_authority_host,
-    )
-    return DataverseCrm(
-        credentials.org_url,
-        MsalTokenSource(credentials),
-        api_version=settings.d365_api_version,
-        timeout=settings.d365_timeout,
-    )
+    return crm_wiring(settings.crm).remedies
 
 
 # ------------------------------------------------------------------ the state store

@@ -8,7 +8,7 @@ are JSON-compatible (datetimes as the CRM's ISO text).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -257,6 +257,21 @@ class CrmPort(Protocol):
         The adapter is not used afterwards. Called by whoever built it: the composition
         root's ``Runtime.close`` or the command that opened it."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class CrmWiring:
+    """What one CRM adapter offers the composition root, so that choosing a CRM is a
+    lookup, never a branch: the ``CRMSYNC_CRM`` value that names it, the prefix of its
+    settings group (``sf_`` for ``sf_auth``...; empty when it has none), how it is built from the
+    settings (every setting by name: its group and the shared ones such as ``data_dir``;
+    ``ConfigError`` naming a missing one) on a clock, and what fixes a problem
+    ``crmsync check --online`` finds in it."""
+
+    name: str
+    settings_prefix: str
+    build: Callable[[Mapping[str, Any], Callable[[], datetime]], CrmPort]
+    remedies: OnlineRemedies
 
 
 # --------------------------------------------------------------------------- state

@@ -13,6 +13,7 @@ import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
+from crmsync.adapters.crm import dynamics365_wiring
 from crmsync.cli import app
 from fakes.clock import ManualClock
 from fakes.dynamics365_fake import FakeDataverse, FakeDataverseServer, dataverse_client
@@ -34,8 +35,6 @@ def clock() -> ManualClock:
 def org(
     clock: ManualClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[FakeDataverse]:
-    from crmsync import bootstrap
-
     with FakeDataverseServer(clock) as server:
         server.org.seed(
             "incident",
@@ -54,7 +53,9 @@ def org(
             + [{"casetypecode": 2, "title": f"other {n}"} for n in range(3)],
         )  # two complaints: pages of one row make a nextLink
         monkeypatch.setattr(
-            bootstrap, "build_dynamics365", lambda _s: dataverse_client(server.org, page_size=1)
+            dynamics365_wiring,
+            "build_dataverse",
+            lambda _s: dataverse_client(server.org, page_size=1),
         )
         monkeypatch.setenv("CRMSYNC_CRM", "dynamics365")
         monkeypatch.setenv("CRMSYNC_MAPPING", str(ROOT / "mappings" / "dynamics365.yaml"))

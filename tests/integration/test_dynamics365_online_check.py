@@ -126,9 +126,9 @@ def test_the_command_prints_each_problem_and_fails(
 ) -> None:
     """Through the CLI (the adapter built from settings, its sign-in replaced by the fake
     org's): all well, exit 0; each problem on its own line, exit 2."""
-    from crmsync import bootstrap
+    from crmsync.adapters.crm import dynamics365_wiring
 
-    monkeypatch.setattr(bootstrap, "build_dynamics365", lambda _s: dataverse_client(org))
+    monkeypatch.setattr(dynamics365_wiring, "build_dataverse", lambda _s: dataverse_client(org))
     monkeypatch.setenv("CRMSYNC_CRM", "dynamics365")
     monkeypatch.setenv("CRMSYNC_MAPPING", str(ROOT / "mappings" / "dynamics365.yaml"))
     monkeypatch.setenv("CRMSYNC_CONFIG", str(ROOT / "no-such-crmsync.toml"))

@@ -120,9 +120,9 @@ def test_the_command_check_only_changes_nothing_then_setup_creates(
     """Through the CLI (the adapter built from settings, its sign-in replaced by the fake
     org's): --check-only lists eight missing items, exit 1, nothing changed; setup creates
     them, exit 0; setup again: nothing to do."""
-    from crmsync import bootstrap
+    from crmsync.adapters.crm import dynamics365_wiring
 
-    monkeypatch.setattr(bootstrap, "build_dynamics365", lambda _s: dataverse_client(bare))
+    monkeypatch.setattr(dynamics365_wiring, "build_dataverse", lambda _s: dataverse_client(bare))
     monkeypatch.setenv("CRMSYNC_CRM", "dynamics365")
     monkeypatch.setenv("CRMSYNC_MAPPING", str(ROOT / "mappings" / "dynamics365.yaml"))
     monkeypatch.setenv("CRMSYNC_CONFIG", str(ROOT / "no-such-crmsync.toml"))
@@ -138,3 +138,18 @@ def test_the_command_check_only_changes_nothing_then_setup_creates(
     again = runner.invoke(app, ["dynamics365", "setup"])
     assert again.exit_code == 0, again.output
     assert "0 created, 8 already there" in again.stdout
+
+
+def test_the_command_without_sign_in_settings_names_them_in_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No CRMSYNC_D365_* settings: exit 2 and one line naming them, no traceback."""
+    for name in ("ORG_URL", "TENANT_ID", "CLIENT_ID", "CLIENT_SECRET", "CERTIFICATE_FILE"):
+        monkeypatch.delenv(f"CRMSYNC_D365_{name}", raising=False)
+    monkeypatch.setenv("CRMSYNC_CRM", "dynamics365")
+    monkeypatch.setenv("CRMSYNC_MAPPING", str(ROOT / "mappings" / "dynamics365.yaml"))
+    monkeypatch.setenv("CRMSYNC_CONFIG", str(ROOT / "no-such-crmsync.toml"))
+    result = CliRunner().invoke(app, ["dynamics365", "setup", "--check-only"])
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert "Dataverse sign-in needs CRMSYNC_D365_ORG_URL" in result.stderr

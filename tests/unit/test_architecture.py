@@ -119,6 +119,7 @@ def test_adapters_never_import_sibling_adapters(path: Path) -> None:
         if _port_of(name) is not None
         and name != own
         and (name in _ADAPTERS or _port_of(name) != _port_of(own))
+        and own != f"{name}_wiring"  # a CRM's wiring builds its own adapter
         and (rel, name) not in _SIBLING_IMPORTS_NOT_YET_REMOVED
     )
     assert siblings == []
@@ -352,3 +353,53 @@ def test_the_retry_policy_names_no_crm_error_code() -> None:
 def test_the_api_budget_is_read_through_its_port_not_by_attribute_guessing() -> None:
     """The composition root asks ``isinstance(crm, ApiBudget)``, never ``getattr``."""
     assert "getattr(crm" not in (SRC / "bootstrap.py").read_text()
+
+
+# ------------------------------------------------ adding a CRM: what it touches, pinned
+def _crm_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if any(r.search(line) for r in _CRM_NAMES.values())]
+
+
+def test_the_composition_root_names_each_crm_on_one_line_of_its_registry() -> None:
+    """Choosing a CRM is a lookup in ``CRM_ADAPTERS``, never a branch: bootstrap.py names
+    Salesforce and Dataverse only on their registry lines, one each."""
+    from crmsync.bootstrap import CRM_ADAPTERS
+
+    registry = {f'    "{name}": "{module}",' for name, module in CRM_ADAPTERS.items()}
+    lines = _crm_lines((SRC / "bootstrap.py").read_text())
+    assert [line for line in lines if line not in registry] == []
+    assert len(lines) == len(set(lines)) == len(_CRM_NAMES)
+
+
+def test_each_registered_crm_wires_itself_under_its_own_name() -> None:
+    """Each ``CRM_ADAPTERS`` module's ``WIRING`` carries the name it is registered under,
+    the ``CRMSYNC_CRM`` setting offers exactly the registered CRMs, and each settings group
+    exists (its prefix names settings) and belongs to that CRM alone."""
+    from typing import get_args
+
+    from crmsync.bootstrap import CRM_ADAPTERS, crm_wiring
+    from crmsync.settings import Settings
+
+    wirings = {name: crm_wiring(name) for name in CRM_ADAPTERS}
+    assert {name: w.name for name, w in wirings.items()} == {n: n for n in CRM_ADAPTERS}
+    assert set(get_args(Settings.model_fields["crm"].annotation)) == set(CRM_ADAPTERS)
+    prefixes = [w.settings_prefix for w in wirings.values() if w.settings_prefix]
+    for prefix in prefixes:
+        assert [n for n in Settings.model_fields if n.startswith(prefix)] != []
+    assert len(prefixes) == len(set(prefixes))
+    assert not any(a != b and a.startswith(b) for a in prefixes for b in prefixes)
+
+
+def test_a_crms_settings_are_read_only_by_its_own_wiring() -> None:
+    """A settings group (``sf_*``, ``d365_*``) is read in its adapter's wiring (and its own
+    command module), never by the composition root or another module."""
+    from crmsync.bootstrap import CRM_ADAPTERS, crm_wiring
+
+    groups = [crm_wiring(n).settings_prefix for n in CRM_ADAPTERS if crm_wiring(n).settings_prefix]
+    reading = re.compile(r"\b(?:settings\.|\[\")(" + "|".join(groups) + r")\w+")
+    readers = sorted(
+        str(path.relative_to(SRC))
+        for path in _modules("")
+        if reading.search(path.read_text()) and not path.name.endswith("_wiring.py")
+    )
+    assert readers == ["cli/salesforce.py"]  # its deploy names the API version it speaks

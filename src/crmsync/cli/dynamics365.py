@@ -39,7 +39,8 @@ def setup_cmd(
         plan,
         wanted_for,
     )
-    from crmsync.bootstrap import build_dynamics365  # noqa: PLC0415 - the composition root
+    from crmsync.adapters.crm.dynamics365_wiring import build_dataverse  # noqa: PLC0415 - on use
+    from crmsync.bootstrap import settings_by_name  # noqa: PLC0415 - the composition root
     from crmsync.errors import ConfigError, CrmError  # noqa: PLC0415 - imported when used
     from crmsync.mapping.field_mapping import load_mapping  # noqa: PLC0415 - pydantic
 
@@ -51,7 +52,10 @@ def setup_cmd(
     wb, fu = mapping.spec.write_back, mapping.spec.follow_ups
     roles = ("status", "breaches", "next_due", "checked_at", "archived_at", "archive_ref")
     out = Console(highlight=False, soft_wrap=True)
-    crm = build_dynamics365(settings)
+    try:
+        crm = build_dataverse(settings_by_name(settings))
+    except ConfigError as exc:  # a sign-in setting missing: named, exit 2
+        raise fail(str(exc)) from exc
     try:
         wanted = wanted_for(
             mapping.spec.complaints.object,

@@ -118,7 +118,8 @@ def deploy_cmd(
         wait_for,
     )
     from crmsync.adapters.crm.salesforce_metadata import custom_fields, deploy_zip  # noqa: PLC0415 - on use
-    from crmsync.bootstrap import build_salesforce  # noqa: PLC0415 - the composition root
+    from crmsync.adapters.crm.salesforce_wiring import build_salesforce  # noqa: PLC0415 - on use
+    from crmsync.bootstrap import settings_by_name  # noqa: PLC0415 - the composition root
     from crmsync.cli.locking import wait_seconds  # noqa: PLC0415 - settings load on use
     from crmsync.errors import CrmSyncError  # noqa: PLC0415 - imported when used
 
@@ -127,7 +128,7 @@ def deploy_cmd(
     settings = load_profile()
     what = "validate" if check_only else "deploy"
     try:
-        auth = build_salesforce(settings).auth
+        auth = build_salesforce(settings_by_name(settings)).auth
         deployer = MetadataDeployer(auth, api_version=settings.sf_api_version)
         zip_bytes = deploy_zip(loaded, settings.sf_api_version)
         deploy_id = deployer.start(zip_bytes, check_only=check_only)
