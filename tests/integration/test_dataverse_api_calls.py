@@ -23,8 +23,8 @@ def test_the_changed_cycle_makes_the_minimum_and_the_quiet_one_reads_each_table_
     """12 changed complaints, 6 flag writes, 3 new follow-ups: one clock read; one page of
     incidents, the tasks, status changes and recycle bin read once since the last cycle
     and the changed complaints' tasks and status changes once in bulk; one $batch for
-    the flags and one for the follow-ups. Its writes read back change nothing. Nothing changed: the clock and one read of each
-    of the four tables."""
+    the flags and one for the follow-ups. Its writes read back change nothing. Nothing
+    changed: the clock and one read of each of the four tables."""
     cycles = bench().run_dataverse(12, 6, 3)
     changed, echo, nothing = cycles["changed"], cycles["echo"], cycles["nothing"]
     assert (changed["flags_written"], changed["tasks_created"]) == (6, 3)
