@@ -132,3 +132,47 @@ def test_a_removed_profiles_waiting_job_is_dropped_and_due_again_elsewhere(schem
     finally:
         one.close()
         two.close()
+
+
+def test_a_stalled_job_is_given_up_and_its_work_due_again_at_once(schema: str) -> None:
+    """A job whose replica stopped answering (its heartbeat an hour old) is marked failed
+    by the next dispatch and its work is deferred afresh at the following one, not an
+    interval (or, for a nightly job, a day) later."""
+    tables = QueueTables(POSTGRES_URL, schema=schema)
+    try:
+        queue = ReplicaQueue(
+            url=POSTGRES_URL,
+            schema=schema,
+            replica="live",
+            tables=lambda: tables,
+            workers={"acme": StandIn("acme")},  # type: ignore[dict-item]
+            stop_requested=threading.Event(),
+        )
+        app = queue.open_now()
+
+        async def tick() -> int:
+            async with app.open_async():
+                return await queue.dispatch_once()
+
+        assert asyncio.run(tick()) == 1  # the first sync
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+            jobs = sql.Identifier(schema, "procrastinate_jobs")
+            workers = sql.Identifier(schema, "procrastinate_workers")
+            dead = conn.execute(
+                sql.SQL(
+                    "INSERT INTO {} (last_heartbeat) VALUES (now() - interval '1 hour') "
+                    "RETURNING id"
+                ).format(workers)
+            ).fetchone()
+            assert dead is not None
+            conn.execute(  # a replica took it, then died
+                sql.SQL("UPDATE {} SET status = 'doing', worker_id = %s").format(jobs), (dead[0],)
+            )
+        assert asyncio.run(tick()) == 0  # gives the dead job up; nothing due yet before this
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            statuses = conn.execute(sql.SQL("SELECT status FROM {}").format(jobs)).fetchall()
+        assert [str(r[0]) for r in statuses] == ["failed"]
+        assert asyncio.run(tick()) == 1  # the sync deferred afresh at once
+    finally:
+        tables.close()

@@ -13,8 +13,9 @@ jobs: ``sync`` (every interval, or sooner at the profile's next due instant), ``
   never run at once). Every job also takes the profile lock, so the one-off commands and
   the lost-lock guard work as with one process.
 - A replica killed mid-job stops its heartbeat; after ``stalled_after`` seconds the
-  dispatcher marks its job failed (never retried: the next dispatch defers the work
-  afresh, and a cycle's watermarks and idempotent writes finish what was half done).
+  dispatcher marks its job failed (never retried as such) and makes its work due again:
+  the next dispatch defers it afresh, and a cycle's watermarks and idempotent writes
+  finish what was half done.
 - SIGTERM/SIGINT: no new job; the running one finishes; exit 0. A job taken but not begun
   is handed back: its ``(profile, kind)`` is due again at once, so the next dispatch
   defers it afresh for a live replica.
@@ -237,6 +238,10 @@ class ReplicaQueue:
             )
             log.warning("job_stalled", job_id=job.id, profile=job.task_kwargs.get("profile"))
         await asyncio.to_thread(tables.stalled, [j.id for j in stalled if j.id is not None], now)
+        again = [
+            (str(j.task_kwargs.get("profile")), str(j.task_kwargs.get("kind"))) for j in stalled
+        ]
+        await asyncio.to_thread(tables.due_again, again, now)  # a nightly job too: not tomorrow
         deferred = 0
         nexts: dict[tuple[str, str], datetime] = {}
         for profile, kind, at in due:
