@@ -304,6 +304,7 @@ def test_the_input_readers_live_outside_the_cli_with_one_encoding_sniffer() -> N
 _SALESFORCE_NAMES = re.compile(
     r"Salesforce|salesforce|SystemModstamp|\w+__c\b|sf_datetime|UNABLE_TO_LOCK_ROW"
     r"|REQUEST_LIMIT_EXCEEDED|INVALID_SESSION_ID|INVALID_FIELD|errorCode|SOQL|soql"
+    r"|\bComposite\b|sObject|Bulk API"
 )
 # The same for Dynamics 365 / Dataverse: its product names, the d365 settings prefix, its
 # columns and OData syntax (modifiedon, @odata.*, $batch, an alternate key's If-None-Match).
