@@ -113,9 +113,35 @@ def test_runs_lists_newest_first_with_filters(tmp_path: Path, schema: str) -> No
     assert [json.loads(x)["profile"] for x in archives.stdout.splitlines()] == ["south"]
     since = _runs(tmp_path, schema, "--since", "2026-12-06T10:05:00Z", "--format", "json")
     assert [json.loads(x)["profile"] for x in since.stdout.splitlines()] == ["north", "south"]
-    table = _runs(tmp_path, schema)
+    table = _runs(tmp_path, schema, "--format", "table")
     assert table.returncode == 0, table.stderr
-    assert "host-a-1" in table.stdout and "ArchiveError: full" in table.stdout
+    header, *lines = table.stdout.splitlines()
+    assert header.split() == [
+        "profile",
+        "kind",
+        "replica",
+        "started_at",
+        "finished_at",
+        "status",
+        "records_read",
+        "flags_written",
+        "tasks_created",
+        "tasks_completed",
+        "error",
+    ]
+    assert lines[2].split() == [
+        "north",
+        "sync",
+        "host-a-1",
+        "2026-12-06T10:00:00Z",
+        "2026-12-06T10:00:02Z",
+        "succeeded",
+        "40",
+        "3",
+        "2",
+        "1",
+    ]
+    assert "ArchiveError: full" in lines[1]
 
 
 def test_runs_of_a_queue_never_worked_is_empty(tmp_path: Path, schema: str) -> None:

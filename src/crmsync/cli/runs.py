@@ -100,8 +100,14 @@ def runs_cmd(
 def _table(rows: list[RunRow]) -> None:
     from rich.table import Table  # noqa: PLC0415 - only for a table
 
-    table = Table(*COLUMNS[:-1], "error", box=None)
+    table = Table(box=None)
+    whole = {"kind", "started_at", "finished_at", "status"}
+    for column in COLUMNS:  # a narrow terminal folds a value, never cuts it short
+        table.add_column(column, overflow="fold", no_wrap=column in whole)
     for row in rows:
         shown = run_as_dict(row)
+        for name in ("started_at", "finished_at"):  # to the second on a screen
+            value = shown[name]
+            shown[name] = None if value is None else f"{str(value)[:19]}Z"
         table.add_row(*("" if shown[c] is None else str(shown[c]) for c in COLUMNS))
     out_console().print(table)
