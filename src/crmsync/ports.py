@@ -244,8 +244,8 @@ class CrmPort(Protocol):
     def complete_tasks(
         self, object: str, ids: Sequence[str], completion: Mapping[str, Any]
     ) -> list[WriteResult]:
-        """Set ``completion`` (e.g. ``{"Status": "Completed"}``) on the records that do not
-        hold it yet; records already complete succeed without a write."""
+        """Set ``completion`` (the mapping's status field and its completed value) on the
+        records that do not hold it yet; records already complete succeed without a write."""
         ...
 
     def describe(self, object: str) -> dict[str, FieldInfo]:

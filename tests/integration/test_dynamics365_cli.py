@@ -149,3 +149,23 @@ def test_a_missing_column_is_one_line_naming_it(org: FakeDataverse) -> None:
     one_line_failure(sync(), 1, "cycle failed: read incident: 0x80060888 (HTTP 400): ")
     assert "property named 'new_acknowledgedon'" in sync().stderr
     assert follow_ups(org) == []
+
+
+def test_a_choice_value_the_mapping_does_not_know_is_that_complaints_error_alone(
+    org: FakeDataverse, clock: ManualClock
+) -> None:
+    """Channel 7 on A: exit 3 naming A and the column; B is flagged and followed up, once,
+    and A's follow-up comes once the org holds a known channel again."""
+    org.touch("incident", A, caseorigincode=7, modifiedon=MON_10)
+    result = sync()
+    assert result.exit_code == 3, result.output
+    assert "Traceback" not in result.output
+    assert A in result.output
+    assert "caseorigincode" in result.output
+    assert follow_ups(org) == KEYS[1:]
+    clock.advance(minutes=10)
+    org.touch("incident", A, caseorigincode=2)
+    for _ in range(2):
+        clock.advance(minutes=10)
+        assert sync().exit_code == 0
+    assert follow_ups(org) == KEYS

@@ -93,10 +93,14 @@ def _port_of(module: str) -> str | None:
 
 # The adapters themselves; the other modules in a group are that group's shared parts
 # (SOQL, retries, the state codec, migrations).
-_ADAPTERS = {
-    "crmsync.adapters.crm.local",
-    "crmsync.adapters.crm.salesforce",
-    "crmsync.adapters.crm.dynamics365",
+def _crm_adapters() -> set[str]:
+    """Each registered CRM's adapter: the module its wiring (``NAME_wiring``) builds."""
+    from crmsync.bootstrap import CRM_ADAPTERS
+
+    return {module.removesuffix("_wiring") for module in CRM_ADAPTERS.values()}
+
+
+_ADAPTERS = _crm_adapters() | {
     "crmsync.adapters.state.memory",
     "crmsync.adapters.state.sqlite",
     "crmsync.adapters.state.postgres",
@@ -304,6 +308,7 @@ def test_the_input_readers_live_outside_the_cli_with_one_encoding_sniffer() -> N
 _SALESFORCE_NAMES = re.compile(
     r"Salesforce|salesforce|SystemModstamp|\w+__c\b|sf_datetime|UNABLE_TO_LOCK_ROW"
     r"|REQUEST_LIMIT_EXCEEDED|INVALID_SESSION_ID|INVALID_FIELD|errorCode|SOQL|soql"
+    r"|\bComposite\b|sObject|Bulk API"
 )
 # The same for Dynamics 365 / Dataverse: its product names, the d365 settings prefix, its
 # columns and OData syntax (modifiedon, @odata.*, $batch, an alternate key's If-None-Match).
@@ -312,15 +317,18 @@ _DATAVERSE_NAMES = re.compile(
     r"|crmsync_key|msal|0x8004[0-9a-fA-F]{4}"
 )
 _CRM_NAMES = {"Salesforce": _SALESFORCE_NAMES, "Dataverse": _DATAVERSE_NAMES}
-# Allowed to name a CRM: its adapters, the composition root (one branch per CRM), the
-# settings (grouped per adapter) and each CRM's own command module.
-_CRM_OWNED = {
-    "bootstrap.py",
-    "settings.py",
-    "cli/salesforce.py",
-    "cli/dynamics365.py",
-    "cli/__init__.py",
-}
+
+
+# Allowed to name a CRM: its adapters, the composition root (one registry line per CRM),
+# the settings (grouped per adapter) and each CRM's own command module.
+def _crm_command_modules() -> set[str]:
+    """Each registered CRM's own command module (``cli/NAME.py``), where it has one."""
+    from crmsync.bootstrap import CRM_ADAPTERS
+
+    return {f"cli/{name}.py" for name in CRM_ADAPTERS if (SRC / "cli" / f"{name}.py").exists()}
+
+
+_CRM_OWNED = {"bootstrap.py", "settings.py", "cli/__init__.py"} | _crm_command_modules()
 
 
 def _above_the_crm_adapters() -> list[Path]:

@@ -692,7 +692,7 @@ class FieldMapping:
         return labels.get(language) or labels.get("en") or attribute
 
     def completion_fields(self) -> dict[str, Any]:
-        """What marks a follow-up done (e.g. ``{"Status": "Completed"}``)."""
+        """What marks a follow-up done: ``{status field: completed value}``."""
         fu = self.spec.follow_ups
         return {fu.status: fu.completed_status}
 

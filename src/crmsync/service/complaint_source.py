@@ -109,8 +109,8 @@ class ComplaintSource:
         """Ids of complaints whose related records (e.g. customer updates) changed."""
         touched: set[str] = set()
         # Open the complaint and deletion pulls first, unread: an adapter may then fetch their
-        # first pages in the same request as the related-change pulls below (a batching CRM: one
-        # Composite).
+        # first pages in the same request as the related-change pulls below (a CRM that batches
+        # reads: one request).
         window.complaints = self._complaint_records(window)
         window.deleted = self.crm.deleted_records(
             self.mapping.complaint_object,
