@@ -155,3 +155,17 @@ def test_every_count_is_in_the_table_beside_the_charts() -> None:
             for c in clocks
         ] + [str(sum(r["due"] for r in mine))]
         assert values == expected
+
+
+def test_a_what_if_draws_a_and_b_each_at_about_half_the_width() -> None:
+    """Side by side, each of A's and B's axes takes at least a third of the chart's printed
+    width: the clocks' legend, one for both below them, never squeezes the axes."""
+    document = busy_document(True)
+    page = PageSource(ASTON, "test", ASTON)
+    for caption, fig in chart_figures(document, page):
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        printed = fig.get_tightbbox(renderer).width
+        shares = [ax.get_window_extent(renderer).width / fig.dpi / printed for ax in fig.axes]
+        assert len(shares) == 2, caption
+        assert min(shares) >= 1 / 3, f"{caption[:40]}: {shares}"

@@ -114,16 +114,18 @@ def build_figure(
         draw(ax)
         if title is not None:
             ax.set_title(title, fontsize=9, loc="left", pad=4 if len(parts) == 2 else 22)
-    fit_width(fig)
-    for ax in axes:
-        fit_ticks(ax, fig.canvas.get_renderer())
+    seen: dict[str, Any] = {}
     if len(parts) == 2:  # one legend for both, below them: the axes keep their width
-        seen: dict[str, Any] = {}
-        for ax in axes:
+        for ax in axes:  # (taken off first: each legend above a half-width axes is wider
+            # than it, and fitting the figure to them would squeeze the axes to a sliver)
             for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
                 seen.setdefault(label, handle)
             if ax.get_legend() is not None:
                 ax.get_legend().remove()
+    fit_width(fig)
+    for ax in axes:
+        fit_ticks(ax, fig.canvas.get_renderer())
+    if len(parts) == 2:
         fig.tight_layout()
         fig.canvas.draw()  # the axes moved: fit their ticks again, and the layout to them
         for ax in axes:
