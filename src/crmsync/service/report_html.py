@@ -106,7 +106,8 @@ def build_figure(
         fig, ax = plt.subplots(figsize=(7.2, height))
         axes = [ax]
     elif stack:
-        fig, axes = plt.subplots(2, 1, figsize=(7.2, 2 * height + 0.4))
+        # one scale for both: B's bars read against A's, the target at the same place
+        fig, axes = plt.subplots(2, 1, figsize=(7.2, 2 * height + 0.4), sharex=True)
     else:
         fig, axes = plt.subplots(1, 2, figsize=(7.2, height), sharey=True)
     FigureCanvasAgg(fig)  # text extents are measured on it; the page is still SVG
