@@ -1,4 +1,5 @@
-"""What the tests that run `crmsync run` as a real process share: waiting for a condition,
+"""What the tests that run crmsync as a real process share: a clean environment, `crmsync
+run` started with its log to a file, a fresh PostgreSQL schema, waiting for a condition,
 reading its JSON log lines, asking its ops port, and a TCP relay to PostgreSQL that a test
 starts, stops or restarts to take the server away and give it back."""
 
@@ -8,23 +9,68 @@ import contextlib
 import json
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from crmsync.settings import redact_url
 
 POSTGRES_URL = os.environ.get(
     "CRMSYNC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def clean_env(**settings: str) -> dict[str, str]:
+    """This process's environment without any ``CRMSYNC_*`` variable, plus each of
+    ``settings`` as ``CRMSYNC_<NAME>`` (``data_dir="x"`` sets ``CRMSYNC_DATA_DIR=x``)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRMSYNC_")}
+    env.update({f"CRMSYNC_{name.upper()}": value for name, value in settings.items()})
+    return env
+
+
+def start_run(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen[bytes]:
+    """``python -m crmsync run ARGS`` started from the project root with exactly ``env``;
+    its stdout dropped, its stderr written to ``log``."""
+    with log.open("wb") as handle:
+        return subprocess.Popen(
+            [sys.executable, "-m", "crmsync", "run", *args],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=handle,
+        )
+
+
+def require_postgres() -> None:
+    """Skips the test when no PostgreSQL server answers at ``POSTGRES_URL``."""
+    try:
+        with psycopg.connect(POSTGRES_URL, connect_timeout=3):
+            pass
+    except psycopg.Error as exc:
+        pytest.skip(f"PostgreSQL not reachable at {redact_url(POSTGRES_URL)}: {exc}")
+
+
+def fresh_schema() -> Iterator[str]:
+    """For a fixture: a new schema name in the test PostgreSQL, dropped with all it holds
+    after the test; skips the test when no server answers."""
+    require_postgres()
+    name = f"q_{uuid.uuid4().hex[:10]}"
+    yield name
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -126,10 +172,6 @@ class Relay:
 def postgres_relay() -> Relay:
     """A relay (not yet started) to the test PostgreSQL; skips the test when no server
     answers there."""
-    try:
-        with psycopg.connect(POSTGRES_URL, connect_timeout=3):
-            pass
-    except psycopg.Error as exc:
-        pytest.skip(f"PostgreSQL not reachable at {redact_url(POSTGRES_URL)}: {exc}")
+    require_postgres()
     parts = urlsplit(POSTGRES_URL)
     return Relay((parts.hostname or "127.0.0.1", parts.port or 5432))

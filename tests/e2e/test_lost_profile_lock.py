@@ -9,7 +9,6 @@ back what is left without a traceback.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -29,12 +28,7 @@ from crmsync.adapters.profile_lock import lock_key
 from crmsync.bootstrap import LOCAL_CRM_FILE
 from crmsync.demo.seeding import seed_local_crm
 from crmsync.mapping.field_mapping import load_mapping
-from crmsync.settings import redact_url
-
-ROOT = Path(__file__).resolve().parents[2]
-POSTGRES_URL = os.environ.get(
-    "CRMSYNC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
+from worker_processes import POSTGRES_URL, ROOT, clean_env, require_postgres
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -42,29 +36,21 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 @pytest.fixture
 def profile() -> str:
     """A profile name of its own on the shared server (skips when it is absent)."""
-    try:
-        with psycopg.connect(POSTGRES_URL, connect_timeout=3):
-            pass
-    except psycopg.Error as exc:
-        pytest.skip(f"PostgreSQL not reachable at {redact_url(POSTGRES_URL)}: {exc}")
+    require_postgres()
     return f"lost-{uuid.uuid4().hex[:8]}"
 
 
 def _env(data_dir: Path, profile: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRMSYNC_")}
-    env.update(
-        {
-            "CRMSYNC_DATA_DIR": str(data_dir),
-            "CRMSYNC_CONFIG": str(data_dir / "none.toml"),
-            "CRMSYNC_SECRETS_DIR": str(data_dir / "no-secrets"),
-            "CRMSYNC_LOG_FORMAT": "json",
-            "CRMSYNC_HTTP_PORT": "0",
-            "CRMSYNC_SYNC_INTERVAL": "3600",
-            "CRMSYNC_STATE_URL": POSTGRES_URL,
-            "CRMSYNC_PROFILE": profile,
-        }
+    return clean_env(
+        data_dir=str(data_dir),
+        config=str(data_dir / "none.toml"),
+        secrets_dir=str(data_dir / "no-secrets"),
+        log_format="json",
+        http_port="0",
+        sync_interval="3600",
+        state_url=POSTGRES_URL,
+        profile=profile,
     )
-    return env
 
 
 def _seed(data_dir: Path, count: int) -> None:

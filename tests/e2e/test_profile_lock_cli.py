@@ -10,7 +10,6 @@ complaint version exactly once.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -22,38 +21,28 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
 from crmsync.adapters.crm.local import LocalCrm
 from crmsync.bootstrap import LOCAL_CRM_FILE
 from crmsync.demo.seeding import seed_local_crm
 from crmsync.mapping.field_mapping import load_mapping
-from crmsync.settings import redact_url
-
-ROOT = Path(__file__).resolve().parents[2]
-POSTGRES_URL = os.environ.get(
-    "CRMSYNC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
+from worker_processes import POSTGRES_URL, ROOT, clean_env, require_postgres, start_run
 
 pytestmark = pytest.mark.slow
 
 
 def _env(data_dir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRMSYNC_")}
-    env.update(
-        {
-            "CRMSYNC_DATA_DIR": str(data_dir),
-            "CRMSYNC_CONFIG": str(data_dir / "none.toml"),
-            "CRMSYNC_SECRETS_DIR": str(data_dir / "no-secrets"),
-            "CRMSYNC_LOG_FORMAT": "json",
-            "CRMSYNC_HTTP_PORT": "0",
-            "CRMSYNC_SYNC_INTERVAL": "3600",
-            "CRMSYNC_ARCHIVE_AFTER": "1",
-            **extra,
-        }
+    env = clean_env(
+        data_dir=str(data_dir),
+        config=str(data_dir / "none.toml"),
+        secrets_dir=str(data_dir / "no-secrets"),
+        log_format="json",
+        http_port="0",
+        sync_interval="3600",
+        archive_after="1",
     )
-    return env
+    return {**env, **extra}
 
 
 def _crmsync(
@@ -111,14 +100,7 @@ def worker(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], dict[str, 
     _seed(tmp_path, 30)
     env = _env(tmp_path)
     log = tmp_path / "worker.log"
-    with log.open("wb") as handle:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "crmsync", "run"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=handle,
-        )
+    proc = start_run(env, log)
     try:
         acquired = _wait_for(
             lambda: any(
@@ -139,11 +121,7 @@ def worker(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], dict[str, 
 
 
 def _postgres_state() -> dict[str, str]:
-    try:
-        with psycopg.connect(POSTGRES_URL, connect_timeout=3):
-            pass
-    except psycopg.Error as exc:
-        pytest.skip(f"PostgreSQL not reachable at {redact_url(POSTGRES_URL)}: {exc}")
+    require_postgres()
     return {"CRMSYNC_STATE_URL": POSTGRES_URL, "CRMSYNC_PROFILE": f"lock-{uuid.uuid4().hex[:8]}"}
 
 
@@ -187,14 +165,8 @@ def test_the_advisory_lock_names_the_worker_holding_a_postgresql_profile(
     _seed(tmp_path, 3000)
     env = _env(tmp_path, **extra)
     log = tmp_path / "worker.log"
-    with log.open("wb") as handle:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "crmsync", "run", "--new-profile"],
-            cwd=ROOT,
-            env={**env, "CRMSYNC_WRITE_BATCH": "1"},  # one write per call: a long cycle
-            stdout=subprocess.DEVNULL,
-            stderr=handle,
-        )
+    # one write per call: a long cycle
+    proc = start_run({**env, "CRMSYNC_WRITE_BATCH": "1"}, log, "--new-profile")
     try:
         assert _wait_for(
             lambda: any(

@@ -5,7 +5,6 @@ removed one stops it, and a bad file is reported by name while the others go on.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -23,12 +22,15 @@ from crmsync.adapters.crm.local import LocalCrm
 from crmsync.bootstrap import LOCAL_CRM_FILE
 from crmsync.demo.seeding import seed_local_crm
 from crmsync.mapping.field_mapping import load_mapping
-from crmsync.settings import redact_url
-from worker_processes import http_get, log_events, wait_for
-
-ROOT = Path(__file__).resolve().parents[2]
-POSTGRES_URL = os.environ.get(
-    "CRMSYNC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+from worker_processes import (
+    POSTGRES_URL,
+    ROOT,
+    clean_env,
+    fresh_schema,
+    http_get,
+    log_events,
+    start_run,
+    wait_for,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -36,15 +38,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 @pytest.fixture
 def schema() -> Iterator[str]:
-    try:
-        with psycopg.connect(POSTGRES_URL, connect_timeout=3):
-            pass
-    except psycopg.Error as exc:
-        pytest.skip(f"PostgreSQL not reachable at {redact_url(POSTGRES_URL)}: {exc}")
-    name = f"q_{uuid.uuid4().hex[:10]}"
-    yield name
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+    yield from fresh_schema()
 
 
 def _synced(schema: str) -> set[str]:
@@ -126,14 +120,11 @@ def _waiting(schema: str, profile: str) -> int:
 
 def _runs(tmp_path: Path, schema: str, profile: str) -> list[dict[str, object]]:
     """``crmsync runs --profile PROFILE --format json``, one object per line."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRMSYNC_")}
-    env.update(
-        {
-            "CRMSYNC_DATA_DIR": str(tmp_path),
-            "CRMSYNC_CONFIG": str(tmp_path / "none.toml"),
-            "CRMSYNC_STATE_URL": POSTGRES_URL,
-            "CRMSYNC_QUEUE_SCHEMA": schema,
-        }
+    env = clean_env(
+        data_dir=str(tmp_path),
+        config=str(tmp_path / "none.toml"),
+        state_url=POSTGRES_URL,
+        queue_schema=schema,
     )
     done = subprocess.run(
         [sys.executable, "-m", "crmsync", "runs", "--profile", profile, "--format", "json"],
@@ -161,29 +152,19 @@ def test_a_changed_and_a_removed_profile_file_take_effect_while_it_runs(
     for seed, name in enumerate((steady, changed, removed)):
         _seed(tmp_path / name, seed)
         (folder / f"{name}.toml").write_text("sync_interval = 2\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRMSYNC_")}
-    env.update(
-        {
-            "CRMSYNC_CONFIG": str(tmp_path / "none.toml"),
-            "CRMSYNC_PROFILES_DIR": str(folder),
-            "CRMSYNC_DATA_DIR": str(tmp_path),
-            "CRMSYNC_STATE_URL": POSTGRES_URL,
-            "CRMSYNC_QUEUE_SCHEMA": schema,
-            "CRMSYNC_SYNC_INTERVAL": "2",
-            "CRMSYNC_HTTP_PORT": "0",
-            "CRMSYNC_REPLICA": replica,
-            "CRMSYNC_LOG_FORMAT": "json",
-        }
+    env = clean_env(
+        config=str(tmp_path / "none.toml"),
+        profiles_dir=str(folder),
+        data_dir=str(tmp_path),
+        state_url=POSTGRES_URL,
+        queue_schema=schema,
+        sync_interval="2",
+        http_port="0",
+        replica=replica,
+        log_format="json",
     )
     log = tmp_path / "replica.log"
-    with log.open("wb") as handle:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "crmsync", "run"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=handle,
-        )
+    proc = start_run(env, log)
 
     def logged(event: str) -> list[dict[str, object]]:
         return [e for e in log_events(log) if e.get("event") == event]
@@ -256,28 +237,18 @@ def test_profile_files_are_read_again_and_a_bad_one_is_named(tmp_path: Path, sch
     folder.mkdir()
     (folder / f"{first}.toml").write_text("sync_interval = 2\n")
     (folder / f"{bad}.toml").write_text("sync_intervall = 2\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRMSYNC_")}
-    env.update(
-        {
-            "CRMSYNC_CONFIG": str(tmp_path / "none.toml"),
-            "CRMSYNC_PROFILES_DIR": str(folder),
-            "CRMSYNC_DATA_DIR": str(tmp_path),
-            "CRMSYNC_STATE_URL": POSTGRES_URL,
-            "CRMSYNC_QUEUE_SCHEMA": schema,
-            "CRMSYNC_SYNC_INTERVAL": "2",
-            "CRMSYNC_HTTP_PORT": "0",
-            "CRMSYNC_LOG_FORMAT": "json",
-        }
+    env = clean_env(
+        config=str(tmp_path / "none.toml"),
+        profiles_dir=str(folder),
+        data_dir=str(tmp_path),
+        state_url=POSTGRES_URL,
+        queue_schema=schema,
+        sync_interval="2",
+        http_port="0",
+        log_format="json",
     )
     log = tmp_path / "replica.log"
-    with log.open("wb") as handle:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "crmsync", "run"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=handle,
-        )
+    proc = start_run(env, log)
     try:
         wait_for(lambda: first in _synced(schema), 60, "the first profile's cycle")
         invalid = [e for e in log_events(log) if e.get("event") == "profile_file_invalid"]

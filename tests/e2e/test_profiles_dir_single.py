@@ -4,18 +4,13 @@ its worker while ``crmsync run`` runs; the untouched profile's worker runs on.""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
-from worker_processes import http_get, log_events, wait_for
-
-ROOT = Path(__file__).resolve().parents[2]
+from worker_processes import clean_env, http_get, log_events, start_run, wait_for
 
 pytestmark = [pytest.mark.slow]
 
@@ -27,27 +22,17 @@ def test_one_process_takes_in_a_changed_and_a_removed_profile_file(tmp_path: Pat
     folder.mkdir()
     for name in (steady, changed, removed):
         (folder / f"{name}.toml").write_text("sync_interval = 1\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRMSYNC_")}
-    env.update(
-        {
-            "CRMSYNC_CONFIG": str(tmp_path / "none.toml"),
-            "CRMSYNC_PROFILES_DIR": str(folder),
-            "CRMSYNC_DATA_DIR": str(tmp_path),
-            "CRMSYNC_SYNC_INTERVAL": "1",
-            "CRMSYNC_HTTP_PORT": "0",
-            "CRMSYNC_REPLICA": f"single-{tag}",
-            "CRMSYNC_LOG_FORMAT": "json",
-        }
+    env = clean_env(
+        config=str(tmp_path / "none.toml"),
+        profiles_dir=str(folder),
+        data_dir=str(tmp_path),
+        sync_interval="1",
+        http_port="0",
+        replica=f"single-{tag}",
+        log_format="json",
     )
     log = tmp_path / "worker.log"
-    with log.open("wb") as handle:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "crmsync", "run"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=handle,
-        )
+    proc = start_run(env, log)
 
     def logged(event: str, profile: str | None = None) -> list[dict[str, object]]:
         return [

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import uuid
 from collections.abc import Iterator
 
 import psycopg
@@ -13,25 +12,16 @@ import pytest
 from psycopg import sql
 
 from crmsync.adapters.job_queue import QueueTables
-from crmsync.settings import redact_url
 from crmsync.worker.replicas import ReplicaQueue, queue_name
 from crmsync.worker.scheduling import ProfileChanges
-from worker_processes import POSTGRES_URL
+from worker_processes import POSTGRES_URL, fresh_schema
 
 pytestmark = [pytest.mark.postgres]
 
 
 @pytest.fixture
 def schema() -> Iterator[str]:
-    try:
-        with psycopg.connect(POSTGRES_URL, connect_timeout=3):
-            pass
-    except psycopg.Error as exc:
-        pytest.skip(f"PostgreSQL not reachable at {redact_url(POSTGRES_URL)}: {exc}")
-    name = f"q_{uuid.uuid4().hex[:10]}"
-    yield name
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+    yield from fresh_schema()
 
 
 class StandIn:

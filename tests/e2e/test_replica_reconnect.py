@@ -9,10 +9,7 @@ and its profiles' cycles go on.
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -28,9 +25,16 @@ from crmsync.adapters.crm.local import LocalCrm
 from crmsync.bootstrap import LOCAL_CRM_FILE
 from crmsync.demo.seeding import seed_local_crm
 from crmsync.mapping.field_mapping import load_mapping
-from worker_processes import POSTGRES_URL, Relay, http_get, postgres_relay, wait_for
-
-ROOT = Path(__file__).resolve().parents[2]
+from worker_processes import (
+    POSTGRES_URL,
+    ROOT,
+    Relay,
+    clean_env,
+    http_get,
+    postgres_relay,
+    start_run,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -88,27 +92,17 @@ def test_a_replica_reconnects_after_postgresql_comes_back(tmp_path: Path, relay:
             )
     config = tmp_path / "crmsync.toml"
     config.write_text("".join(f'[profiles."{name}"]\n' for name in profiles))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRMSYNC_")}
-    env.update(
-        {
-            "CRMSYNC_CONFIG": str(config),
-            "CRMSYNC_DATA_DIR": str(tmp_path),
-            "CRMSYNC_STATE_URL": url,
-            "CRMSYNC_QUEUE_SCHEMA": schema,
-            "CRMSYNC_SYNC_INTERVAL": "2",
-            "CRMSYNC_HTTP_PORT": "0",
-            "CRMSYNC_LOG_FORMAT": "json",
-        }
+    env = clean_env(
+        config=str(config),
+        data_dir=str(tmp_path),
+        state_url=url,
+        queue_schema=schema,
+        sync_interval="2",
+        http_port="0",
+        log_format="json",
     )
     log = tmp_path / "replica.log"
-    with log.open("wb") as handle:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "crmsync", "run"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=handle,
-        )
+    proc = start_run(env, log)
     try:
 
         def port() -> int | None:

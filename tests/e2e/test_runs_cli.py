@@ -4,7 +4,6 @@ filtered by profile, kind and start, as a table or JSON lines (issue 22)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import uuid
@@ -18,38 +17,22 @@ from psycopg import sql
 
 from crmsync.adapters.job_queue import QueueTables
 from crmsync.ports import RunCounts
-from crmsync.settings import redact_url
-
-ROOT = Path(__file__).resolve().parents[2]
-POSTGRES_URL = os.environ.get(
-    "CRMSYNC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
+from worker_processes import POSTGRES_URL, ROOT, clean_env, fresh_schema, require_postgres
 
 pytestmark = [pytest.mark.postgres]
 
 
 @pytest.fixture
 def schema() -> Iterator[str]:
-    try:
-        with psycopg.connect(POSTGRES_URL, connect_timeout=3):
-            pass
-    except psycopg.Error as exc:
-        pytest.skip(f"PostgreSQL not reachable at {redact_url(POSTGRES_URL)}: {exc}")
-    name = f"q_{uuid.uuid4().hex[:10]}"
-    yield name
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+    yield from fresh_schema()
 
 
 def _runs(tmp_path: Path, schema: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRMSYNC_")}
-    env.update(
-        {
-            "CRMSYNC_DATA_DIR": str(tmp_path),
-            "CRMSYNC_CONFIG": str(tmp_path / "none.toml"),
-            "CRMSYNC_STATE_URL": POSTGRES_URL,
-            "CRMSYNC_QUEUE_SCHEMA": schema,
-        }
+    env = clean_env(
+        data_dir=str(tmp_path),
+        config=str(tmp_path / "none.toml"),
+        state_url=POSTGRES_URL,
+        queue_schema=schema,
     )
     return subprocess.run(
         [sys.executable, "-m", "crmsync", "runs", *args],
@@ -151,8 +134,7 @@ def test_runs_of_a_queue_never_worked_is_empty(tmp_path: Path, schema: str) -> N
 
 
 def test_runs_without_postgresql_says_so_and_exits_2(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRMSYNC_")}
-    env.update({"CRMSYNC_DATA_DIR": str(tmp_path), "CRMSYNC_CONFIG": str(tmp_path / "x.toml")})
+    env = clean_env(data_dir=str(tmp_path), config=str(tmp_path / "x.toml"))
     done = subprocess.run(
         [sys.executable, "-m", "crmsync", "runs"],
         cwd=ROOT,
@@ -197,11 +179,7 @@ def _negative_hash_schema() -> str:
 
 
 def test_one_dispatcher_at_a_time_and_the_lock_given_back() -> None:
-    try:
-        with psycopg.connect(POSTGRES_URL, connect_timeout=3):
-            pass
-    except psycopg.Error as exc:
-        pytest.skip(f"PostgreSQL not reachable at {redact_url(POSTGRES_URL)}: {exc}")
+    require_postgres()
     name = _negative_hash_schema()
     first = {("north", "sync"): _at("2026-12-06T10:00:00")}
     now = _at("2026-12-06T10:00:01")
