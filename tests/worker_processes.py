@@ -73,6 +73,13 @@ def fresh_schema() -> Iterator[str]:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
 
 
+def reap(proc: subprocess.Popen[bytes]) -> None:
+    """Kills ``proc`` if it still runs (a test's cleanup after a failure) and waits for it."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait(10)
+
+
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
     """``predicate()``'s first truthy answer, asked every 0.2 s; fails the test naming
     ``what`` after ``timeout`` seconds."""

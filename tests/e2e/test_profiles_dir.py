@@ -29,6 +29,7 @@ from worker_processes import (
     fresh_schema,
     http_get,
     log_events,
+    reap,
     start_run,
     wait_for,
 )
@@ -209,9 +210,7 @@ def test_a_changed_and_a_removed_profile_file_take_effect_while_it_runs(
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+        reap(proc)
     assert "Traceback" not in log.read_text(errors="replace")
 
 
@@ -266,7 +265,5 @@ def test_profile_files_are_read_again_and_a_bad_one_is_named(tmp_path: Path, sch
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+        reap(proc)
     assert "Traceback" not in log.read_text(errors="replace")

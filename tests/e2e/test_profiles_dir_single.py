@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from worker_processes import clean_env, http_get, log_events, start_run, wait_for
+from worker_processes import clean_env, http_get, log_events, reap, start_run, wait_for
 
 pytestmark = [pytest.mark.slow]
 
@@ -73,7 +73,5 @@ def test_one_process_takes_in_a_changed_and_a_removed_profile_file(tmp_path: Pat
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+        reap(proc)
     assert "Traceback" not in log.read_text(errors="replace")

@@ -32,6 +32,7 @@ from worker_processes import (
     clean_env,
     http_get,
     postgres_relay,
+    reap,
     start_run,
     wait_for,
 )
@@ -129,9 +130,7 @@ def test_a_replica_reconnects_after_postgresql_comes_back(tmp_path: Path, relay:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+        reap(proc)
         with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
     assert "Traceback" not in log.read_text(errors="replace")
