@@ -36,6 +36,7 @@ import argparse
 import json
 import math
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,30 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
+
+
+def play(
+    clock: Clock,
+    cycle: SyncCycle,
+    changes: Callable[[], None],
+    measure_one: Callable[[], dict[str, Any]],
+) -> dict[str, Any]:
+    """The scenario's timeline, one for every CRM: a priming cycle on Monday, ``changes``
+    made in the CRM an hour before Wednesday's cycle, then the changed cycle, the echo of
+    its writes and a cycle with nothing changed, each measured by ``measure_one``."""
+    clock.now = MONDAY + timedelta(minutes=1)
+    cycle.run()  # priming
+    clock.now = WEDNESDAY - timedelta(hours=1)
+    changes()
+    out: dict[str, Any] = {}
+    for name, at in (
+        ("changed", WEDNESDAY),
+        ("echo", WEDNESDAY + timedelta(minutes=10)),
+        ("nothing", WEDNESDAY + timedelta(minutes=20)),
+    ):
+        clock.now = at
+        out[name] = measure_one()
+    return out
 
 
 def run(changed: int, flags: int, tasks: int, write_batch: int) -> dict[str, Any]:
@@ -95,24 +120,16 @@ def run(changed: int, flags: int, tasks: int, write_batch: int) -> dict[str, Any
             profile="bench",
             write_batch=write_batch,
         )
-        clock.now = MONDAY + timedelta(minutes=1)
-        cycle.run()  # priming
-        clock.now = WEDNESDAY - timedelta(hours=1)
-        for rid in quiet_ids:
-            org.touch("Case", rid, Description="more details")
-        for rid in flag_ids:
-            org.touch("Case", rid, Decision_At__c=DECIDED_TUESDAY)
-        for rid in task_ids:
-            org.touch("Case", rid, Description="still waiting")
-        out: dict[str, Any] = {}
-        for name, at in (
-            ("changed", WEDNESDAY),
-            ("echo", WEDNESDAY + timedelta(minutes=10)),
-            ("nothing", WEDNESDAY + timedelta(minutes=20)),
-        ):
-            clock.now = at
-            out[name] = measure(org, crm, cycle)
-        return out
+
+        def changes() -> None:
+            for rid in quiet_ids:
+                org.touch("Case", rid, Description="more details")
+            for rid in flag_ids:
+                org.touch("Case", rid, Decision_At__c=DECIDED_TUESDAY)
+            for rid in task_ids:
+                org.touch("Case", rid, Description="still waiting")
+
+        return play(clock, cycle, changes, lambda: measure(org, crm, cycle))
 
 
 def run_dataverse(changed: int, flags: int, tasks: int) -> dict[str, Any]:
@@ -142,47 +159,24 @@ def run_dataverse(changed: int, flags: int, tasks: int) -> dict[str, Any]:
             crm=crm, state=state, charter=charter, mapping=mapping, profile="bench",
             write_batch=1000,
         )  # fmt: skip
-        clock.now = MONDAY + timedelta(minutes=1)
-        cycle.run()  # priming
-        clock.now = WEDNESDAY - timedelta(hours=1)
-        for rid in quiet_ids:
-            org.touch("incident", rid, description="more details")
-        for rid in flag_ids:
-            org.touch("incident", rid, new_decisionon=tuesday)
-        for rid in task_ids:
-            org.touch("incident", rid, description="still waiting")
-        out: dict[str, Any] = {}
-        for name, at in (
-            ("changed", WEDNESDAY),
-            ("echo", WEDNESDAY + timedelta(minutes=10)),
-            ("nothing", WEDNESDAY + timedelta(minutes=20)),
-        ):
-            clock.now = at
-            before = dict(crm.calls.by_kind)
-            report = cycle.run()
-            kinds = {k: v - before.get(k, 0) for k, v in crm.calls.by_kind.items()}
-            kinds = {k: v for k, v in kinds.items() if v}
-            out[name] = {
-                "status": report.status,
-                "records_read": report.records_read,
-                "flags_written": report.flags_written,
-                "tasks_created": report.tasks_created,
-                "http_requests": sum(kinds.values()),
-                "by_kind": kinds,
-            }
-        return out
+
+        def changes() -> None:
+            for rid in quiet_ids:
+                org.touch("incident", rid, description="more details")
+            for rid in flag_ids:
+                org.touch("incident", rid, new_decisionon=tuesday)
+            for rid in task_ids:
+                org.touch("incident", rid, description="still waiting")
+
+        return play(clock, cycle, changes, lambda: measure_requests(crm, cycle))
 
 
-def measure(org: FakeOrg, crm: Any, cycle: SyncCycle) -> dict[str, Any]:
-    """Run one cycle and count its HTTP requests by kind and the org's billed calls."""
-    before_kinds = dict(crm.calls.by_kind)
-    before_billed = org.billed()
+def measure_requests(crm: Any, cycle: SyncCycle) -> dict[str, Any]:
+    """Run one cycle and count its HTTP requests by kind."""
+    before = dict(crm.calls.by_kind)
     report = cycle.run()
-    kinds = {
-        k: v - before_kinds.get(k, 0)
-        for k, v in crm.calls.by_kind.items()
-        if v - before_kinds.get(k, 0)
-    }
+    kinds = {k: v - before.get(k, 0) for k, v in crm.calls.by_kind.items()}
+    kinds = {k: v for k, v in kinds.items() if v}
     return {
         "status": report.status,
         "records_read": report.records_read,
@@ -191,8 +185,13 @@ def measure(org: FakeOrg, crm: Any, cycle: SyncCycle) -> dict[str, Any]:
         "tasks_created": report.tasks_created,
         "http_requests": sum(kinds.values()),
         "by_kind": kinds,
-        "billed_calls": org.billed() - before_billed,
     }
+
+
+def measure(org: FakeOrg, crm: Any, cycle: SyncCycle) -> dict[str, Any]:
+    """``measure_requests`` plus the Salesforce org's billed calls."""
+    before_billed = org.billed()
+    return measure_requests(crm, cycle) | {"billed_calls": org.billed() - before_billed}
 
 
 def main() -> None:
