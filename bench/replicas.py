@@ -50,6 +50,9 @@ from crmsync.mapping.field_mapping import load_mapping
 from crmsync.worker.replicas import ReplicaQueue
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))  # the dispatcher's stand-in workers
+
+from fakes.dispatch_stand_in import StandIn  # noqa: E402
 
 
 def _drop(url: str, schema: str) -> None:
@@ -189,18 +192,6 @@ def throughput(url: str, seeds: list[Path], replicas: int, work: Path) -> dict[s
     }
 
 
-class _StandIn:
-    """A profile's worker as the dispatcher sees it: an interval, no monthly report."""
-
-    def __init__(self, profile: str) -> None:
-        self.profile = profile
-        self.interval = 300
-
-    @staticmethod
-    def report_folder() -> None:
-        return None
-
-
 def dispatch_cost(url: str, profiles: int) -> dict[str, Any]:
     """The wall time of a first and of a quiet dispatcher tick over ``profiles``."""
     schema = f"bench_{uuid.uuid4().hex[:6]}"
@@ -211,7 +202,7 @@ def dispatch_cost(url: str, profiles: int) -> dict[str, Any]:
             schema=schema,
             replica="bench",
             tables=lambda: tables,
-            workers={f"p{i:04d}": _StandIn(f"p{i:04d}") for i in range(profiles)},  # type: ignore[misc]
+            workers={f"p{i:04d}": StandIn(f"p{i:04d}") for i in range(profiles)},  # type: ignore[misc]
             stop_requested=threading.Event(),
         )
         app = queue.open_now()

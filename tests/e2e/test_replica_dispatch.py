@@ -14,6 +14,7 @@ from psycopg import sql
 from crmsync.adapters.job_queue import QueueTables
 from crmsync.worker.replicas import ReplicaQueue, queue_name
 from crmsync.worker.scheduling import ProfileChanges
+from fakes.dispatch_stand_in import StandIn
 from worker_processes import POSTGRES_URL, fresh_schema
 
 pytestmark = [pytest.mark.postgres]
@@ -22,18 +23,6 @@ pytestmark = [pytest.mark.postgres]
 @pytest.fixture
 def schema() -> Iterator[str]:
     yield from fresh_schema()
-
-
-class StandIn:
-    """A profile's worker as the dispatcher sees it: an interval, no monthly report."""
-
-    def __init__(self, profile: str) -> None:
-        self.profile = profile
-        self.interval = 300
-
-    @staticmethod
-    def report_folder() -> None:
-        return None
 
 
 def test_a_long_profile_name_has_its_sync_deferred(schema: str) -> None:
