@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,6 +26,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from crmsync.adapters.crm.local import LocalCrm
+from crmsync.bootstrap import LOCAL_CRM_FILE
+from crmsync.demo.seeding import seed_local_crm
+from crmsync.mapping.field_mapping import load_mapping
 from crmsync.settings import redact_url
 
 POSTGRES_URL = os.environ.get(
@@ -51,6 +56,24 @@ def start_run(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen[by
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=handle,
+        )
+
+
+def seed_profile(data_dir: Path, seed: int) -> None:
+    """Make ``data_dir`` a profile's folder with a local CRM of 10 Aston complaints received
+    over the last 20 days (``seed`` picks which)."""
+    data_dir.mkdir()
+    now = datetime.now(UTC)
+    with LocalCrm(data_dir / LOCAL_CRM_FILE) as crm:
+        seed_local_crm(
+            crm,
+            load_mapping(ROOT / "mappings" / "salesforce.yaml"),
+            "aston",
+            count=10,
+            seed=seed,
+            start=now - timedelta(days=20),
+            span_days=18,
+            now=now,
         )
 
 

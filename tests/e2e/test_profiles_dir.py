@@ -11,17 +11,13 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import psycopg
 import pytest
 from psycopg import sql
 
-from crmsync.adapters.crm.local import LocalCrm
-from crmsync.bootstrap import LOCAL_CRM_FILE
-from crmsync.demo.seeding import seed_local_crm
-from crmsync.mapping.field_mapping import load_mapping
 from worker_processes import (
     POSTGRES_URL,
     ROOT,
@@ -30,6 +26,7 @@ from worker_processes import (
     http_get,
     log_events,
     reap,
+    seed_profile,
     start_run,
     wait_for,
 )
@@ -56,22 +53,6 @@ def _synced(schema: str) -> set[str]:
             ).format(sql.Identifier(schema))
         ).fetchall()
     return {str(r[0]) for r in rows}
-
-
-def _seed(data_dir: Path, seed: int) -> None:
-    data_dir.mkdir()
-    now = datetime.now(UTC)
-    with LocalCrm(data_dir / LOCAL_CRM_FILE) as crm:
-        seed_local_crm(
-            crm,
-            load_mapping(ROOT / "mappings" / "salesforce.yaml"),
-            "aston",
-            count=10,
-            seed=seed,
-            start=now - timedelta(days=20),
-            span_days=18,
-            now=now,
-        )
 
 
 def _syncs_since(schema: str, since: datetime) -> dict[str, int]:
@@ -151,7 +132,7 @@ def test_a_changed_and_a_removed_profile_file_take_effect_while_it_runs(
     folder = tmp_path / "profiles"
     folder.mkdir()
     for seed, name in enumerate((steady, changed, removed)):
-        _seed(tmp_path / name, seed)
+        seed_profile(tmp_path / name, seed)
         (folder / f"{name}.toml").write_text("sync_interval = 2\n")
     env = clean_env(
         config=str(tmp_path / "none.toml"),
@@ -217,21 +198,8 @@ def test_a_changed_and_a_removed_profile_file_take_effect_while_it_runs(
 def test_profile_files_are_read_again_and_a_bad_one_is_named(tmp_path: Path, schema: str) -> None:
     tag = uuid.uuid4().hex[:6]
     first, late, bad = f"dir-{tag}-a", f"dir-{tag}-b", f"dir-{tag}-bad"
-    mapping = load_mapping(ROOT / "mappings" / "salesforce.yaml")
-    now = datetime.now(UTC)
     for i, name in enumerate((first, late)):
-        (tmp_path / name).mkdir()
-        with LocalCrm(tmp_path / name / LOCAL_CRM_FILE) as crm:
-            seed_local_crm(
-                crm,
-                mapping,
-                "aston",
-                count=10,
-                seed=i,
-                start=now - timedelta(days=20),
-                span_days=18,
-                now=now,
-            )
+        seed_profile(tmp_path / name, i)
     folder = tmp_path / "profiles"
     folder.mkdir()
     (folder / f"{first}.toml").write_text("sync_interval = 2\n")

@@ -13,7 +13,7 @@ import signal
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -21,18 +21,14 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from crmsync.adapters.crm.local import LocalCrm
-from crmsync.bootstrap import LOCAL_CRM_FILE
-from crmsync.demo.seeding import seed_local_crm
-from crmsync.mapping.field_mapping import load_mapping
 from worker_processes import (
     POSTGRES_URL,
-    ROOT,
     Relay,
     clean_env,
     http_get,
     postgres_relay,
     reap,
+    seed_profile,
     start_run,
     wait_for,
 )
@@ -76,21 +72,8 @@ def test_a_replica_reconnects_after_postgresql_comes_back(tmp_path: Path, relay:
     tag = uuid.uuid4().hex[:6]
     schema = f"q_{tag}"
     profiles = [f"back-{tag}-{i}" for i in range(2)]
-    mapping = load_mapping(ROOT / "mappings" / "salesforce.yaml")
-    now = datetime.now(UTC)
     for i, name in enumerate(profiles):
-        (tmp_path / name).mkdir()
-        with LocalCrm(tmp_path / name / LOCAL_CRM_FILE) as crm:
-            seed_local_crm(
-                crm,
-                mapping,
-                "aston",
-                count=10,
-                seed=i,
-                start=now - timedelta(days=20),
-                span_days=18,
-                now=now,
-            )
+        seed_profile(tmp_path / name, i)
     config = tmp_path / "crmsync.toml"
     config.write_text("".join(f'[profiles."{name}"]\n' for name in profiles))
     env = clean_env(
