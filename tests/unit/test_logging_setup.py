@@ -60,7 +60,7 @@ def test_library_info_lines_only_at_debug(
 ) -> None:
     configure_logging("json", "info")
     configure_logging("json", "info")  # configured twice: still one line per event
-    library = logging.getLogger("psycopg.pool")
+    library = logging.getLogger("crmsync-tests.a-library")
     library.info("connection ready")
     library.warning("error connecting in 'pool-1'")
     lines = capsys.readouterr().err.splitlines()
