@@ -46,8 +46,8 @@ The recycle bin and the fault hooks are the fake's own. Tokens are issued by
 ``token_source`` and checked on every request (``expire_tokens`` makes them 401). Fault
 hooks: ``throttle`` (the next N requests answer 429 with ``Retry-After``), ``fail_op`` (a
 row's next write answers an error inside the batch), ``foreign_next_link`` (next links
-point at another host), ``stuck_next_link`` (a next link names the page it is on, as a
-broken paging cookie would). ``log`` keeps ``(method, path)`` of every request.
+point at another host), ``stuck_next_links`` (the next N next links name the page they
+are on, as a paging cookie gone wrong would). ``log`` keeps ``(method, path)`` of every request.
 """
 
 from __future__ import annotations
@@ -505,7 +505,7 @@ class FakeDataverse:
         self.privileges = dict(REFERENCE_PRIVILEGES)  # privilege name -> depth
         self._tokens: set[str] = set()
         self._serial = itertools.count()
-        self.stuck_next_link = False
+        self.stuck_next_links = 0
         self._lock = threading.RLock()
         self._folder = tempfile.TemporaryDirectory(prefix="fake-dataverse-")
         self._schema_versions = itertools.count(1)
@@ -838,7 +838,10 @@ class FakeDataverse:
             last = {column: page[-1].get(column) for column, _ in order}
             kept = [(k, v) for k, v in parse_qsl(asked) if k != "$skiptoken"]
             cookie = ("$skiptoken", _cookie(page_number + 1, last))
-            link = asked if self.stuck_next_link else urlencode([*kept, cookie], quote_via=quote)
+            link = urlencode([*kept, cookie], quote_via=quote)
+            if self.stuck_next_links > 0:
+                self.stuck_next_links -= 1
+                link = asked
             host = self.foreign_next_link or ORG
             body["@odata.nextLink"] = f"{host}{BASE}{shape.entity_set}?{link}"
         return 200, _JSON, json.dumps(body)
