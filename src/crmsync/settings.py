@@ -10,6 +10,7 @@ import json
 import os
 import re
 import tomllib
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -50,6 +51,15 @@ def duration_seconds(value: object, name: str) -> int:
 
 MAX_CONFIG_BYTES = 1 << 20
 """Largest ``crmsync.toml`` read (1 MiB)."""
+
+
+_GIVEN_ONLY: ContextVar[bool] = ContextVar("crmsync_settings_given_only", default=False)
+"""True while a profile's settings are built from values read already (no source read)."""
+
+
+def config_path() -> Path:
+    """The ``crmsync.toml`` in force: ``CRMSYNC_CONFIG``, else ``./crmsync.toml``."""
+    return Path(os.environ.get("CRMSYNC_CONFIG") or "crmsync.toml")
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
@@ -140,7 +150,7 @@ def setting_sources() -> dict[str, str]:
     ``crmsync.toml`` in force (its path), else ``default``."""
     environment = {name.upper() for name in os.environ}
     secrets = Path(os.environ.get("CRMSYNC_SECRETS_DIR", "/run/secrets"))
-    path = Path(os.environ.get("CRMSYNC_CONFIG") or "crmsync.toml")
+    path = config_path()
     try:
         in_file = set(read_config_file(path))
     except ConfigError:
@@ -389,7 +399,9 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        path = Path(os.environ.get("CRMSYNC_CONFIG") or "crmsync.toml")
+        if _GIVEN_ONLY.get():  # a profile over settings read already: the values given
+            return (init_settings,)
+        path = config_path()
         toml = InitSettingsSource(settings_cls, read_config_file(path))
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         secrets_dir = os.environ.get("CRMSYNC_SECRETS_DIR", "/run/secrets")
@@ -449,9 +461,30 @@ class Settings(BaseSettings):
         """``profile_settings`` and the problems of the files of ``profiles_dir`` left out
         (each naming its file)."""
         files, problems = self.profile_files()
-        if not self.profiles and self.profiles_dir is None:
+        if self.single_profile:
             return [self], []
         out = self._profiles_of(self.profiles)
+        for name, table in files.items():
+            try:
+                out += self._profiles_of({name: table})
+            except ValueError as exc:
+                assert self.profiles_dir is not None
+                problems.append(f"{self.profiles_dir / (name + '.toml')}: {exc}")
+        return out, problems
+
+    def profile_settings_each(self) -> tuple[list[Settings], list[str]]:
+        """``profile_settings_checked`` with a ``[profiles.NAME]`` table that does not
+        validate left out too, named in a problem (a running worker reading its
+        configuration again: one bad profile never stops the others)."""
+        files, problems = self.profile_files()
+        if self.single_profile:
+            return [self], []
+        out: list[Settings] = []
+        for name, table in self.profiles.items():
+            try:
+                out += self._profiles_of({name: table})
+            except ValueError as exc:
+                problems.append(f"{config_path()} [profiles.{name}]: {exc}")
         for name, table in files.items():
             try:
                 out += self._profiles_of({name: table})
@@ -480,7 +513,13 @@ class Settings(BaseSettings):
                 "profiles_dir": None,
             }
             try:
-                out.append(type(self)(**values))
+                # validated as given: the sources (the environment, crmsync.toml) were
+                # read into ``self`` already, and may have changed since
+                token = _GIVEN_ONLY.set(True)
+                try:
+                    out.append(type(self)(**values))
+                finally:
+                    _GIVEN_ONLY.reset(token)
                 continue
             except ValidationError as exc:
                 problems = "; ".join(
@@ -490,6 +529,12 @@ class Settings(BaseSettings):
             # quote the input values (the profile's passwords and tokens)
             raise ValueError(f"profile '{name}': {problems}") from None
         return out
+
+    @property
+    def single_profile(self) -> bool:
+        """True for the single-profile setup: no ``[profiles.NAME]`` table and no
+        ``profiles_dir`` (the settings are the one profile's)."""
+        return not self.profiles and self.profiles_dir is None
 
     @property
     def state_url_value(self) -> str | None:

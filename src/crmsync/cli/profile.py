@@ -62,7 +62,7 @@ def load_profile_setup(**overrides: object) -> tuple[Settings, bool]:
     the profile's settings too."""
     given = {k: v for k, v in overrides.items() if v is not None}
     settings = load_settings(**given)
-    if not settings.profiles and settings.profiles_dir is None:
+    if settings.single_profile:
         return settings, True
     try:
         profiles = {p.profile: p for p in settings.profile_settings()}
