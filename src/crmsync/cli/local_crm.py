@@ -18,7 +18,7 @@ from typing import Annotated, Any, TextIO
 
 import typer
 
-from crmsync.adapters.crm.local import SCHEMA_FILE, LocalCrm
+from crmsync.adapters.crm.local import LocalCrm, refuse_unknown_object, schema_objects
 from crmsync.cli.app import EXIT_BAD_INPUT, EXIT_FAILED, PlainCommand, app, err, fail
 from crmsync.cli.profile import load_profile
 from crmsync.cli.progress import interactive, progress
@@ -213,28 +213,11 @@ def _import(
 
 
 def _check_object(path: Path, object: str) -> None:
-    """Exit 2, nothing created, for an object the local CRM does not know: not in its
-    schema, no custom object (``..__c``) and holding no records in the file at ``path``
-    (a misspelt ``--object Kase`` would otherwise become a new object)."""
-    known = _local_objects()
-    if object in known or object.endswith("__c"):
-        return
-    if path.is_file():
-        try:
-            with LocalCrm(path) as crm:
-                crm.describe(object)  # an object without a schema that already holds records
-            return
-        except CrmError:
-            pass  # not there either (an unreadable file is named when it is opened)
-    raise fail(
-        f"--object: the local CRM has no object '{object}'{did_you_mean(object, known)}; "
-        f"its objects are {', '.join(known)} and custom objects (named ..__c)"
-    )
-
-
-def _local_objects() -> list[str]:
-    """The objects the local CRM's schema lists (``local_schema.json``), in its order."""
-    return list(json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))["objects"])
+    """Exit 2, nothing created, for an object the local CRM does not take records of."""
+    try:
+        refuse_unknown_object(path, object)
+    except CrmError as exc:
+        raise fail(f"--object: {exc}") from exc
 
 
 def _declared_fields(crm: LocalCrm, object: str) -> dict[str, FieldInfo] | None:
@@ -279,7 +262,7 @@ def export_cmd(
             crm = stack.enter_context(LocalCrm(path))
             columns = list(crm.describe(object))
         except CrmError as exc:
-            raise fail(f"{exc}{did_you_mean(object, _local_objects())}") from exc
+            raise fail(f"{exc}{did_you_mean(object, schema_objects())}") from exc
         try:
             written = PrivateFile.open(output, newline="") if output is not None else None
         except OSError as exc:
