@@ -19,7 +19,7 @@ from typing import Annotated, Any, TextIO
 import typer
 
 from crmsync.adapters.crm.local import LocalCrm, refuse_unknown_object, schema_objects
-from crmsync.cli.app import EXIT_BAD_INPUT, EXIT_FAILED, PlainCommand, app, err, fail
+from crmsync.cli.app import EXIT_BAD_INPUT, EXIT_FAILED, PlainCommand, err, fail
 from crmsync.cli.profile import load_profile
 from crmsync.cli.progress import interactive, progress
 from crmsync.errors import CrmError, InputFileError, did_you_mean
@@ -34,12 +34,11 @@ from crmsync.ports import FieldInfo
 from crmsync.private_file import PrivateFile
 from crmsync.terminal import escape_controls
 
-local_app = typer.Typer(
-    name="local",
+COMMANDS = typer.Typer(
     help="The embedded local CRM (a SQLite file): import, export and delete records.",
     no_args_is_help=True,
 )
-app.add_typer(local_app, name="local")
+"""``crmsync local ...``, registered by the local CRM's wiring (``CrmWiring.commands``)."""
 
 CHUNK = 500  # rows handed to the CRM at a time
 
@@ -76,7 +75,7 @@ FormatOpt = Annotated[
 # ----------------------------------------------------------------------------- import
 
 
-@local_app.command("import", cls=PlainCommand)
+@COMMANDS.command("import", cls=PlainCommand)
 def import_cmd(  # noqa: PLR0917 - one parameter per command-line option
     file: Annotated[Path, typer.Argument(help="JSON Lines (.jsonl, .json) or CSV (.csv) file.")],
     object: Annotated[str, typer.Option("--object", help="The object: Case, Task, User...")],
@@ -235,7 +234,7 @@ def _count_lines(file: Path) -> int:
 # ----------------------------------------------------------------------------- export
 
 
-@local_app.command("export", cls=PlainCommand)
+@COMMANDS.command("export", cls=PlainCommand)
 def export_cmd(
     object: Annotated[str, typer.Argument(help="The object to export: Case, Task...")],
     format: FormatOpt = None,
@@ -299,7 +298,7 @@ def export_cmd(
 # ----------------------------------------------------------------------------- delete
 
 
-@local_app.command("delete", cls=PlainCommand)
+@COMMANDS.command("delete", cls=PlainCommand)
 def delete_cmd(
     object: Annotated[str, typer.Argument(help="The object of the records: Case, Task...")],
     ids: Annotated[list[str], typer.Argument(help="The ids of the records to delete.")],

@@ -460,7 +460,7 @@ def check_cmd(
 def _configured_pairs() -> tuple[list[tuple[Path, Path]], str | None]:
     """The (charter, mapping) of the settings, or of each configured profile; and the
     configuration problem that stopped reading them, if any."""
-    from crmsync.settings import load_settings as load  # noqa: PLC0415 - pydantic
+    from crmsync.bootstrap import load_settings as load  # noqa: PLC0415 - the root, on use
 
     try:
         profiles = load().profile_settings()
@@ -530,9 +530,7 @@ def config_show_cmd(
     if as_json:
         print(json.dumps(shown, sort_keys=True))  # one JSON line
         return
-    from crmsync.settings import setting_sources  # noqa: PLC0415 - pydantic, on use
-
-    sources = setting_sources()
+    sources = type(settings).sources()
     table = Table(title="crmsync configuration")
     table.add_column("setting")
     table.add_column("value", overflow="fold")
