@@ -18,7 +18,14 @@ from crmsync.domain.charter import Charter
 from crmsync.domain.durations import Duration, Unit
 from crmsync.domain.report import Period, period_name
 from crmsync.domain.report_charts import achievement_of, added, response_shares
-from crmsync.service.chart_text import COUNT_LABEL, declutter, fit_ticks, fit_width
+from crmsync.service.chart_text import (
+    COUNT_LABEL,
+    POINT_COUNT_LABEL,
+    POINT_COUNT_PLACES,
+    declutter,
+    fit_ticks,
+    fit_width,
+)
 from crmsync.service.report_page import PageSource
 from crmsync.terminal import escape_controls
 
@@ -99,7 +106,7 @@ def build_figure(
 ) -> Any:
     """One chart as a matplotlib figure: each ``(title, draw)`` of ``parts`` draws on its own
     axes; two parts (A and B of a what-if) side by side (``stack``: one above the other).
-    No two of its texts overlap (``declutter``)."""
+    No two of its texts overlap and no count label sits on a series (``declutter``)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415 - on use
 
     if len(parts) == 1:
@@ -169,15 +176,17 @@ def _achievement_axes(
                     [x], [value], marker=marker, markersize=5.5, color="#9e9e9e",
                     markerfacecolor="white", linestyle="none",
                 )  # fmt: skip
+            offset, across, up = POINT_COUNT_PLACES[0]  # declutter moves it where it is free
             ax.annotate(
                 f"n={n}",
                 (x, value),
                 textcoords="offset points",
-                xytext=(0, 5),
-                ha="center",
+                xytext=offset,
+                ha=across,
+                va=up,
                 fontsize=7.5,
                 color=_WEAK_TEXT if weak else "#424242",
-                label=COUNT_LABEL,
+                label=POINT_COUNT_LABEL,
             )
     ax.set_xticks(range(len(periods)), period_labels(periods, partial), fontsize=8)
     ax.set_ylim(0, 112)
