@@ -2,7 +2,7 @@
 no text sits on a marker, bar or line of a series, and none is smaller than 7 pt at the
 printed size; the counts a chart leaves unlabelled are in the table beside it.
 
-The busiest page: Aston's seven clocks over 24 months, grouped by five channels, with
+The busiest page: Aston's six clocks over 24 months, grouped by five channels, with
 achievements close together (the n= labels of the clocks crowd the same height) or far
 apart (the clocks' lines zigzag across each other), as a report and as a what-if (A and B
 side by side: half the width each)."""
@@ -24,6 +24,13 @@ from crmsync.service.report_page import PageSource
 REPO = Path(__file__).resolve().parents[2]
 ASTON = load_charter(REPO / "mappings" / "charters" / "aston.yaml")
 CHANNELS = ("email", "phone", "letter", "web form", "in person")
+LONG_NAMES = (
+    "Customer Relations Northern Region Escalations Team",
+    "housing/repairs_and_maintenance-north-west",
+    "Antidisestablishmentarianismcomplaintsfeedbackandresolutionunit",
+    "Board of Directors Office of the Independent Adjudicator for Higher Education",
+    "email",
+)
 MONTHS = [f"{2025 + m // 12}-{m % 12 + 1:02d}" for m in range(24)]
 A4_PRINTABLE_IN = 186 / 25.4  # 210 mm less two 12 mm margins: the width svg.chart fills
 SMALLEST_PT = 7.0
@@ -55,13 +62,15 @@ def row(
     }  # fmt: skip
 
 
-def busy_document(compare: bool, zigzag: bool = False) -> dict[str, Any]:
+def busy_document(
+    compare: bool, zigzag: bool = False, channels: tuple[str, ...] = CHANNELS
+) -> dict[str, Any]:
     clocks = [c.id for c in ASTON.clocks]
     rows = [
         row(clock, month, channel, i + j + g, 5 * i + 3 * j if zigzag else None)
         for i, clock in enumerate(clocks)
         for j, month in enumerate(MONTHS)
-        for g, channel in enumerate(CHANNELS)
+        for g, channel in enumerate(channels)
     ]
     # a few thin months: points of 1 to 3 instances, drawn as not significant
     rows += [row(clocks[-1], m, "email", 0) | {"met": 1, "late": 1, "overdue": 0, "breached": 1,
@@ -69,7 +78,7 @@ def busy_document(compare: bool, zigzag: bool = False) -> dict[str, Any]:
     totals = [
         row(clock, "all", channel, i + g)
         for i, clock in enumerate(clocks)
-        for g, channel in enumerate(CHANNELS)
+        for g, channel in enumerate(channels)
     ]
     document: dict[str, Any] = {
         "charter": "aston", "from": "2025-01-15", "to": "2026-12-31",
@@ -204,8 +213,57 @@ def test_no_chart_text_overlaps_and_none_prints_below_7_pt(compare: bool, zigzag
     assert counts  # labels are drawn where they fit (the check above is not vacuous)
 
 
+def test_long_group_names_are_wrapped_or_cut_short_in_the_charts() -> None:
+    """Group names of up to 77 characters: every chart is drawn, its texts obey the same
+    rules, the names are cut short with … and the captions say the tables have them
+    whole (the response-time chart was narrowed to nothing by its labels before)."""
+    document = busy_document(False, channels=LONG_NAMES)
+    figures = chart_figures(document, PageSource(ASTON, "test"))
+    assert [p for caption, fig in figures for p in problems(caption, fig)] == []
+    captions = {caption.split(";")[0].split(" (")[0]: caption for caption, _ in figures}
+    for chart in ("Response times against the target", "Achievement per channel"):
+        assert captions[chart].endswith("; a name cut short with … is whole in the tables")
+    labels = {t.get_text() for _, fig in figures for ax in fig.axes for t in ax.get_xticklabels()}
+    assert "Board of Directors\nOffice of the\nIndependent…" in labels
+    assert "Customer Relations\nNorthern Region\nEscalations Team" in labels
+    assert "housing/repairs_and_\nmaintenance-north-\nwest" in labels
+    rows = {t.get_text() for _, fig in figures for ax in fig.axes for t in ax.get_yticklabels()}
+    assert "callback · Board of Directors… (1 working day)" in rows
+    assert "callback · email (1 working day)" in rows
+
+
+def test_the_page_lets_a_group_name_wrap_only_at_words_and_separators() -> None:
+    """In the summary and the rows per period, every group's cell holds its name whole (no
+    character lost or added but soft hyphens), with a <wbr> after each -, / and _; the
+    63-letter word is one box with soft hyphens every 10 or 11 letters and its name in a
+    title; and no style lets a browser cut a name anywhere (the browser test measures
+    the lines)."""
+    document = busy_document(False, channels=LONG_NAMES)
+    page = render_html(document, PageSource(ASTON, "test"))
+    style = page[: page.index("</style>")]
+    assert "break-word" not in style and "break-all" not in style
+    cut_anywhere = re.findall(r"([^{}]*)\{[^}]*anywhere[^}]*\}", style)
+    assert [rule.strip() for rule in cut_anywhere] == ["dl.meta dd"]  # the content hash
+    cells = re.findall(r'<td class="text">(<span class="name".*?)</td>', page)
+    each = 6 + 6 * 24  # six clocks: a total each, then a row per clock and month
+    assert len(cells) == 5 * each + 3  # and three thin months of one clock by email
+    text = [re.sub(r"<[^>]*>", "", c).replace("\u00ad", "") for c in cells]
+    assert set(text) == set(LONG_NAMES)
+    word = LONG_NAMES[2]  # 63 letters: six parts, cut after 11, 21, 32, 42, 53 letters
+    parts = [word[:11], word[11:21], word[21:32], word[32:42], word[42:53], word[53:]]
+    soft = "\u00ad"
+    boxed = f'<span class="name" title="{word}"><span class="word">{soft.join(parts)}</span>'
+    assert cells.count(boxed + "</span>") == each
+    housing = (
+        '<span class="name">housing/<wbr>repairs_<wbr>and_<wbr>maintenance-<wbr>north-<wbr>'
+        "west</span>"
+    )
+    assert cells.count(housing) == each
+    assert cells.count('<span class="name">email</span>') == each + 3
+
+
 def test_every_count_is_in_the_table_beside_the_charts() -> None:
-    """7 clocks x 24 months of achievement points: each count n (met + late + overdue over
+    """6 clocks x 24 months of achievement points: each count n (met + late + overdue over
     the five channels) and each month's instances due are listed, whether or not the chart
     had room for the label."""
     document = busy_document(False)
