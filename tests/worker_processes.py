@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -138,7 +139,14 @@ def http_get(port: int, path: str) -> tuple[int, str]:
 
 
 class Relay:
-    """A TCP relay from a local port to the PostgreSQL server, started on demand."""
+    """A TCP relay from a local port to the PostgreSQL server, started on demand.
+
+    ``close`` is a server that goes away: every relayed connection is shut down on both
+    sides (the server ends those sessions, releasing their locks) and new ones are
+    refused. ``cut`` is a network that breaks between the two: the clients' side is
+    reset, but the server's side is left open and silent, so the server keeps those
+    sessions (and their advisory locks) as a real server does until it notices.
+    """
 
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
@@ -148,7 +156,11 @@ class Relay:
         probe.close()  # nothing listens on the port until start()
         self._server: socket.socket | None = None
         self._stop = threading.Event()
-        self._open: list[socket.socket] = []
+        self._pairs: list[tuple[socket.socket, socket.socket]] = []
+        self._silent: list[socket.socket] = []
+        """Server-side sockets of cut connections: open, never read nor written."""
+        self._mutex = threading.Lock()
+        self._accepting: threading.Thread | None = None
 
     def start(self) -> None:
         server = socket.socket()
@@ -157,45 +169,86 @@ class Relay:
         server.listen(16)
         server.settimeout(0.2)
         self._server = server
-        threading.Thread(target=self._accept, daemon=True).start()
+        self._accepting = threading.Thread(target=self._accept, args=(self._stop,), daemon=True)
+        self._accepting.start()
 
-    def _accept(self) -> None:
+    def _accept(self, stop: threading.Event) -> None:
         assert self._server is not None
-        while not self._stop.is_set():
+        server = self._server
+        while not stop.is_set():
             try:
-                client, _ = self._server.accept()
+                client, _ = server.accept()
             except TimeoutError:
                 continue
             except OSError:
                 return
+            if stop.is_set():  # taken just as the relay stopped: refused
+                client.close()
+                return
             upstream = socket.create_connection(self.target)
-            self._open += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+            pair = (client, upstream)
+            with self._mutex:
+                self._pairs.append(pair)
+            threading.Thread(target=self._pipe, args=(client, upstream, pair), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, pair), daemon=True).start()
 
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(
+        self, source: socket.socket, sink: socket.socket, pair: tuple[socket.socket, ...]
+    ) -> None:
         try:
             while data := source.recv(65536):
+                if self._is_cut(pair):
+                    return
                 sink.sendall(data)
         except OSError:
             pass
-        finally:
-            for s in (source, sink):
+        if not self._is_cut(pair):  # one side ended: so does the other
+            for s in pair:
                 with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
 
-    def close(self) -> None:
+    def _is_cut(self, pair: tuple[socket.socket, ...]) -> bool:
+        """Cut: nothing more passes either way, the server's side stays open."""
+        with self._mutex:
+            return any(s in self._silent for s in pair)
+
+    def _stop_listening(self) -> None:
+        """No new connection; returns once the port is free to listen on again."""
         self._stop.set()
+        if self._accepting is not None:
+            self._accepting.join()
+            self._accepting = None
         if self._server is not None:
             self._server.close()
-        for s in self._open:
+            self._server = None
+
+    def close(self) -> None:
+        """The server goes away: both sides of every connection shut down, none taken."""
+        self._stop_listening()
+        with self._mutex:
+            pairs, self._pairs = self._pairs, []
+            silent, self._silent = self._silent, []
+        for s in [s for pair in pairs for s in pair] + silent:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
             s.close()
 
+    def cut(self) -> None:
+        """The network breaks: the clients see their connections reset and new ones
+        refused; the server's side of each stays open and silent (its sessions live on)."""
+        self._stop_listening()
+        with self._mutex:
+            pairs, self._pairs = self._pairs, []
+            self._silent += [upstream for _client, upstream in pairs]
+        for client, _upstream in pairs:
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            with contextlib.suppress(OSError):
+                client.shutdown(socket.SHUT_RDWR)
+            client.close()
+
     def restart(self) -> None:
-        """Listen again on the same port after ``close``."""
+        """Listen again on the same port after ``close`` or ``cut``."""
         self._stop = threading.Event()
-        self._open = []
         self.start()
 
 

@@ -716,6 +716,7 @@ class WorkerFleet:
 
     def _run_queue(self, workers: list[Worker]) -> None:
         """Work the shared queue as one replica (see ``worker.replicas``)."""
+        from crmsync.adapters._postgres_session import connection_parameters  # noqa: PLC0415 - an adapter
         from crmsync.adapters.job_queue import QueueTables  # noqa: PLC0415 - an adapter
         from crmsync.worker.replicas import ReplicaQueue  # noqa: PLC0415 - the worker
 
@@ -725,6 +726,7 @@ class WorkerFleet:
             url=queue.url,
             schema=queue.schema,
             replica=queue.replica,
+            connection=connection_parameters(queue.url),
             tables=lambda: QueueTables(
                 queue.url, schema=queue.schema, application_name=queue.replica
             ),

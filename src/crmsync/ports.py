@@ -67,6 +67,33 @@ class WriteResult:
 
 
 @dataclass(frozen=True, slots=True)
+class PageWrites:
+    """One write request of a sync page, handed to the CRM in one call: follow-ups to create
+    unless a record holds their key (``creates`` on ``follow_up_object``, keyed by
+    ``key_field``), follow-ups to complete (``completes``: their ids, to be set to
+    ``completion``) and field updates of records (``updates`` on ``record_object``:
+    ``(id, {field: value})`` each)."""
+
+    follow_up_object: str
+    key_field: str
+    record_object: str
+    creates: Sequence[Mapping[str, Any]] = ()
+    completes: Sequence[str] = ()
+    completion: Mapping[str, Any] = field(default_factory=dict)
+    updates: Sequence[tuple[str, Mapping[str, Any]]] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PageResults:
+    """What ``CrmPort.write_page`` did: one result per operation of each part of the
+    ``PageWrites``, in that part's order."""
+
+    creates: list[WriteResult]
+    completes: list[WriteResult]
+    updates: list[WriteResult]
+
+
+@dataclass(frozen=True, slots=True)
 class FieldInfo:
     """What ``describe`` tells about one field."""
 
@@ -246,6 +273,17 @@ class CrmPort(Protocol):
     ) -> list[WriteResult]:
         """Set ``completion`` (the mapping's status field and its completed value) on the
         records that do not hold it yet; records already complete succeed without a write."""
+        ...
+
+    def write_page(self, writes: PageWrites) -> PageResults:
+        """Every write of ``writes`` in one call, each part by the rules of its own method:
+        ``creates`` as ``create_if_absent`` (a held key left exactly as it is, ``created``
+        False), ``completes`` as ``complete_tasks`` (already complete: success without a
+        write) and ``updates`` as ``update_records`` (a missing record ``NOT_FOUND``). An
+        adapter whose API carries several kinds of write in one request sends them together,
+        so the call costs the requests its operations fill; another may make the three calls
+        in turn. Raises as those methods do; after a raise any of its operations may have been
+        made (the caller learns which by reading the records again)."""
         ...
 
     def describe(self, object: str) -> dict[str, FieldInfo]:

@@ -279,8 +279,10 @@ class Settings(BaseSettings):
         default=1000,
         ge=1,
         le=1000,
-        description="records handed to the CRM per write call; Salesforce sends them as "
-        "Collections of 200 packed five to a Composite request (one API call)",
+        description="writes handed to the CRM per write call (a page's follow-ups to create "
+        "and to complete, then its flags); Dynamics 365 sends them in one $batch request, "
+        "Salesforce each kind as Collections of 200 packed five to a Composite request (one "
+        "API call)",
     )
     profiles: dict[str, dict[str, Any]] = Field(
         default_factory=dict,

@@ -294,7 +294,9 @@ class CrmHarness:
     ``delete`` deletes records as a person in the CRM would (stamped at the clock's time).
     ``second_client`` opens another client on the same store (for concurrency tests); the
     harness closes it. ``records_per_write_call``: how many record writes one write call
-    carries; ``page_size``: how many records one query call returns.
+    carries; ``page_size``: how many records one query call returns;
+    ``kinds_share_write_calls``: whether ``write_page`` sends its creates, completions and
+    updates in the same write calls (else each kind in calls of its own).
     """
 
     crm: CrmPort
@@ -305,6 +307,7 @@ class CrmHarness:
     delete: Callable[[str, Sequence[str]], None]
     records_per_write_call: int = 200  # the Salesforce adapter packs 5 x 200 in one Composite
     page_size: int = 2000
+    kinds_share_write_calls: bool = False
 
 
 HarnessFactory = Callable[[Path, ManualClock], AbstractContextManager[CrmHarness]]
@@ -381,6 +384,7 @@ def dataverse_harness(tmp_path: Path, clock: ManualClock) -> Iterator[CrmHarness
             second_client=client,
             delete=fake.org.delete,
             records_per_write_call=1000,
+            kinds_share_write_calls=True,  # one $batch carries any write
         )
 
 

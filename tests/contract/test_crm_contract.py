@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from crmsync.errors import CrmError
-from crmsync.ports import CrmPort, FieldFilter, WriteResult
+from crmsync.ports import CrmPort, FieldFilter, PageWrites, WriteResult
 
 if TYPE_CHECKING:
     from conftest import CrmHarness, CrmNames
@@ -425,6 +425,141 @@ def test_complete_tasks_is_idempotent(harness: CrmHarness) -> None:
     assert [(r.ref, r.ok) for r in again] == [(open_id, True), (done_id, True)]
     assert crm.calls.by_kind.get("write", 0) == writes
     assert read_one(crm, n.task, open_id, [])[n.modstamp] == after_first[n.modstamp]
+
+
+# --------------------------------------------------------------------------- a page's writes
+
+
+def test_write_page_answers_each_part_in_order_with_mixed_outcomes(harness: CrmHarness) -> None:
+    """One write_page: the creates make a new key, fail a record without its key and leave a
+    held key's task exactly as staff left it (its id, created False); the completions close
+    the open task, answer the completed one without touching it and fail a missing one
+    NOT_FOUND; the updates set one case's flag, fail a missing case NOT_FOUND and a
+    record's unknown field alone. Each part's results come in its order."""
+    n = harness.names
+    key, subject, status = n.key, n.task_subject, n.task_status
+    crm = harness.crm
+    one, two = harness.seed(n.case, [{n.subject: "one"}, {n.subject: "two"}])
+    held, still_open, closed = crm.upsert_records(
+        n.task,
+        key,
+        [
+            {key: "k-held", subject: "worked by staff", status: n.task_done},
+            {key: "k-open", subject: "open", status: n.task_open},
+            {key: "k-closed", subject: "closed", status: n.task_done},
+        ],
+    )
+    held_before = read_one(crm, n.task, str(held.id), [subject, status])
+    closed_stamp = read_one(crm, n.task, str(closed.id), [])[n.modstamp]
+    missing_task, missing_case = n.missing_id(n.task), n.missing_id(n.case)
+
+    harness.clock.advance(minutes=1)
+    results = crm.write_page(
+        PageWrites(
+            follow_up_object=n.task,
+            key_field=key,
+            record_object=n.case,
+            creates=[
+                {key: "k-new", subject: "new", status: n.task_open},
+                {subject: "no key", status: n.task_open},
+                {key: "k-held", subject: "overwrite?", status: n.task_open},
+            ],
+            completes=[str(still_open.id), str(closed.id), missing_task],
+            completion={status: n.task_done},
+            updates=[
+                (one, {n.flag: n.flag_values["at_risk"]}),
+                (missing_case, {n.flag: n.flag_values["breached"]}),
+                (two, {n.unknown_field: "x"}),
+            ],
+        )
+    )
+
+    assert [(r.ref, r.ok, r.created) for r in results.creates] == [
+        ("k-new", True, True),
+        ("", False, False),
+        ("k-held", True, False),
+    ]
+    assert results.creates[1].error_code == "REQUIRED_FIELD_MISSING"
+    assert results.creates[2].id == held.id
+    assert read_one(crm, n.task, str(held.id), [subject, status]) == held_before
+    made = read_one(crm, n.task, str(results.creates[0].id), [key, subject])
+    assert (made[key], made[subject]) == ("k-new", "new")
+
+    assert [(r.ref, r.ok) for r in results.completes] == [
+        (still_open.id, True),
+        (closed.id, True),
+        (missing_task, False),
+    ]
+    assert results.completes[2].error_code == "NOT_FOUND"
+    assert read_one(crm, n.task, str(still_open.id), [status])[status] == n.task_done
+    assert read_one(crm, n.task, str(closed.id), [])[n.modstamp] == closed_stamp
+
+    assert [(r.ref, r.ok) for r in results.updates] == [
+        (one, True),
+        (missing_case, False),
+        (two, False),
+    ]
+    assert results.updates[1].error_code == "NOT_FOUND"
+    assert (results.updates[2].error_code, results.updates[2].fields) == (
+        "INVALID_FIELD",
+        (n.unknown_field,),
+    )
+    flags = {r.id: r.fields[n.flag] for r in crm.records_by_id(n.case, [one, two], [n.flag])}
+    assert flags == {one: n.flag_values["at_risk"], two: None}
+
+
+def test_write_page_of_completed_tasks_and_held_keys_writes_nothing(harness: CrmHarness) -> None:
+    """A write_page whose completions are all complete already and whose creates' keys are
+    all held succeeds for each without a write call; an empty one answers three empty
+    lists and makes no call at all."""
+    n = harness.names
+    key, status = n.key, n.task_status
+    crm = harness.crm
+    [closed] = crm.upsert_records(n.task, key, [{key: "k-closed", status: n.task_done}])
+    stamp = read_one(crm, n.task, str(closed.id), [])[n.modstamp]
+    harness.clock.advance(minutes=1)
+    writes = crm.calls.by_kind.get("write", 0)
+    results = crm.write_page(
+        PageWrites(
+            follow_up_object=n.task,
+            key_field=key,
+            record_object=n.case,
+            completes=[str(closed.id)],
+            completion={status: n.task_done},
+        )
+    )
+    assert [(r.ref, r.ok) for r in results.completes] == [(closed.id, True)]
+    assert (results.creates, results.updates) == ([], [])
+    assert crm.calls.by_kind.get("write", 0) == writes
+    assert read_one(crm, n.task, str(closed.id), [])[n.modstamp] == stamp
+
+    before = crm.calls.total
+    empty = crm.write_page(PageWrites(follow_up_object=n.task, key_field=key, record_object=n.case))
+    assert (empty.creates, empty.completes, empty.updates) == ([], [], [])
+    assert crm.calls.total == before
+
+
+def test_write_page_costs_the_write_calls_its_operations_fill(harness: CrmHarness) -> None:
+    """150 follow-ups created and 150 cases flagged in one write_page: an adapter that sends
+    every kind in the same requests makes one write call (300 operations); one that sends
+    each kind in calls of its own makes two (150 of each, one call each)."""
+    n = harness.names
+    cases = harness.seed(n.case, [{n.subject: "s"}] * 150)
+    crm = harness.crm
+    writes = crm.calls.by_kind.get("write", 0)
+    results = crm.write_page(
+        PageWrites(
+            follow_up_object=n.task,
+            key_field=n.key,
+            record_object=n.case,
+            creates=[{n.key: f"k-{i}", n.task_status: n.task_open} for i in range(150)],
+            updates=[(c, {n.flag: n.flag_values["met"]}) for c in cases],
+        )
+    )
+    assert all(r.ok and r.created for r in results.creates)
+    assert all(r.ok for r in results.updates)
+    expected = 1 if harness.kinds_share_write_calls else 2
+    assert crm.calls.by_kind.get("write", 0) - writes == expected
 
 
 # --------------------------------------------------------------------------- describe

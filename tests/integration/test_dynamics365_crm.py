@@ -18,7 +18,7 @@ import requests
 from crmsync.adapters.crm.dynamics365 import DataverseCrm
 from crmsync.adapters.crm.retry_policy import RetryPolicy
 from crmsync.errors import CrmError, CrmLimitError, CrmTransientError
-from crmsync.ports import ApiBudget, FieldFilter
+from crmsync.ports import ApiBudget, FieldFilter, PageWrites
 from fakes.clock import ManualClock
 from fakes.dynamics365_fake import FakeDataverse, FakeDataverseServer, dataverse_client
 
@@ -319,6 +319,72 @@ def test_complete_tasks_by_state_is_idempotent(crm: DataverseCrm, org: FakeDatav
     before = writes(org)
     assert all(r.ok for r in crm.complete_tasks("task", [open_id, done_id], completed))
     assert writes(org) == before
+
+
+def test_a_page_of_every_kind_of_write_fills_batches_of_1000_operations(
+    crm: DataverseCrm, org: FakeDataverse
+) -> None:
+    """300 follow-ups to create, 400 to complete and 500 cases to flag: 1,200 operations,
+    so two $batch requests (1,000 and 200), after one read of the 400 tasks' state; every
+    operation done, each part's results in order."""
+    cases = org.seed("incident", [{"title": "s"}] * 500)
+    tasks = org.seed("task", [{"statecode": 0, "statuscode": 2}] * 400)
+    completed = {"statecode": 1, "statuscode": 5}
+    results = crm.write_page(
+        PageWrites(
+            follow_up_object="task",
+            key_field=KEY,
+            record_object="incident",
+            creates=[{KEY: f"k-{i}", "subject": f"follow-up {i}"} for i in range(300)],
+            completes=tasks,
+            completion=completed,
+            updates=[(c, {"crmsync_charterstatus": 100000003}) for c in cases],
+        )
+    )
+    assert [(r.ref, r.created) for r in results.creates] == [(f"k-{i}", True) for i in range(300)]
+    assert [r.ref for r in results.completes] == tasks
+    assert [r.ref for r in results.updates] == cases
+    assert all(r.ok for r in [*results.creates, *results.completes, *results.updates])
+    assert crm.calls.by_kind == {"query": 1, "write": 2}
+    assert {org.get("task", t)["statecode"] for t in tasks} == {1}
+    assert {org.get("incident", c)["crmsync_charterstatus"] for c in cases} == {100000003}
+
+
+def test_a_page_whose_operations_fail_alone_keeps_the_others(
+    crm: DataverseCrm, org: FakeDataverse
+) -> None:
+    """In one page: a create answered 503 once is sent again alone (a second $batch) and
+    made; a flag refused by a business rule is that record's error; the completion and the
+    other flag are done in the first $batch."""
+    busy_key = "k-busy"
+    refused, fine = org.seed("incident", [{"title": "x"}] * 2)
+    [task] = org.seed("task", [{"statecode": 0, "statuscode": 2}])
+    org.fail_op(busy_key, 503, "0x80040265", "Server busy")
+    org.fail_op(refused, 400, "0x80040203", "Business rule refused the value")
+    results = crm.write_page(
+        PageWrites(
+            follow_up_object="task",
+            key_field=KEY,
+            record_object="incident",
+            creates=[{KEY: busy_key, "subject": "made on the second try"}],
+            completes=[task],
+            completion={"statecode": 1, "statuscode": 5},
+            updates=[(r, {"crmsync_charterstatus": 100000002}) for r in (refused, fine)],
+        )
+    )
+    assert [(r.ok, r.created) for r in results.creates] == [(True, True)]
+    assert [r.ok for r in results.completes] == [True]
+    assert [(r.ok, r.error_code, r.transient) for r in results.updates] == [
+        (False, "0x80040203", False),
+        (True, None, False),
+    ]
+    assert writes(org) == 2  # the busy create alone in the second round
+    assert [t[KEY] for t in org.all("task") if t[KEY]] == [busy_key]
+    assert org.get("task", task)["statecode"] == 1
+    assert [org.get("incident", r)["crmsync_charterstatus"] for r in (refused, fine)] == [
+        None,
+        100000002,
+    ]
 
 
 # --------------------------------------------------------------------------- failures

@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,22 +41,29 @@ def clock() -> ManualClock:
     return ManualClock(WED_10)
 
 
+BASE = {"caseorigincode": EMAIL, "ownerid": OWNER, "new_complaintmanager": MANAGER}
+
+
+def seed_cases(org: FakeDataverse) -> None:
+    """A, B and C as their comments above say."""
+    org.seed(
+        "incident",
+        [
+            {"incidentid": A, "casetypecode": COMPLAINT, "createdon": MON_10,
+             "modifiedon": MON_10} | BASE,
+            {"incidentid": B, "casetypecode": COMPLAINT, "createdon": MON_10,
+             "new_acknowledgedon": "2026-03-02T10:30:00.000Z", "new_decisionon": MON_11,
+             "modifiedon": MON_11} | BASE,
+            {"incidentid": C, "casetypecode": 2, "createdon": MON_10,
+             "modifiedon": MON_10} | BASE,
+        ],
+    )  # fmt: skip
+
+
 @pytest.fixture
 def org(clock: ManualClock) -> Iterator[FakeDataverse]:
     with FakeDataverseServer(clock) as server:
-        base = {"caseorigincode": EMAIL, "ownerid": OWNER, "new_complaintmanager": MANAGER}
-        server.org.seed(
-            "incident",
-            [
-                {"incidentid": A, "casetypecode": COMPLAINT, "createdon": MON_10,
-                 "modifiedon": MON_10} | base,
-                {"incidentid": B, "casetypecode": COMPLAINT, "createdon": MON_10,
-                 "new_acknowledgedon": "2026-03-02T10:30:00.000Z", "new_decisionon": MON_11,
-                 "modifiedon": MON_11} | base,
-                {"incidentid": C, "casetypecode": 2, "createdon": MON_10,
-                 "modifiedon": MON_10} | base,
-            ],
-        )  # fmt: skip
+        seed_cases(server.org)
         yield server.org
 
 
@@ -78,7 +86,7 @@ def batches(org: FakeDataverse, since: int = 0) -> int:
 def test_a_cycle_writes_choice_numbers_and_one_follow_up(org: FakeDataverse) -> None:
     """A breached (status 100000002), B met (100000003), C left alone; A's follow-up is a
     task bound to the case and the manager, due at the deadline's instant, open (statecode
-    0), high priority."""
+    0), high priority; the follow-up and the flags go in one $batch."""
     report = cycle_for(org).run()
     assert (report.status, report.flags_written, report.tasks_created) == ("ok", 2, 1)
     a, b, c = (org.get("incident", r) for r in (A, B, C))
@@ -101,7 +109,7 @@ def test_a_cycle_writes_choice_numbers_and_one_follow_up(org: FakeDataverse) -> 
         2,
         "Charter Follow-up",
     )
-    assert batches(org) == 2  # the follow-up, then the flags
+    assert batches(org) == 1  # the follow-up and the two flags: three operations, one $batch
 
 
 def test_a_cycle_with_nothing_changed_reads_each_table_once_and_writes_nothing(
@@ -179,6 +187,92 @@ def test_staff_completing_the_follow_up_is_never_undone(
         clock.advance(minutes=10)
         assert cycle_for(org, state).run().status == "ok"
     assert [t for t in org.all("task") if t["crmsync_key"]] == [worked]
+
+
+# --------------------------------------------------------------------------- a crash
+
+
+class StopHereError(Exception):
+    """Raised by the test hook: the cycle dies there (the SIGKILL tests with real processes
+    are in test_crash_safety.py, on the local CRM)."""
+
+
+D = "00000000-0000-0000-0000-000000000004"  # seeded before the second cycle, nothing done
+KEY_D = f"crmsync:{D}:level1-resolution:0:breached"
+SYSTEM_COLUMNS = frozenset({"activityid", "createdon", "modifiedon"})
+
+
+def second_cycle(stop_at: str | None) -> tuple[dict[str, Any], dict[str, Any], list[Any]]:
+    """A first cycle (A breached: its follow-up made); then A is decided and D arrives, and
+    the second cycle (completing A's follow-up, creating D's, flagging both) dies at
+    ``stop_at`` (never when None); a minute later a cycle runs again, and a minute after
+    that one more, every one of them evaluating at the second cycle's instant (as
+    ``--now`` does). The org's tasks by key (system columns left out), the complaints'
+    flags, the ledger, and the last cycle's writes."""
+    clock = ManualClock(WED_10)
+    with FakeDataverseServer(clock) as server:
+        org = server.org
+        seed_cases(org)
+        state = MemoryStateStore()
+        assert cycle_for(org, state).run().tasks_created == 1
+        clock.advance(minutes=10)
+        org.touch("incident", A, new_decisionon="2026-03-04T10:05:00.000Z")
+        org.seed("incident", [{"incidentid": D, "casetypecode": COMPLAINT, "createdon": MON_10}
+                              | BASE])  # fmt: skip
+        now = int(clock.advance(minutes=1).timestamp())
+
+        def hook(step: str) -> None:
+            if step == stop_at:
+                raise StopHereError(step)
+
+        crm = dataverse_client(org)
+        dying = SyncCycle(
+            crm=crm, state=state, charter=ASTON, mapping=MAPPING, profile="d365", hook=hook
+        )
+        if stop_at is None:
+            dying.run(now=now)
+        else:
+            with pytest.raises(StopHereError):
+                dying.run(now=now)
+        clock.advance(minutes=1)  # the writes of the second cycle are in the next window
+        assert cycle_for(org, state).run(now=now).status == "ok"
+        clock.advance(minutes=1)
+        last = cycle_for(org, state).run(now=now)
+        tasks: dict[str, Any] = {}
+        for task in org.all("task"):
+            assert task["crmsync_key"] not in tasks, f"{task['crmsync_key']} twice"
+            tasks[task["crmsync_key"]] = {k: v for k, v in task.items() if k not in SYSTEM_COLUMNS}
+        flags = {
+            case: {k: v for k, v in org.get("incident", case).items() if k.startswith("crmsync_")}
+            for case in (A, B, D)
+        }
+        ledger = [
+            (e.key, e.status, e.error, e.updated_at)
+            for e in state.ledger_for_complaints("d365", [A, B, D])
+        ]
+        writes = [last.flags_written, last.tasks_created, last.tasks_completed, last.errors]
+        return tasks, flags, [ledger, writes]
+
+
+def test_a_cycle_that_never_dies_completes_one_follow_up_and_makes_another() -> None:
+    """The reference of the crash test below: A's follow-up is completed (state 1), D's
+    made once (open), both complaints flagged; the cycle after it writes nothing."""
+    tasks, _flags, [ledger, writes] = second_cycle(None)
+    assert {key: task["statecode"] for key, task in tasks.items()} == {KEY_A: 1, KEY_D: 0}
+    assert [(key, status) for key, status, _error, _at in ledger] == [
+        (KEY_A, "completed"),
+        (KEY_D, "done"),
+    ]
+    assert writes == [0, 0, 0, []]
+
+
+@pytest.mark.parametrize("step", ["tasks_planned", "writes_sent", "writes_recorded"])
+def test_a_cycle_that_dies_around_its_batch_is_completed_by_the_next(step: str) -> None:
+    """Dying after the ledger planned D's follow-up, after the $batch carrying it, A's
+    completion and the flags was sent but before anything of it was recorded, or after
+    the ledger recorded it: the next cycle ends where a cycle that never died ends, with
+    one follow-up per key and nothing left to write."""
+    assert second_cycle(step) == second_cycle(None)
 
 
 # --------------------------------------------------------------------------- bad input

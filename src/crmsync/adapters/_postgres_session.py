@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 import psycopg
@@ -24,6 +27,79 @@ from crmsync.redaction import redact_text, redact_url, url_secrets
 T = TypeVar("T")
 
 _log = structlog.get_logger(__name__)
+
+
+IDLE_TRANSACTION_LIMIT = "-c idle_in_transaction_session_timeout=120s"
+"""A store's transaction never waits on its client for long; one left open by a client
+that is gone (a cut network) ends after two minutes, with the row locks it holds."""
+
+SERVER_PROBES = "-c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10 -c tcp_keepalives_count=3"
+"""The server probes a silent client: a session left behind by a cut network ends (with
+its locks) about a minute after the client went silent, not after the server's default
+two hours."""
+
+CLIENT_PROBES: dict[str, Any] = {
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 60_000,
+}
+"""And this side notices a silent server within the same time."""
+
+
+def connection_parameters(url: str, *, options: str = "") -> dict[str, Any]:
+    """The libpq parameters every crmsync connection adds to ``url``: the probes both ways
+    and ``options`` (server settings), after any ``options`` the URL gives itself."""
+    from psycopg.conninfo import conninfo_to_dict  # noqa: PLC0415 - psycopg loads late
+
+    try:
+        own = str(conninfo_to_dict(url).get("options") or "")
+    except psycopg.Error:
+        own = ""  # a malformed URL: connecting names the error
+    merged = " ".join(part for part in (own, SERVER_PROBES, options) if part)
+    return {**CLIENT_PROBES, "options": merged}
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSession:
+    """A server session by its pid and start (a pid alone may be reused)."""
+
+    pid: int
+    started: datetime
+
+
+SESSION_QUERY = (
+    "SELECT pg_backend_pid(), backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()"
+)
+"""This connection's ``(pid, start)`` on the server."""
+
+ORPHAN_WAIT_MS = 5_000
+"""How long ending an orphaned session may wait for it to be gone."""
+
+
+def end_orphan(conn: psycopg.Connection[Any], orphan: ServerSession) -> bool:
+    """End ``orphan``, a session this process lost its connection to but which the server
+    keeps (a cut network: the server saw no reset), so that the locks it holds are
+    released now rather than when the server notices; True when it was ended. Only that
+    session is touched: one with the same pid but another start is someone else's."""
+    which = "FROM pg_stat_activity WHERE pid = %s AND backend_start = %s"
+    if conn.info.server_version >= 140000:  # waits until it is gone
+        row = conn.execute(
+            f"SELECT pg_terminate_backend(pid, %s) {which}",
+            (ORPHAN_WAIT_MS, orphan.pid, orphan.started),
+        ).fetchone()
+        return bool(row and row[0])
+    row = conn.execute(
+        f"SELECT pg_terminate_backend(pid) {which}",
+        (orphan.pid, orphan.started),
+    ).fetchone()
+    deadline = time.monotonic() + ORPHAN_WAIT_MS / 1000
+    while row and row[0] and time.monotonic() < deadline:
+        if conn.execute(f"SELECT 1 {which}", (orphan.pid, orphan.started)).fetchone() is None:
+            return True
+        time.sleep(0.05)
+    return False
 
 
 class PostgresSession:
@@ -57,6 +133,10 @@ class PostgresSession:
         self._lock = threading.Lock()
         self.closed = False
         self._queries: dict[str, sql.Composed] = {}
+        self._server: ServerSession | None = None
+        """The server session of the open connection."""
+        self._orphan: ServerSession | None = None
+        """The session of a connection lost since: the next connection ends it."""
         self._conn: psycopg.Connection[Any] | None = self._connect()
 
     def redact(self, exc: BaseException) -> str:
@@ -69,12 +149,32 @@ class PostgresSession:
         return redact_text(text + self._hint(exc), self._secrets)
 
     def _connect(self) -> psycopg.Connection[Any]:
+        conn = self._open()
+        try:
+            row = conn.execute(SESSION_QUERY).fetchone()
+            orphan, self._orphan = self._orphan, None
+            if orphan is not None and end_orphan(conn, orphan):
+                _log.warning(
+                    f"{self._kind.replace(' ', '_')}.orphan_ended",
+                    store=self.where,
+                    server_pid=orphan.pid,
+                )
+            conn.commit()
+        except psycopg.Error as exc:  # not ours to end, or the server went again
+            self._rollback(conn)
+            _log.debug("orphan_not_ended", store=self.where, error=self.redact(exc))
+            row = None
+        self._server = None if row is None else ServerSession(int(row[0]), row[1])
+        return conn
+
+    def _open(self) -> psycopg.Connection[Any]:
         try:
             return psycopg.connect(
                 self._url,
                 autocommit=False,
                 connect_timeout=self._connect_timeout,
                 application_name=self._application_name,
+                **connection_parameters(self._url, options=IDLE_TRANSACTION_LIMIT),
             )
         except (psycopg.Error, ValueError) as exc:
             reason = self.redact(exc)
@@ -96,11 +196,16 @@ class PostgresSession:
         with contextlib.suppress(psycopg.Error):
             conn.rollback()
 
-    def _discard(self, conn: psycopg.Connection[Any]) -> None:
+    def _discard(self, conn: psycopg.Connection[Any], *, lost: bool = False) -> None:
+        """Close ``conn``; a ``lost`` one's server session may live on, to be ended by
+        the next connection."""
         with contextlib.suppress(psycopg.Error):
             conn.close()
         if self._conn is conn:
             self._conn = None
+            if lost:
+                self._orphan = self._server
+            self._server = None
 
     def check_open(self, what: str) -> None:
         """Raise the store's error if the session was closed."""
@@ -125,7 +230,7 @@ class PostgresSession:
                     if not lost:
                         self._rollback(conn)
                     else:
-                        self._discard(conn)
+                        self._discard(conn, lost=True)
                         if attempt == 1:
                             _log.warning(
                                 f"{self._kind.replace(' ', '_')}.reconnect",

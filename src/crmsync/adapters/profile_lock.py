@@ -15,7 +15,12 @@ the worker (``crmsync run``, for as long as it runs), ``sync --once``, ``archive
   when the process dies). The holder writes who it is (command, pid, host, since) into
   the file after taking it.
 
-Both answer ``held()`` honestly: a lost connection means the lock is gone.
+Both answer ``held()`` honestly: a lost connection means the lock is gone. A lost
+connection may leave its server session behind, still holding the lock (a network cut
+that the server does not notice: it sees no reset, only silence). The server probes the
+lock's connection (``_postgres_session.SERVER_PROBES``: about a minute), and the process
+that lost it ends its own orphaned session when it takes the profile again: only that
+session, known by its server pid and start, never another process's.
 ``acquire_profile`` waits a bounded time for a lock another process holds.
 """
 
@@ -35,6 +40,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from crmsync.adapters._postgres_session import ServerSession, connection_parameters, end_orphan
 from crmsync.errors import ProfileBusyError, ProfileLostError, StateStoreError
 from crmsync.redaction import redact_url
 
@@ -94,6 +100,8 @@ class PostgresProfileLock:
         self._url = url
         self._command = command
         self._conns: dict[str, Any] = {}
+        self._sessions: dict[str, ServerSession] = {}
+        """The server session holding each profile's lock (or that held it when lost)."""
         self._mutex = threading.Lock()
 
     def _application_name(self) -> str:
@@ -112,10 +120,9 @@ class PostgresProfileLock:
                     autocommit=True,
                     connect_timeout=10,
                     application_name=self._application_name(),
+                    **connection_parameters(self._url),
                 )
-                row = conn.execute(
-                    "SELECT pg_try_advisory_lock(%s)", (lock_key(profile),)
-                ).fetchone()
+                row = self._take(conn, profile)
             except psycopg.Error as exc:
                 failure = type(exc).__name__
             else:
@@ -128,10 +135,30 @@ class PostgresProfileLock:
                 ) from None
             if row is not None and row[0]:
                 self._conns[profile] = conn
+                self._sessions[profile] = ServerSession(int(row[1]), row[2])
                 log.info("profile_acquired", profile=profile, pid=os.getpid())
                 return True
             conn.close()
             return False
+
+    def _take(self, conn: Any, profile: str) -> Any:
+        """``(taken, server pid, session start)`` of one try on ``conn``; when the lock is
+        held by this process's own orphaned session (its connection was lost), that
+        session is ended first and the lock tried once more."""
+        query = (
+            "SELECT pg_try_advisory_lock(%s), pg_backend_pid(), "
+            "(SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid())"
+        )
+        row = conn.execute(query, (lock_key(profile),)).fetchone()
+        orphan = self._sessions.get(profile)
+        if row is None or row[0] or orphan is None or profile in self._conns:
+            return row
+        ended = end_orphan(conn, orphan)
+        self._sessions.pop(profile, None)  # ended, or gone already: never tried twice
+        if not ended:
+            return row
+        log.warning("profile_orphan_ended", profile=profile, server_pid=orphan.pid)
+        return conn.execute(query, (lock_key(profile),)).fetchone()
 
     def holder(self, profile: str) -> str:
         """The holding session's ``application_name`` and start (from ``pg_stat_activity``)."""
@@ -174,6 +201,8 @@ class PostgresProfileLock:
     def release(self, profile: str) -> None:
         with self._mutex:
             conn = self._conns.pop(profile, None)
+            if conn is not None:
+                self._sessions.pop(profile, None)
         if conn is None:
             return
         try:

@@ -3,22 +3,25 @@
 Order of effects, so that a kill at any point and a re-run lose nothing and duplicate
 nothing (style rule 4, "write first, then advance"):
 
-1. follow-ups are entered in the ledger as *planned*, then created by their external key
-   unless a task already holds it (idempotent on the CRM, and a task staff worked is never
-   overwritten), then marked *done* with the CRM id;
-2. flags are written only where they differ from what the record holds;
+1. a page's follow-ups to create are entered in the ledger as *planned*;
+2. the page's writes go to the CRM together, ``write_batch`` operations per call
+   (``CrmPort.write_page``): follow-ups created by their external key unless a task
+   already holds it (idempotent on the CRM, and a task staff worked is never overwritten),
+   follow-ups completed, and flags written only where they differ from what the record
+   holds; after each call the ledger records its follow-ups (*done* with the CRM id, or
+   *failed*) and its completions in one put;
 3. the state store then records the canonical complaint, the confirmed flags and the
    next check;
 4. watermarks move last, and never past a record whose write failed.
 
-Before each of these writes the cycle asks its ``guard`` (the profile lock): a process
-that lost its profile stops (``ProfileLostError``) rather than write beside the one that
-took it over. A follow-up the CRM refused for good stays ``failed`` in the ledger, is
-tried again (by its key) at each evaluation that still plans it, and its complaint stays
-due, so each cycle reports it until it is made. A complaint deleted in the CRM (named by
-the pull of deletions, or a write the CRM answers for a record it no longer holds) is
-forgotten by the state store. A NUL character or a lone surrogate, which no state store
-keeps, is the record's error and is kept as U+FFFD.
+Before each of these writes (each write call of the CRM among them) the cycle asks its
+``guard`` (the profile lock): a process that lost its profile stops (``ProfileLostError``)
+rather than write beside the one that took it over. A follow-up the CRM refused for good
+stays ``failed`` in the ledger, is tried again (by its key) at each evaluation that still
+plans it, and its complaint stays due, so each cycle reports it until it is made. A
+complaint deleted in the CRM (named by the pull of deletions, or a write the CRM answers
+for a record it no longer holds) is forgotten by the state store. A NUL character or a
+lone surrogate, which no state store keeps, is the record's error and is kept as U+FFFD.
 
 A re-run after a crash re-pulls the same window (the watermark did not move), compares
 flags with the record's actual values, and resolves *planned* ledger entries by looking
@@ -54,6 +57,7 @@ from crmsync.ports import (
     FieldFilter,
     LedgerEntry,
     LedgerStatus,
+    PageWrites,
     ProfileState,
     RunRecord,
     StateStore,
@@ -465,9 +469,7 @@ class SyncCycle:
             self._drop_deleted(work, report)
         if work.settled:  # a refused follow-up the complaint no longer needs: never made
             self.state.ledger_put(work.settled)
-        self._write_tasks(work, now, report, failed)
-        self._complete_tasks(work, now, report, failed)
-        self._write_flags(work, report, failed)
+        self._write_requests(work, now, report, failed)
         gone = self._deleted_among(failed, work, report)
         for complaint_id in gone:
             work.stored.pop(complaint_id, None)
@@ -509,93 +511,134 @@ class SyncCycle:
             report.errors[:] = [e for e in report.errors if id(e) not in dropped]
         return gone
 
-    def _write_tasks(self, work: PageWork, now: int, report: CycleReport, failed: set[str]) -> None:
+    def _write_requests(
+        self, work: PageWork, now: int, report: CycleReport, failed: set[str]
+    ) -> None:
+        """The page's writes, ``write_batch`` operations a request, each request one call
+        of the CRM (follow-ups to create first, then to complete, then flags). The ledger
+        holds every follow-up to create as *planned* before the first call; after each call
+        it records that call's follow-ups (done or failed) and completions in one put, and
+        the flags written are kept for the state store (``_store``)."""
         fu = self.mapping.spec.follow_ups
+        completes = [e for e in work.completes if e.crm_id]
         if work.creates:
             self.state.ledger_put(
                 [_entry(self.profile, c.follow_up, "planned", now) for c in work.creates]
             )
             self._hook("tasks_planned")
-            for batch in self._batches(work.creates):
-                self.guard()  # before each write call: still this process's profile
-                results = self.crm.create_if_absent(
-                    fu.object, fu.key_field, [c.fields for c in batch]
-                )
-                updates = []
-                for create, result in zip(batch, results, strict=True):
-                    follow_up = create.follow_up
-                    if result.ok:
-                        report.tasks_created += 1 if result.created else 0
-                        if not result.created:  # the state store did not know it: left alone
-                            log.info(
-                                "follow_up_exists",
-                                record_id=follow_up.complaint_id,
-                                key=follow_up.key,
-                                task=result.id,
-                            )
-                        updates.append(
-                            _entry(self.profile, follow_up, "done", now, crm_id=result.id)
-                        )
-                    else:
-                        failed.add(follow_up.complaint_id)
-                        self._failure(report, "task", follow_up.complaint_id, result, work)
-                        if not result.transient:
-                            updates.append(
-                                _entry(self.profile, follow_up, "failed", now, error=_why(result))
-                            )
-                self.state.ledger_put(updates)
-                self._hook("tasks_written")
-
-    def _complete_tasks(
-        self, work: PageWork, now: int, report: CycleReport, failed: set[str]
-    ) -> None:
-        fu = self.mapping.spec.follow_ups
-        if work.completes:
-            completion = self.mapping.completion_fields()
-            for batch in self._batches(work.completes):
-                self.guard()  # before each write call: still this process's profile
-                ids = [e.crm_id for e in batch if e.crm_id]
-                results = self.crm.complete_tasks(fu.object, ids, completion)
-                by_id = {r.ref: r for r in results}
-                updates = []
-                for entry in batch:
-                    found = by_id.get(entry.crm_id or "")
-                    if found is None:
-                        continue
-                    result = found
-                    if result.ok:
-                        report.tasks_completed += 1
-                        updates.append(_replace(entry, status="completed", updated_at=now))
-                    elif result.error_code == "NOT_FOUND":
-                        updates.append(  # deleted by staff: nothing left to complete
-                            _replace(
-                                entry,
-                                status="completed",
-                                updated_at=now,
-                                error="task no longer exists",
-                            )
-                        )
-                    else:
-                        failed.add(entry.complaint_id)
-                        self._failure(report, "complete", entry.complaint_id, result, work)
-                self.state.ledger_put(updates)
-                self._hook("tasks_completed")
-
-    def _write_flags(self, work: PageWork, report: CycleReport, failed: set[str]) -> None:
-        for batch in self._batches(work.flag_writes):
+        completion = self.mapping.completion_fields() if completes else {}
+        writes: list[TaskCreate | LedgerEntry | FlagWrite] = [
+            *work.creates,
+            *completes,
+            *work.flag_writes,
+        ]
+        for request in self._batches(writes):
+            creates = [w for w in request if isinstance(w, TaskCreate)]
+            closing = [w for w in request if isinstance(w, LedgerEntry)]
+            flags = [w for w in request if isinstance(w, FlagWrite)]
             self.guard()  # before each write call: still this process's profile
-            results = self.crm.update_records(
-                self.mapping.complaint_object, [(w.complaint_id, w.fields) for w in batch]
+            results = self.crm.write_page(
+                PageWrites(
+                    follow_up_object=fu.object,
+                    key_field=fu.key_field,
+                    record_object=self.mapping.complaint_object,
+                    creates=[c.fields for c in creates],
+                    completes=[str(e.crm_id) for e in closing],
+                    completion=completion,
+                    updates=[(w.complaint_id, w.fields) for w in flags],
+                )
             )
-            for write, result in zip(batch, results, strict=True):
-                cid = write.complaint_id
-                if result.ok:
-                    report.flags_written += 1
-                    work.stored[cid] = replace(work.stored[cid], flags=write.flags)
-                else:
-                    failed.add(cid)
-                    self._failure(report, "flags", cid, result, work)
-            self._hook("flags_written")
+            self._hook("writes_sent")
+            ledger = self._created(
+                creates, results.creates, work, now=now, report=report, failed=failed
+            )
+            ledger += self._completed(
+                closing, results.completes, work, now=now, report=report, failed=failed
+            )
+            self._flagged(flags, results.updates, work, report, failed)
+            if ledger:
+                self.state.ledger_put(ledger)
+            self._hook("writes_recorded")
+
+    def _created(
+        self,
+        creates: Sequence[TaskCreate],
+        results: Sequence[WriteResult],
+        work: PageWork,
+        *,
+        now: int,
+        report: CycleReport,
+        failed: set[str],
+    ) -> list[LedgerEntry]:
+        """The ledger entries of follow-ups the CRM answered: done (made now, or found
+        holding the key), failed (refused for good); a transient refusal stays planned."""
+        entries = []
+        for create, result in zip(creates, results, strict=True):
+            follow_up = create.follow_up
+            if result.ok:
+                report.tasks_created += 1 if result.created else 0
+                if not result.created:  # the state store did not know it: left alone
+                    log.info(
+                        "follow_up_exists",
+                        record_id=follow_up.complaint_id,
+                        key=follow_up.key,
+                        task=result.id,
+                    )
+                entries.append(_entry(self.profile, follow_up, "done", now, crm_id=result.id))
+            else:
+                failed.add(follow_up.complaint_id)
+                self._failure(report, "task", follow_up.complaint_id, result, work)
+                if not result.transient:
+                    entries.append(
+                        _entry(self.profile, follow_up, "failed", now, error=_why(result))
+                    )
+        return entries
+
+    def _completed(
+        self,
+        closing: Sequence[LedgerEntry],
+        results: Sequence[WriteResult],
+        work: PageWork,
+        *,
+        now: int,
+        report: CycleReport,
+        failed: set[str],
+    ) -> list[LedgerEntry]:
+        """The ledger entries of follow-ups the CRM completed (or that staff deleted:
+        nothing left to complete); one it refused stays done, to be completed again."""
+        entries = []
+        for entry, result in zip(closing, results, strict=True):
+            if result.ok:
+                report.tasks_completed += 1
+                entries.append(_replace(entry, status="completed", updated_at=now))
+            elif result.error_code == "NOT_FOUND":
+                entries.append(  # deleted by staff: nothing left to complete
+                    _replace(
+                        entry, status="completed", updated_at=now, error="task no longer exists"
+                    )
+                )
+            else:
+                failed.add(entry.complaint_id)
+                self._failure(report, "complete", entry.complaint_id, result, work)
+        return entries
+
+    def _flagged(
+        self,
+        flags: Sequence[FlagWrite],
+        results: Sequence[WriteResult],
+        work: PageWork,
+        report: CycleReport,
+        failed: set[str],
+    ) -> None:
+        """Keep the flags the CRM took as the complaints' confirmed flags."""
+        for write, result in zip(flags, results, strict=True):
+            cid = write.complaint_id
+            if result.ok:
+                report.flags_written += 1
+                work.stored[cid] = replace(work.stored[cid], flags=write.flags)
+            else:
+                failed.add(cid)
+                self._failure(report, "flags", cid, result, work)
 
     def _store(self, work: PageWork, now: int, failed: set[str]) -> None:
         """Keep every evaluated complaint, closed ones too: a later re-read of a closed

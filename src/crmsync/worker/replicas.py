@@ -31,7 +31,7 @@ import hashlib
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -111,6 +111,9 @@ class ReplicaQueue:
         default=lambda _lag, _depth: None
     )
     gauges_every: float = 15.0
+    connection: Mapping[str, Any] = field(default_factory=dict)
+    """libpq parameters the queue's connections add to ``url`` (the composition root's
+    probes); the schema's ``search_path`` is added to their ``options``."""
     _tables: QueueTablesPort | None = None
     _worker_tasks: list[asyncio.Task[None] | None] = field(default_factory=lambda: [None])
     _requeued: bool = False
@@ -312,7 +315,12 @@ class ReplicaQueue:
         connector = procrastinate.PsycopgConnector(
             conninfo=self.url,
             kwargs={
-                "options": f"-c search_path={self.schema}",
+                **self.connection,
+                "options": " ".join(
+                    part
+                    for part in (self.connection.get("options"), f"-c search_path={self.schema}")
+                    if part
+                ),
                 "application_name": f"crmsync-queue {self.replica}"[:63],
             },
             min_size=1,

@@ -19,7 +19,8 @@ Writes: ``POST $batch`` of up to 1,000 operations, each in its own change set, w
 follow-up is created only when absent by ``PATCH {set}({key}='K')`` with
 ``If-None-Match: *`` (412: it exists, nothing changed; its id is then read by key); an
 upsert by key is that PATCH without the condition. ``complete_tasks`` reads the rows
-first and writes only those not in the completed state already.
+first and writes only those not in the completed state already. ``write_page`` sends a
+page's creates, completions and updates together: ``ceil(operations / 1000)`` batches.
 
 Value formats are the adapter's: datetimes are written as ``YYYY-MM-DDTHH:MM:SSZ`` (the
 ``+0000`` form others use is converted), read as Dataverse sends them. Per-record failures
@@ -56,7 +57,16 @@ from crmsync.adapters.crm import dynamics365_batch as batch
 from crmsync.adapters.crm.dynamics365_errors import DATAVERSE_FAILURES, api_error
 from crmsync.adapters.crm.retry_policy import RetryPolicy
 from crmsync.errors import ApiError, CrmError
-from crmsync.ports import Access, CallCounter, FieldFilter, FieldInfo, Record, WriteResult
+from crmsync.ports import (
+    Access,
+    CallCounter,
+    FieldFilter,
+    FieldInfo,
+    PageResults,
+    PageWrites,
+    Record,
+    WriteResult,
+)
 from crmsync.redaction import redact_text
 
 log = structlog.get_logger("crmsync.crm.dynamics365")
@@ -179,6 +189,31 @@ def _in_literal(value: Any) -> str:
     """A value of the ``In`` function's list: always text (Dataverse converts it)."""
     text = odata_literal(value)
     return text if text.startswith("'") else f"'{text}'"
+
+
+_ONLY_IF_ABSENT = {"If-None-Match": "*"}  # a write by key that never changes a held row
+
+
+@dataclasses.dataclass(eq=False)
+class _Part:
+    """One kind of write of a call: the results known before anything is sent (a bad
+    value, a malformed id), the operations to send with the ref and the position of each,
+    positions answered as another's (``same``: a key given twice) and, once sent, each
+    operation's last answer and failure."""
+
+    results: dict[int, WriteResult] = dataclasses.field(default_factory=dict)
+    operations: list[batch.Operation] = dataclasses.field(default_factory=list)
+    refs: list[str] = dataclasses.field(default_factory=list)
+    where: list[int] = dataclasses.field(default_factory=list)
+    same: dict[int, int] = dataclasses.field(default_factory=dict)
+    answers: list[tuple[batch.OperationResult | None, WriteResult | None]] = dataclasses.field(
+        default_factory=list
+    )
+
+    def add(self, position: int, ref: str, operation: batch.Operation) -> None:
+        self.where.append(position)
+        self.refs.append(ref)
+        self.operations.append(operation)
 
 
 class DataverseCrm:
@@ -566,57 +601,76 @@ class DataverseCrm:
     def _entity_url(self, entity_set: str, rid: str) -> str:
         return f"{self.base}{entity_set}({rid.lower()})"
 
+    def _send(self, parts: Sequence[_Part], what: str) -> None:
+        """Send the operations of every part together (``$batch`` requests of up to
+        ``batch_size`` operations, transient answers sent again as ``_write`` says) and file
+        each operation's answer in its part."""
+        operations = [op for part in parts for op in part.operations]
+        if not operations:
+            return
+        refs = [ref for part in parts for ref in part.refs]
+        outcome = self._write(operations, refs, what)
+        start = 0
+        for part in parts:
+            end = start + len(part.operations)
+            part.answers = [(answer, failure) for _i, answer, failure in outcome[start:end]]
+            start = end
+
+    def _update_part(self, object: str, updates: Sequence[tuple[str, Mapping[str, Any]]]) -> _Part:
+        """One ``PATCH {set}({id})`` with ``If-Match: *`` per update (a missing id fails
+        NOT_FOUND, never creating a row); a bad value or a malformed id fails before."""
+        entity_set, _ = self._table(object)
+        part = _Part()
+        for n, (rid, values) in enumerate(updates):
+            problem = _bad_values(rid, values) or self._bad_lookup(object, rid, values)
+            if problem is not None:
+                part.results[n] = problem
+            elif not _GUID.match(rid):
+                part.results[n] = WriteResult(
+                    rid, False, error_code="NOT_FOUND", message=f"no {object} row {rid}"
+                )
+            else:
+                url = self._entity_url(entity_set, rid)
+                body = self._body(object, values)
+                part.add(n, rid, batch.Operation("PATCH", url, body, {"If-Match": "*"}))
+        return part
+
+    @staticmethod
+    def _updated(part: _Part, count: int) -> list[WriteResult]:
+        """The results of an update part, in the order of its ``count`` updates."""
+        for i, (_answer, failure) in enumerate(part.answers):
+            ref = part.refs[i]
+            part.results[part.where[i]] = failure or WriteResult(ref, True, id=ref)
+        return [part.results[n] for n in range(count)]
+
     def update_records(
         self, object: str, updates: Sequence[tuple[str, Mapping[str, Any]]]
     ) -> list[WriteResult]:
         """One PATCH per row (``If-Match: *``: a missing id fails NOT_FOUND)."""
         if not updates:
             return []
-        entity_set, _ = self._table(object)
-        results: dict[int, WriteResult] = {}
-        operations: list[batch.Operation] = []
-        refs: list[str] = []
-        where: list[int] = []
-        for n, (rid, values) in enumerate(updates):
-            problem = _bad_values(rid, values) or self._bad_lookup(object, rid, values)
-            if problem is not None:
-                results[n] = problem
-            elif not _GUID.match(rid):
-                results[n] = WriteResult(
-                    rid, False, error_code="NOT_FOUND", message=f"no {object} row {rid}"
-                )
-            else:
-                body = self._body(object, values)
-                operations.append(
-                    batch.Operation(
-                        "PATCH", self._entity_url(entity_set, rid), body, {"If-Match": "*"}
-                    )
-                )
-                refs.append(rid)
-                where.append(n)
-        if operations:
-            for i, _answer, failure in self._write(operations, refs, object):
-                results[where[i]] = failure or WriteResult(refs[i], True, id=refs[i])
-        return [results[n] for n in range(len(updates))]
+        part = self._update_part(object, updates)
+        self._send([part], object)
+        return self._updated(part, len(updates))
 
-    def _by_key(
+    def _key_part(
         self,
         object: str,
         key_field: str,
         records: Sequence[Mapping[str, Any]],
         condition: Mapping[str, str],
-    ) -> list[WriteResult]:
-        entity_set, primary = self._table(object)
+    ) -> _Part:
+        """One ``PATCH {set}({key}='K')`` with ``condition`` per key (a key given twice in
+        one call is sent once and answered alike); a record without its key or with a bad
+        value fails before."""
+        entity_set, _ = self._table(object)
         key = odata_name(key_field)
-        results: dict[int, WriteResult] = {}
+        part = _Part()
         first_of: dict[str, int] = {}
-        operations: list[batch.Operation] = []
-        refs: list[str] = []
-        where: list[int] = []
         for n, record in enumerate(records):
             value = record.get(key_field)
             if value is None or value == "":
-                results[n] = WriteResult(
+                part.results[n] = WriteResult(
                     "",
                     False,
                     error_code="REQUIRED_FIELD_MISSING",
@@ -627,36 +681,38 @@ class DataverseCrm:
             ref = str(value)
             problem = _bad_values(ref, record) or self._bad_lookup(object, ref, record)
             if problem is not None:
-                results[n] = problem
+                part.results[n] = problem
                 continue
             if ref in first_of:
-                continue  # the same key twice in one call: one row, one answer
+                part.same[n] = first_of[ref]  # the same key twice in one call: one row
+                continue
             first_of[ref] = n
             body = self._body(object, {k: v for k, v in record.items() if k != key_field})
             url = f"{self.base}{entity_set}({key}={quote(odata_literal(ref), safe=chr(39))})"
-            headers = dict(condition)
-            headers["Prefer"] = "return=representation"
-            operations.append(batch.Operation("PATCH", url, body, headers))
-            refs.append(ref)
-            where.append(n)
+            headers = {**condition, "Prefer": "return=representation"}
+            part.add(n, ref, batch.Operation("PATCH", url, body, headers))
+        return part
+
+    def _keyed(self, object: str, key_field: str, part: _Part, count: int) -> list[WriteResult]:
+        """The results of a part written by key, in the order of its ``count`` records: a
+        key answered without its row's id (412: held already) has the id read by key."""
+        _, primary = self._table(object)
+        results = part.results
         existing: list[str] = []
-        for i, answer, failure in self._write(operations, refs, object) if operations else []:
-            n = where[i]
+        for i, (answer, failure) in enumerate(part.answers):
+            n, ref = part.where[i], part.refs[i]
             if failure is None and answer is not None:
-                created = answer.status == 201
                 rid = _row_id(answer, primary)
-                results[n] = WriteResult(refs[i], True, id=rid, created=created)
+                results[n] = WriteResult(ref, True, id=rid, created=answer.status == 201)
                 if rid is None:
-                    existing.append(refs[i])
+                    existing.append(ref)
             elif answer is not None and answer.status == 412:
-                existing.append(refs[i])
-                results[n] = WriteResult(refs[i], True)
+                existing.append(ref)
+                results[n] = WriteResult(ref, True)
             else:
-                results[n] = failure or WriteResult(
-                    refs[i], False, error_code="ERROR", transient=True
-                )
+                results[n] = failure or WriteResult(ref, False, error_code="ERROR", transient=True)
         if existing:
-            ids = self._ids_by_key(object, key, existing)
+            ids = self._ids_by_key(object, odata_name(key_field), existing)
             for n, result in list(results.items()):
                 if result.ok and result.id is None:
                     found = ids.get(result.ref)
@@ -671,10 +727,20 @@ class DataverseCrm:
                             transient=True,
                         )
                     )
-        for n, record in enumerate(records):
-            if n not in results:
-                results[n] = results[first_of[str(record.get(key_field))]]
-        return [results[n] for n in range(len(records))]
+        for n, first in part.same.items():
+            results[n] = results[first]
+        return [results[n] for n in range(count)]
+
+    def _by_key(
+        self,
+        object: str,
+        key_field: str,
+        records: Sequence[Mapping[str, Any]],
+        condition: Mapping[str, str],
+    ) -> list[WriteResult]:
+        part = self._key_part(object, key_field, records, condition)
+        self._send([part], object)
+        return self._keyed(object, key_field, part, len(records))
 
     def _ids_by_key(self, object: str, key: str, values: Sequence[str]) -> dict[str, str]:
         entity_set, primary = self._table(object)
@@ -699,7 +765,39 @@ class DataverseCrm:
     ) -> list[WriteResult]:
         """Create each row whose key is not held yet; a held key is answered with the
         existing row's id, ``created`` False, and nothing of it changed."""
-        return self._by_key(object, key_field, records, {"If-None-Match": "*"})
+        return self._by_key(object, key_field, records, _ONLY_IF_ABSENT)
+
+    def _completion(
+        self, object: str, ids: Sequence[str], fields: Mapping[str, Any]
+    ) -> tuple[set[str], list[str]]:
+        """The rows of ``ids`` that exist (read in bulk), and those of them that do not show
+        ``fields`` yet: the ones to write, each once."""
+        current = {r.id: r.fields for r in self.records_by_id(object, ids, list(fields))}
+        todo = [
+            rid
+            for rid in dict.fromkeys(ids)
+            if rid in current and any(current[rid].get(k) != v for k, v in fields.items())
+        ]
+        return set(current), todo
+
+    @staticmethod
+    def _completed(
+        object: str, ids: Sequence[str], present: set[str], written: Sequence[WriteResult]
+    ) -> list[WriteResult]:
+        """One result per id in order: its write's, else success for a row already
+        complete, else NOT_FOUND."""
+        by_ref = {r.ref: r for r in written}
+        return [
+            by_ref.get(rid)
+            or (
+                WriteResult(rid, True, id=rid)
+                if rid in present
+                else WriteResult(
+                    rid, False, error_code="NOT_FOUND", message=f"no {object} row {rid}"
+                )
+            )
+            for rid in ids
+        ]
 
     def complete_tasks(
         self, object: str, ids: Sequence[str], fields: Mapping[str, Any]
@@ -707,24 +805,33 @@ class DataverseCrm:
         """Set ``fields`` (the completed state) on the rows not already showing them."""
         if not ids:
             return []
-        current = {r.id: r.fields for r in self.records_by_id(object, ids, list(fields))}
-        todo = [
-            rid
-            for rid in dict.fromkeys(ids)
-            if rid in current and any(current[rid].get(k) != v for k, v in fields.items())
-        ]
-        written = {r.ref: r for r in self.update_records(object, [(rid, fields) for rid in todo])}
-        return [
-            written.get(rid)
-            or (
-                WriteResult(rid, True, id=rid)
-                if rid in current
-                else WriteResult(
-                    rid, False, error_code="NOT_FOUND", message=f"no {object} row {rid}"
-                )
-            )
-            for rid in ids
-        ]
+        present, todo = self._completion(object, ids, fields)
+        written = self.update_records(object, [(rid, fields) for rid in todo])
+        return self._completed(object, ids, present, written)
+
+    def write_page(self, writes: PageWrites) -> PageResults:
+        """The creates (by key, only when absent), the completions of the rows not complete
+        yet (their state read first) and the updates, all in the same ``$batch`` requests:
+        ``ceil(operations / batch_size)`` of them, each operation its own change set."""
+        tasks, records, key = writes.follow_up_object, writes.record_object, writes.key_field
+        creates, completes, updates = _Part(), _Part(), _Part()
+        present: set[str] = set()
+        todo: list[str] = []
+        if writes.creates:
+            creates = self._key_part(tasks, key, writes.creates, _ONLY_IF_ABSENT)
+        if writes.completes:
+            present, todo = self._completion(tasks, writes.completes, writes.completion)
+            completes = self._update_part(tasks, [(rid, writes.completion) for rid in todo])
+        if writes.updates:
+            updates = self._update_part(records, writes.updates)
+        objects = [tasks] if creates.operations or completes.operations else []
+        objects += [records] if updates.operations else []
+        self._send([creates, completes, updates], ", ".join(dict.fromkeys(objects)))
+        return PageResults(
+            self._keyed(tasks, key, creates, len(writes.creates)) if writes.creates else [],
+            self._completed(tasks, writes.completes, present, self._updated(completes, len(todo))),
+            self._updated(updates, len(writes.updates)),
+        )
 
     # ------------------------------------------------------------------ metadata
 

@@ -25,7 +25,8 @@ Writes
     transient; other errors are permanent with code, fields and message. A request refused
     as a whole for an unknown field (``INVALID_FIELD``, "No such column") fails the records
     carrying that field and is sent again without them. Values that are not JSON and
-    malformed ids fail their record before anything is sent.
+    malformed ids fail their record before anything is sent. ``write_page`` makes its creates,
+    completions and updates as three such writes in turn.
 
 Budget and errors
     Every HTTP request is counted in ``calls`` by kind (``time``, ``login``, ``query``,
@@ -64,6 +65,7 @@ import requests
 import structlog
 
 from crmsync.adapters.crm import soql
+from crmsync.adapters.crm.page_writes import write_in_parts
 from crmsync.adapters.crm.retry_policy import RetryPolicy
 from crmsync.adapters.crm.salesforce_auth import SalesforceAuth
 from crmsync.adapters.crm.salesforce_errors import (
@@ -81,7 +83,15 @@ from crmsync.adapters.crm.salesforce_values import (
     sf_instant_text,
 )
 from crmsync.errors import ApiError, CrmError, CrmLimitError, QueryValueError
-from crmsync.ports import CallCounter, FieldFilter, FieldInfo, Record, WriteResult
+from crmsync.ports import (
+    CallCounter,
+    FieldFilter,
+    FieldInfo,
+    PageResults,
+    PageWrites,
+    Record,
+    WriteResult,
+)
 
 log = structlog.get_logger("crmsync.crm.salesforce")
 
@@ -558,6 +568,12 @@ class SalesforceCrm:
             else:
                 out.append(_not_found(object, ref))
         return out
+
+    def write_page(self, writes: PageWrites) -> PageResults:
+        """The three kinds of write in turn (``page_writes.write_in_parts``): creates
+        (POST) and updates (PATCH) are Collections requests of their own, and a completion
+        reads the tasks first."""
+        return write_in_parts(self, writes)
 
     # ------------------------------------------------------------------ writing
 
