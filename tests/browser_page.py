@@ -3,8 +3,8 @@
 Records every request the page makes besides the file itself, console errors and
 uncaught exceptions, the rendered size of each ``svg.chart``, the pages it prints on A4,
 the tables too wide for them, the names (class ``name``) broken inside a word on the
-screen or in print, and (optionally) a PNG screenshot of the whole page. Used by the report page test and, run as a script, to
-refresh the screenshots under ``docs/reports/``:
+screen or in print, and (optionally) a PNG screenshot of the whole page. Used by the
+report page test and, run as a script, to refresh the screenshots under ``docs/reports/``:
 
     .venv/bin/python tests/browser_page.py PAGE.html OUT.png [MAX_HEIGHT]
 """
