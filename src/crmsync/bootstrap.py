@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -47,7 +48,7 @@ from crmsync.ports import (
 from crmsync.redaction import redact_url
 from crmsync.service.archiving import ArchivingService
 from crmsync.service.sync_cycle import Hook, SyncCycle
-from crmsync.settings import Settings, config_path
+from crmsync.settings import Settings, config_path, with_crm_settings
 
 if TYPE_CHECKING:  # imported when built: requests, PyJWT, psycopg, APScheduler, prometheus
     from crmsync.adapters.profile_lock import ProfileLock
@@ -96,8 +97,38 @@ CRM_ADAPTERS: Mapping[str, str] = {
 def crm_wiring(name: str) -> CrmWiring:
     """The wiring of the CRM adapter ``name`` (imported on use: only the chosen CRM's
     client libraries load)."""
-    wiring: CrmWiring = importlib.import_module(CRM_ADAPTERS[name]).WIRING
+    return _wiring(CRM_ADAPTERS[name])
+
+
+def _wiring(module: str) -> CrmWiring:
+    wiring: CrmWiring = importlib.import_module(module).WIRING
     return wiring
+
+
+def settings_model() -> type[Settings]:
+    """The settings crmsync reads: the shared ones and each registered CRM's settings
+    group, ``crm`` choosing among the registered CRMs (one class per registry: settings
+    read twice compare equal)."""
+    return _settings_model(tuple(CRM_ADAPTERS.items()))
+
+
+@cache
+def _settings_model(registry: tuple[tuple[str, str], ...]) -> type[Settings]:
+    return with_crm_settings({name: _wiring(module).settings for name, module in registry})
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """The settings from ``overrides``, the environment, secret files and ``crmsync.toml``
+    (``Settings.load``: ``ConfigError`` names each problem)."""
+    return settings_model().load(**overrides)
+
+
+def crm_commands() -> dict[str, str]:
+    """The module of each registered CRM's own commands (``CrmWiring.commands``), by the
+    CRM's name, which is the commands' group: ``crmsync NAME ...``; CRMs without any are
+    left out."""
+    wirings = {name: crm_wiring(name) for name in CRM_ADAPTERS}
+    return {name: w.commands for name, w in wirings.items() if w.commands is not None}
 
 
 def settings_by_name(settings: Settings) -> dict[str, Any]:

@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from crmsync.bootstrap import WorkerFleet, build_fleet
-from crmsync.settings import load_settings
+from crmsync.bootstrap import WorkerFleet, build_fleet, load_settings
 from fakes.local_settings import REPO
 
 ASTON = REPO / "mappings" / "charters" / "aston.yaml"
