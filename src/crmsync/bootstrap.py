@@ -629,7 +629,7 @@ class WorkerFleet:
         if self.base is None:
             return ProfileChanges()
         base, problems = self._read_base()
-        profiles, more = base.profile_settings_each()
+        profiles, more = base.profile_settings_checked(each_table=True)
         problems += more
         for problem in sorted(set(problems) - self.file_problems):
             log.error("profile_file_invalid", error=problem)

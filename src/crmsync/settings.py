@@ -418,40 +418,32 @@ class Settings(BaseSettings):
             tables[path.stem] = data
         return tables, problems
 
-    def profile_settings_checked(self) -> tuple[list[Settings], list[str]]:
+    def profile_settings_checked(
+        self, *, each_table: bool = False
+    ) -> tuple[list[Settings], list[str]]:
         """``profile_settings`` and the problems of the files of ``profiles_dir`` left out
-        (each naming its file)."""
+        (each naming its file). ``each_table``: a ``[profiles.NAME]`` table that does not
+        validate is left out too, named in a problem, instead of raising (a running worker
+        reading its configuration again: one bad profile never stops the others)."""
         files, problems = self.profile_files()
         if self.single_profile:
             return [self], []
-        out = self._profiles_of(self.profiles)
-        for name, table in files.items():
-            try:
-                out += self._profiles_of({name: table})
-            except ValueError as exc:
-                assert self.profiles_dir is not None
-                problems.append(f"{self.profiles_dir / (name + '.toml')}: {exc}")
-        return out, problems
-
-    def profile_settings_each(self) -> tuple[list[Settings], list[str]]:
-        """``profile_settings_checked`` with a ``[profiles.NAME]`` table that does not
-        validate left out too, named in a problem (a running worker reading its
-        configuration again: one bad profile never stops the others)."""
-        files, problems = self.profile_files()
-        if self.single_profile:
-            return [self], []
+        folder = self.profiles_dir or Path()  # files only come from a folder
+        given = [
+            (name, table, f"{config_path()} [profiles.{name}]", each_table)
+            for name, table in self.profiles.items()
+        ]
+        given += [
+            (name, table, f"{folder / (name + '.toml')}", True) for name, table in files.items()
+        ]
         out: list[Settings] = []
-        for name, table in self.profiles.items():
+        for name, table, where, kept_going in given:
             try:
                 out += self._profiles_of({name: table})
             except ValueError as exc:
-                problems.append(f"{config_path()} [profiles.{name}]: {exc}")
-        for name, table in files.items():
-            try:
-                out += self._profiles_of({name: table})
-            except ValueError as exc:
-                assert self.profiles_dir is not None
-                problems.append(f"{self.profiles_dir / (name + '.toml')}: {exc}")
+                if not kept_going:
+                    raise
+                problems.append(f"{where}: {exc}")
         return out, problems
 
     def _profiles_of(self, tables: dict[str, dict[str, Any]]) -> list[Settings]:
