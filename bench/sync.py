@@ -50,12 +50,11 @@ from typing import Any
 
 from crmsync.adapters.crm.local import LocalCrm
 from crmsync.adapters.crm.salesforce_values import format_sf_datetime
-from crmsync.bootstrap import Runtime, build_runtime, local_crm_path
+from crmsync.bootstrap import Runtime, build_runtime, local_crm_path, settings_model
 from crmsync.demo.bundled_charters import demo_charter
 from crmsync.demo.sample_complaints import generate_complaints
 from crmsync.demo.seeding import seed_local_crm
 from crmsync.logging_setup import configure_logging
-from crmsync.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEDSTAT = Path("/proc/thread-self/schedstat")
@@ -223,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging("json", "warning")
     load_before = round(os.getloadavg()[0], 2)
     machine_speed = yardstick(args.seed)
-    settings = Settings(
+    settings = settings_model()(
         data_dir=data_dir,
         charter=REPO / "mappings" / "charters" / "aston.yaml",
         mapping=REPO / "mappings" / "salesforce.yaml",

@@ -1,9 +1,10 @@
 """Open an HTML file in headless Debian chromium over the DevTools protocol.
 
 Records every request the page makes besides the file itself, console errors and
-uncaught exceptions, the rendered size of each ``svg.chart``, and (optionally) a PNG
-screenshot of the whole page. Used by the report page test and, run as a script, to
-refresh the screenshots under ``docs/reports/``:
+uncaught exceptions, the rendered size of each ``svg.chart``, the pages it prints on A4,
+the tables too wide for them, the names (class ``name``) broken inside a word on the
+screen or in print, and (optionally) a PNG screenshot of the whole page. Used by the
+report page test and, run as a script, to refresh the screenshots under ``docs/reports/``:
 
     .venv/bin/python tests/browser_page.py PAGE.html OUT.png [MAX_HEIGHT]
 """
@@ -49,6 +50,14 @@ class PageVisit:
     clipped_tables: list[str] = field(default_factory=list)
     """Tables wider than an A4 page's printable width (186 mm) in print media: each named
     by its first header cell; they would be cut when printed."""
+    name_pieces: int = 0
+    """Pieces of the names shown (elements of class ``name``) looked at, on the screen and
+    in print: a piece runs up to white space, or up to and including ``-``, ``/`` or ``_``
+    (the places a name may wrap)."""
+    split_names: list[str] = field(default_factory=list)
+    """Pieces of names broken where they may not be, each saying how and in which name,
+    after ``screen:`` or ``print:``: a piece that fits its column broken at all, a longer
+    one elsewhere than at its soft hyphens."""
 
 
 class _Devtools:
@@ -81,6 +90,74 @@ class _Devtools:
             if message.get("method") == method:
                 return
         raise TimeoutError(method)
+
+
+_SPLIT_NAMES = r"""JSON.stringify((() => {
+  const SOFT = '\u00ad';
+  const found = [];
+  let pieces = 0;
+  // the line a character is drawn on: the top of its glyph's box (the range of a character
+  // just after a soft hyphen where a line broke also has a box for the hyphen before it)
+  const line = ([node, at]) => {
+    const range = document.createRange();
+    range.setStart(node, at);
+    range.setEnd(node, at + 1);
+    const boxes = Array.from(range.getClientRects()).filter(r => r.width > 0);
+    return boxes.length ? Math.round(boxes[boxes.length - 1].top) : null;
+  };
+  const lines = (chars) => new Set(chars.map(line).filter(top => top !== null)).size;
+  const text = (chars) => chars.map(([, , c]) => c).join('');
+  for (const el of document.querySelectorAll('.name')) {
+    const cell = el.closest('td, th, p, li, div');
+    const style = getComputedStyle(cell);
+    const column = cell.clientWidth - parseFloat(style.paddingLeft)
+      - parseFloat(style.paddingRight);
+    const name = el.textContent.replaceAll(SOFT, '');
+    const chars = [];
+    const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    for (let n = walker.nextNode(); n; n = walker.nextNode())
+      for (let i = 0; i < n.data.length; i++) chars.push([n, i, n.data[i]]);
+    const look = (piece) => {
+      if (!piece.length) return;
+      pieces++;
+      if (lines(piece) < 2) return;
+      const probe = document.createElement('span');
+      probe.style.cssText = 'position: absolute; visibility: hidden; white-space: nowrap';
+      probe.textContent = text(piece).replaceAll(SOFT, '');
+      el.appendChild(probe);
+      const width = probe.getBoundingClientRect().width;
+      probe.remove();
+      if (width <= column) {
+        found.push(`'${probe.textContent}' broken though it fits (${width.toFixed(0)} of `
+          + `${column.toFixed(0)} px) in '${name}'`);
+        return;
+      }
+      let from = 0;  // too long for its column: broken at its soft hyphens only
+      piece.forEach(([, , c], i) => {
+        if (c !== SOFT && i < piece.length - 1) return;
+        const part = piece.slice(from, c === SOFT ? i : i + 1);
+        if (lines(part) > 1) found.push(`'${text(part)}' cut inside in '${name}'`);
+        from = i + 1;
+      });
+    };
+    let start = 0;
+    chars.forEach(([, , c], i) => {
+      if (/\s/.test(c)) {
+        look(chars.slice(start, i));
+        start = i + 1;
+      } else if ('-/_'.includes(c)) {
+        look(chars.slice(start, i + 1));
+        start = i + 1;
+      }
+    });
+    look(chars.slice(start));
+  }
+  return {pieces, found};
+})())"""
+"""The pieces of names (class ``name``) the page shows, and each broken across lines where
+it may not be: a piece (up to white space, or up to and including ``-``, ``/`` or ``_``)
+that fits its column broken at all, or one too long for it broken elsewhere than at a
+soft hyphen."""
 
 
 def visit(page: Path, screenshot: Path | None = None, max_height: int = 0) -> PageVisit:
@@ -161,6 +238,7 @@ def _drive(profile: Path, page: Path, screenshot: Path | None, max_height: int) 
         returnByValue=True,
     )
     seen = json.loads(probe["result"]["value"])
+    names = [_split_names(tools, "screen")]
     if screenshot is not None:
         metrics = tools.call("Page.getLayoutMetrics")
         size = metrics.get("cssContentSize") or metrics["contentSize"]
@@ -182,6 +260,7 @@ def _drive(profile: Path, page: Path, screenshot: Path | None, max_height: int) 
         "Emulation.setDeviceMetricsOverride", width=703, height=1000, deviceScaleFactor=1,
         mobile=False,
     )  # fmt: skip
+    names.append(_split_names(tools, "print"))
     clipped = tools.call(
         "Runtime.evaluate",
         expression="JSON.stringify(Array.from(document.querySelectorAll('table')).filter("
@@ -196,6 +275,8 @@ def _drive(profile: Path, page: Path, screenshot: Path | None, max_height: int) 
         charts=seen["charts"],
         a4_pages=pages,
         clipped_tables=json.loads(clipped["result"]["value"]),
+        name_pieces=sum(pieces for pieces, _ in names),
+        split_names=[split for _, found in names for split in found],
     )
     for event in tools.events:
         method, params = event.get("method"), event.get("params", {})
@@ -211,6 +292,13 @@ def _drive(profile: Path, page: Path, screenshot: Path | None, max_height: int) 
             result.errors.append(params["entry"].get("text", "")[:300])
     tools.ws.close()
     return result
+
+
+def _split_names(tools: _Devtools, media: str) -> tuple[int, list[str]]:
+    """How many pieces of names the page shows, and those broken across lines."""
+    answer = tools.call("Runtime.evaluate", expression=_SPLIT_NAMES, returnByValue=True)
+    seen = json.loads(answer["result"]["value"])
+    return seen["pieces"], [f"{media}: {piece}" for piece in seen["found"]]
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -47,11 +48,12 @@ from crmsync.ports import (
 from crmsync.redaction import redact_url
 from crmsync.service.archiving import ArchivingService
 from crmsync.service.sync_cycle import Hook, SyncCycle
-from crmsync.settings import Settings
+from crmsync.settings import Settings, config_path, with_crm_settings
 
 if TYPE_CHECKING:  # imported when built: requests, PyJWT, psycopg, APScheduler, prometheus
     from crmsync.adapters.profile_lock import ProfileLock
     from crmsync.worker.ops_http import Metrics, OpsServer, Readiness
+    from crmsync.worker.profile_reading import ProfileReading
     from crmsync.worker.scheduling import ProfileChanges, Worker
 
 log = structlog.get_logger("crmsync.worker")
@@ -95,8 +97,38 @@ CRM_ADAPTERS: Mapping[str, str] = {
 def crm_wiring(name: str) -> CrmWiring:
     """The wiring of the CRM adapter ``name`` (imported on use: only the chosen CRM's
     client libraries load)."""
-    wiring: CrmWiring = importlib.import_module(CRM_ADAPTERS[name]).WIRING
+    return _wiring(CRM_ADAPTERS[name])
+
+
+def _wiring(module: str) -> CrmWiring:
+    wiring: CrmWiring = importlib.import_module(module).WIRING
     return wiring
+
+
+def settings_model() -> type[Settings]:
+    """The settings crmsync reads: the shared ones and each registered CRM's settings
+    group, ``crm`` choosing among the registered CRMs (one class per registry: settings
+    read twice compare equal)."""
+    return _settings_model(tuple(CRM_ADAPTERS.items()))
+
+
+@cache
+def _settings_model(registry: tuple[tuple[str, str], ...]) -> type[Settings]:
+    return with_crm_settings({name: _wiring(module).settings for name, module in registry})
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """The settings from ``overrides``, the environment, secret files and ``crmsync.toml``
+    (``Settings.load``: ``ConfigError`` names each problem)."""
+    return settings_model().load(**overrides)
+
+
+def crm_commands() -> dict[str, str]:
+    """The module of each registered CRM's own commands (``CrmWiring.commands``), by the
+    CRM's name, which is the commands' group: ``crmsync NAME ...``; CRMs without any are
+    left out."""
+    wirings = {name: crm_wiring(name) for name in CRM_ADAPTERS}
+    return {name: w.commands for name, w in wirings.items() if w.commands is not None}
 
 
 def settings_by_name(settings: Settings) -> dict[str, Any]:
@@ -515,7 +547,14 @@ class WorkerFleet:
     queue: QueueSettings | None = None
     """With the state on PostgreSQL: the shared job queue this replica works."""
     base: Settings | None = None
-    """The settings whose ``profiles_dir`` is read again while it runs (None: never)."""
+    """The settings whose profiles are read again while it runs (None: never): their
+    ``profiles_dir``, and with ``reload`` their ``[profiles.NAME]`` tables too."""
+    reload: Callable[[], Settings] | None = None
+    """Reads the settings afresh (crmsync.toml, the environment) for each new reading of
+    the profiles; None: ``base`` as it was read at start."""
+    sources: dict[str, tuple[object, ...]] = field(default_factory=dict)
+    """Each opened profile's charter and mapping files as they were when it opened
+    (``source_files``): an edited one opens the profile anew."""
     file_problems: set[str] = field(default_factory=set)
     shared: Callable[[Settings], StateDatabase | None] = field(default_factory=SharedStates)
     """The PostgreSQL state store the profiles on one server share (None: the profile's
@@ -524,13 +563,16 @@ class WorkerFleet:
     """The worker of each opened profile, once ``run()`` built it."""
     replica: str = ""
     """This process's replica name (``crmsync_replica_info``)."""
-    refused: dict[str, Settings] = field(default_factory=dict)
+    restart_needed: set[str] = field(default_factory=set)
+    """Settings changed in the configuration that only a restart applies (reported once)."""
+    refused: dict[str, tuple[Settings, tuple[object, ...]]] = field(default_factory=dict)
     """Changed profile settings that could not be opened (the profile runs on as it was):
     reported once, tried again when the file changes again."""
 
     def _worker(self, runtime: Runtime) -> Worker:
         # each profile's lock lives beside its state, where its one-off commands take it too
         profile = runtime.settings.profile
+        self.sources[profile] = source_files(runtime.settings)
         self.locks[profile] = build_profile_lock(runtime.settings)
         self.workers[profile] = build_worker(
             runtime,
@@ -586,20 +628,23 @@ class WorkerFleet:
 
         if self.base is None:
             return ProfileChanges()
-        try:
-            profiles, problems = self.base.profile_settings_checked()
-        except ValueError as exc:  # the [profiles] tables were checked at start
-            log.error("profile_file_invalid", error=str(exc))
-            return ProfileChanges()
+        base, problems = self._read_base()
+        profiles, more = base.profile_settings_checked(each_table=True)
+        problems += more
         for problem in sorted(set(problems) - self.file_problems):
             log.error("profile_file_invalid", error=problem)
         self.file_problems = set(problems)
         running = {r.settings.profile: r.settings for r in self.runtimes}
         running |= {p.profile: p for p in self.pending}
-        paths = self.base.profile_file_paths()
-        reading = compare_profiles(
-            running, profiles, None if paths is None else {p.stem for p in paths}
+        paths = base.profile_file_paths()
+        known = (
+            None
+            if paths is None and base.profiles_dir is not None
+            else set(base.profiles) | {p.stem for p in paths or []}
         )
+        reading = compare_profiles(running, profiles, known)
+        edited = self._edited_sources(reading)
+        reading.changed.extend(edited)
         changed = {s.profile for s in reading.changed}
         self.refused = {p: s for p, s in self.refused.items() if p in changed}
         for settings in reading.added:
@@ -618,12 +663,55 @@ class WorkerFleet:
                 retired.add(settings.profile)
         return ProfileChanges(opened, frozenset(retired))
 
+    def _read_base(self) -> tuple[Settings, list[str]]:
+        """The settings as they are now (``reload``), and what keeps them from being taken
+        in: unreadable settings, or no profile left (then the running ones go on as
+        they were). Settings only a restart applies keep their running values."""
+        assert self.base is not None
+        if self.reload is None:
+            return self.base, []
+        try:
+            fresh = self.reload()
+        except ValueError as exc:  # ConfigError naming the file and line, or the setting
+            return self.base, [f"configuration not taken in: {exc}"]
+        if fresh.single_profile != self.base.single_profile:
+            return self.base, [
+                f"{config_path()}: [profiles.NAME] tables added to a single-profile setup, or "
+                "none left in one of profiles; the profiles run on as they were (a restart "
+                "changes the setup)"
+            ]
+        fixed = {
+            name: getattr(self.base, name)
+            for name in RESTART_ONLY
+            if getattr(fresh, name) != getattr(self.base, name)
+        }
+        if fixed and set(fixed) != self.restart_needed:
+            log.warning("restart_needed", settings=sorted(fixed))
+        self.restart_needed = set(fixed)
+        self.base = fresh.model_copy(update=fixed) if fixed else fresh
+        return self.base, []
+
+    def _edited_sources(self, reading: ProfileReading) -> list[Settings]:
+        """The running profiles, otherwise unchanged, whose charter or mapping file was
+        edited since they opened."""
+        left = {s.profile for s in reading.changed} | set(reading.removed)
+        edited = []
+        for runtime in self.runtimes:
+            settings = runtime.settings
+            if settings.profile in left:
+                continue
+            now = source_files(settings)
+            if now != self.sources.get(settings.profile, now):
+                log.info("profile_sources_changed", profile=settings.profile)
+                edited.append(settings)
+        return edited
+
     def _reopen(self, settings: Settings) -> Worker | None:
         """Swap a changed profile's old runtime for one of ``settings``: its new worker, or
         None when there is none to run (still pending, or it could not be opened: the
         old one runs on)."""
         profile = settings.profile
-        if self.refused.get(profile) == settings:
+        if self.refused.get(profile) == (settings, source_files(settings)):
             return None  # reported already
         pending = [p for p in self.pending if p.profile == profile]
         if pending:  # nothing runs yet: the new settings are tried next
@@ -640,7 +728,7 @@ class WorkerFleet:
                 kept="the profile runs on with its settings as they were",
             )
             if isinstance(exc, ConfigError):  # fixed by people: not tried until it changes
-                self.refused[profile] = settings
+                self.refused[profile] = (settings, source_files(settings))
             return None
         self._retire(profile)
         self.runtimes.append(runtime)
@@ -656,6 +744,7 @@ class WorkerFleet:
         given back, its runtime closed, its readiness and metrics dropped."""
         self.pending = [p for p in self.pending if p.profile != profile]
         self.refused.pop(profile, None)
+        self.sources.pop(profile, None)
         worker = self.workers.pop(profile, None)
         if worker is not None:
             worker.retire()
@@ -839,7 +928,41 @@ def startup_summary(settings: Settings) -> dict[str, str]:
     }
 
 
-def build_fleet(settings: Settings, *, hook: Hook | None = None) -> WorkerFleet:
+RESTART_ONLY = (
+    "http_port",
+    "state_url",
+    "queue_schema",
+    "replica",
+    "stalled_after",
+    "log_format",
+    "log_level",
+    "profiles_dir",
+)
+"""Settings a running ``crmsync run`` keeps as it started with (the port it serves, the
+queue it works, its logging, where its profile files are): an edit is reported, applied
+at the next start."""
+
+
+def source_files(settings: Settings) -> tuple[object, ...]:
+    """A profile's charter and mapping files as they are now: each one's path, size and
+    modification time (None when it cannot be read)."""
+    out: list[object] = []
+    for path in (settings.charter, settings.mapping):
+        try:
+            stat = path.stat()
+        except OSError:
+            out.append((str(path), None))
+        else:
+            out.append((str(path), stat.st_size, stat.st_mtime_ns))
+    return tuple(out)
+
+
+def build_fleet(
+    settings: Settings,
+    *,
+    hook: Hook | None = None,
+    reload: Callable[[], Settings] | None = None,
+) -> WorkerFleet:
     """Every profile of the settings wired for ``crmsync run``, the HTTP port bound.
 
     Raises ``ConfigError`` (a ``ValueError``) for a profile that does not validate or a
@@ -849,7 +972,9 @@ def build_fleet(settings: Settings, *, hook: Hook | None = None) -> WorkerFleet:
     the fleet may be left with none. A profile whose files are fine but whose state store
     or CRM fails (``StateStoreError``, ``CrmError``: down while the worker starts) is kept
     pending instead: ``/readyz`` says not ready and ``crmsync_profile_unavailable`` names
-    it until ``run()`` opens it (tried every interval)."""
+    it until ``run()`` opens it (tried every interval). With ``reload`` (the settings read
+    afresh), the ``[profiles.NAME]`` tables are taken in while it runs as the profile
+    files are, and an edited charter or mapping file opens its profile anew."""
     import time  # noqa: PLC0415 - only this command waits
 
     from crmsync.worker.ops_http import Metrics, OpsServer, Readiness  # noqa: PLC0415 - the worker
@@ -889,7 +1014,8 @@ def build_fleet(settings: Settings, *, hook: Hook | None = None) -> WorkerFleet:
         hook=hook,
         queue=queue,
         shared=shared,
-        base=settings if settings.profiles_dir is not None else None,
+        base=settings if reload is not None or not settings.single_profile else None,
+        reload=reload,
         file_problems=set(problems),
         replica=queue.replica if queue is not None else replica_name(settings),
     )

@@ -11,10 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from crmsync.domain.archive_chain import Finding
 from crmsync.domain.archive_entry import ArchiveEntry, ChainHead, EntryHeader, StoredEntry
+
+if TYPE_CHECKING:  # a CRM's settings group is a pydantic model; the ports load no pydantic
+    from pydantic import BaseModel
 
 # --------------------------------------------------------------------------- CRM
 
@@ -300,16 +303,24 @@ class CrmPort(Protocol):
 @dataclass(frozen=True, slots=True)
 class CrmWiring:
     """What one CRM adapter offers the composition root, so that choosing a CRM is a
-    lookup, never a branch: the ``CRMSYNC_CRM`` value that names it, the prefix of its
-    settings group (``sf_`` for ``sf_auth``...; empty when it has none), how it is built from the
+    lookup, never a branch: the ``CRMSYNC_CRM`` value that names it, the prefix that names
+    each setting of its settings group (empty when it has none), how it is built from the
     settings (every setting by name: its group and the shared ones such as ``data_dir``;
     ``ConfigError`` naming a missing one) on a clock, and what fixes a problem
-    ``crmsync check --online`` finds in it."""
+    ``crmsync check --online`` finds in it.
+
+    ``settings`` is its settings group: a pydantic model of fields only, each named with
+    the prefix, which the composition root adds to the shared settings (None: it has
+    none). ``commands`` names the module whose ``COMMANDS`` (a ``typer.Typer``) holds its
+    own commands (its org's set-up, its tools), run as ``crmsync NAME ...`` (None: it has
+    none)."""
 
     name: str
     settings_prefix: str
     build: Callable[[Mapping[str, Any], Callable[[], datetime]], CrmPort]
     remedies: OnlineRemedies
+    settings: type[BaseModel] | None = None
+    commands: str | None = None
 
 
 # --------------------------------------------------------------------------- state

@@ -2,6 +2,10 @@
 
 Environment variables win over the file; the file is looked up at ``CRMSYNC_CONFIG`` or
 ``./crmsync.toml``. Secrets are ``SecretStr`` and print as ``**********``.
+
+``Settings`` holds the settings every CRM shares; each CRM adapter declares its own settings
+group beside it, and the composition root joins them into the settings crmsync reads
+(``with_crm_settings``, called by ``bootstrap.settings_model``).
 """
 
 from __future__ import annotations
@@ -10,10 +14,21 @@ import json
 import os
 import re
 import tomllib
+from collections.abc import Iterable, Mapping
+from contextvars import ContextVar
+from copy import copy
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, ClassVar, Literal, Self, get_args
 
-from pydantic import AwareDatetime, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    create_model,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -52,11 +67,20 @@ MAX_CONFIG_BYTES = 1 << 20
 """Largest ``crmsync.toml`` read (1 MiB)."""
 
 
-def read_config_file(path: Path) -> dict[str, Any]:
-    """The settings in the TOML file ``path``; every key must be a setting (top level and in
-    each ``[profiles.NAME]``). ``ConfigError`` names the file, line and key, with a
-    suggestion, for each unknown key; and the file for bad TOML, a file over
-    ``MAX_CONFIG_BYTES`` or one that is not UTF-8. A missing file is no settings."""
+_GIVEN_ONLY: ContextVar[bool] = ContextVar("crmsync_settings_given_only", default=False)
+"""True while a profile's settings are built from values read already (no source read)."""
+
+
+def config_path() -> Path:
+    """The ``crmsync.toml`` in force: ``CRMSYNC_CONFIG``, else ``./crmsync.toml``."""
+    return Path(os.environ.get("CRMSYNC_CONFIG") or "crmsync.toml")
+
+
+def read_config_file(path: Path, known: Iterable[str]) -> dict[str, Any]:
+    """The settings in the TOML file ``path``; every key must be one of the settings
+    ``known`` (top level and in each ``[profiles.NAME]``). ``ConfigError`` names the file,
+    line and key, with a suggestion, for each unknown key; and the file for bad TOML, a file
+    over ``MAX_CONFIG_BYTES`` or one that is not UTF-8. A missing file is no settings."""
     file = str(path)
     if not path.exists():
         return {}
@@ -81,7 +105,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
         # no cause, no context (raised past the except block): the decode error holds
         # the whole file (its passwords and keys too) in .object or .doc
         raise ConfigError(failure) from None
-    problems = _unknown_keys(data, text, file)
+    problems = _unknown_keys(data, text, file, set(known))
     if problems:
         lines = "".join(f"\n  {p}" for p in problems)
         raise ConfigError(f"{file}: {len(problems)} problem(s){lines}")
@@ -109,8 +133,7 @@ def _key_lines(text: str) -> dict[tuple[str, ...], int]:
     return lines
 
 
-def _unknown_keys(data: dict[str, Any], text: str, file: str) -> list[str]:
-    known = set(Settings.model_fields)
+def _unknown_keys(data: dict[str, Any], text: str, file: str, known: set[str]) -> list[str]:
     lines = _key_lines(text)
 
     def problem(path: tuple[str, ...], allowed: set[str], where: str) -> str:
@@ -134,51 +157,6 @@ def _unknown_keys(data: dict[str, Any], text: str, file: str) -> list[str]:
     return problems
 
 
-def setting_sources() -> dict[str, str]:
-    """Where each top-level setting's value comes from, by the order the settings are read:
-    ``environment`` (``CRMSYNC_NAME``), ``secret file`` (``CRMSYNC_SECRETS_DIR``), the
-    ``crmsync.toml`` in force (its path), else ``default``."""
-    environment = {name.upper() for name in os.environ}
-    secrets = Path(os.environ.get("CRMSYNC_SECRETS_DIR", "/run/secrets"))
-    path = Path(os.environ.get("CRMSYNC_CONFIG") or "crmsync.toml")
-    try:
-        in_file = set(read_config_file(path))
-    except ConfigError:
-        in_file = set()
-    out: dict[str, str] = {}
-    for name in Settings.model_fields:
-        variable = f"CRMSYNC_{name.upper()}"
-        if variable in environment:
-            out[name] = "environment"
-        elif secrets.is_dir() and (secrets / variable.lower()).is_file():
-            out[name] = "secret file"
-        elif name in in_file:
-            out[name] = str(path)
-        else:
-            out[name] = "default"
-    return out
-
-
-def load_settings(**overrides: Any) -> Settings:
-    """Settings from ``overrides``, the environment, secret files and ``crmsync.toml``, every
-    one validated; ``ConfigError`` lists each problem with the setting (or file and line)."""
-    from pydantic_settings import SettingsError  # noqa: PLC0415 - only on this path
-
-    try:
-        return Settings(**overrides)
-    except ValidationError as exc:
-        failure = "; ".join(_validation_problems(exc))
-    except SettingsError as exc:
-        # a value that must be JSON (CRMSYNC_PROFILES) is not: name the setting and the place
-        field = re.search(r'field "(\w+)"', str(exc))
-        name = f"CRMSYNC_{field.group(1).upper()}" if field else "a setting"
-        cause = f": {exc.__cause__}" if exc.__cause__ else ""
-        failure = f"{name}: not valid JSON{cause}"
-    # no cause, no context (raised past the except block): pydantic's errors quote the
-    # input values (passwords, tokens, keys); the JSON error holds the whole value (.doc)
-    raise ConfigError(failure) from None
-
-
 def _validation_problems(exc: ValidationError) -> list[str]:
     out = []
     for error in exc.errors():
@@ -189,9 +167,14 @@ def _validation_problems(exc: ValidationError) -> list[str]:
 
 
 class Settings(BaseSettings):
-    """Every setting, its default and its meaning (``crmsync config show`` prints them)."""
+    """Every setting the CRMs share, its default and its meaning (``crmsync config show``
+    prints them). Alone it knows no CRM and refuses every ``crm``: the settings crmsync
+    reads are these and the registered CRMs' groups (``with_crm_settings``)."""
 
     model_config = SettingsConfigDict(env_prefix="CRMSYNC_", extra="ignore", validate_default=True)
+
+    crm_names: ClassVar[tuple[str, ...]] = ()
+    """The CRMs the ``crm`` setting may name (the composition root's registry)."""
 
     data_dir: Path = Field(
         default=Path("crmsync-data"),
@@ -201,9 +184,7 @@ class Settings(BaseSettings):
         default=Path("mappings/charters/aston.yaml"), description="the charter file"
     )
     mapping: Path = Field(default=Path("mappings/salesforce.yaml"), description="the field mapping")
-    crm: Literal["local", "salesforce", "dynamics365"] = Field(
-        default="local", description="which CRM adapter: local, salesforce, dynamics365"
-    )
+    crm: str = Field(default="local", description="which CRM adapter")
     state_url: SecretStr | None = Field(
         default=None,
         description="state store: empty = SQLite in data_dir; postgresql://user:pw@host/db",
@@ -296,78 +277,22 @@ class Settings(BaseSettings):
         "restarts or stops the profiles of new, changed or removed files, and a bad file is "
         "reported by name while the other profiles go on",
     )
-    # Salesforce (CRMSYNC_CRM=salesforce); see adapters/salesforce_auth.py for what each mode needs
-    sf_auth: Literal["jwt", "client_credentials", "password", "session"] = Field(
-        default="jwt", description="Salesforce auth: jwt, client_credentials, password, session"
-    )
-    sf_login_url: str = Field(
-        default="https://login.salesforce.com",
-        description="login server (https://test.salesforce.com for sandboxes, or My Domain)",
-    )
-    sf_instance_url: str | None = Field(
-        default=None, description="org URL (needed for session mode; else from the login)"
-    )
-    sf_consumer_key: str | None = Field(default=None, description="connected app consumer key")
-    sf_consumer_secret: SecretStr | None = Field(
-        default=None, description="connected app secret (client_credentials)"
-    )
-    sf_private_key_file: Path | None = Field(
-        default=None, description="PEM RSA private key of the connected app certificate (jwt)"
-    )
-    sf_username: str | None = Field(default=None, description="integration user (jwt, password)")
-    sf_password: SecretStr | None = Field(default=None, description="password (password mode)")
-    sf_security_token: SecretStr | None = Field(
-        default=None, description="security token (password mode)"
-    )
-    sf_session_id: SecretStr | None = Field(
-        default=None, description="an existing session id (session mode)"
-    )
-    sf_api_version: str = Field(
-        default="62.0", pattern=r"^\d+\.\d$", description="REST API version"
-    )
-    sf_timeout: float = Field(
-        default=30.0, gt=0, description="seconds before an HTTP request fails"
-    )
-    sf_api_budget_share: float = Field(
-        default=0.5,
-        gt=0,
-        le=1,
-        description="stop a cycle before using more than this share of the org's daily API limit",
-    )
-    sf_bulk_threshold: int = Field(
-        default=10_000, ge=1, description="read with Bulk API 2.0 above this many records"
-    )
-    # Dynamics 365 / Dataverse (CRMSYNC_CRM=dynamics365): an application user signing in
-    # with client credentials (adapters/crm/dynamics365_auth.py)
-    d365_org_url: str | None = Field(
-        default=None, description="Dataverse org URL: https://ORG.crm.dynamics.com"
-    )
-    d365_tenant_id: str | None = Field(default=None, description="Microsoft Entra tenant id")
-    d365_client_id: str | None = Field(default=None, description="app registration client id")
-    d365_client_secret: SecretStr | None = Field(
-        default=None, description="app registration client secret (or use a certificate)"
-    )
-    d365_certificate_file: Path | None = Field(
-        default=None, description="PEM private key of the app registration's certificate"
-    )
-    d365_certificate_thumbprint: str | None = Field(
-        default=None, description="SHA-1 thumbprint of that certificate (hex)"
-    )
-    d365_authority_host: str = Field(
-        default="https://login.microsoftonline.com",
-        description="Entra sign-in host (another for a sovereign cloud)",
-    )
-    d365_api_version: str = Field(
-        default="9.2", pattern=r"^\d+\.\d$", description="Dataverse Web API version"
-    )
-    d365_timeout: float = Field(
-        default=60.0, gt=0, description="seconds before an HTTP request fails"
-    )
 
     @field_validator("sync_interval", "overlap", "archive_after", mode="before")
     @classmethod
     def _duration(cls, value: object, info: Any) -> int:
         return duration_seconds(value, f"CRMSYNC_{info.field_name.upper()}")
+
+    @field_validator("crm")
+    @classmethod
+    def _registered_crm(cls, value: str) -> str:
+        if value in cls.crm_names:
+            return value
+        if not cls.crm_names:
+            raise ValueError(f"'{value}': no CRM is registered (see bootstrap.settings_model)")
+        *first, last = (f"'{name}'" for name in cls.crm_names)
+        choices = f"{', '.join(first)} or {last}" if first else last
+        raise ValueError(f"'{value}' is not a CRM crmsync has: use {choices}")
 
     @field_validator("keep_closed", "keep_runs", mode="before")
     @classmethod
@@ -389,15 +314,63 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        path = Path(os.environ.get("CRMSYNC_CONFIG") or "crmsync.toml")
-        toml = InitSettingsSource(settings_cls, read_config_file(path))
+        if _GIVEN_ONLY.get():  # a profile over settings read already: the values given
+            return (init_settings,)
+        path = config_path()
+        toml = InitSettingsSource(settings_cls, read_config_file(path, settings_cls.model_fields))
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         secrets_dir = os.environ.get("CRMSYNC_SECRETS_DIR", "/run/secrets")
         if Path(secrets_dir).is_dir():
-            # docker/kubernetes secrets as files: /run/secrets/crmsync_sf_password etc.
+            # docker/kubernetes secrets as files: /run/secrets/crmsync_state_url etc.
             sources.append(SecretsSettingsSource(settings_cls, secrets_dir=secrets_dir))
         sources.append(toml)
         return tuple(sources)
+
+    @classmethod
+    def load(cls, **overrides: Any) -> Self:
+        """Settings from ``overrides``, the environment, secret files and ``crmsync.toml``,
+        every one validated; ``ConfigError`` lists each problem with the setting (or file
+        and line)."""
+        from pydantic_settings import SettingsError  # noqa: PLC0415 - only on this path
+
+        try:
+            return cls(**overrides)
+        except ValidationError as exc:
+            failure = "; ".join(_validation_problems(exc))
+        except SettingsError as exc:
+            # a value that must be JSON (CRMSYNC_PROFILES) is not: name the setting and the place
+            field = re.search(r'field "(\w+)"', str(exc))
+            name = f"CRMSYNC_{field.group(1).upper()}" if field else "a setting"
+            cause = f": {exc.__cause__}" if exc.__cause__ else ""
+            failure = f"{name}: not valid JSON{cause}"
+        # no cause, no context (raised past the except block): pydantic's errors quote the
+        # input values (passwords, tokens, keys); the JSON error holds the whole value (.doc)
+        raise ConfigError(failure) from None
+
+    @classmethod
+    def sources(cls) -> dict[str, str]:
+        """Where each top-level setting's value comes from, by the order the settings are
+        read: ``environment`` (``CRMSYNC_NAME``), ``secret file`` (``CRMSYNC_SECRETS_DIR``),
+        the ``crmsync.toml`` in force (its path), else ``default``."""
+        environment = {name.upper() for name in os.environ}
+        secrets = Path(os.environ.get("CRMSYNC_SECRETS_DIR", "/run/secrets"))
+        path = config_path()
+        try:
+            in_file = set(read_config_file(path, cls.model_fields))
+        except ConfigError:
+            in_file = set()
+        out: dict[str, str] = {}
+        for name in cls.model_fields:
+            variable = f"CRMSYNC_{name.upper()}"
+            if variable in environment:
+                out[name] = "environment"
+            elif secrets.is_dir() and (secrets / variable.lower()).is_file():
+                out[name] = "secret file"
+            elif name in in_file:
+                out[name] = str(path)
+            else:
+                out[name] = "default"
+        return out
 
     def profile_settings(self) -> list[Settings]:
         """One Settings per profile: this one when no profiles are configured, else each
@@ -428,7 +401,7 @@ class Settings(BaseSettings):
         problems: list[str] = []
         for path in paths:
             try:
-                data = read_config_file(path)
+                data = read_config_file(path, type(self).model_fields)
             except ConfigError as exc:
                 problems.append(str(exc))
                 continue
@@ -445,19 +418,32 @@ class Settings(BaseSettings):
             tables[path.stem] = data
         return tables, problems
 
-    def profile_settings_checked(self) -> tuple[list[Settings], list[str]]:
+    def profile_settings_checked(
+        self, *, each_table: bool = False
+    ) -> tuple[list[Settings], list[str]]:
         """``profile_settings`` and the problems of the files of ``profiles_dir`` left out
-        (each naming its file)."""
+        (each naming its file). ``each_table``: a ``[profiles.NAME]`` table that does not
+        validate is left out too, named in a problem, instead of raising (a running worker
+        reading its configuration again: one bad profile never stops the others)."""
         files, problems = self.profile_files()
-        if not self.profiles and self.profiles_dir is None:
+        if self.single_profile:
             return [self], []
-        out = self._profiles_of(self.profiles)
-        for name, table in files.items():
+        folder = self.profiles_dir or Path()  # files only come from a folder
+        given = [
+            (name, table, f"{config_path()} [profiles.{name}]", each_table)
+            for name, table in self.profiles.items()
+        ]
+        given += [
+            (name, table, f"{folder / (name + '.toml')}", True) for name, table in files.items()
+        ]
+        out: list[Settings] = []
+        for name, table, where, kept_going in given:
             try:
                 out += self._profiles_of({name: table})
             except ValueError as exc:
-                assert self.profiles_dir is not None
-                problems.append(f"{self.profiles_dir / (name + '.toml')}: {exc}")
+                if not kept_going:
+                    raise
+                problems.append(f"{where}: {exc}")
         return out, problems
 
     def _profiles_of(self, tables: dict[str, dict[str, Any]]) -> list[Settings]:
@@ -480,7 +466,13 @@ class Settings(BaseSettings):
                 "profiles_dir": None,
             }
             try:
-                out.append(type(self)(**values))
+                # validated as given: the sources (the environment, crmsync.toml) were
+                # read into ``self`` already, and may have changed since
+                token = _GIVEN_ONLY.set(True)
+                try:
+                    out.append(type(self)(**values))
+                finally:
+                    _GIVEN_ONLY.reset(token)
                 continue
             except ValidationError as exc:
                 problems = "; ".join(
@@ -490,6 +482,12 @@ class Settings(BaseSettings):
             # quote the input values (the profile's passwords and tokens)
             raise ValueError(f"profile '{name}': {problems}") from None
         return out
+
+    @property
+    def single_profile(self) -> bool:
+        """True for the single-profile setup: no ``[profiles.NAME]`` table and no
+        ``profiles_dir`` (the settings are the one profile's)."""
+        return not self.profiles and self.profiles_dir is None
 
     @property
     def state_url_value(self) -> str | None:
@@ -521,3 +519,39 @@ class Settings(BaseSettings):
                 text = "" if value is None else str(value)
             out[name] = text
         return out
+
+
+def with_crm_settings(groups: Mapping[str, type[BaseModel] | None]) -> type[Settings]:
+    """The settings crmsync reads: ``Settings`` and the settings group of each CRM in
+    ``groups`` (by its ``crm`` name; None: it has none), whose fields become settings of
+    the same names after the shared ones (a field ``x``: ``CRMSYNC_X``, the TOML key ``x``,
+    the secret file ``crmsync_x``); ``crm`` takes exactly these names.
+
+    A group declares fields only (constraints in ``Field``): ``TypeError`` for a group with
+    validators of its own, or a field that is a setting already."""
+    names = tuple(groups)
+    fields: dict[str, Any] = {}
+    for crm, group in groups.items():
+        if group is None:
+            continue
+        if (
+            group.__pydantic_decorators__.field_validators
+            or group.__pydantic_decorators__.model_validators
+        ):
+            raise TypeError(
+                f"the settings group of CRM '{crm}' has validators: use Field constraints"
+            )
+        for name, info in group.model_fields.items():
+            if name in Settings.model_fields or name in fields:
+                raise TypeError(f"the settings group of CRM '{crm}': '{name}' is a setting already")
+            fields[name] = (info.annotation, copy(info))
+    choice = copy(Settings.model_fields["crm"])
+    choice.description = f"which CRM adapter: {', '.join(names)}"
+    return create_model(
+        "Settings",
+        __base__=Settings,
+        __module__=__name__,
+        crm_names=(ClassVar[tuple[str, ...]], names),
+        crm=(str, choice),
+        **fields,
+    )

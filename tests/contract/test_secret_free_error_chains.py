@@ -27,8 +27,8 @@ from crmsync.adapters.crm.salesforce_auth import (
     SalesforceCredentials,
     TimeoutSession,
 )
+from crmsync.bootstrap import load_settings
 from crmsync.errors import ConfigError, CrmAuthError, CrmSyncError, StateStoreError
-from crmsync.settings import load_settings
 
 PASSWORD = "pw-Sentinel-7f3a"
 TOKEN = "tok-Sentinel-91c2"

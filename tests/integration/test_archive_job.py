@@ -14,8 +14,7 @@ import pytest
 
 from crmsync.adapters.archive.local import LocalArchiveStore
 from crmsync.adapters.crm.local import LocalCrm
-from crmsync.bootstrap import ARCHIVE_DIR, Runtime, build_worker, local_crm_path
-from crmsync.settings import Settings
+from crmsync.bootstrap import ARCHIVE_DIR, Runtime, build_worker, local_crm_path, settings_model
 from crmsync.worker.scheduling import ARCHIVE_JOB, PRUNE_JOB
 
 
@@ -81,11 +80,11 @@ def test_build_archive_follows_crmsync_archive_url(tmp_path: Path) -> None:
     from crmsync.bootstrap import build_archive
     from crmsync.errors import ConfigError
 
-    local = build_archive(Settings(data_dir=tmp_path, archive_url=None, state_url=None))
+    local = build_archive(settings_model()(data_dir=tmp_path, archive_url=None, state_url=None))
     assert isinstance(local, LocalArchiveStore)
     assert local.root == tmp_path / ARCHIVE_DIR
     with pytest.raises(ConfigError, match="needs a PostgreSQL CRMSYNC_STATE_URL"):
-        build_archive(Settings(data_dir=tmp_path, archive_url="state", state_url=None))  # type: ignore[arg-type]
+        build_archive(settings_model()(data_dir=tmp_path, archive_url="state", state_url=None))  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="unknown scheme 'ftp'") as refused:
-        build_archive(Settings(data_dir=tmp_path, archive_url="ftp://u:hunter2@h/x"))  # type: ignore[arg-type]
+        build_archive(settings_model()(data_dir=tmp_path, archive_url="ftp://u:hunter2@h/x"))  # type: ignore[arg-type]
     assert "hunter2" not in str(refused.value)

@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from crmsync.bootstrap import build_fleet
-from crmsync.settings import load_settings
+from crmsync.bootstrap import build_fleet, load_settings
 from crmsync.worker.ops_http import Metrics, OpsServer, Readiness
 
 REPO = Path(__file__).resolve().parents[2]

@@ -27,7 +27,7 @@ from crmsync.adapters.crm.retry_policy import NO_WAIT
 from crmsync.adapters.crm.salesforce import SalesforceCrm
 from crmsync.adapters.crm.salesforce_auth import SalesforceCredentials
 from crmsync.adapters.state.memory import MemoryStateStore
-from crmsync.bootstrap import build_crm
+from crmsync.bootstrap import build_crm, settings_model
 from crmsync.cli import app
 from crmsync.errors import ConfigError, CrmAuthError, CrmLimitError, CrmTransientError
 from crmsync.mapping.charter_file import load_charter
@@ -35,7 +35,6 @@ from crmsync.mapping.field_mapping import load_mapping
 from crmsync.ports import FieldFilter
 from crmsync.service.complaint_source import COMPLAINTS_WATERMARK
 from crmsync.service.sync_cycle import SyncCycle
-from crmsync.settings import Settings
 from fakes.clock import ManualClock
 from fakes.salesforce_fake import (
     API,
@@ -688,7 +687,7 @@ def test_writes_pack_five_collections_into_one_composite_call(fake: FakeSalesfor
 def test_build_crm_names_the_settings_a_mode_lacks() -> None:
     """CRMSYNC_CRM=salesforce in JWT mode without key file and user names both settings,
     never a secret's value."""
-    settings = Settings(
+    settings = settings_model()(
         crm="salesforce",
         sf_auth="jwt",
         sf_consumer_key="3MVG9-consumer",
@@ -703,7 +702,7 @@ def test_build_crm_names_the_settings_a_mode_lacks() -> None:
 
 def test_build_crm_wires_the_salesforce_settings(org: FakeOrg) -> None:
     """Timeout, API version, budget share and bulk threshold reach the adapter."""
-    settings = Settings(
+    settings = settings_model()(
         crm="salesforce",
         sf_auth="session",
         sf_instance_url=INSTANCE,

@@ -320,15 +320,19 @@ _CRM_NAMES = {"Salesforce": _SALESFORCE_NAMES, "Dataverse": _DATAVERSE_NAMES}
 
 
 # Allowed to name a CRM: its adapters, the composition root (one registry line per CRM),
-# the settings (grouped per adapter) and each CRM's own command module.
+# the settings (the default mapping's file name, what a write batch becomes in Salesforce)
+# and each CRM's own command module.
 def _crm_command_modules() -> set[str]:
-    """Each registered CRM's own command module (``cli/NAME.py``), where it has one."""
-    from crmsync.bootstrap import CRM_ADAPTERS
+    """Each registered CRM's own command module (``CrmWiring.commands``), as a path."""
+    from crmsync.bootstrap import crm_commands
 
-    return {f"cli/{name}.py" for name in CRM_ADAPTERS if (SRC / "cli" / f"{name}.py").exists()}
+    return {
+        module.removeprefix("crmsync.").replace(".", "/") + ".py"
+        for module in crm_commands().values()
+    }
 
 
-_CRM_OWNED = {"bootstrap.py", "settings.py", "cli/__init__.py"} | _crm_command_modules()
+_CRM_OWNED = {"bootstrap.py", "settings.py"} | _crm_command_modules()
 
 
 def _above_the_crm_adapters() -> list[Path]:
@@ -382,25 +386,37 @@ def test_the_composition_root_names_each_crm_on_one_line_of_its_registry() -> No
 def test_each_registered_crm_wires_itself_under_its_own_name() -> None:
     """Each ``CRM_ADAPTERS`` module's ``WIRING`` carries the name it is registered under,
     the ``CRMSYNC_CRM`` setting offers exactly the registered CRMs, and each settings group
-    exists (its prefix names settings) and belongs to that CRM alone."""
-    from typing import get_args
-
-    from crmsync.bootstrap import CRM_ADAPTERS, crm_wiring
-    from crmsync.settings import Settings
+    is in the settings, its every field named with its prefix, a prefix no other CRM's
+    starts with."""
+    from crmsync.bootstrap import CRM_ADAPTERS, crm_wiring, settings_model
 
     wirings = {name: crm_wiring(name) for name in CRM_ADAPTERS}
     assert {name: w.name for name, w in wirings.items()} == {n: n for n in CRM_ADAPTERS}
-    assert set(get_args(Settings.model_fields["crm"].annotation)) == set(CRM_ADAPTERS)
+    model = settings_model()
+    assert model.crm_names == tuple(CRM_ADAPTERS)
+    for wiring in wirings.values():
+        group = list(wiring.settings.model_fields) if wiring.settings is not None else []
+        assert bool(group) == bool(wiring.settings_prefix), wiring.name
+        assert [n for n in group if not n.startswith(wiring.settings_prefix)] == [], wiring.name
+        assert [n for n in group if n not in model.model_fields] == [], wiring.name
     prefixes = [w.settings_prefix for w in wirings.values() if w.settings_prefix]
-    for prefix in prefixes:
-        assert [n for n in Settings.model_fields if n.startswith(prefix)] != []
     assert len(prefixes) == len(set(prefixes))
     assert not any(a != b and a.startswith(b) for a in prefixes for b in prefixes)
 
 
+def _crm_setting_names() -> re.Pattern[str]:
+    """A setting of a registered CRM's group, as a field (``x_key``), an environment
+    variable (``CRMSYNC_X_KEY``) or a secret file (``crmsync_x_key``)."""
+    from crmsync.bootstrap import CRM_ADAPTERS, crm_wiring
+
+    prefixes = [crm_wiring(n).settings_prefix for n in CRM_ADAPTERS]
+    alternatives = "|".join(re.escape(p) for p in prefixes if p)
+    return re.compile(rf"(?i)(?<![a-z0-9])(?:crmsync_)?(?:{alternatives})[a-z0-9]\w*")
+
+
 def test_a_crms_settings_are_read_only_by_its_own_wiring() -> None:
-    """A settings group (``sf_*``, ``d365_*``) is read in its adapter's wiring (and its own
-    command module), never by the composition root or another module."""
+    """A settings group is read in its adapter's wiring, never by the composition root,
+    the CLI (a CRM's own command module included) or another module."""
     from crmsync.bootstrap import CRM_ADAPTERS, crm_wiring
 
     groups = [crm_wiring(n).settings_prefix for n in CRM_ADAPTERS if crm_wiring(n).settings_prefix]
@@ -410,4 +426,38 @@ def test_a_crms_settings_are_read_only_by_its_own_wiring() -> None:
         for path in _modules("")
         if reading.search(path.read_text()) and not path.name.endswith("_wiring.py")
     )
-    assert readers == ["cli/salesforce.py"]  # its deploy names the API version it speaks
+    assert readers == []
+
+
+@pytest.mark.parametrize(
+    "path",
+    [*_above_the_crm_adapters(), SRC / "bootstrap.py", SRC / "settings.py"],
+    ids=lambda p: str(p.relative_to(SRC)),
+)
+def test_no_module_above_the_crm_adapters_names_a_crms_setting(path: Path) -> None:
+    """The settings, the CLI and the composition root name no setting of a CRM's group
+    (``CRMSYNC_<PREFIX>_...``): they take every CRM's settings from the registry, so a new
+    CRM edits none of them. Only a CRM's own command module may name its settings."""
+    assert sorted(set(_crm_setting_names().findall(path.read_text()))) == []
+
+
+def test_the_settings_and_the_help_load_no_crm_client() -> None:
+    """Reading the settings (every CRM's group) and ``crmsync --help`` (every CRM's
+    commands) load no CRM's client library: those load when its adapter is built."""
+    import subprocess
+
+    clients = ["requests", "msal", "jwt", "simple_salesforce", "zeep"]
+    code = (
+        "import sys\n"
+        "from crmsync.bootstrap import settings_model\n"
+        "from crmsync.cli import app\n"
+        "settings_model()\n"
+        "try:\n"
+        "    app(['--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        f"print('loaded:', ','.join(m for m in {clients!r} if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "salesforce" in done.stdout and "dynamics365" in done.stdout  # the CRMs' commands
+    assert done.stdout.splitlines()[-1] == "loaded: "

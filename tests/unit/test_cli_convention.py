@@ -40,6 +40,7 @@ def _options(command: Any) -> list[Any]:
 def test_there_are_commands_to_check() -> None:
     names = {p.id for p in LEAVES}
     assert {"evaluate", "report", "archive export", "local import", "config show"} <= names
+    assert {"salesforce deploy", "salesforce metadata", "dynamics365 setup"} <= names  # the CRMs'
 
 
 @pytest.mark.parametrize(("path", "command"), EVERY)

@@ -10,9 +10,8 @@ from pydantic import SecretStr
 
 from crmsync.adapters.crm.dynamics365 import DataverseCrm
 from crmsync.adapters.crm.dynamics365_auth import DataverseCredentials, MsalTokenSource
-from crmsync.bootstrap import build_crm
+from crmsync.bootstrap import build_crm, settings_model
 from crmsync.errors import ConfigError, CrmAuthError
-from crmsync.settings import Settings
 
 ORG = "https://contoso.crm4.dynamics.com"
 SECRET = "s3cr3t-client-value"
@@ -167,7 +166,7 @@ def test_missing_or_conflicting_settings_are_named(changes: dict[str, Any], mess
 
 
 def test_crmsync_crm_dynamics365_builds_the_dataverse_adapter() -> None:
-    settings = Settings(
+    settings = settings_model()(
         crm="dynamics365",
         d365_org_url=ORG,
         d365_tenant_id="tenant-1",
@@ -183,4 +182,4 @@ def test_crmsync_crm_dynamics365_builds_the_dataverse_adapter() -> None:
 
 def test_crmsync_crm_dynamics365_without_sign_in_settings_names_them() -> None:
     with pytest.raises(ConfigError, match="CRMSYNC_D365_ORG_URL, CRMSYNC_D365_CLIENT_ID"):
-        build_crm(Settings(crm="dynamics365", d365_tenant_id="t"))
+        build_crm(settings_model()(crm="dynamics365", d365_tenant_id="t"))

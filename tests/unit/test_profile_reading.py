@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from crmsync.settings import Settings
+from crmsync.bootstrap import settings_model
 from crmsync.worker.profile_reading import compare_profiles
+
+Settings = settings_model()  # the shared settings and each registered CRM's group
 
 
 def profile(name: str, **values: object) -> Settings:

@@ -6,8 +6,7 @@ import os
 import socket
 from datetime import UTC, datetime, timedelta, timezone
 
-from crmsync.bootstrap import replica_name
-from crmsync.settings import Settings
+from crmsync.bootstrap import replica_name, settings_model
 from crmsync.worker.replicas import next_nightly, next_sync, queue_name
 
 
@@ -59,5 +58,5 @@ def test_a_long_profile_name_still_gives_a_queue_postgresql_can_notify() -> None
 
 
 def test_a_replica_is_named_by_its_setting_or_else_by_its_host_and_pid() -> None:
-    assert replica_name(Settings(replica="eu-west-2")) == "eu-west-2"
-    assert replica_name(Settings(replica="")) == f"{socket.gethostname()}-{os.getpid()}"
+    assert replica_name(settings_model()(replica="eu-west-2")) == "eu-west-2"
+    assert replica_name(settings_model()(replica="")) == f"{socket.gethostname()}-{os.getpid()}"

@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from crmsync.settings import Settings, duration_seconds, redact_url
+from crmsync.bootstrap import settings_model
+from crmsync.settings import duration_seconds, redact_url
+
+Settings = settings_model()  # the shared settings and each registered CRM's group
 
 
 @pytest.fixture(autouse=True)

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from crmsync.bootstrap import load_settings
 from crmsync.errors import ConfigError
-from crmsync.settings import MAX_CONFIG_BYTES, duration_seconds, load_settings
+from crmsync.settings import MAX_CONFIG_BYTES, duration_seconds
 from crmsync.worker.ops_http import Metrics, OpsServer, Readiness
 
 

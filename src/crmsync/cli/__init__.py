@@ -1,4 +1,5 @@
-"""The ``crmsync`` command line (typer); one module per command group, wired here."""
+"""The ``crmsync`` command line (typer); one module per command group, wired here. Each
+CRM's own commands are registered by the CRM (``CrmWiring.commands``: see ``app``)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,10 @@ import sys
 from contextlib import suppress
 
 from crmsync.cli import archive as _archive  # noqa: F401 - registers the commands
-from crmsync.cli import dynamics365 as _dynamics365  # noqa: F401 - registers the commands
 from crmsync.cli import evaluate as _evaluate  # noqa: F401 - registers the commands
-from crmsync.cli import local_crm as _local_crm  # noqa: F401 - registers the commands
 from crmsync.cli import ops as _ops  # noqa: F401 - registers the commands
 from crmsync.cli import report as _report  # noqa: F401 - registers the commands
 from crmsync.cli import runs as _runs  # noqa: F401 - registers the commands
-from crmsync.cli import salesforce as _salesforce  # noqa: F401 - registers the commands
 from crmsync.cli import state as _state  # noqa: F401 - registers the commands
 from crmsync.cli import sync as _sync  # noqa: F401 - registers the commands
 from crmsync.cli.app import EXIT_FAILED, app, fail

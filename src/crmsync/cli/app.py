@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
 import time
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import typer
 from rich.text import Text
-from typer.core import TyperArgument, TyperCommand
+from typer.core import TyperArgument, TyperCommand, TyperGroup
 
 from crmsync.cli.progress import err_console
 from crmsync.domain.charter import Charter
@@ -17,6 +19,9 @@ from crmsync.domain.complaint import check_range
 from crmsync.domain.instants import format_instant, parse_instant
 from crmsync.errors import ConfigError, InstantError
 from crmsync.terminal import escape_controls
+
+if TYPE_CHECKING:
+    from typer._click import Command  # typer's own click: what its groups hold
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -92,8 +97,64 @@ class PlainCommand(TyperCommand):
                 param.__class__ = _PlainArgument  # the same argument, shown plainly
 
 
+class _CrmCommands(MutableMapping[str, "Command"]):
+    """The root's commands: the CLI's own, then each registered CRM's commands
+    (``CrmWiring.commands``, as ``crmsync NAME ...``). The CRMs' are looked up in the
+    composition root only when a name that is not the CLI's own is asked for or the
+    commands are listed: ``crmsync healthcheck`` loads no CRM."""
+
+    def __init__(self, own: MutableMapping[str, Command]) -> None:
+        self._own = own
+        self._crms: dict[str, Command] | None = None
+
+    def _crm_groups(self) -> dict[str, Command]:
+        if self._crms is None:
+            from crmsync.bootstrap import crm_commands  # noqa: PLC0415 - the root, on use
+
+            modules = crm_commands()
+            clash = sorted(set(modules) & set(self._own))
+            if clash:
+                raise RuntimeError(f"a CRM is named like a crmsync command: {', '.join(clash)}")
+            self._crms = {name: _crm_group(name, module) for name, module in modules.items()}
+        return self._crms
+
+    def __getitem__(self, name: str) -> Command:
+        if name in self._own:
+            return self._own[name]
+        return self._crm_groups()[name]
+
+    def __setitem__(self, name: str, command: Command) -> None:
+        self._own[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._own[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([*self._own, *self._crm_groups()])
+
+    def __len__(self) -> int:
+        return len(self._own) + len(self._crm_groups())
+
+
+def _crm_group(name: str, module: str) -> Command:
+    """The ``COMMANDS`` of ``module`` as the group ``crmsync NAME``, built as
+    ``app.add_typer`` builds a group (the same help, placeholders and exit statuses)."""
+    holder = typer.Typer(rich_markup_mode=app.rich_markup_mode, pretty_exceptions_enable=False)
+    holder.add_typer(importlib.import_module(module).COMMANDS, name=name)
+    return typer.main.get_group(holder).commands[name]
+
+
+class _RootGroup(TyperGroup):
+    """``crmsync``: its commands are the CLI's own and the registered CRMs'."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands = _CrmCommands(self.commands)
+
+
 app = typer.Typer(
     name="crmsync",
+    cls=_RootGroup,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)

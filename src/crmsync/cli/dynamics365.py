@@ -8,18 +8,17 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from crmsync.cli.app import EXIT_FAILED, PlainCommand, app, err, fail
+from crmsync.cli.app import EXIT_FAILED, PlainCommand, err, fail
 from crmsync.cli.profile import load_profile
 
-dynamics_app = typer.Typer(
-    name="dynamics365",
+COMMANDS = typer.Typer(
     help="Set up a Dynamics 365 (Dataverse) org: the columns and key the mapping needs.",
     no_args_is_help=True,
 )
-app.add_typer(dynamics_app, name="dynamics365")
+"""``crmsync dynamics365 ...``, registered by the Dataverse wiring (``CrmWiring.commands``)."""
 
 
-@dynamics_app.command(
+@COMMANDS.command(
     "setup", short_help="Create crmsync's columns, choice and key in the org.", cls=PlainCommand
 )
 def setup_cmd(

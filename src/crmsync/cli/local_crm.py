@@ -18,8 +18,8 @@ from typing import Annotated, Any, TextIO
 
 import typer
 
-from crmsync.adapters.crm.local import SCHEMA_FILE, LocalCrm
-from crmsync.cli.app import EXIT_BAD_INPUT, EXIT_FAILED, PlainCommand, app, err, fail
+from crmsync.adapters.crm.local import LocalCrm, refuse_unknown_object, schema_objects
+from crmsync.cli.app import EXIT_BAD_INPUT, EXIT_FAILED, PlainCommand, err, fail
 from crmsync.cli.profile import load_profile
 from crmsync.cli.progress import interactive, progress
 from crmsync.errors import CrmError, InputFileError, did_you_mean
@@ -34,12 +34,11 @@ from crmsync.ports import FieldInfo
 from crmsync.private_file import PrivateFile
 from crmsync.terminal import escape_controls
 
-local_app = typer.Typer(
-    name="local",
+COMMANDS = typer.Typer(
     help="The embedded local CRM (a SQLite file): import, export and delete records.",
     no_args_is_help=True,
 )
-app.add_typer(local_app, name="local")
+"""``crmsync local ...``, registered by the local CRM's wiring (``CrmWiring.commands``)."""
 
 CHUNK = 500  # rows handed to the CRM at a time
 
@@ -76,7 +75,7 @@ FormatOpt = Annotated[
 # ----------------------------------------------------------------------------- import
 
 
-@local_app.command("import", cls=PlainCommand)
+@COMMANDS.command("import", cls=PlainCommand)
 def import_cmd(  # noqa: PLR0917 - one parameter per command-line option
     file: Annotated[Path, typer.Argument(help="JSON Lines (.jsonl, .json) or CSV (.csv) file.")],
     object: Annotated[str, typer.Option("--object", help="The object: Case, Task, User...")],
@@ -213,28 +212,11 @@ def _import(
 
 
 def _check_object(path: Path, object: str) -> None:
-    """Exit 2, nothing created, for an object the local CRM does not know: not in its
-    schema, no custom object (``..__c``) and holding no records in the file at ``path``
-    (a misspelt ``--object Kase`` would otherwise become a new object)."""
-    known = _local_objects()
-    if object in known or object.endswith("__c"):
-        return
-    if path.is_file():
-        try:
-            with LocalCrm(path) as crm:
-                crm.describe(object)  # an object without a schema that already holds records
-            return
-        except CrmError:
-            pass  # not there either (an unreadable file is named when it is opened)
-    raise fail(
-        f"--object: the local CRM has no object '{object}'{did_you_mean(object, known)}; "
-        f"its objects are {', '.join(known)} and custom objects (named ..__c)"
-    )
-
-
-def _local_objects() -> list[str]:
-    """The objects the local CRM's schema lists (``local_schema.json``), in its order."""
-    return list(json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))["objects"])
+    """Exit 2, nothing created, for an object the local CRM does not take records of."""
+    try:
+        refuse_unknown_object(path, object)
+    except CrmError as exc:
+        raise fail(f"--object: {exc}") from exc
 
 
 def _declared_fields(crm: LocalCrm, object: str) -> dict[str, FieldInfo] | None:
@@ -252,7 +234,7 @@ def _count_lines(file: Path) -> int:
 # ----------------------------------------------------------------------------- export
 
 
-@local_app.command("export", cls=PlainCommand)
+@COMMANDS.command("export", cls=PlainCommand)
 def export_cmd(
     object: Annotated[str, typer.Argument(help="The object to export: Case, Task...")],
     format: FormatOpt = None,
@@ -279,7 +261,7 @@ def export_cmd(
             crm = stack.enter_context(LocalCrm(path))
             columns = list(crm.describe(object))
         except CrmError as exc:
-            raise fail(f"{exc}{did_you_mean(object, _local_objects())}") from exc
+            raise fail(f"{exc}{did_you_mean(object, schema_objects())}") from exc
         try:
             written = PrivateFile.open(output, newline="") if output is not None else None
         except OSError as exc:
@@ -316,7 +298,7 @@ def export_cmd(
 # ----------------------------------------------------------------------------- delete
 
 
-@local_app.command("delete", cls=PlainCommand)
+@COMMANDS.command("delete", cls=PlainCommand)
 def delete_cmd(
     object: Annotated[str, typer.Argument(help="The object of the records: Case, Task...")],
     ids: Annotated[list[str], typer.Argument(help="The ids of the records to delete.")],

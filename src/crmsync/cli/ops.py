@@ -34,7 +34,7 @@ def healthcheck_cmd(
     ):
         raise fail(f"configuration: CRMSYNC_HTTP_PORT={text!r} is not a port (1-65535)")
     if port is None:
-        from crmsync.settings import load_settings  # noqa: PLC0415 - pydantic, on use
+        from crmsync.bootstrap import load_settings  # noqa: PLC0415 - the root, on use
 
         try:  # CRMSYNC_HTTP_PORT, crmsync.toml or the default, as the worker reads it
             port = load_settings().http_port

@@ -36,8 +36,8 @@ def load_settings(**overrides: object) -> Settings:
     which win over both; ``None`` is an option not given); exit 2 with the problems if
     invalid. Configures logging as the settings say."""
     from crmsync.bootstrap import check_settings  # noqa: PLC0415 - the root, on use
+    from crmsync.bootstrap import load_settings as load  # noqa: PLC0415 - the root, on use
     from crmsync.logging_setup import configure_logging  # noqa: PLC0415 - loaded on use
-    from crmsync.settings import load_settings as load  # noqa: PLC0415 - pydantic, on use
 
     try:
         settings = load(**{k: v for k, v in overrides.items() if v is not None})
@@ -62,7 +62,7 @@ def load_profile_setup(**overrides: object) -> tuple[Settings, bool]:
     the profile's settings too."""
     given = {k: v for k, v in overrides.items() if v is not None}
     settings = load_settings(**given)
-    if not settings.profiles and settings.profiles_dir is None:
+    if settings.single_profile:
         return settings, True
     try:
         profiles = {p.profile: p for p in settings.profile_settings()}

@@ -415,7 +415,8 @@ def _check_by_in_input(by: str, document: dict[str, Any], input: str) -> None:
     group. Judged after reading, as a JSON Lines file may hold attributes of its own."""
     if any(row["group"] is not None for row in document["rows"]):
         return
-    from crmsync.settings import Settings, load_settings  # noqa: PLC0415 - pydantic, on use
+    from crmsync.bootstrap import load_settings  # noqa: PLC0415 - the root, on use
+    from crmsync.settings import Settings  # noqa: PLC0415 - pydantic, on use
 
     try:
         mapping = load_settings().mapping

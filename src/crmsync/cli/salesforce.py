@@ -9,19 +9,18 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from crmsync.cli.app import EXIT_FAILED, PlainCommand, app, err, fail
+from crmsync.cli.app import EXIT_FAILED, PlainCommand, err, fail
 from crmsync.cli.profile import load_profile
 from crmsync.errors import ConfigError
 
 if TYPE_CHECKING:
     from crmsync.mapping.field_mapping import FieldMapping
 
-salesforce_app = typer.Typer(
-    name="salesforce",
+COMMANDS = typer.Typer(
     help="Set up a Salesforce org: the custom fields and permission set the mapping needs.",
     no_args_is_help=True,
 )
-app.add_typer(salesforce_app, name="salesforce")
+"""``crmsync salesforce ...``, registered by the Salesforce wiring (``CrmWiring.commands``)."""
 
 MappingOpt = Annotated[
     Path | None,
@@ -44,7 +43,7 @@ def _load(path: Path | None) -> FieldMapping:
         raise fail(str(exc)) from exc
 
 
-@salesforce_app.command(
+@COMMANDS.command(
     "metadata",
     short_help="Write a Salesforce DX project with the fields the mapping needs.",
     cls=PlainCommand,
@@ -87,7 +86,7 @@ def metadata_cmd(
     )
 
 
-@salesforce_app.command(
+@COMMANDS.command(
     "deploy", short_help="Deploy those fields and the permission set to the org.", cls=PlainCommand
 )
 def deploy_cmd(
@@ -128,9 +127,10 @@ def deploy_cmd(
     settings = load_profile()
     what = "validate" if check_only else "deploy"
     try:
-        auth = build_salesforce(settings_by_name(settings)).auth
-        deployer = MetadataDeployer(auth, api_version=settings.sf_api_version)
-        zip_bytes = deploy_zip(loaded, settings.sf_api_version)
+        crm = build_salesforce(settings_by_name(settings))
+        auth = crm.auth
+        deployer = MetadataDeployer(auth, api_version=crm.api_version)
+        zip_bytes = deploy_zip(loaded, crm.api_version)
         deploy_id = deployer.start(zip_bytes, check_only=check_only)
         err.print(
             f"{what}: {len(custom_fields(loaded))} custom fields and the permission set "

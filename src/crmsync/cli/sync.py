@@ -191,16 +191,17 @@ def run_cmd(new_profile: Annotated[bool, NEW_PROFILE_OPTION] = False) -> None:
     Exit status: 0 stopped by SIGTERM or Ctrl-C; 2 bad configuration, or no profile could
     start."""
     from crmsync.bootstrap import build_fleet  # noqa: PLC0415 - only this command
+    from crmsync.bootstrap import load_settings as read_again  # noqa: PLC0415 - the root
 
     settings = load_settings()
     try:  # the profiles and the port are configuration: checked before any profile opens
-        fleet = build_fleet(settings, hook=crash_hook_from_env())
+        fleet = build_fleet(settings, hook=crash_hook_from_env(), reload=read_again)
     except ValueError as exc:  # ConfigError, or a profile that does not validate
         raise fail(f"configuration: {exc}") from exc
     with fleet:
         if not fleet.runtimes and not fleet.pending:
             raise fail("no profile could be started (see the errors above)")
-        if not settings.profiles and settings.profiles_dir is None:
+        if settings.single_profile:
             for runtime in fleet.runtimes:
                 refuse_unknown_profile(
                     runtime.state, runtime.settings.profile, new_profile=new_profile
@@ -460,7 +461,7 @@ def check_cmd(
 def _configured_pairs() -> tuple[list[tuple[Path, Path]], str | None]:
     """The (charter, mapping) of the settings, or of each configured profile; and the
     configuration problem that stopped reading them, if any."""
-    from crmsync.settings import load_settings as load  # noqa: PLC0415 - pydantic
+    from crmsync.bootstrap import load_settings as load  # noqa: PLC0415 - the root, on use
 
     try:
         profiles = load().profile_settings()
@@ -507,7 +508,7 @@ def _check_online(mappings: list[FieldMapping], console: Console) -> int:
 
 
 def _profiles_or_exit(settings: Settings) -> list[Settings]:
-    if not settings.profiles and settings.profiles_dir is None:
+    if settings.single_profile:
         return []
     try:
         return settings.profile_settings()
@@ -530,9 +531,7 @@ def config_show_cmd(
     if as_json:
         print(json.dumps(shown, sort_keys=True))  # one JSON line
         return
-    from crmsync.settings import setting_sources  # noqa: PLC0415 - pydantic, on use
-
-    sources = setting_sources()
+    sources = type(settings).sources()
     table = Table(title="crmsync configuration")
     table.add_column("setting")
     table.add_column("value", overflow="fold")

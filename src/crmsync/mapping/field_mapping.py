@@ -117,7 +117,7 @@ class RelatedEventSpec(_Strict):
 class ComplaintsSpec(_Strict):
     object: FieldName
     where: list[FilterSpec] = Field(default_factory=list)
-    id: FieldName = "Id"
+    id: FieldName = Field(description="the field holding a record's id (each CRM names its own)")
     modstamp: FieldName = Field(
         description="the field the CRM updates on every change of a record (its "
         "modification stamp): the incremental pull reads by it"

@@ -18,7 +18,15 @@ from crmsync.domain.charter import Charter
 from crmsync.domain.durations import Duration, Unit
 from crmsync.domain.report import Period, period_name
 from crmsync.domain.report_charts import achievement_of, added, response_shares
-from crmsync.service.chart_text import COUNT_LABEL, declutter, fit_ticks, fit_width
+from crmsync.service.chart_text import (
+    COUNT_LABEL,
+    POINT_COUNT_LABEL,
+    POINT_COUNT_PLACES,
+    declutter,
+    fit_ticks,
+    fit_width,
+)
+from crmsync.service.name_wrapping import name_html, shortened, wrapped
 from crmsync.service.report_page import PageSource
 from crmsync.terminal import escape_controls
 
@@ -37,6 +45,12 @@ CHART_GROUPS = 12
 """Groups a chart names (``--by``): the largest, by clock instances due; the others fold
 into one "other" bar where the figure can be folded (achievement: counts add up) and are
 left out where it cannot (percentiles). The tables always list every group."""
+BAR_NAME = (20, 3)
+"""A group's name under its bars (achievement per group): lines of at most 20 characters,
+at most 3 (``name_wrapping.wrapped``); the rest is cut with … (the tables have it whole)."""
+ROW_NAME = (24, 1)
+"""A group's name beside its response-time bars, between its clock and target: one line of
+at most 24 characters."""
 
 
 def _pyplot() -> Any:
@@ -99,7 +113,7 @@ def build_figure(
 ) -> Any:
     """One chart as a matplotlib figure: each ``(title, draw)`` of ``parts`` draws on its own
     axes; two parts (A and B of a what-if) side by side (``stack``: one above the other).
-    No two of its texts overlap (``declutter``)."""
+    No two of its texts overlap and no count label sits on a series (``declutter``)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415 - on use
 
     if len(parts) == 1:
@@ -169,15 +183,17 @@ def _achievement_axes(
                     [x], [value], marker=marker, markersize=5.5, color="#9e9e9e",
                     markerfacecolor="white", linestyle="none",
                 )  # fmt: skip
+            offset, across, up = POINT_COUNT_PLACES[0]  # declutter moves it where it is free
             ax.annotate(
                 f"n={n}",
                 (x, value),
                 textcoords="offset points",
-                xytext=(0, 5),
-                ha="center",
+                xytext=offset,
+                ha=across,
+                va=up,
                 fontsize=7.5,
                 color=_WEAK_TEXT if weak else "#424242",
-                label=COUNT_LABEL,
+                label=POINT_COUNT_LABEL,
             )
     ax.set_xticks(range(len(periods)), period_labels(periods, partial), fontsize=8)
     ax.set_ylim(0, 112)
@@ -262,13 +278,14 @@ def _response_bars(
     labels: list[str] = []
     p50: list[float] = []
     p90: list[float] = []
+    grouped = any(row["group"] is not None for row in totals)
     for row in totals:
         shares = response_shares(charter, row)
         target = charter.clock(row["clock"]).measure
         if shares is None or target is None:
             continue
-        group = "" if row["group"] is None else f" · {row['group']}"
-        labels.append(escape_controls(f"{row['clock']}{group} ({duration_words(target)})"))
+        group = f" · {_chart_name(row['group'], ROW_NAME)}" if grouped else ""
+        labels.append(f"{escape_controls(row['clock'])}{group} ({duration_words(target)})")
         p50.append(shares[0])
         p90.append(shares[1])
     return labels, p50, p90
@@ -334,12 +351,26 @@ def _group_axes(totals: Sequence[dict[str, Any]], clocks: Sequence[str], ax: Any
                 bar.set_hatch("////")
     ax.set_xticks(
         [x + 0.4 - width / 2 for x in range(len(groups))],
-        [escape_controls(g) for g in groups],  # a CRM value's control characters, shown
+        [_chart_name(g, BAR_NAME) for g in groups],
         fontsize=8,
     )
     ax.set_ylim(0, 105)
     ax.set_ylabel("achievement %")
     ax.legend(fontsize=8, ncols=4, loc="lower left", bbox_to_anchor=(0, 1.0), frameon=False)
+
+
+def _chart_name(group: str | None, fit: tuple[int, int]) -> str:
+    """A group's name as a chart shows it: wrapped to ``fit`` (line length, lines), a CRM
+    value's control characters shown escaped; ``(none)`` for no value."""
+    return wrapped(escape_controls(group or "(none)"), *fit)
+
+
+def _cut_short(totals: Iterable[dict[str, Any]], fit: tuple[int, int]) -> bool:
+    """Whether a chart showing the groups of ``totals`` within ``fit`` cuts a name short."""
+    return any(shortened(escape_controls(r["group"] or "(none)"), *fit) for r in totals)
+
+
+_CUT_SHORT = "; a name cut short with … is whole in the tables"
 
 
 def _is_other(row: dict[str, Any]) -> bool:
@@ -470,6 +501,8 @@ def chart_figures(document: dict[str, Any], page: PageSource) -> list[tuple[str,
             if folded:
                 everyone = CHART_GROUPS + folded
                 title += f" (the {CHART_GROUPS} largest groups; all {everyone:,} are in the tables)"
+            if any(_cut_short(ct[0], ROW_NAME) for ct in charted):
+                title += _CUT_SHORT
             height = 0.8 + 0.32 * max(len(b[0]) for b in bars)
             parts = [
                 (t, partial_draw(_response_axes, b))
@@ -484,6 +517,8 @@ def chart_figures(document: dict[str, Any], page: PageSource) -> list[tuple[str,
                 f"; hatched bars stand for fewer than {SIGNIFICANT} instances (met, late or "
                 "overdue) and are not significant"
             )
+            if any(_cut_short(ct[0], BAR_NAME) for ct in charted):
+                title += _CUT_SHORT
             parts = [
                 (t, partial_draw(_group_axes, ct[0], ids(c)))
                 for (t, c, _, _), ct in zip(sides, charted, strict=True)
@@ -525,6 +560,7 @@ def render_html(document: dict[str, Any], page: PageSource) -> str:
         lstrip_blocks=True,
     )
     env.filters["hours"] = _hours
+    env.filters["name"] = name_html
     env.filters["opening_hours"] = _opening_hours
     # a charter whose clocks pause: its tables say how many instances were paused
     pausing = any(getattr(c, "pause", None) is not None for c in charter.clocks)

@@ -1,5 +1,6 @@
 """Dynamics 365 / Dataverse as the composition root chooses it (``CRMSYNC_CRM=dynamics365``):
-the adapter built from the ``d365_*`` settings group, and its ``check --online`` remedies."""
+its ``d365_*`` settings group, the adapter built from it, its ``check --online`` remedies
+and its set-up command (``crmsync dynamics365 setup``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from crmsync.adapters.crm.dynamics365_remedies import DATAVERSE_REMEDIES
+from crmsync.adapters.crm.dynamics365_settings import DataverseSettings
 from crmsync.ports import CrmPort, CrmWiring
 
 if TYPE_CHECKING:  # requests and MSAL load when the adapter is built
@@ -47,5 +49,10 @@ def _build(settings: Mapping[str, Any], clock: Callable[[], datetime]) -> CrmPor
 
 
 WIRING = CrmWiring(
-    name="dynamics365", settings_prefix="d365_", build=_build, remedies=DATAVERSE_REMEDIES
+    name="dynamics365",
+    settings_prefix="d365_",
+    build=_build,
+    remedies=DATAVERSE_REMEDIES,
+    settings=DataverseSettings,
+    commands="crmsync.cli.dynamics365",
 )

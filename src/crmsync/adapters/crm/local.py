@@ -63,7 +63,7 @@ from crmsync.adapters.crm.salesforce_records import (
     type_of,
 )
 from crmsync.adapters.crm.salesforce_values import epoch_millis
-from crmsync.errors import CrmError, CrmTransientError
+from crmsync.errors import CrmError, CrmTransientError, did_you_mean
 from crmsync.ports import (
     CallCounter,
     FieldFilter,
@@ -1076,6 +1076,35 @@ class _Txn:
             self._numbers = iter(range(last - self.ID_BLOCK + 1, last + 1))
             number = next(self._numbers)
         return number
+
+
+# ------------------------------------------------------------ the objects it takes records of
+
+
+def schema_objects(schema_file: Path = SCHEMA_FILE) -> list[str]:
+    """The objects the schema declares (``local_schema.json``), in its order."""
+    return list(load_schema(schema_file).objects)
+
+
+def refuse_unknown_object(path: Path, object: str) -> None:
+    """Raise ``CrmError`` naming ``object`` (and the closest known name) unless the local CRM
+    at ``path`` takes records of it: an object its schema declares, a custom object (named
+    ``..__c``, as Salesforce names them) or one its file already holds records of. Creates
+    no file: a misspelt ``Kase`` would otherwise become a new object."""
+    known = schema_objects()
+    if object in known or object.endswith("__c"):
+        return
+    if path.is_file():
+        try:
+            with LocalCrm(path) as crm:
+                crm.describe(object)  # an object without a schema that already holds records
+            return
+        except CrmError:
+            pass  # not there either (an unreadable file is named when it is opened)
+    raise CrmError(
+        f"the local CRM has no object '{object}'{did_you_mean(object, known)}; "
+        f"its objects are {', '.join(known)} and custom objects (named ..__c)"
+    )
 
 
 def _system_clock() -> datetime:

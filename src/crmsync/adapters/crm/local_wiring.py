@@ -1,6 +1,6 @@
 """The embedded local CRM as the composition root chooses it (``CRMSYNC_CRM=local``): a
 SQLite file in ``data_dir``; its schema is fixed, so ``check --online`` points at the
-mapping."""
+mapping; ``crmsync local ...`` imports, exports and deletes its records."""
 
 from __future__ import annotations
 
@@ -27,4 +27,10 @@ def _build(settings: Mapping[str, Any], clock: Callable[[], datetime]) -> CrmPor
     return LocalCrm(local_crm_file(data_dir), clock=clock)
 
 
-WIRING = CrmWiring(name="local", settings_prefix="", build=_build, remedies=FIXED_SCHEMA)
+WIRING = CrmWiring(
+    name="local",
+    settings_prefix="",
+    build=_build,
+    remedies=FIXED_SCHEMA,
+    commands="crmsync.cli.local_crm",
+)

@@ -1,5 +1,6 @@
-"""Salesforce as the composition root chooses it (``CRMSYNC_CRM=salesforce``): the adapter
-built from the ``sf_*`` settings group, and its ``check --online`` remedies."""
+"""Salesforce as the composition root chooses it (``CRMSYNC_CRM=salesforce``): its ``sf_*``
+settings group, the adapter built from it, its ``check --online`` remedies and its set-up
+commands (``crmsync salesforce ...``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from crmsync.adapters.crm.salesforce_remedies import SALESFORCE_REMEDIES
+from crmsync.adapters.crm.salesforce_settings import SalesforceSettings
 from crmsync.ports import CrmPort, CrmWiring
 
 if TYPE_CHECKING:  # requests and PyJWT load when the adapter is built
@@ -52,5 +54,10 @@ def _build(settings: Mapping[str, Any], clock: Callable[[], datetime]) -> CrmPor
 
 
 WIRING = CrmWiring(
-    name="salesforce", settings_prefix="sf_", build=_build, remedies=SALESFORCE_REMEDIES
+    name="salesforce",
+    settings_prefix="sf_",
+    build=_build,
+    remedies=SALESFORCE_REMEDIES,
+    settings=SalesforceSettings,
+    commands="crmsync.cli.salesforce",
 )
