@@ -13,14 +13,14 @@ so only ``level1-resolution`` applies, due Tue 17:00):
 3. "echo": the next cycle reads the measured cycle's flag writes back;
 4. "nothing": a cycle with nothing changed.
 
-Each scenario runs twice: with a write batch of 200 (operations per ``write_page`` call:
-the adapter sends its creates and its updates as one sObject Collections request each) and
-with the default write batch of 1,000 (the adapter packs five Collections requests of a
-kind into one Composite).
+Each scenario runs twice: with a write batch of 200 (operations per ``write_page`` call: a
+call of one kind is one sObject Collections request, creates and updates together two in
+one Composite) and with the default write batch of 1,000 (the adapter packs a call's
+Collections requests, creates and updates together, five to a Composite).
 Prints JSON: per cycle the HTTP requests by kind, the billed calls (what the org's
 ``Sforce-Limit-Info`` counts: the Versions call for the clock and logins are free), beside
 the Collections minimum ``1 + ceil(N/2000) + ceil(W/200) + ceil(T/200)`` and the
-Composite-packed minimum ``1 + ceil(N/2000) + ceil(ceil(W/200)/5) + ceil(ceil(T/200)/5)``.
+Composite-packed minimum ``1 + ceil(N/2000) + ceil((ceil(W/200) + ceil(T/200))/5)``.
 Target: the changed cycle at or below the Collections minimum.
 
 The same scenario runs through the Dataverse adapter against its fake org (bundled
@@ -208,12 +208,7 @@ def main() -> None:
     configure_logging("json", "warning")
     n, w, t = args.changed, args.flags, args.tasks
     collections_min = 1 + math.ceil(n / 2000) + math.ceil(w / 200) + math.ceil(t / 200)
-    packed_min = (
-        1
-        + math.ceil(n / 2000)
-        + math.ceil(math.ceil(w / 200) / 5)
-        + math.ceil(math.ceil(t / 200) / 5)
-    )
+    packed_min = 1 + math.ceil(n / 2000) + math.ceil((math.ceil(w / 200) + math.ceil(t / 200)) / 5)
     result: dict[str, Any] = {
         "N_changed": n,
         "W_flag_writes": w,

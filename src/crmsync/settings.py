@@ -262,8 +262,8 @@ class Settings(BaseSettings):
         le=1000,
         description="writes handed to the CRM per write call (a page's follow-ups to create "
         "and to complete, then its flags); Dynamics 365 sends them in one $batch request, "
-        "Salesforce each kind as Collections of 200 packed five to a Composite request (one "
-        "API call)",
+        "Salesforce as Collections of 200 (the creates in their own, completions and flags "
+        "sharing theirs) packed five to a Composite request (one API call)",
     )
     profiles: dict[str, dict[str, Any]] = Field(
         default_factory=dict,

@@ -361,6 +361,7 @@ def salesforce_harness(tmp_path: Path, clock: ManualClock) -> Iterator[CrmHarnes
             second_client=client,
             delete=fake.org.delete,
             records_per_write_call=1000,
+            kinds_share_write_calls=True,  # creates and updates share one Composite call
         )
 
 

@@ -42,7 +42,8 @@ answering ``UNABLE_TO_LOCK_ROW`` for the next N writes), ``reject`` (a permanent
 a record), ``limit_exceeded`` (every billed request answers ``REQUEST_LIMIT_EXCEEDED``),
 ``expire_sessions``; a fault message holding ``ECHO_HEADERS`` has it replaced by the
 request's headers (``Authorization: Bearer ...`` too), as a careless server answers.
-``log`` keeps ``(method, path, billed)`` of every HTTP request.
+``log`` keeps ``(method, path, billed)`` of every HTTP request, ``composite_log`` the
+``(method, path)`` of each answered Composite call's subrequests.
 """
 
 from __future__ import annotations
@@ -349,8 +350,8 @@ class Fault:
     """Answer the next ``times`` requests whose path contains ``match`` with an error.
 
     ``inside_composite`` faults hit subrequests of a Composite call (whose own answer is
-    then 200) instead of top-level requests; with ``carrying``, only subrequests whose
-    records include one of those ids.
+    then 200) instead of top-level requests; with ``carrying``, only requests whose
+    records include one of those ids (a Composite call's: its subrequests' records).
     """
 
     match: str
@@ -389,6 +390,7 @@ class FakeOrg:
     schema_file: Path = SCHEMA_FILE
     bulk_polls: int = 1
     log: list[tuple[str, str, bool]] = field(default_factory=list)
+    composite_log: list[list[tuple[str, str]]] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     locks: dict[str, int] = field(default_factory=dict)
     rejects: dict[str, tuple[str, str, tuple[str, ...]]] = field(default_factory=dict)
@@ -472,7 +474,8 @@ class FakeOrg:
     ) -> None:
         """The next ``times`` requests whose path contains ``match`` fail like this
         (``inside_composite``: subrequests of Composite calls, not top-level requests;
-        ``carrying``: only those writing one of these record ids)."""
+        ``carrying``: only those writing one of these record ids, a Composite call through
+        its subrequests)."""
         fault = Fault(match, status, code, message, times, method, inside_composite)
         fault.carrying = frozenset(carrying)
         with self._lock:
@@ -586,8 +589,9 @@ class FakeOrg:
             if token not in self.tokens:
                 self.log.append((method, path, False))
                 return _error(401, "INVALID_SESSION_ID", "Session expired or invalid", headers)
+            body = json.loads(request.body) if request.body else None
             for fault in self.faults:
-                if fault.hits(path, method, None, inside_composite=False):
+                if fault.hits(path, method, body, inside_composite=False):
                     self.log.append((method, path, False))
                     message = fault.message.replace(ECHO_HEADERS, _echo(request.headers))
                     return _error(fault.status, fault.code, message, headers)
@@ -600,7 +604,6 @@ class FakeOrg:
             self.api_used += 1
             self.log.append((method, path, True))
             headers["Sforce-Limit-Info"] = f"api-usage={self.api_used}/{self.api_limit}"
-            body = json.loads(request.body) if request.body else None
             self._request_headers = dict(request.headers)
             status, answer, extra = self._dispatch(method, path, query, body, top=True)
             headers.update(extra)
@@ -1145,6 +1148,9 @@ class FakeOrg:
                 {},
             )
         out = []
+        self.composite_log.append(
+            [(s.get("method", "GET"), unquote(urlsplit(s.get("url", "")).path)) for s in subs]
+        )
         for sub in subs:
             url = urlsplit(sub.get("url", ""))
             method, path = sub.get("method", "GET"), unquote(url.path)
@@ -1287,9 +1293,14 @@ class FakeOrg:
 
 
 def _record_ids(body: Json) -> set[str]:
-    """The ids of the records a Collections body writes (``Id`` or ``id``, as the API takes)."""
-    records = body.get("records") if isinstance(body, dict) else None
-    return {str(r.get("Id", r.get("id"))) for r in records or () if isinstance(r, dict)}
+    """The ids of the records a Collections body writes (``Id`` or ``id``, as the API takes);
+    of a Composite body, those its subrequests write."""
+    if not isinstance(body, dict):
+        return set()
+    ids = {str(r.get("Id", r.get("id"))) for r in body.get("records") or () if isinstance(r, dict)}
+    for sub in body.get("compositeRequest") or ():
+        ids |= _record_ids(sub.get("body") if isinstance(sub, dict) else None)
+    return ids
 
 
 _DESCRIBE_TYPES = {

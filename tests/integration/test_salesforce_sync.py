@@ -62,6 +62,7 @@ A = "500000000000001AAA"  # e-mail complaint, nothing done: level1-resolution br
 B = "500000000000002AAA"  # acknowledged and decided on Monday: every clock met
 C = "500000000000003AAA"  # a question, not a complaint
 KEY_A = f"crmsync:{A}:level1-resolution:0:breached"
+SOBJECTS = f"{BASE}/composite/sobjects"
 
 
 @pytest.fixture(autouse=True)
@@ -124,7 +125,7 @@ def requests_to(org: FakeOrg, method: str, part: str) -> int:
 
 def test_cycle_writes_flags_and_one_follow_up_through_the_api(org: FakeOrg) -> None:
     """A cycle flags A breached and B met, creates A's level-1 follow-up, leaves the question
-    alone and moves the watermark to the org's clock, in four billed calls."""
+    alone and moves the watermark to the org's clock, in three billed calls."""
     crm = session_client(org)
     cycle = cycle_for(crm)
     report = cycle.run()
@@ -149,12 +150,13 @@ def test_cycle_writes_flags_and_one_follow_up_through_the_api(org: FakeOrg) -> N
     assert task["ActivityDate"] == "2026-03-03"  # due Tue 17:00 local
     assert cycle.state.get_watermark("sf", COMPLAINTS_WATERMARK) == WED_10
     # billed: changed Tasks, Status history and Cases (one Composite), the two new cases'
-    # Tasks and Status history (one Composite), one create (POST /composite/sobjects), one
-    # update
-    assert org.billed() == 4
-    assert sum(1 for m, path, _ in org.log if m == "POST" and path.endswith("/composite")) == 2
-    assert requests_to(org, "POST", "/composite/sobjects") == 1
-    assert report.crm_calls == 4 + 1  # plus the unbilled Versions call for the clock
+    # Tasks and Status history (one Composite), and the page's writes (one Composite: the
+    # task create, then the two flag updates, one Collections subrequest each)
+    assert org.billed() == 3
+    assert sum(1 for m, path, _ in org.log if m == "POST" and path.endswith("/composite")) == 3
+    assert org.composite_log[-1] == [("POST", SOBJECTS), ("PATCH", SOBJECTS)]
+    assert [path for _m, path, _b in org.log if path == SOBJECTS] == []  # none alone
+    assert report.crm_calls == 3 + 1  # plus the unbilled Versions call for the clock
 
 
 # --------------------------------------------------------------------------- faults
@@ -162,15 +164,16 @@ def test_cycle_writes_flags_and_one_follow_up_through_the_api(org: FakeOrg) -> N
 
 def test_a_503_mid_cycle_is_retried_and_the_cycle_succeeds(org: FakeOrg) -> None:
     """One 503 on the first write is retried by the policy (logged), nothing is duplicated."""
-    org.fail_next("/composite/sobjects", status=503)
+    org.fail_next("/composite", status=503, method="POST", carrying=[A])  # the page's writes
     crm = session_client(org)
     with capture_logs() as logs:
         report = cycle_for(crm).run()
     assert (report.status, report.flags_written, report.tasks_created) == ("ok", 2, 1)
     assert list(tasks(org)) == [KEY_A]
-    # the task create twice (503, then success), the flag update once
-    assert requests_to(org, "POST", "/composite/sobjects") == 2
-    assert requests_to(org, "PATCH", "/composite/sobjects") == 1
+    # two Composite calls of reads, then the writes' Composite twice (503, then success);
+    # only the second was answered, so the create and the updates were each made once
+    assert requests_to(org, "POST", "/composite") == 2 + 2
+    assert org.composite_log[2:] == [[("POST", SOBJECTS), ("PATCH", SOBJECTS)]]
     failed = [e for e in logs if e["event"] == "crm_attempt_failed"]
     assert [(e["attempt"], e["transient"], e["retrying"], e["status"]) for e in failed] == [
         (1, True, True, 503)
@@ -187,7 +190,7 @@ def test_a_query_subrequest_that_fails_alone_is_fetched_again_on_its_own(org: Fa
     assert (report.status, report.flags_written, report.tasks_created) == ("ok", 2, 1)
     assert org.get("Case", A)["Charter_Status__c"] == "breached"
     assert list(tasks(org)) == [KEY_A]
-    assert org.billed() == 4 + 1  # the clean cycle's four, plus the page fetched again
+    assert org.billed() == 3 + 1  # the clean cycle's three, plus the page fetched again
     assert requests_to(org, "GET", "/queryAll") == 1  # that page (the related reads: Composite)
     [retry] = [e for e in logs if e["event"] == "sf_subrequest_retry"]
     assert (retry["status"], retry["code"]) == (503, "SERVER_UNAVAILABLE")
@@ -260,8 +263,11 @@ def test_a_record_lock_is_retried_for_that_record_only(org: FakeOrg) -> None:
     report = cycle_for(session_client(org)).run()
     assert (report.status, report.flags_written) == ("ok", 2)
     assert org.get("Case", A)["Charter_Status__c"] == "breached"
-    assert requests_to(org, "POST", "/composite/sobjects") == 1  # the task create
-    assert requests_to(org, "PATCH", "/composite/sobjects") == 2  # update, A again
+    # the page's writes in one Composite (the task create, the two flag updates), then A's
+    # update again alone, as one Collections request
+    assert org.composite_log[-1] == [("POST", SOBJECTS), ("PATCH", SOBJECTS)]
+    assert requests_to(org, "POST", "/composite/sobjects") == 0
+    assert requests_to(org, "PATCH", "/composite/sobjects") == 1
 
 
 def test_a_lock_that_outlasts_the_retries_is_a_transient_failure(
@@ -402,8 +408,13 @@ def test_request_limit_exceeded_ends_the_cycle_and_keeps_state(
 ) -> None:
     """REQUEST_LIMIT_EXCEEDED on the first write ends the cycle with CrmLimitError, the
     watermark unmoved and the follow-up still planned; the next cycle finishes it once."""
-    org.fail_next(
-        "/composite/sobjects", status=403, code="REQUEST_LIMIT_EXCEEDED", message="TotalRequests"
+    org.fail_next(  # the Composite call carrying the page's writes
+        "/composite",
+        status=403,
+        code="REQUEST_LIMIT_EXCEEDED",
+        message="TotalRequests",
+        method="POST",
+        carrying=[A],
     )
     state = MemoryStateStore()
     cycle = cycle_for(session_client(org), state)
@@ -413,7 +424,7 @@ def test_request_limit_exceeded_ends_the_cycle_and_keeps_state(
     assert recorded_runs(state, "sf")[0].status == "failed"
     assert ledger(state, "sf", [A])[KEY_A].status == "planned"
     assert tasks(org) == {}
-    assert requests_to(org, "POST", "/composite/sobjects") == 1  # never retried
+    assert requests_to(org, "POST", "/composite") == 2 + 1  # two of reads, the writes' once
 
     clock.now += timedelta(minutes=10)
     report = cycle.run()
@@ -423,18 +434,19 @@ def test_request_limit_exceeded_ends_the_cycle_and_keeps_state(
 
 
 def test_the_budget_share_stops_the_cycle_before_the_org_limit(org: FakeOrg) -> None:
-    """With 497 of 1,000 daily calls used and a 0.5 share, the adapter sends three billed
-    requests (the pulls, the related Tasks, the create: 500 = 0.5 x 1,000) and refuses the
-    fourth (the flag update) before sending it."""
-    org.api_limit, org.api_used = 1000, 497
+    """With 498 of 1,000 daily calls used and a 0.5 share, the adapter sends two billed
+    requests (the pulls, the related Tasks: 500 = 0.5 x 1,000) and refuses the third (the
+    page's writes: the create and the flag updates) before sending it."""
+    org.api_limit, org.api_used = 1000, 498
     state = MemoryStateStore()
     crm = session_client(org, budget_share=0.5)
     with pytest.raises(CrmLimitError, match="used 500 of its 1000"):
         cycle_for(crm, state).run()
     assert org.api_used == 500
     assert crm.api_usage == (500, 1000)
-    assert requests_to(org, "POST", "/composite/sobjects") == 1  # the task create
-    assert requests_to(org, "PATCH", "/composite/sobjects") == 0  # no flag update sent
+    assert requests_to(org, "POST", "/composite") == 2  # the reads; no write sent
+    assert tasks(org) == {}
+    assert "Charter_Status__c" not in org.get("Case", A)
     assert state.get_watermark("sf", COMPLAINTS_WATERMARK) is None
 
 

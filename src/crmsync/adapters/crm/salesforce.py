@@ -17,16 +17,18 @@ Reads
     "query more" pages) in one Composite request, so 2,000 parents cost one call.
 
 Writes
-    sObject Collections, 200 records a request, ``allOrNone=false``; more than 200 records
+    sObject Collections, 200 records a request, ``allOrNone=false``; more than one request
     go as Composite requests of up to five Collections subrequests (Salesforce's cap for
     Collections and query subrequests in one Composite, under the 25-subrequest cap): one
-    API call per 1,000 records. Results are read per record: ``UNABLE_TO_LOCK_ROW`` is
-    retried for those records only (``RetryPolicy.record_retries`` rounds), then reported
-    transient; other errors are permanent with code, fields and message. A request refused
-    as a whole for an unknown field (``INVALID_FIELD``, "No such column") fails the records
-    carrying that field and is sent again without them. Values that are not JSON and
-    malformed ids fail their record before anything is sent. ``write_page`` makes its creates,
-    completions and updates as three such writes in turn.
+    API call per 1,000 records. ``write_page`` sends a page's creates (POST) and its
+    completions and updates (PATCH, sharing requests: the org takes records of several
+    objects in one, object by object) in the same Composite requests. Results are read per
+    record: ``UNABLE_TO_LOCK_ROW`` is retried for those records only
+    (``RetryPolicy.record_retries`` rounds), then reported transient; other errors are
+    permanent with code, fields and message. A request refused as a whole for an unknown
+    field (``INVALID_FIELD``, "No such column 'F' on sobject of type O") fails the records
+    of that object carrying that field and is sent again without them. Values that are not
+    JSON and malformed ids fail their record before anything is sent.
 
 Budget and errors
     Every HTTP request is counted in ``calls`` by kind (``time``, ``login``, ``query``,
@@ -65,7 +67,6 @@ import requests
 import structlog
 
 from crmsync.adapters.crm import soql
-from crmsync.adapters.crm.page_writes import write_in_parts
 from crmsync.adapters.crm.retry_policy import RetryPolicy
 from crmsync.adapters.crm.salesforce_auth import SalesforceAuth
 from crmsync.adapters.crm.salesforce_errors import (
@@ -143,15 +144,69 @@ LOCK_CODE = "UNABLE_TO_LOCK_ROW"
 _MISSING_CODES = frozenset(
     {"ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY", "MALFORMED_ID", "NOT_FOUND"}
 )
-_NO_SUCH_COLUMN = re.compile(r"No such column '([A-Za-z0-9_.]+)'")
+_NO_SUCH_COLUMN = re.compile(
+    r"No such column '([A-Za-z0-9_.]+)'(?: on sobject of type ([A-Za-z0-9_]+))?"
+)
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 _NUMBER_TYPES = frozenset({"double", "currency", "percent"})
 
 
-@dataclass(frozen=True, slots=True)
-class _Pending:
-    """One record of a write: where its result goes, its ref and the body to send."""
+class _Part:
+    """One kind of write of a call: records of ``object`` sent to ``path``, their results
+    filed by index (``refs`` name each record, for one the org never answered). ``kind``:
+    ``create`` (POST; ``created`` True), ``update`` (PATCH by id; a missing record is
+    ``NOT_FOUND``) or ``upsert`` (PATCH by external id; ``created`` as the org answers)."""
 
+    __slots__ = ("kind", "object", "path", "pending", "refs", "results")
+
+    def __init__(self, object: str, kind: str, path: str, size: int) -> None:
+        self.object, self.kind, self.path = object, kind, path
+        self.results: list[WriteResult | None] = [None] * size
+        self.refs: list[str] = []
+        self.pending: list[_Pending] = []
+
+    @property
+    def method(self) -> str:
+        """The Collections request's HTTP method."""
+        return "POST" if self.kind == "create" else "PATCH"
+
+    def add(self, index: int, ref: str, values: Mapping[str, Any], rid: str | None = None) -> None:
+        """Record ``index`` (``ref``) to send with ``values`` (by id ``rid`` for an update),
+        or failed now when a name is no field name or a value is not JSON."""
+        self.refs.append(ref)
+        problem = _value_problem(values)
+        if problem is not None:
+            self.results[index] = problem.with_ref(ref)
+            return
+        head: dict[str, Any] = {"attributes": {"type": self.object}}
+        if rid is not None:
+            head["id"] = rid
+        self.pending.append(_Pending(self, index, ref, head | dict(values)))
+
+    def fail(self, index: int, result: WriteResult) -> None:
+        """Record ``index`` failed before anything is sent."""
+        self.refs.append(result.ref)
+        self.results[index] = result
+
+    def answers(self) -> list[WriteResult]:
+        """Every record's result in order; one the org gave no answer for failed
+        transiently."""
+        return [
+            r
+            if r is not None
+            else WriteResult(
+                ref=ref, ok=False, error_code="NO_RESULT", message="no answer", transient=True
+            )
+            for r, ref in zip(self.results, self.refs, strict=True)
+        ]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Pending:
+    """One record of a write: its part, where its result goes, its ref and the body to
+    send (compared and hashed by identity)."""
+
+    part: _Part
     index: int
     ref: str
     body: dict[str, Any]
@@ -192,7 +247,6 @@ class SalesforceCrm:
         self.calls = CallCounter()
         self.api_usage: tuple[int, int] | None = None
         self._types: dict[str, dict[str, FieldInfo]] = {}
-        self._transient_why: dict[int, tuple[str, str]] = {}
         self._tickets = itertools.count()
         self._pending: dict[int, str] = {}  # pulls opened, first page not fetched yet
         # first pages fetched alongside another pull's: (url, status, body)
@@ -439,22 +493,9 @@ class SalesforceCrm:
         """Set fields on existing records through sObject Collections; one result per
         update in order. A missing record is ``NOT_FOUND`` (Salesforce's
         ``INVALID_CROSS_REFERENCE_KEY``/``ENTITY_IS_DELETED``/``MALFORMED_ID`` on the id)."""
-        _check_name(object)
-        results: list[WriteResult | None] = [None] * len(updates)
-        pending: list[_Pending] = []
-        for index, (ref, values) in enumerate(updates):
-            rid = normalize_id(ref) if isinstance(ref, str) else None
-            if rid is None:
-                results[index] = _not_found(object, str(ref))
-                continue
-            problem = _value_problem(values)
-            if problem is not None:
-                results[index] = problem.with_ref(ref)
-                continue
-            body = {"attributes": {"type": object}, "id": rid, **values}
-            pending.append(_Pending(index, ref, body))
-        self._write(object, f"{self.base}/composite/sobjects", pending, results, update=True)
-        return _complete(results, updates_refs=[str(ref) for ref, _values in updates])
+        part = self._update_part(object, updates)
+        self._write([part])
+        return part.answers()
 
     def upsert_records(
         self, object: str, external_id_field: str, records: Sequence[Mapping[str, Any]]
@@ -464,29 +505,25 @@ class SalesforceCrm:
         ``ref`` the key, ``created`` as Salesforce reports it."""
         _check_name(object)
         _check_name(external_id_field)
-        results: list[WriteResult | None] = [None] * len(records)
-        pending: list[_Pending] = []
+        path = f"{self.base}/composite/sobjects/{object}/{external_id_field}"
+        part = _Part(object, "upsert", path, len(records))
         for index, values in enumerate(records):
             key = values.get(external_id_field)
             ref = "" if key is None else str(key)
             if key is None or key == "":
-                results[index] = _failed(
-                    ref,
-                    "REQUIRED_FIELD_MISSING",
-                    f"{external_id_field} is required to upsert",
-                    (external_id_field,),
+                part.fail(
+                    index,
+                    _failed(
+                        ref,
+                        "REQUIRED_FIELD_MISSING",
+                        f"{external_id_field} is required to upsert",
+                        (external_id_field,),
+                    ),
                 )
-                continue
-            problem = _value_problem(values)
-            if problem is not None:
-                results[index] = problem.with_ref(ref)
-                continue
-            pending.append(_Pending(index, ref, {"attributes": {"type": object}, **values}))
-        path = f"{self.base}/composite/sobjects/{object}/{external_id_field}"
-        self._write(object, path, pending, results, update=False)
-        return _complete(
-            results, updates_refs=[str(v.get(external_id_field) or "") for v in records]
-        )
+            else:
+                part.add(index, ref, values)
+        self._write([part])
+        return part.answers()
 
     def create_if_absent(
         self, object: str, key_field: str, records: Sequence[Mapping[str, Any]]
@@ -496,26 +533,92 @@ class SalesforceCrm:
         is: its id is looked up by key (one query per chunk of such keys, none when there
         are none), and it is answered ``ok`` with ``created`` False. Never an upsert: an
         upsert by external id would overwrite what staff did with the task."""
+        part = self._create_part(object, key_field, records)
+        self._write([part])
+        return self._created(part, key_field, records)
+
+    def complete_tasks(
+        self, object: str, ids: Sequence[str], completion: Mapping[str, Any]
+    ) -> list[WriteResult]:
+        """Read the current values of ``completion``'s fields (one query per 1,000 ids or
+        so), then write only the records that do not hold them yet."""
+        current, todo = self._incomplete(object, ids, completion)
+        part = self._update_part(object, todo)
+        self._write([part])
+        return self._completed(object, ids, current, part.answers())
+
+    def write_page(self, writes: PageWrites) -> PageResults:
+        """The creates, the completions of the tasks not complete yet (their state read
+        first: one query call per 1,000 ids or so) and the updates, in the same requests:
+        creates in Collections requests of their own (POST), completions and updates
+        sharing Collections requests (PATCH; the org updates a request's records object by
+        object, in order), all packed five Collections to a Composite call. The page's
+        write calls are ``ceil(collections / 5)`` with ``collections = ceil(creates / 200)
+        + ceil((completions written + updates) / 200)``; a single Collections request goes
+        alone. A held key costs one more query call (its id looked up). Each record by the
+        rules of ``create_if_absent``, ``complete_tasks`` and ``update_records``."""
+        tasks, key = writes.follow_up_object, writes.key_field
+        current: dict[str, Record] = {}
+        todo: list[tuple[str, Mapping[str, Any]]] = []
+        if writes.completes:
+            current, todo = self._incomplete(tasks, writes.completes, writes.completion)
+        creating = self._create_part(tasks, key, writes.creates) if writes.creates else None
+        completing = self._update_part(tasks, todo) if todo else None
+        updating = (
+            self._update_part(writes.record_object, writes.updates) if writes.updates else None
+        )
+        self._write([part for part in (creating, completing, updating) if part is not None])
+        completed = completing.answers() if completing is not None else []
+        return PageResults(
+            self._created(creating, key, writes.creates) if creating is not None else [],
+            self._completed(tasks, writes.completes, current, completed),
+            updating.answers() if updating is not None else [],
+        )
+
+    # ------------------------------------------------------------------ writing
+
+    def _update_part(self, object: str, updates: Sequence[tuple[str, Mapping[str, Any]]]) -> _Part:
+        """Updates by id (PATCH ``/composite/sobjects``): a malformed id is ``NOT_FOUND``
+        and a value that is not JSON fails its record, before anything is sent."""
+        _check_name(object)
+        part = _Part(object, "update", f"{self.base}/composite/sobjects", len(updates))
+        for index, (ref, values) in enumerate(updates):
+            rid = normalize_id(ref) if isinstance(ref, str) else None
+            if rid is None:
+                part.fail(index, _not_found(object, str(ref)))
+            else:
+                part.add(index, ref, values, rid)
+        return part
+
+    def _create_part(
+        self, object: str, key_field: str, records: Sequence[Mapping[str, Any]]
+    ) -> _Part:
+        """Creates (POST ``/composite/sobjects``), each carrying its ``key_field`` value (a
+        record without one fails ``REQUIRED_FIELD_MISSING`` before anything is sent)."""
         _check_name(object)
         _check_name(key_field)
-        results: list[WriteResult | None] = [None] * len(records)
-        pending: list[_Pending] = []
+        part = _Part(object, "create", f"{self.base}/composite/sobjects", len(records))
         for index, values in enumerate(records):
             key = values.get(key_field)
             ref = "" if key is None else str(key)
             if key is None or key == "":
-                results[index] = _failed(
-                    ref, "REQUIRED_FIELD_MISSING", f"{key_field} is required", (key_field,)
+                part.fail(
+                    index,
+                    _failed(
+                        ref, "REQUIRED_FIELD_MISSING", f"{key_field} is required", (key_field,)
+                    ),
                 )
-                continue
-            problem = _value_problem(values)
-            if problem is not None:
-                results[index] = problem.with_ref(ref)
-                continue
-            pending.append(_Pending(index, ref, {"attributes": {"type": object}, **values}))
-        self._write(
-            object, f"{self.base}/composite/sobjects", pending, results, update=False, create=True
-        )
+            else:
+                part.add(index, ref, values)
+        return part
+
+    def _created(
+        self, part: _Part, key_field: str, records: Sequence[Mapping[str, Any]]
+    ) -> list[WriteResult]:
+        """A create part's answers, a key the org already held (``DUPLICATE_VALUE`` on
+        ``key_field``) answered ``ok`` with the holder's id, ``created`` False (its ids
+        looked up by key: one query per chunk of such keys, none when there are none)."""
+        object, results = part.object, part.results
         taken = [
             index
             for index, result in enumerate(results)
@@ -543,71 +646,69 @@ class SalesforceCrm:
                 key = str(records[index][key_field])
                 if key in found:
                     results[index] = WriteResult(ref=key, ok=True, id=found[key])
-        return _complete(results, updates_refs=[str(v.get(key_field) or "") for v in records])
+        return part.answers()
 
-    def complete_tasks(
+    def _incomplete(
         self, object: str, ids: Sequence[str], completion: Mapping[str, Any]
-    ) -> list[WriteResult]:
-        """Read the current values of ``completion``'s fields (one query per 1,000 ids or
-        so), then write only the records that do not hold them yet."""
+    ) -> tuple[dict[str, Record], list[tuple[str, Mapping[str, Any]]]]:
+        """The tasks among ``ids`` as they are now (their ``completion`` fields read, by
+        18-character id), and the updates completing those that do not hold it yet (each
+        id once, as given)."""
         current = {r.id: r for r in self.records_by_id(object, ids, list(completion))}
-        todo = [
+        todo: list[tuple[str, Mapping[str, Any]]] = [
             (ref, dict(completion))
             for ref in dict.fromkeys(ids)
             if (key := normalize_id(ref)) in current
             and any(current[key].fields.get(f) != v for f, v in completion.items())
         ]
-        written = {r.ref: r for r in self.update_records(object, todo)} if todo else {}
+        return current, todo
+
+    @staticmethod
+    def _completed(
+        object: str,
+        ids: Sequence[str],
+        current: Mapping[str, Record],
+        written: Sequence[WriteResult],
+    ) -> list[WriteResult]:
+        """One result per id asked to complete: the write's, or ``ok`` for a task that was
+        complete already, or ``NOT_FOUND``."""
+        by_ref = {r.ref: r for r in written}
         out: list[WriteResult] = []
         for ref in ids:
             key = normalize_id(ref) if isinstance(ref, str) else None
-            if ref in written:
-                out.append(written[ref])
+            if ref in by_ref:
+                out.append(by_ref[ref])
             elif key is not None and key in current:
                 out.append(WriteResult(ref=ref, ok=True, id=key))
             else:
                 out.append(_not_found(object, ref))
         return out
 
-    def write_page(self, writes: PageWrites) -> PageResults:
-        """The three kinds of write in turn (``page_writes.write_in_parts``): creates
-        (POST) and updates (PATCH) are Collections requests of their own, and a completion
-        reads the tasks first."""
-        return write_in_parts(self, writes)
-
-    # ------------------------------------------------------------------ writing
-
-    def _write(
-        self,
-        object: str,
-        path: str,
-        pending: list[_Pending],
-        results: list[WriteResult | None],
-        *,
-        update: bool,
-        create: bool = False,
-    ) -> None:
-        """Send ``pending`` in Collections requests (packed into Composite requests; POST
-        when ``create``, else PATCH), read every record's result into ``results``, retry row
-        locks a bounded number of times."""
+    def _write(self, parts: Sequence[_Part]) -> None:
+        """Send the parts' pending records, every result filed in its part: records of the
+        same method and path share Collections requests (200 records each, in the parts'
+        order), all sent together (``_send_collections``). Row locks and subrequests that
+        failed transiently are sent again, ``RetryPolicy.record_retries`` rounds at most."""
+        pending = [p for part in parts for p in part.pending]
+        what = f"write {', '.join(dict.fromkeys(p.part.object for p in pending))}"
+        why: dict[_Pending, tuple[str, str]] = {}  # a transient refusal's code and message
         rounds = 0
-        self._transient_why = {}
         while pending:
             locked: list[_Pending] = []
+            channels: dict[tuple[str, str], list[_Pending]] = {}
+            for p in pending:
+                channels.setdefault((p.part.method, p.part.path), []).append(p)
             batches = [
-                pending[i : i + COLLECTION_SIZE] for i in range(0, len(pending), COLLECTION_SIZE)
+                (method, path, records[i : i + COLLECTION_SIZE])
+                for (method, path), records in channels.items()
+                for i in range(0, len(records), COLLECTION_SIZE)
             ]
             answers = self._send_collections(
-                object,
-                path,
-                [[p.body for p in b] for b in batches],
-                method="POST" if create else "PATCH",
+                what, [(method, path, [p.body for p in b]) for method, path, b in batches]
             )
             resend: list[_Pending] = []
-            for batch, answer in zip(batches, answers, strict=True):
-                resend.extend(
-                    self._read_answer(object, batch, answer, results, locked, update, create)
-                )
+            for (_method, _path, batch), answer in zip(batches, answers, strict=True):
+                resend.extend(self._read_answer(what, batch, answer, locked=locked, why=why))
             if resend:  # refused as a whole for an unknown field: the rest again, now
                 pending = resend + locked
                 continue
@@ -616,62 +717,64 @@ class SalesforceCrm:
             rounds += 1
             if rounds > self.policy.record_retries:
                 for p in locked:
-                    code, message = self._transient_why.get(
-                        p.index, (LOCK_CODE, "the record stayed locked by another transaction")
+                    code, message = why.get(
+                        p, (LOCK_CODE, "the record stayed locked by another transaction")
                     )
-                    results[p.index] = WriteResult(
+                    p.part.results[p.index] = WriteResult(
                         ref=p.ref, ok=False, error_code=code, message=message, transient=True
                     )
-                log.warning("sf_rows_locked", object=object, records=len(locked), rounds=rounds)
+                log.warning("sf_rows_locked", operation=what, records=len(locked), rounds=rounds)
                 return
-            log.info("sf_rows_locked_retry", object=object, records=len(locked), round=rounds)
+            log.info("sf_rows_locked_retry", operation=what, records=len(locked), round=rounds)
             self.policy.sleep(self.policy.wait_for(rounds))
             pending = locked
 
-    def _read_answer(  # noqa: PLR0917 - one answer and where its results go
+    def _read_answer(
         self,
-        object: str,
+        what: str,
         batch: list[_Pending],
         answer: _Answer,
-        results: list[WriteResult | None],
+        *,
         locked: list[_Pending],
-        update: bool,
-        create: bool = False,
+        why: dict[_Pending, tuple[str, str]],
     ) -> list[_Pending]:
-        """File one Collections answer's results; return records to send again at once."""
+        """File one Collections answer's results in the records' parts; add records to send
+        again in a later round to ``locked`` (with ``why`` when refused as a whole); return
+        records to send again at once."""
         body = answer.body
         if answer.status >= 400 or not isinstance(body, list) or len(body) != len(batch):
             error = self._api_error(answer.status, body)
-            if error.code in LIMIT_CODES:
-                raise translate(error, f"write {object}")
-            if error.code in AUTH_CODES:
-                raise translate(error, f"write {object}")
+            if error.code in LIMIT_CODES or error.code in AUTH_CODES:
+                raise translate(error, what)
             if is_transient(error):
                 for p in batch:
-                    self._transient_why[p.index] = (error.code, error.message)
+                    why[p] = (error.code, error.message)
                 locked.extend(batch)
                 return []
             column = _NO_SUCH_COLUMN.search(error.message)
             if error.code == "INVALID_FIELD" and column:
-                field = column.group(1)
+                name, object = column.group(1), column.group(2)
                 keep = []
                 for p in batch:
-                    if field in p.body:
-                        results[p.index] = _failed(p.ref, "INVALID_FIELD", error.message, (field,))
+                    if name in p.body and object in (None, p.part.object):
+                        p.part.results[p.index] = _failed(
+                            p.ref, "INVALID_FIELD", error.message, (name,)
+                        )
                     else:
                         keep.append(p)
                 if len(keep) < len(batch):
                     return keep
             for p in batch:
-                results[p.index] = _failed(p.ref, error.code, error.message)
+                p.part.results[p.index] = _failed(p.ref, error.code, error.message)
             return []
         for p, item in zip(batch, body, strict=True):
+            kind = p.part.kind
             if item.get("success"):
-                results[p.index] = WriteResult(
+                p.part.results[p.index] = WriteResult(
                     ref=p.ref,
                     ok=True,
                     id=item.get("id"),
-                    created=(create or bool(item.get("created", False))) and not update,
+                    created=kind == "create" or (kind == "upsert" and bool(item.get("created"))),
                 )
                 continue
             errors = item.get("errors") or [{}]
@@ -681,26 +784,28 @@ class SalesforceCrm:
             fields = tuple(str(f) for f in first.get("fields") or ())
             if code == LOCK_CODE:
                 locked.append(p)
-            elif update and code in _MISSING_CODES and set(fields) <= {ID_FIELD}:
-                results[p.index] = _failed(
-                    p.ref, "NOT_FOUND", f"no {object} with Id {p.ref} ({code}: {message})"
+            elif kind == "update" and code in _MISSING_CODES and set(fields) <= {ID_FIELD}:
+                p.part.results[p.index] = _failed(
+                    p.ref, "NOT_FOUND", f"no {p.part.object} with Id {p.ref} ({code}: {message})"
                 )
             else:
-                results[p.index] = _failed(p.ref, code, message, fields)
+                p.part.results[p.index] = _failed(p.ref, code, message, fields)
         return []
 
     def _send_collections(
-        self, object: str, path: str, batches: list[list[dict[str, Any]]], method: str = "PATCH"
+        self, what: str, batches: list[tuple[str, str, list[dict[str, Any]]]]
     ) -> list[_Answer]:
-        """One answer per batch: a single batch as one Collections request, more as
-        Composite requests of up to ``COMPOSITE_HEAVY`` Collections subrequests."""
+        """One answer per ``(method, path, records)`` batch: a single batch as one
+        Collections request, more as Composite requests of up to ``COMPOSITE_HEAVY``
+        Collections subrequests each (``allOrNone`` false at both levels)."""
         if len(batches) == 1:
+            [(method, path, records)] = batches
             response = self._call(
                 "write",
                 method,
                 path,
-                json_body={"allOrNone": False, "records": batches[0]},
-                operation=f"write {object}",
+                json_body={"allOrNone": False, "records": records},
+                operation=what,
                 accept_errors=True,
             )
             return [_Answer(response.status_code, _maybe_json(response))]
@@ -714,9 +819,9 @@ class SalesforceCrm:
                     "referenceId": f"w{n}",
                     "body": {"allOrNone": False, "records": records},
                 }
-                for n, records in enumerate(group)
+                for n, (method, path, records) in enumerate(group)
             ]
-            for status, body in self._composite("write", subrequests, f"write {object}"):
+            for status, body in self._composite("write", subrequests, what):
                 answers.append(_Answer(status, body))
         return answers
 
@@ -1067,18 +1172,6 @@ def _value_problem(values: Mapping[str, Any]) -> _ValueProblem | None:
                 "INVALID_FIELD", f"{name}: a {type(value).__name__} is not JSON-compatible", name
             )
     return None
-
-
-def _complete(results: list[WriteResult | None], updates_refs: list[str]) -> list[WriteResult]:
-    """Every slot filled: a record the API gave no answer for failed transiently."""
-    return [
-        r
-        if r is not None
-        else WriteResult(
-            ref=ref, ok=False, error_code="NO_RESULT", message="no answer", transient=True
-        )
-        for r, ref in zip(results, updates_refs, strict=True)
-    ]
 
 
 def _failed(ref: str, code: str, message: str, fields: tuple[str, ...] = ()) -> WriteResult:
