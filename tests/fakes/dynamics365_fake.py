@@ -46,8 +46,9 @@ The recycle bin and the fault hooks are the fake's own. Tokens are issued by
 ``token_source`` and checked on every request (``expire_tokens`` makes them 401). Fault
 hooks: ``throttle`` (the next N requests answer 429 with ``Retry-After``), ``fail_op`` (a
 row's next write answers an error inside the batch), ``foreign_next_link`` (next links
-point at another host), ``stuck_next_links`` (the next N next links name the page they
-are on, as a paging cookie gone wrong would). ``log`` keeps ``(method, path)`` of every request.
+point at another host), ``stuck_next_links`` (the next N next links carry the next page
+number but lead to the page they are on, as a paging cookie gone wrong would). ``log``
+keeps ``(method, path)`` of every request.
 """
 
 from __future__ import annotations
@@ -822,26 +823,27 @@ class FakeDataverse:
         if shape.primary not in [column for column, _ in order]:
             order.append((shape.primary, False))  # the org orders by the primary id last
         rows = sorted(rows, key=lambda r: _order_key(r, order))
-        page_number = 1
+        page_number, start = 1, None
         if "$skiptoken" in query:
             cookie = _read_cookie(query["$skiptoken"], [column for column, _ in order])
             if cookie is None:
                 return 400, _JSON, _error("0x80040203", "Invalid $skiptoken.")
-            page_number, last = cookie
-            after = _order_key(last, order)
+            page_number, start = cookie
+        if start is not None:
+            after = _order_key(start, order)
             rows = [r for r in rows if _order_key(r, order) > after]
         size = _page_size(request.headers.get("Prefer", ""))
         page = rows[:size]
         body: dict[str, Any] = {"value": [_shape(shape, r, select) for r in page]}
         if len(rows) > size:
             asked = urlsplit(str(request.url)).query
-            last = {column: page[-1].get(column) for column, _ in order}
+            last: dict[str, Any] | None = {c: page[-1].get(c) for c, _ in order}
+            if self.stuck_next_links > 0:
+                self.stuck_next_links -= 1
+                last = start  # where this page started: the same page again
             kept = [(k, v) for k, v in parse_qsl(asked) if k != "$skiptoken"]
             cookie = ("$skiptoken", _cookie(page_number + 1, last))
             link = urlencode([*kept, cookie], quote_via=quote)
-            if self.stuck_next_links > 0:
-                self.stuck_next_links -= 1
-                link = asked
             host = self.foreign_next_link or ORG
             body["@odata.nextLink"] = f"{host}{BASE}{shape.entity_set}?{link}"
         return 200, _JSON, json.dumps(body)
@@ -1001,16 +1003,16 @@ def _order_key(row: Mapping[str, Any], order: Sequence[tuple[str, bool]]) -> tup
     return tuple(key)
 
 
-def _cookie(page_number: int, last: Mapping[str, Any]) -> str:
+def _cookie(page_number: int, last: Mapping[str, Any] | None) -> str:
     """The ``$skiptoken`` of the page after one: its number and the last row's stored order
-    values (the client keeps it as it is)."""
-    raw = json.dumps({"page": page_number, "last": dict(last)}).encode()
-    return base64.urlsafe_b64encode(raw).decode()
+    values (None: from the first row); the client keeps it as it is."""
+    raw = json.dumps({"page": page_number, "last": None if last is None else dict(last)})
+    return base64.urlsafe_b64encode(raw.encode()).decode()
 
 
-def _read_cookie(token: str, columns: Sequence[str]) -> tuple[int, dict[str, Any]] | None:
-    """(page number, last row's order values) of a ``$skiptoken``; None when it is not one
-    of this query's."""
+def _read_cookie(token: str, columns: Sequence[str]) -> tuple[int, dict[str, Any] | None] | None:
+    """(page number, last row's order values or None) of a ``$skiptoken``; None when it is
+    not one of this query's."""
     try:
         data = json.loads(base64.urlsafe_b64decode(token.encode()))
     except ValueError:
@@ -1018,7 +1020,7 @@ def _read_cookie(token: str, columns: Sequence[str]) -> tuple[int, dict[str, Any
     if not isinstance(data, dict) or not isinstance(data.get("page"), int):
         return None
     last = data.get("last")
-    if not isinstance(last, dict) or set(last) != set(columns):
+    if last is not None and (not isinstance(last, dict) or set(last) != set(columns)):
         return None
     return data["page"], last
 

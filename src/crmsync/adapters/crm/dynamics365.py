@@ -425,16 +425,23 @@ class DataverseCrm:
         return body
 
     def _pages(self, url: str, operation: str) -> Iterator[dict[str, Any]]:
-        """Every row behind ``url``, page after page by ``@odata.nextLink``; a link already
-        followed in this read is a ``CrmError`` (the org's paging would go round forever)."""
+        """Every row behind ``url``, page after page by ``@odata.nextLink``; a page the same
+        as the one before it is a ``CrmError`` (paging moves on past the last row read, so
+        the org's paging would go round forever)."""
         prefer = f'odata.maxpagesize={self.page_size},odata.include-annotations="*"'
         next_url: str | None = url
-        followed = {url}
+        previous: list[Any] = []
         while next_url is not None:
             body = self._get_json(next_url, operation=operation, kind="query", prefer=prefer)
             rows = body.get("value")
             if not isinstance(rows, list):
                 raise CrmError(f"{operation}: the answer holds no 'value' list")
+            if rows and rows == previous:
+                raise CrmError(
+                    f"{operation}: the org answered the same page twice in a row (its paging "
+                    "does not move on); stopped rather than read the same rows again"
+                )
+            previous = rows
             for row in rows:
                 if not isinstance(row, dict):
                     raise CrmError(f"{operation}: a row of the answer is not an object")
@@ -444,12 +451,6 @@ class DataverseCrm:
                 raise CrmError(f"{operation}: @odata.nextLink is not a link")
             if link is not None:
                 self._check_url(link)
-                if link in followed:
-                    raise CrmError(
-                        f"{operation}: the org's next page link leads back to a page already "
-                        "read; stopped rather than read the same rows again"
-                    )
-                followed.add(link)
             next_url = link
 
     def _record(
