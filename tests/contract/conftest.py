@@ -46,6 +46,11 @@ def _dataverse_stamp(instant: datetime) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
+def _dataverse_answer(instant: datetime) -> str:
+    """As the Web API answers a date-time column: whole seconds, the fraction cut off."""
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _salesforce_history(
     parent: str, field: str, old: str | None, new: str, when: str
 ) -> dict[str, Any] | None:
@@ -74,7 +79,8 @@ class CrmNames:
     (customer update, call). ``history_row(parent, field, old, new, when)`` is a history row,
     None when the CRM keeps no history of that field; ``paused``/``resumed`` the filters of
     changes into and out of "Waiting on Customer". ``stamp`` is the CRM's datetime text of an
-    instant; ``hand_ids(object, n)`` n ids in ascending order as a person could give them;
+    instant as it keeps it, ``answer`` as its API answers it (Dataverse: whole seconds);
+    ``hand_ids(object, n)`` n ids in ascending order as a person could give them;
     ``missing_id(object)`` a well-formed id of no record; ``made_id`` matches an id the CRM
     makes for a task. ``case_types``/``task_types``: what describe answers for the reference
     fields; ``write_back`` the case fields crmsync writes.
@@ -108,6 +114,7 @@ class CrmNames:
     paused: tuple[FieldFilter, ...]
     resumed: tuple[FieldFilter, ...]
     stamp: Callable[[datetime], str]
+    answer: Callable[[datetime], str]
     hand_ids: Callable[[str, int], list[str]]
     missing_id: Callable[[str], str]
     made_id: re.Pattern[str]
@@ -153,6 +160,7 @@ SALESFORCE_NAMES = CrmNames(
         FieldFilter("OldValue", "=", "Waiting on Customer"),
     ),
     stamp=_salesforce_stamp,
+    answer=_salesforce_stamp,
     hand_ids=lambda object, n: [f"{_SF_PREFIX[object]}{i:012d}AAA" for i in range(n)],
     missing_id=lambda object: f"{_SF_PREFIX[object]}000000000404AAA",
     made_id=re.compile(r"00T[0-9A-Za-z]{15}"),
@@ -232,6 +240,7 @@ DATAVERSE_NAMES = CrmNames(
     paused=(FieldFilter("new_tostatus", "=", "Waiting on Customer"),),
     resumed=(FieldFilter("new_fromstatus", "=", "Waiting on Customer"),),
     stamp=_dataverse_stamp,
+    answer=_dataverse_answer,
     # ids differing in the last group only: their text order is SQL Server's GUID order too
     hand_ids=lambda object, n: [
         f"0000000{_DV_TABLE_MARK[object]}-0000-0000-0000-{i:012d}" for i in range(n)

@@ -81,6 +81,30 @@ def test_window_is_since_inclusive_until_exclusive(harness: CrmHarness) -> None:
     assert ids(wider) == [b, c]
 
 
+def test_window_bounds_compare_the_kept_watermark_to_the_millisecond(
+    harness: CrmHarness,
+) -> None:
+    """A record kept at 09:00:00.400 is in [09:00:00, 09:00:01) and [09:00:00.400,
+    09:00:00.401), not in [09:00:00.401, ...) nor before 09:00:00.400, whatever precision
+    the CRM answers in (Dataverse: whole seconds); its watermark as answered is not after
+    the kept one, so a window starting there takes the record in."""
+    n = harness.names
+    [rid] = harness.seed(n.case, [{n.subject: "x", n.modstamp: stamp_at(n, "09:00:00.400")}])
+    crm = harness.crm
+
+    def window(since: datetime | None, until: datetime) -> list[str]:
+        return ids(crm.changed_records(n.case, [], since=since, until=until))
+
+    assert window(at("09:00:00"), at("09:00:01")) == [rid]
+    assert window(at("09:00:00.400"), at("09:00:00.401")) == [rid]
+    assert window(at("09:00:00.401"), FAR) == []
+    assert window(None, at("09:00:00.400")) == []
+    [record] = crm.changed_records(n.case, [], since=None, until=FAR)
+    answered = record.fields[n.modstamp]
+    assert answered == n.answer(at("09:00:00.400"))
+    assert window(datetime.fromisoformat(answered), FAR) == [rid]
+
+
 def test_order_is_modstamp_then_id_with_ties(harness: CrmHarness) -> None:
     """Records come ordered by the watermark, and by id among equal stamps."""
     n = harness.names
@@ -128,16 +152,17 @@ def test_filters_equal_not_equal_and_in(harness: CrmHarness) -> None:
 
 
 def test_fields_always_include_id_and_modstamp(harness: CrmHarness) -> None:
-    """Each record carries its id and watermark besides the fields asked, unset ones as None."""
+    """Each record carries its id and watermark besides the fields asked, unset ones as None;
+    the watermark as the CRM answers it (Dataverse: whole seconds)."""
     n = harness.names
-    stamp = stamp_at(n, "09:00:00")
+    stamp = stamp_at(n, "09:00:00.250")
     [case_id] = harness.seed(n.case, [{n.subject: "s", n.modstamp: stamp}])
     [record] = harness.crm.changed_records(n.case, [n.subject, n.unset], since=None, until=START)
     assert record.object == n.case
     assert record.id == case_id
     assert dict(record.fields) == {
         n.id_field: case_id,
-        n.modstamp: stamp,
+        n.modstamp: n.answer(at("09:00:00.250")),
         n.subject: "s",
         n.unset: None,
     }

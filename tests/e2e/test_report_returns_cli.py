@@ -152,8 +152,15 @@ def test_tsm_ch01_and_ch02_counted_by_hand() -> None:
     }
     assert figures["stage2"]["received"] == 2
     assert (figures["stage2"]["responded"], figures["stage2"]["within_timescale"]) == (2, 1)
-    assert "Technical Requirements" in document["definition"]["source"]
-    assert "'Reporting year and year end dates'" in document["definition"]["source"]
+    source = document["definition"]["source"]
+    assert "Technical Requirements" in source
+    assert "section 8 'Reporting year and year end dates'" in source
+    assert "section 13 'TSMs generated from management information'" in source
+    counted = " ".join(document["definition"]["counted"])
+    # the Code's timescales as the Housing Ombudsman states them, and what is only a reading
+    assert "within 10 working days of the acknowledgement" in counted
+    assert "an extension recorded after the due instant moves nothing" in counted
+    assert "crmsync's reading" in counted and "paragraphs 6-7 and 22-23" in counted
     assert document["definition"]["url"] == (
         "https://www.gov.uk/government/publications/tenant-satisfaction-measures-technical-requirements"
     )
@@ -258,6 +265,7 @@ def test_fca_page_written_to_a_file(tmp_path: Path) -> None:
     page = out.read_text(encoding="utf-8")
     assert "DISP 1 Annex 1R" in page and "closed after eight weeks" in page
     assert "DISP 1.10.1R" in page and "within 30 business days" in page
+    assert "DISP 1.5.1R" in page and "DISP 1.6.2R(2)" in page
     assert 'href="https://www.handbook.fca.org.uk/handbook/DISP/1/10.html"' in page
     assert "3 working days from received" in page and "8 weeks from received" in page
     assert "25.0 %" in page and "50.0 %" in page
@@ -476,3 +484,43 @@ def test_fca_boundaries_counted_by_hand() -> None:
         "closed_after_3_business_days_within_8_weeks_pct": 50.0,
         "closed_after_8_weeks_pct": 16.7,
     }
+
+
+# received out of hours (GMT, local = UTC): DISP 1.5.1R counts "the third business day
+# following the day on which it is received"; the charter's business_days count from the next
+# business day for a receipt on a closed day or after closing (documented on the page).
+# O-1, O-2: received Sat 10 Jan 11:00 -> day0 Mon 12 Jan -> due Thu 15 Jan 17:00 (the rule's
+# words: Wed 14 Jan). O-3: received Mon 12 Jan 18:00, after closing -> day0 Tue 13 Jan -> due
+# Fri 16 Jan 17:00 (the rule's words: Thu 15 Jan). O-4: received Mon 12 Jan 08:00, before
+# opening -> day0 Mon 12 Jan -> due Thu 15 Jan 17:00, as the rule's words.
+FCA_OUT_OF_HOURS = [
+    complaint("O-1", received="2026-01-10T11:00:00Z", decision="2026-01-15T16:00:00Z"),
+    complaint("O-2", received="2026-01-10T11:00:00Z", decision="2026-01-15T17:00:01Z"),
+    complaint("O-3", received="2026-01-12T18:00:00Z", decision="2026-01-16T12:00:00Z"),
+    complaint("O-4", received="2026-01-12T08:00:00Z", decision="2026-01-16T09:00:00Z"),
+]
+
+
+def test_fca_three_business_days_of_an_out_of_hours_receipt_start_the_next_business_day() -> None:
+    """Received: 4; closed: 4; within three business days O-1 (Thu 16:00, due Thu 17:00) and
+    O-3 (Fri 12:00, due Fri 17:00) = 2 of 4 = 50.0 %; after three business days within eight
+    weeks O-2 and O-4 = 50.0 %. The page says the charter counts such receipts from the next
+    business day and names DISP 1.5.1R."""
+    args = ["report", "--charter", FCA, "--input", "-", "--from", "2026-01-01", "--to",
+            "2026-06-30", "--now", "2026-07-15T00:00:00Z", "--return", "fca"]  # fmt: skip
+    result = run([*args, "--format", "json"], stdin=jsonl(*FCA_OUT_OF_HOURS))
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["figures"] == {
+        "received": 4,
+        "outstanding_at_start": 0,
+        "closed": 4,
+        "closed_within_3_business_days": 2,
+        "closed_after_3_business_days_within_8_weeks": 2,
+        "closed_after_8_weeks": 0,
+        "closed_within_3_business_days_pct": 50.0,
+        "closed_after_3_business_days_within_8_weeks_pct": 50.0,
+        "closed_after_8_weeks_pct": 0.0,
+    }
+    assert any("from the next business day" in line for line in document["definition"]["counted"])
+    assert any("DISP 1.5.1R" in line for line in document["organisation_must_add"])

@@ -8,9 +8,12 @@ What it answers at ``ORG`` + ``/api/data/v9.2/``:
 - ``GET {entityset}`` with ``$select``, ``$filter`` (``eq ne lt le gt ge``, ``and``, ``or``,
   ``not``-free, parentheses; literals: quoted text with doubled quotes, GUIDs, numbers,
   ``null``, ``true``/``false``, UTC date-times), ``$orderby`` (columns, ``asc``/``desc``)
-  and ``Prefer: odata.maxpagesize`` (default 5,000): pages behind ``@odata.nextLink`` (a
-  cursor holding the result as of the first page). A column the table does not have is
-  400 ``0x80060888`` "Could not find a property named ...", as the org answers;
+  and ``Prefer: odata.maxpagesize`` (default 5,000): pages behind ``@odata.nextLink``,
+  dynamic as the org's paging is: the link carries the query and, in ``$skiptoken``, the
+  last row's order values as stored and its id (the primary id always ends the order, as
+  the org adds it); each page runs the query again on the rows as they are then and starts
+  after that row. A column the table does not have is 400 ``0x80060888`` "Could not find
+  a property named ...", as the org answers;
 - ``POST $batch`` (multipart/mixed, change sets; at most 1,000 operations): ``PATCH
   set(id)`` with ``If-Match: *`` updates (404 when the row does not exist), ``PATCH
   set(key='v')`` upserts by an alternate key, with ``If-None-Match: *`` only creates (412
@@ -31,17 +34,27 @@ by the org (``modifiedon`` from the clock, moved 1 ms past the previous write so
 is ordered), datetimes kept as UTC ``Z`` text to the millisecond (other offsets refused),
 read-only columns refused, empty text stored as null, a choice kept as its number, an
 alternate key's value unique; a refusal carries Dataverse's error code (``ERROR_NAMES``).
-Setting ``tables`` (as set-up tests do) makes the store write by the new schema. The recycle
-bin, the paging cursors and the fault hooks are the fake's own. Tokens are issued by
+Setting ``tables`` (as set-up tests do) makes the store write by the new schema.
+
+Date-time columns are answered as the Web API answers ``Edm.DateTimeOffset``, in whole
+seconds (``2026-03-02T09:15:00Z``, the stored value truncated), in rows, in write answers
+and in the recycle bin; ``$filter``, ``$orderby`` and paging work on the stored value, to
+the millisecond. So a row stored at ``09:15:00.400`` is answered ``09:15:00Z`` and is not
+``lt 2026-03-02T09:15:00Z``. The back door (``get``, ``all``) shows what is stored.
+
+The recycle bin and the fault hooks are the fake's own. Tokens are issued by
 ``token_source`` and checked on every request (``expire_tokens`` makes them 401). Fault
 hooks: ``throttle`` (the next N requests answer 429 with ``Retry-After``), ``fail_op`` (a
 row's next write answers an error inside the batch), ``foreign_next_link`` (next links
-point at another host). ``log`` keeps ``(method, path)`` of every request.
+point at another host), ``stuck_next_links`` (the next N next links name the page they
+are on, as a paging cookie gone wrong would). ``log`` keeps ``(method, path)`` of every request.
 """
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import functools
 import itertools
 import json
 import re
@@ -55,7 +68,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, parse_qsl, quote, unquote, urlencode, urlsplit
 
 import requests
 import responses
@@ -223,6 +236,14 @@ def _column_of(table: Table, name: str) -> str | None:
 def _stamp(instant: datetime) -> str:
     utc = instant.astimezone(UTC)
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def _answered(stored: Any) -> Any:
+    """A stored date-time as the Web API answers it: truncated to the whole second,
+    ``2026-03-02T09:15:00.400Z`` -> ``2026-03-02T09:15:00Z``."""
+    if isinstance(stored, str) and len(stored) > 20 and stored[19] == ".":
+        return stored[:19] + "Z"
+    return stored
 
 
 def _instant(text: str) -> datetime:
@@ -484,7 +505,7 @@ class FakeDataverse:
         self.privileges = dict(REFERENCE_PRIVILEGES)  # privilege name -> depth
         self._tokens: set[str] = set()
         self._serial = itertools.count()
-        self._cursors: dict[str, list[dict[str, Any]]] = {}
+        self.stuck_next_links = 0
         self._lock = threading.RLock()
         self._folder = tempfile.TemporaryDirectory(prefix="fake-dataverse-")
         self._schema_versions = itertools.count(1)
@@ -667,11 +688,9 @@ class FakeDataverse:
         if method == "GET" and definition:
             return self._definition(definition.group(1), query)
         if method == "GET" and resource == "deleteditemreferences":
-            return self._query_rows(None, self.deleted, query, request)
+            return self._query_rows(_RECYCLE_BIN, list(self.deleted), query, request)
         table = self._by_set(resource)
         if method == "GET" and table is not None:
-            if "$skiptoken" in query:
-                return self._page(query["$skiptoken"], request)
             rows = [dict(r.fields) for r in self._rows(table.name)]
             return self._query_rows(table, rows, query, request)
         return 404, _JSON, _error("0x80060888", f"Resource not found for the segment '{resource}'.")
@@ -773,18 +792,14 @@ class FakeDataverse:
 
     def _query_rows(
         self,
-        table: Table | None,
+        shape: Table,
         rows: list[dict[str, Any]],
         query: Mapping[str, str],
         request: requests.PreparedRequest,
     ) -> tuple[int, dict[str, str], str]:
-        shape = table or Table(
-            "deleteditemreference",
-            "deleteditemreferences",
-            "deleteditemreferenceid",
-            {"deleteditemreferenceid": "Uniqueidentifier", "createdon": "DateTime",
-             "deletedobject": "Lookup"},
-        )  # fmt: skip
+        """One page of the query on ``rows`` as they are now: filtered and ordered on the
+        stored values (the primary id ending the order), after the row ``$skiptoken``
+        names, at most the page size the request prefers; a next link when rows remain."""
         select = [s for s in query.get("$select", "").split(",") if s]
         for name in select:
             if _column_of(shape, name) is None:
@@ -797,33 +812,38 @@ class FakeDataverse:
             except FilterSyntaxError as exc:
                 return 400, _JSON, _error("0x80060888", f"Syntax error in $filter: {exc}")
             rows = [r for r in rows if predicate(r)]
-        for part in reversed(
-            [p.strip() for p in query.get("$orderby", "").split(",") if p.strip()]
-        ):
+        order: list[tuple[str, bool]] = []
+        for part in [p.strip() for p in query.get("$orderby", "").split(",") if p.strip()]:
             name, _, direction = part.partition(" ")
-            if _column_of(shape, name) is None:
+            column = _column_of(shape, name)
+            if column is None:
                 return _unknown(shape, name)
-            rows = sorted(rows, key=lambda r, n=name: (r.get(n) is not None, r.get(n) or ""),
-                          reverse=direction.strip() == "desc")  # fmt: skip
-        shaped = [_shape(shape, r, select) for r in rows]
-        cursor = str(uuid.uuid4())
-        self._cursors[cursor] = shaped
-        return self._page(f"{cursor}:0", request, entity_set=shape.entity_set)
-
-    def _page(
-        self, token: str, request: requests.PreparedRequest, entity_set: str | None = None
-    ) -> tuple[int, dict[str, str], str]:
-        cursor, _, start_text = token.partition(":")
-        rows = self._cursors.get(cursor)
-        if rows is None or not start_text.isdigit():
-            return 400, _JSON, _error("0x80040203", "Invalid $skiptoken.")
+            order.append((column, direction.strip() == "desc"))
+        if shape.primary not in [column for column, _ in order]:
+            order.append((shape.primary, False))  # the org orders by the primary id last
+        rows = sorted(rows, key=lambda r: _order_key(r, order))
+        page_number = 1
+        if "$skiptoken" in query:
+            cookie = _read_cookie(query["$skiptoken"], [column for column, _ in order])
+            if cookie is None:
+                return 400, _JSON, _error("0x80040203", "Invalid $skiptoken.")
+            page_number, last = cookie
+            after = _order_key(last, order)
+            rows = [r for r in rows if _order_key(r, order) > after]
         size = _page_size(request.headers.get("Prefer", ""))
-        start = int(start_text)
-        body: dict[str, Any] = {"value": rows[start : start + size]}
-        if start + size < len(rows):
+        page = rows[:size]
+        body: dict[str, Any] = {"value": [_shape(shape, r, select) for r in page]}
+        if len(rows) > size:
+            asked = urlsplit(str(request.url)).query
+            last = {column: page[-1].get(column) for column, _ in order}
+            kept = [(k, v) for k, v in parse_qsl(asked) if k != "$skiptoken"]
+            cookie = ("$skiptoken", _cookie(page_number + 1, last))
+            link = urlencode([*kept, cookie], quote_via=quote)
+            if self.stuck_next_links > 0:
+                self.stuck_next_links -= 1
+                link = asked
             host = self.foreign_next_link or ORG
-            where = entity_set or urlsplit(str(request.url)).path.rsplit("/", 1)[-1]
-            body["@odata.nextLink"] = f"{host}{BASE}{where}?$skiptoken={cursor}:{start + size}"
+            body["@odata.nextLink"] = f"{host}{BASE}{shape.entity_set}?{link}"
         return 200, _JSON, json.dumps(body)
 
     # ------------------------------------------------------------- $batch
@@ -937,11 +957,70 @@ def _shape(table: Table, row: Mapping[str, Any], select: Sequence[str]) -> dict[
     shown: dict[str, Any] = {}
     for name in names:
         column = _column_of(table, name) or name
-        shown[name] = row.get(column) if column in row else row.get(name)
+        value = row.get(column) if column in row else row.get(name)
+        shown[name] = _answered(value) if table.columns.get(column) == "DateTime" else value
         annotation = f"{name}@Microsoft.Dynamics.CRM.lookuplogicalname"
         if annotation in row:
             shown[annotation] = row[annotation]
     return shown
+
+
+_RECYCLE_BIN = Table(
+    "deleteditemreference",
+    "deleteditemreferences",
+    "deleteditemreferenceid",
+    {"deleteditemreferenceid": "Uniqueidentifier", "createdon": "DateTime",
+     "deletedobject": "Lookup"},
+)  # fmt: skip
+
+
+@functools.total_ordering
+class _Descending:
+    """An order value sorted the other way round (``$orderby`` ... ``desc``)."""
+
+    def __init__(self, key: tuple[bool, Any]) -> None:
+        self.key = key
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Descending) and self.key == other.key
+
+    def __lt__(self, other: _Descending) -> bool:
+        return bool(other.key < self.key)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _order_key(row: Mapping[str, Any], order: Sequence[tuple[str, bool]]) -> tuple[Any, ...]:
+    """A row's place in ``order`` ((column, descending) pairs) on its stored values, null
+    first when ascending."""
+    key: list[Any] = []
+    for column, descending in order:
+        value = row.get(column)
+        part = (value is not None, "" if value is None else value)
+        key.append(_Descending(part) if descending else part)
+    return tuple(key)
+
+
+def _cookie(page_number: int, last: Mapping[str, Any]) -> str:
+    """The ``$skiptoken`` of the page after one: its number and the last row's stored order
+    values (the client keeps it as it is)."""
+    raw = json.dumps({"page": page_number, "last": dict(last)}).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _read_cookie(token: str, columns: Sequence[str]) -> tuple[int, dict[str, Any]] | None:
+    """(page number, last row's order values) of a ``$skiptoken``; None when it is not one
+    of this query's."""
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("page"), int):
+        return None
+    last = data.get("last")
+    if not isinstance(last, dict) or set(last) != set(columns):
+        return None
+    return data["page"], last
 
 
 def _page_size(prefer: str) -> int:

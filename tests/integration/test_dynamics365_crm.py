@@ -67,8 +67,9 @@ def test_server_time_is_the_orgs_clock(crm: DataverseCrm, clock: ManualClock) ->
 
 
 def test_window_order_and_ties_on_modifiedon(crm: DataverseCrm, org: FakeDataverse) -> None:
-    """since <= modifiedon < until, ordered by modifiedon then id; id and stamp included."""
-    tie = "2026-03-02T09:05:00.000Z"
+    """since <= modifiedon < until, ordered by modifiedon then id; id and stamp included,
+    the stamp as the Web API answers it: whole seconds (09:05:00.250 is 09:05:00Z)."""
+    tie = "2026-03-02T09:05:00.250Z"
     a, b, c, d = (
         "00000000-0000-0000-0000-00000000000a",
         "00000000-0000-0000-0000-00000000000b",
@@ -89,7 +90,11 @@ def test_window_order_and_ties_on_modifiedon(crm: DataverseCrm, org: FakeDataver
         crm.changed_records("incident", ["title"], since=at("09:05:00"), until=at("09:10:00"))
     )
     assert ids(window) == [a, c]
-    assert dict(window[0].fields) == {"incidentid": a, "modifiedon": tie, "title": "a"}
+    assert dict(window[0].fields) == {
+        "incidentid": a,
+        "modifiedon": "2026-03-02T09:05:00Z",
+        "title": "a",
+    }
 
 
 def test_pages_follow_next_link_one_query_each(org: FakeDataverse) -> None:

@@ -30,6 +30,7 @@ import io
 import json
 import tempfile
 import uuid
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -222,8 +223,10 @@ class SalesforceWorld:
 
 class DataverseWorld:
     """The Dataverse fake; the generated complaints' and users' ids become GUIDs (uuid5 of
-    the id), and so do the references to them; datetimes become Dataverse's UTC ``Z`` text
-    and choices (generated as the mapping's text keys) the numbers the org keeps."""
+    the id), and so do the references to them; datetimes become Dataverse's UTC ``Z`` text,
+    kept with a fraction of a second (0-999 ms, from the text), which the org answers
+    truncated: the cycles see whole seconds, evaluate reads what is kept; choices
+    (generated as the mapping's text keys) become the numbers the org keeps."""
 
     mapping = DATAVERSE_MAPPING
 
@@ -248,7 +251,10 @@ class DataverseWorld:
     def _typed(kind: str | None, value: Any) -> Any:
         if kind in {"Picklist", "State", "Status", "Integer"} and isinstance(value, str):
             return int(value)
-        return write_value(value)
+        written = write_value(value)
+        if kind == "DateTime" and isinstance(written, str) and len(written) == 20:
+            return f"{written[:19]}.{zlib.crc32(written.encode()) % 1000:03d}Z"
+        return written
 
     def _guid(self, value: Any) -> Any:
         if isinstance(value, str) and len(value) == 18 and value[:3] in {"500", "005"}:

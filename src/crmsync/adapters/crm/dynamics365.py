@@ -22,8 +22,12 @@ upsert by key is that PATCH without the condition. ``complete_tasks`` reads the 
 first and writes only those not in the completed state already. ``write_page`` sends a
 page's creates, completions and updates together: ``ceil(operations / 1000)`` batches.
 
-Value formats are the adapter's: datetimes are written as ``YYYY-MM-DDTHH:MM:SSZ`` (the
-``+0000`` form others use is converted), read as Dataverse sends them. Per-record failures
+Value formats are the adapter's. The Web API answers a date-time in whole seconds
+(``2026-03-02T09:15:00Z``) while the org keeps it finer and compares what it keeps in
+``$filter``: so datetimes are written in whole seconds, ``YYYY-MM-DDTHH:MM:SSZ`` (another
+offset converted to UTC, a fraction of a second dropped), and a value reads back as it was
+written; filter literals keep their milliseconds; a row's ``modifiedon`` as answered is
+never after the one kept, so a watermark taken from it never passes the row. Per-record failures
 carry the port's codes: ``NOT_FOUND`` (404), ``INVALID_FIELD`` (a column the table does
 not have), ``REQUIRED_FIELD_MISSING`` (no key), ``DUPLICATE_VALUE`` (an alternate key
 held twice), else Dataverse's own hex code; 429 and 5xx are transient and retried for
@@ -145,7 +149,8 @@ def odata_literal(value: Any) -> str:
 
 
 def odata_datetime(instant: datetime) -> str:
-    """An aware instant as Dataverse's UTC text (milliseconds kept when there are any)."""
+    """An aware instant as Dataverse's UTC text (milliseconds kept when there are any: a
+    filter literal compares what the org keeps)."""
     if instant.tzinfo is None:
         raise CrmError(f"{instant!r} has no time zone (the CRM needs aware datetimes)")
     utc = instant.astimezone(UTC)
@@ -156,12 +161,13 @@ def odata_datetime(instant: datetime) -> str:
 
 
 def write_value(value: Any) -> Any:
-    """A value as Dataverse takes it: date-time text with an offset becomes UTC ``Z`` text."""
+    """A value as Dataverse takes it: date-time text becomes UTC ``Z`` text in whole seconds
+    (the fraction dropped: the org answers whole seconds, so it reads back as written)."""
     if isinstance(value, str):
         match = _OFFSET_DATETIME.match(value.strip())
-        if match and match.group(3) != "Z":
+        if match and (match.group(2) or match.group(3) != "Z"):
             try:
-                return odata_datetime(datetime.fromisoformat(value.strip()))
+                return odata_datetime(datetime.fromisoformat(match.group(1) + match.group(3)))
             except ValueError:
                 return value
     return value
@@ -419,9 +425,11 @@ class DataverseCrm:
         return body
 
     def _pages(self, url: str, operation: str) -> Iterator[dict[str, Any]]:
-        """Every row behind ``url``, page after page by ``@odata.nextLink``."""
+        """Every row behind ``url``, page after page by ``@odata.nextLink``; a link already
+        followed in this read is a ``CrmError`` (the org's paging would go round forever)."""
         prefer = f'odata.maxpagesize={self.page_size},odata.include-annotations="*"'
         next_url: str | None = url
+        followed = {url}
         while next_url is not None:
             body = self._get_json(next_url, operation=operation, kind="query", prefer=prefer)
             rows = body.get("value")
@@ -436,6 +444,12 @@ class DataverseCrm:
                 raise CrmError(f"{operation}: @odata.nextLink is not a link")
             if link is not None:
                 self._check_url(link)
+                if link in followed:
+                    raise CrmError(
+                        f"{operation}: the org's next page link leads back to a page already "
+                        "read; stopped rather than read the same rows again"
+                    )
+                followed.add(link)
             next_url = link
 
     def _record(
