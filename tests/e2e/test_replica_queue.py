@@ -277,7 +277,7 @@ def _flags_and_tasks(crm_file: Path) -> tuple[int, Counter[str]]:
 def test_a_cycle_killed_half_done_is_finished_by_another_replica(
     queue_schema: str, tmp_path: Path
 ) -> None:
-    """Replica A is killed (SIGKILL) in its first cycle after two batches of flags; replica
+    """Replica A is killed (SIGKILL) in its first cycle after two write calls; replica
     B runs the profile's next cycle within two intervals plus the stalled timeout of its
     start, the dead job is marked stalled, and the CRM ends as an uninterrupted run
     leaves it: every flag written, every follow-up made once."""
@@ -328,7 +328,7 @@ def test_a_cycle_killed_half_done_is_finished_by_another_replica(
                 stderr=handle,
             )
 
-    a = start("a", CRMSYNC_CRASH_AT="flags_written:2")
+    a = start("a", CRMSYNC_CRASH_AT="writes_sent:2")  # two write calls sent, none recorded
     b: subprocess.Popen[bytes] | None = None
     try:
         assert a.wait(90) == -signal.SIGKILL
