@@ -15,8 +15,8 @@ so only ``level1-resolution`` applies, due Tue 17:00):
 
 Each scenario runs twice: with a write batch of 200 (operations per ``write_page`` call: a
 call of one kind is one sObject Collections request, creates and updates together two in
-one Composite) and with the default write batch of 1,000 (the adapter packs a call's
-Collections requests, creates and updates together, five to a Composite).
+one Composite) and with the default write batch of 1,000 (the cycle fills each call while
+its Collections requests, creates and updates together, fit one Composite: five).
 Prints JSON: per cycle the HTTP requests by kind, the billed calls (what the org's
 ``Sforce-Limit-Info`` counts: the Versions call for the clock and logins are free), beside
 the Collections minimum ``1 + ceil(N/2000) + ceil(W/200) + ceil(T/200)`` and the

@@ -289,6 +289,13 @@ class CrmPort(Protocol):
         made (the caller learns which by reading the records again)."""
         ...
 
+    def write_call_fits(self, creates: int, completes: int, updates: int) -> bool:
+        """Whether one ``write_page`` of that many creates, completions and updates fits the
+        CRM's one request (or its one billed call): the caller fills each call in order while
+        it fits. Fewer operations of any kind fit too; one operation alone always fits. A
+        CRM without such a limit answers True."""
+        ...
+
     def describe(self, object: str) -> dict[str, FieldInfo]:
         """The object's fields by name; ``CrmError`` if the object does not exist."""
         ...

@@ -260,10 +260,11 @@ class Settings(BaseSettings):
         default=1000,
         ge=1,
         le=1000,
-        description="writes handed to the CRM per write call (a page's follow-ups to create "
-        "and to complete, then its flags); Dynamics 365 sends them in one $batch request, "
-        "Salesforce as Collections of 200 (the creates in their own, completions and flags "
-        "sharing theirs) packed five to a Composite request (one API call)",
+        description="most writes handed to the CRM per write call (a page's follow-ups to "
+        "create and to complete, then its flags); each call is filled as far as the CRM's "
+        "request carries: Dynamics 365 one $batch request of up to 1,000, Salesforce one "
+        "Composite request (one API call) of five Collections of 200, the creates in their "
+        "own, completions and flags sharing theirs",
     )
     profiles: dict[str, dict[str, Any]] = Field(
         default_factory=dict,

@@ -8,6 +8,7 @@ through the port.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -585,6 +586,22 @@ def test_write_page_costs_the_write_calls_its_operations_fill(harness: CrmHarnes
     assert all(r.ok for r in results.updates)
     expected = 1 if harness.kinds_share_write_calls else 2
     assert crm.calls.by_kind.get("write", 0) - writes == expected
+
+
+def test_a_write_call_fits_one_operation_and_fewer_than_any_that_fits(
+    harness: CrmHarness,
+) -> None:
+    """write_call_fits: one operation of any kind alone fits, and of counts that fit (up to
+    1,200 of each), fewer of any kind fit too."""
+    fits = harness.crm.write_call_fits
+    assert fits(1, 0, 0) and fits(0, 1, 0) and fits(0, 0, 1)
+    steps = (0, 1, 199, 200, 201, 400, 999, 1000, 1001, 1200)
+    for counts in itertools.product(steps, repeat=3):
+        if fits(*counts):
+            for kind in range(3):
+                fewer = [*counts]
+                fewer[kind] = max(0, fewer[kind] - 1)
+                assert fits(*fewer), (counts, kind)
 
 
 # --------------------------------------------------------------------------- describe

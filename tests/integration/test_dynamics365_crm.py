@@ -355,6 +355,19 @@ def test_a_page_of_every_kind_of_write_fills_batches_of_1000_operations(
     assert {org.get("incident", c)["crmsync_charterstatus"] for c in cases} == {100000003}
 
 
+def test_a_write_call_fits_one_batch_of_any_kinds(org: FakeDataverse) -> None:
+    """One call carries 1,000 operations of any mix (500 + 500, or 300 + 400 + 300), not
+    1,001; an adapter of smaller batches says so (10: 4 + 3 + 3, not 4 + 3 + 4)."""
+    crm = dataverse_client(org)
+    assert crm.write_call_fits(500, 0, 500)
+    assert crm.write_call_fits(300, 400, 300)
+    assert not crm.write_call_fits(500, 0, 501)
+    assert not crm.write_call_fits(0, 0, 1001)
+    small = dataverse_client(org, batch_size=10)
+    assert small.write_call_fits(4, 3, 3)
+    assert not small.write_call_fits(4, 3, 4)
+
+
 def test_a_page_whose_operations_fail_alone_keeps_the_others(
     crm: DataverseCrm, org: FakeDataverse
 ) -> None:

@@ -87,6 +87,28 @@ def test_creates_and_flag_updates_share_composite_calls(
     assert {c.get(FLAG) for c in org.all("Case")} <= {"met"}
 
 
+@pytest.mark.parametrize(
+    ("creates", "completes", "updates", "fits"),
+    [
+        (1000, 0, 0, True),  # 5 POST collections
+        (1001, 0, 0, False),  # 6
+        (500, 0, 400, True),  # 3 + 2
+        (500, 0, 401, False),  # 3 + 3
+        (200, 100, 300, True),  # 1 + 2: completions and updates share collections
+        (0, 600, 400, True),  # 0 + 5
+        (0, 600, 401, False),  # 0 + 6
+        (1, 0, 0, True),
+    ],
+)
+def test_a_write_call_fits_five_collections(
+    org: FakeOrg, creates: int, completes: int, updates: int, fits: bool
+) -> None:
+    """One write call carries what one Composite call packs: ``ceil(creates / 200) +
+    ceil((completes + updates) / 200)`` at most 5."""
+    crm = session_client(org)
+    assert crm.write_call_fits(creates, completes, updates) is fits
+
+
 def test_one_kind_of_write_alone_is_one_collections_request(org: FakeOrg) -> None:
     """A page of one create (one collection) is one Collections request, not a Composite."""
     crm = session_client(org)

@@ -4,8 +4,9 @@ Order of effects, so that a kill at any point and a re-run lose nothing and dupl
 nothing (style rule 4, "write first, then advance"):
 
 1. a page's follow-ups to create are entered in the ledger as *planned*;
-2. the page's writes go to the CRM together, ``write_batch`` operations per call
-   (``CrmPort.write_page``): follow-ups created by their external key unless a task
+2. the page's writes go to the CRM together, each call as full as the CRM says one
+   of its calls carries and at most ``write_batch`` operations (``CrmPort.write_page``,
+   ``CrmPort.write_call_fits``): follow-ups created by their external key unless a task
    already holds it (idempotent on the CRM, and a task staff worked is never overwritten),
    follow-ups completed, and flags written only where they differ from what the record
    holds; after each call the ledger records its follow-ups (*done* with the CRM id, or
@@ -37,7 +38,7 @@ the profile's last cycle (content hashes kept in the state store, with the horiz
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -114,6 +115,10 @@ class PageWork:
     stored: dict[str, StoredComplaint] = field(default_factory=dict)
     failures: list[tuple[str, RecordFailure]] = field(default_factory=list)  # by complaint
     unread: set[str] = field(default_factory=set)  # stored ones with follow-ups to create
+
+
+_Write = TaskCreate | LedgerEntry | FlagWrite
+"""One operation of a page's writes: a follow-up to create, to complete, or a flag write."""
 
 
 class SyncCycle:
@@ -459,9 +464,24 @@ class SyncCycle:
         return by_complaint
 
     # ------------------------------------------------------------------ writes
-    def _batches(self, items: Sequence[Any]) -> Iterable[Sequence[Any]]:
-        for i in range(0, len(items), self.write_batch):
-            yield items[i : i + self.write_batch]
+    def _calls(self, writes: Sequence[_Write]) -> Iterator[Sequence[_Write]]:
+        """``writes`` cut in order into write calls, each filled while the CRM says one call
+        carries it (``CrmPort.write_call_fits``) and ``write_batch`` is not exceeded; one
+        write at least."""
+        start = 0
+        while start < len(writes):
+            creates = completes = updates = 0
+            end = start
+            while end < len(writes) and end - start < self.write_batch:
+                write = writes[end]
+                creates += isinstance(write, TaskCreate)
+                completes += isinstance(write, LedgerEntry)
+                updates += isinstance(write, FlagWrite)
+                if end > start and not self.crm.write_call_fits(creates, completes, updates):
+                    break
+                end += 1
+            yield writes[start:end]
+            start = end
 
     def _write(self, work: PageWork, now: int, report: CycleReport) -> set[str]:
         failed: set[str] = set()
@@ -514,8 +534,8 @@ class SyncCycle:
     def _write_requests(
         self, work: PageWork, now: int, report: CycleReport, failed: set[str]
     ) -> None:
-        """The page's writes, ``write_batch`` operations a request, each request one call
-        of the CRM (follow-ups to create first, then to complete, then flags). The ledger
+        """The page's writes, follow-ups to create first, then to complete, then flags, cut
+        into calls of the CRM as full as one of its calls carries (``_calls``). The ledger
         holds every follow-up to create as *planned* before the first call; after each call
         it records that call's follow-ups (done or failed) and completions in one put, and
         the flags written are kept for the state store (``_store``)."""
@@ -527,12 +547,8 @@ class SyncCycle:
             )
             self._hook("tasks_planned")
         completion = self.mapping.completion_fields() if completes else {}
-        writes: list[TaskCreate | LedgerEntry | FlagWrite] = [
-            *work.creates,
-            *completes,
-            *work.flag_writes,
-        ]
-        for request in self._batches(writes):
+        writes: list[_Write] = [*work.creates, *completes, *work.flag_writes]
+        for request in self._calls(writes):
             creates = [w for w in request if isinstance(w, TaskCreate)]
             closing = [w for w in request if isinstance(w, LedgerEntry)]
             flags = [w for w in request if isinstance(w, FlagWrite)]

@@ -848,6 +848,11 @@ class DataverseCrm:
             self._updated(updates, len(writes.updates)),
         )
 
+    def write_call_fits(self, creates: int, completes: int, updates: int) -> bool:
+        """One ``$batch`` request's worth: ``batch_size`` operations (1,000 at most) of any
+        kinds together."""
+        return creates + completes + updates <= self.batch_size
+
     # ------------------------------------------------------------------ metadata
 
     def post_metadata(self, path: str, body: Mapping[str, Any]) -> None:

@@ -22,8 +22,9 @@ Writes
     Collections and query subrequests in one Composite, under the 25-subrequest cap): one
     API call per 1,000 records. ``write_page`` sends a page's creates (POST) and its
     completions and updates (PATCH, sharing requests: the org takes records of several
-    objects in one, object by object) in the same Composite requests. Results are read per
-    record: ``UNABLE_TO_LOCK_ROW`` is retried for those records only
+    objects in one, object by object) in the same Composite requests; ``write_call_fits``
+    tells the caller what one Composite call carries (five Collections requests). Results
+    are read per record: ``UNABLE_TO_LOCK_ROW`` is retried for those records only
     (``RetryPolicy.record_retries`` rounds), then reported transient; other errors are
     permanent with code, fields and message. A request refused as a whole for an unknown
     field (``INVALID_FIELD``, "No such column 'F' on sobject of type O") fails the records
@@ -574,6 +575,15 @@ class SalesforceCrm:
             self._completed(tasks, writes.completes, current, completed),
             updating.answers() if updating is not None else [],
         )
+
+    def write_call_fits(self, creates: int, completes: int, updates: int) -> bool:
+        """One Composite call's worth: ``ceil(creates / 200) + ceil((completes + updates) /
+        200)`` Collections requests, at most five (``write_page`` packs them so; completions
+        counted whether or not they prove complete already)."""
+        collections = math.ceil(creates / COLLECTION_SIZE) + math.ceil(
+            (completes + updates) / COLLECTION_SIZE
+        )
+        return collections <= COMPOSITE_HEAVY
 
     # ------------------------------------------------------------------ writing
 
