@@ -66,7 +66,7 @@ def _alive(pid: int) -> bool:
 def test_a_profile_lost_to_a_cut_is_taken_back_by_ending_its_orphaned_session(
     relay: Relay,
 ) -> None:
-    profile = "orphan-lock-1"
+    profile = f"orphan-lock-{uuid.uuid4().hex[:8]}"
     lock = PostgresProfileLock(_through(relay), command="crmsync test")
     try:
         assert lock.try_acquire(profile)
@@ -92,7 +92,7 @@ def test_a_profile_lost_to_a_cut_is_taken_back_by_ending_its_orphaned_session(
 def test_a_profile_another_process_holds_is_never_taken_from_it(relay: Relay) -> None:
     """The orphan is gone and another process took the profile meanwhile: the lost
     process finds it busy, and the other's session is left alone."""
-    profile = "orphan-lock-2"
+    profile = f"orphan-lock-{uuid.uuid4().hex[:8]}"
     lost = PostgresProfileLock(_through(relay), command="crmsync test")
     other = PostgresProfileLock(POSTGRES_URL, command="crmsync other")
     try:
