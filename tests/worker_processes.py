@@ -116,6 +116,15 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def events_named(log: Path, event: str, profile: str | None = None) -> list[dict[str, Any]]:
+    """The JSON events called ``event`` in ``log`` so far (of ``profile`` when given)."""
+    return [
+        e
+        for e in log_events(log)
+        if e.get("event") == event and (profile is None or e.get("profile") == profile)
+    ]
+
+
 def log_events(log: Path) -> list[dict[str, Any]]:
     """The JSON log lines written to ``log`` so far (other lines, and a last line still
     being written, are passed over)."""

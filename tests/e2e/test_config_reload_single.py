@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import signal
 import uuid
+from functools import partial
 from pathlib import Path
 
 import pytest
 
-from worker_processes import ROOT, clean_env, log_events, reap, start_run, wait_for
+from worker_processes import ROOT, clean_env, events_named, reap, start_run, wait_for
 
 pytestmark = [pytest.mark.slow]
 
@@ -40,12 +41,7 @@ def test_one_process_takes_in_its_edited_configuration(tmp_path: Path) -> None:
     log = tmp_path / "worker.log"
     proc = start_run(env, log)
 
-    def logged(event: str, profile: str | None = None) -> list[dict[str, object]]:
-        return [
-            e
-            for e in log_events(log)
-            if e.get("event") == event and (profile is None or e.get("profile") == profile)
-        ]
+    logged = partial(events_named, log)
 
     def cycles(profile: str) -> int:
         return len(logged("cycle_finished", profile))

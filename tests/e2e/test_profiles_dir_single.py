@@ -6,11 +6,19 @@ from __future__ import annotations
 
 import signal
 import uuid
+from functools import partial
 from pathlib import Path
 
 import pytest
 
-from worker_processes import clean_env, http_get, log_events, reap, start_run, wait_for
+from worker_processes import (
+    clean_env,
+    events_named,
+    http_get,
+    reap,
+    start_run,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.slow]
 
@@ -34,12 +42,7 @@ def test_one_process_takes_in_a_changed_and_a_removed_profile_file(tmp_path: Pat
     log = tmp_path / "worker.log"
     proc = start_run(env, log)
 
-    def logged(event: str, profile: str | None = None) -> list[dict[str, object]]:
-        return [
-            e
-            for e in log_events(log)
-            if e.get("event") == event and (profile is None or e.get("profile") == profile)
-        ]
+    logged = partial(events_named, log)
 
     def cycles(profile: str) -> int:
         return len(logged("cycle_finished", profile))
